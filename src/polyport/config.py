@@ -1,0 +1,401 @@
+"""The node's settings: a typed schema, read from TOML, that can print a commented example of itself.
+
+Every setting has one definition here, with its default and a description; `polyport config example`
+renders the schema, `polyport config check` and `polyport serve` validate a file against it. Errors name
+the file, the key and the reason (`ConfigError`). Per-service defaults come from the service table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from polyport.service_table import SERVICES, SERVICES_BY_NAME, Service, offset_port
+
+DEFAULT_DATA_DIR = Path("/var/lib/polyport")
+CONFIG_FILE_NAME = "polyport.toml"
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names where and why, in one line."""
+
+
+def _doc(text: str, **constraints: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=text, **constraints)
+
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class NodeSettings(_Section):
+    data: Annotated[str, _doc(
+        "Data folder: the SQLite store, message and file blobs, the self-signed certificate. "
+        "--data overrides it.")] = str(DEFAULT_DATA_DIR)
+    main_domain: Annotated[str, _doc(
+        "The main domain, created with postmaster@ on first start. Empty: the host's name. "
+        "--domain overrides it.")] = ""
+    bind: Annotated[str, _doc(
+        "Address every listener binds to. Empty: all addresses. --bind overrides it.")] = ""
+    port_offset: Annotated[int, _doc(
+        "Added to every port below 1024, so a non-root user can run the node (25 becomes 10025 "
+        "with 10000). --port-offset overrides it.", ge=0, le=64000)] = 0
+    shutdown_grace: Annotated[float, _doc(
+        "Seconds that open sessions get to finish after SIGTERM or SIGINT.", ge=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.bind:
+            try:
+                ipaddress.ip_address(self.bind)
+            except ValueError:
+                raise ValueError(f"bind: `{self.bind}` is not an IP address") from None
+
+
+class StoreSettings(_Section):
+    url: Annotated[str, _doc(
+        "Where records live. Empty: SQLite in the data folder. "
+        "PostgreSQL: postgresql://user:password@host:5432/database")] = ""
+    pool_size: Annotated[int, _doc(
+        "PostgreSQL: connections in the pool.", ge=1, le=1000)] = 10
+    sqlite_readers: Annotated[int, _doc(
+        "SQLite: reader threads, each with its own connection (writes go through one writer thread).",
+        ge=1, le=64)] = 2
+    busy_timeout: Annotated[float, _doc(
+        "SQLite: seconds to wait for a lock held by another process (an admin command) before failing.",
+        gt=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"url: `{self.url}` is not a PostgreSQL URL (postgresql://...); leave it empty for SQLite")
+
+
+class BlobSettings(_Section):
+    path: Annotated[str, _doc(
+        "Folder of the content-addressed blob store (message bodies, files). "
+        "Empty: blobs/ in the data folder. Cluster nodes share one.")] = ""
+
+
+class TlsSettings(_Section):
+    cert_file: Annotated[str, _doc(
+        "PEM certificate chain for the main domain. Empty: the self-signed certificate made on first "
+        "start. Re-read on SIGHUP.")] = ""
+    key_file: Annotated[str, _doc("PEM private key for cert_file.")] = ""
+    min_version: Annotated[Literal["1.2", "1.3"], _doc("Oldest TLS version accepted.")] = "1.2"
+
+    def __post_init__(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+
+
+class NetworkSettings(_Section):
+    trusted: Annotated[list[str] | None, _doc(
+        "Trusted networks (CIDR): they may relay mail, send plaintext passwords without TLS, and reach "
+        "the trusted-only services (CLI/API, LDAP, ACAP, TFTP). Unset: loopback and this host's own "
+        "addresses.")] = None
+
+    def __post_init__(self) -> None:
+        for net in self.trusted or ():
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted: `{net}` is not a network (like 10.0.0.0/8)") from None
+
+
+class ClusterSettings(_Section):
+    peers: Annotated[list[str], _doc(
+        "Addresses of the other nodes of this cluster; the firewall lets them reach every port.")] = []
+
+    def __post_init__(self) -> None:
+        for peer in self.peers:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ValueError(f"peers: `{peer}` is not an IP address or network") from None
+
+
+class AuthSettings(_Section):
+    argon2_memory_kib: Annotated[int, _doc(
+        "argon2id memory per password hash, KiB (OWASP: 19456 or more).", ge=8192)] = 19456
+    argon2_time_cost: Annotated[int, _doc("argon2id passes.", ge=1, le=20)] = 2
+    argon2_parallelism: Annotated[int, _doc("argon2id lanes.", ge=1, le=16)] = 1
+    hash_threads: Annotated[int, _doc(
+        "Threads that hash and verify passwords (never the event loop). 0: one per CPU.", ge=0)] = 0
+    scram_iterations: Annotated[int, _doc(
+        "PBKDF2 iterations of the SCRAM-SHA-256 keys stored with each password (RFC 7677: 4096+).",
+        ge=4096)] = 4096
+    credential_cache_seconds: Annotated[float, _doc(
+        "How long a verified password is remembered (as a keyed hash) so repeated logins skip "
+        "argon2. 0 disables.", ge=0)] = 600.0
+    credential_cache_size: Annotated[int, _doc("Most credentials remembered.", ge=0)] = 100_000
+    failure_window: Annotated[float, _doc(
+        "Seconds over which failed logins are counted.", gt=0)] = 300.0
+    max_failures_per_address: Annotated[int, _doc(
+        "Failed logins from one remote address within the window before it is locked out.", ge=1)] = 10
+    max_failures_per_account: Annotated[int, _doc(
+        "Failed logins to one account within the window before it is locked out (from addresses "
+        "other than trusted networks).", ge=1)] = 30
+    lockout_seconds: Annotated[float, _doc(
+        "How long a locked-out address or account is refused without checking passwords.", gt=0)] = 300.0
+
+
+class LogSettings(_Section):
+    level: Annotated[Literal["debug", "info", "warning", "error"], _doc("Least severe level logged.")] = "info"
+    format: Annotated[Literal["console", "json"], _doc(
+        "console: key=value lines; json: one JSON object a line.")] = "console"
+
+
+class FirewallSettings(_Section):
+    allow_tcp: Annotated[list[Port], _doc(
+        "Other incoming TCP ports the generated firewall keeps open (SSH, so you are not locked "
+        "out).")] = msgspec.field(default_factory=lambda: [22])
+
+
+class ServiceSettings(_Section):
+    enabled: Annotated[bool | None, _doc("Open this service's listeners. Default: the service table.")] = None
+    ports: Annotated[list[Port] | None, _doc(
+        "Listening ports (before --port-offset). Default: the service table.")] = None
+    bind: Annotated[str | None, _doc("Address to bind. Default: [node] bind.")] = None
+    trusted_only: Annotated[bool | None, _doc(
+        "Answer only the trusted networks. Default: the service table.")] = None
+    max_connections: Annotated[int, _doc("Open connections at most.", ge=1)] = 10_000
+    max_per_address: Annotated[int, _doc(
+        "Open connections from one remote address at most (trusted networks are exempt).", ge=1)] = 50
+    idle_timeout: Annotated[float, _doc("Seconds of silence before a session is closed.", gt=0)] = 1800.0
+    max_line: Annotated[int, _doc(
+        "Longest command line accepted, bytes; longer lines are refused without being buffered.",
+        ge=256)] = 65_536
+
+    def __post_init__(self) -> None:
+        if self.bind:
+            try:
+                ipaddress.ip_address(self.bind)
+            except ValueError:
+                raise ValueError(f"bind: `{self.bind}` is not an IP address") from None
+
+
+class Config(_Section):
+    node: NodeSettings = msgspec.field(default_factory=NodeSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    blobs: BlobSettings = msgspec.field(default_factory=BlobSettings)
+    tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
+    network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
+    cluster: ClusterSettings = msgspec.field(default_factory=ClusterSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    firewall: FirewallSettings = msgspec.field(default_factory=FirewallSettings)
+    # Filled by parse(), one service at a time, so errors can name the service.
+    services: dict[str, ServiceSettings] = msgspec.field(default_factory=dict)
+
+    # -- derived values; computed, never stored twice --
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.node.data)
+
+    @property
+    def main_domain(self) -> str:
+        return (self.node.main_domain or socket.getfqdn() or "localhost").lower().rstrip(".")
+
+    def service(self, name: str) -> ResolvedService:
+        return ResolvedService(SERVICES_BY_NAME[name], self.services.get(name) or ServiceSettings(), self)
+
+    def resolved_services(self) -> list[ResolvedService]:
+        return [self.service(s.name) for s in SERVICES]
+
+
+class ResolvedService:
+    """A service row with this node's settings applied: what a listener or the firewall needs."""
+
+    def __init__(self, spec: Service, settings: ServiceSettings, config: Config) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.enabled = spec.enabled_by_default if settings.enabled is None else settings.enabled
+        self.trusted_only = spec.trusted_only if settings.trusted_only is None else settings.trusted_only
+        base_ports = spec.ports if settings.ports is None else tuple(settings.ports)
+        self.ports = tuple(offset_port(p, config.node.port_offset) for p in base_ports)
+        self.bind = settings.bind if settings.bind is not None else config.node.bind
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def listening(self) -> bool:
+        """Whether a node opens listeners for it: enabled and built."""
+        return self.enabled and self.spec.built
+
+
+def _format_error(source: str, err: Exception, prefix: str = "") -> str:
+    """Turn msgspec's "<reason> - at `$.a.b`" into "<source>: key <prefix>a.b: <reason>"."""
+    text = str(err)
+    reason, sep, where = text.rpartition(" - at `$")
+    if not sep:
+        reason, where = text, ""
+    key = prefix + where.rstrip("`").lstrip(".")
+    # Our own checks say "name: why"; fold the name into the key.
+    inner_key, sep, inner_reason = reason.partition(": ")
+    if sep and inner_key.replace(".", "").replace("_", "").replace("-", "").isalnum():
+        key = f"{key}.{inner_key}" if key and not key.endswith(".") else key + inner_key
+        reason = inner_reason
+    if reason.startswith("Object contains unknown field"):
+        unknown = reason.split("`")[1]
+        key = f"{key}.{unknown}" if key and not key.endswith(".") else key + unknown
+        reason = "unknown setting (see `polyport config example`)"
+    return f"{source}: key {key.rstrip('.') or '(top level)'}: {reason}"
+
+
+def parse(text: str | bytes, source: str = "<config>") -> Config:
+    """Parse TOML text into a validated Config, or raise ConfigError naming source, key and reason."""
+    try:
+        raw = tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from None
+    services = raw.pop("services", {})
+    if not isinstance(services, dict):
+        raise ConfigError(f"{source}: key services: expected a table of [services.<name>] sections")
+    try:
+        config = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as err:
+        raise ConfigError(_format_error(source, err)) from None
+    # Services one by one, so an error names the service (msgspec would say `services[...]`).
+    for name, section in services.items():
+        if name not in SERVICES_BY_NAME:
+            known = ", ".join(s.name for s in SERVICES)
+            raise ConfigError(f"{source}: key services.{name}: no such service (known: {known})")
+        try:
+            config.services[name] = msgspec.convert(section, ServiceSettings)
+        except msgspec.ValidationError as err:
+            raise ConfigError(_format_error(source, err, f"services.{name}.")) from None
+    return config
+
+
+def load(path: Path) -> Config:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from None
+    return parse(data, str(path))
+
+
+def load_for(config_file: Path | None, data_dir: Path | None) -> Config:
+    """The config `serve` and the admin commands use: --config if given, else <data>/polyport.toml
+    if it exists, else the defaults; then --data replaces the data folder."""
+    if config_file is not None:
+        config = load(config_file)
+    else:
+        candidate = (data_dir or DEFAULT_DATA_DIR) / CONFIG_FILE_NAME
+        config = load(candidate) if candidate.is_file() else Config()
+    if data_dir is not None:
+        config.node.data = str(data_dir)
+    return config
+
+
+def with_overrides(config: Config, *, domain: str | None = None, bind: str | None = None,
+                   port_offset: int | None = None) -> Config:
+    """Apply serve's command-line flags; they win over the file."""
+    if domain:
+        config.node.main_domain = domain
+    if bind is not None:
+        config.node.bind = bind
+    if port_offset is not None:
+        config.node.port_offset = port_offset
+    try:
+        # Re-validate the node section with the flags applied.
+        msgspec.convert(msgspec.to_builtins(config.node), NodeSettings)
+    except msgspec.ValidationError as err:
+        raise ConfigError(_format_error("command line", err).replace("key ", "flag for ", 1)) from None
+    return config
+
+
+# ---------------------------------------------------------------------------------------------------
+# The commented example
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _wrap(text: str, width: int = 98) -> list[str]:
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _section_lines(struct_type: type[msgspec.Struct], defaults: dict[str, Any] | None = None) -> list[str]:
+    info = msgspec.inspect.type_info(struct_type)
+    assert isinstance(info, msgspec.inspect.StructType)
+    out: list[str] = []
+    for field in info.fields:
+        description = ""
+        if isinstance(field.type, msgspec.inspect.Metadata) and field.type.extra_json_schema:
+            description = field.type.extra_json_schema.get("description", "")
+        for line in _wrap(description):
+            out.append(f"# {line}")
+        if defaults is not None and field.name in defaults:
+            default = defaults[field.name]
+        elif field.default_factory is not msgspec.NODEFAULT:
+            default = field.default_factory()
+        else:
+            default = field.default
+        if default is None:
+            out.append(f"# {field.name} = (unset)")
+        else:
+            out.append(f"# {field.name} = {_toml_value(default)}")
+        out.append("")
+    return out
+
+
+def example() -> str:
+    """A complete config file: every setting, commented out at its default, with what it does."""
+    out = [
+        "# Polyport node configuration (TOML).",
+        "# Every setting is shown at its default, commented out; uncomment and change what you need.",
+        "# Check a file with `polyport config check FILE`.",
+        "",
+    ]
+    sections: list[tuple[str, type[msgspec.Struct]]] = [
+        ("node", NodeSettings), ("store", StoreSettings), ("blobs", BlobSettings), ("tls", TlsSettings),
+        ("network", NetworkSettings), ("cluster", ClusterSettings), ("auth", AuthSettings),
+        ("log", LogSettings), ("firewall", FirewallSettings),
+    ]
+    for name, struct_type in sections:
+        out.append(f"[{name}]")
+        out.extend(_section_lines(struct_type))
+    out.append("# One section per service of the service table (`polyport services`).")
+    out.append("")
+    for spec in SERVICES:
+        title = f"{spec.title}" + ("" if spec.built else " (not available yet)")
+        out.append(f"# {title}")
+        out.append(f"[services.{spec.name}]")
+        out.extend(_section_lines(ServiceSettings, {
+            "enabled": spec.enabled_by_default,
+            "ports": list(spec.ports),
+            "trusted_only": spec.trusted_only,
+        }))
+    return "\n".join(out).rstrip() + "\n"

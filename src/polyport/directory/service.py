@@ -1,0 +1,567 @@
+"""The Directory service: domains, accounts, aliases, forwarders, groups, and their settings.
+
+Every admin front end (the `polyport` command, the CLI/API, WebAdmin) and every protocol that needs to
+know who exists goes through this class. It validates names and settings, runs one unit of work per
+operation (records.py), and publishes a `directory` event on the bus after each committed change.
+Addresses without a domain are in the main domain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyport.auth.passwords import PasswordHasher
+from polyport.bus import Bus
+from polyport.directory import records as rec
+from polyport.directory import settings as schema
+from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain, UnknownObject
+from polyport.directory.names import domain_name, mail_address, object_name
+from polyport.store import RecordStore, Unit, unit_of
+
+STORAGE_TYPES = ("MultiMailbox", "TextMailbox", "MailDirMailbox")
+DEFAULT_STORAGE = "MultiMailbox"
+
+# Access rights (CommuniGate's names). Master: everything on the server. The others: the account may
+# administer its own domain as they say.
+SERVER_RIGHTS = ("Master",)
+DOMAIN_RIGHTS = ("Domain", "CanCreateAccounts", "CanCreateAliases", "CanCreateForwarders",
+                 "CanCreateGroups", "CanCreateLists", "CanModifySettings")
+ALL_RIGHTS = SERVER_RIGHTS + DOMAIN_RIGHTS
+
+
+@dataclass(frozen=True, slots=True)
+class DomainInfo:
+    id: int
+    name: str
+    aliases: list[str]
+    settings: dict[str, Any]
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    id: int
+    name: str
+    domain: str
+    storage: str
+    settings: dict[str, Any]  # explicit settings only
+    rights: list[str]
+    aliases: list[str]
+    has_password: bool
+
+    @property
+    def address(self) -> str:
+        return f"{self.name}@{self.domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    name: str
+    domain: str
+    settings: dict[str, Any]
+    members: list[str]
+
+    @property
+    def address(self) -> str:
+        return f"{self.name}@{self.domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    """What a login check needs of an account, found by its name or an alias."""
+
+    account_id: int
+    address: str
+    password_hash: str
+    scram_sha256: str
+    access_modes: schema.Value  # effective: the account's AccessModes
+    domain_access_modes: schema.Value
+    rights: list[str] = field(default_factory=list)
+
+    def may_use(self, mode: str) -> bool:
+        return schema.access_allowed(self.access_modes, mode) and schema.access_allowed(
+            self.domain_access_modes, mode)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _check_storage(storage: str) -> str:
+    for known in STORAGE_TYPES:
+        if storage.lower() == known.lower():
+            return known
+    raise InvalidSetting(f"account type {storage!r} is not one of {', '.join(STORAGE_TYPES)}")
+
+
+def _check_rights(rights: Iterable[str]) -> list[str]:
+    result: list[str] = []
+    for right in rights:
+        canonical = next((r for r in ALL_RIGHTS if r.lower() == right.lower()), None)
+        if canonical is None:
+            raise InvalidSetting(f"{right!r} is not an access right (known: {', '.join(ALL_RIGHTS)})")
+        if canonical not in result:
+            result.append(canonical)
+    return result
+
+
+def _check_prefs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Preferences are the user's own (webmail, clients); any key, with string/array/dict values."""
+
+    def ok(value: Any, depth: int = 0) -> bool:
+        if depth > 16:
+            return False
+        if isinstance(value, str):
+            return True
+        if isinstance(value, list):
+            return all(ok(v, depth + 1) for v in value)
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and ok(v, depth + 1) for k, v in value.items())
+        return False
+
+    for key, value in values.items():
+        if not key or not ok(value):
+            raise InvalidSetting(f"preference {key!r}: values are strings, arrays or dictionaries")
+    return dict(values)
+
+
+def _limit(schema_map: Mapping[str, schema.Spec], key: str) -> Callable[[list[dict[str, Any]]], int | None]:
+    def limit(layers: list[dict[str, Any]]) -> int | None:
+        return schema.count_limit(schema.layered(schema_map, layers)[key])
+    return limit
+
+
+class Directory:
+    def __init__(self, store: RecordStore, passwords: PasswordHasher, bus: Bus | None = None,
+                 clock: Callable[[], int] = _now) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.bus = bus
+        self._clock = clock
+
+    async def _event(self, event: str, **details: Any) -> None:
+        if self.bus is not None:
+            await self.bus.publish("directory", {"event": event, **details})
+
+    # -- names --
+
+    async def main_domain(self) -> str:
+        return await self.store.read(rec.main_domain_name())
+
+    async def split(self, address: str, what: str = "name") -> tuple[str, str]:
+        """Canonical (name, domain) of `name@domain`, or of a bare `name` in the main domain."""
+        local, at, domain = address.strip().rpartition("@")
+        if not at:
+            local, domain = domain, await self.main_domain()
+        return object_name(local, what), domain_name(domain)
+
+    # -- the server --
+
+    async def initialize(self, main_domain: str) -> bool:
+        """Create the main domain of an empty store; False if the store has one already."""
+        name = domain_name(main_domain)
+
+        def unit() -> Unit[bool]:
+            existing = yield rec.GET_DICT.value(name=rec.MAIN_DOMAIN)
+            if existing:
+                return False
+            yield from rec.create_domain(name, {}, self._clock())
+            yield from rec.put_server_dict(rec.MAIN_DOMAIN, name)
+            return True
+
+        created = await self.store.write(unit())
+        if created:
+            await self._event("domain.created", domain=name)
+        return created
+
+    async def server_account_defaults(self) -> dict[str, Any]:
+        return await self.store.read(rec.server_dict(rec.SERVER_ACCOUNT_DEFAULTS))
+
+    async def update_server_account_defaults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        new = await self.store.write(rec.update_server_dict(
+            rec.SERVER_ACCOUNT_DEFAULTS, lambda cur: schema.merge(schema.ACCOUNT_SETTINGS, cur, changes)))
+        await self._event("server.account_defaults")
+        return new
+
+    async def server_domain_defaults(self) -> dict[str, Any]:
+        return await self.store.read(rec.server_dict(rec.SERVER_DOMAIN_DEFAULTS))
+
+    async def update_server_domain_defaults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        new = await self.store.write(rec.update_server_dict(
+            rec.SERVER_DOMAIN_DEFAULTS, lambda cur: schema.merge(schema.DOMAIN_SETTINGS, cur, changes)))
+        await self._event("server.domain_defaults")
+        return new
+
+    # -- domains --
+
+    async def create_domain(self, name: str, settings: Mapping[str, Any] | None = None) -> DomainInfo:
+        canonical = domain_name(name)
+        values = schema.validate(schema.DOMAIN_SETTINGS, settings or {})
+        await self.store.write(rec.create_domain(canonical, values, self._clock()))
+        await self._event("domain.created", domain=canonical)
+        return await self.domain(canonical)
+
+    async def domains(self) -> list[str]:
+        rows = await self.store.read(unit_of(rec.LIST_DOMAINS.all()))
+        return [str(r["name"]) for r in rows]
+
+    async def domain(self, name: str) -> DomainInfo:
+        canonical = domain_name(name)
+
+        def unit() -> Unit[DomainInfo]:
+            domain_id, primary = yield from rec.find_domain(canonical)
+            row = yield from rec.domain_row(domain_id)
+            aliases = yield from rec.domain_aliases(domain_id)
+            return DomainInfo(domain_id, primary, aliases, rec.loads(row["settings"]), int(row["created"]))
+
+        return await self.store.read(unit())
+
+    async def rename_domain(self, old: str, new: str) -> None:
+        new_name = domain_name(new)
+        previous = await self.store.write(rec.rename_domain(domain_name(old), new_name))
+        await self._event("domain.renamed", domain=previous, to=new_name)
+
+    async def delete_domain(self, name: str, *, force: bool = False) -> None:
+        primary = await self.store.write(rec.delete_domain(domain_name(name), force))
+        await self._event("domain.deleted", domain=primary)
+
+    async def set_domain_aliases(self, name: str, aliases: Iterable[str]) -> list[str]:
+        canonical = list(dict.fromkeys(domain_name(a) for a in aliases))
+        primary = await self.store.write(rec.set_domain_aliases(domain_name(name), canonical))
+        await self._event("domain.aliases", domain=primary)
+        return canonical
+
+    async def domain_settings(self, name: str) -> dict[str, Any]:
+        return await self.store.read(rec.domain_dict(domain_name(name), "settings"))
+
+    async def effective_domain_settings(self, name: str) -> dict[str, Any]:
+        canonical = domain_name(name)
+
+        def unit() -> Unit[dict[str, Any]]:
+            own = yield from rec.domain_dict(canonical, "settings")
+            server = yield from rec.server_dict(rec.SERVER_DOMAIN_DEFAULTS)
+            return schema.layered(schema.DOMAIN_SETTINGS, [server, own])
+
+        return await self.store.read(unit())
+
+    async def update_domain_settings(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._update_domain_dict(name, "settings", schema.DOMAIN_SETTINGS, changes, False)
+
+    async def set_domain_settings(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._update_domain_dict(name, "settings", schema.DOMAIN_SETTINGS, values, True)
+
+    async def account_defaults(self, domain: str) -> dict[str, Any]:
+        return await self.store.read(rec.domain_dict(domain_name(domain), "account_defaults"))
+
+    async def update_account_defaults(self, domain: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._update_domain_dict(domain, "account_defaults", schema.ACCOUNT_SETTINGS,
+                                              changes, False)
+
+    async def account_template(self, domain: str) -> dict[str, Any]:
+        return await self.store.read(rec.domain_dict(domain_name(domain), "account_template"))
+
+    async def update_account_template(self, domain: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._update_domain_dict(domain, "account_template", schema.ACCOUNT_SETTINGS,
+                                              changes, False)
+
+    async def _update_domain_dict(self, name: str, column: str, schema_map: Mapping[str, schema.Spec],
+                                  changes: Mapping[str, Any], replace: bool) -> dict[str, Any]:
+        canonical = domain_name(name)
+        if replace:
+            values = schema.validate(schema_map, changes)
+
+            def change(_current: dict[str, Any]) -> dict[str, Any]:
+                return values
+        else:
+            # Validate before the transaction, so a bad value is reported without touching the store.
+            schema.merge(schema_map, {}, changes)
+
+            def change(current: dict[str, Any]) -> dict[str, Any]:
+                return schema.merge(schema_map, current, changes)
+
+        new = await self.store.write(rec.update_domain_dict(canonical, column, change))
+        await self._event(f"domain.{column}", domain=canonical)
+        return new
+
+    # -- accounts --
+
+    async def create_account(self, address: str, *, password: str | None = None,
+                             storage: str = DEFAULT_STORAGE, settings: Mapping[str, Any] | None = None,
+                             rights: Iterable[str] = ()) -> AccountInfo:
+        name, domain = await self.split(address, "account name")
+        values = schema.validate(schema.ACCOUNT_SETTINGS, settings or {})
+        stored = await self._hash(password) if password is not None else None
+        new = rec.NewAccount(name, domain, _check_storage(storage), values, _check_rights(rights),
+                             stored.password_hash if stored else "", stored.scram_sha256 if stored else "")
+        _, primary = await self.store.write(rec.create_account(
+            new, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxAccounts")))
+        await self._event("account.created", account=f"{name}@{primary}")
+        return await self.account(f"{name}@{primary}")
+
+    async def _hash(self, password: str) -> Any:
+        if not password:
+            raise InvalidSetting("the password is empty")
+        if len(password) > 1024:
+            raise InvalidSetting("the password is longer than 1024 characters")
+        return await self.passwords.make(password)
+
+    async def accounts(self, domain: str) -> dict[str, str]:
+        """Account names of a domain, each with its storage type."""
+        return await self.store.read(rec.list_accounts(domain_name(domain)))
+
+    async def account(self, address: str) -> AccountInfo:
+        name, domain = await self.split(address, "account name")
+        record = await self.store.read(rec.account_record(name, domain))
+        return AccountInfo(record.found.id, record.found.name, record.found.domain, record.storage,
+                           record.settings, record.rights, record.aliases, bool(record.password_hash))
+
+    async def rename_account(self, old: str, new: str) -> str:
+        name, domain = await self.split(old, "account name")
+        new_name, new_domain = await self.split(new, "account name")
+        protected = await self._postmaster()
+        before, after = await self.store.write(rec.rename_object(
+            name, domain, rec.ACCOUNT, new_name, new_domain, protected))
+        await self._event("account.renamed", account=before, to=after)
+        return after
+
+    async def delete_account(self, address: str) -> None:
+        name, domain = await self.split(address, "account name")
+        deleted = await self.store.write(rec.delete_object(name, domain, rec.ACCOUNT, await self._postmaster()))
+        await self._event("account.deleted", account=deleted)
+
+    async def _postmaster(self) -> tuple[str, str]:
+        return "postmaster", await self.main_domain()
+
+    async def account_settings(self, address: str) -> dict[str, Any]:
+        return (await self.account(address)).settings
+
+    async def effective_account_settings(self, address: str) -> dict[str, Any]:
+        name, domain = await self.split(address, "account name")
+        _, layers = await self.store.read(rec.account_layers(name, domain))
+        return schema.layered(schema.ACCOUNT_SETTINGS, layers)
+
+    async def update_account_settings(self, address: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        schema.merge(schema.ACCOUNT_SETTINGS, {}, changes)
+        return await self._update_account(address, "settings",
+                                          lambda cur: schema.merge(schema.ACCOUNT_SETTINGS, cur, changes))
+
+    async def set_account_settings(self, address: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        new = schema.validate(schema.ACCOUNT_SETTINGS, values)
+        return await self._update_account(address, "settings", lambda _cur: new)
+
+    async def account_prefs(self, address: str) -> dict[str, Any]:
+        name, domain = await self.split(address, "account name")
+        return (await self.store.read(rec.account_record(name, domain))).prefs
+
+    async def update_account_prefs(self, address: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        checked = _check_prefs(changes)
+
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            result = dict(current)
+            for key, value in checked.items():
+                if isinstance(value, str) and value.lower() == schema.DEFAULT:
+                    result.pop(key, None)
+                else:
+                    result[key] = value
+            return result
+
+        return await self._update_account(address, "prefs", change)
+
+    async def set_account_prefs(self, address: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        checked = _check_prefs(values)
+        return await self._update_account(address, "prefs", lambda _cur: checked)
+
+    async def account_rights(self, address: str) -> list[str]:
+        return (await self.account(address)).rights
+
+    async def set_account_rights(self, address: str, rights: Iterable[str]) -> list[str]:
+        checked = _check_rights(rights)
+        return await self._update_account(address, "rights", lambda _cur: checked)  # type: ignore[return-value]
+
+    async def _update_account(self, address: str, column: str, change: Callable[[Any], Any]) -> Any:
+        name, domain = await self.split(address, "account name")
+        new = await self.store.write(rec.update_account_column(name, domain, column, change))
+        await self._event(f"account.{column}", account=f"{name}@{domain}")
+        return new
+
+    async def set_password(self, address: str, password: str) -> None:
+        name, domain = await self.split(address, "account name")
+        stored = await self._hash(password)
+        canonical = await self.store.write(rec.set_password(name, domain, stored.password_hash,
+                                                            stored.scram_sha256))
+        await self._event("account.password", account=canonical)
+
+    async def verify_password(self, address: str, password: str) -> bool:
+        """Check a password the slow, sure way (argon2), for admin tools; logins use auth.Authenticator."""
+        name, domain = await self.split(address, "account name")
+        record = await self.store.read(rec.account_record(name, domain))
+        return await self.passwords.verify(record.password_hash, password)
+
+    async def account_aliases(self, address: str) -> list[str]:
+        return (await self.account(address)).aliases
+
+    async def set_account_aliases(self, address: str, aliases: Iterable[str]) -> list[str]:
+        name, domain = await self.split(address, "account name")
+        canonical = list(dict.fromkeys(object_name(a, "alias") for a in aliases))
+        result = await self.store.write(rec.set_account_aliases(name, domain, canonical, self._clock()))
+        await self._event("account.aliases", account=f"{name}@{domain}")
+        return result
+
+    async def login_record(self, login: str) -> LoginRecord | None:
+        """The account a login name (`name`, `name@domain`, an alias, a domain alias) refers to, or None
+        when there is none (unknown names and malformed names alike)."""
+        local, at, domain_text = login.strip().rpartition("@")
+        if not at:
+            local, domain_text = domain_text, ""
+        try:
+            name = object_name(local)
+            domain = domain_name(domain_text) if domain_text else ""
+        except InvalidName:
+            return None
+
+        def unit() -> Unit[LoginRecord | None]:
+            nonlocal domain
+            if not domain:
+                domain = yield from rec.main_domain_name()
+            try:
+                record, layers = yield from rec.account_layers(name, domain)
+            except (UnknownDomain, UnknownObject):
+                return None
+            row = yield from rec.domain_row(record.found.domain_id)
+            server_domain = yield from rec.server_dict(rec.SERVER_DOMAIN_DEFAULTS)
+            account = schema.layered(schema.ACCOUNT_SETTINGS, layers)
+            domain_settings = schema.layered(schema.DOMAIN_SETTINGS,
+                                             [server_domain, rec.loads(row["settings"])])
+            return LoginRecord(record.found.id, record.found.address, record.password_hash,
+                               record.scram_sha256, account["AccessModes"],
+                               domain_settings["DomainAccessModes"], record.rights)
+
+        return await self.store.read(unit())
+
+    # -- aliases --
+
+    async def create_alias(self, alias: str, account: str) -> str:
+        name, domain = await self.split(alias, "alias")
+        account_name, account_domain = await self.split(account, "account name")
+        target = await self.store.write(rec.create_alias(name, domain, account_name, account_domain,
+                                                         self._clock()))
+        await self._event("alias.created", alias=f"{name}@{domain}", account=target)
+        return target
+
+    async def delete_alias(self, alias: str) -> None:
+        name, domain = await self.split(alias, "alias")
+        deleted = await self.store.write(rec.delete_object(name, domain, rec.ALIAS, None))
+        await self._event("alias.deleted", alias=deleted)
+
+    async def aliases(self, domain: str) -> dict[str, str]:
+        """Alias name -> account name, for one domain."""
+        rows = await self.store.read(rec.list_kind(domain_name(domain), rec.ALIAS))
+        return {str(r["name"]): str(r["target_name"]) for r in rows}
+
+    # -- forwarders --
+
+    async def create_forwarder(self, address: str, target: str) -> str:
+        name, domain = await self.split(address, "forwarder name")
+        destination = mail_address(target, domain)
+        created = await self.store.write(rec.create_forwarder(
+            name, domain, destination, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxForwarders")))
+        await self._event("forwarder.created", forwarder=created)
+        return destination
+
+    async def forwarder(self, address: str) -> str:
+        name, domain = await self.split(address, "forwarder name")
+        found = await self.store.read(rec.find_object(name, domain, rec.FORWARDER))
+        return found.target or ""
+
+    async def set_forwarder(self, address: str, target: str) -> str:
+        name, domain = await self.split(address, "forwarder name")
+        destination = mail_address(target, domain)
+        changed = await self.store.write(rec.set_forwarder(name, domain, destination))
+        await self._event("forwarder.changed", forwarder=changed)
+        return destination
+
+    async def delete_forwarder(self, address: str) -> None:
+        name, domain = await self.split(address, "forwarder name")
+        deleted = await self.store.write(rec.delete_object(name, domain, rec.FORWARDER, None))
+        await self._event("forwarder.deleted", forwarder=deleted)
+
+    async def rename_forwarder(self, old: str, new: str) -> str:
+        return await self._rename(old, new, rec.FORWARDER)
+
+    async def forwarders(self, domain: str) -> dict[str, str]:
+        """Forwarder name -> target address, for one domain."""
+        rows = await self.store.read(rec.list_kind(domain_name(domain), rec.FORWARDER))
+        return {str(r["name"]): str(r["target"]) for r in rows}
+
+    # -- groups --
+
+    async def create_group(self, address: str, *, settings: Mapping[str, Any] | None = None,
+                           members: Iterable[str] = ()) -> GroupInfo:
+        name, domain = await self.split(address, "group name")
+        values = schema.validate(schema.GROUP_SETTINGS, settings or {})
+        member_list = [mail_address(m, domain) for m in members]
+        created = await self.store.write(rec.create_group(
+            name, domain, values, member_list, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxGroups")))
+        await self._event("group.created", group=created)
+        return await self.group(created)
+
+    async def group(self, address: str) -> GroupInfo:
+        name, domain = await self.split(address, "group name")
+        record = await self.store.read(rec.group_record(name, domain))
+        return GroupInfo(record.found.name, record.found.domain, record.settings, record.members)
+
+    async def update_group(self, address: str, *, settings: Mapping[str, Any] | None = None,
+                           members: Iterable[str] | None = None, replace_settings: bool = False) -> GroupInfo:
+        name, domain = await self.split(address, "group name")
+        changes = dict(settings or {})
+        if replace_settings:
+            values = schema.validate(schema.GROUP_SETTINGS, changes)
+
+            def change(_current: dict[str, Any]) -> dict[str, Any]:
+                return values
+        else:
+            schema.merge(schema.GROUP_SETTINGS, {}, changes)
+
+            def change(current: dict[str, Any]) -> dict[str, Any]:
+                return schema.merge(schema.GROUP_SETTINGS, current, changes)
+
+        member_list = None if members is None else [mail_address(m, domain) for m in members]
+        changed = await self.store.write(rec.update_group(name, domain, change, member_list))
+        await self._event("group.changed", group=changed)
+        return await self.group(changed)
+
+    async def delete_group(self, address: str) -> None:
+        name, domain = await self.split(address, "group name")
+        deleted = await self.store.write(rec.delete_object(name, domain, rec.GROUP, None))
+        await self._event("group.deleted", group=deleted)
+
+    async def rename_group(self, old: str, new: str) -> str:
+        return await self._rename(old, new, rec.GROUP)
+
+    async def groups(self, domain: str) -> list[str]:
+        rows = await self.store.read(rec.list_kind(domain_name(domain), rec.GROUP))
+        return [str(r["name"]) for r in rows]
+
+    async def _rename(self, old: str, new: str, kind: str) -> str:
+        name, domain = await self.split(old, f"{kind} name")
+        new_name, new_domain = await self.split(new, f"{kind} name")
+        before, after = await self.store.write(rec.rename_object(name, domain, kind, new_name, new_domain,
+                                                                 None))
+        await self._event(f"{kind}.renamed", **{kind: before, "to": after})
+        return after
+
+    # -- all objects --
+
+    async def list_objects(self, domain: str, *, filter: str = "", limit: int = 100,
+                           kinds: Iterable[str] = rec.OBJECT_KINDS, cookie: str = "") -> rec.ObjectPage:
+        """One page of a domain's objects in name order; pass the returned cookie for the next page."""
+        wanted = tuple(k for k in rec.OBJECT_KINDS if k in set(kinds))
+        if not wanted:
+            raise InvalidSetting(f"no object kinds asked for (known: {', '.join(rec.OBJECT_KINDS)})")
+        if limit < 1:
+            raise InvalidSetting("the page limit must be at least 1")
+        return await self.store.read(rec.list_objects(
+            domain_name(domain), rec.like_pattern(filter.lower()), wanted, min(limit, 100_000), cookie))

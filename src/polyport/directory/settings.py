@@ -1,0 +1,234 @@
+"""The settings schema: every account and domain setting, its kind, default and meaning.
+
+Settings are dictionaries in CommuniGate's model and spelling. A value is stored in its canonical
+CommuniGate form (`YES`, `100M`, `unlimited`, an array of strings), so what an admin sets is what the
+CLI/API gives back. Effective settings are layered, never stored twice:
+
+    account:  schema defaults < server account defaults < domain's account defaults < the account's own
+    domain:   schema defaults < server domain defaults < the domain's own
+
+Protocols and services read typed values through `size_limit`, `count_limit`, `is_yes` and
+`access_allowed`. A later issue adding a setting adds one `Spec` line here.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from polyport.directory.errors import InvalidSetting
+
+Value = str | list[str]
+Dictionary = dict[str, Any]
+
+UNLIMITED = "unlimited"
+DEFAULT = "default"  # as a value in an update: remove the key, so the inherited value applies
+
+
+class Kind(enum.Enum):
+    STRING = "string"
+    BOOL = "YES or NO"
+    SIZE = "a size (like 100M) or unlimited"
+    COUNT = "a number or unlimited"
+    CHOICE = "one of the choices"
+    MODES = "All, None, or a list of access modes"
+
+
+# CommuniGate's access modes (services an account or domain may use).
+ACCESS_MODES = (
+    "Mail", "Relay", "Signal", "Mobile", "TLS", "POP", "IMAP", "MAPI", "AirSync", "SIP", "XMPP",
+    "WebMail", "XIMSS", "FTP", "ACAP", "PWD", "LDAP", "RADIUS", "S/MIME", "WebCAL", "WebSite", "PBX",
+    "HTTP", "MobilePBX", "XMedia", "YMedia", "MobilePronto",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    kind: Kind
+    default: Value
+    doc: str
+    choices: tuple[str, ...] = ()
+
+
+def _specs(*specs: Spec) -> dict[str, Spec]:
+    return {spec.name: spec for spec in specs}
+
+
+ACCOUNT_SETTINGS = _specs(
+    Spec("RealName", Kind.STRING, "", "The person's name, used in the From of mail they write."),
+    Spec("AccessModes", Kind.MODES, "All", "Services the account may use; None disables logins."),
+    Spec("MaxAccountSize", Kind.SIZE, UNLIMITED, "Storage quota for all mailboxes."),
+    Spec("MaxMailboxes", Kind.COUNT, UNLIMITED, "Most mailboxes the account may have."),
+    Spec("MaxWebSize", Kind.SIZE, UNLIMITED, "Storage quota for the account's files."),
+    Spec("MaxWebFiles", Kind.COUNT, UNLIMITED, "Most files the account may store."),
+    Spec("MaxMailOutSize", Kind.SIZE, UNLIMITED, "Largest message the account may send."),
+    Spec("RulesAllowed", Kind.CHOICE, "Any", "Which mail rules the user may set.",
+         ("Any", "Filter Only", "None")),
+    Spec("PWDAllowed", Kind.BOOL, "YES", "The user may change their own password."),
+    Spec("RecoverPassword", Kind.STRING, "", "Address that password-recovery mail goes to."),
+    Spec("ServiceClass", Kind.STRING, "", "Name of the class of service the account belongs to."),
+)
+
+DOMAIN_SETTINGS = _specs(
+    Spec("DomainAccessModes", Kind.MODES, "All", "Services the domain's accounts may use at all."),
+    Spec("MaxAccounts", Kind.COUNT, UNLIMITED, "Most accounts the domain may hold."),
+    Spec("MaxForwarders", Kind.COUNT, UNLIMITED, "Most forwarders the domain may hold."),
+    Spec("MaxGroups", Kind.COUNT, UNLIMITED, "Most groups the domain may hold."),
+)
+
+GROUP_SETTINGS = _specs(
+    Spec("RealName", Kind.STRING, "", "The group's display name."),
+    Spec("RemoveAuthor", Kind.BOOL, "NO", "Do not send the author a copy of their own message."),
+    Spec("RemoveToAndCc", Kind.BOOL, "NO", "Send one copy to members already in To or Cc."),
+    Spec("SetReplyTo", Kind.BOOL, "NO", "Set Reply-To to the group's address."),
+    Spec("Expand", Kind.BOOL, "YES", "Deliver to the members (NO: hold nothing, refuse mail)."),
+)
+
+_SIZE = re.compile(r"(\d+)([KMGT]?)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_YES = {"yes", "true", "on", "1"}
+_NO = {"no", "false", "off", "0"}
+
+
+def _normalize_value(spec: Spec, raw: Any) -> Value:
+    if spec.kind is Kind.MODES:
+        return _normalize_modes(spec, raw)
+    if isinstance(raw, bool):
+        raw = "YES" if raw else "NO"
+    if isinstance(raw, int):
+        raw = str(raw)
+    if not isinstance(raw, str):
+        raise InvalidSetting(f"{spec.name}: expected {spec.kind.value}, got {type(raw).__name__}")
+    text = raw.strip()
+    if spec.kind is Kind.STRING:
+        return raw
+    if spec.kind is Kind.BOOL:
+        if text.lower() in _YES:
+            return "YES"
+        if text.lower() in _NO:
+            return "NO"
+    elif spec.kind in (Kind.SIZE, Kind.COUNT):
+        if text.lower() == UNLIMITED:
+            return UNLIMITED
+        if spec.kind is Kind.COUNT and text.isdigit():
+            return str(int(text))
+        match = _SIZE.fullmatch(text)
+        if spec.kind is Kind.SIZE and match:
+            return f"{int(match.group(1))}{match.group(2).upper()}"
+    elif spec.kind is Kind.CHOICE:
+        for choice in spec.choices:
+            if text.lower() == choice.lower():
+                return choice
+        raise InvalidSetting(f"{spec.name}: {raw!r} is not one of {', '.join(spec.choices)}")
+    raise InvalidSetting(f"{spec.name}: {raw!r} is not {spec.kind.value}")
+
+
+def _normalize_modes(spec: Spec, raw: Any) -> Value:
+    items: list[Any]
+    if isinstance(raw, str):
+        if raw.strip().lower() in ("all", "none"):
+            return raw.strip().capitalize()
+        items = [part for part in re.split(r"[,\s]+", raw.strip().strip("()")) if part]
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise InvalidSetting(f"{spec.name}: expected {spec.kind.value}")
+    known = {mode.lower(): mode for mode in ACCESS_MODES}
+    result: list[str] = []
+    for item in items:
+        mode = known.get(str(item).lower())
+        if mode is None:
+            raise InvalidSetting(f"{spec.name}: {item!r} is not an access mode "
+                                 f"(known: All, None, {', '.join(ACCESS_MODES)})")
+        if mode not in result:
+            result.append(mode)
+    return result
+
+
+def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
+    """The canonical stored form of `raw` for setting `key`, or InvalidSetting saying why."""
+    spec = schema.get(key)
+    if spec is None:
+        # Accept the key in any case, as CommuniGate does, but store its canonical spelling.
+        spec = next((s for s in schema.values() if s.name.lower() == key.lower()), None)
+    if spec is None:
+        raise InvalidSetting(f"{key}: unknown setting (known: {', '.join(schema)})")
+    return _normalize_value(spec, raw)
+
+
+def canonical_key(schema: Mapping[str, Spec], key: str) -> str:
+    if key in schema:
+        return key
+    for name in schema:
+        if name.lower() == key.lower():
+            return name
+    raise InvalidSetting(f"{key}: unknown setting (known: {', '.join(schema)})")
+
+
+def validate(schema: Mapping[str, Spec], values: Mapping[str, Any]) -> Dictionary:
+    """A whole dictionary, normalized (for SET..., which replaces); `default` values are dropped."""
+    result: Dictionary = {}
+    for key, raw in values.items():
+        name = canonical_key(schema, key)
+        if isinstance(raw, str) and raw.lower() == DEFAULT:
+            result.pop(name, None)
+            continue
+        result[name] = normalize(schema, name, raw)
+    return result
+
+
+def merge(schema: Mapping[str, Spec], current: Mapping[str, Any], changes: Mapping[str, Any]) -> Dictionary:
+    """`current` with `changes` applied (for UPDATE...): `default` removes a key."""
+    result = dict(current)
+    for key, raw in changes.items():
+        name = canonical_key(schema, key)
+        if isinstance(raw, str) and raw.lower() == DEFAULT:
+            result.pop(name, None)
+        else:
+            result[name] = normalize(schema, name, raw)
+    return result
+
+
+def schema_defaults(schema: Mapping[str, Spec]) -> Dictionary:
+    return {name: spec.default for name, spec in schema.items()}
+
+
+def layered(schema: Mapping[str, Spec], layers: Iterable[Mapping[str, Any]]) -> Dictionary:
+    """Effective settings: schema defaults, then each layer in turn (most general first)."""
+    result = schema_defaults(schema)
+    for layer in layers:
+        result.update(layer)
+    return result
+
+
+# -- typed readers ------------------------------------------------------------------------------------
+
+def size_limit(value: Value) -> int | None:
+    """Bytes for a SIZE value; None for unlimited."""
+    if not isinstance(value, str) or value.lower() == UNLIMITED:
+        return None
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+def count_limit(value: Value) -> int | None:
+    if not isinstance(value, str) or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def is_yes(value: Value) -> bool:
+    return isinstance(value, str) and value.upper() == "YES"
+
+
+def access_allowed(modes: Value, mode: str) -> bool:
+    """Whether an AccessModes value (All, None, or a list) grants `mode`."""
+    if isinstance(modes, str):
+        return modes == "All"
+    return mode in modes

@@ -1,0 +1,196 @@
+"""The blob store: message bodies and files, addressed by the SHA-256 of their content.
+
+Identical content is stored once. The local implementation writes each blob to a temporary file,
+fsyncs it, renames it into place and fsyncs the folder, so a blob whose id was returned survives a
+crash. File I/O runs in worker threads, never on the event loop. Which records refer to a blob (and
+when it may be deleted) is the business of the services that keep those records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+HEX = frozenset("0123456789abcdef")
+
+
+class BlobError(Exception):
+    pass
+
+
+class BlobNotFound(BlobError):
+    pass
+
+
+def _check_id(blob_id: str) -> str:
+    if len(blob_id) != 64 or not HEX.issuperset(blob_id):
+        raise BlobError(f"not a blob id: {blob_id!r}")
+    return blob_id
+
+
+class BlobWriter(Protocol):
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def commit(self) -> str:
+        """Make the blob durable and return its id."""
+        ...
+
+    async def abort(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    async def put(self, data: bytes) -> str: ...
+
+    def writer(self) -> BlobWriter:
+        """A streaming writer, for content too large to hold in memory."""
+        ...
+
+    async def get(self, blob_id: str) -> bytes: ...
+
+    async def read(self, blob_id: str, offset: int, length: int) -> bytes: ...
+
+    async def size(self, blob_id: str) -> int: ...
+
+    async def exists(self, blob_id: str) -> bool: ...
+
+    async def delete(self, blob_id: str) -> None: ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore:
+    """Blobs as files under `root/ab/cd/<id>`; temporary files under `root/tmp`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, blob_id: str) -> Path:
+        _check_id(blob_id)
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def _temp_path(self) -> Path:
+        return self._tmp / secrets.token_hex(12)
+
+    def _install(self, temp: Path, blob_id: str) -> None:
+        """Move a written, fsynced temporary file into place (or drop it if the blob exists)."""
+        final = self.path_of(blob_id)
+        if final.exists():
+            temp.unlink(missing_ok=True)
+            return
+        created = not final.parent.exists()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp.replace(final)
+        _fsync_dir(final.parent)
+        if created:  # the new folders' entries must be durable too
+            _fsync_dir(final.parent.parent)
+            _fsync_dir(self.root)
+
+    def _put_sync(self, data: bytes) -> str:
+        blob_id = hashlib.sha256(data).hexdigest()
+        if self.path_of(blob_id).exists():
+            return blob_id
+        temp = self._temp_path()
+        try:
+            with open(temp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            self._install(temp, blob_id)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return blob_id
+
+    async def put(self, data: bytes) -> str:
+        return await asyncio.to_thread(self._put_sync, data)
+
+    def writer(self) -> LocalBlobWriter:
+        return LocalBlobWriter(self)
+
+    async def get(self, blob_id: str) -> bytes:
+        path = self.path_of(blob_id)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise BlobNotFound(blob_id) from None
+
+    def _read_sync(self, blob_id: str, offset: int, length: int) -> bytes:
+        try:
+            with open(self.path_of(blob_id), "rb") as source:
+                source.seek(offset)
+                return source.read(length)
+        except FileNotFoundError:
+            raise BlobNotFound(blob_id) from None
+
+    async def read(self, blob_id: str, offset: int, length: int) -> bytes:
+        return await asyncio.to_thread(self._read_sync, blob_id, offset, length)
+
+    async def size(self, blob_id: str) -> int:
+        try:
+            return (await asyncio.to_thread(self.path_of(blob_id).stat)).st_size
+        except FileNotFoundError:
+            raise BlobNotFound(blob_id) from None
+
+    async def exists(self, blob_id: str) -> bool:
+        return await asyncio.to_thread(self.path_of(blob_id).exists)
+
+    async def delete(self, blob_id: str) -> None:
+        await asyncio.to_thread(self.path_of(blob_id).unlink, True)
+
+
+# Chunks are gathered up to this size before a worker thread writes them out.
+WRITE_BUFFER = 256 * 1024
+
+
+class LocalBlobWriter:
+    """Streams chunks to a temporary file while hashing them; commit() installs it."""
+
+    def __init__(self, store: LocalBlobStore) -> None:
+        self._store = store
+        self._hash = hashlib.sha256()
+        self._path = store._temp_path()
+        self._file = open(self._path, "wb")  # noqa: SIM115  (closed in commit/abort)
+        self._pending = bytearray()
+        self.size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        self._pending += chunk
+        if len(self._pending) >= WRITE_BUFFER:
+            data, self._pending = bytes(self._pending), bytearray()
+            await asyncio.to_thread(self._file.write, data)
+
+    def _commit_sync(self) -> str:
+        self._file.write(self._pending)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        blob_id = self._hash.hexdigest()
+        self._store._install(self._path, blob_id)
+        return blob_id
+
+    async def commit(self) -> str:
+        try:
+            return await asyncio.to_thread(self._commit_sync)
+        except BaseException:
+            await self.abort()
+            raise
+
+    async def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._path.unlink(missing_ok=True)

@@ -1,0 +1,256 @@
+"""The SQLite record store: the embedded default.
+
+One writer thread owns the only writing connection and commits in groups: it takes every unit of work
+waiting in its queue, runs each inside a savepoint of one transaction, commits once (one fsync), and only
+then resolves each caller's future. A unit that fails is rolled back to its savepoint alone. Readers are
+threads with their own connections, reading consistent snapshots beside the writer (WAL mode).
+
+Other processes (the admin command while a node runs) open the same file; `busy_timeout` makes them wait
+for each other's locks instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from polyport.store.sql import (
+    Conflict,
+    Mode,
+    Op,
+    StoreError,
+    Unavailable,
+    Unit,
+    UnitContinuedAfterError,
+)
+
+T = TypeVar("T")
+
+# Most units committed together in one transaction (and one fsync).
+MAX_GROUP = 256
+
+
+def _execute(conn: sqlite3.Connection, op: Op) -> Any:
+    cursor = conn.execute(op.statement.sql, op.params)
+    if op.mode is Mode.RUN:
+        rows = cursor.fetchall()  # finishes RETURNING statements too
+        return cursor.rowcount if cursor.rowcount >= 0 else len(rows)
+    rows = cursor.fetchall()
+    if op.mode is Mode.ALL:
+        return rows
+    if not rows:
+        return None
+    return rows[0] if op.mode is Mode.ONE else rows[0][0]
+
+
+def _store_error(err: sqlite3.Error) -> StoreError:
+    if isinstance(err, sqlite3.IntegrityError):
+        return Conflict(str(err))
+    text = str(err)
+    if "locked" in text or "busy" in text:
+        return StoreError(f"the SQLite store is locked by another process ({text}); try again")
+    return StoreError(f"SQLite: {text}")
+
+
+def drive(conn: sqlite3.Connection, unit: Unit[T]) -> T:
+    """Run a unit of work to completion on `conn` (inside whatever transaction the caller opened)."""
+    value: Any = None
+    error: StoreError | None = None
+    failed = False
+    while True:
+        try:
+            op = unit.throw(error) if error is not None else unit.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if failed:
+            unit.close()
+            raise UnitContinuedAfterError("a unit of work ran a statement after one had failed")
+        error = None
+        try:
+            value = _execute(conn, op)
+        except sqlite3.Error as err:
+            error = _store_error(err)
+            failed = True
+
+
+@dataclass
+class _Job:
+    unit: Unit[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+
+def _deliver(job: _Job) -> None:
+    def settle() -> None:
+        if job.future.done():
+            return  # the caller was cancelled; the work itself stands
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+    try:
+        job.loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        pass  # the loop is gone; nobody is waiting
+
+
+_STOP = None
+
+
+class SqliteStore:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, readers: int = 2, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self._reader_count = readers
+        self._busy_ms = int(busy_timeout * 1000)
+        self._writes: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    # -- life cycle --
+
+    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               cached_statements=512)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        if writer:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
+        # FULL: a commit is fsynced before the caller hears of it (acknowledged means durable).
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not writer:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise Unavailable(f"cannot create the folder of the SQLite store {self.path}: "
+                              f"{err.strerror}; check --data") from None
+        # Open the writer first, here, so a bad file is reported before any thread starts.
+        try:
+            writer = self._connect(writer=True)
+            writer.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as err:
+            raise Unavailable(f"cannot open the SQLite store {self.path}: {err}; "
+                              f"check the file or restore it from a backup") from None
+        self._start(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
+        for index in range(self._reader_count):
+            self._start(f"sqlite-reader-{index}:{self.path.name}", self._reader_main,
+                        self._connect(writer=False))
+
+    def _start(self, name: str, target: Callable[[sqlite3.Connection], None],
+               conn: sqlite3.Connection) -> None:
+        thread = threading.Thread(target=target, args=(conn,), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writes.put(_STOP)
+        for _ in range(self._reader_count):
+            self._reads.put(_STOP)
+        threads, self._threads = self._threads, []
+        await asyncio.to_thread(lambda: [t.join() for t in threads])
+
+    # -- units of work --
+
+    async def write(self, unit: Unit[T]) -> T:
+        return await self._submit(self._writes, unit)
+
+    async def read(self, unit: Unit[T]) -> T:
+        return await self._submit(self._reads, unit)
+
+    async def _submit(self, jobs: queue.SimpleQueue[_Job | None], unit: Unit[T]) -> T:
+        if self._closed or not self._threads:
+            unit.close()
+            raise StoreError("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        jobs.put(_Job(unit, future, loop))
+        return await future
+
+    # -- threads --
+
+    def _writer_main(self, conn: sqlite3.Connection) -> None:
+        stopping = False
+        while not stopping:
+            job = self._writes.get()
+            if job is _STOP:
+                break
+            batch = [job]
+            while len(batch) < MAX_GROUP:
+                try:
+                    more = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stopping = True
+                    break
+                batch.append(more)
+            self._commit_group(conn, batch)
+        conn.close()
+
+    def _commit_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            for job in batch:
+                job.unit.close()
+                job.error = _store_error(err)
+                _deliver(job)
+            return
+        for job in batch:
+            conn.execute("SAVEPOINT unit")
+            try:
+                job.result = drive(conn, job.unit)
+            except BaseException as err:  # the caller gets it; the other units go on
+                job.error = err
+                conn.execute("ROLLBACK TO unit")
+            conn.execute("RELEASE unit")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            for job in batch:
+                if job.error is None:
+                    job.error = _store_error(err)
+        for job in batch:
+            _deliver(job)
+
+    def _reader_main(self, conn: sqlite3.Connection) -> None:
+        while True:
+            job = self._reads.get()
+            if job is _STOP:
+                break
+            try:
+                conn.execute("BEGIN")
+                try:
+                    job.result = drive(conn, job.unit)
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                job.error = _store_error(err)
+            except BaseException as err:
+                job.error = err
+            _deliver(job)
+        conn.close()
