@@ -355,8 +355,7 @@ def _section_lines(struct_type: type[msgspec.Struct], defaults: dict[str, Any] |
         description = ""
         if isinstance(field.type, msgspec.inspect.Metadata) and field.type.extra_json_schema:
             description = field.type.extra_json_schema.get("description", "")
-        for line in _wrap(description):
-            out.append(f"# {line}")
+        out.extend(f"# {line}" for line in _wrap(description))
         if defaults is not None and field.name in defaults:
             default = defaults[field.name]
         elif field.default_factory is not msgspec.NODEFAULT:

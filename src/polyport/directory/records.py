@@ -68,7 +68,8 @@ DELETE_DOMAIN = Statement("DELETE FROM domains WHERE id = :id")
 COUNT_OBJECTS = Statement("SELECT count(*) FROM objects WHERE domain_id = :domain_id")
 COUNT_KIND = Statement("SELECT count(*) FROM objects WHERE domain_id = :domain_id AND kind = :kind")
 SET_DOMAIN_COLUMN = {
-    column: Statement(f"UPDATE domains SET {column} = :data WHERE id = :id")
+    # The column names come from the fixed tuple below, never from input.
+    column: Statement(f"UPDATE domains SET {column} = :data WHERE id = :id")  # noqa: S608
     for column in ("settings", "account_defaults", "account_template")
 }
 
@@ -108,7 +109,7 @@ LIST_ACCOUNTS = Statement("""
     SELECT o.name AS name, a.storage AS storage FROM objects o JOIN accounts a ON a.id = o.id
     WHERE o.domain_id = :domain_id ORDER BY o.name""")
 SET_ACCOUNT_COLUMN = {
-    column: Statement(f"UPDATE accounts SET {column} = :data WHERE id = :id")
+    column: Statement(f"UPDATE accounts SET {column} = :data WHERE id = :id")  # noqa: S608
     for column in ("settings", "prefs", "rights")
 }
 SET_PASSWORD = Statement(
@@ -504,7 +505,11 @@ def create_group(name: str, domain: str, settings: dict[str, Any], members: list
 
 def _write_members(group_id: int, members: list[str]) -> Unit[None]:
     yield CLEAR_MEMBERS.run(id=group_id)
-    for position, address in enumerate(dict.fromkeys(members)):  # duplicates once, order kept
+    # Each member once (addresses compared without case, as every mail system treats them), order kept.
+    unique: dict[str, str] = {}
+    for address in members:
+        unique.setdefault(address.lower(), address)
+    for position, address in enumerate(unique.values()):
         yield INSERT_MEMBER.run(id=group_id, position=position, address=address)
 
 

@@ -128,6 +128,17 @@ def _check_prefs(values: Mapping[str, Any]) -> dict[str, Any]:
     return dict(values)
 
 
+def _changer(schema_map: Mapping[str, schema.Spec], changes: Mapping[str, Any],
+             replace: bool) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A change to a settings dictionary: replace it (SET...) or merge into it (UPDATE...). Values are
+    checked here, before any transaction, so a bad one is reported without touching the store."""
+    if replace:
+        values = schema.validate(schema_map, changes)
+        return lambda _current: values
+    schema.merge(schema_map, {}, changes)
+    return lambda current: schema.merge(schema_map, current, changes)
+
+
 def _limit(schema_map: Mapping[str, schema.Spec], key: str) -> Callable[[list[dict[str, Any]]], int | None]:
     def limit(layers: list[dict[str, Any]]) -> int | None:
         return schema.count_limit(schema.layered(schema_map, layers)[key])
@@ -270,18 +281,7 @@ class Directory:
     async def _update_domain_dict(self, name: str, column: str, schema_map: Mapping[str, schema.Spec],
                                   changes: Mapping[str, Any], replace: bool) -> dict[str, Any]:
         canonical = domain_name(name)
-        if replace:
-            values = schema.validate(schema_map, changes)
-
-            def change(_current: dict[str, Any]) -> dict[str, Any]:
-                return values
-        else:
-            # Validate before the transaction, so a bad value is reported without touching the store.
-            schema.merge(schema_map, {}, changes)
-
-            def change(current: dict[str, Any]) -> dict[str, Any]:
-                return schema.merge(schema_map, current, changes)
-
+        change = _changer(schema_map, changes, replace)
         new = await self.store.write(rec.update_domain_dict(canonical, column, change))
         await self._event(f"domain.{column}", domain=canonical)
         return new
@@ -329,7 +329,8 @@ class Directory:
 
     async def delete_account(self, address: str) -> None:
         name, domain = await self.split(address, "account name")
-        deleted = await self.store.write(rec.delete_object(name, domain, rec.ACCOUNT, await self._postmaster()))
+        protected = await self._postmaster()
+        deleted = await self.store.write(rec.delete_object(name, domain, rec.ACCOUNT, protected))
         await self._event("account.deleted", account=deleted)
 
     async def _postmaster(self) -> tuple[str, str]:
@@ -344,13 +345,14 @@ class Directory:
         return schema.layered(schema.ACCOUNT_SETTINGS, layers)
 
     async def update_account_settings(self, address: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        schema.merge(schema.ACCOUNT_SETTINGS, {}, changes)
-        return await self._update_account(address, "settings",
-                                          lambda cur: schema.merge(schema.ACCOUNT_SETTINGS, cur, changes))
+        result: dict[str, Any] = await self._update_account(
+            address, "settings", _changer(schema.ACCOUNT_SETTINGS, changes, False))
+        return result
 
     async def set_account_settings(self, address: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        new = schema.validate(schema.ACCOUNT_SETTINGS, values)
-        return await self._update_account(address, "settings", lambda _cur: new)
+        result: dict[str, Any] = await self._update_account(
+            address, "settings", _changer(schema.ACCOUNT_SETTINGS, values, True))
+        return result
 
     async def account_prefs(self, address: str) -> dict[str, Any]:
         name, domain = await self.split(address, "account name")
@@ -368,18 +370,21 @@ class Directory:
                     result[key] = value
             return result
 
-        return await self._update_account(address, "prefs", change)
+        result: dict[str, Any] = await self._update_account(address, "prefs", change)
+        return result
 
     async def set_account_prefs(self, address: str, values: Mapping[str, Any]) -> dict[str, Any]:
         checked = _check_prefs(values)
-        return await self._update_account(address, "prefs", lambda _cur: checked)
+        result: dict[str, Any] = await self._update_account(address, "prefs", lambda _cur: checked)
+        return result
 
     async def account_rights(self, address: str) -> list[str]:
         return (await self.account(address)).rights
 
     async def set_account_rights(self, address: str, rights: Iterable[str]) -> list[str]:
         checked = _check_rights(rights)
-        return await self._update_account(address, "rights", lambda _cur: checked)  # type: ignore[return-value]
+        result: list[str] = await self._update_account(address, "rights", lambda _cur: checked)
+        return result
 
     async def _update_account(self, address: str, column: str, change: Callable[[Any], Any]) -> Any:
         name, domain = await self.split(address, "account name")
@@ -516,18 +521,7 @@ class Directory:
     async def update_group(self, address: str, *, settings: Mapping[str, Any] | None = None,
                            members: Iterable[str] | None = None, replace_settings: bool = False) -> GroupInfo:
         name, domain = await self.split(address, "group name")
-        changes = dict(settings or {})
-        if replace_settings:
-            values = schema.validate(schema.GROUP_SETTINGS, changes)
-
-            def change(_current: dict[str, Any]) -> dict[str, Any]:
-                return values
-        else:
-            schema.merge(schema.GROUP_SETTINGS, {}, changes)
-
-            def change(current: dict[str, Any]) -> dict[str, Any]:
-                return schema.merge(schema.GROUP_SETTINGS, current, changes)
-
+        change = _changer(schema.GROUP_SETTINGS, settings or {}, replace_settings)
         member_list = None if members is None else [mail_address(m, domain) for m in members]
         changed = await self.store.write(rec.update_group(name, domain, change, member_list))
         await self._event("group.changed", group=changed)

@@ -88,7 +88,8 @@ GROUP_SETTINGS = _specs(
     Spec("Expand", Kind.BOOL, "YES", "Deliver to the members (NO: hold nothing, refuse mail)."),
 )
 
-_SIZE = re.compile(r"(\d+)([KMGT]?)", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+)([KMGT]?)", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _YES = {"yes", "true", "on", "1"}
 _NO = {"no", "false", "off", "0"}
@@ -114,7 +115,7 @@ def _normalize_value(spec: Spec, raw: Any) -> Value:
     elif spec.kind in (Kind.SIZE, Kind.COUNT):
         if text.lower() == UNLIMITED:
             return UNLIMITED
-        if spec.kind is Kind.COUNT and text.isdigit():
+        if spec.kind is Kind.COUNT and _DIGITS.fullmatch(text):
             return str(int(text))
         match = _SIZE.fullmatch(text)
         if spec.kind is Kind.SIZE and match:
@@ -218,7 +219,7 @@ def size_limit(value: Value) -> int | None:
 
 
 def count_limit(value: Value) -> int | None:
-    if not isinstance(value, str) or not value.strip().isdigit():
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value.strip()):
         return None
     return int(value)
 

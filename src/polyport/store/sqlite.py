@@ -98,10 +98,8 @@ def _deliver(job: _Job) -> None:
         else:
             job.future.set_result(job.result)
 
-    try:
+    with contextlib.suppress(RuntimeError):  # the loop is gone; nobody is waiting
         job.loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the loop is gone; nobody is waiting
 
 
 _STOP = None
@@ -169,7 +167,11 @@ class SqliteStore:
         for _ in range(self._reader_count):
             self._reads.put(_STOP)
         threads, self._threads = self._threads, []
-        await asyncio.to_thread(lambda: [t.join() for t in threads])
+        def join_all() -> None:
+            for thread in threads:
+                thread.join()
+
+        await asyncio.to_thread(join_all)
 
     # -- units of work --
 

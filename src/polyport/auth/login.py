@@ -1,0 +1,140 @@
+"""Logins: the Authenticator every protocol asks, and the failures it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from polyport import log, metrics
+from polyport.auth.credcache import CredentialCache
+from polyport.auth.passwords import PasswordHasher, ScramKeys, decode_scram
+from polyport.auth.throttle import Lockout, Throttle
+from polyport.directory import Directory, LoginRecord
+
+
+class AuthFailure(Exception):
+    reason = "failed"
+
+
+class BadCredentials(AuthFailure):
+    reason = "bad-credentials"
+
+
+class Throttled(AuthFailure):
+    reason = "throttled"
+
+    def __init__(self, lockout: Lockout) -> None:
+        super().__init__(f"too many failed logins from this {lockout.scope}; "
+                         f"try again in {int(lockout.retry_after) + 1} s")
+        self.lockout = lockout
+
+
+class PlaintextRefused(AuthFailure):
+    reason = "plaintext-refused"
+
+
+class AccessDenied(AuthFailure):
+    reason = "access-denied"
+
+
+class Malformed(AuthFailure):
+    reason = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginContext:
+    service: str  # the service table's name, for logs and metrics
+    remote: str  # remote IP address
+    secure: bool  # the connection is under TLS
+    trusted: bool  # the remote address is in the trusted networks
+    access_mode: str | None = None  # CommuniGate access mode the service needs ("IMAP", "Mail"...)
+    conn: str = ""  # connection id, for logs
+
+    @property
+    def plaintext_allowed(self) -> bool:
+        return self.secure or self.trusted
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who logged in."""
+
+    account_id: int
+    address: str  # canonical account address
+    login: str  # the name as the client gave it
+    rights: list[str] = field(default_factory=list)
+
+
+class Authenticator:
+    def __init__(self, directory: Directory, passwords: PasswordHasher, cache: CredentialCache,
+                 throttle: Throttle) -> None:
+        self.directory = directory
+        self.passwords = passwords
+        self.cache = cache
+        self.throttle = throttle
+        self._log = log.get()
+
+    def mechanisms(self, ctx: LoginContext) -> list[str]:
+        """SASL mechanisms to offer on this connection (PLAIN and LOGIN only where plaintext is allowed)."""
+        from polyport.auth.sasl import MECHANISMS
+
+        return [name for name, mech in MECHANISMS.items() if ctx.plaintext_allowed or not mech.plaintext]
+
+    def check_throttle(self, ctx: LoginContext, login: str | None) -> None:
+        lockout = self.throttle.check(ctx.remote, login)
+        if lockout is not None:
+            metrics.auth_failures.labels(ctx.service, Throttled.reason).inc()
+            self._log.info("auth.throttled", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
+                           login=login, scope=lockout.scope)
+            raise Throttled(lockout)
+
+    def fail(self, ctx: LoginContext, login: str | None, failure: AuthFailure) -> AuthFailure:
+        """Count and log a failure; returns it for the caller to raise."""
+        lockout = self.throttle.failed(ctx.remote, login)
+        metrics.auth_failures.labels(ctx.service, failure.reason).inc()
+        self._log.info("auth.failed", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
+                       login=login, reason=failure.reason)
+        if lockout is not None:
+            metrics.auth_lockouts.labels(lockout.scope).inc()
+            self._log.warning("auth.lockout", service=ctx.service, remote=ctx.remote, login=login,
+                              scope=lockout.scope, seconds=lockout.retry_after)
+        return failure
+
+    def succeed(self, ctx: LoginContext, record: LoginRecord, login: str, mechanism: str) -> Identity:
+        if ctx.access_mode is not None and not record.may_use(ctx.access_mode):
+            raise self.fail(ctx, login, AccessDenied(
+                f"{record.address} may not use {ctx.access_mode} (AccessModes)"))
+        self.throttle.succeeded(ctx.remote, login)
+        metrics.auth_successes.labels(ctx.service, mechanism).inc()
+        self._log.info("auth.ok", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
+                       account=record.address, mechanism=mechanism)
+        return Identity(record.account_id, record.address, login, record.rights)
+
+    def check_authzid(self, ctx: LoginContext, login: str, record: LoginRecord, authzid: str) -> None:
+        """Acting as someone else is not offered: authzid must be empty or name the same account."""
+        if not authzid or authzid.lower() in (login.lower(), record.address):
+            return
+        raise self.fail(ctx, login, AccessDenied("logging in as another account is not permitted"))
+
+    async def login_plain(self, ctx: LoginContext, login: str, password: str, *, authzid: str = "",
+                          mechanism: str = "password") -> Identity:
+        """Check a login name and password sent in the clear (USER/PASS, LOGIN, AUTH PLAIN)."""
+        if not ctx.plaintext_allowed:
+            raise self.fail(ctx, login, PlaintextRefused(
+                "passwords in the clear need TLS (use STARTTLS or the TLS port)"))
+        self.check_throttle(ctx, login)
+        record = await self.directory.login_record(login)
+        if record is None:
+            await self.passwords.verify_nothing(password)
+            raise self.fail(ctx, login, BadCredentials("wrong name or password"))
+        if not self.cache.check(record.account_id, record.password_hash, password):
+            if not await self.passwords.verify(record.password_hash, password):
+                raise self.fail(ctx, login, BadCredentials("wrong name or password"))
+            self.cache.remember(record.account_id, record.password_hash, password)
+        self.check_authzid(ctx, login, record, authzid)
+        return self.succeed(ctx, record, login, mechanism)
+
+    async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None]:
+        self.check_throttle(ctx, login)
+        record = await self.directory.login_record(login)
+        keys = decode_scram(record.scram_sha256) if record is not None else None
+        return record, keys

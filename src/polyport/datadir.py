@@ -1,0 +1,118 @@
+"""The data folder: its layout, the lock that keeps a second node out, the status file of a running node.
+
+    <data>/polyport.db       records (SQLite; unless [store] url names PostgreSQL)
+    <data>/blobs/            message bodies and files (unless [blobs] path is set)
+    <data>/tls/              the self-signed certificate made on first start
+    <data>/node.lock         held (flock) by the running node
+    <data>/node.json         the running node's pid and listeners, for `polyport services`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+LOCK_FILE = "node.lock"
+STATUS_FILE = "node.json"
+TLS_DIR = "tls"
+BLOBS_DIR = "blobs"
+
+
+class DataDirError(Exception):
+    """The data folder cannot be used; the message names the cause and the fix."""
+
+
+def prepare(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as err:
+        raise DataDirError(f"cannot create the data folder {path}: {err.strerror}; "
+                           f"choose another with --data") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataDirError(f"the data folder {path} is not writable by this user; "
+                           f"fix its permissions or choose another with --data")
+    return path
+
+
+class NodeLock:
+    """An exclusive lock on the data folder, held while a node runs (released by the kernel on exit)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115  (held open while the node runs)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise DataDirError(f"the data folder {self.path.parent} is in use by another node "
+                               f"(pid {holder}); stop that node first, or use another --data") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+@dataclass(frozen=True, slots=True)
+class BoundListener:
+    service: str
+    transport: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    pid: int
+    started: float
+    listeners: list[BoundListener]
+
+
+def write_status(data_dir: Path, listeners: list[BoundListener]) -> None:
+    status = {"pid": os.getpid(), "started": time.time(), "listeners": [asdict(b) for b in listeners]}
+    temp = data_dir / (STATUS_FILE + ".tmp")
+    temp.write_text(json.dumps(status, indent=1))
+    temp.replace(data_dir / STATUS_FILE)
+
+
+def remove_status(data_dir: Path) -> None:
+    (data_dir / STATUS_FILE).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_status(data_dir: Path) -> NodeStatus | None:
+    """The running node's status, or None if no node runs on this data folder."""
+    try:
+        raw: dict[str, Any] = json.loads((data_dir / STATUS_FILE).read_text())
+        status = NodeStatus(int(raw["pid"]), float(raw["started"]),
+                            [BoundListener(**b) for b in raw["listeners"]])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return status if _alive(status.pid) else None

@@ -1,0 +1,58 @@
+"""Structured logging: one line an event, with the connection's id; never a secret.
+
+Events are named `<area>.<what>` (`listener.started`, `auth.failed`) with key=value details. A session
+binds its connection id once (`log.bind(conn=...)`) so every line it writes carries it. A processor
+blanks any value whose key names a secret, as a last guard: code must not log secrets in the first place.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+_SECRET_WORDS = ("password", "secret", "passwd", "token", "credential")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in event:
+        if key != "event" and any(word in key.lower() for word in _SECRET_WORDS):
+            event[key] = "[redacted]"
+    return event
+
+
+def setup(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
+    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+                     else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0))
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(**context: Any) -> Any:
+    """A logger, with `context` bound to every line it writes."""
+    return structlog.get_logger().bind(**context) if context else structlog.get_logger()
+
+
+_counter = itertools.count(1)
+_PREFIX = os.urandom(2).hex()
+
+
+def connection_id() -> str:
+    """A short id, unique in this process's life (and unlikely to repeat across restarts)."""
+    return f"{_PREFIX}{next(_counter):x}"

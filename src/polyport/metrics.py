@@ -1,0 +1,37 @@
+"""Prometheus metrics, one list for every protocol (exposed by the web listener when it exists).
+
+Names follow `polyport_<what>` with labels `service` (the service table's name), `command`, and
+`result` from one fixed vocabulary, so dashboards work the same for every protocol.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Outcomes of a command, for every protocol.
+RESULTS = ("ok", "bad-syntax", "user-error", "server-error", "io-error")
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+connections = Counter("polyport_connections", "Connections accepted.", ["service"], registry=REGISTRY)
+connections_refused = Counter(
+    "polyport_connections_refused", "Connections refused by a listener's limits.",
+    ["service", "reason"], registry=REGISTRY)
+connections_open = Gauge("polyport_connections_open", "Connections open now.", ["service"],
+                         registry=REGISTRY)
+commands = Counter("polyport_commands", "Commands handled.", ["service", "command", "result"],
+                   registry=REGISTRY)
+command_seconds = Histogram(
+    "polyport_command_seconds", "Time to handle a command.", ["service", "command"], registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+auth_successes = Counter("polyport_auth_successes", "Successful logins.", ["service", "mechanism"],
+                         registry=REGISTRY)
+auth_failures = Counter("polyport_auth_failures", "Failed logins.", ["service", "reason"],
+                        registry=REGISTRY)
+auth_lockouts = Counter("polyport_auth_lockouts", "Lockouts started by failed logins.", ["scope"],
+                        registry=REGISTRY)
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus' text format."""
+    return generate_latest(REGISTRY)

@@ -1,0 +1,284 @@
+"""One TCP connection: the shared line/literal framer every line protocol reads through.
+
+`Connection` is an `asyncio.Protocol`. Bytes arrive in `data_received` and wait in one buffer; the
+protocol's session reads them with `await read_line()`, `read_exactly(n)` or `read_some(n)`, which
+return at once while buffered input remains (pipelined commands cost no event-loop round trip), and
+writes with `write()` and `await drain()`.
+
+Limits it keeps for every protocol:
+- a line longer than the limit is refused without being buffered: its bytes are dropped as they arrive
+  until its end, then `read_line` raises `LineTooLong`, and the session may answer and go on;
+- reading pauses while the buffer holds more than it should, so a client cannot fill memory;
+- waiting for input longer than the idle timeout raises `IdleTimeout`;
+- on shutdown a session waiting for its next command gets `ServerShutdown`, so it can say goodbye;
+- `start_tls` drops anything the client sent after the STARTTLS command and before the handshake
+  (plaintext injection, CVE-2011-0411).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from polyport import log
+
+if TYPE_CHECKING:
+    from polyport.net.listener import TcpListener
+
+# Write buffer sizes at which drain() waits and resumes.
+WRITE_HIGH_WATER = 256 * 1024
+WRITE_LOW_WATER = 64 * 1024
+# Buffered input beyond which reading pauses (at least this, or twice the line limit).
+READ_PAUSE_AT = 1024 * 1024
+TLS_HANDSHAKE_TIMEOUT = 30.0
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection (or it failed) before the awaited input arrived."""
+
+
+class IdleTimeout(Exception):
+    """No input for the listener's idle timeout."""
+
+
+class ServerShutdown(Exception):
+    """The node is stopping; the session should say goodbye and return."""
+
+
+class LineTooLong(Exception):
+    """A line over the limit arrived; it was dropped whole. The connection is still usable."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"line longer than {limit} bytes")
+        self.limit = limit
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, listener: TcpListener) -> None:
+        self.listener = listener
+        self.id = log.connection_id()
+        self.service = listener.service
+        self.max_line = listener.limits.max_line
+        self.idle_timeout = listener.limits.idle_timeout
+        self.remote_ip = ""
+        self.remote_port = 0
+        self.local_ip = ""
+        self.local_port = 0
+        self.trusted = False
+        self.tls_version: str | None = None
+        self.tls_cipher: str | None = None
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._scan = 0  # bytes of the buffer already searched for a line end
+        self._discarding = False  # dropping an oversized line until its end
+        self._too_long = False  # a dropped line has ended: read_line must report it
+        self._eof = False
+        self._closed = False
+        self._shutdown = False
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self.task: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        peer = transport.get_extra_info("peername") or ("", 0)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        self.remote_ip, self.remote_port = str(peer[0]), int(peer[1])
+        self.local_ip, self.local_port = str(local[0]), int(local[1])
+        self._note_tls(transport)
+        self.listener.accepted(self)
+
+    def _note_tls(self, transport: asyncio.BaseTransport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.tls_version = ssl_object.version()
+            cipher = ssl_object.cipher()
+            self.tls_cipher = cipher[0] if cipher else None
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            self._discarding = False
+            self._too_long = True
+            data = data[end + 1:]
+        self._buffer += data
+        if len(self._buffer) > max(READ_PAUSE_AT, 2 * self.max_line) and not self._reading_paused:
+            assert self._transport is not None
+            self._transport.pause_reading()
+            self._reading_paused = True
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._eof = True
+        self._wake()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        self.listener.released(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # -- reading --
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _consumed(self, count: int) -> None:
+        del self._buffer[:count]
+        self._scan = 0
+        if self._reading_paused and len(self._buffer) < max(READ_PAUSE_AT, 2 * self.max_line) // 2:
+            self._reading_paused = False
+            if self._transport is not None and not self._closed:
+                self._transport.resume_reading()
+
+    async def _wait_for_input(self) -> None:
+        if self._shutdown:
+            raise ServerShutdown()
+        if self._eof:
+            raise ConnectionClosed()
+        if self._reading_paused and self._transport is not None:
+            # The caller needs more than the buffer holds (a large literal): let more in.
+            self._reading_paused = False
+            self._transport.resume_reading()
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(self.idle_timeout):
+                await self._waiter
+        except TimeoutError:
+            raise IdleTimeout() from None
+        finally:
+            self._waiter = None
+
+    def has_buffered_input(self) -> bool:
+        return bool(self._buffer)
+
+    async def read_line(self, limit: int | None = None) -> bytes:
+        """The next line, with its line end (CRLF or a bare LF: the protocol decides what to accept)."""
+        limit = limit or self.max_line
+        while True:
+            if self._too_long:
+                self._too_long = False
+                raise LineTooLong(limit)
+            end = self._buffer.find(b"\n", self._scan)
+            if end >= 0:
+                if end + 1 > limit + 2:
+                    self._consumed(end + 1)
+                    raise LineTooLong(limit)
+                line = bytes(self._buffer[:end + 1])
+                self._consumed(end + 1)
+                return line
+            self._scan = len(self._buffer)
+            if len(self._buffer) > limit + 2:
+                # Too long already: drop what we have and the rest of the line as it arrives.
+                self._buffer.clear()
+                self._scan = 0
+                self._discarding = True
+                self._consumed(0)
+            await self._wait_for_input()
+
+    async def read_exactly(self, count: int) -> bytes:
+        """Exactly `count` bytes (a literal whose size the protocol already accepted)."""
+        while len(self._buffer) < count:
+            await self._wait_for_input()
+        data = bytes(self._buffer[:count])
+        self._consumed(count)
+        return data
+
+    async def read_some(self, most: int) -> bytes:
+        """Between 1 and `most` bytes, for streaming large transfers."""
+        while not self._buffer:
+            await self._wait_for_input()
+        data = bytes(self._buffer[:most])
+        self._consumed(len(data))
+        return data
+
+    # -- writing --
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.write(data)
+
+    async def drain(self) -> None:
+        if self._closed:
+            raise ConnectionClosed()
+        if self._writing_paused:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+            if self._closed:
+                raise ConnectionClosed()
+
+    def close(self) -> None:
+        """Close after what was written has been sent."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # -- TLS --
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_version is not None
+
+    async def start_tls(self, context: ssl.SSLContext) -> int:
+        """Upgrade to TLS as the server; returns how many plaintext bytes sent early were dropped."""
+        assert self._transport is not None
+        dropped = len(self._buffer)
+        self._buffer.clear()
+        self._scan = 0
+        self._too_long = self._discarding = False
+        loop = asyncio.get_running_loop()
+        try:
+            transport = await loop.start_tls(self._transport, self, context, server_side=True,
+                                             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as err:
+            self.abort()
+            raise ConnectionClosed(f"TLS handshake failed: {err}") from None
+        if transport is None:
+            raise ConnectionClosed("TLS handshake failed")
+        self._transport = transport
+        self._note_tls(transport)
+        return dropped
+
+    # -- life cycle --
+
+    def shut_down(self) -> None:
+        """The node is stopping: a session waiting for input gets ServerShutdown now, others next read."""
+        self._shutdown = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ServerShutdown())
+
+    def extra(self, name: str) -> Any:
+        return self._transport.get_extra_info(name) if self._transport is not None else None

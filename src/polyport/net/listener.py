@@ -1,0 +1,270 @@
+"""Listeners: TCP (plain, STARTTLS-capable, implicit TLS) and UDP, with their limits.
+
+A protocol registers a `Handler`: it makes one session per accepted connection and words the refusal a
+client gets when a limit turns it away. The listener enforces, for every protocol alike: trusted
+networks only (where the service table or config says so), connections in total and per remote address
+(trusted networks exempt from the latter), and on stop: no new connections, sessions told to finish,
+a bounded wait, then whatever is left is cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import ssl
+from collections import Counter
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from polyport import log, metrics
+from polyport.net.connection import (
+    Connection,
+    ConnectionClosed,
+    IdleTimeout,
+    ServerShutdown,
+)
+from polyport.net.trusted import TrustedNetworks
+
+
+class Refusal(enum.StrEnum):
+    UNTRUSTED = "untrusted"  # a trusted-only service, and the address is not trusted
+    TOO_MANY = "too-many"  # the listener's total is reached
+    TOO_MANY_FROM_ADDRESS = "too-many-from-address"
+    SHUTTING_DOWN = "shutting-down"
+
+
+class Session(Protocol):
+    async def run(self) -> None:
+        """The whole conversation; return (or raise) to end it."""
+        ...
+
+
+class Handler(Protocol):
+    def session(self, conn: Connection) -> Session: ...
+
+    def refusal(self, reason: Refusal) -> bytes:
+        """What to send before closing a refused connection (b"" for nothing)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_connections: int = 10_000
+    max_per_address: int = 50
+    idle_timeout: float = 1800.0
+    max_line: int = 65_536
+
+
+class ListenError(Exception):
+    """A listener could not start; the message names the port, the cause and the fix."""
+
+
+def bind_error(err: OSError, service: str, host: str, port: int, transport: str) -> ListenError:
+    where = f"port {port}/{transport} ({service}) on {host or 'every address'}"
+    if err.errno == errno.EADDRINUSE:
+        fix = (f"{where} is already in use by another program; stop it, or change "
+               f"[services.{service}] ports or --port-offset")
+    elif err.errno == errno.EACCES:
+        fix = (f"{where} needs root or CAP_NET_BIND_SERVICE; run as root, or use --port-offset 10000 "
+               f"(25 becomes 10025)")
+    elif err.errno == errno.EADDRNOTAVAIL:
+        fix = f"{where}: address {host} is not on this host; fix --bind or [services.{service}] bind"
+    else:
+        fix = f"{where} cannot be opened: {err.strerror or err}"
+    return ListenError(fix)
+
+
+class TcpListener:
+    def __init__(self, service: str, handler: Handler, *, host: str, port: int, limits: Limits,
+                 trusted: TrustedNetworks, trusted_only: bool,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.service = service
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.limits = limits
+        self.trusted = trusted
+        self.trusted_only = trusted_only
+        self.tls = tls  # implicit TLS when set
+        self.connections: set[Connection] = set()
+        self._per_address: Counter[str] = Counter()
+        self._server: asyncio.Server | None = None
+        self._stopping = False
+        self._log = log.get(service=service)
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        if self._server is None:
+            return []
+        return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in self._server.sockets]
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: Connection(self), host=self.host or None, port=self.port, reuse_address=True,
+                backlog=1024, ssl=self.tls, ssl_handshake_timeout=30.0 if self.tls else None)
+        except OSError as err:
+            raise bind_error(err, self.service, self.host, self.port, "tcp") from None
+        if self.port == 0:
+            self.port = self.bound[0][1]
+        self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="tcp",
+                       tls="implicit" if self.tls else "none/starttls")
+
+    # -- called by Connection --
+
+    def accepted(self, conn: Connection) -> None:
+        conn.trusted = conn.remote_ip in self.trusted
+        reason: Refusal | None = None
+        if self._stopping:
+            reason = Refusal.SHUTTING_DOWN
+        elif self.trusted_only and not conn.trusted:
+            reason = Refusal.UNTRUSTED
+        elif len(self.connections) >= self.limits.max_connections:
+            reason = Refusal.TOO_MANY
+        elif not conn.trusted and self._per_address[conn.remote_ip] >= self.limits.max_per_address:
+            reason = Refusal.TOO_MANY_FROM_ADDRESS
+        if reason is not None:
+            metrics.connections_refused.labels(self.service, reason.value).inc()
+            self._log.info("connection.refused", conn=conn.id, remote=conn.remote_ip, reason=reason.value)
+            message = self.handler.refusal(reason)
+            if message:
+                conn.write(message)
+            conn.close()
+            return
+        self.connections.add(conn)
+        self._per_address[conn.remote_ip] += 1
+        metrics.connections.labels(self.service).inc()
+        metrics.connections_open.labels(self.service).inc()
+        conn.task = asyncio.get_running_loop().create_task(self._run(conn))
+
+    def released(self, conn: Connection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self._per_address[conn.remote_ip] -= 1
+            if self._per_address[conn.remote_ip] <= 0:
+                del self._per_address[conn.remote_ip]
+            metrics.connections_open.labels(self.service).dec()
+
+    async def _run(self, conn: Connection) -> None:
+        self._log.debug("connection.open", conn=conn.id, remote=conn.remote_ip, port=conn.remote_port,
+                        tls=conn.tls_version)
+        try:
+            await self.handler.session(conn).run()
+        except (ConnectionClosed, IdleTimeout, ServerShutdown, ConnectionError):
+            pass
+        except Exception:
+            self._log.exception("session.crashed", conn=conn.id)
+        finally:
+            conn.close()
+            self._log.debug("connection.closed", conn=conn.id)
+
+    # -- stopping --
+
+    async def stop_accepting(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+
+    async def finish(self, grace: float) -> None:
+        """Tell sessions to finish, wait up to `grace` seconds, then cut the rest."""
+        for conn in list(self.connections):
+            conn.shut_down()
+        tasks = [c.task for c in self.connections if c.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            for conn in list(self.connections):
+                conn.abort()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        if self._server is not None:
+            # wait_closed would also wait for connections on some loops; they are gone by now.
+            await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=1.0)
+
+
+# -- UDP ------------------------------------------------------------------------------------------------
+
+class DatagramHandler(Protocol):
+    def datagram(self, data: bytes, addr: tuple[str, int], endpoint: UdpListener) -> Awaitable[None] | None:
+        """Handle one datagram; may return an awaitable, which runs as its own task."""
+        ...
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, listener: UdpListener) -> None:
+        self.listener = listener
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.listener.received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.listener._log.debug("udp.error", error=str(exc))
+
+
+class UdpListener:
+    """A UDP socket; datagrams from untrusted addresses to trusted-only services are dropped unread."""
+
+    def __init__(self, service: str, handler: DatagramHandler, *, host: str, port: int,
+                 trusted: TrustedNetworks, trusted_only: bool, max_datagram: int = 65_535) -> None:
+        self.service = service
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.trusted = trusted
+        self.trusted_only = trusted_only
+        self.max_datagram = max_datagram
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._log = log.get(service=service)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(self.host or "0.0.0.0", self.port))
+        except OSError as err:
+            raise bind_error(err, self.service, self.host, self.port, "udp") from None
+        self._transport = transport
+        if self.port == 0:
+            self.port = transport.get_extra_info("sockname")[1]
+        self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="udp")
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        if self._transport is None:
+            return []
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return [(str(host), int(port))]
+
+    def received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.trusted_only and addr[0] not in self.trusted:
+            metrics.connections_refused.labels(self.service, Refusal.UNTRUSTED.value).inc()
+            return
+        if len(data) > self.max_datagram:
+            return
+        result = self.handler.datagram(data, addr, self)
+        if result is not None:
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._transport is not None:
+            self._transport.sendto(data, addr)
+
+    async def stop_accepting(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    async def finish(self, grace: float) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+
+
+Listener = TcpListener | UdpListener

@@ -1,0 +1,246 @@
+"""One Polyport node: opens the data folder and store, builds the services, starts every listener.
+
+Start-up order: lock the data folder, open the store (migrating it if needed), make sure the main domain
+and its postmaster exist, load TLS, then bind each enabled and built service's ports. Every failure on
+the way is a `StartupError` with one line naming the cause and the fix. Stop: stop accepting, tell
+sessions to finish, wait up to `shutdown_grace`, cut the rest, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from polyport import datadir, log
+from polyport.auth.credcache import CredentialCache
+from polyport.auth.login import Authenticator
+from polyport.auth.passwords import Argon2Params, PasswordHasher
+from polyport.auth.throttle import Throttle
+from polyport.bus import LocalBus
+from polyport.config import Config, ResolvedService
+from polyport.datadir import BoundListener, DataDirError, NodeLock
+from polyport.directory import Directory, DirectoryError
+from polyport.directory.errors import UnknownObject
+from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener
+from polyport.net.tls import TlsError, TlsManager, make_self_signed
+from polyport.net.trusted import TrustedNetworks
+from polyport.runtime import Runtime
+from polyport.service_table import TlsMode, Transport
+from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
+
+POSTMASTER = "postmaster"
+POSTMASTER_PASSWORD_ENV = "POLYPORT_POSTMASTER_PASSWORD"  # noqa: S105  (a variable name)
+
+
+class StartupError(Exception):
+    """The node cannot start; one line saying why and what to do."""
+
+
+def password_hasher(config: Config) -> PasswordHasher:
+    auth = config.auth
+    return PasswordHasher(Argon2Params(auth.argon2_memory_kib, auth.argon2_time_cost, auth.argon2_parallelism),
+                          threads=auth.hash_threads, scram_iterations=auth.scram_iterations)
+
+
+async def open_store(config: Config) -> RecordStore:
+    data_dir = datadir.prepare(config.data_dir)
+    try:
+        return await open_records(config.store.url, data_dir, pool_size=config.store.pool_size,
+                                  sqlite_readers=config.store.sqlite_readers,
+                                  busy_timeout=config.store.busy_timeout)
+    except StoreError as err:
+        raise StartupError(str(err)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Initialized:
+    main_domain: str
+    created_domain: bool
+    postmaster_password: str | None  # set when this call created the postmaster with a generated one
+
+
+async def initialize(directory: Directory, main_domain: str) -> Initialized:
+    """Make sure the store has its main domain and postmaster (idempotent; safe after a crash)."""
+    created = await directory.initialize(main_domain)
+    domain = await directory.main_domain()
+    try:
+        await directory.account(f"{POSTMASTER}@{domain}")
+        return Initialized(domain, created, None)
+    except UnknownObject:
+        pass
+    given = os.environ.get(POSTMASTER_PASSWORD_ENV)
+    password = given or secrets.token_urlsafe(12)
+    await directory.create_account(f"{POSTMASTER}@{domain}", password=password, rights=["Master"])
+    return Initialized(domain, created, None if given else password)
+
+
+def _handler_factory(service: ResolvedService) -> Any:
+    assert service.spec.module is not None
+    module = importlib.import_module(service.spec.module)
+    return module.make_handler
+
+
+class Node:
+    def __init__(self, config: Config, *, out: TextIO | None = None) -> None:
+        self.config = config
+        self.out = out  # where the generated postmaster password is shown, once
+        self.runtime: Runtime | None = None
+        self.listeners: list[Listener] = []
+        self._lock = NodeLock(config.data_dir)
+        self._log = log.get()
+        self._stopping = asyncio.Event()
+        self._started_at = time.monotonic()
+
+    async def start(self) -> None:
+        self._started_at = time.monotonic()
+        config = self.config
+        try:
+            datadir.prepare(config.data_dir)
+            self._lock.acquire()
+        except DataDirError as err:
+            raise StartupError(str(err)) from None
+        try:
+            await self._start_services()
+            await self._start_listeners()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+        datadir.write_status(config.data_dir, self.bound_listeners())
+        self._log.info("node.ready", data=str(config.data_dir), listeners=len(self.listeners),
+                       ms=round((time.monotonic() - self._started_at) * 1000))
+
+    async def _start_services(self) -> None:
+        config = self.config
+        records = await open_store(config)
+        passwords = password_hasher(config)
+        bus = LocalBus()
+        directory = Directory(records, passwords, bus)
+        try:
+            try:
+                init = await initialize(directory, config.main_domain)
+            except (DirectoryError, StoreError) as err:
+                raise StartupError(f"cannot initialise the store: {err}") from None
+            tls = self._load_tls(init.main_domain)
+        except BaseException:
+            await records.close()
+            passwords.close()
+            raise
+        if init.created_domain:
+            self._log.info("node.initialized", main_domain=init.main_domain)
+        if init.postmaster_password is not None and self.out is not None:
+            print(f"Created postmaster@{init.main_domain} with password: {init.postmaster_password}\n"
+                  f"(shown once; change it with `polyport account passwd postmaster@{init.main_domain}`)",
+                  file=self.out, flush=True)
+        auth = config.auth
+        self.runtime = Runtime(
+            config=config, records=records, blobs=LocalBlobStore(self._blob_path()), bus=bus,
+            passwords=passwords, directory=directory,
+            auth=Authenticator(
+                directory, passwords,
+                CredentialCache(auth.credential_cache_seconds, auth.credential_cache_size),
+                Throttle(window=auth.failure_window, max_per_address=auth.max_failures_per_address,
+                         max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
+            tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
+        )
+
+    def _blob_path(self) -> Path:
+        return Path(self.config.blobs.path) if self.config.blobs.path else self.config.data_dir / datadir.BLOBS_DIR
+
+    def _load_tls(self, main_domain: str) -> TlsManager:
+        tls = self.config.tls
+        if tls.cert_file:
+            cert, key = Path(tls.cert_file), Path(tls.key_file)
+        else:
+            folder = self.config.data_dir / datadir.TLS_DIR
+            cert, key = folder / "cert.pem", folder / "key.pem"
+            if not (cert.is_file() and key.is_file()):
+                cert, key = make_self_signed(main_domain, folder)
+                self._log.info("tls.self_signed", domain=main_domain, cert=str(cert))
+        try:
+            return TlsManager(cert, key, tls.min_version)
+        except TlsError as err:
+            raise StartupError(str(err)) from None
+
+    async def _start_listeners(self) -> None:
+        runtime = self.runtime
+        assert runtime is not None
+        for service in self.config.resolved_services():
+            if not service.listening:
+                continue
+            make_handler = _handler_factory(service)
+            handler = make_handler(runtime, service)
+            limits = Limits(service.settings.max_connections, service.settings.max_per_address,
+                            service.settings.idle_timeout, service.settings.max_line)
+            tls_context = runtime.tls.context if service.spec.tls is TlsMode.IMPLICIT else None
+            for port in service.ports:
+                for transport in service.spec.transports:
+                    listener: Listener
+                    if transport is Transport.TCP:
+                        listener = TcpListener(service.name, handler, host=service.bind, port=port,
+                                               limits=limits, trusted=runtime.trusted,
+                                               trusted_only=service.trusted_only, tls=tls_context)
+                    else:
+                        listener = UdpListener(service.name, handler, host=service.bind, port=port,
+                                               trusted=runtime.trusted, trusted_only=service.trusted_only)
+                    try:
+                        await listener.start()
+                    except ListenError as err:
+                        raise StartupError(str(err)) from None
+                    self.listeners.append(listener)
+
+    def bound_listeners(self) -> list[BoundListener]:
+        result = []
+        for listener in self.listeners:
+            transport = "tcp" if isinstance(listener, TcpListener) else "udp"
+            for host, port in listener.bound:
+                result.append(BoundListener(listener.service, transport, host, port))
+        return result
+
+    def reload_tls(self) -> None:
+        if self.runtime is None:
+            return
+        try:
+            self.runtime.tls.reload()
+            self._log.info("tls.reloaded", cert=str(self.runtime.tls.cert_file))
+        except TlsError as err:
+            self._log.error("tls.reload_failed", error=str(err))
+
+    async def stop(self, grace: float | None = None) -> None:
+        grace = self.config.node.shutdown_grace if grace is None else grace
+        for listener in self.listeners:
+            await listener.stop_accepting()
+        await asyncio.gather(*(listener.finish(grace) for listener in self.listeners))
+        self.listeners.clear()
+        if self.runtime is not None:
+            runtime, self.runtime = self.runtime, None
+            await runtime.records.close()
+            await runtime.bus.close()
+            runtime.passwords.close()
+        datadir.remove_status(self.config.data_dir)
+        self._lock.release()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def serve(self) -> None:
+        """Start, run until SIGTERM or SIGINT, stop. SIGHUP re-reads the TLS certificate."""
+        loop = asyncio.get_running_loop()
+        await self.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        try:
+            await self._stopping.wait()
+            self._log.info("node.stopping")
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+            await self.stop()
+        self._log.info("node.stopped")

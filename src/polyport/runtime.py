@@ -1,0 +1,31 @@
+"""What one node's protocols share: the services and plumbing built once at start-up.
+
+Protocol packages receive a `Runtime` and a `ResolvedService` (their row of the service table with this
+node's settings) and return a handler; they reach the store only through the services here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polyport.auth.login import Authenticator
+from polyport.auth.passwords import PasswordHasher
+from polyport.bus import Bus
+from polyport.config import Config
+from polyport.directory import Directory
+from polyport.net.tls import TlsManager
+from polyport.net.trusted import TrustedNetworks
+from polyport.store import BlobStore, RecordStore
+
+
+@dataclass(slots=True)
+class Runtime:
+    config: Config
+    records: RecordStore
+    blobs: BlobStore
+    bus: Bus
+    passwords: PasswordHasher
+    directory: Directory
+    auth: Authenticator
+    tls: TlsManager
+    trusted: TrustedNetworks

@@ -1,0 +1,127 @@
+"""Shared fixtures. The store backend comes from POLYPORT_TEST_STORE (sqlite, the default, or postgresql
+with POLYPORT_TEST_PG_URL); every test using the `records` fixture is marked `store` and runs on both
+in `make test`. Each xdist worker migrates one template store once; each test gets a fresh copy (SQLite)
+or emptied tables (PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from polyport.auth.passwords import Argon2Params, PasswordHasher
+from polyport.bus import LocalBus
+from polyport.directory import Directory
+from polyport.store import SQLITE_FILE, RecordStore, open_records
+from polyport.store.migrate import HEAD
+
+STORE_KIND = os.environ.get("POLYPORT_TEST_STORE", "sqlite")
+PG_URL = os.environ.get("POLYPORT_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("POLYPORT_REQUIRE_PG", "0") == "1"
+
+# Tables in an order that TRUNCATE ... CASCADE accepts.
+TABLES = ("group_members", "groups", "accounts", "objects", "domain_names", "domains", "server_dicts")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if {"records", "store_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.store)
+
+
+def fast_hasher() -> PasswordHasher:
+    """argon2id at its minimum cost: the tests check behaviour, not hashing strength."""
+    return PasswordHasher(Argon2Params(memory_kib=64, time_cost=1, parallelism=1), threads=2,
+                          scram_iterations=4096)
+
+
+def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_URL, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite: a folder holding a migrated store. PostgreSQL: the URL of a migrated private schema."""
+    if STORE_KIND == "sqlite":
+        folder = tmp_path_factory.mktemp("template")
+
+        async def make() -> None:
+            store = await open_records("", folder)
+            await store.close()
+
+        asyncio.run(make())
+        yield str(folder)
+        return
+    if STORE_KIND != "postgresql":
+        raise pytest.UsageError(f"POLYPORT_TEST_STORE={STORE_KIND!r}: use sqlite or postgresql")
+    schema = f"pp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _pg_admin(f"CREATE SCHEMA {schema}")
+    except (OSError, Exception) as err:  # asyncpg raises several kinds
+        if REQUIRE_PG:
+            raise
+        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable ({err}); set POLYPORT_REQUIRE_PG=1 to fail")
+    url = f"{PG_URL}?search_path={schema}"
+
+    async def migrate() -> None:
+        store = await open_records(url, Path("."))
+        await store.close()
+
+    try:
+        asyncio.run(migrate())
+        yield url
+    finally:
+        _pg_admin(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def store_url(store_template: str, tmp_path: Path) -> tuple[str, Path]:
+    """(url, data folder) of a fresh, migrated, empty store."""
+    if STORE_KIND == "sqlite":
+        shutil.copy(Path(store_template) / SQLITE_FILE, tmp_path / SQLITE_FILE)
+        return "", tmp_path
+    _pg_admin(f"SET search_path = {store_template.split('search_path=')[1]}; "
+              f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE; "
+              f"UPDATE alembic_version SET version_num = '{HEAD}'")
+    return store_template, tmp_path
+
+
+@pytest.fixture
+async def records(store_url: tuple[str, Path]) -> AsyncIterator[RecordStore]:
+    url, folder = store_url
+    store = await open_records(url, folder)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def hasher() -> Iterator[PasswordHasher]:
+    passwords = fast_hasher()
+    yield passwords
+    passwords.close()
+
+
+@pytest.fixture
+def bus() -> LocalBus:
+    return LocalBus()
+
+
+@pytest.fixture
+async def directory(records: RecordStore, hasher: PasswordHasher, bus: LocalBus) -> Directory:
+    d = Directory(records, hasher, bus)
+    await d.initialize("example.com")
+    return d

@@ -1,0 +1,81 @@
+"""The settings schema: normalizing values to CommuniGate's forms, layering, typed readers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from polyport.directory import settings as s
+from polyport.directory.errors import InvalidSetting
+
+A = s.ACCOUNT_SETTINGS
+
+
+@pytest.mark.parametrize(("key", "raw", "stored"), [
+    ("MaxAccountSize", "100m", "100M"), ("MaxAccountSize", "Unlimited", "unlimited"),
+    ("MaxAccountSize", 1024, "1024"), ("MaxMailboxes", "010", "10"), ("PWDAllowed", "yes", "YES"),
+    ("PWDAllowed", False, "NO"), ("RulesAllowed", "filter only", "Filter Only"),
+    ("AccessModes", "all", "All"), ("AccessModes", "(mail, imap)", ["Mail", "IMAP"]),
+    ("AccessModes", ["POP", "pop", "SIP"], ["POP", "SIP"]), ("realname", "Zoë", "Zoë"),
+])
+def test_values_are_stored_in_canonical_form(key: str, raw: object, stored: object) -> None:
+    assert s.normalize(A, key, raw) == stored
+
+
+@pytest.mark.parametrize(("key", "raw", "why"), [
+    ("MaxAccountSize", "lots", "size"), ("MaxMailboxes", "1K", "number"), ("PWDAllowed", "maybe", "YES or NO"),
+    ("RulesAllowed", "some", "one of"), ("AccessModes", "Mail, Telepathy", "not an access mode"),
+    ("NoSuchSetting", "1", "unknown setting"), ("RealName", 3.5, "expected"),
+])
+def test_bad_values_are_refused_with_the_reason(key: str, raw: object, why: str) -> None:
+    with pytest.raises(InvalidSetting, match=why):
+        s.normalize(A, key, raw)
+
+
+def test_merge_updates_and_default_removes() -> None:
+    current = {"RealName": "A", "MaxAccountSize": "1M"}
+    merged = s.merge(A, current, {"maxaccountsize": "default", "PWDAllowed": "no"})
+    assert merged == {"RealName": "A", "PWDAllowed": "NO"}
+    assert current == {"RealName": "A", "MaxAccountSize": "1M"}  # not modified in place
+
+
+def test_validate_replaces() -> None:
+    assert s.validate(A, {"RealName": "B", "MaxWebSize": "default"}) == {"RealName": "B"}
+
+
+def test_layers_apply_most_general_first() -> None:
+    effective = s.layered(A, [{"MaxAccountSize": "1G"}, {"MaxAccountSize": "2G", "RealName": "d"},
+                              {"RealName": "own"}])
+    assert effective["MaxAccountSize"] == "2G"
+    assert effective["RealName"] == "own"
+    assert effective["PWDAllowed"] == "YES"  # the schema's default
+    assert set(effective) == set(A)
+
+
+def test_typed_readers() -> None:
+    assert s.size_limit("100M") == 100 * 1024 * 1024
+    assert s.size_limit("unlimited") is None
+    assert s.size_limit("512") == 512
+    assert s.count_limit("12") == 12
+    assert s.count_limit("unlimited") is None
+    assert s.is_yes("YES") and not s.is_yes("NO")
+    assert s.access_allowed("All", "IMAP") and not s.access_allowed("None", "IMAP")
+    assert s.access_allowed(["Mail", "IMAP"], "IMAP") and not s.access_allowed(["Mail"], "POP")
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.sampled_from(["", "K", "M", "G", "T"]))
+def test_sizes_round_trip(number: int, unit: str) -> None:
+    stored = s.normalize(A, "MaxAccountSize", f"{number}{unit.lower()}")
+    assert stored == f"{number}{unit}"
+    assert s.size_limit(stored) == number * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_normalized_or_refused(text: str) -> None:
+    for key in A:
+        try:
+            value = s.normalize(A, key, text)
+        except InvalidSetting:
+            continue
+        assert s.normalize(A, key, value) == value  # canonical forms are fixed points

@@ -1,0 +1,71 @@
+"""The schema: migrations produce what schema.py says, the revision list matches, newer stores are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyport.store import RecordStore, SchemaMismatch, Statement, Unit, open_records
+from polyport.store import migrate as migrations
+
+SET_VERSION = Statement("UPDATE alembic_version SET version_num = :v")
+
+
+def test_the_revision_list_matches_the_migration_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations.MIGRATIONS_DIR))
+    script = ScriptDirectory.from_config(config)
+    in_order = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    assert tuple(in_order) == migrations.REVISIONS
+    assert script.get_current_head() == migrations.HEAD
+
+
+async def test_a_new_store_is_at_the_head_revision(records: RecordStore) -> None:
+    assert await records.read(migrations.current_revision(records.dialect)) == migrations.HEAD
+
+
+def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from polyport.store.schema import metadata
+
+    migrations.upgrade(str(tmp_path / "s.db"))
+    engine = create_engine(f"sqlite:///{tmp_path / 's.db'}")
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+    assert differences == []
+
+
+async def test_a_store_written_by_a_newer_polyport_is_refused(store_url: tuple[str, Path]) -> None:
+    url, folder = store_url
+    store = await open_records(url, folder)
+
+    def bump() -> Unit[None]:
+        yield SET_VERSION.run(v="9999")
+
+    await store.write(bump())
+    await store.close()
+    with pytest.raises(SchemaMismatch, match=r"newer Polyport.*9999"):
+        await open_records(url, folder)
+
+
+async def test_opening_twice_does_not_migrate_again(store_url: tuple[str, Path]) -> None:
+    url, folder = store_url
+    for _ in range(2):
+        store = await open_records(url, folder)
+        assert await store.read(migrations.current_revision(store.dialect)) == migrations.HEAD
+        await store.close()
+
+
+def test_postgresql_urls_become_sqlalchemy_urls_with_server_settings() -> None:
+    url, args = migrations.sqlalchemy_target("postgresql://u:p@h:5433/db?search_path=s1")
+    assert url == "postgresql+asyncpg://u:p@h:5433/db"
+    assert args == {"server_settings": {"search_path": "s1"}}
+    assert migrations.sqlalchemy_target("/x/y.db") == ("sqlite:////x/y.db", {})
