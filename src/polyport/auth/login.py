@@ -109,9 +109,12 @@ class Authenticator:
                        account=record.address, mechanism=mechanism)
         return Identity(record.account_id, record.address, login, record.rights)
 
-    def check_authzid(self, ctx: LoginContext, login: str, record: LoginRecord, authzid: str) -> None:
+    async def check_authzid(self, ctx: LoginContext, login: str, record: LoginRecord, authzid: str) -> None:
         """Acting as someone else is not offered: authzid must be empty or name the same account."""
         if not authzid or authzid.lower() in (login.lower(), record.address):
+            return
+        other = await self.directory.login_record(authzid)
+        if other is not None and other.account_id == record.account_id:
             return
         raise self.fail(ctx, login, AccessDenied("logging in as another account is not permitted"))
 
@@ -130,7 +133,7 @@ class Authenticator:
             if not await self.passwords.verify(record.password_hash, password):
                 raise self.fail(ctx, login, BadCredentials("wrong name or password"))
             self.cache.remember(record.account_id, record.password_hash, password)
-        self.check_authzid(ctx, login, record, authzid)
+        await self.check_authzid(ctx, login, record, authzid)
         return self.succeed(ctx, record, login, mechanism)
 
     async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None]:

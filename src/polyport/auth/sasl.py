@@ -83,11 +83,14 @@ class Plain(Mechanism):
 
     async def step(self, response: bytes) -> Step:
         parts = response.split(b"\0")
-        if len(parts) != 3:
-            raise self.auth.fail(self.ctx, None, Malformed("PLAIN wants authzid NUL authcid NUL password"))
-        authzid, authcid, password = (_text(p, "PLAIN message") for p in parts)
-        if not authcid:
-            raise self.auth.fail(self.ctx, None, Malformed("PLAIN: the login name is empty"))
+        try:
+            if len(parts) != 3:
+                raise Malformed("PLAIN wants authzid NUL authcid NUL password")
+            authzid, authcid, password = (_text(p, "PLAIN message") for p in parts)
+            if not authcid:
+                raise Malformed("PLAIN: the login name is empty")
+        except Malformed as err:
+            raise self.auth.fail(self.ctx, None, err) from None
         identity = await self.auth.login_plain(self.ctx, authcid, password, authzid=authzid,
                                                mechanism=self.name)
         return Success(identity)
@@ -176,14 +179,14 @@ class ScramSha256(Mechanism):
         return await self.step(initial)
 
     async def step(self, response: bytes) -> Step:
-        if len(response) > MAX_RESPONSE:
-            raise self.auth.fail(self.ctx, self._login or None, Malformed("SCRAM: message too long"))
-        message = _text(response, "SCRAM message")
         try:
+            if len(response) > MAX_RESPONSE:
+                raise Malformed("SCRAM: message too long")
+            message = _text(response, "SCRAM message")
             if self._state == "first":
                 return await self._client_first(message)
             if self._state == "final":
-                return self._client_final(message)
+                return await self._client_final(message)
         except Malformed as err:
             raise self.auth.fail(self.ctx, self._login or None, err) from None
         raise Malformed("SCRAM: the exchange is over")
@@ -229,7 +232,7 @@ class ScramSha256(Mechanism):
         return ScramKeys(self.auth.passwords.scram_iterations, salt, secrets.token_bytes(32),
                          secrets.token_bytes(32))
 
-    def _client_final(self, message: str) -> Step:
+    async def _client_final(self, message: str) -> Step:
         self._state = "done"
         without_proof, sep, proof_b64 = message.rpartition(",p=")
         if not sep:
@@ -252,7 +255,7 @@ class ScramSha256(Mechanism):
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
         if not hmac.compare_digest(hashlib.sha256(client_key).digest(), keys.stored_key):
             raise self.auth.fail(self.ctx, self._login, BadCredentials("wrong name or password"))
-        self.auth.check_authzid(self.ctx, self._login, record, self._authzid)
+        await self.auth.check_authzid(self.ctx, self._login, record, self._authzid)
         identity = self.auth.succeed(self.ctx, record, self._login, self.name)
         server_signature = hmac.digest(keys.server_key, auth_message, "sha256")
         return Success(identity, b"v=" + base64.b64encode(server_signature))

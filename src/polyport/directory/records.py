@@ -171,18 +171,21 @@ class FoundObject:
         return f"{self.name}@{self.domain}"
 
 
-def find_object(name: str, domain: str, kind: str | None = None) -> Unit[FoundObject]:
+def find_object(name: str, domain: str, kind: str | None = None, *,
+                looking_for: str | None = None) -> Unit[FoundObject]:
+    """The object `name` in `domain` (of `kind`, if given); UnknownObject names what was looked for."""
     domain_id, primary = yield from find_domain(domain)
     row = yield FIND_OBJECT.one(domain_id=domain_id, name=name)
     if row is None or (kind is not None and row["kind"] != kind):
-        raise UnknownObject(f"unknown {kind or 'object'} {name}@{primary}", kind or "object")
+        what = looking_for or kind or "object"
+        raise UnknownObject(f"unknown {what} {name}@{primary}", what)
     return FoundObject(int(row["id"]), domain_id, primary, name, str(row["kind"]),
                        row["target_id"], row["target"])
 
 
 def find_account(name: str, domain: str) -> Unit[FoundObject]:
     """An account by its name or by one of its aliases."""
-    found = yield from find_object(name, domain)
+    found = yield from find_object(name, domain, looking_for=ACCOUNT)
     if found.kind == ALIAS and found.target_id is not None:
         row = yield OBJECT_BY_ID.one(id=found.target_id)
         return FoundObject(int(row["id"]), found.domain_id, found.domain, str(row["name"]), ACCOUNT,

@@ -170,6 +170,7 @@ class TcpListener:
 
     async def finish(self, grace: float) -> None:
         """Tell sessions to finish, wait up to `grace` seconds, then cut the rest."""
+        await self.stop_accepting()
         for conn in list(self.connections):
             conn.shut_down()
         tasks = [c.task for c in self.connections if c.task is not None]

@@ -1,0 +1,5 @@
+"""`python -m polyport` is the `polyport` command."""
+
+from polyport.cli.main import main
+
+main()

@@ -1,0 +1,94 @@
+"""Login throttling and the verified-credential cache, on a fake clock."""
+
+from __future__ import annotations
+
+from polyport.auth.credcache import CredentialCache
+from polyport.auth.throttle import Throttle
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_address_is_locked_out_after_its_limit() -> None:
+    clock = Clock()
+    throttle = Throttle(window=60, max_per_address=3, max_per_account=100, lockout=30, clock=clock)
+    assert throttle.failed("10.0.0.1", "a") is None
+    assert throttle.failed("10.0.0.1", "b") is None
+    lockout = throttle.failed("10.0.0.1", "c")
+    assert lockout is not None and lockout.scope == "address"
+    refused = throttle.check("10.0.0.1", "anyone")
+    assert refused is not None and refused.scope == "address"
+    assert throttle.check("10.0.0.2", "anyone") is None
+    clock.now += 31
+    assert throttle.check("10.0.0.1", "anyone") is None
+
+
+def test_failures_outside_the_window_do_not_count() -> None:
+    clock = Clock()
+    throttle = Throttle(window=60, max_per_address=3, max_per_account=100, lockout=30, clock=clock)
+    for _ in range(10):
+        assert throttle.failed("10.0.0.1", "a") is None or False
+        clock.now += 31  # at most two in any 60 s
+    assert throttle.check("10.0.0.1", "a") is None
+
+
+def test_an_account_is_locked_out_across_addresses_but_not_for_its_known_addresses() -> None:
+    clock = Clock()
+    throttle = Throttle(window=60, max_per_address=100, max_per_account=3, lockout=30, clock=clock)
+    throttle.succeeded("192.0.2.7", "victim")  # the owner's usual address
+    for i in range(3):
+        throttle.failed(f"10.0.0.{i}", "victim")
+    refused = throttle.check("10.9.9.9", "victim")
+    assert refused is not None and refused.scope == "account"
+    assert throttle.check("192.0.2.7", "victim") is None  # the owner is not locked out
+    assert throttle.check("10.9.9.9", "someone-else") is None
+
+
+def test_success_clears_the_address_count() -> None:
+    clock = Clock()
+    throttle = Throttle(window=60, max_per_address=3, max_per_account=100, lockout=30, clock=clock)
+    throttle.failed("10.0.0.1", "a")
+    throttle.failed("10.0.0.1", "a")
+    throttle.succeeded("10.0.0.1", "a")
+    throttle.failed("10.0.0.1", "a")
+    assert throttle.check("10.0.0.1", "a") is None
+
+
+def test_cache_remembers_successes_until_expiry() -> None:
+    clock = Clock()
+    cache = CredentialCache(ttl=60, max_entries=10, clock=clock)
+    assert not cache.check(1, "$hash1", "pw")
+    cache.remember(1, "$hash1", "pw")
+    assert cache.check(1, "$hash1", "pw")
+    assert not cache.check(1, "$hash1", "other")
+    clock.now += 61
+    assert not cache.check(1, "$hash1", "pw")
+
+
+def test_cache_is_invalidated_by_a_changed_hash_or_forget() -> None:
+    cache = CredentialCache(ttl=60, max_entries=10)
+    cache.remember(1, "$hash1", "pw")
+    assert not cache.check(1, "$hash2", "pw")  # the password was changed elsewhere
+    cache.remember(2, "$h", "pw")
+    cache.forget(2)
+    assert not cache.check(2, "$h", "pw")
+
+
+def test_cache_is_bounded_and_keeps_no_password() -> None:
+    cache = CredentialCache(ttl=60, max_entries=3)
+    for account in range(10):
+        cache.remember(account, "$h", "secret-password")
+    assert len(cache) == 3
+    assert cache.check(9, "$h", "secret-password") and not cache.check(0, "$h", "secret-password")
+    assert b"secret-password" not in repr(cache.__dict__).encode()
+
+
+def test_a_disabled_cache_remembers_nothing() -> None:
+    cache = CredentialCache(ttl=0, max_entries=10)
+    cache.remember(1, "$h", "pw")
+    assert not cache.check(1, "$h", "pw")
