@@ -97,7 +97,7 @@ SERVICES: tuple[Service, ...] = (
     Service("xmpp", "XMPP", (5222,), TCP, TlsMode.STARTTLS, False, True, None, "client-to-server"),
     Service("xmpps", "XMPP over TLS", (5223,), TCP, TlsMode.IMPLICIT, False, True, None),
     Service("xmpp-s2s", "XMPP server-to-server", (5269,), TCP, TlsMode.STARTTLS, False, False, None,
-            "federation with other XMPP servers; off by default"),
+            "federation with other XMPP servers"),
     Service("sip", "SIP", (5060,), UDP_TCP, TlsMode.NONE, False, True, None, "registrar, proxy"),
     Service("sips", "SIPS", (5061,), TCP, TlsMode.IMPLICIT, False, True, None),
     Service("rtp", "RTP media", (), UDP, TlsMode.NONE, False, True, None, "media relay for calls",

@@ -72,11 +72,15 @@ def init(config_file: Path | None, data_dir: Path | None, domain: str | None) ->
 @cli.command()
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--markdown", is_flag=True, help="Print the service table itself as Markdown (for docs).")
 @guarded
-def services(config_file: Path | None, data_dir: Path | None, as_json: bool) -> None:
+def services(config_file: Path | None, data_dir: Path | None, as_json: bool, markdown: bool) -> None:
     """Every service of the service table, and what this node does with it."""
-    from polyport.cli.tables import services_table
+    from polyport.cli.tables import markdown_table, services_table
 
+    if markdown:
+        click.echo(markdown_table(), nl=False)
+        return
     config = load_config(config_file, data_dir)
     click.echo(services_table(config, as_json=as_json), nl=not as_json)
 

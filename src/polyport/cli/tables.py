@@ -47,3 +47,21 @@ def services_table(config: Config, *, as_json: bool = False) -> str:
              for row in table]
     node = f"node pid {status.pid} on {config.data_dir}" if status else f"no node running on {config.data_dir}"
     return "\n".join(lines) + f"\n\n{node}\n"
+
+
+def markdown_table() -> str:
+    """The service table as Markdown, for README.md (tests/test_readme.py keeps the two equal)."""
+    from polyport.service_table import SERVICES
+
+    lines = ["| service | ports | transport | TLS | trusted networks only | available | notes |",
+             "|---|---|---|---|---|---|---|"]
+    for spec in SERVICES:
+        ports = ", ".join(str(p) for p in spec.ports)
+        if spec.data_ports is not None:
+            data = f"{spec.data_ports.first}-{spec.data_ports.last}"
+            ports = f"{ports} (data {data})" if ports else data
+        lines.append(
+            f"| {spec.name} ({spec.title}) | {ports} | {'+'.join(t.value for t in spec.transports)} | "
+            f"{spec.tls.value} | {'yes' if spec.trusted_only else 'no'} | {'yes' if spec.built else 'not yet'} | "
+            f"{spec.notes}{'' if spec.enabled_by_default else ' (off by default)'} |")
+    return "\n".join(lines) + "\n"

@@ -350,13 +350,65 @@ def account_record(name: str, domain: str) -> Unit[AccountRecord]:
                          [str(r["name"]) for r in alias_rows])
 
 
-def account_layers(name: str, domain: str) -> Unit[tuple[AccountRecord, list[dict[str, Any]]]]:
-    """The account and its settings layers, most general first: server defaults, domain defaults,
-    the account's own."""
-    record = yield from account_record(name, domain)
-    server_defaults = yield from server_dict(SERVER_ACCOUNT_DEFAULTS)
-    row = yield from domain_row(record.found.domain_id)
-    return record, [server_defaults, loads(row["account_defaults"]), record.settings]
+# An account (by its name or an alias's) with everything its effective settings need, in one statement:
+# this is the path of every login and settings lookup.
+ACCOUNT_VIEW = Statement(f"""
+    SELECT COALESCE(t.id, o.id) AS id, COALESCE(t.name, o.name) AS name, p.name AS domain,
+           d.id AS domain_id, a.storage AS storage, a.settings AS settings, a.rights AS rights,
+           a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256,
+           d.account_defaults AS account_defaults, d.settings AS domain_settings,
+           (SELECT data FROM server_dicts WHERE name = '{SERVER_ACCOUNT_DEFAULTS}') AS server_account_defaults,
+           (SELECT data FROM server_dicts WHERE name = '{SERVER_DOMAIN_DEFAULTS}') AS server_domain_defaults
+    FROM domain_names n
+    JOIN domains d ON d.id = n.domain_id
+    JOIN domain_names p ON p.domain_id = d.id AND p.is_alias = 0
+    JOIN objects o ON o.domain_id = d.id AND o.name = :name AND o.kind IN ('account', 'alias')
+    LEFT JOIN objects t ON t.id = o.target_id
+    JOIN accounts a ON a.id = COALESCE(t.id, o.id)
+    WHERE n.name = :domain""")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: int
+    name: str
+    domain: str
+    domain_id: int
+    storage: str
+    rights: list[str]
+    password_hash: str
+    scram_sha256: str
+    account_layers: list[dict[str, Any]]  # server defaults, domain's account defaults, the account's own
+    domain_layers: list[dict[str, Any]]  # server domain defaults, the domain's own settings
+
+    @property
+    def address(self) -> str:
+        return f"{self.name}@{self.domain}"
+
+
+def account_view(name: str, domain: str) -> Unit[AccountView | None]:
+    """The account `name` (or the account of alias `name`) in `domain`, or None."""
+    row = yield ACCOUNT_VIEW.one(name=name, domain=domain)
+    return to_account_view(row)
+
+
+def to_account_view(row: Row | None) -> AccountView | None:
+    if row is None:
+        return None
+    return AccountView(
+        int(row["id"]), str(row["name"]), str(row["domain"]), int(row["domain_id"]), str(row["storage"]),
+        loads(row["rights"]), str(row["password_hash"]), str(row["scram_sha256"]),
+        [loads(row["server_account_defaults"] or "{}"), loads(row["account_defaults"]), loads(row["settings"])],
+        [loads(row["server_domain_defaults"] or "{}"), loads(row["domain_settings"])])
+
+
+def account_layers(name: str, domain: str) -> Unit[AccountView]:
+    """The account, with its settings layers; UnknownDomain or UnknownObject saying what is missing."""
+    view = yield from account_view(name, domain)
+    if view is None:
+        yield from find_account(name, domain)  # raises the precise error
+        raise UnknownObject(f"unknown account {name}@{domain}", ACCOUNT)
+    return view
 
 
 def update_account_column(name: str, domain: str, column: str, change: Any) -> Unit[dict[str, Any]]:

@@ -160,7 +160,10 @@ class Directory:
     # -- names --
 
     async def main_domain(self) -> str:
-        return await self.store.read(rec.main_domain_name())
+        stored = await self.store.fetch(rec.GET_DICT.value(name=rec.MAIN_DOMAIN))
+        if not stored:
+            raise UnknownDomain("the store has no main domain yet (start the node once to create it)")
+        return str(rec.loads(stored))
 
     async def split(self, address: str, what: str = "name") -> tuple[str, str]:
         """Canonical (name, domain) of `name@domain`, or of a bare `name` in the main domain."""
@@ -341,8 +344,10 @@ class Directory:
 
     async def effective_account_settings(self, address: str) -> dict[str, Any]:
         name, domain = await self.split(address, "account name")
-        _, layers = await self.store.read(rec.account_layers(name, domain))
-        return schema.layered(schema.ACCOUNT_SETTINGS, layers)
+        view = rec.to_account_view(await self.store.fetch(rec.ACCOUNT_VIEW.one(name=name, domain=domain)))
+        if view is None:  # the slow path, for the precise error
+            view = await self.store.read(rec.account_layers(name, domain))
+        return schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)
 
     async def update_account_settings(self, address: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._update_account(
@@ -427,24 +432,18 @@ class Directory:
         except InvalidName:
             return None
 
-        def unit() -> Unit[LoginRecord | None]:
-            nonlocal domain
-            if not domain:
-                domain = yield from rec.main_domain_name()
+        if not domain:
             try:
-                record, layers = yield from rec.account_layers(name, domain)
-            except (UnknownDomain, UnknownObject):
+                domain = await self.main_domain()
+            except UnknownDomain:  # no main domain yet
                 return None
-            row = yield from rec.domain_row(record.found.domain_id)
-            server_domain = yield from rec.server_dict(rec.SERVER_DOMAIN_DEFAULTS)
-            account = schema.layered(schema.ACCOUNT_SETTINGS, layers)
-            domain_settings = schema.layered(schema.DOMAIN_SETTINGS,
-                                             [server_domain, rec.loads(row["settings"])])
-            return LoginRecord(record.found.id, record.found.address, record.password_hash,
-                               record.scram_sha256, account["AccessModes"],
-                               domain_settings["DomainAccessModes"], record.rights)
-
-        return await self.store.read(unit())
+        view = rec.to_account_view(await self.store.fetch(rec.ACCOUNT_VIEW.one(name=name, domain=domain)))
+        if view is None:
+            return None
+        account = schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)
+        domain_settings = schema.layered(schema.DOMAIN_SETTINGS, view.domain_layers)
+        return LoginRecord(view.id, view.address, view.password_hash, view.scram_sha256,
+                           account["AccessModes"], domain_settings["DomainAccessModes"], view.rights)
 
     # -- aliases --
 

@@ -106,6 +106,15 @@ class PostgresStore:
         except (OSError, asyncpg.InterfaceError) as err:
             raise _store_error(err) from err
 
+    async def fetch(self, op: Op) -> Any:
+        if self._pool is None:
+            raise StoreError("the store is closed")
+        try:
+            async with self._pool.acquire() as conn:
+                return await _execute(conn, op)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            raise _store_error(err) from err
+
     async def read(self, unit: Unit[T]) -> T:
         if self._pool is None:
             unit.close()

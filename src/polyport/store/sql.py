@@ -127,6 +127,11 @@ class RecordStore(Protocol):
         """Run `unit` on a consistent snapshot; it must not change anything."""
         ...
 
+    async def fetch(self, op: Op) -> Any:
+        """Run one reading statement on its own (no transaction around it): the fast path for lookups
+        that need a single statement."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -29,6 +29,7 @@ from polyport.store.sql import (
     Unavailable,
     Unit,
     UnitContinuedAfterError,
+    unit_of,
 )
 
 T = TypeVar("T")
@@ -89,17 +90,38 @@ class _Job:
     error: BaseException | None = field(default=None)
 
 
-def _deliver(job: _Job) -> None:
-    def settle() -> None:
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
         if job.future.done():
-            return  # the caller was cancelled; the work itself stands
+            continue  # the caller was cancelled; the work itself stands
         if job.error is not None:
             job.future.set_exception(job.error)
         else:
             job.future.set_result(job.result)
 
-    with contextlib.suppress(RuntimeError):  # the loop is gone; nobody is waiting
-        job.loop.call_soon_threadsafe(settle)
+
+def _deliver(jobs: list[_Job]) -> None:
+    """Hand results back to their event loops: one wake-up per loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is gone; nobody is waiting
+            loop.call_soon_threadsafe(_settle, batch)
+
+
+def _take(jobs: queue.SimpleQueue[_Job | None], first: _Job) -> tuple[list[_Job], bool]:
+    """`first` and whatever else is waiting (up to MAX_GROUP); True if a stop request was among them."""
+    batch = [first]
+    while len(batch) < MAX_GROUP:
+        try:
+            more = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if more is _STOP:
+            return batch, True
+        batch.append(more)
+    return batch, False
 
 
 _STOP = None
@@ -181,6 +203,9 @@ class SqliteStore:
     async def read(self, unit: Unit[T]) -> T:
         return await self._submit(self._reads, unit)
 
+    async def fetch(self, op: Op) -> Any:
+        return await self._submit(self._reads, unit_of(op))
+
     async def _submit(self, jobs: queue.SimpleQueue[_Job | None], unit: Unit[T]) -> T:
         if self._closed or not self._threads:
             unit.close()
@@ -198,16 +223,7 @@ class SqliteStore:
             job = self._writes.get()
             if job is _STOP:
                 break
-            batch = [job]
-            while len(batch) < MAX_GROUP:
-                try:
-                    more = self._writes.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stopping = True
-                    break
-                batch.append(more)
+            batch, stopping = _take(self._writes, job)
             self._commit_group(conn, batch)
         conn.close()
 
@@ -218,7 +234,7 @@ class SqliteStore:
             for job in batch:
                 job.unit.close()
                 job.error = _store_error(err)
-                _deliver(job)
+            _deliver(batch)
             return
         for job in batch:
             conn.execute("SAVEPOINT unit")
@@ -236,23 +252,30 @@ class SqliteStore:
             for job in batch:
                 if job.error is None:
                     job.error = _store_error(err)
-        for job in batch:
-            _deliver(job)
+        _deliver(batch)
 
     def _reader_main(self, conn: sqlite3.Connection) -> None:
-        while True:
+        stopping = False
+        while not stopping:
             job = self._reads.get()
             if job is _STOP:
                 break
+            # Every unit waiting is read in one snapshot: each was asked for before it began.
+            batch, stopping = _take(self._reads, job)
             try:
                 conn.execute("BEGIN")
+            except sqlite3.Error as err:
+                for job in batch:
+                    job.unit.close()
+                    job.error = _store_error(err)
+                _deliver(batch)
+                continue
+            for job in batch:
                 try:
                     job.result = drive(conn, job.unit)
-                finally:
-                    conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                job.error = _store_error(err)
-            except BaseException as err:
-                job.error = err
-            _deliver(job)
+                except BaseException as err:
+                    job.error = err
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("COMMIT")
+            _deliver(batch)
         conn.close()

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Set up .venv and run the whole test suite: lint and types, every test on SQLite (and the network tests
+# again on uvloop), then the store suite on PostgreSQL at $POLYPORT_TEST_PG_URL (default 127.0.0.1:5432,
+# database test). Without a PostgreSQL server that part is skipped, loudly, unless POLYPORT_REQUIRE_PG=1.
+# Extra arguments go to every pytest run (e.g. -x, -k name).
+. "$(dirname "$0")/scripts/bootstrap.sh"
+
+export POLYPORT_TEST_PG_URL=${POLYPORT_TEST_PG_URL:-postgresql://127.0.0.1:5432/test}
+started=$(date +%s)
+
+echo "== ruff and mypy"
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+
+echo "== all tests, SQLite store, asyncio loop"
+POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto -q -p no:cacheprovider "$@"
+
+echo "== network, node and CLI tests on uvloop (the node's default loop)"
+POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto -q -p no:cacheprovider tests/net tests/test_node.py "$@"
+
+echo "== store suite, PostgreSQL store"
+POLYPORT_TEST_STORE=postgresql .venv/bin/pytest -n auto -q -p no:cacheprovider -m store -rs "$@"
+
+echo "== all passed in $(( $(date +%s) - started )) s"
