@@ -46,7 +46,8 @@ async def timed(count: int, concurrency: int, op: Callable[[int], Awaitable[obje
     return time.perf_counter() - started, latencies
 
 
-async def for_duration(seconds: float, concurrency: int, op: Callable[[], Awaitable[object]]) -> tuple[float, list[float]]:
+async def for_duration(seconds: float, concurrency: int,
+                       op: Callable[[], Awaitable[object]]) -> tuple[float, list[float]]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 

@@ -351,14 +351,15 @@ def account_record(name: str, domain: str) -> Unit[AccountRecord]:
 
 
 # An account (by its name or an alias's) with everything its effective settings need, in one statement:
-# this is the path of every login and settings lookup.
-ACCOUNT_VIEW = Statement(f"""
+# this is the path of every login and settings lookup. (The two server dictionaries are named literally:
+# SERVER_ACCOUNT_DEFAULTS and SERVER_DOMAIN_DEFAULTS above.)
+ACCOUNT_VIEW = Statement("""
     SELECT COALESCE(t.id, o.id) AS id, COALESCE(t.name, o.name) AS name, p.name AS domain,
            d.id AS domain_id, a.storage AS storage, a.settings AS settings, a.rights AS rights,
            a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256,
            d.account_defaults AS account_defaults, d.settings AS domain_settings,
-           (SELECT data FROM server_dicts WHERE name = '{SERVER_ACCOUNT_DEFAULTS}') AS server_account_defaults,
-           (SELECT data FROM server_dicts WHERE name = '{SERVER_DOMAIN_DEFAULTS}') AS server_domain_defaults
+           (SELECT data FROM server_dicts WHERE name = 'account_defaults') AS server_account_defaults,
+           (SELECT data FROM server_dicts WHERE name = 'domain_defaults') AS server_domain_defaults
     FROM domain_names n
     JOIN domains d ON d.id = n.domain_id
     JOIN domain_names p ON p.domain_id = d.id AND p.is_alias = 0

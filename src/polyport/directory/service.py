@@ -17,7 +17,7 @@ from polyport.auth.passwords import PasswordHasher
 from polyport.bus import Bus
 from polyport.directory import records as rec
 from polyport.directory import settings as schema
-from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain, UnknownObject
+from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain
 from polyport.directory.names import domain_name, mail_address, object_name
 from polyport.store import RecordStore, Unit, unit_of
 
