@@ -37,6 +37,14 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
+def _check_address(value: str | None, key: str) -> None:
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{key}: `{value}` is not an IP address") from None
+
+
 class NodeSettings(_Section):
     data: Annotated[str, _doc(
         "Data folder: the SQLite store, message and file blobs, the self-signed certificate. "
@@ -53,11 +61,7 @@ class NodeSettings(_Section):
         "Seconds that open sessions get to finish after SIGTERM or SIGINT.", ge=0)] = 10.0
 
     def __post_init__(self) -> None:
-        if self.bind:
-            try:
-                ipaddress.ip_address(self.bind)
-            except ValueError:
-                raise ValueError(f"bind: `{self.bind}` is not an IP address") from None
+        _check_address(self.bind, "bind")
 
 
 class StoreSettings(_Section):
@@ -176,11 +180,7 @@ class ServiceSettings(_Section):
         ge=256)] = 65_536
 
     def __post_init__(self) -> None:
-        if self.bind:
-            try:
-                ipaddress.ip_address(self.bind)
-            except ValueError:
-                raise ValueError(f"bind: `{self.bind}` is not an IP address") from None
+        _check_address(self.bind, "bind")
 
 
 class Config(_Section):

@@ -19,7 +19,7 @@ from polyport.store.sql import (
     StoreError,
     Unavailable,
     Unit,
-    UnitContinuedAfterError,
+    UnitRun,
 )
 
 T = TypeVar("T")
@@ -49,23 +49,13 @@ def _store_error(err: Exception) -> StoreError:
 
 
 async def drive(conn: Any, unit: Unit[T]) -> T:
-    value: Any = None
-    error: StoreError | None = None
-    failed = False
-    while True:
+    run = UnitRun(unit)
+    while (op := run.next()) is not None:
         try:
-            op = unit.throw(error) if error is not None else unit.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        if failed:
-            unit.close()
-            raise UnitContinuedAfterError("a unit of work ran a statement after one had failed")
-        error = None
-        try:
-            value = await _execute(conn, op)
+            run.result_of(await _execute(conn, op))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
-            error = _store_error(err)
-            failed = True
+            run.error_of(_store_error(err))
+    return run.result  # type: ignore[no-any-return]
 
 
 def describe(url: str) -> str:

@@ -114,6 +114,49 @@ class UnitContinuedAfterError(StoreError):
     pass
 
 
+class UnitRun:
+    """Steps one unit of work: hands out its statements, feeds back results or errors, and enforces
+    the no-statement-after-a-failure rule. The backends only execute what it hands out:
+
+        run = UnitRun(unit)
+        while (op := run.next()) is not None:
+            try:
+                run.result_of(execute(op))
+            except DriverError as err:
+                run.error_of(StoreError(...))
+        return run.result
+    """
+
+    __slots__ = ("_error", "_failed", "_unit", "_value", "result")
+
+    def __init__(self, unit: Unit[Any]) -> None:
+        self._unit = unit
+        self._value: Any = None
+        self._error: StoreError | None = None
+        self._failed = False
+        self.result: Any = None
+
+    def next(self) -> Op | None:
+        """The next statement to run, or None when the unit has returned (its value is `result`)."""
+        try:
+            op = self._unit.throw(self._error) if self._error is not None else self._unit.send(self._value)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+        if self._failed:
+            self._unit.close()
+            raise UnitContinuedAfterError("a unit of work ran a statement after one had failed")
+        self._error = None
+        return op
+
+    def result_of(self, value: Any) -> None:
+        self._value = value
+
+    def error_of(self, error: StoreError) -> None:
+        self._error = error
+        self._failed = True
+
+
 class RecordStore(Protocol):
     """What services see of the record store: run units of work."""
 

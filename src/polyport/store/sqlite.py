@@ -28,7 +28,7 @@ from polyport.store.sql import (
     StoreError,
     Unavailable,
     Unit,
-    UnitContinuedAfterError,
+    UnitRun,
     unit_of,
 )
 
@@ -62,23 +62,13 @@ def _store_error(err: sqlite3.Error) -> StoreError:
 
 def drive(conn: sqlite3.Connection, unit: Unit[T]) -> T:
     """Run a unit of work to completion on `conn` (inside whatever transaction the caller opened)."""
-    value: Any = None
-    error: StoreError | None = None
-    failed = False
-    while True:
+    run = UnitRun(unit)
+    while (op := run.next()) is not None:
         try:
-            op = unit.throw(error) if error is not None else unit.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        if failed:
-            unit.close()
-            raise UnitContinuedAfterError("a unit of work ran a statement after one had failed")
-        error = None
-        try:
-            value = _execute(conn, op)
+            run.result_of(_execute(conn, op))
         except sqlite3.Error as err:
-            error = _store_error(err)
-            failed = True
+            run.error_of(_store_error(err))
+    return run.result  # type: ignore[no-any-return]
 
 
 @dataclass
