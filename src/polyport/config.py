@@ -137,6 +137,9 @@ class AuthSettings(_Section):
     scram_iterations: Annotated[int, _doc(
         "PBKDF2 iterations of the SCRAM-SHA-256 keys stored with each password (RFC 7677: 4096+).",
         ge=4096)] = 4096
+    secret_key_file: Annotated[str, _doc(
+        "Key that seals the passwords of accounts with RecoverablePassword=YES (for APOP). Empty: "
+        "secret.key in the data folder, made on first start. Cluster nodes share one.")] = ""
     credential_cache_seconds: Annotated[float, _doc(
         "How long a verified password is remembered (as a keyed hash) so repeated logins skip "
         "argon2. 0 disables.", ge=0)] = 600.0
@@ -201,6 +204,10 @@ class Config(_Section):
     @property
     def data_dir(self) -> Path:
         return Path(self.node.data)
+
+    @property
+    def secret_key_path(self) -> Path:
+        return Path(self.auth.secret_key_file) if self.auth.secret_key_file else self.data_dir / "secret.key"
 
     @property
     def main_domain(self) -> str:

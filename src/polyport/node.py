@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from polyport import datadir, log
 from polyport.auth.credcache import CredentialCache
 from polyport.auth.login import Authenticator
-from polyport.auth.passwords import Argon2Params, PasswordHasher
+from polyport.auth.passwords import Argon2Params, PasswordHasher, PasswordVault
 from polyport.auth.throttle import Throttle
 from polyport.bus import LocalBus
 from polyport.config import Config, ResolvedService
@@ -41,6 +41,14 @@ POSTMASTER_PASSWORD_ENV = "POLYPORT_POSTMASTER_PASSWORD"  # noqa: S105  (a varia
 
 class StartupError(Exception):
     """The node cannot start; one line saying why and what to do."""
+
+
+def password_vault(config: Config) -> PasswordVault:
+    try:
+        return PasswordVault.from_file(config.secret_key_path)
+    except (OSError, ValueError) as err:
+        raise StartupError(f"cannot use the secret key {config.secret_key_path}: {err}; it must be 32 bytes "
+                           f"readable by this user ([auth] secret_key_file)") from None
 
 
 def password_hasher(config: Config) -> PasswordHasher:
@@ -121,7 +129,13 @@ class Node:
         records = await open_store(config)
         passwords = password_hasher(config)
         bus = LocalBus()
-        directory = Directory(records, passwords, bus)
+        try:
+            vault = password_vault(config)
+        except StartupError:
+            await records.close()
+            passwords.close()
+            raise
+        directory = Directory(records, passwords, bus, vault=vault)
         try:
             try:
                 init = await initialize(directory, config.main_domain)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -38,7 +37,10 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 10) -
 
 
 def offset() -> int:
-    return random.randrange(20000, 40000, 100)
+    """A port offset that puts the CLI/API port (106) on a port free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1]) - 106
 
 
 class Node:

@@ -16,6 +16,7 @@ import stringprep
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
@@ -37,6 +38,7 @@ class StoredPassword:
 
     password_hash: str  # argon2id PHC string
     scram_sha256: str  # SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, base64 parts
+    secret: str = ""  # the password sealed by the PasswordVault, for accounts that keep it recoverable
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +143,50 @@ class PasswordHasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+VAULT_PREFIX = "v1:"
+
+
+class PasswordVault:
+    """Keeps recoverable passwords encrypted (AES-256-GCM) with the server's key, for the accounts that
+    need challenge-response logins (APOP) - which need the password itself, not a hash of it. Only
+    accounts with RecoverablePassword=YES get one; the key lives outside the store, so a copy of the
+    database alone reveals nothing."""
+
+    def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(key) != 32:
+            raise ValueError("the password vault key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PasswordVault:
+        """The vault keyed by `path`, which is created (32 random bytes, mode 0600) if missing."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(".tmp")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(32))
+                out.flush()
+                os.fsync(out.fileno())
+            temp.replace(path)
+        return cls(path.read_bytes())
+
+    def seal(self, password: str) -> str:
+        nonce = secrets.token_bytes(12)
+        return VAULT_PREFIX + base64.b64encode(nonce + self._aead.encrypt(nonce, password.encode(), None)).decode()
+
+    def open(self, sealed: str) -> str | None:
+        """The password, or None if there is none or it was sealed with another key."""
+        from cryptography.exceptions import InvalidTag
+
+        if not sealed.startswith(VAULT_PREFIX):
+            return None
+        try:
+            raw = base64.b64decode(sealed[len(VAULT_PREFIX):], validate=True)
+            return self._aead.decrypt(raw[:12], raw[12:], None).decode()
+        except (ValueError, InvalidTag, UnicodeDecodeError):
+            return None

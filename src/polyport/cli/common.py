@@ -79,12 +79,12 @@ def load_config(config_file: Path | None, data_dir: Path | None) -> Config:
 async def with_directory(config: Config, work: Callable[[Any], Awaitable[T]], *,
                          need_initialized: bool = True) -> T:
     from polyport.directory import Directory, UnknownDomain
-    from polyport.node import open_store, password_hasher
+    from polyport.node import open_store, password_hasher, password_vault
 
     records = await open_store(config)
     passwords = password_hasher(config)
     try:
-        directory = Directory(records, passwords)
+        directory = Directory(records, passwords, vault=password_vault(config))
         if need_initialized:
             try:
                 await directory.main_domain()

@@ -17,6 +17,7 @@ from polyport.directory.errors import (
     UnknownDomain,
     UnknownObject,
 )
+from polyport.auth.passwords import StoredPassword
 from polyport.store import Conflict, Row, Statement, Unit
 
 ACCOUNT, ALIAS, FORWARDER, GROUP = "account", "alias", "forwarder", "group"
@@ -26,6 +27,7 @@ OBJECT_KINDS = (ACCOUNT, ALIAS, FORWARDER, GROUP)
 MAIN_DOMAIN = "main_domain"
 SERVER_ACCOUNT_DEFAULTS = "account_defaults"
 SERVER_DOMAIN_DEFAULTS = "domain_defaults"
+SERVER_ACCOUNT_PREFS = "account_prefs"
 
 
 def a_kind(kind: str) -> str:
@@ -53,7 +55,8 @@ FIND_DOMAIN = Statement("""
     JOIN domains d ON d.id = a.domain_id
     WHERE a.name = :name""")
 DOMAIN_ROW = Statement("""
-    SELECT id, settings, account_defaults, account_template, created FROM domains WHERE id = :id""")
+    SELECT id, settings, account_defaults, account_template, account_prefs, created FROM domains
+    WHERE id = :id""")
 LIST_DOMAINS = Statement("SELECT name FROM domain_names WHERE is_alias = 0 ORDER BY name")
 DOMAIN_ALIASES = Statement(
     "SELECT name FROM domain_names WHERE domain_id = :id AND is_alias = 1 ORDER BY name")
@@ -70,7 +73,7 @@ COUNT_KIND = Statement("SELECT count(*) FROM objects WHERE domain_id = :domain_i
 SET_DOMAIN_COLUMN = {
     # The column names come from the fixed tuple below, never from input.
     column: Statement(f"UPDATE domains SET {column} = :data WHERE id = :id")  # noqa: S608
-    for column in ("settings", "account_defaults", "account_template")
+    for column in ("settings", "account_defaults", "account_template", "account_prefs")
 }
 
 FIND_OBJECT = Statement("""
@@ -101,8 +104,10 @@ ACCOUNT_ALIASES = Statement(
 DELETE_ACCOUNT_ALIASES = Statement("DELETE FROM objects WHERE target_id = :id AND kind = 'alias'")
 
 INSERT_ACCOUNT = Statement("""
-    INSERT INTO accounts (id, storage, settings, prefs, rights, password_hash, scram_sha256)
-    VALUES (:id, :storage, :settings, '{}', :rights, :password_hash, :scram_sha256)""")
+    INSERT INTO accounts (id, storage, settings, prefs, rights, password_hash, scram_sha256, password_secret,
+                          password_changed)
+    VALUES (:id, :storage, :settings, '{}', :rights, :password_hash, :scram_sha256, :password_secret,
+            :password_changed)""")
 ACCOUNT_ROW = Statement("""
     SELECT storage, settings, prefs, rights, password_hash, scram_sha256 FROM accounts WHERE id = :id""")
 LIST_ACCOUNTS = Statement("""
@@ -112,8 +117,16 @@ SET_ACCOUNT_COLUMN = {
     column: Statement(f"UPDATE accounts SET {column} = :data WHERE id = :id")  # noqa: S608
     for column in ("settings", "prefs", "rights")
 }
-SET_PASSWORD = Statement(
-    "UPDATE accounts SET password_hash = :password_hash, scram_sha256 = :scram_sha256 WHERE id = :id")
+SET_PASSWORD = Statement("""
+    UPDATE accounts SET password_hash = :password_hash, scram_sha256 = :scram_sha256,
+                        password_secret = :password_secret, password_changed = :changed
+    WHERE id = :id""")
+SET_STORAGE = Statement("UPDATE accounts SET storage = :storage WHERE id = :id")
+RECORD_LOGIN = Statement("UPDATE accounts SET last_login = :at, last_address = :address WHERE id = :id")
+ACCOUNT_INFO = Statement("""
+    SELECT o.created AS created, a.password_changed AS password_changed, a.last_login AS last_login,
+           a.last_address AS last_address
+    FROM objects o JOIN accounts a ON a.id = o.id WHERE o.id = :id""")
 
 INSERT_GROUP = Statement("INSERT INTO groups (id, settings) VALUES (:id, :settings)")
 GROUP_SETTINGS = Statement("SELECT settings FROM groups WHERE id = :id")
@@ -309,8 +322,16 @@ class NewAccount:
     storage: str
     settings: dict[str, Any]  # explicit settings given by the caller, normalized
     rights: list[str]
-    password_hash: str
-    scram_sha256: str
+    password: StoredPassword | None
+
+
+def new_account_layers(domain: str) -> Unit[list[dict[str, Any]]]:
+    """The settings layers a new account of `domain` starts with: server defaults, the domain's account
+    defaults, and its template (to which the new account's own settings are added)."""
+    domain_id, _ = yield from find_domain(domain)
+    row = yield from domain_row(domain_id)
+    server_defaults = yield from server_dict(SERVER_ACCOUNT_DEFAULTS)
+    return [server_defaults, loads(row["account_defaults"]), loads(row["account_template"])]
 
 
 def create_account(new: NewAccount, created: int, max_accounts: Any) -> Unit[tuple[int, str]]:
@@ -323,9 +344,12 @@ def create_account(new: NewAccount, created: int, max_accounts: Any) -> Unit[tup
     yield from check_limit(domain_id, ACCOUNT, limit, primary)
     settings = {**loads(row["account_template"]), **new.settings}
     account_id = yield from insert_object(domain_id, primary, new.name, ACCOUNT, created)
+    stored = new.password
     yield INSERT_ACCOUNT.run(id=account_id, storage=new.storage, settings=dumps(settings),
-                             rights=dumps(new.rights), password_hash=new.password_hash,
-                             scram_sha256=new.scram_sha256)
+                             rights=dumps(new.rights), password_hash=stored.password_hash if stored else "",
+                             scram_sha256=stored.scram_sha256 if stored else "",
+                             password_secret=stored.secret if stored else "",
+                             password_changed=created if stored else None)
     return account_id, primary
 
 
@@ -357,7 +381,7 @@ ACCOUNT_VIEW = Statement("""
     SELECT COALESCE(t.id, o.id) AS id, COALESCE(t.name, o.name) AS name, p.name AS domain,
            d.id AS domain_id, a.storage AS storage, a.settings AS settings, a.rights AS rights,
            a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256,
-           d.account_defaults AS account_defaults, d.settings AS domain_settings,
+           a.password_secret AS password_secret, d.account_defaults AS account_defaults, d.settings AS domain_settings,
            (SELECT data FROM server_dicts WHERE name = 'account_defaults') AS server_account_defaults,
            (SELECT data FROM server_dicts WHERE name = 'domain_defaults') AS server_domain_defaults
     FROM domain_names n
@@ -379,6 +403,7 @@ class AccountView:
     rights: list[str]
     password_hash: str
     scram_sha256: str
+    password_secret: str
     account_layers: list[dict[str, Any]]  # server defaults, domain's account defaults, the account's own
     domain_layers: list[dict[str, Any]]  # server domain defaults, the domain's own settings
 
@@ -398,7 +423,7 @@ def to_account_view(row: Row | None) -> AccountView | None:
         return None
     return AccountView(
         int(row["id"]), str(row["name"]), str(row["domain"]), int(row["domain_id"]), str(row["storage"]),
-        loads(row["rights"]), str(row["password_hash"]), str(row["scram_sha256"]),
+        loads(row["rights"]), str(row["password_hash"]), str(row["scram_sha256"]), str(row["password_secret"]),
         [loads(row["server_account_defaults"] or "{}"), loads(row["account_defaults"]), loads(row["settings"])],
         [loads(row["server_domain_defaults"] or "{}"), loads(row["domain_settings"])])
 
@@ -420,10 +445,9 @@ def update_account_column(name: str, domain: str, column: str, change: Any) -> U
     return new  # type: ignore[no-any-return]
 
 
-def set_password(name: str, domain: str, password_hash: str, scram_sha256: str) -> Unit[str]:
-    found = yield from find_account(name, domain)
-    yield SET_PASSWORD.run(password_hash=password_hash, scram_sha256=scram_sha256, id=found.id)
-    return found.address
+def set_password(account_id: int, stored: StoredPassword, changed: int) -> Unit[None]:
+    yield SET_PASSWORD.run(password_hash=stored.password_hash, scram_sha256=stored.scram_sha256,
+                           password_secret=stored.secret, changed=changed, id=account_id)
 
 
 def delete_object(name: str, domain: str, kind: str, protected: tuple[str, str] | None) -> Unit[str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyport.auth.passwords import PasswordHasher
+from polyport.auth.passwords import PasswordHasher, PasswordVault, StoredPassword
 from polyport.bus import Bus
 from polyport.directory import records as rec
 from polyport.directory import settings as schema
@@ -80,6 +80,7 @@ class LoginRecord:
     access_modes: schema.Value  # effective: the account's AccessModes
     domain_access_modes: schema.Value
     rights: list[str] = field(default_factory=list)
+    password_secret: str = ""  # sealed password (RecoverablePassword accounts), for APOP
 
     def may_use(self, mode: str) -> bool:
         return schema.access_allowed(self.access_modes, mode) and schema.access_allowed(
@@ -139,6 +140,22 @@ def _changer(schema_map: Mapping[str, schema.Spec], changes: Mapping[str, Any],
     return lambda current: schema.merge(schema_map, current, changes)
 
 
+def _prefs_changer(changes: Mapping[str, Any], replace: bool) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Like _changer, for preferences (free keys; `default` removes one)."""
+    checked = _check_prefs(changes)
+
+    def change(current: dict[str, Any]) -> dict[str, Any]:
+        result = {} if replace else dict(current)
+        for key, value in checked.items():
+            if isinstance(value, str) and value.lower() == schema.DEFAULT:
+                result.pop(key, None)
+            else:
+                result[key] = value
+        return result
+
+    return change
+
+
 def _limit(schema_map: Mapping[str, schema.Spec], key: str) -> Callable[[list[dict[str, Any]]], int | None]:
     def limit(layers: list[dict[str, Any]]) -> int | None:
         return schema.count_limit(schema.layered(schema_map, layers)[key])
@@ -147,10 +164,11 @@ def _limit(schema_map: Mapping[str, schema.Spec], key: str) -> Callable[[list[di
 
 class Directory:
     def __init__(self, store: RecordStore, passwords: PasswordHasher, bus: Bus | None = None,
-                 clock: Callable[[], int] = _now) -> None:
+                 clock: Callable[[], int] = _now, vault: PasswordVault | None = None) -> None:
         self.store = store
         self.passwords = passwords
         self.bus = bus
+        self.vault = vault
         self._clock = clock
 
     async def _event(self, event: str, **details: Any) -> None:
@@ -194,18 +212,20 @@ class Directory:
     async def server_account_defaults(self) -> dict[str, Any]:
         return await self.store.read(rec.server_dict(rec.SERVER_ACCOUNT_DEFAULTS))
 
-    async def update_server_account_defaults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_server_account_defaults(self, changes: Mapping[str, Any], *,
+                                             replace: bool = False) -> dict[str, Any]:
         new = await self.store.write(rec.update_server_dict(
-            rec.SERVER_ACCOUNT_DEFAULTS, lambda cur: schema.merge(schema.ACCOUNT_SETTINGS, cur, changes)))
+            rec.SERVER_ACCOUNT_DEFAULTS, _changer(schema.ACCOUNT_SETTINGS, changes, replace)))
         await self._event("server.account_defaults")
         return new
 
     async def server_domain_defaults(self) -> dict[str, Any]:
         return await self.store.read(rec.server_dict(rec.SERVER_DOMAIN_DEFAULTS))
 
-    async def update_server_domain_defaults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_server_domain_defaults(self, changes: Mapping[str, Any], *,
+                                            replace: bool = False) -> dict[str, Any]:
         new = await self.store.write(rec.update_server_dict(
-            rec.SERVER_DOMAIN_DEFAULTS, lambda cur: schema.merge(schema.DOMAIN_SETTINGS, cur, changes)))
+            rec.SERVER_DOMAIN_DEFAULTS, _changer(schema.DOMAIN_SETTINGS, changes, replace)))
         await self._event("server.domain_defaults")
         return new
 
@@ -270,16 +290,18 @@ class Directory:
     async def account_defaults(self, domain: str) -> dict[str, Any]:
         return await self.store.read(rec.domain_dict(domain_name(domain), "account_defaults"))
 
-    async def update_account_defaults(self, domain: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_account_defaults(self, domain: str, changes: Mapping[str, Any], *,
+                                      replace: bool = False) -> dict[str, Any]:
         return await self._update_domain_dict(domain, "account_defaults", schema.ACCOUNT_SETTINGS,
-                                              changes, False)
+                                              changes, replace)
 
     async def account_template(self, domain: str) -> dict[str, Any]:
         return await self.store.read(rec.domain_dict(domain_name(domain), "account_template"))
 
-    async def update_account_template(self, domain: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_account_template(self, domain: str, changes: Mapping[str, Any], *,
+                                      replace: bool = False) -> dict[str, Any]:
         return await self._update_domain_dict(domain, "account_template", schema.ACCOUNT_SETTINGS,
-                                              changes, False)
+                                              changes, replace)
 
     async def _update_domain_dict(self, name: str, column: str, schema_map: Mapping[str, schema.Spec],
                                   changes: Mapping[str, Any], replace: bool) -> dict[str, Any]:
@@ -296,20 +318,27 @@ class Directory:
                              rights: Iterable[str] = ()) -> AccountInfo:
         name, domain = await self.split(address, "account name")
         values = schema.validate(schema.ACCOUNT_SETTINGS, settings or {})
-        stored = await self._hash(password) if password is not None else None
-        new = rec.NewAccount(name, domain, _check_storage(storage), values, _check_rights(rights),
-                             stored.password_hash if stored else "", stored.scram_sha256 if stored else "")
+        stored = None
+        if password is not None:
+            *general, template = await self.store.read(rec.new_account_layers(domain))
+            stored = await self._stored(password, [*general, {**template, **values}])
+        new = rec.NewAccount(name, domain, _check_storage(storage), values, _check_rights(rights), stored)
         _, primary = await self.store.write(rec.create_account(
             new, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxAccounts")))
         await self._event("account.created", account=f"{name}@{primary}")
         return await self.account(f"{name}@{primary}")
 
-    async def _hash(self, password: str) -> Any:
+    async def _stored(self, password: str, layers: list[dict[str, Any]]) -> StoredPassword:
+        """The hashes of a new password, and its sealed copy if the account keeps it recoverable."""
         if not password:
             raise InvalidSetting("the password is empty")
         if len(password) > 1024:
             raise InvalidSetting("the password is longer than 1024 characters")
-        return await self.passwords.make(password)
+        stored = await self.passwords.make(password)
+        recoverable = schema.is_yes(schema.layered(schema.ACCOUNT_SETTINGS, layers)["RecoverablePassword"])
+        if recoverable and self.vault is not None:
+            stored = StoredPassword(stored.password_hash, stored.scram_sha256, self.vault.seal(password))
+        return stored
 
     async def accounts(self, domain: str) -> dict[str, str]:
         """Account names of a domain, each with its storage type."""
@@ -364,24 +393,53 @@ class Directory:
         return (await self.store.read(rec.account_record(name, domain))).prefs
 
     async def update_account_prefs(self, address: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        checked = _check_prefs(changes)
-
-        def change(current: dict[str, Any]) -> dict[str, Any]:
-            result = dict(current)
-            for key, value in checked.items():
-                if isinstance(value, str) and value.lower() == schema.DEFAULT:
-                    result.pop(key, None)
-                else:
-                    result[key] = value
-            return result
-
-        result: dict[str, Any] = await self._update_account(address, "prefs", change)
+        result: dict[str, Any] = await self._update_account(address, "prefs", _prefs_changer(changes, False))
         return result
 
     async def set_account_prefs(self, address: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        checked = _check_prefs(values)
-        result: dict[str, Any] = await self._update_account(address, "prefs", lambda _cur: checked)
+        result: dict[str, Any] = await self._update_account(address, "prefs", _prefs_changer(values, True))
         return result
+
+    async def effective_account_prefs(self, address: str) -> dict[str, Any]:
+        """The account's prefs over its domain's default prefs over the server's."""
+        name, domain = await self.split(address, "account name")
+
+        def unit() -> Unit[dict[str, Any]]:
+            record = yield from rec.account_record(name, domain)
+            row = yield from rec.domain_row(record.found.domain_id)
+            server = yield from rec.server_dict(rec.SERVER_ACCOUNT_PREFS)
+            return {**server, **rec.loads(row["account_prefs"]), **record.prefs}
+
+        return await self.store.read(unit())
+
+    async def server_account_prefs(self) -> dict[str, Any]:
+        return await self.store.read(rec.server_dict(rec.SERVER_ACCOUNT_PREFS))
+
+    async def update_server_account_prefs(self, changes: Mapping[str, Any], *,
+                                          replace: bool = False) -> dict[str, Any]:
+        change = _prefs_changer(changes, replace)
+        new = await self.store.write(rec.update_server_dict(rec.SERVER_ACCOUNT_PREFS, change))
+        await self._event("server.account_prefs")
+        return new
+
+    async def account_default_prefs(self, domain: str) -> dict[str, Any]:
+        return await self.store.read(rec.domain_dict(domain_name(domain), "account_prefs"))
+
+    async def update_account_default_prefs(self, domain: str, changes: Mapping[str, Any], *,
+                                           replace: bool = False) -> dict[str, Any]:
+        canonical = domain_name(domain)
+        new = await self.store.write(rec.update_domain_dict(canonical, "account_prefs",
+                                                            _prefs_changer(changes, replace)))
+        await self._event("domain.account_prefs", domain=canonical)
+        return new
+
+    async def server_dict(self, name: str) -> dict[str, Any]:
+        """A server-wide dictionary kept in the store (LAN addresses, module settings...)."""
+        return await self.store.read(rec.server_dict(name))
+
+    async def put_server_dict(self, name: str, value: dict[str, Any]) -> None:
+        await self.store.write(rec.put_server_dict(name, value))
+        await self._event(f"server.{name}")
 
     async def account_rights(self, address: str) -> list[str]:
         return (await self.account(address)).rights
@@ -399,10 +457,32 @@ class Directory:
 
     async def set_password(self, address: str, password: str) -> None:
         name, domain = await self.split(address, "account name")
-        stored = await self._hash(password)
-        canonical = await self.store.write(rec.set_password(name, domain, stored.password_hash,
-                                                            stored.scram_sha256))
-        await self._event("account.password", account=canonical)
+        view = await self.store.read(rec.account_layers(name, domain))
+        stored = await self._stored(password, view.account_layers)
+        await self.store.write(rec.set_password(view.id, stored, self._clock()))
+        await self._event("account.password", account=view.address)
+
+    async def set_account_type(self, address: str, storage: str) -> None:
+        name, domain = await self.split(address, "account name")
+        canonical = _check_storage(storage)
+        view = await self.store.read(rec.account_layers(name, domain))
+        await self.store.write(unit_of(rec.SET_STORAGE.run(storage=canonical, id=view.id)))
+        await self._event("account.type", account=view.address)
+
+    async def account_info(self, address: str) -> dict[str, Any]:
+        """When the account was created, last logged in (and from where), last changed its password."""
+        name, domain = await self.split(address, "account name")
+
+        def unit() -> Unit[Any]:
+            found = yield from rec.find_account(name, domain)
+            row = yield rec.ACCOUNT_INFO.one(id=found.id)
+            return row
+
+        row = await self.store.read(unit())
+        return {key: row[key] for key in ("created", "password_changed", "last_login", "last_address")}
+
+    async def record_login(self, account_id: int, remote: str) -> None:
+        await self.store.write(unit_of(rec.RECORD_LOGIN.run(at=self._clock(), address=remote, id=account_id)))
 
     async def verify_password(self, address: str, password: str) -> bool:
         """Check a password the slow, sure way (argon2), for admin tools; logins use auth.Authenticator."""
@@ -443,7 +523,8 @@ class Directory:
         account = schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)
         domain_settings = schema.layered(schema.DOMAIN_SETTINGS, view.domain_layers)
         return LoginRecord(view.id, view.address, view.password_hash, view.scram_sha256,
-                           account["AccessModes"], domain_settings["DomainAccessModes"], view.rights)
+                           account["AccessModes"], domain_settings["DomainAccessModes"], view.rights,
+                           view.password_secret)
 
     # -- aliases --
 

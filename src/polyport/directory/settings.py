@@ -52,6 +52,7 @@ class Spec:
     default: Value
     doc: str
     choices: tuple[str, ...] = ()
+    user: bool = False  # the account's own user may change it (not only administrators)
 
 
 def _specs(*specs: Spec) -> dict[str, Spec]:
@@ -59,7 +60,7 @@ def _specs(*specs: Spec) -> dict[str, Spec]:
 
 
 ACCOUNT_SETTINGS = _specs(
-    Spec("RealName", Kind.STRING, "", "The person's name, used in the From of mail they write."),
+    Spec("RealName", Kind.STRING, "", "The person's name, used in the From of mail they write.", user=True),
     Spec("AccessModes", Kind.MODES, "All", "Services the account may use; None disables logins."),
     Spec("MaxAccountSize", Kind.SIZE, UNLIMITED, "Storage quota for all mailboxes."),
     Spec("MaxMailboxes", Kind.COUNT, UNLIMITED, "Most mailboxes the account may have."),
@@ -69,7 +70,10 @@ ACCOUNT_SETTINGS = _specs(
     Spec("RulesAllowed", Kind.CHOICE, "Any", "Which mail rules the user may set.",
          ("Any", "Filter Only", "None")),
     Spec("PWDAllowed", Kind.BOOL, "YES", "The user may change their own password."),
-    Spec("RecoverPassword", Kind.STRING, "", "Address that password-recovery mail goes to."),
+    Spec("RecoverPassword", Kind.STRING, "", "Address that password-recovery mail goes to.", user=True),
+    Spec("RecoverablePassword", Kind.BOOL, "NO",
+         "Also keep the password encrypted with the server's key, so challenge-response logins (APOP) "
+         "work; takes effect at the next password change."),
     Spec("ServiceClass", Kind.STRING, "", "Name of the class of service the account belongs to."),
 )
 

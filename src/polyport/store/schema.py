@@ -40,6 +40,7 @@ domains = Table(
     Column("account_defaults", Text, nullable=False),
     Column("account_template", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
+    Column("account_prefs", Text, nullable=False, server_default="{}"),  # the domain's default prefs
     sqlite_autoincrement=True,  # never reuse an id, even the last one deleted
 )
 
@@ -79,6 +80,12 @@ accounts = Table(
     Column("rights", Text, nullable=False),
     Column("password_hash", Text, nullable=False),
     Column("scram_sha256", Text, nullable=False),
+    # The password encrypted with the server's key, kept only when RecoverablePassword is YES (for
+    # challenge-response logins such as APOP); empty otherwise.
+    Column("password_secret", Text, nullable=False, server_default=""),
+    Column("password_changed", BigInteger, nullable=True),
+    Column("last_login", BigInteger, nullable=True),
+    Column("last_address", String(64), nullable=True),
 )
 
 groups = Table(
