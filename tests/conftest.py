@@ -135,3 +135,9 @@ async def directory(records: RecordStore, hasher: PasswordHasher, bus: LocalBus)
     d = Directory(records, hasher, bus)
     await d.initialize("example.com")
     return d
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from polyport import log
+
+    log.setup("warning")  # tests that look at log lines set up their own stream

@@ -186,7 +186,7 @@ class ServiceSettings(_Section):
         _check_address(self.bind, "bind")
 
 
-class Config(_Section):
+class Config(_Section, dict=True):  # dict=True: room for the file's own service settings (see below)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     blobs: BlobSettings = msgspec.field(default_factory=BlobSettings)
@@ -218,6 +218,78 @@ class Config(_Section):
 
     def resolved_services(self) -> list[ResolvedService]:
         return [self.service(s.name) for s in SERVICES]
+
+
+# Listener settings the CLI/API changes (GETMODULE/UPDATEMODULE), by their CommuniGate-style names. Such
+# changes are kept in the store and win over the config file; the node applies limits at once, ports and
+# enabling at its next start.
+MODULE_KEYS: dict[str, str] = {
+    "Enabled": "enabled", "Ports": "ports", "Bind": "bind", "TrustedOnly": "trusted_only",
+    "MaxConnections": "max_connections", "MaxPerAddress": "max_per_address", "IdleTimeout": "idle_timeout",
+    "MaxLine": "max_line",
+}
+RESTART_KEYS = frozenset({"enabled", "ports", "bind"})
+
+
+def _coerce(field: str, value: Any) -> Any:
+    if field in ("enabled", "trusted_only"):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().upper()
+        if text in ("YES", "TRUE", "ON", "1"):
+            return True
+        if text in ("NO", "FALSE", "OFF", "0"):
+            return False
+        raise ValueError(f"expected YES or NO, got {value!r}")
+    if field == "ports":
+        items = value if isinstance(value, list) else [value]
+        return [int(str(item)) for item in items]
+    if field == "idle_timeout":
+        return float(str(value))
+    if field == "bind":
+        return str(value)
+    return int(str(value))
+
+
+def module_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """CLI/API module settings ({MaxConnections=100;Ports=(25,2525);...}) as config field values;
+    ValueError naming the key. A value `default` maps to None (back to the file's or the table's value)."""
+    result: dict[str, Any] = {}
+    known = {key.lower(): field for key, field in MODULE_KEYS.items()}
+    for key, value in changes.items():
+        field = known.get(key.lower())
+        if field is None:
+            raise ValueError(f"{key}: unknown listener setting (known: {', '.join(MODULE_KEYS)})")
+        if isinstance(value, str) and value.lower() == "default":
+            result[field] = None
+            continue
+        try:
+            result[field] = _coerce(field, value)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{key}: {err}") from None
+    return result
+
+
+def with_module_changes(settings: ServiceSettings, overrides: dict[str, Any]) -> ServiceSettings:
+    """`settings` with stored overrides applied (None values removed first); ValueError if invalid."""
+    raw = msgspec.to_builtins(settings)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, ServiceSettings)
+    except msgspec.ValidationError as err:
+        raise ValueError(_format_error("module settings", err).split(": ", 1)[1]) from None
+
+
+def apply_store_overrides(config: Config, services: dict[str, Any], trusted: list[str] | None) -> None:
+    """What the CLI/API stored (module settings, LAN addresses) over what the file says. The file's own
+    settings are kept aside the first time, so removing an override brings the file's value back."""
+    file_services: dict[str, ServiceSettings] = config.__dict__.setdefault("file_services", dict(config.services))
+    for name, overrides in services.items():
+        if name in SERVICES_BY_NAME and isinstance(overrides, dict):
+            base = file_services.get(name) or ServiceSettings()
+            config.services[name] = with_module_changes(base, overrides)
+    if trusted is not None:
+        config.network.trusted = list(trusted)
 
 
 class ResolvedService:

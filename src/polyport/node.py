@@ -24,10 +24,11 @@ from polyport.auth.login import Authenticator
 from polyport.auth.passwords import Argon2Params, PasswordHasher, PasswordVault
 from polyport.auth.throttle import Throttle
 from polyport.bus import LocalBus
-from polyport.config import Config, ResolvedService
+from polyport.config import Config, ResolvedService, apply_store_overrides
 from polyport.datadir import BoundListener, DataDirError, NodeLock
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
+from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
 from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
 from polyport.net.trusted import TrustedNetworks
@@ -95,6 +96,11 @@ def _handler_factory(service: ResolvedService) -> Any:
     return module.make_handler
 
 
+def _limits(service: ResolvedService) -> Limits:
+    settings = service.settings
+    return Limits(settings.max_connections, settings.max_per_address, settings.idle_timeout, settings.max_line)
+
+
 class Node:
     def __init__(self, config: Config, *, out: TextIO | None = None) -> None:
         self.config = config
@@ -104,6 +110,7 @@ class Node:
         self._lock = NodeLock(config.data_dir)
         self._log = log.get()
         self._stopping = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
 
     async def start(self) -> None:
@@ -121,6 +128,7 @@ class Node:
             await self.stop(grace=0)
             raise
         datadir.write_status(config.data_dir, self.bound_listeners())
+        self._follower = asyncio.get_running_loop().create_task(self._follow_changes())
         self._log.info("node.ready", data=str(config.data_dir), listeners=len(self.listeners),
                        ms=round((time.monotonic() - self._started_at) * 1000))
 
@@ -130,18 +138,13 @@ class Node:
         passwords = password_hasher(config)
         bus = LocalBus()
         try:
-            vault = password_vault(config)
-        except StartupError:
-            await records.close()
-            passwords.close()
-            raise
-        directory = Directory(records, passwords, bus, vault=vault)
-        try:
+            directory = Directory(records, passwords, bus, vault=password_vault(config))
             try:
                 init = await initialize(directory, config.main_domain)
             except (DirectoryError, StoreError) as err:
                 raise StartupError(f"cannot initialise the store: {err}") from None
             tls = self._load_tls(init.main_domain)
+            await self._apply_store_overrides(directory)
         except BaseException:
             await records.close()
             passwords.close()
@@ -163,6 +166,39 @@ class Node:
                          max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
         )
+
+    async def _apply_store_overrides(self, directory: Directory) -> None:
+        """Listener settings and trusted networks changed through the CLI/API win over the file."""
+        services = await directory.server_dict(SERVER_SERVICES)
+        network = await directory.server_dict(SERVER_NETWORK)
+        try:
+            apply_store_overrides(self.config, services, network.get("trusted"))
+        except ValueError as err:
+            raise StartupError(f"listener settings stored by the CLI/API are invalid: {err}; "
+                               f"fix them with UPDATEMODULE") from None
+
+    async def _follow_changes(self) -> None:
+        """Apply listener limits and trusted-only changed through the CLI/API to the running listeners."""
+        runtime = self.runtime
+        assert runtime is not None
+        subscription = runtime.bus.subscribe("directory")
+        try:
+            async for event in subscription:
+                if event.get("event") != f"server.{SERVER_SERVICES}":
+                    continue
+                try:
+                    await self._apply_store_overrides(runtime.directory)
+                except StartupError as err:
+                    self._log.error("node.settings_rejected", error=str(err))
+                    continue
+                for listener in self.listeners:
+                    service = self.config.service(listener.service)
+                    listener.trusted_only = service.trusted_only
+                    if isinstance(listener, TcpListener):
+                        listener.limits = _limits(service)
+                self._log.info("node.listener_settings_applied")
+        finally:
+            subscription.close()
 
     def _blob_path(self) -> Path:
         return Path(self.config.blobs.path) if self.config.blobs.path else self.config.data_dir / datadir.BLOBS_DIR
@@ -190,8 +226,7 @@ class Node:
                 continue
             make_handler = _handler_factory(service)
             handler = make_handler(runtime, service)
-            limits = Limits(service.settings.max_connections, service.settings.max_per_address,
-                            service.settings.idle_timeout, service.settings.max_line)
+            limits = _limits(service)
             tls_context = runtime.tls.context if service.spec.tls is TlsMode.IMPLICIT else None
             for port in service.ports:
                 for transport in service.spec.transports:
@@ -228,6 +263,9 @@ class Node:
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.config.node.shutdown_grace if grace is None else grace
+        if self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
         for listener in self.listeners:
             await listener.stop_accepting()
         await asyncio.gather(*(listener.finish(grace) for listener in self.listeners))

@@ -88,7 +88,7 @@ SERVICES: tuple[Service, ...] = (
     Service("webusers", "WebUser over TLS", (9100,), TCP, TlsMode.IMPLICIT, False, True, None),
     Service("webadmin", "WebAdmin", (8010,), TCP, TlsMode.NONE, False, True, None, "administration"),
     Service("webadmins", "WebAdmin over TLS", (9010,), TCP, TlsMode.IMPLICIT, False, True, None),
-    Service("cliapi", "CLI/API", (106,), TCP, TlsMode.STARTTLS, True, True, None,
+    Service("cliapi", "CLI/API", (106,), TCP, TlsMode.STARTTLS, True, True, "polyport.cliapi",
             "CommuniGate-compatible admin protocol; the cluster's inter-node channel"),
     Service("ldap", "LDAP", (389,), TCP, TlsMode.STARTTLS, True, True, None, "the directory"),
     Service("ldaps", "LDAPS", (636,), TCP, TlsMode.IMPLICIT, True, True, None),

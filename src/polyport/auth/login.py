@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 
 from polyport import log, metrics
@@ -72,6 +75,22 @@ class Authenticator:
         self.cache = cache
         self.throttle = throttle
         self._log = log.get()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _remember_login(self, account_id: int, remote: str) -> None:
+        """Note the login time and address (GETACCOUNTINFO) without making the client wait for it."""
+        try:
+            task = asyncio.get_running_loop().create_task(self._record(account_id, remote))
+        except RuntimeError:
+            return
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record(self, account_id: int, remote: str) -> None:
+        try:
+            await self.directory.record_login(account_id, remote)
+        except Exception:
+            self._log.exception("auth.record_login_failed", account_id=account_id)
 
     def mechanisms(self, ctx: LoginContext) -> list[str]:
         """SASL mechanisms to offer on this connection (PLAIN and LOGIN only where plaintext is allowed)."""
@@ -104,6 +123,7 @@ class Authenticator:
             raise self.fail(ctx, login, AccessDenied(
                 f"{record.address} may not use {ctx.access_mode} (AccessModes)"))
         self.throttle.succeeded(ctx.remote, login)
+        self._remember_login(record.account_id, ctx.remote)
         metrics.auth_successes.labels(ctx.service, mechanism).inc()
         self._log.info("auth.ok", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
                        account=record.address, mechanism=mechanism)
@@ -135,6 +155,20 @@ class Authenticator:
             self.cache.remember(record.account_id, record.password_hash, password)
         await self.check_authzid(ctx, login, record, authzid)
         return self.succeed(ctx, record, login, mechanism)
+
+    async def login_apop(self, ctx: LoginContext, login: str, challenge: str, digest: str) -> Identity:
+        """APOP (RFC 1939 section 7): MD5 of the challenge and the password. Needs the password itself,
+        so only accounts with RecoverablePassword=YES (and a password set since) can use it."""
+        self.check_throttle(ctx, login)
+        record = await self.directory.login_record(login)
+        vault = self.directory.vault
+        password = vault.open(record.password_secret) if record is not None and vault is not None else None
+        if record is None or password is None:
+            raise self.fail(ctx, login, BadCredentials("wrong name or password"))
+        expected = hashlib.md5((challenge + password).encode(), usedforsecurity=False).hexdigest()
+        if not hmac.compare_digest(expected, digest.lower()):
+            raise self.fail(ctx, login, BadCredentials("wrong name or password"))
+        return self.succeed(ctx, record, login, "APOP")
 
     async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None]:
         self.check_throttle(ctx, login)

@@ -70,6 +70,8 @@ class _Timeless:
 
 PAST: Final = _Timeless("PAST")
 FUTURE: Final = _Timeless("FUTURE")
+# A null object to send where None would mean "no data" to the caller (it is written as #NULL#).
+NULL: Final = _Timeless("NULL")
 
 Value = Any  # str | bytes | int | float | bool | datetime | date | _Timeless | IPAddress | XmlText | None | list | dict
 
@@ -83,7 +85,7 @@ _DATETIME = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})(?:_([0-9]{2}):([0-9]{2
 
 
 def _is_atom_char(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum() or ch in _ATOM_EXTRA or ord(ch) >= 0x80
+    return (ch.isascii() and ch.isalnum()) or ch in _ATOM_EXTRA or ord(ch) >= 0x80
 
 
 class Parser:
@@ -140,6 +142,22 @@ class Parser:
             return word
         self.pos = start
         return None
+
+    def end(self) -> None:
+        """Nothing but space may follow."""
+        if not self.at_end():
+            raise self.error("unexpected text after the command")
+
+    def secret(self) -> str:
+        """The rest of the line as a password: one quoted string if it is one, else the text as is."""
+        rest = self.rest()
+        if rest.startswith('"'):
+            try:
+                return str(parse(rest))
+            except DataError:
+                pass
+        self.pos = len(self.text)
+        return rest.rstrip(" ")
 
     def rest(self) -> str:
         self.skip_space()
@@ -431,7 +449,7 @@ def serialize(value: Value) -> str:
     """The textual form of a value, on one line."""
     if isinstance(value, str):
         return string(value)
-    if value is None:
+    if value is None or value is NULL:
         return "#NULL#"
     if value is True:
         return "#YES"
@@ -451,7 +469,7 @@ def serialize(value: Value) -> str:
     if isinstance(value, dict):
         return "{" + "".join(f"{string(str(k))}={serialize(v)};" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
-        return "(" + ", ".join(serialize(v) for v in value) + ")"
+        return "(" + ",".join(serialize(v) for v in value) + ")"  # compact: some clients split on ","
     if isinstance(value, datetime.datetime):
         m = value.astimezone(UTC) if value.tzinfo else value
         return f"#T{m.day:02d}-{m.month:02d}-{m.year:04d}_{m.hour:02d}:{m.minute:02d}:{m.second:02d}"

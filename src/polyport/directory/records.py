@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from polyport.auth.passwords import StoredPassword
 from polyport.directory.errors import (
     AlreadyExists,
     DomainNotEmpty,
@@ -17,7 +18,6 @@ from polyport.directory.errors import (
     UnknownDomain,
     UnknownObject,
 )
-from polyport.auth.passwords import StoredPassword
 from polyport.store import Conflict, Row, Statement, Unit
 
 ACCOUNT, ALIAS, FORWARDER, GROUP = "account", "alias", "forwarder", "group"
@@ -28,6 +28,8 @@ MAIN_DOMAIN = "main_domain"
 SERVER_ACCOUNT_DEFAULTS = "account_defaults"
 SERVER_DOMAIN_DEFAULTS = "domain_defaults"
 SERVER_ACCOUNT_PREFS = "account_prefs"
+SERVER_SERVICES = "services"  # listener settings changed through the CLI/API (UPDATEMODULE)
+SERVER_NETWORK = "network"  # trusted networks set through the CLI/API (SETLANIPS)
 
 
 def a_kind(kind: str) -> str:

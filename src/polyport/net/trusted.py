@@ -59,8 +59,31 @@ def default_networks() -> list[Network]:
     return networks
 
 
+def parse_networks(lines: Iterable[str]) -> list[Network]:
+    """Networks from text: `10.0.0.0/8`, a single address, or a range `a-b` (CommuniGate's LAN IPs);
+    ValueError naming the bad line."""
+    networks: list[Network] = []
+    for raw in lines:
+        text = raw.strip()
+        if not text or text.startswith(("#", ";")):
+            continue
+        try:
+            if "-" in text:
+                first, last = (ipaddress.ip_address(part.strip()) for part in text.split("-", 1))
+                networks.extend(ipaddress.summarize_address_range(first, last))
+            else:
+                networks.append(ipaddress.ip_network(text, strict=False))
+        except (ValueError, TypeError):
+            raise ValueError(f"{text!r} is not an address, network or range") from None
+    return networks
+
+
 class TrustedNetworks:
     def __init__(self, networks: Iterable[Network]) -> None:
+        self.replace(networks)
+
+    def replace(self, networks: Iterable[Network]) -> None:
+        """New networks, in effect for every check from now on (SETLANIPS)."""
         self.networks = list(networks)
         self._v4 = [n for n in self.networks if n.version == 4]
         self._v6 = [n for n in self.networks if n.version == 6]

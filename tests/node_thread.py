@@ -1,0 +1,69 @@
+"""A real node running in a background thread (its own event loop), shared by a test module: tests talk
+to it over sockets like any client, and may run coroutines on its loop to set things up."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from polyport import config as config_module
+from polyport.config import Config
+from polyport.node import Node
+from polyport.runtime import Runtime
+
+T = TypeVar("T")
+
+POSTMASTER_PASSWORD = "postmaster-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def node_config(data: Path, service: str, port: int, extra: str = "") -> Config:
+    return config_module.parse(f"""
+[node]
+data = "{data}"
+main_domain = "example.com"
+bind = "127.0.0.1"
+shutdown_grace = 1.0
+[auth]
+argon2_memory_kib = 8192
+argon2_time_cost = 1
+[services.{service}]
+ports = [{port}]
+{extra}
+""", "test.toml")
+
+
+class ThreadedNode:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.node = Node(config)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-node", daemon=True)
+
+    def start(self) -> ThreadedNode:
+        self.thread.start()
+        self.call(self.node.start())
+        return self
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.node.runtime is not None
+        return self.node.runtime
+
+    def stop(self) -> None:
+        self.call(self.node.stop(grace=1.0))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
