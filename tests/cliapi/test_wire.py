@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from polyport.cliapi import wire
 from polyport.cliapi.wire import FUTURE, PAST, DataError, IPAddress, XmlText, parse, serialize
 
-strings = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\0"), max_size=30)
+strings = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=30)
 scalars = st.one_of(
     strings,
     st.binary(max_size=30),
@@ -50,10 +51,8 @@ def test_any_text_parses_or_fails_cleanly(text: str) -> None:
 
 @given(st.text(alphabet="(){}[]\"\\#=;, aT0-:.<>/", max_size=120))
 def test_punctuation_soup_parses_or_fails_cleanly(text: str) -> None:
-    try:
+    with contextlib.suppress(DataError):
         parse(text)
-    except DataError:
-        pass
 
 
 @pytest.mark.parametrize(("text", "value"), [
