@@ -39,12 +39,13 @@ def fail(message: str) -> None:
 
 
 def known_errors() -> tuple[type[Exception], ...]:
+    from polyport.cliapi.client import CliClientError
     from polyport.datadir import DataDirError
     from polyport.directory import DirectoryError
     from polyport.node import StartupError
     from polyport.store import StoreError
 
-    return (ConfigError, DirectoryError, StartupError, StoreError, DataDirError)
+    return (ConfigError, DirectoryError, StartupError, StoreError, DataDirError, CliClientError)
 
 
 def guarded(func: F) -> F:
@@ -97,13 +98,62 @@ async def with_directory(config: Config, work: Callable[[Any], Awaitable[T]], *,
         passwords.close()
 
 
+PASSWORD_ENV = "POLYPORT_PASSWORD"  # noqa: S105  (a variable name: the --server password, without a terminal)
+
+
+async def with_remote_directory(server: str, user: str, starttls: bool, verify: bool,
+                                work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work` on the directory of the node whose CLI/API listens at `server` (host:port)."""
+    import getpass
+    import ssl
+    import sys
+
+    from polyport.cli.remote import RemoteDirectory
+    from polyport.cliapi.client import CliClient, CliReplyError
+
+    host, _, port_text = server.rpartition(":")
+    if not host or not port_text.isdigit():
+        fail(f"--server {server!r}: give host:port (like 127.0.0.1:106)")
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if not sys.stdin.isatty():
+            fail(f"give {user}'s password in the environment variable {PASSWORD_ENV}")
+        password = getpass.getpass(f"Password of {user} at {server}: ")
+    context: ssl.SSLContext | None = None
+    if starttls:
+        context = ssl.create_default_context()
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    client = await CliClient.connect(host.strip("[]"), int(port_text), tls=context)
+    try:
+        try:
+            await client.login(user, password)
+        except CliReplyError as err:
+            fail(f"{server} refused the login of {user}: {err.text}")
+        return await work(RemoteDirectory(client))
+    finally:
+        await client.close()
+
+
 def admin(func: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
-    """An admin command: loads the config, opens the directory, runs `func(directory, ...)`."""
+    """An admin command: runs `func(directory, ...)` on the data folder's directory, or on a running
+    node's through its CLI/API with --server."""
 
     @config_options
+    @click.option("--server", metavar="HOST:PORT",
+                  help=f"Work on a running node through its CLI/API instead (password: ${PASSWORD_ENV} or a prompt).")
+    @click.option("--user", default="postmaster", show_default=True, help="Who logs in to --server.")
+    @click.option("--starttls", is_flag=True, help="Use TLS with --server.")
+    @click.option("--no-verify", is_flag=True, help="With --starttls: accept any certificate (self-signed).")
     @wraps(func)
     @guarded
-    def command(config_file: Path | None, data_dir: Path | None, **kwargs: Any) -> None:
+    def command(config_file: Path | None, data_dir: Path | None, server: str | None, user: str, starttls: bool,
+                no_verify: bool, **kwargs: Any) -> None:
+        if server:
+            run_async(with_remote_directory(server, user, starttls, not no_verify,
+                                            lambda directory: func(directory, **kwargs)))
+            return
         config = load_config(config_file, data_dir)
         run_async(with_directory(config, lambda directory: func(directory, **kwargs)))
 

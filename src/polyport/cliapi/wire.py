@@ -76,7 +76,7 @@ NULL: Final = _Timeless("NULL")
 Value = Any  # str | bytes | int | float | bool | datetime | date | _Timeless | IPAddress | XmlText | None | list | dict
 
 # Characters an atom may hold: letters, digits, these, and any byte >= 0x80 (UTF-8 text).
-_ATOM_EXTRA = frozenset("-_.@!#%:/+")
+_ATOM_EXTRA = frozenset("-_.@!#%:/+*")  # "*" is the CLI's name for "myself"
 _SAFE_ATOM = re.compile(r"[A-Za-z0-9_.@-]+")  # what we write unquoted (every client reads these)
 _SPACE = " \t\r\n"
 _ESCAPES = {'"': '"', "\\": "\\", "r": "\r", "n": "\n", "t": "\t", "e": "\r\n"}

@@ -1,0 +1,97 @@
+"""Access rights: the server administrator does everything; a domain administrator what its rights grant,
+inside its own domain; a plain account only its own password, prefs and user settings. Every refusal
+is 510."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cliapi.conftest import Cli
+from tests.node_thread import ThreadedNode
+
+
+@pytest.fixture(scope="module")
+def people(node: ThreadedNode) -> None:
+    directory = node.runtime.directory
+    node.call(directory.create_domain("tenant.test"))
+    node.call(directory.create_domain("other.test"))
+    node.call(directory.create_account("boss@tenant.test", password="boss-pw",
+                                       rights=["Domain", "CanCreateAccounts", "CanModifySettings"]))
+    node.call(directory.create_account("reader@tenant.test", password="reader-pw", rights=["Domain"]))
+    node.call(directory.create_account("user@tenant.test", password="user-pw"))
+    node.call(directory.create_account("victim@other.test", password="victim-pw"))
+
+
+def login(port: int, user: str, password: str) -> Cli:
+    return Cli(port).login(user, password)
+
+
+def test_domain_admin_works_inside_its_domain(people: None, port: int) -> None:
+    boss = login(port, "boss@tenant.test", "boss-pw")
+    boss.ok("CREATEACCOUNT newbie {Password=x;}")  # a bare name is in the admin's own domain
+    assert "newbie" in boss.data("LISTACCOUNTS")
+    boss.ok("UPDATEACCOUNTSETTINGS newbie {RealName=\"New Bie\";}")
+    boss.ok("SETACCOUNTPASSWORD newbie PASSWORD y")
+    boss.ok("UPDATEDOMAINSETTINGS {MaxAccounts=#100;}")
+    boss.ok("UPDATEACCOUNTDEFAULTS {MaxAccountSize=1G;}")
+    assert boss.data("LISTDOMAINS") == ["tenant.test"]
+    assert boss.data("GETDOMAINSETTINGS") == {"MaxAccounts": "100"}
+    boss.ok("DELETEACCOUNT newbie")
+    boss.close()
+
+
+def test_domain_admin_is_refused_outside_its_domain_and_rights(people: None, port: int) -> None:
+    boss = login(port, "boss@tenant.test", "boss-pw")
+    for command in ("CREATEACCOUNT intruder@other.test", "GETACCOUNTSETTINGS victim@other.test",
+                    "SETACCOUNTPASSWORD victim@other.test PASSWORD x", "LISTACCOUNTS other.test",
+                    "CREATEDOMAIN new.test", "DELETEDOMAIN other.test", "SETACCOUNTRIGHTS user (Domain)",
+                    "CREATEFORWARDER f TO x@y.org", "CREATEGROUP g", "GETMODULE PWD", "SETLANIPS \"10.0.0.0/8\"",
+                    "UPDATESERVERACCOUNTDEFAULTS {MaxMailboxes=#1;}", "SETDOMAINSETTINGS tenant.test {}",
+                    "WRITELOG 3 hi", "LISTMODULES", "ROUTE victim@other.test"):
+        boss.fails(command, 510)
+    boss.close()
+
+
+def test_a_domain_admin_without_a_right_is_refused_that_action(people: None, port: int) -> None:
+    reader = login(port, "reader@tenant.test", "reader-pw")
+    assert "user" in reader.data("LISTACCOUNTS")
+    assert reader.data("GETACCOUNTEFFECTIVESETTINGS user")["PWDAllowed"] == "YES"
+    reader.fails("CREATEACCOUNT another", 510)
+    reader.fails("UPDATEDOMAINSETTINGS {MaxAccounts=#1;}", 510)
+    reader.ok("UPDATEACCOUNTSETTINGS user {ServiceClass=silver;}")  # the Domain right covers accounts
+    reader.close()
+
+
+def test_a_plain_account_may_only_touch_itself(people: None, port: int) -> None:
+    user = login(port, "user@tenant.test", "user-pw")
+    assert user.data("GETACCOUNTSETTINGS *")["ServiceClass"] == "silver"
+    user.ok("UPDATEACCOUNTSETTINGS * {RealName=\"Plain User\";}")
+    user.fails("UPDATEACCOUNTSETTINGS * {MaxAccountSize=unlimited;}", 510, "MaxAccountSize")
+    user.fails("SETACCOUNTSETTINGS * {}", 510)
+    user.ok("UPDATEACCOUNTPREFS * {Theme=dark;}")
+    assert user.data("GETACCOUNTPREFS user") == {"Theme": "dark"}
+    user.ok("SETACCOUNTPASSWORD * PASSWORD user-pw2")
+    user.ok("VERIFYACCOUNTPASSWORD * PASSWORD user-pw2")
+    for command in ("GETACCOUNTSETTINGS boss", "SETACCOUNTPASSWORD boss PASSWORD x", "LISTACCOUNTS",
+                    "CREATEACCOUNT x", "DELETEACCOUNT user", "GETDOMAINSETTINGS", "UPDATEACCOUNTPREFS boss {a=b;}",
+                    "SETACCOUNTRIGHTS user (Master)", "GETACCOUNTINFO boss", "LISTDOMAINOBJECTS tenant.test 10"):
+        user.fails(command, 510)
+    assert user.data("LISTDOMAINS") == ["tenant.test"]
+    user.close()
+
+
+def test_a_plain_account_without_pwdallowed_keeps_its_password(people: None, port: int, node: ThreadedNode) -> None:
+    node.call(node.runtime.directory.update_account_settings("user@tenant.test", {"PWDAllowed": "NO"}))
+    user = login(port, "user@tenant.test", "user-pw2")
+    user.fails("SETACCOUNTPASSWORD * PASSWORD other", 510, "PWDAllowed")
+    user.fails("UPDATEACCOUNTSETTINGS * {Password=other;}", 510, "PWDAllowed")
+    user.close()
+
+
+def test_access_modes_without_pwd_refuse_the_login(people: None, port: int, node: ThreadedNode) -> None:
+    node.call(node.runtime.directory.create_account("mailonly@tenant.test", password="pw",
+                                                    settings={"AccessModes": "Mail, IMAP"}))
+    client = Cli(port)
+    client.ask("USER mailonly@tenant.test")
+    assert client.ask("PASS pw").startswith("515 ")
+    client.close()
