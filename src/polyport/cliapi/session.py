@@ -28,6 +28,9 @@ CRLF = "\r\n"
 LOGIN_COMMANDS = frozenset({"USER", "PASS", "APOP", "AUTH", "STARTTLS", "NOOP", "QUIT"})
 
 
+COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
+
+
 def reply(code: int, text: str) -> bytes:
     return f"{int(code)} {text}{CRLF}".encode()
 
@@ -107,8 +110,7 @@ class CliSession:
             self.send(failure.code, failure.text)
         finally:
             label = verb if verb in COMMANDS or verb in LOGIN_COMMANDS or verb == "-" else "unknown"
-            metrics.commands.labels(SERVICE, label, result).inc()
-            metrics.command_seconds.labels(SERVICE, label).observe(time.perf_counter() - started)
+            COMMAND_METRICS.observe(label, result, time.perf_counter() - started)
             if verb != "-":
                 self.log.debug("cli.command", command=label, result=result,
                                account=self.cx.identity.address if self.cx.identity else None)

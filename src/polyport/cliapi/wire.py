@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ Value = Any  # str | bytes | int | float | bool | datetime | date | _Timeless | 
 # Characters an atom may hold: letters, digits, these, and any byte >= 0x80 (UTF-8 text).
 _ATOM_EXTRA = frozenset("-_.@!#%:/+*")  # "*" is the CLI's name for "myself"
 _SAFE_ATOM = re.compile(r"[A-Za-z0-9_.@-]+")  # what we write unquoted (every client reads these)
+_ATOM = re.compile(r"[A-Za-z0-9\-_.@!#%:/+*\x80-\U0010FFFF]+")  # what we read as one: see _is_atom_char
 _SPACE = " \t\r\n"
 _ESCAPES = {'"': '"', "\\": "\\", "r": "\r", "n": "\n", "t": "\t", "e": "\r\n"}
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -189,14 +191,11 @@ class Parser:
 
     def atom(self) -> str:
         self.skip_space()
-        start = pos = self.pos
-        text = self.text
-        while pos < len(text) and _is_atom_char(text[pos]):
-            pos += 1
-        if pos == start:
+        match = _ATOM.match(self.text, self.pos)
+        if match is None:
             raise self.error("expected a word")
-        self.pos = pos
-        return text[start:pos]
+        self.pos = match.end()
+        return match.group()
 
     def string(self) -> str:
         """An atom or quoted string (a name, a keyword argument)."""
@@ -441,7 +440,10 @@ def quote(text: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=8192)
 def string(text: str) -> str:
+    """A string's textual form: bare when every client reads it so, else quoted. Cached: replies repeat
+    the same keys and values (setting names, YES, unlimited) endlessly."""
     return text if _SAFE_ATOM.fullmatch(text) and not text.startswith("#") else quote(text)
 
 

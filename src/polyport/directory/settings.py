@@ -198,8 +198,15 @@ def merge(schema: Mapping[str, Spec], current: Mapping[str, Any], changes: Mappi
     return result
 
 
+_DEFAULTS: dict[int, Dictionary] = {}
+
+
 def schema_defaults(schema: Mapping[str, Spec]) -> Dictionary:
-    return {name: spec.default for name, spec in schema.items()}
+    """The schema's defaults (computed once per schema; callers get their own copy)."""
+    defaults = _DEFAULTS.get(id(schema))
+    if defaults is None:
+        defaults = _DEFAULTS[id(schema)] = {name: spec.default for name, spec in schema.items()}
+    return dict(defaults)
 
 
 def layered(schema: Mapping[str, Spec], layers: Iterable[Mapping[str, Any]]) -> Dictionary:

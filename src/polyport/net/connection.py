@@ -81,6 +81,8 @@ class Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._writing_paused = False
         self.task: asyncio.Task[None] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_input = 0.0
 
     # -- asyncio.Protocol --
 
@@ -93,7 +95,23 @@ class Connection(asyncio.Protocol):
         self.remote_ip, self.remote_port = str(peer[0]), int(peer[1])
         self.local_ip, self.local_port = str(local[0]), int(local[1])
         self._note_tls(transport)
+        self._loop = asyncio.get_running_loop()
+        self._last_input = self._loop.time()
+        self._idle_timer = self._loop.call_later(self.idle_timeout, self._check_idle)
         self.listener.accepted(self)
+
+    def _check_idle(self) -> None:
+        """The idle timer: one per connection, re-armed only when it fires (data_received just notes the
+        time), so reading costs no timer work. A session busy with a command is never interrupted."""
+        quiet = self._loop.time() - self._last_input
+        waiter = self._waiter
+        if quiet >= self.idle_timeout and waiter is not None and not waiter.done():
+            waiter.set_exception(IdleTimeout())
+            quiet = 0.0
+        elif quiet >= self.idle_timeout:
+            quiet = 0.0
+        if not self._closed:
+            self._idle_timer = self._loop.call_later(self.idle_timeout - quiet, self._check_idle)
 
     def _note_tls(self, transport: asyncio.BaseTransport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
@@ -103,6 +121,7 @@ class Connection(asyncio.Protocol):
             self.tls_cipher = cipher[0] if cipher else None
 
     def data_received(self, data: bytes) -> None:
+        self._last_input = self._loop.time()
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:
@@ -124,6 +143,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         self._eof = True
         self._wake()
         if self._drain_waiter is not None and not self._drain_waiter.done():
@@ -164,10 +185,7 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()
         self._waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(self.idle_timeout):
-                await self._waiter
-        except TimeoutError:
-            raise IdleTimeout() from None
+            await self._waiter
         finally:
             self._waiter = None
 
