@@ -314,3 +314,14 @@ async def test_racing_creations_of_one_name_make_one_account(directory: Director
                                    return_exceptions=True)
     assert sum(1 for r in results if not isinstance(r, BaseException)) == 1
     assert all(isinstance(r, AlreadyExists) for r in results if isinstance(r, BaseException))
+
+
+async def test_concurrent_merges_lose_nothing(directory: Directory) -> None:
+    """Read-modify-write of a dictionary is locked: twenty sessions merging at once keep all twenty."""
+    await directory.create_account("busy", password=None)
+    await asyncio.gather(*(directory.update_account_prefs("busy", {f"key{i}": str(i)}) for i in range(20)))
+    assert set(await directory.account_prefs("busy")) == {f"key{i}" for i in range(20)}
+    await asyncio.gather(*(directory.update_account_default_prefs("example.com", {f"d{i}": "x"}) for i in range(20)))
+    assert len(await directory.account_default_prefs("example.com")) == 20
+    await directory.create_group("crowd")
+    await asyncio.gather(*(directory.update_group("crowd", settings={"RealName": "x"}) for _ in range(10)))

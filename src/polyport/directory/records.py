@@ -46,6 +46,7 @@ def loads(text: str) -> Any:
 
 
 GET_DICT = Statement("SELECT data FROM server_dicts WHERE name = :name")
+GET_DICT_FOR_UPDATE = Statement("SELECT data FROM server_dicts WHERE name = :name FOR UPDATE")
 PUT_DICT = Statement("""
     INSERT INTO server_dicts (name, data) VALUES (:name, :data)
     ON CONFLICT (name) DO UPDATE SET data = excluded.data""")
@@ -59,6 +60,9 @@ FIND_DOMAIN = Statement("""
 DOMAIN_ROW = Statement("""
     SELECT id, settings, account_defaults, account_template, account_prefs, created FROM domains
     WHERE id = :id""")
+DOMAIN_ROW_FOR_UPDATE = Statement("""
+    SELECT id, settings, account_defaults, account_template, account_prefs, created FROM domains
+    WHERE id = :id FOR UPDATE""")
 LIST_DOMAINS = Statement("SELECT name FROM domain_names WHERE is_alias = 0 ORDER BY name")
 DOMAIN_ALIASES = Statement(
     "SELECT name FROM domain_names WHERE domain_id = :id AND is_alias = 1 ORDER BY name")
@@ -123,6 +127,14 @@ SET_PASSWORD = Statement("""
     UPDATE accounts SET password_hash = :password_hash, scram_sha256 = :scram_sha256,
                         password_secret = :password_secret, password_changed = :changed
     WHERE id = :id""")
+# The account of a name or alias, locked for a read-modify-write of its dictionaries.
+ACCOUNT_FOR_UPDATE = Statement("""
+    SELECT a.id AS id, a.settings AS settings, a.prefs AS prefs, a.rights AS rights
+    FROM domain_names n
+    JOIN objects o ON o.domain_id = n.domain_id AND o.name = :name AND o.kind IN ('account', 'alias')
+    LEFT JOIN objects t ON t.id = o.target_id
+    JOIN accounts a ON a.id = COALESCE(t.id, o.id)
+    WHERE n.name = :domain FOR UPDATE OF a""")
 SET_STORAGE = Statement("UPDATE accounts SET storage = :storage WHERE id = :id")
 RECORD_LOGIN = Statement("UPDATE accounts SET last_login = :at, last_address = :address WHERE id = :id")
 ACCOUNT_INFO = Statement("""
@@ -132,6 +144,7 @@ ACCOUNT_INFO = Statement("""
 
 INSERT_GROUP = Statement("INSERT INTO groups (id, settings) VALUES (:id, :settings)")
 GROUP_SETTINGS = Statement("SELECT settings FROM groups WHERE id = :id")
+GROUP_SETTINGS_FOR_UPDATE = Statement("SELECT settings FROM groups WHERE id = :id FOR UPDATE")
 SET_GROUP_SETTINGS = Statement("UPDATE groups SET settings = :settings WHERE id = :id")
 GROUP_MEMBERS = Statement(
     "SELECT address FROM group_members WHERE group_id = :id ORDER BY position")
@@ -302,14 +315,15 @@ def domain_dict(name: str, column: str) -> Unit[dict[str, Any]]:
 def update_domain_dict(name: str, column: str, change: Any) -> Unit[dict[str, Any]]:
     """Apply `change(current) -> new` to one of a domain's dictionaries."""
     domain_id, _ = yield from find_domain(name)
-    row = yield from domain_row(domain_id)
+    row = yield DOMAIN_ROW_FOR_UPDATE.one(id=domain_id)
     new = change(loads(row[column]))
     yield SET_DOMAIN_COLUMN[column].run(data=dumps(new), id=domain_id)
     return new  # type: ignore[no-any-return]
 
 
 def update_server_dict(name: str, change: Any) -> Unit[dict[str, Any]]:
-    current = yield from server_dict(name)
+    data = yield GET_DICT_FOR_UPDATE.value(name=name)
+    current = loads(data) if data else {}
     new = change(current)
     yield from put_server_dict(name, new)
     return new  # type: ignore[no-any-return]
@@ -440,10 +454,13 @@ def account_layers(name: str, domain: str) -> Unit[AccountView]:
 
 
 def update_account_column(name: str, domain: str, column: str, change: Any) -> Unit[dict[str, Any]]:
-    record = yield from account_record(name, domain)
-    current = {"settings": record.settings, "prefs": record.prefs, "rights": record.rights}[column]
-    new = change(current)
-    yield SET_ACCOUNT_COLUMN[column].run(data=dumps(new), id=record.found.id)
+    """Apply `change(current) -> new` to an account's settings, prefs or rights (by name or alias)."""
+    row = yield ACCOUNT_FOR_UPDATE.one(name=name, domain=domain)
+    if row is None:
+        yield from find_account(name, domain)  # raises the precise error
+        raise UnknownObject(f"unknown account {name}@{domain}", ACCOUNT)
+    new = change(loads(row[column]))
+    yield SET_ACCOUNT_COLUMN[column].run(data=dumps(new), id=row["id"])
     return new  # type: ignore[no-any-return]
 
 
@@ -604,8 +621,9 @@ def group_record(name: str, domain: str) -> Unit[GroupRecord]:
 
 def update_group(name: str, domain: str, settings: Any, members: list[str] | None) -> Unit[str]:
     """`settings(current) -> new`; members replaced when given."""
-    record = yield from group_record(name, domain)
-    yield SET_GROUP_SETTINGS.run(settings=dumps(settings(record.settings)), id=record.found.id)
+    found = yield from find_object(name, domain, GROUP)
+    current = yield GROUP_SETTINGS_FOR_UPDATE.value(id=found.id)
+    yield SET_GROUP_SETTINGS.run(settings=dumps(settings(loads(current))), id=found.id)
     if members is not None:
-        yield from _write_members(record.found.id, members)
-    return record.found.address
+        yield from _write_members(found.id, members)
+    return found.address

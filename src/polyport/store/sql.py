@@ -56,6 +56,7 @@ class Mode(enum.Enum):
     RUN = "run"  # number of rows changed
 
 
+_ROW_LOCK = re.compile(r" FOR UPDATE( OF \w+)?$")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -65,7 +66,11 @@ class Statement:
     __slots__ = ("names", "pg_sql", "sql")
 
     def __init__(self, sql: str) -> None:
-        self.sql = " ".join(sql.split())
+        text = " ".join(sql.split())
+        # Row locks for read-modify-write: PostgreSQL needs them (READ COMMITTED would lose one of two
+        # concurrent updates); SQLite's single writer already serializes, and has no such clause.
+        lock = _ROW_LOCK.search(text)
+        self.sql = text[:lock.start()] if lock else text
         names: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -74,7 +79,7 @@ class Statement:
                 names.append(name)
             return f"${names.index(name) + 1}"
 
-        self.pg_sql = _PARAM.sub(number, self.sql)
+        self.pg_sql = _PARAM.sub(number, text)
         self.names = tuple(names)
 
     def pg_args(self, params: Mapping[str, Any]) -> list[Any]:
