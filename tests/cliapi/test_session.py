@@ -199,3 +199,14 @@ def test_idle_sessions_are_closed(tmp_path_factory: pytest.TempPathFactory) -> N
         client.close()
     finally:
         running.stop()
+
+
+def test_an_unexpected_failure_is_599_and_the_session_goes_on(admin: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyport.cliapi.commands import COMMANDS, Command
+
+    async def broken(cx: object, args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(COMMANDS, "GETVERSION", Command("GETVERSION", broken, True))
+    assert admin.ask("GETVERSION") == "599 Internal error; the server log has the details"
+    assert admin.ask("MAINDOMAINNAME") == "201 example.com"
