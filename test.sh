@@ -15,8 +15,9 @@ echo "== ruff and mypy"
 echo "== all tests, SQLite store, asyncio loop"
 POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto -q -p no:cacheprovider "$@"
 
-echo "== network, node and CLI tests on uvloop (the node's default loop)"
-POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto -q -p no:cacheprovider tests/net tests/test_node.py "$@"
+echo "== network, node and protocol tests again on uvloop (the node's default loop)"
+POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto -q -p no:cacheprovider tests/net tests/test_node.py tests/cliapi \
+    tests/interop "$@"
 
 echo "== store suite, PostgreSQL store"
 POLYPORT_TEST_STORE=postgresql .venv/bin/pytest -n auto -q -p no:cacheprovider -m store -rs "$@"

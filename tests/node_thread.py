@@ -4,6 +4,7 @@ to it over sockets like any client, and may run coroutines on its loop to set th
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Coroutine
@@ -18,6 +19,15 @@ from polyport.runtime import Runtime
 T = TypeVar("T")
 
 POSTMASTER_PASSWORD = "postmaster-secret"
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """The loop POLYPORT_TEST_LOOP names (asyncio by default; uvloop, as nodes run by default)."""
+    if os.environ.get("POLYPORT_TEST_LOOP", "asyncio") == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def free_port() -> int:
@@ -46,7 +56,7 @@ class ThreadedNode:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.node = Node(config)
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-node", daemon=True)
 
     def start(self) -> ThreadedNode:
