@@ -13,13 +13,13 @@ echo "== ruff and mypy"
 .venv/bin/mypy
 
 echo "== all tests, SQLite store, asyncio loop"
-POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto -q -p no:cacheprovider "$@"
+POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider "$@"
 
 echo "== network, node and protocol tests again on uvloop (the node's default loop)"
-POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto -q -p no:cacheprovider tests/net tests/test_node.py tests/cliapi \
+POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider tests/net tests/test_node.py tests/cliapi \
     tests/interop "$@"
 
 echo "== store suite, PostgreSQL store"
-POLYPORT_TEST_STORE=postgresql .venv/bin/pytest -n auto -q -p no:cacheprovider -m store -rs "$@"
+POLYPORT_TEST_STORE=postgresql .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider -m store -rs "$@"
 
 echo "== all passed in $(( $(date +%s) - started )) s"

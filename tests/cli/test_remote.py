@@ -4,24 +4,17 @@ running node, through its CLI/API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner, Result
 
 from polyport.cli.main import cli
-from polyport.node import POSTMASTER_PASSWORD_ENV
-from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode, free_port, node_config
+from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode, free_port
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
-    node = ThreadedNode(node_config(tmp_path_factory.mktemp("remote"), "cliapi", free_port())).start()
-    yield node
-    node.stop()
-    monkeypatch.undo()
+def running(cli_node: ThreadedNode) -> ThreadedNode:
+    return cli_node
 
 
 def remote(node: ThreadedNode, *args: str, password: str = POSTMASTER_PASSWORD, extra: tuple[str, ...] = ()) -> Result:

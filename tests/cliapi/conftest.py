@@ -3,13 +3,11 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from polyport.cliapi import wire
-from polyport.node import POSTMASTER_PASSWORD_ENV
-from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode, free_port, node_config
+from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode
 
 
 class Cli:
@@ -71,14 +69,8 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
-    data: Path = tmp_path_factory.mktemp("cli-node")
-    running = ThreadedNode(node_config(data, "cliapi", free_port())).start()
-    yield running
-    running.stop()
-    monkeypatch.undo()
+def node(cli_node: ThreadedNode) -> ThreadedNode:
+    return cli_node
 
 
 @pytest.fixture

@@ -62,27 +62,30 @@ def test_a_domain_admin_without_a_right_is_refused_that_action(people: None, por
     reader.close()
 
 
-def test_a_plain_account_may_only_touch_itself(people: None, port: int) -> None:
-    user = login(port, "user@tenant.test", "user-pw")
+def test_a_plain_account_may_only_touch_itself(people: None, port: int, node: ThreadedNode) -> None:
+    node.call(node.runtime.directory.create_account("plain@tenant.test", password="user-pw",
+                                                    settings={"ServiceClass": "silver"}))
+    user = login(port, "plain@tenant.test", "user-pw")
     assert user.data("GETACCOUNTSETTINGS *")["ServiceClass"] == "silver"
     user.ok("UPDATEACCOUNTSETTINGS * {RealName=\"Plain User\";}")
     user.fails("UPDATEACCOUNTSETTINGS * {MaxAccountSize=unlimited;}", 510, "MaxAccountSize")
     user.fails("SETACCOUNTSETTINGS * {}", 510)
     user.ok("UPDATEACCOUNTPREFS * {Theme=dark;}")
-    assert user.data("GETACCOUNTPREFS user") == {"Theme": "dark"}
+    assert user.data("GETACCOUNTPREFS plain") == {"Theme": "dark"}
     user.ok("SETACCOUNTPASSWORD * PASSWORD user-pw2")
     user.ok("VERIFYACCOUNTPASSWORD * PASSWORD user-pw2")
     for command in ("GETACCOUNTSETTINGS boss", "SETACCOUNTPASSWORD boss PASSWORD x", "LISTACCOUNTS",
                     "CREATEACCOUNT x", "DELETEACCOUNT user", "GETDOMAINSETTINGS", "UPDATEACCOUNTPREFS boss {a=b;}",
-                    "SETACCOUNTRIGHTS user (Master)", "GETACCOUNTINFO boss", "LISTDOMAINOBJECTS tenant.test 10"):
+                    "SETACCOUNTRIGHTS plain (Master)", "GETACCOUNTINFO boss", "LISTDOMAINOBJECTS tenant.test 10"):
         user.fails(command, 510)
     assert user.data("LISTDOMAINS") == ["tenant.test"]
     user.close()
 
 
 def test_a_plain_account_without_pwdallowed_keeps_its_password(people: None, port: int, node: ThreadedNode) -> None:
-    node.call(node.runtime.directory.update_account_settings("user@tenant.test", {"PWDAllowed": "NO"}))
-    user = login(port, "user@tenant.test", "user-pw2")
+    node.call(node.runtime.directory.create_account("fixed@tenant.test", password="fixed-pw",
+                                                    settings={"PWDAllowed": "NO"}))
+    user = login(port, "fixed@tenant.test", "fixed-pw")
     user.fails("SETACCOUNTPASSWORD * PASSWORD other", 510, "PWDAllowed")
     user.fails("UPDATEACCOUNTSETTINGS * {Password=other;}", 510, "PWDAllowed")
     user.close()

@@ -174,17 +174,23 @@ class PostgresStore:
             raise StoreError("the store is closed")
         return self._connections
 
-    async def write(self, unit: Unit[T]) -> T:
+    async def _run(self, unit: Unit[T], **transaction: Any) -> T:
         try:
             connections = self._open_set()
         except StoreError:
             unit.close()
             raise
         try:
-            async with connections.connection() as conn, conn.transaction():
+            async with connections.connection() as conn, conn.transaction(**transaction):
                 return await drive(conn, unit)
         except (OSError, asyncpg.InterfaceError) as err:
             raise _store_error(err) from err
+
+    async def write(self, unit: Unit[T]) -> T:
+        return await self._run(unit)
+
+    async def read(self, unit: Unit[T]) -> T:
+        return await self._run(unit, readonly=True, isolation="repeatable_read")
 
     async def fetch(self, op: Op) -> Any:
         connections = self._open_set()
@@ -194,15 +200,3 @@ class PostgresStore:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
             raise _store_error(err) from err
 
-    async def read(self, unit: Unit[T]) -> T:
-        try:
-            connections = self._open_set()
-        except StoreError:
-            unit.close()
-            raise
-        try:
-            async with connections.connection() as conn, conn.transaction(
-                    readonly=True, isolation="repeatable_read"):
-                return await drive(conn, unit)
-        except (OSError, asyncpg.InterfaceError) as err:
-            raise _store_error(err) from err
