@@ -148,12 +148,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def cli_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A node with the CLI/API on a free port, shared by a test module; postmaster's password is
     tests.node_thread.POSTMASTER_PASSWORD."""
-    from polyport.node import POSTMASTER_PASSWORD_ENV
-    from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode, free_port, node_config
+    from tests.node_thread import ThreadedNode, free_port, node_config
 
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
     running = ThreadedNode(node_config(tmp_path_factory.mktemp("cli-node"), "cliapi", free_port())).start()
     yield running
     running.stop()
-    monkeypatch.undo()

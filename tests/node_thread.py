@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from polyport import config as config_module
 from polyport.config import Config
-from polyport.node import Node
+from polyport.node import POSTMASTER_PASSWORD_ENV, Node
 from polyport.runtime import Runtime
 
 T = TypeVar("T")
@@ -60,8 +60,17 @@ class ThreadedNode:
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-node", daemon=True)
 
     def start(self) -> ThreadedNode:
+        """Start it; a new data folder gets postmaster with POSTMASTER_PASSWORD."""
         self.thread.start()
-        self.call(self.node.start())
+        saved = os.environ.get(POSTMASTER_PASSWORD_ENV)
+        os.environ[POSTMASTER_PASSWORD_ENV] = POSTMASTER_PASSWORD
+        try:
+            self.call(self.node.start())
+        finally:
+            if saved is None:
+                del os.environ[POSTMASTER_PASSWORD_ENV]
+            else:
+                os.environ[POSTMASTER_PASSWORD_ENV] = saved
         return self
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:

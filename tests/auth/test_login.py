@@ -73,6 +73,31 @@ async def test_repeated_failures_lock_the_address_out(auth: Authenticator) -> No
         await auth.login_plain(TLS, "alice", "wonderland")  # even the right password, unchecked
 
 
+async def test_every_spelling_of_an_account_shares_its_failure_budget(auth: Authenticator) -> None:
+    """Aliases, case and a trailing dot name the same account: they must not each get fresh tries."""
+    spellings = ["alice", "ALICE@example.com", "ally", "alice@example.com.", "Ally@EXAMPLE.COM"]
+    for i in range(8):
+        ctx = LoginContext(service="imap", remote=f"198.51.100.{i}", secure=True, trusted=False)
+        with pytest.raises(BadCredentials):
+            await auth.login_plain(ctx, spellings[i % len(spellings)], "guess")
+    other = LoginContext(service="imap", remote="198.51.100.200", secure=True, trusted=False)
+    with pytest.raises(Throttled, match="account"):
+        await auth.login_plain(other, "alice", "wonderland")
+
+
+async def test_admin_password_checks_are_throttled_too(auth: Authenticator) -> None:
+    for _ in range(5):
+        assert not await auth.verify_password(TLS, "alice", "guess")
+    with pytest.raises(Throttled):
+        await auth.verify_password(TLS, "alice", "wonderland")
+
+
+async def test_apop_digests_must_be_hex(auth: Authenticator) -> None:
+    for digest in ("é", "", "z" * 32, "a" * 31):
+        with pytest.raises(BadCredentials):
+            await auth.login_apop(TLS, "alice", "<1@x>", digest)
+
+
 async def test_the_cache_skips_argon2_for_a_repeated_login(auth: Authenticator, hasher: PasswordHasher,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     await auth.login_plain(TLS, "alice", "wonderland")

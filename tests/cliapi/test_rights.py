@@ -32,10 +32,11 @@ def test_domain_admin_works_inside_its_domain(people: None, port: int) -> None:
     assert "newbie" in boss.data("LISTACCOUNTS")
     boss.ok("UPDATEACCOUNTSETTINGS newbie {RealName=\"New Bie\";}")
     boss.ok("SETACCOUNTPASSWORD newbie PASSWORD y")
-    boss.ok("UPDATEDOMAINSETTINGS {MaxAccounts=#100;}")
+    boss.fails("UPDATEDOMAINSETTINGS {MaxAccounts=unlimited;}", 510, "MaxAccounts")  # the server's limit
+    boss.fails("UPDATEDOMAINSETTINGS {DomainAccessModes=default;}", 510, "DomainAccessModes")
     boss.ok("UPDATEACCOUNTDEFAULTS {MaxAccountSize=1G;}")
     assert boss.data("LISTDOMAINS") == ["tenant.test"]
-    assert boss.data("GETDOMAINSETTINGS") == {"MaxAccounts": "100"}
+    assert boss.data("GETACCOUNTDEFAULTS") == {"MaxAccountSize": "1G"}
     boss.ok("DELETEACCOUNT newbie")
     boss.close()
 
@@ -98,3 +99,51 @@ def test_access_modes_without_pwd_refuse_the_login(people: None, port: int, node
     client.ask("USER mailonly@tenant.test")
     assert client.ask("PASS pw").startswith("515 ")
     client.close()
+
+
+def test_a_domain_admin_cannot_take_over_a_server_administrator(people: None, port: int, node: ThreadedNode) -> None:
+    directory = node.runtime.directory
+    node.call(directory.create_account("root@tenant.test", password="root-pw", rights=["Master"]))
+    node.call(directory.create_account("peer@tenant.test", password="peer-pw",
+                                       rights=["Domain", "CanCreateAccounts", "CanCreateGroups"]))
+    boss = login(port, "boss@tenant.test", "boss-pw")
+    for command in ("SETACCOUNTPASSWORD root PASSWORD owned", "UPDATEACCOUNTSETTINGS root {AccessModes=None;}",
+                    "DELETEACCOUNT root", "RENAMEACCOUNT root INTO toor", "SETACCOUNTALIASES root (r)",
+                    "SETACCOUNTPASSWORD peer PASSWORD owned", "GETACCOUNTSETTINGS root"):
+        boss.fails(command, 510, "rights")
+    assert node.call(directory.verify_password("root@tenant.test", "root-pw"))
+    boss.close()
+
+
+def test_revoked_rights_and_removed_accounts_take_effect_in_open_sessions(
+        people: None, port: int, node: ThreadedNode) -> None:
+    import time
+
+    directory = node.runtime.directory
+    node.call(directory.create_account("temp@tenant.test", password="temp-pw",
+                                       rights=["Domain", "CanCreateAccounts"]))
+    temp = login(port, "temp@tenant.test", "temp-pw")
+    temp.ok("CREATEACCOUNT made-by-temp")
+    node.call(directory.set_account_rights("temp@tenant.test", []))
+    time.sleep(1.1)
+    temp.fails("CREATEACCOUNT made-again", 510)
+    node.call(directory.delete_account("temp@tenant.test"))
+    time.sleep(1.1)
+    temp.fails("LISTACCOUNTS", 510, "removed")
+    assert temp.file.read() == b""  # and the session is closed
+    temp.close()
+
+
+def test_route_does_not_cross_into_other_domains(people: None, port: int, node: ThreadedNode) -> None:
+    node.call(node.runtime.directory.create_forwarder("probe@tenant.test", "victim@other.test"))
+    boss = login(port, "boss@tenant.test", "boss-pw")
+    boss.fails("ROUTE probe", 510, "another domain")
+    boss.fails("GETDOMAINSETTINGS no-such-domain.test", 510)  # not 512: no probing which domains exist
+    boss.close()
+
+
+def test_an_account_cannot_delete_itself_through_an_alias(people: None, port: int, node: ThreadedNode) -> None:
+    node.call(node.runtime.directory.create_alias("bossy@tenant.test", "boss@tenant.test"))
+    boss = login(port, "boss@tenant.test", "boss-pw")
+    boss.fails("DELETEACCOUNT bossy", 555)
+    boss.close()

@@ -210,3 +210,28 @@ def test_an_unexpected_failure_is_599_and_the_session_goes_on(admin: Cli, monkey
     monkeypatch.setitem(COMMANDS, "GETVERSION", Command("GETVERSION", broken, True))
     assert admin.ask("GETVERSION") == "599 Internal error; the server log has the details"
     assert admin.ask("MAINDOMAINNAME") == "201 example.com"
+
+
+def test_input_that_once_gave_internal_errors(cli: Cli, port: int) -> None:
+    cli.ask("USER postmaster")
+    assert cli.ask('PASS "\\\u00b2\u00b2\u00b2"').startswith("515 ")  # a non-ASCII digit after "\"
+    assert cli.ask("APOP postmaster \u00e9").startswith("515 ")
+    cli.login()
+    assert cli.ask("ECHO #" + "9" * 400 + ".0").startswith("501 Bad data: number too large")
+    assert cli.ask("ECHO #I[fe80::1%a\rb]").startswith("501 ")
+    assert cli.ask('LISTDOMAINOBJECTS example.com #1e999').startswith("501 ")
+
+
+def test_a_refused_settings_update_changes_nothing(admin: Cli) -> None:
+    admin.ok('CREATEACCOUNT atomic {RealName="Before";}')
+    admin.fails('UPDATEACCOUNTSETTINGS atomic {RealName="Changed";Password="";}', 501, "empty")
+    assert admin.data("GETACCOUNTSETTINGS atomic") == {"RealName": "Before"}
+
+
+def test_a_failed_starttls_handshake_just_ends_the_session(admin: Cli, node: ThreadedNode, port: int) -> None:
+    client = Cli(port)
+    client.ask("STARTTLS")
+    client.sock.sendall(b"not a client hello\r\n" * 10)
+    assert client.file.read() == b""
+    client.close()
+    assert admin.ask("NOOP") == "200 OK"

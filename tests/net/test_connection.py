@@ -219,3 +219,18 @@ async def test_shutdown_cuts_sessions_that_outlive_the_grace() -> None:
     assert asyncio.get_running_loop().time() - started < 3
     assert await asyncio.wait_for(stuck.reader.read(), 5) == b""
     await stuck.close()
+
+
+async def test_a_client_that_never_reads_is_cut_after_the_idle_timeout() -> None:
+    listener, _ = await start_echo(limits=Limits(idle_timeout=0.5))
+    client = await Client.connect(listener.port)
+    client.writer.transport.pause_reading()  # type: ignore[attr-defined]
+    payload = b"ECHO " + b"y" * 60_000 + b"\n"
+    for _ in range(200):  # far more than the socket buffers hold: the server blocks in drain()
+        client.writer.write(payload)
+    deadline = asyncio.get_running_loop().time() + 10
+    while listener.connections:
+        assert asyncio.get_running_loop().time() < deadline, "the stuck session was never cut"
+        await asyncio.sleep(0.1)
+    client.writer.transport.abort()
+    await listener.finish(1)

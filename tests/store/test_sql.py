@@ -154,3 +154,46 @@ async def test_a_closed_store_refuses_work(records: RecordStore) -> None:
     await records.close()
     with pytest.raises(StoreError, match="closed"):
         await records.read(_value("a"))
+
+
+async def test_a_unit_that_catches_a_failure_has_its_writes_discarded(records: RecordStore) -> None:
+    """Both stores alike: the result comes back, the writes before the failure do not stay."""
+    await records.write(_insert("k", "1"))
+
+    def unit() -> Unit[str]:
+        yield INSERT.run(name="before", data="x")
+        try:
+            yield INSERT.run(name="k", data="2")
+        except Conflict:
+            return "caught"
+        return "not caught"
+
+    assert await records.write(unit()) == "caught"
+    assert await records.read(_value("before")) is None
+
+
+async def test_the_sqlite_writer_survives_a_full_disk(records: RecordStore) -> None:
+    if records.dialect != "sqlite":
+        pytest.skip("SQLite's writer thread only")
+    pages = await records.read(_value_of(Statement("PRAGMA page_count")))
+
+    def limit(count: int) -> Unit[None]:
+        yield Statement(f"PRAGMA max_page_count = {count}").all()
+
+    await records.write(limit(pages + 1))
+
+    def big() -> Unit[None]:
+        for i in range(50):
+            yield INSERT.run(name=f"big{i}", data="x" * 100_000)
+
+    with pytest.raises(StoreError, match=r"full|rolled back"):
+        await asyncio.wait_for(records.write(big()), 10)
+    await records.write(limit(1_000_000))
+    await asyncio.wait_for(records.write(_insert("after", "ok")), 10)  # the writer is still there
+    assert await records.read(_value("after")) == "ok"
+    assert await records.read(_value("big0")) is None
+
+
+def _value_of(statement: Statement) -> Unit[int]:
+    value = yield statement.value()
+    return int(value)

@@ -67,6 +67,9 @@ class Identity:
     rights: list[str] = field(default_factory=list)
 
 
+HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 class Authenticator:
     def __init__(self, directory: Directory, passwords: PasswordHasher, cache: CredentialCache,
                  throttle: Throttle) -> None:
@@ -98,6 +101,15 @@ class Authenticator:
 
         return [name for name, mech in MECHANISMS.items() if ctx.plaintext_allowed or not mech.plaintext]
 
+    async def lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, str]:
+        """The account a login names, and the key its failures count against: the account's own address
+        however it was named (alias, domain alias, case, trailing dot), so no spelling gets a fresh budget.
+        Refused at once (Throttled) if the address or the account is locked out."""
+        record = await self.directory.login_record(login)
+        key = record.address if record is not None else login.strip().lower().rstrip(".")
+        self.check_throttle(ctx, key)
+        return record, key
+
     def check_throttle(self, ctx: LoginContext, login: str | None) -> None:
         lockout = self.throttle.check(ctx.remote, login)
         if lockout is not None:
@@ -122,7 +134,7 @@ class Authenticator:
         if ctx.access_mode is not None and not record.may_use(ctx.access_mode):
             raise self.fail(ctx, login, AccessDenied(
                 f"{record.address} may not use {ctx.access_mode} (AccessModes)"))
-        self.throttle.succeeded(ctx.remote, login)
+        self.throttle.succeeded(ctx.remote, record.address)
         self._remember_login(record.account_id, ctx.remote)
         metrics.auth_successes.labels(ctx.service, mechanism).inc()
         self._log.info("auth.ok", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
@@ -144,34 +156,50 @@ class Authenticator:
         if not ctx.plaintext_allowed:
             raise self.fail(ctx, login, PlaintextRefused(
                 "passwords in the clear need TLS (use STARTTLS or the TLS port)"))
-        self.check_throttle(ctx, login)
-        record = await self.directory.login_record(login)
+        record, key = await self.lookup(ctx, login)
         if record is None:
             await self.passwords.verify_nothing(password)
-            raise self.fail(ctx, login, BadCredentials("wrong name or password"))
-        if not self.cache.check(record.account_id, record.password_hash, password):
-            if not await self.passwords.verify(record.password_hash, password):
-                raise self.fail(ctx, login, BadCredentials("wrong name or password"))
-            self.cache.remember(record.account_id, record.password_hash, password)
+            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
+        if not await self._password_matches(record, password):
+            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
         await self.check_authzid(ctx, login, record, authzid)
         return self.succeed(ctx, record, login, mechanism)
+
+    async def _password_matches(self, record: LoginRecord, password: str) -> bool:
+        if self.cache.check(record.account_id, record.password_hash, password):
+            return True
+        if not await self.passwords.verify(record.password_hash, password):
+            return False
+        self.cache.remember(record.account_id, record.password_hash, password)
+        return True
+
+    async def verify_password(self, ctx: LoginContext, login: str, password: str) -> bool:
+        """Whether `password` is the account's (an admin's VERIFYACCOUNTPASSWORD): throttled and counted
+        like a login, so it cannot be used to guess."""
+        record, key = await self.lookup(ctx, login)
+        if record is not None and await self._password_matches(record, password):
+            return True
+        if record is None:
+            await self.passwords.verify_nothing(password)
+        self.fail(ctx, key, BadCredentials("wrong password"))
+        return False
 
     async def login_apop(self, ctx: LoginContext, login: str, challenge: str, digest: str) -> Identity:
         """APOP (RFC 1939 section 7): MD5 of the challenge and the password. Needs the password itself,
         so only accounts with RecoverablePassword=YES (and a password set since) can use it."""
-        self.check_throttle(ctx, login)
-        record = await self.directory.login_record(login)
+        record, key = await self.lookup(ctx, login)
         vault = self.directory.vault
         password = vault.open(record.password_secret) if record is not None and vault is not None else None
-        if record is None or password is None:
-            raise self.fail(ctx, login, BadCredentials("wrong name or password"))
+        digest = digest.lower()
+        if record is None or password is None or len(digest) != 32 or not HEX_DIGITS.issuperset(digest):
+            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
         expected = hashlib.md5((challenge + password).encode(), usedforsecurity=False).hexdigest()
-        if not hmac.compare_digest(expected, digest.lower()):
-            raise self.fail(ctx, login, BadCredentials("wrong name or password"))
+        if not hmac.compare_digest(expected, digest):
+            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
         return self.succeed(ctx, record, login, "APOP")
 
-    async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None]:
-        self.check_throttle(ctx, login)
-        record = await self.directory.login_record(login)
+    async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None, str]:
+        """The account, its SCRAM keys, and the key its failures count against."""
+        record, key = await self.lookup(ctx, login)
         keys = decode_scram(record.scram_sha256) if record is not None else None
-        return record, keys
+        return record, keys, key

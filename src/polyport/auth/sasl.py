@@ -172,6 +172,7 @@ class ScramSha256(Mechanism):
         self._server_first = ""
         self._record: LoginRecord | None = None
         self._keys: ScramKeys | None = None
+        self._key = ""  # what failures count against (the account's address, however it was named)
 
     async def start(self, initial: bytes | None) -> Step:
         if initial is None or initial == b"":
@@ -188,7 +189,7 @@ class ScramSha256(Mechanism):
             if self._state == "final":
                 return await self._client_final(message)
         except Malformed as err:
-            raise self.auth.fail(self.ctx, self._login or None, err) from None
+            raise self.auth.fail(self.ctx, self._key or self._login or None, err) from None
         raise Malformed("SCRAM: the exchange is over")
 
     async def _client_first(self, message: str) -> Step:
@@ -219,7 +220,7 @@ class ScramSha256(Mechanism):
         if not client_nonce.isprintable() or "," in client_nonce:
             raise Malformed("SCRAM: bad nonce")
         self._first_bare = bare
-        self._record, self._keys = await self.auth.scram_lookup(self.ctx, self._login)
+        self._record, self._keys, self._key = await self.auth.scram_lookup(self.ctx, self._login)
         keys = self._keys or self._fake_keys(self._login)
         self._nonce = client_nonce + base64.b64encode(secrets.token_bytes(18)).decode()
         self._server_first = (f"r={self._nonce},s={base64.b64encode(keys.salt).decode()},"
@@ -250,11 +251,11 @@ class ScramSha256(Mechanism):
         auth_message = f"{self._first_bare},{self._server_first},{without_proof}".encode()
         keys, record = self._keys, self._record
         if keys is None or record is None or len(proof) != len(keys.stored_key):
-            raise self.auth.fail(self.ctx, self._login, BadCredentials("wrong name or password"))
+            raise self.auth.fail(self.ctx, self._key or self._login, BadCredentials("wrong name or password"))
         signature = hmac.digest(keys.stored_key, auth_message, "sha256")
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
         if not hmac.compare_digest(hashlib.sha256(client_key).digest(), keys.stored_key):
-            raise self.auth.fail(self.ctx, self._login, BadCredentials("wrong name or password"))
+            raise self.auth.fail(self.ctx, self._key or self._login, BadCredentials("wrong name or password"))
         await self.auth.check_authzid(self.ctx, self._login, record, self._authzid)
         identity = self.auth.succeed(self.ctx, record, self._login, self.name)
         server_signature = hmac.digest(keys.server_key, auth_message, "sha256")

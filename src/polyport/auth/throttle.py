@@ -102,8 +102,9 @@ class Throttle:
         return None
 
     def succeeded(self, address: str, account: str) -> None:
+        """Remember the address as one the account logs in from. The address's failures stay counted: a
+        guesser must not reset its budget by logging in to an account of its own now and then."""
         now = self._clock()
-        self._failures.pop(self._address_key(address), None)
         key = self._account_key(account)
         good = self._good.get(key)
         if good is None:

@@ -65,6 +65,9 @@ class CliClient:
         code, text = await self._reply()
         if code != 200:
             raise CliClientError(f"STARTTLS refused by {self.where}: {code} {text}")
+        # Anything already received would be plaintext read as if it came over TLS (an injection).
+        if getattr(self._reader, "_buffer", b""):
+            raise CliClientError(f"{self.where} sent data after agreeing to STARTTLS; not trusting it")
         try:
             await self._writer.start_tls(context, server_hostname=host)
         except (OSError, ssl.SSLError) as err:
@@ -87,6 +90,8 @@ class CliClient:
         return int(code), text
 
     async def login(self, user: str, password: str) -> None:
+        if any(ch in user + password for ch in "\r\n\0"):
+            raise CliClientError("a user name or password cannot hold a line break or NUL")
         self._writer.write(f"USER {user}\n".encode())
         code, text = await self._reply()
         if code != 300:

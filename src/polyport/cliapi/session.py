@@ -17,12 +17,16 @@ from polyport.auth.login import AuthFailure, Identity, LoginContext
 from polyport.cliapi import wire
 from polyport.cliapi.codes import CliError, Code, bad, from_error, not_allowed
 from polyport.cliapi.commands import COMMANDS, Context
-from polyport.net.connection import Connection, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
 from polyport.runtime import Runtime
 
 SERVICE = "cliapi"
 ACCESS_MODE = "PWD"  # CommuniGate's access mode for this port
 CRLF = "\r\n"
+
+# How long a session trusts what it knows of its own account (rights, domain, access) before it reads
+# them again: revoking an administrator's rights, or removing the account, takes effect within this.
+IDENTITY_FRESH_FOR = 1.0
 
 # Commands that may run before login.
 LOGIN_COMMANDS = frozenset({"USER", "PASS", "APOP", "AUTH", "STARTTLS", "NOOP", "QUIT"})
@@ -46,6 +50,7 @@ class CliSession:
         self.challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{socket.gethostname()}>"
         self.log = log.get(conn=conn.id, service=SERVICE)
         self.closing = False
+        self._identity_checked = 0.0
 
     # -- I/O --
 
@@ -54,6 +59,8 @@ class CliSession:
 
     def send_data(self, value: wire.Value) -> None:
         text = wire.serialize(value)
+        if "\r" in text or "\n" in text:  # serialize never writes them; a reply must stay one line
+            raise ValueError("a data reply would span lines")
         if self.inline:
             self.conn.write(f"{int(Code.INLINE)} {text}{CRLF}".encode())
         else:
@@ -98,6 +105,8 @@ class CliSession:
             except wire.DataError:
                 raise CliError(Code.UNKNOWN_COMMAND, "Expected a command name") from None
             await self.dispatch(verb, args)
+        except (ConnectionClosed, IdleTimeout, ServerShutdown):
+            raise
         except Exception as err:
             failure = from_error(err)
             if failure is None:
@@ -131,6 +140,8 @@ class CliSession:
         command = COMMANDS.get(verb)
         if command is None:
             raise CliError(Code.UNKNOWN_COMMAND, f"Unknown command {verb[:40]}")
+        if self.cx.identity is not None:
+            await self._refresh_identity()
         if command.login and self.cx.identity is None:
             raise not_allowed("Please log in first")
         value = await command.handler(self.cx, args)
@@ -194,7 +205,23 @@ class CliSession:
         await self._logged_in(await self.runtime.auth.login_plain(self.login_context(), name, password,
                                                                   mechanism="WEBUSER"))
 
+    async def _refresh_identity(self) -> None:
+        """Re-read the logged-in account (at most every IDENTITY_FRESH_FOR seconds): its rights and
+        domain may have changed, or it may be gone, since the login."""
+        identity = self.cx.identity
+        now = time.monotonic()
+        if identity is None or now - self._identity_checked < IDENTITY_FRESH_FOR:
+            return
+        record = await self.runtime.directory.login_record_by_id(identity.account_id)
+        if record is None or not record.may_use(ACCESS_MODE):
+            self.cx.identity = None
+            self.closing = True
+            raise not_allowed("The account was removed or may no longer use the CLI/API; closing the connection")
+        self.cx.identity = Identity(record.account_id, record.address, identity.login, record.rights)
+        self._identity_checked = now
+
     async def _logged_in(self, identity: Identity) -> None:
+        self._identity_checked = time.monotonic()
         self.cx.identity = identity
         self.send(Code.OK, "login OK, proceed")
 

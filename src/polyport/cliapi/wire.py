@@ -27,6 +27,7 @@ import binascii
 import datetime
 import functools
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -81,6 +82,7 @@ _ATOM_EXTRA = frozenset("-_.@!#%:/+*")  # "*" is the CLI's name for "myself"
 _SAFE_ATOM = re.compile(r"[A-Za-z0-9_.@-]+")  # what we write unquoted (every client reads these)
 _ATOM = re.compile(r"[A-Za-z0-9\-_.@!#%:/+*\x80-\U0010FFFF]+")  # what we read as one: see _is_atom_char
 _SPACE = " \t\r\n"
+_DIGITS = "0123456789"  # ASCII only: str.isdigit() also takes "²", which int() refuses
 _ESCAPES = {'"': '"', "\\": "\\", "r": "\r", "n": "\n", "t": "\t", "e": "\r\n"}
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _DATETIME = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})(?:_([0-9]{2}):([0-9]{2}):([0-9]{2}))?")
@@ -239,9 +241,9 @@ class Parser:
         if code in _ESCAPES:
             out.append(_ESCAPES[code])
             return at + 2
-        if code.isdigit():
+        if code in _DIGITS:
             digits = text[at + 1:at + 4]
-            if len(digits) != 3 or not digits.isdigit() or int(digits) > 255:
+            if len(digits) != 3 or not all(c in _DIGITS for c in digits) or int(digits) > 255:
                 raise DataError("\\nnn needs three decimal digits up to 255", at)
             out.append(chr(int(digits)))
             return at + 4
@@ -296,7 +298,10 @@ class Parser:
         self.pos = match.end()
         number = match.group()
         if "." in number:
-            return float(number)
+            value = float(number)
+            if not math.isfinite(value):
+                raise DataError("number too large", start)
+            return value
         if len(number) > 20:
             raise DataError("number too large", start)
         return int(number)
@@ -324,8 +329,11 @@ class Parser:
         end = self.text.find("]", start)
         if end < 0:
             raise DataError("unterminated #I[address]", start)
+        text = self.text[start + 3:end]
         try:
-            address = ipaddress.ip_address(self.text[start + 3:end])
+            if not text.isprintable() or " " in text:
+                raise ValueError
+            address = ipaddress.ip_address(text)
         except ValueError:
             raise DataError("#I[...] does not hold an IP address", start) from None
         self.pos = end + 1
@@ -371,7 +379,10 @@ class Parser:
             pos = close + 1
             if depth <= 0:
                 self.pos = pos
-                return XmlText(text[start:pos])
+                xml = text[start:pos]
+                if "\r" in xml or "\n" in xml or "\0" in xml:
+                    raise DataError("an XML object must stay on one line", start)
+                return XmlText(xml)
             following = text.find("<", pos)
             if following < 0:
                 raise DataError("unterminated XML object", pos)

@@ -46,6 +46,7 @@ def loads(text: str) -> Any:
 
 
 GET_DICT = Statement("SELECT data FROM server_dicts WHERE name = :name")
+ENSURE_DICT = Statement("INSERT INTO server_dicts (name, data) VALUES (:name, '{}') ON CONFLICT (name) DO NOTHING")
 GET_DICT_FOR_UPDATE = Statement("SELECT data FROM server_dicts WHERE name = :name FOR UPDATE")
 PUT_DICT = Statement("""
     INSERT INTO server_dicts (name, data) VALUES (:name, :data)
@@ -322,6 +323,7 @@ def update_domain_dict(name: str, column: str, change: Any) -> Unit[dict[str, An
 
 
 def update_server_dict(name: str, change: Any) -> Unit[dict[str, Any]]:
+    yield ENSURE_DICT.run(name=name)  # a row to lock, even the first time
     data = yield GET_DICT_FOR_UPDATE.value(name=name)
     current = loads(data) if data else {}
     new = change(current)
@@ -354,7 +356,7 @@ def create_account(new: NewAccount, created: int, max_accounts: Any) -> Unit[tup
     """Create an account starting from its domain's template; `max_accounts(domain_settings_layers)`
     gives the domain's limit."""
     domain_id, primary = yield from find_domain(new.domain)
-    row = yield from domain_row(domain_id)
+    row = yield DOMAIN_ROW_FOR_UPDATE.one(id=domain_id)  # limits hold under concurrency
     server_defaults = yield from server_dict(SERVER_DOMAIN_DEFAULTS)
     limit = max_accounts([server_defaults, loads(row["settings"])])
     yield from check_limit(domain_id, ACCOUNT, limit, primary)
@@ -393,20 +395,29 @@ def account_record(name: str, domain: str) -> Unit[AccountRecord]:
 # An account (by its name or an alias's) with everything its effective settings need, in one statement:
 # this is the path of every login and settings lookup. (The two server dictionaries are named literally:
 # SERVER_ACCOUNT_DEFAULTS and SERVER_DOMAIN_DEFAULTS above.)
-ACCOUNT_VIEW = Statement("""
-    SELECT COALESCE(t.id, o.id) AS id, COALESCE(t.name, o.name) AS name, p.name AS domain,
-           d.id AS domain_id, a.storage AS storage, a.settings AS settings, a.rights AS rights,
-           a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256,
-           a.password_secret AS password_secret, d.account_defaults AS account_defaults, d.settings AS domain_settings,
-           (SELECT data FROM server_dicts WHERE name = 'account_defaults') AS server_account_defaults,
-           (SELECT data FROM server_dicts WHERE name = 'domain_defaults') AS server_domain_defaults
+_ACCOUNT_VIEW_COLUMNS = """
+    p.name AS domain, d.id AS domain_id, a.storage AS storage, a.settings AS settings, a.rights AS rights,
+    a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256, a.password_secret AS password_secret,
+    d.account_defaults AS account_defaults, d.settings AS domain_settings,
+    (SELECT data FROM server_dicts WHERE name = 'account_defaults') AS server_account_defaults,
+    (SELECT data FROM server_dicts WHERE name = 'domain_defaults') AS server_domain_defaults"""
+ACCOUNT_VIEW = Statement(f"""
+    SELECT COALESCE(t.id, o.id) AS id, COALESCE(t.name, o.name) AS name, {_ACCOUNT_VIEW_COLUMNS}
     FROM domain_names n
     JOIN domains d ON d.id = n.domain_id
     JOIN domain_names p ON p.domain_id = d.id AND p.is_alias = 0
     JOIN objects o ON o.domain_id = d.id AND o.name = :name AND o.kind IN ('account', 'alias')
     LEFT JOIN objects t ON t.id = o.target_id
     JOIN accounts a ON a.id = COALESCE(t.id, o.id)
-    WHERE n.name = :domain""")
+    WHERE n.name = :domain""")  # noqa: S608  (the f-string inserts a constant column list)
+# The same by the account's id: a session re-reads who it is logged in as.
+ACCOUNT_VIEW_BY_ID = Statement(f"""
+    SELECT o.id AS id, o.name AS name, {_ACCOUNT_VIEW_COLUMNS}
+    FROM accounts a
+    JOIN objects o ON o.id = a.id
+    JOIN domains d ON d.id = o.domain_id
+    JOIN domain_names p ON p.domain_id = d.id AND p.is_alias = 0
+    WHERE a.id = :id""")  # noqa: S608
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,7 +570,7 @@ def list_objects(domain: str, pattern: str, kinds: tuple[str, ...], limit: int,
 def create_forwarder(name: str, domain: str, target: str, created: int,
                      max_forwarders: Any) -> Unit[str]:
     domain_id, primary = yield from find_domain(domain)
-    row = yield from domain_row(domain_id)
+    row = yield DOMAIN_ROW_FOR_UPDATE.one(id=domain_id)  # limits hold under concurrency
     server_defaults = yield from server_dict(SERVER_DOMAIN_DEFAULTS)
     yield from check_limit(domain_id, FORWARDER,
                            max_forwarders([server_defaults, loads(row["settings"])]), primary)
@@ -593,7 +604,7 @@ class GroupRecord:
 def create_group(name: str, domain: str, settings: dict[str, Any], members: list[str], created: int,
                  max_groups: Any) -> Unit[str]:
     domain_id, primary = yield from find_domain(domain)
-    row = yield from domain_row(domain_id)
+    row = yield DOMAIN_ROW_FOR_UPDATE.one(id=domain_id)  # limits hold under concurrency
     server_defaults = yield from server_dict(SERVER_DOMAIN_DEFAULTS)
     yield from check_limit(domain_id, GROUP, max_groups([server_defaults, loads(row["settings"])]), primary)
     group_id = yield from insert_object(domain_id, primary, name, GROUP, created)

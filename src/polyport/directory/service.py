@@ -328,12 +328,19 @@ class Directory:
         await self._event("account.created", account=f"{name}@{primary}")
         return await self.account(f"{name}@{primary}")
 
-    async def _stored(self, password: str, layers: list[dict[str, Any]]) -> StoredPassword:
-        """The hashes of a new password, and its sealed copy if the account keeps it recoverable."""
+    @staticmethod
+    def check_password(password: str) -> None:
+        """InvalidSetting if `password` cannot be an account's password."""
         if not password:
             raise InvalidSetting("the password is empty")
         if len(password) > 1024:
             raise InvalidSetting("the password is longer than 1024 characters")
+        if any(ch in password for ch in "\r\n\0"):
+            raise InvalidSetting("the password holds a line break or a NUL")
+
+    async def _stored(self, password: str, layers: list[dict[str, Any]]) -> StoredPassword:
+        """The hashes of a new password, and its sealed copy if the account keeps it recoverable."""
+        self.check_password(password)
         stored = await self.passwords.make(password)
         recoverable = schema.is_yes(schema.layered(schema.ACCOUNT_SETTINGS, layers)["RecoverablePassword"])
         if recoverable and self.vault is not None:
@@ -518,6 +525,15 @@ class Directory:
             except UnknownDomain:  # no main domain yet
                 return None
         view = rec.to_account_view(await self.store.fetch(rec.ACCOUNT_VIEW.one(name=name, domain=domain)))
+        return self._login_record(view)
+
+    async def login_record_by_id(self, account_id: int) -> LoginRecord | None:
+        """The account's login record as it is now (a session re-checks who it is), or None if gone."""
+        row = await self.store.fetch(rec.ACCOUNT_VIEW_BY_ID.one(id=account_id))
+        return self._login_record(rec.to_account_view(row))
+
+    @staticmethod
+    def _login_record(view: rec.AccountView | None) -> LoginRecord | None:
         if view is None:
             return None
         account = schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)

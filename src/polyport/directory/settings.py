@@ -53,6 +53,7 @@ class Spec:
     doc: str
     choices: tuple[str, ...] = ()
     user: bool = False  # the account's own user may change it (not only administrators)
+    server: bool = False  # only server administrators may change it (a limit set on a domain's admins)
 
 
 def _specs(*specs: Spec) -> dict[str, Spec]:
@@ -78,10 +79,11 @@ ACCOUNT_SETTINGS = _specs(
 )
 
 DOMAIN_SETTINGS = _specs(
-    Spec("DomainAccessModes", Kind.MODES, "All", "Services the domain's accounts may use at all."),
-    Spec("MaxAccounts", Kind.COUNT, UNLIMITED, "Most accounts the domain may hold."),
-    Spec("MaxForwarders", Kind.COUNT, UNLIMITED, "Most forwarders the domain may hold."),
-    Spec("MaxGroups", Kind.COUNT, UNLIMITED, "Most groups the domain may hold."),
+    Spec("DomainAccessModes", Kind.MODES, "All", "Services the domain's accounts may use at all.",
+         server=True),
+    Spec("MaxAccounts", Kind.COUNT, UNLIMITED, "Most accounts the domain may hold.", server=True),
+    Spec("MaxForwarders", Kind.COUNT, UNLIMITED, "Most forwarders the domain may hold.", server=True),
+    Spec("MaxGroups", Kind.COUNT, UNLIMITED, "Most groups the domain may hold.", server=True),
 )
 
 GROUP_SETTINGS = _specs(
@@ -163,6 +165,16 @@ def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
     if spec is None:
         raise InvalidSetting(f"{key}: unknown setting (known: {', '.join(schema)})")
     return _normalize_value(spec, raw)
+
+
+def server_only(schema: Mapping[str, Spec], keys: Iterable[str]) -> list[str]:
+    """Those of `keys` that only server administrators may change."""
+    result = []
+    for key in keys:
+        spec = schema.get(canonical_key(schema, key))
+        if spec is not None and spec.server:
+            result.append(spec.name)
+    return result
 
 
 def canonical_key(schema: Mapping[str, Spec], key: str) -> str:

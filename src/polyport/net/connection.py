@@ -83,6 +83,7 @@ class Connection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_input = 0.0
+        self._drain_since = 0.0
 
     # -- asyncio.Protocol --
 
@@ -103,7 +104,12 @@ class Connection(asyncio.Protocol):
     def _check_idle(self) -> None:
         """The idle timer: one per connection, re-armed only when it fires (data_received just notes the
         time), so reading costs no timer work. A session busy with a command is never interrupted."""
-        quiet = self._loop.time() - self._last_input
+        now = self._loop.time()
+        drain = self._drain_waiter
+        if drain is not None and not drain.done() and now - self._drain_since >= self.idle_timeout:
+            self.abort()  # the client stopped reading what we send: give its slot back
+            return
+        quiet = now - self._last_input
         waiter = self._waiter
         if quiet >= self.idle_timeout and waiter is not None and not waiter.done():
             waiter.set_exception(IdleTimeout())
@@ -156,6 +162,7 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._drain_since = self._loop.time()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
 
@@ -246,6 +253,7 @@ class Connection(asyncio.Protocol):
         if self._closed:
             raise ConnectionClosed()
         if self._writing_paused:
+            self._drain_since = self._loop.time()
             self._drain_waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._drain_waiter
@@ -255,9 +263,15 @@ class Connection(asyncio.Protocol):
                 raise ConnectionClosed()
 
     def close(self) -> None:
-        """Close after what was written has been sent."""
+        """Close after what was written has been sent (cut after the idle timeout if the client never
+        reads it)."""
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+            self._loop.call_later(self.idle_timeout, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self._closed:
+            self.abort()
 
     def abort(self) -> None:
         if self._transport is not None:

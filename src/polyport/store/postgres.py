@@ -130,8 +130,12 @@ class ConnectionSet:
         try:
             yield conn
             healthy = True
-        except (StoreError, asyncpg.PostgresError):
-            healthy = not conn.is_in_transaction()  # a statement failed; the connection is fine
+        except (asyncio.CancelledError, OSError, asyncpg.InterfaceError):
+            raise  # cancelled or broken mid-statement: the connection's state is unknown
+        except Exception:
+            # A refusal (a duplicate, an unknown name, a bad setting): the transaction was rolled back
+            # and the connection is as good as before.
+            healthy = not conn.is_in_transaction()
             raise
         finally:
             if not healthy and not conn.is_closed():

@@ -11,7 +11,8 @@ The SQLite store drives the whole generator on its writer (or a reader) thread: 
 however many statements. The PostgreSQL store drives it on the event loop, one await per statement,
 inside one transaction. If a statement fails (a duplicate key, say), the error is thrown into the
 generator; it may catch it, but it must not run another statement afterwards (PostgreSQL aborts the
-transaction), and both stores enforce that so code that works on one works on the other.
+transaction), and both stores enforce that so code that works on one works on the other. A unit that
+catches such an error and returns has its result delivered and its writes discarded, on both.
 
 SQL is written by hand, portable between SQLite 3.35+ and PostgreSQL (`ON CONFLICT`, `RETURNING`), with
 `:name` parameters compiled per dialect once, when the module defining the statement is imported.
@@ -160,6 +161,11 @@ class UnitRun:
     def error_of(self, error: StoreError) -> None:
         self._error = error
         self._failed = True
+
+    @property
+    def failed(self) -> bool:
+        """A statement failed (and the unit caught it): its writes must be discarded."""
+        return self._failed
 
 
 class RecordStore(Protocol):

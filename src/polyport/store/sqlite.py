@@ -60,7 +60,7 @@ def _store_error(err: sqlite3.Error) -> StoreError:
     return StoreError(f"SQLite: {text}")
 
 
-def drive(conn: sqlite3.Connection, unit: Unit[T]) -> T:
+def drive(conn: sqlite3.Connection, unit: Unit[Any]) -> UnitRun:
     """Run a unit of work to completion on `conn` (inside whatever transaction the caller opened)."""
     run = UnitRun(unit)
     while (op := run.next()) is not None:
@@ -68,7 +68,7 @@ def drive(conn: sqlite3.Connection, unit: Unit[T]) -> T:
             run.result_of(_execute(conn, op))
         except sqlite3.Error as err:
             run.error_of(_store_error(err))
-    return run.result  # type: ignore[no-any-return]
+    return run
 
 
 @dataclass
@@ -200,6 +200,9 @@ class SqliteStore:
         if self._closed or not self._threads:
             unit.close()
             raise StoreError("the store is closed")
+        if not all(thread.is_alive() for thread in self._threads):
+            unit.close()
+            raise StoreError("the SQLite store's threads stopped (the log says why); restart the node")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         jobs.put(_Job(unit, future, loop))
@@ -218,31 +221,39 @@ class SqliteStore:
         conn.close()
 
     def _commit_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        """Run a group of units in one transaction and answer every one of them, whatever happens: a
+        failure outside the units (disk full, I/O error, a bug) fails the whole group, never the thread."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
+            self._run_group(conn, batch)
+        except BaseException as err:
+            failure = _store_error(err) if isinstance(err, sqlite3.Error) else StoreError(
+                f"the SQLite writer failed: {err!r}")
             for job in batch:
                 job.unit.close()
-                job.error = _store_error(err)
+                job.result, job.error = None, job.error or failure
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        finally:
             _deliver(batch)
-            return
+
+    def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
         for job in batch:
             conn.execute("SAVEPOINT unit")
+            failed = True
             try:
-                job.result = drive(conn, job.unit)
+                run = drive(conn, job.unit)
+                job.result, failed = run.result, run.failed
             except BaseException as err:  # the caller gets it; the other units go on
                 job.error = err
-                conn.execute("ROLLBACK TO unit")
+            if failed:
+                if not conn.in_transaction:
+                    # SQLite itself rolled back the whole transaction (a full disk, an I/O error).
+                    raise StoreError(f"the transaction was rolled back by SQLite ({job.error}); try again")
+                conn.execute("ROLLBACK TO unit")  # this unit's writes go; the others' stay
             conn.execute("RELEASE unit")
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            for job in batch:
-                if job.error is None:
-                    job.error = _store_error(err)
-        _deliver(batch)
+        conn.execute("COMMIT")
 
     def _reader_main(self, conn: sqlite3.Connection) -> None:
         stopping = False
@@ -262,7 +273,7 @@ class SqliteStore:
                 continue
             for job in batch:
                 try:
-                    job.result = drive(conn, job.unit)
+                    job.result = drive(conn, job.unit).result
                 except BaseException as err:
                     job.error = err
             with contextlib.suppress(sqlite3.Error):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from polyport.auth.login import Identity
 from polyport.cliapi.codes import bad, not_allowed
 from polyport.cliapi.wire import Parser, Value
-from polyport.directory import Directory
+from polyport.directory import Directory, InvalidName, UnknownDomain
 from polyport.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -105,30 +105,42 @@ class Context:
             raise not_allowed()
 
     async def require_domain(self, domain: str, right: str | None = None) -> str:
-        """The domain's primary name, if the caller may administer it (with `right`, when given)."""
-        primary = (await self.directory.domain(domain)).name
+        """The domain's primary name, if the caller may administer it (with `right`, when given). To a
+        domain administrator an unknown domain and someone else's look the same: 510."""
         if self.is_master:
-            return primary
+            return (await self.directory.domain(domain)).name
         rights = self.me.rights
-        if primary != self.my_domain or DOMAIN_ADMIN not in rights or (right is not None and right not in rights):
+        if DOMAIN_ADMIN not in rights or (right is not None and right not in rights):
+            raise not_allowed()
+        try:
+            primary = (await self.directory.domain(domain)).name
+        except (UnknownDomain, InvalidName):
+            raise not_allowed() from None
+        if primary != self.my_domain:
             raise not_allowed()
         return primary
 
+    async def is_me(self, address: str) -> bool:
+        """Whether `address` names the caller's own account (by its name, an alias or a domain alias)."""
+        if address.lower() == self.me.address:
+            return True
+        record = await self.directory.login_record(address)
+        return record is not None and record.account_id == self.me.account_id
+
     async def require_object(self, address: str, right: str | None = None, *, own: bool = False) -> str:
         """`address` (of an account, alias, forwarder or group), if the caller may act on it: a server
-        administrator always, a domain administrator in its domain (with `right`), the account itself
-        when `own`."""
+        administrator always; the account itself when `own`; a domain administrator inside its domain
+        (with `right`), and never on an account holding rights it does not hold itself (a domain
+        administrator must not take over the server's administrators)."""
         if self.is_master:
             return address
-        if own and address.lower() == self.me.address:
+        record = await self.directory.login_record(address)
+        if own and (address.lower() == self.me.address
+                    or (record is not None and record.account_id == self.me.account_id)):
             return address
-        domain = address.rpartition("@")[2]
-        if own:
-            # The caller's own account, named through an alias or a domain alias.
-            record = await self.directory.login_record(address)
-            if record is not None and record.account_id == self.me.account_id:
-                return address
-        await self.require_domain(domain, right)
+        await self.require_domain(address.rpartition("@")[2], right)
+        if record is not None and not set(record.rights) <= set(self.me.rights):
+            raise not_allowed("Not enough access rights: the account holds rights you do not")
         return address
 
     def domain_or_mine(self, args: Parser) -> str:

@@ -66,7 +66,7 @@ async def delete_account(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     args.end()
     await cx.require_object(address, CAN_CREATE_ACCOUNTS)
-    if address.lower() == cx.me.address:
+    if await cx.is_me(address):
         raise CliError(Code.ACCOUNT_IN_USE, "An account cannot delete itself")
     await cx.directory.delete_account(address)
 
@@ -116,10 +116,12 @@ async def _change_settings(cx: Context, args: Parser, *, replace: bool) -> None:
     changes = dictionary(args)
     args.end()
     password = _take_password(changes)
+    if password is not None:
+        cx.directory.check_password(password)  # before anything is written
     admin = await _administers(cx, address)
     if not admin:
         # The user on their own account: only the settings a user may set, and only merging.
-        if replace or not await _is_me(cx, address):
+        if replace or not await cx.is_me(address):
             raise not_allowed()
         for key in changes:
             spec = schema.ACCOUNT_SETTINGS.get(schema.canonical_key(schema.ACCOUNT_SETTINGS, key))
@@ -147,13 +149,6 @@ async def set_account_settings(cx: Context, args: Parser) -> None:
 
 
 # -- passwords --
-
-async def _is_me(cx: Context, address: str) -> bool:
-    if address.lower() == cx.me.address:
-        return True
-    record = await cx.directory.login_record(address)
-    return record is not None and record.account_id == cx.me.account_id
-
 
 async def _administers(cx: Context, address: str) -> bool:
     """Whether the caller administers `address` (server admin, or domain admin of its domain)."""
@@ -185,7 +180,7 @@ async def set_account_password(cx: Context, args: Parser) -> None:
                 raise bad("Application passwords (TAG) are not supported")
     args.end()
     if not await _administers(cx, address):
-        if not await _is_me(cx, address):
+        if not await cx.is_me(address):
             raise not_allowed()
         await _check_own_password_change(cx, address)
     await cx.directory.set_password(address, password)
@@ -198,7 +193,7 @@ async def verify_account_password(cx: Context, args: Parser) -> None:
     password = args.string()
     args.end()
     await cx.require_object(address, own=True)
-    if not await cx.directory.verify_password(address, password):
+    if not await cx.runtime.auth.verify_password(cx.session.login_context(), address, password):
         raise CliError(Code.WRONG_PASSWORD, "Incorrect password")
 
 
@@ -274,7 +269,7 @@ async def set_account_rights(cx: Context, args: Parser) -> None:
     rights = array(args)
     args.end()
     cx.require_master()
-    if await _is_me(cx, address) and MASTER not in {r.capitalize() for r in rights}:
+    if await cx.is_me(address) and MASTER not in {r.capitalize() for r in rights}:
         raise bad("A server administrator cannot take Master rights from itself")
     await cx.directory.set_account_rights(address, rights)
 

@@ -3,9 +3,10 @@ and the paged list of a domain's objects."""
 
 from __future__ import annotations
 
-from polyport.cliapi.codes import bad
+from polyport.cliapi.codes import bad, not_allowed
 from polyport.cliapi.commands import Context, array, command, dictionary, is_set
 from polyport.cliapi.wire import Parser, Value
+from polyport.directory import settings as schema
 from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
 
 CAN_MODIFY_SETTINGS = "CanModifySettings"
@@ -92,6 +93,8 @@ async def update_domain_settings(cx: Context, args: Parser) -> None:
     changes = dictionary(args)
     args.end()
     await cx.require_domain(domain, CAN_MODIFY_SETTINGS)
+    if not cx.is_master and (limits := schema.server_only(schema.DOMAIN_SETTINGS, changes)):
+        raise not_allowed(f"Only server administrators may change {', '.join(limits)}")
     await cx.directory.update_domain_settings(domain, changes)
 
 
@@ -194,7 +197,7 @@ async def list_domain_objects(cx: Context, args: Parser) -> Value:
     limit_value = args.value()
     try:
         limit = int(limit_value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad("LISTDOMAINOBJECTS needs a number: the most objects to list") from None
     if limit < 1:
         raise bad("the limit must be at least 1")

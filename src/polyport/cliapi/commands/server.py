@@ -7,7 +7,7 @@ import datetime
 from typing import Any
 
 from polyport import __version__, log
-from polyport.cliapi.codes import bad
+from polyport.cliapi.codes import bad, not_allowed
 from polyport.cliapi.commands import COMMANDS, Context, command, dictionary, is_set
 from polyport.cliapi.wire import Parser, Value
 from polyport.config import (
@@ -231,6 +231,8 @@ async def resolve_route(cx: Context, address: str, hops: int) -> Value:
         primary = (await cx.directory.domain(domain)).name
     except UnknownDomain:
         return ["SMTP", domain, address]
+    if not cx.is_master and primary != cx.my_domain:
+        raise not_allowed("The route leads into another domain")
     directory = cx.directory
     record = await directory.login_record(f"{local}@{primary}")
     if record is not None:
