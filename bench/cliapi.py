@@ -136,7 +136,8 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> None:
         config = data / "polyport.toml"
         store_line = f'[store]\nurl = "{url}"\npool_size = 20\n' if url else ""
         config.write_text(f'[node]\ndata = "{data}"\nmain_domain = "bench.test"\n[log]\nlevel = "warning"\n'
-                          f"{store_line}[services.cliapi]\nports = [{port}]\nmax_per_address = 1000\n")
+                          f"{store_line}[services.cliapi]\nports = [{port}]\nmax_per_address = 1000\n"
+                          f"[services.cliapi-tls]\nports = [{free_port()}]\n")
         node = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config), "--bind",
                                  "127.0.0.1"], stdout=subprocess.DEVNULL)
         try:

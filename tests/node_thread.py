@@ -49,6 +49,8 @@ argon2_time_cost = 1
 [services.{service}]
 ports = [{port}]
 {extra}
+[services.cliapi-tls]
+ports = [{free_port()}]
 """, "test.toml")
 
 

@@ -10,37 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from polyport import config as config_module
 from polyport import datadir
-from polyport.config import Config
+from polyport.config import Config, ServiceSettings
 from polyport.node import POSTMASTER_PASSWORD_ENV, Node, StartupError
 from polyport.store import Statement, Unit, open_records
 from tests.echo_service import as_built
 from tests.net.echo_protocol import Client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.node_thread import free_port, node_config
 
 
 def make_config(data: Path, extra: str = "", port: int | None = None) -> Config:
-    port = port or free_port()
-    text = f"""
-[node]
-data = "{data}"
-main_domain = "example.com"
-bind = "127.0.0.1"
-shutdown_grace = 1.0
-[auth]
-argon2_memory_kib = 8192
-argon2_time_cost = 1
-[services.cliapi]
-ports = [{port}]
-{extra}
-"""
-    return config_module.parse(text, "test.toml")
+    return node_config(data, "cliapi", port or free_port(), extra)
 
 
 @pytest.fixture
@@ -66,7 +46,7 @@ async def test_first_start_initializes_the_data_folder(tmp_path: Path, echo_buil
         assert await directory.verify_password("postmaster", password)
         assert (tmp_path / "data" / "tls" / "cert.pem").is_file()
         status = datadir.read_status(tmp_path / "data")
-        assert status is not None and [b.service for b in status.listeners] == ["cliapi"]
+        assert status is not None and [b.service for b in status.listeners] == ["cliapi", "cliapi-tls"]
         client = await Client.connect(status.listeners[0].port)
         assert await client.line() == b"HELLO\r\n"
         await client.close()
@@ -155,7 +135,9 @@ async def test_an_unwritable_data_folder_is_named(tmp_path: Path) -> None:
 
 
 async def test_disabled_services_do_not_listen(tmp_path: Path, echo_built: None) -> None:
-    node = Node(make_config(tmp_path, "enabled = false"))
+    config = make_config(tmp_path, "enabled = false")
+    config.services["cliapi-tls"] = ServiceSettings(enabled=False)
+    node = Node(config)
     await node.start()
     try:
         assert node.listeners == []

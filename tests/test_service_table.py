@@ -13,7 +13,8 @@ def test_design_ports() -> None:
     expected = {
         "smtp": (25,), "submission": (587,), "smtps": (465,), "pop3": (110,), "pop3s": (995,), "imap": (143,),
         "imaps": (993,), "http": (80,), "https": (443,), "webuser": (8100,), "webusers": (9100,),
-        "webadmin": (8010,), "webadmins": (9010,), "cliapi": (106,), "ldap": (389,), "ldaps": (636,),
+        "webadmin": (8010,), "webadmins": (9010,), "cliapi": (106,), "cliapi-tls": (9106,), "ldap": (389,),
+        "ldaps": (636,),
         "acap": (674,), "xmpp": (5222,), "xmpps": (5223,), "xmpp-s2s": (5269,), "sip": (5060,), "sips": (5061,),
         "ximss": (11024,), "ximss-tls": (11025,), "ftp": (21, 8021), "tftp": (69,), "dns": (53,), "rtp": (),
     }
@@ -23,13 +24,13 @@ def test_design_ports() -> None:
 
 
 def test_trusted_only_services() -> None:
-    assert {s.name for s in SERVICES if s.trusted_only} == {"cliapi", "ldap", "ldaps", "acap", "tftp"}
+    assert {s.name for s in SERVICES if s.trusted_only} == {"cliapi", "cliapi-tls", "ldap", "ldaps", "acap", "tftp"}
 
 
 def test_implicit_tls_ports() -> None:
     implicit = {s.name for s in SERVICES if s.tls is TlsMode.IMPLICIT}
     assert implicit == {"smtps", "pop3s", "imaps", "https", "webusers", "webadmins", "ldaps", "xmpps", "sips",
-                        "ximss-tls"}
+                        "ximss-tls", "cliapi-tls"}
 
 
 def test_sip_and_dns_take_udp_and_tcp() -> None:

@@ -90,6 +90,9 @@ SERVICES: tuple[Service, ...] = (
     Service("webadmins", "WebAdmin over TLS", (9010,), TCP, TlsMode.IMPLICIT, False, True, None),
     Service("cliapi", "CLI/API", (106,), TCP, TlsMode.STARTTLS, True, True, "polyport.cliapi",
             "CommuniGate-compatible admin protocol; the cluster's inter-node channel"),
+    # Not in CommuniGate's list: the same protocol inside TLS from the first byte, as every service here
+    # has; 9106 follows the 8010/9010 and 8100/9100 pairs.
+    Service("cliapi-tls", "CLI/API over TLS", (9106,), TCP, TlsMode.IMPLICIT, True, True, "polyport.cliapi"),
     Service("ldap", "LDAP", (389,), TCP, TlsMode.STARTTLS, True, True, None, "the directory"),
     Service("ldaps", "LDAPS", (636,), TCP, TlsMode.IMPLICIT, True, True, None),
     Service("acap", "ACAP", (674,), TCP, TlsMode.STARTTLS, True, True, None,

@@ -11,7 +11,8 @@ from click.testing import CliRunner, Result
 
 from polyport.cli.main import cli
 
-FAST_AUTH = "[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n"
+# Cheap password hashing, and no fixed-port listener (tests run side by side).
+TEST_SETTINGS = "[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n[services.cliapi-tls]\nenabled = false\n"
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def data(tmp_path: Path) -> Path:
     """A data folder whose config makes password hashing cheap."""
     folder = tmp_path / "data"
     folder.mkdir()
-    (folder / "polyport.toml").write_text(f'[node]\ndata = "{folder}"\nmain_domain = "example.com"\n{FAST_AUTH}')
+    (folder / "polyport.toml").write_text(f'[node]\ndata = "{folder}"\nmain_domain = "example.com"\n{TEST_SETTINGS}')
     return folder
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.cli.conftest import FAST_AUTH, polyport
+from tests.cli.conftest import TEST_SETTINGS, polyport
 
 ECHO = [sys.executable, "-m", "tests.echo_service", "cliapi"]
 
@@ -65,7 +65,7 @@ def data(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "polyport.toml").write_text(
-        f'[node]\nmain_domain = "example.com"\nshutdown_grace = 2.0\n{FAST_AUTH}')
+        f'[node]\nmain_domain = "example.com"\nshutdown_grace = 2.0\n{TEST_SETTINGS}')
     return folder
 
 
@@ -123,7 +123,7 @@ def test_sighup_reloads_the_certificate(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "polyport.toml").write_text(
-        f'[node]\nmain_domain = "example.com"\n[tls]\ncert_file = "{cert}"\nkey_file = "{key}"\n{FAST_AUTH}')
+        f'[node]\nmain_domain = "example.com"\n[tls]\ncert_file = "{cert}"\nkey_file = "{key}"\n{TEST_SETTINGS}')
     running = Node(data)
 
     def issuer_trusted(ca: trustme.CA) -> bool:
@@ -183,7 +183,7 @@ def test_a_privileged_port_without_rights_names_the_fix(tmp_path: Path) -> None:
         pytest.skip("this kernel lets anyone bind low ports (ip_unprivileged_port_start)")
     data = tmp_path / "data"
     data.mkdir()
-    (data / "polyport.toml").write_text(f'[node]\nmain_domain = "example.com"\n{FAST_AUTH}')
+    (data / "polyport.toml").write_text(f'[node]\nmain_domain = "example.com"\n{TEST_SETTINGS}')
     result = subprocess.run([*without_bind_rights(), *ECHO, "serve", "--data", str(data), "--bind", "127.0.0.1"],
                             capture_output=True, text=True, timeout=30, cwd=Path(__file__).parents[2], check=False)
     assert result.returncode == 1, result.stderr

@@ -61,10 +61,14 @@ def test_server_and_domain_defaults(admin: Cli) -> None:
     assert admin.data("GETACCOUNTPREFS nh@defaults.test") == {"Frames": "YES"}
     assert admin.data("GETACCOUNTEFFECTIVEPREFS nh@defaults.test") == {
         "Language": "English", "TimeZone": "Europe/Paris", "Frames": "YES"}
+    assert admin.data("GetEffectiveAccountPrefs nh@defaults.test") == admin.data(  # the older name, CGP::CLI's
+        "GETACCOUNTEFFECTIVEPREFS nh@defaults.test")
     admin.ok("SETACCOUNTPREFS nh@defaults.test {}")
     admin.ok("SETSERVERACCOUNTPREFS {}")
     assert admin.data("GETSERVERACCOUNTPREFS") == {}
     assert admin.data("GETACCOUNTDEFAULTPREFS defaults.test") == {"TimeZone": "Europe/Paris"}
+    admin.ok("SETACCOUNTDEFAULTPREFS defaults.test {Language=German;}")
+    assert admin.data("GETACCOUNTDEFAULTPREFS defaults.test") == {"Language": "German"}
 
 
 def test_accounts(admin: Cli, node: ThreadedNode) -> None:
@@ -179,15 +183,15 @@ def test_server_commands(admin: Cli, node: ThreadedNode) -> None:
     assert "PWD" in admin.data("LISTMODULES")
     module = admin.data("GETMODULE PWD")
     assert module["cliapi"]["Available"] == "YES" and module["cliapi"]["TrustedOnly"] == "YES"
-    admin.ok("UPDATEMODULE PWD {MaxConnections=#500;IdleTimeout=600;}")
+    admin.ok("UPDATEMODULE PWD {cliapi={MaxConnections=#500;IdleTimeout=600;};}")
     cliapi = admin.data("GETMODULE cliapi")["cliapi"]
     assert cliapi["MaxConnections"] == "500" and cliapi["IdleTimeout"] == "600"
-    admin.fails("UPDATEMODULE PWD {MaxLine=#10;}", 501, "max_line")
+    admin.fails("UPDATEMODULE cliapi {MaxLine=#10;}", 501, "max_line")
     admin.fails("UPDATEMODULE SMTP {MaxConnections=#5;}", 501, "several listeners")
     admin.ok("UPDATEMODULE SMTP {smtps={MaxPerAddress=#7;};}")
     assert admin.data("GETMODULE SMTP")["smtps"]["Available"] == "NO"
     admin.fails("GETMODULE NOSUCH", 501, "unknown module")
-    admin.ok("SETMODULE PWD {}")
+    admin.ok("SETMODULE cliapi {}")
 
 
 def test_lan_ips_are_the_trusted_networks(admin: Cli, node: ThreadedNode) -> None:

@@ -235,3 +235,18 @@ def test_a_failed_starttls_handshake_just_ends_the_session(admin: Cli, node: Thr
     assert client.file.read() == b""
     client.close()
     assert admin.ask("NOOP") == "200 OK"
+
+
+def test_implicit_tls_port(node: ThreadedNode) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    port = node.config.service("cliapi-tls").ports[0]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="example.com") as tls:
+        reader = tls.makefile("rb")
+        assert reader.readline().startswith(b"200 ")
+        tls.sendall(f"USER postmaster\nPASS {POSTMASTER_PASSWORD}\nINLINE\nLISTDOMAINS\n".encode())
+        replies = [reader.readline() for _ in range(4)]
+        assert replies[1] == b"200 login OK, proceed\r\n" and replies[3] == b"201 (example.com)\r\n"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")

@@ -33,7 +33,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "IMAP": ("imap", "imaps"),
     "HTTPU": ("http", "https", "webuser", "webusers"),
     "HTTPA": ("webadmin", "webadmins"),
-    "PWD": ("cliapi",),
+    "PWD": ("cliapi", "cliapi-tls"),
     "LDAP": ("ldap", "ldaps"),
     "ACAP": ("acap",),
     "XMPP": ("xmpp", "xmpps", "xmpp-s2s"),
