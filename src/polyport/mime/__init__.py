@@ -1,0 +1,1 @@
+"""MIME: a byte-offset parser computing, once at delivery, what IMAP needs (see structure.py)."""
