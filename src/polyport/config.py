@@ -155,6 +155,11 @@ class AuthSettings(_Section):
         "How long a locked-out address or account is refused without checking passwords.", gt=0)] = 300.0
 
 
+class MailSettings(_Section):
+    max_message_size: Annotated[int, _doc(
+        "Largest message accepted (SMTP SIZE, IMAP APPENDLIMIT), bytes.", ge=1024)] = 50 * 1024 * 1024
+
+
 class LogSettings(_Section):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("Least severe level logged.")] = "info"
     format: Annotated[Literal["console", "json"], _doc(
@@ -194,6 +199,7 @@ class Config(_Section, dict=True):  # dict=True: room for the file's own service
     network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
     cluster: ClusterSettings = msgspec.field(default_factory=ClusterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    mail: MailSettings = msgspec.field(default_factory=MailSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     firewall: FirewallSettings = msgspec.field(default_factory=FirewallSettings)
     # Filled by parse(), one service at a time, so errors can name the service.
@@ -460,7 +466,7 @@ def example() -> str:
     sections: list[tuple[str, type[msgspec.Struct]]] = [
         ("node", NodeSettings), ("store", StoreSettings), ("blobs", BlobSettings), ("tls", TlsSettings),
         ("network", NetworkSettings), ("cluster", ClusterSettings), ("auth", AuthSettings),
-        ("log", LogSettings), ("firewall", FirewallSettings),
+        ("mail", MailSettings), ("log", LogSettings), ("firewall", FirewallSettings),
     ]
     for name, struct_type in sections:
         out.append(f"[{name}]")

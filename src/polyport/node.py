@@ -29,6 +29,7 @@ from polyport.datadir import BoundListener, DataDirError, NodeLock
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
+from polyport.mailstore import Mailstore
 from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
 from polyport.net.trusted import TrustedNetworks
@@ -156,8 +157,9 @@ class Node:
                   f"(shown once; change it with `polyport account passwd postmaster@{init.main_domain}`)",
                   file=self.out, flush=True)
         auth = config.auth
+        blobs = LocalBlobStore(self._blob_path())
         self.runtime = Runtime(
-            config=config, records=records, blobs=LocalBlobStore(self._blob_path()), bus=bus,
+            config=config, records=records, blobs=blobs, bus=bus,
             passwords=passwords, directory=directory,
             auth=Authenticator(
                 directory, passwords,
@@ -165,6 +167,7 @@ class Node:
                 Throttle(window=auth.failure_window, max_per_address=auth.max_failures_per_address,
                          max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
+            mailstore=Mailstore(records, blobs, directory, bus, max_message_size=config.mail.max_message_size),
         )
 
     async def _apply_store_overrides(self, directory: Directory) -> None:

@@ -13,6 +13,7 @@ from polyport.auth.passwords import PasswordHasher
 from polyport.bus import Bus
 from polyport.config import Config
 from polyport.directory import Directory
+from polyport.mailstore import Mailstore
 from polyport.net.tls import TlsManager
 from polyport.net.trusted import TrustedNetworks
 from polyport.store import BlobStore, RecordStore
@@ -29,3 +30,4 @@ class Runtime:
     auth: Authenticator
     tls: TlsManager
     trusted: TrustedNetworks
+    mailstore: Mailstore

@@ -17,7 +17,7 @@ from polyport.auth.passwords import PasswordHasher, PasswordVault, StoredPasswor
 from polyport.bus import Bus
 from polyport.directory import records as rec
 from polyport.directory import settings as schema
-from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain
+from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain, UnknownObject
 from polyport.directory.names import domain_name, mail_address, object_name
 from polyport.store import RecordStore, Unit, unit_of
 
@@ -383,6 +383,13 @@ class Directory:
         view = rec.to_account_view(await self.store.fetch(rec.ACCOUNT_VIEW.one(name=name, domain=domain)))
         if view is None:  # the slow path, for the precise error
             view = await self.store.read(rec.account_layers(name, domain))
+        return schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)
+
+    async def effective_account_settings_by_id(self, account_id: int) -> dict[str, Any]:
+        """An account's effective settings, found by its id (the services that hold ids: the mailstore)."""
+        view = rec.to_account_view(await self.store.fetch(rec.ACCOUNT_VIEW_BY_ID.one(id=account_id)))
+        if view is None:
+            raise UnknownObject(f"no account with id {account_id}", "account")
         return schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)
 
     async def update_account_settings(self, address: str, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ ACCOUNT_SETTINGS = _specs(
     Spec("AccessModes", Kind.MODES, "All", "Services the account may use; None disables logins."),
     Spec("MaxAccountSize", Kind.SIZE, UNLIMITED, "Storage quota for all mailboxes."),
     Spec("MaxMailboxes", Kind.COUNT, UNLIMITED, "Most mailboxes the account may have."),
+    Spec("MaxMessages", Kind.COUNT, UNLIMITED, "Most messages the account may store, in all mailboxes."),
     Spec("MaxWebSize", Kind.SIZE, UNLIMITED, "Storage quota for the account's files."),
     Spec("MaxWebFiles", Kind.COUNT, UNLIMITED, "Most files the account may store."),
     Spec("MaxMailOutSize", Kind.SIZE, UNLIMITED, "Largest message the account may send."),

@@ -101,3 +101,86 @@ group_members = Table(
     Column("position", Integer, primary_key=True),
     Column("address", String(320), nullable=False),
 )
+
+
+# -- the mailstore --------------------------------------------------------------------------------------
+
+mailboxes = Table(
+    "mailboxes", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # also the UIDVALIDITY: never reused
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(1000), nullable=False),  # "INBOX", "Archive/2026": "/" separates levels
+    Column("special_use", String(16), nullable=True),  # RFC 6154: "\\Sent", "\\Trash", ...
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False),
+    Column("highestmodseq", BigInteger, nullable=False),
+    # Counters kept with every change, so STATUS and quotas need no scan:
+    Column("messages", BigInteger, nullable=False),
+    Column("unseen", BigInteger, nullable=False),
+    Column("deleted", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name", name="mailboxes_account_name"),
+    sqlite_autoincrement=True,
+)
+
+# One row per distinct message content (blob), shared by every copy in every mailbox.
+bodies = Table(
+    "bodies", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # also the EMAILID (RFC 8474)
+    Column("blob", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("structure", Text, nullable=False),  # mime.structure.Structure as JSON
+    Column("sent", BigInteger, nullable=True),  # the Date header, for SEARCH SENT* and SORT DATE
+    Column("message_id", String(998), nullable=True),  # to find a reply's thread
+    Column("subject", Text, nullable=False),  # decoded, for SEARCH SUBJECT
+    Column("addresses", Text, nullable=False),  # decoded From/To/Cc/Bcc lines, for SEARCH FROM/TO/...
+    Column("refs", BigInteger, nullable=False),  # messages pointing here
+    Column("orphaned", BigInteger, nullable=True),  # when refs fell to 0: swept (with the blob) later
+    Index("bodies_orphaned", "orphaned"),
+    Index("bodies_message_id", "message_id"),
+    sqlite_autoincrement=True,
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    Column("flags", Integer, nullable=False),  # system flags, a bit each (mailstore.flags)
+    Column("keywords", Text, nullable=False),  # other flags, space-separated
+    Column("internal_date", BigInteger, nullable=False),
+    Column("saved", BigInteger, nullable=False),  # SAVEDATE (RFC 8514)
+    Column("size", BigInteger, nullable=False),
+    Column("body_id", Id, ForeignKey("bodies.id"), nullable=False),
+    Column("thread_id", Id, nullable=False),  # THREADID (RFC 8474)
+    UniqueConstraint("mailbox_id", "uid", name="messages_mailbox_uid"),
+    Index("messages_mailbox_modseq", "mailbox_id", "modseq"),
+    Index("messages_body", "body_id"),
+    sqlite_autoincrement=True,
+)
+
+# Expunged UIDs and when (modseq), for QRESYNC's VANISHED and for sessions catching up (RFC 7162).
+expunged = Table(
+    "expunged", metadata,
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("uid", BigInteger, primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
+    Index("expunged_mailbox_modseq", "mailbox_id", "modseq"),
+)
+
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(1000), primary_key=True),  # may name a mailbox that does not exist (RFC 3501)
+)
+
+# Rights others have on a mailbox (RFC 4314): identifier is an account address or "anyone".
+mailbox_acl = Table(
+    "mailbox_acl", metadata,
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("identifier", String(320), primary_key=True),
+    Column("rights", String(32), nullable=False),
+    Index("mailbox_acl_identifier", "identifier"),
+)

@@ -1,0 +1,35 @@
+"""The mailstore's refusals, typed so each protocol maps them to its own replies in one place."""
+
+from __future__ import annotations
+
+
+class MailstoreError(Exception):
+    """Base of the mailstore's refusals; the message is fit to show a user."""
+
+
+class NoSuchMailbox(MailstoreError):
+    pass
+
+
+class MailboxExists(MailstoreError):
+    pass
+
+
+class InvalidMailboxName(MailstoreError):
+    pass
+
+
+class NotPermitted(MailstoreError):
+    """The mailbox is not the user's and its ACL does not grant what was asked (RFC 4314)."""
+
+
+class OverQuota(MailstoreError):
+    """Storing this would take the account over its MaxAccountSize or MaxMessages."""
+
+
+class MessageTooLarge(MailstoreError):
+    pass
+
+
+class CannotDelete(MailstoreError):
+    """INBOX cannot be deleted; a mailbox cannot be renamed onto itself or under itself."""

@@ -1,0 +1,377 @@
+"""The mailstore's SQL: statements and the units of work the Mailstore runs (see store/sql.py).
+
+UIDs and mod-sequences come from the mailbox row itself (`UPDATE ... RETURNING`), inside the transaction
+that uses them: strictly ascending, never reused, with no lock held in memory, so concurrent appends from
+several sessions (and later several nodes) cannot collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from polyport.mailstore import flags as fl
+from polyport.mailstore.errors import CannotDelete, MailboxExists, NoSuchMailbox, OverQuota
+from polyport.mailstore.names import INBOX, SEPARATOR
+from polyport.store import Conflict, Row, Statement, Unit
+
+MAILBOX_COLUMNS = ("id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, messages, unseen, "
+                   "deleted, size, created")
+
+INSERT_MAILBOX = Statement("""
+    INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, uidnext, highestmodseq, messages, unseen,
+                           deleted, size, created)
+    VALUES (:account_id, :name, :special_use, 0, 1, 1, 0, 0, 0, 0, :created)
+    ON CONFLICT (account_id, name) DO NOTHING RETURNING id""")
+# The row id is the UIDVALIDITY: ids are never reused, so a mailbox deleted and created again gets a new one.
+SET_UIDVALIDITY = Statement("UPDATE mailboxes SET uidvalidity = id WHERE id = :id")
+MAILBOX_BY_NAME = Statement(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = :account_id AND name = :name")  # noqa: S608
+MAILBOX_BY_ID = Statement(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = :id")  # noqa: S608
+LIST_MAILBOXES = Statement(
+    f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = :account_id ORDER BY name")  # noqa: S608
+COUNT_MAILBOXES = Statement("SELECT count(*) FROM mailboxes WHERE account_id = :account_id")
+ACCOUNT_USAGE = Statement("""
+    SELECT COALESCE(SUM(size), 0) AS size, COALESCE(SUM(messages), 0) AS messages
+    FROM mailboxes WHERE account_id = :account_id""")
+DELETE_MAILBOX = Statement("DELETE FROM mailboxes WHERE id = :id")
+RENAME_MAILBOX = Statement("UPDATE mailboxes SET name = :name WHERE id = :id")
+CHILDREN = Statement("""
+    SELECT id, name FROM mailboxes WHERE account_id = :account_id AND name LIKE :prefix ESCAPE '!' ORDER BY name""")
+SET_SPECIAL_USE = Statement("UPDATE mailboxes SET special_use = :special_use WHERE id = :id")
+
+# Take `count` UIDs and one mod-sequence from the mailbox, atomically (the row is locked until commit).
+TAKE_UIDS = Statement("""
+    UPDATE mailboxes SET uidnext = uidnext + :count, highestmodseq = highestmodseq + 1
+    WHERE id = :id RETURNING uidnext - :count AS first_uid, highestmodseq AS modseq, uidvalidity""")
+TAKE_MODSEQ = Statement("""
+    UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = :id RETURNING highestmodseq""")
+ADD_COUNTS = Statement("""
+    UPDATE mailboxes SET messages = messages + :messages, unseen = unseen + :unseen, deleted = deleted + :deleted,
+                         size = size + :size
+    WHERE id = :id""")
+
+UPSERT_BODY = Statement("""
+    INSERT INTO bodies (blob, size, structure, sent, message_id, subject, addresses, refs, orphaned)
+    VALUES (:blob, :size, :structure, :sent, :message_id, :subject, :addresses, :refs, NULL)
+    ON CONFLICT (blob) DO UPDATE SET refs = bodies.refs + :refs, orphaned = NULL
+    RETURNING id""")
+ADD_BODY_REFS = Statement("UPDATE bodies SET refs = refs + :refs, orphaned = NULL WHERE id = :id")
+DROP_BODY_REF = Statement("""
+    UPDATE bodies SET refs = refs - 1, orphaned = CASE WHEN refs <= 1 THEN :now ELSE NULL END WHERE id = :id""")
+THREAD_OF = Statement("""
+    SELECT m.thread_id FROM bodies b
+    JOIN messages m ON m.body_id = b.id
+    JOIN mailboxes x ON x.id = m.mailbox_id
+    WHERE b.message_id = :message_id AND x.account_id = :account_id LIMIT 1""")
+INSERT_MESSAGE = Statement("""
+    INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, saved, size, body_id, thread_id)
+    VALUES (:mailbox_id, :uid, :modseq, :flags, :keywords, :internal_date, :saved, :size, :body_id, :thread_id)""")
+
+MESSAGE_META = """m.uid AS uid, m.modseq AS modseq, m.flags AS flags, m.keywords AS keywords,
+    m.internal_date AS internal_date, m.saved AS saved, m.size AS size, m.body_id AS body_id,
+    m.thread_id AS thread_id"""
+VIEW = Statement("""
+    SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = :mailbox_id ORDER BY uid""")
+META_RANGE = Statement(f"""
+    SELECT {MESSAGE_META} FROM messages m
+    WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last ORDER BY m.uid""")  # noqa: S608
+FULL_RANGE = Statement(f"""
+    SELECT {MESSAGE_META}, b.blob AS blob, b.structure AS structure, b.sent AS sent, b.subject AS subject,
+           b.addresses AS addresses
+    FROM messages m JOIN bodies b ON b.id = m.body_id
+    WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last ORDER BY m.uid""")  # noqa: S608
+CHANGED_SINCE = Statement("""
+    SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = :mailbox_id AND modseq > :since
+    ORDER BY uid""")
+VANISHED_SINCE = Statement("""
+    SELECT uid FROM expunged WHERE mailbox_id = :mailbox_id AND modseq > :since ORDER BY uid""")
+MESSAGE_FOR_UPDATE = Statement("""
+    SELECT id, uid, modseq, flags, keywords, size, body_id, internal_date, thread_id FROM messages
+    WHERE mailbox_id = :mailbox_id AND uid >= :first AND uid <= :last ORDER BY uid FOR UPDATE""")
+SET_FLAGS = Statement("UPDATE messages SET flags = :flags, keywords = :keywords, modseq = :modseq WHERE id = :id")
+DELETE_MESSAGE = Statement("DELETE FROM messages WHERE id = :id")
+INSERT_EXPUNGED = Statement("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (:mailbox_id, :uid, :modseq)")
+DELETED_MESSAGES = Statement(f"""
+    SELECT id, uid, flags, size, body_id FROM messages
+    WHERE mailbox_id = :mailbox_id AND (flags & {fl.DELETED}) != 0 ORDER BY uid""")  # noqa: S608
+ALL_MESSAGES = Statement("SELECT id, uid, flags, size, body_id FROM messages WHERE mailbox_id = :mailbox_id")
+SUBSCRIBE = Statement(
+    "INSERT INTO subscriptions (account_id, name) VALUES (:account_id, :name) ON CONFLICT DO NOTHING")
+UNSUBSCRIBE = Statement("DELETE FROM subscriptions WHERE account_id = :account_id AND name = :name")
+SUBSCRIPTIONS = Statement("SELECT name FROM subscriptions WHERE account_id = :account_id ORDER BY name")
+ORPHANS = Statement("SELECT id, blob FROM bodies WHERE orphaned IS NOT NULL AND orphaned < :before LIMIT :limit")
+DELETE_ORPHAN = Statement("DELETE FROM bodies WHERE id = :id AND refs <= 0 AND orphaned IS NOT NULL")
+
+# Special-use mailboxes every account gets on first use (RFC 6154).
+DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
+    (INBOX, None), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    account_id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+    created: int
+
+
+def to_mailbox(row: Row) -> Mailbox:
+    return Mailbox(*(row[i] for i in range(12)))
+
+
+def find_mailbox(account_id: int, name: str) -> Unit[Mailbox]:
+    row = yield MAILBOX_BY_NAME.one(account_id=account_id, name=name)
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox {name}")
+    return to_mailbox(row)
+
+
+def create_mailbox(account_id: int, name: str, special_use: str | None, created: int, *,
+                   max_mailboxes: int | None = None, exists_ok: bool = False) -> Unit[int | None]:
+    """The new mailbox's id; None when it existed and `exists_ok`."""
+    if max_mailboxes is not None:
+        count = yield COUNT_MAILBOXES.value(account_id=account_id)
+        if int(count) >= max_mailboxes:
+            raise OverQuota(f"the account already has its limit of {max_mailboxes} mailboxes")
+    new_id = yield INSERT_MAILBOX.value(account_id=account_id, name=name, special_use=special_use, created=created)
+    if new_id is None:
+        if exists_ok:
+            return None
+        raise MailboxExists(f"mailbox {name} already exists")
+    yield SET_UIDVALIDITY.run(id=new_id)
+    return int(new_id)
+
+
+def ensure_defaults(account_id: int, created: int) -> Unit[list[int]]:
+    """INBOX and the special-use mailboxes, created (and subscribed) where missing."""
+    made: list[int] = []
+    for name, special_use in DEFAULT_MAILBOXES:
+        new_id = yield from create_mailbox(account_id, name, special_use, created, exists_ok=True)
+        if new_id is not None:
+            made.append(new_id)
+            yield SUBSCRIBE.run(account_id=account_id, name=name)
+    return made
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    blob: str
+    size: int
+    structure: str  # JSON
+    sent: int | None
+    message_id: str | None
+    parent_ids: Sequence[str]  # In-Reply-To, then References from the nearest: where to look for a thread
+    subject: str
+    addresses: str
+    flags: int
+    keywords: str
+    internal_date: int
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    mailbox_id: int
+    uidvalidity: int
+    uid: int
+    modseq: int
+
+
+def check_quota(account_id: int, adding_size: int, adding_messages: int, max_size: int | None,
+                max_messages: int | None) -> Unit[None]:
+    if max_size is None and max_messages is None:
+        return
+    row = yield ACCOUNT_USAGE.one(account_id=account_id)
+    if max_size is not None and int(row["size"]) + adding_size > max_size:
+        raise OverQuota("the account is over its storage quota (MaxAccountSize)")
+    if max_messages is not None and int(row["messages"]) + adding_messages > max_messages:
+        raise OverQuota("the account is over its message quota (MaxMessages)")
+
+
+def append(mailbox: Mailbox, message: NewMessage, saved: int, max_size: int | None,
+           max_messages: int | None) -> Unit[Appended]:
+    yield from check_quota(mailbox.account_id, message.size, 1, max_size, max_messages)
+    taken = yield TAKE_UIDS.one(id=mailbox.id, count=1)
+    body_id = yield UPSERT_BODY.value(blob=message.blob, size=message.size, structure=message.structure,
+                                      sent=message.sent, message_id=message.message_id, subject=message.subject,
+                                      addresses=message.addresses, refs=1)
+    thread_id = int(body_id)
+    for parent in message.parent_ids[:2]:
+        found = yield THREAD_OF.value(message_id=parent, account_id=mailbox.account_id)
+        if found is not None:
+            thread_id = int(found)
+            break
+    yield INSERT_MESSAGE.run(mailbox_id=mailbox.id, uid=taken["first_uid"], modseq=taken["modseq"],
+                             flags=message.flags, keywords=message.keywords, internal_date=message.internal_date,
+                             saved=saved, size=message.size, body_id=body_id, thread_id=thread_id)
+    yield ADD_COUNTS.run(id=mailbox.id, messages=1, size=message.size,
+                         unseen=0 if message.flags & fl.SEEN else 1, deleted=1 if message.flags & fl.DELETED else 0)
+    return Appended(mailbox.id, int(taken["uidvalidity"]), int(taken["first_uid"]), int(taken["modseq"]))
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChange:
+    uid: int
+    modseq: int
+    flags: int
+    keywords: str
+
+
+def store_flags(mailbox_id: int, uids: Sequence[int], mode: str, bits: int, keywords: Sequence[str],
+                unchanged_since: int | None) -> Unit[tuple[list[FlagChange], list[int]]]:
+    """Replace ("replace"), add ("add") or remove ("remove") flags on the messages with `uids` (sorted). Returns the
+    changes (with their new modseq) and the UIDs refused by UNCHANGEDSINCE (RFC 7162 3.1.3)."""
+    if not uids:
+        return [], []
+    wanted = set(uids)
+    rows = yield MESSAGE_FOR_UPDATE.all(mailbox_id=mailbox_id, first=uids[0], last=uids[-1])
+    modseq: int | None = None
+    changes: list[FlagChange] = []
+    modified: list[int] = []
+    unseen_delta = deleted_delta = 0
+    for row in rows:
+        uid = int(row["uid"])
+        if uid not in wanted:
+            continue
+        if unchanged_since is not None and int(row["modseq"]) > unchanged_since:
+            modified.append(uid)
+            continue
+        old_bits, old_keywords = int(row["flags"]), str(row["keywords"])
+        if mode == "replace":
+            new_bits = bits
+            new_keywords = fl.merge_keywords("", keywords, ())
+        elif mode == "add":
+            new_bits = old_bits | bits
+            new_keywords = fl.merge_keywords(old_keywords, keywords, ())
+        else:
+            new_bits = old_bits & ~bits
+            new_keywords = fl.merge_keywords(old_keywords, (), keywords)
+        if new_bits == old_bits and new_keywords == old_keywords:
+            continue
+        if modseq is None:
+            modseq = int((yield TAKE_MODSEQ.value(id=mailbox_id)))
+        yield SET_FLAGS.run(flags=new_bits, keywords=new_keywords, modseq=modseq, id=row["id"])
+        unseen_delta += bool(old_bits & fl.SEEN) - bool(new_bits & fl.SEEN)
+        deleted_delta += bool(new_bits & fl.DELETED) - bool(old_bits & fl.DELETED)
+        changes.append(FlagChange(uid, modseq, new_bits, new_keywords))
+    if unseen_delta or deleted_delta:
+        yield ADD_COUNTS.run(id=mailbox_id, messages=0, size=0, unseen=unseen_delta, deleted=deleted_delta)
+    return changes, modified
+
+
+def _remove(mailbox_id: int, rows: Iterable[Row], now: int) -> Unit[list[int]]:
+    """Delete message rows, leave tombstones, fix the counters; returns the UIDs (ascending)."""
+    rows = sorted(rows, key=lambda r: int(r["uid"]))
+    if not rows:
+        return []
+    modseq = yield TAKE_MODSEQ.value(id=mailbox_id)
+    size = unseen = deleted = 0
+    for row in rows:
+        yield DELETE_MESSAGE.run(id=row["id"])
+        yield INSERT_EXPUNGED.run(mailbox_id=mailbox_id, uid=row["uid"], modseq=modseq)
+        yield DROP_BODY_REF.run(id=row["body_id"], now=now)
+        size += int(row["size"])
+        unseen += 0 if int(row["flags"]) & fl.SEEN else 1
+        deleted += 1 if int(row["flags"]) & fl.DELETED else 0
+    yield ADD_COUNTS.run(id=mailbox_id, messages=-len(rows), size=-size, unseen=-unseen, deleted=-deleted)
+    return [int(r["uid"]) for r in rows]
+
+
+def expunge(mailbox_id: int, uids: set[int] | None, now: int) -> Unit[list[int]]:
+    """Remove the \\Deleted messages (only those among `uids`, when given)."""
+    rows = yield DELETED_MESSAGES.all(mailbox_id=mailbox_id)
+    chosen = [r for r in rows if uids is None or int(r["uid"]) in uids]
+    removed = yield from _remove(mailbox_id, chosen, now)
+    return removed
+
+
+@dataclass(frozen=True, slots=True)
+class Copied:
+    uidvalidity: int
+    source_uids: list[int]
+    target_uids: list[int]
+    modseq: int
+
+
+def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_size: int | None,
+         max_messages: int | None, *, move: bool, now: int) -> Unit[tuple[Copied, list[int]]]:
+    """Copy (or move) messages; returns the UID mapping and, for a move, the UIDs expunged from the source."""
+    if not uids:
+        return Copied(target.uidvalidity, [], [], target.highestmodseq), []
+    wanted = set(uids)
+    rows = yield MESSAGE_FOR_UPDATE.all(mailbox_id=source_id, first=uids[0], last=uids[-1])
+    chosen = [r for r in rows if int(r["uid"]) in wanted]
+    if not chosen:
+        return Copied(target.uidvalidity, [], [], target.highestmodseq), []
+    if source_id != target.id or not move:
+        yield from check_quota(target.account_id, 0 if move else sum(int(r["size"]) for r in chosen),
+                               0 if move else len(chosen), max_size, max_messages)
+    taken = yield TAKE_UIDS.one(id=target.id, count=len(chosen))
+    first, modseq = int(taken["first_uid"]), int(taken["modseq"])
+    size = unseen = deleted = 0
+    for offset, row in enumerate(chosen):
+        yield INSERT_MESSAGE.run(mailbox_id=target.id, uid=first + offset, modseq=modseq, flags=row["flags"],
+                                 keywords=row["keywords"], internal_date=row["internal_date"], saved=saved,
+                                 size=row["size"], body_id=row["body_id"], thread_id=row["thread_id"])
+        yield ADD_BODY_REFS.run(id=row["body_id"], refs=1)
+        size += int(row["size"])
+        unseen += 0 if int(row["flags"]) & fl.SEEN else 1
+        deleted += 1 if int(row["flags"]) & fl.DELETED else 0
+    yield ADD_COUNTS.run(id=target.id, messages=len(chosen), size=size, unseen=unseen, deleted=deleted)
+    removed: list[int] = []
+    if move:
+        removed = yield from _remove(source_id, chosen, now)
+    copied = Copied(int(taken["uidvalidity"]), [int(r["uid"]) for r in chosen],
+                    list(range(first, first + len(chosen))), modseq)
+    return copied, removed
+
+
+def delete_mailbox(mailbox: Mailbox, now: int) -> Unit[None]:
+    if mailbox.name == INBOX:
+        raise CannotDelete("INBOX cannot be deleted")
+    rows = yield ALL_MESSAGES.all(mailbox_id=mailbox.id)
+    for row in rows:
+        yield DROP_BODY_REF.run(id=row["body_id"], now=now)
+    yield DELETE_MAILBOX.run(id=mailbox.id)
+
+
+def like_prefix(name: str) -> str:
+    escaped = name.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"{escaped}{SEPARATOR}%"
+
+
+def rename_mailbox(account_id: int, old: Mailbox, new_name: str, created: int) -> Unit[list[tuple[str, str]]]:
+    """Rename a mailbox and everything under it; returns (old, new) name pairs. Renaming INBOX moves its
+    messages to a new mailbox and leaves INBOX empty (RFC 3501 6.3.5)."""
+    if new_name == old.name or new_name.startswith(old.name + SEPARATOR):
+        raise CannotDelete(f"cannot rename {old.name} to {new_name}")
+    taken = yield MAILBOX_BY_NAME.one(account_id=account_id, name=new_name)
+    if taken is not None:
+        raise MailboxExists(f"mailbox {new_name} already exists")
+    if old.name == INBOX:
+        new_id = yield from create_mailbox(account_id, new_name, None, created)
+        target = yield MAILBOX_BY_ID.one(id=new_id)
+        rows = yield ALL_MESSAGES.all(mailbox_id=old.id)
+        uids = sorted(int(r["uid"]) for r in rows)
+        yield from copy(old.id, uids, to_mailbox(target), created, None, None, move=True, now=created)
+        return [(old.name, new_name)]
+    renamed = [(old.name, new_name)]
+    yield RENAME_MAILBOX.run(name=new_name, id=old.id)
+    children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(old.name))
+    for child in children:
+        child_new = new_name + str(child["name"])[len(old.name):]
+        try:
+            yield RENAME_MAILBOX.run(name=child_new, id=child["id"])
+        except Conflict:
+            raise MailboxExists(f"mailbox {child_new} already exists") from None
+        renamed.append((str(child["name"]), child_new))
+    return renamed

@@ -1,0 +1,364 @@
+"""The Mailstore service: mailboxes, messages and flags for every protocol that touches mail.
+
+IMAP, POP3, delivery, the webmail and the CLI/API all go through this class. It parses each message once
+(mime.parse), writes its bytes to the blob store (fsynced) before the records that point at them are
+committed, and publishes `mailbox.<id>` events after each commit, so every session on a mailbox hears of
+changes made elsewhere. Identical bodies are stored once and shared by reference count; bodies nobody
+references any more are swept with their blobs after a grace period (a delivery racing a sweep could
+otherwise lose a blob it just found existing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from polyport.bus import Bus
+from polyport.directory import Directory
+from polyport.directory import settings as schema
+from polyport.mailstore import flags as fl
+from polyport.mailstore import names
+from polyport.mailstore import records as rec
+from polyport.mailstore.errors import MessageTooLarge, NoSuchMailbox
+from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
+from polyport.mime import structure as st
+from polyport.store import BlobStore, RecordStore, Row, Unit, unit_of
+
+# Bodies nobody references are kept this long before they and their blobs are deleted.
+ORPHAN_GRACE = 3600
+# Messages bigger than this are parsed in a worker thread rather than on the event loop.
+PARSE_IN_THREAD = 256 * 1024
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    uid: int
+    modseq: int
+    flags: int
+    keywords: str
+    internal_date: int
+    saved: int
+    size: int
+    body_id: int
+    thread_id: int
+
+    @property
+    def flag_names(self) -> list[str]:
+        return fl.join(self.flags, self.keywords)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFull(MessageMeta):
+    blob: str
+    structure_json: str
+    sent: int | None
+    subject: str
+    addresses: str
+
+    def structure(self) -> st.Structure:
+        return st.decode(self.structure_json.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class ViewEntry:
+    uid: int
+    modseq: int
+    flags: int
+    keywords: str
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    highestmodseq: int
+    changed: list[ViewEntry]  # messages whose flags changed, or that arrived, since the asked modseq
+    vanished: list[int]  # UIDs expunged since
+
+
+def _meta(row: Row) -> MessageMeta:
+    return MessageMeta(int(row["uid"]), int(row["modseq"]), int(row["flags"]), str(row["keywords"]),
+                       int(row["internal_date"]), int(row["saved"]), int(row["size"]), int(row["body_id"]),
+                       int(row["thread_id"]))
+
+
+def _full(row: Row) -> MessageFull:
+    return MessageFull(int(row["uid"]), int(row["modseq"]), int(row["flags"]), str(row["keywords"]),
+                       int(row["internal_date"]), int(row["saved"]), int(row["size"]), int(row["body_id"]),
+                       int(row["thread_id"]), str(row["blob"]), str(row["structure"]), row["sent"],
+                       str(row["subject"]), str(row["addresses"]))
+
+
+def _entry(row: Row) -> ViewEntry:
+    return ViewEntry(int(row["uid"]), int(row["modseq"]), int(row["flags"]), str(row["keywords"]))
+
+
+def _search_texts(structure: st.Structure) -> tuple[str, str]:
+    """The decoded subject and address lines stored beside a body for SEARCH."""
+    from polyport.mime.parse import decode_encoded_words as decode_words
+
+    envelope = structure.envelope
+    subject = decode_words(envelope.subject or "")
+    lines = []
+    for label, addresses in (("from", envelope.from_), ("to", envelope.to), ("cc", envelope.cc),
+                             ("bcc", envelope.bcc)):
+        for address in addresses or ():
+            if address.host is None:
+                continue
+            name = decode_words(address.name or "")
+            lines.append(f"{label}:{name} <{address.mailbox}@{address.host}>")
+    return subject, "\n".join(lines)
+
+
+class Mailstore:
+    def __init__(self, store: RecordStore, blobs: BlobStore, directory: Directory, bus: Bus | None = None, *,
+                 max_message_size: int = 50 * 1024 * 1024, clock: Callable[[], int] = _now) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.directory = directory
+        self.bus = bus
+        self.max_message_size = max_message_size
+        self._clock = clock
+
+    async def _changed(self, mailbox_id: int, event: str, modseq: int, **details: Any) -> None:
+        if self.bus is not None:
+            await self.bus.publish(f"mailbox.{mailbox_id}", {"event": event, "modseq": modseq, **details})
+
+    async def _mailboxes_changed(self, account_id: int) -> None:
+        if self.bus is not None:
+            await self.bus.publish(f"account.{account_id}", {"event": "mailboxes"})
+
+    # -- limits --
+
+    async def _limits(self, account_id: int) -> tuple[int | None, int | None, int | None]:
+        """(MaxAccountSize bytes, MaxMessages, MaxMailboxes) of an account, None where unlimited."""
+        settings = await self.directory.effective_account_settings_by_id(account_id)
+        return (schema.size_limit(settings["MaxAccountSize"]), schema.count_limit(settings["MaxMessages"]),
+                schema.count_limit(settings["MaxMailboxes"]))
+
+    async def quota(self, account_id: int) -> tuple[int, int, int | None, int | None]:
+        """(bytes used, messages stored, byte limit, message limit) for QUOTA and GETQUOTAROOT."""
+        row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))
+        max_size, max_messages, _ = await self._limits(account_id)
+        return int(row["size"]), int(row["messages"]), max_size, max_messages
+
+    # -- mailboxes --
+
+    async def ensure_defaults(self, account_id: int) -> None:
+        """INBOX and the special-use mailboxes (Sent, Drafts, Trash, Junk, Archive) on first use."""
+        made = await self.store.write(rec.ensure_defaults(account_id, self._clock()))
+        if made:
+            await self._mailboxes_changed(account_id)
+
+    async def mailboxes(self, account_id: int) -> list[Mailbox]:
+        rows = await self.store.fetch(rec.LIST_MAILBOXES.all(account_id=account_id))
+        return [rec.to_mailbox(r) for r in rows]
+
+    async def mailbox(self, account_id: int, name: str) -> Mailbox:
+        row = await self.store.fetch(rec.MAILBOX_BY_NAME.one(account_id=account_id, name=names.check(name)))
+        if row is None:
+            raise NoSuchMailbox(f"no mailbox {name}")
+        return rec.to_mailbox(row)
+
+    async def mailbox_by_id(self, mailbox_id: int) -> Mailbox:
+        row = await self.store.fetch(rec.MAILBOX_BY_ID.one(id=mailbox_id))
+        if row is None:
+            raise NoSuchMailbox("the mailbox no longer exists")
+        return rec.to_mailbox(row)
+
+    async def create(self, account_id: int, name: str, special_use: str | None = None) -> Mailbox:
+        """Create a mailbox, and the levels above it that are missing (RFC 3501 6.3.3)."""
+        canonical = names.check(name)
+        _, _, max_mailboxes = await self._limits(account_id)
+        now = self._clock()
+
+        def unit() -> Unit[int | None]:
+            for parent in names.parents(canonical):
+                yield from rec.create_mailbox(account_id, parent, None, now, max_mailboxes=max_mailboxes,
+                                              exists_ok=True)
+            new_id = yield from rec.create_mailbox(account_id, canonical, special_use, now,
+                                                   max_mailboxes=max_mailboxes)
+            return new_id
+
+        await self.store.write(unit())
+        await self._mailboxes_changed(account_id)
+        return await self.mailbox(account_id, canonical)
+
+    async def delete(self, account_id: int, name: str) -> None:
+        canonical = names.check(name)
+        now = self._clock()
+
+        def unit() -> Unit[int]:
+            mailbox = yield from rec.find_mailbox(account_id, canonical)
+            yield from rec.delete_mailbox(mailbox, now)
+            return mailbox.id
+
+        mailbox_id = await self.store.write(unit())
+        await self._changed(mailbox_id, "deleted", 0)
+        await self._mailboxes_changed(account_id)
+
+    async def rename(self, account_id: int, old: str, new: str) -> list[tuple[str, str]]:
+        old_name, new_name = names.check(old), names.check(new)
+        now = self._clock()
+
+        def unit() -> Unit[tuple[int, list[tuple[str, str]]]]:
+            mailbox = yield from rec.find_mailbox(account_id, old_name)
+            for parent in names.parents(new_name):
+                yield from rec.create_mailbox(account_id, parent, None, now, exists_ok=True)
+            renamed = yield from rec.rename_mailbox(account_id, mailbox, new_name, now)
+            return mailbox.id, renamed
+
+        mailbox_id, renamed = await self.store.write(unit())
+        await self._changed(mailbox_id, "renamed", 0)
+        await self._mailboxes_changed(account_id)
+        return renamed
+
+    async def subscribe(self, account_id: int, name: str) -> None:
+        await self.store.write(unit_of(rec.SUBSCRIBE.run(account_id=account_id, name=names.check(name))))
+
+    async def unsubscribe(self, account_id: int, name: str) -> None:
+        await self.store.write(unit_of(rec.UNSUBSCRIBE.run(account_id=account_id, name=names.check(name))))
+
+    async def subscriptions(self, account_id: int) -> list[str]:
+        rows = await self.store.fetch(rec.SUBSCRIPTIONS.all(account_id=account_id))
+        return [str(r["name"]) for r in rows]
+
+    async def set_special_use(self, account_id: int, name: str, special_use: str | None) -> None:
+        mailbox = await self.mailbox(account_id, name)
+        await self.store.write(unit_of(rec.SET_SPECIAL_USE.run(special_use=special_use, id=mailbox.id)))
+        await self._mailboxes_changed(account_id)
+
+    # -- messages in --
+
+    async def prepare(self, data: bytes, flag_names: Iterable[str] = (), internal_date: int | None = None,
+                      ) -> rec.NewMessage:
+        """Parse and store a message's bytes (durably) and build the record that will point at them."""
+        from polyport.mime.parse import parse
+
+        if len(data) > self.max_message_size:
+            raise MessageTooLarge(f"the message is larger than {self.max_message_size} bytes")
+        bits, keywords = fl.split(flag_names)
+        if len(data) > PARSE_IN_THREAD:
+            structure = await asyncio.to_thread(parse, data)
+        else:
+            structure = parse(data)
+        blob = await self.blobs.put(data)
+        subject, addresses = _search_texts(structure)
+        parents = [*structure.in_reply_to, *reversed(structure.references)]
+        return rec.NewMessage(blob, len(data), st.encode(structure).decode(), structure.sent,
+                              structure.message_id, parents, subject, addresses, bits,
+                              fl.keywords_text(keywords), internal_date if internal_date is not None else self._clock())
+
+    async def append(self, account_id: int, name: str, data: bytes, flag_names: Iterable[str] = (),
+                     internal_date: int | None = None) -> Appended:
+        """APPEND: store one message in a mailbox of the account; acknowledged means durable."""
+        canonical = names.check(name)
+        message = await self.prepare(data, flag_names, internal_date)
+        max_size, max_messages, _ = await self._limits(account_id)
+        saved = self._clock()
+
+        def unit() -> Unit[Appended]:
+            mailbox = yield from rec.find_mailbox(account_id, canonical)
+            appended = yield from rec.append(mailbox, message, saved, max_size, max_messages)
+            return appended
+
+        appended = await self.store.write(unit())
+        await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid)
+        return appended
+
+    # -- reading --
+
+    async def view(self, mailbox_id: int) -> list[ViewEntry]:
+        """Every message of a mailbox in UID order: what a session selecting it starts from."""
+        rows = await self.store.fetch(rec.VIEW.all(mailbox_id=mailbox_id))
+        return [_entry(r) for r in rows]
+
+    async def meta(self, mailbox_id: int, first: int, last: int) -> list[MessageMeta]:
+        """Flags, dates and sizes of the messages with first <= UID <= last."""
+        rows = await self.store.fetch(rec.META_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
+        return [_meta(r) for r in rows]
+
+    async def full(self, mailbox_id: int, first: int, last: int) -> list[MessageFull]:
+        """Everything the records hold of the messages with first <= UID <= last (blob, structure...)."""
+        rows = await self.store.fetch(rec.FULL_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
+        return [_full(r) for r in rows]
+
+    async def read(self, blob: str, offset: int = 0, length: int | None = None) -> bytes:
+        if offset == 0 and length is None:
+            return await self.blobs.get(blob)
+        return await self.blobs.read(blob, offset, length if length is not None else 1 << 62)
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        """What changed in a mailbox after `modseq`: flags and arrivals, and expunged UIDs (RFC 7162)."""
+
+        def unit() -> Unit[Changes]:
+            row = yield rec.MAILBOX_BY_ID.one(id=mailbox_id)
+            if row is None:
+                raise NoSuchMailbox("the mailbox no longer exists")
+            changed = yield rec.CHANGED_SINCE.all(mailbox_id=mailbox_id, since=modseq)
+            vanished = yield rec.VANISHED_SINCE.all(mailbox_id=mailbox_id, since=modseq)
+            return Changes(int(row["highestmodseq"]), [_entry(r) for r in changed], [int(r["uid"]) for r in vanished])
+
+        return await self.store.read(unit())
+
+    # -- changing --
+
+    async def store_flags(self, mailbox_id: int, uids: Sequence[int], mode: str, flag_names: Iterable[str],
+                          unchanged_since: int | None = None) -> tuple[list[FlagChange], list[int]]:
+        """STORE: mode "replace", "add" or "remove"; returns the changes and the UIDs UNCHANGEDSINCE refused."""
+        bits, keywords = fl.split(flag_names)
+        changes, modified = await self.store.write(rec.store_flags(mailbox_id, sorted(uids), mode, bits, keywords,
+                                                                  unchanged_since))
+        if changes:
+            await self._changed(mailbox_id, "flags", changes[-1].modseq)
+        return changes, modified
+
+    async def expunge(self, mailbox_id: int, uids: Iterable[int] | None = None) -> list[int]:
+        """Remove the \\Deleted messages (of `uids`, when given); returns the UIDs removed."""
+        wanted = set(uids) if uids is not None else None
+        removed = await self.store.write(rec.expunge(mailbox_id, wanted, self._clock()))
+        if removed:
+            await self._changed(mailbox_id, "expunge", 0)
+        return removed
+
+    async def copy(self, account_id: int, source_id: int, uids: Sequence[int], target_name: str, *,
+                   move: bool = False) -> tuple[Copied, list[int]]:
+        """COPY or MOVE to a mailbox of the same account; returns the UID mapping (COPYUID) and, for a move,
+        the UIDs expunged from the source."""
+        canonical = names.check(target_name)
+        max_size, max_messages, _ = await self._limits(account_id)
+        now = self._clock()
+
+        def unit() -> Unit[tuple[int, Copied, list[int]]]:
+            target = yield from rec.find_mailbox(account_id, canonical)
+            copied, removed = yield from rec.copy(source_id, sorted(uids), target, now, max_size, max_messages,
+                                                  move=move, now=now)
+            return target.id, copied, removed
+
+        target_id, copied, removed = await self.store.write(unit())
+        if copied.target_uids:
+            await self._changed(target_id, "append", copied.modseq)
+        if removed:
+            await self._changed(source_id, "expunge", 0)
+        return copied, removed
+
+    async def usage(self, account_id: int) -> tuple[int, int]:
+        row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))
+        return int(row["size"]), int(row["messages"])
+
+    async def sweep(self, *, grace: float = ORPHAN_GRACE, limit: int = 1000) -> int:
+        """Delete bodies (and their blobs) unreferenced for longer than `grace` seconds; returns how many."""
+        before = int(self._clock() - grace)
+        rows = await self.store.fetch(rec.ORPHANS.all(before=before, limit=limit))
+        swept = 0
+        for row in rows:
+            deleted = await self.store.write(unit_of(rec.DELETE_ORPHAN.run(id=row["id"])))
+            if deleted:
+                await self.blobs.delete(str(row["blob"]))
+                swept += 1
+        return swept
