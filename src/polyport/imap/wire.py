@@ -1,0 +1,2028 @@
+"""IMAP client commands: one command's complete bytes in, a typed command out. Pure: no I/O, fuzzable.
+
+Grammar: RFC 3501 section 9 (IMAP4rev1) and RFC 9051 section 9 (IMAP4rev2), with the extensions'
+additions: RFC 7162 (CONDSTORE, QRESYNC), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 5256 (SORT,
+THREAD), RFC 5957 (SORT=DISPLAY), RFC 4314 (ACL), RFC 9208 (QUOTA), RFC 5258 and RFC 5819
+(LIST-EXTENDED, LIST-STATUS), RFC 6154 (SPECIAL-USE, CREATE-SPECIAL-USE), RFC 3516 (BINARY),
+RFC 6855 (UTF8=ACCEPT), RFC 8474 (OBJECTID), RFC 7888 (LITERAL+), RFC 4978 (COMPRESS), RFC 2971 (ID),
+RFC 5161 (ENABLE), RFC 2177 (IDLE), RFC 3502 (MULTIAPPEND), RFC 8438 (STATUS=SIZE), RFC 7889
+(APPENDLIMIT), RFC 4959 (SASL-IR), RFC 5032 (WITHIN), RFC 3691 (UNSELECT), RFC 6851 (MOVE),
+RFC 4315 (UIDPLUS: UID EXPUNGE).
+
+Framing: the session reads a line; when `literal_at_end(line)` finds a literal marker ({n}, {n+},
+~{n}, ~{n+}) it reads n bytes and the next line, and so on; then it hands the whole command, tag to
+final CRLF with the literals verbatim, to `parse_command`. The parser reads literals in place.
+
+Implementation notes:
+- Total: for any bytes, `parse_command` returns a `Command` or raises `ParseError` (the tag when it
+  could be read, and a reason for the client's BAD). `BadCharset` (a ParseError) is the one refusal
+  that is a NO: `NO [BADCHARSET (US-ASCII UTF-8)]` (RFC 9051 section 6.4.4). Nesting (parenthesized
+  search keys, NOT, OR) stops at MAX_DEPTH; sequence sets at MAX_SEQUENCE_ITEMS items.
+- Sequence sets stay as written: ranges with STAR for "*", and "$" (SEARCHRES) as a flag. The server
+  resolves them against the mailbox's message count or largest UID, so "1:4294967295" is one tuple.
+- Values come out typed: mailbox names as str (modified UTF-7 decoded unless UTF8=ACCEPT is on; INBOX
+  in any case at the head of a name becomes "INBOX"), APPEND messages as bytes, numbers as int, dates
+  as datetime, flags with system flags in their canonical spelling ("\\seen" is "\\Seen").
+- 8-bit bytes only inside literals, and inside quoted strings in UTF-8 mode; NUL only inside literal8.
+- Hot commands (FETCH, STORE, SEARCH and their UID forms) cost one regex match per token; sequence sets
+  and FETCH item lists, which clients repeat endlessly, are cached by their bytes.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime
+import functools
+import re
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from polyport.imap.responses import atom_or_string, utf7_decode
+
+MAX_DEPTH: Final = 64  # parentheses and NOT/OR in search keys, section part numbers
+MAX_SEQUENCE_ITEMS: Final = 100_000  # comma-separated items in one sequence set
+MAX_NUMBER: Final = 4_294_967_295  # RFC 9051 section 9: number and nz-number are unsigned 32-bit
+MAX_NUMBER64: Final = 9_223_372_036_854_775_807  # RFC 9051 number64, RFC 7162 mod-sequence-value
+MAX_ID_PAIRS: Final = 30  # RFC 2971 section 3.3
+STAR: Final = 0  # "*" in SequenceSet.ranges: the largest number in use (0 is no valid number)
+DELIMITER: Final = "/"  # the hierarchy delimiter, for recognizing "INBOX/child"
+SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")  # RFC 9051 section 6.4.4: both are required
+
+# -- character classes (RFC 3501 section 9) -------------------------------------------------------------
+# ATOM-CHAR: any CHAR except atom-specials = "(" ")" "{" SP CTL list-wildcards quoted-specials resp-specials.
+_ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+')
+# ASTRING-CHAR = ATOM-CHAR / resp-specials
+_ASTRING_ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')
+# list-char = ATOM-CHAR / list-wildcards / resp-specials
+_LIST_ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){"\\]+')
+# tag = 1*<any ASTRING-CHAR except "+">
+_TAG: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\+]+')
+# The first byte that ends a run inside a quoted string (UTF-8 mode lets 8-bit through, RFC 6855 section 3).
+_QUOTED_STOP: Final = re.compile(rb'["\\\x00\r\n\x80-\xff]')
+_QUOTED_STOP_UTF8: Final = re.compile(rb'["\\\x00\r\n]')
+# literal = "{" number64 ["+"] "}" CRLF *CHAR8; literal8 = "~{" number64 ["+"] "}" CRLF *OCTET (RFC 3516, 7888)
+_LITERAL: Final = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\r?\n")
+_LITERAL_MARK: Final = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}")
+_QUOTED_BODY: Final = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # unrolled: linear, no backtracking
+_DIGITS: Final = re.compile(rb"[0-9]+")
+_SEQUENCE: Final = re.compile(rb"[0-9*:,$]+")
+_FETCH_NAME: Final = re.compile(rb"[A-Za-z0-9.]+")
+_SECTION_SPEC: Final = re.compile(rb"[A-Za-z0-9.]*")
+_PARTIAL: Final = re.compile(rb"<([0-9]{1,20})\.([0-9]{1,20})>")
+_STORE_ITEM: Final = re.compile(rb"([+-]?)FLAGS(\.SILENT)?(?=[ \r\n]|\Z)", re.IGNORECASE)
+_BASE64: Final = re.compile(rb"[A-Za-z0-9+/=]+")
+_OBJECT_ID: Final = re.compile(rb"[A-Za-z0-9_-]{1,255}")  # RFC 8474 section 7: objectid
+_RIGHTS: Final = re.compile(r"[+-]?[a-z0-9]*")  # RFC 4314 section 2: rights are lower-case letters and digits
+# date = date-text / DQUOTE date-text DQUOTE; date-text = date-day "-" date-month "-" date-year
+_DATE: Final = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
+# date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
+_DATE_TIME: Final = re.compile(rb'"([ 0-9]?[0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) '
+                               rb'([+-])([0-9]{2})([0-9]{2})"')
+_MONTHS: Final = {name: number for number, name in enumerate(
+    (b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL", b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"), 1)}
+_SEQUENCE_START: Final = frozenset(b"0123456789*$")
+
+
+# -- errors and the literal marker -----------------------------------------------------------------------
+
+class ParseError(ValueError):
+    """A command the server answers with BAD: `tag BAD message`, or `* BAD message` when `tag` is None."""
+
+    def __init__(self, tag: str | None, message: str) -> None:
+        super().__init__(message)
+        self.tag = tag
+        self.message = message
+
+
+class BadCharset(ParseError):
+    """SEARCH, SORT or THREAD named a charset we do not decode: a NO with [BADCHARSET (...)], not a BAD."""
+
+    def __init__(self, tag: str | None, charset: str) -> None:
+        super().__init__(tag, f"unsupported charset {charset}")
+        self.charset = charset
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A literal announced at the end of a line: `size` bytes follow. A synchronizing literal waits for
+    the server's "+" continuation; {n+} (RFC 7888 LITERAL+) does not. `binary` is literal8 ~{n} (RFC 3516)."""
+
+    size: int
+    synchronizing: bool
+    binary: bool
+
+
+def literal_at_end(line: bytes) -> Literal | None:
+    """The literal marker ending `line` (which ends in CRLF or LF), if any. A "{5}" inside a quoted string
+    is not one: quoted strings are tracked from the line's start (they never span lines)."""
+    if line.endswith(b"\r\n"):
+        end = len(line) - 2
+    elif line.endswith(b"\n"):
+        end = len(line) - 1
+    else:
+        end = len(line)
+    if end < 1 or line[end - 1] != 0x7D:  # "}"
+        return None
+    brace = line.rfind(b"{", 0, end)
+    if brace < 0:
+        return None
+    start = brace - 1 if brace > 0 and line[brace - 1] == 0x7E else brace  # "~{" is literal8
+    match = _LITERAL_MARK.fullmatch(line, start, end)
+    if match is None or _inside_quotes(line, start):
+        return None
+    return Literal(size=int(match.group(2)), synchronizing=not match.group(3), binary=bool(match.group(1)))
+
+
+def _inside_quotes(line: bytes, position: int) -> bool:
+    """Whether `position` falls inside a quoted string of `line` (RFC 3501 section 9: quoted)."""
+    pos = 0
+    while True:
+        opening = line.find(b'"', pos, position)
+        if opening < 0:
+            return False
+        body = _QUOTED_BODY.match(line, opening + 1)
+        closing = body.end() if body is not None else opening + 1
+        if closing >= position:
+            return True  # the string is still open at `position`
+        pos = closing + 1
+
+
+# -- sequence sets (RFC 3501 section 9, RFC 5182 "$") ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SequenceSet:
+    """A sequence-set as written: `ranges` of (first, last), either order, STAR (0) for "*", single
+    numbers as (n, n); `saved` when it includes "$", the result an earlier SEARCH saved (RFC 5182).
+    Nothing is expanded: the server resolves it against the mailbox (message count or largest UID)."""
+
+    ranges: tuple[tuple[int, int], ...]
+    saved: bool = False
+
+    @property
+    def has_star(self) -> bool:
+        return any(first == STAR or last == STAR for first, last in self.ranges)
+
+    @property
+    def highest(self) -> int:
+        """The largest number written out (not "*"), 0 when none: a sequence number above the message
+        count is a BAD (RFC 9051 section 9, seq-number)."""
+        return max((max(first, last) for first, last in self.ranges), default=0)
+
+    def resolve(self, largest: int) -> list[tuple[int, int]]:
+        """Ascending, merged, inclusive (low, high) spans with "*" as `largest` (the message count or the
+        largest UID; 0 for an empty mailbox, which matches nothing). "$" is not included: see `saved`."""
+        spans: list[tuple[int, int]] = []
+        for first, last in self.ranges:
+            low = largest if first == STAR else first
+            high = largest if last == STAR else last
+            if low > high:
+                low, high = high, low
+            low = max(low, 1)
+            if high >= low:
+                spans.append((low, high))
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for low, high in spans:
+            if merged and low <= merged[-1][1] + 1:
+                if high > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], high)
+            else:
+                merged.append((low, high))
+        return merged
+
+    def contains(self, number: int, largest: int) -> bool:
+        for first, last in self.ranges:
+            low = largest if first == STAR else first
+            high = largest if last == STAR else last
+            if low <= number <= high or high <= number <= low:
+                return True
+        return False
+
+    def numbers(self, largest: int) -> Iterator[int]:
+        """The numbers in ascending order, lazily (a huge range costs nothing until iterated)."""
+        for low, high in self.resolve(largest):
+            yield from range(low, high + 1)
+
+    def to_bytes(self) -> bytes:
+        items = [b"%d" % first if first == last and first != STAR else
+                 b"%s:%s" % (_seq_text(first), _seq_text(last)) for first, last in self.ranges]
+        items = [b"*" if item == b"*:*" else item for item in items]
+        if self.saved:
+            items.append(b"$")
+        return b",".join(items)
+
+
+def _seq_text(number: int) -> bytes:
+    return b"*" if number == STAR else b"%d" % number
+
+
+def _seq_number(text: bytes) -> int | str:
+    """RFC 3501 section 9: seq-number = nz-number / "*". The number, or the reason it is not one."""
+    if text == b"*":
+        return STAR
+    if not text.isdigit():
+        return f"bad sequence number {text[:20]!r}"
+    if len(text) > 10 or int(text) > MAX_NUMBER:
+        return f"sequence number {text[:20].decode()} is out of range (1 to {MAX_NUMBER})"
+    value = int(text)
+    return value if value else "sequence numbers start at 1, not 0"
+
+
+def _parse_sequence_set(text: bytes) -> SequenceSet | str:
+    """RFC 3501 section 9 sequence-set (RFC 5182: "$" as an item). The set, or the reason it is not one."""
+    if text.count(b",") >= MAX_SEQUENCE_ITEMS:
+        return f"sequence set longer than {MAX_SEQUENCE_ITEMS} items"
+    ranges: list[tuple[int, int]] = []
+    saved = False
+    for item in text.split(b","):
+        if item == b"$":  # RFC 5182 section 2.1: seq-last-command
+            saved = True
+            continue
+        first_text, colon, last_text = item.partition(b":")
+        first = _seq_number(first_text)
+        if isinstance(first, str):
+            return first
+        if not colon:
+            ranges.append((first, first))
+            continue
+        last = _seq_number(last_text)  # seq-range = seq-number ":" seq-number
+        if isinstance(last, str):
+            return last
+        ranges.append((first, last))
+    return SequenceSet(tuple(ranges), saved)
+
+
+_cached_sequence_set = functools.lru_cache(maxsize=4096)(_parse_sequence_set)
+
+
+def parse_sequence_set(text: bytes) -> SequenceSet:
+    """A sequence set on its own (the server's saved results, tests). Raises ValueError."""
+    result = _parse_sequence_set(text) if _SEQUENCE.fullmatch(text) else f"bad sequence set {text[:20]!r}"
+    if isinstance(result, SequenceSet):
+        return result
+    raise ValueError(result)
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One client command; `name` is its verb (without "UID")."""
+
+    tag: str
+    name: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Capability(Command):
+    name: ClassVar[str] = "CAPABILITY"
+
+
+@dataclass(frozen=True, slots=True)
+class Noop(Command):
+    name: ClassVar[str] = "NOOP"
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(Command):
+    name: ClassVar[str] = "LOGOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls(Command):
+    name: ClassVar[str] = "STARTTLS"
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate(Command):
+    """RFC 9051 section 6.2.2; `initial_response` decoded (RFC 4959 SASL-IR; "=" is b"", absent is None)."""
+
+    mechanism: str  # upper-case
+    initial_response: bytes | None = None
+    name: ClassVar[str] = "AUTHENTICATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Command):
+    username: str
+    password: str
+    name: ClassVar[str] = "LOGIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Enable(Command):
+    """RFC 5161."""
+
+    capabilities: tuple[str, ...]  # upper-case
+    name: ClassVar[str] = "ENABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class QResync:
+    """RFC 7162 section 3.2.5: the QRESYNC select parameter."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    known_sequence: SequenceSet | None = None  # seq-match-data: sequence numbers ...
+    known_sequence_uids: SequenceSet | None = None  # ... and their UIDs
+
+
+@dataclass(frozen=True, slots=True)
+class Select(Command):
+    mailbox: str
+    condstore: bool = False  # RFC 7162 section 3.1.8
+    qresync: QResync | None = None
+    name: ClassVar[str] = "SELECT"
+    readonly: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class Examine(Command):
+    mailbox: str
+    condstore: bool = False
+    qresync: QResync | None = None
+    name: ClassVar[str] = "EXAMINE"
+    readonly: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Create(Command):
+    mailbox: str
+    special_use: tuple[str, ...] = ()  # RFC 6154 section 3: CREATE ... (USE (\Drafts))
+    name: ClassVar[str] = "CREATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Command):
+    mailbox: str
+    name: ClassVar[str] = "DELETE"
+
+
+@dataclass(frozen=True, slots=True)
+class Rename(Command):
+    mailbox: str
+    new_name: str
+    name: ClassVar[str] = "RENAME"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Command):
+    mailbox: str
+    name: ClassVar[str] = "SUBSCRIBE"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe(Command):
+    mailbox: str
+    name: ClassVar[str] = "UNSUBSCRIBE"
+
+
+@dataclass(frozen=True, slots=True)
+class List(Command):
+    """RFC 9051 section 6.3.9 with RFC 5258 (selection and return options, several patterns), RFC 5819
+    (RETURN (STATUS ...)) and RFC 6154 (SPECIAL-USE). `extended` when any extended syntax was used."""
+
+    reference: str
+    patterns: tuple[str, ...]
+    select_subscribed: bool = False
+    select_remote: bool = False
+    select_special_use: bool = False
+    recursive_match: bool = False
+    return_subscribed: bool = False
+    return_children: bool = False
+    return_special_use: bool = False
+    return_status: tuple[str, ...] | None = None
+    extended: bool = False
+    name: ClassVar[str] = "LIST"
+
+
+@dataclass(frozen=True, slots=True)
+class Lsub(Command):
+    reference: str
+    pattern: str
+    name: ClassVar[str] = "LSUB"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace(Command):
+    name: ClassVar[str] = "NAMESPACE"
+
+
+@dataclass(frozen=True, slots=True)
+class Status(Command):
+    mailbox: str
+    items: tuple[str, ...]  # upper-case, from STATUS_ITEMS
+    name: ClassVar[str] = "STATUS"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One message of APPEND (RFC 3502 MULTIAPPEND sends several). `data` is the literal's bytes;
+    `binary` when it came as literal8 (RFC 3516), `utf8` when as UTF8 (~{n}) (RFC 6855 section 4)."""
+
+    data: bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime.datetime | None = None
+    binary: bool = False
+    utf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Append(Command):
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+    name: ClassVar[str] = "APPEND"
+
+
+@dataclass(frozen=True, slots=True)
+class Check(Command):
+    name: ClassVar[str] = "CHECK"
+
+
+@dataclass(frozen=True, slots=True)
+class Close(Command):
+    name: ClassVar[str] = "CLOSE"
+
+
+@dataclass(frozen=True, slots=True)
+class Unselect(Command):
+    name: ClassVar[str] = "UNSELECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge(Command):
+    """EXPUNGE, or UID EXPUNGE (RFC 4315) when `uids` is set."""
+
+    uids: SequenceSet | None = None
+    name: ClassVar[str] = "EXPUNGE"
+
+    @property
+    def uid(self) -> bool:
+        return self.uids is not None
+
+
+# Search keys (RFC 9051 section 6.4.4, RFC 3501 section 6.4.4), as a tree.
+
+@dataclass(frozen=True, slots=True)
+class SearchAll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAnd:
+    keys: tuple[SearchKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOr:
+    left: SearchKey
+    right: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class SearchNot:
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFlag:
+    """A flag set (`present`) or not: ANSWERED/UNANSWERED ... as "\\Answered", KEYWORD/UNKEYWORD as written.
+    RECENT/OLD are "\\Recent"; NEW is SearchAnd(\\Recent set, \\Seen not set)."""
+
+    flag: str
+    present: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHeader:
+    """BCC/CC/FROM/SUBJECT/TO value, or HEADER field value: `field` lower-case; substring, any case."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchText:
+    """BODY (`where` "body") or TEXT (header and body, `where` "text") containing `value`."""
+
+    where: typing.Literal["body", "text"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDate:
+    """BEFORE/ON/SINCE (internal date) and SENTBEFORE/SENTON/SENTSINCE (Date header), by day."""
+
+    field: typing.Literal["internal", "sent"]
+    relation: typing.Literal["before", "on", "since"]
+    date: datetime.date
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSize:
+    relation: typing.Literal["larger", "smaller"]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMessages:
+    """A sequence set of message numbers, or of UIDs (`uid`, the UID key). May hold "$" (RFC 5182)."""
+
+    sequence: SequenceSet
+    uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchModSeq:
+    """RFC 7162 section 3.1.5: MODSEQ ["/flags/\\Seen" priv|shared|all] n: mod-sequence >= n."""
+
+    modseq: int
+    entry: str | None = None  # the entry name, e.g. "/flags/\\Seen"
+    entry_type: str | None = None  # "priv", "shared" or "all"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAge:
+    """RFC 5032 WITHIN: OLDER/YOUNGER than `seconds`, by internal date."""
+
+    relation: typing.Literal["older", "younger"]
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchObjectId:
+    """RFC 8474 section 6: EMAILID / THREADID."""
+
+    kind: typing.Literal["emailid", "threadid"]
+    value: str
+
+
+SearchKey = (SearchAll | SearchAnd | SearchOr | SearchNot | SearchFlag | SearchHeader | SearchText | SearchDate
+             | SearchSize | SearchMessages | SearchModSeq | SearchAge | SearchObjectId)
+
+
+@dataclass(frozen=True, slots=True)
+class Search(Command):
+    """SEARCH / UID SEARCH. `return_options` None is the plain SEARCH answer; a set (RFC 4731 ESEARCH:
+    MIN MAX ALL COUNT, RFC 5182 SAVE) asks for ESEARCH. RETURN () is read as RETURN (ALL)."""
+
+    query: SearchKey
+    charset: str | None = None
+    uid: bool = False
+    return_options: frozenset[str] | None = None
+    name: ClassVar[str] = "SEARCH"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """RFC 3501 section 6.4.5 / RFC 9051 section 6.4.5 section-spec: `part` numbers, then `text`:
+    "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT" or "MIME" (a part's MIME header)."""
+
+    part: tuple[int, ...] = ()
+    text: str = ""
+    fields: tuple[str, ...] = ()  # HEADER.FIELDS (...) names, as the client wrote them
+
+    def to_bytes(self) -> bytes:
+        spec = b".".join(b"%d" % number for number in self.part)
+        if self.text:
+            spec = spec + b"." + self.text.encode() if spec else self.text.encode()
+        if self.fields:
+            spec += b" (" + b" ".join(atom_or_string(field) for field in self.fields) + b")"
+        return spec
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBody:
+    """BODY[section]<partial>, BODY.PEEK[...], BINARY[part]<partial>, BINARY.PEEK[...] (RFC 3516)."""
+
+    section: Section
+    peek: bool = False
+    partial: tuple[int, int] | None = None  # (origin, length)
+    binary: bool = False
+
+    def label(self) -> bytes:
+        """The item's name in the FETCH response (RFC 9051 section 7.5.2): no .PEEK, origin only."""
+        name = b"BINARY[" if self.binary else b"BODY["
+        tail = b"]" if self.partial is None else b"]<%d>" % self.partial[0]
+        return name + self.section.to_bytes() + tail
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBinarySize:
+    """BINARY.SIZE[part] (RFC 3516 section 4.2)."""
+
+    part: tuple[int, ...]
+
+    def label(self) -> bytes:
+        return b"BINARY.SIZE[" + b".".join(b"%d" % number for number in self.part) + b"]"
+
+
+# Plain FETCH attributes are their upper-case names (str); see FETCH_ATTRIBUTES.
+FetchItem = str | FetchBody | FetchBinarySize
+
+FETCH_ATTRIBUTES: Final = frozenset({
+    "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE", "RFC822.TEXT", "BODY",
+    "BODYSTRUCTURE", "UID",
+    "MODSEQ",  # RFC 7162 section 3.1.4.1
+    "EMAILID", "THREADID",  # RFC 8474 section 5
+    "SAVEDATE",  # RFC 8514
+})
+# RFC 3501 section 6.4.5: the macros.
+FETCH_MACROS: Final = {
+    "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
+    "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
+    "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch(Command):
+    sequence: SequenceSet
+    items: tuple[FetchItem, ...]  # macros expanded
+    uid: bool = False
+    changed_since: int | None = None  # RFC 7162 section 3.1.4.1: CHANGEDSINCE
+    vanished: bool = False  # RFC 7162 section 3.2.6: VANISHED (UID FETCH only, with CHANGEDSINCE)
+    name: ClassVar[str] = "FETCH"
+
+    @property
+    def sets_seen(self) -> bool:
+        """Whether the fetch sets \\Seen (RFC 9051 section 6.4.5: BODY[...], BINARY[...], RFC822, RFC822.TEXT)."""
+        return any(item in ("RFC822", "RFC822.TEXT") if isinstance(item, str)
+                   else isinstance(item, FetchBody) and not item.peek for item in self.items)
+
+
+StoreOperation = typing.Literal["replace", "add", "remove"]
+
+
+@dataclass(frozen=True, slots=True)
+class Store(Command):
+    """STORE / UID STORE: FLAGS (replace), +FLAGS (add), -FLAGS (remove), .SILENT; RFC 7162 UNCHANGEDSINCE."""
+
+    sequence: SequenceSet
+    operation: StoreOperation
+    flags: tuple[str, ...]
+    silent: bool = False
+    uid: bool = False
+    unchanged_since: int | None = None
+    name: ClassVar[str] = "STORE"
+
+
+@dataclass(frozen=True, slots=True)
+class Copy(Command):
+    sequence: SequenceSet
+    mailbox: str
+    uid: bool = False
+    name: ClassVar[str] = "COPY"
+
+
+@dataclass(frozen=True, slots=True)
+class Move(Command):
+    """RFC 6851."""
+
+    sequence: SequenceSet
+    mailbox: str
+    uid: bool = False
+    name: ClassVar[str] = "MOVE"
+
+
+SORT_KEYS: Final = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
+                              "DISPLAYFROM", "DISPLAYTO"})  # RFC 5256 section 3, RFC 5957 section 3
+
+
+@dataclass(frozen=True, slots=True)
+class SortCriterion:
+    key: str  # from SORT_KEYS
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sort(Command):
+    """RFC 5256 section 3 SORT / UID SORT."""
+
+    criteria: tuple[SortCriterion, ...]
+    charset: str
+    query: SearchKey
+    uid: bool = False
+    name: ClassVar[str] = "SORT"
+
+
+THREAD_ALGORITHMS: Final = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Thread(Command):
+    """RFC 5256 section 3 THREAD / UID THREAD."""
+
+    algorithm: str
+    charset: str
+    query: SearchKey
+    uid: bool = False
+    name: ClassVar[str] = "THREAD"
+
+
+@dataclass(frozen=True, slots=True)
+class Idle(Command):
+    """RFC 2177; the session reads the DONE line itself."""
+
+    name: ClassVar[str] = "IDLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Id(Command):
+    """RFC 2971: the client's field/value pairs, or None for ID NIL."""
+
+    parameters: tuple[tuple[str, str | None], ...] | None
+    name: ClassVar[str] = "ID"
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuota(Command):
+    """RFC 9208 section 4.2."""
+
+    root: str
+    name: ClassVar[str] = "GETQUOTA"
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuotaRoot(Command):
+    mailbox: str
+    name: ClassVar[str] = "GETQUOTAROOT"
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota(Command):
+    root: str
+    limits: tuple[tuple[str, int], ...]  # (resource name upper-case, limit)
+    name: ClassVar[str] = "SETQUOTA"
+
+
+@dataclass(frozen=True, slots=True)
+class GetAcl(Command):
+    """RFC 4314 section 3.3."""
+
+    mailbox: str
+    name: ClassVar[str] = "GETACL"
+
+
+@dataclass(frozen=True, slots=True)
+class SetAcl(Command):
+    """RFC 4314 section 3.1: rights with "+" add, "-" remove, else replace."""
+
+    mailbox: str
+    identifier: str
+    operation: StoreOperation
+    rights: str
+    name: ClassVar[str] = "SETACL"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAcl(Command):
+    mailbox: str
+    identifier: str
+    name: ClassVar[str] = "DELETEACL"
+
+
+@dataclass(frozen=True, slots=True)
+class ListRights(Command):
+    mailbox: str
+    identifier: str
+    name: ClassVar[str] = "LISTRIGHTS"
+
+
+@dataclass(frozen=True, slots=True)
+class MyRights(Command):
+    mailbox: str
+    name: ClassVar[str] = "MYRIGHTS"
+
+
+@dataclass(frozen=True, slots=True)
+class Compress(Command):
+    """RFC 4978: DEFLATE is the only algorithm."""
+
+    mechanism: str
+    name: ClassVar[str] = "COMPRESS"
+
+
+STATUS_ITEMS: Final = frozenset({
+    "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",  # RFC 9051 6.3.11, RFC 8438
+    "HIGHESTMODSEQ",  # RFC 7162 section 3.1.9
+    "APPENDLIMIT",  # RFC 7889 section 3
+    "MAILBOXID",  # RFC 8474 section 4
+})
+SPECIAL_USES: Final = {name.lower(): name for name in (  # RFC 6154 section 2, RFC 8457
+    "\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash", "\\Important")}
+# RFC 3501 section 9: flag = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / keyword / extension
+SYSTEM_FLAGS: Final = {name.lower(): name for name in (
+    "\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
+
+
+# -- the parser ------------------------------------------------------------------------------------------
+
+def _describe(byte: int) -> str:
+    if byte == 0:
+        return "a NUL byte"
+    if byte >= 0x80:
+        return "an 8-bit byte outside a quoted string or literal"
+    if byte in (0x0D, 0x0A):
+        return "a stray line end"
+    if byte < 0x20 or byte == 0x7F:
+        return "a control character"
+    return repr(chr(byte))
+
+
+def _inbox(name: str) -> str:
+    """RFC 9051 section 5.1: INBOX is case-insensitive; spell it "INBOX" at the head of a hierarchy."""
+    if len(name) >= 5 and name[:5].isascii() and name[:5].upper() == "INBOX" and (
+            len(name) == 5 or name[5] == DELIMITER) and not name.startswith("INBOX"):
+        return "INBOX" + name[5:]
+    return name
+
+
+class _Parser:
+    """A cursor over one command's bytes. Methods named for grammar rules consume them or raise."""
+
+    __slots__ = ("data", "pos", "tag", "utf8")
+
+    def __init__(self, data: bytes, utf8: bool) -> None:
+        self.data = data
+        self.pos = 0
+        self.tag: str | None = None
+        self.utf8 = utf8
+
+    # -- basics --
+
+    def error(self, message: str) -> ParseError:
+        return ParseError(self.tag, message)
+
+    def at_end(self) -> bool:
+        pos = self.pos
+        return pos >= len(self.data) or self.data[pos] in (0x0D, 0x0A)
+
+    def unexpected(self, what: str) -> ParseError:
+        """The error for finding something other than `what` here."""
+        if self.at_end():
+            return self.error(f"missing {what}")
+        return self.error(f"expected {what}, found {_describe(self.data[self.pos])}")
+
+    def sp(self, what: str) -> None:
+        """SP, before `what`."""
+        if self.data.startswith(b" ", self.pos):
+            self.pos += 1
+            return
+        if self.at_end():
+            raise self.error(f"missing {what}")
+        raise self.error(f"expected a space before {what}, found {_describe(self.data[self.pos])}")
+
+    def maybe_sp(self) -> bool:
+        if self.data.startswith(b" ", self.pos):
+            self.pos += 1
+            return True
+        return False
+
+    def open_paren(self, what: str) -> None:
+        if not self.data.startswith(b"(", self.pos):
+            raise self.unexpected(f"'(' starting {what}")
+        self.pos += 1
+
+    def more(self, what: str) -> bool:
+        """After an item of a parenthesized list: False at its ")" (consumed), True after a SP."""
+        data, pos = self.data, self.pos
+        if data.startswith(b")", pos):
+            self.pos = pos + 1
+            return False
+        if data.startswith(b" ", pos):
+            self.pos = pos + 1
+            return True
+        if self.at_end():
+            raise self.error(f"unbalanced parentheses: missing ')' after {what}")
+        raise self.error(f"expected a space or ')' after {what}, found {_describe(data[pos])}")
+
+    def empty_list(self) -> bool:
+        """At "()" (after the "("): consume the ")"."""
+        if self.data.startswith(b")", self.pos):
+            self.pos += 1
+            return True
+        return False
+
+    def finish(self) -> None:
+        """The command's end: CRLF (or LF, or nothing, as the session framed it)."""
+        rest = self.data[self.pos:]
+        if rest in (b"\r\n", b"\n", b""):
+            return
+        if rest[0] == 0x20:
+            raise self.error("unexpected text after the arguments")
+        if rest[0] == 0x29:
+            raise self.error("unbalanced parentheses: unexpected ')'")
+        raise self.error(f"unexpected {_describe(rest[0])} after the arguments")
+
+    # -- atoms, strings, numbers (RFC 3501 section 9) --
+
+    def atom(self, what: str) -> bytes:
+        match = _ATOM.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected(what)
+        self.pos = match.end()
+        return match.group()
+
+    def word(self, what: str) -> str:
+        """An atom as an upper-case keyword."""
+        return self.atom(what).decode("ascii").upper()
+
+    def peek_word(self) -> str:
+        match = _ATOM.match(self.data, self.pos)
+        return match.group().decode("ascii").upper() if match is not None else ""
+
+    def quoted(self) -> bytes:
+        """quoted = DQUOTE *QUOTED-CHAR DQUOTE, at the opening quote."""
+        data = self.data
+        stop = _QUOTED_STOP_UTF8 if self.utf8 else _QUOTED_STOP
+        start = pos = self.pos + 1
+        pieces: list[bytes] = []
+        while True:
+            found = stop.search(data, pos)
+            if found is None:
+                raise self.error("unterminated quoted string")
+            end = found.start()
+            byte = data[end]
+            if byte == 0x22:
+                self.pos = end + 1
+                if not pieces:
+                    return data[start:end]
+                pieces.append(data[pos:end])
+                return b"".join(pieces)
+            if byte == 0x5C:
+                escaped = data[end + 1:end + 2]
+                if escaped not in (b'"', b"\\"):
+                    raise self.error('a backslash in a quoted string may only escape " or \\')
+                pieces.append(data[pos:end])
+                pieces.append(escaped)
+                pos = end + 2
+                continue
+            if byte in (0x0D, 0x0A):
+                raise self.error("unterminated quoted string")
+            if byte == 0:
+                raise self.error("a NUL byte in a quoted string")
+            raise self.error("an 8-bit byte in a quoted string (send a literal, or ENABLE UTF8=ACCEPT)")
+
+    def literal(self, *, binary_allowed: bool = False) -> tuple[bytes, bool]:
+        """literal / literal8 at "{" or "~{": its bytes, and whether it was literal8."""
+        match = _LITERAL.match(self.data, self.pos)
+        if match is None:
+            raise self.error("malformed literal: expected {n} or {n+} and the line end")
+        binary = bool(match.group(1))
+        if binary and not binary_allowed:
+            raise self.error("a literal8 (~{n}) is allowed only for APPEND's message")
+        start = match.end()
+        end = start + int(match.group(2))
+        if end > len(self.data):
+            raise self.error("literal shorter than its announced size")
+        content = self.data[start:end]
+        if not binary and b"\0" in content:
+            raise self.error("a NUL byte in a literal (only a literal8 ~{n} may hold one)")
+        self.pos = end
+        return content, binary
+
+    def string(self, what: str) -> bytes:
+        """string = quoted / literal"""
+        data, pos = self.data, self.pos
+        if data.startswith(b'"', pos):
+            return self.quoted()
+        if data.startswith(b"{", pos):
+            return self.literal()[0]
+        if data.startswith(b"~{", pos):
+            raise self.error("a literal8 (~{n}) is allowed only for APPEND's message")
+        raise self.unexpected(what)
+
+    def astring(self, what: str) -> bytes:
+        """astring = 1*ASTRING-CHAR / string"""
+        if self.data.startswith(b"~{", self.pos):
+            raise self.error("a literal8 (~{n}) is allowed only for APPEND's message")
+        match = _ASTRING_ATOM.match(self.data, self.pos)
+        if match is not None:
+            self.pos = match.end()
+            return match.group()
+        return self.string(what)
+
+    def nstring_value(self, what: str) -> bytes | None:
+        """nstring = string / nil (an atom is read as a string too, leniently)."""
+        match = _ASTRING_ATOM.match(self.data, self.pos)
+        if match is not None:
+            self.pos = match.end()
+            value = match.group()
+            return None if value.upper() == b"NIL" else value
+        return self.string(what)
+
+    def text(self, raw: bytes, what: str) -> str:
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise self.error(f"{what} is not valid UTF-8") from None
+
+    def mailbox_name(self, raw: bytes, what: str) -> str:
+        """RFC 3501 section 5.1.3 (modified UTF-7), or UTF-8 after ENABLE UTF8=ACCEPT (RFC 6855 section 3)."""
+        if self.utf8:
+            name = self.text(raw, what)
+        else:
+            try:
+                name = utf7_decode(raw)
+            except ValueError as err:
+                raise self.error(f"{what} is not valid modified UTF-7 ({err})") from None
+        return _inbox(name)
+
+    def mailbox(self, what: str = "mailbox name") -> str:
+        """mailbox = "INBOX" / astring"""
+        return self.mailbox_name(self.astring(what), what)
+
+    def list_mailbox(self, what: str) -> str:
+        """list-mailbox = 1*list-char / string (RFC 3501 section 9)"""
+        match = _LIST_ATOM.match(self.data, self.pos)
+        if match is not None:
+            self.pos = match.end()
+            raw = match.group()
+        else:
+            raw = self.string(what)
+        return self.mailbox_name(raw, what)
+
+    def number(self, what: str, *, limit: int = MAX_NUMBER, nonzero: bool = False) -> int:
+        """number / nz-number / number64 / mod-sequence-value, bounded by `limit`."""
+        match = _DIGITS.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected(what)
+        significant = match.group().lstrip(b"0") or b"0"
+        if len(significant) > 20 or int(significant) > limit:
+            raise self.error(f"{what} is out of range (at most {limit})")
+        value = int(significant)
+        if nonzero and value == 0:
+            raise self.error(f"{what} must not be 0")
+        self.pos = match.end()
+        return value
+
+    def sequence_set(self, what: str = "sequence set") -> SequenceSet:
+        match = _SEQUENCE.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected(what)
+        text = match.group()
+        result = _cached_sequence_set(text) if len(text) <= 64 else _parse_sequence_set(text)
+        if isinstance(result, str):
+            raise self.error(result)
+        self.pos = match.end()
+        return result
+
+    def date(self) -> datetime.date:
+        """date = date-text / DQUOTE date-text DQUOTE (RFC 3501 section 9)."""
+        quoted = self.data.startswith(b'"', self.pos)
+        start = self.pos + quoted
+        match = _DATE.match(self.data, start)
+        if match is None:
+            raise self.unexpected("date (d-Mon-yyyy)")
+        end = match.end()
+        if quoted:
+            if not self.data.startswith(b'"', end):
+                raise self.error("bad date: expected d-Mon-yyyy")
+            end += 1
+        day, month_name, year = match.groups()
+        month = _MONTHS.get(month_name.upper())
+        if month is None:
+            raise self.error(f"bad month {month_name.decode()!r} in a date")
+        try:
+            value = datetime.date(int(year), month, int(day))
+        except ValueError:
+            raise self.error(f"bad date {match.group().decode()}") from None
+        self.pos = end
+        return value
+
+    def date_time(self) -> datetime.datetime:
+        """date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE."""
+        match = _DATE_TIME.match(self.data, self.pos)
+        if match is None:
+            raise self.error('bad date-time: expected "dd-Mon-yyyy hh:mm:ss +zzzz"')
+        day, month_name, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+        month = _MONTHS.get(month_name.upper())
+        if month is None:
+            raise self.error(f"bad month {month_name.decode()!r} in a date-time")
+        try:
+            if int(zone_minutes) >= 60:
+                raise ValueError
+            offset = datetime.timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+            zone = datetime.timezone(-offset if sign == b"-" else offset)
+            value = datetime.datetime(int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=zone)
+        except ValueError:
+            raise self.error(f"bad date-time {match.group().decode()}") from None
+        self.pos = match.end()
+        return value
+
+    # -- flags (RFC 3501 section 9: flag, flag-list) --
+
+    def flag(self) -> str:
+        data, pos = self.data, self.pos
+        if data.startswith(b"\\", pos):
+            match = _ATOM.match(data, pos + 1)  # flag-extension = "\" atom
+            if match is None:
+                raise self.error("expected a flag name after \\")
+            lowered = b"\\" + match.group().lower()
+            canonical = SYSTEM_FLAGS.get(lowered.decode("ascii"))
+            if canonical is None:
+                if lowered == b"\\recent":
+                    raise self.error("\\Recent is set by the server only")
+                raise self.error(f"unknown system flag \\{match.group()[:30].decode()}")
+            self.pos = match.end()
+            return canonical
+        return self.atom("flag").decode("ascii")  # flag-keyword = atom
+
+    def flag_list(self) -> tuple[str, ...]:
+        """flag-list = "(" [flag *(SP flag)] ")" """
+        self.open_paren("the flag list")
+        if self.empty_list():
+            return ()
+        flags = [self.flag()]
+        while self.more("a flag"):
+            flags.append(self.flag())
+        return tuple(flags)
+
+    # -- the command line --
+
+    def command(self) -> Command:
+        data = self.data
+        match = _TAG.match(data)
+        if match is None:
+            if not data or data[0] in (0x0D, 0x0A):
+                raise ParseError(None, "empty command line")
+            raise ParseError(None, f"bad tag: found {_describe(data[0])}")
+        self.pos = match.end()
+        if not self.at_end() and not data.startswith(b" ", self.pos):
+            raise ParseError(None, f"bad tag: found {_describe(data[self.pos])}")
+        self.tag = match.group().decode("ascii")
+        self.sp("command")
+        name = self.word("command")
+        if name == "UID":
+            self.sp("command after UID")
+            name = self.word("command after UID")
+            handler = _UID_COMMANDS.get(name)
+            if handler is None:
+                raise self.error(f"unknown command UID {name[:30]}")
+            return handler(self, self.tag, True)
+        simple = _SIMPLE_COMMANDS.get(name)
+        if simple is not None:
+            self.finish()
+            return simple(self.tag)
+        handler = _COMMANDS.get(name)
+        if handler is None:
+            raise self.error(f"unknown command {name[:30]}")
+        return handler(self, self.tag, False)
+
+    # -- RFC 9051 section 6.2: not authenticated --
+
+    def cmd_authenticate(self, tag: str, _uid: bool) -> Authenticate:
+        self.sp("SASL mechanism")
+        mechanism = self.word("SASL mechanism")  # auth-type = atom
+        initial: bytes | None = None
+        if self.maybe_sp():  # RFC 4959 section 7: initial-resp = (base64 / "=")
+            match = _BASE64.match(self.data, self.pos)
+            if match is None:
+                raise self.unexpected("initial response (base64)")
+            token = match.group()
+            self.pos = match.end()
+            if token == b"=":
+                initial = b""
+            else:
+                try:
+                    initial = binascii.a2b_base64(token, strict_mode=True)
+                except binascii.Error:
+                    raise self.error("initial response is not valid base64") from None
+        self.finish()
+        return Authenticate(tag, mechanism, initial)
+
+    def cmd_login(self, tag: str, _uid: bool) -> Login:
+        self.sp("user name")
+        username = self.text(self.astring("user name"), "user name")
+        self.sp("password")
+        password = self.text(self.astring("password"), "password")
+        self.finish()
+        return Login(tag, username, password)
+
+    def cmd_enable(self, tag: str, _uid: bool) -> Enable:
+        # RFC 5161 section 4: enable = "ENABLE" 1*(SP capability)
+        self.sp("capability")
+        names = [self.word("capability")]
+        while self.maybe_sp():
+            names.append(self.word("capability"))
+        self.finish()
+        return Enable(tag, tuple(names))
+
+    # -- RFC 9051 section 6.3: authenticated --
+
+    def select_arguments(self) -> tuple[str, bool, QResync | None]:
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        condstore = False
+        qresync: QResync | None = None
+        if self.maybe_sp():
+            # RFC 4466 section 2.1: select-params = "(" select-param *(SP select-param) ")"
+            self.open_paren("SELECT parameters")
+            while True:
+                parameter = self.word("SELECT parameter")
+                if parameter == "CONDSTORE":  # RFC 7162 section 3.1.8
+                    condstore = True
+                elif parameter == "QRESYNC":
+                    self.sp("QRESYNC parameters")
+                    qresync = self.qresync()
+                else:
+                    raise self.error(f"unknown SELECT parameter {parameter[:30]}")
+                if not self.more("a SELECT parameter"):
+                    break
+        self.finish()
+        return mailbox, condstore, qresync
+
+    def qresync(self) -> QResync:
+        # RFC 7162 section 7: "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
+        #                     [SP seq-match-data] ")"
+        self.open_paren("QRESYNC parameters")
+        uidvalidity = self.number("UIDVALIDITY", nonzero=True)
+        self.sp("mod-sequence")
+        modseq = self.number("mod-sequence", limit=MAX_NUMBER64, nonzero=True)
+        known_uids: SequenceSet | None = None
+        known_sequence: SequenceSet | None = None
+        known_sequence_uids: SequenceSet | None = None
+        if self.maybe_sp() and not self.data.startswith(b"(", self.pos):
+            known_uids = self.known_set("known UIDs")
+            self.maybe_sp()
+        if self.data.startswith(b"(", self.pos):
+            # seq-match-data = "(" known-sequence-set SP known-uid-set ")"
+            self.pos += 1
+            known_sequence = self.known_set("known sequence set")
+            self.sp("known UID set")
+            known_sequence_uids = self.known_set("known UID set")
+            if not self.data.startswith(b")", self.pos):
+                raise self.unexpected("')' closing the sequence match data")
+            self.pos += 1
+        if not self.data.startswith(b")", self.pos):
+            raise self.unexpected("')' closing the QRESYNC parameters")
+        self.pos += 1
+        return QResync(uidvalidity, modseq, known_uids, known_sequence, known_sequence_uids)
+
+    def known_set(self, what: str) -> SequenceSet:
+        sequence = self.sequence_set(what)
+        if sequence.has_star or sequence.saved:
+            raise self.error(f'{what} may not hold "*" or "$" (RFC 7162 section 7)')
+        return sequence
+
+    def cmd_select(self, tag: str, _uid: bool) -> Select:
+        return Select(tag, *self.select_arguments())
+
+    def cmd_examine(self, tag: str, _uid: bool) -> Examine:
+        return Examine(tag, *self.select_arguments())
+
+    def cmd_create(self, tag: str, _uid: bool) -> Create:
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        uses: list[str] = []
+        if self.maybe_sp():
+            # RFC 4466 section 2.2: create-params; RFC 6154 section 6: "USE" SP "(" [use-attr *(SP use-attr)] ")"
+            self.open_paren("CREATE parameters")
+            while True:
+                parameter = self.word("CREATE parameter")
+                if parameter != "USE":
+                    raise self.error(f"unknown CREATE parameter {parameter[:30]}")
+                self.sp("special-use attributes")
+                self.open_paren("special-use attributes")
+                if not self.empty_list():
+                    while True:
+                        uses.append(self.special_use())
+                        if not self.more("a special-use attribute"):
+                            break
+                if not self.more("a CREATE parameter"):
+                    break
+        self.finish()
+        return Create(tag, mailbox, tuple(uses))
+
+    def special_use(self) -> str:
+        if not self.data.startswith(b"\\", self.pos):
+            raise self.unexpected("special-use attribute (\\Drafts, \\Sent, ...)")
+        self.pos += 1
+        name = "\\" + self.atom("special-use attribute").decode("ascii")  # use-attr-ext = "\" atom
+        return SPECIAL_USES.get(name.lower(), name)
+
+    def one_mailbox(self) -> str:
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        self.finish()
+        return mailbox
+
+    def cmd_delete(self, tag: str, _uid: bool) -> Delete:
+        return Delete(tag, self.one_mailbox())
+
+    def cmd_subscribe(self, tag: str, _uid: bool) -> Subscribe:
+        return Subscribe(tag, self.one_mailbox())
+
+    def cmd_unsubscribe(self, tag: str, _uid: bool) -> Unsubscribe:
+        return Unsubscribe(tag, self.one_mailbox())
+
+    def cmd_rename(self, tag: str, _uid: bool) -> Rename:
+        self.sp("mailbox name")
+        old = self.mailbox()
+        self.sp("new mailbox name")
+        new = self.mailbox("new mailbox name")
+        self.finish()
+        return Rename(tag, old, new)
+
+    def cmd_list(self, tag: str, _uid: bool) -> List:
+        # RFC 5258 section 6: list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]
+        options: dict[str, bool] = {}
+        extended = False
+        self.sp("reference name")
+        if self.data.startswith(b"(", self.pos):
+            extended = True
+            self.pos += 1
+            if not self.empty_list():
+                while True:
+                    option = self.word("LIST selection option")
+                    if option not in ("SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"):
+                        raise self.error(f"unknown LIST selection option {option[:30]}")
+                    options[option] = True
+                    if not self.more("a LIST selection option"):
+                        break
+            if options.get("RECURSIVEMATCH") and not (options.get("SUBSCRIBED") or options.get("SPECIAL-USE")):
+                raise self.error("RECURSIVEMATCH needs SUBSCRIBED or SPECIAL-USE (RFC 5258 section 3)")
+            self.sp("reference name")
+        reference = self.mailbox("reference name")
+        self.sp("mailbox pattern")
+        if self.data.startswith(b"(", self.pos):
+            # patterns = "(" list-mailbox *(SP list-mailbox) ")"
+            extended = True
+            self.pos += 1
+            patterns = [self.list_mailbox("mailbox pattern")]
+            while self.more("a mailbox pattern"):
+                patterns.append(self.list_mailbox("mailbox pattern"))
+        else:
+            patterns = [self.list_mailbox("mailbox pattern")]
+        returns: dict[str, bool] = {}
+        status: tuple[str, ...] | None = None
+        if self.maybe_sp():
+            # list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
+            if self.word("RETURN") != "RETURN":
+                raise self.error("expected RETURN after the mailbox pattern")
+            extended = True
+            self.sp("LIST return options")
+            self.open_paren("LIST return options")
+            if not self.empty_list():
+                while True:
+                    option = self.word("LIST return option")
+                    if option == "STATUS":  # RFC 5819 section 2
+                        self.sp("status items")
+                        status = self.status_items()
+                    elif option in ("SUBSCRIBED", "CHILDREN", "SPECIAL-USE"):
+                        returns[option] = True
+                    else:
+                        raise self.error(f"unknown LIST return option {option[:30]}")
+                    if not self.more("a LIST return option"):
+                        break
+        self.finish()
+        return List(tag, reference, tuple(patterns),
+                    select_subscribed=options.get("SUBSCRIBED", False), select_remote=options.get("REMOTE", False),
+                    select_special_use=options.get("SPECIAL-USE", False),
+                    recursive_match=options.get("RECURSIVEMATCH", False),
+                    return_subscribed=returns.get("SUBSCRIBED", False),
+                    return_children=returns.get("CHILDREN", False),
+                    return_special_use=returns.get("SPECIAL-USE", False),
+                    return_status=status, extended=extended)
+
+    def cmd_lsub(self, tag: str, _uid: bool) -> Lsub:
+        self.sp("reference name")
+        reference = self.mailbox("reference name")
+        self.sp("mailbox pattern")
+        pattern = self.list_mailbox("mailbox pattern")
+        self.finish()
+        return Lsub(tag, reference, pattern)
+
+    def status_items(self) -> tuple[str, ...]:
+        # "(" status-att *(SP status-att) ")"
+        self.open_paren("status items")
+        items: list[str] = []
+        while True:
+            item = self.word("status item")
+            if item not in STATUS_ITEMS:
+                raise self.error(f"unknown status item {item[:30]}")
+            items.append(item)
+            if not self.more("a status item"):
+                return tuple(items)
+
+    def cmd_status(self, tag: str, _uid: bool) -> Status:
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        self.sp("status items")
+        items = self.status_items()
+        self.finish()
+        return Status(tag, mailbox, items)
+
+    def cmd_append(self, tag: str, _uid: bool) -> Append:
+        # RFC 3502 section 6.1: append = "APPEND" SP mailbox 1*append-message
+        # append-message = append-opts SP append-data; append-opts = [SP flag-list] [SP date-time]
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        messages: list[AppendMessage] = []
+        while True:
+            self.sp("message literal")
+            flags: tuple[str, ...] = ()
+            internal_date: datetime.datetime | None = None
+            if self.data.startswith(b"(", self.pos):
+                flags = self.flag_list()
+                self.sp("message literal")
+            if self.data.startswith(b'"', self.pos):
+                internal_date = self.date_time()
+                self.sp("message literal")
+            utf8 = False
+            if self.data[self.pos:self.pos + 4].upper() == b"UTF8":
+                # RFC 6855 section 4: append-data =/ "UTF8" SP "(" literal8 ")"
+                self.pos += 4
+                self.sp("UTF8 message")
+                self.open_paren("the UTF8 message")
+                if not self.data.startswith(b"~{", self.pos):
+                    raise self.unexpected("literal8 (~{n}) holding the UTF8 message")
+                data, binary = self.literal(binary_allowed=True)
+                if not self.data.startswith(b")", self.pos):
+                    raise self.unexpected("')' after the UTF8 message")
+                self.pos += 1
+                utf8 = True
+            elif self.data.startswith((b"{", b"~{"), self.pos):
+                data, binary = self.literal(binary_allowed=True)  # RFC 3516 section 4.4: literal8
+            else:
+                raise self.unexpected("message literal ({n})")
+            messages.append(AppendMessage(data, flags, internal_date, binary, utf8))
+            if self.at_end():
+                break
+        self.finish()
+        return Append(tag, mailbox, tuple(messages))
+
+    # -- RFC 9051 section 6.4: selected --
+
+    def cmd_expunge(self, tag: str, uid: bool) -> Expunge:
+        if not uid:
+            self.finish()
+            return Expunge(tag)
+        self.sp("UID set")  # RFC 4315 section 4: uid-expunge = "UID" SP "EXPUNGE" SP sequence-set
+        uids = self.sequence_set("UID set")
+        self.finish()
+        return Expunge(tag, uids)
+
+    def search_return(self) -> frozenset[str]:
+        # RFC 4731 section 3: search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP ...)] ")"
+        self.sp("search return options")
+        self.open_paren("search return options")
+        if self.empty_list():
+            return frozenset({"ALL"})  # RFC 4731 section 3.1: RETURN () means RETURN (ALL)
+        options: set[str] = set()
+        while True:
+            option = self.word("search return option")
+            if option not in ("MIN", "MAX", "ALL", "COUNT", "SAVE"):  # SAVE: RFC 5182 section 2.1
+                raise self.error(f"unknown search return option {option[:30]}")
+            options.add(option)
+            if not self.more("a search return option"):
+                return frozenset(options)
+
+    def charset(self) -> str:
+        raw = self.astring("charset")  # charset = atom / quoted
+        charset = raw.decode("ascii", "replace").upper()[:40]
+        if charset in SEARCH_CHARSETS:
+            return charset
+        if self.at_end():
+            raise self.error("missing search keys")
+        if self.utf8:  # RFC 6855 section 3: no other charset once UTF-8 is on
+            raise self.error(f"charset {charset} conflicts with UTF8=ACCEPT")
+        raise BadCharset(self.tag, charset)
+
+    def cmd_search(self, tag: str, uid: bool) -> Search:
+        # RFC 9051 section 9: search = "SEARCH" [search-return-opts] SP search-program
+        # search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
+        self.sp("search keys")
+        return_options: frozenset[str] | None = None
+        if self.peek_word() == "RETURN":
+            self.pos += 6
+            return_options = self.search_return()
+            self.sp("search keys")
+        charset: str | None = None
+        if self.peek_word() == "CHARSET":
+            self.pos += 7
+            self.sp("charset")
+            charset = self.charset()
+            self.sp("search keys")
+        query = self.search_keys()
+        self.finish()
+        return Search(tag, query, charset, uid, return_options)
+
+    def search_keys(self) -> SearchKey:
+        keys = [self.search_key(0)]
+        while self.maybe_sp():
+            keys.append(self.search_key(0))
+        return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
+
+    def search_key(self, depth: int) -> SearchKey:
+        if depth > MAX_DEPTH:
+            raise self.error(f"search keys nested deeper than {MAX_DEPTH} levels")
+        data, pos = self.data, self.pos
+        if pos < len(data):
+            byte = data[pos]
+            if byte == 0x28:  # "(" search-key *(SP search-key) ")"
+                self.pos = pos + 1
+                if self.data.startswith(b")", self.pos):
+                    raise self.error("empty parentheses where a search key should be")
+                keys = [self.search_key(depth + 1)]
+                while self.more("a search key"):
+                    keys.append(self.search_key(depth + 1))
+                return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
+            if byte in _SEQUENCE_START:
+                return SearchMessages(self.sequence_set())
+        name = self.word("search key")
+        constant = _SEARCH_CONSTANTS.get(name)
+        if constant is not None:
+            return constant
+        handler = _SEARCH_KEYS.get(name)
+        if handler is None:
+            raise self.error(f"unknown search key {name[:30]}")
+        self.sp(f"argument of {name}")
+        return handler(self, name, depth)
+
+    def search_string(self, what: str) -> str:
+        # Strings in the search's charset: US-ASCII is read as UTF-8 (its superset).
+        raw = self.astring(what)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise self.error(f"{what} is not valid UTF-8") from None
+
+    def key_header(self, name: str, _depth: int) -> SearchKey:
+        return SearchHeader(name.lower(), self.search_string(f"{name} string"))
+
+    def key_header_field(self, _name: str, _depth: int) -> SearchKey:
+        # "HEADER" SP header-fld-name SP astring
+        field = self.astring("header field name")
+        if not field.isascii():
+            raise self.error("a header field name is US-ASCII")
+        self.sp("header search string")
+        return SearchHeader(field.decode().lower(), self.search_string("header search string"))
+
+    def key_text(self, name: str, _depth: int) -> SearchKey:
+        return SearchText("body" if name == "BODY" else "text", self.search_string(f"{name} string"))
+
+    def key_date(self, name: str, _depth: int) -> SearchKey:
+        return SearchDate(*_DATE_KEYS[name], self.date())
+
+    def key_keyword(self, name: str, _depth: int) -> SearchKey:
+        return SearchFlag(self.atom("keyword").decode("ascii"), name == "KEYWORD")  # flag-keyword = atom
+
+    def key_size(self, name: str, _depth: int) -> SearchKey:
+        return SearchSize("larger" if name == "LARGER" else "smaller", self.number("size", limit=MAX_NUMBER64))
+
+    def key_not(self, _name: str, depth: int) -> SearchKey:
+        return SearchNot(self.search_key(depth + 1))
+
+    def key_or(self, _name: str, depth: int) -> SearchKey:
+        left = self.search_key(depth + 1)
+        self.sp("second key of OR")
+        return SearchOr(left, self.search_key(depth + 1))
+
+    def key_uid(self, _name: str, _depth: int) -> SearchKey:
+        return SearchMessages(self.sequence_set("UID set"), uid=True)
+
+    def key_modseq(self, _name: str, _depth: int) -> SearchKey:
+        # RFC 7162 section 7: search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer
+        # search-modseq-ext = SP entry-name SP entry-type-req; entry-name = DQUOTE "/flags/" attr-flag DQUOTE
+        entry: str | None = None
+        entry_type: str | None = None
+        if self.data.startswith(b'"', self.pos):
+            raw = self.quoted()
+            if not raw.lower().startswith(b"/flags/") or not raw.isascii():
+                raise self.error('MODSEQ entry name must be "/flags/<flag>"')
+            entry = raw.decode()
+            self.sp("MODSEQ entry type")
+            entry_type = self.word("MODSEQ entry type").lower()
+            if entry_type not in ("priv", "shared", "all"):
+                raise self.error("MODSEQ entry type must be priv, shared or all")
+            self.sp("mod-sequence")
+        return SearchModSeq(self.number("mod-sequence", limit=MAX_NUMBER64), entry, entry_type)
+
+    def key_age(self, name: str, _depth: int) -> SearchKey:
+        # RFC 5032 section 4: "OLDER" SP nz-number / "YOUNGER" SP nz-number
+        return SearchAge("older" if name == "OLDER" else "younger", self.number("interval", nonzero=True))
+
+    def key_object_id(self, name: str, _depth: int) -> SearchKey:
+        # RFC 8474 section 7: "EMAILID" SP objectid / "THREADID" SP objectid
+        match = _OBJECT_ID.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected("object id")
+        end = match.end()
+        if end < len(self.data) and self.data[end] not in (0x20, 0x29, 0x0D, 0x0A):
+            raise self.error("bad object id: 1 to 255 letters, digits, '-' and '_'")
+        self.pos = end
+        return SearchObjectId("emailid" if name == "EMAILID" else "threadid", match.group().decode())
+
+    def cmd_fetch(self, tag: str, uid: bool) -> Fetch:
+        # RFC 9051 section 9: fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
+        #                     "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
+        self.sp("sequence set")
+        sequence = self.sequence_set()
+        self.sp("message data items")
+        rest = self.data[self.pos:]
+        if len(rest) <= 512 and b"{" not in rest:
+            try:
+                items, changed_since, vanished = _cached_fetch_tail(rest, self.utf8)
+            except ParseError as err:
+                raise self.error(err.message) from None
+        else:
+            items, changed_since, vanished = self.fetch_tail()
+        if vanished and not uid:
+            raise self.error("VANISHED is allowed with UID FETCH only (RFC 7162 section 3.2.6)")
+        return Fetch(tag, sequence, items, uid, changed_since, vanished)
+
+    def fetch_tail(self) -> tuple[tuple[FetchItem, ...], int | None, bool]:
+        """The FETCH items, modifiers and the command's end."""
+        data, pos = self.data, self.pos
+        if data.startswith(b"(", pos):
+            self.pos = pos + 1
+            items = [self.fetch_att()]
+            while self.more("a FETCH item"):
+                items.append(self.fetch_att())
+            result = tuple(items)
+        else:
+            match = _FETCH_NAME.match(data, pos)
+            macro = FETCH_MACROS.get(match.group().upper().decode()) if match is not None else None
+            if match is not None and macro is not None:
+                self.pos = match.end()
+                result = macro
+            else:
+                result = (self.fetch_att(),)
+        changed_since: int | None = None
+        vanished = False
+        if self.maybe_sp():
+            # RFC 7162 section 7: fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
+            self.open_paren("FETCH modifiers")
+            while True:
+                modifier = self.word("FETCH modifier")
+                if modifier == "CHANGEDSINCE":
+                    self.sp("mod-sequence")
+                    changed_since = self.number("mod-sequence", limit=MAX_NUMBER64, nonzero=True)
+                elif modifier == "VANISHED":
+                    vanished = True
+                else:
+                    raise self.error(f"unknown FETCH modifier {modifier[:30]}")
+                if not self.more("a FETCH modifier"):
+                    break
+            if vanished and changed_since is None:
+                raise self.error("VANISHED needs CHANGEDSINCE (RFC 7162 section 3.2.6)")
+        self.finish()
+        return result, changed_since, vanished
+
+    def fetch_att(self) -> FetchItem:
+        match = _FETCH_NAME.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected("FETCH item")
+        name = match.group().upper().decode()
+        self.pos = match.end()
+        if not self.data.startswith(b"[", self.pos):
+            if name in FETCH_ATTRIBUTES:
+                return name
+            if name in ("BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"):
+                raise self.error(f"{name} needs a [section]")
+            raise self.error(f"unknown FETCH item {name[:30]}")
+        self.pos += 1
+        if name in ("BODY", "BODY.PEEK"):
+            # "BODY" section [partial] / "BODY.PEEK" section [partial]
+            section = self.section()
+            return FetchBody(section, name == "BODY.PEEK", self.partial())
+        if name in ("BINARY", "BINARY.PEEK"):
+            # RFC 3516 section 6: "BINARY" [".PEEK"] section-binary [partial]
+            part = self.section_binary()
+            return FetchBody(Section(part), name == "BINARY.PEEK", self.partial(), binary=True)
+        if name == "BINARY.SIZE":
+            return FetchBinarySize(self.section_binary())
+        raise self.error(f"{name[:30]} takes no [section]")
+
+    def section_numbers(self, tokens: list[bytes]) -> tuple[tuple[int, ...], int]:
+        """section-part = nz-number *("." nz-number): the numbers leading `tokens`, and how many."""
+        part: list[int] = []
+        for token in tokens:
+            if not token.isdigit():
+                break
+            if len(token) > 10 or not 1 <= int(token) <= MAX_NUMBER:
+                raise self.error("section part numbers run from 1 to 4294967295")
+            part.append(int(token))
+        if len(part) > MAX_DEPTH:
+            raise self.error(f"section part nested deeper than {MAX_DEPTH} levels")
+        return tuple(part), len(part)
+
+    def section(self) -> Section:
+        # section = "[" [section-spec] "]"; section-spec = section-msgtext / (section-part ["." section-text])
+        # section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"; section-text =/ "MIME"
+        data = self.data
+        match = _SECTION_SPEC.match(data, self.pos)
+        end = match.end() if match is not None else self.pos
+        spec = data[self.pos:end]
+        tokens = spec.split(b".") if spec else []
+        if b"" in tokens:
+            raise self.error(f"bad section {spec[:40].decode()}")
+        part, count = self.section_numbers(tokens)
+        text = b".".join(tokens[count:]).upper().decode()
+        if text not in ("", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME"):
+            raise self.error(f"bad section {spec[:40].decode()}")
+        if text == "MIME" and not part:
+            raise self.error("MIME needs a part number (1.MIME)")
+        self.pos = end
+        fields: tuple[str, ...] = ()
+        if text.startswith("HEADER.FIELDS"):
+            self.sp("header field list")
+            fields = self.header_list()
+        if not data.startswith(b"]", self.pos):
+            raise self.unexpected("']' closing the section")
+        self.pos += 1
+        return Section(part, text, fields)
+
+    def section_binary(self) -> tuple[int, ...]:
+        # RFC 3516 section 6: section-binary = "[" [section-part] "]"
+        data = self.data
+        match = _SECTION_SPEC.match(data, self.pos)
+        end = match.end() if match is not None else self.pos
+        spec = data[self.pos:end]
+        tokens = spec.split(b".") if spec else []
+        part, count = self.section_numbers(tokens)
+        if count != len(tokens) or not data.startswith(b"]", end):
+            raise self.error(f"bad BINARY section {spec[:40].decode()} (part numbers only)")
+        self.pos = end + 1
+        return part
+
+    def header_list(self) -> tuple[str, ...]:
+        # header-list = "(" header-fld-name *(SP header-fld-name) ")"; header-fld-name = astring
+        self.open_paren("the header field list")
+        names: list[str] = []
+        while True:
+            raw = self.astring("header field name")
+            if not raw or not raw.isascii():
+                raise self.error("a header field name is US-ASCII")
+            names.append(raw.decode())
+            if not self.more("a header field name"):
+                return tuple(names)
+
+    def partial(self) -> tuple[int, int] | None:
+        # partial = "<" number64 "." nz-number64 ">"
+        if not self.data.startswith(b"<", self.pos):
+            return None
+        match = _PARTIAL.match(self.data, self.pos)
+        if match is None:
+            raise self.error("bad partial: expected <origin.length>")
+        origin, length = int(match.group(1)), int(match.group(2))
+        if origin > MAX_NUMBER64 or not 1 <= length <= MAX_NUMBER64:
+            raise self.error("partial origin or length out of range")
+        self.pos = match.end()
+        return origin, length
+
+    def cmd_store(self, tag: str, uid: bool) -> Store:
+        # RFC 9051 section 9: store = "STORE" SP sequence-set SP store-att-flags
+        # RFC 7162 section 7: store-modifiers = SP "(" store-modifier *(SP store-modifier) ")"
+        self.sp("sequence set")
+        sequence = self.sequence_set()
+        self.sp("flags operation")
+        unchanged_since: int | None = None
+        if self.data.startswith(b"(", self.pos):
+            self.pos += 1
+            while True:
+                modifier = self.word("STORE modifier")
+                if modifier != "UNCHANGEDSINCE":
+                    raise self.error(f"unknown STORE modifier {modifier[:30]}")
+                self.sp("mod-sequence")
+                unchanged_since = self.number("mod-sequence", limit=MAX_NUMBER64)  # mod-sequence-valzer
+                if not self.more("a STORE modifier"):
+                    break
+            self.sp("flags operation")
+        # store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
+        match = _STORE_ITEM.match(self.data, self.pos)
+        if match is None:
+            if self.at_end():
+                raise self.error("missing flags operation")
+            raise self.error("expected FLAGS, +FLAGS or -FLAGS (with .SILENT or not)")
+        sign, silent = match.groups()
+        self.pos = match.end()
+        self.sp("flags")
+        if self.data.startswith(b"(", self.pos):
+            flags = self.flag_list()
+        else:
+            found = [self.flag()]
+            while self.maybe_sp():
+                found.append(self.flag())
+            flags = tuple(found)
+        self.finish()
+        operation: StoreOperation = "add" if sign == b"+" else "remove" if sign == b"-" else "replace"
+        return Store(tag, sequence, operation, flags, bool(silent), uid, unchanged_since)
+
+    def copy_arguments(self) -> tuple[SequenceSet, str]:
+        self.sp("sequence set")
+        sequence = self.sequence_set()
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        self.finish()
+        return sequence, mailbox
+
+    def cmd_copy(self, tag: str, uid: bool) -> Copy:
+        sequence, mailbox = self.copy_arguments()
+        return Copy(tag, sequence, mailbox, uid)
+
+    def cmd_move(self, tag: str, uid: bool) -> Move:
+        sequence, mailbox = self.copy_arguments()  # RFC 6851 section 3.1: same arguments as COPY
+        return Move(tag, sequence, mailbox, uid)
+
+    def cmd_sort(self, tag: str, uid: bool) -> Sort:
+        # RFC 5256 section 5: sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria
+        # sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"; sort-criterion = ["REVERSE" SP] sort-key
+        self.sp("sort criteria")
+        self.open_paren("the sort criteria")
+        criteria: list[SortCriterion] = []
+        while True:
+            key = self.word("sort key")
+            reverse = key == "REVERSE"
+            if reverse:
+                self.sp("sort key")
+                key = self.word("sort key")
+            if key not in SORT_KEYS:
+                raise self.error(f"unknown sort key {key[:30]}")
+            criteria.append(SortCriterion(key, reverse))
+            if not self.more("a sort key"):
+                break
+        self.sp("charset")  # search-criteria = charset 1*(SP search-key)
+        charset = self.charset()
+        self.sp("search keys")
+        query = self.search_keys()
+        self.finish()
+        return Sort(tag, tuple(criteria), charset, query, uid)
+
+    def cmd_thread(self, tag: str, uid: bool) -> Thread:
+        # RFC 5256 section 5: thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria
+        self.sp("threading algorithm")
+        algorithm = self.word("threading algorithm")
+        if algorithm not in THREAD_ALGORITHMS:
+            raise self.error(f"unknown threading algorithm {algorithm[:30]}")
+        self.sp("charset")
+        charset = self.charset()
+        self.sp("search keys")
+        query = self.search_keys()
+        self.finish()
+        return Thread(tag, algorithm, charset, query, uid)
+
+    # -- extensions without a mailbox selected --
+
+    def cmd_id(self, tag: str, _uid: bool) -> Id:
+        # RFC 2971 section 4: id ::= "ID" SPACE id_params_list; id_params_list ::= "(" #(string SPACE nstring) ")" / nil
+        self.sp("ID parameters")
+        if self.peek_word() == "NIL":
+            self.pos += 3
+            self.finish()
+            return Id(tag, None)
+        self.open_paren("ID parameters")
+        pairs: list[tuple[str, str | None]] = []
+        if not self.empty_list():
+            while True:
+                if len(pairs) >= MAX_ID_PAIRS:
+                    raise self.error(f"more than {MAX_ID_PAIRS} ID field-value pairs (RFC 2971 section 3.3)")
+                field = self.astring("ID field").decode(errors="replace")
+                self.sp("ID value")
+                value = self.nstring_value("ID value")
+                pairs.append((field, None if value is None else value.decode(errors="replace")))
+                if not self.more("an ID value"):
+                    break
+        self.finish()
+        return Id(tag, tuple(pairs))
+
+    def cmd_getquota(self, tag: str, _uid: bool) -> GetQuota:
+        self.sp("quota root")
+        root = self.text(self.astring("quota root"), "quota root")  # quota-root-name = astring
+        self.finish()
+        return GetQuota(tag, root)
+
+    def cmd_getquotaroot(self, tag: str, _uid: bool) -> GetQuotaRoot:
+        return GetQuotaRoot(tag, self.one_mailbox())
+
+    def cmd_setquota(self, tag: str, _uid: bool) -> SetQuota:
+        # RFC 9208 section 7: setquota = "SETQUOTA" SP quota-root-name SP setquota-list
+        # setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"; resource-name SP resource-limit
+        self.sp("quota root")
+        root = self.text(self.astring("quota root"), "quota root")
+        self.sp("quota limits")
+        self.open_paren("the quota limits")
+        limits: list[tuple[str, int]] = []
+        if not self.empty_list():
+            while True:
+                resource = self.word("quota resource name")
+                self.sp("quota limit")
+                limits.append((resource, self.number("quota limit", limit=MAX_NUMBER64)))
+                if not self.more("a quota limit"):
+                    break
+        self.finish()
+        return SetQuota(tag, root, tuple(limits))
+
+    def acl_mailbox_identifier(self) -> tuple[str, str]:
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        self.sp("identifier")
+        identifier = self.text(self.astring("identifier"), "identifier")  # identifier = astring
+        return mailbox, identifier
+
+    def cmd_getacl(self, tag: str, _uid: bool) -> GetAcl:
+        return GetAcl(tag, self.one_mailbox())
+
+    def cmd_myrights(self, tag: str, _uid: bool) -> MyRights:
+        return MyRights(tag, self.one_mailbox())
+
+    def cmd_setacl(self, tag: str, _uid: bool) -> SetAcl:
+        # RFC 4314 section 7: setacl = "SETACL" SP mailbox SP identifier SP mod-rights
+        # mod-rights = astring ; +rights to add, -rights to remove, rights to replace
+        mailbox, identifier = self.acl_mailbox_identifier()
+        self.sp("rights")
+        rights = self.astring("rights").decode("ascii", "replace")
+        if not _RIGHTS.fullmatch(rights):
+            raise self.error("rights are lower-case letters and digits (RFC 4314 section 2)")
+        self.finish()
+        operation: StoreOperation = "add" if rights.startswith("+") else (
+            "remove" if rights.startswith("-") else "replace")
+        return SetAcl(tag, mailbox, identifier, operation, rights.lstrip("+-"))
+
+    def cmd_deleteacl(self, tag: str, _uid: bool) -> DeleteAcl:
+        mailbox, identifier = self.acl_mailbox_identifier()
+        self.finish()
+        return DeleteAcl(tag, mailbox, identifier)
+
+    def cmd_listrights(self, tag: str, _uid: bool) -> ListRights:
+        mailbox, identifier = self.acl_mailbox_identifier()
+        self.finish()
+        return ListRights(tag, mailbox, identifier)
+
+    def cmd_compress(self, tag: str, _uid: bool) -> Compress:
+        # RFC 4978 section 4: compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE"
+        self.sp("compression algorithm")
+        algorithm = self.word("compression algorithm")
+        if algorithm != "DEFLATE":
+            raise self.error(f"unknown compression algorithm {algorithm[:30]} (only DEFLATE)")
+        self.finish()
+        return Compress(tag, algorithm)
+
+
+def _fetch_tail(rest: bytes, utf8: bool) -> tuple[tuple[FetchItem, ...], int | None, bool]:
+    parser = _Parser(rest, utf8)
+    return parser.fetch_tail()
+
+
+# FETCH item lists repeat endlessly (each client has a handful); results are immutable, so share them.
+_cached_fetch_tail = functools.lru_cache(maxsize=1024)(_fetch_tail)
+
+_Handler = Callable[[_Parser, str, bool], Command]
+_SIMPLE_COMMANDS: Final[dict[str, Callable[[str], Command]]] = {
+    "CAPABILITY": Capability, "NOOP": Noop, "LOGOUT": Logout, "STARTTLS": StartTls, "NAMESPACE": Namespace,
+    "CHECK": Check, "CLOSE": Close, "UNSELECT": Unselect, "IDLE": Idle,
+}
+_COMMANDS: Final[dict[str, _Handler]] = {
+    "AUTHENTICATE": _Parser.cmd_authenticate, "LOGIN": _Parser.cmd_login, "ENABLE": _Parser.cmd_enable,
+    "SELECT": _Parser.cmd_select, "EXAMINE": _Parser.cmd_examine, "CREATE": _Parser.cmd_create,
+    "DELETE": _Parser.cmd_delete, "RENAME": _Parser.cmd_rename, "SUBSCRIBE": _Parser.cmd_subscribe,
+    "UNSUBSCRIBE": _Parser.cmd_unsubscribe, "LIST": _Parser.cmd_list, "LSUB": _Parser.cmd_lsub,
+    "STATUS": _Parser.cmd_status, "APPEND": _Parser.cmd_append, "EXPUNGE": _Parser.cmd_expunge,
+    "SEARCH": _Parser.cmd_search, "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "COPY": _Parser.cmd_copy,
+    "MOVE": _Parser.cmd_move, "SORT": _Parser.cmd_sort, "THREAD": _Parser.cmd_thread, "ID": _Parser.cmd_id,
+    "GETQUOTA": _Parser.cmd_getquota, "GETQUOTAROOT": _Parser.cmd_getquotaroot, "SETQUOTA": _Parser.cmd_setquota,
+    "GETACL": _Parser.cmd_getacl, "SETACL": _Parser.cmd_setacl, "DELETEACL": _Parser.cmd_deleteacl,
+    "LISTRIGHTS": _Parser.cmd_listrights, "MYRIGHTS": _Parser.cmd_myrights, "COMPRESS": _Parser.cmd_compress,
+}
+_UID_COMMANDS: Final[dict[str, _Handler]] = {
+    "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "SEARCH": _Parser.cmd_search, "COPY": _Parser.cmd_copy,
+    "MOVE": _Parser.cmd_move, "EXPUNGE": _Parser.cmd_expunge, "SORT": _Parser.cmd_sort, "THREAD": _Parser.cmd_thread,
+}
+
+_SEARCH_CONSTANTS: Final[dict[str, SearchKey]] = {
+    "ALL": SearchAll(),
+    "ANSWERED": SearchFlag("\\Answered"), "UNANSWERED": SearchFlag("\\Answered", False),
+    "DELETED": SearchFlag("\\Deleted"), "UNDELETED": SearchFlag("\\Deleted", False),
+    "DRAFT": SearchFlag("\\Draft"), "UNDRAFT": SearchFlag("\\Draft", False),
+    "FLAGGED": SearchFlag("\\Flagged"), "UNFLAGGED": SearchFlag("\\Flagged", False),
+    "SEEN": SearchFlag("\\Seen"), "UNSEEN": SearchFlag("\\Seen", False),
+    "RECENT": SearchFlag("\\Recent"), "OLD": SearchFlag("\\Recent", False),
+    "NEW": SearchAnd((SearchFlag("\\Recent"), SearchFlag("\\Seen", False))),  # RFC 3501: RECENT UNSEEN
+}
+_DATE_KEYS: Final[dict[str, tuple[typing.Literal["internal", "sent"], typing.Literal["before", "on", "since"]]]] = {
+    "BEFORE": ("internal", "before"), "ON": ("internal", "on"), "SINCE": ("internal", "since"),
+    "SENTBEFORE": ("sent", "before"), "SENTON": ("sent", "on"), "SENTSINCE": ("sent", "since"),
+}
+_SEARCH_KEYS: Final[dict[str, Callable[[_Parser, str, int], SearchKey]]] = {
+    "BCC": _Parser.key_header, "CC": _Parser.key_header, "FROM": _Parser.key_header,
+    "SUBJECT": _Parser.key_header, "TO": _Parser.key_header, "HEADER": _Parser.key_header_field,
+    "BODY": _Parser.key_text, "TEXT": _Parser.key_text,
+    **{name: _Parser.key_date for name in _DATE_KEYS},
+    "KEYWORD": _Parser.key_keyword, "UNKEYWORD": _Parser.key_keyword,
+    "LARGER": _Parser.key_size, "SMALLER": _Parser.key_size,
+    "NOT": _Parser.key_not, "OR": _Parser.key_or, "UID": _Parser.key_uid,
+    "MODSEQ": _Parser.key_modseq,  # RFC 7162 section 3.1.5
+    "OLDER": _Parser.key_age, "YOUNGER": _Parser.key_age,  # RFC 5032
+    "EMAILID": _Parser.key_object_id, "THREADID": _Parser.key_object_id,  # RFC 8474 section 6
+}
+
+
+def parse_command(data: bytes, *, utf8: bool = False) -> Command:
+    """One command's complete bytes (tag to final CRLF, literals verbatim) as a typed command. `utf8`
+    once the client has enabled UTF8=ACCEPT (RFC 6855). Raises ParseError (BadCharset for NO [BADCHARSET])."""
+    return _Parser(data, utf8).command()
