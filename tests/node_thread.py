@@ -36,6 +36,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _other_services(named: str) -> str:
+    """Every other built service on a free port, so parallel test nodes never meet on a fixed one."""
+    from polyport.service_table import SERVICES
+
+    return "".join(f"[services.{s.name}]\nports = [{free_port()}]\n" for s in SERVICES
+                   if s.built and s.name != named)
+
+
 def node_config(data: Path, service: str, port: int, extra: str = "") -> Config:
     return config_module.parse(f"""
 [node]
@@ -49,9 +57,7 @@ argon2_time_cost = 1
 [services.{service}]
 ports = [{port}]
 {extra}
-[services.cliapi-tls]
-ports = [{free_port()}]
-""", "test.toml")
+{_other_services(service)}""", "test.toml")
 
 
 class ThreadedNode:

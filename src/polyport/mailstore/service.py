@@ -271,6 +271,29 @@ class Mailstore:
         await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid)
         return appended
 
+    async def append_many(self, account_id: int, name: str,
+                          messages: Sequence[tuple[bytes, Iterable[str], int | None]]) -> list[Appended]:
+        """MULTIAPPEND (RFC 3502): several messages, all stored or none; acknowledged means durable."""
+        canonical = names.check(name)
+        prepared = [await self.prepare(data, flag_names, internal_date) for data, flag_names, internal_date in messages]
+        max_size, max_messages, _ = await self._limits(account_id)
+        saved = self._clock()
+
+        def unit() -> Unit[list[Appended]]:
+            mailbox = yield from rec.find_mailbox(account_id, canonical)
+            yield from rec.check_quota(account_id, sum(m.size for m in prepared), len(prepared), max_size,
+                                       max_messages)
+            done: list[Appended] = []
+            for message in prepared:
+                appended = yield from rec.append(mailbox, message, saved, max_size, max_messages)
+                done.append(appended)
+            return done
+
+        appended = await self.store.write(unit())
+        if appended:
+            await self._changed(appended[0].mailbox_id, "append", appended[-1].modseq)
+        return appended
+
     # -- reading --
 
     async def view(self, mailbox_id: int) -> list[ViewEntry]:

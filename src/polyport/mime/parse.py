@@ -36,8 +36,13 @@ Implementation notes (the invariants the rest of the server relies on):
   Text decoded from a declared charset (RFC 2047, RFC 2231) uses errors="replace"; unknown charsets fall
   back to the same UTF-8/Latin-1 rule. Only charsets Python ships are looked up, so attacker-chosen
   names never grow the codec registry's cache.
-- Nothing raises on any input; the work is linear in the message's size (bytes.find and regular
-  expressions without nested repetition on the hot path).
+- Nothing raises on any input, and the work is linear in the message's size: bodies are only searched
+  (bytes.find, regular expressions without backtracking blow-ups), never walked line by line in Python.
+  The costlier per-character work has budgets: MAX_ADDRESS_TEXT characters of address fields per
+  message (the outer envelope first; past the budget, address fields read as absent) and
+  MAX_FIELD_TEXT characters of each Content-* field.
+- Only the fields named above are read; SEARCH HEADER and BODY[HEADER.FIELDS (...)] work on the header
+  bytes, sliced by offsets.
 """
 
 from __future__ import annotations

@@ -1,0 +1,227 @@
+"""SELECT/EXAMINE (CONDSTORE, QRESYNC), CREATE (USE), DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST
+(LIST-EXTENDED, LIST-STATUS, SPECIAL-USE, CHILDREN), LSUB, STATUS (SIZE, HIGHESTMODSEQ, MAILBOXID,
+APPENDLIMIT), GETQUOTA, GETQUOTAROOT, SETQUOTA (RFC 9208)."""
+
+from __future__ import annotations
+
+from polyport.imap import responses, wire
+from polyport.imap.codes import ImapRefusal
+from polyport.imap.selected import Selected, flags_response
+from polyport.imap.session import AUTHENTICATED, ImapSession, State, handles
+from polyport.mailstore import Mailbox
+from polyport.mailstore import flags as fl
+from polyport.mailstore import names as mailbox_names
+
+SYSTEM_FLAGS = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
+PERMANENT_FLAGS = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
+SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
+
+
+def mailbox_name(s: ImapSession, name: str) -> bytes:
+    return responses.astring(name, utf8=s.utf8)
+
+
+async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
+    s.unselect()
+    mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
+    entries = await s.mailstore.view(mailbox.id)
+    if c.condstore or c.qresync is not None:
+        s.enabled.add("CONDSTORE")
+    if c.qresync is not None and not s.qresync:
+        raise ImapRefusal("BAD", "QRESYNC needs ENABLE QRESYNC first")
+    selected = Selected(mailbox, c.readonly, entries, mailbox.highestmodseq)
+    s.select(selected)
+    s.send(b"* %d EXISTS\r\n" % len(entries))
+    if not s.rev2:
+        s.send(b"* 0 RECENT\r\n")
+        first_unseen = next((i for i, e in enumerate(entries, 1) if not e.flags & fl.SEEN), 0)
+        if first_unseen:
+            s.send(b"* OK [UNSEEN %d] first unseen message\r\n" % first_unseen)
+    s.send(b"* FLAGS " + SYSTEM_FLAGS + b"\r\n")
+    if c.readonly:
+        s.send(b"* OK [PERMANENTFLAGS ()] read-only\r\n")
+    else:
+        s.send(b"* OK [PERMANENTFLAGS " + PERMANENT_FLAGS + b"] flags the client may change\r\n")
+    s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % mailbox.uidvalidity)
+    s.send(b"* OK [UIDNEXT %d] predicted next UID\r\n" % mailbox.uidnext)
+    s.send(b"* OK [HIGHESTMODSEQ %d] highest mod-sequence\r\n" % mailbox.highestmodseq)
+    s.send(b"* OK [MAILBOXID (M%d)] mailbox id\r\n" % mailbox.id)
+    if c.qresync is not None and c.qresync.uidvalidity == mailbox.uidvalidity:
+        await _resync(s, selected, c.qresync)
+    s.ok(c.tag, f"{c.name} completed", "READ-ONLY" if c.readonly else "READ-WRITE")
+
+
+async def _resync(s: ImapSession, selected: Selected, q: wire.QResync) -> None:
+    """RFC 7162 3.2.5.2: what changed since the client's mod-sequence, and what vanished."""
+    changes = await s.mailstore.changes_since(selected.id, q.modseq)
+    known = q.known_uids
+    vanished = [u for u in changes.vanished if known is None or known.contains(u, selected.largest_uid)]
+    if vanished:
+        s.send(b"* VANISHED (EARLIER) " + responses.sequence_set(vanished) + b"\r\n")
+    for change in changes.changed:
+        number = selected.msn(change.uid)
+        if number:
+            s.send(flags_response(number, change.uid, change.flags, change.keywords, change.modseq, True))
+
+
+@handles(wire.Select, AUTHENTICATED)
+async def select(s: ImapSession, c: wire.Select) -> None:
+    await _select(s, c)
+
+
+@handles(wire.Examine, AUTHENTICATED)
+async def examine(s: ImapSession, c: wire.Examine) -> None:
+    await _select(s, c)
+
+
+@handles(wire.Create, AUTHENTICATED)
+async def create(s: ImapSession, c: wire.Create) -> None:
+    uses = [u for u in c.special_use]
+    for use in uses:
+        if use not in SPECIAL_USES:
+            raise ImapRefusal("NO", f"{use} is not a special use", "USEATTR")
+    if len(uses) > 1:
+        raise ImapRefusal("NO", "one special use a mailbox", "USEATTR")
+    name = c.mailbox.rstrip(mailbox_names.SEPARATOR)  # a trailing separator asks for a parent-to-be (RFC 3501)
+    await s.mailstore.create(s.account_id, name, uses[0] if uses else None)
+    await s.finish(c, "CREATE completed")
+
+
+@handles(wire.Delete, AUTHENTICATED)
+async def delete(s: ImapSession, c: wire.Delete) -> None:
+    mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
+    if s.selected is not None and s.selected.id == mailbox.id:
+        s.unselect()
+    await s.mailstore.delete(s.account_id, c.mailbox)
+    await s.finish(c, "DELETE completed")
+
+
+@handles(wire.Rename, AUTHENTICATED)
+async def rename(s: ImapSession, c: wire.Rename) -> None:
+    await s.mailstore.rename(s.account_id, c.mailbox, c.new_name)
+    await s.finish(c, "RENAME completed")
+
+
+@handles(wire.Subscribe, AUTHENTICATED)
+async def subscribe(s: ImapSession, c: wire.Subscribe) -> None:
+    await s.mailstore.subscribe(s.account_id, c.mailbox)
+    await s.finish(c, "SUBSCRIBE completed")
+
+
+@handles(wire.Unsubscribe, AUTHENTICATED)
+async def unsubscribe(s: ImapSession, c: wire.Unsubscribe) -> None:
+    await s.mailstore.unsubscribe(s.account_id, c.mailbox)
+    await s.finish(c, "UNSUBSCRIBE completed")
+
+
+def _has_children(name: str, all_names: set[str]) -> bool:
+    prefix = name + mailbox_names.SEPARATOR
+    return any(other.startswith(prefix) for other in all_names)
+
+
+@handles(wire.List, AUTHENTICATED)
+async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
+    if c.patterns == ("",) and not c.extended:
+        # RFC 3501 6.3.8: an empty pattern asks for the hierarchy delimiter.
+        s.send(b'* LIST (\\Noselect) "/" ""\r\n')
+        await s.finish(c, "LIST completed")
+        return
+    mailboxes = {m.name: m for m in await s.mailstore.mailboxes(s.account_id)}
+    subscribed = set(await s.mailstore.subscriptions(s.account_id)) \
+        if (c.select_subscribed or c.return_subscribed) else set()
+    existing = set(mailboxes)
+    implied = {p for n in existing for p in mailbox_names.parents(n)} - existing
+    candidates = sorted(subscribed if c.select_subscribed else existing | implied)
+    patterns = [mailbox_names.pattern(c.reference, p) for p in c.patterns]
+    everything = existing | implied
+    for name in candidates:
+        if not any(p.fullmatch(name) for p in patterns):
+            continue
+        mailbox = mailboxes.get(name)
+        if c.select_special_use and (mailbox is None or mailbox.special_use is None):
+            continue
+        attributes: list[str] = []
+        if mailbox is None:
+            attributes.append("\\NonExistent" if c.extended or name not in implied else "\\Noselect")
+            if name in implied and "\\NonExistent" in attributes:
+                attributes = ["\\Noselect"]
+        attributes.append("\\HasChildren" if _has_children(name, everything) else "\\HasNoChildren")
+        if mailbox is not None and mailbox.special_use:
+            attributes.append(mailbox.special_use)
+        if (c.select_subscribed or c.return_subscribed) and name in subscribed:
+            attributes.append("\\Subscribed")
+        s.send(b"* LIST (" + " ".join(attributes).encode() + b') "/" ' + mailbox_name(s, name) + b"\r\n")
+        if c.return_status is not None and mailbox is not None:
+            s.send(status_line(s, mailbox, c.return_status))
+    await s.finish(c, "LIST completed")
+
+
+@handles(wire.Lsub, AUTHENTICATED)
+async def lsub(s: ImapSession, c: wire.Lsub) -> None:
+    existing = {m.name for m in await s.mailstore.mailboxes(s.account_id)}
+    regex = mailbox_names.pattern(c.reference, c.pattern)
+    for name in await s.mailstore.subscriptions(s.account_id):
+        if regex.fullmatch(name):
+            attributes = b"" if name in existing else b"\\Noselect"
+            s.send(b"* LSUB (" + attributes + b') "/" ' + mailbox_name(s, name) + b"\r\n")
+    await s.finish(c, "LSUB completed")
+
+
+def status_line(s: ImapSession, mailbox: Mailbox, items: tuple[str, ...]) -> bytes:
+    values = {
+        "MESSAGES": mailbox.messages, "UIDNEXT": mailbox.uidnext, "UIDVALIDITY": mailbox.uidvalidity,
+        "UNSEEN": mailbox.unseen, "DELETED": mailbox.deleted, "SIZE": mailbox.size, "RECENT": 0,
+        "HIGHESTMODSEQ": mailbox.highestmodseq, "APPENDLIMIT": s.mailstore.max_message_size,
+    }
+    parts = []
+    for item in items:
+        if item == "MAILBOXID":
+            parts.append(b"MAILBOXID (M%d)" % mailbox.id)
+        elif item in values:
+            parts.append(item.encode() + b" %d" % values[item])
+    return b"* STATUS " + mailbox_name(s, mailbox.name) + b" (" + b" ".join(parts) + b")\r\n"
+
+
+@handles(wire.Status, AUTHENTICATED)
+async def status(s: ImapSession, c: wire.Status) -> None:
+    mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
+    if "HIGHESTMODSEQ" in c.items:
+        s.enabled.add("CONDSTORE")
+    s.send(status_line(s, mailbox, c.items))
+    await s.finish(c, "STATUS completed")
+
+
+# -- quotas (RFC 9208): one root, "", per account; limits are account settings, set by admins --
+
+async def _quota_line(s: ImapSession) -> bytes:
+    used, messages, max_size, max_messages = await s.mailstore.quota(s.account_id)
+    resources = []
+    if max_size is not None:
+        resources.append(b"STORAGE %d %d" % ((used + 1023) // 1024, max_size // 1024))
+    if max_messages is not None:
+        resources.append(b"MESSAGE %d %d" % (messages, max_messages))
+    return b'* QUOTA "" (' + b" ".join(resources) + b")\r\n"
+
+
+@handles(wire.GetQuotaRoot, AUTHENTICATED)
+async def get_quota_root(s: ImapSession, c: wire.GetQuotaRoot) -> None:
+    await s.mailstore.mailbox(s.account_id, c.mailbox)
+    s.send(b"* QUOTAROOT " + mailbox_name(s, c.mailbox) + b' ""\r\n')
+    s.send(await _quota_line(s))
+    await s.finish(c, "GETQUOTAROOT completed")
+
+
+@handles(wire.GetQuota, AUTHENTICATED)
+async def get_quota(s: ImapSession, c: wire.GetQuota) -> None:
+    if c.root != "":
+        raise ImapRefusal("NO", f"no quota root {c.root}", "NONEXISTENT")
+    s.send(await _quota_line(s))
+    await s.finish(c, "GETQUOTA completed")
+
+
+@handles(wire.SetQuota, AUTHENTICATED)
+async def set_quota(s: ImapSession, c: wire.SetQuota) -> None:
+    raise ImapRefusal("NO", "quotas are set by administrators (MaxAccountSize, MaxMessages)", "NOPERM")
+
+
+__all__ = ["State"]

@@ -1,0 +1,334 @@
+"""One IMAP connection: reading whole commands (literals included), the protocol's states, and answers.
+
+Implementation notes:
+- A command is read whole before it is parsed: its line, and for each literal at a line's end the
+  literal's bytes and the next line. A literal over its limit is refused before it is read when the
+  client waits for our "+" (synchronizing), and read into nothing when it does not (LITERAL+), then
+  answered NO [TOOBIG]; only APPEND may send message-sized literals.
+- Parsing errors are BAD with the parser's reason; refusals of the services are NO with a response code
+  (codes.py); the session goes on either way.
+- Changes made elsewhere to the selected mailbox arrive as bus events; before a command's tagged answer
+  the session catches up (selected.py) and sends EXISTS/EXPUNGE/FETCH, holding expunges back during
+  FETCH, STORE and SEARCH as RFC 3501 7.4.1 requires.
+- Nothing is logged of a command but its name and outcome: LOGIN and AUTHENTICATE carry passwords.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from polyport import __version__, log, metrics
+from polyport.auth.login import Identity, LoginContext
+from polyport.bus import Subscription
+from polyport.config import ResolvedService
+from polyport.imap import wire
+from polyport.imap.codes import ImapRefusal, refusal_for
+from polyport.imap.selected import Selected, catch_up
+from polyport.mailstore import Mailstore
+from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.runtime import Runtime
+
+SERVICE = "imap"
+ACCESS_MODE = "IMAP"
+# Literals of commands other than APPEND (names, search strings, passwords) are small.
+MAX_SMALL_LITERAL = 64 * 1024
+IDLE_TIMEOUT = 30 * 60  # RFC 2177: clients re-issue IDLE within 29 minutes
+
+COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
+
+
+class State(enum.Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+Handler = Callable[["ImapSession", Any], Awaitable[None]]
+HANDLERS: dict[type[wire.Command], tuple[Handler, frozenset[State]]] = {}
+
+ANY_STATE = frozenset({State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED})
+AUTHENTICATED = frozenset({State.AUTHENTICATED, State.SELECTED})
+SELECTED = frozenset({State.SELECTED})
+
+
+def handles(command: type[wire.Command], states: frozenset[State]) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[command] = (handler, states)
+        return handler
+
+    return register
+
+
+# Commands during whose answer expunges must not be announced (RFC 3501 7.4.1).
+NO_EXPUNGE_ANSWERS = (wire.Fetch, wire.Store, wire.Search)
+
+
+class ImapSession:
+    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService) -> None:
+        self.conn = conn
+        self.runtime = runtime
+        self.service = service
+        self.state = State.NOT_AUTHENTICATED
+        self.identity: Identity | None = None
+        self.selected: Selected | None = None
+        self.subscription: Subscription | None = None
+        self.enabled: set[str] = set()
+        self.log = log.get(conn=conn.id, service=service.name)
+        self.utf8 = False
+
+    # -- services --
+
+    @property
+    def mailstore(self) -> Mailstore:
+        return self.runtime.mailstore
+
+    @property
+    def account_id(self) -> int:
+        assert self.identity is not None
+        return self.identity.account_id
+
+    @property
+    def condstore(self) -> bool:
+        return "CONDSTORE" in self.enabled or "QRESYNC" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        return "QRESYNC" in self.enabled
+
+    @property
+    def rev2(self) -> bool:
+        return "IMAP4REV2" in self.enabled
+
+    def login_context(self) -> LoginContext:
+        return LoginContext(self.service.name, self.conn.remote_ip, self.conn.tls, self.conn.trusted,
+                            ACCESS_MODE, self.conn.id)
+
+    # -- writing --
+
+    def send(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    def tagged(self, tag: str, status: str, text: str, code: str | None = None) -> None:
+        middle = f"[{code}] " if code else ""
+        self.conn.write(f"{tag} {status} {middle}{text}\r\n".encode())
+
+    def ok(self, tag: str, text: str, code: str | None = None) -> None:
+        self.tagged(tag, "OK", text, code)
+
+    def capabilities(self) -> list[str]:
+        """What this connection may use now (RFC 3501 7.2.1): fewer before login and without TLS."""
+        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        if self.state is State.NOT_AUTHENTICATED:
+            if not self.conn.tls:
+                caps.append("STARTTLS")
+            ctx = self.login_context()
+            caps += [f"AUTH={m}" for m in self.runtime.auth.mechanisms(ctx)]
+            if not ctx.plaintext_allowed:
+                caps.append("LOGINDISABLED")
+            return caps
+        appendlimit = self.mailstore.max_message_size
+        return [
+            *caps,
+            "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CONDSTORE", "QRESYNC", "SPECIAL-USE", "CREATE-SPECIAL-USE",
+            "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "SEARCHRES", "WITHIN", "SORT", "SORT=DISPLAY",
+            "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+            "BINARY", f"APPENDLIMIT={appendlimit}", "MULTIAPPEND", "UTF8=ACCEPT", "OBJECTID", "CHILDREN",
+            "SAVEDATE",
+        ]
+
+    # -- the conversation --
+
+    async def run(self) -> None:
+        code = " ".join(self.capabilities())
+        self.send(f"* OK [CAPABILITY {code}] Polyport IMAP {__version__} ready\r\n".encode())
+        try:
+            while self.state is not State.LOGOUT:
+                try:
+                    data = await self.read_command()
+                except LineTooLong as err:
+                    self.send(f"* BAD command line longer than {err.limit} bytes; nothing was done\r\n".encode())
+                    continue
+                except IdleTimeout:
+                    self.send(b"* BYE idle for too long\r\n")
+                    return
+                except ServerShutdown:
+                    self.send(b"* BYE the server is shutting down\r\n")
+                    return
+                if data is None:
+                    continue
+                await self.execute(data)
+                await self.conn.drain()
+        finally:
+            self.unselect()
+
+    async def read_command(self) -> bytes | None:
+        """One whole command, or None when it was refused (and answered) while being read."""
+        conn = self.conn
+        line = await conn.read_line()
+        first = line
+        pieces = [line]
+        total = len(line)
+        while (literal := wire.literal_at_end(line)) is not None:
+            limit = self.literal_limit(first)
+            if literal.size > limit or total + literal.size > limit + MAX_SMALL_LITERAL:
+                await self.refuse_literal(first, literal, limit)
+                return None
+            if literal.synchronizing:
+                self.send(b"+ Ready for literal data\r\n")
+                await conn.drain()
+            pieces.append(await conn.read_exactly(literal.size))
+            line = await conn.read_line()
+            pieces.append(line)
+            total += literal.size + len(line)
+        return b"".join(pieces)
+
+    def literal_limit(self, first_line: bytes) -> int:
+        words = first_line.split(b" ", 3)
+        verb = words[1].upper() if len(words) > 1 else b""
+        if verb == b"APPEND" and self.state is not State.NOT_AUTHENTICATED:
+            return self.mailstore.max_message_size
+        return MAX_SMALL_LITERAL
+
+    async def refuse_literal(self, first_line: bytes, literal: wire.Literal, limit: int) -> None:
+        tag = first_line.split(b" ", 1)[0].decode("ascii", "replace") or "*"
+        if not literal.synchronizing:
+            # LITERAL+: the client sends it anyway; read it into nothing, and the rest of the command.
+            remaining = literal.size
+            while remaining > 0:
+                remaining -= len(await self.conn.read_some(min(remaining, 1 << 16)))
+            while (following := wire.literal_at_end(await self.conn.read_line())) is not None and not \
+                    following.synchronizing:
+                remaining = following.size
+                while remaining > 0:
+                    remaining -= len(await self.conn.read_some(min(remaining, 1 << 16)))
+        self.tagged(tag, "NO", f"literal larger than {limit} bytes", "TOOBIG")
+
+    async def execute(self, data: bytes) -> None:
+        started = time.perf_counter()
+        name, result = "-", "ok"
+        try:
+            try:
+                command = wire.parse_command(data, utf8=self.utf8)
+            except wire.BadCharset as err:
+                result = "user-error"
+                self.tagged(err.tag or "*", "NO", err.message, "BADCHARSET (US-ASCII UTF-8)")
+                return
+            except wire.ParseError as err:
+                result = "bad-syntax"
+                if err.tag:
+                    self.tagged(err.tag, "BAD", err.message)
+                else:
+                    self.send(f"* BAD {err.message}\r\n".encode())
+                return
+            name = command.name + ("-UID" if getattr(command, "uid", False) else "")
+            entry = HANDLERS.get(type(command))
+            if entry is None:
+                result = "bad-syntax"
+                self.tagged(command.tag, "BAD", f"{command.name} is not supported")
+                return
+            handler, states = entry
+            if self.state not in states:
+                result = "bad-syntax"
+                self.tagged(command.tag, "BAD", f"{command.name} is not allowed in the {self.state.value} state")
+                return
+            try:
+                await handler(self, command)
+            except (ConnectionClosed, IdleTimeout, ServerShutdown):
+                raise
+            except Exception as err:
+                refusal = refusal_for(err)
+                if refusal is None:
+                    result = "server-error"
+                    self.log.exception("imap.command_failed", command=name)
+                    refusal = ImapRefusal("NO", "internal error; the server log has the details", "SERVERBUG")
+                else:
+                    result = "user-error" if refusal.status == "NO" else "bad-syntax"
+                await self.updates(command)
+                self.tagged(command.tag, refusal.status, refusal.text, refusal.code)
+        finally:
+            COMMAND_METRICS.observe(name, result, time.perf_counter() - started)
+
+    async def updates(self, command: wire.Command | None, *, force: bool = False) -> None:
+        """Announce what changed in the selected mailbox (if anything happened, or when `force`d)."""
+        selected, subscription = self.selected, self.subscription
+        if selected is None or subscription is None:
+            return
+        pending = False
+        while subscription.get_nowait() is not None:
+            pending = True
+        expunges_allowed = not (isinstance(command, NO_EXPUNGE_ANSWERS) and not getattr(command, "uid", False))
+        if not (pending or force or subscription.overflowed or (expunges_allowed and selected.pending_expunges)):
+            return
+        subscription.overflowed = False
+        for line in await catch_up(selected, self.mailstore, expunges_allowed=expunges_allowed,
+                                   qresync=self.qresync, condstore=self.condstore,
+                                   uid_command=bool(getattr(command, "uid", False))):
+            self.send(line)
+
+    async def finish(self, command: wire.Command, text: str, code: str | None = None) -> None:
+        """Send pending updates, then the tagged OK."""
+        await self.updates(command)
+        self.ok(command.tag, text, code)
+
+    # -- selecting --
+
+    def select(self, selected: Selected) -> None:
+        self.unselect()
+        self.selected = selected
+        if self.runtime.bus is not None:
+            self.subscription = self.runtime.bus.subscribe(f"mailbox.{selected.id}", queue_size=64)
+        self.state = State.SELECTED
+
+    def unselect(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+            self.subscription = None
+        self.selected = None
+        if self.state is State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    def target_uids(self, sequence: wire.SequenceSet, uid: bool) -> list[int]:
+        """The UIDs a command's sequence set names in the selected mailbox. A message number above the
+        count is a BAD (RFC 9051 section 9); UIDs that do not exist are simply not named."""
+        selected = self.selected
+        assert selected is not None
+        if not uid and sequence.highest > selected.exists:
+            raise ImapRefusal("BAD", f"message number {sequence.highest} is beyond the {selected.exists} "
+                                     "messages of the mailbox")
+        return selected.resolve(sequence, uid)
+
+    def require_writable(self) -> Selected:
+        selected = self.selected
+        assert selected is not None
+        if selected.readonly:
+            raise ImapRefusal("NO", "the mailbox is selected read-only (EXAMINE)", "READ-ONLY")
+        return selected
+
+    async def wait_for_done_or_change(self) -> bytes:
+        """IDLE: wait for the client's DONE line, sending changes as they come (RFC 2177)."""
+        assert self.subscription is not None or self.selected is None
+        reader = asyncio.ensure_future(self.conn.read_line())
+        try:
+            while True:
+                waiters: set[asyncio.Future[Any]] = {reader}
+                watcher: asyncio.Future[Any] | None = None
+                if self.subscription is not None:
+                    watcher = asyncio.ensure_future(self.subscription.get())
+                    waiters.add(watcher)
+                done, _ = await asyncio.wait(waiters, timeout=IDLE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+                if watcher is not None and not watcher.done():
+                    watcher.cancel()
+                if reader in done:
+                    return reader.result()
+                if not done:
+                    raise IdleTimeout()
+                await self.updates(None, force=True)
+                await self.conn.drain()
+        finally:
+            if not reader.done():
+                reader.cancel()
