@@ -82,7 +82,7 @@ class Wire:
         return self.until(tag)
 
     def until(self, tag: bytes) -> tuple[list[bytes], bytes]:
-        untagged = []
+        untagged: list[bytes] = []
         while True:
             line = self.response()
             if line.startswith(tag + b" "):
