@@ -85,6 +85,9 @@ CHANGED_SINCE = Statement("""
     ORDER BY uid""")
 VANISHED_SINCE = Statement("""
     SELECT uid FROM expunged WHERE mailbox_id = :mailbox_id AND modseq > :since ORDER BY uid""")
+MAILDROP = Statement("""
+    SELECT m.uid AS uid, m.size AS size, b.blob AS blob FROM messages m JOIN bodies b ON b.id = m.body_id
+    WHERE m.mailbox_id = :mailbox_id ORDER BY m.uid""")
 MESSAGE_FOR_UPDATE = Statement("""
     SELECT id, uid, modseq, flags, keywords, size, body_id, internal_date, thread_id FROM messages
     WHERE mailbox_id = :mailbox_id AND uid >= :first AND uid <= :last ORDER BY uid FOR UPDATE""")
@@ -291,6 +294,16 @@ def expunge(mailbox_id: int, uids: set[int] | None, now: int) -> Unit[list[int]]
     rows = yield DELETED_MESSAGES.all(mailbox_id=mailbox_id)
     chosen = [r for r in rows if uids is None or int(r["uid"]) in uids]
     removed = yield from _remove(mailbox_id, chosen, now)
+    return removed
+
+
+def remove(mailbox_id: int, uids: Sequence[int], now: int) -> Unit[list[int]]:
+    """Remove the messages with `uids` (sorted), whatever their flags (POP3's DELE at QUIT)."""
+    if not uids:
+        return []
+    wanted = set(uids)
+    rows = yield MESSAGE_FOR_UPDATE.all(mailbox_id=mailbox_id, first=uids[0], last=uids[-1])
+    removed = yield from _remove(mailbox_id, [r for r in rows if int(r["uid"]) in wanted], now)
     return removed
 
 

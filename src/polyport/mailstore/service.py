@@ -301,6 +301,11 @@ class Mailstore:
         rows = await self.store.fetch(rec.VIEW.all(mailbox_id=mailbox_id))
         return [_entry(r) for r in rows]
 
+    async def maildrop(self, mailbox_id: int) -> list[tuple[int, int, str]]:
+        """(UID, size, blob) of every message, in UID order: what a POP3 session works on."""
+        rows = await self.store.fetch(rec.MAILDROP.all(mailbox_id=mailbox_id))
+        return [(int(r["uid"]), int(r["size"]), str(r["blob"])) for r in rows]
+
     async def meta(self, mailbox_id: int, first: int, last: int) -> list[MessageMeta]:
         """Flags, dates and sizes of the messages with first <= UID <= last."""
         rows = await self.store.fetch(rec.META_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
@@ -345,6 +350,13 @@ class Mailstore:
         """Remove the \\Deleted messages (of `uids`, when given); returns the UIDs removed."""
         wanted = set(uids) if uids is not None else None
         removed = await self.store.write(rec.expunge(mailbox_id, wanted, self._clock()))
+        if removed:
+            await self._changed(mailbox_id, "expunge", 0)
+        return removed
+
+    async def remove(self, mailbox_id: int, uids: Iterable[int]) -> list[int]:
+        """Remove messages whatever their flags (POP3's deletions at QUIT); returns the UIDs removed."""
+        removed = await self.store.write(rec.remove(mailbox_id, sorted(set(uids)), self._clock()))
         if removed:
             await self._changed(mailbox_id, "expunge", 0)
         return removed
