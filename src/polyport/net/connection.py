@@ -13,12 +13,16 @@ Limits it keeps for every protocol:
 - on shutdown a session waiting for its next command gets `ServerShutdown`, so it can say goodbye;
 - `start_tls` drops anything the client sent after the STARTTLS command and before the handshake
   (plaintext injection, CVE-2011-0411).
+- `start_deflate` (IMAP COMPRESS=DEFLATE, RFC 4978) puts raw DEFLATE under both directions, above TLS.
+  Input is inflated only as far as the buffer has room, so a small compressed stream cannot expand
+  into unbounded memory; output is flushed (Z_SYNC_FLUSH) once per loop iteration and before a drain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from typing import TYPE_CHECKING, Any, cast
 
 from polyport import log
@@ -84,6 +88,10 @@ class Connection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_input = 0.0
         self._drain_since = 0.0
+        self._inflater: Any = None  # zlib decompress object once COMPRESS is on
+        self._deflater: Any = None
+        self._compressed_in = b""  # received, not inflated yet (waits for room in the buffer)
+        self._flush_scheduled = False
 
     # -- asyncio.Protocol --
 
@@ -128,6 +136,13 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_input = self._loop.time()
+        if self._inflater is not None:
+            self._compressed_in += data
+            self._inflate()
+            return
+        self._received(data)
+
+    def _received(self, data: bytes) -> None:
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:
@@ -184,6 +199,8 @@ class Connection(asyncio.Protocol):
     async def _wait_for_input(self) -> None:
         if self._shutdown:
             raise ServerShutdown()
+        if self._compressed_in and self._inflate():
+            return
         if self._eof:
             raise ConnectionClosed()
         if self._reading_paused and self._transport is not None:
@@ -197,7 +214,7 @@ class Connection(asyncio.Protocol):
             self._waiter = None
 
     def has_buffered_input(self) -> bool:
-        return bool(self._buffer)
+        return bool(self._buffer) or bool(self._compressed_in)
 
     async def read_line(self, limit: int | None = None) -> bytes:
         """The next line, with its line end (CRLF or a bare LF: the protocol decides what to accept)."""
@@ -247,11 +264,20 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self._transport is not None and not self._closed:
+            if self._deflater is not None:
+                data = self._deflater.compress(data)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush_deflated)
+                if not data:
+                    return
             self._transport.write(data)
 
     async def drain(self) -> None:
         if self._closed:
             raise ConnectionClosed()
+        if self._flush_scheduled:
+            self._flush_deflated()
         if self._writing_paused:
             self._drain_since = self._loop.time()
             self._drain_waiter = asyncio.get_running_loop().create_future()
@@ -266,6 +292,8 @@ class Connection(asyncio.Protocol):
         """Close after what was written has been sent (cut after the idle timeout if the client never
         reads it)."""
         if self._transport is not None and not self._transport.is_closing():
+            if self._flush_scheduled:
+                self._flush_deflated()
             self._transport.close()
             self._loop.call_later(self.idle_timeout, self._abort_if_open)
 
@@ -302,6 +330,51 @@ class Connection(asyncio.Protocol):
         self._transport = transport
         self._note_tls(transport)
         return dropped
+
+    # -- compression (RFC 4978) --
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflater is not None
+
+    def start_deflate(self) -> int:
+        """From now on, both directions are raw DEFLATE (RFC 1951). The protocol calls this just after
+        writing its last uncompressed answer. Input already buffered was sent before the client could
+        have seen that answer, so it is dropped, as with STARTTLS; returns how many bytes that was."""
+        assert self._deflater is None
+        dropped = len(self._buffer)
+        self._buffer.clear()
+        self._scan = 0
+        self._too_long = self._discarding = False
+        self._deflater = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        self._inflater = zlib.decompressobj(-15)
+        return dropped
+
+    def _inflate(self) -> bool:
+        """Inflate waiting input into the buffer as far as it has room; whether anything was added. While
+        compressed input waits, reading pauses (_wait_for_input resumes it). A stream that is not
+        DEFLATE ends the connection."""
+        room = max(READ_PAUSE_AT, 2 * self.max_line) - len(self._buffer)
+        data = b""
+        if room > 0 and self._compressed_in:
+            try:
+                data = self._inflater.decompress(self._compressed_in, room)
+            except zlib.error:
+                self._compressed_in = b""
+                self.abort()
+                return False
+            self._compressed_in = self._inflater.unconsumed_tail
+        if self._compressed_in and not self._reading_paused and self._transport is not None:
+            self._transport.pause_reading()
+            self._reading_paused = True
+        if data:
+            self._received(data)
+        return bool(data)
+
+    def _flush_deflated(self) -> None:
+        self._flush_scheduled = False
+        if self._deflater is not None and self._transport is not None and not self._closed:
+            self._transport.write(self._deflater.flush(zlib.Z_SYNC_FLUSH))
 
     # -- life cycle --
 

@@ -1,4 +1,4 @@
-"""CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE (SASL-IR), ENABLE, ID, NAMESPACE, IDLE."""
+"""CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE (SASL-IR), ENABLE, ID, NAMESPACE, IDLE, COMPRESS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from polyport.auth import sasl
 from polyport.imap import responses, wire
 from polyport.imap.codes import ImapRefusal
 from polyport.imap.session import ANY_STATE, AUTHENTICATED, ImapSession, State, handles
+from polyport.net.connection import LineTooLong
 
 # What ENABLE turns on (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE), UTF8=ACCEPT, IMAP4rev2.
 ENABLABLE = ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2")
@@ -67,22 +68,28 @@ async def authenticate(s: ImapSession, c: wire.Authenticate) -> None:
     mechanism = sasl.exchange(c.mechanism, s.runtime.auth, s.login_context())
     step = await mechanism.start(c.initial_response)
     while isinstance(step, sasl.Challenge):
-        s.send(b"+ " + base64.b64encode(step.data) + b"\r\n")
-        await s.conn.drain()
-        line = (await s.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
-        if line == b"*":
-            raise ImapRefusal("BAD", "authentication cancelled")
-        try:
-            response = base64.b64decode(line, validate=True)
-        except (binascii.Error, ValueError):
-            raise ImapRefusal("BAD", "the response is not base64") from None
-        step = await mechanism.step(response)
-    if step.data is not None:
-        # SCRAM's server signature goes out as a last challenge, answered by an empty line.
-        s.send(b"+ " + base64.b64encode(step.data) + b"\r\n")
-        await s.conn.drain()
-        await s.conn.read_line()
+        step = await mechanism.step(await _sasl_response(s, step.data))
+    # SCRAM's server signature goes out as a last challenge, answered by an empty line (RFC 9051 6.2.2:
+    # IMAP has no additional data with success).
+    if step.data is not None and await _sasl_response(s, step.data):
+        raise ImapRefusal("BAD", "the answer to the last challenge must be empty")
     await _logged_in(s, c, step.identity)
+
+
+async def _sasl_response(s: ImapSession, challenge: bytes) -> bytes:
+    """Send a challenge, read the client's base64 answer; "*" cancels the exchange."""
+    s.send(b"+ " + base64.b64encode(challenge) + b"\r\n")
+    await s.conn.drain()
+    try:
+        line = (await s.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
+    except LineTooLong:
+        raise ImapRefusal("BAD", "the response is too long") from None
+    if line == b"*":
+        raise ImapRefusal("BAD", "authentication cancelled")
+    try:
+        return base64.b64decode(line, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImapRefusal("BAD", "the response is not base64") from None
 
 
 @handles(wire.Enable, AUTHENTICATED)
@@ -120,3 +127,16 @@ async def idle(s: ImapSession, c: wire.Idle) -> None:
     if line.rstrip(b"\r\n").upper() != b"DONE":
         raise ImapRefusal("BAD", "expected DONE")
     await s.finish(c, "IDLE terminated")
+
+
+@handles(wire.Compress, AUTHENTICATED)
+async def compress(s: ImapSession, c: wire.Compress) -> None:
+    """RFC 4978: the tagged OK goes out uncompressed; everything after it, both ways, is raw DEFLATE."""
+    if s.conn.compressed:
+        raise ImapRefusal("NO", "compression is already on", "COMPRESSIONACTIVE")
+    await s.updates(c)
+    s.ok(c.tag, "DEFLATE active")
+    await s.conn.drain()
+    dropped = s.conn.start_deflate()
+    if dropped:
+        s.log.info("imap.compress_dropped", bytes=dropped)
