@@ -1,0 +1,191 @@
+"""A mail node for the third-party mail clients (mbsync, neomutt, fetchmail): IMAP and POP3 on free loopback
+ports, with and without implicit TLS, accounts made on its loop, and helpers to build test messages and to
+look at an account through imaplib (the server's state, as any IMAP client sees it)."""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polyport.mailstore import Mailstore
+from tests.node_thread import ThreadedNode, free_port, node_config
+
+PASSWORD = "interop-pass-1"
+
+
+def need_binary(name: str) -> str:
+    """The client's path, or skip: CI installs every client (.ci/run), a developer machine may not."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian package: "
+                    f"{ {'mbsync': 'isync'}.get(name, name) }); CI installs it")
+    return path
+
+
+class MailNode:
+    def __init__(self, running: ThreadedNode, data: Path) -> None:
+        self.running = running
+        self.cert = data / "tls" / "cert.pem"
+        self.counter = 0
+
+    def port(self, service: str) -> int:
+        """The bound port of a service (imap, imaps, pop3, pop3s); KeyError when that service is not built."""
+        for bound in self.running.node.bound_listeners():
+            if bound.service == service and bound.transport == "tcp":
+                return bound.port
+        raise KeyError(service)
+
+    def has(self, service: str) -> bool:
+        return any(b.service == service for b in self.running.node.bound_listeners())
+
+    def account(self, name: str | None = None, password: str = PASSWORD) -> str:
+        """A new account on example.com; returns its address."""
+        if name is None:
+            self.counter += 1
+            name = f"interop{self.counter}"
+        address = f"{name}@example.com"
+        self.running.call(self.running.runtime.directory.create_account(address, password=password))
+        return address
+
+    @property
+    def mailstore(self) -> Mailstore:
+        return self.running.runtime.mailstore
+
+    def seed(self, address: str, mailbox: str, messages: list[bytes], flags: tuple[str, ...] = ()) -> None:
+        """Store messages server-side in one transaction (as delivery would), creating the mailbox if needed.
+        Faster than imaplib's APPEND, which sends each literal in pieces and waits out delayed ACKs."""
+
+        async def store() -> None:
+            account_id = (await self.running.runtime.directory.account(address)).id
+            await self.mailstore.ensure_defaults(account_id)
+            if mailbox not in {m.name for m in await self.mailstore.mailboxes(account_id)}:
+                await self.mailstore.create(account_id, mailbox)
+            await self.mailstore.append_many(account_id, mailbox, [(data, flags, None) for data in messages])
+
+        self.running.call(store())
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Trusts the node's self-signed certificate (made for example.com) and checks the name."""
+        context = ssl.create_default_context(cafile=str(self.cert))
+        return context
+
+    def imap(self, address: str, password: str = PASSWORD) -> imaplib.IMAP4_SSL:
+        """An imaplib connection over implicit TLS, logged in."""
+        client = imaplib.IMAP4_SSL("127.0.0.1", self.port("imaps"), ssl_context=self._named_context(), timeout=30)
+        client.login(address, password)
+        return client
+
+    def _named_context(self) -> ssl.SSLContext:
+        # imaplib passes the host it connects to (127.0.0.1) as the server name; the certificate names
+        # example.com, so check the chain here and leave the name to the clients under test.
+        context = self.tls_context()
+        context.check_hostname = False
+        return context
+
+
+@pytest.fixture(scope="module")
+def mail_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailNode]:
+    data = tmp_path_factory.mktemp("mail-node")
+    running = ThreadedNode(node_config(data, "imap", free_port())).start()
+    yield MailNode(running, data)
+    running.stop()
+
+
+def message(number: int, subject: str | None = None, *, sender: str = "alice@example.org",
+            to: str = "bob@example.com", tag: str = "seed", lines: int = 3) -> bytes:
+    """A small RFC 5322 message whose Message-ID is <tag-number@interop.test>."""
+    subject = subject or f"{tag} message {number}"
+    body = "".join(f"Line {i} of {tag} message {number}, with some text to fill it.\r\n" for i in range(lines))
+    return (f"From: Alice <{sender}>\r\n"
+            f"To: {to}\r\n"
+            f"Subject: {subject}\r\n"
+            f"Date: Mon, 3 Mar 2025 10:{number % 60:02d}:00 +0000\r\n"
+            f"Message-ID: <{tag}-{number}@interop.test>\r\n"
+            f"MIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n"
+            f"\r\n{body}").encode()
+
+
+MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id(data: bytes) -> str:
+    found = MESSAGE_ID.search(data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n"))
+    assert found, f"no Message-ID in {data[:200]!r}"
+    return found.group(1).decode()
+
+
+def append(client: imaplib.IMAP4, mailbox: str, messages: list[bytes], flags: str = "") -> None:
+    for data in messages:
+        typ, detail = client.append(mailbox, flags or None, None, data)
+        assert typ == "OK", detail
+
+
+FETCH_LINE = re.compile(rb"UID (\d+).*FLAGS \(([^)]*)\)")
+
+
+def server_state(client: imaplib.IMAP4, mailbox: str) -> dict[str, set[str]]:
+    """Message-ID -> flags of every message in a mailbox (without \\Recent), read through IMAP."""
+    typ, detail = client.select(_quote(mailbox), readonly=True)
+    assert typ == "OK", detail
+    typ, data = client.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    assert typ == "OK", data
+    state: dict[str, set[str]] = {}
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        meta, header = item
+        found = FETCH_LINE.search(meta)
+        assert found, meta
+        flags = {f for f in found.group(2).decode().split() if f != "\\Recent"}
+        ident = message_id(header)
+        assert ident not in state, f"{ident} twice in {mailbox}"
+        state[ident] = flags
+    client.close()
+    return state
+
+
+def uids(client: imaplib.IMAP4, mailbox: str) -> dict[str, str]:
+    """Message-ID -> UID of every message in a mailbox; selects it (read-write)."""
+    typ, detail = client.select(_quote(mailbox))
+    assert typ == "OK", detail
+    typ, data = client.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    assert typ == "OK", data
+    found = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid = re.search(rb"UID (\d+)", item[0])
+            assert uid, item[0]
+            found[message_id(item[1])] = uid.group(1).decode()
+    return found
+
+
+def server_mailboxes(client: imaplib.IMAP4) -> set[str]:
+    typ, data = client.list()
+    assert typ == "OK", data
+    names = set()
+    for line in data:
+        assert isinstance(line, bytes)
+        found = re.match(rb'\((?:[^)]*)\) (?:"."|NIL) (.*)$', line)
+        assert found, line
+        name = found.group(1)
+        names.add(name[1:-1].decode() if name.startswith(b'"') else name.decode())
+    return names
+
+
+def _quote(mailbox: str) -> str:
+    return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a client; the assertion message carries its whole output when it fails."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False)
+    return done
