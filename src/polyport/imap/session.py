@@ -28,7 +28,7 @@ from polyport.config import ResolvedService
 from polyport.imap import wire
 from polyport.imap.codes import ImapRefusal, refusal_for
 from polyport.imap.selected import Selected, catch_up
-from polyport.mailstore import Mailstore
+from polyport.mailstore import Mailstore, NoSuchMailbox
 from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
 from polyport.runtime import Runtime
 
@@ -265,9 +265,17 @@ class ImapSession:
         if not (pending or force or subscription.overflowed or (expunges_allowed and selected.pending_expunges)):
             return
         subscription.overflowed = False
-        for line in await catch_up(selected, self.mailstore, expunges_allowed=expunges_allowed,
+        try:
+            lines = await catch_up(selected, self.mailstore, expunges_allowed=expunges_allowed,
                                    qresync=self.qresync, condstore=self.condstore,
-                                   uid_command=bool(getattr(command, "uid", False))):
+                                   uid_command=bool(getattr(command, "uid", False)))
+        except NoSuchMailbox:
+            # Deleted by another session: its message numbers mean nothing any more (as Dovecot does).
+            self.unselect()
+            self.send(b"* BYE the selected mailbox was deleted\r\n")
+            await self.conn.drain()
+            raise ConnectionClosed("the selected mailbox was deleted") from None
+        for line in lines:
             self.send(line)
 
     async def finish(self, command: wire.Command, text: str, code: str | None = None) -> None:
@@ -300,6 +308,8 @@ class ImapSession:
         if not uid and sequence.highest > selected.exists:
             raise ImapRefusal("BAD", f"message number {sequence.highest} is beyond the {selected.exists} "
                                      "messages of the mailbox")
+        if not uid and sequence.has_star and not selected.exists:
+            raise ImapRefusal("BAD", "there are no messages in the mailbox")  # "*" names none (RFC 9051 9)
         return selected.resolve(sequence, uid)
 
     def require_writable(self) -> Selected:

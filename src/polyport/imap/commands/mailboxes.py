@@ -121,7 +121,10 @@ def _has_children(name: str, all_names: set[str]) -> bool:
 
 @handles(wire.List, AUTHENTICATED)
 async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
-    if c.patterns == ("",) and not c.extended:
+    """RFC 9051 6.3.9 with LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED, SPECIAL-USE (RFC 6154),
+    REMOTE (no remote mailboxes here) and RECURSIVEMATCH; return options SUBSCRIBED, CHILDREN, SPECIAL-USE
+    and STATUS (RFC 5819)."""
+    if c.patterns == ("",):
         # RFC 3501 6.3.8: an empty pattern asks for the hierarchy delimiter.
         s.send(b'* LIST (\\Noselect) "/" ""\r\n')
         await s.finish(c, "LIST completed")
@@ -131,26 +134,51 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
         if (c.select_subscribed or c.return_subscribed) else set()
     existing = set(mailboxes)
     implied = {p for n in existing for p in mailbox_names.parents(n)} - existing
-    candidates = sorted(subscribed if c.select_subscribed else existing | implied)
-    patterns = [mailbox_names.pattern(c.reference, p) for p in c.patterns]
     everything = existing | implied
-    for name in candidates:
-        if not any(p.fullmatch(name) for p in patterns):
+    patterns = [mailbox_names.pattern(c.reference, p) for p in c.patterns]
+
+    def matches(name: str) -> bool:
+        return any(p.fullmatch(name) for p in patterns)
+
+    def chosen(name: str) -> bool:
+        """Whether a name meets the selection criteria (RFC 5258 3)."""
+        if c.select_subscribed and name not in subscribed:
+            return False
+        if c.select_special_use:
+            mailbox = mailboxes.get(name)
+            return mailbox is not None and mailbox.special_use is not None
+        return c.select_subscribed or name in everything
+
+    selecting = c.select_subscribed or c.select_special_use
+    candidates = everything | (subscribed if c.select_subscribed else set())
+    if c.recursive_match:
+        candidates |= {p for n in candidates if chosen(n) for p in mailbox_names.parents(n)}
+    childinfo = b' ("CHILDINFO" ("SUBSCRIBED"))' if c.select_subscribed else b' ("CHILDINFO" ("SPECIAL-USE"))'
+    for name in sorted(candidates):
+        if not matches(name):
+            continue
+        # RFC 5258 3.5: with RECURSIVEMATCH, a name is also listed for a descendant that meets the
+        # criteria but not the pattern, and says so with CHILDINFO.
+        prefix = name + mailbox_names.SEPARATOR
+        recursive = c.recursive_match and any(
+            other.startswith(prefix) and chosen(other) and not matches(other) for other in candidates)
+        if not (chosen(name) or recursive):
             continue
         mailbox = mailboxes.get(name)
-        if c.select_special_use and (mailbox is None or mailbox.special_use is None):
-            continue
         attributes: list[str] = []
         if mailbox is None:
-            attributes.append("\\NonExistent" if c.extended or name not in implied else "\\Noselect")
-            if name in implied and "\\NonExistent" in attributes:
-                attributes = ["\\Noselect"]
-        attributes.append("\\HasChildren" if _has_children(name, everything) else "\\HasNoChildren")
-        if mailbox is not None and mailbox.special_use:
-            attributes.append(mailbox.special_use)
+            # RFC 5258 3: \NonExistent (implying \Noselect) for extended LIST; RFC 3501 clients know \Noselect.
+            attributes.append("\\NonExistent" if c.extended else "\\Noselect")
         if (c.select_subscribed or c.return_subscribed) and name in subscribed:
             attributes.append("\\Subscribed")
-        s.send(b"* LIST (" + " ".join(attributes).encode() + b') "/" ' + mailbox_name(s, name) + b"\r\n")
+        if _has_children(name, everything):
+            attributes.append("\\HasChildren")
+        elif mailbox is not None:
+            attributes.append("\\HasNoChildren")
+        if mailbox is not None and mailbox.special_use:
+            attributes.append(mailbox.special_use)
+        s.send(b"* LIST (" + " ".join(attributes).encode() + b') "/" ' + mailbox_name(s, name) +
+               (childinfo if recursive and selecting else b"") + b"\r\n")
         if c.return_status is not None and mailbox is not None:
             s.send(status_line(s, mailbox, c.return_status))
     await s.finish(c, "LIST completed")
@@ -193,29 +221,36 @@ async def status(s: ImapSession, c: wire.Status) -> None:
 
 # -- quotas (RFC 9208): one root, "", per account; limits are account settings, set by admins --
 
-async def _quota_line(s: ImapSession) -> bytes:
+async def _quota_line(s: ImapSession) -> bytes | None:
+    """The QUOTA response of the account's root; None when it has no limits (then there is no root: the
+    grammar's quota-list holds at least one resource)."""
     used, messages, max_size, max_messages = await s.mailstore.quota(s.account_id)
     resources = []
     if max_size is not None:
         resources.append(b"STORAGE %d %d" % ((used + 1023) // 1024, max_size // 1024))
     if max_messages is not None:
         resources.append(b"MESSAGE %d %d" % (messages, max_messages))
+    if not resources:
+        return None
     return b'* QUOTA "" (' + b" ".join(resources) + b")\r\n"
 
 
 @handles(wire.GetQuotaRoot, AUTHENTICATED)
 async def get_quota_root(s: ImapSession, c: wire.GetQuotaRoot) -> None:
     await s.mailstore.mailbox(s.account_id, c.mailbox)
-    s.send(b"* QUOTAROOT " + mailbox_name(s, c.mailbox) + b' ""\r\n')
-    s.send(await _quota_line(s))
+    quota = await _quota_line(s)
+    s.send(b"* QUOTAROOT " + mailbox_name(s, c.mailbox) + (b' ""' if quota else b"") + b"\r\n")
+    if quota is not None:
+        s.send(quota)
     await s.finish(c, "GETQUOTAROOT completed")
 
 
 @handles(wire.GetQuota, AUTHENTICATED)
 async def get_quota(s: ImapSession, c: wire.GetQuota) -> None:
-    if c.root != "":
-        raise ImapRefusal("NO", f"no quota root {c.root}", "NONEXISTENT")
-    s.send(await _quota_line(s))
+    quota = await _quota_line(s) if c.root == "" else None
+    if quota is None:
+        raise ImapRefusal("NO", f"no quota root {c.root!r}", "NONEXISTENT")
+    s.send(quota)
     await s.finish(c, "GETQUOTA completed")
 
 
