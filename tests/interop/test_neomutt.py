@@ -1,0 +1,202 @@
+"""NeoMutt, the terminal mail reader, driven through tmux against a Polyport account over IMAPS (and over
+STARTTLS on the plain port): log in, list the INBOX, read a message, save (move) one to another mailbox,
+delete one, sync, hear of a message delivered meanwhile, open the other mailbox, quit. Keystrokes go in with
+`tmux send-keys`, the screen comes back with `tmux capture-pane`, and every step waits for the text it
+expects (never a fixed sleep); the server's state is then checked through imaplib."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.conftest import PASSWORD, MailNode, message, need_binary, server_state
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
+
+WAIT = 20.0  # seconds a step may take before the test fails with the screen in its message
+
+
+class Terminal:
+    """One tmux server of our own (its socket in the test's folder) running one program in a 120x40 window."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.tmux = need_binary("tmux")
+        self.socket = folder / "tmux.sock"
+        self.env = env
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.tmux, "-S", str(self.socket), "-f", "/dev/null", *args], capture_output=True,
+                              text=True, timeout=10, env=self.env, check=False)
+
+    def start(self, argv: list[str]) -> None:
+        done = self._run("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", *argv)
+        assert done.returncode == 0, done.stderr
+        # Keep the window after the program exits, so its last screen can still be read.
+        self._run("set-option", "-t", "t", "remain-on-exit", "on")
+
+    def screen(self) -> str:
+        done = self._run("capture-pane", "-p", "-t", "t")
+        return done.stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        done = self._run("send-keys", "-t", "t", *(["-l"] if literal else []), *keys)
+        assert done.returncode == 0, done.stderr
+
+    def type(self, text: str) -> None:
+        self.keys(text, literal=True)
+
+    def jump(self, number: int) -> None:
+        """Move neomutt's index cursor to a message by its number (a digit opens the jump prompt)."""
+        self.type(str(number))
+        self.wait_for(r"^Jump to message")
+        self.keys("Enter")
+
+    def wait_for(self, pattern: str, timeout: float = WAIT) -> str:
+        """The screen, once it matches the regular expression; fails with the last screen after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if re.search(pattern, screen, re.MULTILINE):
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {pattern!r} on the screen after {timeout} s:\n{screen}")
+            time.sleep(0.05)
+
+    def exited(self, timeout: float = WAIT) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self._run("display-message", "-p", "-t", "t", "#{pane_dead}")
+            if done.stdout.strip() == "1":
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self._run("kill-server")
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8", "PATH": os.environ.get("PATH", ""),
+           "TMUX_TMPDIR": str(tmp_path)}
+    term = Terminal(tmp_path, env)
+    yield term
+    term.close()
+
+
+def muttrc(home: Path, node: MailNode, address: str, starttls: bool) -> Path:
+    url = f"imap://127.0.0.1:{node.port('imap')}/" if starttls else f"imaps://127.0.0.1:{node.port('imaps')}/"
+    config = home / "muttrc"
+    config.write_text(f"""\
+set imap_user = "{address}"
+set imap_pass = "{PASSWORD}"
+set folder = "{url}"
+set spoolfile = "+INBOX"
+# Trust the node's self-signed certificate (neomutt still checks the chain and dates against this file). It
+# names example.com and neomutt connects to 127.0.0.1 with no way to name the expected host, hence no host check.
+set certificate_file = "{node.cert}"
+set ssl_verify_host = no
+set ssl_force_tls = yes
+set ssl_starttls = yes
+# Nothing asks a question: no copy of sent mail, no mbox moves, expunge on sync, no confirmations.
+set record = ""
+set postponed = ""
+set mbox = ""
+set move = no
+set delete = yes
+set confirmappend = no
+set confirmcreate = no
+set quit = yes
+set wait_key = no
+set beep = no
+set mark_old = no
+set header_cache = ""
+set message_cachedir = ""
+# New mail: IDLE, and a look at least every second while waiting for keys.
+set imap_idle = yes
+set timeout = 1
+set mail_check = 1
+set imap_check_subscribed = no
+set sort = date
+set index_format = "%4C %Z %s"
+set pager_index_lines = 0
+""")
+    return config
+
+
+@pytest.mark.parametrize("starttls", [False, True], ids=["imaps", "starttls"])
+def test_read_move_delete_and_new_mail(mail_node: MailNode, terminal: Terminal, tmp_path: Path,
+                                       starttls: bool) -> None:
+    neomutt = need_binary("neomutt")
+    address = mail_node.account()
+    subjects = [f"Neomutt subject number {n}" for n in range(5)]
+    mail_node.seed(address, "INBOX", [message(n, subjects[n], tag="mutt") for n in range(5)])
+    config = muttrc(Path(terminal.env["HOME"]), mail_node, address, starttls)
+
+    terminal.start([neomutt, "-n", "-F", str(config)])
+    screen = terminal.wait_for(r"Msgs:5 New:5")
+    for subject in subjects:
+        assert subject in screen, screen
+
+    # Read the first message: the pager shows its body.
+    terminal.keys("Enter")
+    terminal.wait_for(r"Line 2 of mutt message 0, with some text")
+    terminal.keys("q")
+    terminal.wait_for(r"Msgs:5 New:4")
+
+    # Save the second one to Archive (neomutt's save moves: copy, then mark deleted).
+    terminal.jump(2)
+    terminal.keys("s")
+    terminal.wait_for(r"^Save to mailbox")
+    terminal.keys("C-u")
+    terminal.type("=Archive")
+    terminal.keys("Enter")
+    terminal.wait_for(r"Msgs:5 New:4 Del:1 ")
+
+    # Delete the third one, then sync: both go.
+    terminal.jump(3)
+    terminal.keys("d")
+    terminal.wait_for(r"Msgs:5 New:4 Del:2 ")
+    terminal.keys("$")
+    screen = terminal.wait_for(r"Msgs:3 ")
+    assert subjects[1] not in screen and subjects[2] not in screen, screen
+
+    client = mail_node.imap(address)
+    try:
+        assert server_state(client, "INBOX") == {"<mutt-0@interop.test>": {"\\Seen"},
+                                                 "<mutt-3@interop.test>": set(),
+                                                 "<mutt-4@interop.test>": set()}
+        assert server_state(client, "Archive") == {"<mutt-1@interop.test>": set()}
+
+        # Mail arriving while neomutt waits shows up in the index by itself.
+        typ, data = client.append("INBOX", None, None, message(5, "Arrived while reading", tag="mutt"))
+        assert typ == "OK", data
+        terminal.wait_for(r"Arrived while reading")
+        terminal.wait_for(r"Msgs:4 New:3")
+
+        # Another mailbox: the moved message is there.
+        terminal.keys("c")
+        terminal.wait_for(r"^Open mailbox")
+        terminal.keys("C-u")
+        terminal.type("=Archive")
+        terminal.keys("Enter")
+        screen = terminal.wait_for(r"\+Archive.*Msgs:1")
+        assert subjects[1] in screen, screen
+
+        terminal.keys("q")
+        assert terminal.exited(), terminal.screen()
+        assert server_state(client, "INBOX") == {"<mutt-0@interop.test>": {"\\Seen"},
+                                                 "<mutt-3@interop.test>": set(),
+                                                 "<mutt-4@interop.test>": set(),
+                                                 "<mutt-5@interop.test>": set()}
+        assert server_state(client, "Archive") == {"<mutt-1@interop.test>": set()}
+    finally:
+        client.logout()
