@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import urllib.parse
 
 import pytest
 from hypothesis import given, settings
@@ -316,11 +317,13 @@ def test_bodystructure_message_rfc822() -> None:
     gray = b'(("Terry Gray" NIL "gray" "cac.washington.edu"))'
     env = b'(NIL "Fwd" ' + gray + b" " + gray + b" " + gray + b" NIL NIL NIL NIL NIL)"
     assert body_structure(outer, False) == (
-        b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 5 1)("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1200 ' + env +
+        b'(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 5 1)("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1200 '
+        + env +
         b' (("TEXT" "PLAIN" ("charset" "utf-8") NIL NIL "QUOTED-PRINTABLE" 300 10)'
         b'("TEXT" "HTML" ("charset" "utf-8") NIL NIL "7BIT" 500 20) "ALTERNATIVE") 40) "MIXED")')
     assert body_structure(outer, True) == (
-        b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 5 1 NIL NIL NIL NIL)("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1200 ' + env +
+        b'(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 5 1 NIL NIL NIL NIL)'
+        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1200 ' + env +
         b' (("TEXT" "PLAIN" ("charset" "utf-8") NIL NIL "QUOTED-PRINTABLE" 300 10 NIL NIL NIL NIL)'
         b'("TEXT" "HTML" ("charset" "utf-8") NIL NIL "7BIT" 500 20 NIL NIL NIL NIL) "ALTERNATIVE" '
         b'("boundary" "b2") NIL NIL NIL) 40 NIL ("attachment" NIL) NIL NIL) "MIXED" ("boundary" "b1") NIL NIL NIL)')
@@ -334,18 +337,32 @@ def test_bodystructure_degenerate_structures_stay_grammatical() -> None:
     assert body_structure(part("message", "global", 3, lines=1, envelope=Envelope(),
                                parts=[part("text", "plain", 3, lines=1)]), False) == (
         b'("MESSAGE" "GLOBAL" NIL NIL NIL "7BIT" 3 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
-        b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 3 1) 1)')
+        b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 3 1) 1)')
     # message/partial and other message subtypes are basic bodies: no envelope
     assert body_structure(part("message", "delivery-status", 7), False) == \
         b'("MESSAGE" "DELIVERY-STATUS" NIL NIL NIL "7BIT" 7)'
 
 
-def test_bodystructure_8bit_values_become_literals() -> None:
-    attachment = part("application", "octet-stream", 1, [Param("name", "Ärger.txt")])
-    assert body_structure(attachment, False) == \
-        b'("APPLICATION" "OCTET-STREAM" ("name" {10}\r\n\xc3\x84rger.txt) NIL NIL "7BIT" 1)'
+def test_bodystructure_non_ascii_parameters() -> None:
+    """Values kept decoded from RFC 2231 go back out RFC 2231-encoded unless UTF8=ACCEPT is on."""
+    attachment = part("application", "octet-stream", 1, [Param("name", "Ärger 100%.txt")],
+                      disposition=Disposition("attachment", [Param("filename", "naïve.bin")]))
+    assert body_structure(attachment, True) == (
+        b'("APPLICATION" "OCTET-STREAM" ("name*" "utf-8\'\'%C3%84rger%20100%25.txt") NIL NIL "7BIT" 1 NIL '
+        b'("attachment" ("filename*" "utf-8\'\'na%C3%AFve.bin")) NIL NIL)')
     assert body_structure(attachment, False, utf8=True) == \
-        '("APPLICATION" "OCTET-STREAM" ("name" "Ärger.txt") NIL NIL "7BIT" 1)'.encode()
+        '("APPLICATION" "OCTET-STREAM" ("name" "Ärger 100%.txt") NIL NIL "7BIT" 1)'.encode()
+
+
+def test_text_plain_without_charset_is_us_ascii() -> None:
+    """RFC 2045 5.2, RFC 2046 4.1.2: text/plain without a charset is US-ASCII; say so, as Dovecot does."""
+    assert body_structure(part("text", "plain", 2, lines=1), False) == \
+        b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 2 1)'
+    assert body_structure(part("text", "plain", 2, [Param("format", "flowed")], lines=1), False) == \
+        b'("TEXT" "PLAIN" ("format" "flowed" "CHARSET" "US-ASCII") NIL NIL "7BIT" 2 1)'
+    assert body_structure(part("text", "plain", 2, [Param("Charset", "utf-8")], lines=1), False) == \
+        b'("TEXT" "PLAIN" ("Charset" "utf-8") NIL NIL "7BIT" 2 1)'
+    assert body_structure(part("text", "html", 2, lines=1), False) == b'("TEXT" "HTML" NIL NIL NIL "7BIT" 2 1)'
 
 
 # Any structure comes out as well-formed response data with the right fields in the right places.
@@ -391,20 +408,32 @@ def check_string(node: Value, value: str | None) -> None:
     assert node == (None if value is None else value.encode())
 
 
-def check_params(node: Value, expected: list[Param]) -> None:
+def check_params(node: Value, expected: list[Param], utf8: bool) -> None:
     if not expected:
         assert node is None
         return
-    assert node == [text.encode() for param in expected for text in (param.name, param.value)]
+    assert isinstance(node, list) and len(node) == 2 * len(expected)
+    for param, name, value in zip(expected, node[::2], node[1::2], strict=True):
+        if utf8 or param.value.isascii():
+            assert (name, value) == (param.name.encode(), param.value.encode())
+        else:  # RFC 2231: name*=utf-8''%XX...
+            assert name == param.name.encode() + b"*" and isinstance(value, bytes)
+            assert urllib.parse.unquote(value.decode().removeprefix("utf-8''")) == param.value
 
 
-def check_extension(node: list[Value], p: Part) -> None:
+def leaf_params(p: Part) -> list[Param]:
+    if (p.type, p.subtype) == ("text", "plain") and not any(x.name.lower() == "charset" for x in p.params):
+        return [*p.params, Param("CHARSET", "US-ASCII")]
+    return p.params
+
+
+def check_extension(node: list[Value], p: Part, utf8: bool) -> None:
     if p.disposition is None:
         assert node[0] is None
     else:
         assert isinstance(node[0], list)
         check_string(node[0][0], p.disposition.type)
-        check_params(node[0][1], p.disposition.params)
+        check_params(node[0][1], p.disposition.params, utf8)
     if not p.language:
         assert node[1] is None
     elif len(p.language) == 1:
@@ -429,23 +458,23 @@ def check_envelope(node: Value, env: Envelope) -> None:
     check_string(node[9], env.message_id)
 
 
-def check_body(node: Value, p: Part, extensible: bool) -> None:
+def check_body(node: Value, p: Part, extensible: bool, utf8: bool) -> None:
     assert isinstance(node, list)
     if p.type == "multipart":
         assert len(p.parts) >= 1
         for child_node, child in zip(node, p.parts, strict=False):
-            check_body(child_node, child, extensible)
+            check_body(child_node, child, extensible, utf8)
         rest = node[len(p.parts):]
         check_string(rest[0], p.subtype.upper())
         if extensible:
-            check_params(rest[1], p.params)
-            check_extension(rest[2:], p)
+            check_params(rest[1], p.params, utf8)
+            check_extension(rest[2:], p, utf8)
         else:
             assert len(rest) == 1
         return
     check_string(node[0], p.type.upper())
     check_string(node[1], p.subtype.upper())
-    check_params(node[2], p.params)
+    check_params(node[2], leaf_params(p), utf8)
     check_string(node[3], p.id)
     check_string(node[4], p.description)
     check_string(node[5], p.encoding.upper())
@@ -454,7 +483,7 @@ def check_body(node: Value, p: Part, extensible: bool) -> None:
     if (p.type, p.subtype) == ("message", "rfc822"):
         assert p.envelope is not None
         check_envelope(node[7], p.envelope)
-        check_body(node[8], p.parts[0], extensible)
+        check_body(node[8], p.parts[0], extensible, utf8)
         assert node[9] == (p.lines or 0)
         index = 10
     elif p.type == "text":
@@ -463,7 +492,7 @@ def check_body(node: Value, p: Part, extensible: bool) -> None:
     rest = node[index:]
     if extensible:
         check_string(rest[0], p.md5)
-        check_extension(rest[1:], p)
+        check_extension(rest[1:], p, utf8)
     else:
         assert rest == []
 
@@ -471,7 +500,7 @@ def check_body(node: Value, p: Part, extensible: bool) -> None:
 @settings(max_examples=300)
 @given(parts, st.booleans(), st.booleans())
 def test_any_structure_reads_back(p: Part, extensible: bool, utf8: bool) -> None:
-    check_body(read(body_structure(p, extensible, utf8=utf8)), p, extensible)
+    check_body(read(body_structure(p, extensible, utf8=utf8)), p, extensible, utf8)
 
 
 @settings(max_examples=300)

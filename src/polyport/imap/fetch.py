@@ -177,13 +177,23 @@ def render(number: int, meta: MessageMeta, items: Sequence[wire.FetchItem], *, m
             out.append(_attribute(item, meta, structure, message, utf8))
         elif isinstance(item, wire.FetchBinarySize):
             assert structure is not None and message is not None
-            out.append(item.label() + b" %d" % len(binary_section(message, structure, item.part)))
+            try:
+                size = len(binary_section(message, structure, item.part))
+            except NoSuchPart:
+                size = 0  # the grammar has no NIL here
+            out.append(item.label() + b" %d" % size)
         else:
             assert structure is not None and message is not None
-            if item.binary:
-                data = binary_section(message, structure, item.section.part)
-            else:
-                data = section_bytes(message, structure, item.section)
+            try:
+                if item.binary:
+                    data = binary_section(message, structure, item.section.part)
+                else:
+                    data = section_bytes(message, structure, item.section)
+            except NoSuchPart:
+                # A section the message does not have is NIL, as Dovecot and Cyrus answer: one message
+                # without part 2 must not fail a FETCH of many.
+                out.append(item.label() + b" NIL")
+                continue
             if item.partial is not None:
                 origin, length = item.partial
                 data = data[origin:origin + length]

@@ -34,6 +34,8 @@ _QUOTABLE_UTF8: Final = re.compile(rb"[^\x00\r\n]*")
 _ASTRING_ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')
 _PRINTABLE: Final = re.compile(rb"[\x20-\x7e]*")
 _UTF7_RUNS: Final = re.compile(r"[\x20-\x7e]+|[^\x20-\x7e]+")
+# RFC 2231 section 7: attribute-char, what an extended parameter value carries without %-encoding.
+_ATTRIBUTE_CHAR: Final = re.compile(r"[!#$&+.0-9A-Z^_`a-z{|}~-]")
 _MONTHS: Final = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
 
 
@@ -224,12 +226,30 @@ _EMPTY_ENVELOPE: Final = b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 _ENCAPSULATED: Final = frozenset({("message", "rfc822"), ("message", "global")})
 
 
+def _param(param: Param, utf8: bool) -> bytes:
+    """One parameter's name and value. The structure keeps RFC 2231 values decoded; a client that has not
+    enabled UTF8=ACCEPT gets non-ASCII ones encoded again, as `name*` "utf-8''..." (RFC 2231 section 4),
+    which it can decode, rather than 8-bit bytes in a literal, which it cannot tell the charset of."""
+    if utf8 or param.value.isascii():
+        return quoted_or_literal(param.name, utf8=utf8) + b" " + quoted_or_literal(param.value, utf8=utf8)
+    encoded = "".join(chr(byte) if _ATTRIBUTE_CHAR.fullmatch(chr(byte)) else f"%{byte:02X}"
+                      for byte in param.value.encode())
+    return quoted_or_literal(param.name + "*") + b" " + quoted_or_literal("utf-8''" + encoded)
+
+
 def _params(params: list[Param], utf8: bool) -> bytes:
     # body-fld-param = "(" string SP string *(SP string SP string) ")" / nil
     if not params:
         return NIL
-    return b"(" + b" ".join(quoted_or_literal(param.name, utf8=utf8) + b" " + quoted_or_literal(param.value, utf8=utf8)
-                            for param in params) + b")"
+    return b"(" + b" ".join(_param(param, utf8) for param in params) + b")"
+
+
+def _leaf_params(part: Part) -> list[Param]:
+    """A text/plain part's parameters, with the charset MIME assumes when none is given (RFC 2046 4.1.2:
+    US-ASCII), as Dovecot and the examples of RFC 3501 7.4.2 show it."""
+    if part.type == "text" and part.subtype == "plain" and not any(p.name.lower() == "charset" for p in part.params):
+        return [*part.params, Param("CHARSET", "US-ASCII")]
+    return part.params
 
 
 def _disposition(disposition: Disposition | None, utf8: bool) -> bytes:
@@ -272,7 +292,7 @@ def _body(out: bytearray, part: Part, extensible: bool, utf8: bool) -> None:
     # body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc SP body-fld-octets
     out += b"%s %s %s %s %s %s %d" % (
         quoted_or_literal(part.type.upper(), utf8=utf8), quoted_or_literal(part.subtype.upper(), utf8=utf8),
-        _params(part.params, utf8), nstring(part.id, utf8=utf8), nstring(part.description, utf8=utf8),
+        _params(_leaf_params(part), utf8), nstring(part.id, utf8=utf8), nstring(part.description, utf8=utf8),
         quoted_or_literal(part.encoding.upper(), utf8=utf8), part.size)
     if (part.type, part.subtype) in _ENCAPSULATED:
         # body-type-msg = media-message SP body-fields SP envelope SP body SP body-fld-lines

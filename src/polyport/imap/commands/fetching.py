@@ -51,7 +51,10 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
             if not number:
                 continue
             message = await s.mailstore.read(row.blob) if want_bytes and isinstance(row, MessageFull) else None
-            s.send(rendering.render(number, row, c.items, message=message, with_uid=c.uid, with_modseq=with_modseq,
-                                    utf8=s.utf8, extra_flags=row.uid in seen_now))
+            # RFC 7162 3.1.4.1: with CONDSTORE on, a FETCH response carrying FLAGS carries MODSEQ too.
+            flags_changed = row.uid in seen_now
+            s.send(rendering.render(number, row, c.items, message=message, with_uid=c.uid,
+                                    with_modseq=with_modseq or (condstore and flags_changed), utf8=s.utf8,
+                                    extra_flags=flags_changed))
         await s.conn.drain()
     await s.finish(c, "FETCH completed")
