@@ -20,6 +20,8 @@ from polyport.directory import (
     UnknownDomain,
     UnknownObject,
 )
+from polyport.mailstore import MailboxExists, MailstoreError, NoSuchMailbox, NotPermitted
+from polyport.mailstore.flags import FlagError
 
 
 class Code(enum.IntEnum):
@@ -82,6 +84,14 @@ def from_error(err: Exception) -> CliError | None:
         return CliError(Code.GENERAL, _capital(str(err)))
     if isinstance(err, AuthFailure):
         return CliError(Code.WRONG_PASSWORD, _capital(str(err)))
+    if isinstance(err, MailboxExists):
+        return CliError(Code.MAILBOX_EXISTS, _capital(str(err)))
+    if isinstance(err, NotPermitted):
+        return CliError(Code.NOT_ALLOWED, _capital(str(err)))
+    if isinstance(err, NoSuchMailbox):
+        return CliError(Code.GENERAL, _capital(str(err)))  # CommuniGate has no code of its own for it
+    if isinstance(err, MailstoreError | FlagError):  # a bad name, over quota, INBOX cannot be deleted...
+        return CliError(Code.GENERAL, _capital(str(err)))
     return None
 
 

@@ -16,7 +16,7 @@ from polyport.mailstore.names import INBOX, SEPARATOR
 from polyport.store import Conflict, Row, Statement, Unit
 
 MAILBOX_COLUMNS = ("id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, messages, unseen, "
-                   "deleted, size, created")
+                   "deleted, size, created, mailbox_class")
 
 INSERT_MAILBOX = Statement("""
     INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, uidnext, highestmodseq, messages, unseen,
@@ -38,6 +38,7 @@ RENAME_MAILBOX = Statement("UPDATE mailboxes SET name = :name WHERE id = :id")
 CHILDREN = Statement("""
     SELECT id, name FROM mailboxes WHERE account_id = :account_id AND name LIKE :prefix ESCAPE '!' ORDER BY name""")
 SET_SPECIAL_USE = Statement("UPDATE mailboxes SET special_use = :special_use WHERE id = :id")
+SET_CLASS = Statement("UPDATE mailboxes SET mailbox_class = :mailbox_class WHERE id = :id")
 
 # Take `count` UIDs and one mod-sequence from the mailbox, atomically (the row is locked until commit).
 TAKE_UIDS = Statement("""
@@ -102,6 +103,7 @@ SUBSCRIBE = Statement(
     "INSERT INTO subscriptions (account_id, name) VALUES (:account_id, :name) ON CONFLICT DO NOTHING")
 UNSUBSCRIBE = Statement("DELETE FROM subscriptions WHERE account_id = :account_id AND name = :name")
 SUBSCRIPTIONS = Statement("SELECT name FROM subscriptions WHERE account_id = :account_id ORDER BY name")
+UNSUBSCRIBE_ALL = Statement("DELETE FROM subscriptions WHERE account_id = :account_id")
 ORPHANS = Statement("SELECT id, blob FROM bodies WHERE orphaned IS NOT NULL AND orphaned < :before LIMIT :limit")
 DELETE_ORPHAN = Statement("DELETE FROM bodies WHERE id = :id AND refs <= 0 AND orphaned IS NOT NULL")
 
@@ -126,10 +128,11 @@ class Mailbox:
     deleted: int
     size: int
     created: int
+    mailbox_class: str | None = None  # CommuniGate's mailbox class (IPF.Appointment...); None: a mail folder
 
 
 def to_mailbox(row: Row) -> Mailbox:
-    return Mailbox(*(row[i] for i in range(12)))
+    return Mailbox(*(row[i] for i in range(13)))
 
 
 def find_mailbox(account_id: int, name: str) -> Unit[Mailbox]:
@@ -362,9 +365,26 @@ def like_prefix(name: str) -> str:
     return f"{escaped}{SEPARATOR}%"
 
 
-def rename_mailbox(account_id: int, old: Mailbox, new_name: str, created: int) -> Unit[list[tuple[str, str]]]:
-    """Rename a mailbox and everything under it; returns (old, new) name pairs. Renaming INBOX moves its
-    messages to a new mailbox and leaves INBOX empty (RFC 3501 6.3.5)."""
+def delete_tree(account_id: int, name: str, now: int) -> Unit[list[int]]:
+    """Delete a mailbox and every mailbox under it (CommuniGate's DELETEMAILBOX ... MAILBOXES); the name
+    may be a bare folder that only has children. Returns the ids deleted."""
+    row = yield MAILBOX_BY_NAME.one(account_id=account_id, name=name)
+    children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(name))
+    boxes = [to_mailbox(row)] if row is not None else []
+    for child in children:
+        found = yield MAILBOX_BY_ID.one(id=child["id"])
+        boxes.append(to_mailbox(found))
+    if not boxes:
+        raise NoSuchMailbox(f"no mailbox {name}")
+    for box in boxes:
+        yield from delete_mailbox(box, now)
+    return [box.id for box in boxes]
+
+
+def rename_mailbox(account_id: int, old: Mailbox, new_name: str, created: int, *,
+                   subtree: bool = True) -> Unit[list[tuple[str, str]]]:
+    """Rename a mailbox and (with `subtree`) everything under it; returns (old, new) name pairs. Renaming
+    INBOX moves its messages to a new mailbox and leaves INBOX empty (RFC 3501 6.3.5)."""
     if new_name == old.name or new_name.startswith(old.name + SEPARATOR):
         raise CannotDelete(f"cannot rename {old.name} to {new_name}")
     taken = yield MAILBOX_BY_NAME.one(account_id=account_id, name=new_name)
@@ -379,6 +399,8 @@ def rename_mailbox(account_id: int, old: Mailbox, new_name: str, created: int) -
         return [(old.name, new_name)]
     renamed = [(old.name, new_name)]
     yield RENAME_MAILBOX.run(name=new_name, id=old.id)
+    if not subtree:
+        return renamed
     children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(old.name))
     for child in children:
         child_new = new_name + str(child["name"])[len(old.name):]

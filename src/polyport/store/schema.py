@@ -120,6 +120,7 @@ mailboxes = Table(
     Column("deleted", BigInteger, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created", BigInteger, nullable=False),
+    Column("mailbox_class", String(64), nullable=True),  # CommuniGate's CLASS ("IPF.Appointment"); NULL: mail
     UniqueConstraint("account_id", "name", name="mailboxes_account_name"),
     sqlite_autoincrement=True,
 )

@@ -1,0 +1,212 @@
+"""Mailbox commands: LISTMAILBOXES, CREATEMAILBOX, RENAMEMAILBOX, DELETEMAILBOX, GETMAILBOXINFO,
+SETMAILBOXCLASS, GETMAILBOXSUBSCRIPTION, SETMAILBOXSUBSCRIPTION. (Mailbox ACLs: mailbox_acl.py.)
+
+Who may: the server administrator on any account, a domain administrator on the accounts of its domain
+(never on one holding rights it lacks), an account on its own mailboxes; every refusal is 510. Names are
+the mailstore's ("/" separates levels, INBOX in any case). `AUTH name` runs the command with that
+account's mailbox rights, as CommuniGate does: the owner has every right on its own mailboxes.
+
+LISTMAILBOXES answers as CommuniGate does: a mailbox maps to its information dictionary; a folder that
+only holds other mailboxes maps to an empty array, and a mailbox that also holds others to an array of
+its one dictionary. The dictionary: Messages, Size (bytes), Unseen, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ,
+Created, and Class and SpecialUse where set. There is no Recent: Polyport keeps no \\Recent flag
+(RFC 9051 dropped it).
+
+Not supported: mailbox aliases (GETMAILBOXALIASES, SETMAILBOXALIASES) get 500, as unknown commands.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from polyport.cliapi.codes import CliError, Code, bad
+from polyport.cliapi.commands import Context, array, command
+from polyport.cliapi.wire import Parser, Value
+from polyport.mailstore import Mailbox, Mailstore, NoSuchMailbox
+from polyport.mailstore import names as mailbox_names
+
+# CommuniGate's classes look like IPF.Note, IPF.Appointment, IPF.Contact, IPF.Task.
+_CLASS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def mailbox_info(mailbox: Mailbox) -> dict[str, Value]:
+    """One mailbox's information dictionary (LISTMAILBOXES, GETMAILBOXINFO)."""
+    info: dict[str, Value] = {
+        "Messages": mailbox.messages,
+        "Size": mailbox.size,
+        "Unseen": mailbox.unseen,
+        "UIDNEXT": mailbox.uidnext,
+        "UIDVALIDITY": mailbox.uidvalidity,
+        "HIGHESTMODSEQ": mailbox.highestmodseq,
+        "Created": datetime.datetime.fromtimestamp(mailbox.created, datetime.UTC),
+    }
+    if mailbox.mailbox_class:
+        info["Class"] = mailbox.mailbox_class
+    if mailbox.special_use:
+        info["SpecialUse"] = mailbox.special_use
+    return info
+
+
+async def ensure_inbox(mailstore: Mailstore, account_id: int) -> None:
+    """An account gets INBOX and the special-use mailboxes on first use: a login, or a command here."""
+    try:
+        await mailstore.mailbox(account_id, mailbox_names.INBOX)
+    except NoSuchMailbox:
+        await mailstore.ensure_defaults(account_id)
+
+
+async def list_mailboxes(mailstore: Mailstore, account_id: int, pattern: str = "*") -> dict[str, Value]:
+    """LISTMAILBOXES's answer for the owner: every mailbox and folder whose name matches `pattern` (IMAP's
+    `*` and `%`), in name order."""
+    boxes = await mailstore.mailboxes(account_id)
+    by_name = {box.name: box for box in boxes}
+    folders = {parent for box in boxes for parent in mailbox_names.parents(box.name)}
+    matcher = mailbox_names.pattern("", pattern)
+    listed: dict[str, Value] = {}
+    for name in sorted(by_name.keys() | folders):
+        if not matcher.fullmatch(name):
+            continue
+        box = by_name.get(name)
+        if box is None:
+            listed[name] = []
+        elif name in folders:
+            listed[name] = [mailbox_info(box)]
+        else:
+            listed[name] = mailbox_info(box)
+    return listed
+
+
+def check_class(value: str) -> str:
+    if not _CLASS.fullmatch(value):
+        raise bad(f"{value!r} is not a mailbox class (like IPF.Note, IPF.Appointment, IPF.Contact)")
+    return value
+
+
+async def _owner(cx: Context, address: str, auth: str | None = None) -> int:
+    """The id of the account `address` names, once the caller is found to have rights over it (and the
+    AUTH account, when given, rights over its mailboxes); its INBOX made on first use."""
+    await cx.require_object(address, own=True)
+    record = await cx.directory.login_record(address)
+    if record is None:
+        raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {address}")
+    await _on_behalf(cx, record.account_id, auth)
+    await ensure_inbox(cx.runtime.mailstore, record.account_id)
+    return record.account_id
+
+
+async def _on_behalf(cx: Context, owner_id: int, auth: str | None) -> None:
+    """AUTH: the command is run with that account's rights on the owner's mailboxes. The owner holds every
+    right on its own; rights granted to others are mailbox ACLs, which this build does not evaluate here."""
+    if auth is None:
+        return
+    record = await cx.directory.login_record(cx.address(auth))
+    if record is None:
+        raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {auth}")
+    if record.account_id != owner_id:
+        raise bad("AUTH with an account other than the mailboxes' owner needs mailbox ACLs, not supported here")
+
+
+def _options(args: Parser, *allowed: str) -> dict[str, str]:
+    """Trailing `KEYWORD value` pairs in any order (AUTH name, CLASS c)."""
+    found: dict[str, str] = {}
+    while (word := args.maybe_keyword(*allowed)) is not None:
+        if word in found:
+            raise bad(f"{word} given twice")
+        found[word] = args.string()
+    args.end()
+    return found
+
+
+@command("LISTMAILBOXES")
+async def list_mailboxes_command(cx: Context, args: Parser) -> Value:
+    """acct [FILTER pattern] [AUTH name]"""
+    address = cx.address(args.string())
+    options = _options(args, "FILTER", "AUTH")
+    account_id = await _owner(cx, address, options.get("AUTH"))
+    return await list_mailboxes(cx.runtime.mailstore, account_id, options.get("FILTER", "*"))
+
+
+@command("CREATEMAILBOX")
+async def create_mailbox(cx: Context, args: Parser) -> None:
+    """acct MAILBOX name [AUTH name] [CLASS class]"""
+    address = cx.address(args.string())
+    args.keyword("MAILBOX")
+    name = args.string()
+    options = _options(args, "AUTH", "CLASS")
+    mailbox_class = check_class(options["CLASS"]) if "CLASS" in options else None
+    account_id = await _owner(cx, address, options.get("AUTH"))
+    await cx.runtime.mailstore.create(account_id, name, mailbox_class=mailbox_class)
+
+
+@command("RENAMEMAILBOX")
+async def rename_mailbox(cx: Context, args: Parser) -> None:
+    """acct MAILBOX old INTO new [AUTH name]; MAILBOXES renames the mailboxes under it too."""
+    address = cx.address(args.string())
+    subtree = args.keyword("MAILBOX", "MAILBOXES") == "MAILBOXES"
+    old = args.string()
+    args.keyword("INTO")
+    new = args.string()
+    options = _options(args, "AUTH")
+    account_id = await _owner(cx, address, options.get("AUTH"))
+    await cx.runtime.mailstore.rename(account_id, old, new, subtree=subtree)
+
+
+@command("DELETEMAILBOX")
+async def delete_mailbox(cx: Context, args: Parser) -> None:
+    """acct MAILBOX name [AUTH name]; MAILBOXES deletes the mailboxes under it too."""
+    address = cx.address(args.string())
+    subtree = args.keyword("MAILBOX", "MAILBOXES") == "MAILBOXES"
+    name = args.string()
+    options = _options(args, "AUTH")
+    account_id = await _owner(cx, address, options.get("AUTH"))
+    if subtree:
+        await cx.runtime.mailstore.delete_tree(account_id, name)
+    else:
+        await cx.runtime.mailstore.delete(account_id, name)
+
+
+@command("GETMAILBOXINFO")
+async def get_mailbox_info(cx: Context, args: Parser) -> Value:
+    """acct MAILBOX name [AUTH name]"""
+    address = cx.address(args.string())
+    args.keyword("MAILBOX")
+    name = args.string()
+    options = _options(args, "AUTH")
+    account_id = await _owner(cx, address, options.get("AUTH"))
+    return mailbox_info(await cx.runtime.mailstore.mailbox(account_id, name))
+
+
+@command("SETMAILBOXCLASS")
+async def set_mailbox_class(cx: Context, args: Parser) -> None:
+    """acct MAILBOX name [AUTH name] CLASS class (an empty class makes it a plain mail folder again)"""
+    address = cx.address(args.string())
+    args.keyword("MAILBOX")
+    name = args.string()
+    options = _options(args, "AUTH", "CLASS")
+    if "CLASS" not in options:
+        raise bad("Expected CLASS and the mailbox class")
+    mailbox_class = check_class(options["CLASS"]) if options["CLASS"] else None
+    account_id = await _owner(cx, address, options.get("AUTH"))
+    await cx.runtime.mailstore.set_class(account_id, name, mailbox_class)
+
+
+@command("GETMAILBOXSUBSCRIPTION")
+async def get_mailbox_subscription(cx: Context, args: Parser) -> Value:
+    """acct -> (name, ...): the subscribed names, which need not be existing mailboxes (RFC 3501 6.3.6)."""
+    address = cx.address(args.string())
+    args.end()
+    account_id = await _owner(cx, address)
+    return await cx.runtime.mailstore.subscriptions(account_id)
+
+
+@command("SETMAILBOXSUBSCRIPTION")
+async def set_mailbox_subscription(cx: Context, args: Parser) -> None:
+    """acct (name, ...): replaces the subscribed names."""
+    address = cx.address(args.string())
+    wanted = array(args)
+    args.end()
+    for name in wanted:
+        mailbox_names.check(name)  # every name checked before anything changes
+    account_id = await _owner(cx, address)
+    await cx.runtime.mailstore.set_subscriptions(account_id, wanted)
