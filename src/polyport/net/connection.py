@@ -35,6 +35,7 @@ WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 # Buffered input beyond which reading pauses (at least this, or twice the line limit).
 READ_PAUSE_AT = 1024 * 1024
+FLUSH_AT = 64 * 1024  # queued output handed to the transport at once from this size
 TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
@@ -92,6 +93,8 @@ class Connection(asyncio.Protocol):
         self._deflater: Any = None
         self._compressed_in = b""  # received, not inflated yet (waits for room in the buffer)
         self._flush_scheduled = False
+        self._pending: list[bytes] = []  # written, not handed to the transport yet (see write)
+        self._pending_size = 0
 
     # -- asyncio.Protocol --
 
@@ -263,21 +266,36 @@ class Connection(asyncio.Protocol):
         return self._closed
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._closed:
-            if self._deflater is not None:
-                data = self._deflater.compress(data)
-                if not self._flush_scheduled:
-                    self._flush_scheduled = True
-                    self._loop.call_soon(self._flush_deflated)
-                if not data:
-                    return
-            self._transport.write(data)
+        """Queue `data`; what a session writes in one step of the loop goes out in one send (a FETCH of a
+        hundred messages is one system call, not a hundred), at the latest when the loop next turns."""
+        if self._transport is None or self._closed:
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= FLUSH_AT:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending = self._pending
+        if not pending:
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        self._pending_size = 0
+        if self._transport is None or self._closed:
+            return
+        if self._deflater is not None:
+            data = self._deflater.compress(data) + self._deflater.flush(zlib.Z_SYNC_FLUSH)
+        self._transport.write(data)
 
     async def drain(self) -> None:
         if self._closed:
             raise ConnectionClosed()
-        if self._flush_scheduled:
-            self._flush_deflated()
+        self._flush()
         if self._writing_paused:
             self._drain_since = self._loop.time()
             self._drain_waiter = asyncio.get_running_loop().create_future()
@@ -292,8 +310,7 @@ class Connection(asyncio.Protocol):
         """Close after what was written has been sent (cut after the idle timeout if the client never
         reads it)."""
         if self._transport is not None and not self._transport.is_closing():
-            if self._flush_scheduled:
-                self._flush_deflated()
+            self._flush()
             self._transport.close()
             self._loop.call_later(self.idle_timeout, self._abort_if_open)
 
@@ -314,6 +331,7 @@ class Connection(asyncio.Protocol):
     async def start_tls(self, context: ssl.SSLContext) -> int:
         """Upgrade to TLS as the server; returns how many plaintext bytes sent early were dropped."""
         assert self._transport is not None
+        self._flush()  # the answer inviting the handshake goes out in plaintext
         dropped = len(self._buffer)
         self._buffer.clear()
         self._scan = 0
@@ -342,6 +360,7 @@ class Connection(asyncio.Protocol):
         writing its last uncompressed answer. Input already buffered was sent before the client could
         have seen that answer, so it is dropped, as with STARTTLS; returns how many bytes that was."""
         assert self._deflater is None
+        self._flush()  # the last uncompressed answer goes out as it is
         dropped = len(self._buffer)
         self._buffer.clear()
         self._scan = 0
@@ -370,11 +389,6 @@ class Connection(asyncio.Protocol):
         if data:
             self._received(data)
         return bool(data)
-
-    def _flush_deflated(self) -> None:
-        self._flush_scheduled = False
-        if self._deflater is not None and self._transport is not None and not self._closed:
-            self._transport.write(self._deflater.flush(zlib.Z_SYNC_FLUSH))
 
     # -- life cycle --
 

@@ -29,6 +29,7 @@ from polyport.mailstore import Mailstore, MailstoreError
 from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
 from polyport.pop3 import wire
 from polyport.runtime import Runtime
+from polyport.store.blobs import BlobNotFound
 
 SERVICE = "pop3"
 ACCESS_MODE = "POP"
@@ -291,8 +292,8 @@ class Pop3Session:
     async def retrieve(self, c: wire.Retr | wire.Top) -> None:
         message = self.message(c.number)
         try:
-            data = await self.mailstore.read(message.blob)
-        except FileNotFoundError:
+            data = await self.mailstore.read(message.blob, size=message.size)
+        except BlobNotFound:
             raise Refusal(f"message {c.number} is no longer there", "SYS/TEMP") from None
         if isinstance(c, wire.Retr):
             message.retrieved = True

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-async def open_records(url: str, data_dir: Path, *, pool_size: int = 10, sqlite_readers: int = 2,
+async def open_records(url: str, data_dir: Path, *, pool_size: int = 10, sqlite_readers: int = 0,
                        busy_timeout: float = 10.0, migrate: bool = True) -> RecordStore:
     """Open the record store named by `url` ("" is SQLite in `data_dir`) at the current schema."""
     from polyport.store import migrate as migrations

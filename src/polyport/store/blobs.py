@@ -50,7 +50,7 @@ class BlobStore(Protocol):
         """A streaming writer, for content too large to hold in memory."""
         ...
 
-    async def get(self, blob_id: str) -> bytes: ...
+    async def get(self, blob_id: str, size_hint: int | None = None) -> bytes: ...
 
     async def read(self, blob_id: str, offset: int, length: int) -> bytes: ...
 
@@ -59,6 +59,10 @@ class BlobStore(Protocol):
     async def exists(self, blob_id: str) -> bool: ...
 
     async def delete(self, blob_id: str) -> None: ...
+
+
+# Blobs up to this size (when the caller knows it) are read on the caller's thread.
+INLINE_READ = 128 * 1024
 
 
 def _fsync_dir(path: Path) -> None:
@@ -120,9 +124,12 @@ class LocalBlobStore:
     def writer(self) -> LocalBlobWriter:
         return LocalBlobWriter(self)
 
-    async def get(self, blob_id: str) -> bytes:
+    async def get(self, blob_id: str, size_hint: int | None = None) -> bytes:
         path = self.path_of(blob_id)
         try:
+            if size_hint is not None and size_hint <= INLINE_READ:
+                # Small and most likely in the page cache: a thread hop would cost more than the read.
+                return path.read_bytes()
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise BlobNotFound(blob_id) from None

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from polyport.store.sql import (
     Conflict,
@@ -128,6 +128,12 @@ class SqliteStore:
         self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._closed = False
+        # readers == 0: reads run on the caller's thread (the event loop's), each thread with a read
+        # connection of its own. A read from SQLite's page cache takes microseconds; handing it to a
+        # thread and back (queue, GIL, loop wake-up) costs more than that.
+        self._local = threading.local()
+        self._inline_connections: list[sqlite3.Connection] = []
+        self._inline_lock = threading.Lock()
 
     # -- life cycle --
 
@@ -179,6 +185,11 @@ class SqliteStore:
         for _ in range(self._reader_count):
             self._reads.put(_STOP)
         threads, self._threads = self._threads, []
+        with self._inline_lock:
+            inline, self._inline_connections = self._inline_connections, []
+        for conn in inline:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
         def join_all() -> None:
             for thread in threads:
                 thread.join()
@@ -191,9 +202,38 @@ class SqliteStore:
         return await self._submit(self._writes, unit)
 
     async def read(self, unit: Unit[T]) -> T:
+        if self._reader_count == 0:
+            return self._read_inline(unit)
         return await self._submit(self._reads, unit)
 
+    def _read_inline(self, unit: Unit[T]) -> T:
+        if self._closed or not self._threads:
+            unit.close()
+            raise StoreError("the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect(writer=False)
+            except sqlite3.Error as err:
+                unit.close()
+                raise _store_error(err) from None
+            self._local.conn = conn
+            with self._inline_lock:
+                self._inline_connections.append(conn)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every statement of the unit
+        except sqlite3.Error as err:
+            unit.close()
+            raise _store_error(err) from None
+        try:
+            return cast(T, drive(conn, unit).result)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("COMMIT")
+
     async def fetch(self, op: Op) -> Any:
+        if self._reader_count == 0:
+            return self._read_inline(unit_of(op))
         return await self._submit(self._reads, unit_of(op))
 
     async def _submit(self, jobs: queue.SimpleQueue[_Job | None], unit: Unit[T]) -> T:

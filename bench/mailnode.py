@@ -1,0 +1,123 @@
+"""A Polyport node for the mail benchmarks: a data folder with the shared bench's users (u0001..u2000 on
+bench.test, password benchpass, production argon2id settings), IMAP and POP3 on free loopback ports, run
+as its own process (`polyport serve`, uvloop) with a pid file for the load generators' CPU and memory
+figures. Used by bench/imap.py, bench/pop3.py and bench/imap_conns.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+USERS = 2000
+PASSWORD = "benchpass"
+DOMAIN = "bench.test"
+SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def populate(data: Path, users: int) -> None:
+    from polyport.auth.passwords import PasswordHasher
+    from polyport.directory import Directory
+    from polyport.node import initialize
+    from polyport.store import open_records
+
+    store = await open_records("", data, pool_size=8)
+    hasher = PasswordHasher()
+    try:
+        directory = Directory(store, hasher)
+        os.environ.setdefault("POLYPORT_POSTMASTER_PASSWORD", "bench-postmaster")
+        await initialize(directory, DOMAIN)
+        names = iter(range(1, users + 1))
+
+        async def worker() -> None:
+            for i in names:
+                await directory.create_account(f"u{i:04d}@{DOMAIN}", password=PASSWORD)
+
+        await asyncio.gather(*(worker() for _ in range(8)))
+    finally:
+        hasher.close()
+        await store.close()
+
+
+@dataclass
+class MailNode:
+    data: Path
+    imap_port: int
+    pop3_port: int
+    pidfile: Path
+    process: subprocess.Popen[bytes]
+
+
+def prepare(data: Path, users: int = USERS) -> None:
+    """Create the data folder and its users once (argon2id hashing takes a while)."""
+    marker = data / ".bench-users"
+    if marker.exists() and int(marker.read_text()) >= users:
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    asyncio.run(populate(data, users))
+    marker.write_text(str(users))
+    print(f"# created {users} users in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+@contextmanager
+def running(data: Path, *, max_connections: int = 20_000) -> Iterator[MailNode]:
+    imap_port, pop3_port = free_port(), free_port()
+    others = "".join(f"[services.{name}]\nports = [{free_port()}]\n" for name in ("imaps", "pop3s", "cliapi-tls"))
+    config = data / "bench.toml"
+    config.write_text(
+        f'[node]\ndata = "{data}"\nmain_domain = "{DOMAIN}"\n[log]\nlevel = "warning"\n'
+        f"[services.imap]\nports = [{imap_port}]\nmax_connections = {max_connections}\n"
+        f"max_per_address = {max_connections}\n"
+        f"[services.pop3]\nports = [{pop3_port}]\nmax_connections = {max_connections}\n"
+        f"max_per_address = {max_connections}\n"
+        f"[services.cliapi]\nports = [{free_port()}]\n{others}")
+    process = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config), "--bind",
+                                "127.0.0.1"], stdout=subprocess.DEVNULL)
+    pidfile = data / "bench.pid"
+    pidfile.write_text(str(process.pid))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", imap_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("the node did not start") from None
+                time.sleep(0.05)
+        yield MailNode(data, imap_port, pop3_port, pidfile, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_peers(node: MailNode, tests: str, reps: int, seconds: int) -> int:
+    """The shared bench's interleaved peer-vs-ours run; prints its table."""
+    env = {**os.environ, "OURS_PIDFILE": str(node.pidfile), "OURS_IMAP_PORT": str(node.imap_port),
+           "OURS_POP3_PORT": str(node.pop3_port)}
+    return subprocess.call(["bash", str(SHARED_BENCH / "run_peers.sh"), "--ours", "-t", tests, "-r", str(reps),
+                            "-d", str(seconds)], cwd=SHARED_BENCH, env=env)
+
+
+def load(script: str, args: list[str]) -> int:
+    """One of the shared load generators against ours only (no peers installed, or a quick look)."""
+    return subprocess.call([sys.executable, str(SHARED_BENCH / script), *args], cwd=SHARED_BENCH)
