@@ -262,3 +262,70 @@ set imap_qresync = yes
         assert "Handling VANISHED" in log and "Expunging message UID 7" in log, log
     finally:
         client.logout()
+
+
+def test_server_search_send_and_postpone(mail_node: MailNode, terminal: Terminal, tmp_path: Path) -> None:
+    """A limit by server-side body search (=b, UID SEARCH BODY), a message sent with its copy appended to Sent,
+    and one postponed to Drafts (APPEND with \\Draft)."""
+    neomutt = need_binary("neomutt")
+    address = mail_node.account()
+    mail_node.seed(address, "INBOX", [message(n, f"Searched subject {n}", tag="search")
+                                      + (b"A needle in this body\r\n" if n % 2 else b"") for n in range(6)])
+    home = Path(terminal.env["HOME"])
+    outbox = home / "outbox"
+    sendmail = home / "sendmail"
+    sendmail.write_text(f"#!/bin/sh\ncat > {outbox}\n")
+    sendmail.chmod(0o755)
+    config = muttrc(home, mail_node, address, False, f"""\
+set record = "+Sent"
+set postponed = "+Drafts"
+set sendmail = "{sendmail}"
+set from = "{address}"
+set use_from = yes
+set editor = "/bin/true"
+set abort_unmodified = no
+set askcc = no
+""")
+    terminal.start([neomutt, "-n", "-F", str(config)])
+    terminal.wait_for(r"Msgs:6 New:6 ")
+
+    terminal.keys("l")
+    terminal.wait_for(r"^Limit to messages matching")
+    terminal.type("=b needle")
+    terminal.keys("Enter")
+    screen = terminal.wait_for(r"Msgs:3/6 ")
+    assert {n for n in range(6) if f"Searched subject {n}" in screen} == {1, 3, 5}, screen
+
+    def compose(to: str, subject: str) -> None:
+        terminal.keys("m")
+        terminal.wait_for(r"^To:")
+        terminal.type(to)
+        terminal.keys("Enter")
+        terminal.wait_for(r"^Subject:")
+        terminal.type(subject)
+        terminal.keys("Enter")
+        terminal.wait_for(r"y:Send")
+
+    compose("carol@example.net", "Sent from neomutt")
+    terminal.keys("y")
+    terminal.wait_for(r"^Mail sent")
+    compose("dave@example.net", "Postponed in neomutt")
+    terminal.keys("P")
+    terminal.wait_for(r"^Message postponed")
+    terminal.keys("q")
+    assert terminal.exited(), terminal.screen()
+
+    assert "Subject: Sent from neomutt" in outbox.read_text()
+    client = mail_node.imap(address)
+    try:
+        for mailbox, subject, flags in (("Sent", "Sent from neomutt", "\\Seen"),
+                                        ("Drafts", "Postponed in neomutt", "\\Draft")):
+            typ, count = client.select(mailbox, readonly=True)
+            assert typ == "OK" and count == [b"1"], (mailbox, count)
+            typ, data = client.fetch("1", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            assert typ == "OK" and isinstance(data[0], tuple), data
+            assert f"FLAGS ({flags})".encode() in data[0][0], data
+            assert data[0][1].strip() == f"Subject: {subject}".encode(), data
+            client.close()
+    finally:
+        client.logout()
