@@ -1,5 +1,5 @@
 """fetchmail over POP3, STLS on the plain port and implicit TLS (995), checking the node's certificate,
-delivering each message to an MDA that writes it to a file.
+delivering each message to an MDA that writes it to a file; and over IMAP, which fetchmail also speaks.
 
 Leaving mail on the server (`keep`, `uidl` with an id file): every message arrives intact, a second run
 fetches nothing, a third fetches only what came since, and IMAP still sees them all, unread (fetchmail
@@ -10,6 +10,7 @@ QUIT)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.interop.conftest import PASSWORD, MailNode, message, message_id, need
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
-TRANSPORTS = ["stls", "pop3s"]
+SERVICES = ["pop3", "pop3s"]  # STLS on the plain port, and implicit TLS
 
 
 def odd_messages(tag: str) -> list[bytes]:
@@ -39,14 +40,15 @@ def odd_messages(tag: str) -> list[bytes]:
 
 
 class Fetchmail:
-    def __init__(self, node: MailNode, home: Path, address: str, transport: str, keep: bool,
+    def __init__(self, node: MailNode, home: Path, address: str, service: str, keep: bool,
                  login: str = "protocol pop3 uidl auth password") -> None:
+        """`service`: pop3 or imap (STLS/STARTTLS, required), pop3s or imaps (implicit TLS)."""
         self.binary = need_binary("fetchmail")
         self.home = home
         self.delivered = home / "delivered"
         self.delivered.mkdir(parents=True)
-        tls = ("ssl" if transport == "pop3s" else "") + " sslproto 'TLS1.2+'"
-        port = node.port("pop3s" if transport == "pop3s" else "pop3")
+        tls = ("ssl" if service.endswith("s") else "") + " sslproto 'TLS1.2+'"
+        port = node.port(service)
         self.rc = home / "fetchmailrc"
         # The node's certificate names example.com and fetchmail connects to 127.0.0.1: name the expected host
         # (fetchmail then checks both the chain, against the node's certificate, and that name).
@@ -84,22 +86,25 @@ def as_delivered(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
-def assert_transport(output: str, transport: str) -> None:
-    """fetchmail -v logs each command: STLS on the plain port, none on the TLS one; UIDL on both."""
-    assert ("POP3> STLS" in output) == (transport == "stls"), output
-    assert "POP3> UIDL" in output, output
+def assert_transport(output: str, service: str) -> None:
+    """fetchmail -v logs each command: STLS (STARTTLS) on the plain port, none on the TLS one; UIDL on POP3."""
+    if service.startswith("pop3"):
+        assert ("POP3> STLS" in output) == (service == "pop3"), output
+        assert "POP3> UIDL" in output, output
+    else:
+        assert (re.search(r"IMAP> A\d+ STARTTLS", output) is not None) == (service == "imap"), output
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_keep_fetches_each_message_once(mail_node: MailNode, tmp_path: Path, transport: str) -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_keep_fetches_each_message_once(mail_node: MailNode, tmp_path: Path, service: str) -> None:
     address = mail_node.account()
     first = odd_messages("kept")
     mail_node.seed(address, "INBOX", first)
-    fetchmail = Fetchmail(mail_node, tmp_path, address, transport, keep=True)
+    fetchmail = Fetchmail(mail_node, tmp_path, address, service, keep=True)
 
     code, output = fetchmail.run()
     assert code == 0, output
-    assert_transport(output, transport)
+    assert_transport(output, service)
     assert fetchmail.fetched() == {message_id(m): as_delivered(m) for m in first}, output
 
     code, output = fetchmail.run()
@@ -120,12 +125,12 @@ def test_keep_fetches_each_message_once(mail_node: MailNode, tmp_path: Path, tra
         client.logout()
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_without_keep_the_inbox_is_emptied(mail_node: MailNode, tmp_path: Path, transport: str) -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_without_keep_the_inbox_is_emptied(mail_node: MailNode, tmp_path: Path, service: str) -> None:
     address = mail_node.account()
     messages = odd_messages("taken")
     mail_node.seed(address, "INBOX", messages)
-    fetchmail = Fetchmail(mail_node, tmp_path, address, transport, keep=False)
+    fetchmail = Fetchmail(mail_node, tmp_path, address, service, keep=False)
     client = mail_node.imap(address)
     try:
         # An IMAP session watching the INBOX meanwhile learns of POP3's removals.
@@ -134,7 +139,7 @@ def test_without_keep_the_inbox_is_emptied(mail_node: MailNode, tmp_path: Path, 
 
         code, output = fetchmail.run()
         assert code == 0, output
-        assert_transport(output, transport)
+        assert_transport(output, service)
         assert fetchmail.fetched() == {message_id(m): as_delivered(m) for m in messages}, output
 
         typ, done = client.noop()
@@ -156,11 +161,36 @@ def test_apop_login(mail_node: MailNode, tmp_path: Path) -> None:
     address = mail_node.account(RecoverablePassword="YES")
     messages = [message(n, tag="apop") for n in range(3)]
     mail_node.seed(address, "INBOX", messages)
-    fetchmail = Fetchmail(mail_node, tmp_path, address, "stls", keep=False, login="protocol apop")
+    fetchmail = Fetchmail(mail_node, tmp_path, address, "pop3", keep=False, login="protocol apop")
     code, output = fetchmail.run()
     assert code == 0, output
     assert "POP3> APOP " in output and "POP3> PASS" not in output, output
     assert fetchmail.fetched() == {message_id(m): as_delivered(m) for m in messages}, output
+
+
+@pytest.mark.parametrize(("service", "keep"), [("imaps", False), ("imap", True)])
+def test_over_imap(mail_node: MailNode, tmp_path: Path, service: str, keep: bool) -> None:
+    """fetchmail speaks IMAP too: SEARCH UNSEEN, FETCH RFC822.HEADER and BODY.PEEK[TEXT] by message number, then
+    STORE \\Seen (kept) or \\Seen \\Deleted and EXPUNGE after each message."""
+    address = mail_node.account()
+    messages = odd_messages("imap")
+    mail_node.seed(address, "INBOX", messages)
+    fetchmail = Fetchmail(mail_node, tmp_path, address, service, keep=keep, login="protocol imap auth password")
+
+    code, output = fetchmail.run()
+    assert code == 0, output
+    assert_transport(output, service)
+    assert fetchmail.fetched() == {message_id(m): as_delivered(m) for m in messages}, output
+    code, output = fetchmail.run()
+    assert code == 1, output
+    assert fetchmail.fetched() == {}
+
+    client = mail_node.imap(address)
+    try:
+        expected = {message_id(m): {"\\Seen"} for m in messages} if keep else {}
+        assert server_state(client, "INBOX") == expected
+    finally:
+        client.logout()
 
 
 def test_fetchmail_refuses_an_untrusted_certificate(mail_node: MailNode, tmp_path: Path) -> None:
