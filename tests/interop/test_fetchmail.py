@@ -2,8 +2,8 @@
 delivering each message to an MDA that writes it to a file; and over IMAP, which fetchmail also speaks.
 
 Leaving mail on the server (`keep`, `uidl` with an id file): every message arrives intact, a second run
-fetches nothing, a third fetches only what came since, and IMAP still sees them all, unread (fetchmail
-reads kept messages with TOP, which leaves them so).
+fetches nothing, a third (after some were expunged through IMAP) fetches only what came since, and IMAP
+still sees the rest, unread (fetchmail reads kept messages with TOP, which leaves them so).
 Without `keep`: every message arrives and the INBOX is empty afterwards, as IMAP sees it (POP3 removes at
 QUIT)."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import PASSWORD, MailNode, message, message_id, need_binary, server_state
+from tests.interop.conftest import PASSWORD, MailNode, message, message_id, need_binary, server_state, uids
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -111,16 +111,26 @@ def test_keep_fetches_each_message_once(mail_node: MailNode, tmp_path: Path, ser
     assert code == 1, output  # 1: no mail to fetch
     assert fetchmail.fetched() == {}
 
-    later = [message(n, tag="kept-later") for n in range(3)]
-    mail_node.seed(address, "INBOX", later)
-    code, output = fetchmail.run()
-    assert code == 0, output
-    assert fetchmail.fetched() == {message_id(m): as_delivered(m) for m in later}, output
-
+    # Two messages go through IMAP and three arrive: message numbers shift, UIDL ids do not, so only the three
+    # new ones are fetched.
     client = mail_node.imap(address)
     try:
+        inbox = uids(client, "INBOX")
+        gone = [message_id(first[0]), message_id(first[5])]
+        typ, data = client.uid("STORE", ",".join(inbox[i] for i in gone), "+FLAGS.SILENT", "(\\Deleted)")
+        assert typ == "OK", data
+        typ, data = client.expunge()
+        assert typ == "OK", data
+        client.close()
+        later = [message(n, tag="kept-later") for n in range(3)]
+        mail_node.seed(address, "INBOX", later)
+        code, output = fetchmail.run()
+        assert code == 0, output
+        assert fetchmail.fetched() == {message_id(m): as_delivered(m) for m in later}, output
+
         # With `keep` fetchmail reads with TOP n 99999999, not RETR, so as to leave the messages unread.
-        assert server_state(client, "INBOX") == {message_id(m): set() for m in first + later}
+        assert server_state(client, "INBOX") == {message_id(m): set() for m in first + later
+                                                 if message_id(m) not in gone}
     finally:
         client.logout()
 
