@@ -2,23 +2,34 @@
 OBJECTID), SORT and THREAD (RFC 5256, SORT=DISPLAY RFC 5957).
 
 A query is evaluated over the messages' records: flags, dates, sizes and mod-sequences come from the
-rows; FROM/TO/CC/BCC/SUBJECT from the decoded texts stored beside each body; other header fields and the
-body text are read from the message only when the query needs them (and only for messages the cheaper
-keys have not already ruled out, since AND evaluates left to right with short-circuits). Text matches
-are case-insensitive substrings (casefold), as RFC 9051 asks.
+rows (`full` rows, with the stored structure and search texts, are read only when the query needs them);
+FROM/TO/CC/BCC/SUBJECT from the decoded texts stored beside each body; other header fields and the body
+text are read from the message only when the query needs them, and only for messages the cheaper keys
+have not already ruled out (AND evaluates left to right with short-circuits). Text matches are
+case-insensitive substrings (casefold), on decoded text (RFC 2047 words, transfer encodings, charsets).
+
+Implementation notes:
+- Matching is synchronous: a key that needs the message's bytes raises `_NeedMessage` when they are not
+  read yet; the searcher reads them and evaluates that message again (evaluation has no side effects).
+  A search over the records alone costs no await per message.
+- A sequence set is resolved once per search into sorted spans and looked up by bisection, so a set of
+  a hundred thousand items over a hundred thousand messages stays linear-logarithmic.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
+import email.utils
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from polyport.imap import wire
 from polyport.imap.fetch import _header_lines, decoded
-from polyport.mailstore import MessageFull
+from polyport.mailstore import MessageFull, MessageMeta
 from polyport.mailstore import flags as fl
+from polyport.mime.parse import decode_encoded_words
 from polyport.mime.structure import Part, Structure
 
 SYSTEM_FLAGS = {"\\seen": fl.SEEN, "\\answered": fl.ANSWERED, "\\flagged": fl.FLAGGED, "\\deleted": fl.DELETED,
@@ -29,43 +40,94 @@ class UnsupportedSearch(Exception):
     pass
 
 
-@dataclass
-class Candidate:
-    """One message being searched: its record, and what has been read of it (lazily)."""
+class _NeedMessage(Exception):
+    """Raised while matching: this key needs the message's bytes, which are not read yet."""
 
-    number: int
-    row: MessageFull
-    _structure: Structure | None = None
-    _message: bytes | None = None
-    _texts: dict[str, str] = field(default_factory=dict)
+
+class Candidate:
+    """One message being searched: its record, and what has been read of it (lazily). A search makes one
+    per message of the mailbox, so it is kept small."""
+
+    __slots__ = ("_message", "_structure", "_text_cache", "number", "row")
+
+    def __init__(self, number: int, row: MessageMeta) -> None:
+        self.number = number
+        self.row = row
+        self._structure: Structure | None = None
+        self._message: bytes | None = None
+        self._text_cache: dict[str, str] | None = None
+
+    @property
+    def _texts(self) -> dict[str, str]:
+        if self._text_cache is None:
+            self._text_cache = {}
+        return self._text_cache
+
+    @property
+    def full(self) -> MessageFull:
+        assert isinstance(self.row, MessageFull), "this key needs full rows (search.needs_full)"
+        return self.row
 
     @property
     def structure(self) -> Structure:
         if self._structure is None:
-            self._structure = self.row.structure()
+            self._structure = self.full.structure()
         return self._structure
 
+    @property
+    def message(self) -> bytes:
+        if self._message is None:
+            raise _NeedMessage()
+        return self._message
 
-Reader = Callable[[str], Awaitable[bytes]]
+
+Reader = Callable[[str, int], Awaitable[bytes]]  # (blob, size): the message's bytes
 
 
 def _needs(key: wire.SearchKey) -> set[str]:
-    """What a query needs beyond the rows: "header" (other fields), "text" (bodies)."""
+    """What a query needs beyond the rows' flags, dates and sizes: "full" (the structure and search texts),
+    "header" (other header fields), "text" (bodies)."""
     if isinstance(key, wire.SearchAnd):
         return set().union(*(_needs(k) for k in key.keys)) if key.keys else set()
     if isinstance(key, wire.SearchOr):
         return _needs(key.left) | _needs(key.right)
     if isinstance(key, wire.SearchNot):
         return _needs(key.key)
-    if isinstance(key, wire.SearchHeader) and key.field not in ("from", "to", "cc", "bcc", "subject"):
-        return {"header"}
+    if isinstance(key, wire.SearchHeader):
+        return {"full"} if key.field in ("from", "to", "cc", "bcc", "subject") else {"full", "header"}
     if isinstance(key, wire.SearchText):
-        return {"text"}
+        return {"full", "text"}
+    if isinstance(key, wire.SearchDate) and key.field == "sent":
+        return {"full"}
     return set()
+
+
+def needs_full(query: wire.SearchKey) -> bool:
+    """Whether matching `query` needs full rows (MessageFull) rather than MessageMeta."""
+    return "full" in _needs(query)
 
 
 def _day(seconds: int) -> datetime.date:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).date()
+
+
+def _sent_day(c: Candidate) -> datetime.date | None:
+    """The day of the Date header as written (RFC 3501: "disregarding time and timezone"); the stored UTC
+    instant when the header's own date cannot be read."""
+    if "sent_day" not in c._texts:
+        day = ""
+        date = c.structure.envelope.date
+        parsed = email.utils.parsedate_tz(date) if date else None
+        if parsed is not None:
+            try:
+                day = datetime.date(parsed[0], parsed[1], parsed[2]).isoformat()
+            except ValueError:
+                day = ""
+        if not day and c.full.sent is not None:
+            day = _day(c.full.sent).isoformat()
+        c._texts["sent_day"] = day
+    text = c._texts["sent_day"]
+    return datetime.date.fromisoformat(text) if text else None
 
 
 def _date_matches(day: datetime.date, relation: str, wanted: datetime.date) -> bool:
@@ -106,8 +168,14 @@ def body_text(message: bytes, structure: Structure) -> str:
     return "\n".join(pieces).casefold()
 
 
+def _header_text(raw: bytes) -> str:
+    """A header field's value (or a whole header) as searchable text: unfolded, RFC 2047 words decoded."""
+    text = raw.decode("utf-8", "replace").replace("\r\n", "").replace("\n", "")
+    return decode_encoded_words(text).casefold()
+
+
 class Searcher:
-    def __init__(self, rows: Sequence[tuple[int, MessageFull]], read: Reader, *, largest_uid: int,
+    def __init__(self, rows: Sequence[tuple[int, MessageMeta]], read: Reader, *, largest_uid: int,
                  count: int, saved: Sequence[int], now: float) -> None:
         self.candidates = [Candidate(number, row) for number, row in rows]
         self.read = read
@@ -115,28 +183,42 @@ class Searcher:
         self.count = count
         self.saved = set(saved)
         self.now = now
+        self._spans: dict[int, tuple[list[int], list[int]]] = {}
 
     async def run(self, query: wire.SearchKey) -> list[Candidate]:
-        return [c for c in self.candidates if await self.matches(c, query)]
+        found: list[Candidate] = []
+        for c in self.candidates:
+            while True:
+                try:
+                    hit = self.matches(c, query)
+                    break
+                except _NeedMessage:
+                    c._message = await self.read(c.full.blob, c.row.size)
+            if hit:
+                found.append(c)
+            if c._message is not None:
+                c._message = None  # keep one message in memory at a time; its decoded texts stay
+        return found
 
-    async def _message(self, candidate: Candidate) -> bytes:
-        if candidate._message is None:
-            candidate._message = await self.read(candidate.row.blob)
-        return candidate._message
+    def _in_set(self, key: wire.SearchMessages, value: int) -> bool:
+        spans = self._spans.get(id(key))
+        if spans is None:
+            resolved = key.sequence.resolve(self.largest_uid if key.uid else self.count)
+            spans = self._spans[id(key)] = ([low for low, _ in resolved], [high for _, high in resolved])
+        lows, highs = spans
+        index = bisect.bisect_right(lows, value) - 1
+        return index >= 0 and value <= highs[index]
 
-    async def matches(self, c: Candidate, key: wire.SearchKey) -> bool:
+    def matches(self, c: Candidate, key: wire.SearchKey) -> bool:
         row = c.row
         if isinstance(key, wire.SearchAll):
             return True
         if isinstance(key, wire.SearchAnd):
-            for sub in key.keys:
-                if not await self.matches(c, sub):
-                    return False
-            return True
+            return all(self.matches(c, sub) for sub in key.keys)
         if isinstance(key, wire.SearchOr):
-            return await self.matches(c, key.left) or await self.matches(c, key.right)
+            return self.matches(c, key.left) or self.matches(c, key.right)
         if isinstance(key, wire.SearchNot):
-            return not await self.matches(c, key.key)
+            return not self.matches(c, key.key)
         if isinstance(key, wire.SearchFlag):
             name = key.flag.lower()
             if name == "\\recent":
@@ -147,18 +229,13 @@ class Searcher:
                 has = name in {k.lower() for k in row.keywords.split(" ") if k}
             return has == key.present
         if isinstance(key, wire.SearchMessages):
-            if key.uid:
-                hit = key.sequence.contains(row.uid, self.largest_uid) if key.sequence.ranges else False
-            else:
-                hit = key.sequence.contains(c.number, self.count) if key.sequence.ranges else False
+            hit = self._in_set(key, row.uid if key.uid else c.number) if key.sequence.ranges else False
             return hit or (key.sequence.saved and row.uid in self.saved)
         if isinstance(key, wire.SearchSize):
             return row.size > key.size if key.relation == "larger" else row.size < key.size
         if isinstance(key, wire.SearchDate):
-            seconds = row.internal_date if key.field == "internal" else row.sent
-            if seconds is None:
-                return False
-            return _date_matches(_day(seconds), key.relation, key.date)
+            day = _day(row.internal_date) if key.field == "internal" else _sent_day(c)
+            return day is not None and _date_matches(day, key.relation, key.date)
         if isinstance(key, wire.SearchAge):
             age = self.now - row.internal_date
             return age > key.seconds if key.relation == "older" else age <= key.seconds
@@ -168,42 +245,41 @@ class Searcher:
             wanted = key.value
             return wanted == (f"E{row.body_id}" if key.kind == "emailid" else f"T{row.thread_id}")
         if isinstance(key, wire.SearchHeader):
-            return await self._header(c, key.field, key.value)
+            return self._header(c, key.field, key.value)
         if isinstance(key, wire.SearchText):
-            return await self._text(c, key.where, key.value)
+            return self._text(c, key.where, key.value)
         raise UnsupportedSearch(f"unsupported search key {type(key).__name__}")
 
-    async def _header(self, c: Candidate, name: str, value: str) -> bool:
+    def _header(self, c: Candidate, name: str, value: str) -> bool:
         wanted = value.casefold()
-        row = c.row
+        row = c.full
         if name == "subject":
             return wanted in row.subject.casefold()
         if name in ("from", "to", "cc", "bcc"):
             prefix = name + ":"
             return any(wanted in line[len(prefix):].casefold()
                        for line in row.addresses.split("\n") if line.startswith(prefix))
-        message = await self._message(c)
-        header = message[:c.structure.root.body_start]
-        for field_name, text in _header_lines(header):
-            if field_name == name.encode():
-                if not wanted:
-                    return True  # HEADER x "" matches every message having the field (RFC 9051)
-                value_text = text.split(b":", 1)[1] if b":" in text else b""
-                if wanted in value_text.decode("utf-8", "replace").casefold():
-                    return True
-        return False
+        key = "header:" + name
+        if key not in c._texts:
+            header = c.message[:c.structure.root.body_start]
+            values = [text.split(b":", 1)[1] if b":" in text else b""
+                      for field_name, text in _header_lines(header) if field_name == name.encode()]
+            c._texts[key] = "\0".join(_header_text(v) for v in values)
+            c._texts[key + ":count"] = str(len(values))
+        # HEADER x "" matches every message having the field, and only those (RFC 9051 6.4.4).
+        if c._texts[key + ":count"] == "0":
+            return False
+        return any(wanted in text for text in c._texts[key].split("\0"))
 
-    async def _text(self, c: Candidate, where: str, value: str) -> bool:
+    def _text(self, c: Candidate, where: str, value: str) -> bool:
         wanted = value.casefold()
         if "body" not in c._texts:
-            message = await self._message(c)
-            c._texts["body"] = body_text(message, c.structure)
+            c._texts["body"] = body_text(c.message, c.structure)
         if wanted in c._texts["body"]:
             return True
         if where == "text":
             if "header" not in c._texts:
-                message = await self._message(c)
-                c._texts["header"] = message[:c.structure.root.body_start].decode("utf-8", "replace").casefold()
+                c._texts["header"] = _header_text(c.message[:c.structure.root.body_start])
             return wanted in c._texts["header"]
         return False
 
@@ -372,7 +448,10 @@ def format_threads_orderedsubject(threads: list[list[int]]) -> bytes:
         if len(uids) == 1:
             out.append(b"(%d)" % uids[0])
         else:
-            out.append(b"(%d %s)" % (uids[0], b" ".join(b"(%d)" % u for u in uids[1:])))
+            # thread-nested = 2*thread-list, no spaces between them (RFC 5256 section 5); one child is
+            # simply the next member.
+            children = b"".join(b"(%d)" % u for u in uids[1:]) if len(uids) > 2 else b"%d" % uids[1]
+            out.append(b"(%d %s)" % (uids[0], children))
     return b"".join(out)
 
 
@@ -387,7 +466,7 @@ def format_tree(nodes: list[_Container], number: Callable[[Candidate], int]) -> 
                 current = current.children[0]
                 continue
             if current.children:
-                parts.append(b" ".join(b"(" + render(child) + b")" for child in current.children))
+                parts.append(b"".join(b"(" + render(child) + b")" for child in current.children))
             current = None
         return b" ".join(parts)
 

@@ -4,22 +4,39 @@ and THREAD (RFC 5256)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from polyport.imap import fetch as rendering
 from polyport.imap import responses, search, wire
 from polyport.imap.selected import Selected
 from polyport.imap.session import SELECTED, ImapSession, handles
+from polyport.mailstore import MessageMeta
+
+# Messages read from the store per query when searching: a search reads every message's row.
+SEARCH_BATCH = 2000
 
 
-async def _searcher(s: ImapSession, selected: Selected) -> search.Searcher:
-    """Every message of the session's view, read in runs, ready to be matched."""
-    rows = []
-    for first, last, _group in rendering.runs(selected.uids, selected.uids):
-        for row in await s.mailstore.full(selected.id, first, last):
-            number = selected.msn(row.uid)
-            if number:
-                rows.append((number, row))
-    return search.Searcher(rows, s.mailstore.read, largest_uid=selected.largest_uid, count=selected.exists,
+async def _searcher(s: ImapSession, selected: Selected, *, full: bool) -> search.Searcher:
+    """Every message of the session's view, read in runs, ready to be matched: with the stored structure
+    and search texts when `full`, else flags, dates and sizes only."""
+    rows: list[tuple[int, MessageMeta]] = []
+    uids = selected.uids
+    index = 0  # rows come in UID order, as the view does: walk it rather than look each number up
+    for first, last, _group in rendering.runs(uids, uids, SEARCH_BATCH):
+        found: Sequence[MessageMeta]
+        if full:
+            found = await s.mailstore.full(selected.id, first, last)
+        else:
+            found = await s.mailstore.meta(selected.id, first, last)
+        for row in found:
+            while index < len(uids) and uids[index] < row.uid:
+                index += 1
+            if index < len(uids) and uids[index] == row.uid:
+                rows.append((index + 1, row))
+    async def read(blob: str, size: int) -> bytes:
+        return await s.mailstore.read(blob, size=size)
+
+    return search.Searcher(rows, read, largest_uid=selected.largest_uid, count=selected.exists,
                            saved=selected.saved, now=time.time())
 
 
@@ -45,7 +62,7 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     with_modseq = _has_modseq(c.query)
     if with_modseq:
         s.enabled.add("CONDSTORE")
-    searcher = await _searcher(s, selected)
+    searcher = await _searcher(s, selected, full=search.needs_full(c.query))
     found = await searcher.run(c.query)
     values = [f.row.uid if c.uid else f.number for f in found]
     highest = max((f.row.modseq for f in found), default=0)
@@ -91,7 +108,7 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
 async def sort(s: ImapSession, c: wire.Sort) -> None:
     selected = s.selected
     assert selected is not None
-    searcher = await _searcher(s, selected)
+    searcher = await _searcher(s, selected, full=True)
     ordered = search.sort(await searcher.run(c.query), c.criteria)
     values = [f.row.uid if c.uid else f.number for f in ordered]
     s.send(b"* SORT" + b"".join(b" %d" % v for v in values) + b"\r\n")
@@ -102,7 +119,7 @@ async def sort(s: ImapSession, c: wire.Sort) -> None:
 async def thread(s: ImapSession, c: wire.Thread) -> None:
     selected = s.selected
     assert selected is not None
-    searcher = await _searcher(s, selected)
+    searcher = await _searcher(s, selected, full=True)
     found = await searcher.run(c.query)
     if c.algorithm == "ORDEREDSUBJECT":
         threads = search.thread_orderedsubject(found)
