@@ -1,8 +1,10 @@
 """The mailstore: mailboxes, messages, flags, UIDs and mod-sequences, quotas (see service.py)."""
 
 from polyport.mailstore.errors import (
+    AclRefused,
     CannotDelete,
     InvalidMailboxName,
+    InvalidRights,
     MailboxExists,
     MailstoreError,
     MessageTooLarge,
@@ -11,15 +13,18 @@ from polyport.mailstore.errors import (
     OverQuota,
 )
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
-from polyport.mailstore.service import Changes, Mailstore, MessageFull, MessageMeta, ViewEntry
+from polyport.mailstore.service import Acl, Changes, Mailstore, MessageFull, MessageMeta, ViewEntry
 
 __all__ = [
+    "Acl",
+    "AclRefused",
     "Appended",
     "CannotDelete",
     "Changes",
     "Copied",
     "FlagChange",
     "InvalidMailboxName",
+    "InvalidRights",
     "Mailbox",
     "MailboxExists",
     "Mailstore",

@@ -23,6 +23,14 @@ class NotPermitted(MailstoreError):
     """The mailbox is not the user's and its ACL does not grant what was asked (RFC 4314)."""
 
 
+class InvalidRights(MailstoreError):
+    """A rights string holds a letter that is not a right (RFC 4314 section 2.1): a syntax error."""
+
+
+class AclRefused(MailstoreError):
+    """An ACL change that cannot be made: an unknown identifier, or the owner's own rights."""
+
+
 class OverQuota(MailstoreError):
     """Storing this would take the account over its MaxAccountSize or MaxMessages."""
 

@@ -1,8 +1,12 @@
-"""Mailbox names: "/" separates levels; INBOX is one name in any case; LIST's wildcards.
+"""Mailbox names: "/" separates levels; INBOX is one name in any case; LIST's wildcards; foreign names.
 
 Names are Unicode text (IMAP's modified UTF-7 is the protocol's business). A name is refused if it is
 empty, has an empty level ("a//b", a leading or trailing "/"), holds a control character or a wildcard,
 or is longer than MAX_NAME characters or MAX_DEPTH levels.
+
+A name starting with "~" is a *foreign* mailbox, CommuniGate's convention: "~bob/Shared" is the mailbox
+"Shared" of the account bob in the asking account's domain (shared through its ACL, see acl.py). An
+account's own mailboxes therefore never start with "~"; the owner part is canonical lower-case.
 """
 
 from __future__ import annotations
@@ -17,12 +21,47 @@ MAX_NAME = 500
 MAX_DEPTH = 32
 
 
+FOREIGN = "~"
+
+
 def canonical(name: str) -> str:
-    """The stored form of a mailbox name: INBOX (and its children) spelled INBOX."""
+    """The stored form of a mailbox name: INBOX (and its children) spelled INBOX; in a foreign name, the
+    owner in lower case and the owner's INBOX spelled INBOX ("~Bob/inbox" is "~bob/INBOX")."""
+    if name.startswith(FOREIGN):
+        owner, sep, rest = name.partition(SEPARATOR)
+        return owner.lower() + sep + canonical(rest) if sep else owner.lower()
     head, sep, rest = name.partition(SEPARATOR)
     if head.upper() == INBOX:
         return INBOX + sep + rest
     return name
+
+
+def split_foreign(name: str) -> tuple[str, str] | None:
+    """(owner, the owner's name for it) of a canonical foreign name ("~bob/Shared" -> ("bob", "Shared")); None
+    for one's own mailbox. A foreign name without a mailbox part ("~bob") names no mailbox."""
+    if not name.startswith(FOREIGN):
+        return None
+    owner, _, rest = name[len(FOREIGN):].partition(SEPARATOR)
+    if not owner or not rest:
+        raise InvalidMailboxName(f"{name} names no mailbox: foreign mailboxes are ~account/mailbox")
+    return owner, rest
+
+
+def foreign(owner: str, name: str) -> str:
+    """The name another account uses for the mailbox `name` of `owner`."""
+    return f"{FOREIGN}{owner}{SEPARATOR}{name}"
+
+
+def parent(name: str) -> str | None:
+    """The level above `name`, if there is one ("a/b/c" -> "a/b")."""
+    head, sep, _ = name.rpartition(SEPARATOR)
+    return head if sep else None
+
+
+def may_reach_foreign(reference: str, wildcard: str) -> bool:
+    """Whether a LIST pattern can match a foreign name ("~..."): only then are shared mailboxes looked up."""
+    text = reference + wildcard
+    return text[:1] in (FOREIGN, "*", "%")
 
 
 def check(name: str) -> str:

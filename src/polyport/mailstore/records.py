@@ -8,11 +8,12 @@ several sessions (and later several nodes) cannot collide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from polyport.mailstore import acl
 from polyport.mailstore import flags as fl
-from polyport.mailstore.errors import CannotDelete, MailboxExists, NoSuchMailbox, OverQuota
-from polyport.mailstore.names import INBOX, SEPARATOR
+from polyport.mailstore.errors import AclRefused, CannotDelete, MailboxExists, NoSuchMailbox, NotPermitted, OverQuota
+from polyport.mailstore.names import FOREIGN, INBOX, SEPARATOR, foreign
 from polyport.store import Conflict, Row, Statement, Unit
 
 MAILBOX_COLUMNS = ("id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, messages, unseen, "
@@ -58,7 +59,8 @@ UPSERT_BODY = Statement("""
     RETURNING id""")
 ADD_BODY_REFS = Statement("UPDATE bodies SET refs = refs + :refs, orphaned = NULL WHERE id = :id")
 DROP_BODY_REF = Statement("""
-    UPDATE bodies SET refs = refs - 1, orphaned = CASE WHEN refs <= 1 THEN :now ELSE NULL END WHERE id = :id""")
+    UPDATE bodies SET refs = refs - 1, orphaned = CASE WHEN refs <= 1 THEN CAST(:now AS BIGINT) ELSE NULL END
+    WHERE id = :id""")  # PostgreSQL types a bare parameter in a CASE as text
 THREAD_OF = Statement("""
     SELECT m.thread_id FROM bodies b
     JOIN messages m ON m.body_id = b.id
@@ -104,6 +106,69 @@ SUBSCRIBE = Statement(
 UNSUBSCRIBE = Statement("DELETE FROM subscriptions WHERE account_id = :account_id AND name = :name")
 SUBSCRIPTIONS = Statement("SELECT name FROM subscriptions WHERE account_id = :account_id ORDER BY name")
 UNSUBSCRIBE_ALL = Statement("DELETE FROM subscriptions WHERE account_id = :account_id")
+
+# -- shared mailboxes (RFC 4314; acl.py) --
+# These join the directory's `objects` (name, domain and kind of an account) to resolve "~owner/..." names
+# and identifiers inside one statement: a foreign mailbox, or what an account may see, is one query.
+
+_M = ", ".join(f"m.{c.strip()}" for c in MAILBOX_COLUMNS.split(","))
+# An account of the viewer's domain by name (an alias names its account), its mailbox, and the ACL entries
+# that apply to the viewer: one row per entry (at most four), or one with NULL entry columns.
+FOREIGN_MAILBOX = Statement(f"""
+    SELECT {_M}, a.grantee AS grantee, a.negative AS negative, a.rights AS rights
+    FROM objects me
+    JOIN objects o ON o.domain_id = me.domain_id AND o.name = :owner AND o.kind IN ('account', 'alias')
+    JOIN mailboxes m ON m.account_id = COALESCE(o.target_id, o.id) AND m.name = :name
+    LEFT JOIN mailbox_acl a ON a.mailbox_id = m.id AND a.grantee IN (:viewer, 0)
+    WHERE me.id = :viewer""")  # noqa: S608
+FOREIGN_OWNER = Statement("""
+    SELECT COALESCE(o.target_id, o.id) FROM objects me
+    JOIN objects o ON o.domain_id = me.domain_id AND o.name = :owner AND o.kind IN ('account', 'alias')
+    WHERE me.id = :viewer""")
+# The entries of a mailbox that apply to the viewer, while the viewer is still of the owner's domain.
+ACL_FOR = Statement("""
+    SELECT a.grantee AS grantee, a.negative AS negative, a.rights AS rights FROM mailbox_acl a
+    JOIN mailboxes m ON m.id = a.mailbox_id
+    JOIN objects o ON o.id = m.account_id
+    JOIN objects me ON me.id = :viewer AND me.domain_id = o.domain_id
+    WHERE a.mailbox_id = :mailbox_id AND a.grantee IN (:viewer, 0)""")
+# Mailboxes of other accounts of the viewer's domain with an entry for the viewer or for anyone.
+SHARED_WITH = Statement(f"""
+    SELECT {_M}, o.name AS owner, a.grantee AS grantee, a.negative AS negative, a.rights AS rights
+    FROM mailbox_acl a
+    JOIN mailboxes m ON m.id = a.mailbox_id
+    JOIN objects o ON o.id = m.account_id
+    JOIN objects me ON me.id = :viewer AND me.domain_id = o.domain_id
+    WHERE a.grantee IN (:viewer, 0) AND m.account_id != :viewer
+    ORDER BY o.name, m.name""")  # noqa: S608
+ACL_ENTRIES = Statement("""
+    SELECT a.grantee AS grantee, a.negative AS negative, a.rights AS rights, o.name AS name
+    FROM mailbox_acl a LEFT JOIN objects o ON o.id = a.grantee
+    WHERE a.mailbox_id = :mailbox_id""")
+ACL_ENTRY = Statement("""
+    SELECT rights FROM mailbox_acl WHERE mailbox_id = :mailbox_id AND grantee = :grantee AND negative = :negative""")
+UPSERT_ACL = Statement("""
+    INSERT INTO mailbox_acl (mailbox_id, grantee, negative, rights) VALUES (:mailbox_id, :grantee, :negative, :rights)
+    ON CONFLICT (mailbox_id, grantee, negative) DO UPDATE SET rights = excluded.rights""")
+DELETE_ACL = Statement("""
+    DELETE FROM mailbox_acl WHERE mailbox_id = :mailbox_id AND grantee = :grantee AND negative = :negative""")
+# A new mailbox starts with its parent's ACL (CommuniGate's rule; RFC 4314 section 3 lets servers choose).
+INHERIT_ACL = Statement("""
+    INSERT INTO mailbox_acl (mailbox_id, grantee, negative, rights)
+    SELECT :mailbox_id, a.grantee, a.negative, a.rights FROM mailbox_acl a
+    JOIN mailboxes p ON p.id = a.mailbox_id WHERE p.account_id = :account_id AND p.name = :parent""")
+# An identifier's account in the owner's domain: by name, or by name and a name of the domain.
+GRANTEE = Statement("""
+    SELECT COALESCE(g.target_id, g.id) FROM objects owner
+    JOIN objects g ON g.domain_id = owner.domain_id AND g.name = :name AND g.kind IN ('account', 'alias')
+    WHERE owner.id = :owner""")
+GRANTEE_AT = Statement("""
+    SELECT COALESCE(g.target_id, g.id) FROM objects owner
+    JOIN domain_names d ON d.domain_id = owner.domain_id AND d.name = :domain
+    JOIN objects g ON g.domain_id = owner.domain_id AND g.name = :name AND g.kind IN ('account', 'alias')
+    WHERE owner.id = :owner""")
+OBJECT_NAME = Statement("SELECT name FROM objects WHERE id = :id")
+
 ORPHANS = Statement("SELECT id, blob FROM bodies WHERE orphaned IS NOT NULL AND orphaned < :before LIMIT :limit")
 DELETE_ORPHAN = Statement("DELETE FROM bodies WHERE id = :id AND refs <= 0 AND orphaned IS NOT NULL")
 
@@ -129,10 +194,133 @@ class Mailbox:
     size: int
     created: int
     mailbox_class: str | None = None  # CommuniGate's mailbox class (IPF.Appointment...); None: a mail folder
+    # What the asking account may do here (acl.py): every right on its own mailboxes. For another
+    # account's mailbox (`viewer` is then the asking account), `name` is the asker's name for it
+    # ("~bob/Shared") and `account_id` the owner's.
+    rights: str = acl.ALL
+    viewer: int | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Another account's mailbox, seen through its ACL."""
+        return self.viewer is not None
 
 
 def to_mailbox(row: Row) -> Mailbox:
     return Mailbox(*(row[i] for i in range(13)))
+
+
+# What each right lets one do, for refusals that say what was refused.
+_DOING = {"l": "see", "r": "read", "s": "mark messages seen in", "w": "change flags in", "i": "add messages to",
+          "p": "post to", "k": "create mailboxes under", "x": "delete or rename", "t": "delete messages in",
+          "e": "expunge", "a": "administer the ACL of"}
+
+
+def require(rights: str, need: str, name: str) -> None:
+    """Refuse unless `rights` hold every right of `need` (any right at all when `need` is empty). A mailbox
+    on which one holds no right is one that does not exist (RFC 4314 section 4 keeps its existence hidden)."""
+    if not rights:
+        raise NoSuchMailbox(f"no mailbox {name}")
+    lacking = acl.missing(rights, need)
+    if lacking:
+        raise NotPermitted(f"you may not {_DOING[lacking[0]]} {name} (the right {lacking[0]!r} is missing)")
+
+
+def _entries(rows: list[Row]) -> list[tuple[int, bool, str]]:
+    return [(int(r["grantee"]), bool(r["negative"]), str(r["rights"])) for r in rows if r["grantee"] is not None]
+
+
+def to_foreign(rows: list[Row], viewer: int, owner: str) -> Mailbox:
+    """The Mailbox another account (`viewer`) sees, from FOREIGN_MAILBOX's or SHARED_WITH's rows."""
+    base = to_mailbox(rows[0])
+    display = foreign(owner, base.name)
+    if base.account_id == viewer:  # "~me/x": one's own mailbox, by another name
+        return replace(base, name=display)
+    return replace(base, name=display, rights=acl.effective(_entries(rows)), viewer=viewer)
+
+
+def find_foreign(viewer: int, owner: str, name: str, need: str) -> Unit[Mailbox]:
+    """Another account's mailbox by its foreign name's parts, if `viewer` holds the rights of `need`."""
+    rows = yield FOREIGN_MAILBOX.all(viewer=viewer, owner=owner, name=name)
+    if not rows:
+        raise NoSuchMailbox(f"no mailbox {foreign(owner, name)}")
+    mailbox = to_foreign(rows, viewer, owner)
+    require(mailbox.rights, need, mailbox.name)
+    return mailbox
+
+
+def shared_with(rows: list[Row], viewer: int) -> list[Mailbox]:
+    """SHARED_WITH's rows as the Mailboxes `viewer` may see (the "l" right)."""
+    grouped: dict[int, list[Row]] = {}
+    for row in rows:
+        grouped.setdefault(int(row["id"]), []).append(row)
+    seen = []
+    for group in grouped.values():
+        mailbox = to_foreign(group, viewer, str(group[0]["owner"]))
+        if "l" in mailbox.rights:
+            seen.append(mailbox)
+    return seen
+
+
+def current_rights(mailbox_id: int, viewer: int, need: str, name: str) -> Unit[str]:
+    """The viewer's rights on another account's mailbox as they are now (a session may hold it selected
+    while its owner changes the ACL), refused unless they hold `need`."""
+    rows = yield ACL_FOR.all(mailbox_id=mailbox_id, viewer=viewer)
+    rights = acl.effective(_entries(rows))
+    require(rights, need, name)
+    return rights
+
+
+def grantee(owner_id: int, identifier: str, *, owner_ok: bool = False) -> Unit[tuple[int, bool]]:
+    """(grantee id, negative) of an ACL identifier on a mailbox of `owner_id` (acl.py says which exist). The
+    owner is refused unless `owner_ok`: its rights are not the ACL's to change."""
+    text = identifier.lower()
+    negative = text.startswith(acl.NEGATIVE)
+    if negative:
+        text = text[len(acl.NEGATIVE):]
+    if text == acl.ANYONE:
+        return acl.ANYONE_ID, negative
+    name, at, domain = text.partition("@")
+    found = None
+    if name and not name.startswith(FOREIGN):
+        if at:
+            found = yield GRANTEE_AT.value(owner=owner_id, name=name, domain=domain)
+        else:
+            found = yield GRANTEE.value(owner=owner_id, name=name)
+    if found is None:
+        raise AclRefused(f"{identifier} is neither anyone nor an account of the mailbox owner's domain")
+    if int(found) == owner_id and not owner_ok:
+        raise AclRefused("the owner always has every right on its mailboxes; its rights cannot be changed")
+    return int(found), negative
+
+
+def acl_entries(mailbox_id: int) -> Unit[list[tuple[str, str]]]:
+    """(identifier, rights) of every entry: anyone first, then accounts by name, negative ones after."""
+    rows = yield ACL_ENTRIES.all(mailbox_id=mailbox_id)
+    entries = []
+    for row in rows:
+        grantee_id = int(row["grantee"])
+        if grantee_id == acl.ANYONE_ID:
+            name = acl.ANYONE
+        elif row["name"] is None:
+            continue  # the account was deleted
+        else:
+            name = str(row["name"])
+        entries.append((bool(row["negative"]), grantee_id != acl.ANYONE_ID, name, str(row["rights"])))
+    entries.sort()
+    return [((acl.NEGATIVE if negative else "") + name, rights) for negative, _, name, rights in entries]
+
+
+def change_acl(mailbox_id: int, owner_id: int, changes: Sequence[tuple[str, str, str]]) -> Unit[None]:
+    """Apply (identifier, "add" | "remove" | "replace", rights) changes; an entry left empty is removed."""
+    for identifier, mode, rights in changes:
+        grantee_id, negative = yield from grantee(owner_id, identifier)
+        current = yield ACL_ENTRY.value(mailbox_id=mailbox_id, grantee=grantee_id, negative=int(negative))
+        new = acl.change(str(current or ""), mode, rights)
+        if new:
+            yield UPSERT_ACL.run(mailbox_id=mailbox_id, grantee=grantee_id, negative=int(negative), rights=new)
+        elif current is not None:
+            yield DELETE_ACL.run(mailbox_id=mailbox_id, grantee=grantee_id, negative=int(negative))
 
 
 def find_mailbox(account_id: int, name: str) -> Unit[Mailbox]:
@@ -155,6 +343,9 @@ def create_mailbox(account_id: int, name: str, special_use: str | None, created:
             return None
         raise MailboxExists(f"mailbox {name} already exists")
     yield SET_UIDVALIDITY.run(id=new_id)
+    head, sep, _ = name.rpartition(SEPARATOR)
+    if sep:
+        yield INHERIT_ACL.run(mailbox_id=new_id, account_id=account_id, parent=head)
     return int(new_id)
 
 
@@ -233,9 +424,11 @@ class FlagChange:
 
 
 def store_flags(mailbox_id: int, uids: Sequence[int], mode: str, bits: int, keywords: Sequence[str],
-                unchanged_since: int | None) -> Unit[tuple[list[FlagChange], list[int]]]:
+                unchanged_since: int | None, mask: tuple[int, bool] | None = None,
+                ) -> Unit[tuple[list[FlagChange], list[int]]]:
     """Replace ("replace"), add ("add") or remove ("remove") flags on the messages with `uids` (sorted). Returns the
-    changes (with their new modseq) and the UIDs refused by UNCHANGEDSINCE (RFC 7162 3.1.3)."""
+    changes (with their new modseq) and the UIDs refused by UNCHANGEDSINCE (RFC 7162 3.1.3). With a `mask`
+    (acl.flag_mask: the system flags and whether keywords may change), everything else is left as it was."""
     if not uids:
         return [], []
     wanted = set(uids)
@@ -261,6 +454,10 @@ def store_flags(mailbox_id: int, uids: Sequence[int], mode: str, bits: int, keyw
         else:
             new_bits = old_bits & ~bits
             new_keywords = fl.merge_keywords(old_keywords, (), keywords)
+        if mask is not None:
+            new_bits = (old_bits & ~mask[0]) | (new_bits & mask[0])
+            if not mask[1]:
+                new_keywords = old_keywords
         if new_bits == old_bits and new_keywords == old_keywords:
             continue
         if modseq is None:
@@ -319,8 +516,10 @@ class Copied:
 
 
 def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_size: int | None,
-         max_messages: int | None, *, move: bool, now: int) -> Unit[tuple[Copied, list[int]]]:
-    """Copy (or move) messages; returns the UID mapping and, for a move, the UIDs expunged from the source."""
+         max_messages: int | None, *, move: bool, now: int, mask: tuple[int, bool] | None = None,
+         same_account: bool = True) -> Unit[tuple[Copied, list[int]]]:
+    """Copy (or move) messages; returns the UID mapping and, for a move, the UIDs expunged from the source.
+    With a `mask` (acl.flag_mask of the target's rights), the copies keep only the flags it allows."""
     if not uids:
         return Copied(target.uidvalidity, [], [], target.highestmodseq), []
     wanted = set(uids)
@@ -329,19 +528,24 @@ def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_s
     if not chosen:
         return Copied(target.uidvalidity, [], [], target.highestmodseq), []
     if source_id != target.id or not move:
-        yield from check_quota(target.account_id, 0 if move else sum(int(r["size"]) for r in chosen),
-                               0 if move else len(chosen), max_size, max_messages)
+        moving = move and same_account  # a move inside one account leaves its usage as it was
+        yield from check_quota(target.account_id, 0 if moving else sum(int(r["size"]) for r in chosen),
+                               0 if moving else len(chosen), max_size, max_messages)
     taken = yield TAKE_UIDS.one(id=target.id, count=len(chosen))
     first, modseq = int(taken["first_uid"]), int(taken["modseq"])
     size = unseen = deleted = 0
     for offset, row in enumerate(chosen):
-        yield INSERT_MESSAGE.run(mailbox_id=target.id, uid=first + offset, modseq=modseq, flags=row["flags"],
-                                 keywords=row["keywords"], internal_date=row["internal_date"], saved=saved,
+        flags, keywords = int(row["flags"]), str(row["keywords"])
+        if mask is not None:
+            flags &= mask[0]
+            keywords = keywords if mask[1] else ""
+        yield INSERT_MESSAGE.run(mailbox_id=target.id, uid=first + offset, modseq=modseq, flags=flags,
+                                 keywords=keywords, internal_date=row["internal_date"], saved=saved,
                                  size=row["size"], body_id=row["body_id"], thread_id=row["thread_id"])
         yield ADD_BODY_REFS.run(id=row["body_id"], refs=1)
         size += int(row["size"])
-        unseen += 0 if int(row["flags"]) & fl.SEEN else 1
-        deleted += 1 if int(row["flags"]) & fl.DELETED else 0
+        unseen += 0 if flags & fl.SEEN else 1
+        deleted += 1 if flags & fl.DELETED else 0
     yield ADD_COUNTS.run(id=target.id, messages=len(chosen), size=size, unseen=unseen, deleted=deleted)
     removed: list[int] = []
     if move:

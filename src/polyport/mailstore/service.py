@@ -6,6 +6,12 @@ committed, and publishes `mailbox.<id>` events after each commit, so every sessi
 changes made elsewhere. Identical bodies are stored once and shared by reference count; bodies nobody
 references any more are swept with their blobs after a grace period (a delivery racing a sweep could
 otherwise lose a blob it just found existing).
+
+Shared folders (RFC 4314, acl.py): every method taking an account and a mailbox name takes "~owner/name"
+for another account's mailbox and enforces that account's rights there; a Mailbox record carries the
+asker's `rights`. One's own mailboxes cost nothing more: the name does not start with "~", no ACL is read.
+Methods taking a selected mailbox (store_flags, expunge, copy's source) take its Mailbox record and re-read
+the ACL inside their unit of work when it is another account's, so a revoked right stops writes at once.
 """
 
 from __future__ import annotations
@@ -13,16 +19,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from polyport.bus import Bus
 from polyport.directory import Directory
 from polyport.directory import settings as schema
+from polyport.mailstore import acl, names
 from polyport.mailstore import flags as fl
-from polyport.mailstore import names
 from polyport.mailstore import records as rec
-from polyport.mailstore.errors import MessageTooLarge, NoSuchMailbox
+from polyport.mailstore.errors import CannotDelete, MessageTooLarge, NoSuchMailbox, NotPermitted
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mime import structure as st
 from polyport.store import BlobStore, RecordStore, Row, Unit, unit_of
@@ -72,6 +78,15 @@ class ViewEntry:
     modseq: int
     flags: int
     keywords: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acl:
+    """A mailbox's access control list: its owner (who has every right) and the entries (identifier,
+    rights) as stored: `anyone` first, then accounts by name, then negative entries ("-name")."""
+
+    owner: str
+    entries: list[tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +174,59 @@ class Mailstore:
         rows = await self.store.fetch(rec.LIST_MAILBOXES.all(account_id=account_id))
         return [rec.to_mailbox(r) for r in rows]
 
-    async def mailbox(self, account_id: int, name: str) -> Mailbox:
-        row = await self.store.fetch(rec.MAILBOX_BY_NAME.one(account_id=account_id, name=names.check(name)))
+    async def mailbox(self, account_id: int, name: str, *, need: str = "r") -> Mailbox:
+        """A mailbox by the account's name for it; for another account's ("~bob/x"), only with the rights of
+        `need` (any right at all when empty), and with the account's `rights` on it."""
+        canonical = names.check(name)
+        if canonical.startswith(names.FOREIGN):
+            return await self._foreign(account_id, canonical, need)
+        row = await self.store.fetch(rec.MAILBOX_BY_NAME.one(account_id=account_id, name=canonical))
         if row is None:
             raise NoSuchMailbox(f"no mailbox {name}")
         return rec.to_mailbox(row)
+
+    async def _foreign(self, viewer: int, canonical: str, need: str) -> Mailbox:
+        split = names.split_foreign(canonical)
+        assert split is not None
+        owner, name = split
+        rows = await self.store.fetch(rec.FOREIGN_MAILBOX.all(viewer=viewer, owner=owner, name=name))
+        if not rows:
+            raise NoSuchMailbox(f"no mailbox {canonical}")
+        mailbox = rec.to_foreign(rows, viewer, owner)
+        rec.require(mailbox.rights, need, canonical)
+        return mailbox
+
+    async def _place(self, account_id: int, canonical: str, need: str) -> tuple[int, str, Mailbox | None]:
+        """Where a named mailbox lives: (owner's account id, the owner's name for it, the Mailbox when it is
+        another account's, after checking `need`). One's own costs no query."""
+        split = names.split_foreign(canonical)
+        if split is None:
+            return account_id, canonical, None
+        mailbox = await self._foreign(account_id, canonical, need)
+        return mailbox.account_id, split[1], mailbox if mailbox.shared else None
+
+    async def _place_new(self, account_id: int, canonical: str) -> tuple[int, str]:
+        """(owner's account id, the owner's name) for a mailbox to be made under another account's: the
+        level above must exist and grant "k" (RFC 4314 section 4, CREATE and RENAME)."""
+        split = names.split_foreign(canonical)
+        if split is None:
+            return account_id, canonical
+        owner, name = split
+        parent = names.parent(name)
+        if parent is None:
+            owner_id = await self.store.fetch(rec.FOREIGN_OWNER.value(viewer=account_id, owner=owner))
+            if owner_id is None:
+                raise NoSuchMailbox(f"no account {owner} here")
+            if int(owner_id) != account_id:
+                raise NotPermitted(f"only {owner} creates mailboxes at the top of its account")
+            return account_id, name
+        above = await self._foreign(account_id, names.foreign(owner, parent), "k")
+        return above.account_id, name
+
+    async def shared(self, account_id: int) -> list[Mailbox]:
+        """Other accounts' mailboxes this account may see (the "l" right), named "~owner/name"."""
+        rows = await self.store.fetch(rec.SHARED_WITH.all(viewer=account_id))
+        return rec.shared_with(rows, account_id)
 
     async def mailbox_by_id(self, mailbox_id: int) -> Mailbox:
         row = await self.store.fetch(rec.MAILBOX_BY_ID.one(id=mailbox_id))
@@ -173,8 +236,11 @@ class Mailstore:
 
     async def create(self, account_id: int, name: str, special_use: str | None = None, *,
                      mailbox_class: str | None = None) -> Mailbox:
-        """Create a mailbox, and the levels above it that are missing (RFC 3501 6.3.3)."""
-        canonical = names.check(name)
+        """Create a mailbox, and the levels above it that are missing (RFC 3501 6.3.3). It starts with the
+        ACL of the level above (CommuniGate's rule). Under another account's mailbox it needs "k" there."""
+        requested = names.check(name)
+        owner_id, canonical = await self._place_new(account_id, requested)
+        account_id, viewer = owner_id, account_id
         _, _, max_mailboxes = await self._limits(account_id)
         now = self._clock()
 
@@ -190,10 +256,11 @@ class Mailstore:
 
         await self.store.write(unit())
         await self._mailboxes_changed(account_id)
-        return await self.mailbox(account_id, canonical)
+        return await self.mailbox(viewer, requested, need="")
 
     async def delete(self, account_id: int, name: str) -> None:
-        canonical = names.check(name)
+        """Delete a mailbox (not the ones under it); another account's needs "x"."""
+        account_id, canonical, _ = await self._place(account_id, names.check(name), "x")
         now = self._clock()
 
         def unit() -> Unit[int]:
@@ -216,6 +283,17 @@ class Mailstore:
     async def rename(self, account_id: int, old: str, new: str, *, subtree: bool = True) -> list[tuple[str, str]]:
         """Rename a mailbox and (with `subtree`, as IMAP does) the mailboxes under it."""
         old_name, new_name = names.check(old), names.check(new)
+        old_split, new_split = names.split_foreign(old_name), names.split_foreign(new_name)
+        prefix = ""
+        if old_split is not None or new_split is not None:
+            # Another account's mailbox: "x" on it, "k" on the new level above; never into another account.
+            owner_id, old_name, _ = await self._place(account_id, old_name, "x")
+            new_owner, new_name = await self._place_new(account_id, new_name)
+            if new_owner != owner_id:
+                raise CannotDelete("a mailbox cannot be renamed into another account")
+            if owner_id != account_id and old_split is not None:
+                prefix = names.foreign(old_split[0], "")
+            account_id = owner_id
         now = self._clock()
 
         def unit() -> Unit[tuple[int, list[tuple[str, str]]]]:
@@ -228,10 +306,15 @@ class Mailstore:
         mailbox_id, renamed = await self.store.write(unit())
         await self._changed(mailbox_id, "renamed", 0)
         await self._mailboxes_changed(account_id)
-        return renamed
+        return [(prefix + a, prefix + b) for a, b in renamed] if prefix else renamed
 
     async def subscribe(self, account_id: int, name: str) -> None:
-        await self.store.write(unit_of(rec.SUBSCRIBE.run(account_id=account_id, name=names.check(name))))
+        """Subscribe to a name (one's own need not exist, RFC 3501 6.3.6); another account's mailbox must be
+        one the account may see ("l")."""
+        canonical = names.check(name)
+        if canonical.startswith(names.FOREIGN):
+            await self._foreign(account_id, canonical, "l")
+        await self.store.write(unit_of(rec.SUBSCRIBE.run(account_id=account_id, name=canonical)))
 
     async def unsubscribe(self, account_id: int, name: str) -> None:
         await self.store.write(unit_of(rec.UNSUBSCRIBE.run(account_id=account_id, name=names.check(name))))
@@ -253,11 +336,11 @@ class Mailstore:
         return wanted
 
     async def set_class(self, account_id: int, name: str, mailbox_class: str | None) -> None:
-        mailbox = await self.mailbox(account_id, name)
+        mailbox = await self.mailbox(account_id, name, need="a")
         await self.store.write(unit_of(rec.SET_CLASS.run(mailbox_class=mailbox_class or None, id=mailbox.id)))
 
     async def set_special_use(self, account_id: int, name: str, special_use: str | None) -> None:
-        mailbox = await self.mailbox(account_id, name)
+        mailbox = await self.mailbox(account_id, name, need="a")
         await self.store.write(unit_of(rec.SET_SPECIAL_USE.run(special_use=special_use, id=mailbox.id)))
         await self._mailboxes_changed(account_id)
 
@@ -284,9 +367,13 @@ class Mailstore:
 
     async def append(self, account_id: int, name: str, data: bytes, flag_names: Iterable[str] = (),
                      internal_date: int | None = None) -> Appended:
-        """APPEND: store one message in a mailbox of the account; acknowledged means durable."""
-        canonical = names.check(name)
+        """APPEND: store one message in a mailbox of the account; acknowledged means durable. Into another
+        account's mailbox it needs "i", keeps only the flags the rights let one set, and counts against the
+        owner's quota."""
+        account_id, canonical, shared = await self._place(account_id, names.check(name), "i")
         message = await self.prepare(data, flag_names, internal_date)
+        if shared is not None:
+            message = _masked(message, shared.rights)
         max_size, max_messages, _ = await self._limits(account_id)
         saved = self._clock()
 
@@ -302,11 +389,13 @@ class Mailstore:
     async def append_many(self, account_id: int, name: str,
                           messages: Sequence[tuple[bytes, Iterable[str], int | None]]) -> list[Appended]:
         """MULTIAPPEND (RFC 3502): several messages, all stored or none; acknowledged means durable."""
-        canonical = names.check(name)
+        account_id, canonical, shared = await self._place(account_id, names.check(name), "i")
         # Prepared side by side: one message is parsed while others' blobs are fsynced, which the file
         # system then groups (a bulk import's 300 messages cost 0.7 ms each instead of 13 ms one by one).
         prepared = await asyncio.gather(*(self.prepare(data, flag_names, internal_date)
                                           for data, flag_names, internal_date in messages))
+        if shared is not None:
+            prepared = [_masked(message, shared.rights) for message in prepared]
         max_size, max_messages, _ = await self._limits(account_id)
         saved = self._clock()
 
@@ -368,20 +457,42 @@ class Mailstore:
 
     # -- changing --
 
-    async def store_flags(self, mailbox_id: int, uids: Sequence[int], mode: str, flag_names: Iterable[str],
+    async def store_flags(self, mailbox: Mailbox | int, uids: Sequence[int], mode: str, flag_names: Iterable[str],
                           unchanged_since: int | None = None) -> tuple[list[FlagChange], list[int]]:
-        """STORE: mode "replace", "add" or "remove"; returns the changes and the UIDs UNCHANGEDSINCE refused."""
+        """STORE: mode "replace", "add" or "remove"; returns the changes and the UIDs UNCHANGEDSINCE refused.
+        `mailbox` is the selected Mailbox (or the id of one's own). In another account's mailbox only the
+        flags its rights allow change (s: \\Seen, t: \\Deleted, w: the rest); none allowed is NotPermitted."""
         bits, keywords = fl.split(flag_names)
-        changes, modified = await self.store.write(rec.store_flags(mailbox_id, sorted(uids), mode, bits, keywords,
-                                                                  unchanged_since))
+        if isinstance(mailbox, int) or mailbox.viewer is None:
+            mailbox_id = mailbox if isinstance(mailbox, int) else mailbox.id
+            changes, modified = await self.store.write(rec.store_flags(mailbox_id, sorted(uids), mode, bits,
+                                                                      keywords, unchanged_since))
+        else:
+            mailbox_id = mailbox.id
+            changes, modified = await self.store.write(_store_shared_flags(mailbox, sorted(uids), mode, bits,
+                                                                           keywords, unchanged_since))
         if changes:
             await self._changed(mailbox_id, "flags", changes[-1].modseq)
         return changes, modified
 
-    async def expunge(self, mailbox_id: int, uids: Iterable[int] | None = None) -> list[int]:
-        """Remove the \\Deleted messages (of `uids`, when given); returns the UIDs removed."""
+    async def expunge(self, mailbox: Mailbox | int, uids: Iterable[int] | None = None) -> list[int]:
+        """Remove the \\Deleted messages (of `uids`, when given); returns the UIDs removed. `mailbox` is the
+        selected Mailbox (or the id of one's own); another account's needs "e"."""
         wanted = set(uids) if uids is not None else None
-        removed = await self.store.write(rec.expunge(mailbox_id, wanted, self._clock()))
+        now = self._clock()
+        if isinstance(mailbox, int) or mailbox.viewer is None:
+            mailbox_id = mailbox if isinstance(mailbox, int) else mailbox.id
+            removed = await self.store.write(rec.expunge(mailbox_id, wanted, now))
+        else:
+            shared, mailbox_id = mailbox, mailbox.id
+
+            def unit() -> Unit[list[int]]:
+                assert shared.viewer is not None
+                yield from rec.current_rights(shared.id, shared.viewer, "e", shared.name)
+                removed = yield from rec.expunge(shared.id, wanted, now)
+                return removed
+
+            removed = await self.store.write(unit())
         if removed:
             await self._changed(mailbox_id, "expunge", 0)
         return removed
@@ -393,18 +504,29 @@ class Mailstore:
             await self._changed(mailbox_id, "expunge", 0)
         return removed
 
-    async def copy(self, account_id: int, source_id: int, uids: Sequence[int], target_name: str, *,
+    async def copy(self, account_id: int, source: Mailbox | int, uids: Sequence[int], target_name: str, *,
                    move: bool = False) -> tuple[Copied, list[int]]:
-        """COPY or MOVE to a mailbox of the same account; returns the UID mapping (COPYUID) and, for a move,
-        the UIDs expunged from the source."""
-        canonical = names.check(target_name)
-        max_size, max_messages, _ = await self._limits(account_id)
+        """COPY or MOVE to a mailbox by name; returns the UID mapping (COPYUID) and, for a move, the UIDs
+        expunged from the source. `source` is the selected Mailbox (or the id of one's own): another
+        account's needs "r", and "t" and "e" to move from (RFC 6851); another account's target needs "i",
+        and the copies keep only the flags its rights allow (RFC 4314 section 4)."""
+        source_id = source if isinstance(source, int) else source.id
+        source_owner = account_id if isinstance(source, int) else source.account_id
+        shared_source = None if isinstance(source, int) or source.viewer is None else source
+        owner_id, canonical, shared = await self._place(account_id, names.check(target_name), "i")
+        mask = acl.flag_mask(shared.rights) if shared is not None else None
+        max_size, max_messages, _ = await self._limits(owner_id)
         now = self._clock()
 
         def unit() -> Unit[tuple[int, Copied, list[int]]]:
-            target = yield from rec.find_mailbox(account_id, canonical)
+            if shared_source is not None:
+                assert shared_source.viewer is not None
+                yield from rec.current_rights(source_id, shared_source.viewer, "rte" if move else "r",
+                                              shared_source.name)
+            target = yield from rec.find_mailbox(owner_id, canonical)
             copied, removed = yield from rec.copy(source_id, sorted(uids), target, now, max_size, max_messages,
-                                                  move=move, now=now)
+                                                  move=move, now=now, mask=mask,
+                                                  same_account=source_owner == owner_id)
             return target.id, copied, removed
 
         target_id, copied, removed = await self.store.write(unit())
@@ -413,6 +535,60 @@ class Mailstore:
         if removed:
             await self._changed(source_id, "expunge", 0)
         return copied, removed
+
+    # -- access control lists (RFC 4314; acl.py) --
+
+    async def acl(self, account_id: int, name: str) -> Acl:
+        """A mailbox's ACL (GETACL); another account's needs "a"."""
+        owner_id, canonical, _ = await self._place(account_id, names.check(name), "a")
+
+        def unit() -> Unit[Acl]:
+            mailbox = yield from rec.find_mailbox(owner_id, canonical)
+            entries = yield from rec.acl_entries(mailbox.id)
+            owner = yield rec.OBJECT_NAME.value(id=owner_id)
+            return Acl(str(owner), entries)
+
+        return await self.store.read(unit())
+
+    async def change_acl(self, account_id: int, name: str, changes: Sequence[tuple[str, str, str]]) -> None:
+        """Apply (identifier, "add" | "remove" | "replace", rights) changes to a mailbox's ACL, all or none
+        (SETACL, DELETEACL: "replace" with no rights; CommuniGate's SETMAILBOXACL). An entry left without
+        rights is removed. Another account's mailbox needs "a"."""
+        owner_id, canonical, _ = await self._place(account_id, names.check(name), "a")
+
+        def unit() -> Unit[int]:
+            mailbox = yield from rec.find_mailbox(owner_id, canonical)
+            yield from rec.change_acl(mailbox.id, owner_id, changes)
+            return mailbox.id
+
+        mailbox_id = await self.store.write(unit())
+        await self._changed(mailbox_id, "acl", 0)
+
+    async def list_rights(self, account_id: int, name: str, identifier: str) -> tuple[str, tuple[str, ...]]:
+        """LISTRIGHTS (RFC 4314 section 3.7): (the rights always granted to `identifier`, the rights that
+        may be granted, each alone). The owner has all, always; others start from none."""
+        owner_id, canonical, _ = await self._place(account_id, names.check(name), "a")
+
+        def unit() -> Unit[bool]:
+            yield from rec.find_mailbox(owner_id, canonical)
+            grantee_id, _ = yield from rec.grantee(owner_id, identifier, owner_ok=True)
+            return grantee_id == owner_id
+
+        if await self.store.read(unit()):
+            return acl.ALL, ()
+        return "", acl.OPTIONAL
+
+    async def rights(self, account_id: int, name: str) -> str:
+        """An account's rights on a mailbox, as an administrator asks (CommuniGate's GETMAILBOXRIGHTS):
+        empty where it has none; NoSuchMailbox only where the mailbox does not exist."""
+        canonical = names.check(name)
+        split = names.split_foreign(canonical)
+        if split is None:
+            return (await self.mailbox(account_id, canonical)).rights
+        rows = await self.store.fetch(rec.FOREIGN_MAILBOX.all(viewer=account_id, owner=split[0], name=split[1]))
+        if not rows:
+            raise NoSuchMailbox(f"no mailbox {canonical}")
+        return rec.to_foreign(rows, account_id, split[0]).rights
 
     async def usage(self, account_id: int) -> tuple[int, int]:
         row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))
@@ -429,3 +605,24 @@ class Mailstore:
                 await self.blobs.delete(str(row["blob"]))
                 swept += 1
         return swept
+
+
+def _masked(message: rec.NewMessage, rights: str) -> rec.NewMessage:
+    """A message appended to another account's mailbox keeps only the flags the rights let one set."""
+    allowed, keywords_allowed = acl.flag_mask(rights)
+    return replace(message, flags=message.flags & allowed,
+                   keywords=message.keywords if keywords_allowed else "")
+
+
+def _store_shared_flags(mailbox: Mailbox, uids: list[int], mode: str, bits: int, keywords: list[str],
+                        unchanged_since: int | None) -> Unit[tuple[list[FlagChange], list[int]]]:
+    """STORE in another account's mailbox, with the viewer's rights as they are now."""
+    assert mailbox.viewer is not None
+    rights = yield from rec.current_rights(mailbox.id, mailbox.viewer, "", mailbox.name)
+    mask = acl.flag_mask(rights)
+    # Refused only when nothing asked for may change; flags the rights do not cover are left alone.
+    needed = acl.STORE_RIGHTS if mode == "replace" else acl.flag_rights(bits, bool(keywords))
+    if needed and not any(ch in rights for ch in needed):
+        rec.require(rights, needed, mailbox.name)
+    result = yield from rec.store_flags(mailbox.id, uids, mode, bits, keywords, unchanged_since, mask)
+    return result

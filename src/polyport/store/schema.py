@@ -177,11 +177,15 @@ subscriptions = Table(
     Column("name", String(1000), primary_key=True),  # may name a mailbox that does not exist (RFC 3501)
 )
 
-# Rights others have on a mailbox (RFC 4314): identifier is an account address or "anyone".
+# Rights other accounts of the owner's domain have on a mailbox (RFC 4314; mailstore/acl.py). `grantee` is
+# the account's id, or 0 for "anyone" (every account of the domain); no foreign key, so a deleted grantee
+# leaves a row that matches nobody (ids are never reused) and that GETACL does not show. `negative` rows
+# take rights away ("-name").
 mailbox_acl = Table(
     "mailbox_acl", metadata,
     Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
-    Column("identifier", String(320), primary_key=True),
+    Column("grantee", Id, primary_key=True, autoincrement=False),
+    Column("negative", SmallInteger, primary_key=True, autoincrement=False),
     Column("rights", String(32), nullable=False),
-    Index("mailbox_acl_identifier", "identifier"),
+    Index("mailbox_acl_grantee", "grantee"),
 )

@@ -85,10 +85,11 @@ def upgrade() -> None:
     op.create_table(
         "mailbox_acl",
         sa.Column("mailbox_id", Id, sa.ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("identifier", sa.String(320), primary_key=True),
+        sa.Column("grantee", Id, primary_key=True, autoincrement=False),
+        sa.Column("negative", sa.SmallInteger, primary_key=True, autoincrement=False),
         sa.Column("rights", sa.String(32), nullable=False),
     )
-    op.create_index("mailbox_acl_identifier", "mailbox_acl", ["identifier"])
+    op.create_index("mailbox_acl_grantee", "mailbox_acl", ["grantee"])
 
 
 def downgrade() -> None:
