@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from polyport.imap import responses
 from polyport.imap.wire import SequenceSet
-from polyport.mailstore import Mailbox, Mailstore, ViewEntry
+from polyport.mailstore import Mailbox, Mailstore, MessageMeta, ViewEntry
 from polyport.mailstore import flags as fl
 
 
 class Selected:
-    def __init__(self, mailbox: Mailbox, readonly: bool, entries: list[ViewEntry], highestmodseq: int) -> None:
+    def __init__(self, mailbox: Mailbox, readonly: bool, entries: Sequence[ViewEntry | MessageMeta],
+                 highestmodseq: int) -> None:
         self.mailbox = mailbox
         self.readonly = readonly
         self.uids = array("I", (e.uid for e in entries))

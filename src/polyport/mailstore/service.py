@@ -29,14 +29,19 @@ from polyport.mailstore import acl, names
 from polyport.mailstore import flags as fl
 from polyport.mailstore import records as rec
 from polyport.mailstore.errors import CannotDelete, MessageTooLarge, NoSuchMailbox, NotPermitted
+from polyport.mailstore.index import IndexCache, MessageIndex
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mime import structure as st
-from polyport.store import BlobStore, RecordStore, Row, Unit, unit_of
+from polyport.store import BlobStore, RecordStore, Row, Statement, Unit, unit_of
 
 # Bodies nobody references are kept this long before they and their blobs are deleted.
 ORPHAN_GRACE = 3600
 # Messages bigger than this are parsed in a worker thread rather than on the event loop.
 PARSE_IN_THREAD = 256 * 1024
+
+
+MAILBOX_MODSEQ = Statement("SELECT highestmodseq FROM mailboxes WHERE id = :id")
+MAX_UID = 2**32 - 1
 
 
 def _now() -> int:
@@ -139,6 +144,7 @@ class Mailstore:
         self.bus = bus
         self.max_message_size = max_message_size
         self._clock = clock
+        self._indexes = IndexCache()
 
     async def _changed(self, mailbox_id: int, event: str, modseq: int, **details: Any) -> None:
         if self.bus is not None:
@@ -421,6 +427,41 @@ class Mailstore:
         rows = await self.store.fetch(rec.VIEW.all(mailbox_id=mailbox_id))
         return [_entry(r) for r in rows]
 
+    async def index(self, mailbox_id: int) -> MessageIndex:
+        """The mailbox's message metadata, current as of now (see index.py): from memory when nothing
+        changed, else brought up to date with the changes since, in one snapshot."""
+        cached = self._indexes.get(mailbox_id)
+
+        def unit() -> Unit[MessageIndex]:
+            current = yield MAILBOX_MODSEQ.value(id=mailbox_id)
+            if current is None:
+                raise NoSuchMailbox("the mailbox no longer exists")
+            current = int(current)
+            if cached is not None and cached.highestmodseq == current:
+                return cached
+            if cached is None:
+                rows = yield rec.META_RANGE.all(mailbox_id=mailbox_id, first=1, last=MAX_UID)
+                return MessageIndex(mailbox_id, current, [_meta(r) for r in rows])
+            since = cached.highestmodseq
+            changed = [_entry(r) for r in (yield rec.CHANGED_SINCE.all(mailbox_id=mailbox_id, since=since))]
+            vanished = [int(r["uid"]) for r in (yield rec.VANISHED_SINCE.all(mailbox_id=mailbox_id, since=since))]
+            new = sorted(c.uid for c in changed if cached.get(c.uid) is None)
+            arrived: list[MessageMeta] = []
+            if new:
+                wanted = set(new)
+                rows = yield rec.META_RANGE.all(mailbox_id=mailbox_id, first=new[0], last=new[-1])
+                arrived = [m for m in map(_meta, rows) if m.uid in wanted]
+            return cached.updated(current, changed, vanished, arrived)
+
+        try:
+            index = await self.store.read(unit())
+        except NoSuchMailbox:
+            self._indexes.drop(mailbox_id)
+            raise
+        if index is not cached:
+            self._indexes.put(index)
+        return index
+
     async def maildrop(self, mailbox_id: int) -> list[tuple[int, int, str]]:
         """(UID, size, blob) of every message, in UID order: what a POP3 session works on."""
         rows = await self.store.fetch(rec.MAILDROP.all(mailbox_id=mailbox_id))
@@ -428,8 +469,7 @@ class Mailstore:
 
     async def meta(self, mailbox_id: int, first: int, last: int) -> list[MessageMeta]:
         """Flags, dates and sizes of the messages with first <= UID <= last."""
-        rows = await self.store.fetch(rec.META_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
-        return [_meta(r) for r in rows]
+        return (await self.index(mailbox_id)).range(first, last)
 
     async def full(self, mailbox_id: int, first: int, last: int) -> list[MessageFull]:
         """Everything the records hold of the messages with first <= UID <= last (blob, structure...)."""
