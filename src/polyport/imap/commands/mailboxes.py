@@ -22,6 +22,9 @@ def mailbox_name(s: ImapSession, name: str) -> bytes:
 
 
 async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
+    if s.selected is not None:
+        # RFC 9051 6.3.2, RFC 7162 3.2.11: the mailbox selected before is closed first, and the client told.
+        s.send(b"* OK [CLOSED] previous mailbox closed\r\n")
     s.unselect()
     mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
     entries = await s.mailstore.view(mailbox.id)

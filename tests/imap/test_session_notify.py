@@ -1,0 +1,237 @@
+"""Changes made elsewhere reach every session on a mailbox: EXISTS, EXPUNGE (or VANISHED), FETCH FLAGS after
+another session's APPEND, STORE, EXPUNGE, COPY or MOVE and after deliveries (mailstore.append); at the next
+command, or within a second while in IDLE (RFC 2177); expunges held back during FETCH, STORE and SEARCH
+(RFC 3501 7.4.1)."""
+
+from __future__ import annotations
+
+import time
+
+from tests.imap.conftest import ImapNode, Wire
+from tests.imap.support import append, deliver, logged_in, message, nothing_pending, wait_for
+
+
+def two_sessions(imap_node: ImapNode, count: int = 3) -> tuple[Wire, Wire, str]:
+    """Two clients of one new account, both with INBOX selected, holding `count` messages."""
+    a, address = logged_in(imap_node)
+    for number in range(count):
+        deliver(imap_node, address, message(f"m{number}"))
+    b, _ = logged_in(imap_node, address)
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    return a, b, address
+
+
+def start_idle(w: Wire) -> None:
+    w.send(b"i1 IDLE\r\n")
+    assert w.line() == b"+ idling"
+
+
+def stop_idle(w: Wire) -> list[bytes]:
+    w.send(b"DONE\r\n")
+    untagged, tagged = w.until(b"i1")
+    assert tagged == b"OK IDLE terminated"
+    return untagged
+
+
+# -- at the next command -------------------------------------------------------------------------------------
+
+def test_another_sessions_append_store_and_expunge_at_noop(imap_node: ImapNode) -> None:
+    a, b, _ = two_sessions(imap_node)
+    append(b, message("from b"))
+    assert a.command("NOOP") == ([b"* 4 EXISTS"], b"OK NOOP completed")
+    b.ok("STORE 2 +FLAGS (\\Seen)")
+    assert a.command("NOOP") == ([b"* 2 FETCH (FLAGS (\\Seen))"], b"OK NOOP completed")
+    b.ok("STORE 1,3 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    # The flag changes went with their messages: only the expunges are left to say.
+    assert a.command("NOOP") == ([b"* 1 EXPUNGE", b"* 2 EXPUNGE"], b"OK NOOP completed")
+    assert a.ok("FETCH 1:* UID") == [b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 4)"]
+    assert a.command("NOOP") == ([], b"OK NOOP completed")  # nothing twice
+    a.close()
+    b.close()
+
+
+def test_expunges_flags_and_arrivals_in_one_catch_up(imap_node: ImapNode) -> None:
+    a, b, _ = two_sessions(imap_node)
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.ok("STORE 3 +FLAGS.SILENT (\\Flagged)")
+    b.ok("EXPUNGE")
+    append(b, message())
+    # Expunges first (each number as it is when sent), then arrivals, then flags by their new numbers.
+    assert a.command("NOOP") == ([b"* 1 EXPUNGE", b"* 3 EXISTS", b"* 2 FETCH (FLAGS (\\Flagged))"],
+                                 b"OK NOOP completed")
+    assert a.ok("FETCH 1:* UID") == [b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 3)", b"* 3 FETCH (UID 4)"]
+    a.close()
+    b.close()
+
+
+def test_own_changes_are_not_announced_twice(imap_node: ImapNode) -> None:
+    a, _, _ = two_sessions(imap_node)
+    assert a.command("STORE 1 +FLAGS (\\Flagged)")[0] == [b"* 1 FETCH (FLAGS (\\Flagged))"]
+    assert a.command("NOOP") == ([], b"OK NOOP completed")
+    assert a.command(b"APPEND INBOX {%d+}\r\n" % len(message()) + message())[0] == [b"* 4 EXISTS"]
+    assert a.command("NOOP") == ([], b"OK NOOP completed")
+    a.close()
+
+
+def test_expunges_wait_during_fetch_store_and_search(imap_node: ImapNode) -> None:
+    """RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH, so the numbers the client uses stay put;
+    UID commands may have them."""
+    a, b, _ = two_sessions(imap_node)
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    # Message 2 is gone from the store: it has nothing to answer with, but keeps its number for now.
+    assert a.ok("FETCH 1:3 (UID)") == [b"* 1 FETCH (UID 1)", b"* 3 FETCH (UID 3)"]
+    assert a.ok("STORE 3 +FLAGS (\\Seen)") == [b"* 3 FETCH (FLAGS (\\Seen))"]
+    assert search_numbers(a, "ALL") == [1, 3]  # message 2 is gone, but 3 keeps its number
+    assert a.command("NOOP") == ([b"* 2 EXPUNGE"], b"OK NOOP completed")
+    assert search_numbers(a, "ALL") == [1, 2]
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    untagged, _ = a.command("UID FETCH 1:* (UID)")
+    assert b"* 1 EXPUNGE" in untagged  # a UID command may shift numbers
+    a.close()
+    b.close()
+
+
+def search_numbers(w: Wire, criteria: str) -> list[int]:
+    untagged = w.ok(f"SEARCH {criteria}")
+    (line,) = [line for line in untagged if line.startswith(b"* SEARCH")]
+    return [int(n) for n in line.split()[2:]]
+
+
+def test_copy_and_move_by_another_session(imap_node: ImapNode) -> None:
+    a, b, _ = two_sessions(imap_node)
+    a.ok("SELECT Archive")
+    b.ok("COPY 1 Archive")
+    assert a.command("NOOP")[0] == [b"* 1 EXISTS"]
+    a.ok("SELECT INBOX")
+    b.ok("MOVE 2 Trash")
+    assert a.command("NOOP")[0] == [b"* 2 EXPUNGE"]
+    a.close()
+    b.close()
+
+
+def test_deliveries_reach_the_selected_session(imap_node: ImapNode) -> None:
+    a, address = logged_in(imap_node)
+    a.ok("SELECT INBOX")
+    deliver(imap_node, address, message("one"))
+    deliver(imap_node, address, message("two"))
+    deliver(imap_node, address, message("elsewhere"), mailbox="Junk")
+    assert a.command("NOOP") == ([b"* 2 EXISTS"], b"OK NOOP completed")
+    assert a.ok("FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)"]
+    a.close()
+
+
+def test_catch_up_after_more_events_than_the_queue_holds(imap_node: ImapNode) -> None:
+    """A session that falls behind loses events but not changes: it re-reads what changed."""
+    a, b, _ = two_sessions(imap_node, 1)
+    for number in range(100):
+        b.ok(f"STORE 1 {'+' if number % 2 == 0 else '-'}FLAGS.SILENT (\\Flagged)")
+    b.ok("STORE 1 +FLAGS.SILENT ($Done)")
+    for _ in range(30):
+        append(b, message())
+    assert a.command("NOOP")[0] == [b"* 31 EXISTS", b"* 1 FETCH (FLAGS ($Done))"]
+    a.close()
+    b.close()
+
+
+# -- IDLE ----------------------------------------------------------------------------------------------------
+
+def test_idle_hears_a_delivery_within_a_second(imap_node: ImapNode) -> None:
+    a, address = logged_in(imap_node)
+    a.ok("SELECT INBOX")
+    start_idle(a)
+    started = time.monotonic()
+    deliver(imap_node, address, message())
+    assert wait_for(a, b"EXISTS", timeout=1.0) == [b"* 1 EXISTS"]
+    assert time.monotonic() - started < 1.0
+    assert stop_idle(a) == []
+    a.close()
+
+
+def test_idle_hears_flags_expunges_and_appends_from_another_session(imap_node: ImapNode) -> None:
+    a, b, _ = two_sessions(imap_node)
+    start_idle(a)
+    b.ok("STORE 2 +FLAGS (\\Answered)")
+    assert wait_for(a, b"FETCH") == [b"* 2 FETCH (FLAGS (\\Answered))"]
+    b.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    assert wait_for(a, b"EXPUNGE")[-1] == b"* 3 EXPUNGE"
+    append(b, message())
+    assert wait_for(a, b"EXISTS") == [b"* 3 EXISTS"]
+    assert nothing_pending(a)
+    assert stop_idle(a) == []
+    assert a.ok("FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)", b"* 3 FETCH (UID 4)"]
+    a.close()
+    b.close()
+
+
+def test_idle_with_qresync_and_condstore(imap_node: ImapNode) -> None:
+    a, b, _ = two_sessions(imap_node)
+    a.ok("ENABLE QRESYNC")
+    a.ok("SELECT INBOX")
+    start_idle(a)
+    b.ok("STORE 1 +FLAGS (\\Seen)")
+    (line,) = wait_for(a, b"FETCH")
+    assert line.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (")
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    assert wait_for(a, b"VANISHED")[-1] == b"* VANISHED 2"
+    stop_idle(a)
+    a.close()
+    b.close()
+
+
+def test_two_idling_sessions_both_hear(imap_node: ImapNode) -> None:
+    a, b, address = two_sessions(imap_node)
+    start_idle(a)
+    start_idle(b)
+    deliver(imap_node, address, message())
+    assert wait_for(a, b"EXISTS") == [b"* 4 EXISTS"]
+    assert wait_for(b, b"EXISTS") == [b"* 4 EXISTS"]
+    stop_idle(a)
+    stop_idle(b)
+    a.close()
+    b.close()
+
+
+def test_idle_announces_what_happened_before_it_started(imap_node: ImapNode) -> None:
+    a, b, _ = two_sessions(imap_node)
+    append(b, message())
+    a.send(b"i1 IDLE\r\n")
+    assert a.line() == b"+ idling"
+    assert wait_for(a, b"EXISTS") == [b"* 4 EXISTS"]
+    stop_idle(a)
+    a.close()
+    b.close()
+
+
+def test_idle_without_a_mailbox_and_a_bad_done(imap_node: ImapNode) -> None:
+    a, _ = logged_in(imap_node)
+    start_idle(a)
+    assert nothing_pending(a)
+    assert stop_idle(a) == []
+    a.ok("SELECT INBOX")
+    start_idle(a)
+    a.send(b"STOP\r\n")
+    assert a.until(b"i1")[1] == b"BAD expected DONE"
+    assert a.command("NOOP")[1] == b"OK NOOP completed"
+    a.send(b"i2 IDLE\r\n")
+    assert a.line() == b"+ idling"
+    a.send(b"done\r\n")  # case does not matter
+    assert a.until(b"i2")[1] == b"OK IDLE terminated"
+    a.close()
+
+
+def test_selected_mailbox_deleted_by_another_session(imap_node: ImapNode) -> None:
+    a, address = logged_in(imap_node)
+    a.ok("CREATE Doomed")
+    a.ok("SELECT Doomed")
+    b, _ = logged_in(imap_node, address)
+    start_idle(a)
+    b.ok("DELETE Doomed")
+    assert wait_for(a, b"BYE") == [b"* BYE the selected mailbox was deleted"]
+    assert a.file.read() == b""  # and the connection ends
+    b.close()
