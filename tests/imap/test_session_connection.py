@@ -340,7 +340,7 @@ def test_imap4rev2_select_has_no_recent(imap_node: ImapNode) -> None:
 
 def test_namespace(imap_node: ImapNode) -> None:
     w, _ = logged_in(imap_node)
-    assert w.command("NAMESPACE") == ([b'* NAMESPACE (("" "/")) NIL NIL'], b"OK NAMESPACE completed")
+    assert w.command("NAMESPACE") == ([b'* NAMESPACE (("" "/")) (("~" "/")) NIL'], b"OK NAMESPACE completed")
     w.close()
 
 

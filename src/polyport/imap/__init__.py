@@ -16,7 +16,7 @@ from polyport.net.listener import Refusal
 from polyport.runtime import Runtime
 
 # Registers every command on import.
-from polyport.imap.commands import connection, fetching, mailboxes, messages, searching  # noqa: F401  isort: skip
+from polyport.imap.commands import acl, connection, fetching, mailboxes, messages, searching  # noqa: F401  isort: skip
 
 
 class ImapHandler:

@@ -11,6 +11,7 @@ from polyport.imap.search import UnsupportedSearch
 from polyport.mailstore import (
     CannotDelete,
     InvalidMailboxName,
+    InvalidRights,
     MailboxExists,
     MailstoreError,
     MessageTooLarge,
@@ -45,6 +46,8 @@ def refusal_for(err: Exception) -> ImapRefusal | None:
         return ImapRefusal("NO", text, "CANNOT")
     if isinstance(err, NotPermitted):
         return ImapRefusal("NO", text, "NOPERM")
+    if isinstance(err, InvalidRights):
+        return ImapRefusal("BAD", text)
     if isinstance(err, MailstoreError):
         return ImapRefusal("NO", text)
     if isinstance(err, FlagError):

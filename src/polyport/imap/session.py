@@ -138,7 +138,7 @@ class ImapSession:
             "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "SEARCHRES", "WITHIN", "SORT", "SORT=DISPLAY",
             "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
             "BINARY", f"APPENDLIMIT={appendlimit}", "MULTIAPPEND", "UTF8=ACCEPT", "OBJECTID", "CHILDREN",
-            "SAVEDATE", *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
+            "SAVEDATE", "ACL", "RIGHTS=texk", *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
         ]
 
     # -- the conversation --

@@ -223,7 +223,7 @@ def _seq_number(text: bytes) -> int | str:
     if text == b"*":
         return STAR
     if not text.isdigit():
-        return f"bad sequence number {text[:20]!r}"
+        return f"bad sequence number {text[:20].decode('ascii', 'replace')!r}"  # text is [0-9*:,$]: ASCII
     if len(text) > 10 or int(text) > MAX_NUMBER:
         return f"sequence number {text[:20].decode()} is out of range (1 to {MAX_NUMBER})"
     value = int(text)
@@ -259,7 +259,9 @@ _cached_sequence_set = functools.lru_cache(maxsize=4096)(_parse_sequence_set)
 
 def parse_sequence_set(text: bytes) -> SequenceSet:
     """A sequence set on its own (the server's saved results, tests). Raises ValueError."""
-    result = _parse_sequence_set(text) if _SEQUENCE.fullmatch(text) else f"bad sequence set {text[:20]!r}"
+    if not _SEQUENCE.fullmatch(text):
+        raise ValueError(f"bad sequence set {text[:20].decode('ascii', 'replace')!r}")
+    result = _parse_sequence_set(text)
     if isinstance(result, SequenceSet):
         return result
     raise ValueError(result)

@@ -113,7 +113,8 @@ async def id_command(s: ImapSession, c: wire.Id) -> None:
 
 @handles(wire.Namespace, AUTHENTICATED)
 async def namespace(s: ImapSession, c: wire.Namespace) -> None:
-    s.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+    # RFC 2342: other users' mailboxes are "~owner/name" (CommuniGate's foreign mailboxes, RFC 4314 ACLs).
+    s.send(b'* NAMESPACE (("" "/")) (("~" "/")) NIL\r\n')
     await s.finish(c, "NAMESPACE completed")
 
 

@@ -25,9 +25,9 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
         if vanished:
             s.send(b"* VANISHED (EARLIER) " + responses.sequence_set(vanished) + b"\r\n")
     seen_now: set[int] = set()
-    if c.sets_seen and not selected.readonly and uids:
+    if c.sets_seen and not selected.readonly and "s" in selected.mailbox.rights and uids:
         # RFC 3501 6.4.5: BODY[...] (not .PEEK), RFC822 and RFC822.TEXT set \Seen; the answer shows it.
-        changes_made, _ = await s.mailstore.store_flags(selected.id, uids, "add", ["\\Seen"])
+        changes_made, _ = await s.mailstore.store_flags(selected.mailbox, uids, "add", ["\\Seen"])
         for change in changes_made:
             selected.own_changes[change.uid] = change.modseq
             seen_now.add(change.uid)

@@ -8,7 +8,7 @@ from polyport.imap import responses, wire
 from polyport.imap.codes import ImapRefusal
 from polyport.imap.selected import Selected, flags_response
 from polyport.imap.session import AUTHENTICATED, ImapSession, State, handles
-from polyport.mailstore import Mailbox
+from polyport.mailstore import Mailbox, acl
 from polyport.mailstore import flags as fl
 from polyport.mailstore import names as mailbox_names
 
@@ -32,7 +32,10 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
         s.enabled.add("CONDSTORE")
     if c.qresync is not None and not s.qresync:
         raise ImapRefusal("BAD", "QRESYNC needs ENABLE QRESYNC first")
-    selected = Selected(mailbox, c.readonly, entries, mailbox.highestmodseq)
+    # RFC 4314 section 4: without a right to change anything the mailbox is selected read-only, and
+    # PERMANENTFLAGS lists only the flags the rights let the user change.
+    readonly = c.readonly or not acl.writable(mailbox.rights)
+    selected = Selected(mailbox, readonly, entries, mailbox.highestmodseq)
     s.select(selected)
     s.send(b"* %d EXISTS\r\n" % len(entries))
     if not s.rev2:
@@ -41,8 +44,11 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
         if first_unseen:
             s.send(b"* OK [UNSEEN %d] first unseen message\r\n" % first_unseen)
     s.send(b"* FLAGS " + SYSTEM_FLAGS + b"\r\n")
-    if c.readonly:
+    if readonly:
         s.send(b"* OK [PERMANENTFLAGS ()] read-only\r\n")
+    elif mailbox.shared:
+        s.send(b"* OK [PERMANENTFLAGS " + responses.flags_list(acl.permanent_flags(mailbox.rights)) +
+               b"] flags your rights let you change\r\n")
     else:
         s.send(b"* OK [PERMANENTFLAGS " + PERMANENT_FLAGS + b"] flags the client may change\r\n")
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % mailbox.uidvalidity)
@@ -51,7 +57,7 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
     s.send(b"* OK [MAILBOXID (M%d)] mailbox id\r\n" % mailbox.id)
     if c.qresync is not None and c.qresync.uidvalidity == mailbox.uidvalidity:
         await _resync(s, selected, c.qresync)
-    s.ok(c.tag, f"{c.name} completed", "READ-ONLY" if c.readonly else "READ-WRITE")
+    s.ok(c.tag, f"{c.name} completed", "READ-ONLY" if readonly else "READ-WRITE")
 
 
 async def _resync(s: ImapSession, selected: Selected, q: wire.QResync) -> None:
@@ -92,7 +98,7 @@ async def create(s: ImapSession, c: wire.Create) -> None:
 
 @handles(wire.Delete, AUTHENTICATED)
 async def delete(s: ImapSession, c: wire.Delete) -> None:
-    mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
+    mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox, need="x")
     if s.selected is not None and s.selected.id == mailbox.id:
         s.unselect()
     await s.mailstore.delete(s.account_id, c.mailbox)
@@ -133,6 +139,9 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
         await s.finish(c, "LIST completed")
         return
     mailboxes = {m.name: m for m in await s.mailstore.mailboxes(s.account_id)}
+    if any(mailbox_names.may_reach_foreign(c.reference, p) for p in c.patterns):
+        # Other accounts' mailboxes this one may see ("l"), as "~owner/name" (RFC 4314, RFC 2342).
+        mailboxes.update((m.name, m) for m in await s.mailstore.shared(s.account_id))
     subscribed = set(await s.mailstore.subscriptions(s.account_id)) \
         if (c.select_subscribed or c.return_subscribed) else set()
     existing = set(mailboxes)
@@ -182,7 +191,7 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
             attributes.append(mailbox.special_use)
         s.send(b"* LIST (" + " ".join(attributes).encode() + b') "/" ' + mailbox_name(s, name) +
                (childinfo if recursive and selecting else b"") + b"\r\n")
-        if c.return_status is not None and mailbox is not None:
+        if c.return_status is not None and mailbox is not None and "r" in mailbox.rights:
             s.send(status_line(s, mailbox, c.return_status))
     await s.finish(c, "LIST completed")
 
@@ -191,7 +200,10 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
 async def lsub(s: ImapSession, c: wire.Lsub) -> None:
     existing = {m.name for m in await s.mailstore.mailboxes(s.account_id)}
     regex = mailbox_names.pattern(c.reference, c.pattern)
-    for name in await s.mailstore.subscriptions(s.account_id):
+    subscriptions = await s.mailstore.subscriptions(s.account_id)
+    if any(name.startswith(mailbox_names.FOREIGN) for name in subscriptions):
+        existing.update(m.name for m in await s.mailstore.shared(s.account_id))
+    for name in subscriptions:
         if regex.fullmatch(name):
             attributes = b"" if name in existing else b"\\Noselect"
             s.send(b"* LSUB (" + attributes + b') "/" ' + mailbox_name(s, name) + b"\r\n")

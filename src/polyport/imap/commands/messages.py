@@ -41,9 +41,9 @@ async def check(s: ImapSession, c: wire.Check) -> None:
 async def close(s: ImapSession, c: wire.Close) -> None:
     selected = s.selected
     assert selected is not None
-    if not selected.readonly:
-        # RFC 3501 6.4.2: expunge silently, without EXPUNGE responses.
-        await s.mailstore.expunge(selected.id)
+    if not selected.readonly and "e" in selected.mailbox.rights:
+        # RFC 3501 6.4.2: expunge silently, without EXPUNGE responses (RFC 4314: only with the "e" right).
+        await s.mailstore.expunge(selected.mailbox)
     s.unselect()
     s.ok(c.tag, "CLOSE completed")
 
@@ -61,7 +61,7 @@ async def expunge(s: ImapSession, c: wire.Expunge) -> None:
     if uids is not None and not uids:
         await s.finish(c, "EXPUNGE completed (nothing matched)")
         return
-    await s.mailstore.expunge(selected.id, uids)
+    await s.mailstore.expunge(selected.mailbox, uids)
     # The EXPUNGE (or VANISHED) responses come from catching up, like anyone else's expunges.
     await s.updates(c, force=True)
     s.ok(c.tag, "EXPUNGE completed", f"HIGHESTMODSEQ {selected.highestmodseq}" if s.condstore else None)
@@ -73,7 +73,7 @@ async def store(s: ImapSession, c: wire.Store) -> None:
     uids = s.target_uids(c.sequence, c.uid)
     if c.unchanged_since is not None:
         s.enabled.add("CONDSTORE")
-    changes, modified = await s.mailstore.store_flags(selected.id, uids, c.operation, c.flags, c.unchanged_since)
+    changes, modified = await s.mailstore.store_flags(selected.mailbox, uids, c.operation, c.flags, c.unchanged_since)
     condstore = s.condstore
     with_uid = c.uid or s.qresync
     for change in changes:
@@ -115,7 +115,7 @@ async def _copy(s: ImapSession, c: wire.Copy | wire.Move, move: bool) -> None:
         await s.finish(c, f"{c.name} completed (nothing matched)")
         return
     try:
-        copied, _ = await s.mailstore.copy(s.account_id, selected.id, uids, c.mailbox, move=move)
+        copied, _ = await s.mailstore.copy(s.account_id, selected.mailbox, uids, c.mailbox, move=move)
     except NoSuchMailbox as err:
         raise _try_create(err) from err
     code = None
