@@ -22,7 +22,6 @@ from polyport.mime.structure import Part, Structure
 
 BATCH = 300  # messages read from the store per query
 
-NEEDS_FULL = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 
 
 class UnknownEncoding(Exception):
@@ -31,10 +30,6 @@ class UnknownEncoding(Exception):
 
 class NoSuchPart(Exception):
     pass
-
-
-def needs_full(items: Sequence[wire.FetchItem]) -> bool:
-    return any(isinstance(i, wire.FetchBody | wire.FetchBinarySize) or i in NEEDS_FULL for i in items)
 
 
 def needs_bytes(items: Sequence[wire.FetchItem]) -> bool:
@@ -101,7 +96,24 @@ def header_fields(header: bytes, names: Sequence[str], exclude: bool) -> bytes:
     return b"".join(line if line.endswith(b"\n") else line + b"\r\n" for line in chosen) + b"\r\n"
 
 
-def section_bytes(message: bytes, structure: Structure, section: wire.Section) -> bytes:
+def needs_structure(items: Sequence[wire.FetchItem]) -> bool:
+    """Whether answering needs the parsed structure: BODY[] and RFC822 of a whole message need only its
+    bytes (the commonest body fetch), so the structure is then neither read nor decoded."""
+    for item in items:
+        if isinstance(item, wire.FetchBinarySize):
+            return True
+        if isinstance(item, wire.FetchBody):
+            if item.binary or item.section.part or item.section.text:
+                return True
+        elif item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT"):
+            return True
+    return False
+
+
+def section_bytes(message: bytes, structure: Structure | None, section: wire.Section) -> bytes:
+    if not section.part and not section.text:
+        return message
+    assert structure is not None
     if not section.part:
         header_end = structure.root.body_start
         target_header, target_body = message[:header_end], message[header_end:]
@@ -164,7 +176,7 @@ def render(number: int, meta: MessageMeta, items: Sequence[wire.FetchItem], *, m
     out: list[bytes] = []
     seen_names: set[str] = set()
     structure: Structure | None = None
-    if isinstance(meta, MessageFull) and needs_full(items):
+    if isinstance(meta, MessageFull) and needs_structure(items):
         structure = meta.structure()
     if with_uid:
         out.append(b"UID %d" % meta.uid)
@@ -183,9 +195,10 @@ def render(number: int, meta: MessageMeta, items: Sequence[wire.FetchItem], *, m
                 size = 0  # the grammar has no NIL here
             out.append(item.label() + b" %d" % size)
         else:
-            assert structure is not None and message is not None
+            assert message is not None
             try:
                 if item.binary:
+                    assert structure is not None
                     data = binary_section(message, structure, item.section.part)
                 else:
                     data = section_bytes(message, structure, item.section)
@@ -224,6 +237,9 @@ def _attribute(name: str, meta: MessageMeta, structure: Structure | None, messag
         return b"THREADID (T%d)" % meta.thread_id
     if name == "SAVEDATE":
         return b"SAVEDATE " + internal_date(meta.saved)
+    if name == "RFC822":
+        assert message is not None
+        return b"RFC822 " + responses.literal(message)
     assert structure is not None
     if name == "ENVELOPE":
         return b"ENVELOPE " + responses.envelope(structure.envelope, utf8=utf8)
@@ -232,8 +248,6 @@ def _attribute(name: str, meta: MessageMeta, structure: Structure | None, messag
     if name == "BODY":
         return b"BODY " + responses.body_structure(structure.root, False, utf8=utf8)
     assert message is not None
-    if name == "RFC822":
-        return b"RFC822 " + responses.literal(message)
     if name == "RFC822.HEADER":
         return b"RFC822.HEADER " + responses.literal(message[:structure.root.body_start])
     if name == "RFC822.TEXT":

@@ -42,6 +42,9 @@ PARSE_IN_THREAD = 256 * 1024
 
 MAILBOX_MODSEQ = Statement("SELECT highestmodseq FROM mailboxes WHERE id = :id")
 MAX_UID = 2**32 - 1
+BLOBS_RANGE = Statement("""
+    SELECT m.uid, b.blob FROM messages m JOIN bodies b ON b.id = m.body_id
+    WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last""")
 
 
 def _now() -> int:
@@ -461,6 +464,11 @@ class Mailstore:
         if index is not cached:
             self._indexes.put(index)
         return index
+
+    async def blob_ids(self, mailbox_id: int, first: int, last: int) -> dict[int, str]:
+        """The blob of each message with first <= UID <= last, by UID (whole-message fetches)."""
+        rows = await self.store.fetch(BLOBS_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
+        return {int(r[0]): str(r[1]) for r in rows}
 
     async def maildrop(self, mailbox_id: int) -> list[tuple[int, int, str]]:
         """(UID, size, blob) of every message, in UID order: what a POP3 session works on."""

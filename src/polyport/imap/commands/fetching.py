@@ -33,14 +33,18 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
             seen_now.add(change.uid)
     condstore = s.condstore
     with_modseq = condstore and (c.changed_since is not None or "FLAGS" in c.items)
-    full = rendering.needs_full(c.items)
     want_bytes = rendering.needs_bytes(c.items)
+    # Whole-message fetches (BODY[], RFC822) need the bytes but not the stored structure.
+    full = rendering.needs_structure(c.items)
+    blobs: dict[int, str] = {}
     for first, last, group in rendering.runs(uids, selected.uids):
         rows: list[MessageMeta]
         if full:
             rows = list(await s.mailstore.full(selected.id, first, last))
         else:
             rows = await s.mailstore.meta(selected.id, first, last)
+            if want_bytes:
+                blobs = await s.mailstore.blob_ids(selected.id, first, last)
         wanted = set(group) if len(group) != len(rows) else None
         for row in rows:
             if wanted is not None and row.uid not in wanted:
@@ -50,7 +54,12 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
             number = selected.msn(row.uid)
             if not number:
                 continue
-            message = await s.mailstore.read(row.blob) if want_bytes and isinstance(row, MessageFull) else None
+            message = None
+            if want_bytes:
+                blob = row.blob if isinstance(row, MessageFull) else blobs.get(row.uid)
+                if blob is None:
+                    continue  # expunged meanwhile
+                message = await s.mailstore.read(blob, size=row.size)
             # RFC 7162 3.1.4.1: with CONDSTORE on, a FETCH response carrying FLAGS carries MODSEQ too.
             flags_changed = row.uid in seen_now
             s.send(rendering.render(number, row, c.items, message=message, with_uid=c.uid,

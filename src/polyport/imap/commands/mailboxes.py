@@ -27,7 +27,8 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
         s.send(b"* OK [CLOSED] previous mailbox closed\r\n")
     s.unselect()
     mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
-    entries = await s.mailstore.view(mailbox.id)
+    index = await s.mailstore.index(mailbox.id)
+    entries = index.metas
     if c.condstore or c.qresync is not None:
         s.enabled.add("CONDSTORE")
     if c.qresync is not None and not s.qresync:
@@ -35,7 +36,10 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
     # RFC 4314 section 4: without a right to change anything the mailbox is selected read-only, and
     # PERMANENTFLAGS lists only the flags the rights let the user change.
     readonly = c.readonly or not acl.writable(mailbox.rights)
-    selected = Selected(mailbox, readonly, entries, mailbox.highestmodseq)
+    # The index may be newer than the mailbox row read just before: announce what it holds.
+    highestmodseq = max(mailbox.highestmodseq, index.highestmodseq)
+    uidnext = max(mailbox.uidnext, (entries[-1].uid + 1) if entries else 1)
+    selected = Selected(mailbox, readonly, entries, highestmodseq)
     s.select(selected)
     s.send(b"* %d EXISTS\r\n" % len(entries))
     if not s.rev2:
@@ -52,8 +56,8 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
     else:
         s.send(b"* OK [PERMANENTFLAGS " + PERMANENT_FLAGS + b"] flags the client may change\r\n")
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % mailbox.uidvalidity)
-    s.send(b"* OK [UIDNEXT %d] predicted next UID\r\n" % mailbox.uidnext)
-    s.send(b"* OK [HIGHESTMODSEQ %d] highest mod-sequence\r\n" % mailbox.highestmodseq)
+    s.send(b"* OK [UIDNEXT %d] predicted next UID\r\n" % uidnext)
+    s.send(b"* OK [HIGHESTMODSEQ %d] highest mod-sequence\r\n" % highestmodseq)
     s.send(b"* OK [MAILBOXID (M%d)] mailbox id\r\n" % mailbox.id)
     if c.qresync is not None and c.qresync.uidvalidity == mailbox.uidvalidity:
         await _resync(s, selected, c.qresync)
