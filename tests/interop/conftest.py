@@ -152,15 +152,18 @@ def uids(client: imaplib.IMAP4, mailbox: str) -> dict[str, str]:
     return found
 
 
-def server_mailboxes(client: imaplib.IMAP4) -> set[str]:
-    typ, data = client.list()
+def server_mailboxes(client: imaplib.IMAP4, command: str = "LIST") -> set[str]:
+    """The names of the account's mailboxes (LIST; or LSUB: the subscribed ones), but for \\Noselect names."""
+    typ, data = client.lsub() if command == "LSUB" else client.list()
     assert typ == "OK", data
     names = set()
     for line in data:
         assert isinstance(line, bytes)
-        found = re.match(rb'\((?:[^)]*)\) (?:"."|NIL) (.*)$', line)
+        found = re.match(rb'\(([^)]*)\) (?:"."|NIL) (.*)$', line)
         assert found, line
-        name = found.group(1)
+        if b"\\noselect" in found.group(1).lower():
+            continue
+        name = found.group(2)
         names.add(name[1:-1].decode() if name.startswith(b'"') else name.decode())
     return names
 

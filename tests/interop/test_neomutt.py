@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import PASSWORD, MailNode, message, need_binary, server_state, uids
+from tests.interop.conftest import PASSWORD, MailNode, message, need_binary, server_mailboxes, server_state, uids
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -327,5 +327,73 @@ set askcc = no
             assert f"FLAGS ({flags})".encode() in data[0][0], data
             assert data[0][1].strip() == f"Subject: {subject}".encode(), data
             client.close()
+    finally:
+        client.logout()
+
+
+def test_mailbox_browser_creates_renames_subscribes_deletes(mail_node: MailNode, terminal: Terminal,
+                                                          tmp_path: Path) -> None:
+    """NeoMutt's mailbox browser over IMAP: LIST, CREATE, RENAME, SUBSCRIBE and DELETE."""
+    neomutt = need_binary("neomutt")
+    address = mail_node.account()
+    mail_node.seed(address, "INBOX", [message(0, tag="browse")])
+    mail_node.seed(address, "Projects/Alpha", [message(1, tag="browse")])
+    config = muttrc(Path(terminal.env["HOME"]), mail_node, address, False, 'set folder_format = "%2C %f"\n')
+    terminal.start([neomutt, "-n", "-F", str(config)])
+    terminal.wait_for(r"Msgs:1 New:1 ")
+
+    # The folder browser, listing the server's mailboxes rather than the (empty) `mailboxes` list.
+    terminal.keys("c")
+    terminal.wait_for(r"^Open mailbox")
+    terminal.keys("?")
+    terminal.wait_for(r"^Mailboxes \[0\]")
+    terminal.keys("Tab")
+    screen = terminal.wait_for(r"^Directory \[imaps://")
+    for name in ("INBOX", "Archive", "Drafts", "Junk", "Projects", "Sent", "Trash"):
+        assert re.search(rf"/{name}$", screen, re.MULTILINE), screen
+
+    def select(name: str) -> None:
+        terminal.keys("/")
+        terminal.wait_for(r"^Search for")
+        terminal.keys("C-u")
+        terminal.type(name)
+        terminal.keys("Enter")
+
+    terminal.keys("C")
+    terminal.wait_for(r"^Create mailbox")
+    terminal.type("Travel")
+    terminal.keys("Enter")
+    terminal.wait_for(r"^Mailbox created")
+    terminal.wait_for(r"/Travel$")
+
+    select("Travel")
+    terminal.keys("r")
+    terminal.wait_for(r"^Rename mailbox Travel to")
+    terminal.keys("C-u")
+    terminal.type("Trips")
+    terminal.keys("Enter")
+    screen = terminal.wait_for(r"/Trips$")
+    assert "/Travel" not in screen, screen
+
+    select("Trips")
+    terminal.keys("s")
+    terminal.wait_for(r"^Subscribed to .*Trips")
+    client = mail_node.imap(address)
+    try:
+        assert "Trips" in server_mailboxes(client, "LSUB")
+        assert server_mailboxes(client) == {"INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash", "Projects",
+                                            "Projects/Alpha", "Trips"}
+
+        select("Trips")
+        terminal.keys("d")
+        terminal.wait_for(r'^Really delete mailbox ".*/Trips"\?')
+        terminal.keys("y")
+        terminal.wait_for(r"^Mailbox deleted")
+        terminal.keys("q")
+        terminal.wait_for(r"Msgs:1 ")
+        terminal.keys("q")
+        assert terminal.exited(), terminal.screen()
+        assert server_mailboxes(client) == {"INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash", "Projects",
+                                            "Projects/Alpha"}
     finally:
         client.logout()
