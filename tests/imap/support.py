@@ -104,8 +104,9 @@ def nothing_pending(w: Wire, wait: float = 0.2) -> bool:
 class Deflated:
     """A file-like socket wrapper speaking raw DEFLATE both ways (RFC 4978), for Wire after COMPRESS."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, owns_socket: bool = True) -> None:
         self.sock = sock
+        self.owns_socket = owns_socket  # False where it stands in for a client's file only (imaplib)
         self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
         self.decompressor = zlib.decompressobj(-15)
         self.buffer = b""
@@ -127,7 +128,8 @@ class Deflated:
         return self.sock.recv(size, flags)
 
     def close(self) -> None:
-        self.sock.close()
+        if self.owns_socket:
+            self.sock.close()
 
     def makefile(self, mode: str) -> Deflated:
         return self
@@ -140,7 +142,7 @@ class Deflated:
         self.received_raw += len(raw)
         self.buffer += self.decompressor.decompress(raw)
 
-    def readline(self) -> bytes:
+    def readline(self, limit: int = -1) -> bytes:
         while b"\n" not in self.buffer:
             self._fill()
         end = self.buffer.index(b"\n") + 1
