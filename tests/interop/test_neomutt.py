@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,22 +25,25 @@ WAIT = 20.0  # seconds a step may take before the test fails with the screen in 
 
 
 class Terminal:
-    """One tmux server of our own (its socket in the test's folder) running one program in a 120x40 window."""
+    """One tmux server of our own running one program in a 120x40 window."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         self.tmux = need_binary("tmux")
-        self.socket = folder / "tmux.sock"
         self.env = env
+        # A short folder of its own: a socket's path must fit in 108 bytes, test folders can be longer.
+        self.folder = Path(tempfile.mkdtemp(prefix="tmux-", dir="/tmp" if Path("/tmp").is_dir() else None))
+        self.socket = self.folder / "socket"
+        self.config = self.folder / "tmux.conf"
+        # Keep the window after the program exits, so its last screen can still be read.
+        self.config.write_text("set-option -g remain-on-exit on\n")
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.tmux, "-S", str(self.socket), "-f", "/dev/null", *args], capture_output=True,
-                              text=True, timeout=10, env=self.env, check=False)
+        return subprocess.run([self.tmux, "-S", str(self.socket), "-f", str(self.config), *args],
+                              capture_output=True, text=True, timeout=10, env=self.env, check=False)
 
     def start(self, argv: list[str]) -> None:
         done = self._run("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", *argv)
         assert done.returncode == 0, done.stderr
-        # Keep the window after the program exits, so its last screen can still be read.
-        self._run("set-option", "-t", "t", "remain-on-exit", "on")
 
     def screen(self) -> str:
         done = self._run("capture-pane", "-p", "-t", "t")
@@ -80,16 +85,19 @@ class Terminal:
     def close(self) -> None:
         self._run("kill-server")
 
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     home = tmp_path / "home"
     home.mkdir()
-    env = {"HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8", "PATH": os.environ.get("PATH", ""),
-           "TMUX_TMPDIR": str(tmp_path)}
-    term = Terminal(tmp_path, env)
+    env = {"HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8", "PATH": os.environ.get("PATH", "")}
+    term = Terminal(env)
     yield term
-    term.close()
+    term.remove()
 
 
 def muttrc(home: Path, node: MailNode, address: str, starttls: bool, extra: str = "") -> Path:
