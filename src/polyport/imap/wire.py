@@ -1427,6 +1427,10 @@ class _Parser:
         messages: list[AppendMessage] = []
         while True:
             self.sp("message literal")
+            if messages:
+                # Leniency: imapclient (4.1) sends two spaces between consecutive MULTIAPPEND literals.
+                while self.maybe_sp():
+                    pass
             flags: tuple[str, ...] = ()
             internal_date: datetime.datetime | None = None
             if self.data.startswith(b"(", self.pos):
