@@ -338,3 +338,16 @@ def test_quota_with_limits(imap_node: ImapNode) -> None:
     assert w.command("COPY 1 Trash")[1].startswith(b"NO [OVERQUOTA] ")
     assert w.command("MOVE 1 Trash")[1].startswith(b"OK ")  # a move takes no more room
     w.close()
+
+
+def test_imap4rev2_select_lists_the_mailbox(imap_node: ImapNode) -> None:
+    """RFC 9051 6.3.2: after ENABLE IMAP4rev2, SELECT answers a LIST response for the mailbox; no RECENT."""
+    w, _ = logged_in(imap_node)
+    w.ok("CREATE Trash/Old")
+    assert not any(line.startswith(b"* LIST") for line in w.ok("SELECT Trash"))
+    w.ok("ENABLE IMAP4rev2")
+    untagged = w.ok("EXAMINE Trash")
+    assert b'* LIST (\\HasChildren \\Trash) "/" Trash' in untagged
+    assert not any(b"RECENT" in line or b"[UNSEEN" in line for line in untagged)
+    assert b'* LIST (\\HasNoChildren) "/" INBOX' in w.ok("SELECT inbox")
+    w.close()

@@ -59,9 +59,22 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
     s.send(b"* OK [UIDNEXT %d] predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] highest mod-sequence\r\n" % highestmodseq)
     s.send(b"* OK [MAILBOXID (M%d)] mailbox id\r\n" % mailbox.id)
+    if s.rev2:
+        s.send(await _selected_list_line(s, c.mailbox, mailbox))
     if c.qresync is not None and c.qresync.uidvalidity == mailbox.uidvalidity:
         await _resync(s, selected, c.qresync)
     s.ok(c.tag, f"{c.name} completed", "READ-ONLY" if readonly else "READ-WRITE")
+
+
+async def _selected_list_line(s: ImapSession, name: str, mailbox: Mailbox) -> bytes:
+    """RFC 9051 6.3.2: an IMAP4rev2 SELECT answers a LIST response for the mailbox, attributes accurate."""
+    names = {m.name for m in await s.mailstore.mailboxes(s.account_id)}
+    if name.startswith(mailbox_names.FOREIGN):
+        names.update(m.name for m in await s.mailstore.shared(s.account_id))
+    attributes = ["\\HasChildren" if _has_children(name, names) else "\\HasNoChildren"]
+    if mailbox.special_use:
+        attributes.append(mailbox.special_use)
+    return b"* LIST (" + " ".join(attributes).encode() + b') "/" ' + mailbox_name(s, name) + b"\r\n"
 
 
 async def _resync(s: ImapSession, selected: Selected, q: wire.QResync) -> None:
