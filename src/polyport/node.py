@@ -69,6 +69,11 @@ async def open_store(config: Config) -> RecordStore:
         raise StartupError(str(err)) from None
 
 
+def blob_path(config: Config) -> Path:
+    """The blob store's folder: [blobs] path, else blobs/ in the data folder."""
+    return Path(config.blobs.path) if config.blobs.path else config.data_dir / datadir.BLOBS_DIR
+
+
 @dataclass(frozen=True, slots=True)
 class Initialized:
     main_domain: str
@@ -204,7 +209,7 @@ class Node:
             subscription.close()
 
     def _blob_path(self) -> Path:
-        return Path(self.config.blobs.path) if self.config.blobs.path else self.config.data_dir / datadir.BLOBS_DIR
+        return blob_path(self.config)
 
     def _load_tls(self, main_domain: str) -> TlsManager:
         tls = self.config.tls

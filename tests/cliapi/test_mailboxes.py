@@ -153,11 +153,41 @@ def test_subscriptions(people: None, user: Cli) -> None:
     assert user.data("GETMAILBOXSUBSCRIPTION *") == []
 
 
-def test_auth_names_whose_rights_apply(people: None, admin: Cli) -> None:
-    assert "INBOX" in admin.data("LISTMAILBOXES carol@mbox.test AUTH carol@mbox.test")
-    admin.fails("LISTMAILBOXES carol@mbox.test AUTH bob@mbox.test", 501, "ACL")
+def test_auth_acts_with_that_accounts_rights_through_the_acl(people: None, admin: Cli) -> None:
+    assert "INBOX" in admin.data("LISTMAILBOXES carol@mbox.test AUTH carol@mbox.test")  # the owner: everything
+    admin.ok('CREATEMAILBOX carol@mbox.test MAILBOX "Team/Plans"')
+    assert admin.data("LISTMAILBOXES carol@mbox.test AUTH bob@mbox.test") == {}  # no ACL entry: nothing shown
+    admin.fails("GETMAILBOXINFO carol@mbox.test MAILBOX Team AUTH bob@mbox.test", 501, "no mailbox")
+    admin.ok("SETMAILBOXACL carol@mbox.test MAILBOX Team {bob=l;}")
+    admin.ok('SETMAILBOXACL carol@mbox.test MAILBOX "Team/Plans" {bob=lr;}')
+    # "l" alone shows the name with an empty array; "r" shows the information too.
+    assert admin.data("LISTMAILBOXES carol@mbox.test AUTH bob@mbox.test") == {
+        "Team": [], "Team/Plans": admin.data('GETMAILBOXINFO carol@mbox.test MAILBOX "Team/Plans"')}
+    assert admin.data('LISTMAILBOXES carol@mbox.test FILTER "%" AUTH bob@mbox.test') == {"Team": []}
+    admin.fails("GETMAILBOXINFO carol@mbox.test MAILBOX Team AUTH bob@mbox.test", 510, "'r'")
+    assert admin.data('GETMAILBOXINFO carol@mbox.test MAILBOX "Team/Plans" AUTH bob@mbox.test')["Messages"] == 0
+    admin.fails('CREATEMAILBOX carol@mbox.test MAILBOX "Team/New" AUTH bob@mbox.test', 510, "'k'")
+    admin.fails("CREATEMAILBOX carol@mbox.test MAILBOX Top AUTH bob@mbox.test", 510)
+    admin.fails('DELETEMAILBOX carol@mbox.test MAILBOX "Team/Plans" AUTH bob@mbox.test', 510, "'x'")
+    admin.fails("SETMAILBOXCLASS carol@mbox.test MAILBOX Team AUTH bob@mbox.test CLASS IPF.Note", 510, "'a'")
+    admin.ok("SETMAILBOXACL carol@mbox.test MAILBOX Team {bob=+kx;}")
+    admin.ok('CREATEMAILBOX carol@mbox.test MAILBOX "Team/New" AUTH bob@mbox.test')  # inherits Team's ACL
+    admin.ok('RENAMEMAILBOX carol@mbox.test MAILBOX "Team/New" INTO "Team/Newer" AUTH bob@mbox.test')
+    # MAILBOXES needs "x" on every mailbox it deletes: Team/Plans has none for bob, so nothing goes.
+    admin.fails("DELETEMAILBOX carol@mbox.test MAILBOXES Team AUTH bob@mbox.test", 510, "'x'")
+    assert {"Team", "Team/Plans", "Team/Newer"} <= set(admin.data("LISTMAILBOXES carol@mbox.test"))
+    admin.ok('SETMAILBOXACL carol@mbox.test MAILBOX "Team/Plans" {bob=+x;}')
+    admin.ok("DELETEMAILBOX carol@mbox.test MAILBOXES Team AUTH bob@mbox.test")
+    assert not any(n.startswith("Team") for n in admin.data("LISTMAILBOXES carol@mbox.test"))
     admin.fails("LISTMAILBOXES carol@mbox.test AUTH ghost@mbox.test", 513)
-    admin.fails("GETMAILBOXINFO carol@mbox.test MAILBOX INBOX AUTH bob@mbox.test", 501, "ACL")
+
+
+def test_auth_of_another_domain_reaches_nothing(people: None, admin: Cli) -> None:
+    admin.ok("CREATEMAILBOX carol@mbox.test MAILBOX Open")
+    admin.ok("SETMAILBOXACL carol@mbox.test MAILBOX Open {anyone=lr;}")
+    assert admin.data("LISTMAILBOXES carol@mbox.test AUTH stranger@else.test") == {}
+    admin.fails("GETMAILBOXINFO carol@mbox.test MAILBOX Open AUTH stranger@else.test", 501, "no mailbox")
+    assert "Open" in admin.data("LISTMAILBOXES carol@mbox.test AUTH dave@mbox.test")  # anyone: the domain's
 
 
 def test_a_user_works_on_its_own_mailboxes_only(people: None, user: Cli) -> None:

@@ -42,10 +42,11 @@ def known_errors() -> tuple[type[Exception], ...]:
     from polyport.cliapi.client import CliClientError
     from polyport.datadir import DataDirError
     from polyport.directory import DirectoryError
+    from polyport.mailstore import MailstoreError
     from polyport.node import StartupError
     from polyport.store import StoreError
 
-    return (ConfigError, DirectoryError, StartupError, StoreError, DataDirError, CliClientError)
+    return (ConfigError, DirectoryError, MailstoreError, StartupError, StoreError, DataDirError, CliClientError)
 
 
 def guarded(func: F) -> F:

@@ -4,7 +4,11 @@ SETMAILBOXCLASS, GETMAILBOXSUBSCRIPTION, SETMAILBOXSUBSCRIPTION. (Mailbox ACLs: 
 Who may: the server administrator on any account, a domain administrator on the accounts of its domain
 (never on one holding rights it lacks), an account on its own mailboxes; every refusal is 510. Names are
 the mailstore's ("/" separates levels, INBOX in any case). `AUTH name` runs the command with that
-account's mailbox rights, as CommuniGate does: the owner has every right on its own mailboxes.
+account's mailbox rights, as CommuniGate does: the owner has every right on its own mailboxes; another
+account of the owner's domain reaches them as "~owner/name" through their ACLs (mailstore/acl.py), so
+LISTMAILBOXES shows it what it may see (the "l" right; an empty array where it may not read, "r"),
+GETMAILBOXINFO needs "r", CREATEMAILBOX "k" on the level above, DELETEMAILBOX "x" (on every mailbox of
+the subtree with MAILBOXES), RENAMEMAILBOX "x" and "k", SETMAILBOXCLASS "a"; a refusal is 510.
 
 LISTMAILBOXES answers as CommuniGate does: a mailbox maps to its information dictionary; a folder that
 only holds other mailboxes maps to an empty array, and a mailbox that also holds others to an array of
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from dataclasses import dataclass
 
 from polyport.cliapi.codes import CliError, Code, bad
 from polyport.cliapi.commands import Context, array, command
@@ -27,7 +32,7 @@ from polyport.mailstore import Mailbox, Mailstore, NoSuchMailbox
 from polyport.mailstore import names as mailbox_names
 
 # CommuniGate's classes look like IPF.Note, IPF.Appointment, IPF.Contact, IPF.Task.
-_CLASS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+CLASS_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def mailbox_info(mailbox: Mailbox) -> dict[str, Value]:
@@ -78,33 +83,58 @@ async def list_mailboxes(mailstore: Mailstore, account_id: int, pattern: str = "
 
 
 def check_class(value: str) -> str:
-    if not _CLASS.fullmatch(value):
+    if not CLASS_PATTERN.fullmatch(value):
         raise bad(f"{value!r} is not a mailbox class (like IPF.Note, IPF.Appointment, IPF.Contact)")
     return value
 
 
-async def _owner(cx: Context, address: str, auth: str | None = None) -> int:
-    """The id of the account `address` names, once the caller is found to have rights over it (and the
-    AUTH account, when given, rights over its mailboxes); its INBOX made on first use."""
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """Whose mailboxes a command works on, and as whom."""
+
+    owner_id: int
+    account_id: int  # the owner, or the AUTH account
+    prefix: str  # "" for the owner; "~owner/" for another account, which names the mailboxes so
+
+    @property
+    def as_owner(self) -> bool:
+        return not self.prefix
+
+    def name(self, mailbox: str) -> str:
+        """The acting account's name for one of the owner's mailboxes."""
+        return self.prefix + mailbox
+
+
+async def _owner(cx: Context, address: str, auth: str | None = None) -> Acting:
+    """The account `address` names, once the caller is found to have rights over it, and the account the
+    command acts as (AUTH); the owner's INBOX is made on first use."""
     await cx.require_object(address, own=True)
     record = await cx.directory.login_record(address)
     if record is None:
         raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {address}")
-    await _on_behalf(cx, record.account_id, auth)
     await ensure_inbox(cx.runtime.mailstore, record.account_id)
-    return record.account_id
-
-
-async def _on_behalf(cx: Context, owner_id: int, auth: str | None) -> None:
-    """AUTH: the command is run with that account's rights on the owner's mailboxes. The owner holds every
-    right on its own; rights granted to others are mailbox ACLs, which this build does not evaluate here."""
     if auth is None:
-        return
-    record = await cx.directory.login_record(cx.address(auth))
-    if record is None:
+        return Acting(record.account_id, record.account_id, "")
+    acting = await cx.directory.login_record(cx.address(auth))
+    if acting is None:
         raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {auth}")
-    if record.account_id != owner_id:
-        raise bad("AUTH with an account other than the mailboxes' owner needs mailbox ACLs, not supported here")
+    if acting.account_id == record.account_id:
+        return Acting(record.account_id, record.account_id, "")
+    owner_name = record.address.partition("@")[0]
+    return Acting(record.account_id, acting.account_id, mailbox_names.foreign(owner_name, ""))
+
+
+async def _visible(mailstore: Mailstore, acting: Acting, pattern: str) -> dict[str, Value]:
+    """LISTMAILBOXES for another account: the owner's mailboxes it may see, by the owner's names."""
+    matcher = mailbox_names.pattern("", pattern)
+    listed: dict[str, Value] = {}
+    for box in await mailstore.shared(acting.account_id):
+        if box.account_id != acting.owner_id or not box.name.startswith(acting.prefix):
+            continue
+        name = box.name[len(acting.prefix):]
+        if matcher.fullmatch(name):
+            listed[name] = mailbox_info(box) if "r" in box.rights else []
+    return dict(sorted(listed.items()))
 
 
 def _options(args: Parser, *allowed: str) -> dict[str, str]:
@@ -123,8 +153,11 @@ async def list_mailboxes_command(cx: Context, args: Parser) -> Value:
     """acct [FILTER pattern] [AUTH name]"""
     address = cx.address(args.string())
     options = _options(args, "FILTER", "AUTH")
-    account_id = await _owner(cx, address, options.get("AUTH"))
-    return await list_mailboxes(cx.runtime.mailstore, account_id, options.get("FILTER", "*"))
+    acting = await _owner(cx, address, options.get("AUTH"))
+    pattern = options.get("FILTER", "*")
+    if acting.as_owner:
+        return await list_mailboxes(cx.runtime.mailstore, acting.owner_id, pattern)
+    return await _visible(cx.runtime.mailstore, acting, pattern)
 
 
 @command("CREATEMAILBOX")
@@ -135,8 +168,8 @@ async def create_mailbox(cx: Context, args: Parser) -> None:
     name = args.string()
     options = _options(args, "AUTH", "CLASS")
     mailbox_class = check_class(options["CLASS"]) if "CLASS" in options else None
-    account_id = await _owner(cx, address, options.get("AUTH"))
-    await cx.runtime.mailstore.create(account_id, name, mailbox_class=mailbox_class)
+    acting = await _owner(cx, address, options.get("AUTH"))
+    await cx.runtime.mailstore.create(acting.account_id, acting.name(name), mailbox_class=mailbox_class)
 
 
 @command("RENAMEMAILBOX")
@@ -148,8 +181,8 @@ async def rename_mailbox(cx: Context, args: Parser) -> None:
     args.keyword("INTO")
     new = args.string()
     options = _options(args, "AUTH")
-    account_id = await _owner(cx, address, options.get("AUTH"))
-    await cx.runtime.mailstore.rename(account_id, old, new, subtree=subtree)
+    acting = await _owner(cx, address, options.get("AUTH"))
+    await cx.runtime.mailstore.rename(acting.account_id, acting.name(old), acting.name(new), subtree=subtree)
 
 
 @command("DELETEMAILBOX")
@@ -159,11 +192,17 @@ async def delete_mailbox(cx: Context, args: Parser) -> None:
     subtree = args.keyword("MAILBOX", "MAILBOXES") == "MAILBOXES"
     name = args.string()
     options = _options(args, "AUTH")
-    account_id = await _owner(cx, address, options.get("AUTH"))
-    if subtree:
-        await cx.runtime.mailstore.delete_tree(account_id, name)
-    else:
-        await cx.runtime.mailstore.delete(account_id, name)
+    acting = await _owner(cx, address, options.get("AUTH"))
+    mailstore = cx.runtime.mailstore
+    if not subtree:
+        await mailstore.delete(acting.account_id, acting.name(name))
+        return
+    if not acting.as_owner:  # "x" on every mailbox it would delete, checked before any goes
+        canonical = mailbox_names.check(name)
+        for box in await mailstore.mailboxes(acting.owner_id):
+            if box.name == canonical or box.name.startswith(canonical + mailbox_names.SEPARATOR):
+                await mailstore.mailbox(acting.account_id, acting.name(box.name), need="x")
+    await mailstore.delete_tree(acting.owner_id, name)
 
 
 @command("GETMAILBOXINFO")
@@ -173,8 +212,8 @@ async def get_mailbox_info(cx: Context, args: Parser) -> Value:
     args.keyword("MAILBOX")
     name = args.string()
     options = _options(args, "AUTH")
-    account_id = await _owner(cx, address, options.get("AUTH"))
-    return mailbox_info(await cx.runtime.mailstore.mailbox(account_id, name))
+    acting = await _owner(cx, address, options.get("AUTH"))
+    return mailbox_info(await cx.runtime.mailstore.mailbox(acting.account_id, acting.name(name), need="r"))
 
 
 @command("SETMAILBOXCLASS")
@@ -187,8 +226,8 @@ async def set_mailbox_class(cx: Context, args: Parser) -> None:
     if "CLASS" not in options:
         raise bad("Expected CLASS and the mailbox class")
     mailbox_class = check_class(options["CLASS"]) if options["CLASS"] else None
-    account_id = await _owner(cx, address, options.get("AUTH"))
-    await cx.runtime.mailstore.set_class(account_id, name, mailbox_class)
+    acting = await _owner(cx, address, options.get("AUTH"))
+    await cx.runtime.mailstore.set_class(acting.account_id, acting.name(name), mailbox_class)
 
 
 @command("GETMAILBOXSUBSCRIPTION")
@@ -196,8 +235,8 @@ async def get_mailbox_subscription(cx: Context, args: Parser) -> Value:
     """acct -> (name, ...): the subscribed names, which need not be existing mailboxes (RFC 3501 6.3.6)."""
     address = cx.address(args.string())
     args.end()
-    account_id = await _owner(cx, address)
-    return await cx.runtime.mailstore.subscriptions(account_id)
+    acting = await _owner(cx, address)
+    return await cx.runtime.mailstore.subscriptions(acting.owner_id)
 
 
 @command("SETMAILBOXSUBSCRIPTION")
@@ -208,5 +247,5 @@ async def set_mailbox_subscription(cx: Context, args: Parser) -> None:
     args.end()
     for name in wanted:
         mailbox_names.check(name)  # every name checked before anything changes
-    account_id = await _owner(cx, address)
-    await cx.runtime.mailstore.set_subscriptions(account_id, wanted)
+    acting = await _owner(cx, address)
+    await cx.runtime.mailstore.set_subscriptions(acting.owner_id, wanted)
