@@ -15,7 +15,6 @@ Implementation notes:
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +35,6 @@ SERVICE = "imap"
 ACCESS_MODE = "IMAP"
 # Literals of commands other than APPEND (names, search strings, passwords) are small.
 MAX_SMALL_LITERAL = 64 * 1024
-IDLE_TIMEOUT = 30 * 60  # RFC 2177: clients re-issue IDLE within 29 minutes
 
 COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
 
@@ -320,25 +318,17 @@ class ImapSession:
         return selected
 
     async def wait_for_done_or_change(self) -> bytes:
-        """IDLE: wait for the client's DONE line, sending changes as they come (RFC 2177)."""
+        """IDLE: wait for the client's DONE line, sending changes as they come (RFC 2177). One wait for
+        both, no task for either: thousands of sessions sit here. The connection's idle timer (30 minutes
+        by default, RFC 9051's minimum) ends a client that neither renews IDLE nor speaks."""
         assert self.subscription is not None or self.selected is None
-        reader = asyncio.ensure_future(self.conn.read_line())
-        try:
-            while True:
-                waiters: set[asyncio.Future[Any]] = {reader}
-                watcher: asyncio.Future[Any] | None = None
-                if self.subscription is not None:
-                    watcher = asyncio.ensure_future(self.subscription.get())
-                    waiters.add(watcher)
-                done, _ = await asyncio.wait(waiters, timeout=IDLE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-                if watcher is not None and not watcher.done():
-                    watcher.cancel()
-                if reader in done:
-                    return reader.result()
-                if not done:
-                    raise IdleTimeout()
+        conn = self.conn
+        while True:
+            if conn.line_ready():
+                return await conn.read_line()
+            watcher = self.subscription.wait() if self.subscription is not None else None
+            if watcher is not None and watcher.done():
                 await self.updates(None, force=True)
-                await self.conn.drain()
-        finally:
-            if not reader.done():
-                reader.cancel()
+                await conn.drain()
+                continue
+            await conn.wait_for_input_or(watcher)

@@ -60,6 +60,15 @@ class LineTooLong(Exception):
 
 
 class Connection(asyncio.Protocol):
+    # No __dict__: ten thousand idle connections are held per node.
+    __slots__ = (
+        "_buffer", "_closed", "_compressed_in", "_deflater", "_discarding", "_drain_since", "_drain_waiter", "_eof",
+        "_flush_scheduled", "_idle_timer", "_inflater", "_last_input", "_loop", "_pending", "_pending_size",
+        "_reading_paused", "_scan", "_shutdown", "_too_long", "_transport", "_waiter", "_writing_paused", "id",
+        "idle_timeout", "listener", "local_ip", "local_port", "max_line", "remote_ip", "remote_port", "service",
+        "task", "tls_cipher", "tls_version", "trusted",
+    )
+
     def __init__(self, listener: TcpListener) -> None:
         self.listener = listener
         self.id = log.connection_id()
@@ -218,6 +227,28 @@ class Connection(asyncio.Protocol):
 
     def has_buffered_input(self) -> bool:
         return bool(self._buffer) or bool(self._compressed_in)
+
+    def line_ready(self) -> bool:
+        """Whether read_line would answer without waiting (a line, or a too-long one, is buffered)."""
+        return self._too_long or self._buffer.find(b"\n", self._scan) >= 0
+
+    async def wait_for_input_or(self, other: asyncio.Future[Any] | None) -> None:
+        """Wait for more input, or until `other` is done: an IMAP session in IDLE waits for the client and
+        for changes at once, without a task for each (an idle connection should cost little memory).
+        Raises like the reads do (closed, idle timeout, shutdown)."""
+        if other is None or other.done():
+            if other is None:
+                await self._wait_for_input()
+            return
+
+        def wake(_: asyncio.Future[Any]) -> None:
+            self._wake()
+
+        other.add_done_callback(wake)
+        try:
+            await self._wait_for_input()
+        finally:
+            other.remove_done_callback(wake)
 
     async def read_line(self, limit: int | None = None) -> bytes:
         """The next line, with its line end (CRLF or a bare LF: the protocol decides what to accept)."""
