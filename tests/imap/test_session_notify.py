@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from tests.imap.conftest import ImapNode, Wire
-from tests.imap.support import append, deliver, logged_in, message, nothing_pending, wait_for
+from tests.imap.support import append, compress, deliver, logged_in, message, nothing_pending, wait_for
 
 
 def two_sessions(imap_node: ImapNode, count: int = 3) -> tuple[Wire, Wire, str]:
@@ -235,3 +235,16 @@ def test_selected_mailbox_deleted_by_another_session(imap_node: ImapNode) -> Non
     assert wait_for(a, b"BYE") == [b"* BYE the selected mailbox was deleted"]
     assert a.file.read() == b""  # and the connection ends
     b.close()
+
+
+def test_idle_under_compression(imap_node: ImapNode) -> None:
+    """COMPRESS=DEFLATE and IDLE together: changes and DONE both pass through the compressed stream."""
+    a, address = logged_in(imap_node)
+    compress(a)
+    a.ok("SELECT INBOX")
+    start_idle(a)
+    deliver(imap_node, address, message())
+    assert wait_for(a, b"EXISTS") == [b"* 1 EXISTS"]
+    assert stop_idle(a) == []
+    assert a.ok("FETCH 1 (UID)") == [b"* 1 FETCH (UID 1)"]
+    a.close()
