@@ -242,3 +242,18 @@ async def test_scram_final_message_checks_nonce_and_binding(auth: Authenticator)
 async def test_concurrent_logins_all_succeed(auth: Authenticator) -> None:
     results = await asyncio.gather(*(auth.login_plain(TLS, "alice", "wonderland") for _ in range(20)))
     assert {r.address for r in results} == {"alice@example.com"}
+
+
+async def test_logins_are_recorded_at_most_once_a_minute_per_address(auth: Authenticator,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded: list[tuple[int, str]] = []
+
+    async def record(account_id: int, remote: str) -> None:
+        recorded.append((account_id, remote))
+
+    monkeypatch.setattr(auth.directory, "record_login", record)
+    for _ in range(3):
+        await auth.login_plain(TLS, "alice", "wonderland")
+    await auth.login_plain(LAN, "alice", "wonderland")
+    await asyncio.sleep(0)
+    assert [remote for _, remote in recorded] == ["203.0.113.5", "127.0.0.1"]

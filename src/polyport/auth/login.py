@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass, field
 
 from polyport import log, metrics
@@ -68,6 +69,8 @@ class Identity:
 
 
 HEX_DIGITS = frozenset("0123456789abcdef")
+# A login is recorded (time and address, for GETACCOUNTINFO) at most this often per account and address.
+RECORD_LOGIN_EVERY = 60.0
 
 
 class Authenticator:
@@ -79,9 +82,19 @@ class Authenticator:
         self.throttle = throttle
         self._log = log.get()
         self._background: set[asyncio.Task[None]] = set()
+        self._recorded: dict[tuple[int, str], float] = {}  # (account, address) -> when last recorded
 
     def _remember_login(self, account_id: int, remote: str) -> None:
-        """Note the login time and address (GETACCOUNTINFO) without making the client wait for it."""
+        """Note the login time and address (GETACCOUNTINFO) without making the client wait for it; at most
+        once a minute per account and address, so a client that logs in for every check of its mail does
+        not cost a durable write each time."""
+        now = time.monotonic()
+        key = (account_id, remote)
+        if now - self._recorded.get(key, -RECORD_LOGIN_EVERY) < RECORD_LOGIN_EVERY:
+            return
+        if len(self._recorded) >= 100_000:
+            self._recorded.clear()
+        self._recorded[key] = now
         try:
             task = asyncio.get_running_loop().create_task(self._record(account_id, remote))
         except RuntimeError:

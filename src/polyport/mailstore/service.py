@@ -42,6 +42,7 @@ PARSE_IN_THREAD = 256 * 1024
 
 MAILBOX_MODSEQ = Statement("SELECT highestmodseq FROM mailboxes WHERE id = :id")
 MAX_UID = 2**32 - 1
+HAS_INBOX = Statement("SELECT id FROM mailboxes WHERE account_id = :account_id AND name = 'INBOX'")
 BLOBS_RANGE = Statement("""
     SELECT m.uid, b.blob FROM messages m JOIN bodies b ON b.id = m.body_id
     WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last""")
@@ -174,7 +175,11 @@ class Mailstore:
     # -- mailboxes --
 
     async def ensure_defaults(self, account_id: int) -> None:
-        """INBOX and the special-use mailboxes (Sent, Drafts, Trash, Junk, Archive) on first use."""
+        """INBOX and the special-use mailboxes (Sent, Drafts, Trash, Junk, Archive) on first use. INBOX cannot
+        be deleted, so once it exists the account is set up (and a special-use mailbox the user deleted
+        stays deleted); that check is one read, so logins write nothing here."""
+        if await self.store.fetch(HAS_INBOX.value(account_id=account_id)) is not None:
+            return
         made = await self.store.write(rec.ensure_defaults(account_id, self._clock()))
         if made:
             await self._mailboxes_changed(account_id)
