@@ -320,3 +320,20 @@ def test_plaintext_passwords_need_tls_from_untrusted_networks(tmp_path_factory: 
         client.quit()
     finally:
         running.stop()
+
+
+def test_a_message_expunged_elsewhere_during_the_session_says_so(pop3_node: Pop3Node) -> None:
+    address = pop3_node.account()
+    pop3_node.deliver(address, message(1), message(2))
+    raw = Raw(pop3_node.port)
+    raw.login(address)
+    imap = Wire(pop3_node.imap_port).login(address, PASSWORD)
+    imap.ok("SELECT INBOX")
+    imap.ok("STORE 1 +FLAGS (\\Deleted)")
+    imap.ok("EXPUNGE")
+    imap.close()
+    assert raw.ask("RETR 1") == b"-ERR [SYS/TEMP] message 1 is no longer there"
+    assert raw.ask("RETR 2").startswith(b"+OK")
+    assert b"Subject: message 2" in raw.lines()
+    assert raw.ask("DELE 1").startswith(b"+OK") and raw.ask("QUIT").startswith(b"+OK")
+    raw.close()

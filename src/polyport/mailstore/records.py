@@ -88,9 +88,6 @@ CHANGED_SINCE = Statement("""
     ORDER BY uid""")
 VANISHED_SINCE = Statement("""
     SELECT uid FROM expunged WHERE mailbox_id = :mailbox_id AND modseq > :since ORDER BY uid""")
-MAILDROP = Statement("""
-    SELECT m.uid AS uid, m.size AS size, b.blob AS blob FROM messages m JOIN bodies b ON b.id = m.body_id
-    WHERE m.mailbox_id = :mailbox_id ORDER BY m.uid""")
 MESSAGE_FOR_UPDATE = Statement("""
     SELECT id, uid, modseq, flags, keywords, size, body_id, internal_date, thread_id FROM messages
     WHERE mailbox_id = :mailbox_id AND uid >= :first AND uid <= :last ORDER BY uid FOR UPDATE""")

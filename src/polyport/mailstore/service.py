@@ -475,11 +475,6 @@ class Mailstore:
         rows = await self.store.fetch(BLOBS_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
         return {int(r[0]): str(r[1]) for r in rows}
 
-    async def maildrop(self, mailbox_id: int) -> list[tuple[int, int, str]]:
-        """(UID, size, blob) of every message, in UID order: what a POP3 session works on."""
-        rows = await self.store.fetch(rec.MAILDROP.all(mailbox_id=mailbox_id))
-        return [(int(r["uid"]), int(r["size"]), str(r["blob"])) for r in rows]
-
     async def meta(self, mailbox_id: int, first: int, last: int) -> list[MessageMeta]:
         """Flags, dates and sizes of the messages with first <= UID <= last."""
         return (await self.index(mailbox_id)).range(first, last)

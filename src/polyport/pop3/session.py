@@ -46,7 +46,6 @@ class State(enum.Enum):
 class DropMessage:
     uid: int
     size: int
-    blob: str
     deleted: bool = False
     retrieved: bool = False
 
@@ -257,10 +256,10 @@ class Pop3Session:
     async def logged_in(self, identity: Identity) -> None:
         await self.mailstore.ensure_defaults(identity.account_id)
         inbox = await self.mailstore.mailbox(identity.account_id, "INBOX")
-        drop = await self.mailstore.maildrop(inbox.id)
+        drop = (await self.mailstore.index(inbox.id)).metas
         self.identity = identity
         self.inbox_id, self.uidvalidity = inbox.id, inbox.uidvalidity
-        self.drop = [DropMessage(uid, size, blob) for uid, size, blob in drop]
+        self.drop = [DropMessage(m.uid, m.size) for m in drop]
         self.state = State.TRANSACTION
         total = sum(m.size for m in self.drop)
         self.send(wire.ok(f"{identity.address} has {len(self.drop)} message{'s' if len(self.drop) != 1 else ''} "
@@ -292,7 +291,10 @@ class Pop3Session:
     async def retrieve(self, c: wire.Retr | wire.Top) -> None:
         message = self.message(c.number)
         try:
-            data = await self.mailstore.read(message.blob, size=message.size)
+            blob = (await self.mailstore.blob_ids(self.inbox_id, message.uid, message.uid)).get(message.uid)
+            if blob is None:
+                raise BlobNotFound(str(message.uid))  # expunged through IMAP since this session began
+            data = await self.mailstore.read(blob, size=message.size)
         except BlobNotFound:
             raise Refusal(f"message {c.number} is no longer there", "SYS/TEMP") from None
         if isinstance(c, wire.Retr):
