@@ -259,6 +259,10 @@ class Searcher:
             prefix = name + ":"
             return any(wanted in line[len(prefix):].casefold()
                        for line in row.addresses.split("\n") if line.startswith(prefix))
+        if name == "message-id" and c.structure.message_id is not None:
+            # Clients look messages up by Message-ID (mbsync, neomutt): the stored structure has it, so
+            # the message is not read.
+            return wanted in c.structure.message_id.casefold()
         key = "header:" + name
         if key not in c._texts:
             header = c.message[:c.structure.root.body_start]
