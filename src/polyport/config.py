@@ -30,6 +30,9 @@ def _doc(text: str, **constraints: Any) -> msgspec.Meta:
 
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+# A listening port; 0 asks the system for any free one (tests running side by side), reported by
+# `polyport services` of a running node and in its status file.
+ListenPort = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -176,8 +179,8 @@ class FirewallSettings(_Section):
 
 class ServiceSettings(_Section):
     enabled: Annotated[bool | None, _doc("Open this service's listeners. Default: the service table.")] = None
-    ports: Annotated[list[Port] | None, _doc(
-        "Listening ports (before --port-offset). Default: the service table.")] = None
+    ports: Annotated[list[ListenPort] | None, _doc(
+        "Listening ports (before --port-offset; 0 is any free port). Default: the service table.")] = None
     bind: Annotated[str | None, _doc("Address to bind. Default: [node] bind.")] = None
     trusted_only: Annotated[bool | None, _doc(
         "Answer only the trusted networks. Default: the service table.")] = None
@@ -309,7 +312,7 @@ class ResolvedService:
         self.enabled = spec.enabled_by_default if settings.enabled is None else settings.enabled
         self.trusted_only = spec.trusted_only if settings.trusted_only is None else settings.trusted_only
         base_ports = spec.ports if settings.ports is None else tuple(settings.ports)
-        self.ports = tuple(offset_port(p, config.node.port_offset) for p in base_ports)
+        self.ports = tuple(offset_port(p, config.node.port_offset) if p else 0 for p in base_ports)
         self.bind = settings.bind if settings.bind is not None else config.node.bind
 
     @property

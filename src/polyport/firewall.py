@@ -128,7 +128,7 @@ def _service_spans(service: ResolvedService, port_offset: int) -> dict[Transport
     transport, in the service table's transport order."""
     spans: dict[Transport, list[PortRange]] = {}
     for transport in service.spec.transports:
-        spans.setdefault(transport, []).extend(PortRange(port, port, transport) for port in service.ports)
+        spans.setdefault(transport, []).extend(PortRange(port, port, transport) for port in service.ports if port)
     if service.spec.data_ports is not None:
         data_ports = offset_range(service.spec.data_ports, port_offset)
         spans.setdefault(data_ports.transport, []).append(data_ports)

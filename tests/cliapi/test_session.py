@@ -241,7 +241,7 @@ def test_implicit_tls_port(node: ThreadedNode) -> None:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    port = node.config.service("cliapi-tls").ports[0]
+    port = next(b.port for b in node.node.bound_listeners() if b.service == "cliapi-tls")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
             context.wrap_socket(raw, server_hostname="example.com") as tls:
         reader = tls.makefile("rb")
