@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import datetime
+import functools
 import quopri
 import re
 from collections.abc import Iterator, Sequence
@@ -166,8 +167,15 @@ def binary_section(message: bytes, structure: Structure, path: Sequence[int]) ->
 
 # -- one message -------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
 def internal_date(seconds: int) -> bytes:
     return responses.date_time(datetime.datetime.fromtimestamp(seconds, datetime.UTC))
+
+
+@functools.lru_cache(maxsize=4096)
+def flags_item(bits: int, keywords: str) -> bytes:
+    """`FLAGS (...)`: a mailbox's messages share a few combinations, so each is formatted once."""
+    return b"FLAGS " + responses.flags_list(fl.join(bits, keywords))
 
 
 def render(number: int, meta: MessageMeta, items: Sequence[wire.FetchItem], *, message: bytes | None,
@@ -213,7 +221,7 @@ def render(number: int, meta: MessageMeta, items: Sequence[wire.FetchItem], *, m
             value = (b"~" + responses.literal(data)) if item.binary and b"\x00" in data else responses.literal(data)
             out.append(item.label() + b" " + value)
     if extra_flags and "FLAGS" not in seen_names:
-        out.append(b"FLAGS " + responses.flags_list(meta.flag_names))
+        out.append(flags_item(meta.flags, meta.keywords))
     if with_modseq and "MODSEQ" not in seen_names:
         out.append(b"MODSEQ (%d)" % meta.modseq)
     return b"* %d FETCH (%s)\r\n" % (number, b" ".join(out))
@@ -224,7 +232,7 @@ def _attribute(name: str, meta: MessageMeta, structure: Structure | None, messag
     if name == "UID":
         return b"UID %d" % meta.uid
     if name == "FLAGS":
-        return b"FLAGS " + responses.flags_list(fl.join(meta.flags, meta.keywords))
+        return flags_item(meta.flags, meta.keywords)
     if name == "INTERNALDATE":
         return b"INTERNALDATE " + internal_date(meta.internal_date)
     if name == "RFC822.SIZE":
