@@ -59,3 +59,29 @@ async def test_inline_reads_work_from_several_threads(tmp_path: Path) -> None:
         assert results == [1, 1, 1, 1]
     finally:
         await store.close()
+
+
+async def test_a_long_run_of_inline_reads_lets_other_tasks_in(tmp_path: Path) -> None:
+    store = await open_records("", tmp_path, sqlite_readers=0)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    try:
+        await store.write(unit_of(CREATE.run()))
+        for i in range(200):
+            await store.write(unit_of(INSERT.run(value=f"v{i}")))
+        other = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        for _ in range(3000):  # each read is microseconds; together they take far more than a slice
+            await store.fetch(ALL.all())
+        after = ticks
+        other.cancel()
+        assert after > before  # the loop ran the other task in between
+    finally:
+        await store.close()

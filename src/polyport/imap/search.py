@@ -18,6 +18,7 @@ Implementation notes:
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime
 import email.utils
@@ -34,6 +35,10 @@ from polyport.mime.structure import Part, Structure
 
 SYSTEM_FLAGS = {"\\seen": fl.SEEN, "\\answered": fl.ANSWERED, "\\flagged": fl.FLAGGED, "\\deleted": fl.DELETED,
                 "\\draft": fl.DRAFT}
+
+
+# Messages matched between two turns of the event loop.
+YIELD_EVERY = 2000
 
 
 class UnsupportedSearch(Exception):
@@ -187,7 +192,9 @@ class Searcher:
 
     async def run(self, query: wire.SearchKey) -> list[Candidate]:
         found: list[Candidate] = []
-        for c in self.candidates:
+        for position, c in enumerate(self.candidates):
+            if position % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a search of a large mailbox must not hold every other session up
             while True:
                 try:
                     hit = self.matches(c, query)

@@ -16,6 +16,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from polyport.store.sql import (
 
 T = TypeVar("T")
 
+# Inline reads (readers=0) give the loop to other tasks after this much reading in a row.
+INLINE_SLICE = 0.005
 # Most units committed together in one transaction (and one fsync).
 MAX_GROUP = 256
 
@@ -134,6 +137,7 @@ class SqliteStore:
         self._local = threading.local()
         self._inline_connections: list[sqlite3.Connection] = []
         self._inline_lock = threading.Lock()
+        self._inline_busy = 0.0  # seconds read inline since the loop last ran something else
 
     # -- life cycle --
 
@@ -203,8 +207,18 @@ class SqliteStore:
 
     async def read(self, unit: Unit[T]) -> T:
         if self._reader_count == 0:
-            return self._read_inline(unit)
+            result = self._read_inline(unit)
+            await self._share_the_loop()
+            return result
         return await self._submit(self._reads, unit)
+
+    async def _share_the_loop(self) -> None:
+        """After INLINE_SLICE seconds of reading on the loop without a pause, let other sessions run: a
+        long scan (SEARCH over a large mailbox) reads in many units, and must not hold the loop between
+        them."""
+        if self._inline_busy >= INLINE_SLICE:
+            self._inline_busy = 0.0
+            await asyncio.sleep(0)
 
     def _read_inline(self, unit: Unit[T]) -> T:
         if self._closed or not self._threads:
@@ -225,15 +239,19 @@ class SqliteStore:
         except sqlite3.Error as err:
             unit.close()
             raise _store_error(err) from None
+        started = time.perf_counter()
         try:
             return cast(T, drive(conn, unit).result)
         finally:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("COMMIT")
+            self._inline_busy += time.perf_counter() - started
 
     async def fetch(self, op: Op) -> Any:
         if self._reader_count == 0:
-            return self._read_inline(unit_of(op))
+            result = self._read_inline(unit_of(op))
+            await self._share_the_loop()
+            return result
         return await self._submit(self._reads, unit_of(op))
 
     async def _submit(self, jobs: queue.SimpleQueue[_Job | None], unit: Unit[T]) -> T:
