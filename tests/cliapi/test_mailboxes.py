@@ -249,3 +249,22 @@ def test_cgpcli_drives_the_mailbox_commands(people: None, port: int) -> None:
         assert server.get_mailbox_subscription("carol@mbox.test")["body"] == ["INBOX", "Sent"]
     finally:
         server.disconnect()
+
+
+def test_auth_of_another_domain_never_lands_on_a_namesake_there(node: ThreadedNode, people: None,
+                                                                admin: Cli) -> None:
+    """"~twin/..." is resolved in the acting account's domain: an AUTH account of another domain must not
+    reach that domain's own twin's mailboxes in place of the owner's."""
+    directory = node.runtime.directory
+    node.call(directory.create_account("twin@mbox.test", password="twin-pw"))
+    node.call(directory.create_account("twin@else.test", password="twin-pw"))
+    for owner in ("twin@mbox.test", "twin@else.test"):
+        admin.ok(f"CREATEMAILBOX {owner} MAILBOX Secret")
+    admin.ok("SETMAILBOXACL twin@else.test MAILBOX Secret {stranger=lra;}")
+    admin.fails("GETMAILBOXINFO twin@mbox.test MAILBOX Secret AUTH stranger@else.test", 501, "no mailbox")
+    admin.fails("GETMAILBOXACL twin@mbox.test MAILBOX Secret AUTH stranger@else.test", 501, "no mailbox")
+    admin.fails("SETMAILBOXACL twin@mbox.test MAILBOX Secret AUTH stranger@else.test {anyone=lr;}", 501,
+                "no mailbox")
+    assert admin.data("GETMAILBOXACL twin@else.test MAILBOX Secret") == {"stranger": "lra"}
+    assert admin.data("GETMAILBOXACL twin@mbox.test MAILBOX Secret") == {}
+    assert admin.data("GETMAILBOXRIGHTS twin@mbox.test MAILBOX Secret AUTH stranger@else.test") == ""

@@ -61,10 +61,8 @@ class LocalMailboxes:
         self.mailstore = mailstore
 
     async def _account(self, address: str) -> int:
-        from polyport.cliapi.commands.mailboxes import ensure_inbox
-
         account_id = (await self.directory.account(address)).id
-        await ensure_inbox(self.mailstore, account_id)
+        await self.mailstore.ensure_defaults(account_id)  # an account's mailboxes exist from first use
         return account_id
 
     async def listing(self, account: str, pattern: str) -> dict[str, Any]:

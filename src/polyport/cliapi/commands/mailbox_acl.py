@@ -19,35 +19,11 @@ and "d" (te). Answers list the ACL's entries only (not the owner), rights with "
 
 from __future__ import annotations
 
-from polyport.cliapi.codes import CliError, Code, bad
+from polyport.cliapi.codes import bad
 from polyport.cliapi.commands import Context, command, dictionary
+from polyport.cliapi.commands.mailboxes import owner_and_acting
 from polyport.cliapi.wire import Parser, Value
 from polyport.mailstore import acl
-from polyport.mailstore import names as mailbox_names
-
-
-async def _account(cx: Context, name: str) -> tuple[int, str, str]:
-    """(id, name, domain) of the account `name` (an alias names its account)."""
-    address = cx.address(name)
-    record = await cx.directory.login_record(address)
-    if record is None:
-        raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {address}")
-    account_name, _, domain = record.address.partition("@")
-    return record.account_id, account_name, domain
-
-
-async def _acting(cx: Context, owner: str, mailbox: str, auth: str | None) -> tuple[int, str, bool]:
-    """(the account acting, its name for the mailbox, whether it is of the owner's domain), once the caller
-    may act on the owner's account: the owner itself without AUTH, else the AUTH account, reaching the
-    mailbox as "~owner/name" (only accounts of the owner's domain reach it at all)."""
-    await cx.require_object(cx.address(owner), own=True)
-    owner_id, owner_name, owner_domain = await _account(cx, owner)
-    if auth is None:
-        return owner_id, mailbox, True
-    auth_id, _, auth_domain = await _account(cx, auth)
-    if auth_id == owner_id:
-        return owner_id, mailbox, True
-    return auth_id, mailbox_names.foreign(owner_name, mailbox), auth_domain == owner_domain
 
 
 def _target(args: Parser) -> tuple[str, str, str | None]:
@@ -63,8 +39,8 @@ def _target(args: Parser) -> tuple[str, str, str | None]:
 async def get_mailbox_acl(cx: Context, args: Parser) -> Value:
     owner, mailbox, auth = _target(args)
     args.end()
-    account_id, name, _ = await _acting(cx, owner, mailbox, auth)
-    found = await cx.runtime.mailstore.acl(account_id, name)
+    acting = await owner_and_acting(cx, cx.address(owner), auth)
+    found = await cx.runtime.mailstore.acl(acting.account_id, acting.name(mailbox))
     return {identifier: acl.shown(rights) for identifier, rights in found.entries}
 
 
@@ -78,8 +54,8 @@ async def set_mailbox_acl(cx: Context, args: Parser) -> None:
         if not isinstance(rights, str):
             raise bad(f"The rights of {identifier} must be a string of rights letters")
         changes.append((identifier, *acl.split_mode(rights)))  # every entry checked before anything changes
-    account_id, name, _ = await _acting(cx, owner, mailbox, auth)
-    await cx.runtime.mailstore.change_acl(account_id, name, changes)
+    acting = await owner_and_acting(cx, cx.address(owner), auth)
+    await cx.runtime.mailstore.change_acl(acting.account_id, acting.name(mailbox), changes)
 
 
 @command("GETMAILBOXRIGHTS")
@@ -88,10 +64,9 @@ async def get_mailbox_rights(cx: Context, args: Parser) -> Value:
     args.end()
     if auth is None:
         raise bad("Expected AUTH and the account whose rights are asked for")
-    account_id, name, same_domain = await _acting(cx, owner, mailbox, auth)
-    if not same_domain:
+    acting = await owner_and_acting(cx, cx.address(owner), auth)
+    if not acting.reaches:
         # Accounts of another domain reach no mailbox here; that the mailbox exists is still checked.
-        owner_id, _, _ = await _account(cx, owner)
-        await cx.runtime.mailstore.mailbox(owner_id, mailbox)
+        await cx.runtime.mailstore.mailbox(acting.owner_id, mailbox)
         return ""
-    return acl.shown(await cx.runtime.mailstore.rights(account_id, name))
+    return acl.shown(await cx.runtime.mailstore.rights(acting.account_id, acting.name(mailbox)))

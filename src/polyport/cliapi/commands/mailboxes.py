@@ -53,14 +53,6 @@ def mailbox_info(mailbox: Mailbox) -> dict[str, Value]:
     return info
 
 
-async def ensure_inbox(mailstore: Mailstore, account_id: int) -> None:
-    """An account gets INBOX and the special-use mailboxes on first use: a login, or a command here."""
-    try:
-        await mailstore.mailbox(account_id, mailbox_names.INBOX)
-    except NoSuchMailbox:
-        await mailstore.ensure_defaults(account_id)
-
-
 async def list_mailboxes(mailstore: Mailstore, account_id: int, pattern: str = "*") -> dict[str, Value]:
     """LISTMAILBOXES's answer for the owner: every mailbox and folder whose name matches `pattern` (IMAP's
     `*` and `%`), in name order."""
@@ -95,24 +87,28 @@ class Acting:
     owner_id: int
     account_id: int  # the owner, or the AUTH account
     prefix: str  # "" for the owner; "~owner/" for another account, which names the mailboxes so
+    reaches: bool = True  # False: the AUTH account is of another domain and reaches none of them
 
     @property
     def as_owner(self) -> bool:
         return not self.prefix
 
     def name(self, mailbox: str) -> str:
-        """The acting account's name for one of the owner's mailboxes."""
+        """The acting account's name for one of the owner's mailboxes. "~owner/" names are resolved in the
+        acting account's own domain, so an account of another domain has no name for them at all."""
+        if not self.reaches:
+            raise NoSuchMailbox(f"no mailbox {mailbox} for an account of another domain")
         return self.prefix + mailbox
 
 
-async def _owner(cx: Context, address: str, auth: str | None = None) -> Acting:
+async def owner_and_acting(cx: Context, address: str, auth: str | None = None) -> Acting:
     """The account `address` names, once the caller is found to have rights over it, and the account the
-    command acts as (AUTH); the owner's INBOX is made on first use."""
+    command acts as (AUTH); the owner's INBOX is made on first use. One helper for every mailbox command."""
     await cx.require_object(address, own=True)
     record = await cx.directory.login_record(address)
     if record is None:
         raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {address}")
-    await ensure_inbox(cx.runtime.mailstore, record.account_id)
+    await cx.runtime.mailstore.ensure_defaults(record.account_id)
     if auth is None:
         return Acting(record.account_id, record.account_id, "")
     acting = await cx.directory.login_record(cx.address(auth))
@@ -120,8 +116,9 @@ async def _owner(cx: Context, address: str, auth: str | None = None) -> Acting:
         raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {auth}")
     if acting.account_id == record.account_id:
         return Acting(record.account_id, record.account_id, "")
-    owner_name = record.address.partition("@")[0]
-    return Acting(record.account_id, acting.account_id, mailbox_names.foreign(owner_name, ""))
+    owner_name, _, owner_domain = record.address.partition("@")
+    same_domain = acting.address.partition("@")[2] == owner_domain
+    return Acting(record.account_id, acting.account_id, mailbox_names.foreign(owner_name, ""), same_domain)
 
 
 async def _visible(mailstore: Mailstore, acting: Acting, pattern: str) -> dict[str, Value]:
@@ -153,7 +150,7 @@ async def list_mailboxes_command(cx: Context, args: Parser) -> Value:
     """acct [FILTER pattern] [AUTH name]"""
     address = cx.address(args.string())
     options = _options(args, "FILTER", "AUTH")
-    acting = await _owner(cx, address, options.get("AUTH"))
+    acting = await owner_and_acting(cx, address, options.get("AUTH"))
     pattern = options.get("FILTER", "*")
     if acting.as_owner:
         return await list_mailboxes(cx.runtime.mailstore, acting.owner_id, pattern)
@@ -168,7 +165,7 @@ async def create_mailbox(cx: Context, args: Parser) -> None:
     name = args.string()
     options = _options(args, "AUTH", "CLASS")
     mailbox_class = check_class(options["CLASS"]) if "CLASS" in options else None
-    acting = await _owner(cx, address, options.get("AUTH"))
+    acting = await owner_and_acting(cx, address, options.get("AUTH"))
     await cx.runtime.mailstore.create(acting.account_id, acting.name(name), mailbox_class=mailbox_class)
 
 
@@ -181,7 +178,7 @@ async def rename_mailbox(cx: Context, args: Parser) -> None:
     args.keyword("INTO")
     new = args.string()
     options = _options(args, "AUTH")
-    acting = await _owner(cx, address, options.get("AUTH"))
+    acting = await owner_and_acting(cx, address, options.get("AUTH"))
     await cx.runtime.mailstore.rename(acting.account_id, acting.name(old), acting.name(new), subtree=subtree)
 
 
@@ -192,7 +189,7 @@ async def delete_mailbox(cx: Context, args: Parser) -> None:
     subtree = args.keyword("MAILBOX", "MAILBOXES") == "MAILBOXES"
     name = args.string()
     options = _options(args, "AUTH")
-    acting = await _owner(cx, address, options.get("AUTH"))
+    acting = await owner_and_acting(cx, address, options.get("AUTH"))
     mailstore = cx.runtime.mailstore
     if not subtree:
         await mailstore.delete(acting.account_id, acting.name(name))
@@ -212,7 +209,7 @@ async def get_mailbox_info(cx: Context, args: Parser) -> Value:
     args.keyword("MAILBOX")
     name = args.string()
     options = _options(args, "AUTH")
-    acting = await _owner(cx, address, options.get("AUTH"))
+    acting = await owner_and_acting(cx, address, options.get("AUTH"))
     return mailbox_info(await cx.runtime.mailstore.mailbox(acting.account_id, acting.name(name), need="r"))
 
 
@@ -226,7 +223,7 @@ async def set_mailbox_class(cx: Context, args: Parser) -> None:
     if "CLASS" not in options:
         raise bad("Expected CLASS and the mailbox class")
     mailbox_class = check_class(options["CLASS"]) if options["CLASS"] else None
-    acting = await _owner(cx, address, options.get("AUTH"))
+    acting = await owner_and_acting(cx, address, options.get("AUTH"))
     await cx.runtime.mailstore.set_class(acting.account_id, acting.name(name), mailbox_class)
 
 
@@ -235,7 +232,7 @@ async def get_mailbox_subscription(cx: Context, args: Parser) -> Value:
     """acct -> (name, ...): the subscribed names, which need not be existing mailboxes (RFC 3501 6.3.6)."""
     address = cx.address(args.string())
     args.end()
-    acting = await _owner(cx, address)
+    acting = await owner_and_acting(cx, address)
     return await cx.runtime.mailstore.subscriptions(acting.owner_id)
 
 
@@ -247,5 +244,5 @@ async def set_mailbox_subscription(cx: Context, args: Parser) -> None:
     args.end()
     for name in wanted:
         mailbox_names.check(name)  # every name checked before anything changes
-    acting = await _owner(cx, address)
+    acting = await owner_and_acting(cx, address)
     await cx.runtime.mailstore.set_subscriptions(acting.owner_id, wanted)
