@@ -28,6 +28,8 @@ def test_updates_make_a_new_index() -> None:
     assert [m.uid for m in newer.metas] == [2, 4, 6] and newer.highestmodseq == 9
     assert newer.get(2) == MessageMeta(2, 9, fl.SEEN, "$x", 0, 0, 100, 2, 2)
     assert [m.uid for m in index.metas] == [1, 2, 4]  # the old one is untouched
+    merged = index.updated(10, [], [], [meta(3, 10)])  # an arrival below the largest UID still sorts in
+    assert list(merged.uids) == [1, 2, 3, 4] and [m.uid for m in merged.metas] == [1, 2, 3, 4]
 
 
 def test_the_cache_keeps_the_recently_used_within_its_budget() -> None:

@@ -185,6 +185,13 @@ async def test_quotas(mailstore: Mailstore, account: int, directory: Directory) 
     mailstore.max_message_size = 100
     with pytest.raises(MessageTooLarge):
         await mailstore.append(account, "INBOX", message("huge", body="y" * 200))
+    # Over the quota (an administrator lowered it): copies are refused, moving to Trash still works.
+    await directory.update_account_settings("bob", {"MaxAccountSize": "default", "MaxMessages": "1"})
+    inbox = await mailstore.mailbox(account, "INBOX")
+    with pytest.raises(OverQuota):
+        await mailstore.copy(account, inbox.id, [1], "Trash")
+    copied, _ = await mailstore.copy(account, inbox.id, [1], "Trash", move=True)
+    assert copied.source_uids == [1]
 
 
 async def test_changes_are_published(mailstore: Mailstore, account: int, bus: LocalBus) -> None:
@@ -216,3 +223,38 @@ async def test_unreferenced_bodies_are_swept_after_the_grace(mailstore: Mailstor
     assert await mailstore.blobs.exists(blob)
     assert await mailstore.sweep(grace=-10) == 1
     assert not await mailstore.blobs.exists(blob)
+
+
+async def test_concurrent_changes_neither_deadlock_nor_skew_the_counters(mailstore: Mailstore, account: int,
+                                                                         records: RecordStore) -> None:
+    """Stores, expunges and moves both ways at once (real concurrency on PostgreSQL): every unit locks its
+    mailboxes before their messages, so none deadlocks, and the stored counters match the messages."""
+    from polyport.store import Statement
+
+    await mailstore.create(account, "Other")
+    inbox = await mailstore.mailbox(account, "INBOX")
+    other = await mailstore.mailbox(account, "Other")
+    await mailstore.append_many(account, "INBOX", [(message(f"m{i}"), (), None) for i in range(30)])
+    await mailstore.append_many(account, "Other", [(message(f"o{i}"), (), None) for i in range(30)])
+    for round_number in range(6):
+        inbox_uids = [e.uid for e in (await mailstore.index(inbox.id)).metas]
+        other_uids = [e.uid for e in (await mailstore.index(other.id)).metas]
+        await asyncio.gather(
+            mailstore.store_flags(inbox.id, inbox_uids[::2], "add", ["\\Deleted", "\\Seen"]),
+            mailstore.store_flags(inbox.id, inbox_uids[1::3], "remove" if round_number % 2 else "add", ["\\Seen"]),
+            mailstore.expunge(inbox.id),
+            mailstore.copy(account, inbox.id, inbox_uids[-2:], "Other", move=True),
+            mailstore.copy(account, other.id, other_uids[-2:], "INBOX", move=True),
+            mailstore.store_flags(other.id, other_uids, "add", ["\\Deleted"]),
+            mailstore.expunge(other.id, other_uids[:3]),
+        )
+    counted = Statement("""
+        SELECT count(*) AS messages, coalesce(sum(size), 0) AS size,
+               coalesce(sum(CASE WHEN (flags & 1) = 0 THEN 1 ELSE 0 END), 0) AS unseen,
+               coalesce(sum(CASE WHEN (flags & 8) != 0 THEN 1 ELSE 0 END), 0) AS deleted
+        FROM messages WHERE mailbox_id = :mailbox_id""")
+    for box in (inbox, other):
+        actual = await records.fetch(counted.one(mailbox_id=box.id))
+        stored = await mailstore.mailbox(account, box.name)
+        assert (stored.messages, stored.size, stored.unseen, stored.deleted) == (
+            int(actual["messages"]), int(actual["size"]), int(actual["unseen"]), int(actual["deleted"]))

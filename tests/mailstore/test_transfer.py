@@ -333,3 +333,25 @@ def test_maildir_order_follows_dovecot_uidlist(tmp_path: Path) -> None:
         target.write_bytes(b"x")
     (folder / "dovecot-uidlist").write_text("3 V1 N9\n5 :300.c\n7 W2 :100.a,S=1\n")
     assert [p.name for p in tr.maildir_messages(folder)] == ["300.c:2,", "100.a,S=1:2,S", "200.b"]
+
+
+def test_an_mbox_line_without_end_is_read_in_pieces_and_skipped() -> None:
+    """A file holding megabytes without a line end is never read whole: the message is skipped as
+    oversize, and the one after it still comes through."""
+    import io
+
+    class Counting(io.BytesIO):
+        longest = 0
+
+        def readline(self, size: int | None = -1) -> bytes:
+            line = super().readline(size)
+            Counting.longest = max(Counting.longest, len(line))
+            return line
+
+    mbox = (b"From a@example.com Mon Nov  2 10:00:00 2026\n" + message("huge").replace(b"\r\n", b"\n")
+            + b"x" * 3_000_000 + b"\n\nFrom b@example.com Mon Nov  2 10:00:00 2026\n"
+            + message("small").replace(b"\r\n", b"\n"))
+    found = list(tr.read_mbox(Counting(mbox), "INBOX", 10_000))
+    assert isinstance(found[0], tr.Skipped) and isinstance(found[1], tr.Incoming)
+    assert b"Subject: small" in found[1].data
+    assert Counting.longest <= 10_002

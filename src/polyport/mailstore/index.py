@@ -29,11 +29,12 @@ CACHE_MESSAGES = 250_000
 class MessageIndex:
     __slots__ = ("highestmodseq", "mailbox_id", "metas", "uids")
 
-    def __init__(self, mailbox_id: int, highestmodseq: int, metas: list[MessageMeta]) -> None:
+    def __init__(self, mailbox_id: int, highestmodseq: int, metas: list[MessageMeta],
+                 uids: array[int] | None = None) -> None:
         self.mailbox_id = mailbox_id
         self.highestmodseq = highestmodseq
         self.metas = metas  # ascending UID
-        self.uids = array("I", (m.uid for m in metas))
+        self.uids = uids if uids is not None else array("I", (m.uid for m in metas))
 
     def __len__(self) -> int:
         return len(self.metas)
@@ -48,18 +49,26 @@ class MessageIndex:
 
     def updated(self, highestmodseq: int, changed: Sequence[ViewEntry], vanished: Iterable[int],
                 arrived: Sequence[MessageMeta]) -> MessageIndex:
-        """A new index with flag changes, expunges and arrivals applied."""
-        by_uid = {m.uid: m for m in self.metas}
-        for uid in vanished:
-            by_uid.pop(uid, None)
+        """A new index with flag changes, expunges and arrivals applied: one copy of the list, changes put
+        in place by bisection, arrivals appended (UIDs are taken under the mailbox's lock, so they arrive
+        in ascending order, above every UID already here)."""
+        gone = {uid for uid in vanished if self.get(uid) is not None}
+        metas = [m for m in self.metas if m.uid not in gone] if gone else list(self.metas)
+        uids = array("I", (m.uid for m in metas)) if gone else array("I", self.uids)
         for change in changed:
-            old = by_uid.get(change.uid)
-            if old is not None and old.modseq != change.modseq:
-                by_uid[change.uid] = dataclasses.replace(old, modseq=change.modseq, flags=change.flags,
-                                                         keywords=change.keywords)
-        for meta in arrived:
-            by_uid[meta.uid] = meta
-        return MessageIndex(self.mailbox_id, highestmodseq, [by_uid[uid] for uid in sorted(by_uid)])
+            i = bisect.bisect_left(uids, change.uid)
+            if i < len(uids) and uids[i] == change.uid and metas[i].modseq != change.modseq:
+                metas[i] = dataclasses.replace(metas[i], modseq=change.modseq, flags=change.flags,
+                                               keywords=change.keywords)
+        fresh = sorted((m for m in arrived if m.uid not in gone), key=lambda m: m.uid)
+        ascending = not fresh or not uids or fresh[0].uid > uids[-1]
+        metas.extend(fresh)
+        if ascending:
+            uids.extend(m.uid for m in fresh)
+        else:  # not expected (see above), but an index must stay sorted whatever happens
+            metas.sort(key=lambda m: m.uid)
+            uids = array("I", (m.uid for m in metas))
+        return MessageIndex(self.mailbox_id, highestmodseq, metas, uids)
 
 
 class IndexCache:

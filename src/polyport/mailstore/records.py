@@ -45,6 +45,10 @@ SET_CLASS = Statement("UPDATE mailboxes SET mailbox_class = :mailbox_class WHERE
 TAKE_UIDS = Statement("""
     UPDATE mailboxes SET uidnext = uidnext + :count, highestmodseq = highestmodseq + 1
     WHERE id = :id RETURNING uidnext - :count AS first_uid, highestmodseq AS modseq, uidvalidity""")
+# Every unit that changes a mailbox's messages locks the mailbox row(s) first, lowest id first: on
+# PostgreSQL (READ COMMITTED) two units then never take message and mailbox locks in opposite orders, and
+# each reads the messages only once it holds the mailbox (SQLite's single writer serializes them anyway).
+LOCK_MAILBOX = Statement("SELECT id FROM mailboxes WHERE id = :id FOR UPDATE")
 TAKE_MODSEQ = Statement("""
     UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = :id RETURNING highestmodseq""")
 ADD_COUNTS = Statement("""
@@ -236,16 +240,6 @@ def to_foreign(rows: list[Row], viewer: int, owner: str) -> Mailbox:
     return replace(base, name=display, rights=acl.effective(_entries(rows)), viewer=viewer)
 
 
-def find_foreign(viewer: int, owner: str, name: str, need: str) -> Unit[Mailbox]:
-    """Another account's mailbox by its foreign name's parts, if `viewer` holds the rights of `need`."""
-    rows = yield FOREIGN_MAILBOX.all(viewer=viewer, owner=owner, name=name)
-    if not rows:
-        raise NoSuchMailbox(f"no mailbox {foreign(owner, name)}")
-    mailbox = to_foreign(rows, viewer, owner)
-    require(mailbox.rights, need, mailbox.name)
-    return mailbox
-
-
 def shared_with(rows: list[Row], viewer: int) -> list[Mailbox]:
     """SHARED_WITH's rows as the Mailboxes `viewer` may see (the "l" right)."""
     grouped: dict[int, list[Row]] = {}
@@ -380,10 +374,15 @@ class Appended:
     modseq: int
 
 
+def lock_mailboxes(*ids: int) -> Unit[None]:
+    for mailbox_id in sorted(set(ids)):
+        yield LOCK_MAILBOX.run(id=mailbox_id)
+
+
 def check_quota(account_id: int, adding_size: int, adding_messages: int, max_size: int | None,
                 max_messages: int | None) -> Unit[None]:
-    if max_size is None and max_messages is None:
-        return
+    if (max_size is None and max_messages is None) or (adding_size <= 0 and adding_messages <= 0):
+        return  # adding nothing (a move inside the account) is allowed even over the quota
     row = yield ACCOUNT_USAGE.one(account_id=account_id)
     if max_size is not None and int(row["size"]) + adding_size > max_size:
         raise OverQuota("the account is over its storage quota (MaxAccountSize)")
@@ -429,6 +428,7 @@ def store_flags(mailbox_id: int, uids: Sequence[int], mode: str, bits: int, keyw
     if not uids:
         return [], []
     wanted = set(uids)
+    yield from lock_mailboxes(mailbox_id)
     rows = yield MESSAGE_FOR_UPDATE.all(mailbox_id=mailbox_id, first=uids[0], last=uids[-1])
     modseq: int | None = None
     changes: list[FlagChange] = []
@@ -488,6 +488,7 @@ def _remove(mailbox_id: int, rows: Iterable[Row], now: int) -> Unit[list[int]]:
 
 def expunge(mailbox_id: int, uids: set[int] | None, now: int) -> Unit[list[int]]:
     """Remove the \\Deleted messages (only those among `uids`, when given)."""
+    yield from lock_mailboxes(mailbox_id)
     rows = yield DELETED_MESSAGES.all(mailbox_id=mailbox_id)
     chosen = [r for r in rows if uids is None or int(r["uid"]) in uids]
     removed = yield from _remove(mailbox_id, chosen, now)
@@ -499,6 +500,7 @@ def remove(mailbox_id: int, uids: Sequence[int], now: int) -> Unit[list[int]]:
     if not uids:
         return []
     wanted = set(uids)
+    yield from lock_mailboxes(mailbox_id)
     rows = yield MESSAGE_FOR_UPDATE.all(mailbox_id=mailbox_id, first=uids[0], last=uids[-1])
     removed = yield from _remove(mailbox_id, [r for r in rows if int(r["uid"]) in wanted], now)
     return removed
@@ -520,6 +522,7 @@ def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_s
     if not uids:
         return Copied(target.uidvalidity, [], [], target.highestmodseq), []
     wanted = set(uids)
+    yield from lock_mailboxes(source_id, target.id)
     rows = yield MESSAGE_FOR_UPDATE.all(mailbox_id=source_id, first=uids[0], last=uids[-1])
     chosen = [r for r in rows if int(r["uid"]) in wanted]
     if not chosen:
@@ -555,6 +558,7 @@ def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_s
 def delete_mailbox(mailbox: Mailbox, now: int) -> Unit[None]:
     if mailbox.name == INBOX:
         raise CannotDelete("INBOX cannot be deleted")
+    yield from lock_mailboxes(mailbox.id)
     rows = yield ALL_MESSAGES.all(mailbox_id=mailbox.id)
     for row in rows:
         yield DROP_BODY_REF.run(id=row["body_id"], now=now)

@@ -242,12 +242,6 @@ class Mailstore:
         rows = await self.store.fetch(rec.SHARED_WITH.all(viewer=account_id))
         return rec.shared_with(rows, account_id)
 
-    async def mailbox_by_id(self, mailbox_id: int) -> Mailbox:
-        row = await self.store.fetch(rec.MAILBOX_BY_ID.one(id=mailbox_id))
-        if row is None:
-            raise NoSuchMailbox("the mailbox no longer exists")
-        return rec.to_mailbox(row)
-
     async def create(self, account_id: int, name: str, special_use: str | None = None, *,
                      mailbox_class: str | None = None) -> Mailbox:
         """Create a mailbox, and the levels above it that are missing (RFC 3501 6.3.3). It starts with the
@@ -272,8 +266,8 @@ class Mailstore:
         await self._mailboxes_changed(account_id)
         return await self.mailbox(viewer, requested, need="")
 
-    async def delete(self, account_id: int, name: str) -> None:
-        """Delete a mailbox (not the ones under it); another account's needs "x"."""
+    async def delete(self, account_id: int, name: str) -> int:
+        """Delete a mailbox (not the ones under it); another account's needs "x". Returns its id."""
         account_id, canonical, _ = await self._place(account_id, names.check(name), "x")
         now = self._clock()
 
@@ -285,6 +279,7 @@ class Mailstore:
         mailbox_id = await self.store.write(unit())
         await self._changed(mailbox_id, "deleted", 0)
         await self._mailboxes_changed(account_id)
+        return mailbox_id
 
     async def delete_tree(self, account_id: int, name: str) -> None:
         """Delete a mailbox and every mailbox under it, all or none."""

@@ -254,7 +254,8 @@ def _finish(mailbox: str, lines: list[bytes], from_date: int | None, units: int,
 
 def read_mbox(source: BinaryIO, mailbox: str, max_size: int) -> Iterator[Incoming | Skipped]:
     """The messages of one mbox file, one at a time (memory: one message, up to `max_size`)."""
-    first = source.readline()
+    cap = max_size + 2  # a file without line ends is read in pieces of this size, never whole
+    first = source.readline(cap)
     if not first:
         return
     if not first.startswith(b"From "):
@@ -266,7 +267,7 @@ def read_mbox(source: BinaryIO, mailbox: str, max_size: int) -> Iterator[Incomin
     units = len(first)
     date = from_line_date(first)
     previous_blank = False
-    for line in source:
+    for line in iter(lambda: source.readline(cap), b""):
         if previous_blank and line.startswith(b"From ") and _FROM_DATE.search(line, 5):
             if lines:
                 lines.pop()  # the empty line before a From line separates; it is not the message's

@@ -243,8 +243,11 @@ class SqliteStore:
         try:
             return cast(T, drive(conn, unit).result)
         finally:
-            with contextlib.suppress(sqlite3.Error):
+            try:
                 conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")  # never leave this thread's connection inside a transaction
             self._inline_busy += time.perf_counter() - started
 
     async def fetch(self, op: Op) -> Any:
