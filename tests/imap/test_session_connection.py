@@ -365,6 +365,18 @@ def test_compress_deflate(imap_node: ImapNode) -> None:
     w.close()
 
 
+def test_compress_carries_a_literal_larger_than_the_read_buffer(imap_node: ImapNode) -> None:
+    """Compressed input is inflated only into free buffer room: a 2.5 MB APPEND must still flow in."""
+    w, _ = logged_in(imap_node)
+    data = message("Large", body="".join(f"line {i:07d} of a long message body\r\n" for i in range(70_000)))
+    assert len(data) > 2_000_000
+    compress(w)
+    assert w.ok(f"APPEND INBOX {{{len(data)}+}}\r\n".encode() + data) == []
+    w.ok("SELECT INBOX")
+    assert w.ok("FETCH 1 RFC822.SIZE") == [b"* 1 FETCH (RFC822.SIZE %d)" % len(data)]
+    w.close()
+
+
 def test_compress_over_tls(imap_node: ImapNode) -> None:
     address = imap_node.account()
     w = Wire(imap_node.tls_port, tls=client_context())
@@ -406,3 +418,17 @@ def test_connection_reset_mid_command_leaves_the_server_serving(imap_node: ImapN
     other, _ = logged_in(imap_node)
     assert other.command("NOOP")[1] == b"OK NOOP completed"
     other.close()
+
+
+def test_sessions_in_idle_hear_bye_when_the_node_stops(tmp_path_factory: pytest.TempPathFactory) -> None:
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("imap-stop"), "imap", free_port())).start()
+    node = ImapNode(running)
+    try:
+        w = Wire(node.port).login(node.account())
+        w.ok("SELECT INBOX")
+        w.send(b"i1 IDLE\r\n")
+        assert w.line() == b"+ idling"
+    finally:
+        running.stop()
+    assert w.line() == b"* BYE the server is shutting down"
+    w.close()

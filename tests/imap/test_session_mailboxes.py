@@ -351,3 +351,16 @@ def test_imap4rev2_select_lists_the_mailbox(imap_node: ImapNode) -> None:
     assert not any(b"RECENT" in line or b"[UNSEEN" in line for line in untagged)
     assert b'* LIST (\\HasNoChildren) "/" INBOX' in w.ok("SELECT inbox")
     w.close()
+
+
+def test_a_refused_delete_of_the_selected_mailbox_keeps_it_selected(imap_node: ImapNode) -> None:
+    w, address = logged_in(imap_node)
+    deliver(imap_node, address, message("kept"))
+    w.ok("SELECT INBOX")
+    assert w.command("DELETE INBOX")[1].startswith(b"NO [CANNOT] ")
+    assert w.command("FETCH 1 FLAGS")[1] == b"OK FETCH completed"
+    w.ok("CREATE Doomed")
+    w.ok("SELECT Doomed")
+    assert w.command("DELETE Doomed") == ([], b"OK DELETE completed")
+    assert w.command("FETCH 1 FLAGS")[1].startswith(b"BAD ")  # no longer selected
+    w.close()

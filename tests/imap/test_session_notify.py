@@ -225,6 +225,19 @@ def test_idle_without_a_mailbox_and_a_bad_done(imap_node: ImapNode) -> None:
     a.close()
 
 
+def test_an_overlong_line_in_idle_is_dropped_unbuffered(imap_node: ImapNode) -> None:
+    """In IDLE the line limit holds as for commands: a client sending megabytes without a line end
+    cannot make the server buffer them."""
+    a, _ = logged_in(imap_node)
+    a.ok("SELECT INBOX")
+    start_idle(a)
+    a.send(b"x" * 3_000_000)  # no line end yet
+    a.send(b"\r\n")
+    assert a.until(b"i1")[1] == b"BAD expected DONE, got a line longer than the limit"
+    assert a.command("NOOP")[1] == b"OK NOOP completed"
+    a.close()
+
+
 def test_selected_mailbox_deleted_by_another_session(imap_node: ImapNode) -> None:
     a, address = logged_in(imap_node)
     a.ok("CREATE Doomed")

@@ -337,3 +337,44 @@ def test_a_message_expunged_elsewhere_during_the_session_says_so(pop3_node: Pop3
     assert b"Subject: message 2" in raw.lines()
     assert raw.ask("DELE 1").startswith(b"+OK") and raw.ask("QUIT").startswith(b"+OK")
     raw.close()
+
+
+def test_bad_sasl_answers_get_an_error_and_the_session_goes_on(pop3_node: Pop3Node) -> None:
+    address = pop3_node.account()
+    raw = Raw(pop3_node.port)
+    assert raw.ask("AUTH PLAIN") == b"+ "
+    assert raw.ask(b"A" * 40_000) == b"-ERR the response is too long"
+    # SCRAM's last challenge (the server's signature) must be answered by an empty line.
+    client = scramp.ScramClient(["SCRAM-SHA-256"], address, PASSWORD)
+    first = base64.b64encode(client.get_client_first().encode()).decode()
+    challenge = raw.ask(f"AUTH SCRAM-SHA-256 {first}")
+    client.set_server_first(base64.b64decode(challenge[2:]).decode())
+    assert raw.ask(base64.b64encode(client.get_client_final().encode()).decode()).startswith(b"+ ")
+    assert raw.ask("Zm9v") == b"-ERR the answer to the last challenge must be empty"
+    assert raw.ask("STAT") == b"-ERR STAT is not allowed in the AUTHORIZATION state"
+    raw.login(address)
+    assert raw.ask("STAT") == b"+OK 0 0"
+    raw.close()
+
+
+def test_a_client_vanishing_mid_auth_and_mid_retr_changes_nothing(pop3_node: Pop3Node) -> None:
+    address = pop3_node.account()
+    pop3_node.deliver(address, message(1, b"x" * 3_000_000 + b"\r\n"))
+    raw = Raw(pop3_node.port)
+    assert raw.ask("AUTH PLAIN") == b"+ "
+    raw.close()  # gone mid-exchange
+    raw = Raw(pop3_node.port)
+    raw.login(address)
+    assert raw.ask("DELE 1").startswith(b"+OK")
+    raw.sock.sendall(b"RETR 1\r\n")  # deleted: refused
+    assert raw.line() == b"-ERR message 1 is deleted"
+    assert raw.ask("RSET").startswith(b"+OK")
+    raw.sock.sendall(b"RETR 1\r\n")
+    assert raw.line().startswith(b"+OK")
+    raw.close()  # gone mid-transfer, without QUIT
+    time.sleep(0.2)
+    client = poplib.POP3("127.0.0.1", pop3_node.port, timeout=10)
+    client.user(address)
+    client.pass_(PASSWORD)
+    assert client.stat()[0] == 1  # nothing was deleted, and the server still serves
+    client.quit()

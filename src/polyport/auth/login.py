@@ -82,23 +82,26 @@ class Authenticator:
         self.throttle = throttle
         self._log = log.get()
         self._background: set[asyncio.Task[None]] = set()
-        self._recorded: dict[tuple[int, str], float] = {}  # (account, address) -> when last recorded
+        # (account, address) recorded in this minute and in the one before
+        self._recorded: set[tuple[int, str]] = set()
+        self._recorded_before: set[tuple[int, str]] = set()
+        self._recorded_since = time.monotonic()
 
     def _remember_login(self, account_id: int, remote: str) -> None:
         """Note the login time and address (GETACCOUNTINFO) without making the client wait for it; at most
         once a minute per account and address, so a client that logs in for every check of its mail does
-        not cost a durable write each time."""
+        not cost a durable write each time (a repeat is skipped for one to two minutes: two generations of
+        a minute each bound what is remembered)."""
         now = time.monotonic()
+        if now - self._recorded_since >= RECORD_LOGIN_EVERY:
+            stale = now - self._recorded_since >= 2 * RECORD_LOGIN_EVERY
+            self._recorded_before, self._recorded = (set() if stale else self._recorded), set()
+            self._recorded_since = now
         key = (account_id, remote)
-        if now - self._recorded.get(key, -RECORD_LOGIN_EVERY) < RECORD_LOGIN_EVERY:
+        if key in self._recorded or key in self._recorded_before:
             return
-        if len(self._recorded) >= 100_000:
-            self._recorded.clear()
-        self._recorded[key] = now
-        try:
-            task = asyncio.get_running_loop().create_task(self._record(account_id, remote))
-        except RuntimeError:
-            return
+        self._recorded.add(key)
+        task = asyncio.get_running_loop().create_task(self._record(account_id, remote))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

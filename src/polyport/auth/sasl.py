@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -277,3 +278,16 @@ def exchange(name: str, auth: Authenticator, ctx: LoginContext) -> Mechanism:
         raise auth.fail(ctx, None, PlaintextRefused(
             f"{mech.name} sends the password in the clear; use STARTTLS first, or SCRAM-SHA-256"))
     return mech(auth, ctx)
+
+
+async def converse(mechanism: Mechanism, initial: bytes | None,
+                   ask: Callable[[bytes, bool], Awaitable[bytes]]) -> Identity:
+    """Run an exchange to its end. `ask(challenge, last)` is the protocol's part: send the challenge, read
+    and decode the client's answer (its own base64, its own "*" cancel and line limit). `last` marks
+    SCRAM's server signature, sent as a final challenge whose answer must be empty (IMAP, POP3)."""
+    step = await mechanism.start(initial)
+    while isinstance(step, Challenge):
+        step = await mechanism.step(await ask(step.data, False))
+    if step.data is not None:
+        await ask(step.data, True)
+    return step.identity

@@ -10,10 +10,9 @@ time, so `FETCH 1:* ...` on a large mailbox neither loads everything at once nor
 from __future__ import annotations
 
 import binascii
+import bisect
 import datetime
 import functools
-import quopri
-import re
 from collections.abc import Iterator, Sequence
 
 from polyport.imap import responses, wire
@@ -40,15 +39,17 @@ def needs_bytes(items: Sequence[wire.FetchItem]) -> bool:
 
 
 def runs(uids: Sequence[int], view: Sequence[int], batch: int = BATCH) -> Iterator[tuple[int, int, list[int]]]:
-    """(first UID, last UID, UIDs) groups: UIDs adjacent in the mailbox, at most `batch` in a group."""
+    """(first UID, last UID, UIDs) groups of at most `batch`. When the UIDs are a small part of the mailbox
+    (`view`, ascending), a group holds only UIDs adjacent in it, so a range read fetches no others; when
+    they are most of it, gaps are cheaper read and skipped than split into more reads."""
     if not uids:
         return
-    position = {uid: index for index, uid in enumerate(view)} if len(uids) < len(view) // 4 else None
+    sparse = len(uids) < len(view) // 4
     group: list[int] = []
     last_index = -2
     for uid in uids:
-        index = position[uid] if position is not None else -1
-        adjacent = position is None or index == last_index + 1
+        index = bisect.bisect_left(view, uid) if sparse else -1
+        adjacent = not sparse or index == last_index + 1
         if group and (not adjacent or len(group) >= batch):
             yield group[0], group[-1], group
             group = []
@@ -138,9 +139,6 @@ def section_bytes(message: bytes, structure: Structure | None, section: wire.Sec
     return header_fields(target_header, section.fields, exclude=section.text == "HEADER.FIELDS.NOT")
 
 
-_SOFT_BREAK = re.compile(rb"=\r?\n")
-
-
 def decoded(message: bytes, part: Part) -> bytes:
     """A leaf part's content with its transfer encoding undone (BINARY, RFC 3516)."""
     body = message[part.body_start:part.body_end]
@@ -152,7 +150,7 @@ def decoded(message: bytes, part: Part) -> bytes:
         except binascii.Error:
             raise UnknownEncoding("the base64 content is damaged") from None
     if part.encoding == "quoted-printable":
-        return quopri.decodestring(body.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
+        return binascii.a2b_qp(body)  # soft breaks go; line ends and encoded bytes (=0D=0A) stay as they are
     raise UnknownEncoding(f"unknown Content-Transfer-Encoding {part.encoding}")
 
 

@@ -33,8 +33,7 @@ from polyport.mailstore import flags as fl
 from polyport.mime.parse import decode_encoded_words
 from polyport.mime.structure import Part, Structure
 
-SYSTEM_FLAGS = {"\\seen": fl.SEEN, "\\answered": fl.ANSWERED, "\\flagged": fl.FLAGGED, "\\deleted": fl.DELETED,
-                "\\draft": fl.DRAFT}
+SYSTEM_FLAGS = fl.SYSTEM  # lower-cased name -> bit
 
 
 # Messages matched between two turns of the event loop.
@@ -293,10 +292,6 @@ class Searcher:
                 c._texts["header"] = _header_text(c.message[:c.structure.root.body_start])
             return wanted in c._texts["header"]
         return False
-
-
-def needs(query: wire.SearchKey) -> set[str]:
-    return _needs(query)
 
 
 # -- SORT (RFC 5256, RFC 5957) --------------------------------------------------------------------------

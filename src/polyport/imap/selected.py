@@ -14,9 +14,9 @@ from array import array
 from collections.abc import Iterable, Sequence
 
 from polyport.imap import responses
+from polyport.imap.fetch import flags_item
 from polyport.imap.wire import SequenceSet
 from polyport.mailstore import Mailbox, Mailstore, MessageMeta, ViewEntry
-from polyport.mailstore import flags as fl
 
 
 class Selected:
@@ -84,7 +84,7 @@ class Selected:
 
 def flags_response(number: int, uid: int, bits: int, keywords: str, modseq: int | None,
                    with_uid: bool) -> bytes:
-    parts = [b"FLAGS " + responses.flags_list(fl.join(bits, keywords))]
+    parts = [flags_item(bits, keywords)]
     if with_uid:
         parts.insert(0, b"UID %d" % uid)
     if modseq is not None:

@@ -151,16 +151,14 @@ class ImapSession:
                 except LineTooLong as err:
                     self.send(f"* BAD command line longer than {err.limit} bytes; nothing was done\r\n".encode())
                     continue
-                except IdleTimeout:
-                    self.send(b"* BYE idle for too long\r\n")
-                    return
-                except ServerShutdown:
-                    self.send(b"* BYE the server is shutting down\r\n")
-                    return
                 if data is None:
                     continue
                 await self.execute(data)
                 await self.conn.drain()
+        except IdleTimeout:  # waiting for a command, or inside one (IDLE, an AUTHENTICATE continuation)
+            self.send(b"* BYE idle for too long\r\n")
+        except ServerShutdown:
+            self.send(b"* BYE the server is shutting down\r\n")
         finally:
             self.unselect()
 

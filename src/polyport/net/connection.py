@@ -65,23 +65,18 @@ class Connection(asyncio.Protocol):
         "_buffer", "_closed", "_compressed_in", "_deflater", "_discarding", "_drain_since", "_drain_waiter", "_eof",
         "_flush_scheduled", "_idle_timer", "_inflater", "_last_input", "_loop", "_pending", "_pending_size",
         "_reading_paused", "_scan", "_shutdown", "_too_long", "_transport", "_waiter", "_writing_paused", "id",
-        "idle_timeout", "listener", "local_ip", "local_port", "max_line", "remote_ip", "remote_port", "service",
-        "task", "tls_cipher", "tls_version", "trusted",
+        "idle_timeout", "listener", "max_line", "remote_ip", "remote_port", "task", "tls_version", "trusted",
     )
 
     def __init__(self, listener: TcpListener) -> None:
         self.listener = listener
         self.id = log.connection_id()
-        self.service = listener.service
         self.max_line = listener.limits.max_line
         self.idle_timeout = listener.limits.idle_timeout
         self.remote_ip = ""
         self.remote_port = 0
-        self.local_ip = ""
-        self.local_port = 0
         self.trusted = False
         self.tls_version: str | None = None
-        self.tls_cipher: str | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._scan = 0  # bytes of the buffer already searched for a line end
@@ -112,9 +107,7 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         peer = transport.get_extra_info("peername") or ("", 0)
-        local = transport.get_extra_info("sockname") or ("", 0)
         self.remote_ip, self.remote_port = str(peer[0]), int(peer[1])
-        self.local_ip, self.local_port = str(local[0]), int(local[1])
         self._note_tls(transport)
         self._loop = asyncio.get_running_loop()
         self._last_input = self._loop.time()
@@ -143,8 +136,6 @@ class Connection(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.tls_version = ssl_object.version()
-            cipher = ssl_object.cipher()
-            self.tls_cipher = cipher[0] if cipher else None
 
     def data_received(self, data: bytes) -> None:
         self._last_input = self._loop.time()
@@ -229,16 +220,21 @@ class Connection(asyncio.Protocol):
         return bool(self._buffer) or bool(self._compressed_in)
 
     def line_ready(self) -> bool:
-        """Whether read_line would answer without waiting (a line, or a too-long one, is buffered)."""
-        return self._too_long or self._buffer.find(b"\n", self._scan) >= 0
+        """Whether read_line would answer without waiting: a line is buffered, or a too-long one (which
+        read_line then drops unbuffered, so a client waiting in IDLE cannot pile up input)."""
+        if self._too_long or self._buffer.find(b"\n", self._scan) >= 0:
+            return True
+        self._scan = len(self._buffer)
+        return len(self._buffer) > self.max_line + 2
 
     async def wait_for_input_or(self, other: asyncio.Future[Any] | None) -> None:
         """Wait for more input, or until `other` is done: an IMAP session in IDLE waits for the client and
         for changes at once, without a task for each (an idle connection should cost little memory).
         Raises like the reads do (closed, idle timeout, shutdown)."""
-        if other is None or other.done():
-            if other is None:
-                await self._wait_for_input()
+        if other is None:
+            await self._wait_for_input()
+            return
+        if other.done():
             return
 
         def wake(_: asyncio.Future[Any]) -> None:
@@ -275,12 +271,20 @@ class Connection(asyncio.Protocol):
             await self._wait_for_input()
 
     async def read_exactly(self, count: int) -> bytes:
-        """Exactly `count` bytes (a literal whose size the protocol already accepted)."""
-        while len(self._buffer) < count:
-            await self._wait_for_input()
-        data = bytes(self._buffer[:count])
-        self._consumed(count)
-        return data
+        """Exactly `count` bytes (a literal whose size the protocol already accepted). Taken out of the
+        buffer as it arrives, so a literal larger than the buffer's room flows in (compressed input is
+        only inflated into free room)."""
+        parts: list[bytes] = []
+        remaining = count
+        while remaining:
+            if not self._buffer:
+                await self._wait_for_input()
+                continue
+            take = min(remaining, len(self._buffer))
+            parts.append(bytes(self._buffer[:take]))
+            self._consumed(take)
+            remaining -= take
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def read_some(self, most: int) -> bytes:
         """Between 1 and `most` bytes, for streaming large transfers."""
@@ -292,14 +296,14 @@ class Connection(asyncio.Protocol):
 
     # -- writing --
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def write(self, data: bytes) -> None:
         """Queue `data`; what a session writes in one step of the loop goes out in one send (a FETCH of a
         hundred messages is one system call, not a hundred), at the latest when the loop next turns."""
         if self._transport is None or self._closed:
+            return
+        if len(data) >= FLUSH_AT and self._deflater is None:
+            self._flush()  # a large body goes to the transport as it is, not copied into a join
+            self._transport.write(data)
             return
         self._pending.append(data)
         self._pending_size += len(data)
@@ -343,7 +347,11 @@ class Connection(asyncio.Protocol):
         if self._transport is not None and not self._transport.is_closing():
             self._flush()
             self._transport.close()
-            self._loop.call_later(self.idle_timeout, self._abort_if_open)
+            # The idle timer's slot holds the cut-off, so connection_lost cancels it and nothing outlives
+            # the connection.
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_timer = self._loop.call_later(self.idle_timeout, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         if not self._closed:
@@ -430,5 +438,3 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(ServerShutdown())
 
-    def extra(self, name: str) -> Any:
-        return self._transport.get_extra_info(name) if self._transport is not None else None

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import secrets
 import socket
@@ -33,6 +32,7 @@ from polyport.store.blobs import BlobNotFound
 
 SERVICE = "pop3"
 ACCESS_MODE = "POP"
+HOSTNAME = socket.gethostname()  # for APOP challenges; looked up once, not per connection
 COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
 
 
@@ -71,7 +71,7 @@ class Pop3Session:
         self.service = service
         self.state = State.AUTHORIZATION
         self.log = log.get(conn=conn.id, service=service.name)
-        self.challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{socket.gethostname()}>"
+        self.challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{HOSTNAME}>"
         self.user: str | None = None  # USER's name, waiting for PASS
         self.identity: Identity | None = None
         self.inbox_id = 0
@@ -93,21 +93,20 @@ class Pop3Session:
 
     async def run(self) -> None:
         self.send(wire.ok(f"Polyport POP3 {__version__} ready {self.challenge}"))
-        while self.state is not State.DONE:
-            try:
-                line = await self.conn.read_line(limit=wire.MAX_LINE)
-            except LineTooLong as err:
-                self.send(wire.err(f"command line longer than {err.limit} octets"))
-                continue
-            except IdleTimeout:
-                self.send(wire.err("idle for too long; nothing was changed", "SYS/TEMP"))
-                return
-            except ServerShutdown:
-                self.send(wire.err("the server is shutting down; nothing was changed", "SYS/TEMP"))
-                return
-            await self.execute(line)
-            if not self.conn.has_buffered_input():
-                await self.conn.drain()  # RFC 2449 PIPELINING: answers to a batch go out together
+        try:
+            while self.state is not State.DONE:
+                try:
+                    line = await self.conn.read_line(limit=wire.MAX_LINE)
+                except LineTooLong as err:
+                    self.send(wire.err(f"command line longer than {err.limit} octets"))
+                    continue
+                await self.execute(line)
+                if not self.conn.has_buffered_input():
+                    await self.conn.drain()  # RFC 2449 PIPELINING: answers to a batch go out together
+        except IdleTimeout:  # waiting for a command, or inside one (an AUTH exchange)
+            self.send(wire.err("idle for too long; nothing was changed", "SYS/TEMP"))
+        except ServerShutdown:
+            self.send(wire.err("the server is shutting down; nothing was changed", "SYS/TEMP"))
 
     async def execute(self, line: bytes) -> None:
         started = time.perf_counter()
@@ -234,24 +233,26 @@ class Pop3Session:
             self.send(b"+OK mechanisms follow\r\n" + wire.multiline([m.encode() for m in mechanisms]))
             return
         exchange = sasl.exchange(c.mechanism, self.runtime.auth, self.login_context())
-        step = await exchange.start(c.initial_response)
-        while isinstance(step, sasl.Challenge):
-            self.send(b"+ " + base64.b64encode(step.data) + b"\r\n")
-            await self.conn.drain()
+        await self.logged_in(await sasl.converse(exchange, c.initial_response, self.sasl_answer))
+
+    async def sasl_answer(self, challenge: bytes, last: bool) -> bytes:
+        """One step of AUTH (RFC 5034 4): "+ base64" out, the client's base64 line in; "*" cancels. SCRAM's
+        server signature is a last challenge whose answer must be empty."""
+        self.send(b"+ " + base64.b64encode(challenge) + b"\r\n")
+        await self.conn.drain()
+        try:
             line = (await self.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
-            if line == b"*":
-                raise Refusal("authentication cancelled")
-            try:
-                response = wire.decode_base64(line)
-            except (wire.ParseError, binascii.Error):
-                raise Refusal("the response is not base64") from None
-            step = await exchange.step(response)
-        if step.data is not None:
-            # SCRAM's server signature goes out as a last challenge, answered by an empty line.
-            self.send(b"+ " + base64.b64encode(step.data) + b"\r\n")
-            await self.conn.drain()
-            await self.conn.read_line()
-        await self.logged_in(step.identity)
+        except LineTooLong:
+            raise Refusal("the response is too long") from None
+        if line == b"*":
+            raise Refusal("authentication cancelled")
+        try:
+            response = wire.decode_base64(line)
+        except wire.ParseError:
+            raise Refusal("the response is not base64") from None
+        if last and response:
+            raise Refusal("the answer to the last challenge must be empty")
+        return response
 
     async def logged_in(self, identity: Identity) -> None:
         await self.mailstore.ensure_defaults(identity.account_id)

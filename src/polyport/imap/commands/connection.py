@@ -66,14 +66,16 @@ async def login(s: ImapSession, c: wire.Login) -> None:
 async def authenticate(s: ImapSession, c: wire.Authenticate) -> None:
     """RFC 9051 6.2.2 with SASL-IR (RFC 4959): challenges as "+ base64", "*" cancels."""
     mechanism = sasl.exchange(c.mechanism, s.runtime.auth, s.login_context())
-    step = await mechanism.start(c.initial_response)
-    while isinstance(step, sasl.Challenge):
-        step = await mechanism.step(await _sasl_response(s, step.data))
-    # SCRAM's server signature goes out as a last challenge, answered by an empty line (RFC 9051 6.2.2:
-    # IMAP has no additional data with success).
-    if step.data is not None and await _sasl_response(s, step.data):
-        raise ImapRefusal("BAD", "the answer to the last challenge must be empty")
-    await _logged_in(s, c, step.identity)
+
+    async def ask(challenge: bytes, last: bool) -> bytes:
+        response = await _sasl_response(s, challenge)
+        # SCRAM's server signature goes out as a last challenge, answered by an empty line (RFC 9051
+        # 6.2.2: IMAP has no additional data with success).
+        if last and response:
+            raise ImapRefusal("BAD", "the answer to the last challenge must be empty")
+        return response
+
+    await _logged_in(s, c, await sasl.converse(mechanism, c.initial_response, ask))
 
 
 async def _sasl_response(s: ImapSession, challenge: bytes) -> bytes:
@@ -124,7 +126,10 @@ async def idle(s: ImapSession, c: wire.Idle) -> None:
     s.send(b"+ idling\r\n")
     await s.updates(None, force=True)
     await s.conn.drain()
-    line = await s.wait_for_done_or_change()
+    try:
+        line = await s.wait_for_done_or_change()
+    except LineTooLong:
+        raise ImapRefusal("BAD", "expected DONE, got a line longer than the limit") from None
     if line.rstrip(b"\r\n").upper() != b"DONE":
         raise ImapRefusal("BAD", "expected DONE")
     await s.finish(c, "IDLE terminated")

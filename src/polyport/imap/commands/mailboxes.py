@@ -26,13 +26,13 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
         # RFC 9051 6.3.2, RFC 7162 3.2.11: the mailbox selected before is closed first, and the client told.
         s.send(b"* OK [CLOSED] previous mailbox closed\r\n")
     s.unselect()
+    if c.qresync is not None and not s.qresync:
+        raise ImapRefusal("BAD", "QRESYNC needs ENABLE QRESYNC first")
     mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
     index = await s.mailstore.index(mailbox.id)
     entries = index.metas
     if c.condstore or c.qresync is not None:
         s.enabled.add("CONDSTORE")
-    if c.qresync is not None and not s.qresync:
-        raise ImapRefusal("BAD", "QRESYNC needs ENABLE QRESYNC first")
     # RFC 4314 section 4: without a right to change anything the mailbox is selected read-only, and
     # PERMANENTFLAGS lists only the flags the rights let the user change.
     readonly = c.readonly or not acl.writable(mailbox.rights)
@@ -115,10 +115,9 @@ async def create(s: ImapSession, c: wire.Create) -> None:
 
 @handles(wire.Delete, AUTHENTICATED)
 async def delete(s: ImapSession, c: wire.Delete) -> None:
-    mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox, need="x")
-    if s.selected is not None and s.selected.id == mailbox.id:
-        s.unselect()
-    await s.mailstore.delete(s.account_id, c.mailbox)
+    deleted = await s.mailstore.delete(s.account_id, c.mailbox)
+    if s.selected is not None and s.selected.id == deleted:
+        s.unselect()  # only once it is gone: a refused DELETE leaves the selection alone
     await s.finish(c, "DELETE completed")
 
 
@@ -162,8 +161,8 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
     subscribed = set(await s.mailstore.subscriptions(s.account_id)) \
         if (c.select_subscribed or c.return_subscribed) else set()
     existing = set(mailboxes)
-    implied = {p for n in existing for p in mailbox_names.parents(n)} - existing
-    everything = existing | implied
+    with_children = {p for n in existing for p in mailbox_names.parents(n)}  # one pass: LIST stays linear
+    everything = existing | with_children
     patterns = [mailbox_names.pattern(c.reference, p) for p in c.patterns]
 
     def matches(name: str) -> bool:
@@ -200,7 +199,7 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
             attributes.append("\\NonExistent" if c.extended else "\\Noselect")
         if (c.select_subscribed or c.return_subscribed) and name in subscribed:
             attributes.append("\\Subscribed")
-        if _has_children(name, everything):
+        if name in with_children:
             attributes.append("\\HasChildren")
         elif mailbox is not None:
             attributes.append("\\HasNoChildren")
