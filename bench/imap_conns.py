@@ -32,9 +32,7 @@ def main() -> None:
     mailnode.prepare(data)
     for state in args.states.split(","):
         with mailnode.running(data, max_connections=args.k + 100) as node:
-            # Seed the probe's users like the load tests (IDLE selects INBOX); this also logs each in once, so
-            # the first logins' argon2 work (and its memory arenas) is not counted per connection.
-            mailnode.load("imap_load.py", ["--port", str(node.imap_port), "--seed", "100", "-c", "100"])
+            mailnode.seed(node)  # IDLE selects INBOX; the first logins' argon2 memory is not counted
             mailnode.load("conn_probe.py", ["--proto", "imap", "--port", str(node.imap_port), "-k", str(args.k),
                                             "--state", state, "--users", "100", "--server-pid",
                                             str(node.process.pid)])

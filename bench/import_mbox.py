@@ -172,7 +172,8 @@ async def run(folder: Path, mbox: Path, count: int, store_url: str) -> None:
               f"overall (skipped {len(report.skipped)})")
         print(f"first 10%: {rate(marks, started, 0, tenth):.0f} messages/s   "
               f"last 10%: {rate(marks, started, count - tenth, count):.0f} messages/s")
-        at = {p: next(r for _, n, r in marks if n >= count * p // 100) for p in (10, 25, 50, 75, 100)}
+        done = report.messages  # skipped messages leave no mark
+        at = {p: next(r for _, n, r in marks if n >= done * p // 100) for p in (10, 25, 50, 75, 100)}
         print("RSS: " + ", ".join([f"{before:.0f} MB before"] + [f"{r:.0f} MB at {p}%" for p, r in at.items()])
               + f"; peak {peak_rss_mb():.0f} MB")
     finally:

@@ -6,14 +6,16 @@ figures. Used by bench/imap.py, bench/pop3.py and bench/imap_conns.py.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +35,14 @@ def free_port() -> int:
 async def populate(data: Path, users: int) -> None:
     from polyport.auth.passwords import PasswordHasher
     from polyport.directory import Directory
-    from polyport.node import initialize
+    from polyport.node import POSTMASTER_PASSWORD_ENV, initialize
     from polyport.store import open_records
 
     store = await open_records("", data, pool_size=8)
     hasher = PasswordHasher()
     try:
         directory = Directory(store, hasher)
-        os.environ.setdefault("POLYPORT_POSTMASTER_PASSWORD", "bench-postmaster")
+        os.environ.setdefault(POSTMASTER_PASSWORD_ENV, "bench-postmaster")
         await initialize(directory, DOMAIN)
         names = iter(range(1, users + 1))
 
@@ -78,7 +80,11 @@ def prepare(data: Path, users: int = USERS) -> None:
 @contextmanager
 def running(data: Path, *, max_connections: int = 20_000) -> Iterator[MailNode]:
     imap_port, pop3_port = free_port(), free_port()
-    others = "".join(f"[services.{name}]\nports = [{free_port()}]\n" for name in ("imaps", "pop3s", "cliapi-tls"))
+    from polyport.service_table import SERVICES
+
+    # Every other built service on any free port (0): none may land on a privileged or busy one.
+    others = "".join(f"[services.{s.name}]\nports = [0]\n" for s in SERVICES
+                     if s.built and s.name not in ("imap", "pop3"))
     config = data / "bench.toml"
     config.write_text(
         f'[node]\ndata = "{data}"\nmain_domain = "{DOMAIN}"\n[log]\nlevel = "warning"\n'
@@ -86,7 +92,7 @@ def running(data: Path, *, max_connections: int = 20_000) -> Iterator[MailNode]:
         f"max_per_address = {max_connections}\n"
         f"[services.pop3]\nports = [{pop3_port}]\nmax_connections = {max_connections}\n"
         f"max_per_address = {max_connections}\n"
-        f"[services.cliapi]\nports = [{free_port()}]\n{others}")
+        f"{others}")
     process = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config), "--bind",
                                 "127.0.0.1"], stdout=subprocess.DEVNULL)
     pidfile = data / "bench.pid"
@@ -121,3 +127,28 @@ def run_peers(node: MailNode, tests: str, reps: int, seconds: int) -> int:
 def load(script: str, args: list[str]) -> int:
     """One of the shared load generators against ours only (no peers installed, or a quick look)."""
     return subprocess.call([sys.executable, str(SHARED_BENCH / script), *args], cwd=SHARED_BENCH)
+
+
+def seed(node: MailNode) -> None:
+    """The load tests' mailboxes (u0001..u0100 with 100 messages each, through APPEND; a no-op once done).
+    It also logs each user in once, so the first logins' argon2 work is not measured."""
+    load("imap_load.py", ["--port", str(node.imap_port), "--seed", "100", "-c", "100"])
+
+
+def peer_bench(doc: str | None, tests: str, ours_only: Callable[[MailNode, int], None]) -> None:
+    """The command line of bench/imap.py and bench/pop3.py: a node, then the shared bench's interleaved run
+    of `tests` against the peer, or with --ours-only `ours_only(node, seconds)` alone."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="reuse a data folder (users are created once)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--ours-only", action="store_true")
+    args = parser.parse_args()
+    data = args.data or Path(tempfile.mkdtemp(prefix="polyport-bench-"))
+    prepare(data)
+    with running(data) as node:
+        if args.ours_only:
+            seed(node)
+            ours_only(node, args.seconds)
+            return
+        raise SystemExit(run_peers(node, tests, args.reps, args.seconds))
