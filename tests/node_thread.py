@@ -37,11 +37,12 @@ def free_port() -> int:
 
 
 def _other_services(named: str) -> str:
-    """Every other built service on any free port (0: the system picks at bind time, so parallel test
-    nodes never race for one); tests find them with `node.bound_listeners()`."""
+    """Every other built service, enabled, on any free port (0: the system picks at bind time, so parallel
+    test nodes never race for one); tests find them with `node.bound_listeners()`."""
     from polyport.service_table import SERVICES
 
-    return "".join(f"[services.{s.name}]\nports = [0]\n" for s in SERVICES if s.built and s.name != named)
+    return "".join(f"[services.{s.name}]\nports = [0]\nenabled = true\n"
+                   for s in SERVICES if s.built and s.name != named)
 
 
 def node_config(data: Path, service: str, port: int, extra: str = "") -> Config:

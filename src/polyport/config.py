@@ -163,6 +163,11 @@ class AuthSettings(_Section):
 class MailSettings(_Section):
     max_message_size: Annotated[int, _doc(
         "Largest message accepted (SMTP SIZE, IMAP APPENDLIMIT), bytes.", ge=1024)] = 50 * 1024 * 1024
+    hostname: Annotated[str, _doc(
+        "This server's name in SMTP greetings and Received fields. Default: the machine's host name.")] = ""
+    max_recipients: Annotated[int, _doc(
+        "Most recipients of one SMTP transaction (RFC 5321 asks for at least 100); more get 452 and are "
+        "sent again by the client.", ge=100)] = 1000
 
 
 class LogSettings(_Section):
@@ -187,7 +192,9 @@ class ServiceSettings(_Section):
     max_connections: Annotated[int, _doc("Open connections at most.", ge=1)] = 10_000
     max_per_address: Annotated[int, _doc(
         "Open connections from one remote address at most (trusted networks are exempt).", ge=1)] = 50
-    idle_timeout: Annotated[float, _doc("Seconds of silence before a session is closed.", gt=0)] = 1800.0
+    idle_timeout: Annotated[float, _doc(
+        "Seconds of silence before a session is closed. Default: the service's (1800; SMTP 300, RFC 5321).",
+        gt=0)] | None = None
     max_line: Annotated[int, _doc(
         "Longest command line accepted, bytes; longer lines are refused without being buffered.",
         ge=256)] = 65_536
@@ -314,6 +321,7 @@ class ResolvedService:
         base_ports = spec.ports if settings.ports is None else tuple(settings.ports)
         self.ports = tuple(offset_port(p, config.node.port_offset) if p else 0 for p in base_ports)
         self.bind = settings.bind if settings.bind is not None else config.node.bind
+        self.idle_timeout = spec.idle_timeout if settings.idle_timeout is None else settings.idle_timeout
 
     @property
     def name(self) -> str:

@@ -13,6 +13,7 @@ import importlib
 import os
 import secrets
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from polyport.auth.throttle import Throttle
 from polyport.bus import LocalBus
 from polyport.config import Config, ResolvedService, apply_store_overrides
 from polyport.datadir import BoundListener, DataDirError, NodeLock
+from polyport.delivery import Delivery
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
@@ -104,7 +106,7 @@ def _handler_factory(service: ResolvedService) -> Any:
 
 def _limits(service: ResolvedService) -> Limits:
     settings = service.settings
-    return Limits(settings.max_connections, settings.max_per_address, settings.idle_timeout, settings.max_line)
+    return Limits(settings.max_connections, settings.max_per_address, service.idle_timeout, settings.max_line)
 
 
 class Node:
@@ -163,6 +165,7 @@ class Node:
                   file=self.out, flush=True)
         auth = config.auth
         blobs = LocalBlobStore(self._blob_path())
+        mailstore = Mailstore(records, blobs, directory, bus, max_message_size=config.mail.max_message_size)
         self.runtime = Runtime(
             config=config, records=records, blobs=blobs, bus=bus,
             passwords=passwords, directory=directory,
@@ -172,7 +175,8 @@ class Node:
                 Throttle(window=auth.failure_window, max_per_address=auth.max_failures_per_address,
                          max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
-            mailstore=Mailstore(records, blobs, directory, bus, max_message_size=config.mail.max_message_size),
+            mailstore=mailstore,
+            delivery=Delivery(directory, mailstore, config.mail.hostname or socket.gethostname()),
         )
 
     async def _apply_store_overrides(self, directory: Directory) -> None:

@@ -12,6 +12,7 @@ from polyport.auth.login import Authenticator
 from polyport.auth.passwords import PasswordHasher
 from polyport.bus import Bus
 from polyport.config import Config
+from polyport.delivery import Delivery
 from polyport.directory import Directory
 from polyport.mailstore import Mailstore
 from polyport.net.tls import TlsManager
@@ -31,3 +32,4 @@ class Runtime:
     tls: TlsManager
     trusted: TrustedNetworks
     mailstore: Mailstore
+    delivery: Delivery

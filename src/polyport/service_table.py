@@ -64,6 +64,7 @@ class Service:
     notes: str = ""
     # Ports opened per transfer or call rather than listened on (FTP passive data, RTP media).
     data_ports: PortRange | None = None
+    idle_timeout: float = 1800.0  # default seconds of silence before a session is closed
 
     @property
     def built(self) -> bool:
@@ -71,12 +72,17 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("smtp", "SMTP (MX)", (25,), TCP, TlsMode.STARTTLS, False, True, None,
-            "inbound mail; relays only for authenticated users and trusted networks"),
-    Service("submission", "SMTP submission", (587,), TCP, TlsMode.STARTTLS, False, True, None,
-            "AUTH required"),
-    Service("smtps", "SMTPS", (465,), TCP, TlsMode.IMPLICIT, False, True, None,
-            "submission over TLS (RFC 8314)"),
+    # SMTP's idle timeout is RFC 5321 4.5.3.2's five minutes.
+    Service("smtp", "SMTP (MX)", (25,), TCP, TlsMode.STARTTLS, False, True, "polyport.smtp",
+            "inbound mail; relays only for authenticated users and trusted networks", idle_timeout=300.0),
+    Service("submission", "SMTP submission", (587,), TCP, TlsMode.STARTTLS, False, True, "polyport.smtp",
+            "AUTH required", idle_timeout=300.0),
+    Service("smtps", "SMTPS", (465,), TCP, TlsMode.IMPLICIT, False, True, "polyport.smtp",
+            "submission over TLS (RFC 8314)", idle_timeout=300.0),
+    # Not in CommuniGate's list: LMTP (RFC 2033) for other MTAs on this host or network to hand mail in;
+    # 24 is its IANA port. Off by default, and for trusted networks only.
+    Service("lmtp", "LMTP", (24,), TCP, TlsMode.STARTTLS, True, False, "polyport.smtp",
+            "local delivery for other MTAs (RFC 2033)", idle_timeout=300.0),
     Service("pop3", "POP3", (110,), TCP, TlsMode.STARTTLS, False, True, "polyport.pop3", "STLS"),
     Service("pop3s", "POP3S", (995,), TCP, TlsMode.IMPLICIT, False, True, "polyport.pop3"),
     Service("imap", "IMAP", (143,), TCP, TlsMode.STARTTLS, False, True, "polyport.imap"),

@@ -638,3 +638,52 @@ def update_group(name: str, domain: str, settings: Any, members: list[str] | Non
     if members is not None:
         yield from _write_members(found.id, members)
     return found.address
+
+
+# -- mail routing ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What one address of a hosted domain is, for delivery (delivery/ expands it)."""
+
+    kind: str  # account, forwarder, group, or "unknown"
+    name: str  # the object's name (an alias's account's name for an alias)
+    domain: str  # the domain's primary name
+    account_id: int | None = None  # account (or alias)
+    target: str | None = None  # forwarder's destination address
+    members: tuple[str, ...] = ()  # group members
+    group_settings: dict[str, Any] | None = None
+    domain_layers: tuple[dict[str, Any], ...] = ()  # for an unknown name: server and domain settings
+
+    @property
+    def address(self) -> str:
+        return f"{self.name}@{self.domain}"
+
+
+def route(names: tuple[str, ...], domain: str) -> Unit[Route | None]:
+    """The first of `names` (the local part, then its base without a +detail) that `domain` has, or an
+    "unknown" route with the domain's settings; None when the domain is not hosted here."""
+    row = yield FIND_DOMAIN.one(name=domain)
+    if row is None:
+        return None
+    domain_id, primary = int(row["id"]), str(row["name"])
+    for name in names:
+        found = yield FIND_OBJECT.one(domain_id=domain_id, name=name)
+        if found is None:
+            continue
+        kind = str(found["kind"])
+        if kind == ACCOUNT:
+            return Route(ACCOUNT, name, primary, account_id=int(found["id"]))
+        if kind == ALIAS:
+            target = yield OBJECT_BY_ID.one(id=found["target_id"])
+            return Route(ACCOUNT, str(target["name"]), primary, account_id=int(target["id"]))
+        if kind == FORWARDER:
+            return Route(FORWARDER, name, primary, target=str(found["target"]))
+        settings = yield GROUP_SETTINGS.value(id=found["id"])
+        members = yield GROUP_MEMBERS.all(id=found["id"])
+        return Route(GROUP, name, primary, members=tuple(str(m["address"]) for m in members),
+                     group_settings=loads(settings))
+    domain_row_ = yield DOMAIN_ROW.one(id=domain_id)
+    server_defaults = yield from server_dict(SERVER_DOMAIN_DEFAULTS)
+    layers = (server_defaults, loads(domain_row_["settings"]))
+    return Route("unknown", names[0] if names else "", primary, domain_layers=layers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from polyport.auth.passwords import PasswordHasher, PasswordVault, StoredPassword
@@ -649,6 +649,32 @@ class Directory:
                                                                  None))
         await self._event(f"{kind}.renamed", **{kind: before, "to": after})
         return after
+
+    # -- mail routing --
+
+    async def route(self, address: str) -> rec.Route | None:
+        """What `address` is here, for delivery: an account (also through an alias or a domain alias), a
+        forwarder, a group, or an unknown name of a hosted domain (with the domain's settings for its
+        MailToUnknown); None when its domain is not hosted. "name+detail" is "name" when there is no
+        object named "name+detail" (subaddressing)."""
+        local, at, domain_text = address.rpartition("@")
+        if not at or not local:
+            return None
+        try:
+            domain = domain_name(domain_text)
+        except InvalidName:
+            return None
+        candidates: list[str] = []
+        for name in (local, local.partition("+")[0]):
+            try:
+                candidates.append(object_name(name))
+            except InvalidName:
+                continue
+        if not candidates:
+            # Not a name anything here could have; the domain's MailToUnknown still decides.
+            found = await self.store.read(rec.route((), domain))
+            return None if found is None else replace(found, name=local.lower())
+        return await self.store.read(rec.route(tuple(dict.fromkeys(candidates)), domain))
 
     # -- all objects --
 

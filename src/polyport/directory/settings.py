@@ -85,6 +85,15 @@ DOMAIN_SETTINGS = _specs(
     Spec("MaxAccounts", Kind.COUNT, UNLIMITED, "Most accounts the domain may hold.", server=True),
     Spec("MaxForwarders", Kind.COUNT, UNLIMITED, "Most forwarders the domain may hold.", server=True),
     Spec("MaxGroups", Kind.COUNT, UNLIMITED, "Most groups the domain may hold.", server=True),
+    Spec("MailToUnknown", Kind.CHOICE, "Rejected",
+         "Mail for names the domain does not have: refused at RCPT (no backscatter), accepted and "
+         "thrown away, or rerouted to MailRerouteAddress (a catch-all).", ("Rejected", "Discarded", "Rerouted")),
+    Spec("MailRerouteAddress", Kind.STRING, "",
+         "Where mail for unknown names goes when MailToUnknown is Rerouted (an address; a bare name is "
+         "in the domain)."),
+    Spec("OverQuotaReply", Kind.CHOICE, "Temporary",
+         "How a recipient over quota is refused: 452 4.2.2, so the sender retries (Temporary), or "
+         "552 5.2.2 at once (Permanent).", ("Temporary", "Permanent")),
 )
 
 GROUP_SETTINGS = _specs(

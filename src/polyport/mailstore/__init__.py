@@ -11,6 +11,7 @@ from polyport.mailstore.errors import (
     NoSuchMailbox,
     NotPermitted,
     OverQuota,
+    RecipientOverQuota,
 )
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mailstore.service import Acl, Changes, Mailstore, MessageFull, MessageMeta, ViewEntry
@@ -35,5 +36,6 @@ __all__ = [
     "NoSuchMailbox",
     "NotPermitted",
     "OverQuota",
+    "RecipientOverQuota",
     "ViewEntry",
 ]

@@ -35,6 +35,14 @@ class OverQuota(MailstoreError):
     """Storing this would take the account over its MaxAccountSize or MaxMessages."""
 
 
+class RecipientOverQuota(OverQuota):
+    """Local delivery found this account over its quota (nothing was stored for anyone)."""
+
+    def __init__(self, account_id: int, text: str) -> None:
+        super().__init__(text)
+        self.account_id = account_id
+
+
 class MessageTooLarge(MailstoreError):
     pass
 

@@ -28,7 +28,14 @@ from polyport.directory import settings as schema
 from polyport.mailstore import acl, names
 from polyport.mailstore import flags as fl
 from polyport.mailstore import records as rec
-from polyport.mailstore.errors import CannotDelete, MessageTooLarge, NoSuchMailbox, NotPermitted
+from polyport.mailstore.errors import (
+    CannotDelete,
+    MessageTooLarge,
+    NoSuchMailbox,
+    NotPermitted,
+    OverQuota,
+    RecipientOverQuota,
+)
 from polyport.mailstore.index import IndexCache, MessageIndex
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mime import structure as st
@@ -422,6 +429,57 @@ class Mailstore:
         if appended:
             await self._changed(appended[0].mailbox_id, "append", appended[-1].modseq)
         return appended
+
+    async def deliver(self, data: bytes, targets: Sequence[tuple[int, str]], *,
+                      flag_names: Iterable[str] = ()) -> list[Appended]:
+        """Local delivery: one message into a mailbox of each target account ((account id, mailbox name);
+        a mailbox that does not exist means INBOX), stored once (one blob, one body shared by reference)
+        and recorded for every target in one unit of work: acknowledged means durable for all of them, or
+        none is stored. An account that never logged in gets its default mailboxes here. Raises
+        RecipientOverQuota naming the first account over its quota."""
+        message = await self.prepare(data, flag_names)
+        limits = {account_id: await self._limits(account_id) for account_id, _ in targets}
+        saved = self._clock()
+        created: list[int] = []
+
+        def unit() -> Unit[list[Appended]]:
+            done: list[Appended] = []
+            for account_id, name in targets:
+                row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name=name)
+                if row is None and name != "INBOX":
+                    row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
+                if row is None:
+                    made = yield from rec.ensure_defaults(account_id, saved)
+                    if made:
+                        created.append(account_id)
+                    row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
+                max_size, max_messages, _ = limits[account_id]
+                try:
+                    appended = yield from rec.append(rec.to_mailbox(row), message, saved, max_size, max_messages)
+                except OverQuota as error:
+                    raise RecipientOverQuota(account_id, str(error)) from None
+                done.append(appended)
+            return done
+
+        appended = await self.store.write(unit())
+        for account_id in created:
+            await self._mailboxes_changed(account_id)
+        for one in appended:
+            await self._changed(one.mailbox_id, "append", one.modseq, uid=one.uid)
+        return appended
+
+    async def over_quota(self, account_id: int, adding_size: int = 0) -> str | None:
+        """Why a message of `adding_size` octets would not fit in the account now, or None if it would
+        (delivery asks at RCPT, before the message comes)."""
+        max_size, max_messages, _ = await self._limits(account_id)
+        if max_size is None and max_messages is None:
+            return None
+        row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))
+        if max_size is not None and int(row["size"]) + adding_size > max_size:
+            return "the account is over its storage quota (MaxAccountSize)"
+        if max_messages is not None and int(row["messages"]) + 1 > max_messages:
+            return "the account is over its message quota (MaxMessages)"
+        return None
 
     # -- reading --
 

@@ -294,6 +294,13 @@ class Connection(asyncio.Protocol):
         self._consumed(len(data))
         return data
 
+    def unread(self, data: bytes) -> None:
+        """Put back input read past the end of what the protocol wanted (what followed SMTP's end of DATA
+        in the same packet: the client's next, pipelined, command)."""
+        if data:
+            self._buffer[:0] = data
+            self._scan = 0
+
     # -- writing --
 
     def write(self, data: bytes) -> None:
@@ -366,6 +373,14 @@ class Connection(asyncio.Protocol):
     @property
     def tls(self) -> bool:
         return self.tls_version is not None
+
+    @property
+    def cipher(self) -> str | None:
+        """The TLS cipher suite's name, for trace headers."""
+        if self._transport is None or self.tls_version is None:
+            return None
+        cipher = self._transport.get_extra_info("cipher")
+        return str(cipher[0]) if cipher else None
 
     async def start_tls(self, context: ssl.SSLContext) -> int:
         """Upgrade to TLS as the server; returns how many plaintext bytes sent early were dropped."""

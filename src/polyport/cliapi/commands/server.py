@@ -29,6 +29,7 @@ NETWORK_DICT = SERVER_NETWORK
 # CommuniGate's module names, and the rows of our service table each one covers.
 MODULES: dict[str, tuple[str, ...]] = {
     "SMTP": ("smtp", "submission", "smtps"),
+    "LMTP": ("lmtp",),
     "POP": ("pop3", "pop3s"),
     "IMAP": ("imap", "imaps"),
     "HTTPU": ("http", "https", "webuser", "webusers"),
@@ -113,8 +114,8 @@ def _listener_dict(cx: Context, service_name: str) -> dict[str, Value]:
         "TrustedOnly": "YES" if service.trusted_only else "NO",
         "MaxConnections": str(settings.max_connections),
         "MaxPerAddress": str(settings.max_per_address),
-        "IdleTimeout": str(int(settings.idle_timeout)) if settings.idle_timeout.is_integer()
-        else str(settings.idle_timeout),
+        "IdleTimeout": str(int(service.idle_timeout)) if service.idle_timeout.is_integer()
+        else str(service.idle_timeout),
         "MaxLine": str(settings.max_line),
     }
 

@@ -1,0 +1,27 @@
+"""Delivery: recipient resolution and local delivery (see service.py)."""
+
+from polyport.delivery.service import (
+    Delivered,
+    Delivery,
+    DeliveryError,
+    LocalTarget,
+    MailboxFull,
+    Recipient,
+    RecipientDisabled,
+    RemoteNotAvailable,
+    Trace,
+    UnknownRecipient,
+)
+
+__all__ = [
+    "Delivered",
+    "Delivery",
+    "DeliveryError",
+    "LocalTarget",
+    "MailboxFull",
+    "Recipient",
+    "RecipientDisabled",
+    "RemoteNotAvailable",
+    "Trace",
+    "UnknownRecipient",
+]

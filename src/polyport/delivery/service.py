@@ -1,0 +1,248 @@
+"""Delivery: where mail for an address goes, and putting it there durably (DESIGN: the `delivery` service).
+
+`resolve` turns one recipient address into the accounts that receive it, following the directory:
+accounts (also by alias and domain alias, and "name+detail" as "name"), forwarders, groups (expanded,
+members resolved in turn), and the domain's MailToUnknown for names it does not have. `deliver` stores
+one message for every local recipient of a transaction at once (mailstore.deliver: one blob, one unit of
+work), after prepending the trace headers; it returns only once that is on disk.
+
+Protocols call this; it knows nothing of SMTP's codes (smtp/codes.py maps its errors).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from polyport import log
+from polyport.directory import Directory
+from polyport.directory import settings as schema
+from polyport.directory.records import Route
+from polyport.mailstore import Mailstore
+from polyport.mailstore.errors import RecipientOverQuota
+
+MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
+MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
+
+
+class DeliveryError(Exception):
+    """A recipient that cannot be delivered to; the text is fit to show the sender."""
+
+
+class UnknownRecipient(DeliveryError):
+    pass
+
+
+class RecipientDisabled(DeliveryError):
+    """The address exists but takes no mail (a group with Expand NO, an expansion loop)."""
+
+
+class MailboxFull(DeliveryError):
+    def __init__(self, text: str, *, permanent: bool) -> None:
+        super().__init__(text)
+        self.permanent = permanent
+
+
+class RemoteNotAvailable(DeliveryError):
+    """The address is in another domain and sending to other domains (the outbound queue) is not
+    built on this server yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTarget:
+    account_id: int
+    address: str  # the account's canonical address
+    mailbox: str = "INBOX"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One RCPT's address, resolved."""
+
+    address: str  # as the client gave it (domain lower-cased)
+    local: tuple[LocalTarget, ...] = ()
+    remote: tuple[str, ...] = ()  # addresses in other domains (a forwarder's target)
+    discarded: bool = False  # accepted and thrown away (MailToUnknown = Discarded)
+
+    @property
+    def hosted(self) -> bool:
+        return bool(self.local) or self.discarded or not self.remote
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What the Received header says about how a message came (RFC 5321 4.4)."""
+
+    helo: str
+    remote_ip: str
+    protocol: str  # RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, LMTP, LMTPS...
+    tls: str | None = None  # "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"
+    authenticated: str | None = None  # the account that authenticated, if any
+    id: str = field(default_factory=lambda: new_id())
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    id: str
+    size: int  # of the stored message, with the trace headers
+    accounts: int  # mailboxes it went into (duplicates removed)
+
+
+def new_id() -> str:
+    """A message's id in logs and replies ("queued as"): unique enough, short, and not guessable."""
+    return secrets.token_hex(6).upper()
+
+
+def _received(trace: Trace, hostname: str, recipient: str | None, now: float) -> bytes:
+    """The Received field (RFC 5321 4.4), folded at spaces so no line passes 78 characters."""
+    from_part = f"from {trace.helo} ([{trace.remote_ip}])" if trace.remote_ip else f"from {trace.helo}"
+    parts = [from_part, f"by {hostname} (Polyport)", f"with {trace.protocol}"]
+    if trace.tls:
+        parts.append(f"({trace.tls})")
+    if trace.authenticated:
+        parts.append(f"(authenticated as {trace.authenticated})")
+    parts.append(f"id {trace.id}")
+    if recipient:
+        parts.append(f"for <{recipient}>")
+    words = " ".join(parts).split(" ")
+    words[-1] += ";"
+    words.append(formatdate(now, localtime=True))
+    lines: list[str] = []
+    current = "Received:"
+    for word in words:
+        if len(current) + 1 + len(word) > 78 and current.strip() != "Received:":
+            lines.append(current)
+            current = "\t" + word
+        else:
+            current += " " + word
+    lines.append(current)
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace")
+
+
+class Delivery:
+    def __init__(self, directory: Directory, mailstore: Mailstore, hostname: str, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.directory = directory
+        self.mailstore = mailstore
+        self.hostname = hostname
+        self._clock = clock
+        self._log = log.get(service="delivery")
+
+    # -- recipients --
+
+    async def resolve(self, address: str) -> Recipient | None:
+        """The recipient `address` resolved, or None when its domain is not hosted here (the caller decides
+        whether it may relay). Raises UnknownRecipient or RecipientDisabled."""
+        if address.lower() == "postmaster":  # RCPT TO:<Postmaster> with no domain (RFC 5321 4.5.1)
+            address = f"postmaster@{await self.directory.main_domain()}"
+        route = await self.directory.route(address)
+        if route is None:
+            return None
+        local: dict[int, LocalTarget] = {}
+        remote: dict[str, None] = {}
+        discarded = await self._expand(route, address, local, remote, set(), 0)
+        if not local and not remote and not discarded:
+            raise RecipientDisabled(f"<{address}>: the address takes no mail")
+        return Recipient(address, tuple(local.values()), tuple(remote), discarded and not local and not remote)
+
+    async def _expand(self, route: Route, asked: str, local: dict[int, LocalTarget], remote: dict[str, None],
+                      seen: set[str], depth: int) -> bool:
+        """Add where `route` leads to `local` and `remote`; whether something was discarded."""
+        if depth > MAX_EXPANSION_DEPTH:
+            raise RecipientDisabled(f"<{asked}>: forwarding goes deeper than {MAX_EXPANSION_DEPTH} steps "
+                                    "(a loop?)")
+        if route.address in seen:
+            return False  # reached twice (a group in itself): once is enough
+        seen.add(route.address)
+        if route.kind == "account":
+            assert route.account_id is not None
+            local.setdefault(route.account_id, LocalTarget(route.account_id, route.address))
+            return False
+        if route.kind == "forwarder":
+            assert route.target is not None
+            return await self._follow(route.target, asked, local, remote, seen, depth)
+        if route.kind == "group":
+            settings = schema.layered(schema.GROUP_SETTINGS, [route.group_settings or {}])
+            if settings["Expand"] != "YES":
+                raise RecipientDisabled(f"<{asked}>: the group {route.address} takes no mail")
+            discarded = False
+            for member in route.members:
+                discarded |= await self._follow(member, asked, local, remote, seen, depth)
+                if len(local) + len(remote) > MAX_EXPANDED:
+                    raise RecipientDisabled(f"<{asked}>: expands to more than {MAX_EXPANDED} recipients")
+            return discarded
+        # A name the domain does not have.
+        settings = schema.layered(schema.DOMAIN_SETTINGS, route.domain_layers)
+        policy = settings["MailToUnknown"]
+        if policy == "Discarded":
+            return True
+        if policy == "Rerouted" and settings["MailRerouteAddress"].strip() and depth == 0:
+            target = settings["MailRerouteAddress"].strip()
+            if "@" not in target:
+                target = f"{target}@{route.domain}"
+            return await self._follow(target, asked, local, remote, seen, depth)
+        raise UnknownRecipient(f"<{asked}>: no such user here")
+
+    async def _follow(self, address: str, asked: str, local: dict[int, LocalTarget], remote: dict[str, None],
+                      seen: set[str], depth: int) -> bool:
+        route = await self.directory.route(address)
+        if route is None:
+            remote.setdefault(address.lower(), None)
+            return False
+        if route.kind == "unknown" and depth > 0:
+            # A forwarder or group member naming nobody: skipped (and logged), the rest still get it.
+            self._log.warning("delivery.dangling_target", address=address, via=asked)
+            return False
+        return await self._expand(route, asked, local, remote, seen, depth + 1)
+
+    async def check_remote(self, recipient: Recipient) -> None:
+        """Whether mail for `recipient`'s addresses in other domains can be sent on. The outbound queue
+        (issue 4's second half) is not built yet, so it cannot: RemoteNotAvailable, said plainly, rather
+        than accepting mail that would never leave."""
+        if recipient.remote:
+            raise RemoteNotAvailable(f"<{recipient.address}>: sending to other domains is not available on "
+                                     "this server yet")
+
+    async def check_room(self, recipient: Recipient, size: int = 0) -> None:
+        """MailboxFull if a local account of `recipient` cannot take `size` more octets now."""
+        for target in recipient.local:
+            why = await self.mailstore.over_quota(target.account_id, size)
+            if why is not None:
+                raise MailboxFull(f"<{recipient.address}>: {why}",
+                                  permanent=await self._permanent_quota(target.address))
+
+    async def _permanent_quota(self, account_address: str) -> bool:
+        domain = account_address.rpartition("@")[2]
+        settings = await self.directory.effective_domain_settings(domain)
+        return bool(settings["OverQuotaReply"] == "Permanent")
+
+    # -- storing --
+
+    async def deliver(self, sender: str, recipients: Sequence[Recipient], data: bytes, trace: Trace) -> Delivered:
+        """Store `data` for every local target of `recipients` (duplicates once), with Return-Path and
+        Received prepended; returns when it is durable. All or none: MailboxFull names the recipient
+        over quota and nothing was stored."""
+        targets: dict[int, LocalTarget] = {}
+        for recipient in recipients:
+            for target in recipient.local:
+                targets.setdefault(target.account_id, target)
+        if any(r.remote for r in recipients):
+            raise RemoteNotAvailable("sending to other domains is not available on this server yet")
+        now = self._clock()
+        single = recipients[0].address if len(recipients) == 1 else None
+        message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), _received(trace, self.hostname, single, now),
+                            data))
+        if targets:
+            try:
+                await self.mailstore.deliver(message, [(t.account_id, t.mailbox) for t in targets.values()])
+            except RecipientOverQuota as error:
+                target = targets[error.account_id]
+                asked = next((r.address for r in recipients if target in r.local), target.address)
+                permanent = await self._permanent_quota(target.address)
+                raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
+        self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
+                       accounts=len(targets), size=len(message))
+        return Delivered(trace.id, len(message), len(targets))

@@ -1,0 +1,447 @@
+"""One SMTP, submission or LMTP connection (RFC 5321, RFC 6409, RFC 8314, RFC 2033).
+
+- Port 25 (MX) takes mail for hosted domains from anyone; mail for other domains only from authenticated
+  users and trusted networks (never an open relay). Submission (587, 465) takes nothing before AUTH, and
+  the sender must be the account's own address (or one of its aliases), or the null path.
+- Plaintext AUTH mechanisms only over TLS or from trusted networks (auth.sasl decides); STARTTLS drops
+  whatever the client pipelined after it (CVE-2011-0411) and starts the session over.
+- DATA is read through wire.DotReader: only CRLF.CRLF ends it, bare CR/LF are normalised, and past the
+  size limit nothing more is kept. BDAT chunks past the limit are read and thrown away.
+- The 250 after the data comes only once delivery has the message on disk (delivery.deliver waits for
+  the store's commit). A client that goes away before that leaves nothing behind.
+- Every refusal counts: from SOFT_ERROR_LIMIT on each is answered a second late, at HARD_ERROR_LIMIT the
+  session ends with 421 (dictionary attacks, confused clients).
+- Logs carry the connection id and outcomes, never AUTH's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import re
+import time
+from dataclasses import dataclass, field
+
+from polyport import __version__, log, metrics
+from polyport.auth import sasl
+from polyport.auth.login import AuthFailure, Identity, LoginContext
+from polyport.config import ResolvedService
+from polyport.delivery import DeliveryError, Recipient, Trace
+from polyport.directory import settings as schema
+from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.runtime import Runtime
+from polyport.smtp import codes, wire
+from polyport.smtp.wire import Reply
+
+ACCESS_MODE = "Mail"
+SOFT_ERROR_LIMIT = 10
+HARD_ERROR_LIMIT = 20
+ERROR_DELAY = 1.0
+MAX_HOPS = 50  # Received fields a message may carry before it is taken for a loop (RFC 5321 6.3)
+READ_CHUNK = 64 * 1024
+_RECEIVED = re.compile(rb"(?im)^received:")
+
+
+class Mode(enum.Enum):
+    MX = "SMTP"
+    SUBMISSION = "submission"
+    LMTP = "LMTP"
+
+
+class Refused(Exception):
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.text)
+        self.reply = reply
+
+
+@dataclass(slots=True)
+class Transaction:
+    sender: str
+    params: wire.MailParams
+    recipients: list[tuple[Recipient, wire.RcptParams]] = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)  # BDAT data so far
+    chunked: int = 0  # octets of BDAT data so far (kept or not)
+    failed: bool = False  # a BDAT chunk was refused: the rest of the transaction is thrown away
+
+
+class SmtpSession:
+    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService, mode: Mode,
+                 metrics_: metrics.CommandMetrics) -> None:
+        self.conn = conn
+        self.runtime = runtime
+        self.service = service
+        self.mode = mode
+        self.metrics = metrics_
+        self.hostname = runtime.delivery.hostname
+        self.max_size = runtime.config.mail.max_message_size
+        self.max_recipients = runtime.config.mail.max_recipients
+        self.log = log.get(conn=conn.id, service=service.name)
+        self.helo: wire.Hello | None = None
+        self.identity: Identity | None = None
+        self.transaction: Transaction | None = None
+        self.errors = 0
+        self.done = False
+
+    # -- helpers --
+
+    def login_context(self) -> LoginContext:
+        return LoginContext(self.service.name, self.conn.remote_ip, self.conn.tls, self.conn.trusted,
+                            ACCESS_MODE, self.conn.id)
+
+    def send(self, r: Reply) -> None:
+        self.conn.write(wire.encode(r))
+
+    def ok(self, text: str = "ok", enhanced: str = "2.0.0") -> None:
+        self.send(Reply(250, enhanced, text))
+
+    async def refuse(self, r: Reply) -> None:
+        """Answer a refusal, counting it; late from the soft limit on, the end at the hard one."""
+        self.errors += 1
+        if self.errors >= HARD_ERROR_LIMIT:
+            self.send(r)
+            self.send(Reply(421, "4.7.0", f"{self.hostname} too many errors; closing the connection"))
+            self.log.info("smtp.too_many_errors", errors=self.errors, remote=self.conn.remote_ip)
+            self.done = True
+            return
+        if self.errors >= SOFT_ERROR_LIMIT:
+            await self.conn.drain()
+            await asyncio.sleep(ERROR_DELAY)
+        self.send(r)
+
+    @property
+    def submission(self) -> bool:
+        return self.mode is Mode.SUBMISSION
+
+    def auth_offered(self) -> bool:
+        """AUTH is offered on submission and MX alike, once plaintext would be safe or SCRAM could run;
+        never on LMTP (its clients are trusted MTAs)."""
+        return self.mode is not Mode.LMTP and bool(self.runtime.auth.mechanisms(self.login_context()))
+
+    def protocol_name(self) -> str:
+        """RFC 3848's "with" keyword for the Received field."""
+        if self.mode is Mode.LMTP:
+            return "LMTPS" if self.conn.tls else "LMTP"
+        if self.helo is None or not self.helo.extended:
+            return "SMTP"
+        return "ESMTP" + ("S" if self.conn.tls else "") + ("A" if self.identity else "")
+
+    def tls_description(self) -> str | None:
+        if not self.conn.tls:
+            return None
+        cipher = self.conn.cipher
+        return f"using {self.conn.tls_version} with cipher {cipher}" if cipher else f"using {self.conn.tls_version}"
+
+    # -- the conversation --
+
+    async def run(self) -> None:
+        kind = "LMTP" if self.mode is Mode.LMTP else "ESMTP"
+        self.send(Reply(220, None, f"{self.hostname} {kind} Polyport {__version__} ready"))
+        try:
+            while not self.done:
+                try:
+                    line = await self.conn.read_line(limit=wire.MAX_LINE)
+                except LineTooLong:
+                    await self.refuse(codes.LINE_TOO_LONG)
+                    continue
+                await self.execute(line)
+                if not self.conn.has_buffered_input():
+                    await self.conn.drain()  # RFC 2920: the answers to a pipelined group go out together
+        except IdleTimeout:
+            self.send(Reply(421, "4.4.2", f"{self.hostname} idle for too long; closing the connection"))
+        except ServerShutdown:
+            self.send(Reply(421, "4.3.2", f"{self.hostname} the server is shutting down; try again later"))
+
+    async def execute(self, line: bytes) -> None:
+        started = time.perf_counter()
+        name, result = "-", "ok"
+        try:
+            try:
+                command = wire.parse_command(line)
+            except wire.ParseError as error:
+                result = "bad-syntax"
+                await self.refuse(error.reply)
+                return
+            name = type(command).__name__.upper()
+            try:
+                await self.dispatch(command)
+            except Refused as refusal:
+                result = "user-error"
+                await self.refuse(refusal.reply)
+            except wire.ParseError as error:
+                result = "bad-syntax"
+                await self.refuse(error.reply)
+            except (ConnectionClosed, IdleTimeout, ServerShutdown):
+                raise
+            except Exception:
+                result = "server-error"
+                self.log.exception("smtp.command_failed", command=name)
+                self.send(codes.TEMP_FAILURE)
+        finally:
+            self.metrics.observe(name, result, time.perf_counter() - started)
+
+    async def dispatch(self, c: wire.Command) -> None:
+        if isinstance(c, wire.Hello):
+            self.hello(c)
+        elif isinstance(c, wire.Mail):
+            await self.mail(c)
+        elif isinstance(c, wire.Rcpt):
+            await self.rcpt(c)
+        elif isinstance(c, wire.Data):
+            await self.data()
+        elif isinstance(c, wire.Bdat):
+            await self.bdat(c)
+        elif isinstance(c, wire.Rset):
+            self.transaction = None
+            self.ok()
+        elif isinstance(c, wire.Noop):
+            self.ok()
+        elif isinstance(c, wire.Quit):
+            self.send(Reply(221, "2.0.0", f"{self.hostname} closing the connection"))
+            self.done = True
+        elif isinstance(c, wire.StartTls):
+            await self.starttls()
+        elif isinstance(c, wire.Auth):
+            await self.auth(c)
+        elif isinstance(c, wire.Vrfy):
+            # No address enumeration (RFC 5321 3.5.3 allows 252).
+            self.send(Reply(252, "2.5.0", "cannot verify the address, but will take a message for it"))
+        elif isinstance(c, wire.Expn):
+            raise Refused(Reply(502, "5.5.1", "EXPN is not available"))
+        elif isinstance(c, wire.Help):
+            self.send(Reply(214, "2.0.0", "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
+                                          "QUIT VRFY STARTTLS AUTH"))
+
+    # -- greeting, TLS, AUTH --
+
+    def extensions(self) -> list[str]:
+        keywords = ["PIPELINING", f"SIZE {self.max_size}", "8BITMIME", "SMTPUTF8", "CHUNKING",
+                    "ENHANCEDSTATUSCODES", "DSN"]
+        if not self.conn.tls:
+            keywords.append("STARTTLS")
+        else:
+            keywords.append("REQUIRETLS")
+        if self.auth_offered() and self.identity is None:
+            keywords.append("AUTH " + " ".join(self.runtime.auth.mechanisms(self.login_context())))
+        return keywords
+
+    def hello(self, c: wire.Hello) -> None:
+        if (c.verb == "LHLO") != (self.mode is Mode.LMTP):
+            raise Refused(Reply(500, "5.5.1", "LMTP speaks LHLO" if self.mode is Mode.LMTP
+                                else "LHLO is LMTP's; say EHLO"))
+        self.helo = c
+        self.transaction = None
+        greeting = f"{self.hostname} greets {c.domain}"
+        if c.extended:
+            self.conn.write(wire.ehlo_reply(greeting, self.extensions()))
+        else:
+            self.send(Reply(250, None, greeting))
+
+    async def starttls(self) -> None:
+        if self.conn.tls:
+            raise Refused(Reply(503, "5.5.1", "TLS is already on"))
+        self.send(Reply(220, "2.0.0", "ready to start TLS"))
+        await self.conn.drain()
+        dropped = await self.conn.start_tls(self.runtime.tls.context)
+        if dropped:
+            self.log.info("smtp.starttls_dropped", bytes=dropped)
+        # RFC 3207 4.2: the session starts over; the client says EHLO again.
+        self.helo = None
+        self.transaction = None
+        self.identity = None
+
+    async def auth(self, c: wire.Auth) -> None:
+        if self.helo is None or not self.helo.extended:
+            raise Refused(codes.NEED_HELLO)
+        if self.identity is not None:
+            raise Refused(Reply(503, "5.5.1", "already authenticated"))
+        if self.transaction is not None:
+            raise Refused(Reply(503, "5.5.1", "AUTH is not allowed during a mail transaction"))
+        if not self.auth_offered():
+            raise Refused(codes.NEED_TLS_FIRST if not self.conn.tls else Reply(503, "5.5.1", "AUTH is not available"))
+        try:
+            exchange = sasl.exchange(c.mechanism, self.runtime.auth, self.login_context())
+            identity = await sasl.converse(exchange, c.initial, self.sasl_answer)
+        except AuthFailure as failure:
+            self.log.info("smtp.auth_failed", reason=getattr(failure, "reason", "failed"))
+            raise Refused(codes.auth_reply(failure)) from None
+        self.identity = identity
+        self.send(Reply(235, "2.7.0", "authentication successful"))
+
+    async def sasl_answer(self, challenge: bytes, last: bool) -> bytes:
+        """One step of AUTH (RFC 4954 4): "334 base64" out, the client's base64 line in; "*" cancels. Data
+        that comes with success (SCRAM's server signature) is a last 334 whose answer must be empty."""
+        self.conn.write(b"334 " + base64.b64encode(challenge) + b"\r\n")
+        await self.conn.drain()
+        try:
+            line = (await self.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
+        except LineTooLong:
+            raise Refused(Reply(500, "5.5.6", "the authentication response is too long")) from None
+        if line == b"*":
+            raise Refused(Reply(501, "5.0.0", "authentication cancelled"))
+        response = wire.decode_base64(line)
+        if last and response:
+            raise Refused(Reply(501, "5.5.2", "the answer to the last challenge must be empty"))
+        return response
+
+    # -- the envelope --
+
+    async def mail(self, c: wire.Mail) -> None:
+        if self.helo is None:
+            raise Refused(codes.NEED_HELLO)
+        if self.transaction is not None:
+            raise Refused(codes.NESTED_MAIL)
+        if self.submission and self.identity is None:
+            raise Refused(codes.NEED_AUTH if self.conn.tls or self.conn.trusted else codes.NEED_TLS_FIRST)
+        params = c.params
+        if not self.helo.extended and params != wire.MailParams():
+            raise Refused(Reply(555, "5.5.4", "parameters need EHLO"))
+        if params.body == "BINARYMIME":
+            raise Refused(Reply(555, "5.5.4", "BODY=BINARYMIME is not supported"))
+        if params.requiretls and not self.conn.tls:
+            raise Refused(Reply(530, "5.7.10", "REQUIRETLS needs TLS"))
+        if not c.sender.isascii() and not params.smtputf8:
+            raise Refused(Reply(553, "5.6.7", "a non-ASCII address needs SMTPUTF8"))
+        limit = await self.size_limit()
+        if params.size is not None and params.size > limit:
+            raise Refused(Reply(552, "5.3.4", f"the message is larger than the limit of {limit} octets"))
+        if self.identity is not None and c.sender:
+            owner = await self.runtime.directory.login_record(c.sender)
+            if owner is None or owner.account_id != self.identity.account_id:
+                raise Refused(Reply(553, "5.7.1", f"<{c.sender}>: sender address not owned by "
+                                                  f"{self.identity.address}"))
+        self.transaction = Transaction(c.sender, params)
+        self.ok("sender ok", "2.1.0")
+
+    async def size_limit(self) -> int:
+        """The server's limit, or the account's MaxMailOutSize when it sends less."""
+        limit = self.max_size
+        if self.identity is not None:
+            settings = await self.runtime.directory.effective_account_settings_by_id(self.identity.account_id)
+            own = schema.size_limit(settings["MaxMailOutSize"])
+            if own is not None:
+                limit = min(limit, own)
+        return limit
+
+    async def rcpt(self, c: wire.Rcpt) -> None:
+        t = self.transaction
+        if t is None:
+            raise Refused(codes.NEED_MAIL)
+        if len(t.recipients) >= self.max_recipients:
+            self.send(codes.TOO_MANY_RECIPIENTS)  # not an error: the client sends the rest later
+            return
+        if not c.recipient.isascii() and not t.params.smtputf8:
+            raise Refused(Reply(553, "5.6.7", "a non-ASCII address needs SMTPUTF8"))
+        if c.params != wire.RcptParams() and (self.helo is None or not self.helo.extended):
+            raise Refused(Reply(555, "5.5.4", "parameters need EHLO"))
+        try:
+            recipient = await self.runtime.delivery.resolve(c.recipient)
+            if recipient is None:
+                if self.identity is None and not (self.conn.trusted and self.mode is Mode.MX):
+                    raise Refused(Reply(554, "5.7.1", f"<{c.recipient}>: relay access denied"))
+                recipient = Recipient(c.recipient, remote=(c.recipient,))
+            if recipient.remote:
+                await self.runtime.delivery.check_remote(recipient)
+            await self.runtime.delivery.check_room(recipient, t.params.size or 0)
+        except DeliveryError as error:
+            self.log.info("smtp.recipient_refused", recipient=c.recipient, reason=type(error).__name__)
+            raise Refused(codes.delivery_reply(error)) from None
+        t.recipients.append((recipient, c.params))
+        self.ok("recipient ok", "2.1.5")
+
+    # -- the message --
+
+    def ready_for_data(self) -> Transaction:
+        t = self.transaction
+        if t is None:
+            raise Refused(codes.NEED_MAIL)
+        if not t.recipients:
+            raise Refused(codes.NO_RECIPIENTS)
+        return t
+
+    async def data(self) -> None:
+        t = self.ready_for_data()
+        if t.chunked or t.failed:
+            raise Refused(Reply(503, "5.5.1", "DATA cannot follow BDAT"))
+        self.send(Reply(354, None, "end data with <CR><LF>.<CR><LF>"))
+        await self.conn.drain()
+        reader = wire.DotReader(await self.size_limit())
+        while not reader.done:
+            piece = await self.conn.read_some(READ_CHUNK)
+            used = reader.feed(piece)
+            if used < len(piece):
+                self.conn.unread(piece[used:])
+        self.transaction = None
+        if reader.too_big:
+            self.log.info("smtp.too_big", size=reader.received)
+            await self.refuse(codes.TOO_BIG)
+            return
+        message, bare = reader.message()
+        if bare:
+            self.log.info("smtp.bare_line_ends_normalized", size=len(message))
+        await self.finish(t, message)
+
+    async def bdat(self, c: wire.Bdat) -> None:
+        t = self.transaction
+        usable = t is not None and bool(t.recipients) and not t.failed
+        limit = await self.size_limit() if usable else 0
+        keep = usable and t is not None and t.chunked + c.size <= limit
+        chunk = await self.read_chunk(c.size, keep)
+        if t is None or not usable:
+            if t is not None:
+                t.failed = True
+            # RFC 3030 3: the chunk is read and thrown away, and refused.
+            raise Refused(codes.NEED_MAIL if t is None else
+                          codes.NO_RECIPIENTS if not t.recipients else codes.BAD_SEQUENCE)
+        t.chunked += c.size
+        if not keep:
+            t.failed = True
+            t.chunks.clear()
+            self.log.info("smtp.too_big", size=t.chunked)
+            raise Refused(codes.TOO_BIG)
+        t.chunks.append(chunk)
+        if not c.last:
+            self.ok(f"{c.size} octets received")
+            return
+        self.transaction = None
+        message, bare = wire.normalize(b"".join(t.chunks), unstuff=False)
+        if bare:
+            self.log.info("smtp.bare_line_ends_normalized", size=len(message))
+        await self.finish(t, message)
+
+    async def read_chunk(self, size: int, keep: bool) -> bytes:
+        if keep:
+            return await self.conn.read_exactly(size)
+        remaining = size
+        while remaining:
+            remaining -= len(await self.conn.read_some(min(remaining, READ_CHUNK)))
+        return b""
+
+    async def finish(self, t: Transaction, message: bytes) -> None:
+        """Deliver, then answer: SMTP one reply, LMTP one per recipient (RFC 2033 4.2)."""
+        header_end = message.find(b"\r\n\r\n")
+        if len(_RECEIVED.findall(message if header_end < 0 else message[:header_end + 2])) > MAX_HOPS:
+            await self.refuse(codes.TOO_MANY_HOPS)
+            return
+        trace = Trace(self.helo.domain if self.helo else "unknown", self.conn.remote_ip, self.protocol_name(),
+                      self.tls_description(), self.identity.address if self.identity else None)
+        delivery = self.runtime.delivery
+        if self.mode is Mode.LMTP:
+            results = await asyncio.gather(*(delivery.deliver(t.sender, [r], message, trace)
+                                             for r, _ in t.recipients), return_exceptions=True)
+            for (recipient, _), outcome in zip(t.recipients, results, strict=True):
+                if isinstance(outcome, DeliveryError):
+                    self.send(codes.delivery_reply(outcome))
+                elif isinstance(outcome, BaseException):
+                    self.log.error("smtp.delivery_failed", recipient=recipient.address, error=repr(outcome))
+                    self.send(codes.TEMP_FAILURE)
+                else:
+                    self.ok(f"<{recipient.address}> delivered as {outcome.id}")
+            return
+        try:
+            delivered = await delivery.deliver(t.sender, [r for r, _ in t.recipients], message, trace)
+        except DeliveryError as error:
+            raise Refused(codes.delivery_reply(error)) from None
+        self.log.info("smtp.accepted", id=delivered.id, sender=t.sender, recipients=len(t.recipients),
+                      size=delivered.size, authenticated=self.identity.address if self.identity else None)
+        self.ok(f"ok: queued as {delivered.id}")
