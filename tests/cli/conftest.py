@@ -14,7 +14,8 @@ from polyport.cli.main import cli
 # Cheap password hashing, and no listener but the CLI/API's (tests run side by side; the CLI/API's port is
 # chosen free, with --port-offset, and the others would land on whatever the offset gives them).
 TEST_SETTINGS = "[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n" + "".join(
-    f"[services.{name}]\nenabled = false\n" for name in ("cliapi-tls", "imap", "imaps", "pop3", "pop3s"))
+    f"[services.{name}]\nenabled = false\n" for name in (
+        "cliapi-tls", "imap", "imaps", "pop3", "pop3s", "smtp", "submission", "smtps"))
 
 
 @pytest.fixture

@@ -188,6 +188,7 @@ def encode_xtext(text: str) -> str:
 # -- parameters --
 
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
+_DIGITS = re.compile(r"[0-9]{1,15}")  # ASCII digits only (str.isdigit takes "²")
 
 
 def parse_params(text: str) -> dict[str, str | None]:
@@ -244,7 +245,7 @@ def mail_params(params: dict[str, str | None]) -> MailParams:
     for key, value in params.items():
         if key == "SIZE":
             text = _value(key, value)
-            if not text.isdigit() or len(text) > 20:
+            if not _DIGITS.fullmatch(text):
                 raise syntax("SIZE needs a number of octets")
             size = int(text)
         elif key == "BODY":
@@ -421,7 +422,7 @@ def parse_command(line: bytes, *, utf8: bool = True) -> Command:
         return _no_argument(verb, rest, Data())
     if verb == "BDAT":
         parts = rest.split()
-        if not parts or len(parts) > 2 or not parts[0].isdigit() or len(parts[0]) > 13:
+        if not parts or len(parts) > 2 or not _DIGITS.fullmatch(parts[0]):
             raise syntax("BDAT <size> [LAST] expected")
         if len(parts) == 2 and parts[1].upper() != "LAST":
             raise syntax("BDAT <size> [LAST] expected")
