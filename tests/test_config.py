@@ -18,7 +18,9 @@ def test_defaults_resolve_from_the_service_table() -> None:
     assert smtp.enabled and smtp.ports == (25,) and not smtp.trusted_only
     assert config.service("cliapi").trusted_only
     assert not config.service("xmpp-s2s").enabled
-    assert not smtp.listening  # not built yet
+    assert smtp.listening and smtp.idle_timeout == 300  # RFC 5321's five minutes
+    assert not config.service("xmpp").listening  # not built yet
+    assert not config.service("lmtp").enabled  # off unless asked for
 
 
 def test_port_offset_moves_only_low_ports() -> None:

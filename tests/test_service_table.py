@@ -17,6 +17,7 @@ def test_design_ports() -> None:
         "ldaps": (636,),
         "acap": (674,), "xmpp": (5222,), "xmpps": (5223,), "xmpp-s2s": (5269,), "sip": (5060,), "sips": (5061,),
         "ximss": (11024,), "ximss-tls": (11025,), "ftp": (21, 8021), "tftp": (69,), "dns": (53,), "rtp": (),
+        "lmtp": (24,),
     }
     assert {s.name: s.ports for s in SERVICES} == expected
     rtp = SERVICES_BY_NAME["rtp"].data_ports
@@ -24,7 +25,8 @@ def test_design_ports() -> None:
 
 
 def test_trusted_only_services() -> None:
-    assert {s.name for s in SERVICES if s.trusted_only} == {"cliapi", "cliapi-tls", "ldap", "ldaps", "acap", "tftp"}
+    assert {s.name for s in SERVICES if s.trusted_only} == {"cliapi", "cliapi-tls", "ldap", "ldaps", "acap", "tftp",
+                                                            "lmtp"}
 
 
 def test_implicit_tls_ports() -> None:

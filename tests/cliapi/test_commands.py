@@ -189,7 +189,8 @@ def test_server_commands(admin: Cli, node: ThreadedNode) -> None:
     admin.fails("UPDATEMODULE cliapi {MaxLine=#10;}", 501, "max_line")
     admin.fails("UPDATEMODULE SMTP {MaxConnections=#5;}", 501, "several listeners")
     admin.ok("UPDATEMODULE SMTP {smtps={MaxPerAddress=#7;};}")
-    assert admin.data("GETMODULE SMTP")["smtps"]["Available"] == "NO"
+    assert admin.data("GETMODULE SMTP")["smtps"]["Available"] == "YES"
+    assert admin.data("GETMODULE XMPP")["xmpp"]["Available"] == "NO"
     admin.fails("GETMODULE NOSUCH", 501, "unknown module")
     admin.ok("SETMODULE cliapi {}")
 

@@ -122,7 +122,7 @@ async def test_delivery_stores_once_for_all_recipients(directory: Directory, del
     assert bodies == 1
 
 
-def _count_bodies():  # type: ignore[no-untyped-def]
+def _count_bodies():
     from polyport.store import Statement
 
     return Statement("SELECT count(*) FROM bodies").value()
