@@ -19,6 +19,7 @@ from polyport.mailstore import (
 )
 from polyport.mailstore import flags as fl
 from polyport.store import LocalBlobStore, RecordStore
+from polyport.store.blobs import BlobNotFound
 
 
 def message(subject: str = "Hello", body: str = "Hi there.\r\n", sender: str = "alice@example.com",
@@ -71,7 +72,13 @@ async def test_concurrent_appends_never_share_a_uid(mailstore: Mailstore, accoun
     assert len({r.modseq for r in results}) == 40
 
 
-async def test_identical_bodies_are_stored_once(mailstore: Mailstore, account: int, directory: Directory) -> None:
+@pytest.mark.parametrize("inline_max", [0, 64 * 1024])
+async def test_identical_bodies_are_stored_once(mailstore: Mailstore, account: int, directory: Directory,
+                                                records: RecordStore, inline_max: int) -> None:
+    """As a blob file, or (small ones) in the body record: either way once."""
+    from polyport.store import Statement
+
+    mailstore.inline_max = inline_max
     other = (await directory.create_account("carol", password="pw")).id
     await mailstore.ensure_defaults(other)
     await mailstore.append(account, "INBOX", message("same"))
@@ -81,7 +88,13 @@ async def test_identical_bodies_are_stored_once(mailstore: Mailstore, account: i
     blobs = mailstore.blobs
     assert isinstance(blobs, LocalBlobStore)
     stored = [p for p in blobs.root.rglob("*") if p.is_file()]
-    assert len(stored) == 1 and stored[0].name == rows[0].blob
+    if inline_max:
+        assert stored == []
+    else:
+        assert len(stored) == 1 and stored[0].name == rows[0].blob
+    assert await records.fetch(Statement("SELECT count(*) FROM bodies").value()) == 1
+    assert await mailstore.read(rows[0].blob) == message("same")
+    assert await mailstore.read(rows[0].blob, 6, 5, size=rows[0].size) == message("same")[6:11]
 
 
 async def test_flags_set_add_remove_and_modseq(mailstore: Mailstore, account: int) -> None:
@@ -213,16 +226,22 @@ async def test_threads_follow_references(mailstore: Mailstore, account: int) -> 
     assert rows[0].thread_id == rows[1].thread_id != rows[2].thread_id
 
 
-async def test_unreferenced_bodies_are_swept_after_the_grace(mailstore: Mailstore, account: int) -> None:
+@pytest.mark.parametrize("inline_max", [0, 64 * 1024])
+async def test_unreferenced_bodies_are_swept_after_the_grace(mailstore: Mailstore, account: int,
+                                                             inline_max: int) -> None:
+    mailstore.inline_max = inline_max
     appended = await mailstore.append(account, "INBOX", message("gone"))
     inbox = await mailstore.mailbox(account, "INBOX")
     blob = (await mailstore.full(inbox.id, 1, 1))[0].blob
     await mailstore.store_flags(inbox.id, [appended.uid], "add", ["\\Deleted"])
     await mailstore.expunge(inbox.id)
     assert await mailstore.sweep() == 0  # within the grace period
-    assert await mailstore.blobs.exists(blob)
+    assert await mailstore.read(blob) == message("gone")
+    assert await mailstore.blobs.exists(blob) == (not inline_max)
     assert await mailstore.sweep(grace=-10) == 1
     assert not await mailstore.blobs.exists(blob)
+    with pytest.raises(BlobNotFound):
+        await mailstore.read(blob)
 
 
 async def test_concurrent_changes_neither_deadlock_nor_skew_the_counters(mailstore: Mailstore, account: int,

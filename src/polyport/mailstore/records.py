@@ -57,8 +57,8 @@ ADD_COUNTS = Statement("""
     WHERE id = :id""")
 
 UPSERT_BODY = Statement("""
-    INSERT INTO bodies (blob, size, structure, sent, message_id, subject, addresses, refs, orphaned)
-    VALUES (:blob, :size, :structure, :sent, :message_id, :subject, :addresses, :refs, NULL)
+    INSERT INTO bodies (blob, size, structure, sent, message_id, subject, addresses, refs, orphaned, data)
+    VALUES (:blob, :size, :structure, :sent, :message_id, :subject, :addresses, :refs, NULL, :data)
     ON CONFLICT (blob) DO UPDATE SET refs = bodies.refs + :refs, orphaned = NULL
     RETURNING id""")
 ADD_BODY_REFS = Statement("UPDATE bodies SET refs = refs + :refs, orphaned = NULL WHERE id = :id")
@@ -170,6 +170,7 @@ GRANTEE_AT = Statement("""
     WHERE owner.id = :owner""")
 OBJECT_NAME = Statement("SELECT name FROM objects WHERE id = :id")
 
+INLINE_DATA = Statement("SELECT data FROM bodies WHERE blob = :blob")
 ORPHANS = Statement("SELECT id, blob FROM bodies WHERE orphaned IS NOT NULL AND orphaned < :before LIMIT :limit")
 DELETE_ORPHAN = Statement("DELETE FROM bodies WHERE id = :id AND refs <= 0 AND orphaned IS NOT NULL")
 
@@ -364,6 +365,7 @@ class NewMessage:
     flags: int
     keywords: str
     internal_date: int
+    data: bytes | None = None  # the bytes, when small enough to live in the record store
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +398,7 @@ def append(mailbox: Mailbox, message: NewMessage, saved: int, max_size: int | No
     taken = yield TAKE_UIDS.one(id=mailbox.id, count=1)
     body_id = yield UPSERT_BODY.value(blob=message.blob, size=message.size, structure=message.structure,
                                       sent=message.sent, message_id=message.message_id, subject=message.subject,
-                                      addresses=message.addresses, refs=1)
+                                      addresses=message.addresses, refs=1, data=message.data)
     thread_id = int(body_id)
     for parent in message.parent_ids[:2]:
         found = yield THREAD_OF.value(message_id=parent, account_id=mailbox.account_id)

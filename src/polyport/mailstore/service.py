@@ -17,6 +17,7 @@ the ACL inside their unit of work when it is another account's, so a revoked rig
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +44,11 @@ from polyport.store import BlobStore, RecordStore, Row, Statement, Unit, unit_of
 
 # Bodies nobody references are kept this long before they and their blobs are deleted.
 ORPHAN_GRACE = 3600
+# Messages up to this size keep their bytes in their body record instead of a blob file: they become
+# durable in the same commit as the records (one fsync for a group of deliveries, where a file costs its
+# own fsync and its folder's), and they are read back with the records. bench/smtp, 50 connections:
+# 1,070 -> 2,130 messages/s (docs/architecture.md).
+INLINE_BODY = 64 * 1024
 # Messages bigger than this are parsed in a worker thread rather than on the event loop.
 PARSE_IN_THREAD = 256 * 1024
 
@@ -148,12 +154,14 @@ def _search_texts(structure: st.Structure) -> tuple[str, str]:
 
 class Mailstore:
     def __init__(self, store: RecordStore, blobs: BlobStore, directory: Directory, bus: Bus | None = None, *,
-                 max_message_size: int = 50 * 1024 * 1024, clock: Callable[[], int] = _now) -> None:
+                 max_message_size: int = 50 * 1024 * 1024, inline_max: int = INLINE_BODY,
+                 clock: Callable[[], int] = _now) -> None:
         self.store = store
         self.blobs = blobs
         self.directory = directory
         self.bus = bus
         self.max_message_size = max_message_size
+        self.inline_max = inline_max
         self._clock = clock
         self._indexes = IndexCache()
 
@@ -364,7 +372,9 @@ class Mailstore:
 
     async def prepare(self, data: bytes, flag_names: Iterable[str] = (), internal_date: int | None = None,
                       ) -> rec.NewMessage:
-        """Parse and store a message's bytes (durably) and build the record that will point at them."""
+        """Parse a message, store its bytes and build the record that will point at them. Small messages
+        (up to `inline_max`) travel in the record itself and become durable with it, in one commit; larger
+        ones go to the blob store (durably) first."""
         from polyport.mime.parse import parse
 
         if len(data) > self.max_message_size:
@@ -374,12 +384,14 @@ class Mailstore:
             structure = await asyncio.to_thread(parse, data)
         else:
             structure = parse(data)
-        blob = await self.blobs.put(data)
+        inline = len(data) <= self.inline_max
+        blob = hashlib.sha256(data).hexdigest() if inline else await self.blobs.put(data)
         subject, addresses = _search_texts(structure)
         parents = [*structure.in_reply_to, *reversed(structure.references)]
         return rec.NewMessage(blob, len(data), st.encode(structure).decode(), structure.sent,
                               structure.message_id, parents, subject, addresses, bits,
-                              fl.keywords_text(keywords), internal_date if internal_date is not None else self._clock())
+                              fl.keywords_text(keywords), internal_date if internal_date is not None else self._clock(),
+                              data if inline else None)
 
     async def append(self, account_id: int, name: str, data: bytes, flag_names: Iterable[str] = (),
                      internal_date: int | None = None) -> Appended:
@@ -539,6 +551,11 @@ class Mailstore:
 
     async def read(self, blob: str, offset: int = 0, length: int | None = None, *, size: int | None = None) -> bytes:
         """A message's bytes (or a slice); `size`, when the caller knows it, lets small ones be read at once."""
+        if size is None or size <= self.inline_max:
+            inline = await self.store.fetch(rec.INLINE_DATA.value(blob=blob))
+            if inline is not None:
+                data = bytes(inline)
+                return data[offset:] if length is None else data[offset:offset + length]
         if offset == 0 and length is None:
             return await self.blobs.get(blob, size)
         return await self.blobs.read(blob, offset, length if length is not None else 1 << 62)

@@ -4,6 +4,12 @@ Identical content is stored once. The local implementation writes each blob to a
 fsyncs it, renames it into place and fsyncs the folder, so a blob whose id was returned survives a
 crash. File I/O runs in worker threads, never on the event loop. Which records refer to a blob (and
 when it may be deleted) is the business of the services that keep those records.
+
+Small blobs (`put`, the path of every delivered message) are group-committed like the SQLite writer's
+transactions: one thread takes every put waiting, writes all their files, then fsyncs them, renames them
+and fsyncs their folders, and only then answers each caller. The file system merges those fsyncs into
+one or two journal commits, so fifty concurrent deliveries cost about what one did (measured with
+bench/smtp: one fsynced file per put in the default executor's threads topped out near 1,000 puts/s).
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import queue
 import secrets
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -63,6 +71,9 @@ class BlobStore(Protocol):
 
 # Blobs up to this size (when the caller knows it) are read on the caller's thread.
 INLINE_READ = 128 * 1024
+# Puts up to this size go through the group-committing writer thread; larger ones write on their own.
+GROUP_PUT = 1024 * 1024
+GROUP_MAX = 256  # most puts in one group
 
 
 def _fsync_dir(path: Path) -> None:
@@ -80,6 +91,9 @@ class LocalBlobStore:
         self.root = root
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._puts: queue.SimpleQueue[tuple[bytes, asyncio.Future[str]]] = queue.SimpleQueue()
+        self._put_thread: threading.Thread | None = None
+        self._put_lock = threading.Lock()
 
     def path_of(self, blob_id: str) -> Path:
         _check_id(blob_id)
@@ -119,7 +133,76 @@ class LocalBlobStore:
         return blob_id
 
     async def put(self, data: bytes) -> str:
-        return await asyncio.to_thread(self._put_sync, data)
+        if len(data) > GROUP_PUT:
+            return await asyncio.to_thread(self._put_sync, data)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._puts.put((data, future))
+        if self._put_thread is None:
+            self._start_put_thread()
+        return await future
+
+    def _start_put_thread(self) -> None:
+        with self._put_lock:
+            if self._put_thread is None:
+                thread = threading.Thread(target=self._put_loop, name=f"blob-writer:{self.root.name}", daemon=True)
+                thread.start()
+                self._put_thread = thread
+
+    def _put_loop(self) -> None:
+        while True:
+            group = [self._puts.get()]
+            while len(group) < GROUP_MAX:
+                try:
+                    group.append(self._puts.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                outcomes = self._put_group([data for data, _ in group])
+            except BaseException as error:  # each caller hears of it
+                outcomes = [error] * len(group)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[str], str | BaseException]]] = {}
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                by_loop.setdefault(future.get_loop(), []).append((future, outcome))
+            for loop, answers in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                    loop.call_soon_threadsafe(_answer, answers)
+
+    def _put_group(self, items: list[bytes]) -> list[str | BaseException]:
+        """Write every new blob of the group, fsync them all, move them into place, fsync their folders."""
+        ids = [hashlib.sha256(data).hexdigest() for data in items]
+        outcomes: list[str | BaseException] = list(ids)
+        written: dict[str, Path] = {}
+        for blob_id, data in zip(ids, items, strict=True):
+            if blob_id in written or self.path_of(blob_id).exists():
+                continue
+            temp = self._temp_path()
+            with open(temp, "wb") as out:
+                out.write(data)
+            written[blob_id] = temp
+        if not written:
+            return outcomes
+        try:
+            for temp in written.values():
+                fd = os.open(temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            folders: set[Path] = set()
+            for blob_id, temp in written.items():
+                final = self.path_of(blob_id)
+                if not final.parent.exists():
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    folders.update((final.parent.parent, self.root))
+                temp.replace(final)
+                folders.add(final.parent)
+            for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+                _fsync_dir(folder)
+        except BaseException:
+            for temp in written.values():
+                temp.unlink(missing_ok=True)
+            raise
+        return outcomes
 
     def writer(self) -> LocalBlobWriter:
         return LocalBlobWriter(self)
@@ -160,6 +243,16 @@ class LocalBlobStore:
 
 # Chunks are gathered up to this size before a worker thread writes them out.
 WRITE_BUFFER = 256 * 1024
+
+
+def _answer(answers: list[tuple[asyncio.Future[str], str | BaseException]]) -> None:
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class LocalBlobWriter:

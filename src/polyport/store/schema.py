@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -138,6 +139,9 @@ bodies = Table(
     Column("addresses", Text, nullable=False),  # decoded From/To/Cc/Bcc lines, for SEARCH FROM/TO/...
     Column("refs", BigInteger, nullable=False),  # messages pointing here
     Column("orphaned", BigInteger, nullable=True),  # when refs fell to 0: swept (with the blob) later
+    # A small message's bytes, kept here rather than as a file (mailstore: INLINE_BODY); NULL when the blob
+    # store holds them. Last, so reading the other columns never touches it.
+    Column("data", LargeBinary, nullable=True),
     Index("bodies_orphaned", "orphaned"),
     Index("bodies_message_id", "message_id"),
     sqlite_autoincrement=True,
