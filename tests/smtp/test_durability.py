@@ -1,0 +1,123 @@
+"""What the MX acknowledged survives `kill -9` at once, stored exactly once (a real `polyport serve`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.node_thread import ThreadedNode, free_port, node_config
+
+pytestmark = pytest.mark.slow
+
+
+def serve(data: Path, config: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "POLYPORT_POSTMASTER_PASSWORD": "pm-secret-1"})
+    return proc
+
+
+def wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the node did not start")
+
+
+def sender(port: int, acked: list[int], stop: threading.Event, offset: int) -> None:
+    """Messages one after another, pipelined; each number is recorded once its 250 has arrived."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        file = sock.makefile("rb")
+
+        def reply() -> int:
+            while True:
+                line = file.readline()
+                if not line:
+                    raise ConnectionError
+                if line[3:4] != b"-":
+                    return int(line[:3])
+
+        reply()
+        sock.sendall(b"EHLO killer.test\r\n")
+        reply()
+        n = offset
+        while not stop.is_set():
+            n += 1
+            sock.sendall(b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n")
+            assert [reply(), reply(), reply()] == [250, 250, 354]
+            sock.sendall(b"Subject: msg-%d\r\n\r\n" % n + b"body line\r\n" * 50 + b".\r\n")
+            if reply() == 250:
+                acked.append(n)
+    except (ConnectionError, OSError):
+        pass  # the node was killed under us
+
+
+def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    config = tmp_path / "node.toml"
+    config.write_text(_config_text(data, port))
+    proc = serve(data, config)
+    wait_for(port, proc)
+    subprocess.run([sys.executable, "-m", "polyport", "account", "add", "victim@example.com", "--data", str(data),
+                    "--config", str(config), "--password", "victim-pass-1"], check=True, capture_output=True)
+    acked: list[int] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=sender, args=(port, acked, stop, i * 1_000_000)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)  # in the middle of the traffic
+    proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert len(acked) > 20, "too few messages acknowledged before the kill to mean anything"
+
+    # Open the data folder again and read what is there.
+    running = ThreadedNode(node_config(data, "smtp", free_port())).start()
+    try:
+        async def subjects() -> list[int]:
+            runtime = running.runtime
+            account = await runtime.directory.account("victim@example.com")
+            box = await runtime.mailstore.mailbox(account.id, "INBOX")
+            blobs = await runtime.mailstore.blob_ids(box.id, 1, 2**32 - 1)
+            found = []
+            for uid in sorted(blobs):
+                text = await runtime.mailstore.read(blobs[uid])
+                match = re.search(rb"Subject: msg-(\d+)", text)
+                assert match is not None
+                found.append(int(match.group(1)))
+            return found
+
+        stored = running.call(subjects())
+    finally:
+        running.stop()
+    assert len(stored) == len(set(stored)), "a message was stored twice"
+    missing = set(acked) - set(stored)
+    assert not missing, f"{len(missing)} acknowledged messages were lost"
+    print(f"acknowledged {len(acked)}, stored {len(stored)}")
+
+
+def _config_text(data: Path, port: int) -> str:
+    from polyport.service_table import SERVICES
+
+    others = "".join(f"[services.{s.name}]\nenabled = false\n" for s in SERVICES if s.built and s.name != "smtp")
+    return (f'[node]\ndata = "{data}"\nmain_domain = "example.com"\nbind = "127.0.0.1"\n'
+            f"[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n"
+            f"[services.smtp]\nports = [{port}]\n{others}")
