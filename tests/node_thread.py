@@ -45,7 +45,12 @@ def _other_services(named: str) -> str:
                    for s in SERVICES if s.built and s.name != named)
 
 
-def node_config(data: Path, service: str, port: int, extra: str = "") -> Config:
+# Nothing listens on UDP port 9 of loopback: a node under test gets an immediate DNS failure, never an
+# answer from the network. Tests that need answers pass `dns` (tests/dnsfixture.py).
+NO_DNS = "127.0.0.1:9"
+
+
+def node_config(data: Path, service: str, port: int, extra: str = "", *, dns: str = NO_DNS) -> Config:
     return config_module.parse(f"""
 [node]
 data = "{data}"
@@ -55,6 +60,9 @@ shutdown_grace = 1.0
 [auth]
 argon2_memory_kib = 8192
 argon2_time_cost = 1
+[dns]
+servers = ["{dns}"]
+timeout = 1.0
 [services.{service}]
 ports = [{port}]
 {extra}

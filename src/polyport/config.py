@@ -170,6 +170,33 @@ class MailSettings(_Section):
         "sent again by the client.", ge=100)] = 1000
 
 
+class QueueSettings(_Section):
+    remote_port: Annotated[int, _doc(
+        "Port of other domains' mail hosts (25; only tests and unusual networks change it).", ge=1, le=65535)] = 25
+    relay_host: Annotated[str, _doc(
+        "Send all outgoing mail through this host (\"host\" or \"host:port\", default port 587) instead of "
+        "to each domain's MX.")] = ""
+    relay_tls: Annotated[Literal["starttls", "implicit"], _doc(
+        "TLS to the relay host: STARTTLS (587) or implicit (465); its certificate is always checked.")] = "starttls"
+    relay_user: Annotated[str, _doc("User name for AUTH at the relay host (none: no AUTH).")] = ""
+    relay_password: Annotated[str, _doc("Password for AUTH at the relay host.")] = ""
+    min_backoff: Annotated[float, _doc("Seconds before the first retry; doubled each time.", gt=0)] = 300.0
+    max_backoff: Annotated[float, _doc("Longest wait between retries, seconds.", gt=0)] = 4000.0
+    lifetime: Annotated[float, _doc("Seconds a message is retried before it is bounced (5 days).", gt=0)] = 432_000.0
+    delay_warning: Annotated[float, _doc(
+        "Seconds after which the sender is told, once, that a message is still waiting.", gt=0)] = 14_400.0
+    concurrency: Annotated[int, _doc("Outgoing SMTP connections at most.", ge=1)] = 100
+    per_destination: Annotated[int, _doc("Outgoing connections to one domain at most.", ge=1)] = 20
+    connect_timeout: Annotated[float, _doc("Seconds to wait for a mail host to answer.", gt=0)] = 30.0
+
+
+class DnsSettings(_Section):
+    servers: Annotated[list[str], _doc(
+        "DNS servers to ask (\"addr\" or \"addr:port\"). Default: those of /etc/resolv.conf.")] = msgspec.field(
+        default_factory=list)
+    timeout: Annotated[float, _doc("Seconds to wait for a DNS answer.", gt=0)] = 5.0
+
+
 class LogSettings(_Section):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("Least severe level logged.")] = "info"
     format: Annotated[Literal["console", "json"], _doc(
@@ -212,6 +239,8 @@ class Config(_Section, dict=True):  # dict=True: room for the file's own service
     cluster: ClusterSettings = msgspec.field(default_factory=ClusterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    dns: DnsSettings = msgspec.field(default_factory=DnsSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     firewall: FirewallSettings = msgspec.field(default_factory=FirewallSettings)
     # Filled by parse(), one service at a time, so errors can name the service.
@@ -479,7 +508,8 @@ def example() -> str:
     sections: list[tuple[str, type[msgspec.Struct]]] = [
         ("node", NodeSettings), ("store", StoreSettings), ("blobs", BlobSettings), ("tls", TlsSettings),
         ("network", NetworkSettings), ("cluster", ClusterSettings), ("auth", AuthSettings),
-        ("mail", MailSettings), ("log", LogSettings), ("firewall", FirewallSettings),
+        ("mail", MailSettings), ("queue", QueueSettings), ("dns", DnsSettings), ("log", LogSettings),
+        ("firewall", FirewallSettings),
     ]
     for name, struct_type in sections:
         out.append(f"[{name}]")

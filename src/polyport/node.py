@@ -33,8 +33,10 @@ from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
 from polyport.mailstore import Mailstore
 from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener
+from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
 from polyport.net.trusted import TrustedNetworks
+from polyport.queue import Queue, QueueLimits, RelayHost, SmtpSender
 from polyport.runtime import Runtime
 from polyport.service_table import TlsMode, Transport
 from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
@@ -119,6 +121,7 @@ class Node:
         self._log = log.get()
         self._stopping = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
 
     async def start(self) -> None:
@@ -137,6 +140,8 @@ class Node:
             raise
         datadir.write_status(config.data_dir, self.bound_listeners())
         self._follower = asyncio.get_running_loop().create_task(self._follow_changes())
+        assert self.runtime is not None
+        self._sender = asyncio.get_running_loop().create_task(self.runtime.queue.run())
         self._log.info("node.ready", data=str(config.data_dir), listeners=len(self.listeners),
                        ms=round((time.monotonic() - self._started_at) * 1000))
 
@@ -166,6 +171,20 @@ class Node:
         auth = config.auth
         blobs = LocalBlobStore(self._blob_path())
         mailstore = Mailstore(records, blobs, directory, bus, max_message_size=config.mail.max_message_size)
+        hostname = config.mail.hostname or socket.gethostname()
+        resolver = Resolver(config.dns.servers or None, timeout=config.dns.timeout)
+        q = config.queue
+        relay = None
+        if q.relay_host:
+            host, _, port = q.relay_host.rpartition(":") if q.relay_host.count(":") == 1 else (q.relay_host, "", "")
+            relay = RelayHost(host or q.relay_host, int(port) if port else (465 if q.relay_tls == "implicit" else 587),
+                              q.relay_tls == "implicit", q.relay_user, q.relay_password)
+        queue = Queue(records, blobs, SmtpSender(resolver, hostname, port=q.remote_port, relay=relay,
+                                                 connect_timeout=q.connect_timeout), hostname,
+                      QueueLimits(q.min_backoff, q.max_backoff, q.lifetime, q.delay_warning, q.concurrency,
+                                  q.per_destination))
+        delivery = Delivery(directory, mailstore, hostname, queue)
+        queue.notify = delivery.notice
         self.runtime = Runtime(
             config=config, records=records, blobs=blobs, bus=bus,
             passwords=passwords, directory=directory,
@@ -175,8 +194,7 @@ class Node:
                 Throttle(window=auth.failure_window, max_per_address=auth.max_failures_per_address,
                          max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
-            mailstore=mailstore,
-            delivery=Delivery(directory, mailstore, config.mail.hostname or socket.gethostname()),
+            mailstore=mailstore, delivery=delivery, queue=queue, resolver=resolver,
         )
 
     async def _apply_store_overrides(self, directory: Directory) -> None:
@@ -278,6 +296,11 @@ class Node:
         if self._follower is not None:
             self._follower.cancel()
             self._follower = None
+        if self._sender is not None and self.runtime is not None:
+            await self.runtime.queue.stop(min(grace, 5.0))
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
         for listener in self.listeners:
             await listener.stop_accepting()
         await asyncio.gather(*(listener.finish(grace) for listener in self.listeners))

@@ -15,8 +15,10 @@ from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
 from polyport.mailstore import Mailstore
+from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsManager
 from polyport.net.trusted import TrustedNetworks
+from polyport.queue import Queue
 from polyport.store import BlobStore, RecordStore
 
 
@@ -33,3 +35,5 @@ class Runtime:
     trusted: TrustedNetworks
     mailstore: Mailstore
     delivery: Delivery
+    queue: Queue
+    resolver: Resolver

@@ -119,5 +119,5 @@ def _config_text(data: Path, port: int) -> str:
 
     others = "".join(f"[services.{s.name}]\nenabled = false\n" for s in SERVICES if s.built and s.name != "smtp")
     return (f'[node]\ndata = "{data}"\nmain_domain = "example.com"\nbind = "127.0.0.1"\n'
-            f"[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n"
+            f"[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n[dns]\nservers = [\"127.0.0.1:9\"]\n"
             f"[services.smtp]\nports = [{port}]\n{others}")

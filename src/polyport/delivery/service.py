@@ -4,7 +4,9 @@
 accounts (also by alias and domain alias, and "name+detail" as "name"), forwarders, groups (expanded,
 members resolved in turn), and the domain's MailToUnknown for names it does not have. `deliver` stores
 one message for every local recipient of a transaction at once (mailstore.deliver: one blob, one unit of
-work), after prepending the trace headers; it returns only once that is on disk.
+work), after prepending the trace headers, and queues the copy for recipients in other domains in the
+same unit; it returns only once all of that is on disk. `notice` hands the queue's bounces and delay
+notices back to their senders, wherever those are.
 
 Protocols call this; it knows nothing of SMTP's codes (smtp/codes.py maps its errors).
 """
@@ -23,6 +25,8 @@ from polyport.directory import settings as schema
 from polyport.directory.records import Route
 from polyport.mailstore import Mailstore
 from polyport.mailstore.errors import RecipientOverQuota
+from polyport.queue import NewRecipient, Queue
+from polyport.store import Unit
 
 MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
 MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
@@ -47,8 +51,7 @@ class MailboxFull(DeliveryError):
 
 
 class RemoteNotAvailable(DeliveryError):
-    """The address is in another domain and sending to other domains (the outbound queue) is not
-    built on this server yet."""
+    """The address is in another domain and this node has no outbound queue (a test node, say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +67,10 @@ class Recipient:
 
     address: str  # as the client gave it (domain lower-cased)
     local: tuple[LocalTarget, ...] = ()
-    remote: tuple[str, ...] = ()  # addresses in other domains (a forwarder's target)
+    remote: tuple[str, ...] = ()  # addresses in other domains (itself, or a forwarder's target)
     discarded: bool = False  # accepted and thrown away (MailToUnknown = Discarded)
+    notify: str | None = None  # DSN (RFC 3461) NOTIFY and ORCPT of the RCPT that named it
+    orcpt: str | None = None
 
     @property
     def hosted(self) -> bool:
@@ -85,10 +90,21 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class Options:
+    """The transaction's MAIL parameters that travel with a queued copy."""
+
+    envid: str | None = None
+    ret: str | None = None
+    smtputf8: bool = False
+    requiretls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Delivered:
     id: str
     size: int  # of the stored message, with the trace headers
     accounts: int  # mailboxes it went into (duplicates removed)
+    queued: int = 0  # addresses in other domains it was queued for
 
 
 def new_id() -> str:
@@ -123,11 +139,12 @@ def _received(trace: Trace, hostname: str, recipient: str | None, now: float) ->
 
 
 class Delivery:
-    def __init__(self, directory: Directory, mailstore: Mailstore, hostname: str, *,
+    def __init__(self, directory: Directory, mailstore: Mailstore, hostname: str, queue: Queue | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self.mailstore = mailstore
         self.hostname = hostname
+        self.queue = queue
         self._clock = clock
         self._log = log.get(service="delivery")
 
@@ -199,12 +216,11 @@ class Delivery:
         return await self._expand(route, asked, local, remote, seen, depth + 1)
 
     async def check_remote(self, recipient: Recipient) -> None:
-        """Whether mail for `recipient`'s addresses in other domains can be sent on. The outbound queue
-        (issue 4's second half) is not built yet, so it cannot: RemoteNotAvailable, said plainly, rather
-        than accepting mail that would never leave."""
-        if recipient.remote:
+        """Whether mail for `recipient`'s addresses in other domains can be sent on: a node without a queue
+        says so plainly rather than accepting mail that would never leave."""
+        if recipient.remote and self.queue is None:
             raise RemoteNotAvailable(f"<{recipient.address}>: sending to other domains is not available on "
-                                     "this server yet")
+                                     "this server")
 
     async def check_room(self, recipient: Recipient, size: int = 0) -> None:
         """MailboxFull if a local account of `recipient` cannot take `size` more octets now."""
@@ -221,28 +237,66 @@ class Delivery:
 
     # -- storing --
 
-    async def deliver(self, sender: str, recipients: Sequence[Recipient], data: bytes, trace: Trace) -> Delivered:
+    async def deliver(self, sender: str, recipients: Sequence[Recipient], data: bytes, trace: Trace,
+                      options: Options | None = None) -> Delivered:
         """Store `data` for every local target of `recipients` (duplicates once), with Return-Path and
-        Received prepended; returns when it is durable. All or none: MailboxFull names the recipient
-        over quota and nothing was stored."""
+        Received prepended, and queue it (with Received) for their addresses in other domains; returns
+        when all of it is durable. All or none: MailboxFull names the recipient over quota and nothing was
+        stored or queued."""
+        options = options or Options()
         targets: dict[int, LocalTarget] = {}
+        remote: dict[str, NewRecipient] = {}
         for recipient in recipients:
             for target in recipient.local:
                 targets.setdefault(target.account_id, target)
-        if any(r.remote for r in recipients):
-            raise RemoteNotAvailable("sending to other domains is not available on this server yet")
+            for address in recipient.remote:
+                orcpt = recipient.orcpt or (f"rfc822;{recipient.address}" if address != recipient.address else None)
+                remote.setdefault(address, NewRecipient(address, orcpt, recipient.notify))
+        if remote and self.queue is None:
+            raise RemoteNotAvailable("sending to other domains is not available on this server")
         now = self._clock()
         single = recipients[0].address if len(recipients) == 1 else None
-        message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), _received(trace, self.hostname, single, now),
-                            data))
-        if targets:
+        received = _received(trace, self.hostname, single, now)
+        queue_unit: Unit[int] | None = None
+        if remote:
+            assert self.queue is not None
+            prepared = await self.queue.prepare(received + data)
+            queue_unit = self.queue.enqueue_unit(
+                trace.id, sender, prepared, list(remote.values()), envid=options.envid, ret=options.ret,
+                smtputf8=options.smtputf8, requiretls=options.requiretls,
+                origin=trace.authenticated or f"[{trace.remote_ip}]")
+        message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), received, data))
+        if not targets and queue_unit is not None:
+            assert self.queue is not None
+            await self.queue.store.write(queue_unit)
+        elif targets:
             try:
-                await self.mailstore.deliver(message, [(t.account_id, t.mailbox) for t in targets.values()])
+                await self.mailstore.deliver(message, [(t.account_id, t.mailbox) for t in targets.values()],
+                                             also=queue_unit)
             except RecipientOverQuota as error:
                 target = targets[error.account_id]
                 asked = next((r.address for r in recipients if target in r.local), target.address)
                 permanent = await self._permanent_quota(target.address)
                 raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
+        if remote:
+            assert self.queue is not None
+            self.queue.wake()
         self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
-                       accounts=len(targets), size=len(message))
-        return Delivered(trace.id, len(message), len(targets))
+                       accounts=len(targets), queued=len(remote), size=len(message))
+        return Delivered(trace.id, len(message), len(targets), len(remote))
+
+    async def notice(self, to: str, data: bytes) -> None:
+        """A bounce or delay notice for `to` (the null reverse-path): into its mailbox when it is ours,
+        else queued for it. Nobody to give it to is logged, never answered."""
+        try:
+            recipient = await self.resolve(to)
+        except DeliveryError as error:
+            self._log.warning("delivery.notice_undeliverable", to=to, reason=str(error))
+            return
+        if recipient is None:
+            recipient = Recipient(to, remote=(to,))
+        trace = Trace("localhost", "", "local")
+        try:
+            await self.deliver("", [recipient], data, trace)
+        except DeliveryError as error:
+            self._log.warning("delivery.notice_undeliverable", to=to, reason=str(error))

@@ -443,12 +443,13 @@ class Mailstore:
         return appended
 
     async def deliver(self, data: bytes, targets: Sequence[tuple[int, str]], *,
-                      flag_names: Iterable[str] = ()) -> list[Appended]:
+                      flag_names: Iterable[str] = (), also: Unit[Any] | None = None) -> list[Appended]:
         """Local delivery: one message into a mailbox of each target account ((account id, mailbox name);
         a mailbox that does not exist means INBOX), stored once (one blob, one body shared by reference)
         and recorded for every target in one unit of work: acknowledged means durable for all of them, or
         none is stored. An account that never logged in gets its default mailboxes here. Raises
-        RecipientOverQuota naming the first account over its quota."""
+        RecipientOverQuota naming the first account over its quota. `also` runs in the same unit, after the
+        appends (delivery queues the copies for other domains there)."""
         message = await self.prepare(data, flag_names)
         limits = {account_id: await self._limits(account_id) for account_id, _ in targets}
         saved = self._clock()
@@ -471,6 +472,8 @@ class Mailstore:
                 except OverQuota as error:
                     raise RecipientOverQuota(account_id, str(error)) from None
                 done.append(appended)
+            if also is not None:
+                yield from also
             return done
 
         appended = await self.store.write(unit())

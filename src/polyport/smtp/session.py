@@ -21,13 +21,13 @@ import base64
 import enum
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from polyport import __version__, log, metrics
 from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, LoginContext
 from polyport.config import ResolvedService
-from polyport.delivery import DeliveryError, Recipient, Trace
+from polyport.delivery import DeliveryError, Options, Recipient, Trace
 from polyport.directory import settings as schema
 from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
 from polyport.runtime import Runtime
@@ -346,7 +346,8 @@ class SmtpSession:
         except DeliveryError as error:
             self.log.info("smtp.recipient_refused", recipient=c.recipient, reason=type(error).__name__)
             raise Refused(codes.delivery_reply(error)) from None
-        t.recipients.append((recipient, c.params))
+        notify = ",".join(sorted(c.params.notify)) if c.params.notify else None
+        t.recipients.append((replace(recipient, notify=notify, orcpt=c.params.orcpt), c.params))
         self.ok("recipient ok", "2.1.5")
 
     # -- the message --
@@ -438,8 +439,9 @@ class SmtpSession:
                 else:
                     self.ok(f"<{recipient.address}> delivered as {outcome.id}")
             return
+        options = Options(t.params.envid, t.params.ret, t.params.smtputf8, t.params.requiretls)
         try:
-            delivered = await delivery.deliver(t.sender, [r for r, _ in t.recipients], message, trace)
+            delivered = await delivery.deliver(t.sender, [r for r, _ in t.recipients], message, trace, options)
         except DeliveryError as error:
             raise Refused(codes.delivery_reply(error)) from None
         self.log.info("smtp.accepted", id=delivered.id, sender=t.sender, recipients=len(t.recipients),

@@ -17,6 +17,8 @@ import binascii
 import re
 from dataclasses import dataclass, field
 
+from polyport.mime import xtext
+
 # RFC 5321 4.5.3.1.4 allows 512 octets per command line and more for extension parameters; we take up to
 # 1,000 octets with the CRLF (the text line limit), as the limits say. Longer lines are refused
 # unbuffered by the connection's framer.
@@ -169,20 +171,14 @@ def _path_end(text: str) -> int:
 
 # -- xtext (RFC 3461 4) --
 
-_XTEXT_HEX = re.compile(r"\+([0-9A-F]{2})")
+encode_xtext = xtext.encode
 
 
 def decode_xtext(text: str) -> str:
-    if any(ord(c) < 33 or ord(c) > 126 or c == "=" for c in text):
-        raise syntax("bad xtext")
-    if "+" in text and len(_XTEXT_HEX.findall(text)) != text.count("+"):
-        raise syntax("bad xtext: + must be followed by two upper-case hex digits")
-    return _XTEXT_HEX.sub(lambda m: chr(int(m.group(1), 16)), text)
-
-
-def encode_xtext(text: str) -> str:
-    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
-                   for c in text)
+    try:
+        return xtext.decode(text)
+    except xtext.XtextError as err:
+        raise syntax(str(err)) from None
 
 
 # -- parameters --

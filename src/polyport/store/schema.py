@@ -193,3 +193,39 @@ mailbox_acl = Table(
     Column("rights", String(32), nullable=False),
     Index("mailbox_acl_grantee", "grantee"),
 )
+
+# The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
+# The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
+queue_messages = Table(
+    "queue_messages", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ident", String(32), nullable=False),  # the id in logs and replies ("queued as")
+    Column("sender", Text, nullable=False),  # "" for the null reverse-path (bounces)
+    Column("size", BigInteger, nullable=False),
+    Column("blob", String(64), nullable=True),
+    Column("envid", Text, nullable=True),  # DSN (RFC 3461): ENVID and RET
+    Column("ret", String(4), nullable=True),
+    Column("flags", SmallInteger, nullable=False),  # queue.records: SMTPUTF8, EIGHT_BIT, REQUIRETLS
+    Column("origin", Text, nullable=False),  # who handed it in (account or client address), for the admin
+    Column("created", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+queue_recipients = Table(
+    "queue_recipients", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("queue_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("orcpt", Text, nullable=True),
+    Column("notify", String(40), nullable=True),  # "SUCCESS,FAILURE,DELAY", "NEVER", NULL: not given
+    Column("status", String(10), nullable=False),  # queued, sent, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),  # also a lease while an attempt runs
+    Column("last_error", Text, nullable=True),
+    Column("delay_notified", SmallInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Index("queue_recipients_due", "status", "next_attempt"),
+    Index("queue_recipients_message", "message_id"),
+)

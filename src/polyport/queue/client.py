@@ -1,0 +1,225 @@
+"""Sending one queued message to one destination: MX lookup, connection, STARTTLS, the SMTP dialogue.
+
+aiosmtplib speaks the protocol (DESIGN: correct STARTTLS and server-name checks); this module decides
+where to connect and what to ask for. Mail hosts are tried in MX order (a domain without MX is its own
+mail host, a null MX takes no mail), each host's addresses in turn, until one answers. STARTTLS is used
+whenever offered; certificates are checked only when the message or the destination demands it
+(REQUIRETLS, MTA-STS "enforce", DANE), as RFC 7435's opportunistic TLS has it. With a relay host
+configured, everything goes there instead (with AUTH if a user is set).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from polyport import log
+from polyport.mime import xtext
+from polyport.net.resolver import DnsError, DnsNotFound, DnsTemporary, Resolver
+from polyport.queue import records as rec
+
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """How one recipient fared in an attempt: the reply code (0: no server reached), its text."""
+
+    code: int
+    enhanced: str | None
+    text: str
+    host: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.host} said: " if self.host else ""
+        enhanced = f"{self.enhanced} " if self.enhanced else ""
+        return f"{where}{self.code} {enhanced}{self.text}".strip() if self.code else f"{enhanced}{self.text}".strip()
+
+
+def _reply(code: int, message: str, host: str | None) -> Delivered:
+    text = " ".join(message.split())
+    match = _ENHANCED.match(text)
+    enhanced = match.group(1) if match else None
+    return Delivered(code, enhanced, text[match.end():] if match else text, host)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayHost:
+    host: str
+    port: int = 587
+    implicit_tls: bool = False
+    user: str = ""
+    password: str = ""
+
+
+class Unreachable(Exception):
+    pass
+
+
+class SmtpSender:
+    def __init__(self, resolver: Resolver, hostname: str, *, port: int = 25, relay: RelayHost | None = None,
+                 connect_timeout: float = 30.0, command_timeout: float = 300.0) -> None:
+        self.resolver = resolver
+        self.hostname = hostname
+        self.port = port
+        self.relay = relay
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._insecure = ssl.create_default_context()
+        self._insecure.check_hostname = False
+        self._insecure.verify_mode = ssl.CERT_NONE
+        self._log = log.get(service="queue")
+
+    @property
+    def relayed(self) -> bool:
+        return self.relay is not None
+
+    async def send(self, domain: str, message: rec.QueuedMessage, recipients: Sequence[rec.DueRecipient],
+                   data: bytes) -> dict[int, Delivered]:
+        """Each recipient's outcome (by recipient id)."""
+        try:
+            targets = await self._targets(domain)
+        except DnsNotFound as err:
+            return dict.fromkeys((r.id for r in recipients), Delivered(550, "5.1.2", f"{domain}: {err}"))
+        except DnsTemporary as err:
+            return dict.fromkeys((r.id for r in recipients), Delivered(0, "4.4.3", f"DNS: {err}"))
+        if not targets:
+            return dict.fromkeys((r.id for r in recipients),
+                                 Delivered(556, "5.1.10", f"{domain} accepts no mail (null MX)"))
+        last = "no mail host answered"
+        for host, port in targets:
+            try:
+                # A relay host is connected to by name (its certificate is checked against it).
+                addresses = [host] if _is_address(host) or self.relay else await self.resolver.addresses(host)
+            except DnsError as err:
+                last = f"{host}: {err}"
+                continue
+            for address in addresses:
+                try:
+                    return await self._session(host, address, port, message, recipients, data)
+                except Unreachable as err:
+                    last = f"{host} [{address}]: {err}"
+                    self._log.info("queue.unreachable", host=host, address=address, error=str(err))
+        return dict.fromkeys((r.id for r in recipients), Delivered(0, "4.4.1", last))
+
+    async def _targets(self, domain: str) -> list[tuple[str, int]]:
+        if self.relay is not None:
+            return [(self.relay.host, self.relay.port)]
+        if domain.startswith("[") and domain.endswith("]"):  # an address literal: that host itself
+            return [(domain[1:-1].removeprefix("IPv6:"), self.port)]
+        hosts = await self.resolver.mx(domain)
+        if hosts is None:
+            return [(domain, self.port)]  # RFC 5321 5.1: no MX, the domain's own address
+        return [(h, self.port) for h in hosts]
+
+    async def _session(self, host: str, address: str, port: int, message: rec.QueuedMessage,
+                       recipients: Sequence[rec.DueRecipient], data: bytes) -> dict[int, Delivered]:
+        relay = self.relay
+        implicit = relay is not None and relay.implicit_tls
+        requiretls = bool(message.flags & rec.REQUIRETLS)
+        verify = requiretls or relay is not None
+        client = aiosmtplib.SMTP(hostname=address, port=port, local_hostname=self.hostname,
+                                 timeout=self.command_timeout, use_tls=implicit, start_tls=False,
+                                 tls_context=self._context(verify, host) if implicit else None,
+                                 validate_certs=verify)
+        try:
+            await client.connect(timeout=self.connect_timeout)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+            raise Unreachable(str(err) or type(err).__name__) from None
+        try:
+            return await self._dialogue(client, host, message, recipients, data, verify, requiretls, implicit)
+        except aiosmtplib.SMTPResponseException as err:
+            if err.code // 100 in (4, 5) and err.code != 421:
+                outcome = _reply(err.code, err.message, host)
+                return dict.fromkeys((r.id for r in recipients), outcome)
+            raise Unreachable(f"{err.code} {err.message}") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as err:
+            raise Unreachable(str(err) or type(err).__name__) from None
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+    def _context(self, verify: bool, host: str) -> ssl.SSLContext:
+        return ssl.create_default_context() if verify else self._insecure
+
+    async def _dialogue(self, client: aiosmtplib.SMTP, host: str, message: rec.QueuedMessage,
+                        recipients: Sequence[rec.DueRecipient], data: bytes, verify: bool, requiretls: bool,
+                        implicit: bool) -> dict[int, Delivered]:
+        await client.ehlo()
+        if not implicit:
+            if client.supports_extension("starttls"):
+                await client.starttls(server_hostname=host, validate_certs=verify,
+                                      tls_context=self._context(verify, host))
+                await client.ehlo()
+            elif requiretls:
+                refusal = Delivered(530, "5.7.10", f"{host} does not offer STARTTLS (the message has REQUIRETLS)",
+                                    host)
+                return dict.fromkeys((r.id for r in recipients), refusal)
+            elif verify:  # a relay host without STARTTLS: try again (it may be fixed), never in the clear
+                raise Unreachable(f"{host} does not offer STARTTLS")
+        if self.relay is not None and self.relay.user:
+            await client.login(self.relay.user, self.relay.password)
+        smtputf8 = bool(message.flags & rec.SMTPUTF8)
+        if smtputf8 and not client.supports_extension("smtputf8"):
+            return dict.fromkeys((r.id for r in recipients),
+                                 Delivered(553, "5.6.7", f"{host} does not accept SMTPUTF8 addresses", host))
+        if requiretls and not client.supports_extension("requiretls"):
+            return dict.fromkeys((r.id for r in recipients),
+                                 Delivered(530, "5.7.30", f"{host} does not offer REQUIRETLS", host))
+        options: list[str] = []
+        if client.supports_extension("size"):
+            options.append(f"SIZE={len(data)}")
+        if message.flags & rec.EIGHT_BIT and client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if smtputf8:
+            options.append("SMTPUTF8")
+        dsn = client.supports_extension("dsn")
+        if dsn and message.ret:
+            options.append(f"RET={message.ret}")
+        if dsn and message.envid:
+            options.append(f"ENVID={xtext.encode(message.envid)}")
+        if requiretls:
+            options.append("REQUIRETLS")
+        encoding = "utf-8" if smtputf8 else "ascii"
+        await client.mail(message.sender, options=options, encoding=encoding)
+        outcomes: dict[int, Delivered] = {}
+        accepted: list[int] = []
+        for r in recipients:
+            rcpt_options: list[str] = []
+            if dsn and r.notify:
+                rcpt_options.append(f"NOTIFY={r.notify}")
+            if dsn and r.orcpt:
+                kind, _, addr = r.orcpt.partition(";")
+                rcpt_options.append(f"ORCPT={kind};{xtext.encode(addr)}")
+            try:
+                await client.rcpt(r.address, options=rcpt_options, encoding=encoding)
+                accepted.append(r.id)
+            except aiosmtplib.SMTPRecipientRefused as err:
+                outcomes[r.id] = _reply(err.code, err.message, host)
+        if accepted:
+            try:
+                response = await client.data(data)
+                done = _reply(response.code, response.message, host)
+            except aiosmtplib.SMTPDataError as err:
+                done = _reply(err.code, err.message, host)
+            for recipient_id in accepted:
+                outcomes[recipient_id] = done
+        return outcomes
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+

@@ -1,0 +1,287 @@
+"""The outbound queue: mail for other domains, kept in the store until it is sent or given up.
+
+- `prepare` + `enqueue_unit` put a message in the queue inside the caller's unit of work (delivery stores
+  local copies and queues remote ones in one commit, so one acknowledgement covers both).
+- `run` is the node's sender: it leases due recipients (records.take_due), groups them by message and
+  destination domain, and sends each group over one SMTP connection (client.py), at most `concurrency`
+  at once and `per_destination` per domain. A 2xx marks a recipient sent, a 5xx failed (a bounce goes to
+  the sender), anything else is tried again after a backoff (Postfix's: 5 minutes doubling up to about
+  an hour) until `lifetime` (5 days) has passed; a delay notice goes out once after `delay_warning`.
+- Notices (dsn.py) go back through delivery with the null reverse-path, so a notice never causes another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from polyport import log
+from polyport.queue import dsn
+from polyport.queue import records as rec
+from polyport.queue.client import Delivered, SmtpSender
+from polyport.store import BlobStore, RecordStore, Unit, unit_of
+
+LEASE = 15 * 60  # an attempt that has not reported back in this long is taken to have died
+INLINE = 64 * 1024  # queued messages up to this size keep their bytes in their row
+TAKE = 200  # due recipients taken per look
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    min_backoff: float = 300.0
+    max_backoff: float = 4000.0
+    lifetime: float = 5 * 86_400.0
+    delay_warning: float = 4 * 3600.0
+    concurrency: int = 100
+    per_destination: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    size: int
+    blob: str | None
+    data: bytes | None
+    eight_bit: bool
+
+
+Notify = Callable[[str, bytes], Awaitable[None]]  # (recipient of the notice, its bytes)
+
+
+def new_ident() -> str:
+    return secrets.token_hex(6).upper()
+
+
+class Queue:
+    def __init__(self, store: RecordStore, blobs: BlobStore, sender: SmtpSender, hostname: str,
+                 limits: QueueLimits | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.sender = sender
+        self.hostname = hostname
+        self.limits = limits or QueueLimits()
+        self.notify: Notify | None = None  # set by delivery: how notices reach senders
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._running: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._all = asyncio.Semaphore(self.limits.concurrency)
+        self._per_domain: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self.limits.per_destination))
+        self._stopping = False
+        self._log = log.get(service="queue")
+
+    # -- in --
+
+    async def prepare(self, data: bytes) -> Prepared:
+        """The bytes' place: in the row when small, else in the blob store (durably, before the row)."""
+        eight_bit = not data.isascii()
+        if len(data) <= INLINE:
+            return Prepared(len(data), None, data, eight_bit)
+        return Prepared(len(data), await self.blobs.put(data), None, eight_bit)
+
+    def enqueue_unit(self, ident: str, sender: str, prepared: Prepared, recipients: Sequence[rec.NewRecipient], *,
+                     envid: str | None = None, ret: str | None = None, smtputf8: bool = False,
+                     requiretls: bool = False, origin: str = "") -> Unit[int]:
+        flags = ((rec.SMTPUTF8 if smtputf8 else 0) | (rec.EIGHT_BIT if prepared.eight_bit else 0)
+                 | (rec.REQUIRETLS if requiretls else 0))
+        return rec.enqueue(ident, sender, prepared.size, prepared.blob, prepared.data, envid, ret, flags, origin,
+                           recipients, int(self._clock()))
+
+    async def enqueue(self, sender: str, data: bytes, recipients: Sequence[rec.NewRecipient], **options: str | bool
+                      ) -> str:
+        """Queue a message on its own (notices); returns its ident once it is durable."""
+        ident = new_ident()
+        prepared = await self.prepare(data)
+        await self.store.write(self.enqueue_unit(ident, sender, prepared, recipients, **options))  # type: ignore[arg-type]
+        self.wake()
+        return ident
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the sender --
+
+    async def run(self) -> None:
+        """Send what is due, for as long as the node runs."""
+        while not self._stopping:
+            try:
+                await self._dispatch_due()
+                wait = await self._until_next_due()
+            except Exception:  # the store was briefly unavailable, say: keep the sender alive
+                self._log.exception("queue.dispatch_failed")
+                wait = 5.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _until_next_due(self) -> float:
+        due = await self.store.fetch(rec.NEXT_DUE.value())
+        if due is None:
+            return 60.0
+        return max(0.05, min(60.0, float(due) - self._clock()))
+
+    async def _dispatch_due(self) -> None:
+        now = int(self._clock())
+        taken = await self.store.write(rec.take_due(now, now + LEASE, TAKE))
+        groups: defaultdict[tuple[int, str], list[rec.DueRecipient]] = defaultdict(list)
+        for recipient in taken:
+            key = (recipient.message_id, "" if self.sender.relayed else recipient.domain)
+            groups[key].append(recipient)
+        for key, recipients in groups.items():
+            if key in self._running:  # already on its way (a lease that ran out while it was slow)
+                continue
+            task = asyncio.get_running_loop().create_task(self._attempt(key[0], key[1], recipients))
+            self._running[key] = task
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        for key, running in list(self._running.items()):
+            if running is task:
+                del self._running[key]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking work; attempts still running after `grace` are cut and their recipients due again."""
+        self._stopping = True
+        self.wake()
+        tasks = list(self._running.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- one attempt --
+
+    async def _attempt(self, message_id: int, domain: str, recipients: list[rec.DueRecipient]) -> None:
+        try:
+            async with self._all, self._per_domain[domain or "*"]:
+                await self._attempt_now(message_id, domain, recipients)
+        except asyncio.CancelledError:
+            # Cut by a shutdown: due again at once for whoever starts next.
+            now = int(self._clock())
+            await asyncio.shield(self.store.write(rec.record(message_id, [
+                rec.Outcome(r.id, rec.QUEUED, now, "interrupted by a shutdown") for r in recipients], now)))
+            raise
+        except Exception:
+            self._log.exception("queue.attempt_failed", message=message_id, domain=domain)
+
+    async def _attempt_now(self, message_id: int, domain: str, recipients: list[rec.DueRecipient]) -> None:
+        row = await self.store.fetch(rec.MESSAGE.one(id=message_id))
+        if row is None:  # deleted by an administrator meanwhile
+            return
+        message = rec.to_message(row)
+        data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
+        results = await self.sender.send(domain, message, recipients, data)
+        now = self._clock()
+        outcomes: list[rec.Outcome] = []
+        failed: list[tuple[rec.DueRecipient, Delivered]] = []
+        delayed: list[tuple[rec.DueRecipient, Delivered]] = []
+        for recipient in recipients:
+            result = results[recipient.id]
+            if result.code // 100 == 2:
+                outcomes.append(rec.Outcome(recipient.id, rec.SENT, int(now), None))
+                self._log.info("queue.sent", id=message.ident, to=recipient.address, host=result.host,
+                               reply=result.text[:200])
+                continue
+            expired = now - message.created >= self.limits.lifetime
+            if result.code // 100 == 5 or expired:
+                if expired and result.code // 100 != 5:
+                    result = Delivered(result.code, "4.4.7",
+                                       f"gave up after {self.limits.lifetime / 86400:g} days: {result.text}",
+                                       result.host)
+                outcomes.append(rec.Outcome(recipient.id, rec.FAILED, int(now), result.describe()))
+                failed.append((recipient, result))
+                self._log.info("queue.failed", id=message.ident, to=recipient.address, reply=result.describe()[:300])
+                continue
+            retry = now + self.backoff(recipient.attempts + 1)
+            outcomes.append(rec.Outcome(recipient.id, rec.QUEUED, int(retry), result.describe()))
+            if (not recipient.delay_notified and now - message.created >= self.limits.delay_warning
+                    and dsn.wants(recipient.notify, "DELAY")):
+                delayed.append((recipient, result))
+            self._log.info("queue.deferred", id=message.ident, to=recipient.address, reply=result.describe()[:300],
+                           retry_in=int(retry - now))
+        await self.store.write(rec.record(message_id, outcomes, int(now), [r.id for r, _ in delayed]))
+        self.wake()  # the sender computes its next wake-up from the new due times
+        await self._notices(message, data, failed, "failed")
+        await self._notices(message, data, delayed, "delayed")
+
+    def backoff(self, attempts: int) -> float:
+        return float(min(self.limits.min_backoff * 2 ** min(max(0, attempts - 1), 32), self.limits.max_backoff))
+
+    async def _notices(self, message: rec.QueuedMessage, data: bytes,
+                       recipients: list[tuple[rec.DueRecipient, Delivered]], action: str) -> None:
+        wanted = [(r, d) for r, d in recipients if dsn.wants(r.notify, "FAILURE" if action == "failed" else "DELAY")]
+        if not wanted or not message.sender or self.notify is None:
+            return  # never a notice about a notice (null sender), nor one that was not asked for
+        notice = dsn.build(
+            action=action, reporting_mta=self.hostname, sender=message.sender,
+            recipients=[dsn.RecipientStatus(r.address, d.enhanced or f"{d.code // 100}.0.0", d.describe(), r.orcpt,
+                                            d.host) for r, d in wanted],
+            original=data, arrival=message.created, now=self._clock(), envid=message.envid, ret=message.ret,
+            retry_until=message.created + self.limits.lifetime)
+        try:
+            await self.notify(message.sender, notice)
+        except Exception:
+            self._log.exception("queue.notice_failed", id=message.ident, to=message.sender)
+
+    # -- administration --
+
+    async def waiting(self, limit: int = 1000) -> list[dict[str, object]]:
+        """Messages with recipients still waiting, oldest first."""
+        rows = await self.store.fetch(rec.LIST.all(limit=limit))
+        return [dict(r) for r in rows]
+
+    async def show(self, ident: str) -> tuple[rec.QueuedMessage, list[dict[str, object]]]:
+        row = await self.store.fetch(rec.MESSAGE_BY_IDENT.one(ident=ident.upper()))
+        if row is None:
+            raise KeyError(ident)
+        message = rec.to_message(row)
+        recipients = await self.store.fetch(rec.RECIPIENTS_OF.all(id=message.id))
+        return message, [dict(r) for r in recipients]
+
+    async def retry(self, ident: str | None = None, *, domain: str | None = None) -> int:
+        """Make a message, a domain's recipients, or everything due now; how many recipients that was."""
+        now = int(self._clock())
+        if ident is not None:
+            message, _ = await self.show(ident)
+            count = await self.store.write(unit_of(rec.RETRY_MESSAGE.run(now=now, id=message.id)))
+        elif domain is not None:
+            count = await self.store.write(unit_of(rec.RETRY_DOMAIN.run(now=now, domain=domain.lower())))
+        else:
+            count = await self.store.write(unit_of(rec.RETRY_ALL.run(now=now)))
+        self.wake()
+        return int(count)
+
+    async def delete(self, ident: str) -> None:
+        """Drop a message from the queue without telling anyone."""
+        message, _ = await self.show(ident)
+        await self.store.write(rec.delete(message.id))
+        self._log.info("queue.deleted", id=message.ident)
+
+    async def reject(self, ident: str, reason: str = "deleted from the queue by the administrator") -> None:
+        """Drop a message and send its sender a failure notice for every recipient still waiting."""
+        message, recipients = await self.show(ident)
+        waiting = [r for r in recipients if r["status"] == rec.QUEUED]
+        await self.store.write(rec.delete(message.id))
+        data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
+        due = [rec.DueRecipient(int(str(r["id"])), message.id, str(r["address"]), str(r["domain"]),
+                                _text(r["orcpt"]), _text(r["notify"]), int(str(r["attempts"])),
+                                bool(r["delay_notified"]), message.created)
+               for r in waiting]
+        await self._notices(message, data, [(r, Delivered(550, "5.7.0", reason, None)) for r in due], "failed")
+        self._log.info("queue.rejected", id=message.ident, recipients=len(due))
+
+    async def totals(self, domain: str | None = None) -> dict[str, object]:
+        if domain:
+            row = await self.store.fetch(rec.TOTALS_FOR_DOMAIN.one(domain=domain.lower()))
+        else:
+            row = await self.store.fetch(rec.TOTALS.one())
+        return dict(row) if row is not None else {}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
