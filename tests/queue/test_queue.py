@@ -170,3 +170,37 @@ def test_queue_administration(pair: Pair) -> None:
     [bounce] = wait_for(lambda: bounces(pair, alice), what="the rejection notice")
     assert b"removed by the test" in bounce and b"x@down.test" in bounce and b"y@down.test" in bounce
     assert not [m for m in pair.queue() if m["ident"] == entry["ident"]]
+
+
+def test_queue_through_the_cli_api_and_the_command(pair: Pair) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.cliapi.conftest import Cli
+    from tests.node_thread import POSTMASTER_PASSWORD
+
+    alice = pair.a.account("alice")
+    assert pair.submit(alice, ["z@down.test"], b"Subject: admin\r\n\r\nx\r\n") == {}
+    port = next(b.port for b in pair.a.running.node.bound_listeners() if b.service == "cliapi")
+    cli = Cli(port).login()
+    [entry] = wait_for(lambda: [e for e in cli.data("LISTQUEUEMESSAGES") if e["From"] == alice],
+                       what="the message in LISTQUEUEMESSAGES")
+    ident = entry["ID"]
+    info = cli.data("GETMESSAGEQUEUEINFO SMTP QUEUE down.test")
+    assert isinstance(info, dict) and int(info["nTotal"]) >= 1 and "127.0.0.2" in info["lastError"]
+    shown = cli.data(f"GETQUEUEMESSAGE {ident}")
+    assert isinstance(shown, dict) and shown["Recipients"][0]["Address"] == "z@down.test"
+    cli.ok("RELEASESMTPQUEUE down.test")
+    cli.fails("REJECTQUEUEMESSAGE NOSUCH", 501, "no message")
+    # The admin command, through the node's CLI/API.
+    env = {**os.environ, "POLYPORT_PASSWORD": POSTMASTER_PASSWORD}
+    listed = subprocess.run([sys.executable, "-m", "polyport", "queue", "list", "--server", f"127.0.0.1:{port}"],
+                            capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert listed.returncode == 0 and ident in listed.stdout, listed.stdout + listed.stderr
+    deleted = subprocess.run([sys.executable, "-m", "polyport", "queue", "delete", ident, "--server",
+                              f"127.0.0.1:{port}"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert deleted.returncode == 0, deleted.stderr
+    assert not [e for e in cli.data("LISTQUEUEMESSAGES") if e["ID"] == ident]
+    time.sleep(0.3)
+    assert not [m for m in bounces(pair, alice) if b"z@down.test" in m]  # deleted quietly

@@ -57,7 +57,7 @@ def new_ident() -> str:
 
 
 class Queue:
-    def __init__(self, store: RecordStore, blobs: BlobStore, sender: SmtpSender, hostname: str,
+    def __init__(self, store: RecordStore, blobs: BlobStore, sender: SmtpSender | None, hostname: str,
                  limits: QueueLimits | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.blobs = blobs
@@ -107,6 +107,7 @@ class Queue:
 
     async def run(self) -> None:
         """Send what is due, for as long as the node runs."""
+        assert self.sender is not None, "a queue without a sender (administration only) does not run"
         while not self._stopping:
             try:
                 await self._dispatch_due()
@@ -129,7 +130,7 @@ class Queue:
         taken = await self.store.write(rec.take_due(now, now + LEASE, TAKE))
         groups: defaultdict[tuple[int, str], list[rec.DueRecipient]] = defaultdict(list)
         for recipient in taken:
-            key = (recipient.message_id, "" if self.sender.relayed else recipient.domain)
+            key = (recipient.message_id, "" if self.sender is not None and self.sender.relayed else recipient.domain)
             groups[key].append(recipient)
         for key, recipients in groups.items():
             if key in self._running:  # already on its way (a lease that ran out while it was slow)
@@ -175,6 +176,7 @@ class Queue:
             return
         message = rec.to_message(row)
         data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
+        assert self.sender is not None
         results = await self.sender.send(domain, message, recipients, data)
         now = self._clock()
         outcomes: list[rec.Outcome] = []

@@ -1,0 +1,104 @@
+"""The outbound queue: CommuniGate's GETMESSAGEQUEUEINFO, RELEASESMTPQUEUE and REJECTQUEUEMESSAGE, and
+Polyport's own LISTQUEUEMESSAGES and GETQUEUEMESSAGE (CommuniGate shows its queues only in WebAdmin).
+Server administrators only: a queue holds every domain's mail."""
+
+from __future__ import annotations
+
+import datetime
+
+from polyport.cliapi.codes import bad
+from polyport.cliapi.commands import Context, command
+from polyport.cliapi.wire import Parser, Value
+
+
+def _time(seconds: object) -> Value:
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(int(str(seconds)), datetime.UTC)
+
+
+def _entry(row: dict[str, object]) -> dict[str, Value]:
+    return {
+        "ID": str(row["ident"]), "From": str(row["sender"]), "Size": str(row["size"]),
+        "Created": _time(row["created"]), "Origin": str(row["origin"]), "Recipients": str(row["recipients"]),
+        "NextAttempt": _time(row["next_attempt"]), "Attempts": str(row["attempts"]),
+        "LastError": "" if row["last_error"] is None else str(row["last_error"]),
+    }
+
+
+@command("GETMESSAGEQUEUEINFO")
+async def get_message_queue_info(cx: Context, args: Parser) -> Value:
+    """[module] [QUEUE domain]: messages waiting (for that domain), when the next attempt is, the last
+    error."""
+    cx.require_master()
+    if not args.at_end() and args.peek().upper() != "QUEUE":
+        module = args.string()
+        if module.upper() not in ("SMTP", "DEQUEUER"):
+            raise bad(f"unknown module {module!r}: the queue is SMTP's")
+    domain = args.string() if args.maybe_keyword("QUEUE") else None
+    args.end()
+    totals = await cx.runtime.queue.totals(domain)
+    return {"nTotal": str(totals.get("messages", 0)), "nRecipients": str(totals.get("recipients", 0)),
+            "delayedTill": _time(totals.get("next_attempt")),
+            "lastError": "" if totals.get("last_error") is None else str(totals["last_error"])}
+
+
+@command("RELEASESMTPQUEUE")
+async def release_smtp_queue(cx: Context, args: Parser) -> Value:
+    """domain (or "*" for all): try its waiting messages now."""
+    cx.require_master()
+    domain = args.string()
+    args.end()
+    if domain == "*":
+        await cx.runtime.queue.retry()
+    else:
+        await cx.runtime.queue.retry(domain=domain)
+    return None
+
+
+@command("REJECTQUEUEMESSAGE")
+async def reject_queue_message(cx: Context, args: Parser) -> Value:
+    """id [NONDN | REPORT "text"]: take a message out of the queue, telling its sender (unless NONDN)."""
+    cx.require_master()
+    ident = args.string()
+    quiet = args.maybe_keyword("NONDN") is not None
+    reason = "deleted from the queue by the administrator"
+    if not quiet and args.maybe_keyword("REPORT"):
+        reason = args.string()
+    args.end()
+    try:
+        if quiet:
+            await cx.runtime.queue.delete(ident)
+        else:
+            await cx.runtime.queue.reject(ident, reason)
+    except KeyError:
+        raise bad(f"no message {ident} in the queue") from None
+    return None
+
+
+@command("LISTQUEUEMESSAGES")
+async def list_queue_messages(cx: Context, args: Parser) -> Value:
+    """[limit]: the messages waiting, oldest first (Polyport's own)."""
+    cx.require_master()
+    limit = int(args.string()) if not args.at_end() else 1000
+    args.end()
+    return [_entry(row) for row in await cx.runtime.queue.waiting(limit)]
+
+
+@command("GETQUEUEMESSAGE")
+async def get_queue_message(cx: Context, args: Parser) -> Value:
+    """id: a waiting message and each recipient's state (Polyport's own)."""
+    cx.require_master()
+    ident = args.string()
+    args.end()
+    try:
+        message, recipients = await cx.runtime.queue.show(ident)
+    except KeyError:
+        raise bad(f"no message {ident} in the queue") from None
+    return {
+        "ID": message.ident, "From": message.sender, "Size": str(message.size), "Created": _time(message.created),
+        "Origin": message.origin,
+        "Recipients": [{"Address": str(r["address"]), "Status": str(r["status"]), "Attempts": str(r["attempts"]),
+                        "NextAttempt": _time(r["next_attempt"]),
+                        "LastError": "" if r["last_error"] is None else str(r["last_error"])} for r in recipients],
+    }
