@@ -165,6 +165,12 @@ class MailSettings(_Section):
         "Largest message accepted (SMTP SIZE, IMAP APPENDLIMIT), bytes.", ge=1024)] = 50 * 1024 * 1024
     hostname: Annotated[str, _doc(
         "This server's name in SMTP greetings and Received fields. Default: the machine's host name.")] = ""
+    check_inbound: Annotated[bool, _doc(
+        "Check SPF, DKIM and DMARC of mail from outside (not from trusted networks or authenticated users) "
+        "and record them in Authentication-Results.")] = True
+    dmarc: Annotated[Literal["enforce", "record"], _doc(
+        "What a failed DMARC check does: \"enforce\" the sender domain's policy (reject: refused with 550; "
+        "quarantine: into the recipient's Junk), or only \"record\" it.")] = "enforce"
     max_recipients: Annotated[int, _doc(
         "Most recipients of one SMTP transaction (RFC 5321 asks for at least 100); more get 452 and are "
         "sent again by the client.", ge=100)] = 1000

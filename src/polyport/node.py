@@ -31,6 +31,7 @@ from polyport.delivery import Delivery
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
+from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener
 from polyport.net.resolver import Resolver
@@ -195,6 +196,7 @@ class Node:
                          max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
             mailstore=mailstore, delivery=delivery, queue=queue, resolver=resolver,
+            mailauth=Checker(resolver, hostname),
         )
 
     async def _apply_store_overrides(self, directory: Directory) -> None:

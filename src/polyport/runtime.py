@@ -14,6 +14,7 @@ from polyport.bus import Bus
 from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
+from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsManager
@@ -37,3 +38,4 @@ class Runtime:
     delivery: Delivery
     queue: Queue
     resolver: Resolver
+    mailauth: Checker

@@ -413,6 +413,34 @@ async def group_remove(directory: Directory, address: str) -> None:
     click.echo(f"removed group {address}")
 
 
+# -- DKIM --
+
+@click.group()
+def dkim() -> None:
+    """DKIM keys of the domains (RSA-2048 and Ed25519, made with each domain)."""
+
+
+@dkim.command("show")
+@click.argument("name")
+@json_option
+@admin
+async def dkim_show(directory: Directory, name: str, as_json: bool) -> None:
+    """The DNS TXT records that publish a domain's DKIM keys (and a start for SPF and DMARC)."""
+    from polyport.dkim.keys import zone_lines
+
+    primary = (await directory.domain(name)).name
+    keys = await directory.ensure_dkim_keys(primary)
+    if as_json:
+        show([{"name": f"{k.selector}._domainkey.{primary}", "type": "TXT", "value": k.txt_record(),
+               "algorithm": k.algorithm} for k in keys], True)
+        return
+    click.echo(f"; DKIM keys of {primary}: publish both (receivers that know Ed25519 check it, others RSA)")
+    for line in zone_lines(primary, keys):
+        click.echo(line)
+    click.echo(f"; and, if not there yet:\n{primary}. IN TXT \"v=spf1 mx -all\"\n"
+               f"_dmarc.{primary}. IN TXT \"v=DMARC1; p=quarantine; adkim=s; aspf=s\"")
+
+
 def register(cli: click.Group) -> None:
-    for command in (domain, account, alias, forwarder, group):
+    for command in (domain, account, alias, forwarder, group, dkim):
         cli.add_command(command)

@@ -13,21 +13,25 @@ Protocols call this; it knows nothing of SMTP's codes (smtp/codes.py maps its er
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from email.utils import formatdate
+from dataclasses import dataclass, field, replace
+from email.utils import formatdate, parseaddr
 
 from polyport import log
 from polyport.directory import Directory
 from polyport.directory import settings as schema
 from polyport.directory.records import Route
+from polyport.dkim.keys import DkimKey
+from polyport.dkim.sign import sign
 from polyport.mailstore import Mailstore
 from polyport.mailstore.errors import RecipientOverQuota
 from polyport.queue import NewRecipient, Queue
 from polyport.store import Unit
 
+KEY_CACHE_SECONDS = 300.0  # a domain's DKIM keys are read again this often
 MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
 MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
 
@@ -86,6 +90,7 @@ class Trace:
     protocol: str  # RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, LMTP, LMTPS...
     tls: str | None = None  # "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"
     authenticated: str | None = None  # the account that authenticated, if any
+    trusted: bool = False  # the client is in the trusted networks (may relay, its mail is signed)
     id: str = field(default_factory=lambda: new_id())
 
 
@@ -105,6 +110,20 @@ class Delivered:
     size: int  # of the stored message, with the trace headers
     accounts: int  # mailboxes it went into (duplicates removed)
     queued: int = 0  # addresses in other domains it was queued for
+
+
+_FROM = re.compile(rb"(?im)^from[ \t]*:((?:[^\r\n]|\r\n[ \t])*)")
+
+
+def from_domain(message: bytes) -> str | None:
+    """The domain of the address in the message's From field (the one DMARC aligns with), lower-case."""
+    end = message.find(b"\r\n\r\n")
+    match = _FROM.search(message if end < 0 else message[:end + 2])
+    if match is None:
+        return None
+    _, address = parseaddr(match.group(1).replace(b"\r\n", b"").decode("utf-8", "replace"))
+    domain = address.rpartition("@")[2].strip().lower()
+    return domain or None
 
 
 def new_id() -> str:
@@ -145,6 +164,7 @@ class Delivery:
         self.mailstore = mailstore
         self.hostname = hostname
         self.queue = queue
+        self._keys: dict[str, tuple[float, list[DkimKey]]] = {}
         self._clock = clock
         self._log = log.get(service="delivery")
 
@@ -238,17 +258,17 @@ class Delivery:
     # -- storing --
 
     async def deliver(self, sender: str, recipients: Sequence[Recipient], data: bytes, trace: Trace,
-                      options: Options | None = None) -> Delivered:
+                      options: Options | None = None, *, junk: bool = False) -> Delivered:
         """Store `data` for every local target of `recipients` (duplicates once), with Return-Path and
         Received prepended, and queue it (with Received) for their addresses in other domains; returns
         when all of it is durable. All or none: MailboxFull names the recipient over quota and nothing was
-        stored or queued."""
+        stored or queued. `junk` puts the local copies in each account's Junk (a DMARC quarantine)."""
         options = options or Options()
         targets: dict[int, LocalTarget] = {}
         remote: dict[str, NewRecipient] = {}
         for recipient in recipients:
             for target in recipient.local:
-                targets.setdefault(target.account_id, target)
+                targets.setdefault(target.account_id, replace(target, mailbox="Junk") if junk else target)
             for address in recipient.remote:
                 orcpt = recipient.orcpt or (f"rfc822;{recipient.address}" if address != recipient.address else None)
                 remote.setdefault(address, NewRecipient(address, orcpt, recipient.notify))
@@ -260,7 +280,10 @@ class Delivery:
         queue_unit: Unit[int] | None = None
         if remote:
             assert self.queue is not None
-            prepared = await self.queue.prepare(received + data)
+            outgoing = received + data
+            if trace.authenticated or trace.trusted:
+                outgoing = await self._signed(outgoing)
+            prepared = await self.queue.prepare(outgoing)
             queue_unit = self.queue.enqueue_unit(
                 trace.id, sender, prepared, list(remote.values()), envid=options.envid, ret=options.ret,
                 smtputf8=options.smtputf8, requiretls=options.requiretls,
@@ -284,6 +307,21 @@ class Delivery:
         self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
                        accounts=len(targets), queued=len(remote), size=len(message))
         return Delivered(trace.id, len(message), len(targets), len(remote))
+
+    async def _signed(self, message: bytes) -> bytes:
+        """The message with DKIM signatures of its From domain, when that domain is hosted here."""
+        domain = from_domain(message)
+        if domain is None:
+            return message
+        cached = self._keys.get(domain)
+        now = self._clock()
+        if cached is None or cached[0] < now:
+            keys = await self.directory.dkim_keys(domain)
+            cached = (now + KEY_CACHE_SECONDS, keys)
+            self._keys[domain] = cached
+        if not cached[1]:
+            return message
+        return sign(message, domain, cached[1], now=now) + message
 
     async def notice(self, to: str, data: bytes) -> None:
         """A bounce or delay notice for `to` (the null reverse-path): into its mailbox when it is ours,

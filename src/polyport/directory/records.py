@@ -687,3 +687,20 @@ def route(names: tuple[str, ...], domain: str) -> Unit[Route | None]:
     server_defaults = yield from server_dict(SERVER_DOMAIN_DEFAULTS)
     layers = (server_defaults, loads(domain_row_["settings"]))
     return Route("unknown", names[0] if names else "", primary, domain_layers=layers)
+
+
+# -- DKIM keys --------------------------------------------------------------------------------------------
+
+DOMAIN_KEYS = Statement("""
+    SELECT k.selector, k.algorithm, k.private_key FROM domain_keys k
+    JOIN domain_names n ON n.domain_id = k.domain_id WHERE n.name = :name ORDER BY k.created, k.selector""")
+INSERT_DOMAIN_KEY = Statement("""
+    INSERT INTO domain_keys (domain_id, selector, algorithm, private_key, created)
+    VALUES (:domain_id, :selector, :algorithm, :private_key, :created) ON CONFLICT DO NOTHING""")
+
+
+def add_domain_keys(name: str, keys: list[tuple[str, str, str]], created: int) -> Unit[None]:
+    domain_id, _ = yield from find_domain(name)
+    for selector, algorithm, private_key in keys:
+        yield INSERT_DOMAIN_KEY.run(domain_id=domain_id, selector=selector, algorithm=algorithm,
+                                    private_key=private_key, created=created)

@@ -8,6 +8,7 @@ Addresses without a domain are in the main domain.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,8 @@ from polyport.directory import records as rec
 from polyport.directory import settings as schema
 from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain, UnknownObject
 from polyport.directory.names import domain_name, mail_address, object_name
+from polyport.dkim import keys as dkim_keys
+from polyport.dkim.keys import DkimKey
 from polyport.store import RecordStore, Unit, unit_of
 
 STORAGE_TYPES = ("MultiMailbox", "TextMailbox", "MailDirMailbox")
@@ -206,6 +209,7 @@ class Directory:
 
         created = await self.store.write(unit())
         if created:
+            await self.ensure_dkim_keys(name)
             await self._event("domain.created", domain=name)
         return created
 
@@ -235,8 +239,24 @@ class Directory:
         canonical = domain_name(name)
         values = schema.validate(schema.DOMAIN_SETTINGS, settings or {})
         await self.store.write(rec.create_domain(canonical, values, self._clock()))
+        await self.ensure_dkim_keys(canonical)
         await self._event("domain.created", domain=canonical)
         return await self.domain(canonical)
+
+    async def dkim_keys(self, name: str) -> list[DkimKey]:
+        """The domain's DKIM keys (by its name or an alias's), oldest first; [] for a domain not hosted."""
+        rows = await self.store.fetch(rec.DOMAIN_KEYS.all(name=name.lower()))
+        return [DkimKey(str(r["selector"]), str(r["algorithm"]), str(r["private_key"])) for r in rows]
+
+    async def ensure_dkim_keys(self, name: str) -> list[DkimKey]:
+        """The domain's keys, made now if it has none (domains made before DKIM signing existed)."""
+        keys = await self.dkim_keys(name)
+        if keys:
+            return keys
+        made = await asyncio.to_thread(dkim_keys.generate, self._clock())
+        await self.store.write(rec.add_domain_keys(domain_name(name), [(k.selector, k.algorithm, k.private_pem)
+                                                                       for k in made], self._clock()))
+        return await self.dkim_keys(name)
 
     async def domains(self) -> list[str]:
         rows = await self.store.read(unit_of(rec.LIST_DOMAINS.all()))

@@ -135,14 +135,7 @@ class Queue:
         for key, recipients in groups.items():
             if key in self._running:  # already on its way (a lease that ran out while it was slow)
                 continue
-            task = asyncio.get_running_loop().create_task(self._attempt(key[0], key[1], recipients))
-            self._running[key] = task
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        for key, running in list(self._running.items()):
-            if running is task:
-                del self._running[key]
+            self._running[key] = asyncio.get_running_loop().create_task(self._attempt(key, recipients))
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking work; attempts still running after `grace` are cut and their recipients due again."""
@@ -157,7 +150,8 @@ class Queue:
 
     # -- one attempt --
 
-    async def _attempt(self, message_id: int, domain: str, recipients: list[rec.DueRecipient]) -> None:
+    async def _attempt(self, key: tuple[int, str], recipients: list[rec.DueRecipient]) -> None:
+        message_id, domain = key
         try:
             async with self._all, self._per_domain[domain or "*"]:
                 await self._attempt_now(message_id, domain, recipients)
@@ -169,6 +163,10 @@ class Queue:
             raise
         except Exception:
             self._log.exception("queue.attempt_failed", message=message_id, domain=domain)
+        finally:
+            # Off the list before the sender looks again, so the recipients' next due time is honoured.
+            self._running.pop(key, None)
+            self.wake()
 
     async def _attempt_now(self, message_id: int, domain: str, recipients: list[rec.DueRecipient]) -> None:
         row = await self.store.fetch(rec.MESSAGE.one(id=message_id))
@@ -207,7 +205,6 @@ class Queue:
             self._log.info("queue.deferred", id=message.ident, to=recipient.address, reply=result.describe()[:300],
                            retry_in=int(retry - now))
         await self.store.write(rec.record(message_id, outcomes, int(now), [r.id for r, _ in delayed]))
-        self.wake()  # the sender computes its next wake-up from the new due times
         await self._notices(message, data, failed, "failed")
         await self._notices(message, data, delayed, "delayed")
 

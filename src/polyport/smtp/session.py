@@ -29,6 +29,7 @@ from polyport.auth.login import AuthFailure, Identity, LoginContext
 from polyport.config import ResolvedService
 from polyport.delivery import DeliveryError, Options, Recipient, Trace
 from polyport.directory import settings as schema
+from polyport.mailauth import strip_forged
 from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
 from polyport.runtime import Runtime
 from polyport.smtp import codes, wire
@@ -424,8 +425,21 @@ class SmtpSession:
         if len(_RECEIVED.findall(message if header_end < 0 else message[:header_end + 2])) > MAX_HOPS:
             await self.refuse(codes.TOO_MANY_HOPS)
             return
+        junk = False
+        mail = self.runtime.config.mail
+        if self.mode is Mode.MX and self.identity is None and not self.conn.trusted and mail.check_inbound:
+            verdict = await self.runtime.mailauth.check(self.conn.remote_ip, self.helo.domain if self.helo else "",
+                                                        t.sender, message)
+            message = verdict.header + strip_forged(message, self.hostname)
+            self.log.info("smtp.authentication", spf=verdict.spf, dkim=[r.result for r in verdict.dkim],
+                          dmarc=verdict.dmarc, action=verdict.action, author=verdict.from_domain)
+            if mail.dmarc == "enforce" and verdict.action == "reject":
+                await self.refuse(Reply(550, "5.7.1", f"rejected by the DMARC policy of {verdict.from_domain}"))
+                return
+            junk = mail.dmarc == "enforce" and verdict.action == "quarantine"
         trace = Trace(self.helo.domain if self.helo else "unknown", self.conn.remote_ip, self.protocol_name(),
-                      self.tls_description(), self.identity.address if self.identity else None)
+                      self.tls_description(), self.identity.address if self.identity else None,
+                      self.conn.trusted)
         delivery = self.runtime.delivery
         if self.mode is Mode.LMTP:
             results = await asyncio.gather(*(delivery.deliver(t.sender, [r], message, trace)
@@ -441,7 +455,8 @@ class SmtpSession:
             return
         options = Options(t.params.envid, t.params.ret, t.params.smtputf8, t.params.requiretls)
         try:
-            delivered = await delivery.deliver(t.sender, [r for r, _ in t.recipients], message, trace, options)
+            delivered = await delivery.deliver(t.sender, [r for r, _ in t.recipients], message, trace, options,
+                                               junk=junk)
         except DeliveryError as error:
             raise Refused(codes.delivery_reply(error)) from None
         self.log.info("smtp.accepted", id=delivered.id, sender=t.sender, recipients=len(t.recipients),

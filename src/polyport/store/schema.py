@@ -229,3 +229,13 @@ queue_recipients = Table(
     Index("queue_recipients_due", "status", "next_attempt"),
     Index("queue_recipients_message", "message_id"),
 )
+
+# DKIM signing keys of a domain (dkim/keys.py): made with the domain, published by `polyport dkim show`.
+domain_keys = Table(
+    "domain_keys", metadata,
+    Column("domain_id", Id, ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True),
+    Column("selector", String(63), primary_key=True),
+    Column("algorithm", String(32), nullable=False),
+    Column("private_key", Text, nullable=False),  # PEM (PKCS#8)
+    Column("created", BigInteger, nullable=False),
+)

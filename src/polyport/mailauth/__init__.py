@@ -1,0 +1,203 @@
+"""Inbound message authentication: SPF (spf.py), DKIM verification, DMARC, and the
+Authentication-Results field that records them (RFC 8601).
+
+`Checker.check(ip, helo, sender, message)` runs all three for a message arriving on the MX from outside
+and returns a `Verdict`: each result, the DMARC policy to apply, and the header field to add. DKIM is
+verified by dkimpy (DESIGN), in a worker thread, with the keys fetched beforehand through the node's own
+asynchronous resolver; DMARC (RFC 7489) finds the organizational domain with publicsuffixlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from dataclasses import dataclass, field
+
+import dkim
+from publicsuffixlist import PublicSuffixList
+
+from polyport.delivery.service import from_domain
+from polyport.mailauth.spf import Spf
+from polyport.net.resolver import DnsTemporary, Resolver
+
+MAX_SIGNATURES = 5  # DKIM signatures checked per message, at most
+_SIGNATURE = re.compile(rb"(?im)^dkim-signature[ \t]*:((?:[^\r\n]|\r\n[ \t])*)")
+_TAG = re.compile(rb"([a-z]+)\s*=\s*([^;]*)")
+_PSL = PublicSuffixList()
+
+
+@dataclass(frozen=True, slots=True)
+class DkimResult:
+    result: str  # pass, fail, neutral, temperror, permerror
+    domain: str
+    selector: str
+    algorithm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    spf: str
+    spf_domain: str
+    dkim: tuple[DkimResult, ...]
+    dmarc: str  # pass, fail, none, temperror, permerror
+    from_domain: str | None
+    policy: str = "none"  # the DMARC policy that applies when dmarc is fail: none, quarantine, reject
+    header: bytes = field(default=b"")
+
+    @property
+    def action(self) -> str:
+        """What DMARC asks of this message: accept, quarantine or reject."""
+        if self.dmarc != "fail":
+            return "accept"
+        return {"reject": "reject", "quarantine": "quarantine"}.get(self.policy, "accept")
+
+
+def organizational(domain: str) -> str:
+    return _PSL.privatesuffix(domain) or domain
+
+
+def aligned(a: str, b: str, mode: str) -> bool:
+    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
+    if mode == "s":
+        return a == b
+    return organizational(a) == organizational(b)
+
+
+def _tags(text: bytes) -> dict[str, str]:
+    return {m.group(1).decode().lower(): re.sub(r"\s+", "", m.group(2).decode("ascii", "replace"))
+            for m in _TAG.finditer(text)}
+
+
+class Checker:
+    def __init__(self, resolver: Resolver, hostname: str) -> None:
+        self.resolver = resolver
+        self.hostname = hostname
+        self.spf = Spf(resolver)
+
+    async def check(self, ip: str, helo: str, sender: str, message: bytes) -> Verdict:
+        spf_domain = sender.rpartition("@")[2].lower() if sender else helo.lower()
+        (spf_result, _), dkim_results = await asyncio.gather(
+            self.spf.check_host(ip, spf_domain, sender, helo), self._dkim(message))
+        author = from_domain(message)
+        dmarc, policy = await self._dmarc(author, spf_result, spf_domain, dkim_results)
+        verdict = Verdict(spf_result, spf_domain, tuple(dkim_results), dmarc, author, policy)
+        return Verdict(verdict.spf, verdict.spf_domain, verdict.dkim, verdict.dmarc, verdict.from_domain,
+                       verdict.policy, self._header(verdict, sender))
+
+    async def _dkim(self, message: bytes) -> list[DkimResult]:
+        header_end = message.find(b"\r\n\r\n")
+        head = message if header_end < 0 else message[:header_end + 2]
+        signatures = [_tags(m.group(1).replace(b"\r\n", b"")) for m in _SIGNATURE.finditer(head)][:MAX_SIGNATURES]
+        if not signatures:
+            return []
+        records: dict[bytes, bytes] = {}
+        temporary: set[int] = set()
+        for index, tags in enumerate(signatures):
+            name = f"{tags.get('s', '')}._domainkey.{tags.get('d', '')}"
+            try:
+                texts = await self.resolver.txt(name)
+            except DnsTemporary:
+                temporary.add(index)
+                continue
+            if texts:
+                records[(name + ".").encode()] = texts[0].encode()
+
+        def lookup(name: bytes, timeout: int = 5) -> bytes:
+            return records.get(name, b"")
+
+        def verify_all() -> list[str]:
+            outcomes = []
+            checker = dkim.DKIM(message)
+            for index in range(len(signatures)):
+                if index in temporary:
+                    outcomes.append("temperror")
+                    continue
+                try:
+                    outcomes.append("pass" if checker.verify(idx=index, dnsfunc=lookup) else "fail")
+                except dkim.ValidationError:
+                    outcomes.append("permerror")
+                except dkim.DKIMException:
+                    outcomes.append("fail")
+            return outcomes
+
+        outcomes = await asyncio.to_thread(verify_all)
+        return [DkimResult(outcome, tags.get("d", "").lower(), tags.get("s", ""), tags.get("a", ""))
+                for outcome, tags in zip(outcomes, signatures, strict=True)]
+
+    async def _dmarc(self, author: str | None, spf_result: str, spf_domain: str,
+                     dkim_results: list[DkimResult]) -> tuple[str, str]:
+        if author is None:
+            return "none", "none"
+        record, subdomain = await self._dmarc_record(author)
+        if record is None:
+            return ("temperror", "none") if record is None and subdomain is None else ("none", "none")
+        tags = {k.strip().lower(): v.strip() for k, _, v in (t.partition("=") for t in record.split(";")) if k.strip()}
+        policy = tags.get("sp" if subdomain else "p", tags.get("p", "none")).lower()
+        if policy not in ("none", "quarantine", "reject"):
+            return "permerror", "none"
+        spf_ok = spf_result == "pass" and aligned(spf_domain, author, tags.get("aspf", "r").lower())
+        dkim_ok = any(r.result == "pass" and aligned(r.domain, author, tags.get("adkim", "r").lower())
+                      for r in dkim_results)
+        if spf_ok or dkim_ok:
+            return "pass", policy
+        try:
+            percent = int(tags.get("pct", "100"))
+        except ValueError:
+            percent = 100
+        if percent < 100 and random.randrange(100) >= percent:
+            policy = "quarantine" if policy == "reject" else "none"  # RFC 7489 6.6.4
+        return "fail", policy
+
+    async def _dmarc_record(self, author: str) -> tuple[str | None, bool | None]:
+        """(the record, whether it came from the organizational domain); (None, None) on a DNS failure."""
+        for name, subdomain in ((author, False), (organizational(author), True)):
+            if subdomain and name == author:
+                break
+            try:
+                texts = await self.resolver.txt(f"_dmarc.{name}")
+            except DnsTemporary:
+                return None, None
+            found = [t for t in texts if t.replace(" ", "").lower().startswith("v=dmarc1")]
+            if len(found) == 1:
+                return found[0], subdomain
+        return None, False
+
+    def _header(self, v: Verdict, sender: str) -> bytes:
+        parts = [f"spf={v.spf} smtp.mailfrom={sender or 'postmaster@' + v.spf_domain}"]
+        parts.extend(f"dkim={r.result} header.d={r.domain} header.s={r.selector} header.a={r.algorithm}"
+                     for r in v.dkim)
+        if not v.dkim:
+            parts.append("dkim=none")
+        dmarc = f"dmarc={v.dmarc}"
+        if v.dmarc in ("pass", "fail"):
+            dmarc += f" (p={v.policy})"
+        if v.from_domain:
+            dmarc += f" header.from={v.from_domain}"
+        parts.append(dmarc)
+        text = f"Authentication-Results: {self.hostname};\r\n\t" + ";\r\n\t".join(parts) + "\r\n"
+        return text.encode("utf-8", "replace")
+
+
+_AR = re.compile(rb"(?im)^authentication-results[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\s;]+)")
+
+
+def strip_forged(message: bytes, hostname: str) -> bytes:
+    """Remove Authentication-Results fields claiming to be ours (RFC 8601 5): only we may write them."""
+    end = message.find(b"\r\n\r\n")
+    head, body = (message, b"") if end < 0 else (message[:end + 2], message[end + 2:])
+    if not _AR.search(head):
+        return message
+    lines = head.split(b"\r\n")
+    out: list[bytes] = []
+    dropping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and dropping:
+            continue
+        dropping = False
+        match = _AR.match(line + b"\r\n")
+        if match and match.group(1).decode("utf-8", "replace").lower() == hostname.lower():
+            dropping = True
+            continue
+        out.append(line)
+    return b"\r\n".join(out) + body
