@@ -465,7 +465,9 @@ class Mailstore:
                     made = yield from rec.ensure_defaults(account_id, saved)
                     if made:
                         created.append(account_id)
-                    row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
+                    row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name=name)
+                    if row is None:
+                        row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
                 max_size, max_messages, _ = limits[account_id]
                 try:
                     appended = yield from rec.append(rec.to_mailbox(row), message, saved, max_size, max_messages)
