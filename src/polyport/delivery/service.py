@@ -17,18 +17,22 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.utils import formatdate, parseaddr
+from typing import Any
 
 from polyport import log
+from polyport.delivery import records as drec
 from polyport.directory import Directory
 from polyport.directory import settings as schema
 from polyport.directory.records import Route
 from polyport.dkim.keys import DkimKey
 from polyport.dkim.sign import sign
+from polyport.filters import Decision, Facts, sieve, vacation
+from polyport.filters import rules as rules_module
 from polyport.mailstore import Mailstore
 from polyport.mailstore.errors import RecipientOverQuota
-from polyport.queue import NewRecipient, Queue
+from polyport.queue import NewRecipient, Queue, dsn
 from polyport.store import Unit
 
 KEY_CACHE_SECONDS = 300.0  # a domain's DKIM keys are read again this often
@@ -261,14 +265,17 @@ class Delivery:
                       options: Options | None = None, *, junk: bool = False) -> Delivered:
         """Store `data` for every local target of `recipients` (duplicates once), with Return-Path and
         Received prepended, and queue it (with Received) for their addresses in other domains; returns
-        when all of it is durable. All or none: MailboxFull names the recipient over quota and nothing was
-        stored or queued. `junk` puts the local copies in each account's Junk (a DMARC quarantine)."""
+        when all of it is durable. Each account's rules and Sieve script decide where its copy goes
+        (mailboxes, redirects) and whether it answers (vacation) or refuses it (reject); what they send on
+        is queued in the same commit, their answers go out after it. All or none: MailboxFull names the
+        recipient over quota and nothing was stored or queued. `junk` puts kept copies in Junk (a DMARC
+        quarantine)."""
         options = options or Options()
-        targets: dict[int, LocalTarget] = {}
+        targets: dict[int, tuple[LocalTarget, str]] = {}  # account -> (target, the address it was sent to)
         remote: dict[str, NewRecipient] = {}
         for recipient in recipients:
             for target in recipient.local:
-                targets.setdefault(target.account_id, replace(target, mailbox="Junk") if junk else target)
+                targets.setdefault(target.account_id, (target, recipient.address))
             for address in recipient.remote:
                 orcpt = recipient.orcpt or (f"rfc822;{recipient.address}" if address != recipient.address else None)
                 remote.setdefault(address, NewRecipient(address, orcpt, recipient.notify))
@@ -277,36 +284,137 @@ class Delivery:
         now = self._clock()
         single = recipients[0].address if len(recipients) == 1 else None
         received = _received(trace, self.hostname, single, now)
-        queue_unit: Unit[int] | None = None
+
+        stores: list[tuple[int, str]] = []
+        flags: dict[int, list[str]] = {}
+        redirected: dict[str, tuple[str, NewRecipient]] = {}  # address -> (the account redirecting, how)
+        after: list[tuple[LocalTarget, Decision, Facts]] = []
+        for target, asked in targets.values():
+            decision, facts = await self._filter(target, asked, sender, data)
+            if decision is None:
+                stores.append((target.account_id, "Junk" if junk else target.mailbox))
+                continue
+            stores.extend((target.account_id, "Junk" if junk and box == "INBOX" else box)
+                          for box in decision.mailboxes())
+            if decision.flags:
+                flags[target.account_id] = decision.flags
+            for address in decision.redirect:
+                redirected.setdefault(address.lower(), (target.address, NewRecipient(
+                    address, f"rfc822;{target.address}")))
+            if decision.vacation is not None or decision.reject is not None:
+                after.append((target, decision, facts))
+        extra_stores, redirect_remote = await self._redirects(redirected)
+        stores.extend(s for s in extra_stores if s not in stores)
+
+        units: list[Unit[Any]] = []
         if remote:
-            assert self.queue is not None
-            outgoing = received + data
-            if trace.authenticated or trace.trusted:
-                outgoing = await self._signed(outgoing)
-            prepared = await self.queue.prepare(outgoing)
-            queue_unit = self.queue.enqueue_unit(
-                trace.id, sender, prepared, list(remote.values()), envid=options.envid, ret=options.ret,
-                smtputf8=options.smtputf8, requiretls=options.requiretls,
-                origin=trace.authenticated or f"[{trace.remote_ip}]")
+            units.append(await self._enqueue(sender, received + data, list(remote.values()), trace, options,
+                                             trace.id))
+        for account_address, wanted in redirect_remote.items():
+            copy = f"Delivered-To: {account_address}\r\n".encode() + received + data
+            units.append(await self._enqueue(sender, copy, wanted, Trace(trace.helo, trace.remote_ip,
+                                                                        trace.protocol, trusted=True),
+                                             options, new_id()))
+        also = _chain(units) if units else None
         message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), received, data))
-        if not targets and queue_unit is not None:
-            assert self.queue is not None
-            await self.queue.store.write(queue_unit)
-        elif targets:
+        if not stores and also is not None:
+            await self.mailstore.store.write(also)
+        elif stores:
             try:
-                await self.mailstore.deliver(message, [(t.account_id, t.mailbox) for t in targets.values()],
-                                             also=queue_unit)
+                await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
             except RecipientOverQuota as error:
-                target = targets[error.account_id]
-                asked = next((r.address for r in recipients if target in r.local), target.address)
-                permanent = await self._permanent_quota(target.address)
+                full = targets[error.account_id][0] if error.account_id in targets else None
+                address = full.address if full is not None else str(error.account_id)
+                asked = next((r.address for r in recipients if full in r.local), address)
+                permanent = await self._permanent_quota(address)
                 raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
-        if remote:
+        if units:
             assert self.queue is not None
             self.queue.wake()
+        for target, decision, facts in after:
+            await self._answer(target, decision, facts, sender, message)
         self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
-                       accounts=len(targets), queued=len(remote), size=len(message))
+                       accounts=len(targets), queued=len(remote), redirected=len(redirected), size=len(message))
         return Delivered(trace.id, len(message), len(targets), len(remote))
+
+    async def _enqueue(self, sender: str, outgoing: bytes, wanted: list[NewRecipient], trace: Trace,
+                       options: Options, ident: str) -> Unit[int]:
+        assert self.queue is not None
+        if trace.authenticated or trace.trusted:
+            outgoing = await self._signed(outgoing)
+        prepared = await self.queue.prepare(outgoing)
+        return self.queue.enqueue_unit(ident, sender, prepared, wanted, envid=options.envid, ret=options.ret,
+                                       smtputf8=options.smtputf8, requiretls=options.requiretls,
+                                       origin=trace.authenticated or f"[{trace.remote_ip}]")
+
+    async def _filter(self, target: LocalTarget, asked: str, sender: str, data: bytes
+                      ) -> tuple[Decision | None, Facts]:
+        """The account's rules and Sieve script on this message (None: it has neither)."""
+        settings = await self.directory.effective_account_settings_by_id(target.account_id)
+        rules, script = settings.get("Rules") or [], settings.get("SieveScript") or ""
+        facts = Facts(sender, asked, data)
+        if not rules and not str(script).strip():
+            return None, facts
+        decision = Decision()
+        try:
+            rules_module.evaluate(rules, facts, decision, allowed=str(settings.get("RulesAllowed", "Any")))
+            if not decision.stopped and settings.get("RulesAllowed") != "None":
+                sieve.evaluate(str(script), facts, decision)
+        except Exception:  # a filter must never lose a message: keep it in INBOX instead
+            self._log.exception("delivery.filter_failed", account=target.address)
+            return None, facts
+        if decision.redirect and target.address.lower() in (a.lower() for a in facts.header("delivered-to")):
+            # It has been through this account's redirect before: a loop. Store it, send nothing on.
+            self._log.warning("delivery.redirect_loop", account=target.address)
+            decision.redirect.clear()
+            decision.keep = True
+        return decision, facts
+
+    async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]]
+                         ) -> tuple[list[tuple[int, str]], dict[str, list[NewRecipient]]]:
+        """Where redirected copies go: INBOXes here (filters are not run again), or queued for elsewhere
+        (grouped by the account that redirected, whose Delivered-To the copy carries)."""
+        stores: list[tuple[int, str]] = []
+        remote: dict[str, list[NewRecipient]] = {}
+        for address, (account, wanted) in redirected.items():
+            try:
+                recipient = await self.resolve(address)
+            except DeliveryError as error:
+                self._log.warning("delivery.redirect_refused", account=account, to=address, reason=str(error))
+                continue
+            if recipient is None:
+                if self.queue is None:
+                    continue
+                remote.setdefault(account, []).append(wanted)
+                continue
+            stores.extend((t.account_id, "INBOX") for t in recipient.local)
+            for other in recipient.remote:
+                remote.setdefault(account, []).append(NewRecipient(other, wanted.orcpt))
+        return stores, remote
+
+    async def _answer(self, target: LocalTarget, decision: Decision, facts: Facts, sender: str,
+                      message: bytes) -> None:
+        """After the commit: the vacation answer (once per sender per period) and a rejection's notice."""
+        now = self._clock()
+        try:
+            if decision.reject is not None and sender:
+                notice = dsn.build(action="failed", reporting_mta=self.hostname, sender=sender,
+                                   recipients=[dsn.RecipientStatus(facts.recipient, "5.7.1", decision.reject)],
+                                   original=message, arrival=now, now=now, ret="HDRS")
+                await self.notice(sender, notice)
+            vacation_ = decision.vacation
+            if vacation_ is None or decision.reject is not None:
+                return
+            own = {target.address.lower(), facts.recipient.lower(), *(a.lower() for a in vacation_.addresses)}
+            if not vacation.should_answer(facts, own):
+                return
+            claimed = await self.mailstore.store.write(drec.claim_reply(target.account_id, sender.lower(), int(now),
+                                                                        vacation_.days * 86_400))
+            if claimed:
+                await self.notice(sender, vacation.answer(facts, vacation_, target.address, self.hostname, now))
+                self._log.info("delivery.vacation_answer", account=target.address, to=sender)
+        except Exception:
+            self._log.exception("delivery.answer_failed", account=target.address)
 
     async def _signed(self, message: bytes) -> bytes:
         """The message with DKIM signatures of its From domain, when that domain is hosted here."""
@@ -333,8 +441,13 @@ class Delivery:
             return
         if recipient is None:
             recipient = Recipient(to, remote=(to,))
-        trace = Trace("localhost", "", "local")
+        trace = Trace("localhost", "", "local", trusted=True)  # our own notices are DKIM-signed when they can be
         try:
             await self.deliver("", [recipient], data, trace)
         except DeliveryError as error:
             self._log.warning("delivery.notice_undeliverable", to=to, reason=str(error))
+
+
+def _chain(units: list[Unit[Any]]) -> Unit[None]:
+    for unit in units:
+        yield from unit

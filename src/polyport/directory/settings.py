@@ -21,7 +21,7 @@ from typing import Any
 
 from polyport.directory.errors import InvalidSetting
 
-Value = str | list[str]
+Value = str | list[Any]  # a string, a list of names (MODES), or the nested arrays of RULES
 Dictionary = dict[str, Any]
 
 UNLIMITED = "unlimited"
@@ -35,6 +35,8 @@ class Kind(enum.Enum):
     COUNT = "a number or unlimited"
     CHOICE = "one of the choices"
     MODES = "All, None, or a list of access modes"
+    RULES = "an array of rules: (priority, name, (conditions), (actions))"
+    SIEVE = "a Sieve script (RFC 5228)"
 
 
 # CommuniGate's access modes (services an account or domain may use).
@@ -77,6 +79,14 @@ ACCOUNT_SETTINGS = _specs(
          "Also keep the password encrypted with the server's key, so challenge-response logins (APOP) "
          "work; takes effect at the next password change."),
     Spec("ServiceClass", Kind.STRING, "", "Name of the class of service the account belongs to."),
+    Spec("Rules", Kind.RULES, [],
+         "Mail rules applied at delivery, in CommuniGate's form: (priority, name, (conditions), (actions)), "
+         "highest priority first. Conditions: From, Sender, To, Cc, Any To or Cc, Subject, Header Field, "
+         "Size, Human Generated; actions: Store in, Redirect to (no copy kept), Forward to (a copy kept), "
+         "Reply with (vacation), Reject with, Discard, Mark, Stop Processing.", user=True),
+    Spec("SieveScript", Kind.SIEVE, "",
+         "A Sieve script (RFC 5228: fileinto, redirect, keep, discard, reject, vacation) run at delivery, after "
+         "the rules.", user=True),
 )
 
 DOMAIN_SETTINGS = _specs(
@@ -114,6 +124,17 @@ _NO = {"no", "false", "off", "0"}
 def _normalize_value(spec: Spec, raw: Any) -> Value:
     if spec.kind is Kind.MODES:
         return _normalize_modes(spec, raw)
+    if spec.kind is Kind.RULES:
+        return _normalize_rules(spec, raw)
+    if spec.kind is Kind.SIEVE:
+        if not isinstance(raw, str):
+            raise InvalidSetting(f"{spec.name}: expected {spec.kind.value}")
+        from polyport.filters.sieve import check_script
+
+        problem = check_script(raw)
+        if problem:
+            raise InvalidSetting(f"{spec.name}: {problem}")
+        return raw
     if isinstance(raw, bool):
         raw = "YES" if raw else "NO"
     if isinstance(raw, int):
@@ -142,6 +163,41 @@ def _normalize_value(spec: Spec, raw: Any) -> Value:
                 return choice
         raise InvalidSetting(f"{spec.name}: {raw!r} is not one of {', '.join(spec.choices)}")
     raise InvalidSetting(f"{spec.name}: {raw!r} is not {spec.kind.value}")
+
+
+def _strings(spec: Spec, items: Any, what: str) -> list[list[str]]:
+    if not isinstance(items, list):
+        raise InvalidSetting(f"{spec.name}: {what} must be an array of arrays")
+    out = []
+    for item in items:
+        parts = item if isinstance(item, list) else [item]
+        if not parts or not all(isinstance(p, str | int) for p in parts):
+            raise InvalidSetting(f"{spec.name}: each of the {what} is an array of strings")
+        out.append([str(p) for p in parts])
+    return out
+
+
+def _normalize_rules(spec: Spec, raw: Any) -> Value:
+    if not isinstance(raw, list):
+        raise InvalidSetting(f"{spec.name}: expected {spec.kind.value}")
+    rules: list[Any] = []
+    for rule in raw:
+        if not isinstance(rule, list) or len(rule) != 4:
+            raise InvalidSetting(f"{spec.name}: each rule is (priority, name, (conditions), (actions))")
+        priority, name, conditions, actions = rule
+        if not _DIGITS.fullmatch(str(priority)) or int(str(priority)) > 10:
+            raise InvalidSetting(f"{spec.name}: a rule's priority is 0 to 10")
+        if not isinstance(name, str):
+            raise InvalidSetting(f"{spec.name}: a rule's name is a string")
+        from polyport.filters.rules import check_rule
+
+        normalized = [str(int(str(priority))), name, _strings(spec, conditions, "conditions"),
+                      _strings(spec, actions, "actions")]
+        problem = check_rule(normalized)
+        if problem:
+            raise InvalidSetting(f"{spec.name}: rule {name!r}: {problem}")
+        rules.append(normalized)
+    return rules
 
 
 def _normalize_modes(spec: Spec, raw: Any) -> Value:

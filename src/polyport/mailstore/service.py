@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -443,7 +443,8 @@ class Mailstore:
         return appended
 
     async def deliver(self, data: bytes, targets: Sequence[tuple[int, str]], *,
-                      flag_names: Iterable[str] = (), also: Unit[Any] | None = None) -> list[Appended]:
+                      flag_names: Iterable[str] = (), also: Unit[Any] | None = None,
+                      target_flags: Mapping[int, Iterable[str]] | None = None) -> list[Appended]:
         """Local delivery: one message into a mailbox of each target account ((account id, mailbox name);
         a mailbox that does not exist means INBOX), stored once (one blob, one body shared by reference)
         and recorded for every target in one unit of work: acknowledged means durable for all of them, or
@@ -452,6 +453,12 @@ class Mailstore:
         appends (delivery queues the copies for other domains there)."""
         message = await self.prepare(data, flag_names)
         limits = {account_id: await self._limits(account_id) for account_id, _ in targets}
+        target_split: dict[int, tuple[int, list[str]]] = {}
+        for account_id, wanted in (target_flags or {}).items():
+            try:
+                target_split[account_id] = fl.split(wanted)
+            except fl.FlagError:
+                target_split[account_id] = (0, [])  # a rule's bad flag name costs the flag, not the message
         saved = self._clock()
         created: list[int] = []
 
@@ -469,8 +476,13 @@ class Mailstore:
                     if row is None:
                         row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
                 max_size, max_messages, _ = limits[account_id]
+                stored = message
+                if target_flags and account_id in target_flags:
+                    bits, keywords = target_split[account_id]
+                    stored = replace(message, flags=message.flags | bits,
+                                     keywords=fl.merge_keywords(message.keywords, keywords, ()))
                 try:
-                    appended = yield from rec.append(rec.to_mailbox(row), message, saved, max_size, max_messages)
+                    appended = yield from rec.append(rec.to_mailbox(row), stored, saved, max_size, max_messages)
                 except OverQuota as error:
                     raise RecipientOverQuota(account_id, str(error)) from None
                 done.append(appended)

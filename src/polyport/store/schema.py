@@ -239,3 +239,11 @@ domain_keys = Table(
     Column("private_key", Text, nullable=False),  # PEM (PKCS#8)
     Column("created", BigInteger, nullable=False),
 )
+
+# Who got a vacation answer from an account, and when: once per sender per period (RFC 3834, RFC 5230).
+vacation_replies = Table(
+    "vacation_replies", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("replied", BigInteger, nullable=False),
+)

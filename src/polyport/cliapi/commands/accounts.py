@@ -315,3 +315,30 @@ async def get_account_info(cx: Context, args: Parser) -> Value:
         lowered = {w.lower() for w in wanted}
         return {k: v for k, v in known.items() if k.lower() in lowered}
     return known
+
+
+# -- mail rules (stored as the account's Rules setting) --
+
+@command("GETACCOUNTMAILRULES")
+async def get_account_mail_rules(cx: Context, args: Parser) -> Value:
+    address = cx.address(args.string())
+    args.end()
+    await cx.require_object(address, own=True)
+    return (await cx.directory.account_settings(address)).get("Rules", [])
+
+
+@command("SETACCOUNTMAILRULES")
+async def set_account_mail_rules(cx: Context, args: Parser) -> None:
+    """name (rules): replace the account's rules; the user may set their own (RulesAllowed permitting)."""
+    address = cx.address(args.string())
+    rules = args.value()
+    args.end()
+    if not isinstance(rules, list):
+        raise bad("Expected an array of rules ((priority, name, (conditions), (actions)), ...)")
+    if not await _administers(cx, address):
+        if not await cx.is_me(address):
+            raise not_allowed()
+        allowed = (await cx.directory.effective_account_settings(address))["RulesAllowed"]
+        if allowed == "None":
+            raise not_allowed("This account may not set mail rules (RulesAllowed)")
+    await cx.directory.update_account_settings(address, {"Rules": rules})
