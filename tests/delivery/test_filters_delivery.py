@@ -39,7 +39,7 @@ def message(sender: str, to: str, subject: str = "hello") -> bytes:
     return f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@t>\r\n\r\nHi.\r\n".encode()
 
 
-def wait_for(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+def wait_for(check, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from polyport.filters import Decision, Facts, rules, sieve, vacation
+from polyport.filters import Decision, Facts, Vacation, rules, sieve, vacation
 
 MESSAGE = (b"From: Boss <boss@corp.test>\r\nTo: Bob <bob@example.com>\r\nCc: team@example.com\r\n"
            b"Subject: =?utf-8?q?Caf=C3=A9?= money\r\nMessage-ID: <m1@corp.test>\r\nX-Spam: yes\r\n\r\nbody\r\n")
@@ -94,7 +94,7 @@ def test_vacation_rules() -> None:
     assert not vacation.should_answer(facts(b"To: bob@example.com\r\nPrecedence: bulk\r\n\r\n"), own)
     assert not vacation.should_answer(facts(b"To: bob@example.com\r\nAuto-Submitted: auto-replied\r\n\r\n"), own)
     assert not vacation.should_answer(facts(b"To: someone@else.test\r\n\r\n"), own)  # Bcc'd: no answer
-    reply = vacation.answer(facts(), vacation.Vacation("Away until Monday.", None), "bob@example.com",
+    reply = vacation.answer(facts(), Vacation("Away until Monday.", None), "bob@example.com",
                             "mx.example.com", 0)
     assert b"Auto-Submitted: auto-replied" in reply and b"In-Reply-To: <m1@corp.test>" in reply
     assert b"To: <boss@corp.test>" in reply and reply.endswith(b"Away until Monday.\r\n")
