@@ -23,6 +23,7 @@ class DnsFixture:
     def __init__(self) -> None:
         self.records: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         self.queries: list[tuple[str, str]] = []
+        self.secure = False  # answer as a validating resolver would for signed zones (the AD bit)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
@@ -56,6 +57,8 @@ class DnsFixture:
     def _answer(self, query: dns.message.Message) -> dns.message.Message:
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if self.secure:
+            response.flags |= dns.flags.AD
         question = query.question[0]
         name = question.name.to_text().lower().rstrip(".")
         rdtype = dns.rdatatype.to_text(question.rdtype)

@@ -194,6 +194,16 @@ class QueueSettings(_Section):
     concurrency: Annotated[int, _doc("Outgoing SMTP connections at most.", ge=1)] = 100
     per_destination: Annotated[int, _doc("Outgoing connections to one domain at most.", ge=1)] = 20
     connect_timeout: Annotated[float, _doc("Seconds to wait for a mail host to answer.", gt=0)] = 30.0
+    mta_sts: Annotated[bool, _doc(
+        "Honour the MTA-STS policies (RFC 8461) destinations publish: in enforce mode, only their listed MX "
+        "hosts, over TLS with a valid certificate.")] = True
+    dane: Annotated[bool, _doc(
+        "Honour DANE TLSA records (RFC 7672) of mail hosts, when the DNS resolver validates DNSSEC.")] = True
+    ca_file: Annotated[str, _doc(
+        "PEM bundle of certificate authorities trusted when a mail host's or MTA-STS server's certificate "
+        "is checked (default: the system's).")] = ""
+    mta_sts_port: Annotated[int, _doc(
+        "HTTPS port MTA-STS policies are fetched from (443; only tests change it).", ge=1, le=65535)] = 443
 
 
 class DnsSettings(_Section):

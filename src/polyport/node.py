@@ -38,6 +38,7 @@ from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
 from polyport.net.trusted import TrustedNetworks
 from polyport.queue import Queue, QueueLimits, RelayHost, SmtpSender
+from polyport.queue.tlspolicy import MtaSts
 from polyport.runtime import Runtime
 from polyport.service_table import TlsMode, Transport
 from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
@@ -180,8 +181,11 @@ class Node:
             host, _, port = q.relay_host.rpartition(":") if q.relay_host.count(":") == 1 else (q.relay_host, "", "")
             relay = RelayHost(host or q.relay_host, int(port) if port else (465 if q.relay_tls == "implicit" else 587),
                               q.relay_tls == "implicit", q.relay_user, q.relay_password)
-        queue = Queue(records, blobs, SmtpSender(resolver, hostname, port=q.remote_port, relay=relay,
-                                                 connect_timeout=q.connect_timeout), hostname,
+        cafile = q.ca_file or None
+        sender = SmtpSender(resolver, hostname, port=q.remote_port, relay=relay, connect_timeout=q.connect_timeout,
+                            mta_sts=MtaSts(resolver, port=q.mta_sts_port, cafile=cafile) if q.mta_sts else None,
+                            dane=q.dane, cafile=cafile)
+        queue = Queue(records, blobs, sender, hostname,
                       QueueLimits(q.min_backoff, q.max_backoff, q.lifetime, q.delay_warning, q.concurrency,
                                   q.per_destination))
         delivery = Delivery(directory, mailstore, hostname, queue)

@@ -4,8 +4,8 @@ aiosmtplib speaks the protocol (DESIGN: correct STARTTLS and server-name checks)
 where to connect and what to ask for. Mail hosts are tried in MX order (a domain without MX is its own
 mail host, a null MX takes no mail), each host's addresses in turn, until one answers. STARTTLS is used
 whenever offered; certificates are checked only when the message or the destination demands it
-(REQUIRETLS, MTA-STS "enforce", DANE), as RFC 7435's opportunistic TLS has it. With a relay host
-configured, everything goes there instead (with AUTH if a user is set).
+(REQUIRETLS, MTA-STS "enforce", DANE: tlspolicy.py), as RFC 7435's opportunistic TLS has it. With a relay
+host configured, everything goes there instead (with AUTH if a user is set; its certificate checked).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from polyport import log
 from polyport.mime import xtext
 from polyport.net.resolver import DnsError, DnsNotFound, DnsTemporary, Resolver
 from polyport.queue import records as rec
+from polyport.queue.tlspolicy import MtaSts, Tlsa, dane_matches, dane_records
 
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s*")
 
@@ -60,15 +61,29 @@ class Unreachable(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class TlsDemand:
+    """What one mail host must give: TLS at all, a certificate valid for its name, DANE's match."""
+
+    required: bool = False
+    verify_name: bool = False
+    dane: tuple[Tlsa, ...] = ()
+    why: str = ""
+
+
 class SmtpSender:
     def __init__(self, resolver: Resolver, hostname: str, *, port: int = 25, relay: RelayHost | None = None,
-                 connect_timeout: float = 30.0, command_timeout: float = 300.0) -> None:
+                 connect_timeout: float = 30.0, command_timeout: float = 300.0, mta_sts: MtaSts | None = None,
+                 dane: bool = True, cafile: str | None = None) -> None:
         self.resolver = resolver
         self.hostname = hostname
         self.port = port
         self.relay = relay
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
+        self.mta_sts = mta_sts
+        self.dane = dane
+        self.cafile = cafile
         self._insecure = ssl.create_default_context()
         self._insecure.check_hostname = False
         self._insecure.verify_mode = ssl.CERT_NONE
@@ -90,8 +105,30 @@ class SmtpSender:
         if not targets:
             return dict.fromkeys((r.id for r in recipients),
                                  Delivered(556, "5.1.10", f"{domain} accepts no mail (null MX)"))
+        policy = None
+        if self.relay is None and self.mta_sts is not None:
+            policy = await self.mta_sts.policy(domain)
+            if policy is not None and policy.mode == "enforce":
+                allowed = [(h, p) for h, p in targets if policy.allows(h)]
+                if not allowed:
+                    return dict.fromkeys((r.id for r in recipients), Delivered(
+                        0, "4.7.5", f"no MX host of {domain} matches its MTA-STS policy ({', '.join(policy.mx)})"))
+                targets = allowed
         last = "no mail host answered"
         for host, port in targets:
+            demand = TlsDemand()
+            if self.relay is not None:
+                demand = TlsDemand(True, True, why="relay host")
+            elif policy is not None and policy.mode == "enforce":
+                demand = TlsDemand(True, True, why="MTA-STS")
+            if self.relay is None and self.dane and not _is_address(host):
+                try:
+                    records = await dane_records(self.resolver, host)
+                except DnsError as err:
+                    last = f"{host}: TLSA lookup failed ({err})"
+                    continue  # RFC 7672 2.2.1: a TLSA lookup that fails is a reason to try later
+                if records:
+                    demand = TlsDemand(True, False, tuple(records), "DANE")
             try:
                 # A relay host is connected to by name (its certificate is checked against it).
                 addresses = [host] if _is_address(host) or self.relay else await self.resolver.addresses(host)
@@ -100,7 +137,7 @@ class SmtpSender:
                 continue
             for address in addresses:
                 try:
-                    return await self._session(host, address, port, message, recipients, data)
+                    return await self._session(host, address, port, message, recipients, data, demand)
                 except Unreachable as err:
                     last = f"{host} [{address}]: {err}"
                     self._log.info("queue.unreachable", host=host, address=address, error=str(err))
@@ -117,11 +154,11 @@ class SmtpSender:
         return [(h, self.port) for h in hosts]
 
     async def _session(self, host: str, address: str, port: int, message: rec.QueuedMessage,
-                       recipients: Sequence[rec.DueRecipient], data: bytes) -> dict[int, Delivered]:
+                       recipients: Sequence[rec.DueRecipient], data: bytes, demand: TlsDemand) -> dict[int, Delivered]:
         relay = self.relay
         implicit = relay is not None and relay.implicit_tls
         requiretls = bool(message.flags & rec.REQUIRETLS)
-        verify = requiretls or relay is not None
+        verify = requiretls or demand.verify_name
         client = aiosmtplib.SMTP(hostname=address, port=port, local_hostname=self.hostname,
                                  timeout=self.command_timeout, use_tls=implicit, start_tls=False,
                                  tls_context=self._context(verify, host) if implicit else None,
@@ -131,7 +168,7 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             raise Unreachable(str(err) or type(err).__name__) from None
         try:
-            return await self._dialogue(client, host, message, recipients, data, verify, requiretls, implicit)
+            return await self._dialogue(client, host, message, recipients, data, verify, requiretls, implicit, demand)
         except aiosmtplib.SMTPResponseException as err:
             if err.code // 100 in (4, 5) and err.code != 421:
                 outcome = _reply(err.code, err.message, host)
@@ -146,17 +183,25 @@ class SmtpSender:
                 client.close()
 
     def _context(self, verify: bool, host: str) -> ssl.SSLContext:
-        return ssl.create_default_context() if verify else self._insecure
+        if not verify:
+            return self._insecure
+        return ssl.create_default_context(cafile=self.cafile) if self.cafile else ssl.create_default_context()
 
     async def _dialogue(self, client: aiosmtplib.SMTP, host: str, message: rec.QueuedMessage,
                         recipients: Sequence[rec.DueRecipient], data: bytes, verify: bool, requiretls: bool,
-                        implicit: bool) -> dict[int, Delivered]:
+                        implicit: bool, demand: TlsDemand) -> dict[int, Delivered]:
         await client.ehlo()
         if not implicit:
             if client.supports_extension("starttls"):
                 await client.starttls(server_hostname=host, validate_certs=verify,
                                       tls_context=self._context(verify, host))
+                if demand.dane:
+                    certificate = client.get_transport_info("ssl_object").getpeercert(binary_form=True)
+                    if dane_matches(list(demand.dane), certificate) is False:
+                        raise Unreachable(f"{host}'s certificate matches none of its TLSA records (DANE)")
                 await client.ehlo()
+            elif demand.required:
+                raise Unreachable(f"{host} does not offer STARTTLS, which {demand.why} requires")
             elif requiretls:
                 refusal = Delivered(530, "5.7.10", f"{host} does not offer STARTTLS (the message has REQUIRETLS)",
                                     host)
