@@ -78,9 +78,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
     dns = DnsFixture()
     dns.secure = True
-    b_running = ThreadedNode(node_config(folder / "b", "smtp", free_port(),
-                                         f'[tls]\ncert_file = "{folder / "mx.pem"}"\nkey_file = "{folder / "mx.key"}"\n',
-                                         dns=dns.server)).start()
+    tls = f'[tls]\ncert_file = "{folder / "mx.pem"}"\nkey_file = "{folder / "mx.key"}"\n'
+    b_running = ThreadedNode(node_config(folder / "b", "smtp", free_port(), tls, dns=dns.server)).start()
     b = SmtpNode(b_running)
     spki = x509.load_pem_x509_certificate(mx_cert.cert_chain_pems[0].bytes()).public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
