@@ -155,3 +155,34 @@ def test_policy_parsing() -> None:
         with pytest.raises(ValueError):
             parse_policy(bad, "1", 0)
     assert dane_matches([], b"") is None
+
+
+def test_relay_host_with_auth_and_checked_tls(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """[queue] relay_host: everything goes through one smarthost, over STARTTLS with its certificate
+    checked, logged in with AUTH. The smarthost here is node B's submission port."""
+    folder = tmp_path_factory.mktemp("relay")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    cert = ca.issue_cert("localhost")
+    cert.cert_chain_pems[0].write_to_path(str(folder / "b.pem"))
+    cert.private_key_pem.write_to_path(str(folder / "b.key"))
+    tls = f'[tls]\ncert_file = "{folder / "b.pem"}"\nkey_file = "{folder / "b.key"}"\n'
+    b_running = ThreadedNode(node_config(folder / "b", "smtp", free_port(), tls)).start()
+    b = SmtpNode(b_running)
+    try:
+        b_running.call(b_running.runtime.directory.create_account("relay@example.com", password="relay-pass-1"))
+        extra = (f'[queue]\nrelay_host = "localhost:{b.submission}"\nrelay_user = "relay@example.com"\n'
+                 f'relay_password = "relay-pass-1"\nca_file = "{folder / "ca.pem"}"\nmin_backoff = 0.3\n')
+        a_running = ThreadedNode(node_config(folder / "a", "smtp", free_port(), extra)).start()
+        try:
+            a = SmtpNode(a_running)
+            a.call(a_running.runtime.queue.enqueue("relay@example.com", b"Subject: via the smarthost\r\n\r\nx\r\n",
+                                                   [NewRecipient("friend@far.test")]))
+            arrived = wait_for(lambda: [m for m in b.call(b_running.runtime.queue.waiting())
+                                        if m["origin"] == "relay@example.com"], what="the message at the smarthost")
+            assert arrived[0]["sender"] == "relay@example.com"
+            wait_for(lambda: not a.call(a_running.runtime.queue.waiting()), what="A's queue to empty")
+        finally:
+            a_running.stop()
+    finally:
+        b_running.stop()

@@ -98,3 +98,18 @@ def test_hop_count_stops_loops(trusted_node: SmtpNode) -> None:
     code, lines = c.reply()
     assert (code, lines[0][:5]) == (554, "5.4.6")
     assert trusted_node.inbox(user) == []
+
+
+def test_notify_success_reports_delivery(trusted_node: SmtpNode) -> None:
+    sender, recipient = trusted_node.account(), trusted_node.account()
+    c = Client(trusted_node.port)
+    c.command("EHLO x")
+    assert c.code(f"MAIL FROM:<{sender}> ENVID=track+2D7") == 250
+    assert c.code(f"RCPT TO:<{recipient}> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;{recipient}") == 250
+    assert c.code("DATA") == 354
+    c.send(MESSAGE + b".\r\n")
+    assert c.reply()[0] == 250
+    [report] = trusted_node.inbox(sender)
+    assert b"Subject: Successful Mail Delivery Report" in report and b"Action: delivered" in report
+    assert b"Status: 2.0.0" in report and b"Original-Envelope-Id: track-7" in report
+    assert f"Original-Recipient: rfc822;{recipient}".encode() in report

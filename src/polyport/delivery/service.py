@@ -333,6 +333,13 @@ class Delivery:
             self.queue.wake()
         for target, decision, facts in after:
             await self._answer(target, decision, facts, sender, message)
+        delivered_to = [r for r in recipients if r.local and r.notify and "SUCCESS" in r.notify.split(",")]
+        if delivered_to and sender:
+            notice = dsn.build(action="delivered", reporting_mta=self.hostname, sender=sender,
+                               recipients=[dsn.RecipientStatus(r.address, "2.0.0", "250 2.0.0 delivered", r.orcpt)
+                                           for r in delivered_to],
+                               original=message, arrival=now, now=self._clock(), envid=options.envid, ret="HDRS")
+            await self.notice(sender, notice)
         self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
                        accounts=len(targets), queued=len(remote), redirected=len(redirected), size=len(message))
         return Delivered(trace.id, len(message), len(targets), len(remote))

@@ -34,6 +34,7 @@ class Delivered:
     enhanced: str | None
     text: str
     host: str | None = None
+    reports: bool = False  # sent to a server that offered DSN (it reports success itself, if asked)
 
     def describe(self) -> str:
         where = f"{self.host} said: " if self.host else ""
@@ -251,6 +252,8 @@ class SmtpSender:
             try:
                 response = await client.data(data)
                 done = _reply(response.code, response.message, host)
+                if dsn:
+                    done = Delivered(done.code, done.enhanced, done.text, host, reports=True)
             except aiosmtplib.SMTPDataError as err:
                 done = _reply(err.code, err.message, host)
             for recipient_id in accepted:

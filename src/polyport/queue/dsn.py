@@ -36,12 +36,20 @@ def _clean(text: str) -> str:
 def build(*, action: str, reporting_mta: str, sender: str, recipients: Sequence[RecipientStatus], original: bytes,
           arrival: float, now: float, envid: str | None = None, ret: str | None = None,
           retry_until: float | None = None) -> bytes:
-    """A notice for `recipients` of one message: `action` is "failed" or "delayed"."""
+    """A notice for `recipients` of one message: `action` is "failed", "delayed", "delivered" (stored
+    here) or "relayed" (sent on to a server that does not report back), the last two only when NOTIFY
+    asked for SUCCESS."""
     boundary = f"=_polyport_{secrets.token_hex(8)}"
     failed = action == "failed"
-    subject = "Undelivered Mail Returned to Sender" if failed else "Delayed Mail (still being retried)"
+    subject = {"failed": "Undelivered Mail Returned to Sender", "delayed": "Delayed Mail (still being retried)"}.get(
+        action, "Successful Mail Delivery Report")
     listing = "\r\n".join(f"  <{r.address}>: {_clean(r.diagnostic)}" for r in recipients)
-    if failed:
+    if action in ("delivered", "relayed"):
+        done = "delivered to the mailboxes" if action == "delivered" else \
+            "sent on to the next server, which will not report further"
+        human = (f"This is the mail system at {reporting_mta}.\r\n\r\n"
+                 f"Your message was {done} of the recipients below, as you asked.\r\n\r\n{listing}\r\n")
+    elif failed:
         human = (f"This is the mail system at {reporting_mta}.\r\n\r\n"
                  "Your message could not be delivered to the recipients below, and will not be tried again.\r\n"
                  f"\r\n{listing}\r\n")
@@ -64,7 +72,7 @@ def build(*, action: str, reporting_mta: str, sender: str, recipients: Sequence[
         if r.remote_mta:
             lines.append(f"Remote-MTA: dns; {r.remote_mta}")
         lines.append(f"Diagnostic-Code: smtp; {_clean(r.diagnostic)}")
-        if not failed and retry_until:
+        if action == "delayed" and retry_until:
             lines.append(f"Will-Retry-Until: {formatdate(retry_until, localtime=True)}")
         per_recipient.append("\r\n".join(lines))
     status = "\r\n".join(fields) + "\r\n\r\n" + "\r\n\r\n".join(per_recipient) + "\r\n"

@@ -180,10 +180,13 @@ class Queue:
         outcomes: list[rec.Outcome] = []
         failed: list[tuple[rec.DueRecipient, Delivered]] = []
         delayed: list[tuple[rec.DueRecipient, Delivered]] = []
+        relayed: list[tuple[rec.DueRecipient, Delivered]] = []
         for recipient in recipients:
             result = results[recipient.id]
             if result.code // 100 == 2:
                 outcomes.append(rec.Outcome(recipient.id, rec.SENT, int(now), None))
+                if not result.reports and dsn.wants(recipient.notify, "SUCCESS") and recipient.notify:
+                    relayed.append((recipient, result))
                 self._log.info("queue.sent", id=message.ident, to=recipient.address, host=result.host,
                                reply=result.text[:200])
                 continue
@@ -207,19 +210,21 @@ class Queue:
         await self.store.write(rec.record(message_id, outcomes, int(now), [r.id for r, _ in delayed]))
         await self._notices(message, data, failed, "failed")
         await self._notices(message, data, delayed, "delayed")
+        await self._notices(message, data, relayed, "relayed")
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.limits.min_backoff * 2 ** min(max(0, attempts - 1), 32), self.limits.max_backoff))
 
     async def _notices(self, message: rec.QueuedMessage, data: bytes,
                        recipients: list[tuple[rec.DueRecipient, Delivered]], action: str) -> None:
-        wanted = [(r, d) for r, d in recipients if dsn.wants(r.notify, "FAILURE" if action == "failed" else "DELAY")]
+        asked = {"failed": "FAILURE", "delayed": "DELAY"}.get(action, "SUCCESS")
+        wanted = [(r, d) for r, d in recipients if dsn.wants(r.notify, asked)]
         if not wanted or not message.sender or self.notify is None:
             return  # never a notice about a notice (null sender), nor one that was not asked for
         notice = dsn.build(
             action=action, reporting_mta=self.hostname, sender=message.sender,
-            recipients=[dsn.RecipientStatus(r.address, d.enhanced or f"{d.code // 100}.0.0", d.describe(), r.orcpt,
-                                            d.host) for r, d in wanted],
+            recipients=[dsn.RecipientStatus(r.address, d.enhanced or (f"{d.code // 100}.0.0" if d.code else "4.0.0"), d.describe(),
+                                            r.orcpt, d.host) for r, d in wanted],
             original=data, arrival=message.created, now=self._clock(), envid=message.envid, ret=message.ret,
             retry_until=message.created + self.limits.lifetime)
         try:
