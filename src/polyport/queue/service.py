@@ -223,8 +223,8 @@ class Queue:
             return  # never a notice about a notice (null sender), nor one that was not asked for
         notice = dsn.build(
             action=action, reporting_mta=self.hostname, sender=message.sender,
-            recipients=[dsn.RecipientStatus(r.address, d.enhanced or (f"{d.code // 100}.0.0" if d.code else "4.0.0"), d.describe(),
-                                            r.orcpt, d.host) for r, d in wanted],
+            recipients=[dsn.RecipientStatus(r.address, d.enhanced or _status(d.code), d.describe(), r.orcpt, d.host)
+                        for r, d in wanted],
             original=data, arrival=message.created, now=self._clock(), envid=message.envid, ret=message.ret,
             retry_until=message.created + self.limits.lifetime)
         try:
@@ -289,3 +289,8 @@ class Queue:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _status(code: int) -> str:
+    """An enhanced status for a reply that had none (no server reached: 4.0.0)."""
+    return f"{code // 100}.0.0" if code else "4.0.0"
