@@ -137,28 +137,41 @@ async def with_remote_directory(server: str, user: str, starttls: bool, verify: 
         await client.close()
 
 
-def admin(func: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
-    """An admin command: runs `func(directory, ...)` on the data folder's directory, or on a running
-    node's through its CLI/API with --server."""
+Command = Callable[..., Awaitable[Any]]
 
-    @config_options
-    @click.option("--server", metavar="HOST:PORT",
-                  help=f"Work on a running node through its CLI/API instead (password: ${PASSWORD_ENV} or a prompt).")
-    @click.option("--user", default="postmaster", show_default=True, help="Who logs in to --server.")
-    @click.option("--starttls", is_flag=True, help="Use TLS with --server.")
-    @click.option("--no-verify", is_flag=True, help="With --starttls: accept any certificate (self-signed).")
-    @wraps(func)
-    @guarded
-    def command(config_file: Path | None, data_dir: Path | None, server: str | None, user: str, starttls: bool,
-                no_verify: bool, **kwargs: Any) -> None:
-        if server:
-            run_async(with_remote_directory(server, user, starttls, not no_verify,
-                                            lambda directory: func(directory, **kwargs)))
-            return
-        config = load_config(config_file, data_dir)
-        run_async(with_directory(config, lambda directory: func(directory, **kwargs)))
 
-    return command
+def local_or_remote(local_work: Callable[[Config, Callable[[Any], Awaitable[Any]]], Coroutine[Any, Any, Any]],
+                    remote_target: Callable[[Any], Any]) -> Callable[[Command], Callable[..., None]]:
+    """A command decorator: the command runs `func(target, ...)`, its target made on the data folder
+    (`local_work(config, run)` calls `run(target)`) or, with --server, from a running node's CLI/API
+    (`remote_target(remote directory)`)."""
+
+    def decorate(func: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
+        @config_options
+        @click.option("--server", metavar="HOST:PORT",
+                      help=f"Work on a running node through its CLI/API instead (password: ${PASSWORD_ENV} or a "
+                           "prompt).")
+        @click.option("--user", default="postmaster", show_default=True, help="Who logs in to --server.")
+        @click.option("--starttls", is_flag=True, help="Use TLS with --server.")
+        @click.option("--no-verify", is_flag=True, help="With --starttls: accept any certificate (self-signed).")
+        @wraps(func)
+        @guarded
+        def command(config_file: Path | None, data_dir: Path | None, server: str | None, user: str,
+                    starttls: bool, no_verify: bool, **kwargs: Any) -> None:
+            if server:
+                run_async(with_remote_directory(server, user, starttls, not no_verify,
+                                                lambda remote: func(remote_target(remote), **kwargs)))
+                return
+            config = load_config(config_file, data_dir)
+            run_async(local_work(config, lambda target: func(target, **kwargs)))
+
+        return command
+
+    return decorate
+
+
+# An admin command: `func(directory, ...)` on the data folder's directory, or a running node's (--server).
+admin = local_or_remote(lambda config, run: with_directory(config, run), lambda remote: remote)
 
 
 def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:

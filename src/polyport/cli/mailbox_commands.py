@@ -24,9 +24,9 @@ from polyport.cli.common import (
     config_options,
     guarded,
     load_config,
+    local_or_remote,
     run_async,
     with_directory,
-    with_remote_directory,
 )
 from polyport.config import Config
 from polyport.directory import Directory
@@ -159,28 +159,11 @@ async def with_mailstore(config: Config, work: Callable[[Directory, Mailstore], 
     return await with_directory(config, run)
 
 
-def mailbox_admin(func: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
-    """A mailbox command: runs `func(mailboxes, ...)` on a data folder, or on a running node with --server."""
-
-    @config_options
-    @click.option("--server", metavar="HOST:PORT",
-                  help="Work on a running node through its CLI/API instead (password: $POLYPORT_PASSWORD or a prompt).")
-    @click.option("--user", default="postmaster", show_default=True, help="Who logs in to --server.")
-    @click.option("--starttls", is_flag=True, help="Use TLS with --server.")
-    @click.option("--no-verify", is_flag=True, help="With --starttls: accept any certificate (self-signed).")
-    @wraps(func)
-    @guarded
-    def command(config_file: Path | None, data_dir: Path | None, server: str | None, user: str, starttls: bool,
-                no_verify: bool, **kwargs: Any) -> None:
-        if server:
-            run_async(with_remote_directory(server, user, starttls, not no_verify,
-                                            lambda remote: func(RemoteMailboxes(remote.client), **kwargs)))
-            return
-        config = load_config(config_file, data_dir)
-        run_async(with_mailstore(config, lambda directory, mailstore: func(LocalMailboxes(directory, mailstore),
-                                                                           **kwargs)))
-
-    return command
+# A mailbox command: `func(mailboxes, ...)` on a data folder, or on a running node with --server.
+mailbox_admin = local_or_remote(
+    lambda config, run: with_mailstore(config, lambda directory, mailstore: run(LocalMailboxes(directory,
+                                                                                                mailstore))),
+    lambda remote: RemoteMailboxes(remote.client))
 
 
 def _plain(value: Any) -> Any:

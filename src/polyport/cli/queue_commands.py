@@ -5,21 +5,11 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Awaitable, Callable
-from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
 
-from polyport.cli.common import (
-    config_options,
-    fail,
-    guarded,
-    load_config,
-    run_async,
-    with_directory,
-    with_remote_directory,
-)
+from polyport.cli.common import fail, local_or_remote, with_directory
 from polyport.config import Config
 
 
@@ -57,24 +47,9 @@ async def _local(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
     return await with_directory(config, run)
 
 
-def queue_admin(func: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
-    @config_options
-    @click.option("--server", metavar="HOST:PORT",
-                  help="Work on a running node through its CLI/API instead (password: $POLYPORT_PASSWORD or a prompt).")
-    @click.option("--user", default="postmaster", show_default=True, help="Who logs in to --server.")
-    @click.option("--starttls", is_flag=True, help="Use TLS with --server.")
-    @click.option("--no-verify", is_flag=True, help="With --starttls: accept any certificate (self-signed).")
-    @wraps(func)
-    @guarded
-    def command(config_file: Path | None, data_dir: Path | None, server: str | None, user: str, starttls: bool,
-                no_verify: bool, **kwargs: Any) -> None:
-        if server:
-            run_async(with_remote_directory(server, user, starttls, not no_verify,
-                                            lambda remote: func(remote.client.call, **kwargs)))
-            return
-        run_async(_local(load_config(config_file, data_dir), lambda call: func(call, **kwargs)))
-
-    return command
+# A queue command: `func(call, ...)`, call(verb, *args) running the CLI/API's queue commands on the data
+# folder, or on a running node with --server.
+queue_admin = local_or_remote(_local, lambda remote: remote.client.call)
 
 
 def _when(value: Any) -> str:
