@@ -30,7 +30,7 @@ DUE = Statement("""
            m.created
     FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id
     WHERE r.status = 'queued' AND r.next_attempt <= :now
-    ORDER BY r.next_attempt LIMIT :limit""")
+    ORDER BY r.next_attempt LIMIT :limit FOR UPDATE OF r SKIP LOCKED""")  # nodes sharing a queue take different rows
 NEXT_DUE = Statement("SELECT min(next_attempt) FROM queue_recipients WHERE status = 'queued'")
 LEASE = Statement("""
     UPDATE queue_recipients SET next_attempt = :until, updated = :now

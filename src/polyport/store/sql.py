@@ -57,7 +57,7 @@ class Mode(enum.Enum):
     RUN = "run"  # number of rows changed
 
 
-_ROW_LOCK = re.compile(r" FOR UPDATE( OF \w+)?$")
+_ROW_LOCK = re.compile(r" FOR UPDATE( OF \w+)?( SKIP LOCKED)?$")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
