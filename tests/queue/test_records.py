@@ -35,6 +35,7 @@ async def test_enqueue_lease_record_and_delete(records: RecordStore, tmp_path) -
     assert gone  # every recipient done: the message leaves the queue
     other = (await queue.waiting())[0]
     stored, recipients = await queue.show(str(other["ident"]))
+    assert [r["address"] for r in recipients] == ["b@one.test", "c@two.test"]
     assert stored.blob is not None and stored.data is None  # the large one went to the blob store
     assert await queue.retry(str(other["ident"])) == 2
     await queue.delete(str(other["ident"]))
