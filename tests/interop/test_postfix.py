@@ -34,7 +34,8 @@ class PrivatePostfix:
         owner = pwd.getpwnam("postfix")
         for sub in (self.mail, folder / "data"):
             os.chown(sub, owner.pw_uid, owner.pw_gid)
-        master = [line for line in Path("/etc/postfix/master.cf.proto").read_text().splitlines()
+        # The package's own master.cf template (Debian ships it whatever the debconf answers were).
+        master = [line for line in Path("/usr/share/postfix/master.cf.dist").read_text().splitlines()
                   if not line.startswith("smtp      inet")]
         # No chroot: the private instance has no copy of /etc and libraries in its spool.
         master = [" ".join(p if i != 4 or p != "y" else "n" for i, p in enumerate(line.split()))
