@@ -99,3 +99,25 @@ def test_verdict_actions_and_alignment() -> None:
     assert not aligned("example.com", "example.net", "r")
     assert strip_forged(b"Authentication-Results: MX.example.com;\r\n\tspf=pass\r\nX: y\r\n\r\nbody",
                         "mx.example.com") == b"X: y\r\n\r\nbody"
+
+
+def test_a_second_from_field_cannot_hide_the_strict_author(mx: SmtpNode) -> None:
+    user = mx.account()
+    data = (b"From: <x@nowhere.test>\r\nFrom: <ceo@strict.test>\r\nSubject: two authors\r\n\r\nHi.\r\n")
+    code, lines = send(mx, "x@nowhere.test", user, data)
+    assert (code, lines[0][:5]) == (550, "5.7.1") and "strict.test" in lines[0]
+
+
+def test_broken_dkim_signatures_are_results_not_errors(mx: SmtpNode) -> None:
+    user = mx.account()
+    data = (b"DKIM-Signature: v=1; a=rsa-sha256; d=sender.test; s=x; h=from; bh=AB=C; b=AAAA\r\n"
+            b"Subject : obsolete syntax\r\nFrom: <a@sender.test>\r\n\r\nHi.\r\n")
+    assert send(mx, "a@sender.test", user, data)[0] == 250
+    [stored] = mx.inbox(user)
+    assert b"dkim=permerror" in stored or b"dkim=fail" in stored
+
+
+def test_folded_and_commented_forged_results_go() -> None:
+    forged = (b"Authentication-Results:\r\n mx.example.com; dmarc=pass\r\n"
+              b"Authentication-Results: (c) mx.example.com; spf=pass\r\nX: y\r\n\r\nbody")
+    assert strip_forged(forged, "mx.example.com") == b"X: y\r\n\r\nbody"

@@ -70,9 +70,12 @@ def sign(message: bytes, domain: str, keys: list[DkimKey], *, now: float | None 
     timestamp = int(time.time() if now is None else now)
     out = []
     for key in sorted(keys, key=lambda k: k.algorithm != "ed25519-sha256"):
-        tags = (f"v=1; a={key.algorithm}; c=relaxed/relaxed; d={domain}; s={key.selector}; t={timestamp}; "
-                f"h={':'.join(signed_names)}; bh={body_hash}; b=")
-        header = "DKIM-Signature: " + tags
+        # The field is folded first (only where folding whitespace is allowed: between tags, and after
+        # the colons of h=) and signed as folded, so what a verifier canonicalizes is what was signed.
+        words = (f"DKIM-Signature:\0v=1; a={key.algorithm}; c=relaxed/relaxed; d={domain}; s={key.selector}; "
+                 f"t={timestamp};".split(" ") + [f"{n}:" for n in signed_names[:-1]] + [f"{signed_names[-1]};"])
+        words[len(words) - len(signed_names)] = "h=" + words[len(words) - len(signed_names)]
+        header = _fold([*words, f"bh={body_hash};", "b="]).replace("\0", " ")
         data = b"".join(relaxed_header(f) for f in chosen) + relaxed_header(header.encode())[:-2]
         private = key.private_key()
         if isinstance(private, ed25519.Ed25519PrivateKey):
@@ -80,22 +83,24 @@ def sign(message: bytes, domain: str, keys: list[DkimKey], *, now: float | None 
         else:
             assert isinstance(private, rsa.RSAPrivateKey)
             signature = private.sign(data, padding.PKCS1v15(), hashes.SHA256())
-        out.append(_fold(header + base64.b64encode(signature).decode()) + b"\r\n")
+        encoded = base64.b64encode(signature).decode()
+        # b='s value may hold folding whitespace anywhere (RFC 6376 3.5); verifiers drop it with the value.
+        out.append((header + "\r\n\t" + "\r\n\t".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+                    + "\r\n").encode())
     return b"".join(out)
 
 
-def _fold(text: str) -> bytes:
-    """Fold a long field at tag boundaries and inside b= (whitespace there is ignored by verifiers)."""
+def _fold(words: list[str]) -> str:
+    """Words joined into lines of at most 78 characters. A word ending in ":" (inside h=) is followed by
+    a line break or nothing, never a space, so h= reads the same folded or not; other words by a space."""
     lines: list[str] = []
     current = ""
-    for part in text.split(" "):
-        if current and len(current) + 1 + len(part) > 76:
+    for word in words:
+        joiner = "" if current.endswith(":") else " "
+        if current and len(current) + len(joiner) + len(word) > 78:
             lines.append(current)
-            current = "\t" + part
+            current = "\t" + word
         else:
-            current = f"{current} {part}" if current else part
-        while len(current) > 78:
-            lines.append(current[:78])
-            current = "\t" + current[78:]
+            current = f"{current}{joiner}{word}" if current else word
     lines.append(current)
-    return "\r\n".join(lines).encode()
+    return "\r\n".join(lines)

@@ -14,10 +14,9 @@ import random
 import re
 from dataclasses import dataclass, field
 
-import dkim
 from publicsuffixlist import PublicSuffixList
 
-from polyport.delivery.service import from_domain
+import dkim
 from polyport.mailauth.spf import Spf
 from polyport.net.resolver import DnsTemporary, Resolver
 
@@ -53,6 +52,27 @@ class Verdict:
         return {"reject": "reject", "quarantine": "quarantine"}.get(self.policy, "accept")
 
 
+_SEVERITY = {("fail", "reject"): 5, ("fail", "quarantine"): 4, ("temperror", "none"): 3, ("permerror", "none"): 2,
+             ("fail", "none"): 1}
+_FROM_FIELD = re.compile(rb"(?im)^from[ \t]*:((?:[^\r\n]|\r\n[ \t])*)")
+
+
+def author_domains(message: bytes) -> list[str]:
+    """Every domain in every From field (RFC 5322 allows a list; a forger adds a second field), in order,
+    once each. A From address without a domain counts as the (invalid) domain "" so it cannot hide."""
+    from email.utils import getaddresses
+
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[:end + 2]
+    values = [m.group(1).replace(b"\r\n", b"").decode("utf-8", "replace") for m in _FROM_FIELD.finditer(head)]
+    domains: list[str] = []
+    for _, address in getaddresses(values):
+        domain = address.rpartition("@")[2].strip().lower().rstrip(">")
+        if domain not in domains:
+            domains.append(domain)
+    return [d for d in domains if d]
+
+
 def organizational(domain: str) -> str:
     return _PSL.privatesuffix(domain) or domain
 
@@ -79,8 +99,13 @@ class Checker:
         spf_domain = sender.rpartition("@")[2].lower() if sender else helo.lower()
         (spf_result, _), dkim_results = await asyncio.gather(
             self.spf.check_host(ip, spf_domain, sender, helo), self._dkim(message))
-        author = from_domain(message)
-        dmarc, policy = await self._dmarc(author, spf_result, spf_domain, dkim_results)
+        authors = author_domains(message)
+        author = authors[0] if authors else None
+        dmarc, policy = "none", "none"
+        for domain in authors:  # RFC 7489 6.6.1: with several authors, the strictest outcome counts
+            result, wanted = await self._dmarc(domain, spf_result, spf_domain, dkim_results)
+            if _SEVERITY.get((result, wanted), 0) >= _SEVERITY.get((dmarc, policy), 0):
+                dmarc, policy, author = result, wanted, domain
         verdict = Verdict(spf_result, spf_domain, tuple(dkim_results), dmarc, author, policy)
         return Verdict(verdict.spf, verdict.spf_domain, verdict.dkim, verdict.dmarc, verdict.from_domain,
                        verdict.policy, self._header(verdict, sender))
@@ -107,8 +132,13 @@ class Checker:
             return records.get(name, b"")
 
         def verify_all() -> list[str]:
+            # Whatever the message holds (obsolete header syntax, broken base64 in bh=), the answer is a
+            # result for each signature, never an exception (which would turn into 451 on every retry).
+            try:
+                checker = dkim.DKIM(message)
+            except Exception:
+                return ["permerror"] * len(signatures)
             outcomes = []
-            checker = dkim.DKIM(message)
             for index in range(len(signatures)):
                 if index in temporary:
                     outcomes.append("temperror")
@@ -117,7 +147,7 @@ class Checker:
                     outcomes.append("pass" if checker.verify(idx=index, dnsfunc=lookup) else "fail")
                 except dkim.ValidationError:
                     outcomes.append("permerror")
-                except dkim.DKIMException:
+                except Exception:
                     outcomes.append("fail")
             return outcomes
 
@@ -179,25 +209,30 @@ class Checker:
         return text.encode("utf-8", "replace")
 
 
-_AR = re.compile(rb"(?im)^authentication-results[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\s;]+)")
+_AR_NAME = re.compile(rb"(?i)^authentication-results[ \t]*:")
+_COMMENT = re.compile(r"\([^()]*\)")
 
 
 def strip_forged(message: bytes, hostname: str) -> bytes:
-    """Remove Authentication-Results fields claiming to be ours (RFC 8601 5): only we may write them."""
+    """Remove Authentication-Results fields claiming to be ours (RFC 8601 5): only we may write them. The
+    authserv-id is read from the unfolded field, comments removed."""
     end = message.find(b"\r\n\r\n")
     head, body = (message, b"") if end < 0 else (message[:end + 2], message[end + 2:])
-    if not _AR.search(head):
+    if b"uthentication-" not in head and b"UTHENTICATION-" not in head:
         return message
-    lines = head.split(b"\r\n")
-    out: list[bytes] = []
-    dropping = False
-    for line in lines:
-        if line[:1] in (b" ", b"\t") and dropping:
-            continue
-        dropping = False
-        match = _AR.match(line + b"\r\n")
-        if match and match.group(1).decode("utf-8", "replace").lower() == hostname.lower():
-            dropping = True
-            continue
-        out.append(line)
-    return b"\r\n".join(out) + body
+    fields: list[bytes] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    kept = []
+    for one in fields:
+        match = _AR_NAME.match(one)
+        if match:
+            value = one[match.end():].replace(b"\r\n", b" ").decode("utf-8", "replace")
+            value = _COMMENT.sub(" ", value).strip()
+            if value.split(";")[0].strip().lower() == hostname.lower():
+                continue
+        kept.append(one)
+    return b"\r\n".join(kept) + body

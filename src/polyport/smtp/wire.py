@@ -175,10 +175,15 @@ encode_xtext = xtext.encode
 
 
 def decode_xtext(text: str) -> str:
+    """An xtext value; one that decodes to control characters (CR, LF, NUL...) is refused: it would end
+    up in the headers of delivery reports."""
     try:
-        return xtext.decode(text)
+        decoded = xtext.decode(text)
     except xtext.XtextError as err:
         raise syntax(str(err)) from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+        raise syntax("the value holds control characters")
+    return decoded
 
 
 # -- parameters --
@@ -307,12 +312,14 @@ class Hello:
 class Mail:
     sender: str  # "" for the null reverse-path
     params: MailParams = field(default_factory=MailParams)
+    utf8: bool = False  # the path as sent was not ASCII (judged before lower-casing: K (U+212A) is not k)
 
 
 @dataclass(frozen=True, slots=True)
 class Rcpt:
     recipient: str  # "postmaster" alone for <Postmaster>
     params: RcptParams = field(default_factory=RcptParams)
+    utf8: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,9 +401,11 @@ def parse_command(line: bytes, *, utf8: bool = True) -> Command:
     verb, _, rest = text.partition(" ")
     verb = verb.upper()
     if verb in ("HELO", "EHLO", "LHLO"):
-        domain = rest.strip()
+        domain = rest.strip(" ")
         if not domain or " " in domain:
             raise syntax(f"{verb} needs your host name")
+        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in domain):
+            raise syntax(f"{verb} takes a host name or an address literal, without control characters")
         if len(domain) > MAX_DOMAIN + 2:
             raise syntax("the host name is too long")
         return Hello(verb, domain)
@@ -406,14 +415,14 @@ def parse_command(line: bytes, *, utf8: bool = True) -> Command:
         sender, params = parse_path(rest[5:].lstrip(" "), null_ok=True)
         if params and not params.startswith(" "):
             raise syntax("a space goes between the address and its parameters")
-        return Mail(sender, mail_params(parse_params(params)))
+        return Mail(sender, mail_params(parse_params(params)), not rest[5:].isascii())
     if verb == "RCPT":
         if not rest[:3].upper() == "TO:":
             raise syntax("RCPT TO:<address> expected")
         recipient, params = parse_path(rest[3:].lstrip(" "), null_ok=False)
         if params and not params.startswith(" "):
             raise syntax("a space goes between the address and its parameters")
-        return Rcpt(recipient, rcpt_params(parse_params(params)))
+        return Rcpt(recipient, rcpt_params(parse_params(params)), not rest[3:].isascii())
     if verb == "DATA":
         return _no_argument(verb, rest, Data())
     if verb == "BDAT":
@@ -458,17 +467,19 @@ def decode_base64(text: str | bytes) -> bytes:
 
 # -- message data --
 
-_LINE_END = re.compile(rb"\r\n|\n|\r")
+_LINE_END = re.compile(rb"\r\n|\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def normalize(data: bytes, *, unstuff: bool) -> tuple[bytes, bool]:
     """`data` with every line ending CRLF and, for DATA (`unstuff`), the leading dot of each line removed
     (RFC 5321 4.5.2). Returns (message, whether a bare CR or LF was found).
 
-    A bare LF or bare CR is a line end here (so no variant of "<LF>.<LF>" can hide a second message
-    behind the first when it is relayed: the copy sent on has CRLF everywhere and is dot-stuffed again).
-    A dot is unstuffed only at the start of a line that began after a real CRLF; a line holding a single
-    dot that was not the end of the data stays as it is."""
+    A bare LF is a line end here (so no variant of "<LF>.<LF>" can hide a second message behind the first
+    when it is relayed: the copy sent on has CRLF everywhere and is dot-stuffed again). A bare CR is not a
+    line end (it would split a header field in two after filters had judged it as one): it becomes a
+    space. A dot is unstuffed only at the start of a line that began after a real CRLF; a line holding a
+    single dot that was not the end of the data stays as it is."""
     crlf = data.count(b"\r\n")
     if data.count(b"\n") == crlf and data.count(b"\r") == crlf:
         if not unstuff or (b"\r\n." not in data and not data.startswith(b".")):
@@ -476,6 +487,8 @@ def normalize(data: bytes, *, unstuff: bool) -> tuple[bytes, bool]:
         bare = False
     else:
         bare = True
+    if data.count(b"\r") != crlf:
+        data = _BARE_CR.sub(b" ", data)
     out: list[bytes] = []
     start = 0
     after_crlf = True  # the data starts as if after a CRLF
