@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dkim
 import pytest
 
+import dkim
 from polyport.dkim.keys import generate
 from polyport.dkim.sign import SIGNED, sign
 

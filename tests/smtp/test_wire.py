@@ -34,7 +34,9 @@ def test_mail_and_rcpt_paths() -> None:
     assert wire.parse_command(b'RCPT TO:<"john.doe"@b.c>\r\n') == wire.Rcpt("john.doe@b.c")
     assert wire.parse_command(b'RCPT TO:<"john doe"@b.c>\r\n') == wire.Rcpt('"john doe"@b.c')
     assert wire.parse_command(b"RCPT TO:<u@[192.0.2.1]>\r\n") == wire.Rcpt("u@[192.0.2.1]")
-    assert wire.parse_command("RCPT TO:<josé@exämple.com>\r\n".encode()) == wire.Rcpt("josé@exämple.com")
+    assert wire.parse_command("RCPT TO:<josé@exämple.com>\r\n".encode()) == wire.Rcpt("josé@exämple.com", utf8=True)
+    # Non-ASCII is judged before lower-casing: the Kelvin sign is not an ASCII k.
+    assert wire.parse_command("MAIL FROM:<a@\u212aelvin.test>\r\n".encode()) == wire.Mail("a@kelvin.test", utf8=True)
 
 
 @pytest.mark.parametrize("line", [
@@ -132,9 +134,16 @@ def test_xtext() -> None:
         wire.decode_xtext("a+2b")  # lower-case hex is not xtext
 
 
-@given(st.text(st.characters(max_codepoint=127), max_size=40))
+@given(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
 def test_xtext_round_trip(text: str) -> None:
     assert wire.decode_xtext(wire.encode_xtext(text)) == text
+
+
+def test_xtext_with_control_characters_is_refused() -> None:
+    with pytest.raises(ParseError):
+        wire.parse_command(b"RCPT TO:<a@b.c> ORCPT=rfc822;x+0D+0AFinal-Recipient:+20evil\r\n")
+    with pytest.raises(ParseError):
+        wire.parse_command(b"EHLO mx.example\t(authenticated\tas\tceo)\r\n")
 
 
 # -- DATA --
@@ -258,7 +267,9 @@ def test_commands_with_any_argument_parse_or_are_refused(verb: str, argument: st
 
 
 def test_normalize() -> None:
-    assert wire.normalize(b"a\nb\rc\r\n", unstuff=False) == (b"a\r\nb\r\nc\r\n", True)
+    # A bare LF ends a line; a bare CR is not a line end (a header split in two): it becomes a space.
+    assert wire.normalize(b"a\nb\rc\r\n", unstuff=False) == (b"a\r\nb c\r\n", True)
+    assert wire.normalize(b"Subject: x\r\r\nBcc: y\r\n", unstuff=False) == (b"Subject: x \r\nBcc: y\r\n", True)
     assert wire.normalize(b"a\r\n..b\r\n", unstuff=False) == (b"a\r\n..b\r\n", False)
     assert wire.normalize(b"a\r\n..b\r\n", unstuff=True) == (b"a\r\n.b\r\n", False)
     assert wire.normalize(b"..a\r\n", unstuff=True) == (b".a\r\n", False)

@@ -96,6 +96,9 @@ class Trace:
     authenticated: str | None = None  # the account that authenticated, if any
     trusted: bool = False  # the client is in the trusted networks (may relay, its mail is signed)
     id: str = field(default_factory=lambda: new_id())
+    # The sender is who it says (authenticated, trusted, or SPF/DMARC passed): only such senders get
+    # success reports and rejection notices, so forged senders cannot make us send mail to others.
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,18 +306,21 @@ class Delivery:
                     address, f"rfc822;{target.address}")))
             if decision.vacation is not None or decision.reject is not None:
                 after.append((target, decision, facts))
-        extra_stores, redirect_remote = await self._redirects(redirected)
+        extra_stores, redirect_remote, failed = await self._redirects(redirected)
         stores.extend(s for s in extra_stores if s not in stores)
+        for target, _ in targets.values():
+            if target.address in failed and (target.account_id, "INBOX") not in stores:
+                stores.append((target.account_id, "INBOX"))  # a redirect that cannot be made keeps the message
 
         units: list[Unit[Any]] = []
         if remote:
             units.append(await self._enqueue(sender, received + data, list(remote.values()), trace, options,
                                              trace.id))
         for account_address, wanted in redirect_remote.items():
+            # Someone else's message sent on: never signed with our keys (it may claim any From).
             copy = f"Delivered-To: {account_address}\r\n".encode() + received + data
-            units.append(await self._enqueue(sender, copy, wanted, Trace(trace.helo, trace.remote_ip,
-                                                                        trace.protocol, trusted=True),
-                                             options, new_id()))
+            units.append(await self._enqueue(sender, copy, wanted, Trace(trace.helo, trace.remote_ip, trace.protocol),
+                                             options, new_id(), sign_it=False))
         also = _chain(units) if units else None
         message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), received, data))
         if not stores and also is not None:
@@ -328,27 +334,35 @@ class Delivery:
                 asked = next((r.address for r in recipients if full in r.local), address)
                 permanent = await self._permanent_quota(address)
                 raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
-        if units:
-            assert self.queue is not None
-            self.queue.wake()
-        for target, decision, facts in after:
-            await self._answer(target, decision, facts, sender, message)
-        delivered_to = [r for r in recipients if r.local and r.notify and "SUCCESS" in r.notify.split(",")]
-        if delivered_to and sender:
-            notice = dsn.build(action="delivered", reporting_mta=self.hostname, sender=sender,
-                               recipients=[dsn.RecipientStatus(r.address, "2.0.0", "250 2.0.0 delivered", r.orcpt)
-                                           for r in delivered_to],
-                               original=message, arrival=now, now=self._clock(), envid=options.envid, ret="HDRS")
-            await self.notice(sender, notice)
+        # Committed: from here nothing may turn into an error (the client would send it again).
+        try:
+            if units:
+                assert self.queue is not None
+                self.queue.wake()
+            for target, decision, facts in after:
+                await self._answer(target, decision, facts, sender, message, trace.verified)
+            delivered_to = [r for r in recipients if r.local and r.notify and "SUCCESS" in r.notify.split(",")]
+            if delivered_to and sender and trace.verified:
+                notice = dsn.build(action="delivered", reporting_mta=self.hostname, sender=sender,
+                                   recipients=[dsn.RecipientStatus(r.address, "2.0.0", "250 2.0.0 delivered",
+                                                                   r.orcpt) for r in delivered_to],
+                                   original=message, arrival=now, now=self._clock(), envid=options.envid, ret="HDRS")
+                await self.notice(sender, notice)
+        except Exception:
+            self._log.exception("delivery.after_commit_failed", id=trace.id)
         self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
                        accounts=len(targets), queued=len(remote), redirected=len(redirected), size=len(message))
         return Delivered(trace.id, len(message), len(targets), len(remote))
 
     async def _enqueue(self, sender: str, outgoing: bytes, wanted: list[NewRecipient], trace: Trace,
-                       options: Options, ident: str) -> Unit[int]:
+                       options: Options, ident: str, *, sign_it: bool = True) -> Unit[int]:
         assert self.queue is not None
-        if trace.authenticated or trace.trusted:
-            outgoing = await self._signed(outgoing)
+        if sign_it and trace.trusted:
+            outgoing = await self._signed(outgoing)  # a trusted relay (our own servers): any hosted domain
+        elif sign_it and trace.authenticated:
+            # An account signs only for its own domain: a user of one hosted domain gets no signature
+            # for another's.
+            outgoing = await self._signed(outgoing, only=trace.authenticated.rpartition("@")[2])
         prepared = await self.queue.prepare(outgoing)
         return self.queue.enqueue_unit(ident, sender, prepared, wanted, envid=options.envid, ret=options.ret,
                                        smtputf8=options.smtputf8, requiretls=options.requiretls,
@@ -363,10 +377,18 @@ class Delivery:
         if not rules and not str(script).strip():
             return None, facts
         decision = Decision()
+        allowed = str(settings.get("RulesAllowed", "Any"))
         try:
-            rules_module.evaluate(rules, facts, decision, allowed=str(settings.get("RulesAllowed", "Any")))
-            if not decision.stopped and settings.get("RulesAllowed") != "None":
+            rules_module.evaluate(rules, facts, decision, allowed=allowed)
+            if not decision.stopped and allowed != "None":
                 sieve.evaluate(str(script), facts, decision)
+            if allowed != "Any" and (decision.redirect or decision.vacation or decision.reject):
+                # "Filter Only" (or "None"): nothing that sends mail, whichever filter asked for it.
+                if not decision.fileinto:
+                    decision.keep = True
+                decision.redirect.clear()
+                decision.vacation = None
+                decision.reject = None
         except Exception:  # a filter must never lose a message: keep it in INBOX instead
             self._log.exception("delivery.filter_failed", account=target.address)
             return None, facts
@@ -378,33 +400,43 @@ class Delivery:
         return decision, facts
 
     async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]]
-                         ) -> tuple[list[tuple[int, str]], dict[str, list[NewRecipient]]]:
-        """Where redirected copies go: INBOXes here (filters are not run again), or queued for elsewhere
-        (grouped by the account that redirected, whose Delivered-To the copy carries)."""
+                         ) -> tuple[list[tuple[int, str]], dict[str, list[NewRecipient]], set[str]]:
+        """Where redirected copies go: INBOXes here (filters are not run again; a full one is skipped), or
+        queued for elsewhere (grouped by the account that redirected, whose Delivered-To the copy
+        carries). Also the accounts whose redirects could not all be made: they keep the message."""
         stores: list[tuple[int, str]] = []
         remote: dict[str, list[NewRecipient]] = {}
+        failed: set[str] = set()
         for address, (account, wanted) in redirected.items():
             try:
                 recipient = await self.resolve(address)
+                if recipient is not None:
+                    await self.check_room(recipient)
             except DeliveryError as error:
                 self._log.warning("delivery.redirect_refused", account=account, to=address, reason=str(error))
+                failed.add(account)
                 continue
             if recipient is None:
                 if self.queue is None:
+                    failed.add(account)
                     continue
                 remote.setdefault(account, []).append(wanted)
                 continue
             stores.extend((t.account_id, "INBOX") for t in recipient.local)
             for other in recipient.remote:
+                if self.queue is None:
+                    failed.add(account)
+                    continue
                 remote.setdefault(account, []).append(NewRecipient(other, wanted.orcpt))
-        return stores, remote
+        return stores, remote, failed
 
     async def _answer(self, target: LocalTarget, decision: Decision, facts: Facts, sender: str,
-                      message: bytes) -> None:
-        """After the commit: the vacation answer (once per sender per period) and a rejection's notice."""
+                      message: bytes, verified: bool) -> None:
+        """After the commit: the vacation answer (once per sender per period) and a rejection's notice (to
+        a verified sender only: a forged one would make us mail a stranger)."""
         now = self._clock()
         try:
-            if decision.reject is not None and sender:
+            if decision.reject is not None and sender and verified:
                 notice = dsn.build(action="failed", reporting_mta=self.hostname, sender=sender,
                                    recipients=[dsn.RecipientStatus(facts.recipient, "5.7.1", decision.reject)],
                                    original=message, arrival=now, now=now, ret="HDRS")
@@ -423,11 +455,16 @@ class Delivery:
         except Exception:
             self._log.exception("delivery.answer_failed", account=target.address)
 
-    async def _signed(self, message: bytes) -> bytes:
-        """The message with DKIM signatures of its From domain, when that domain is hosted here."""
+    async def _signed(self, message: bytes, *, only: str | None = None) -> bytes:
+        """The message with DKIM signatures of its From domain, when that domain is hosted here (and, with
+        `only`, is that domain or one of its aliases)."""
         domain = from_domain(message)
         if domain is None:
             return message
+        if only is not None:
+            route = await self.directory.route(f"postmaster@{domain}")
+            if route is None or route.domain != only:
+                return message
         cached = self._keys.get(domain)
         now = self._clock()
         if cached is None or cached[0] < now:
@@ -448,7 +485,7 @@ class Delivery:
             return
         if recipient is None:
             recipient = Recipient(to, remote=(to,))
-        trace = Trace("localhost", "", "local", trusted=True)  # our own notices are DKIM-signed when they can be
+        trace = Trace("localhost", "", "local", trusted=True, verified=True)  # our own notices: signed when they can be
         try:
             await self.deliver("", [recipient], data, trace)
         except DeliveryError as error:

@@ -38,6 +38,10 @@ class DnsNotFound(DnsError):
     """The name, or the record type at it, does not exist."""
 
 
+class DnsNoDomain(DnsNotFound):
+    """The name does not exist at all (NXDOMAIN), as opposed to existing without that record."""
+
+
 class DnsTemporary(DnsError):
     """No answer now (timeout, SERVFAIL, no server reachable)."""
 
@@ -68,7 +72,9 @@ class Resolver:
         resolver.use_edns(0, dns.flags.DO, 1232)
         self._resolver = resolver
         self._limit = asyncio.Semaphore(concurrency)
-        self._cache: OrderedDict[tuple[str, str], tuple[float, Answer | DnsError]] = OrderedDict()
+        # Failures are kept as (class, text) and raised as new exceptions each time: one shared instance
+        # would collect every raiser's traceback (and keep their frames alive) for the TTL.
+        self._cache: OrderedDict[tuple[str, str], tuple[float, Answer | tuple[type[DnsError], str]]] = OrderedDict()
         self._cache_size = cache_size
         self._clock = time.monotonic
 
@@ -78,8 +84,9 @@ class Resolver:
         now = self._clock()
         if cached is not None and cached[0] > now:
             self._cache.move_to_end(key)
-            if isinstance(cached[1], DnsError):
-                raise cached[1]
+            if isinstance(cached[1], tuple):
+                kind, text = cached[1]
+                raise kind(text)
             return cached[1]
         outcome: Answer | DnsError
         ttl: float
@@ -88,13 +95,15 @@ class Resolver:
                 result = await self._resolver.resolve(key[0] + ".", rdtype, raise_on_no_answer=True)
             outcome = Answer(tuple(result), bool(result.response.flags & dns.flags.AD))
             ttl = min(float(result.rrset.ttl if result.rrset is not None else 0), MAX_TTL)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        except dns.resolver.NXDOMAIN:
+            outcome, ttl = DnsNoDomain(f"{key[0]} does not exist"), NEGATIVE_TTL
+        except dns.resolver.NoAnswer:
             outcome, ttl = DnsNotFound(f"{key[0]}: no {rdtype} record"), NEGATIVE_TTL
         except (dns.resolver.NoNameservers, dns.exception.Timeout, dns.resolver.LifetimeTimeout, OSError) as err:
             outcome, ttl = DnsTemporary(f"{key[0]} {rdtype}: {type(err).__name__}"), FAILURE_TTL
         except dns.exception.DNSException as err:
             outcome, ttl = DnsTemporary(f"{key[0]} {rdtype}: {err}"), FAILURE_TTL
-        self._cache[key] = (now + ttl, outcome)
+        self._cache[key] = (now + ttl, (type(outcome), str(outcome)) if isinstance(outcome, DnsError) else outcome)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         if isinstance(outcome, DnsError):
@@ -104,9 +113,11 @@ class Resolver:
     async def mx(self, domain: str) -> list[str] | None:
         """The domain's mail hosts, best first (equal preferences in random order, RFC 5321 5.1); [] for a
         null MX (RFC 7505: the domain takes no mail); None when it has no MX (then its own address is its
-        mail host)."""
+        mail host). DnsNoDomain when the domain does not exist."""
         try:
             answer = await self.query(domain, "MX")
+        except DnsNoDomain:
+            raise
         except DnsNotFound:
             return None
         records = sorted(answer.records, key=lambda r: (r.preference, _shuffle_key()))
@@ -138,6 +149,16 @@ class Resolver:
         except DnsNotFound:
             return []
         return [b"".join(r.strings).decode("utf-8", "replace") for r in answer.records]
+
+    async def secure(self, host: str) -> bool:
+        """Whether the host's address records are DNSSEC-validated (DANE applies only then)."""
+        for rdtype in ("A", "AAAA"):
+            try:
+                if (await self.query(host, rdtype)).secure:
+                    return True
+            except DnsError:
+                continue
+        return False
 
     async def tlsa(self, name: str) -> Answer:
         return await self.query(name, "TLSA")

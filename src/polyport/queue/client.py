@@ -116,23 +116,28 @@ class SmtpSender:
                         0, "4.7.5", f"no MX host of {domain} matches its MTA-STS policy ({', '.join(policy.mx)})"))
                 targets = allowed
         last = "no mail host answered"
+        missing = 0  # hosts that do not exist: if none does, the domain takes no mail (permanent)
         for host, port in targets:
             demand = TlsDemand()
             if self.relay is not None:
                 demand = TlsDemand(True, True, why="relay host")
             elif policy is not None and policy.mode == "enforce":
                 demand = TlsDemand(True, True, why="MTA-STS")
-            if self.relay is None and self.dane and not _is_address(host):
+            if self.relay is None and self.dane and not _is_address(host) and await self.resolver.secure(host):
                 try:
                     records = await dane_records(self.resolver, host)
                 except DnsError as err:
                     last = f"{host}: TLSA lookup failed ({err})"
-                    continue  # RFC 7672 2.2.1: a TLSA lookup that fails is a reason to try later
+                    continue  # RFC 7672 2.2.1: a signed zone whose TLSA lookup fails is tried later
                 if records:
                     demand = TlsDemand(True, False, tuple(records), "DANE")
             try:
                 # A relay host is connected to by name (its certificate is checked against it).
                 addresses = [host] if _is_address(host) or self.relay else await self.resolver.addresses(host)
+            except DnsNotFound as err:
+                last = f"{host}: {err}"
+                missing += 1
+                continue
             except DnsError as err:
                 last = f"{host}: {err}"
                 continue
@@ -142,6 +147,9 @@ class SmtpSender:
                 except Unreachable as err:
                     last = f"{host} [{address}]: {err}"
                     self._log.info("queue.unreachable", host=host, address=address, error=str(err))
+        if missing == len(targets) and self.relay is None:
+            nowhere = Delivered(550, "5.1.2", f"{domain}: no mail host ({last})")
+            return dict.fromkeys((r.id for r in recipients), nowhere)
         return dict.fromkeys((r.id for r in recipients), Delivered(0, "4.4.1", last))
 
     async def _targets(self, domain: str) -> list[tuple[str, int]]:
@@ -191,7 +199,10 @@ class SmtpSender:
     async def _dialogue(self, client: aiosmtplib.SMTP, host: str, message: rec.QueuedMessage,
                         recipients: Sequence[rec.DueRecipient], data: bytes, verify: bool, requiretls: bool,
                         implicit: bool, demand: TlsDemand) -> dict[int, Delivered]:
-        await client.ehlo()
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()  # an old server without ESMTP: plain SMTP, no extensions
         if not implicit:
             if client.supports_extension("starttls"):
                 await client.starttls(server_hostname=host, validate_certs=verify,
@@ -210,7 +221,11 @@ class SmtpSender:
             elif verify:  # a relay host without STARTTLS: try again (it may be fixed), never in the clear
                 raise Unreachable(f"{host} does not offer STARTTLS")
         if self.relay is not None and self.relay.user:
-            await client.login(self.relay.user, self.relay.password)
+            try:
+                await client.login(self.relay.user, self.relay.password)
+            except aiosmtplib.SMTPException as err:
+                # A wrong or expired relay password is the administrator's to fix: keep the mail (4.7.0).
+                raise Unreachable(f"AUTH at the relay host failed: {err}") from None
         smtputf8 = bool(message.flags & rec.SMTPUTF8)
         if smtputf8 and not client.supports_extension("smtputf8"):
             return dict.fromkeys((r.id for r in recipients),

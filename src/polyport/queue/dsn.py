@@ -67,7 +67,7 @@ def build(*, action: str, reporting_mta: str, sender: str, recipients: Sequence[
         lines = []
         if r.orcpt:
             kind, _, addr = r.orcpt.partition(";")
-            lines.append(f"Original-Recipient: {kind};{addr}")
+            lines.append(f"Original-Recipient: {_clean(kind)};{_clean(addr)}")
         lines += [f"Final-Recipient: rfc822; {r.address}", f"Action: {action}", f"Status: {r.status}"]
         if r.remote_mta:
             lines.append(f"Remote-MTA: dns; {r.remote_mta}")

@@ -65,6 +65,9 @@ RETRY_DOMAIN = Statement("""
     UPDATE queue_recipients SET next_attempt = :now WHERE domain = :domain AND status = 'queued'""")
 RETRY_ALL = Statement("UPDATE queue_recipients SET next_attempt = :now WHERE status = 'queued'")
 DELETE_MESSAGE = Statement("DELETE FROM queue_messages WHERE id = :id")
+BLOB_IN_USE = Statement("""
+    SELECT 1 WHERE EXISTS (SELECT 1 FROM queue_messages WHERE blob = :blob)
+                OR EXISTS (SELECT 1 FROM bodies WHERE blob = :blob)""")
 DELETE_RECIPIENTS = Statement("DELETE FROM queue_recipients WHERE message_id = :id")
 _TOTALS = """
     SELECT count(DISTINCT r.message_id) AS messages, count(*) AS recipients, min(r.next_attempt) AS next_attempt,

@@ -86,6 +86,8 @@ class Queue:
     def enqueue_unit(self, ident: str, sender: str, prepared: Prepared, recipients: Sequence[rec.NewRecipient], *,
                      envid: str | None = None, ret: str | None = None, smtputf8: bool = False,
                      requiretls: bool = False, origin: str = "") -> Unit[int]:
+        # A non-ASCII address anywhere in the envelope needs SMTPUTF8 on the way out (a bounce to one, say).
+        smtputf8 = smtputf8 or not sender.isascii() or any(not r.address.isascii() for r in recipients)
         flags = ((rec.SMTPUTF8 if smtputf8 else 0) | (rec.EIGHT_BIT if prepared.eight_bit else 0)
                  | (rec.REQUIRETLS if requiretls else 0))
         return rec.enqueue(ident, sender, prepared.size, prepared.blob, prepared.data, envid, ret, flags, origin,
@@ -109,13 +111,13 @@ class Queue:
         """Send what is due, for as long as the node runs."""
         assert self.sender is not None, "a queue without a sender (administration only) does not run"
         while not self._stopping:
+            self._wake.clear()  # before looking: a wake-up during the look is not lost
             try:
                 await self._dispatch_due()
                 wait = await self._until_next_due()
             except Exception:  # the store was briefly unavailable, say: keep the sender alive
                 self._log.exception("queue.dispatch_failed")
                 wait = 5.0
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
@@ -152,14 +154,17 @@ class Queue:
 
     async def _attempt(self, key: tuple[int, str], recipients: list[rec.DueRecipient]) -> None:
         message_id, domain = key
+        recorded: list[bool] = []  # set once the outcome is in the store
         try:
-            async with self._all, self._per_domain[domain or "*"]:
-                await self._attempt_now(message_id, domain, recipients)
+            # The destination's slot first: a busy domain's waiting attempts must not hold the global slots.
+            async with self._per_domain[domain or "*"], self._all:
+                await self._attempt_now(message_id, domain, recipients, recorded)
         except asyncio.CancelledError:
-            # Cut by a shutdown: due again at once for whoever starts next.
-            now = int(self._clock())
-            await asyncio.shield(self.store.write(rec.record(message_id, [
-                rec.Outcome(r.id, rec.QUEUED, now, "interrupted by a shutdown") for r in recipients], now)))
+            # Cut by a shutdown: due again at once for whoever starts next (unless already recorded).
+            if not recorded:
+                now = int(self._clock())
+                await asyncio.shield(self.store.write(rec.record(message_id, [
+                    rec.Outcome(r.id, rec.QUEUED, now, "interrupted by a shutdown") for r in recipients], now)))
             raise
         except Exception:
             self._log.exception("queue.attempt_failed", message=message_id, domain=domain)
@@ -168,14 +173,21 @@ class Queue:
             self._running.pop(key, None)
             self.wake()
 
-    async def _attempt_now(self, message_id: int, domain: str, recipients: list[rec.DueRecipient]) -> None:
+    async def _attempt_now(self, message_id: int, domain: str, recipients: list[rec.DueRecipient],
+                           recorded: list[bool]) -> None:
         row = await self.store.fetch(rec.MESSAGE.one(id=message_id))
         if row is None:  # deleted by an administrator meanwhile
             return
         message = rec.to_message(row)
-        data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
         assert self.sender is not None
-        results = await self.sender.send(domain, message, recipients, data)
+        data = b""
+        try:
+            data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
+            results = await self.sender.send(domain, message, recipients, data)
+        except Exception as error:  # anything unforeseen is a deferral: retried, then expired and bounced
+            self._log.exception("queue.attempt_error", id=message.ident, domain=domain)
+            results = {r.id: Delivered(0, "4.3.0", f"local error: {type(error).__name__}: {error}")
+                       for r in recipients}
         now = self._clock()
         outcomes: list[rec.Outcome] = []
         failed: list[tuple[rec.DueRecipient, Delivered]] = []
@@ -207,10 +219,21 @@ class Queue:
                 delayed.append((recipient, result))
             self._log.info("queue.deferred", id=message.ident, to=recipient.address, reply=result.describe()[:300],
                            retry_in=int(retry - now))
-        await self.store.write(rec.record(message_id, outcomes, int(now), [r.id for r, _ in delayed]))
+        gone = await self.store.write(rec.record(message_id, outcomes, int(now), [r.id for r, _ in delayed]))
+        recorded.append(True)
+        if gone and message.blob:
+            await self._drop_blob(message.blob)
         await self._notices(message, data, failed, "failed")
         await self._notices(message, data, delayed, "delayed")
         await self._notices(message, data, relayed, "relayed")
+
+    async def _drop_blob(self, blob: str) -> None:
+        """A large queued message's blob, once nothing refers to it (a stored body may share its content)."""
+        try:
+            if await self.store.fetch(rec.BLOB_IN_USE.value(blob=blob)) is None:
+                await self.blobs.delete(blob)
+        except Exception:
+            self._log.exception("queue.blob_cleanup_failed", blob=blob)
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.limits.min_backoff * 2 ** min(max(0, attempts - 1), 32), self.limits.max_backoff))
@@ -264,6 +287,8 @@ class Queue:
         """Drop a message from the queue without telling anyone."""
         message, _ = await self.show(ident)
         await self.store.write(rec.delete(message.id))
+        if message.blob:
+            await self._drop_blob(message.blob)
         self._log.info("queue.deleted", id=message.ident)
 
     async def reject(self, ident: str, reason: str = "deleted from the queue by the administrator") -> None:

@@ -103,13 +103,23 @@ class MtaSts:
         try:
             # The policy host is found through the node's resolver, like every other name it looks up.
             addresses = await self.resolver.addresses(f"mta-sts.{domain}")
-            text = await asyncio.to_thread(self._fetch, domain, addresses[0])
+            text = await self._fetch_any(domain, addresses)
             fresh = parse_policy(text, policy_id, now)
         except (DnsError, OSError, ValueError, ssl.SSLError, http.client.HTTPException) as err:
             self._log.warning("queue.mta_sts_fetch_failed", domain=domain, error=str(err))
             return cached
         self._cache[domain] = fresh
         return fresh
+
+    async def _fetch_any(self, domain: str, addresses: list[str]) -> str:
+        """The policy from the first of the host's addresses that answers (IPv6 first, then IPv4)."""
+        error: Exception = OSError("no address")
+        for address in addresses:
+            try:
+                return await asyncio.to_thread(self._fetch, domain, address)
+            except (OSError, ssl.SSLError, http.client.HTTPException) as err:
+                error = err
+        raise error
 
     def _fetch(self, domain: str, address: str) -> str:
         host = f"mta-sts.{domain}"

@@ -162,6 +162,11 @@ class SmtpSession:
             except wire.ParseError as error:
                 result = "bad-syntax"
                 await self.refuse(error.reply)
+                if line[:4].upper() == b"BDAT":
+                    # Its chunk's length is unknown: what follows cannot be told from commands. Postfix
+                    # does the same.
+                    self.send(Reply(421, "4.5.0", f"{self.hostname} malformed BDAT; closing the connection"))
+                    self.done = True
                 return
             name = type(command).__name__.upper()
             try:
@@ -178,6 +183,11 @@ class SmtpSession:
                 result = "server-error"
                 self.log.exception("smtp.command_failed", command=name)
                 self.send(codes.TEMP_FAILURE)
+                if isinstance(command, wire.Data | wire.Bdat):
+                    # Mid-message the client's next bytes may be message content: never read them as
+                    # commands.
+                    self.send(Reply(421, "4.3.0", f"{self.hostname} closing the connection"))
+                    self.done = True
         finally:
             self.metrics.observe(name, result, time.perf_counter() - started)
 
@@ -301,14 +311,14 @@ class SmtpSession:
             raise Refused(Reply(555, "5.5.4", "BODY=BINARYMIME is not supported"))
         if params.requiretls and not self.conn.tls:
             raise Refused(Reply(530, "5.7.10", "REQUIRETLS needs TLS"))
-        if not c.sender.isascii() and not params.smtputf8:
+        if c.utf8 and not params.smtputf8:
             raise Refused(Reply(553, "5.6.7", "a non-ASCII address needs SMTPUTF8"))
         limit = await self.size_limit()
         if params.size is not None and params.size > limit:
             raise Refused(Reply(552, "5.3.4", f"the message is larger than the limit of {limit} octets"))
         if self.identity is not None and c.sender:
             owner = await self.runtime.directory.login_record(c.sender)
-            if owner is None or owner.account_id != self.identity.account_id:
+            if owner is None or owner.account_id != self.identity.account_id or not _canonical_domain(c.sender):
                 raise Refused(Reply(553, "5.7.1", f"<{c.sender}>: sender address not owned by "
                                                   f"{self.identity.address}"))
         self.transaction = Transaction(c.sender, params)
@@ -331,7 +341,7 @@ class SmtpSession:
         if len(t.recipients) >= self.max_recipients:
             self.send(codes.TOO_MANY_RECIPIENTS)  # not an error: the client sends the rest later
             return
-        if not c.recipient.isascii() and not t.params.smtputf8:
+        if c.utf8 and not t.params.smtputf8:
             raise Refused(Reply(553, "5.6.7", "a non-ASCII address needs SMTPUTF8"))
         if c.params != wire.RcptParams() and (self.helo is None or not self.helo.extended):
             raise Refused(Reply(555, "5.5.4", "parameters need EHLO"))
@@ -365,9 +375,10 @@ class SmtpSession:
         t = self.ready_for_data()
         if t.chunked or t.failed:
             raise Refused(Reply(503, "5.5.1", "DATA cannot follow BDAT"))
+        limit = await self.size_limit()  # before 354: after it, nothing may fail short of reading the data
         self.send(Reply(354, None, "end data with <CR><LF>.<CR><LF>"))
         await self.conn.drain()
-        reader = wire.DotReader(await self.size_limit())
+        reader = wire.DotReader(limit)
         while not reader.done:
             piece = await self.conn.read_some(READ_CHUNK)
             used = reader.feed(piece)
@@ -376,11 +387,14 @@ class SmtpSession:
         self.transaction = None
         if reader.too_big:
             self.log.info("smtp.too_big", size=reader.received)
-            await self.refuse(codes.TOO_BIG)
+            await self.refuse_all(t, codes.TOO_BIG)
             return
         message, bare = reader.message()
         if bare:
             self.log.info("smtp.bare_line_ends_normalized", size=len(message))
+            if len(message) > limit:  # CRLF for bare LF can grow it past the limit
+                await self.refuse_all(t, codes.TOO_BIG)
+                return
         await self.finish(t, message)
 
     async def bdat(self, c: wire.Bdat) -> None:
@@ -409,7 +423,17 @@ class SmtpSession:
         message, bare = wire.normalize(b"".join(t.chunks), unstuff=False)
         if bare:
             self.log.info("smtp.bare_line_ends_normalized", size=len(message))
+            if len(message) > limit:
+                await self.refuse_all(t, codes.TOO_BIG)
+                return
         await self.finish(t, message)
+
+    async def refuse_all(self, t: Transaction, reply: Reply) -> None:
+        """A refusal of the whole message: once in SMTP, once per accepted recipient in LMTP (RFC 2033 4.2)."""
+        if self.mode is Mode.LMTP:
+            for _ in t.recipients[1:]:
+                self.send(reply)
+        await self.refuse(reply)
 
     async def read_chunk(self, size: int, keep: bool) -> bytes:
         if keep:
@@ -423,23 +447,27 @@ class SmtpSession:
         """Deliver, then answer: SMTP one reply, LMTP one per recipient (RFC 2033 4.2)."""
         header_end = message.find(b"\r\n\r\n")
         if len(_RECEIVED.findall(message if header_end < 0 else message[:header_end + 2])) > MAX_HOPS:
-            await self.refuse(codes.TOO_MANY_HOPS)
+            await self.refuse_all(t, codes.TOO_MANY_HOPS)
             return
         junk = False
+        verified = self.identity is not None or self.conn.trusted
         mail = self.runtime.config.mail
-        if self.mode is Mode.MX and self.identity is None and not self.conn.trusted and mail.check_inbound:
+        message = strip_forged(message, self.hostname)  # from everyone: only we write results naming us
+        if self.mode is Mode.MX and not verified and mail.check_inbound:
             verdict = await self.runtime.mailauth.check(self.conn.remote_ip, self.helo.domain if self.helo else "",
                                                         t.sender, message)
-            message = verdict.header + strip_forged(message, self.hostname)
+            message = verdict.header + message
             self.log.info("smtp.authentication", spf=verdict.spf, dkim=[r.result for r in verdict.dkim],
                           dmarc=verdict.dmarc, action=verdict.action, author=verdict.from_domain)
             if mail.dmarc == "enforce" and verdict.action == "reject":
-                await self.refuse(Reply(550, "5.7.1", f"rejected by the DMARC policy of {verdict.from_domain}"))
+                await self.refuse_all(t, Reply(550, "5.7.1",
+                                               f"rejected by the DMARC policy of {verdict.from_domain}"))
                 return
             junk = mail.dmarc == "enforce" and verdict.action == "quarantine"
+            verified = verdict.spf == "pass" or verdict.dmarc == "pass"
         trace = Trace(self.helo.domain if self.helo else "unknown", self.conn.remote_ip, self.protocol_name(),
                       self.tls_description(), self.identity.address if self.identity else None,
-                      self.conn.trusted)
+                      self.conn.trusted, verified=verified)
         delivery = self.runtime.delivery
         if self.mode is Mode.LMTP:
             results = await asyncio.gather(*(delivery.deliver(t.sender, [r], message, trace)
@@ -462,3 +490,16 @@ class SmtpSession:
         self.log.info("smtp.accepted", id=delivered.id, sender=t.sender, recipients=len(t.recipients),
                       size=delivered.size, authenticated=self.identity.address if self.identity else None)
         self.ok(f"ok: queued as {delivered.id}")
+
+
+def _canonical_domain(address: str) -> bool:
+    """Whether the address's domain is written as the directory would write it: a look-alike that only
+    maps onto an owned domain (fullwidth letters, "ß" for "ss", soft hyphens) is not the owner's address."""
+    from polyport.directory import InvalidName
+    from polyport.directory.names import domain_name
+
+    domain = address.rpartition("@")[2]
+    try:
+        return domain_name(domain) == domain.lower()
+    except InvalidName:
+        return False
