@@ -33,6 +33,7 @@ def zone() -> Iterator[DnsFixture]:
         "deep.test": ['"v=spf1 ' + " ".join(f"include:d{i}.test" for i in range(11)) + ' -all"'],
         "voids.test": ['"v=spf1 a:n1.void.test a:n2.void.test a:n3.void.test -all"'],
         "nospf.test": ['"some other text"'],
+        "ptr.test": ['"v=spf1 ptr -all"'],
     }
     for name, values in records.items():
         if values:
@@ -41,6 +42,10 @@ def zone() -> Iterator[DnsFixture]:
     fixture.add("amx.test", "A", "192.0.2.77")
     fixture.add("amx.test", "MX", "10 mail.amx.test.")
     fixture.add("mail.amx.test", "A", "203.0.113.5")
+    fixture.add("55.2.0.192.in-addr.arpa", "PTR", "host.ptr.test.")
+    fixture.add("host.ptr.test", "A", "192.0.2.55")
+    fixture.add("56.2.0.192.in-addr.arpa", "PTR", "liar.ptr.test.")  # a name that does not resolve back
+    fixture.add("liar.ptr.test", "A", "192.0.2.99")
     for i in range(11):
         fixture.add(f"d{i}.test", "TXT", '"v=spf1 -all"')
     resolver = dns.resolver.Resolver(configure=False)
@@ -61,6 +66,7 @@ CASES = [
     ("198.51.100.7", "macro.test"), ("198.51.100.8", "macro.test"), ("192.0.2.1", "two.test"),
     ("192.0.2.1", "bad.test"), ("192.0.2.1", "loop.test"), ("192.0.2.1", "deep.test"),
     ("192.0.2.1", "voids.test"), ("192.0.2.1", "nospf.test"), ("192.0.2.1", "nxdomain.test"),
+    ("192.0.2.55", "ptr.test"), ("192.0.2.56", "ptr.test"), ("192.0.2.57", "ptr.test"),
 ]
 
 

@@ -3,8 +3,9 @@ DESIGN's dependency table; the tests use it as an oracle).
 
 `check_host(ip, domain, sender, helo)` returns (result, why): pass, fail, softfail, neutral, none,
 temperror or permerror. Limits: 10 DNS-querying terms per check (4.6.4), 2 void lookups, 10 MX or PTR
-names per term. "ptr" is evaluated as RFC 7208 5.5 describes it, and discouraged: it counts, and matches
-only when a validated name falls in the domain.
+names per term. "ptr" is evaluated as RFC 7208 5.5 describes it (discouraged, but receivers must still
+evaluate it): it matches when a name of the client's address, validated by looking it up forward again,
+is the domain or under it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+
+import dns.reversename
 
 from polyport.net.resolver import DnsNotFound, DnsTemporary, Resolver
 
@@ -177,8 +180,28 @@ class Spf:
             return True
         if mechanism == "ptr":
             state.count()
-            return False  # RFC 7208 5.5: "SHOULD NOT be published"; treated as never matching
+            target = self._expand(argument, domain, state) if argument else domain
+            return await self._ptr_matches(target, state)
         raise _PermError(f"unknown mechanism {mechanism!r}")
+
+    async def _ptr_matches(self, target: str, state: _State) -> bool:
+        """RFC 7208 5.5: the client's PTR names (at most 10) that resolve back to it, one of them the
+        target domain or under it. A failed lookup is no match."""
+        reverse = dns.reversename.from_address(str(state.ip)).to_text().rstrip(".")
+        try:
+            answer = await self.resolver.query(reverse, "PTR")
+        except (DnsNotFound, DnsTemporary):
+            return False
+        for record in answer.records[:MAX_NAMES]:
+            name = str(record.target).rstrip(".").lower()
+            try:
+                addresses = await self.resolver.addresses(name)
+            except (DnsNotFound, DnsTemporary):
+                continue
+            if any(ipaddress.ip_address(a) == state.ip for a in addresses) and (
+                    name == target or name.endswith("." + target)):
+                return True
+        return False
 
     async def _addresses(self, host: str, state: _State, *, void: bool = True) -> list[str]:
         try:
