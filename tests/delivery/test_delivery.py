@@ -154,3 +154,20 @@ async def test_concurrent_deliveries_get_distinct_uids(directory: Directory, del
     await asyncio.gather(*(delivery.deliver("a@remote.test", [ann], MESSAGE + b"%d\r\n" % i, TRACE)
                            for i in range(20)))
     assert len(await inbox(mailstore, directory, "ann@example.com")) == 20
+
+
+async def test_deliveries_in_any_order_do_not_deadlock(directory: Directory, mailstore: Mailstore) -> None:
+    """Several accounts per message, listed in opposite orders by concurrent deliveries: each unit locks
+    the mailboxes lowest first (PostgreSQL deadlocked before)."""
+    a = (await directory.create_account("ann@example.com")).id
+    b = (await directory.create_account("ben@example.com")).id
+    await asyncio.gather(*(mailstore.deliver(MESSAGE + b"%d\r\n" % i,
+                                             [(a, "INBOX"), (b, "INBOX")] if i % 2 else [(b, "INBOX"), (a, "INBOX")])
+                           for i in range(40)))
+    assert len(await inbox(mailstore, directory, "ann@example.com")) == 40
+
+
+async def test_two_names_for_one_mailbox_store_once(directory: Directory, mailstore: Mailstore) -> None:
+    a = (await directory.create_account("ann@example.com")).id
+    await mailstore.deliver(MESSAGE, [(a, "Nonexistent"), (a, "INBOX")])
+    assert len(await inbox(mailstore, directory, "ann@example.com")) == 1

@@ -99,3 +99,23 @@ def test_vacation_rules() -> None:
     assert b"Auto-Submitted: auto-replied" in reply and b"In-Reply-To: <m1@corp.test>" in reply
     assert b"To: <boss@corp.test>" in reply and reply.endswith(b"Away until Monday.\r\n")
     assert b"Subject: =?utf-8?q?Auto=3A_Caf=C3=A9_money?=" in reply  # the non-ASCII subject, encoded
+
+
+def test_an_explicit_keep_stays() -> None:
+    assert sieve.evaluate('require "fileinto"; keep; fileinto "X";', facts(), Decision()).mailboxes() == ["INBOX", "X"]
+    assert sieve.evaluate("keep; discard;", facts(), Decision()).mailboxes() == ["INBOX"]
+
+
+def test_vacation_answer_takes_message_ids_raw() -> None:
+    evil = (b"From: a@b.test\r\nTo: bob@example.com\r\nMessage-ID: =?utf-8?q?<x@y>=0D=0AFrom:_ceo@example.test"
+            b"=0D=0A=0D=0APay?=\r\nReferences: <r1@b.test> <r2@b.test>\r\n\r\nbody\r\n")
+    reply = vacation.answer(Facts("a@b.test", "bob@example.com", evil), Vacation("Away."), "bob@example.com",
+                            "mx.example.com", 0)
+    assert b"From: ceo" not in reply and b"Pay" not in reply  # nothing injected: only <x@y> was taken
+    assert b"References: <r1@b.test> <r2@b.test> <x@y>\r\n" in reply
+
+
+def test_sieve_limits() -> None:
+    assert "nest" in (sieve.check_script("if anyof(" * 40 + "true" + ")" * 40 + " { keep; }") or "")
+    d = sieve.evaluate('require "vacation"; vacation :days 9999 "x";', facts(), Decision())
+    assert d.vacation is not None and d.vacation.days == 365

@@ -23,8 +23,9 @@ from typing import Any
 
 from polyport import log
 from polyport.delivery import records as drec
-from polyport.directory import Directory
+from polyport.directory import Directory, InvalidName
 from polyport.directory import settings as schema
+from polyport.directory.names import mail_address
 from polyport.directory.records import Route
 from polyport.dkim.keys import DkimKey
 from polyport.dkim.sign import sign
@@ -35,6 +36,7 @@ from polyport.mailstore.errors import RecipientOverQuota
 from polyport.queue import NewRecipient, Queue, dsn
 from polyport.store import Unit
 
+MAX_REDIRECTS = 16  # addresses one account's filters may send one message on to
 KEY_CACHE_SECONDS = 300.0  # a domain's DKIM keys are read again this often
 MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
 MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
@@ -297,16 +299,24 @@ class Delivery:
             if decision is None:
                 stores.append((target.account_id, "Junk" if junk else target.mailbox))
                 continue
+            if junk:  # a DMARC quarantine: every kept copy goes to Junk, nothing is sent on
+                decision.redirect.clear()
+                decision.fileinto = []
+                decision.keep = True
             stores.extend((target.account_id, "Junk" if junk and box == "INBOX" else box)
                           for box in decision.mailboxes())
             if decision.flags:
                 flags[target.account_id] = decision.flags
-            for address in decision.redirect:
+            sent_on = list(dict.fromkeys(decision.redirect))
+            if len(sent_on) > MAX_REDIRECTS:
+                self._log.warning("delivery.too_many_redirects", account=target.address, asked=len(sent_on))
+                sent_on = sent_on[:MAX_REDIRECTS]
+            for address in sent_on:
                 redirected.setdefault(address.lower(), (target.address, NewRecipient(
                     address, f"rfc822;{target.address}")))
             if decision.vacation is not None or decision.reject is not None:
                 after.append((target, decision, facts))
-        extra_stores, redirect_remote, failed = await self._redirects(redirected)
+        extra_stores, redirect_remote, failed = await self._redirects(redirected, len(data))
         stores.extend(s for s in extra_stores if s not in stores)
         for target, _ in targets.values():
             if target.address in failed and (target.account_id, "INBOX") not in stores:
@@ -329,11 +339,18 @@ class Delivery:
             try:
                 await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
             except RecipientOverQuota as error:
-                full = targets[error.account_id][0] if error.account_id in targets else None
-                address = full.address if full is not None else str(error.account_id)
-                asked = next((r.address for r in recipients if full in r.local), address)
-                permanent = await self._permanent_quota(address)
-                raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
+                if error.account_id not in targets:
+                    # A redirect's target filled up since it was checked: the message is kept where it was
+                    # sent instead of failing the whole transaction.
+                    stores = [s for s in stores if s[0] != error.account_id]
+                    stores.extend((t.account_id, "INBOX") for t, _ in targets.values()
+                                  if (t.account_id, "INBOX") not in stores and redirected)
+                    await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
+                else:
+                    full = targets[error.account_id][0]
+                    asked = next((r.address for r in recipients if full in r.local), full.address)
+                    permanent = await self._permanent_quota(full.address)
+                    raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
         # Committed: from here nothing may turn into an error (the client would send it again).
         try:
             if units:
@@ -399,7 +416,7 @@ class Delivery:
             decision.keep = True
         return decision, facts
 
-    async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]]
+    async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]], size: int
                          ) -> tuple[list[tuple[int, str]], dict[str, list[NewRecipient]], set[str]]:
         """Where redirected copies go: INBOXes here (filters are not run again; a full one is skipped), or
         queued for elsewhere (grouped by the account that redirected, whose Delivered-To the copy
@@ -409,10 +426,11 @@ class Delivery:
         failed: set[str] = set()
         for address, (account, wanted) in redirected.items():
             try:
+                mail_address(address, "invalid")  # a redirect to something that is no address is not queued
                 recipient = await self.resolve(address)
                 if recipient is not None:
-                    await self.check_room(recipient)
-            except DeliveryError as error:
+                    await self.check_room(recipient, size)
+            except (DeliveryError, InvalidName) as error:
                 self._log.warning("delivery.redirect_refused", account=account, to=address, reason=str(error))
                 failed.add(account)
                 continue
@@ -444,7 +462,11 @@ class Delivery:
             vacation_ = decision.vacation
             if vacation_ is None or decision.reject is not None:
                 return
-            own = {target.address.lower(), facts.recipient.lower(), *(a.lower() for a in vacation_.addresses)}
+            # The account's own addresses (not the group or forwarder the mail came through: RFC 5230 4.5).
+            domain = target.address.rpartition("@")[2]
+            aliases = (await self.directory.account(target.address)).aliases
+            own = {target.address.lower(), *(f"{a}@{domain}".lower() for a in aliases),
+                   *(a.lower() for a in vacation_.addresses)}
             if not vacation.should_answer(facts, own):
                 return
             claimed = await self.mailstore.store.write(drec.claim_reply(target.account_id, sender.lower(), int(now),

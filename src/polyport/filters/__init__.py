@@ -14,6 +14,7 @@ from email.header import decode_header, make_header
 from email.utils import getaddresses
 
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*(.*)$", re.DOTALL)
+_MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable, no spaces, no < or > inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class Vacation:
 @dataclass
 class Decision:
     keep: bool = True  # the implicit keep: INBOX, unless something cancels it
+    kept: bool = False  # an explicit keep (Sieve `keep`): nothing later cancels it (RFC 5228 4.3)
     fileinto: list[str] = field(default_factory=list)
     redirect: list[str] = field(default_factory=list)
     reject: str | None = None
@@ -37,7 +39,7 @@ class Decision:
     def mailboxes(self) -> list[str]:
         """Where to store it: the fileinto targets, and INBOX if the implicit keep still holds."""
         boxes = list(dict.fromkeys(self.fileinto))
-        if self.keep and "INBOX" not in boxes:
+        if (self.keep or self.kept) and "INBOX" not in boxes:
             boxes.insert(0, "INBOX")
         return boxes
 
@@ -52,15 +54,27 @@ class Facts:
         end = message.find(b"\r\n\r\n")
         head = message if end < 0 else message[:end]
         self.fields: list[tuple[str, str]] = []
+        self.raw_fields: list[tuple[str, str]] = []  # undecoded (RFC 2047 words left alone), unfolded
         for raw in re.split(rb"\r\n(?![ \t])", head):
             match = _FIELD.match(raw)
             if match:
                 name = match.group(1).decode("ascii", "replace").lower()
-                self.fields.append((name, _decoded(match.group(2).replace(b"\r\n", b"").decode("utf-8", "replace"))))
+                value = match.group(2).replace(b"\r\n", b"").decode("utf-8", "replace")
+                self.raw_fields.append((name, value.strip()))
+                self.fields.append((name, _decoded(value)))
 
     def header(self, name: str) -> list[str]:
         name = name.lower()
         return [value for field_name, value in self.fields if field_name == name]
+
+    def message_ids(self, name: str) -> list[str]:
+        """The msg-ids (`<left@right>`) of a Message-ID, In-Reply-To or References field, taken from the
+        raw field: an encoded word there is not a msg-id, and must not smuggle a line break into a reply."""
+        ids: list[str] = []
+        for field_name, value in self.raw_fields:
+            if field_name == name.lower():
+                ids.extend(_MSG_ID.findall(value))
+        return ids
 
     def addresses(self, name: str) -> list[str]:
         return [address.lower() for _, address in getaddresses(self.header(name)) if address]

@@ -16,8 +16,9 @@ from sievelib.parser import Parser
 
 from polyport.filters import Decision, Facts, Vacation, matches
 
-SUPPORTED = {"fileinto", "reject", "ereject", "vacation", "copy", "envelope", "comparator-i;ascii-casemap",
-             "comparator-i;octet"}
+SUPPORTED = {"fileinto", "reject", "ereject", "vacation", "copy", "envelope", "comparator-i;ascii-casemap"}
+MAX_VACATION_DAYS = 365
+MAX_DEPTH = 32  # nesting of blocks and tests
 COMMANDS = {"require", "if", "elsif", "else", "keep", "discard", "stop", "fileinto", "redirect", "reject",
             "ereject", "vacation"}
 TESTS = {"address", "header", "envelope", "exists", "size", "true", "false", "not", "allof", "anyof"}
@@ -57,10 +58,18 @@ def check_script(script: str) -> str | None:
         return f"the script is longer than {MAX_SCRIPT} characters"
     if not script.strip():
         return None
+    depth = max_depth = 0
+    for char in script:  # a cheap bound before the parser recurses (strings may hold brackets: harmless)
+        depth += 1 if char in "({" else -1 if char in ")}" else 0
+        max_depth = max(max_depth, depth)
+    if max_depth > MAX_DEPTH:
+        return f"blocks and tests nest deeper than {MAX_DEPTH}"
     try:
         commands = parse(script)
     except ValueError as err:
         return f"not Sieve: {err}"
+    except RecursionError:
+        return f"blocks and tests nest deeper than {MAX_DEPTH}"
     for command in commands:
         problem = _check(command)
         if problem:
@@ -75,6 +84,9 @@ def _check(command: Any) -> str | None:
         return f"extension {', '.join(unknown)} is not supported" if unknown else None
     if command.name not in COMMANDS:
         return f"command {command.name} is not supported"
+    unsupported = {"mime", "from", "handle", "comparator"} & set(command.arguments)
+    if unsupported:
+        return f"{command.name} :{', :'.join(sorted(unsupported))} is not supported"
     test = command.arguments.get("test")
     if test is not None:
         problem = _check_test(test)
@@ -90,6 +102,8 @@ def _check(command: Any) -> str | None:
 def _check_test(test: Any) -> str | None:
     if test.name not in TESTS:
         return f"test {test.name} is not supported"
+    if "comparator" in test.arguments and test.name != "size":
+        return "comparators other than the default (i;ascii-casemap) are not supported"
     for sub in test.arguments.get("tests", []) + ([test.arguments["test"]] if "test" in test.arguments else []):
         problem = _check_test(sub)
         if problem:
@@ -135,7 +149,7 @@ def _block(commands: list[Any], facts: Facts, decision: Decision) -> None:
 def _action(command: Any, facts: Facts, decision: Decision) -> None:
     name, args, extra = command.name, command.arguments, getattr(command, "extra_arguments", {})
     if name == "keep":
-        decision.keep = True
+        decision.kept = True
     elif name == "discard":
         decision.keep = False
     elif name == "stop":
@@ -152,7 +166,8 @@ def _action(command: Any, facts: Facts, decision: Decision) -> None:
         decision.reject = _list(args.get("text", "rejected"))[0]
         decision.keep = False
     elif name == "vacation":
-        days = int(extra.get("days", "7")) if "days" in args else 7
+        text = str(extra.get("days", "7")) if "days" in args else "7"
+        days = min(int(text), MAX_VACATION_DAYS) if text.isdigit() and text.isascii() else 7
         subject = _list(extra["subject"])[0] if "subject" in args and "subject" in extra else None
         addresses = tuple(_list(extra["addresses"])) if "addresses" in args and "addresses" in extra else ()
         decision.vacation = Vacation(_list(args["reason"])[0], subject, max(1, days), addresses)

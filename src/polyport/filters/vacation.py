@@ -24,8 +24,8 @@ def should_answer(facts: Facts, own_addresses: set[str]) -> bool:
 def answer(facts: Facts, vacation: Vacation, account: str, hostname: str, now: float) -> bytes:
     original_subject = (facts.header("subject") or [""])[0]
     subject = vacation.subject or f"Auto: {original_subject}".strip()
-    message_ids = facts.header("message-id")
-    references = " ".join((facts.header("references") or [""])[0].split() + message_ids[:1]).strip()
+    message_ids = facts.message_ids("message-id")
+    references = " ".join([*facts.message_ids("references"), *message_ids[:1]])
     lines = [f"From: <{account}>", f"To: <{facts.sender}>", f"Subject: {_header_text(subject)}",
              f"Date: {formatdate(now, localtime=True)}", f"Message-ID: <{secrets.token_hex(12)}@{hostname}>",
              "Auto-Submitted: auto-replied", "Precedence: bulk", "MIME-Version: 1.0",

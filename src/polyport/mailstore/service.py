@@ -41,6 +41,7 @@ from polyport.mailstore.index import IndexCache, MessageIndex
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mime import structure as st
 from polyport.store import BlobStore, RecordStore, Row, Statement, Unit, unit_of
+from polyport.store.blobs import BlobNotFound
 
 # Bodies nobody references are kept this long before they and their blobs are deleted.
 ORPHAN_GRACE = 3600
@@ -460,21 +461,26 @@ class Mailstore:
             except fl.FlagError:
                 target_split[account_id] = (0, [])  # a rule's bad flag name costs the flag, not the message
         saved = self._clock()
-        created: list[int] = []
+        # Accounts that never logged in get their mailboxes first, each in its own unit: made inside this
+        # one, in the targets' order, two deliveries naming the same new accounts would deadlock.
+        for account_id in dict.fromkeys(a for a, _ in targets):
+            await self.ensure_defaults(account_id)
 
         def unit() -> Unit[list[Appended]]:
             done: list[Appended] = []
+            boxes: dict[int, Mailbox] = {}  # by mailbox id: two names landing in one mailbox store once
             for account_id, name in targets:
                 row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name=name)
                 if row is None and name != "INBOX":
                     row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
                 if row is None:
-                    made = yield from rec.ensure_defaults(account_id, saved)
-                    if made:
-                        created.append(account_id)
-                    row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name=name)
-                    if row is None:
-                        row = yield rec.MAILBOX_BY_NAME.one(account_id=account_id, name="INBOX")
+                    raise NoSuchMailbox(f"account {account_id} has no INBOX")
+                box = rec.to_mailbox(row)
+                boxes.setdefault(box.id, box)
+            # Lowest mailbox first, as every unit locks them: no deadlock with another delivery or a COPY.
+            yield from rec.lock_mailboxes(*boxes)
+            for box in sorted(boxes.values(), key=lambda b: b.id):
+                account_id = box.account_id
                 max_size, max_messages, _ = limits[account_id]
                 stored = message
                 if target_flags and account_id in target_flags:
@@ -482,7 +488,7 @@ class Mailstore:
                     stored = replace(message, flags=message.flags | bits,
                                      keywords=fl.merge_keywords(message.keywords, keywords, ()))
                 try:
-                    appended = yield from rec.append(rec.to_mailbox(row), stored, saved, max_size, max_messages)
+                    appended = yield from rec.append(box, stored, saved, max_size, max_messages)
                 except OverQuota as error:
                     raise RecipientOverQuota(account_id, str(error)) from None
                 done.append(appended)
@@ -491,8 +497,6 @@ class Mailstore:
             return done
 
         appended = await self.store.write(unit())
-        for account_id in created:
-            await self._mailboxes_changed(account_id)
         for one in appended:
             await self._changed(one.mailbox_id, "append", one.modseq, uid=one.uid)
         return appended
@@ -573,9 +577,18 @@ class Mailstore:
             if inline is not None:
                 data = bytes(inline)
                 return data[offset:] if length is None else data[offset:offset + length]
-        if offset == 0 and length is None:
-            return await self.blobs.get(blob, size)
-        return await self.blobs.read(blob, offset, length if length is not None else 1 << 62)
+        try:
+            if offset == 0 and length is None:
+                return await self.blobs.get(blob, size)
+            return await self.blobs.read(blob, offset, length if length is not None else 1 << 62)
+        except BlobNotFound:
+            if size is None or size <= self.inline_max:
+                raise
+            inline = await self.store.fetch(rec.INLINE_DATA.value(blob=blob))  # kept inline under a larger limit
+            if inline is None:
+                raise
+            data = bytes(inline)
+            return data[offset:] if length is None else data[offset:offset + length]
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """What changed in a mailbox after `modseq`: flags and arrivals, and expunged UIDs (RFC 7162)."""

@@ -169,6 +169,15 @@ def record(message_id: int, outcomes: Sequence[Outcome], now: int, delay_notifie
     return bool(deleted)
 
 
+RELEASE = Statement("UPDATE queue_recipients SET next_attempt = :now WHERE id = :id AND status = 'queued'")
+
+
+def release(recipient_ids: Sequence[int], now: int) -> Unit[None]:
+    """Leased recipients due again at once (an attempt that never ran, or was cut short)."""
+    for recipient_id in recipient_ids:
+        yield RELEASE.run(now=now, id=recipient_id)
+
+
 def delete(message_id: int) -> Unit[bool]:
     yield DELETE_RECIPIENTS.run(id=message_id)
     deleted = yield DELETE_MESSAGE.run(id=message_id)

@@ -128,8 +128,13 @@ class Queue:
         return max(0.05, min(60.0, float(due) - self._clock()))
 
     async def _dispatch_due(self) -> None:
+        if self._stopping:
+            return
         now = int(self._clock())
         taken = await self.store.write(rec.take_due(now, now + LEASE, TAKE))
+        if self._stopping:  # stopped while taking: give them back for whoever starts next
+            await self.store.write(rec.release([r.id for r in taken], now))
+            return
         groups: defaultdict[tuple[int, str], list[rec.DueRecipient]] = defaultdict(list)
         for recipient in taken:
             key = (recipient.message_id, "" if self.sender is not None and self.sender.relayed else recipient.domain)
@@ -143,12 +148,13 @@ class Queue:
         """Stop taking work; attempts still running after `grace` are cut and their recipients due again."""
         self._stopping = True
         self.wake()
-        tasks = list(self._running.values())
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
+        deadline = asyncio.get_running_loop().time() + grace
+        while self._running:  # until every attempt is over: the node closes the store after this
+            tasks = list(self._running.values())
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one attempt --
 
@@ -160,11 +166,10 @@ class Queue:
             async with self._per_domain[domain or "*"], self._all:
                 await self._attempt_now(message_id, domain, recipients, recorded)
         except asyncio.CancelledError:
-            # Cut by a shutdown: due again at once for whoever starts next (unless already recorded).
+            # Cut by a shutdown: due again at once for whoever starts next (unless already recorded; the
+            # release touches only rows still queued, so a recorded outcome is never undone).
             if not recorded:
-                now = int(self._clock())
-                await asyncio.shield(self.store.write(rec.record(message_id, [
-                    rec.Outcome(r.id, rec.QUEUED, now, "interrupted by a shutdown") for r in recipients], now)))
+                await asyncio.shield(self.store.write(rec.release([r.id for r in recipients], int(self._clock()))))
             raise
         except Exception:
             self._log.exception("queue.attempt_failed", message=message_id, domain=domain)
@@ -219,8 +224,9 @@ class Queue:
                 delayed.append((recipient, result))
             self._log.info("queue.deferred", id=message.ident, to=recipient.address, reply=result.describe()[:300],
                            retry_in=int(retry - now))
-        gone = await self.store.write(rec.record(message_id, outcomes, int(now), [r.id for r, _ in delayed]))
-        recorded.append(True)
+        recorded.append(True)  # from here a cancellation must not release them: the write goes through
+        gone = await asyncio.shield(self.store.write(rec.record(message_id, outcomes, int(now),
+                                                                [r.id for r, _ in delayed])))
         if gone and message.blob:
             await self._drop_blob(message.blob)
         await self._notices(message, data, failed, "failed")
@@ -295,8 +301,10 @@ class Queue:
         """Drop a message and send its sender a failure notice for every recipient still waiting."""
         message, recipients = await self.show(ident)
         waiting = [r for r in recipients if r["status"] == rec.QUEUED]
-        await self.store.write(rec.delete(message.id))
         data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
+        await self.store.write(rec.delete(message.id))
+        if message.blob:
+            await self._drop_blob(message.blob)
         due = [rec.DueRecipient(int(str(r["id"])), message.id, str(r["address"]), str(r["domain"]),
                                 _text(r["orcpt"]), _text(r["notify"]), int(str(r["attempts"])),
                                 bool(r["delay_notified"]), message.created)

@@ -172,16 +172,16 @@ class LocalBlobStore:
         ids = [hashlib.sha256(data).hexdigest() for data in items]
         outcomes: list[str | BaseException] = list(ids)
         written: dict[str, Path] = {}
-        for blob_id, data in zip(ids, items, strict=True):
-            if blob_id in written or self.path_of(blob_id).exists():
-                continue
-            temp = self._temp_path()
-            with open(temp, "wb") as out:
-                out.write(data)
-            written[blob_id] = temp
-        if not written:
-            return outcomes
         try:
+            for blob_id, data in zip(ids, items, strict=True):
+                if blob_id in written or self.path_of(blob_id).exists():
+                    continue
+                temp = self._temp_path()
+                written[blob_id] = temp  # before writing: a failed write is cleaned up too
+                with open(temp, "wb") as out:
+                    out.write(data)
+            if not written:
+                return outcomes
             for temp in written.values():
                 fd = os.open(temp, os.O_RDONLY)
                 try:

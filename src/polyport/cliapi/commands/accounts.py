@@ -127,6 +127,10 @@ async def _change_settings(cx: Context, args: Parser, *, replace: bool) -> None:
             spec = schema.ACCOUNT_SETTINGS.get(schema.canonical_key(schema.ACCOUNT_SETTINGS, key))
             if spec is None or not spec.user:
                 raise not_allowed(f"Not enough access rights to change {key}")
+            if spec.name in ("Rules", "SieveScript"):
+                allowed = (await cx.directory.effective_account_settings(address))["RulesAllowed"]
+                if allowed == "None":
+                    raise not_allowed("This account may not set mail rules (RulesAllowed)")
         if password is not None:
             await _check_own_password_change(cx, address)
     directory = cx.directory

@@ -80,7 +80,10 @@ async def reject_queue_message(cx: Context, args: Parser) -> Value:
 async def list_queue_messages(cx: Context, args: Parser) -> Value:
     """[limit]: the messages waiting, oldest first (Polyport's own)."""
     cx.require_master()
-    limit = int(args.string()) if not args.at_end() else 1000
+    text = args.string() if not args.at_end() else "1000"
+    if not text.isdigit() or not 0 < int(text) <= 100_000:
+        raise bad("the limit is a number from 1 to 100000")
+    limit = int(text)
     args.end()
     return [_entry(row) for row in await cx.runtime.queue.waiting(limit)]
 
