@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from polyport.delivery import records as drec
 from polyport.directory import Directory
@@ -70,3 +71,27 @@ async def test_dkim_keys_are_made_once(directory: Directory) -> None:
     await directory.set_domain_aliases("keys.test", ["alias.test"])
     assert await directory.dkim_keys("alias.test") == keys
     assert await directory.dkim_keys("nowhere.test") == []
+
+
+async def test_a_bounce_lost_in_a_crash_is_sent_later(records: RecordStore, tmp_path) -> None:
+    """A recipient recorded as failed whose bounce never went out (the node died between the two) keeps
+    its message in the queue; the sender sends the bounce when it next looks, then the message goes."""
+    queue = Queue(records, LocalBlobStore(tmp_path / "blobs"), None, "mx.example.com")
+    sent: list[tuple[str, bytes]] = []
+
+    async def notify(to: str, data: bytes) -> None:
+        sent.append((to, data))
+
+    queue.notify = notify
+    await queue.enqueue("alice@example.com", b"Subject: lost\r\n\r\nx\r\n", [NewRecipient("bob@far.test")])
+    now = int(time.time())
+    [due] = await records.write(rec.take_due(now, now + 900, 10))
+    gone = await records.write(rec.record(due.message_id, [
+        rec.Outcome(due.id, rec.BOUNCING, now - 600, "mx.far.test said: 550 5.1.1 no such user")], now - 600))
+    assert not gone and len(await queue.waiting()) == 0  # not waiting to be sent, but kept for its bounce
+    await queue._resend_bounces()
+    [(to, notice)] = sent
+    assert to == "alice@example.com" and b"Status: 5.1.1" in notice and b"bob@far.test" in notice
+    assert await records.fetch(rec.MESSAGE.one(id=due.message_id)) is None  # then the message is gone
+    await queue._resend_bounces()
+    assert len(sent) == 1

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from polyport.store import Row, Statement, Unit
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
+# Failed, its bounce not sent yet: the message stays until the bounce is durable elsewhere (a crash between
+# the two leaves the row here, and the sender takes it up again: queue/service.py _resend_bounces).
+BOUNCING = "bouncing"
 # queue_messages.flags
 SMTPUTF8, EIGHT_BIT, REQUIRETLS = 1, 2, 4
 
@@ -48,7 +51,16 @@ SET_OUTCOME = Statement("""
 SET_DELAY_NOTIFIED = Statement("UPDATE queue_recipients SET delay_notified = 1 WHERE id = :id")
 DELETE_IF_DONE = Statement("""
     DELETE FROM queue_messages WHERE id = :id
-    AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE message_id = :id AND status = 'queued')""")
+    AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE message_id = :id AND status IN ('queued', 'bouncing'))""")
+PENDING_BOUNCES = Statement("""
+    SELECT r.id, r.message_id, r.address, r.domain, r.orcpt, r.notify, r.attempts, r.delay_notified, r.last_error,
+           m.created
+    FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id
+    WHERE r.status = 'bouncing' AND r.updated <= :before
+    ORDER BY r.id LIMIT :limit FOR UPDATE OF r SKIP LOCKED""")
+TOUCH = Statement("UPDATE queue_recipients SET updated = :now WHERE id = :id")
+MARK_BOUNCED = Statement("""
+    UPDATE queue_recipients SET status = 'failed', updated = :now WHERE id = :id AND status = 'bouncing'""")
 LIST = Statement("""
     SELECT m.id, m.ident, m.sender, m.size, m.created, m.origin,
            count(r.id) AS recipients, min(r.next_attempt) AS next_attempt, max(r.attempts) AS attempts,
@@ -176,6 +188,23 @@ def release(recipient_ids: Sequence[int], now: int) -> Unit[None]:
     """Leased recipients due again at once (an attempt that never ran, or was cut short)."""
     for recipient_id in recipient_ids:
         yield RELEASE.run(now=now, id=recipient_id)
+
+
+def take_bounces(before: int, now: int, limit: int) -> Unit[list[tuple[DueRecipient, str]]]:
+    """Failed recipients whose bounce was never confirmed sent (a crash, say), each with its last error;
+    marked as being handled now, so another node leaves them."""
+    rows = yield PENDING_BOUNCES.all(before=before, limit=limit)
+    for row in rows:
+        yield TOUCH.run(now=now, id=row["id"])
+    return [(to_due(row), str(row["last_error"] or "")) for row in rows]
+
+
+def bounced(message_id: int, recipient_ids: Sequence[int], now: int) -> Unit[bool]:
+    """Their bounces are out: done; whether the message is gone."""
+    for recipient_id in recipient_ids:
+        yield MARK_BOUNCED.run(now=now, id=recipient_id)
+    deleted = yield DELETE_IF_DONE.run(id=message_id)
+    return bool(deleted)
 
 
 def delete(message_id: int) -> Unit[bool]:

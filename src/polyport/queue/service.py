@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import time
 from collections import defaultdict
@@ -29,6 +30,7 @@ from polyport.store import BlobStore, RecordStore, Unit, unit_of
 LEASE = 15 * 60  # an attempt that has not reported back in this long is taken to have died
 INLINE = 64 * 1024  # queued messages up to this size keep their bytes in their row
 TAKE = 200  # due recipients taken per look
+BOUNCE_GRACE = 60  # a bounce not confirmed within this many seconds is taken to have been lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ class Queue:
     async def _dispatch_due(self) -> None:
         if self._stopping:
             return
+        await self._resend_bounces()
         now = int(self._clock())
         taken = await self.store.write(rec.take_due(now, now + LEASE, TAKE))
         if self._stopping:  # stopped while taking: give them back for whoever starts next
@@ -213,8 +216,11 @@ class Queue:
                     result = Delivered(result.code, "4.4.7",
                                        f"gave up after {self.limits.lifetime / 86400:g} days: {result.text}",
                                        result.host)
-                outcomes.append(rec.Outcome(recipient.id, rec.FAILED, int(now), result.describe()))
-                failed.append((recipient, result))
+                notify = bool(message.sender) and dsn.wants(recipient.notify, "FAILURE")
+                outcomes.append(rec.Outcome(recipient.id, rec.BOUNCING if notify else rec.FAILED, int(now),
+                                            result.describe()))
+                if notify:
+                    failed.append((recipient, result))
                 self._log.info("queue.failed", id=message.ident, to=recipient.address, reply=result.describe()[:300])
                 continue
             retry = now + self.backoff(recipient.attempts + 1)
@@ -229,9 +235,39 @@ class Queue:
                                                                 [r.id for r, _ in delayed])))
         if gone and message.blob:
             await self._drop_blob(message.blob)
-        await self._notices(message, data, failed, "failed")
+        await self._bounce(message, data, failed)
         await self._notices(message, data, delayed, "delayed")
         await self._notices(message, data, relayed, "relayed")
+
+    async def _bounce(self, message: rec.QueuedMessage, data: bytes,
+                      failed: list[tuple[rec.DueRecipient, Delivered]]) -> None:
+        """The failure notice, then (once it is durable wherever it went) the recipients done."""
+        if not failed:
+            return
+        if await self._notices(message, data, failed, "failed"):
+            now = int(self._clock())
+            gone = await asyncio.shield(self.store.write(rec.bounced(message.id, [r.id for r, _ in failed], now)))
+            if gone and message.blob:
+                await self._drop_blob(message.blob)
+
+    async def _resend_bounces(self) -> None:
+        """Bounces decided but never confirmed sent (the node died in between): sent now."""
+        now = int(self._clock())
+        pending = await self.store.write(rec.take_bounces(now - BOUNCE_GRACE, now, TAKE))
+        by_message: defaultdict[int, list[tuple[rec.DueRecipient, Delivered]]] = defaultdict(list)
+        for recipient, error in pending:
+            by_message[recipient.message_id].append((recipient, _from_error(error)))
+        for message_id, failed in by_message.items():
+            row = await self.store.fetch(rec.MESSAGE.one(id=message_id))
+            if row is None:
+                continue
+            message = rec.to_message(row)
+            try:
+                data = message.data if message.data is not None else await self.blobs.get(message.blob or "")
+            except Exception:
+                self._log.exception("queue.bounce_data_missing", id=message.ident)
+                data = b""
+            await self._bounce(message, data, failed)
 
     async def _drop_blob(self, blob: str) -> None:
         """A large queued message's blob, once nothing refers to it (a stored body may share its content)."""
@@ -245,11 +281,12 @@ class Queue:
         return float(min(self.limits.min_backoff * 2 ** min(max(0, attempts - 1), 32), self.limits.max_backoff))
 
     async def _notices(self, message: rec.QueuedMessage, data: bytes,
-                       recipients: list[tuple[rec.DueRecipient, Delivered]], action: str) -> None:
+                       recipients: list[tuple[rec.DueRecipient, Delivered]], action: str) -> bool:
+        """Send the notice (if one is due); whether that is done (sent, or none needed)."""
         asked = {"failed": "FAILURE", "delayed": "DELAY"}.get(action, "SUCCESS")
         wanted = [(r, d) for r, d in recipients if dsn.wants(r.notify, asked)]
         if not wanted or not message.sender or self.notify is None:
-            return  # never a notice about a notice (null sender), nor one that was not asked for
+            return True  # never a notice about a notice (null sender), nor one that was not asked for
         notice = dsn.build(
             action=action, reporting_mta=self.hostname, sender=message.sender,
             recipients=[dsn.RecipientStatus(r.address, d.enhanced or _status(d.code), d.describe(), r.orcpt, d.host)
@@ -260,6 +297,8 @@ class Queue:
             await self.notify(message.sender, notice)
         except Exception:
             self._log.exception("queue.notice_failed", id=message.ident, to=message.sender)
+            return False
+        return True
 
     # -- administration --
 
@@ -327,3 +366,16 @@ def _text(value: object) -> str | None:
 def _status(code: int) -> str:
     """An enhanced status for a reply that had none (no server reached: 4.0.0)."""
     return f"{code // 100}.0.0" if code else "4.0.0"
+
+
+_REPLY = re.compile(r"(?:.* said: )?(\d{3}) (?:([245]\.\d{1,3}\.\d{1,3}) )?(.*)$|([245]\.\d{1,3}\.\d{1,3}) (.*)$")
+
+
+def _from_error(error: str) -> Delivered:
+    """A recipient's recorded last error as the result a bounce describes."""
+    match = _REPLY.match(error)
+    if match and match.group(1):
+        return Delivered(int(match.group(1)), match.group(2), match.group(3))
+    if match and match.group(4):
+        return Delivered(0, match.group(4), match.group(5))
+    return Delivered(0, "5.0.0", error)
