@@ -186,3 +186,51 @@ def test_relay_host_with_auth_and_checked_tls(tmp_path_factory: pytest.TempPathF
             a_running.stop()
     finally:
         b_running.stop()
+
+
+def test_opportunistic_tls_that_fails_falls_back_to_plaintext(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """RFC 7435: a server that offers STARTTLS and then cannot do it still gets the mail, in plaintext."""
+    import socketserver
+
+    received: list[bytes] = []
+
+    class BrokenTls(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 broken.test ESMTP\r\n")
+            while line := self.rfile.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    self.wfile.write(b"250-broken.test\r\n250 STARTTLS\r\n")
+                elif verb == b"STAR":
+                    self.wfile.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
+                elif verb == b"DATA":
+                    self.wfile.write(b"354 go\r\n")
+                    body = b""
+                    while (chunk := self.rfile.readline()) != b".\r\n":
+                        body += chunk
+                    received.append(body)
+                    self.wfile.write(b"250 2.0.0 ok\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), BrokenTls)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dns = DnsFixture()
+    dns.add("broken.test", "MX", "10 mx.broken.test.")
+    dns.add("mx.broken.test", "A", "127.0.0.1")
+    extra = f"[queue]\nremote_port = {server.server_address[1]}\n"
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("plain"), "smtp", free_port(), extra,
+                                       dns=dns.server)).start()
+    try:
+        node = SmtpNode(running)
+        node.call(running.runtime.queue.enqueue("a@example.com", b"Subject: plain\r\n\r\nx\r\n",
+                                                [NewRecipient("b@broken.test")]))
+        wait_for(lambda: received, what="the message at the server without working TLS")
+        assert b"Subject: plain" in received[0]
+    finally:
+        running.stop()
+        server.shutdown()
+        dns.close()

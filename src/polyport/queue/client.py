@@ -62,6 +62,10 @@ class Unreachable(Exception):
     pass
 
 
+class _TlsFailed(Exception):
+    """STARTTLS was offered but did not work, and nothing required it: try again in plaintext."""
+
+
 @dataclass(frozen=True, slots=True)
 class TlsDemand:
     """What one mail host must give: TLS at all, a certificate valid for its name, DANE's match."""
@@ -163,7 +167,8 @@ class SmtpSender:
         return [(h, self.port) for h in hosts]
 
     async def _session(self, host: str, address: str, port: int, message: rec.QueuedMessage,
-                       recipients: Sequence[rec.DueRecipient], data: bytes, demand: TlsDemand) -> dict[int, Delivered]:
+                       recipients: Sequence[rec.DueRecipient], data: bytes, demand: TlsDemand,
+                       starttls: bool = True) -> dict[int, Delivered]:
         relay = self.relay
         implicit = relay is not None and relay.implicit_tls
         requiretls = bool(message.flags & rec.REQUIRETLS)
@@ -176,8 +181,12 @@ class SmtpSender:
             await client.connect(timeout=self.connect_timeout)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             raise Unreachable(str(err) or type(err).__name__) from None
+        retry_plain = False
         try:
-            return await self._dialogue(client, host, message, recipients, data, verify, requiretls, implicit, demand)
+            return await self._dialogue(client, host, message, recipients, data, verify, requiretls,
+                                        implicit or not starttls, demand)
+        except _TlsFailed:
+            retry_plain = True  # RFC 7435: opportunistic TLS that fails falls back to plaintext
         except aiosmtplib.SMTPResponseException as err:
             if err.code // 100 in (4, 5) and err.code != 421:
                 outcome = _reply(err.code, err.message, host)
@@ -190,6 +199,9 @@ class SmtpSender:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
+        assert retry_plain
+        self._log.info("queue.starttls_failed_plaintext", host=host, address=address)
+        return await self._session(host, address, port, message, recipients, data, demand, starttls=False)
 
     def _context(self, verify: bool, host: str) -> ssl.SSLContext:
         if not verify:
@@ -205,8 +217,13 @@ class SmtpSender:
             await client.helo()  # an old server without ESMTP: plain SMTP, no extensions
         if not implicit:
             if client.supports_extension("starttls"):
-                await client.starttls(server_hostname=host, validate_certs=verify,
-                                      tls_context=self._context(verify, host))
+                try:
+                    await client.starttls(server_hostname=host, validate_certs=verify,
+                                          tls_context=self._context(verify, host))
+                except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as err:
+                    if demand.required or verify:
+                        raise Unreachable(f"STARTTLS with {host} failed: {err}") from None
+                    raise _TlsFailed() from None
                 if demand.dane:
                     certificate = client.get_transport_info("ssl_object").getpeercert(binary_form=True)
                     if dane_matches(list(demand.dane), certificate) is False:
