@@ -230,6 +230,9 @@ class ServiceSettings(_Section):
     ports: Annotated[list[ListenPort] | None, _doc(
         "Listening ports (before --port-offset; 0 is any free port). Default: the service table.")] = None
     bind: Annotated[str | None, _doc("Address to bind. Default: [node] bind.")] = None
+    socket: Annotated[str | None, _doc(
+        "Also listen on this Unix socket (a path; mode 0660): for a mail server on this host to hand mail "
+        "to LMTP (Postfix: lmtp:unix:PATH). Whoever may open it is trusted.")] = None
     trusted_only: Annotated[bool | None, _doc(
         "Answer only the trusted networks. Default: the service table.")] = None
     max_connections: Annotated[int, _doc("Open connections at most.", ge=1)] = 10_000

@@ -33,7 +33,7 @@ from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
-from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener
+from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener, UnixListener
 from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
 from polyport.net.trusted import TrustedNetworks
@@ -279,11 +279,19 @@ class Node:
                     except ListenError as err:
                         raise StartupError(str(err)) from None
                     self.listeners.append(listener)
+            if service.settings.socket:
+                unix = UnixListener(service.name, handler, path=service.settings.socket, limits=limits)
+                try:
+                    await unix.start()
+                except ListenError as err:
+                    raise StartupError(str(err)) from None
+                self.listeners.append(unix)
 
     def bound_listeners(self) -> list[BoundListener]:
         result = []
         for listener in self.listeners:
-            transport = "tcp" if isinstance(listener, TcpListener) else "udp"
+            transport = "unix" if isinstance(listener, UnixListener) else "tcp" if isinstance(
+                listener, TcpListener) else "udp"
             for host, port in listener.bound:
                 result.append(BoundListener(listener.service, transport, host, port))
         return result

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from polyport.config import ServiceSettings
 from tests.dnsfixture import DnsFixture
 from tests.interop.conftest import need_binary
 from tests.node_thread import ThreadedNode, free_port, node_config
@@ -25,7 +26,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 
 class PrivatePostfix:
-    def __init__(self, folder: Path, port: int, relay_domain: str, relay_port: int, local_domain: str) -> None:
+    def __init__(self, folder: Path, port: int, relay_domain: str, relay_port: int, local_domain: str,
+                 lmtp_domain: str, lmtp_socket: Path) -> None:
         self.folder, self.port = folder, port
         self.conf = folder / "etc"
         self.mail = folder / "mail"
@@ -55,8 +57,8 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-relay_domains = {relay_domain}
-transport_maps = inline:{{ {relay_domain}=smtp:[127.0.0.1]:{relay_port} }}
+relay_domains = {relay_domain}, {lmtp_domain}
+transport_maps = inline:{{ {relay_domain}=smtp:[127.0.0.1]:{relay_port}, {lmtp_domain}=lmtp:unix:{lmtp_socket} }}
 virtual_mailbox_domains = {local_domain}
 virtual_mailbox_base = {self.mail}
 virtual_mailbox_maps = static:box/
@@ -113,11 +115,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     dns.add("pf.test", "MX", "10 mx.pf.test.")
     dns.add("mx.pf.test", "A", "127.0.0.1")
     postfix_port, polyport_port = free_port(), free_port()
-    running = ThreadedNode(node_config(folder / "polyport", "smtp", polyport_port,
-                                       f"[queue]\nremote_port = {postfix_port}\n", dns=dns.server)).start()
+    config = node_config(folder / "polyport", "smtp", polyport_port, f"[queue]\nremote_port = {postfix_port}\n",
+                         dns=dns.server)
+    lmtp_socket = folder / "lmtp.sock"
+    config.services["lmtp"] = ServiceSettings(ports=[0], enabled=True, socket=str(lmtp_socket))
+    running = ThreadedNode(config).start()
+    lmtp_socket.chmod(0o666)  # the postfix user connects (an admin would give it the socket's group)
     node = SmtpNode(running)
     running.call(running.runtime.directory.create_domain("pp.test"))
-    postfix = PrivatePostfix(folder / "pf", postfix_port, "pp.test", polyport_port, "pf.test")
+    running.call(running.runtime.directory.create_domain("lmtp.test"))
+    postfix = PrivatePostfix(folder / "pf", postfix_port, "pp.test", polyport_port, "pf.test", "lmtp.test",
+                             lmtp_socket)
     yield Setup(node, postfix)
     postfix.stop()
     running.stop()
@@ -148,3 +156,13 @@ def test_postfix_relays_into_polyport(setup: Setup) -> None:
     assert b"by postfix.test (Postfix)" in stored.replace(b"\r\n\t", b" ")
     # Postfix used STARTTLS with us (its smtp_tls_security_level is "may").
     assert "TLS connection established to 127.0.0.1" in setup.postfix.log() or b"ESMTPS" in stored
+
+
+def test_postfix_hands_mail_over_lmtp_on_a_unix_socket(setup: Setup) -> None:
+    dora = "dora@lmtp.test"
+    setup.node.call(setup.node.running.runtime.directory.create_account(dora, password=PASSWORD))
+    with smtplib.SMTP("127.0.0.1", setup.postfix.port) as s:
+        assert s.sendmail("someone@pf.test", [dora], b"From: <someone@pf.test>\r\nSubject: over lmtp\r\n\r\n"
+                          b"Local hand-over.\r\n") == {}
+    [stored] = wait_for(lambda: setup.node.inbox(dora), timeout=30, what=f"Polyport's INBOX\n{setup.postfix.log()}")
+    assert b"Subject: over lmtp" in stored and b"with LMTP" in stored.replace(b"\r\n\t", b" ")

@@ -113,3 +113,38 @@ def test_notify_success_reports_delivery(trusted_node: SmtpNode) -> None:
     assert b"Subject: Successful Mail Delivery Report" in report and b"Action: delivered" in report
     assert b"Status: 2.0.0" in report and b"Original-Envelope-Id: track-7" in report
     assert f"Original-Recipient: rfc822;{recipient}".encode() in report
+
+
+def test_lmtp_on_a_unix_socket(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import socket as sockets
+
+    from polyport.config import ServiceSettings
+
+    folder = tmp_path_factory.mktemp("lmtp-unix")
+    path = folder / "lmtp.sock"
+    config = node_config(folder / "data", "smtp", free_port())
+    config.services["lmtp"] = ServiceSettings(ports=[0], enabled=True, socket=str(path))
+    running = ThreadedNode(config).start()
+    try:
+        node = SmtpNode(running)
+        user = node.account()
+        assert oct(path.stat().st_mode & 0o777) == "0o660"
+        assert ("lmtp", "unix", str(path), 0) in [(b.service, b.transport, b.host, b.port)
+                                                  for b in running.node.bound_listeners()]
+        with sockets.socket(sockets.AF_UNIX) as sock:
+            sock.connect(str(path))
+            f = sock.makefile("rb")
+            assert f.readline().startswith(b"220 ")
+            sock.sendall(f"LHLO mta\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<{user}>\r\nDATA\r\n".encode())
+            replies: list[int] = []
+            while len(replies) < 4:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    replies.append(int(line[:3]))
+            assert replies == [250, 250, 250, 354]
+            sock.sendall(MESSAGE + b".\r\n")
+            assert f.readline().startswith(b"250 ")
+        assert len(node.inbox(user)) == 1
+    finally:
+        running.stop()
+    assert not path.exists()  # the node removes its socket when it stops

@@ -10,12 +10,14 @@ a bounded wait, then whatever is left is cut.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import errno
 import ssl
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from polyport import log, metrics
@@ -204,6 +206,56 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         self.listener._log.debug("udp.error", error=str(exc))
+
+
+class _LocalClients(TrustedNetworks):
+    """Everyone who can open a Unix socket is a local client: trusted, and not limited per address."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def __contains__(self, address: str) -> bool:
+        return True
+
+
+class UnixListener(TcpListener):
+    """The same service on a Unix-domain socket (LMTP for an MTA on this host): whoever may open the socket
+    file (its permissions, 0660 by default) is trusted, as a local client on a trusted network is."""
+
+    def __init__(self, service: str, handler: Handler, *, path: str, limits: Limits, mode: int = 0o660) -> None:
+        super().__init__(service, handler, host=path, port=0, limits=limits, trusted=_LocalClients(),
+                         trusted_only=False)
+        self.path = path
+        self.mode = mode
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        return [(self.path, 0)] if self._server is not None else []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self._clear_stale)
+            self._server = await loop.create_unix_server(lambda: Connection(self), path=self.path, backlog=1024)
+            await asyncio.to_thread(Path(self.path).chmod, self.mode)
+        except OSError as err:
+            raise ListenError(f"Unix socket {self.path} ({self.service}) cannot be opened: "
+                              f"{err.strerror or err}; fix [services.{self.service}] socket") from None
+        self._log.info("listener.started", addr=self.path, transport="unix")
+
+    def accepted(self, conn: Connection) -> None:
+        conn.remote_ip = "local"
+        super().accepted(conn)
+
+    async def finish(self, grace: float) -> None:
+        await super().finish(grace)
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(Path(self.path).unlink)
+
+    def _clear_stale(self) -> None:
+        path = Path(self.path)
+        if path.is_socket():
+            path.unlink()  # a socket left by a node that died
 
 
 class UdpListener:
