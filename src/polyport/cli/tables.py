@@ -13,7 +13,8 @@ def services_table(config: Config, *, as_json: bool = False) -> str:
     listening: dict[str, list[str]] = {}
     if status is not None:
         for bound in status.listeners:
-            listening.setdefault(bound.service, []).append(f"{bound.host}:{bound.port}/{bound.transport}")
+            where = bound.host if bound.transport == "unix" else f"{bound.host}:{bound.port}"
+            listening.setdefault(bound.service, []).append(f"{where}/{bound.transport}")
     rows = []
     for service in config.resolved_services():
         spec = service.spec
