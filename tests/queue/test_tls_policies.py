@@ -234,3 +234,59 @@ def test_opportunistic_tls_that_fails_falls_back_to_plaintext(tmp_path_factory: 
         running.stop()
         server.shutdown()
         dns.close()
+
+
+def test_requiretls_bounces_and_needless_smtputf8_is_dropped(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A server without STARTTLS or SMTPUTF8: a REQUIRETLS message bounces (5.7.10) after every MX said
+    no; a message sent with SMTPUTF8 whose addresses and header are ASCII is delivered without it."""
+    import socketserver
+
+    received: list[bytes] = []
+
+    class Plain(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 plain.test ESMTP\r\n")
+            while line := self.rfile.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    self.wfile.write(b"250-plain.test\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    self.wfile.write(b"354 go\r\n")
+                    body = b""
+                    while (chunk := self.rfile.readline()) != b".\r\n":
+                        body += chunk
+                    received.append(body)
+                    self.wfile.write(b"250 2.0.0 ok\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                elif b"SMTPUTF8" in line.upper():
+                    self.wfile.write(b"555 5.5.4 unknown parameter\r\n")
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Plain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dns = DnsFixture()
+    dns.add("plain.test", "MX", "10 mx1.plain.test.", "20 mx2.plain.test.")
+    dns.add("mx1.plain.test", "A", "127.0.0.1")
+    dns.add("mx2.plain.test", "A", "127.0.0.1")
+    extra = f"[queue]\nremote_port = {server.server_address[1]}\n"
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("plain2"), "smtp", free_port(), extra,
+                                       dns=dns.server)).start()
+    try:
+        node = SmtpNode(running)
+        sender = node.account()
+        queue = running.runtime.queue
+        node.call(queue.enqueue(sender, b"Subject: ascii\r\n\r\nx\r\n", [NewRecipient("b@plain.test")],
+                                smtputf8=True))
+        wait_for(lambda: received, what="the ASCII message without SMTPUTF8")
+        node.call(queue.enqueue(sender, b"Subject: secret\r\n\r\nx\r\n", [NewRecipient("c@plain.test")],
+                                requiretls=True))
+        [bounce] = wait_for(lambda: [m for m in node.inbox(sender) if b"Action: failed" in m],
+                            what="the REQUIRETLS bounce")
+        assert b"Status: 5.7.10" in bounce and len(received) == 1
+    finally:
+        running.stop()
+        server.shutdown()
+        dns.close()

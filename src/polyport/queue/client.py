@@ -62,6 +62,14 @@ class Unreachable(Exception):
     pass
 
 
+class _NoRequiredTls(Unreachable):
+    """A host that cannot carry a REQUIRETLS message: the next one may; if none can, it bounces."""
+
+    def __init__(self, reply: Delivered) -> None:
+        super().__init__(reply.text)
+        self.reply = reply
+
+
 class _TlsFailed(Exception):
     """STARTTLS was offered but did not work, and nothing required it: try again in plaintext."""
 
@@ -121,6 +129,8 @@ class SmtpSender:
                 targets = allowed
         last = "no mail host answered"
         missing = 0  # hosts that do not exist: if none does, the domain takes no mail (permanent)
+        no_tls: Delivered | None = None  # a host could not carry REQUIRETLS (bounces if no other host can)
+        unreachable = False
         for host, port in targets:
             demand = TlsDemand()
             if self.relay is not None:
@@ -148,9 +158,16 @@ class SmtpSender:
             for address in addresses:
                 try:
                     return await self._session(host, address, port, message, recipients, data, demand)
+                except _NoRequiredTls as err:
+                    no_tls = err.reply
+                    last = f"{host} [{address}]: {err}"
+                    break  # this host's other addresses will not do better
                 except Unreachable as err:
+                    unreachable = True
                     last = f"{host} [{address}]: {err}"
                     self._log.info("queue.unreachable", host=host, address=address, error=str(err))
+        if no_tls is not None and not unreachable:  # every host answered, none can: permanent
+            return dict.fromkeys((r.id for r in recipients), no_tls)
         if missing == len(targets) and self.relay is None:
             nowhere = Delivered(550, "5.1.2", f"{domain}: no mail host ({last})")
             return dict.fromkeys((r.id for r in recipients), nowhere)
@@ -232,9 +249,8 @@ class SmtpSender:
             elif demand.required:
                 raise Unreachable(f"{host} does not offer STARTTLS, which {demand.why} requires")
             elif requiretls:
-                refusal = Delivered(530, "5.7.10", f"{host} does not offer STARTTLS (the message has REQUIRETLS)",
-                                    host)
-                return dict.fromkeys((r.id for r in recipients), refusal)
+                raise _NoRequiredTls(Delivered(530, "5.7.10",
+                                               f"{host} does not offer STARTTLS (the message has REQUIRETLS)", host))
             elif verify:  # a relay host without STARTTLS: try again (it may be fixed), never in the clear
                 raise Unreachable(f"{host} does not offer STARTTLS")
         if self.relay is not None and self.relay.user:
@@ -243,13 +259,16 @@ class SmtpSender:
             except aiosmtplib.SMTPException as err:
                 # A wrong or expired relay password is the administrator's to fix: keep the mail (4.7.0).
                 raise Unreachable(f"AUTH at the relay host failed: {err}") from None
-        smtputf8 = bool(message.flags & rec.SMTPUTF8)
+        # SMTPUTF8 only where the message needs it (a non-ASCII address or header): an ASCII message the
+        # client happened to send with SMTPUTF8 goes to any server (RFC 6531 3.2).
+        smtputf8 = bool(message.flags & rec.SMTPUTF8) and (
+            not message.sender.isascii() or any(not r.address.isascii() for r in recipients)
+            or not data[:data.find(b"\r\n\r\n") + 2 if b"\r\n\r\n" in data else len(data)].isascii())
         if smtputf8 and not client.supports_extension("smtputf8"):
             return dict.fromkeys((r.id for r in recipients),
                                  Delivered(553, "5.6.7", f"{host} does not accept SMTPUTF8 addresses", host))
         if requiretls and not client.supports_extension("requiretls"):
-            return dict.fromkeys((r.id for r in recipients),
-                                 Delivered(530, "5.7.30", f"{host} does not offer REQUIRETLS", host))
+            raise _NoRequiredTls(Delivered(530, "5.7.30", f"{host} does not offer REQUIRETLS", host))
         options: list[str] = []
         if client.supports_extension("size"):
             options.append(f"SIZE={len(data)}")
