@@ -7,6 +7,7 @@ import http.server
 import ssl
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import trustme
@@ -190,34 +191,8 @@ def test_relay_host_with_auth_and_checked_tls(tmp_path_factory: pytest.TempPathF
 
 def test_opportunistic_tls_that_fails_falls_back_to_plaintext(tmp_path_factory: pytest.TempPathFactory) -> None:
     """RFC 7435: a server that offers STARTTLS and then cannot do it still gets the mail, in plaintext."""
-    import socketserver
-
     received: list[bytes] = []
-
-    class BrokenTls(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(b"220 broken.test ESMTP\r\n")
-            while line := self.rfile.readline():
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    self.wfile.write(b"250-broken.test\r\n250 STARTTLS\r\n")
-                elif verb == b"STAR":
-                    self.wfile.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
-                elif verb == b"DATA":
-                    self.wfile.write(b"354 go\r\n")
-                    body = b""
-                    while (chunk := self.rfile.readline()) != b".\r\n":
-                        body += chunk
-                    received.append(body)
-                    self.wfile.write(b"250 2.0.0 ok\r\n")
-                elif verb == b"QUIT":
-                    self.wfile.write(b"221 bye\r\n")
-                    return
-                else:
-                    self.wfile.write(b"250 ok\r\n")
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), BrokenTls)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = fake_mta([b"STARTTLS"], received)
     dns = DnsFixture()
     dns.add("broken.test", "MX", "10 mx.broken.test.")
     dns.add("mx.broken.test", "A", "127.0.0.1")
@@ -239,34 +214,8 @@ def test_opportunistic_tls_that_fails_falls_back_to_plaintext(tmp_path_factory: 
 def test_requiretls_bounces_and_needless_smtputf8_is_dropped(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A server without STARTTLS or SMTPUTF8: a REQUIRETLS message bounces (5.7.10) after every MX said
     no; a message sent with SMTPUTF8 whose addresses and header are ASCII is delivered without it."""
-    import socketserver
-
     received: list[bytes] = []
-
-    class Plain(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(b"220 plain.test ESMTP\r\n")
-            while line := self.rfile.readline():
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    self.wfile.write(b"250-plain.test\r\n250 8BITMIME\r\n")
-                elif verb == b"DATA":
-                    self.wfile.write(b"354 go\r\n")
-                    body = b""
-                    while (chunk := self.rfile.readline()) != b".\r\n":
-                        body += chunk
-                    received.append(body)
-                    self.wfile.write(b"250 2.0.0 ok\r\n")
-                elif verb == b"QUIT":
-                    self.wfile.write(b"221 bye\r\n")
-                    return
-                elif b"SMTPUTF8" in line.upper():
-                    self.wfile.write(b"555 5.5.4 unknown parameter\r\n")
-                else:
-                    self.wfile.write(b"250 ok\r\n")
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Plain)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = fake_mta([b"8BITMIME"], received)
     dns = DnsFixture()
     dns.add("plain.test", "MX", "10 mx1.plain.test.", "20 mx2.plain.test.")
     dns.add("mx1.plain.test", "A", "127.0.0.1")
@@ -290,3 +239,39 @@ def test_requiretls_bounces_and_needless_smtputf8_is_dropped(tmp_path_factory: p
         running.stop()
         server.shutdown()
         dns.close()
+
+
+def fake_mta(extensions: list[bytes], received: list[bytes]) -> Any:
+    """A minimal SMTP server on loopback offering `extensions`: STARTTLS is refused with 454 (a server
+    whose TLS is broken), a SMTPUTF8 parameter with 555; each message's body goes into `received`."""
+    import socketserver
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 fake.test ESMTP\r\n")
+            while line := self.rfile.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    lines = [b"fake.test", *extensions]
+                    self.wfile.write(b"".join(b"250%s%s\r\n" % (b" " if i == len(lines) - 1 else b"-", x)
+                                              for i, x in enumerate(lines)))
+                elif verb == b"STAR":
+                    self.wfile.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
+                elif verb == b"DATA":
+                    self.wfile.write(b"354 go\r\n")
+                    body = b""
+                    while (chunk := self.rfile.readline()) != b".\r\n":
+                        body += chunk
+                    received.append(body)
+                    self.wfile.write(b"250 2.0.0 ok\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                elif b"SMTPUTF8" in line.upper():
+                    self.wfile.write(b"555 5.5.4 unknown parameter\r\n")
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
