@@ -130,3 +130,20 @@ def test_lmtp_answers_each_recipient_even_when_refusing_the_message(tmp_path_fac
         assert [c.reply()[0] for _ in range(3)] == [552, 552, 250]
     finally:
         running.stop()
+
+
+def test_a_redirect_to_a_full_account_keeps_the_message_with_the_redirecting_one_only(node: SmtpNode) -> None:
+    full = node.account(MaxAccountSize="1K")
+    redirecting, other = node.account(), node.account()
+    directory = node.running.runtime.directory
+    node.call(directory.update_account_settings(redirecting, {"Rules": [["5", "r", [], [["Redirect to", full]]]]}))
+    node.call(directory.update_account_settings(other, {"Rules": [["5", "w", [], [["Store in", "Archive"]]]]}))
+    c = Client(node.port)
+    c.command("EHLO x")
+    assert c.code("MAIL FROM:<a@remote.test>") == 250
+    assert c.code(f"RCPT TO:<{redirecting}>") == 250 and c.code(f"RCPT TO:<{other}>") == 250
+    assert c.code("DATA") == 354
+    c.send(b"Subject: big\r\n\r\n" + b"x" * 3000 + b"\r\n.\r\n")
+    assert c.reply()[0] == 250
+    assert node.inbox(full) == [] and len(node.inbox(redirecting)) == 1
+    assert node.inbox(other) == [] and len(node.inbox(other, "Archive")) == 1  # its own rule, untouched

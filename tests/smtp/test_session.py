@@ -359,3 +359,28 @@ def test_max_mail_out_size(smtp_node: SmtpNode) -> None:
         assert s.mail(user, ["SIZE=2000"])[0] == 552
         s.rset()
         assert s.sendmail(user, [user], MESSAGE) == {}
+
+
+def test_a_client_vanishing_mid_bdat_leaves_nothing(smtp_node: SmtpNode) -> None:
+    user = smtp_node.account()
+    c = Client(smtp_node.port)
+    c.command("EHLO x")
+    assert c.code("MAIL FROM:<a@remote.test>") == 250
+    assert c.code(f"RCPT TO:<{user}>") == 250
+    c.send(b"BDAT 5\r\nfirst")
+    assert c.reply()[0] == 250
+    c.send(b"BDAT 1000 LAST\r\nSubject: cut\r\n\r\nonly part of")
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    time.sleep(0.3)
+    assert smtp_node.inbox(user) == []
+
+
+def test_an_oversized_auth_response_is_refused_and_the_session_goes_on(smtp_node: SmtpNode) -> None:
+    c = Client(smtp_node.submission)
+    c.starttls()
+    c.command("EHLO x")
+    assert c.code("AUTH PLAIN") == 334
+    code, lines = c.command("A" * 40_000)
+    assert (code, lines[0][:5]) == (500, "5.5.6")
+    assert c.code("NOOP") == 250

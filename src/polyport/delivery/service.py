@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parseaddr
 from typing import Any
 
 from polyport import log
 from polyport.delivery import records as drec
-from polyport.directory import Directory, InvalidName
+from polyport.directory import Directory, InvalidName, UnknownDomain
 from polyport.directory import settings as schema
 from polyport.directory.names import mail_address
 from polyport.directory.records import Route
@@ -37,7 +37,8 @@ from polyport.queue import NewRecipient, Queue, dsn
 from polyport.store import Unit
 
 MAX_REDIRECTS = 16  # addresses one account's filters may send one message on to
-KEY_CACHE_SECONDS = 300.0  # a domain's DKIM keys are read again this often
+KEY_CACHE_SECONDS = 300.0
+Store = tuple[int, str]  # (account id, mailbox name)  # a domain's DKIM keys are read again this often
 MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
 MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
 
@@ -316,11 +317,17 @@ class Delivery:
                     address, f"rfc822;{target.address}")))
             if decision.vacation is not None or decision.reject is not None:
                 after.append((target, decision, facts))
-        extra_stores, redirect_remote, failed = await self._redirects(redirected, len(data))
+        extra_stores, extra_stores_by, redirect_remote, failed = await self._redirects(redirected, len(data))
         stores.extend(s for s in extra_stores if s not in stores)
-        for target, _ in targets.values():
-            if target.address in failed and (target.account_id, "INBOX") not in stores:
-                stores.append((target.account_id, "INBOX"))  # a redirect that cannot be made keeps the message
+        by_address = {target.address: target.account_id for target, _ in targets.values()}
+
+        def keep(accounts: Iterable[str]) -> None:
+            """A redirect that cannot be made keeps the message in the redirecting account's INBOX."""
+            for address in accounts:
+                if (by_address[address], "INBOX") not in stores:
+                    stores.append((by_address[address], "INBOX"))
+
+        keep(failed)
 
         units: list[Unit[Any]] = []
         if remote:
@@ -339,12 +346,11 @@ class Delivery:
             try:
                 await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
             except RecipientOverQuota as error:
-                if error.account_id not in targets:
-                    # A redirect's target filled up since it was checked: the message is kept where it was
-                    # sent instead of failing the whole transaction.
-                    stores = [s for s in stores if s[0] != error.account_id]
-                    stores.extend((t.account_id, "INBOX") for t, _ in targets.values()
-                                  if (t.account_id, "INBOX") not in stores and redirected)
+                if error.account_id not in targets and error.account_id in extra_stores_by:
+                    # A redirect's target filled up since it was checked: the redirecting accounts keep the
+                    # message instead of the whole transaction failing.
+                    stores[:] = [s for s in stores if s[0] != error.account_id]
+                    keep(extra_stores_by[error.account_id])
                     await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
                 else:
                     full = targets[error.account_id][0]
@@ -417,11 +423,13 @@ class Delivery:
         return decision, facts
 
     async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]], size: int
-                         ) -> tuple[list[tuple[int, str]], dict[str, list[NewRecipient]], set[str]]:
+                         ) -> tuple[list[Store], dict[int, set[str]], dict[str, list[NewRecipient]], set[str]]:
         """Where redirected copies go: INBOXes here (filters are not run again; a full one is skipped), or
         queued for elsewhere (grouped by the account that redirected, whose Delivered-To the copy
-        carries). Also the accounts whose redirects could not all be made: they keep the message."""
-        stores: list[tuple[int, str]] = []
+        carries). Also which accounts redirected to each local target, and the accounts whose redirects
+        could not all be made: they keep the message."""
+        stores: list[Store] = []
+        sources: dict[int, set[str]] = {}
         remote: dict[str, list[NewRecipient]] = {}
         failed: set[str] = set()
         for address, (account, wanted) in redirected.items():
@@ -441,12 +449,14 @@ class Delivery:
                 remote.setdefault(account, []).append(wanted)
                 continue
             stores.extend((t.account_id, "INBOX") for t in recipient.local)
+            for t in recipient.local:
+                sources.setdefault(t.account_id, set()).add(account)
             for other in recipient.remote:
                 if self.queue is None:
                     failed.add(account)
                     continue
                 remote.setdefault(account, []).append(NewRecipient(other, wanted.orcpt))
-        return stores, remote, failed
+        return stores, sources, remote, failed
 
     async def _answer(self, target: LocalTarget, decision: Decision, facts: Facts, sender: str,
                       message: bytes, verified: bool) -> None:
@@ -484,8 +494,10 @@ class Delivery:
         if domain is None:
             return message
         if only is not None:
-            route = await self.directory.route(f"postmaster@{domain}")
-            if route is None or route.domain != only:
+            try:
+                if (await self.directory.domain(domain)).name != only:  # by its name or an alias's
+                    return message
+            except (UnknownDomain, InvalidName):
                 return message
         cached = self._keys.get(domain)
         now = self._clock()

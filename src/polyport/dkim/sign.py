@@ -72,10 +72,10 @@ def sign(message: bytes, domain: str, keys: list[DkimKey], *, now: float | None 
     for key in sorted(keys, key=lambda k: k.algorithm != "ed25519-sha256"):
         # The field is folded first (only where folding whitespace is allowed: between tags, and after
         # the colons of h=) and signed as folded, so what a verifier canonicalizes is what was signed.
-        words = (f"DKIM-Signature:\0v=1; a={key.algorithm}; c=relaxed/relaxed; d={domain}; s={key.selector}; "
-                 f"t={timestamp};".split(" ") + [f"{n}:" for n in signed_names[:-1]] + [f"{signed_names[-1]};"])
-        words[len(words) - len(signed_names)] = "h=" + words[len(words) - len(signed_names)]
-        header = _fold([*words, f"bh={body_hash};", "b="]).replace("\0", " ")
+        names = [f"{n}:" for n in signed_names[:-1]] + [f"{signed_names[-1]};"]
+        names[0] = "h=" + names[0]
+        words = f"v=1; a={key.algorithm}; c=relaxed/relaxed; d={domain}; s={key.selector}; t={timestamp};".split(" ")
+        header = _fold("DKIM-Signature: ", [*words, *names, f"bh={body_hash};", "b="])
         data = b"".join(relaxed_header(f) for f in chosen) + relaxed_header(header.encode())[:-2]
         private = key.private_key()
         if isinstance(private, ed25519.Ed25519PrivateKey):
@@ -90,17 +90,18 @@ def sign(message: bytes, domain: str, keys: list[DkimKey], *, now: float | None 
     return b"".join(out)
 
 
-def _fold(words: list[str]) -> str:
-    """Words joined into lines of at most 78 characters. A word ending in ":" (inside h=) is followed by
-    a line break or nothing, never a space, so h= reads the same folded or not; other words by a space."""
+def _fold(start: str, words: list[str]) -> str:
+    """`start` and the words joined into lines of at most 78 characters. A word ending in ":" (inside h=)
+    is followed by a line break or nothing, never a space, so h= reads the same folded or not; other words
+    by a space."""
     lines: list[str] = []
-    current = ""
+    current = start
     for word in words:
-        joiner = "" if current.endswith(":") else " "
-        if current and len(current) + len(joiner) + len(word) > 78:
+        joiner = "" if current.endswith((":", " ")) else " "
+        if current.strip() and len(current) + len(joiner) + len(word) > 78:
             lines.append(current)
             current = "\t" + word
         else:
-            current = f"{current}{joiner}{word}" if current else word
+            current = f"{current}{joiner}{word}"
     lines.append(current)
     return "\r\n".join(lines)

@@ -505,13 +505,10 @@ class Mailstore:
         """Why a message of `adding_size` octets would not fit in the account now, or None if it would
         (delivery asks at RCPT, before the message comes)."""
         max_size, max_messages, _ = await self._limits(account_id)
-        if max_size is None and max_messages is None:
-            return None
-        row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))
-        if max_size is not None and int(row["size"]) + adding_size > max_size:
-            return "the account is over its storage quota (MaxAccountSize)"
-        if max_messages is not None and int(row["messages"]) + 1 > max_messages:
-            return "the account is over its message quota (MaxMessages)"
+        try:
+            await self.store.read(rec.check_quota(account_id, adding_size, 1, max_size, max_messages))
+        except OverQuota as error:
+            return str(error)
         return None
 
     # -- reading --
