@@ -213,6 +213,25 @@ class DnsSettings(_Section):
     timeout: Annotated[float, _doc("Seconds to wait for a DNS answer.", gt=0)] = 5.0
 
 
+class WebSettings(_Section):
+    hostname: Annotated[str, _doc(
+        "Public host name of the web and mail services, used in autoconfig answers and links. Default: "
+        "[mail] hostname, else the machine's host name.")] = ""
+    session_idle: Annotated[int, _doc(
+        "Seconds a webmail or WebAdmin session lasts past its last use.", ge=60)] = 1800
+    session_remember: Annotated[int, _doc(
+        "Seconds a session lasts past its last use when \"remember me\" was ticked at login.", ge=60)] = 30 * 86400
+    page_size: Annotated[int, _doc("Messages on one page of the webmail's message list.", ge=10, le=500)] = 50
+    max_upload: Annotated[int, _doc(
+        "Largest request body (a message with its attachments), bytes. The account's and the server's "
+        "message size limits apply too.", ge=65536)] = 50 * 1024 * 1024
+    mta_sts_mode: Annotated[Literal["enforce", "testing", "none"], _doc(
+        "The mode of the MTA-STS policy served at /.well-known/mta-sts.txt for hosted domains.")] = "testing"
+    acme_dir: Annotated[str, _doc(
+        "Folder whose files are served at /.well-known/acme-challenge/ on every web port (for an ACME "
+        "client's HTTP-01 challenges). Default: acme-challenge/ in the data folder.")] = ""
+
+
 class LogSettings(_Section):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("Least severe level logged.")] = "info"
     format: Annotated[Literal["console", "json"], _doc(
@@ -260,6 +279,7 @@ class Config(_Section, dict=True):  # dict=True: room for the file's own service
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     dns: DnsSettings = msgspec.field(default_factory=DnsSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     firewall: FirewallSettings = msgspec.field(default_factory=FirewallSettings)
     # Filled by parse(), one service at a time, so errors can name the service.
@@ -527,7 +547,8 @@ def example() -> str:
     sections: list[tuple[str, type[msgspec.Struct]]] = [
         ("node", NodeSettings), ("store", StoreSettings), ("blobs", BlobSettings), ("tls", TlsSettings),
         ("network", NetworkSettings), ("cluster", ClusterSettings), ("auth", AuthSettings),
-        ("mail", MailSettings), ("queue", QueueSettings), ("dns", DnsSettings), ("log", LogSettings),
+        ("mail", MailSettings), ("queue", QueueSettings), ("dns", DnsSettings), ("web", WebSettings),
+        ("log", LogSettings),
         ("firewall", FirewallSettings),
     ]
     for name, struct_type in sections:

@@ -24,6 +24,7 @@ from polyport.auth.credcache import CredentialCache
 from polyport.auth.login import Authenticator
 from polyport.auth.passwords import Argon2Params, PasswordHasher, PasswordVault
 from polyport.auth.throttle import Throttle
+from polyport.auth.websessions import WebSessions
 from polyport.bus import LocalBus
 from polyport.config import Config, ResolvedService, apply_store_overrides
 from polyport.datadir import BoundListener, DataDirError, NodeLock
@@ -33,6 +34,7 @@ from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
+from polyport.net.http import HttpHandler, HttpListener
 from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener, UnixListener
 from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
@@ -119,6 +121,7 @@ class Node:
         self.out = out  # where the generated postmaster password is shown, once
         self.runtime: Runtime | None = None
         self.listeners: list[Listener] = []
+        self._web: list[HttpHandler] = []  # the web services' applications, closed after their listeners
         self._lock = NodeLock(config.data_dir)
         self._log = log.get()
         self._stopping = asyncio.Event()
@@ -201,6 +204,8 @@ class Node:
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
             mailstore=mailstore, delivery=delivery, queue=queue, resolver=resolver,
             mailauth=Checker(resolver, hostname),
+            websessions=WebSessions(records, directory, idle=config.web.session_idle,
+                                    remember=config.web.session_remember),
         )
 
     async def _apply_store_overrides(self, directory: Directory) -> None:
@@ -264,10 +269,17 @@ class Node:
             handler = make_handler(runtime, service)
             limits = _limits(service)
             tls_context = runtime.tls.context if service.spec.tls is TlsMode.IMPLICIT else None
+            if isinstance(handler, HttpHandler):
+                await handler.start()
+                self._web.append(handler)
             for port in service.ports:
                 for transport in service.spec.transports:
                     listener: Listener
-                    if transport is Transport.TCP:
+                    if isinstance(handler, HttpHandler):
+                        listener = HttpListener(service.name, handler, host=service.bind, port=port, limits=limits,
+                                                trusted=runtime.trusted, trusted_only=service.trusted_only,
+                                                tls=tls_context)
+                    elif transport is Transport.TCP:
                         listener = TcpListener(service.name, handler, host=service.bind, port=port,
                                                limits=limits, trusted=runtime.trusted,
                                                trusted_only=service.trusted_only, tls=tls_context)
@@ -319,6 +331,9 @@ class Node:
             await listener.stop_accepting()
         await asyncio.gather(*(listener.finish(grace) for listener in self.listeners))
         self.listeners.clear()
+        for web in self._web:
+            await web.close()
+        self._web.clear()
         if self.runtime is not None:
             runtime, self.runtime = self.runtime, None
             await runtime.records.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from polyport.auth.login import Authenticator
 from polyport.auth.passwords import PasswordHasher
+from polyport.auth.websessions import WebSessions
 from polyport.bus import Bus
 from polyport.config import Config
 from polyport.delivery import Delivery
@@ -39,3 +40,4 @@ class Runtime:
     queue: Queue
     resolver: Resolver
     mailauth: Checker
+    websessions: WebSessions

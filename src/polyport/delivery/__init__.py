@@ -10,6 +10,7 @@ from polyport.delivery.service import (
     Recipient,
     RecipientDisabled,
     RemoteNotAvailable,
+    SenderNotOwned,
     Trace,
     UnknownRecipient,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Recipient",
     "RecipientDisabled",
     "RemoteNotAvailable",
+    "SenderNotOwned",
     "Trace",
     "UnknownRecipient",
 ]

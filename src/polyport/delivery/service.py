@@ -61,6 +61,10 @@ class MailboxFull(DeliveryError):
         self.permanent = permanent
 
 
+class SenderNotOwned(DeliveryError):
+    """A submitter named a sender address that is not its own (nor an alias of it)."""
+
+
 class RemoteNotAvailable(DeliveryError):
     """The address is in another domain and this node has no outbound queue (a test node, say)."""
 
@@ -264,6 +268,35 @@ class Delivery:
         domain = account_address.rpartition("@")[2]
         settings = await self.directory.effective_domain_settings(domain)
         return bool(settings["OverQuotaReply"] == "Permanent")
+
+    # -- submission: the rules every authenticated sender obeys (SMTP 587/465 and the webmail alike) --
+
+    async def send_limit(self, account_id: int, server_limit: int) -> int:
+        """The largest message the account may send: the server's limit, or its MaxMailOutSize if less."""
+        settings = await self.directory.effective_account_settings_by_id(account_id)
+        own = schema.size_limit(settings["MaxMailOutSize"])
+        return server_limit if own is None else min(server_limit, own)
+
+    async def check_sender(self, account_id: int, account_address: str, sender: str) -> None:
+        """SenderNotOwned unless `sender` is empty or the account's own address (its name, an alias, in its
+        domain or a domain alias), written as the directory writes it: a look-alike domain (fullwidth
+        letters, "ß" for "ss") that only maps onto an owned one is not the owner's."""
+        if not sender:
+            return
+        owner = await self.directory.login_record(sender)
+        if owner is None or owner.account_id != account_id or not _canonical_domain(sender):
+            raise SenderNotOwned(f"<{sender}>: sender address not owned by {account_address}")
+
+    async def submission_recipient(self, address: str, size: int = 0) -> Recipient:
+        """A submitted message's recipient: resolved here, or (another domain) to be sent on; checked for
+        room and for the queue. Raises UnknownRecipient, RecipientDisabled, MailboxFull, RemoteNotAvailable."""
+        recipient = await self.resolve(address)
+        if recipient is None:
+            recipient = Recipient(address, remote=(address,))
+        if recipient.remote:
+            await self.check_remote(recipient)
+        await self.check_room(recipient, size)
+        return recipient
 
     # -- storing --
 
@@ -529,3 +562,14 @@ class Delivery:
 def _chain(units: list[Unit[Any]]) -> Unit[None]:
     for unit in units:
         yield from unit
+
+
+def _canonical_domain(address: str) -> bool:
+    """Whether the address's domain is written as the directory would write it."""
+    from polyport.directory.names import domain_name
+
+    domain = address.rpartition("@")[2]
+    try:
+        return domain_name(domain) == domain.lower()
+    except InvalidName:
+        return False

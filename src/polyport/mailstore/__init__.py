@@ -14,7 +14,7 @@ from polyport.mailstore.errors import (
     RecipientOverQuota,
 )
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
-from polyport.mailstore.service import Acl, Changes, Mailstore, MessageFull, MessageMeta, ViewEntry
+from polyport.mailstore.service import Acl, Changes, Mailstore, MessageFull, MessageMeta, Summary, ViewEntry
 
 __all__ = [
     "Acl",
@@ -37,5 +37,6 @@ __all__ = [
     "NotPermitted",
     "OverQuota",
     "RecipientOverQuota",
+    "Summary",
     "ViewEntry",
 ]

@@ -61,6 +61,10 @@ BLOBS_RANGE = Statement("""
     SELECT m.uid, b.blob FROM messages m JOIN bodies b ON b.id = m.body_id
     WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last""")
 
+SUMMARY_RANGE = Statement("""
+    SELECT m.uid, b.sent, b.subject, b.addresses FROM messages m JOIN bodies b ON b.id = m.body_id
+    WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last""")
+
 
 def _now() -> int:
     return int(time.time())
@@ -93,6 +97,17 @@ class MessageFull(MessageMeta):
 
     def structure(self) -> st.Structure:
         return st.decode(self.structure_json.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a message list shows of a message besides its flags: decoded subject and address lines
+    ("from:Name <a@b>" a line, as stored for SEARCH), and the Date field's time."""
+
+    uid: int
+    sent: int | None
+    subject: str
+    addresses: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,6 +572,11 @@ class Mailstore:
         """The blob of each message with first <= UID <= last, by UID (whole-message fetches)."""
         rows = await self.store.fetch(BLOBS_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
         return {int(r[0]): str(r[1]) for r in rows}
+
+    async def summaries(self, mailbox_id: int, first: int, last: int) -> list[Summary]:
+        """Subject, addresses and sent time of the messages with first <= UID <= last, in no set order."""
+        rows = await self.store.fetch(SUMMARY_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
+        return [Summary(int(r[0]), None if r[1] is None else int(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     async def meta(self, mailbox_id: int, first: int, last: int) -> list[MessageMeta]:
         """Flags, dates and sizes of the messages with first <= UID <= last."""

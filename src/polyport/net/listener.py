@@ -117,19 +117,37 @@ class TcpListener:
 
     # -- called by Connection --
 
-    def accepted(self, conn: Connection) -> None:
-        conn.trusted = conn.remote_ip in self.trusted
+    def refusal_for(self, remote_ip: str, trusted: bool, open_now: int) -> Refusal | None:
+        """Why a new connection from `remote_ip` is turned away, or None: the one admission rule of
+        every TCP listener (the HTTP listener's too)."""
         reason: Refusal | None = None
         if self._stopping:
             reason = Refusal.SHUTTING_DOWN
-        elif self.trusted_only and not conn.trusted:
+        elif self.trusted_only and not trusted:
             reason = Refusal.UNTRUSTED
-        elif len(self.connections) >= self.limits.max_connections:
+        elif open_now >= self.limits.max_connections:
             reason = Refusal.TOO_MANY
-        elif not conn.trusted and self._per_address[conn.remote_ip] >= self.limits.max_per_address:
+        elif not trusted and self._per_address[remote_ip] >= self.limits.max_per_address:
             reason = Refusal.TOO_MANY_FROM_ADDRESS
         if reason is not None:
             metrics.connections_refused.labels(self.service, reason.value).inc()
+        return reason
+
+    def count_in(self, remote_ip: str) -> None:
+        self._per_address[remote_ip] += 1
+        metrics.connections.labels(self.service).inc()
+        metrics.connections_open.labels(self.service).inc()
+
+    def count_out(self, remote_ip: str) -> None:
+        self._per_address[remote_ip] -= 1
+        if self._per_address[remote_ip] <= 0:
+            del self._per_address[remote_ip]
+        metrics.connections_open.labels(self.service).dec()
+
+    def accepted(self, conn: Connection) -> None:
+        conn.trusted = conn.remote_ip in self.trusted
+        reason = self.refusal_for(conn.remote_ip, conn.trusted, len(self.connections))
+        if reason is not None:
             self._log.info("connection.refused", conn=conn.id, remote=conn.remote_ip, reason=reason.value)
             message = self.handler.refusal(reason)
             if message:
@@ -137,18 +155,13 @@ class TcpListener:
             conn.close()
             return
         self.connections.add(conn)
-        self._per_address[conn.remote_ip] += 1
-        metrics.connections.labels(self.service).inc()
-        metrics.connections_open.labels(self.service).inc()
+        self.count_in(conn.remote_ip)
         conn.task = asyncio.get_running_loop().create_task(self._run(conn))
 
     def released(self, conn: Connection) -> None:
         if conn in self.connections:
             self.connections.discard(conn)
-            self._per_address[conn.remote_ip] -= 1
-            if self._per_address[conn.remote_ip] <= 0:
-                del self._per_address[conn.remote_ip]
-            metrics.connections_open.labels(self.service).dec()
+            self.count_out(conn.remote_ip)
 
     async def _run(self, conn: Connection) -> None:
         self._log.debug("connection.open", conn=conn.id, remote=conn.remote_ip, port=conn.remote_port,

@@ -8,6 +8,7 @@ from polyport.delivery import (
     MailboxFull,
     RecipientDisabled,
     RemoteNotAvailable,
+    SenderNotOwned,
     UnknownRecipient,
 )
 from polyport.smtp.wire import Reply
@@ -22,6 +23,8 @@ def delivery_reply(error: DeliveryError) -> Reply:
         return Reply(552, "5.2.2", str(error)) if error.permanent else Reply(452, "4.2.2", str(error))
     if isinstance(error, RemoteNotAvailable):
         return Reply(550, "5.7.1", str(error))
+    if isinstance(error, SenderNotOwned):
+        return Reply(553, "5.7.1", str(error))
     return Reply(451, "4.3.0", str(error))
 
 

@@ -27,8 +27,7 @@ from polyport import __version__, log, metrics
 from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, LoginContext
 from polyport.config import ResolvedService
-from polyport.delivery import DeliveryError, Options, Recipient, Trace
-from polyport.directory import settings as schema
+from polyport.delivery import DeliveryError, Options, Recipient, SenderNotOwned, Trace
 from polyport.mailauth import strip_forged
 from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
 from polyport.runtime import Runtime
@@ -316,23 +315,19 @@ class SmtpSession:
         limit = await self.size_limit()
         if params.size is not None and params.size > limit:
             raise Refused(Reply(552, "5.3.4", f"the message is larger than the limit of {limit} octets"))
-        if self.identity is not None and c.sender:
-            owner = await self.runtime.directory.login_record(c.sender)
-            if owner is None or owner.account_id != self.identity.account_id or not _canonical_domain(c.sender):
-                raise Refused(Reply(553, "5.7.1", f"<{c.sender}>: sender address not owned by "
-                                                  f"{self.identity.address}"))
+        if self.identity is not None:
+            try:
+                await self.runtime.delivery.check_sender(self.identity.account_id, self.identity.address, c.sender)
+            except SenderNotOwned as error:
+                raise Refused(codes.delivery_reply(error)) from None
         self.transaction = Transaction(c.sender, params)
         self.ok("sender ok", "2.1.0")
 
     async def size_limit(self) -> int:
         """The server's limit, or the account's MaxMailOutSize when it sends less."""
-        limit = self.max_size
-        if self.identity is not None:
-            settings = await self.runtime.directory.effective_account_settings_by_id(self.identity.account_id)
-            own = schema.size_limit(settings["MaxMailOutSize"])
-            if own is not None:
-                limit = min(limit, own)
-        return limit
+        if self.identity is None:
+            return self.max_size
+        return await self.runtime.delivery.send_limit(self.identity.account_id, self.max_size)
 
     async def rcpt(self, c: wire.Rcpt) -> None:
         t = self.transaction
@@ -346,14 +341,18 @@ class SmtpSession:
         if c.params != wire.RcptParams() and (self.helo is None or not self.helo.extended):
             raise Refused(Reply(555, "5.5.4", "parameters need EHLO"))
         try:
-            recipient = await self.runtime.delivery.resolve(c.recipient)
-            if recipient is None:
-                if self.identity is None and not (self.conn.trusted and self.mode is Mode.MX):
-                    raise Refused(Reply(554, "5.7.1", f"<{c.recipient}>: relay access denied"))
-                recipient = Recipient(c.recipient, remote=(c.recipient,))
-            if recipient.remote:
-                await self.runtime.delivery.check_remote(recipient)
-            await self.runtime.delivery.check_room(recipient, t.params.size or 0)
+            if self.identity is not None:
+                recipient = await self.runtime.delivery.submission_recipient(c.recipient, t.params.size or 0)
+            else:
+                resolved = await self.runtime.delivery.resolve(c.recipient)
+                if resolved is None:
+                    if not (self.conn.trusted and self.mode is Mode.MX):
+                        raise Refused(Reply(554, "5.7.1", f"<{c.recipient}>: relay access denied"))
+                    resolved = Recipient(c.recipient, remote=(c.recipient,))
+                if resolved.remote:
+                    await self.runtime.delivery.check_remote(resolved)
+                await self.runtime.delivery.check_room(resolved, t.params.size or 0)
+                recipient = resolved
         except DeliveryError as error:
             self.log.info("smtp.recipient_refused", recipient=c.recipient, reason=type(error).__name__)
             raise Refused(codes.delivery_reply(error)) from None
@@ -490,16 +489,3 @@ class SmtpSession:
         self.log.info("smtp.accepted", id=delivered.id, sender=t.sender, recipients=len(t.recipients),
                       size=delivered.size, authenticated=self.identity.address if self.identity else None)
         self.ok(f"ok: queued as {delivered.id}")
-
-
-def _canonical_domain(address: str) -> bool:
-    """Whether the address's domain is written as the directory would write it: a look-alike that only
-    maps onto an owned domain (fullwidth letters, "ß" for "ss", soft hyphens) is not the owner's address."""
-    from polyport.directory import InvalidName
-    from polyport.directory.names import domain_name
-
-    domain = address.rpartition("@")[2]
-    try:
-        return domain_name(domain) == domain.lower()
-    except InvalidName:
-        return False

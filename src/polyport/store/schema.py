@@ -247,3 +247,17 @@ vacation_replies = Table(
     Column("address", String(320), primary_key=True),
     Column("replied", BigInteger, nullable=False),
 )
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("seen", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("lifetime", BigInteger, nullable=False),
+    Column("remote", String(64), nullable=False),
+    Index("web_sessions_account", "account_id"),
+    Index("web_sessions_expires", "expires"),
+)

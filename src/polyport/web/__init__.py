@@ -3,3 +3,68 @@
 aiohttp serves the requests, on sockets our own listener opens (net/http.py), so every web port keeps the
 node's limits, trusted-networks rule, shared TLS context and shutdown order.
 """
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from polyport.config import ResolvedService
+from polyport.runtime import Runtime
+from polyport.web.service import WebService
+
+# What each web row of the service table serves.
+WEBMAIL = frozenset({"webuser", "webusers", "https"})
+ADMIN = frozenset({"webadmin", "webadmins"})
+REDIRECT = frozenset({"http"})  # port 80: autoconfig and ACME here, every page moved to HTTPS
+
+
+def build(runtime: Runtime, service: ResolvedService, stopping: asyncio.Event) -> web.Application:
+    from polyport.web import app as common
+    from polyport.web import wellknown
+
+    max_upload = runtime.config.web.max_upload
+    application = web.Application(middlewares=[common.security_headers], client_max_size=max_upload,
+                                  handler_args=None)
+    application[common.RUNTIME] = runtime
+    application[common.SERVICE] = service.name
+    application[common.STOPPING] = stopping
+    wellknown.add_autoconfig_routes(application)
+    common.static_routes(application)
+    if service.name in ADMIN:
+        from polyport.web import admin
+
+        application[common.KIND] = "admin"
+        application[common.COOKIE] = "pp_admin"
+        application.router.add_get("/metrics", wellknown.metrics_page)
+        admin.add_routes(application)
+    elif service.name in REDIRECT:
+        application[common.KIND] = "user"
+        application[common.COOKIE] = "pp_session"
+        application.router.add_route("*", "/{tail:.*}", _to_https)
+    else:
+        from polyport.web import webmail
+
+        application[common.KIND] = "user"
+        application[common.COOKIE] = "pp_session"
+        webmail.add_routes(application)
+    return application
+
+
+async def _to_https(request: web.Request) -> web.StreamResponse:
+    """Port 80: every page is on HTTPS (the https service's port); a GET or HEAD is redirected there."""
+    from polyport.web.app import runtime_of
+
+    config = runtime_of(request).config
+    https = config.service("https")
+    if request.method not in ("GET", "HEAD") or not https.listening:
+        raise web.HTTPNotFound(text="This server's pages are on HTTPS.")
+    host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").endswith("]") else request.host
+    port = https.ports[0] if https.ports else 443
+    where = host if port in (0, 443) else f"{host}:{port}"
+    raise web.HTTPMovedPermanently(f"https://{where}{request.path_qs}")
+
+
+def make_handler(runtime: Runtime, service: ResolvedService) -> WebService:
+    return WebService(runtime, service, build)

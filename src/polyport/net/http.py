@@ -1,0 +1,173 @@
+"""The HTTP listener: aiohttp's request handling on a socket of our own, under the node's listener rules.
+
+aiohttp's low-level `web.Server` is a protocol factory (its documented use is `loop.create_server(server)`).
+We open the socket ourselves and put a thin admission protocol in front of each connection, so an HTTP
+port obeys what every other port obeys: trusted-networks-only, connections in total and per address
+(`TcpListener.refusal_for`), the shared TLS context (reloaded in place on SIGHUP), connection metrics, and
+the node's shutdown order (stop accepting, let requests in flight finish for the grace period, cut the
+rest). aiohttp's own runner and sites are not used: they bind their own sockets, and `web.run_app` takes
+the process's signal handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from polyport import log
+from polyport.net.listener import Limits, Refusal, TcpListener, bind_error
+from polyport.net.trusted import TrustedNetworks
+
+
+@runtime_checkable
+class HttpHandler(Protocol):
+    """What a web service gives the node: aiohttp's protocol factory, and its start and shutdown hooks."""
+
+    async def start(self) -> None:
+        """Make the application ready (before any listener of the service opens)."""
+        ...
+
+    def protocol(self) -> asyncio.Protocol:
+        """A new aiohttp request handler (one per connection)."""
+        ...
+
+    def refusal(self, reason: Refusal) -> bytes:
+        """The whole HTTP response sent to a refused connection."""
+        ...
+
+    def stopping(self) -> None:
+        """The node is stopping: end long-lived responses (event streams) now."""
+        ...
+
+    async def close(self) -> None:
+        """After every listener of the service has finished: release what the application holds."""
+        ...
+
+
+def refusal_response(reason: Refusal) -> bytes:
+    """A complete HTTP/1.1 response for a connection the listener turns away."""
+    status, text = {
+        Refusal.UNTRUSTED: ("403 Forbidden", "This service answers only the server's trusted networks."),
+        Refusal.TOO_MANY: ("503 Service Unavailable", "Too many connections; try again later."),
+        Refusal.TOO_MANY_FROM_ADDRESS: ("503 Service Unavailable",
+                                        "Too many connections from your address; try again later."),
+        Refusal.SHUTTING_DOWN: ("503 Service Unavailable", "The server is restarting; try again shortly."),
+    }[reason]
+    body = (text + "\n").encode()
+    retry = "" if reason is Refusal.UNTRUSTED else "Retry-After: 5\r\n"
+    return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+            f"{retry}Connection: close\r\n\r\n").encode() + body
+
+
+class _Admitted(asyncio.Protocol):
+    """One accepted connection: checked against the listener's rules, then handed to aiohttp."""
+
+    __slots__ = ("inner", "listener", "remote_ip", "transport")
+
+    def __init__(self, listener: HttpListener) -> None:
+        self.listener = listener
+        self.inner: asyncio.Protocol | None = None
+        self.transport: asyncio.Transport | None = None
+        self.remote_ip = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.remote_ip = str(peer[0])
+        self.listener.admit(self)
+
+    def start(self) -> None:
+        assert self.transport is not None
+        self.inner = self.listener.handler.protocol()
+        self.inner.connection_made(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.release(self)
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+
+
+class HttpListener(TcpListener):
+    """One HTTP port (plain, or implicit TLS with the node's shared context)."""
+
+    def __init__(self, service: str, handler: HttpHandler, *, host: str, port: int, limits: Limits,
+                 trusted: TrustedNetworks, trusted_only: bool, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(service, handler, host=host, port=port, limits=limits,  # type: ignore[arg-type]
+                         trusted=trusted, trusted_only=trusted_only, tls=tls)
+        self.handler: HttpHandler = handler  # type: ignore[assignment]
+        self.open: set[_Admitted] = set()
+        self._log = log.get(service=service)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        factory: Callable[[], asyncio.Protocol] = lambda: _Admitted(self)  # noqa: E731
+        try:
+            self._server = await loop.create_server(
+                factory, host=self.host or None, port=self.port, reuse_address=True, backlog=1024,
+                ssl=self.tls, ssl_handshake_timeout=30.0 if self.tls else None)
+        except OSError as err:
+            raise bind_error(err, self.service, self.host, self.port, "tcp") from None
+        if self.port == 0:
+            self.port = self.bound[0][1]
+        self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="tcp",
+                       tls="implicit" if self.tls else "none", protocol="http")
+
+    @property
+    def connection_count(self) -> int:
+        return len(self.open)
+
+    def admit(self, conn: _Admitted) -> None:
+        trusted = conn.remote_ip in self.trusted
+        reason = self.refusal_for(conn.remote_ip, trusted, len(self.open))
+        assert conn.transport is not None
+        if reason is not None:
+            self._log.info("connection.refused", remote=conn.remote_ip, reason=reason.value)
+            conn.transport.write(self.handler.refusal(reason))
+            conn.transport.close()
+            return
+        self.open.add(conn)
+        self.count_in(conn.remote_ip)
+        conn.start()
+
+    def release(self, conn: _Admitted) -> None:
+        if conn in self.open:
+            self.open.discard(conn)
+            self.count_out(conn.remote_ip)
+
+    async def finish(self, grace: float) -> None:
+        """Stop accepting; idle keep-alive connections close now, requests in flight get `grace` seconds
+        (event streams are told to end), then whatever is left is cut."""
+        await self.stop_accepting()
+        self.handler.stopping()
+        shutdowns = []
+        for conn in list(self.open):
+            shutdown = getattr(conn.inner, "shutdown", None)  # aiohttp's RequestHandler.shutdown(timeout)
+            if shutdown is not None:
+                shutdowns.append(asyncio.ensure_future(shutdown(grace)))
+        if shutdowns:
+            await asyncio.wait(shutdowns, timeout=grace + 1.0)
+        for conn in list(self.open):
+            if conn.transport is not None:
+                conn.transport.abort()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=1.0)

@@ -1,0 +1,415 @@
+"""WebAdmin: the server's and domains' administration in a browser.
+
+Every change is a CLI/API command run as the logged-in administrator (cliapi/embedded.py), so WebAdmin
+has exactly the rights checks of port 106: a server administrator (Master) sees everything, a domain
+administrator only its domain and what its rights allow. Reads that only show go through the same
+commands where one exists, for the same reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.parse
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from polyport import metrics
+from polyport.auth.login import AuthFailure, Identity, Throttled
+from polyport.auth.websessions import ADMIN, WebSession
+from polyport.cliapi import embedded
+from polyport.cliapi.codes import CliError
+from polyport.directory import settings as schema
+from polyport.net.resolver import Resolver
+from polyport.web.app import (
+    check_csrf,
+    clear_session_cookie,
+    client_ip,
+    current_session,
+    login_context,
+    page,
+    runtime_of,
+    set_session_cookie,
+)
+
+ACCESS_MODE = "PWD"  # CommuniGate's access mode for administration (the CLI/API's too)
+MASTER = "Master"
+DOMAIN_ADMIN = "Domain"
+PAGE = 50
+
+
+def admin_required(handler: Any) -> Any:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        session = await current_session(request, ACCESS_MODE)
+        if session is None:
+            if request.method == "GET":
+                raise web.HTTPSeeOther("/login?next=" + urllib.parse.quote(request.path_qs, safe=""))
+            raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
+        if MASTER not in session.rights and DOMAIN_ADMIN not in session.rights:
+            raise web.HTTPForbidden(text="This account does not administer anything.")
+        request["session"] = session
+        return await handler(request)  # type: ignore[no-any-return]
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+async def run(request: web.Request, command: str) -> Any:
+    session: WebSession = request["session"]
+    identity = Identity(session.account_id, session.address, session.address, list(session.rights))
+    return await embedded.execute(runtime_of(request), identity, login_context(request, ACCESS_MODE), command)
+
+
+async def _form(request: web.Request) -> MultiDictProxy[Any]:
+    form = await request.post()
+    check_csrf(request, form)
+    return form
+
+
+def _is_master(request: web.Request) -> bool:
+    return MASTER in request["session"].rights
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+q = embedded.quote
+
+
+# -- login ---------------------------------------------------------------------------------------------
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return page(request, "login.html", title="WebAdmin", error=None, next=_safe_next(request.query.get("next")),
+                name="", admin=True)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name = str(form.get("name", "")).strip()[:320]
+    password = str(form.get("password", ""))[:1024]
+    target = _safe_next(str(form.get("next", "")))
+    runtime = runtime_of(request)
+    try:
+        identity = await runtime.auth.login_plain(login_context(request, ACCESS_MODE), name, password,
+                                                  mechanism="WEB")
+    except Throttled:
+        return page(request, "login.html", status=429, title="WebAdmin", name=name, next=target, admin=True,
+                    error="Too many failed logins; wait a few minutes and try again.")
+    except AuthFailure as failure:
+        error = str(failure) if failure.reason == "plaintext-refused" else "Wrong name or password."
+        return page(request, "login.html", status=401, title="WebAdmin", name=name, next=target, admin=True,
+                    error=error)
+    if MASTER not in identity.rights and DOMAIN_ADMIN not in identity.rights:
+        # The password was right, but this is a plain user: the same answer tells nobody more.
+        return page(request, "login.html", status=403, title="WebAdmin", name=name, next=target, admin=True,
+                    error="This account does not administer anything; use the webmail.")
+    session = await runtime.websessions.create(identity.account_id, ADMIN, client_ip(request))
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(request, response, session, False)
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = await current_session(request, None)
+    if session is not None:
+        request["session"] = session
+        await _form(request)
+        await runtime_of(request).websessions.end(session.token)
+    response = web.HTTPSeeOther("/login")
+    clear_session_cookie(request, response)
+    raise response
+
+
+# -- server --------------------------------------------------------------------------------------------
+
+def _open_connections(service: str) -> int:
+    value = metrics.REGISTRY.get_sample_value("polyport_connections_open", {"service": service})
+    return int(value or 0)
+
+
+@admin_required
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    if not _is_master(request):
+        domain = request["session"].address.rpartition("@")[2]
+        raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": domain}))
+    services = [{"name": service.name, "title": service.spec.title, "ports": service.ports,
+                 "tls": str(service.spec.tls), "trusted_only": service.trusted_only,
+                 "listening": service.listening, "built": service.spec.built,
+                 "open": _open_connections(service.name)} for service in runtime.config.resolved_services()]
+    queue = await run(request, "GETMESSAGEQUEUEINFO")
+    networks = await run(request, "GETLANIPS")
+    sessions = await runtime.websessions.count()
+    return page(request, "admin/dashboard.html", title="Server", services=services, queue=queue,
+                networks=networks, sessions=sessions, master=True)
+
+
+@admin_required
+async def firewall(request: web.Request) -> web.StreamResponse:
+    if not _is_master(request):
+        raise web.HTTPForbidden(text="Server administrators only.")
+    from polyport import firewall as fw
+
+    runtime = runtime_of(request)
+    fmt = request.query.get("format", "nftables")
+    if fmt not in ("nftables", "iptables", "ufw", "firewalld"):
+        fmt = "nftables"
+    rules = fw.render(runtime.config, fmt, runtime.trusted.networks)  # type: ignore[arg-type]
+    return page(request, "admin/firewall.html", title="Firewall", rules=rules, fmt=fmt, master=True)
+
+
+@admin_required
+async def queue(request: web.Request) -> web.StreamResponse:
+    if not _is_master(request):
+        raise web.HTTPForbidden(text="Server administrators only.")
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        ident = str(form.get("id", ""))[:100]
+        try:
+            if form.get("do") == "retry":
+                await run(request, "RELEASESMTPQUEUE")
+            elif form.get("do") == "delete" and ident:
+                await run(request, f"REJECTQUEUEMESSAGE {q(ident)}" + (" REPORT" if form.get("bounce") else ""))
+        except CliError as failure:
+            error = failure.text
+        if error is None:
+            raise web.HTTPSeeOther("/queue")
+    messages = await run(request, "LISTQUEUEMESSAGES 500")
+    return page(request, "admin/queue.html", status=400 if error else 200, title="Queue", messages=messages,
+                error=error, master=True)
+
+
+# -- domains -------------------------------------------------------------------------------------------
+
+@admin_required
+async def domains(request: web.Request) -> web.StreamResponse:
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        name = str(form.get("name", "")).strip()[:255]
+        try:
+            if form.get("do") == "create" and name:
+                await run(request, f"CREATEDOMAIN {q(name)}")
+                raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": name.lower()}))
+            error = "Give the domain's name."
+        except CliError as failure:
+            error = failure.text
+    names = await run(request, "LISTDOMAINS") if _is_master(request) else [
+        request["session"].address.rpartition("@")[2]]
+    return page(request, "admin/domains.html", status=400 if error else 200, title="Domains",
+                domains=sorted(names), error=error, master=_is_master(request))
+
+
+async def _dns_records(request: web.Request, domain: str) -> list[dict[str, str]]:
+    """What to publish for a domain: MX, SPF, DKIM, DMARC, MTA-STS and autoconfig (the check compares)."""
+    from polyport.web.wellknown import public_hostname
+
+    runtime = runtime_of(request)
+    host = public_hostname(runtime.config)
+    records = [
+        {"name": domain, "type": "MX", "value": f"10 {host}."},
+        {"name": domain, "type": "TXT", "value": "v=spf1 mx -all"},
+        {"name": f"_dmarc.{domain}", "type": "TXT", "value": f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}"},
+        {"name": f"_mta-sts.{domain}", "type": "TXT", "value": f"v=STSv1; id={time.strftime('%Y%m%d')}01"},
+        {"name": f"mta-sts.{domain}", "type": "CNAME", "value": f"{host}."},
+        {"name": f"autoconfig.{domain}", "type": "CNAME", "value": f"{host}."},
+        {"name": f"_imaps._tcp.{domain}", "type": "SRV", "value": f"0 1 993 {host}."},
+        {"name": f"_submissions._tcp.{domain}", "type": "SRV", "value": f"0 1 465 {host}."},
+    ]
+    for key in await runtime.directory.ensure_dkim_keys(domain):
+        records.insert(2, {"name": f"{key.selector}._domainkey.{domain}", "type": "TXT", "value": key.txt_record()})
+    return records
+
+
+async def _check(resolver: Resolver, record: dict[str, str]) -> str:
+    """ "ok", "missing" or "different: what DNS says" for one record."""
+    try:
+        answer = await resolver.query(record["name"], record["type"])
+    except Exception as error:  # DNS failures of any kind are what the check reports
+        return f"missing ({type(error).__name__})"
+    texts = [r.to_text() for r in answer.records]
+    wanted = record["value"]
+    if record["type"] == "TXT":
+        joined = ["".join(t.split('"')[1::2]) if '"' in t else t for t in texts]
+        prefix = wanted.split(";", 1)[0].split(" ", 1)[0]
+        same = [t for t in joined if t.startswith(prefix)]
+        if any(t.replace(" ", "") == wanted.replace(" ", "") for t in same):
+            return "ok"
+        return f"different: {same[0]}" if same else "missing"
+    if any(t.rstrip(".").lower() == wanted.rstrip(".").lower() or t.lower().endswith(wanted.split()[-1].lower())
+           for t in texts):
+        return "ok"
+    return f"different: {', '.join(texts)}" if texts else "missing"
+
+
+@admin_required
+async def domain(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("d", "")
+    error = message = None
+    if request.method == "POST":
+        form = await _form(request)
+        name = str(form.get("d", name))
+        what = str(form.get("do", ""))
+        try:
+            message = await _change_domain(request, name, what, form)
+        except CliError as failure:
+            error = failure.text
+        if what == "delete" and error is None:
+            raise web.HTTPSeeOther("/domains")
+        if what == "rename" and error is None:
+            raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": str(form.get("to", "")).lower()}))
+    try:
+        settings = await run(request, f"GETDOMAINSETTINGS {q(name)}")
+        effective = await run(request, f"GETDOMAINEFFECTIVESETTINGS {q(name)}")
+        aliases = await run(request, f"GETDOMAINALIASES {q(name)}")
+        defaults = await run(request, f"GETACCOUNTDEFAULTS {q(name)}")
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
+    records = await _dns_records(request, name)
+    checks = None
+    if request.query.get("check") == "1":
+        resolver = runtime_of(request).resolver
+        checks = [await _check(resolver, r) for r in records]
+    return page(request, "admin/domain.html", status=400 if error else 200, title=name, domain=name,
+                settings=settings, effective=effective, aliases=aliases, defaults=defaults, records=records,
+                checks=checks, error=error, message=message, specs=_specs(schema.DOMAIN_SETTINGS),
+                account_specs=_specs(schema.ACCOUNT_SETTINGS), master=_is_master(request))
+
+
+def _specs(specs: Any) -> list[Any]:
+    return list(specs.values()) if isinstance(specs, dict) else list(specs)
+
+
+def _settings_text(form: MultiDictProxy[Any], prefix: str) -> str:
+    """The form's "set.Key" fields as a CLI/API dictionary (an empty value: back to the default)."""
+    parts = []
+    for key, value in form.items():
+        if key.startswith(prefix):
+            name = key[len(prefix):]
+            text = str(value).strip()
+            parts.append(f"{name}={'default' if text == '' else q(text)};")
+    return "{" + "".join(parts) + "}"
+
+
+async def _change_domain(request: web.Request, name: str, what: str, form: MultiDictProxy[Any]) -> str:
+    if what == "settings":
+        await run(request, f"UPDATEDOMAINSETTINGS {q(name)} {_settings_text(form, 'set.')}")
+    elif what == "defaults":
+        await run(request, f"UPDATEACCOUNTDEFAULTS {q(name)} {_settings_text(form, 'set.')}")
+    elif what == "aliases":
+        aliases = [a.strip() for a in str(form.get("aliases", "")).replace(",", " ").split() if a.strip()]
+        await run(request, f"SETDOMAINALIASES {q(name)} ({','.join(q(a) for a in aliases)})")
+    elif what == "rename":
+        await run(request, f"RENAMEDOMAIN {q(name)} into {q(str(form.get('to', '')).strip())}")
+    elif what == "delete":
+        await run(request, f"DELETEDOMAIN {q(name)}" + (" FORCE" if form.get("force") == "on" else ""))
+    else:
+        raise CliError(embedded.Code.GENERAL, "Unknown change")
+    return "Saved."
+
+
+# -- accounts ------------------------------------------------------------------------------------------
+
+@admin_required
+async def accounts(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("d", "")
+    pattern = request.query.get("q", "").strip()[:100]
+    cookie = request.query.get("after", "")[:400]
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        name = str(form.get("d", name))
+        address = str(form.get("name", "")).strip()[:320]
+        password = str(form.get("password", ""))[:1024]
+        try:
+            if not address:
+                raise CliError(embedded.Code.GENERAL, "Give the account's name.")
+            full = address if "@" in address else f"{address}@{name}"
+            settings = f"{{Password={q(password)};}}" if password else "{}"
+            await run(request, f"CREATEACCOUNT {q(full)} {settings}")
+            raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": full.lower()}))
+        except CliError as failure:
+            error = failure.text
+    filter_text = f" FILTER {q('*' + pattern + '*')}" if pattern else ""
+    try:
+        listed = await run(request, f"LISTDOMAINOBJECTS {q(name)}{filter_text} {PAGE} ACCOUNTS ALIASES FORWARDERS "
+                                    f"COOKIE {q(cookie)}")
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
+    total, objects, _, _, next_cookie = listed
+    rows = []
+    for object_name, value in objects.items():
+        kind = "account" if isinstance(value, str) else ("forwarder" if value and isinstance(value[0], list)
+                                                         else "alias")
+        target = "" if kind == "account" else (value[0][0] if kind == "forwarder" else value[0])
+        rows.append({"name": object_name, "kind": kind, "target": target})
+    return page(request, "admin/accounts.html", status=400 if error else 200, title=f"Accounts of {name}",
+                domain=name, rows=rows, total=total, pattern=pattern, next_cookie=next_cookie if len(rows) >= PAGE
+                else "", error=error, master=_is_master(request))
+
+
+@admin_required
+async def account(request: web.Request) -> web.StreamResponse:
+    address = request.query.get("a", "")
+    error = message = None
+    if request.method == "POST":
+        form = await _form(request)
+        address = str(form.get("a", address))
+        what = str(form.get("do", ""))
+        try:
+            if what == "settings":
+                await run(request, f"UPDATEACCOUNTSETTINGS {q(address)} {_settings_text(form, 'set.')}")
+            elif what == "password":
+                await run(request, f"SETACCOUNTPASSWORD {q(address)} PASSWORD {q(str(form.get('password', '')))}")
+            elif what == "aliases":
+                aliases = [a.strip() for a in str(form.get("aliases", "")).replace(",", " ").split() if a.strip()]
+                await run(request, f"SETACCOUNTALIASES {q(address)} ({','.join(q(a) for a in aliases)})")
+            elif what == "rename":
+                target = str(form.get("to", "")).strip()
+                await run(request, f"RENAMEACCOUNT {q(address)} into {q(target)}")
+                raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": target.lower()}))
+            elif what == "delete":
+                domain_name = address.rpartition("@")[2]
+                await run(request, f"DELETEACCOUNT {q(address)}")
+                raise web.HTTPSeeOther("/accounts?" + urllib.parse.urlencode({"d": domain_name}))
+            else:
+                raise CliError(embedded.Code.GENERAL, "Unknown change")
+            message = "Saved."
+        except CliError as failure:
+            error = failure.text
+    try:
+        settings = await run(request, f"GETACCOUNTSETTINGS {q(address)}")
+        effective = await run(request, f"GETACCOUNTEFFECTIVESETTINGS {q(address)}")
+        aliases = await run(request, f"GETACCOUNTALIASES {q(address)}")
+        info = await run(request, f"GETACCOUNTINFO {q(address)}")
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
+    usage = None
+    with contextlib.suppress(Exception):
+        runtime = runtime_of(request)
+        record = await runtime.directory.account(address)
+        usage = await runtime.mailstore.usage(record.id)
+    return page(request, "admin/account.html", status=400 if error else 200, title=address, address=address,
+                settings=settings, effective=effective, aliases=aliases, info=info, usage=usage, error=error,
+                message=message, specs=[s for s in _specs(schema.ACCOUNT_SETTINGS) if s.name != "Password"],
+                domain=address.rpartition("@")[2], master=_is_master(request))
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/login", login_page)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout)
+    r.add_get("/", dashboard)
+    r.add_route("*", "/queue", queue)
+    r.add_get("/firewall", firewall)
+    r.add_route("*", "/domains", domains)
+    r.add_route("*", "/domain", domain)
+    r.add_route("*", "/accounts", accounts)
+    r.add_route("*", "/account", account)

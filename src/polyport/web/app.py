@@ -1,0 +1,158 @@
+"""What every web page shares: templates, security headers, sessions, CSRF, errors.
+
+Pages are rendered on the server (jinja2, autoescaped) and work without JavaScript; `static/app.js`
+(keyboard shortcuts, new-mail events) and htmx only make them quicker. The Content-Security-Policy allows
+scripts from our own origin only, never inline, so an injected `<script>` or `onerror=` does nothing even
+if something slipped past the escaping.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from polyport import log
+from polyport.auth.login import LoginContext
+from polyport.auth.websessions import WebSession
+from polyport.runtime import Runtime
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'self'; "
+            "base-uri 'none'; object-src 'none'")
+
+RUNTIME = web.AppKey("runtime", Runtime)
+SERVICE = web.AppKey("service", str)
+KIND = web.AppKey("kind", str)  # the session kind this application's logins make: "user" or "admin"
+COOKIE = web.AppKey("cookie", str)
+STOPPING = web.AppKey("stopping", object)
+
+_log = log.get(service="web")
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["size"] = human_size
+    env.filters["when"] = short_time
+    return env
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" or size >= 10 else f"{size:.1f} {unit}"
+        size = size / 1024  # type: ignore[assignment]
+    return f"{size} B"
+
+
+def short_time(seconds: int | None) -> str:
+    """A list's date: the time for today, the day and month this year, else the full date."""
+    if not seconds:
+        return ""
+    then = time.localtime(seconds)
+    now = time.localtime()
+    if then[:3] == now[:3]:
+        return time.strftime("%H:%M", then)
+    if then.tm_year == now.tm_year:
+        return time.strftime("%d %b", then)
+    return time.strftime("%Y-%m-%d", then)
+
+
+def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    session: WebSession | None = request.get("session")
+    body = templates().get_template(template).render(
+        session=session, csrf=session.csrf if session else "", path=request.path, **context)
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def runtime_of(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def client_ip(request: web.Request) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return str(peer[0]) if peer else ""
+
+
+def login_context(request: web.Request, access_mode: str) -> LoginContext:
+    runtime = runtime_of(request)
+    remote = client_ip(request)
+    return LoginContext(request.app[SERVICE], remote, request.secure, remote in runtime.trusted, access_mode,
+                        conn=request.get("id", ""))
+
+
+def cookie_name(request: web.Request) -> str:
+    # The __Host- prefix (TLS only) pins the cookie to this host and path "/", so no sibling subdomain can
+    # plant one; plain HTTP cannot use the prefix.
+    base = request.app[COOKIE]
+    return f"__Host-{base}" if request.secure else base
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, session: WebSession,
+                       remember: bool) -> None:
+    response.set_cookie(cookie_name(request), session.token, path="/", httponly=True, samesite="Lax",
+                        secure=request.secure, max_age=(session.expires - int(time.time())) if remember else None)
+
+
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    response.del_cookie(cookie_name(request), path="/", secure=request.secure, httponly=True, samesite="Lax")
+
+
+async def current_session(request: web.Request, access_mode: str | None) -> WebSession | None:
+    token = request.cookies.get(cookie_name(request))
+    if not token:
+        return None
+    return await runtime_of(request).websessions.find(token, request.app[KIND], access_mode=access_mode)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def check_csrf(request: web.Request, form: Any) -> None:
+    """Every state-changing request carries the session's token (a form field, or a header for scripts);
+    SameSite=Lax alone does not cover same-site sibling hosts."""
+    session: WebSession = request["session"]
+    given = request.headers.get("X-CSRF-Token") or (form.get("csrf") if form is not None else None)
+    if not session.csrf_ok(given if isinstance(given, str) else None):
+        raise web.HTTPForbidden(text="The form has expired or did not come from this site; reload the page "
+                                     "and try again.")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request["id"] = secrets.token_hex(4)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    except Exception:
+        _log.exception("web.request_failed", request=request["id"], path=request.path)
+        response = web.Response(status=500, text="Something went wrong on the server; it has been logged.\n")
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if "Cache-Control" not in headers and not request.path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+    elapsed = time.perf_counter() - started
+    if elapsed > 1.0:
+        _log.info("web.slow_request", request=request["id"], path=request.path, ms=round(elapsed * 1000))
+    return response
+
+
+def static_routes(app: web.Application) -> None:
+    app.router.add_static("/static/", STATIC, append_version=False, follow_symlinks=False)

@@ -1,0 +1,912 @@
+"""WebUser, the webmail: login, mailboxes, message lists, reading, writing, folders, settings, contacts.
+
+Reads go through the mailstore service; mail is sent through the submission rules SMTP's port 587 uses
+(`Delivery.check_sender`, `send_limit`, `submission_recipient`, `deliver` with the account as the
+authenticated sender, so it is DKIM-signed and counted the same way); settings change through the CLI/API's
+commands run as the account (cliapi/embedded.py), so the same rights apply (RulesAllowed, password rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import email.utils
+import json
+import time
+import urllib.parse
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from polyport import log
+from polyport.auth.login import AuthFailure, Identity, Throttled
+from polyport.auth.websessions import USER, WebSession
+from polyport.cliapi import embedded
+from polyport.cliapi.codes import CliError
+from polyport.delivery import DeliveryError, Trace
+from polyport.directory import DirectoryError
+from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
+from polyport.mailstore import Mailbox, MailstoreError, NoSuchMailbox, Summary
+from polyport.mailstore import flags as fl
+from polyport.runtime import Runtime
+from polyport.web import contacts as contacts_module
+from polyport.web import listing, render
+from polyport.web.app import (
+    check_csrf,
+    clear_session_cookie,
+    client_ip,
+    current_session,
+    login_context,
+    page,
+    runtime_of,
+    set_session_cookie,
+)
+from polyport.web.sanitize import text_to_html
+
+ACCESS_MODE = "WebMail"
+SPECIAL = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
+DEFAULT_NAMES = {"\\Sent": "Sent", "\\Drafts": "Drafts", "\\Trash": "Trash", "\\Junk": "Junk",
+                 "\\Archive": "Archive"}
+MESSAGE_CSP_BASE = ("default-src 'none'; style-src 'unsafe-inline'; font-src 'none'; frame-ancestors 'self'; "
+                    "base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
+ORDERS = listing.OrderCache()
+# Inline parts shown as images; anything else is a download (SVG can carry script, so it is one too).
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
+_log = log.get(service="webmail")
+
+
+# -- session plumbing --------------------------------------------------------------------------------
+
+def login_required(handler: Any) -> Any:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        session = await current_session(request, ACCESS_MODE)
+        if session is None:
+            if request.method == "GET" and not request.path.startswith(("/mail/body", "/mail/part", "/mail/events")):
+                raise web.HTTPSeeOther("/login?next=" + urllib.parse.quote(request.path_qs, safe=""))
+            raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
+        request["session"] = session
+        return await handler(request)  # type: ignore[no-any-return]
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _identity(session: WebSession) -> Identity:
+    return Identity(session.account_id, session.address, session.address, list(session.rights))
+
+
+async def _form(request: web.Request) -> MultiDictProxy[Any]:
+    form = await request.post()
+    check_csrf(request, form)
+    return form
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site (no scheme, no //host) after login: no open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/mail/"
+    return target
+
+
+# -- login ---------------------------------------------------------------------------------------------
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if await current_session(request, ACCESS_MODE) is not None:
+        raise web.HTTPSeeOther("/mail/")
+    return page(request, "login.html", title="Log in", error=None, next=_safe_next(request.query.get("next")),
+                name="", admin=False)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name = str(form.get("name", "")).strip()[:320]
+    password = str(form.get("password", ""))[:1024]
+    remember = form.get("remember") == "on"
+    target = _safe_next(str(form.get("next", "")))
+    runtime = runtime_of(request)
+    try:
+        identity = await runtime.auth.login_plain(login_context(request, ACCESS_MODE), name, password,
+                                                  mechanism="WEB")
+    except Throttled:
+        return page(request, "login.html", status=429, title="Log in", name=name, next=target, admin=False,
+                    error="Too many failed logins; wait a few minutes and try again.")
+    except AuthFailure as failure:
+        # One message for an unknown name and a wrong password: no account enumeration.
+        error = str(failure) if failure.reason == "plaintext-refused" else "Wrong name or password."
+        return page(request, "login.html", status=401, title="Log in", name=name, next=target, admin=False,
+                    error=error)
+    await runtime.mailstore.ensure_defaults(identity.account_id)
+    session = await runtime.websessions.create(identity.account_id, USER, client_ip(request), remember=remember)
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(request, response, session, remember)
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = await current_session(request, None)
+    if session is not None:
+        request["session"] = session
+        await _form(request)
+        await runtime_of(request).websessions.end(session.token)
+    response = web.HTTPSeeOther("/login")
+    clear_session_cookie(request, response)
+    raise response
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/mail/")
+
+
+# -- mailboxes -----------------------------------------------------------------------------------------
+
+async def _mailboxes(runtime: Runtime, session: WebSession) -> list[Mailbox]:
+    boxes = [m for m in await runtime.mailstore.mailboxes(session.account_id) if m.mailbox_class is None]
+    order = {"INBOX": 0}
+    for i, special in enumerate(SPECIAL, 1):
+        for box in boxes:
+            if box.special_use == special:
+                order.setdefault(box.name, i)
+    boxes.sort(key=lambda b: (order.get(b.name, 99), b.name.casefold()))
+    return boxes
+
+
+async def _special(runtime: Runtime, session: WebSession, use: str) -> str:
+    """The account's mailbox for a special use (\\Sent...), made if missing."""
+    for box in await runtime.mailstore.mailboxes(session.account_id):
+        if box.special_use == use:
+            return box.name
+    name = DEFAULT_NAMES[use]
+    with contextlib.suppress(MailstoreError):
+        await runtime.mailstore.create(session.account_id, name, use)
+    return name
+
+
+async def _mailbox(runtime: Runtime, session: WebSession, name: str) -> Mailbox:
+    try:
+        return await runtime.mailstore.mailbox(session.account_id, name)
+    except (NoSuchMailbox, MailstoreError):
+        raise web.HTTPNotFound(text=f"No mailbox {name}") from None
+
+
+def _query(request: web.Request) -> listing.Query:
+    q = request.query
+
+    def day(text: str | None) -> datetime.date | None:
+        try:
+            return datetime.date.fromisoformat(text) if text else None
+        except ValueError:
+            return None
+
+    sort = q.get("sort", "date")
+    return listing.Query(
+        sort=sort if sort in listing.SORTS else "date", descending=q.get("order", "desc") != "asc",
+        threads=q.get("threads") == "1", text=q.get("q", "")[:200], from_=q.get("from", "")[:200],
+        to=q.get("to", "")[:200], subject=q.get("subject", "")[:200], body=q.get("body", "")[:200],
+        since=day(q.get("since")), before=day(q.get("before")), unread=q.get("unread") == "1",
+        flagged=q.get("flagged") == "1")
+
+
+async def _rows(runtime: Runtime, box: Mailbox, query: listing.Query) -> list[listing.Row]:
+    index = await runtime.mailstore.index(box.id)
+    key = (box.id, index.highestmodseq, query)
+    rows = ORDERS.get(key)
+    if rows is not None:
+        return rows
+    metas = index.range(1, 2**32 - 1)
+    summaries = None
+    if query.needs_summaries:
+        summaries = {s.uid: s for s in await runtime.mailstore.summaries(box.id, 1, 2**32 - 1)}
+    rows = listing.arrange(metas, summaries, query)
+    if query.body:
+        rows = await _body_filter(runtime, box, rows, query.body)
+    ORDERS.put(key, rows)
+    return rows
+
+
+async def _body_filter(runtime: Runtime, box: Mailbox, rows: list[listing.Row], text: str) -> list[listing.Row]:
+    wanted = text.casefold()
+    kept = []
+    for start in range(0, len(rows), 200):
+        chunk = rows[start:start + 200]
+        uids = [r.uid for r in chunk]
+        fulls = {m.uid: m for m in await runtime.mailstore.full(box.id, min(uids), max(uids))}
+        for row in chunk:
+            full = fulls.get(row.uid)
+            if full is None:
+                continue
+            data = await runtime.mailstore.read(full.blob, size=full.size)
+            if wanted in render.text_of(data, full.structure()).casefold():
+                kept.append(row)
+    return kept
+
+
+async def _with_summaries(runtime: Runtime, box: Mailbox, rows: list[listing.Row]) -> None:
+    missing = [r for r in rows if r.summary is None]
+    if not missing:
+        return
+    uids = [r.uid for r in missing]
+    found: dict[int, Summary] = {s.uid: s for s in await runtime.mailstore.summaries(box.id, min(uids), max(uids))}
+    for row in missing:
+        row.summary = found.get(row.uid)
+
+
+@login_required
+async def message_list(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    name = request.query.get("box", "INBOX")
+    box = await _mailbox(runtime, session, name)
+    query = _query(request)
+    try:
+        number = int(request.query.get("page", "1"))
+    except ValueError:
+        number = 1
+    rows = await _rows(runtime, box, query)
+    current = listing.paginate(rows, number, runtime.config.web.page_size)
+    await _with_summaries(runtime, box, current.rows)
+    template = "list_rows.html" if request.query.get("partial") == "1" else "list.html"
+    return page(request, template, title=name, box=box, boxes=await _mailboxes(runtime, session), query=query,
+                current=current, listing=listing, params=_params(request), in_trash=box.special_use == "\\Trash",
+                in_junk=box.special_use == "\\Junk")
+
+
+def _params(request: web.Request, **changes: Any) -> Any:
+    """The list's query string with some values changed (links for sorting and paging)."""
+    def build(**more: Any) -> str:
+        values = {k: v for k, v in request.query.items() if k not in ("partial",)}
+        values.update({k: str(v) for k, v in {**changes, **more}.items()})
+        return urllib.parse.urlencode(values)
+
+    return build
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+async def _message(runtime: Runtime, box: Mailbox, uid: int) -> tuple[Any, bytes]:
+    found = await runtime.mailstore.full(box.id, uid, uid)
+    if not found:
+        raise web.HTTPNotFound(text="That message is no longer there.")
+    full = found[0]
+    return full, await runtime.mailstore.read(full.blob, size=full.size)
+
+
+def _uid(request: web.Request) -> int:
+    try:
+        uid = int(request.query.get("uid", ""))
+    except ValueError:
+        raise web.HTTPBadRequest(text="uid must be a number") from None
+    if not 0 < uid < 2**32:
+        raise web.HTTPBadRequest(text="uid out of range")
+    return uid
+
+
+def _part_url(box: str, uid: int) -> Any:
+    def url(section: str) -> str:
+        return "/mail/part?" + urllib.parse.urlencode({"box": box, "uid": uid, "part": section, "inline": 1})
+
+    return url
+
+
+@login_required
+async def read(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
+    uid = _uid(request)
+    full, data = await _message(runtime, box, uid)
+    allow_remote = request.query.get("remote") == "1"
+    message = render.render_message(data, full.structure(), allow_remote=allow_remote,
+                                    part_url=_part_url(box.name, uid))
+    if (not full.flags & fl.SEEN and "w" in box.rights) or "s" in box.rights:
+        with contextlib.suppress(MailstoreError):
+            if not full.flags & fl.SEEN:
+                await runtime.mailstore.store_flags(box, [uid], "add", ["\\Seen"])
+    body_url = "/mail/body?" + urllib.parse.urlencode({"box": box.name, "uid": uid, "remote": int(allow_remote)})
+    neighbours = await _neighbours(runtime, box, uid, _query(request))
+    return page(request, "read.html", title=message.subject or "(no subject)", box=box, uid=uid, message=message,
+                boxes=await _mailboxes(runtime, session), body_url=body_url, allow_remote=allow_remote,
+                text_html=text_to_html(message.text) if message.text and message.html is None else None,
+                flagged=bool(full.flags & fl.FLAGGED), neighbours=neighbours,
+                remote_url="/mail/read?" + urllib.parse.urlencode({"box": box.name, "uid": uid, "remote": 1}))
+
+
+async def _neighbours(runtime: Runtime, box: Mailbox, uid: int, query: listing.Query) -> tuple[int | None, int | None]:
+    rows = await _rows(runtime, box, query)
+    for i, row in enumerate(rows):
+        if row.uid == uid:
+            return (rows[i - 1].uid if i > 0 else None, rows[i + 1].uid if i + 1 < len(rows) else None)
+    return None, None
+
+
+@login_required
+async def body(request: web.Request) -> web.StreamResponse:
+    """The HTML of a message, alone, for the reading page's sandboxed frame: its own strict policy (no
+    script at all, images only from us unless the user allowed remote ones, a sandbox = a unique origin)."""
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
+    uid = _uid(request)
+    full, data = await _message(runtime, box, uid)
+    allow_remote = request.query.get("remote") == "1"
+    message = render.render_message(data, full.structure(), allow_remote=allow_remote,
+                                    part_url=_part_url(box.name, uid))
+    html = message.html.html if message.html is not None else text_to_html(message.text or "")
+    images = "img-src 'self' data: https: http:" if allow_remote else "img-src 'self' data:"
+    document = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">"
+                "<style>body{font-family:system-ui,sans-serif;margin:0;padding:8px;overflow-wrap:anywhere}"
+                "pre.text{white-space:pre-wrap;font-family:inherit}.quote{color:#555}img{max-width:100%;"
+                "height:auto}</style></head><body>"
+                + (html if message.html is not None else f'<pre class="text">{html}</pre>') + "</body></html>")
+    response = web.Response(text=document, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = f"{MESSAGE_CSP_BASE}; {images}"
+    return response
+
+
+@login_required
+async def part(request: web.Request) -> web.StreamResponse:
+    """An attachment (always a download) or an inline image (shown only when it is a plain image type)."""
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
+    uid = _uid(request)
+    full, data = await _message(runtime, box, uid)
+    try:
+        content, content_type, filename = render.part_bytes(data, full.structure(), request.query.get("part", ""))
+    except KeyError:
+        raise web.HTTPNotFound(text="No such part") from None
+    inline = request.query.get("inline") == "1" and content_type in INLINE_IMAGE_TYPES
+    response = web.Response(body=content, content_type=content_type if inline else "application/octet-stream")
+    disposition = "inline" if inline else "attachment"
+    response.headers["Content-Disposition"] = (f"{disposition}; filename*=UTF-8''"
+                                               f"{urllib.parse.quote(filename or 'attachment')}")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@login_required
+async def raw(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
+    _, data = await _message(runtime, box, _uid(request))
+    response = web.Response(body=data, content_type="text/plain", charset="utf-8")
+    if request.query.get("download") == "1":
+        response.headers["Content-Disposition"] = "attachment; filename=message.eml"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# -- acting on messages --------------------------------------------------------------------------------
+
+def _uids(form: MultiDictProxy[Any]) -> list[int]:
+    uids = []
+    for value in form.getall("uid", []):
+        with contextlib.suppress(ValueError):
+            uid = int(value)
+            if 0 < uid < 2**32:
+                uids.append(uid)
+    return sorted(set(uids))
+
+
+@login_required
+async def act(request: web.Request) -> web.StreamResponse:
+    """Mark read/unread, flag, move, delete (to Trash; for good from Trash), junk: on the checked messages."""
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    form = await _form(request)
+    box = await _mailbox(runtime, session, str(form.get("box", "INBOX")))
+    uids = _uids(form)
+    what = str(form.get("do", ""))
+    back = _safe_next(str(form.get("back", ""))) if form.get("back") else "/mail/list?" + urllib.parse.urlencode(
+        {"box": box.name})
+    store = runtime.mailstore
+    try:
+        if not uids:
+            pass
+        elif what in ("read", "unread", "flag", "unflag"):
+            flag = "\\Seen" if what in ("read", "unread") else "\\Flagged"
+            await store.store_flags(box, uids, "add" if what in ("read", "flag") else "remove", [flag])
+        elif what == "delete":
+            if box.special_use in ("\\Trash", "\\Junk"):
+                await store.store_flags(box, uids, "add", ["\\Deleted"])
+                await store.expunge(box, uids)
+            else:
+                await store.copy(session.account_id, box, uids, await _special(runtime, session, "\\Trash"),
+                                 move=True)
+        elif what == "junk":
+            await store.store_flags(box, uids, "add", ["$Junk"])
+            await store.store_flags(box, uids, "remove", ["$NotJunk"])
+            await store.copy(session.account_id, box, uids, await _special(runtime, session, "\\Junk"), move=True)
+        elif what == "notjunk":
+            await store.store_flags(box, uids, "add", ["$NotJunk"])
+            await store.store_flags(box, uids, "remove", ["$Junk"])
+            await store.copy(session.account_id, box, uids, "INBOX", move=True)
+        elif what == "move":
+            target = str(form.get("to", ""))
+            if target and target != box.name:
+                await store.copy(session.account_id, box, uids, target, move=True)
+        else:
+            raise web.HTTPBadRequest(text="Unknown action")
+    except MailstoreError as error:
+        raise web.HTTPConflict(text=str(error)) from None
+    if request.headers.get("HX-Request"):
+        return web.Response(status=204)
+    raise web.HTTPSeeOther(back)
+
+
+@login_required
+async def empty(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    form = await _form(request)
+    box = await _mailbox(runtime, session, str(form.get("box", "")))
+    if box.special_use not in ("\\Trash", "\\Junk"):
+        raise web.HTTPBadRequest(text="Only Trash and Junk are emptied")
+    index = await runtime.mailstore.index(box.id)
+    uids = [m.uid for m in index.range(1, 2**32 - 1)]
+    if uids:
+        await runtime.mailstore.store_flags(box, uids, "add", ["\\Deleted"])
+        await runtime.mailstore.expunge(box, uids)
+    raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": box.name}))
+
+
+# -- writing -------------------------------------------------------------------------------------------
+
+async def _settings(runtime: Runtime, session: WebSession) -> tuple[dict[str, Any], dict[str, Any]]:
+    settings = await runtime.directory.effective_account_settings_by_id(session.account_id)
+    prefs = await runtime.directory.effective_account_prefs(session.address)
+    return settings, prefs
+
+
+def _re(subject: str, prefix: str) -> str:
+    return subject if subject.lower().startswith(prefix.lower()) else f"{prefix} {subject}".strip()
+
+
+def _quoted(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.strip("\n").split("\n"))
+
+
+@login_required
+async def compose(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    settings, prefs = await _settings(runtime, session)
+    mode = request.query.get("mode", "new")
+    draft: dict[str, Any] = {"to": request.query.get("to", "")[:1000], "cc": "", "bcc": "", "subject": "",
+                             "body": "", "in_reply_to": "", "references": "", "source_box": "", "source_uid": "",
+                             "parts": [], "attach_source": False, "draft_uid": "", "answered": ""}
+    signature = str(prefs.get("Signature") or "")
+    if mode != "new" and request.query.get("uid"):
+        box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
+        uid = _uid(request)
+        full, data = await _message(runtime, box, uid)
+        structure = full.structure()
+        original = render.render_message(data, structure, allow_remote=False, part_url=_part_url(box.name, uid))
+        text = render.text_of(data, structure)
+        draft["source_box"], draft["source_uid"] = box.name, uid
+        if mode in ("reply", "replyall"):
+            to = original.reply_to or original.from_
+            draft["to"] = ", ".join(str(a) for a in to)
+            if mode == "replyall":
+                me = session.address.casefold()
+                others = [a for a in [*original.to, *original.cc]
+                          if a.email.casefold() != me and all(a.email != t.email for t in to)]
+                draft["cc"] = ", ".join(str(a) for a in others)
+            draft["subject"] = _re(original.subject, "Re:")
+            draft["in_reply_to"] = original.message_id or ""
+            draft["references"] = " ".join([*original.references, original.message_id or ""]).strip()
+            who = str(original.from_[0]) if original.from_ else "someone"
+            sign_off = f"-- \n{signature}\n" if signature else ""
+            draft["body"] = f"\n\n{sign_off}\nOn {original.date}, {who} wrote:\n{_quoted(text)}\n"
+            draft["answered"] = f"{box.name}\n{uid}"
+        elif mode in ("forward", "forward-attach"):
+            draft["subject"] = _re(original.subject, "Fwd:")
+            if mode == "forward":
+                header = (f"---------- Forwarded message ----------\nFrom: {', '.join(map(str, original.from_))}\n"
+                          f"Date: {original.date}\nSubject: {original.subject}\n"
+                          f"To: {', '.join(map(str, original.to))}\n\n")
+                draft["body"] = f"\n\n{header}{text}"
+                draft["parts"] = [a for a in original.attachments if not a.inline]
+            else:
+                draft["attach_source"] = True
+                draft["body"] = f"\n\n-- \n{signature}\n" if signature else ""
+        elif mode == "draft":
+            draft.update(to=", ".join(map(str, original.to)), cc=", ".join(map(str, original.cc)),
+                         subject=original.subject, body=text, in_reply_to=original.in_reply_to or "",
+                         references=" ".join(original.references), parts=original.attachments, draft_uid=uid)
+    elif signature:
+        draft["body"] = f"\n\n-- \n{signature}\n"
+    limit = await runtime.delivery.send_limit(session.account_id, runtime.config.mail.max_message_size)
+    return page(request, "compose.html", title="Write", draft=draft, mode=mode, limit=limit,
+                boxes=await _mailboxes(runtime, session), sender=_from_line(settings, session), error=None)
+
+
+def _from_line(settings: dict[str, Any], session: WebSession) -> str:
+    name = str(settings.get("RealName") or "")
+    return email.utils.formataddr((name, session.address)) if name else session.address
+
+
+def _split_addresses(text: str) -> list[str]:
+    return [address for _, address in email.utils.getaddresses([text.replace(";", ",")]) if address]
+
+
+@login_required
+async def send(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    form = await _form(request)
+    settings, _ = await _settings(runtime, session)
+    saving = form.get("save") is not None
+    to, cc, bcc = (str(form.get(k, ""))[:10000] for k in ("to", "cc", "bcc"))
+    message = EmailMessage(policy=SMTP)
+    message["From"] = _from_line(settings, session)
+    if to.strip():
+        message["To"] = to
+    if cc.strip():
+        message["Cc"] = cc
+    message["Subject"] = str(form.get("subject", ""))[:1000]
+    message["Date"] = email.utils.formatdate(localtime=True)
+    message["Message-ID"] = email.utils.make_msgid(domain=session.address.rpartition("@")[2])
+    for field in ("in_reply_to", "references"):
+        value = str(form.get(field, "")).strip()
+        if value:
+            message["In-Reply-To" if field == "in_reply_to" else "References"] = value[:4000]
+    message["User-Agent"] = "Polyport WebUser"
+    message.set_content(str(form.get("body", "")).replace("\r\n", "\n"))
+    await _attach(runtime, session, form, message)
+    data = bytes(message)
+    if saving:
+        drafts = await _special(runtime, session, "\\Drafts")
+        if bcc.strip():
+            message["Bcc"] = bcc
+            data = bytes(message)
+        await runtime.mailstore.append(session.account_id, drafts, data, ["\\Draft", "\\Seen"])
+        await _drop_old_draft(runtime, session, form)
+        raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": drafts}))
+    recipients = _split_addresses(to) + _split_addresses(cc) + _split_addresses(bcc)
+    error = None
+    if not recipients:
+        error = "Add at least one recipient."
+    elif len(recipients) > runtime.config.mail.max_recipients:
+        error = f"At most {runtime.config.mail.max_recipients} recipients per message."
+    limit = await runtime.delivery.send_limit(session.account_id, runtime.config.mail.max_message_size)
+    if error is None and len(data) > limit:
+        error = f"The message is {len(data)} bytes; the limit is {limit}."
+    if error is None:
+        try:
+            await runtime.delivery.check_sender(session.account_id, session.address, session.address)
+            resolved = [await runtime.delivery.submission_recipient(r, len(data)) for r in recipients]
+            trace = Trace("webmail", client_ip(request), "HTTPS" if request.secure else "HTTP",
+                          authenticated=session.address, verified=True)
+            delivered = await runtime.delivery.deliver(session.address, resolved, data, trace)
+        except DeliveryError as failure:
+            error = str(failure)
+        else:
+            _log.info("webmail.sent", account=session.address, id=delivered.id, recipients=len(recipients),
+                      size=len(data))
+    if error is not None:
+        draft: dict[str, Any] = {k: str(form.get(k, "")) for k in ("to", "cc", "bcc", "subject", "body", "in_reply_to",
+                                                   "references", "source_box", "source_uid", "draft_uid",
+                                                   "answered")}
+        draft["parts"] = []
+        draft["attach_source"] = False
+        return page(request, "compose.html", status=400, title="Write", draft=draft, mode="new", limit=limit,
+                    boxes=await _mailboxes(runtime, session), sender=_from_line(settings, session), error=error)
+    sent = await _special(runtime, session, "\\Sent")
+    with contextlib.suppress(MailstoreError):
+        await runtime.mailstore.append(session.account_id, sent, data, ["\\Seen"])
+    answered = str(form.get("answered", ""))
+    if "\n" in answered:
+        name, _, uid_text = answered.partition("\n")
+        with contextlib.suppress(MailstoreError, ValueError, web.HTTPException):
+            box = await _mailbox(runtime, session, name)
+            await runtime.mailstore.store_flags(box, [int(uid_text)], "add", ["\\Answered"])
+    await _drop_old_draft(runtime, session, form)
+    raise web.HTTPSeeOther("/mail/list?box=INBOX&sent=1")
+
+
+async def _attach(runtime: Runtime, session: WebSession, form: MultiDictProxy[Any], message: EmailMessage) -> None:
+    """Uploaded files, parts kept from the source message (a draft, a forward), the whole source (forward as
+    attachment)."""
+    for upload in form.getall("files", []):
+        if isinstance(upload, web.FileField) and upload.filename:
+            content = upload.file.read()
+            maintype, _, subtype = (upload.content_type or "application/octet-stream").partition("/")
+            message.add_attachment(content, maintype=maintype or "application",
+                                   subtype=subtype or "octet-stream", filename=upload.filename[:200])
+    source_box, source_uid = str(form.get("source_box", "")), str(form.get("source_uid", ""))
+    draft_uid = str(form.get("draft_uid", ""))
+    keep = [str(k) for k in form.getall("keep", [])]
+    source = None
+    if draft_uid.isdigit():
+        source = (await _special(runtime, session, "\\Drafts"), int(draft_uid))
+    elif source_box and source_uid.isdigit():
+        source = (source_box, int(source_uid))
+    if source is None or not (keep or form.get("attach_source") == "1"):
+        return
+    box = await _mailbox(runtime, session, source[0])
+    full, data = await _message(runtime, box, source[1])
+    if form.get("attach_source") == "1":
+        message.add_attachment(data, maintype="message", subtype="rfc822")
+        return
+    structure = full.structure()
+    for section in keep:
+        with contextlib.suppress(KeyError):
+            content, content_type, filename = render.part_bytes(data, structure, section)
+            maintype, _, subtype = content_type.partition("/")
+            message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename or "attachment")
+
+
+async def _drop_old_draft(runtime: Runtime, session: WebSession, form: MultiDictProxy[Any]) -> None:
+    draft_uid = str(form.get("draft_uid", ""))
+    if not draft_uid.isdigit():
+        return
+    with contextlib.suppress(MailstoreError, web.HTTPException):
+        box = await _mailbox(runtime, session, await _special(runtime, session, "\\Drafts"))
+        await runtime.mailstore.store_flags(box, [int(draft_uid)], "add", ["\\Deleted"])
+        await runtime.mailstore.expunge(box, [int(draft_uid)])
+
+
+@login_required
+async def complete(request: web.Request) -> web.StreamResponse:
+    """Address suggestions: the account's contacts, then accounts of its domain."""
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    wanted = request.query.get("q", "").strip().casefold()[:100]
+    found: list[str] = []
+    if len(wanted) >= 1:
+        for contact in await contacts_module.load(runtime.mailstore, session.account_id):
+            for address in contact.emails:
+                line = email.utils.formataddr((contact.name, address)) if contact.name else address
+                if wanted in line.casefold():
+                    found.append(line)
+        domain = session.address.rpartition("@")[2]
+        with contextlib.suppress(DirectoryError):
+            listed = await runtime.directory.list_objects(domain, filter=f"*{wanted}*", limit=20,
+                                                          kinds=(ACCOUNT, ALIAS, FORWARDER))
+            for entry in listed.objects:
+                address = f"{entry.name}@{domain}"
+                if address not in found:
+                    found.append(address)
+    return web.json_response(found[:20])
+
+
+# -- events --------------------------------------------------------------------------------------------
+
+@login_required
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: "changed" whenever the shown mailbox or INBOX changes (new mail, flags)."""
+    from polyport.web.app import STOPPING
+
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    topics = {f"mailbox.{box.id}"}
+    if box.name != "INBOX":
+        with contextlib.suppress(web.HTTPException):
+            topics.add(f"mailbox.{(await _mailbox(runtime, session, 'INBOX')).id}")
+    subscriptions = [runtime.bus.subscribe(t, queue_size=100) for t in topics]
+    stopping: asyncio.Event = request.app[STOPPING]  # type: ignore[assignment]
+    try:
+        await response.write(b"retry: 5000\n: connected\n\n")
+        waits: dict[asyncio.Future[Any], Any] = {asyncio.ensure_future(s.get()): s for s in subscriptions}
+        stop: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            done, _ = await asyncio.wait([*waits, stop], timeout=25, return_when=asyncio.FIRST_COMPLETED)
+            if stop in done:
+                break
+            if not done:
+                await response.write(b": keep-alive\n\n")
+                continue
+            for finished in done:
+                subscription = waits.pop(finished)
+                if finished.exception() is not None:
+                    continue
+                event = finished.result()
+                payload = json.dumps({"event": event.get("event", "") if isinstance(event, dict) else ""})
+                await response.write(f"event: changed\ndata: {payload}\n\n".encode())
+                waits[asyncio.ensure_future(subscription.get())] = subscription
+        for pending in [*waits, stop]:
+            pending.cancel()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        for subscription in subscriptions:
+            subscription.close()
+    return response
+
+
+# -- folders -------------------------------------------------------------------------------------------
+
+@login_required
+async def folders(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        what = str(form.get("do", ""))
+        name = str(form.get("name", "")).strip()[:500]
+        try:
+            if what == "create" and name:
+                await runtime.mailstore.create(session.account_id, name)
+            elif what == "rename" and name:
+                await runtime.mailstore.rename(session.account_id, name, str(form.get("to", "")).strip()[:500])
+            elif what == "delete" and name:
+                await runtime.mailstore.delete_tree(session.account_id, name)
+            else:
+                error = "Say which folder."
+        except MailstoreError as failure:
+            error = str(failure)
+        if error is None:
+            raise web.HTTPSeeOther("/mail/folders")
+    return page(request, "folders.html", status=400 if error else 200, title="Folders", error=error,
+                boxes=await _mailboxes(runtime, session))
+
+
+# -- settings ------------------------------------------------------------------------------------------
+
+def _rules(settings: dict[str, Any]) -> list[Any]:
+    rules = settings.get("Rules") or []
+    return list(rules) if isinstance(rules, list | tuple) else []
+
+
+def _vacation_of(rules: list[Any]) -> str:
+    for rule in rules:
+        if len(rule) >= 4 and rule[1] == "#Vacation":
+            for action in rule[3]:
+                if action and str(action[0]).lower() == "reply with":
+                    return str(action[1])
+    return ""
+
+
+def _forward_of(rules: list[Any]) -> tuple[str, bool]:
+    for rule in rules:
+        if len(rule) >= 4 and rule[1] == "#Redirect":
+            for action in rule[3]:
+                if action and str(action[0]).lower() in ("mirror to", "redirect to"):
+                    return str(action[1]), str(action[0]).lower() == "mirror to"
+    return "", True
+
+
+async def _run(request: web.Request, session: WebSession, command: str) -> Any:
+    return await embedded.execute(runtime_of(request), _identity(session), login_context(request, ACCESS_MODE),
+                                  command)
+
+
+@login_required
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    message = error = None
+    if request.method == "POST":
+        form = await _form(request)
+        what = str(form.get("do", ""))
+        try:
+            message = await _change_settings(request, session, what, form)
+        except (CliError, AuthFailure, DirectoryError) as failure:
+            error = getattr(failure, "text", None) or str(failure)
+    settings, prefs = await _settings(runtime, session)
+    rules = _rules(settings)
+    forward, keep_copy = _forward_of(rules)
+    return page(request, "settings.html", status=400 if error else 200, title="Settings", message=message,
+                error=error, real_name=settings.get("RealName") or "", signature=prefs.get("Signature") or "",
+                vacation=_vacation_of(rules), forward=forward, keep_copy=keep_copy,
+                sieve=settings.get("SieveScript") or "", boxes=await _mailboxes(runtime, session),
+                rules_allowed=str(settings.get("RulesAllowed", "Any")))
+
+
+async def _change_settings(request: web.Request, session: WebSession, what: str, form: MultiDictProxy[Any]) -> str:
+    runtime = runtime_of(request)
+    q = embedded.quote
+    if what == "password":
+        current, new, again = (str(form.get(k, ""))[:1024] for k in ("current", "new", "again"))
+        if new != again:
+            raise CliError(embedded.Code.GENERAL, "The two new passwords differ.")
+        if not await runtime.auth.verify_password(login_context(request, ACCESS_MODE), session.address, current):
+            raise CliError(embedded.Code.WRONG_PASSWORD, "The current password is wrong.")
+        await _run(request, session, f"SETACCOUNTPASSWORD * PASSWORD {q(new)}")
+        await runtime.websessions.end_others(session.account_id, keep=session)
+        return "Password changed; your other sessions were logged out."
+    if what == "identity":
+        name = str(form.get("real_name", "")).strip()[:200]
+        signature = str(form.get("signature", "")).replace("\r\n", "\n")[:4000]
+        await _run(request, session, f"UPDATEACCOUNTSETTINGS * {{RealName={q(name)};}}")
+        await _run(request, session, f"UPDATEACCOUNTPREFS * {{Signature={q(signature)};}}")
+        return "Saved."
+    if what in ("vacation", "forwarding"):
+        settings, _ = await _settings(runtime, session)
+        rules = [r for r in _rules(settings) if len(r) >= 2 and r[1] != ("#Vacation" if what == "vacation"
+                                                                          else "#Redirect")]
+        if what == "vacation":
+            text = str(form.get("vacation", "")).replace("\r\n", "\n").strip()[:4000]
+            if form.get("enabled") == "on" and text:
+                rules.append([2, "#Vacation", [["Human Generated", "---"], ["From", "not in", "#RepliedAddresses"]],
+                              [["Reply with", text], ["Remember 'From' in", "RepliedAddresses"]]])
+        else:
+            target = str(form.get("forward", "")).strip()[:1000]
+            if target:
+                action = "Mirror to" if form.get("keep") == "on" else "Redirect to"
+                rules.append([1, "#Redirect", [], [[action, target]]])
+        await _run(request, session, f"SETACCOUNTMAILRULES * {embedded.serialize(rules)}")
+        return "Saved."
+    if what == "sieve":
+        script = str(form.get("sieve", "")).replace("\r\n", "\n")[:65536]
+        await _run(request, session, f"UPDATEACCOUNTSETTINGS * {{SieveScript={q(script)};}}")
+        return "Saved."
+    raise CliError(embedded.Code.GENERAL, "Unknown setting")
+
+
+@login_required
+async def mobileconfig(request: web.Request) -> web.StreamResponse:
+    """An Apple configuration profile that sets up this account in Mail (iOS, macOS)."""
+    from polyport.web.wellknown import mobileconfig_response
+
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    settings, _ = await _settings(runtime, session)
+    return mobileconfig_response(runtime.config, session, str(settings.get("RealName") or ""))
+
+
+# -- contacts ------------------------------------------------------------------------------------------
+
+@login_required
+async def contacts(request: web.Request) -> web.StreamResponse:
+    runtime = runtime_of(request)
+    session: WebSession = request["session"]
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        what = str(form.get("do", ""))
+        try:
+            if what == "add":
+                contact = contacts_module.Contact(
+                    uid="", name=str(form.get("name", "")).strip()[:200],
+                    emails=tuple(_split_addresses(str(form.get("email", ""))))[:10],
+                    phones=tuple(p.strip() for p in str(form.get("phone", "")).split(",") if p.strip())[:10],
+                    note=str(form.get("note", "")).strip()[:2000])
+                if not contact.name and not contact.emails:
+                    error = "A contact needs a name or an address."
+                else:
+                    await contacts_module.add(runtime.mailstore, session.account_id, contact)
+            elif what == "delete":
+                await contacts_module.delete(runtime.mailstore, session.account_id, _uids(form))
+        except MailstoreError as failure:
+            error = str(failure)
+        if error is None:
+            raise web.HTTPSeeOther("/mail/contacts")
+    people = await contacts_module.load(runtime.mailstore, session.account_id)
+    return page(request, "contacts.html", status=400 if error else 200, title="Contacts", error=error,
+                people=people, boxes=await _mailboxes(runtime, session))
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", root)
+    r.add_get("/login", login_page)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout)
+    r.add_get("/mail/", message_list)
+    r.add_get("/mail/list", message_list)
+    r.add_get("/mail/read", read)
+    r.add_get("/mail/body", body)
+    r.add_get("/mail/part", part)
+    r.add_get("/mail/raw", raw)
+    r.add_post("/mail/act", act)
+    r.add_post("/mail/empty", empty)
+    r.add_get("/mail/compose", compose)
+    r.add_post("/mail/send", send)
+    r.add_get("/mail/complete", complete)
+    r.add_get("/mail/events", events)
+    r.add_route("*", "/mail/folders", folders)
+    r.add_route("*", "/mail/settings", settings_page)
+    r.add_route("*", "/mail/contacts", contacts)
+    r.add_get("/mail/profile.mobileconfig", mobileconfig)
