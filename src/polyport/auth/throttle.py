@@ -41,6 +41,11 @@ class Throttle:
         self._locked: dict[str, float] = {}
         self._good: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
 
+    def clear(self) -> None:
+        """Forget every failure and lockout (an administrator's unlock; tests)."""
+        self._failures.clear()
+        self._locked.clear()
+
     @staticmethod
     def _address_key(address: str) -> str:
         return f"ip:{address}"

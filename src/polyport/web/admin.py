@@ -336,7 +336,7 @@ async def accounts(request: web.Request) -> web.StreamResponse:
             raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": full.lower()}))
         except CliError as failure:
             error = failure.text
-    filter_text = f" FILTER {q('*' + pattern + '*')}" if pattern else ""
+    filter_text = f" FILTER {q(pattern)}" if pattern else ""
     try:
         listed = await run(request, f"LISTDOMAINOBJECTS {q(name)}{filter_text} {PAGE} ACCOUNTS ALIASES FORWARDERS "
                                     f"COOKIE {q(cookie)}")

@@ -136,10 +136,19 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        _secure(request, exc)
+        raise
     except Exception:
         _log.exception("web.request_failed", request=request["id"], path=request.path)
         response = web.Response(status=500, text="Something went wrong on the server; it has been logged.\n")
+    _secure(request, response)
+    elapsed = time.perf_counter() - started
+    if elapsed > 1.0:
+        _log.info("web.slow_request", request=request["id"], path=request.path, ms=round(elapsed * 1000))
+    return response
+
+
+def _secure(request: web.Request, response: web.StreamResponse) -> None:
     headers = response.headers
     headers.setdefault("Content-Security-Policy", PAGE_CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -148,10 +157,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if "Cache-Control" not in headers and not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
-    elapsed = time.perf_counter() - started
-    if elapsed > 1.0:
-        _log.info("web.slow_request", request=request["id"], path=request.path, ms=round(elapsed * 1000))
-    return response
 
 
 def static_routes(app: web.Application) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import email.utils
 import json
+import re
 import time
 import urllib.parse
 from email.message import EmailMessage
@@ -337,8 +338,8 @@ async def body(request: web.Request) -> web.StreamResponse:
     html = message.html.html if message.html is not None else text_to_html(message.text or "")
     images = "img-src 'self' data: https: http:" if allow_remote else "img-src 'self' data:"
     document = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">"
-                "<style>body{font-family:system-ui,sans-serif;margin:0;padding:8px;overflow-wrap:anywhere}"
-                "pre.text{white-space:pre-wrap;font-family:inherit}.quote{color:#555}img{max-width:100%;"
+                "<style>body{font-family:system-ui,sans-serif;margin:0;padding:8px;overflow-wrap:anywhere;contain:paint}"
+                "pre.text,pre.plain{white-space:pre-wrap;font-family:inherit}.quote{color:#555}img{max-width:100%;"
                 "height:auto}</style></head><body>"
                 + (html if message.html is not None else f'<pre class="text">{html}</pre>') + "</body></html>")
     response = web.Response(text=document, content_type="text/html", charset="utf-8")
@@ -558,12 +559,12 @@ async def send(request: web.Request) -> web.StreamResponse:
     message["User-Agent"] = "Polyport WebUser"
     message.set_content(str(form.get("body", "")).replace("\r\n", "\n"))
     await _attach(runtime, session, form, message)
-    data = bytes(message)
+    data = _crlf(bytes(message))
     if saving:
         drafts = await _special(runtime, session, "\\Drafts")
         if bcc.strip():
             message["Bcc"] = bcc
-            data = bytes(message)
+            data = _crlf(bytes(message))
         await runtime.mailstore.append(session.account_id, drafts, data, ["\\Draft", "\\Seen"])
         await _drop_old_draft(runtime, session, form)
         raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": drafts}))
@@ -609,6 +610,14 @@ async def send(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/mail/list?box=INBOX&sent=1")
 
 
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def _crlf(data: bytes) -> bytes:
+    """The email package folds base64 bodies with bare LF even under the SMTP policy: mail has CRLF."""
+    return _BARE_LF.sub(b"\r\n", data)
+
+
 async def _attach(runtime: Runtime, session: WebSession, form: MultiDictProxy[Any], message: EmailMessage) -> None:
     """Uploaded files, parts kept from the source message (a draft, a forward), the whole source (forward as
     attachment)."""
@@ -631,7 +640,7 @@ async def _attach(runtime: Runtime, session: WebSession, form: MultiDictProxy[An
     box = await _mailbox(runtime, session, source[0])
     full, data = await _message(runtime, box, source[1])
     if form.get("attach_source") == "1":
-        message.add_attachment(data, maintype="message", subtype="rfc822")
+        message.add_attachment(email.message_from_bytes(data, policy=SMTP))
         return
     structure = full.structure()
     for section in keep:
@@ -661,12 +670,12 @@ async def complete(request: web.Request) -> web.StreamResponse:
     if len(wanted) >= 1:
         for contact in await contacts_module.load(runtime.mailstore, session.account_id):
             for address in contact.emails:
-                line = email.utils.formataddr((contact.name, address)) if contact.name else address
+                line = f"{contact.name} <{address}>" if contact.name else address
                 if wanted in line.casefold():
                     found.append(line)
         domain = session.address.rpartition("@")[2]
         with contextlib.suppress(DirectoryError):
-            listed = await runtime.directory.list_objects(domain, filter=f"*{wanted}*", limit=20,
+            listed = await runtime.directory.list_objects(domain, filter=wanted, limit=20,
                                                           kinds=(ACCOUNT, ALIAS, FORWARDER))
             for entry in listed.objects:
                 address = f"{entry.name}@{domain}"

@@ -25,11 +25,10 @@ def public_hostname(config: Config) -> str:
 
 
 def _ports(config: Config) -> dict[str, int]:
-    ports = {}
-    for service in config.resolved_services():
-        if service.listening and service.ports and service.ports[0]:
-            ports[service.name] = service.ports[0]
-    return ports
+    """The port clients are told for each listening service: its first configured port (one configured as 0,
+    any free port, is advertised as the service's standard port)."""
+    return {service.name: service.ports[0] or service.spec.ports[0]
+            for service in config.resolved_services() if service.listening and service.ports}
 
 
 def _host(request: web.Request) -> str:
@@ -96,7 +95,11 @@ async def mta_sts(request: web.Request) -> web.StreamResponse:
     if domain is None:
         raise web.HTTPNotFound(text="No MTA-STS policy for this host name.")
     config = runtime_of(request).config
-    body = autoconfig.mta_sts_policy(config.web.mta_sts_mode, [public_hostname(config)], MTA_STS_MAX_AGE)
+    try:
+        body = autoconfig.mta_sts_policy(config.web.mta_sts_mode, [public_hostname(config)], MTA_STS_MAX_AGE)
+    except ValueError:
+        raise web.HTTPServiceUnavailable(text="Set [web] hostname (or [mail] hostname) to this server's public "
+                                              "name to publish an MTA-STS policy.") from None
     response = web.Response(body=body, content_type="text/plain", charset="utf-8")
     response.headers["Cache-Control"] = "max-age=3600"
     return response

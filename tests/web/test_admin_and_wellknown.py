@@ -1,0 +1,144 @@
+"""WebAdmin (rights through the CLI/API's commands), autoconfig, MTA-STS, port 80 and the HTTP listener."""
+
+from __future__ import annotations
+
+import imaplib
+import socket
+import xml.etree.ElementTree as ET
+
+from tests.web.conftest import PASSWORD, POSTMASTER_PASSWORD, WebNode, browser, csrf_of, query
+
+
+async def test_admin_creates_domain_and_account_that_logs_in_over_imap(web_node: WebNode) -> None:
+    client = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    async with client:
+        async with client.get("/") as response:
+            page = await response.text()
+        assert "WebUser (webmail)" in page and "listening" in page
+        token = csrf_of(page)
+        async with client.post("/domains", data={"csrf": token, "do": "create", "name": "shop.test"},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+        async with client.get("/domain?" + query(d="shop.test")) as response:
+            page = await response.text()
+        assert "_domainkey.shop.test" in page and "v=DKIM1" in page and "_dmarc.shop.test" in page
+        async with client.post("/accounts", data={"csrf": token, "d": "shop.test", "name": "clerk",
+                                                  "password": "clerk-pass-1"}, allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"].startswith("/account?")
+        async with client.get("/accounts?" + query(d="shop.test", q="cler")) as response:
+            page = await response.text()
+        assert ">clerk</a>" in page and ">postmaster</a>" not in page
+        async with client.post("/account", data={"csrf": token, "a": "clerk@shop.test", "do": "settings",
+                                                 "set.RealName": "The Clerk"}) as response:
+            assert "Saved." in await response.text()
+        async with client.post("/domains", data={"csrf": token, "do": "create", "name": "bad..name"}) as response:
+            assert response.status == 400
+    with imaplib.IMAP4("127.0.0.1", web_node.ports["imap"]) as imap:
+        assert imap.login("clerk@shop.test", "clerk-pass-1")[0] == "OK"
+        imap.logout()
+    assert web_node.call(web_node.runtime.directory.account_settings("clerk@shop.test"))["RealName"] == "The Clerk"
+
+
+async def test_admin_refuses_plain_users_and_keeps_domain_admins_in_their_domain(web_node: WebNode) -> None:
+    user = web_node.account("plainuser")
+    async with browser(web_node.admin) as client:
+        async with client.post("/login", data={"name": user, "password": PASSWORD}) as response:
+            assert response.status == 403
+        async with client.get("/domains", allow_redirects=False) as response:
+            assert response.status == 303
+    web_node.call(web_node.runtime.directory.create_domain("other.test"))
+    boss = web_node.account("boss")
+    web_node.call(web_node.runtime.directory.set_account_rights(boss, ["Domain"]))
+    client = await web_node.login(boss, base=web_node.admin)
+    async with client:
+        async with client.get("/domains") as response:
+            page = await response.text()
+        assert "example.com" in page and "other.test" not in page
+        async with client.get("/domain?" + query(d="other.test")) as response:
+            assert response.status == 404
+        async with client.get("/queue") as response:
+            assert response.status == 403
+        token = csrf_of(page)
+        async with client.post("/accounts", data={"csrf": token, "d": "other.test", "name": "x",
+                                                  "password": "p-123456"}) as response:
+            assert response.status in (400, 404)
+        async with client.post("/account", data={"csrf": token, "a": "postmaster@example.com", "do": "password",
+                                                 "password": "taken-over"}) as response:
+            assert response.status in (400, 404)  # a domain administrator cannot take over the server's one
+    assert web_node.call(web_node.runtime.directory.verify_password("postmaster@example.com", POSTMASTER_PASSWORD))
+
+
+async def test_admin_pages_need_csrf(web_node: WebNode) -> None:
+    client = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    async with client, client.post("/domains", data={"do": "create", "name": "nocsrf.test"}) as response:
+        assert response.status == 403
+    assert "nocsrf.test" not in web_node.call(web_node.runtime.directory.domains())
+
+
+async def test_thunderbird_autoconfig_and_autodiscover(web_node: WebNode) -> None:
+    async with browser(web_node.base) as client:
+        async with client.get("/.well-known/autoconfig/mail/config-v1.1.xml?"
+                              + query(emailaddress="someone@example.com")) as response:
+            assert response.status == 200
+            root = ET.fromstring(await response.read())
+        assert root.find("emailProvider").get("id") == "example.com"  # type: ignore[union-attr]
+        assert root.find("emailProvider/incomingServer/hostname").text == "mail.example.com"  # type: ignore[union-attr]
+        async with client.get("/mail/config-v1.1.xml?" + query(emailaddress="x@unknown.test")) as response:
+            assert response.status == 404
+        request = (b'<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/'
+                   b'outlook/requestschema/2006"><Request><EMailAddress>someone@example.com</EMailAddress>'
+                   b'<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/'
+                   b'responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>')
+        async with client.post("/autodiscover/autodiscover.xml", data=request) as response:
+            answer = await response.read()
+            assert response.status == 200 and b"<AccountType>email</AccountType>" in answer
+            assert b"<Server>mail.example.com</Server>" in answer
+        async with client.post("/autodiscover/autodiscover.xml",
+                               data=b'<!DOCTYPE x [<!ENTITY a "b">]><x/>') as response:
+            assert response.status == 400
+
+
+async def test_mta_sts_policy_and_acme_on_port_80(web_node: WebNode) -> None:
+    plain = f"http://127.0.0.1:{web_node.ports['http']}"
+    async with browser(plain) as client:
+        async with client.get("/.well-known/mta-sts.txt", headers={"Host": "mta-sts.example.com"}) as response:
+            assert response.status == 200
+            text = await response.text()
+        assert text.startswith("version: STSv1\r\nmode: testing\r\n") and "max_age:" in text
+        async with client.get("/.well-known/mta-sts.txt", headers={"Host": "mta-sts.unknown.test"}) as response:
+            assert response.status == 404
+        async with client.get("/mail/list?box=INBOX", allow_redirects=False) as response:
+            assert response.status == 301
+            assert response.headers["Location"].startswith("https://127.0.0.1")
+            assert response.headers["Location"].endswith("/mail/list?box=INBOX")
+        async with client.post("/login", allow_redirects=False) as response:
+            assert response.status == 404
+        folder = web_node.running.config.data_dir / "acme-challenge"
+        folder.mkdir(exist_ok=True)
+        (folder / "tok-123_x").write_text("tok-123_x.thumbprint")
+        async with client.get("/.well-known/acme-challenge/tok-123_x") as response:
+            assert await response.text() == "tok-123_x.thumbprint"
+        async with client.get("/.well-known/acme-challenge/..%2Fsecret.key") as response:
+            assert response.status == 404
+
+
+async def test_static_files_and_unknown_paths(web_node: WebNode) -> None:
+    async with browser(web_node.base) as client:
+        async with client.get("/static/app.js") as response:
+            assert response.status == 200 and "EventSource" in await response.text()
+        async with client.get("/static/../secret.key") as response:
+            assert response.status in (403, 404)
+        async with client.get("/nope") as response:
+            assert response.status == 404
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_oversized_request_line_and_headers_are_refused(web_node: WebNode) -> None:
+    with socket.create_connection(("127.0.0.1", web_node.ports["webuser"])) as sock:
+        sock.sendall(b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = sock.recv(1000)
+    assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4"))
+    with socket.create_connection(("127.0.0.1", web_node.ports["webuser"])) as sock:
+        sock.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n")
+        answer = sock.recv(1000)
+    assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4"))
