@@ -18,7 +18,7 @@ POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:ca
 echo "== network, node and protocol tests again on uvloop (the node's default loop)"
 POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider tests/net tests/test_node.py tests/cliapi \
     tests/smtp tests/queue \
-    tests/imap tests/pop3 tests/interop "$@"
+    tests/imap tests/pop3 tests/web tests/interop "$@"
 
 echo "== store suite, PostgreSQL store"
 POLYPORT_TEST_STORE=postgresql .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider -m store -rs "$@"

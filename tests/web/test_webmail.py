@@ -157,7 +157,7 @@ async def test_send_reply_reaches_inbox_sent_and_imap(web_node: WebNode) -> None
         assert "Re: Lunch?" in page and bob in page and "&gt; Shall we?" in page
         token = csrf_of(page)
         async with client.post("/mail/send", data={"csrf": token, "to": bob, "subject": "Re: Lunch?",
-                                                   "body": "Yes, at noon.", "answered": f"INBOX\n{uid}",
+                                                   "body": "Yes, at noon.", "answered": f"{uid} INBOX",
                                                    "in_reply_to": "<x@example.org>", "send": "1"},
                                allow_redirects=False) as response:
             assert response.status == 303, await response.text()

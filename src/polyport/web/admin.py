@@ -24,6 +24,7 @@ from polyport.cliapi.codes import CliError
 from polyport.directory import settings as schema
 from polyport.net.resolver import Resolver
 from polyport.web.app import (
+    SESSION,
     check_csrf,
     clear_session_cookie,
     client_ip,
@@ -49,7 +50,7 @@ def admin_required(handler: Any) -> Any:
             raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
         if MASTER not in session.rights and DOMAIN_ADMIN not in session.rights:
             raise web.HTTPForbidden(text="This account does not administer anything.")
-        request["session"] = session
+        request[SESSION] = session
         return await handler(request)  # type: ignore[no-any-return]
 
     wrapped.__name__ = handler.__name__
@@ -57,7 +58,7 @@ def admin_required(handler: Any) -> Any:
 
 
 async def run(request: web.Request, command: str) -> Any:
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     identity = Identity(session.account_id, session.address, session.address, list(session.rights))
     return await embedded.execute(runtime_of(request), identity, login_context(request, ACCESS_MODE), command)
 
@@ -69,7 +70,7 @@ async def _form(request: web.Request) -> MultiDictProxy[Any]:
 
 
 def _is_master(request: web.Request) -> bool:
-    return MASTER in request["session"].rights
+    return MASTER in request[SESSION].rights
 
 
 def _safe_next(target: str | None) -> str:
@@ -117,7 +118,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     session = await current_session(request, None)
     if session is not None:
-        request["session"] = session
+        request[SESSION] = session
         await _form(request)
         await runtime_of(request).websessions.end(session.token)
     response = web.HTTPSeeOther("/login")
@@ -136,7 +137,7 @@ def _open_connections(service: str) -> int:
 async def dashboard(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     if not _is_master(request):
-        domain = request["session"].address.rpartition("@")[2]
+        domain = request[SESSION].address.rpartition("@")[2]
         raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": domain}))
     services = [{"name": service.name, "title": service.spec.title, "ports": service.ports,
                  "tls": str(service.spec.tls), "trusted_only": service.trusted_only,
@@ -201,7 +202,7 @@ async def domains(request: web.Request) -> web.StreamResponse:
         except CliError as failure:
             error = failure.text
     names = await run(request, "LISTDOMAINS") if _is_master(request) else [
-        request["session"].address.rpartition("@")[2]]
+        request[SESSION].address.rpartition("@")[2]]
     return page(request, "admin/domains.html", status=400 if error else 200, title="Domains",
                 domains=sorted(names), error=error, master=_is_master(request))
 

@@ -35,6 +35,8 @@ SERVICE = web.AppKey("service", str)
 KIND = web.AppKey("kind", str)  # the session kind this application's logins make: "user" or "admin"
 COOKIE = web.AppKey("cookie", str)
 STOPPING = web.AppKey("stopping", object)
+SESSION = web.RequestKey("session", WebSession)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 _log = log.get(service="web")
 
@@ -70,7 +72,7 @@ def short_time(seconds: int | None) -> str:
 
 
 def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
-    session: WebSession | None = request.get("session")
+    session: WebSession | None = request.get(SESSION)
     body = templates().get_template(template).render(
         session=session, csrf=session.csrf if session else "", path=request.path, **context)
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
@@ -89,7 +91,7 @@ def login_context(request: web.Request, access_mode: str) -> LoginContext:
     runtime = runtime_of(request)
     remote = client_ip(request)
     return LoginContext(request.app[SERVICE], remote, request.secure, remote in runtime.trusted, access_mode,
-                        conn=request.get("id", ""))
+                        conn=request.get(REQUEST_ID, ""))
 
 
 def cookie_name(request: web.Request) -> str:
@@ -122,7 +124,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def check_csrf(request: web.Request, form: Any) -> None:
     """Every state-changing request carries the session's token (a form field, or a header for scripts);
     SameSite=Lax alone does not cover same-site sibling hosts."""
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     given = request.headers.get("X-CSRF-Token") or (form.get("csrf") if form is not None else None)
     if not session.csrf_ok(given if isinstance(given, str) else None):
         raise web.HTTPForbidden(text="The form has expired or did not come from this site; reload the page "
@@ -131,7 +133,7 @@ def check_csrf(request: web.Request, form: Any) -> None:
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request["id"] = secrets.token_hex(4)
+    request[REQUEST_ID] = secrets.token_hex(4)
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -139,12 +141,12 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         _secure(request, exc)
         raise
     except Exception:
-        _log.exception("web.request_failed", request=request["id"], path=request.path)
+        _log.exception("web.request_failed", request=request[REQUEST_ID], path=request.path)
         response = web.Response(status=500, text="Something went wrong on the server; it has been logged.\n")
     _secure(request, response)
     elapsed = time.perf_counter() - started
     if elapsed > 1.0:
-        _log.info("web.slow_request", request=request["id"], path=request.path, ms=round(elapsed * 1000))
+        _log.info("web.slow_request", request=request[REQUEST_ID], path=request.path, ms=round(elapsed * 1000))
     return response
 
 

@@ -37,6 +37,7 @@ from polyport.runtime import Runtime
 from polyport.web import contacts as contacts_module
 from polyport.web import listing, render
 from polyport.web.app import (
+    SESSION,
     check_csrf,
     clear_session_cookie,
     client_ip,
@@ -69,7 +70,7 @@ def login_required(handler: Any) -> Any:
             if request.method == "GET" and not request.path.startswith(("/mail/body", "/mail/part", "/mail/events")):
                 raise web.HTTPSeeOther("/login?next=" + urllib.parse.quote(request.path_qs, safe=""))
             raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
-        request["session"] = session
+        request[SESSION] = session
         return await handler(request)  # type: ignore[no-any-return]
 
     wrapped.__name__ = handler.__name__
@@ -130,7 +131,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     session = await current_session(request, None)
     if session is not None:
-        request["session"] = session
+        request[SESSION] = session
         await _form(request)
         await runtime_of(request).websessions.end(session.token)
     response = web.HTTPSeeOther("/login")
@@ -238,7 +239,7 @@ async def _with_summaries(runtime: Runtime, box: Mailbox, rows: list[listing.Row
 @login_required
 async def message_list(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     name = request.query.get("box", "INBOX")
     box = await _mailbox(runtime, session, name)
     query = _query(request)
@@ -295,7 +296,7 @@ def _part_url(box: str, uid: int) -> Any:
 @login_required
 async def read(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     uid = _uid(request)
     full, data = await _message(runtime, box, uid)
@@ -328,7 +329,7 @@ async def body(request: web.Request) -> web.StreamResponse:
     """The HTML of a message, alone, for the reading page's sandboxed frame: its own strict policy (no
     script at all, images only from us unless the user allowed remote ones, a sandbox = a unique origin)."""
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     uid = _uid(request)
     full, data = await _message(runtime, box, uid)
@@ -351,7 +352,7 @@ async def body(request: web.Request) -> web.StreamResponse:
 async def part(request: web.Request) -> web.StreamResponse:
     """An attachment (always a download) or an inline image (shown only when it is a plain image type)."""
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     uid = _uid(request)
     full, data = await _message(runtime, box, uid)
@@ -371,7 +372,7 @@ async def part(request: web.Request) -> web.StreamResponse:
 @login_required
 async def raw(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     _, data = await _message(runtime, box, _uid(request))
     response = web.Response(body=data, content_type="text/plain", charset="utf-8")
@@ -397,7 +398,7 @@ def _uids(form: MultiDictProxy[Any]) -> list[int]:
 async def act(request: web.Request) -> web.StreamResponse:
     """Mark read/unread, flag, move, delete (to Trash; for good from Trash), junk: on the checked messages."""
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     form = await _form(request)
     box = await _mailbox(runtime, session, str(form.get("box", "INBOX")))
     uids = _uids(form)
@@ -442,7 +443,7 @@ async def act(request: web.Request) -> web.StreamResponse:
 @login_required
 async def empty(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     form = await _form(request)
     box = await _mailbox(runtime, session, str(form.get("box", "")))
     if box.special_use not in ("\\Trash", "\\Junk"):
@@ -474,7 +475,7 @@ def _quoted(text: str) -> str:
 @login_required
 async def compose(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     settings, prefs = await _settings(runtime, session)
     mode = request.query.get("mode", "new")
     draft: dict[str, Any] = {"to": request.query.get("to", "")[:1000], "cc": "", "bcc": "", "subject": "",
@@ -503,7 +504,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
             who = str(original.from_[0]) if original.from_ else "someone"
             sign_off = f"-- \n{signature}\n" if signature else ""
             draft["body"] = f"\n\n{sign_off}\nOn {original.date}, {who} wrote:\n{_quoted(text)}\n"
-            draft["answered"] = f"{box.name}\n{uid}"
+            draft["answered"] = f"{uid} {box.name}"  # UID first: a mailbox name may hold any character
         elif mode in ("forward", "forward-attach"):
             draft["subject"] = _re(original.subject, "Fwd:")
             if mode == "forward":
@@ -538,7 +539,7 @@ def _split_addresses(text: str) -> list[str]:
 @login_required
 async def send(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     form = await _form(request)
     settings, _ = await _settings(runtime, session)
     saving = form.get("save") is not None
@@ -601,8 +602,8 @@ async def send(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(MailstoreError):
         await runtime.mailstore.append(session.account_id, sent, data, ["\\Seen"])
     answered = str(form.get("answered", ""))
-    if "\n" in answered:
-        name, _, uid_text = answered.partition("\n")
+    if " " in answered:
+        uid_text, _, name = answered.partition(" ")
         with contextlib.suppress(MailstoreError, ValueError, web.HTTPException):
             box = await _mailbox(runtime, session, name)
             await runtime.mailstore.store_flags(box, [int(uid_text)], "add", ["\\Answered"])
@@ -664,7 +665,7 @@ async def _drop_old_draft(runtime: Runtime, session: WebSession, form: MultiDict
 async def complete(request: web.Request) -> web.StreamResponse:
     """Address suggestions: the account's contacts, then accounts of its domain."""
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     wanted = request.query.get("q", "").strip().casefold()[:100]
     found: list[str] = []
     if len(wanted) >= 1:
@@ -692,7 +693,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     from polyport.web.app import STOPPING
 
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
@@ -738,7 +739,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 @login_required
 async def folders(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     error = None
     if request.method == "POST":
         form = await _form(request)
@@ -794,7 +795,7 @@ async def _run(request: web.Request, session: WebSession, command: str) -> Any:
 @login_required
 async def settings_page(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     message = error = None
     if request.method == "POST":
         form = await _form(request)
@@ -860,7 +861,7 @@ async def mobileconfig(request: web.Request) -> web.StreamResponse:
     from polyport.web.wellknown import mobileconfig_response
 
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     settings, _ = await _settings(runtime, session)
     return mobileconfig_response(runtime.config, session, str(settings.get("RealName") or ""))
 
@@ -870,7 +871,7 @@ async def mobileconfig(request: web.Request) -> web.StreamResponse:
 @login_required
 async def contacts(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request["session"]
+    session: WebSession = request[SESSION]
     error = None
     if request.method == "POST":
         form = await _form(request)
