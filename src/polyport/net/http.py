@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from polyport import log
 from polyport.net.listener import Limits, Refusal, TcpListener, bind_error
@@ -74,8 +74,8 @@ class _Admitted(asyncio.Protocol):
         self.remote_ip = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP and TLS transports do not subclass asyncio.Transport; they have its methods.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.remote_ip = str(peer[0])
         self.listener.admit(self)
