@@ -87,6 +87,12 @@ async def test_list_pages_sorts_and_searches(web_node: WebNode) -> None:
         assert html.count('name="uid"') == 17  # i % 7 == 3 for 17 of 120
         async with client.get("/mail/list?" + query(box="Nope")) as response:
             assert response.status == 404
+        web_node.append(address, message(subject="<img src=x onerror=alert(1)>",
+                                         sender='"<b>Mal</b>" <m@example.org>'))
+        async with client.get("/mail/list?" + query(box="INBOX")) as response:
+            html = await response.text()
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+        assert "&lt;b&gt;Mal&lt;/b&gt;" in html
 
 
 async def test_html_mail_is_sanitised_in_a_sandboxed_frame(web_node: WebNode) -> None:

@@ -27,12 +27,16 @@ CACHE_MESSAGES = 250_000
 
 
 class MessageIndex:
-    __slots__ = ("highestmodseq", "mailbox_id", "metas", "uids")
+    __slots__ = ("highestmodseq", "mailbox_id", "metas", "shape", "uids")
 
     def __init__(self, mailbox_id: int, highestmodseq: int, metas: list[MessageMeta],
-                 uids: array[int] | None = None) -> None:
+                 uids: array[int] | None = None, shape: int | None = None) -> None:
         self.mailbox_id = mailbox_id
         self.highestmodseq = highestmodseq
+        # The modification sequence at which the set of UIDs was last known to change: two indexes of a
+        # mailbox with the same shape hold the same messages (flags aside), so orders computed from
+        # UIDs, dates and sizes can be kept across flag changes.
+        self.shape = highestmodseq if shape is None else shape
         self.metas = metas  # ascending UID
         self.uids = uids if uids is not None else array("I", (m.uid for m in metas))
 
@@ -68,7 +72,8 @@ class MessageIndex:
         else:  # not expected (see above), but an index must stay sorted whatever happens
             metas.sort(key=lambda m: m.uid)
             uids = array("I", (m.uid for m in metas))
-        return MessageIndex(self.mailbox_id, highestmodseq, metas, uids)
+        return MessageIndex(self.mailbox_id, highestmodseq, metas, uids,
+                            highestmodseq if gone or fresh else self.shape)
 
 
 class IndexCache:

@@ -44,7 +44,8 @@ _log = log.get(service="web")
 @functools.cache
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                             auto_reload=False)  # templates are package files: no stat() per page
     env.filters["size"] = human_size
     env.filters["when"] = short_time
     return env

@@ -13,6 +13,9 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
+
+from markupsafe import Markup
 
 from polyport.mailstore import MessageMeta, Summary
 from polyport.mailstore import flags as fl
@@ -90,7 +93,7 @@ def addresses_of(summary: Summary | None, label: str) -> list[str]:
 
 def display_name(text: str) -> str:
     """"Name <addr>" -> "Name"; "<addr>" -> "addr"."""
-    name, _, rest = text.partition("<")
+    name, _, rest = text.rpartition("<")  # the address is the last <...>; a name may hold "<" itself
     return name.strip().strip('"') or rest.rstrip(">").strip()
 
 
@@ -131,32 +134,85 @@ def _matches(row: Row, query: Query) -> bool:
     return True
 
 
-def arrange(metas: Sequence[MessageMeta], summaries: dict[int, Summary] | None, query: Query) -> list[Row]:
-    """The rows of the whole list, filtered, sorted (and one per thread in the thread view), before
-    paging. Body text is filtered by the caller, which reads messages."""
-    rows = [Row(m, summaries.get(m.uid) if summaries is not None else None) for m in metas if not m.flags & fl.DELETED]
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A list's messages in display order (one UID per row; the newest of each thread in the thread
+    view, with the thread's size)."""
+
+    uids: list[int]
+    thread_sizes: dict[int, int] | None = None
+
+    def position(self, uid: int) -> int | None:
+        try:
+            return self.uids.index(uid)
+        except ValueError:
+            return None
+
+
+def depends_on_flags(query: Query) -> bool:
+    return query.unread or query.flagged
+
+
+def arrange(metas: Sequence[MessageMeta], summaries: dict[int, Summary] | None, query: Query) -> Order:
+    """The whole list, filtered and sorted (one row per thread in the thread view), before paging. Body
+    text is filtered by the caller, which reads messages. Messages flagged \\Deleted (by an IMAP client)
+    are listed, marked, as until they are expunged."""
+    rows = [Row(m, summaries.get(m.uid) if summaries is not None else None) for m in metas]
     if query.searching:
         rows = [r for r in rows if _matches(r, query)]
+    sizes: dict[int, int] | None = None
     if query.threads:
         # One row per thread: its newest message, the thread's size beside it.
         newest: dict[int, Row] = {}
-        sizes: dict[int, int] = {}
+        counts: dict[int, int] = {}
         for row in rows:
             key = row.meta.thread_id or -row.uid
-            sizes[key] = sizes.get(key, 0) + 1
+            counts[key] = counts.get(key, 0) + 1
             kept = newest.get(key)
             if kept is None or (row.meta.internal_date, row.uid) > (kept.meta.internal_date, kept.uid):
                 newest[key] = row
         rows = list(newest.values())
-        for key, row in newest.items():
-            row.thread_size = sizes[key]
+        sizes = {row.uid: counts[key] for key, row in newest.items()}
+    if query.sort == "date":  # the common case: no Row-level key function
+        pairs = sorted(((r.meta.internal_date, r.uid) for r in rows), reverse=query.descending)
+        return Order([uid for _, uid in pairs], sizes)
     rows.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
-    return rows
+    return Order([r.uid for r in rows], sizes)
+
+
+@dataclass(frozen=True, slots=True)
+class RowView:
+    """One row of the list as the template shows it, computed once in Python (cheaper than in jinja)."""
+
+    uid: int
+    css: str
+    who: str
+    subject: str
+    when: str
+    size: str
+    thread_size: int
+
+
+def rows_html(rows: Sequence[RowView], link: str) -> Markup:
+    """The list's table rows as HTML. Built here rather than in the template: a 50-row page costs a tenth
+    of the jinja loop (which escapes every value it prints, numbers included). `link` is already safe (the
+    caller quoted the mailbox name); sender and subject are escaped here."""
+    out = []
+    for row in rows:
+        count = f' <span class="count">{row.thread_size}</span>' if row.thread_size > 1 else ""
+        star = "\u2605" if "flagged" in row.css else ""
+        out.append(
+            f'<tr class="{row.css}" data-uid="{row.uid}"><td class="check"><input type="checkbox" name="uid" '
+            f'value="{row.uid}" aria-label="Select"></td><td class="star">{star}</td><td class="from">'
+            f'<a href="{link}{row.uid}">{escape(row.who)}</a>{count}</td><td class="subject">'
+            f'<a href="{link}{row.uid}">{escape(row.subject)}</a></td><td class="date">{escape(row.when)}</td>'
+            f'<td class="size">{escape(row.size)}</td></tr>\n')
+    return Markup("".join(out))  # noqa: S704  (every value above is escaped, or a number, or our own text)
 
 
 @dataclass(slots=True)
 class Page:
-    rows: list[Row]
+    rows: list[RowView]
     number: int  # 1-based
     pages: int
     total: int
@@ -170,28 +226,30 @@ class Page:
         return self.number < self.pages
 
 
-def paginate(rows: list[Row], number: int, size: int) -> Page:
-    pages = max(1, -(-len(rows) // size))
+def paginate(order: Order, number: int, size: int) -> tuple[list[int], int, int]:
+    """(the page's UIDs, the page number kept in range, the number of pages)."""
+    pages = max(1, -(-len(order.uids) // size))
     number = min(max(1, number), pages)
     start = (number - 1) * size
-    return Page(rows[start:start + size], number, pages, len(rows))
+    return order.uids[start:start + size], number, pages
 
 
 @dataclass
 class OrderCache:
-    """Sorted lists by (mailbox, modseq, query): paging and re-reading a list costs no sort."""
+    """Sorted lists by (mailbox, its shape or modseq, query): paging, re-reading a list, and flag changes
+    (reading a message marks it seen) cost no sort."""
 
-    budget: int = 64
-    entries: OrderedDict[tuple[object, ...], list[Row]] = field(default_factory=OrderedDict)
+    budget: int = 256
+    entries: OrderedDict[tuple[object, ...], Order] = field(default_factory=OrderedDict)
 
-    def get(self, key: tuple[object, ...]) -> list[Row] | None:
+    def get(self, key: tuple[object, ...]) -> Order | None:
         found = self.entries.get(key)
         if found is not None:
             self.entries.move_to_end(key)
         return found
 
-    def put(self, key: tuple[object, ...], rows: list[Row]) -> None:
-        self.entries[key] = rows
+    def put(self, key: tuple[object, ...], order: Order) -> None:
+        self.entries[key] = order
         self.entries.move_to_end(key)
         while len(self.entries) > self.budget:
             self.entries.popitem(last=False)

@@ -19,6 +19,7 @@ import urllib.parse
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -31,7 +32,7 @@ from polyport.cliapi.codes import CliError
 from polyport.delivery import DeliveryError, Trace
 from polyport.directory import DirectoryError
 from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
-from polyport.mailstore import Mailbox, MailstoreError, NoSuchMailbox, Summary
+from polyport.mailstore import Mailbox, MailstoreError, NoSuchMailbox
 from polyport.mailstore import flags as fl
 from polyport.runtime import Runtime
 from polyport.web import contacts as contacts_module
@@ -42,10 +43,12 @@ from polyport.web.app import (
     clear_session_cookie,
     client_ip,
     current_session,
+    human_size,
     login_context,
     page,
     runtime_of,
     set_session_cookie,
+    short_time,
 )
 from polyport.web.sanitize import text_to_html
 
@@ -192,48 +195,61 @@ def _query(request: web.Request) -> listing.Query:
         flagged=q.get("flagged") == "1")
 
 
-async def _rows(runtime: Runtime, box: Mailbox, query: listing.Query) -> list[listing.Row]:
+async def _order(runtime: Runtime, box: Mailbox, query: listing.Query) -> tuple[listing.Order, Any]:
+    """The list's order (cached: see listing.OrderCache) and the mailbox's current index."""
     index = await runtime.mailstore.index(box.id)
-    key = (box.id, index.highestmodseq, query)
-    rows = ORDERS.get(key)
-    if rows is not None:
-        return rows
+    version = index.highestmodseq if listing.depends_on_flags(query) else index.shape
+    key = (box.id, version, query)
+    order = ORDERS.get(key)
+    if order is not None:
+        return order, index
     metas = index.range(1, 2**32 - 1)
     summaries = None
     if query.needs_summaries:
         summaries = {s.uid: s for s in await runtime.mailstore.summaries(box.id, 1, 2**32 - 1)}
-    rows = listing.arrange(metas, summaries, query)
+    order = listing.arrange(metas, summaries, query)
     if query.body:
-        rows = await _body_filter(runtime, box, rows, query.body)
-    ORDERS.put(key, rows)
-    return rows
+        order = listing.Order(await _body_filter(runtime, box, order.uids, query.body), order.thread_sizes)
+    ORDERS.put(key, order)
+    return order, index
 
 
-async def _body_filter(runtime: Runtime, box: Mailbox, rows: list[listing.Row], text: str) -> list[listing.Row]:
+async def _body_filter(runtime: Runtime, box: Mailbox, uids: list[int], text: str) -> list[int]:
     wanted = text.casefold()
     kept = []
-    for start in range(0, len(rows), 200):
-        chunk = rows[start:start + 200]
-        uids = [r.uid for r in chunk]
-        fulls = {m.uid: m for m in await runtime.mailstore.full(box.id, min(uids), max(uids))}
-        for row in chunk:
-            full = fulls.get(row.uid)
+    for start in range(0, len(uids), 200):
+        chunk = uids[start:start + 200]
+        fulls = {m.uid: m for m in await runtime.mailstore.full(box.id, min(chunk), max(chunk))}
+        for uid in chunk:
+            full = fulls.get(uid)
             if full is None:
                 continue
             data = await runtime.mailstore.read(full.blob, size=full.size)
             if wanted in render.text_of(data, full.structure()).casefold():
-                kept.append(row)
+                kept.append(uid)
     return kept
 
 
-async def _with_summaries(runtime: Runtime, box: Mailbox, rows: list[listing.Row]) -> None:
-    missing = [r for r in rows if r.summary is None]
-    if not missing:
-        return
-    uids = [r.uid for r in missing]
-    found: dict[int, Summary] = {s.uid: s for s in await runtime.mailstore.summaries(box.id, min(uids), max(uids))}
-    for row in missing:
-        row.summary = found.get(row.uid)
+async def _page_rows(runtime: Runtime, box: Mailbox, index: Any, order: listing.Order, uids: list[int]
+                     ) -> list[listing.RowView]:
+    if not uids:
+        return []
+    summaries = {s.uid: s for s in await runtime.mailstore.summaries(box.id, min(uids), max(uids))}
+    label = "to" if box.special_use in ("\\Sent", "\\Drafts") else "from"
+    views = []
+    for uid in uids:
+        meta = index.get(uid)
+        if meta is None:
+            continue
+        summary = summaries.get(uid)
+        found = listing.addresses_of(summary, label)
+        css = " ".join(c for c, on in (("unread", not meta.flags & fl.SEEN), ("flagged", meta.flags & fl.FLAGGED),
+                                       ("deleted", meta.flags & fl.DELETED)) if on)
+        views.append(listing.RowView(
+            uid, css, listing.display_name(found[0]) if found else "(nobody)",
+            (summary.subject if summary is not None else "") or "(no subject)", short_time(meta.internal_date),
+            human_size(meta.size), order.thread_sizes.get(uid, 1) if order.thread_sizes else 1))
+    return views
 
 
 @login_required
@@ -247,13 +263,15 @@ async def message_list(request: web.Request) -> web.StreamResponse:
         number = int(request.query.get("page", "1"))
     except ValueError:
         number = 1
-    rows = await _rows(runtime, box, query)
-    current = listing.paginate(rows, number, runtime.config.web.page_size)
-    await _with_summaries(runtime, box, current.rows)
+    order, index = await _order(runtime, box, query)
+    uids, number, pages = listing.paginate(order, number, runtime.config.web.page_size)
+    current = listing.Page(await _page_rows(runtime, box, index, order, uids), number, pages, len(order.uids))
     template = "list_rows.html" if request.query.get("partial") == "1" else "list.html"
+    opens = "compose?mode=draft&amp;" if box.special_use == "\\Drafts" else "read?"
     return page(request, template, title=name, box=box, boxes=await _mailboxes(runtime, session), query=query,
                 current=current, listing=listing, params=_params(request), in_trash=box.special_use == "\\Trash",
-                in_junk=box.special_use == "\\Junk")
+                in_junk=box.special_use == "\\Junk",
+                rows_html=listing.rows_html(current.rows, f"/mail/{opens}box={quote(box.name, safe='')}&amp;uid="))
 
 
 def _params(request: web.Request, **changes: Any) -> Any:
@@ -317,11 +335,12 @@ async def read(request: web.Request) -> web.StreamResponse:
 
 
 async def _neighbours(runtime: Runtime, box: Mailbox, uid: int, query: listing.Query) -> tuple[int | None, int | None]:
-    rows = await _rows(runtime, box, query)
-    for i, row in enumerate(rows):
-        if row.uid == uid:
-            return (rows[i - 1].uid if i > 0 else None, rows[i + 1].uid if i + 1 < len(rows) else None)
-    return None, None
+    order, _ = await _order(runtime, box, query)
+    i = order.position(uid)
+    if i is None:
+        return None, None
+    uids = order.uids
+    return (uids[i - 1] if i > 0 else None, uids[i + 1] if i + 1 < len(uids) else None)
 
 
 @login_required
