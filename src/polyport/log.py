@@ -11,6 +11,7 @@ import itertools
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -28,9 +29,22 @@ def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Muta
     return event
 
 
+# The last lines written, for WebAdmin's log page (secrets are redacted before a line is made).
+RECENT: deque[str] = deque(maxlen=1000)
+
+
+def _remembered(renderer: Any) -> Any:
+    def render(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        line = renderer(logger, method, event)
+        RECENT.append(line if isinstance(line, str) else str(line))
+        return line
+
+    return render
+
+
 def setup(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
-                     else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0))
+    renderer: Any = _remembered(structlog.processors.JSONRenderer() if fmt == "json"
+                                else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0))
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

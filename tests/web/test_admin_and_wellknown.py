@@ -142,3 +142,30 @@ def test_oversized_request_line_and_headers_are_refused(web_node: WebNode) -> No
         sock.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n")
         answer = sock.recv(1000)
     assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4"))
+
+
+async def test_admin_forwarders_groups_template_and_log(web_node: WebNode) -> None:
+    member = web_node.account("member")
+    client = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    async with client:
+        async with client.get("/forwarders?" + query(d="example.com")) as response:
+            token = csrf_of(await response.text())
+        async with client.post("/forwarders", data={"csrf": token, "d": "example.com", "do": "create",
+                                                    "name": "fwd", "to": "far@example.org"}) as response:
+            page = await response.text()
+        assert "far@example.org" in page
+        async with client.post("/groups", data={"csrf": token, "d": "example.com", "do": "create", "name": "team",
+                                                "real_name": "The Team", "members": member}) as response:
+            page = await response.text()
+        assert "The Team" in page and member.split("@")[0] in page
+        group = web_node.call(web_node.runtime.directory.group("team@example.com"))
+        assert group.members
+        async with client.post("/template", data={"csrf": token, "d": "example.com",
+                                                  "set.MaxAccountSize": "100M"}) as response:
+            assert "Saved." in await response.text()
+        assert web_node.call(web_node.runtime.directory.account_template("example.com"))["MaxAccountSize"]
+        async with client.post("/forwarders", data={"csrf": token, "d": "example.com", "do": "delete",
+                                                    "name": "fwd"}) as response:
+            assert "far@example.org" not in await response.text()
+        async with client.get("/log?" + query(q="auth.ok")) as response:
+            assert response.status == 200

@@ -98,11 +98,12 @@ LIST_KIND = Statement("""
     FROM objects o LEFT JOIN objects t ON t.id = o.target_id
     WHERE o.domain_id = :domain_id AND o.kind = :kind ORDER BY o.name""")
 LIST_OBJECTS = Statement("""
-    SELECT o.name AS name, o.kind AS kind, o.target AS target, t.name AS target_name
-    FROM objects o LEFT JOIN objects t ON t.id = o.target_id
+    SELECT o.name AS name, o.kind AS kind, o.target AS target, t.name AS target_name, a.storage AS storage
+    FROM objects o LEFT JOIN objects t ON t.id = o.target_id LEFT JOIN accounts a ON a.id = o.id
     WHERE o.domain_id = :domain_id AND o.name > :after AND o.name LIKE :pattern ESCAPE '!'
       AND o.kind IN (:k1, :k2, :k3, :k4)
     ORDER BY o.name LIMIT :limit""")
+COUNT_KIND = Statement("SELECT count(*) FROM objects WHERE domain_id = :domain_id AND kind = :kind")
 COUNT_MATCHING = Statement("""
     SELECT count(*) FROM objects
     WHERE domain_id = :domain_id AND name LIKE :pattern ESCAPE '!' AND kind IN (:k1, :k2, :k3, :k4)""")
@@ -536,6 +537,7 @@ class ObjectEntry:
     name: str
     kind: str
     target: str | None  # alias: the account's name; forwarder: the address
+    storage: str | None = None  # account: its storage type
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,16 +552,27 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def count_objects(domain: str) -> Unit[dict[str, int]]:
+    """How many objects of each kind a domain holds (an index range each: no row is read)."""
+    domain_id, _ = yield from find_domain(domain)
+    counts = {}
+    for kind in OBJECT_KINDS:
+        counts[kind] = int((yield COUNT_KIND.value(domain_id=domain_id, kind=kind)) or 0)
+    return counts
+
+
 def list_objects(domain: str, pattern: str, kinds: tuple[str, ...], limit: int,
-                 after: str) -> Unit[ObjectPage]:
+                 after: str, count: bool = True) -> Unit[ObjectPage]:
     domain_id, _ = yield from find_domain(domain)
     slots = (list(kinds) + [kinds[0]] * 4)[:4]
     rows = yield LIST_OBJECTS.all(domain_id=domain_id, after=after, pattern=pattern, limit=limit + 1,
                                   k1=slots[0], k2=slots[1], k3=slots[2], k4=slots[3])
-    total = yield COUNT_MATCHING.value(domain_id=domain_id, pattern=pattern,
-                                       k1=slots[0], k2=slots[1], k3=slots[2], k4=slots[3])
+    total = -1
+    if count:  # matching every object costs a scan of the domain's names; callers that need no total skip it
+        total = yield COUNT_MATCHING.value(domain_id=domain_id, pattern=pattern,
+                                           k1=slots[0], k2=slots[1], k3=slots[2], k4=slots[3])
     entries = [ObjectEntry(str(r["name"]), str(r["kind"]),
-                           str(r["target_name"]) if r["kind"] == ALIAS else r["target"])
+                           str(r["target_name"]) if r["kind"] == ALIAS else r["target"], r["storage"])
                for r in rows[:limit]]
     cookie = entries[-1].name if len(rows) > limit and entries else ""
     return ObjectPage(entries, int(total), cookie)

@@ -698,13 +698,19 @@ class Directory:
 
     # -- all objects --
 
+    async def count_objects(self, domain: str) -> dict[str, int]:
+        """The number of accounts, aliases, forwarders and groups of a domain, by kind."""
+        return await self.store.read(rec.count_objects(domain_name(domain)))
+
     async def list_objects(self, domain: str, *, filter: str = "", limit: int = 100,
-                           kinds: Iterable[str] = rec.OBJECT_KINDS, cookie: str = "") -> rec.ObjectPage:
-        """One page of a domain's objects in name order; pass the returned cookie for the next page."""
+                           kinds: Iterable[str] = rec.OBJECT_KINDS, cookie: str = "",
+                           count: bool = True) -> rec.ObjectPage:
+        """One page of a domain's objects in name order; pass the returned cookie for the next page.
+        `total` counts every match (-1 when `count` is false: a scan saved)."""
         wanted = tuple(k for k in rec.OBJECT_KINDS if k in set(kinds))
         if not wanted:
             raise InvalidSetting(f"no object kinds asked for (known: {', '.join(rec.OBJECT_KINDS)})")
         if limit < 1:
             raise InvalidSetting("the page limit must be at least 1")
         return await self.store.read(rec.list_objects(
-            domain_name(domain), rec.like_pattern(filter.lower()), wanted, min(limit, 100_000), cookie))
+            domain_name(domain), rec.like_pattern(filter.lower()), wanted, min(limit, 100_000), cookie, count))

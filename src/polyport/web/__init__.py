@@ -24,8 +24,7 @@ def build(runtime: Runtime, service: ResolvedService, stopping: asyncio.Event) -
     from polyport.web import app as common
     from polyport.web import wellknown
 
-    max_upload = runtime.config.web.max_upload
-    application = web.Application(middlewares=[common.security_headers], client_max_size=max_upload,
+    application = web.Application(middlewares=[common.security_headers], client_max_size=common.FORM_LIMIT,
                                   handler_args=None)
     application[common.RUNTIME] = runtime
     application[common.SERVICE] = service.name

@@ -19,7 +19,7 @@ from multidict import MultiDictProxy
 from polyport import metrics
 from polyport.auth.login import AuthFailure, Identity, Throttled
 from polyport.auth.websessions import ADMIN, WebSession
-from polyport.cliapi import embedded
+from polyport.cliapi import embedded, wire
 from polyport.cliapi.codes import CliError
 from polyport.directory import settings as schema
 from polyport.net.resolver import Resolver
@@ -31,6 +31,7 @@ from polyport.web.app import (
     current_session,
     login_context,
     page,
+    read_form,
     runtime_of,
     set_session_cookie,
 )
@@ -64,7 +65,7 @@ async def run(request: web.Request, command: str) -> Any:
 
 
 async def _form(request: web.Request) -> MultiDictProxy[Any]:
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, form)
     return form
 
@@ -90,7 +91,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     name = str(form.get("name", "")).strip()[:320]
     password = str(form.get("password", ""))[:1024]
     target = _safe_next(str(form.get("next", "")))
@@ -279,30 +280,66 @@ async def domain(request: web.Request) -> web.StreamResponse:
         checks = [await _check(resolver, r) for r in records]
     return page(request, "admin/domain.html", status=400 if error else 200, title=name, domain=name,
                 settings=settings, effective=effective, aliases=aliases, defaults=defaults, records=records,
-                checks=checks, error=error, message=message, specs=_specs(schema.DOMAIN_SETTINGS),
-                account_specs=_specs(schema.ACCOUNT_SETTINGS), master=_is_master(request))
+                checks=checks, error=error, message=message,
+                domain_rows=setting_rows(DOMAIN_SPECS, settings, effective),
+                default_rows=setting_rows(ACCOUNT_SPECS, defaults, defaults), master=_is_master(request))
 
 
 def _specs(specs: Any) -> list[Any]:
     return list(specs.values()) if isinstance(specs, dict) else list(specs)
 
 
-def _settings_text(form: MultiDictProxy[Any], prefix: str) -> str:
-    """The form's "set.Key" fields as a CLI/API dictionary (an empty value: back to the default)."""
+DOMAIN_SPECS = _specs(schema.DOMAIN_SETTINGS)
+ACCOUNT_SPECS = [s for s in _specs(schema.ACCOUNT_SETTINGS) if s.name != "Password"]
+
+
+def _shown(value: Any) -> str:
+    """A setting as the form shows it: text as it is, anything else in the CLI/API's data syntax (so it can
+    be edited and sent back as it is). Jinja escapes it for the attribute."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else embedded.serialize(value)
+
+
+def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, str]]:
+    own = own if isinstance(own, dict) else {}
+    effective = effective if isinstance(effective, dict) else {}
+    return [{"name": s.name, "help": s.doc, "own": _shown(own.get(s.name)),
+             "effective": _shown(effective.get(s.name))} for s in specs]
+
+
+def _settings_text(form: MultiDictProxy[Any], specs: list[Any]) -> str:
+    """The settings the form changed, as a CLI/API dictionary: only known names, only fields whose text
+    differs from what the page showed (so a domain administrator's form does not send the server-only
+    settings back), an emptied field meaning "back to the default". A value in data syntax ("(...)",
+    "{...}") is parsed and written again; anything else is a quoted string."""
     parts = []
-    for key, value in form.items():
-        if key.startswith(prefix):
-            name = key[len(prefix):]
-            text = str(value).strip()
-            parts.append(f"{name}={'default' if text == '' else q(text)};")
+    for spec in specs:
+        new, old = form.get(f"set.{spec.name}"), form.get(f"orig.{spec.name}")
+        if new is None or str(new) == str(old or ""):
+            continue
+        text = str(new).strip()
+        if not text:
+            parts.append(f"{spec.name}=default;")
+            continue
+        if text[0] in "({":
+            try:
+                parser = wire.Parser(text)
+                value = parser.value()
+                parser.end()
+            except Exception:
+                raise CliError(embedded.Code.GENERAL, f"{spec.name}: not a valid value") from None
+            parts.append(f"{spec.name}={embedded.serialize(value)};")
+        else:
+            parts.append(f"{spec.name}={q(text)};")
     return "{" + "".join(parts) + "}"
 
 
 async def _change_domain(request: web.Request, name: str, what: str, form: MultiDictProxy[Any]) -> str:
     if what == "settings":
-        await run(request, f"UPDATEDOMAINSETTINGS {q(name)} {_settings_text(form, 'set.')}")
+        await run(request, f"UPDATEDOMAINSETTINGS {q(name)} {_settings_text(form, DOMAIN_SPECS)}")
     elif what == "defaults":
-        await run(request, f"UPDATEACCOUNTDEFAULTS {q(name)} {_settings_text(form, 'set.')}")
+        await run(request, f"UPDATEACCOUNTDEFAULTS {q(name)} {_settings_text(form, ACCOUNT_SPECS)}")
     elif what == "aliases":
         aliases = [a.strip() for a in str(form.get("aliases", "")).replace(",", " ").split() if a.strip()]
         await run(request, f"SETDOMAINALIASES {q(name)} ({','.join(q(a) for a in aliases)})")
@@ -365,7 +402,7 @@ async def account(request: web.Request) -> web.StreamResponse:
         what = str(form.get("do", ""))
         try:
             if what == "settings":
-                await run(request, f"UPDATEACCOUNTSETTINGS {q(address)} {_settings_text(form, 'set.')}")
+                await run(request, f"UPDATEACCOUNTSETTINGS {q(address)} {_settings_text(form, ACCOUNT_SPECS)}")
             elif what == "password":
                 await run(request, f"SETACCOUNTPASSWORD {q(address)} PASSWORD {q(str(form.get('password', '')))}")
             elif what == "aliases":
@@ -398,8 +435,108 @@ async def account(request: web.Request) -> web.StreamResponse:
         usage = await runtime.mailstore.usage(record.id)
     return page(request, "admin/account.html", status=400 if error else 200, title=address, address=address,
                 settings=settings, effective=effective, aliases=aliases, info=info, usage=usage, error=error,
-                message=message, specs=[s for s in _specs(schema.ACCOUNT_SETTINGS) if s.name != "Password"],
+                message=message, rows=setting_rows(ACCOUNT_SPECS, settings, effective),
                 domain=address.rpartition("@")[2], master=_is_master(request))
+
+
+@admin_required
+async def recent_log(request: web.Request) -> web.StreamResponse:
+    """The node's last log lines (this node's; secrets are never logged), newest last, filtered."""
+    if not _is_master(request):
+        raise web.HTTPForbidden(text="Server administrators only.")
+    from polyport import log
+
+    wanted = request.query.get("q", "")[:200]
+    lines = [line for line in list(log.RECENT) if wanted.lower() in line.lower()] if wanted else list(log.RECENT)
+    return page(request, "admin/log.html", title="Log", lines=lines[-500:], wanted=wanted, master=True)
+
+
+@admin_required
+async def template(request: web.Request) -> web.StreamResponse:
+    """A domain's account template: the settings new accounts start with."""
+    name = request.query.get("d", "")
+    error = message = None
+    if request.method == "POST":
+        form = await _form(request)
+        name = str(form.get("d", name))
+        try:
+            await run(request, f"UPDATEACCOUNTTEMPLATE {q(name)} {_settings_text(form, ACCOUNT_SPECS)}")
+            message = "Saved."
+        except CliError as failure:
+            error = failure.text
+    try:
+        values = await run(request, f"GETACCOUNTTEMPLATE {q(name)}")
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
+    return page(request, "admin/template.html", status=400 if error else 200, title=f"Template of {name}",
+                domain=name, rows=setting_rows(ACCOUNT_SPECS, values, values), error=error, message=message,
+                master=_is_master(request))
+
+
+@admin_required
+async def forwarders(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("d", "")
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        name = str(form.get("d", name))
+        address = str(form.get("name", "")).strip()[:320]
+        full = address if "@" in address else f"{address}@{name}"
+        try:
+            if form.get("do") == "create":
+                await run(request, f"CREATEFORWARDER {q(full)} TO {q(str(form.get('to', '')).strip()[:1000])}")
+            elif form.get("do") == "delete":
+                await run(request, f"DELETEFORWARDER {q(full)}")
+            else:
+                raise CliError(embedded.Code.GENERAL, "Unknown change")
+        except CliError as failure:
+            error = failure.text
+        if error is None:
+            raise web.HTTPSeeOther("/forwarders?" + urllib.parse.urlencode({"d": name}))
+    try:
+        names = await run(request, f"LISTFORWARDERS {q(name)}")
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
+    rows = [{"name": n, "target": await run(request, f"GETFORWARDER {q(n + '@' + name)}")} for n in sorted(names)]
+    return page(request, "admin/forwarders.html", status=400 if error else 200, title=f"Forwarders of {name}",
+                domain=name, rows=rows, error=error, master=_is_master(request))
+
+
+@admin_required
+async def groups(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("d", "")
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        name = str(form.get("d", name))
+        address = str(form.get("name", "")).strip()[:320]
+        full = address if "@" in address else f"{address}@{name}"
+        members = [m.strip() for m in str(form.get("members", "")).replace(",", " ").split() if m.strip()]
+        listed = ",".join(q(m) for m in members)
+        real_name = str(form.get("real_name", "")).strip()[:200]
+        try:
+            if form.get("do") == "create":
+                await run(request, f"CREATEGROUP {q(full)} {{RealName={q(real_name)};Members=({listed});}}")
+            elif form.get("do") == "update":
+                await run(request, f"SETGROUP {q(full)} {{RealName={q(real_name)};Members=({listed});}}")
+            elif form.get("do") == "delete":
+                await run(request, f"DELETEGROUP {q(full)}")
+            else:
+                raise CliError(embedded.Code.GENERAL, "Unknown change")
+        except CliError as failure:
+            error = failure.text
+        if error is None:
+            raise web.HTTPSeeOther("/groups?" + urllib.parse.urlencode({"d": name}))
+    try:
+        names = await run(request, f"LISTGROUPS {q(name)}")
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
+    rows = []
+    for group in sorted(names):
+        values = await run(request, f"GETGROUP {q(group + '@' + name)}")
+        rows.append({"name": group, "real_name": values.get("RealName", ""), "members": values.get("Members", [])})
+    return page(request, "admin/groups.html", status=400 if error else 200, title=f"Groups of {name}",
+                domain=name, rows=rows, error=error, master=_is_master(request))
 
 
 def add_routes(app: web.Application) -> None:
@@ -414,3 +551,7 @@ def add_routes(app: web.Application) -> None:
     r.add_route("*", "/domain", domain)
     r.add_route("*", "/accounts", accounts)
     r.add_route("*", "/account", account)
+    r.add_route("*", "/template", template)
+    r.add_route("*", "/forwarders", forwarders)
+    r.add_route("*", "/groups", groups)
+    r.add_get("/log", recent_log)

@@ -1,13 +1,15 @@
 """What every web page shares: templates, security headers, sessions, CSRF, errors.
 
 Pages are rendered on the server (jinja2, autoescaped) and work without JavaScript; `static/app.js`
-(keyboard shortcuts, new-mail events) and htmx only make them quicker. The Content-Security-Policy allows
+(keyboard shortcuts, new-mail events) only makes them quicker; htmx is not loaded (no page needs it,
+and every hx-* attribute a bug let through would act with the session's rights). The Content-Security-Policy allows
 scripts from our own origin only, never inline, so an injected `<script>` or `onerror=` does nothing even
 if something slipped past the escaping.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 import time
@@ -17,6 +19,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from polyport import log
 from polyport.auth.login import LoginContext
@@ -120,6 +123,21 @@ async def current_session(request: web.Request, access_mode: str | None) -> WebS
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Request bodies: small forms by default (the application's limit); /mail/send asks for more, after login.
+FORM_LIMIT = 256 * 1024
+# A body must arrive within this: a client trickling one byte at a time must not hold its slot forever.
+BODY_SECONDS = 60.0
+
+
+async def read_form(request: web.Request, limit: int | None = None) -> MultiDictProxy[Any]:
+    """The request's form (urlencoded or multipart), read within BODY_SECONDS and `limit` bytes."""
+    reader = request.clone(client_max_size=limit) if limit is not None else request
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            return await reader.post()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="The request body came too slowly.") from None
 
 
 def check_csrf(request: web.Request, form: Any) -> None:

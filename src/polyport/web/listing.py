@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,7 +140,7 @@ class Order:
     """A list's messages in display order (one UID per row; the newest of each thread in the thread
     view, with the thread's size)."""
 
-    uids: list[int]
+    uids: array[int]
     thread_sizes: dict[int, int] | None = None
 
     def position(self, uid: int) -> int | None:
@@ -175,9 +176,9 @@ def arrange(metas: Sequence[MessageMeta], summaries: dict[int, Summary] | None, 
         sizes = {row.uid: counts[key] for key, row in newest.items()}
     if query.sort == "date":  # the common case: no Row-level key function
         pairs = sorted(((r.meta.internal_date, r.uid) for r in rows), reverse=query.descending)
-        return Order([uid for _, uid in pairs], sizes)
+        return Order(array("I", (uid for _, uid in pairs)), sizes)
     rows.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
-    return Order([r.uid for r in rows], sizes)
+    return Order(array("I", (r.uid for r in rows)), sizes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,15 +232,29 @@ def paginate(order: Order, number: int, size: int) -> tuple[list[int], int, int]
     pages = max(1, -(-len(order.uids) // size))
     number = min(max(1, number), pages)
     start = (number - 1) * size
-    return order.uids[start:start + size], number, pages
+    return list(order.uids[start:start + size]), number, pages
+
+
+def runs(uids: Sequence[int], gap: int = 64) -> list[tuple[int, int]]:
+    """Sorted UIDs grouped into (first, last) ranges, a new range wherever two are more than `gap` apart:
+    a page of a list sorted by size reads its 50 messages, not every message between its extremes."""
+    out: list[tuple[int, int]] = []
+    for uid in sorted(uids):
+        if out and uid - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], uid)
+        else:
+            out.append((uid, uid))
+    return out
 
 
 @dataclass
 class OrderCache:
     """Sorted lists by (mailbox, its shape or modseq, query): paging, re-reading a list, and flag changes
-    (reading a message marks it seen) cost no sort."""
+    (reading a message marks it seen) cost no sort. Bounded by the UIDs held in all (4 bytes each), so
+    many different searches cannot fill memory."""
 
-    budget: int = 256
+    budget: int = 2_000_000
+    held: int = 0
     entries: OrderedDict[tuple[object, ...], Order] = field(default_factory=OrderedDict)
 
     def get(self, key: tuple[object, ...]) -> Order | None:
@@ -249,7 +264,11 @@ class OrderCache:
         return found
 
     def put(self, key: tuple[object, ...], order: Order) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.held -= len(old.uids)
         self.entries[key] = order
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.budget:
-            self.entries.popitem(last=False)
+        self.held += len(order.uids)
+        while self.held > self.budget and len(self.entries) > 1:
+            _, dropped = self.entries.popitem(last=False)
+            self.held -= len(dropped.uids)

@@ -16,6 +16,7 @@ import json
 import re
 import time
 import urllib.parse
+from array import array
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
@@ -46,6 +47,7 @@ from polyport.web.app import (
     human_size,
     login_context,
     page,
+    read_form,
     runtime_of,
     set_session_cookie,
     short_time,
@@ -60,6 +62,8 @@ MESSAGE_CSP_BASE = ("default-src 'none'; style-src 'unsafe-inline'; font-src 'no
                     "base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
 ORDERS = listing.OrderCache()
 # Inline parts shown as images; anything else is a download (SVG can carry script, so it is one too).
+# A body search reads and parses messages: at most this many, the first in the list's order.
+BODY_SEARCH_MAX = 5000
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
 _log = log.get(service="webmail")
 
@@ -84,8 +88,8 @@ def _identity(session: WebSession) -> Identity:
     return Identity(session.account_id, session.address, session.address, list(session.rights))
 
 
-async def _form(request: web.Request) -> MultiDictProxy[Any]:
-    form = await request.post()
+async def _form(request: web.Request, limit: int | None = None) -> MultiDictProxy[Any]:
+    form = await read_form(request, limit)
     check_csrf(request, form)
     return form
 
@@ -107,7 +111,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     name = str(form.get("name", "")).strip()[:320]
     password = str(form.get("password", ""))[:1024]
     remember = form.get("remember") == "on"
@@ -209,17 +213,22 @@ async def _order(runtime: Runtime, box: Mailbox, query: listing.Query) -> tuple[
         summaries = {s.uid: s for s in await runtime.mailstore.summaries(box.id, 1, 2**32 - 1)}
     order = listing.arrange(metas, summaries, query)
     if query.body:
-        order = listing.Order(await _body_filter(runtime, box, order.uids, query.body), order.thread_sizes)
+        kept = await _body_filter(runtime, box, list(order.uids[:BODY_SEARCH_MAX]), query.body)
+        order = listing.Order(array("I", kept), order.thread_sizes)
     ORDERS.put(key, order)
     return order, index
 
 
 async def _body_filter(runtime: Runtime, box: Mailbox, uids: list[int], text: str) -> list[int]:
+    """The UIDs whose text holds `text`, in the order given. Reads and parses each message: the caller
+    limits how many (BODY_SEARCH_MAX, newest first in the usual order)."""
     wanted = text.casefold()
     kept = []
     for start in range(0, len(uids), 200):
         chunk = uids[start:start + 200]
-        fulls = {m.uid: m for m in await runtime.mailstore.full(box.id, min(chunk), max(chunk))}
+        fulls = {}
+        for first, last in listing.runs(chunk):
+            fulls.update({m.uid: m for m in await runtime.mailstore.full(box.id, first, last)})
         for uid in chunk:
             full = fulls.get(uid)
             if full is None:
@@ -234,7 +243,9 @@ async def _page_rows(runtime: Runtime, box: Mailbox, index: Any, order: listing.
                      ) -> list[listing.RowView]:
     if not uids:
         return []
-    summaries = {s.uid: s for s in await runtime.mailstore.summaries(box.id, min(uids), max(uids))}
+    summaries = {}
+    for first, last in listing.runs(uids):
+        summaries.update({s.uid: s for s in await runtime.mailstore.summaries(box.id, first, last)})
     label = "to" if box.special_use in ("\\Sent", "\\Drafts") else "from"
     views = []
     for uid in uids:
@@ -454,8 +465,6 @@ async def act(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest(text="Unknown action")
     except MailstoreError as error:
         raise web.HTTPConflict(text=str(error)) from None
-    if request.headers.get("HX-Request"):
-        return web.Response(status=204)
     raise web.HTTPSeeOther(back)
 
 
@@ -559,7 +568,13 @@ def _split_addresses(text: str) -> list[str]:
 async def send(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     session: WebSession = request[SESSION]
-    form = await _form(request)
+    limit = await runtime.delivery.send_limit(session.account_id, runtime.config.mail.max_message_size)
+    # Uploads may be as large as the account may send (base64 adds a third), and no larger: refused on
+    # Content-Length before anything is read, and by the reader past it.
+    body_limit = min(runtime.config.web.max_upload, limit * 4 // 3 + 1024 * 1024)
+    if request.content_length is not None and request.content_length > body_limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=body_limit, actual_size=request.content_length)
+    form = await _form(request, body_limit)
     settings, _ = await _settings(runtime, session)
     saving = form.get("save") is not None
     to, cc, bcc = (str(form.get(k, ""))[:10000] for k in ("to", "cc", "bcc"))
@@ -594,7 +609,6 @@ async def send(request: web.Request) -> web.StreamResponse:
         error = "Add at least one recipient."
     elif len(recipients) > runtime.config.mail.max_recipients:
         error = f"At most {runtime.config.mail.max_recipients} recipients per message."
-    limit = await runtime.delivery.send_limit(session.account_id, runtime.config.mail.max_message_size)
     if error is None and len(data) > limit:
         error = f"The message is {len(data)} bytes; the limit is {limit}."
     if error is None:

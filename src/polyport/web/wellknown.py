@@ -3,6 +3,7 @@ an Apple profile), the MTA-STS policy, ACME HTTP-01 challenge files and the Prom
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from polyport.auth.websessions import WebSession
 from polyport.config import Config
 from polyport.directory import DirectoryError
 from polyport.web import autoconfig
-from polyport.web.app import client_ip, runtime_of
+from polyport.web.app import BODY_SECONDS, client_ip, runtime_of
 
 MTA_STS_MAX_AGE = 7 * 86400
 ACME_DIR = "acme-challenge"
@@ -68,7 +69,11 @@ async def thunderbird(request: web.Request) -> web.StreamResponse:
 
 
 async def autodiscover(request: web.Request) -> web.StreamResponse:
-    body = await request.content.read(autoconfig.MAX_AUTODISCOVER_REQUEST + 1)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            body = await request.content.read(autoconfig.MAX_AUTODISCOVER_REQUEST + 1)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
     address = autoconfig.parse_autodiscover_request(body)
     if address is None:
         raise web.HTTPBadRequest(text="Expected an Outlook Autodiscover (POX) request.")
