@@ -169,3 +169,19 @@ async def test_admin_forwarders_groups_template_and_log(web_node: WebNode) -> No
             assert "far@example.org" not in await response.text()
         async with client.get("/log?" + query(q="auth.ok")) as response:
             assert response.status == 200
+
+
+async def test_a_password_reset_by_an_administrator_ends_the_users_sessions(web_node: WebNode) -> None:
+    user = web_node.account("reset")
+    victim = await web_node.login(user)
+    admin = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    async with victim, admin:
+        async with victim.get("/mail/", allow_redirects=False) as response:
+            assert response.status == 200
+        async with admin.get("/account?" + query(a=user)) as response:
+            token = csrf_of(await response.text())
+        async with admin.post("/account", data={"csrf": token, "a": user, "do": "password",
+                                                "password": "new-pass-99"}) as response:
+            assert "Saved." in await response.text()
+        async with victim.get("/mail/", allow_redirects=False) as response:
+            assert response.status == 303

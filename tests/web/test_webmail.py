@@ -308,7 +308,7 @@ async def test_settings_vacation_forwarding_identity_password(web_node: WebNode)
         async with second.get("/mail/", allow_redirects=False) as r:
             assert r.status == 303  # the other session was ended
         async with client.get("/mail/compose") as r:
-            assert "Settle Smith" in await r.text()
+            assert "Settle Smith" in await r.text()  # the page's own session was renewed with a new cookie
     # Delivery follows the new rules: a copy forwarded, a vacation answer.
     import smtplib
 

@@ -25,11 +25,16 @@ ADMIN = "admin"
 # active session instead of one per request.
 TOUCH_EVERY = 60
 
+# However often it is used, a session ends this long after login at the latest (a "remember me" one after
+# its own period): a stolen cookie does not live forever.
+MAX_AGE = 86400
+SWEEP_EVERY = 3600
+
 INSERT = Statement("""
-    INSERT INTO web_sessions (id, account_id, kind, created, seen, expires, lifetime, remote)
-    VALUES (:id, :account_id, :kind, :now, :now, :expires, :lifetime, :remote)""")
+    INSERT INTO web_sessions (id, account_id, kind, created, seen, expires, lifetime, remote, credential)
+    VALUES (:id, :account_id, :kind, :now, :now, :expires, :lifetime, :remote, :credential)""")
 FIND = Statement("""
-    SELECT account_id, kind, seen, expires, lifetime FROM web_sessions WHERE id = :id""")
+    SELECT account_id, kind, created, seen, expires, lifetime, credential FROM web_sessions WHERE id = :id""")
 TOUCH = Statement("UPDATE web_sessions SET seen = :now, expires = :expires WHERE id = :id")
 DELETE = Statement("DELETE FROM web_sessions WHERE id = :id")
 DELETE_ACCOUNT = Statement("DELETE FROM web_sessions WHERE account_id = :account_id AND id <> :keep")
@@ -39,6 +44,10 @@ COUNT = Statement("SELECT count(*) FROM web_sessions WHERE expires >= :now")
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _credential(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +75,23 @@ class WebSessions:
         self.directory = directory
         self.idle = idle
         self.remember = remember
+        self._swept = 0.0
 
     async def create(self, account_id: int, kind: str, remote: str, *, remember: bool = False) -> WebSession:
         """A new session for an account that has just logged in."""
         token = secrets.token_urlsafe(32)
         now = int(time.time())
         lifetime = self.remember if remember else self.idle
+        record = await self.directory.login_record_by_id(account_id)
+        if record is None:
+            raise LookupError("the account disappeared while its session was made")
+        if now - self._swept > SWEEP_EVERY:
+            self._swept = now
+            await self.sweep()
 
         def unit() -> Unit[None]:
             yield INSERT.run(id=_hash(token), account_id=account_id, kind=kind, now=now, expires=now + lifetime,
-                             lifetime=lifetime, remote=remote[:64])
+                             lifetime=lifetime, remote=remote[:64], credential=_credential(record.password_hash))
 
         await self.records.write(unit())
         session = await self.find(token, kind)
@@ -85,7 +101,8 @@ class WebSessions:
 
     async def find(self, token: str, kind: str, *, access_mode: str | None = None) -> WebSession | None:
         """The live session of this token and kind, extended by its use; None for an unknown, expired or
-        other-kind token, or when the account is gone (or may no longer use `access_mode`)."""
+        other-kind token, or when the account is gone, its password changed since the login, or it may no
+        longer use `access_mode`."""
         if not token or len(token) > 100:
             return None
         key = _hash(token)
@@ -94,12 +111,17 @@ class WebSessions:
         if row is None or row["kind"] != kind or int(row["expires"]) < now:
             return None
         record = await self.directory.login_record_by_id(int(row["account_id"]))
-        if record is None or (access_mode is not None and not record.may_use(access_mode)):
+        if (record is None or (access_mode is not None and not record.may_use(access_mode))
+                or row["credential"] != _credential(record.password_hash)):
             await self.end(token)
             return None
         expires = int(row["expires"])
+        ends = int(row["created"]) + max(int(row["lifetime"]), MAX_AGE)
+        if now >= ends:
+            await self.end(token)
+            return None
         if now - int(row["seen"]) >= TOUCH_EVERY:
-            expires = now + int(row["lifetime"])
+            expires = min(now + int(row["lifetime"]), ends)
 
             def touch() -> Unit[None]:
                 yield TOUCH.run(id=key, now=now, expires=expires)

@@ -258,6 +258,7 @@ web_sessions = Table(
     Column("expires", BigInteger, nullable=False),
     Column("lifetime", BigInteger, nullable=False),
     Column("remote", String(64), nullable=False),
+    Column("credential", String(16), nullable=False),
     Index("web_sessions_account", "account_id"),
     Index("web_sessions_expires", "expires"),
 )

@@ -39,6 +39,7 @@ KIND = web.AppKey("kind", str)  # the session kind this application's logins mak
 COOKIE = web.AppKey("cookie", str)
 STOPPING = web.AppKey("stopping", object)
 SESSION = web.RequestKey("session", WebSession)
+NEW_SESSION = web.RequestKey("new_session", WebSession)  # made during the request (after a password change)
 REQUEST_ID = web.RequestKey("request_id", str)
 
 _log = log.get(service="web")

@@ -39,6 +39,7 @@ from polyport.runtime import Runtime
 from polyport.web import contacts as contacts_module
 from polyport.web import listing, render
 from polyport.web.app import (
+    NEW_SESSION,
     SESSION,
     check_csrf,
     clear_session_cookie,
@@ -840,11 +841,15 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     settings, prefs = await _settings(runtime, session)
     rules = _rules(settings)
     forward, keep_copy = _forward_of(rules)
-    return page(request, "settings.html", status=400 if error else 200, title="Settings", message=message,
-                error=error, real_name=settings.get("RealName") or "", signature=prefs.get("Signature") or "",
-                vacation=_vacation_of(rules), forward=forward, keep_copy=keep_copy,
-                sieve=settings.get("SieveScript") or "", boxes=await _mailboxes(runtime, session),
-                rules_allowed=str(settings.get("RulesAllowed", "Any")))
+    response = page(request, "settings.html", status=400 if error else 200, title="Settings", message=message,
+                    error=error, real_name=settings.get("RealName") or "", signature=prefs.get("Signature") or "",
+                    vacation=_vacation_of(rules), forward=forward, keep_copy=keep_copy,
+                    sieve=settings.get("SieveScript") or "", boxes=await _mailboxes(runtime, session),
+                    rules_allowed=str(settings.get("RulesAllowed", "Any")))
+    fresh = request.get(NEW_SESSION)
+    if fresh is not None:
+        set_session_cookie(request, response, fresh, fresh.expires - int(time.time()) > runtime.config.web.session_idle)
+    return response
 
 
 async def _change_settings(request: web.Request, session: WebSession, what: str, form: MultiDictProxy[Any]) -> str:
@@ -857,7 +862,12 @@ async def _change_settings(request: web.Request, session: WebSession, what: str,
         if not await runtime.auth.verify_password(login_context(request, ACCESS_MODE), session.address, current):
             raise CliError(embedded.Code.WRONG_PASSWORD, "The current password is wrong.")
         await _run(request, session, f"SETACCOUNTPASSWORD * PASSWORD {q(new)}")
-        await runtime.websessions.end_others(session.account_id, keep=session)
+        # The new password ends every session made before it, this one too: it is replaced by a new one.
+        await runtime.websessions.end_others(session.account_id)
+        remembered = session.expires - int(time.time()) > runtime.config.web.session_idle
+        fresh = await runtime.websessions.create(session.account_id, USER, client_ip(request), remember=remembered)
+        request[SESSION] = fresh
+        request[NEW_SESSION] = fresh
         return "Password changed; your other sessions were logged out."
     if what == "identity":
         name = str(form.get("real_name", "")).strip()[:200]

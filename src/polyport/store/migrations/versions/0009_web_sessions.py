@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("expires", sa.BigInteger, nullable=False),
         sa.Column("lifetime", sa.BigInteger, nullable=False),  # seconds each use extends it by
         sa.Column("remote", sa.String(64), nullable=False),
+        # A fingerprint of the password hash at login: a new password (by anyone) ends older sessions.
+        sa.Column("credential", sa.String(16), nullable=False),
     )
     op.create_index("web_sessions_account", "web_sessions", ["account_id"])
     op.create_index("web_sessions_expires", "web_sessions", ["expires"])
