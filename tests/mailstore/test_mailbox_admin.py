@@ -82,3 +82,15 @@ async def test_creating_an_existing_mailbox_with_a_class_changes_nothing(mailsto
     with pytest.raises(MailboxExists):
         await mailstore.create(account, "Sent", mailbox_class="IPF.Contact")
     assert (await mailstore.mailbox(account, "Sent")).mailbox_class is None
+
+
+async def test_deleting_or_renaming_a_mailbox_leaves_one_differing_only_in_case(mailstore: Mailstore,
+                                                                                 directory: Directory) -> None:
+    account = await directory.create_account("casey@" + await directory.main_domain())
+    await mailstore.ensure_defaults(account.id)
+    for name in ("work", "work/a", "Work", "Work/Important"):
+        await mailstore.create(account.id, name)
+    await mailstore.delete_tree(account.id, "work")
+    await mailstore.rename(account.id, "Work", "Job")
+    names = {m.name for m in await mailstore.mailboxes(account.id)}
+    assert {"Job", "Job/Important"} <= names and not {"work", "work/a", "Work/Important"} & names

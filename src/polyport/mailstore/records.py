@@ -36,8 +36,11 @@ ACCOUNT_USAGE = Statement("""
     FROM mailboxes WHERE account_id = :account_id""")
 DELETE_MAILBOX = Statement("DELETE FROM mailboxes WHERE id = :id")
 RENAME_MAILBOX = Statement("UPDATE mailboxes SET name = :name WHERE id = :id")
+# LIKE narrows (an index prefix on PostgreSQL), substr decides: SQLite's LIKE ignores ASCII case, and
+# "work" must not take "Work/Important" with it.
 CHILDREN = Statement("""
-    SELECT id, name FROM mailboxes WHERE account_id = :account_id AND name LIKE :prefix ESCAPE '!' ORDER BY name""")
+    SELECT id, name FROM mailboxes WHERE account_id = :account_id AND name LIKE :prefix ESCAPE '!'
+      AND substr(name, 1, :length) = :exact ORDER BY name""")
 SET_SPECIAL_USE = Statement("UPDATE mailboxes SET special_use = :special_use WHERE id = :id")
 SET_CLASS = Statement("UPDATE mailboxes SET mailbox_class = :mailbox_class WHERE id = :id")
 
@@ -576,7 +579,8 @@ def delete_tree(account_id: int, name: str, now: int) -> Unit[list[int]]:
     """Delete a mailbox and every mailbox under it (CommuniGate's DELETEMAILBOX ... MAILBOXES); the name
     may be a bare folder that only has children. Returns the ids deleted."""
     row = yield MAILBOX_BY_NAME.one(account_id=account_id, name=name)
-    children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(name))
+    children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(name), exact=name + SEPARATOR,
+                                  length=len(name) + len(SEPARATOR))
     boxes = [to_mailbox(row)] if row is not None else []
     for child in children:
         found = yield MAILBOX_BY_ID.one(id=child["id"])
@@ -608,7 +612,8 @@ def rename_mailbox(account_id: int, old: Mailbox, new_name: str, created: int, *
     yield RENAME_MAILBOX.run(name=new_name, id=old.id)
     if not subtree:
         return renamed
-    children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(old.name))
+    children = yield CHILDREN.all(account_id=account_id, prefix=like_prefix(old.name), exact=old.name + SEPARATOR,
+                                  length=len(old.name) + len(SEPARATOR))
     for child in children:
         child_new = new_name + str(child["name"])[len(old.name):]
         try:
