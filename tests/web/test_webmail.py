@@ -406,3 +406,53 @@ async def test_sessions_survive_a_restart(tmp_path: pytest.TempPathFactory) -> N
             assert response.status == 200
     finally:
         second.stop()
+
+
+async def test_send_refuses_addresses_rcpt_would_refuse(web_node: WebNode) -> None:
+    alice = web_node.account("strict")
+    client = await web_node.login(alice)
+    async with client:
+        async with client.get("/mail/compose") as response:
+            token = csrf_of(await response.text())
+        for bad in ("foo", "x <a@example.org> NOTIFY=SUCCESS", "a@b.c\x00"):
+            async with client.post("/mail/send", data={"csrf": token, "to": bad, "subject": "s", "body": "x",
+                                                       "send": "1"}) as response:
+                assert response.status == 400 and "Not a mail address" in await response.text(), bad
+        async with client.post("/mail/send", data={"csrf": token, "to": alice, "subject": "two\r\nBcc: x@evil",
+                                                   "body": "x", "send": "1"}, allow_redirects=False) as response:
+            assert response.status == 303
+    delivered = web_node.messages(alice)
+    assert len(delivered) == 1 and b"Subject: two Bcc: x@evil" in delivered[0]
+
+
+async def test_cross_site_posts_and_tricky_redirects_are_refused(web_node: WebNode) -> None:
+    address = web_node.account("origin")
+    async with browser(web_node.base) as client:
+        async with client.post("/login", data={"name": address, "password": PASSWORD},
+                               headers={"Origin": "https://evil.example"}) as response:
+            assert response.status == 403
+        async with client.post("/login", data={"name": address, "password": PASSWORD},
+                               headers={"Sec-Fetch-Site": "cross-site"}) as response:
+            assert response.status == 403
+        async with client.post("/login", data={"name": address, "password": PASSWORD, "next": "/\t/evil.example/"},
+                               headers={"Sec-Fetch-Site": "same-origin"}, allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "/mail/"
+
+
+async def test_inline_images_are_data_urls_in_the_frame(web_node: WebNode) -> None:
+    from email.message import EmailMessage
+
+    address = web_node.account("inline")
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+           b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND"
+           b"\xaeB`\x82")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.org", address, "Logo"
+    msg.set_content("text")
+    msg.add_alternative('<p>Logo: <img src="cid:logo@x"></p>', subtype="html")
+    msg.get_payload()[1].add_related(png, maintype="image", subtype="png", cid="<logo@x>")
+    uid = web_node.append(address, bytes(msg).replace(b"\n", b"\r\n"))
+    client = await web_node.login(address)
+    async with client, client.get("/mail/body?" + query(box="INBOX", uid=uid)) as response:
+        frame = await response.text()
+    assert 'src="data:image/png;base64,' in frame

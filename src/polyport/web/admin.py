@@ -33,6 +33,7 @@ from polyport.web.app import (
     page,
     read_form,
     runtime_of,
+    safe_next,
     set_session_cookie,
 )
 
@@ -75,9 +76,7 @@ def _is_master(request: web.Request) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
+    return safe_next(target, "/")
 
 
 q = embedded.quote

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import secrets
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,16 @@ async def read_form(request: web.Request, limit: int | None = None) -> MultiDict
         raise web.HTTPRequestTimeout(text="The request body came too slowly.") from None
 
 
+SAFE_PATH = re.compile(r"/[A-Za-z0-9/._~!$&'()*+,;=:@%?-]*")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Where to go after a login or an action: only a path on this site (no scheme, no //host, no
+    backslash, no space or control character: browsers drop tabs and newlines, so "/\t/evil" would
+    become "//evil")."""
+    return target if target and SAFE_PATH.fullmatch(target) and not target.startswith("//") else default
+
+
 def check_csrf(request: web.Request, form: Any) -> None:
     """Every state-changing request carries the session's token (a form field, or a header for scripts);
     SameSite=Lax alone does not cover same-site sibling hosts."""
@@ -151,10 +163,28 @@ def check_csrf(request: web.Request, form: Any) -> None:
                                      "and try again.")
 
 
+def _cross_site(request: web.Request) -> bool:
+    """A state-changing request another site's page made: Sec-Fetch-Site says so (every current browser
+    sends it), or the Origin names another host. Covers the login form, which has no session token yet."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return origin == "null"
+    return urllib.parse.urlsplit(origin).netloc.lower() != (request.host or "").lower()
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = secrets.token_hex(4)
     started = time.perf_counter()
+    if _cross_site(request) and not request.path.startswith("/autodiscover/") \
+            and not request.path.startswith("/Autodiscover/"):
+        refused = web.Response(status=403, text="Requests from other sites are refused.\n")
+        _secure(request, refused)
+        return refused
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -179,6 +209,9 @@ def _secure(request: web.Request, response: web.StreamResponse) -> None:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if "Cache-Control" not in headers and not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
+    if request.secure and request.app[RUNTIME].config.tls.cert_file:
+        # Only with a certificate the admin installed: HSTS with the self-signed one would lock browsers out.
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
 def static_routes(app: web.Application) -> None:

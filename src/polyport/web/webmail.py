@@ -9,6 +9,7 @@ commands run as the account (cliapi/embedded.py), so the same rights apply (Rule
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime
 import email.utils
@@ -32,6 +33,7 @@ from polyport.cliapi import embedded
 from polyport.cliapi.codes import CliError
 from polyport.delivery import DeliveryError, Trace
 from polyport.directory import DirectoryError
+from polyport.directory.names import mail_address
 from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
 from polyport.mailstore import Mailbox, MailstoreError, NoSuchMailbox
 from polyport.mailstore import flags as fl
@@ -50,6 +52,7 @@ from polyport.web.app import (
     page,
     read_form,
     runtime_of,
+    safe_next,
     set_session_cookie,
     short_time,
 )
@@ -63,6 +66,7 @@ MESSAGE_CSP_BASE = ("default-src 'none'; style-src 'unsafe-inline'; font-src 'no
                     "base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
 ORDERS = listing.OrderCache()
 # Inline parts shown as images; anything else is a download (SVG can carry script, so it is one too).
+INLINE_IMAGE_MAX = 4 * 1024 * 1024  # an inline image larger than this is left out of the message view
 # A body search reads and parses messages: at most this many, the first in the list's order.
 BODY_SEARCH_MAX = 5000
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
@@ -96,10 +100,7 @@ async def _form(request: web.Request, limit: int | None = None) -> MultiDictProx
 
 
 def _safe_next(target: str | None) -> str:
-    """Only paths on this site (no scheme, no //host) after login: no open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/mail/"
-    return target
+    return safe_next(target, "/mail/")
 
 
 # -- login ---------------------------------------------------------------------------------------------
@@ -355,6 +356,21 @@ async def _neighbours(runtime: Runtime, box: Mailbox, uid: int, query: listing.Q
     return (uids[i - 1] if i > 0 else None, uids[i + 1] if i + 1 < len(uids) else None)
 
 
+def _inline_images(data: bytes, structure: Any) -> Any:
+    """cid: images as data: URLs inside the frame's document: the sandboxed frame has an opaque origin,
+    so the browser would send no session cookie with a request for the part."""
+    def url(section: str) -> str:
+        try:
+            content, content_type, _ = render.part_bytes(data, structure, section)
+        except KeyError:
+            return ""
+        if content_type not in INLINE_IMAGE_TYPES or len(content) > INLINE_IMAGE_MAX:
+            return ""
+        return f"data:{content_type};base64,{base64.b64encode(content).decode()}"
+
+    return url
+
+
 @login_required
 async def body(request: web.Request) -> web.StreamResponse:
     """The HTML of a message, alone, for the reading page's sandboxed frame: its own strict policy (no
@@ -365,8 +381,9 @@ async def body(request: web.Request) -> web.StreamResponse:
     uid = _uid(request)
     full, data = await _message(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
-    message = render.render_message(data, full.structure(), allow_remote=allow_remote,
-                                    part_url=_part_url(box.name, uid))
+    structure = full.structure()
+    message = render.render_message(data, structure, allow_remote=allow_remote,
+                                    part_url=_inline_images(data, structure))
     html = message.html.html if message.html is not None else text_to_html(message.text or "")
     images = "img-src 'self' data: https: http:" if allow_remote else "img-src 'self' data:"
     document = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">"
@@ -479,9 +496,12 @@ async def empty(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="Only Trash and Junk are emptied")
     index = await runtime.mailstore.index(box.id)
     uids = [m.uid for m in index.range(1, 2**32 - 1)]
-    if uids:
-        await runtime.mailstore.store_flags(box, uids, "add", ["\\Deleted"])
-        await runtime.mailstore.expunge(box, uids)
+    try:
+        if uids:
+            await runtime.mailstore.store_flags(box, uids, "add", ["\\Deleted"])
+            await runtime.mailstore.expunge(box, uids)
+    except MailstoreError as error:
+        raise web.HTTPConflict(text=str(error)) from None
     raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": box.name}))
 
 
@@ -561,8 +581,25 @@ def _from_line(settings: dict[str, Any], session: WebSession) -> str:
     return email.utils.formataddr((name, session.address)) if name else session.address
 
 
+def _one_line(value: Any, limit: int) -> str:
+    """A form field for a header: one line (a CR or LF would end the header), at most `limit` characters."""
+    return " ".join(str(value).splitlines())[:limit]
+
+
 def _split_addresses(text: str) -> list[str]:
     return [address for _, address in email.utils.getaddresses([text.replace(";", ",")]) if address]
+
+
+def _bad_addresses(addresses: list[str]) -> list[str]:
+    """Those that are not local@domain as the directory writes addresses (what SMTP's RCPT would refuse
+    too: "NOTIFY=SUCCESS", "foo", control characters...)."""
+    bad = []
+    for address in addresses:
+        try:
+            mail_address(address, "")
+        except DirectoryError:
+            bad.append(address)
+    return bad
 
 
 @login_required
@@ -578,18 +615,18 @@ async def send(request: web.Request) -> web.StreamResponse:
     form = await _form(request, body_limit)
     settings, _ = await _settings(runtime, session)
     saving = form.get("save") is not None
-    to, cc, bcc = (str(form.get(k, ""))[:10000] for k in ("to", "cc", "bcc"))
+    to, cc, bcc = (_one_line(form.get(k, ""), 10000) for k in ("to", "cc", "bcc"))
     message = EmailMessage(policy=SMTP)
     message["From"] = _from_line(settings, session)
     if to.strip():
         message["To"] = to
     if cc.strip():
         message["Cc"] = cc
-    message["Subject"] = str(form.get("subject", ""))[:1000]
+    message["Subject"] = _one_line(form.get("subject", ""), 1000)
     message["Date"] = email.utils.formatdate(localtime=True)
     message["Message-ID"] = email.utils.make_msgid(domain=session.address.rpartition("@")[2])
     for field in ("in_reply_to", "references"):
-        value = str(form.get(field, "")).strip()
+        value = _one_line(form.get(field, ""), 4000).strip()
         if value:
             message["In-Reply-To" if field == "in_reply_to" else "References"] = value[:4000]
     message["User-Agent"] = "Polyport WebUser"
@@ -606,7 +643,10 @@ async def send(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": drafts}))
     recipients = _split_addresses(to) + _split_addresses(cc) + _split_addresses(bcc)
     error = None
-    if not recipients:
+    bad = _bad_addresses(recipients)
+    if bad:
+        error = f"Not a mail address: {', '.join(bad[:5])}"
+    elif not recipients:
         error = "Add at least one recipient."
     elif len(recipients) > runtime.config.mail.max_recipients:
         error = f"At most {runtime.config.mail.max_recipients} recipients per message."
@@ -748,6 +788,9 @@ async def events(request: web.Request) -> web.StreamResponse:
             if stop in done:
                 break
             if not done:
+                # Still logged in? (logout, a new password or a removed account end the stream too)
+                if await runtime.websessions.find(session.token, USER, access_mode=ACCESS_MODE) is None:
+                    break
                 await response.write(b": keep-alive\n\n")
                 continue
             for finished in done:

@@ -86,8 +86,11 @@ async def autodiscover(request: web.Request) -> web.StreamResponse:
 
 def mobileconfig_response(config: Config, session: WebSession, real_name: str) -> web.StreamResponse:
     domain = session.address.rpartition("@")[2]
-    body = autoconfig.apple_mobileconfig(_setup(config, domain), session.address, real_name or session.address,
-                                         uuid_seed=public_hostname(config))
+    try:
+        body = autoconfig.apple_mobileconfig(_setup(config, domain), session.address,
+                                             real_name or session.address, uuid_seed=public_hostname(config))
+    except ValueError:  # no IMAP/POP3 or no submission service listening here
+        raise web.HTTPNotFound(text="This server offers no IMAP and SMTP submission to set up.") from None
     response = web.Response(body=body, content_type="application/x-apple-aspen-config")
     response.headers["Content-Disposition"] = f'attachment; filename="{domain}.mobileconfig"'
     return response

@@ -70,6 +70,7 @@
         const checked = new Set(Array.from(document.querySelectorAll('#rows input[name="uid"]:checked'))
           .map((box) => box.value));
         const response = await fetch(list, { credentials: "same-origin" });
+        if (response.redirected || response.status === 401) { window.location.reload(); return; }
         if (!response.ok) return;
         const rows = document.getElementById("rows");
         rows.innerHTML = await response.text();  // our own server-rendered, escaped HTML
