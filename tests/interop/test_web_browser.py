@@ -335,7 +335,7 @@ def test_webadmin_domain_and_account(web_node: WebNode, tab: Tab, tmp_path: Path
     expect(page.locator("table.grid").first).to_contain_text("MX")
     shot(page, tmp_path, "admin-domain")
 
-    page.get_by_role("link", name="Accounts, aliases and forwarders").click()
+    page.get_by_role("link", name="Accounts and aliases").click()
     page.wait_for_url(re.compile(r"/accounts\?d="))
     expect(page.locator("h1")).to_contain_text(domain)
     create = page.locator("form:has(button[value=create])")

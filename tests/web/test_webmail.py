@@ -450,7 +450,9 @@ async def test_inline_images_are_data_urls_in_the_frame(web_node: WebNode) -> No
     msg["From"], msg["To"], msg["Subject"] = "a@example.org", address, "Logo"
     msg.set_content("text")
     msg.add_alternative('<p>Logo: <img src="cid:logo@x"></p>', subtype="html")
-    msg.get_payload()[1].add_related(png, maintype="image", subtype="png", cid="<logo@x>")
+    html_part = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(png, maintype="image", subtype="png", cid="<logo@x>")
     uid = web_node.append(address, bytes(msg).replace(b"\n", b"\r\n"))
     client = await web_node.login(address)
     async with client, client.get("/mail/body?" + query(box="INBOX", uid=uid)) as response:

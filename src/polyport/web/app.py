@@ -204,7 +204,9 @@ def _secure(request: web.Request, response: web.StreamResponse) -> None:
     headers = response.headers
     headers.setdefault("Content-Security-Policy", PAGE_CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form posts,
+    # which the cross-site check must refuse; other sites still get no Referer.
+    headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if "Cache-Control" not in headers and not request.path.startswith("/static/"):
