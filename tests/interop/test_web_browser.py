@@ -443,3 +443,15 @@ def test_new_mail_appears_without_reload(web_node: WebNode, tab: Tab) -> None:
     expect(page.locator("#rows tr[data-uid]")).to_have_count(2)
     expect(page.locator(".pages")).to_contain_text("2 messages")
     assert took < 10, took
+
+
+def test_drag_a_message_onto_a_mailbox(web_node: WebNode, tab: Tab) -> None:
+    page = tab.page
+    me = web_node.account("dragger")
+    web_node.append(me, bytes(mail("Drag me", me)))
+    web_node.append(me, bytes(mail("Stay here", me)))
+    login(page, web_node, me)
+    page.locator("#rows tr", has_text="Drag me").drag_to(page.locator(".boxes a", has_text="Archive"))
+    wait_for("the message to move", lambda: len(web_node.messages(me, "Archive")) == 1)
+    assert b"Drag me" in web_node.messages(me, "Archive")[0]
+    assert len(web_node.messages(me)) == 1

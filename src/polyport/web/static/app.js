@@ -80,6 +80,48 @@
     });
   }
 
+  // Drag messages onto a mailbox in the side list to move them (the checked ones, or the one dragged).
+  const listForm = document.getElementById("list-form");
+  function makeDraggable() {
+    document.querySelectorAll("#rows tr[data-uid]").forEach((row) => { row.draggable = true; });
+  }
+  if (listForm) {
+    makeDraggable();
+    body.addEventListener("polyport:list-updated", makeDraggable);
+    document.addEventListener("dragstart", (event) => {
+      const row = event.target.closest && event.target.closest("tr[data-uid]");
+      if (!row) return;
+      const checked = Array.from(document.querySelectorAll('#rows input[name="uid"]:checked')).map((b) => b.value);
+      const uids = checked.includes(row.dataset.uid) ? checked : [row.dataset.uid];
+      event.dataTransfer.setData("application/x-polyport-uids", uids.join(","));
+      event.dataTransfer.effectAllowed = "move";
+    });
+    document.querySelectorAll(".boxes a").forEach((link) => {
+      const target = new URL(link.href).searchParams.get("box");
+      link.addEventListener("dragover", (event) => {
+        if (event.dataTransfer.types.includes("application/x-polyport-uids")) {
+          event.preventDefault();
+          link.classList.add("drop");
+        }
+      });
+      link.addEventListener("dragleave", () => link.classList.remove("drop"));
+      link.addEventListener("drop", async (event) => {
+        event.preventDefault();
+        link.classList.remove("drop");
+        const uids = event.dataTransfer.getData("application/x-polyport-uids").split(",").filter(Boolean);
+        if (!uids.length || !target) return;
+        const data = new URLSearchParams();
+        data.set("csrf", listForm.querySelector('input[name="csrf"]').value);
+        data.set("box", listForm.querySelector('input[name="box"]').value);
+        data.set("do", "move");
+        data.set("to", target);
+        uids.forEach((uid) => data.append("uid", uid));
+        await fetch("/mail/act", { method: "POST", body: data, credentials: "same-origin" });
+        window.location.reload();
+      });
+    });
+  }
+
   // Address suggestions: contacts and the domain's directory.
   const datalist = document.getElementById("addresses");
   document.querySelectorAll("input[data-complete]").forEach((input) => {
