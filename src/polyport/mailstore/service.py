@@ -65,6 +65,11 @@ SUMMARY_RANGE = Statement("""
     SELECT m.uid, b.sent, b.subject, b.addresses FROM messages m JOIN bodies b ON b.id = m.body_id
     WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last""")
 
+SUMMARY_BATCH = 50
+SUMMARY_SET = Statement(f"""
+    SELECT m.uid, b.sent, b.subject, b.addresses FROM messages m JOIN bodies b ON b.id = m.body_id
+    WHERE m.mailbox_id = :mailbox_id AND m.uid IN ({", ".join(f":u{i}" for i in range(SUMMARY_BATCH))})""")  # noqa: S608
+
 
 def _now() -> int:
     return int(time.time())
@@ -572,6 +577,17 @@ class Mailstore:
         """The blob of each message with first <= UID <= last, by UID (whole-message fetches)."""
         rows = await self.store.fetch(BLOBS_RANGE.all(mailbox_id=mailbox_id, first=first, last=last))
         return {int(r[0]): str(r[1]) for r in rows}
+
+    async def summaries_of(self, mailbox_id: int, uids: Sequence[int]) -> list[Summary]:
+        """Subject, addresses and sent time of these messages (a page of a list), in one statement."""
+        found: list[Summary] = []
+        for start in range(0, len(uids), SUMMARY_BATCH):
+            batch = list(uids[start:start + SUMMARY_BATCH])
+            params: dict[str, int] = {f"u{i}": uid for i, uid in enumerate(batch)}
+            params.update({f"u{i}": 0 for i in range(len(batch), SUMMARY_BATCH)})  # UID 0 is never used
+            rows = await self.store.fetch(SUMMARY_SET.all(mailbox_id=mailbox_id, **params))
+            found.extend(Summary(int(r[0]), None if r[1] is None else int(r[1]), str(r[2]), str(r[3])) for r in rows)
+        return found
 
     async def summaries(self, mailbox_id: int, first: int, last: int) -> list[Summary]:
         """Subject, addresses and sent time of the messages with first <= UID <= last, in no set order."""

@@ -245,9 +245,7 @@ async def _page_rows(runtime: Runtime, box: Mailbox, index: Any, order: listing.
                      ) -> list[listing.RowView]:
     if not uids:
         return []
-    summaries = {}
-    for first, last in listing.runs(uids):
-        summaries.update({s.uid: s for s in await runtime.mailstore.summaries(box.id, first, last)})
+    summaries = {s.uid: s for s in await runtime.mailstore.summaries_of(box.id, uids)}
     label = "to" if box.special_use in ("\\Sent", "\\Drafts") else "from"
     views = []
     for uid in uids:
