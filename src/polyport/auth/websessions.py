@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyport.directory import Directory
@@ -29,6 +30,9 @@ TOUCH_EVERY = 60
 # its own period): a stolen cookie does not live forever.
 MAX_AGE = 86400
 SWEEP_EVERY = 3600
+# A session checked this recently is not read again (as the CLI/API re-reads its caller's account at most
+# every second): a logout or a new password here takes effect at once, one on another node within this.
+FRESH_FOR = 1.0
 
 INSERT = Statement("""
     INSERT INTO web_sessions (id, account_id, kind, created, seen, expires, lifetime, remote, credential)
@@ -76,6 +80,7 @@ class WebSessions:
         self.idle = idle
         self.remember = remember
         self._swept = 0.0
+        self._fresh: dict[tuple[str, str, str | None], tuple[float, WebSession]] = {}
 
     async def create(self, account_id: int, kind: str, remote: str, *, remember: bool = False) -> WebSession:
         """A new session for an account that has just logged in."""
@@ -105,6 +110,18 @@ class WebSessions:
         longer use `access_mode`."""
         if not token or len(token) > 100:
             return None
+        now_mono = time.monotonic()
+        fresh = self._fresh.get((token, kind, access_mode))
+        if fresh is not None and now_mono - fresh[0] < FRESH_FOR and fresh[1].expires > time.time():
+            return fresh[1]
+        found = await self._find(token, kind, access_mode)
+        if len(self._fresh) > 10_000:
+            self._fresh.clear()
+        if found is not None:
+            self._fresh[(token, kind, access_mode)] = (now_mono, found)
+        return found
+
+    async def _find(self, token: str, kind: str, access_mode: str | None) -> WebSession | None:
         key = _hash(token)
         row = await self.records.fetch(FIND.one(id=key))
         now = int(time.time())
@@ -130,6 +147,8 @@ class WebSessions:
         return WebSession(token, record.account_id, record.address, kind, tuple(record.rights), expires)
 
     async def end(self, token: str) -> None:
+        self._forget(lambda cached: cached.token == token)
+
         def unit() -> Unit[None]:
             yield DELETE.run(id=_hash(token))
 
@@ -137,10 +156,21 @@ class WebSessions:
 
     async def end_others(self, account_id: int, keep: WebSession | None = None) -> None:
         """End every session of an account but `keep` (after a password change)."""
+        self._forget(lambda cached: cached.account_id == account_id and (keep is None or cached.token != keep.token))
+
         def unit() -> Unit[None]:
             yield DELETE_ACCOUNT.run(account_id=account_id, keep=_hash(keep.token) if keep else "")
 
         await self.records.write(unit())
+
+    def forget_checks(self) -> None:
+        """Read every session again at its next use (an account or domain changed in the directory)."""
+        self._fresh.clear()
+
+    def _forget(self, which: Callable[[WebSession], bool]) -> None:
+        for key, (_, cached) in list(self._fresh.items()):
+            if which(cached):
+                del self._fresh[key]
 
     async def sweep(self) -> None:
         """Forget expired sessions."""

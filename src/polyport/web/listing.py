@@ -142,12 +142,13 @@ class Order:
 
     uids: array[int]
     thread_sizes: dict[int, int] | None = None
+    _positions: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
 
     def position(self, uid: int) -> int | None:
-        try:
-            return self.uids.index(uid)
-        except ValueError:
-            return None
+        """Where a UID is in the list (the reading page's newer/older links): a dict made on first use."""
+        if not self._positions and self.uids:
+            self._positions.update((u, i) for i, u in enumerate(self.uids))
+        return self._positions.get(uid)
 
 
 def depends_on_flags(query: Query) -> bool:

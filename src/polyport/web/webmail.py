@@ -18,6 +18,7 @@ import re
 import time
 import urllib.parse
 from array import array
+from collections import OrderedDict
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
@@ -322,16 +323,53 @@ def _part_url(box: str, uid: int) -> Any:
     return url
 
 
+class RenderCache:
+    """Messages as shown, by (content hash, remote images allowed): the reading page and its frame render
+    a message once, and reading it again costs no parse or sanitising. Bounded by the text held."""
+
+    def __init__(self, budget: int = 32 * 1024 * 1024) -> None:
+        self.budget = budget
+        self.held = 0
+        self.entries: OrderedDict[tuple[str, bool], tuple[int, render.RenderedMessage]] = OrderedDict()
+
+    async def get(self, runtime: Runtime, full: Any, allow_remote: bool) -> render.RenderedMessage:
+        key = (full.blob, allow_remote)
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+            return found[1]
+        data = await runtime.mailstore.read(full.blob, size=full.size)
+        structure = full.structure()
+        message = render.render_message(data, structure, allow_remote=allow_remote,
+                                        part_url=_inline_images(data, structure))
+        size = len(message.text or "") + (len(message.html.html) if message.html is not None else 0) + 1024
+        self.entries[key] = (size, message)
+        self.held += size
+        while self.held > self.budget and len(self.entries) > 1:
+            _, (dropped, _) = self.entries.popitem(last=False)
+            self.held -= dropped
+        return message
+
+
+RENDERED = RenderCache()
+
+
+async def _full(runtime: Runtime, box: Mailbox, uid: int) -> Any:
+    found = await runtime.mailstore.full(box.id, uid, uid)
+    if not found:
+        raise web.HTTPNotFound(text="That message is no longer there.")
+    return found[0]
+
+
 @login_required
 async def read(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     uid = _uid(request)
-    full, data = await _message(runtime, box, uid)
+    full = await _full(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
-    message = render.render_message(data, full.structure(), allow_remote=allow_remote,
-                                    part_url=_part_url(box.name, uid))
+    message = await RENDERED.get(runtime, full, allow_remote)
     if (not full.flags & fl.SEEN and "w" in box.rights) or "s" in box.rights:
         with contextlib.suppress(MailstoreError):
             if not full.flags & fl.SEEN:
@@ -377,11 +415,9 @@ async def body(request: web.Request) -> web.StreamResponse:
     session: WebSession = request[SESSION]
     box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
     uid = _uid(request)
-    full, data = await _message(runtime, box, uid)
+    full = await _full(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
-    structure = full.structure()
-    message = render.render_message(data, structure, allow_remote=allow_remote,
-                                    part_url=_inline_images(data, structure))
+    message = await RENDERED.get(runtime, full, allow_remote)
     html = message.html.html if message.html is not None else text_to_html(message.text or "")
     images = "img-src 'self' data: https: http:" if allow_remote else "img-src 'self' data:"
     document = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">"
