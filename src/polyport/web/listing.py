@@ -14,7 +14,6 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html import escape
 
 from markupsafe import Markup
 
@@ -188,17 +187,17 @@ class RowView:
 
     uid: int
     css: str
-    who: str
-    subject: str
-    when: str
-    size: str
+    who_html: str  # escaped
+    subject_html: str  # escaped
+    when: str  # our own text: digits and month names
+    size: str  # our own text
     thread_size: int
 
 
 def rows_html(rows: Sequence[RowView], link: str) -> Markup:
     """The list's table rows as HTML. Built here rather than in the template: a 50-row page costs a tenth
     of the jinja loop (which escapes every value it prints, numbers included). `link` is already safe (the
-    caller quoted the mailbox name); sender and subject are escaped here."""
+    caller quoted the mailbox name); sender and subject come escaped (RowView)."""
     out = []
     for row in rows:
         count = f' <span class="count">{row.thread_size}</span>' if row.thread_size > 1 else ""
@@ -206,9 +205,9 @@ def rows_html(rows: Sequence[RowView], link: str) -> Markup:
         out.append(
             f'<tr class="{row.css}" data-uid="{row.uid}"><td class="check"><input type="checkbox" name="uid" '
             f'value="{row.uid}" aria-label="Select"></td><td class="star">{star}</td><td class="from">'
-            f'<a href="{link}{row.uid}">{escape(row.who)}</a>{count}</td><td class="subject">'
-            f'<a href="{link}{row.uid}">{escape(row.subject)}</a></td><td class="date">{escape(row.when)}</td>'
-            f'<td class="size">{escape(row.size)}</td></tr>\n')
+            f'<a href="{link}{row.uid}">{row.who_html}</a>{count}</td><td class="subject">'
+            f'<a href="{link}{row.uid}">{row.subject_html}</a></td><td class="date">{row.when}</td>'
+            f'<td class="size">{row.size}</td></tr>\n')
     return Markup("".join(out))  # noqa: S704  (every value above is escaped, or a number, or our own text)
 
 

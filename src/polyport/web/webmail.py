@@ -21,6 +21,7 @@ from array import array
 from collections import OrderedDict
 from email.message import EmailMessage
 from email.policy import SMTP
+from html import escape
 from typing import Any
 from urllib.parse import quote
 
@@ -206,7 +207,7 @@ async def _order(runtime: Runtime, box: Mailbox, query: listing.Query) -> tuple[
     """The list's order (cached: see listing.OrderCache) and the mailbox's current index."""
     index = await runtime.mailstore.index(box.id)
     version = index.highestmodseq if listing.depends_on_flags(query) else index.shape
-    key = (box.id, version, query)
+    key = (box.id, box.uidvalidity, version, query)  # ids of deleted mailboxes may be used again
     order = ORDERS.get(key)
     if order is not None:
         return order, index
@@ -242,25 +243,39 @@ async def _body_filter(runtime: Runtime, box: Mailbox, uids: list[int], text: st
     return kept
 
 
+# What a list row shows of a message that never changes (sender or recipient, subject, both escaped; size)
+# by (mailbox id, UIDVALIDITY, UID, which address): paging through a list reads and escapes a message once.
+ROW_TEXTS: dict[tuple[int, int, int, str], tuple[str, str, str]] = {}
+ROW_TEXTS_MAX = 200_000
+
+
 async def _page_rows(runtime: Runtime, box: Mailbox, index: Any, order: listing.Order, uids: list[int]
                      ) -> list[listing.RowView]:
     if not uids:
         return []
-    summaries = {s.uid: s for s in await runtime.mailstore.summaries_of(box.id, uids)}
     label = "to" if box.special_use in ("\\Sent", "\\Drafts") else "from"
+    missing = [uid for uid in uids if (box.id, box.uidvalidity, uid, label) not in ROW_TEXTS]
+    if missing:
+        if len(ROW_TEXTS) > ROW_TEXTS_MAX:
+            ROW_TEXTS.clear()
+        for summary in await runtime.mailstore.summaries_of(box.id, missing):
+            found = listing.addresses_of(summary, label)
+            meta = index.get(summary.uid)
+            ROW_TEXTS[(box.id, box.uidvalidity, summary.uid, label)] = (
+                escape(listing.display_name(found[0]) if found else "(nobody)"),
+                escape(summary.subject or "(no subject)"), human_size(meta.size) if meta is not None else "")
     views = []
+    sizes = order.thread_sizes
     for uid in uids:
         meta = index.get(uid)
-        if meta is None:
+        texts = ROW_TEXTS.get((box.id, box.uidvalidity, uid, label))
+        if meta is None or texts is None:
             continue
-        summary = summaries.get(uid)
-        found = listing.addresses_of(summary, label)
-        css = " ".join(c for c, on in (("unread", not meta.flags & fl.SEEN), ("flagged", meta.flags & fl.FLAGGED),
-                                       ("deleted", meta.flags & fl.DELETED)) if on)
-        views.append(listing.RowView(
-            uid, css, listing.display_name(found[0]) if found else "(nobody)",
-            (summary.subject if summary is not None else "") or "(no subject)", short_time(meta.internal_date),
-            human_size(meta.size), order.thread_sizes.get(uid, 1) if order.thread_sizes else 1))
+        flags = meta.flags
+        css = " ".join(c for c, on in (("unread", not flags & fl.SEEN), ("flagged", flags & fl.FLAGGED),
+                                       ("deleted", flags & fl.DELETED)) if on)
+        views.append(listing.RowView(uid, css, texts[0], texts[1], short_time(meta.internal_date), texts[2],
+                                     sizes.get(uid, 1) if sizes else 1))
     return views
 
 
