@@ -220,7 +220,7 @@ class SqliteStore:
             self._inline_busy = 0.0
             await asyncio.sleep(0)
 
-    def _read_inline(self, unit: Unit[T]) -> T:
+    def _read_inline(self, unit: Unit[T], *, snapshot: bool = True) -> T:
         if self._closed or not self._threads:
             unit.close()
             raise StoreError("the store is closed")
@@ -234,12 +234,17 @@ class SqliteStore:
             self._local.conn = conn
             with self._inline_lock:
                 self._inline_connections.append(conn)
+        started = time.perf_counter()
+        if not snapshot:  # one statement (fetch): autocommit gives it its own snapshot; no BEGIN/COMMIT
+            try:
+                return cast(T, drive(conn, unit).result)
+            finally:
+                self._inline_busy += time.perf_counter() - started
         try:
             conn.execute("BEGIN")  # one snapshot for every statement of the unit
         except sqlite3.Error as err:
             unit.close()
             raise _store_error(err) from None
-        started = time.perf_counter()
         try:
             return cast(T, drive(conn, unit).result)
         finally:
@@ -252,7 +257,7 @@ class SqliteStore:
 
     async def fetch(self, op: Op) -> Any:
         if self._reader_count == 0:
-            result = self._read_inline(unit_of(op))
+            result = self._read_inline(unit_of(op), snapshot=False)
             await self._share_the_loop()
             return result
         return await self._submit(self._reads, unit_of(op))
