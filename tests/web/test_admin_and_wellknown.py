@@ -185,3 +185,23 @@ async def test_a_password_reset_by_an_administrator_ends_the_users_sessions(web_
             assert "Saved." in await response.text()
         async with victim.get("/mail/", allow_redirects=False) as response:
             assert response.status == 303
+
+
+async def test_admin_edits_trusted_networks(web_node: WebNode) -> None:
+    client = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    trusted = web_node.runtime.trusted
+    saved = [str(n) for n in trusted.networks]
+    async with client:
+        async with client.get("/") as response:
+            page = await response.text()
+        assert "127.0.0.0/8" in page
+        token = csrf_of(page)
+        async with client.post("/", data={"csrf": token, "networks": "127.0.0.0/8\n10.9.0.0/16"},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+        assert "10.9.0.0/16" in [str(n) for n in trusted.networks]
+        async with client.post("/", data={"csrf": token, "networks": "not a network"}) as response:
+            assert response.status == 400
+        async with client.post("/", data={"csrf": token, "networks": "\n".join(saved)},
+                               allow_redirects=False) as response:
+            assert response.status == 303

@@ -139,6 +139,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     if not _is_master(request):
         domain = request[SESSION].address.rpartition("@")[2]
         raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": domain}))
+    error = None
+    if request.method == "POST":
+        form = await _form(request)
+        lines = [line.strip() for line in str(form.get("networks", "")).splitlines() if line.strip()]
+        try:
+            await run(request, f"SETLANIPS ({','.join(q(line) for line in lines)})")
+        except CliError as failure:
+            error = failure.text
+        if error is None:
+            raise web.HTTPSeeOther("/")
     services = [{"name": service.name, "title": service.spec.title, "ports": service.ports,
                  "tls": str(service.spec.tls), "trusted_only": service.trusted_only,
                  "listening": service.listening, "built": service.spec.built,
@@ -146,8 +156,9 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     queue = await run(request, "GETMESSAGEQUEUEINFO")
     networks = await run(request, "GETLANIPS")
     sessions = await runtime.websessions.count()
-    return page(request, "admin/dashboard.html", title="Server", services=services, queue=queue,
-                networks=networks, sessions=sessions, master=True)
+    return page(request, "admin/dashboard.html", status=400 if error else 200, title="Server", services=services,
+                queue=queue, networks=str(networks).split("\r\n") if networks else [], sessions=sessions,
+                error=error, master=True)
 
 
 @admin_required
@@ -543,7 +554,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/login", login_page)
     r.add_post("/login", login_submit)
     r.add_post("/logout", logout)
-    r.add_get("/", dashboard)
+    r.add_route("*", "/", dashboard)
     r.add_route("*", "/queue", queue)
     r.add_get("/firewall", firewall)
     r.add_route("*", "/domains", domains)
