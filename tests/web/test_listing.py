@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,5 +51,5 @@ def test_threads_search_and_paging() -> None:
 def test_order_cache_is_bounded_by_uids_held() -> None:
     cache = listing.OrderCache(budget=10)
     for i in range(5):
-        cache.put((i,), listing.Order(listing.array("I", range(4))))
+        cache.put((i,), listing.Order(array("I", range(4))))
     assert cache.held <= 10 and cache.get((4,)) is not None and cache.get((0,)) is None

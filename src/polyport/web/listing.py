@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime
 import re
 from array import array
-from operator import attrgetter
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from markupsafe import Markup
 
@@ -164,8 +164,8 @@ def arrange(metas: Sequence[MessageMeta], summaries: dict[int, Summary] | None, 
         # a few dozen milliseconds when mail arrives).
         # Sorting by one field is stable, so equal values keep UID order (reversed first when descending):
         # the same order as (value, uid), at a fifth of the cost of building those pairs.
-        key = attrgetter("internal_date" if query.sort == "date" else "size")
-        ordered = sorted(reversed(metas), key=key, reverse=True) if query.descending else sorted(metas, key=key)
+        by = attrgetter("internal_date" if query.sort == "date" else "size")
+        ordered = sorted(reversed(metas), key=by, reverse=True) if query.descending else sorted(metas, key=by)
         return Order(array("I", map(attrgetter("uid"), ordered)), None)
     rows = [Row(m, summaries.get(m.uid) if summaries is not None else None) for m in metas]
     if query.searching:
