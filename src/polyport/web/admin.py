@@ -315,7 +315,7 @@ def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, s
     own = own if isinstance(own, dict) else {}
     effective = effective if isinstance(effective, dict) else {}
     return [{"name": s.name, "help": s.doc, "own": _shown(own.get(s.name)),
-             "effective": _shown(effective.get(s.name))} for s in specs]
+             "effective": _shown(effective.get(s.name, s.default))} for s in specs]
 
 
 def _settings_text(form: MultiDictProxy[Any], specs: list[Any]) -> str:
