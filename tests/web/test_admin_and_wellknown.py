@@ -205,3 +205,29 @@ async def test_admin_edits_trusted_networks(web_node: WebNode) -> None:
         async with client.post("/", data={"csrf": token, "networks": "\n".join(saved)},
                                allow_redirects=False) as response:
             assert response.status == 303
+
+
+async def test_saving_an_account_keeps_a_multiline_sieve_script(web_node: WebNode) -> None:
+    import re
+
+    user = web_node.account("sieved")
+    script = 'require ["fileinto"];\nif header :contains "subject" "spam" { fileinto "Junk"; }\n'
+    web_node.call(web_node.runtime.directory.update_account_settings(user, {"SieveScript": script}))
+    client = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    async with client:
+        async with client.get("/account?" + query(a=user)) as response:
+            page = await response.text()
+        assert '<textarea id="set-SieveScript"' in page
+        # What a browser sends back unchanged: text areas with CRLF, hidden fields as they were, inputs as shown.
+        import html as html_module
+
+        fields: dict[str, str] = {"csrf": csrf_of(page), "a": user, "do": "settings"}
+        for name, value in re.findall(r'<input[^>]* name="((?:set|orig)\.[A-Za-z]+)" value="([^"]*)"', page):
+            fields[name] = html_module.unescape(value)
+        for name, value in re.findall(r'<textarea[^>]* name="(set\.[A-Za-z]+)"[^>]*>([^<]*)</textarea>', page):
+            fields[name] = html_module.unescape(value).replace("\n", "\r\n")
+        fields["set.RealName"] = "Sieve Owner"
+        async with client.post("/account", data=fields) as response:
+            assert "Saved." in await response.text()
+    settings = web_node.call(web_node.runtime.directory.account_settings(user))
+    assert settings["SieveScript"] == script and settings["RealName"] == "Sieve Owner"

@@ -458,3 +458,16 @@ async def test_inline_images_are_data_urls_in_the_frame(web_node: WebNode) -> No
     async with client, client.get("/mail/body?" + query(box="INBOX", uid=uid)) as response:
         frame = await response.text()
     assert 'src="data:image/png;base64,' in frame
+
+
+async def test_forwarding_target_must_be_an_address(web_node: WebNode) -> None:
+    address = web_node.account("fwdcheck")
+    client = await web_node.login(address)
+    async with client:
+        async with client.get("/mail/settings") as response:
+            token = csrf_of(await response.text())
+        async with client.post("/mail/settings", data={"csrf": token, "do": "forwarding",
+                                                        "forward": 'fw"<x>@example.org'}) as response:
+            assert response.status == 400 and "Not a mail address" in await response.text()
+        async with client.post("/login", data={"name": "x", "password": "y" * 300_000}) as response:
+            assert response.status == 413

@@ -311,11 +311,17 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else embedded.serialize(value)
 
 
-def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, str]]:
+def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, Any]]:
     own = own if isinstance(own, dict) else {}
     effective = effective if isinstance(effective, dict) else {}
-    return [{"name": s.name, "help": s.doc, "own": _shown(own.get(s.name)),
-             "effective": _shown(effective.get(s.name, s.default))} for s in specs]
+    rows = []
+    for spec in specs:
+        shown = _shown(own.get(spec.name))
+        # A text input drops line breaks: a Sieve script (or any text on several lines) gets a text area.
+        rows.append({"name": spec.name, "help": spec.doc, "own": shown,
+                     "effective": _shown(effective.get(spec.name, spec.default)),
+                     "multiline": spec.kind is schema.Kind.SIEVE or "\n" in shown})
+    return rows
 
 
 def _settings_text(form: MultiDictProxy[Any], specs: list[Any]) -> str:
@@ -326,9 +332,13 @@ def _settings_text(form: MultiDictProxy[Any], specs: list[Any]) -> str:
     parts = []
     for spec in specs:
         new, old = form.get(f"set.{spec.name}"), form.get(f"orig.{spec.name}")
-        if new is None or str(new) == str(old or ""):
+        if new is None:
             continue
-        text = str(new).strip()
+        # Browsers send a text area's line breaks as CRLF, a hidden field's as they were.
+        new_text, old_text = str(new).replace("\r\n", "\n"), str(old or "").replace("\r\n", "\n")
+        if new_text == old_text:
+            continue
+        text = new_text if spec.kind is schema.Kind.SIEVE else new_text.strip()
         if not text:
             parts.append(f"{spec.name}=default;")
             continue

@@ -146,6 +146,9 @@ BODY_SECONDS = 60.0
 async def read_form(request: web.Request, limit: int | None = None) -> MultiDictProxy[Any]:
     """The request's form (urlencoded or multipart), read within BODY_SECONDS and `limit` bytes."""
     reader = request.clone(client_max_size=limit) if limit is not None else request
+    allowed = limit if limit is not None else FORM_LIMIT
+    if request.content_length is not None and request.content_length > allowed:
+        raise web.HTTPRequestEntityTooLarge(max_size=allowed, actual_size=request.content_length)
     try:
         async with asyncio.timeout(BODY_SECONDS):
             return await reader.post()

@@ -512,6 +512,8 @@ async def act(request: web.Request) -> web.StreamResponse:
     back = _safe_next(str(form.get("back", ""))) if form.get("back") else "/mail/list?" + urllib.parse.urlencode(
         {"box": box.name})
     store = runtime.mailstore
+    if what not in ("read", "unread", "flag", "unflag", "delete", "junk", "notjunk", "move"):
+        raise web.HTTPBadRequest(text="Unknown action")
     try:
         if not uids:
             pass
@@ -987,6 +989,9 @@ async def _change_settings(request: web.Request, session: WebSession, what: str,
                               [["Reply with", text], ["Remember 'From' in", "RepliedAddresses"]]])
         else:
             target = str(form.get("forward", "")).strip()[:1000]
+            bad = _bad_addresses(_split_addresses(target)) if target else []
+            if bad or (target and not _split_addresses(target)):
+                raise CliError(embedded.Code.GENERAL, f"Not a mail address: {target}")
             if target:
                 action = "Mirror to" if form.get("keep") == "on" else "Redirect to"
                 rules.append([1, "#Redirect", [], [[action, target]]])
