@@ -17,6 +17,7 @@ import json
 import re
 import time
 import urllib.parse
+import weakref
 from array import array
 from collections import OrderedDict
 from email.message import EmailMessage
@@ -66,7 +67,6 @@ DEFAULT_NAMES = {"\\Sent": "Sent", "\\Drafts": "Drafts", "\\Trash": "Trash", "\\
                  "\\Archive": "Archive"}
 MESSAGE_CSP_BASE = ("default-src 'none'; style-src 'unsafe-inline'; font-src 'none'; frame-ancestors 'self'; "
                     "base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
-ORDERS = listing.OrderCache()
 # Inline parts shown as images; anything else is a download (SVG can carry script, so it is one too).
 INLINE_IMAGE_MAX = 4 * 1024 * 1024  # an inline image larger than this is left out of the message view
 # A body search reads and parses messages: at most this many, the first in the list's order.
@@ -208,7 +208,8 @@ async def _order(runtime: Runtime, box: Mailbox, query: listing.Query) -> tuple[
     index = await runtime.mailstore.index(box.id)
     version = index.highestmodseq if listing.depends_on_flags(query) else index.shape
     key = (box.id, box.uidvalidity, version, query)  # ids of deleted mailboxes may be used again
-    order = ORDERS.get(key)
+    node = caches(runtime)
+    order = node.orders.get(key)
     if order is not None:
         return order, index
     metas = index.range(1, 2**32 - 1)
@@ -219,7 +220,7 @@ async def _order(runtime: Runtime, box: Mailbox, query: listing.Query) -> tuple[
     if query.body:
         kept = await _body_filter(runtime, box, list(order.uids[:BODY_SEARCH_MAX]), query.body)
         order = listing.Order(array("I", kept), order.thread_sizes)
-    ORDERS.put(key, order)
+    node.orders.put(key, order)
     return order, index
 
 
@@ -245,8 +246,27 @@ async def _body_filter(runtime: Runtime, box: Mailbox, uids: list[int], text: st
 
 # What a list row shows of a message that never changes (sender or recipient, subject, both escaped; size)
 # by (mailbox id, UIDVALIDITY, UID, which address): paging through a list reads and escapes a message once.
-ROW_TEXTS: dict[tuple[int, int, int, str], tuple[str, str, str]] = {}
 ROW_TEXTS_MAX = 200_000
+
+
+class NodeCaches:
+    """The webmail's caches of one node (its mailstore): sorted orders, list row texts, rendered messages.
+    Per node, not per process: mailbox ids of two nodes in one process (tests) must not meet."""
+
+    def __init__(self) -> None:
+        self.orders = listing.OrderCache()
+        self.row_texts: dict[tuple[int, int, int, str], tuple[str, str, str]] = {}
+        self.rendered = RenderCache()
+
+
+_CACHES: weakref.WeakKeyDictionary[object, NodeCaches] = weakref.WeakKeyDictionary()
+
+
+def caches(runtime: Runtime) -> NodeCaches:
+    found = _CACHES.get(runtime.mailstore)
+    if found is None:
+        found = _CACHES[runtime.mailstore] = NodeCaches()
+    return found
 
 
 async def _page_rows(runtime: Runtime, box: Mailbox, index: Any, order: listing.Order, uids: list[int]
@@ -254,21 +274,22 @@ async def _page_rows(runtime: Runtime, box: Mailbox, index: Any, order: listing.
     if not uids:
         return []
     label = "to" if box.special_use in ("\\Sent", "\\Drafts") else "from"
-    missing = [uid for uid in uids if (box.id, box.uidvalidity, uid, label) not in ROW_TEXTS]
+    row_texts = caches(runtime).row_texts
+    missing = [uid for uid in uids if (box.id, box.uidvalidity, uid, label) not in row_texts]
     if missing:
-        if len(ROW_TEXTS) > ROW_TEXTS_MAX:
-            ROW_TEXTS.clear()
+        if len(row_texts) > ROW_TEXTS_MAX:
+            row_texts.clear()
         for summary in await runtime.mailstore.summaries_of(box.id, missing):
             found = listing.addresses_of(summary, label)
             meta = index.get(summary.uid)
-            ROW_TEXTS[(box.id, box.uidvalidity, summary.uid, label)] = (
+            row_texts[(box.id, box.uidvalidity, summary.uid, label)] = (
                 escape(listing.display_name(found[0]) if found else "(nobody)"),
                 escape(summary.subject or "(no subject)"), human_size(meta.size) if meta is not None else "")
     views = []
     sizes = order.thread_sizes
     for uid in uids:
         meta = index.get(uid)
-        texts = ROW_TEXTS.get((box.id, box.uidvalidity, uid, label))
+        texts = row_texts.get((box.id, box.uidvalidity, uid, label))
         if meta is None or texts is None:
             continue
         flags = meta.flags
@@ -375,7 +396,6 @@ class RenderCache:
         return message
 
 
-RENDERED = RenderCache()
 
 
 async def _full(runtime: Runtime, box: Mailbox, uid: int) -> Any:
@@ -393,7 +413,7 @@ async def read(request: web.Request) -> web.StreamResponse:
     uid = _uid(request)
     full = await _full(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
-    message = await RENDERED.get(runtime, full, allow_remote)
+    message = await caches(runtime).rendered.get(runtime, full, allow_remote)
     if (not full.flags & fl.SEEN and "w" in box.rights) or "s" in box.rights:
         with contextlib.suppress(MailstoreError):
             if not full.flags & fl.SEEN:
@@ -441,7 +461,7 @@ async def body(request: web.Request) -> web.StreamResponse:
     uid = _uid(request)
     full = await _full(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
-    message = await RENDERED.get(runtime, full, allow_remote)
+    message = await caches(runtime).rendered.get(runtime, full, allow_remote)
     html = message.html.html if message.html is not None else text_to_html(message.text or "")
     images = "img-src 'self' data: https: http:" if allow_remote else "img-src 'self' data:"
     document = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">"
