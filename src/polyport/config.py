@@ -292,6 +292,13 @@ class Config(_Section, dict=True):  # dict=True: room for the file's own service
         return Path(self.node.data)
 
     @property
+    def acme_path(self) -> Path:
+        """Where an ACME client leaves its HTTP-01 files: [web] acme_dir, else acme-challenge/ in the data folder."""
+        from polyport.datadir import ACME_DIR
+
+        return Path(self.web.acme_dir) if self.web.acme_dir else self.data_dir / ACME_DIR
+
+    @property
     def secret_key_path(self) -> Path:
         return Path(self.auth.secret_key_file) if self.auth.secret_key_file else self.data_dir / "secret.key"
 

@@ -22,6 +22,8 @@ LOCK_FILE = "node.lock"
 STATUS_FILE = "node.json"
 TLS_DIR = "tls"
 BLOBS_DIR = "blobs"
+ACME_DIR = "acme-challenge"  # an ACME client's HTTP-01 files, served by the web listeners
+_ACME_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 class DataDirError(Exception):
@@ -116,3 +118,15 @@ def read_status(data_dir: Path) -> NodeStatus | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return status if _alive(status.pid) else None
+
+
+def acme_challenge(folder: Path, token: str) -> bytes | None:
+    """The file an ACME client left for `token` (RFC 8555 8.3), or None. A token is base64url: any other
+    character (a dot, a slash) is refused before a path is made, so nothing outside the folder is read.
+    A few dozen bytes: read on the caller's thread."""
+    if not token or len(token) > 256 or not set(token) <= _ACME_TOKEN:
+        return None
+    try:
+        return (folder / token).read_bytes()
+    except OSError:
+        return None

@@ -219,13 +219,19 @@ class Node:
                                f"fix them with UPDATEMODULE") from None
 
     async def _follow_changes(self) -> None:
-        """Apply listener limits and trusted-only changed through the CLI/API to the running listeners."""
+        """Apply listener limits and trusted-only changed through the CLI/API to the running listeners, and
+        make web sessions be checked again after any change to accounts or domains."""
         runtime = self.runtime
         assert runtime is not None
         subscription = runtime.bus.subscribe("directory")
         try:
             async for event in subscription:
-                if event.get("event") != f"server.{SERVER_SERVICES}":
+                name = str(event.get("event", ""))
+                if name.startswith(("account.", "domain.", "server.")):
+                    # A password reset, a removed account, changed access modes: web sessions are read
+                    # again at their next use instead of within WebSessions.FRESH_FOR.
+                    runtime.websessions.forget_checks()
+                if name != f"server.{SERVER_SERVICES}":
                     continue
                 try:
                     await self._apply_store_overrides(runtime.directory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import imaplib
 import socket
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from tests.web.conftest import PASSWORD, POSTMASTER_PASSWORD, WebNode, browser, csrf_of, query
 
@@ -231,3 +232,13 @@ async def test_saving_an_account_keeps_a_multiline_sieve_script(web_node: WebNod
             assert "Saved." in await response.text()
     settings = web_node.call(web_node.runtime.directory.account_settings(user))
     assert settings["SieveScript"] == script and settings["RealName"] == "Sieve Owner"
+
+
+def test_acme_tokens_never_leave_their_folder(tmp_path: Path) -> None:
+    from polyport import datadir
+
+    (tmp_path / "ok-token_1").write_bytes(b"thumb")
+    (tmp_path.parent / "secret").write_bytes(b"no")
+    assert datadir.acme_challenge(tmp_path, "ok-token_1") == b"thumb"
+    for token in ("", "..", "../secret", "a/b", "x.y", "missing", "a" * 300):
+        assert datadir.acme_challenge(tmp_path, token) is None

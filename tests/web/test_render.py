@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import time
 from email.message import EmailMessage
-from html.parser import HTMLParser
 
 import msgspec
 import pytest
@@ -26,6 +25,7 @@ from polyport.web.render import (
     render_message,
     text_of,
 )
+from tests.web.htmltags import Tags
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -50,20 +50,6 @@ def message(subject: str = "Hello", text: str | None = "Hello there.\n") -> Emai
     if text is not None:
         m.set_content(text)
     return m
-
-
-class Tags(HTMLParser):
-    def __init__(self, markup: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.feed(markup)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, {name: value or "" for name, value in attrs}))
-
-    def of(self, tag: str) -> list[dict[str, str]]:
-        return [attributes for name, attributes in self.tags if name == tag]
 
 
 # --- Headers ---------------------------------------------------------------------------------------------

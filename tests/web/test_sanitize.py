@@ -8,35 +8,19 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyport.web.sanitize import SanitizedHtml, sanitize_html, text_to_html
+from tests.web.htmltags import Tags
 
 URL_ATTRIBUTES = {"href", "src", "srcset", "background", "action", "formaction", "xlink:href", "poster", "data",
                   "cite", "longdesc", "lowsrc", "dynsrc", "ping"}
 FORBIDDEN_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "form", "input", "button", "textarea",
                   "select", "meta", "link", "base", "style", "svg", "math", "applet", "template", "noscript"}
 SAFE_DATA_IMAGE = re.compile(r"data:image/(png|gif|jpeg|jpg|webp)[;,]")
-
-
-class Tags(HTMLParser):
-    """Every start tag of a document with its attributes, entity-decoded."""
-
-    def __init__(self, markup: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.feed(markup)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, {name: value or "" for name, value in attrs}))
-
-    def of(self, tag: str) -> list[dict[str, str]]:
-        return [attributes for name, attributes in self.tags if name == tag]
 
 
 def browser_url(value: str) -> str:

@@ -471,3 +471,29 @@ async def test_forwarding_target_must_be_an_address(web_node: WebNode) -> None:
             assert response.status == 400 and "Not a mail address" in await response.text()
         async with client.post("/login", data={"name": "x", "password": "y" * 300_000}) as response:
             assert response.status == 413
+
+
+async def test_malformed_forms_and_a_client_vanishing_mid_upload_leave_nothing(web_node: WebNode) -> None:
+    import socket
+
+    from yarl import URL
+
+    address = web_node.account("vanish")
+    client = await web_node.login(address)
+    async with client:
+        async with client.get("/mail/compose") as response:
+            token = csrf_of(await response.text())
+        cookie = "; ".join(f"{k}={v.value}" for k, v in client.cookie_jar.filter_cookies(URL(web_node.base)).items())
+    head = (f"POST /mail/send HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n").encode()
+    part = b'--x\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n' + token.encode()
+    for body in (b"no boundary anywhere", part + b"\r\n--x\r\ngarbage without headers or end"):
+        with socket.create_connection(("127.0.0.1", web_node.ports["webuser"])) as sock:
+            sock.sendall(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    with socket.create_connection(("127.0.0.1", web_node.ports["webuser"])) as sock:
+        sock.sendall(head + b"Content-Length: 100000\r\n\r\n" + part + b'\r\n--x\r\nContent-Disposition: form-data; '
+                     b'name="to"\r\n\r\n' + address.encode())  # and gone, 99 KB short
+    async with browser(web_node.base) as check, check.get("/login") as response:
+        assert response.status == 200  # the node still serves
+    assert web_node.messages(address) == [] and web_node.messages(address, "Sent") == []

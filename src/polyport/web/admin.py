@@ -17,24 +17,22 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from polyport import metrics
-from polyport.auth.login import AuthFailure, Identity, Throttled
-from polyport.auth.websessions import ADMIN, WebSession
+from polyport.auth.login import Identity
 from polyport.cliapi import embedded, wire
 from polyport.cliapi.codes import CliError
 from polyport.directory import settings as schema
 from polyport.net.resolver import Resolver
 from polyport.web.app import (
     SESSION,
-    check_csrf,
-    clear_session_cookie,
-    client_ip,
-    current_session,
+    form_with_csrf,
+    identity_of,
+    log_in,
+    log_out,
     login_context,
     page,
-    read_form,
     runtime_of,
     safe_next,
-    set_session_cookie,
+    session_required,
 )
 
 ACCESS_MODE = "PWD"  # CommuniGate's access mode for administration (the CLI/API's too)
@@ -43,40 +41,38 @@ DOMAIN_ADMIN = "Domain"
 PAGE = 50
 
 
-def admin_required(handler: Any) -> Any:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        session = await current_session(request, ACCESS_MODE)
-        if session is None:
-            if request.method == "GET":
-                raise web.HTTPSeeOther("/login?next=" + urllib.parse.quote(request.path_qs, safe=""))
-            raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
-        if MASTER not in session.rights and DOMAIN_ADMIN not in session.rights:
-            raise web.HTTPForbidden(text="This account does not administer anything.")
-        request[SESSION] = session
-        return await handler(request)  # type: ignore[no-any-return]
+def _administers(rights: Any) -> bool:
+    return MASTER in rights or DOMAIN_ADMIN in rights
 
-    wrapped.__name__ = handler.__name__
-    return wrapped
+
+admin_required = session_required(ACCESS_MODE, may=lambda session: _administers(session.rights))
 
 
 async def run(request: web.Request, command: str) -> Any:
-    session: WebSession = request[SESSION]
-    identity = Identity(session.account_id, session.address, session.address, list(session.rights))
-    return await embedded.execute(runtime_of(request), identity, login_context(request, ACCESS_MODE), command)
+    """A CLI/API command line, run as the logged-in administrator."""
+    return await embedded.execute(runtime_of(request), identity_of(request[SESSION]),
+                                  login_context(request, ACCESS_MODE), command)
 
 
-async def _form(request: web.Request) -> MultiDictProxy[Any]:
-    form = await read_form(request)
-    check_csrf(request, form)
-    return form
+async def shown(request: web.Request, command: str) -> Any:
+    """A command's data for a page about something that must exist: its refusal is that page's 404."""
+    try:
+        return await run(request, command)
+    except CliError as failure:
+        raise web.HTTPNotFound(text=failure.text) from None
 
 
 def _is_master(request: web.Request) -> bool:
     return MASTER in request[SESSION].rights
 
 
-def _safe_next(target: str | None) -> str:
-    return safe_next(target, "/")
+def _names(text: str) -> list[str]:
+    """Names or addresses typed in one field, separated by spaces, commas or line breaks."""
+    return text.replace(",", " ").split()
+
+
+def _in_domain(name: str, domain: str) -> str:
+    return name if "@" in name else f"{name}@{domain}"
 
 
 q = embedded.quote
@@ -85,45 +81,18 @@ q = embedded.quote
 # -- login ---------------------------------------------------------------------------------------------
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    return page(request, "login.html", title="WebAdmin", error=None, next=_safe_next(request.query.get("next")),
-                name="", admin=True)
+    return page(request, "login.html", title="WebAdmin", error=None, name="", admin=True,
+                next=safe_next(request.query.get("next"), "/"))
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await read_form(request)
-    name = str(form.get("name", "")).strip()[:320]
-    password = str(form.get("password", ""))[:1024]
-    target = _safe_next(str(form.get("next", "")))
-    runtime = runtime_of(request)
-    try:
-        identity = await runtime.auth.login_plain(login_context(request, ACCESS_MODE), name, password,
-                                                  mechanism="WEB")
-    except Throttled:
-        return page(request, "login.html", status=429, title="WebAdmin", name=name, next=target, admin=True,
-                    error="Too many failed logins; wait a few minutes and try again.")
-    except AuthFailure as failure:
-        error = str(failure) if failure.reason == "plaintext-refused" else "Wrong name or password."
-        return page(request, "login.html", status=401, title="WebAdmin", name=name, next=target, admin=True,
-                    error=error)
-    if MASTER not in identity.rights and DOMAIN_ADMIN not in identity.rights:
+    def refuse(identity: Identity) -> str | None:
         # The password was right, but this is a plain user: the same answer tells nobody more.
-        return page(request, "login.html", status=403, title="WebAdmin", name=name, next=target, admin=True,
-                    error="This account does not administer anything; use the webmail.")
-    session = await runtime.websessions.create(identity.account_id, ADMIN, client_ip(request))
-    response = web.HTTPSeeOther(target)
-    set_session_cookie(request, response, session, False)
-    raise response
+        if _administers(identity.rights):
+            return None
+        return "This account does not administer anything; use the webmail."
 
-
-async def logout(request: web.Request) -> web.StreamResponse:
-    session = await current_session(request, None)
-    if session is not None:
-        request[SESSION] = session
-        await _form(request)
-        await runtime_of(request).websessions.end(session.token)
-    response = web.HTTPSeeOther("/login")
-    clear_session_cookie(request, response)
-    raise response
+    return await log_in(request, ACCESS_MODE, home="/", admin=True, refuse=refuse)
 
 
 # -- server --------------------------------------------------------------------------------------------
@@ -141,7 +110,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": domain}))
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         lines = [line.strip() for line in str(form.get("networks", "")).splitlines() if line.strip()]
         try:
             await run(request, f"SETLANIPS ({','.join(q(line) for line in lines)})")
@@ -181,7 +150,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Server administrators only.")
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         ident = str(form.get("id", ""))[:100]
         try:
             if form.get("do") == "retry":
@@ -203,7 +172,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
 async def domains(request: web.Request) -> web.StreamResponse:
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         name = str(form.get("name", "")).strip()[:255]
         try:
             if form.get("do") == "create" and name:
@@ -265,7 +234,7 @@ async def domain(request: web.Request) -> web.StreamResponse:
     name = request.query.get("d", "")
     error = message = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         name = str(form.get("d", name))
         what = str(form.get("do", ""))
         try:
@@ -276,13 +245,10 @@ async def domain(request: web.Request) -> web.StreamResponse:
             raise web.HTTPSeeOther("/domains")
         if what == "rename" and error is None:
             raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": str(form.get("to", "")).lower()}))
-    try:
-        settings = await run(request, f"GETDOMAINSETTINGS {q(name)}")
-        effective = await run(request, f"GETDOMAINEFFECTIVESETTINGS {q(name)}")
-        aliases = await run(request, f"GETDOMAINALIASES {q(name)}")
-        defaults = await run(request, f"GETACCOUNTDEFAULTS {q(name)}")
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
+    settings = await shown(request, f"GETDOMAINSETTINGS {q(name)}")
+    effective = await shown(request, f"GETDOMAINEFFECTIVESETTINGS {q(name)}")
+    aliases = await shown(request, f"GETDOMAINALIASES {q(name)}")
+    defaults = await shown(request, f"GETACCOUNTDEFAULTS {q(name)}")
     records = await _dns_records(request, name)
     checks = None
     if request.query.get("check") == "1":
@@ -361,8 +327,8 @@ async def _change_domain(request: web.Request, name: str, what: str, form: Multi
     elif what == "defaults":
         await run(request, f"UPDATEACCOUNTDEFAULTS {q(name)} {_settings_text(form, ACCOUNT_SPECS)}")
     elif what == "aliases":
-        aliases = [a.strip() for a in str(form.get("aliases", "")).replace(",", " ").split() if a.strip()]
-        await run(request, f"SETDOMAINALIASES {q(name)} ({','.join(q(a) for a in aliases)})")
+        aliases = ",".join(q(a) for a in _names(str(form.get("aliases", ""))))
+        await run(request, f"SETDOMAINALIASES {q(name)} ({aliases})")
     elif what == "rename":
         await run(request, f"RENAMEDOMAIN {q(name)} into {q(str(form.get('to', '')).strip())}")
     elif what == "delete":
@@ -381,25 +347,22 @@ async def accounts(request: web.Request) -> web.StreamResponse:
     cookie = request.query.get("after", "")[:400]
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         name = str(form.get("d", name))
         address = str(form.get("name", "")).strip()[:320]
         password = str(form.get("password", ""))[:1024]
         try:
             if not address:
                 raise CliError(embedded.Code.GENERAL, "Give the account's name.")
-            full = address if "@" in address else f"{address}@{name}"
+            full = _in_domain(address, name)
             settings = f"{{Password={q(password)};}}" if password else "{}"
             await run(request, f"CREATEACCOUNT {q(full)} {settings}")
             raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": full.lower()}))
         except CliError as failure:
             error = failure.text
     filter_text = f" FILTER {q(pattern)}" if pattern else ""
-    try:
-        listed = await run(request, f"LISTDOMAINOBJECTS {q(name)}{filter_text} {PAGE} ACCOUNTS ALIASES FORWARDERS "
+    listed = await shown(request, f"LISTDOMAINOBJECTS {q(name)}{filter_text} {PAGE} ACCOUNTS ALIASES FORWARDERS "
                                     f"COOKIE {q(cookie)}")
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
     total, objects, _, _, next_cookie = listed
     rows = []
     for object_name, value in objects.items():
@@ -417,7 +380,7 @@ async def account(request: web.Request) -> web.StreamResponse:
     address = request.query.get("a", "")
     error = message = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         address = str(form.get("a", address))
         what = str(form.get("do", ""))
         try:
@@ -426,8 +389,8 @@ async def account(request: web.Request) -> web.StreamResponse:
             elif what == "password":
                 await run(request, f"SETACCOUNTPASSWORD {q(address)} PASSWORD {q(str(form.get('password', '')))}")
             elif what == "aliases":
-                aliases = [a.strip() for a in str(form.get("aliases", "")).replace(",", " ").split() if a.strip()]
-                await run(request, f"SETACCOUNTALIASES {q(address)} ({','.join(q(a) for a in aliases)})")
+                aliases = ",".join(q(a) for a in _names(str(form.get("aliases", ""))))
+                await run(request, f"SETACCOUNTALIASES {q(address)} ({aliases})")
             elif what == "rename":
                 target = str(form.get("to", "")).strip()
                 await run(request, f"RENAMEACCOUNT {q(address)} into {q(target)}")
@@ -441,13 +404,10 @@ async def account(request: web.Request) -> web.StreamResponse:
             message = "Saved."
         except CliError as failure:
             error = failure.text
-    try:
-        settings = await run(request, f"GETACCOUNTSETTINGS {q(address)}")
-        effective = await run(request, f"GETACCOUNTEFFECTIVESETTINGS {q(address)}")
-        aliases = await run(request, f"GETACCOUNTALIASES {q(address)}")
-        info = await run(request, f"GETACCOUNTINFO {q(address)}")
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
+    settings = await shown(request, f"GETACCOUNTSETTINGS {q(address)}")
+    effective = await shown(request, f"GETACCOUNTEFFECTIVESETTINGS {q(address)}")
+    aliases = await shown(request, f"GETACCOUNTALIASES {q(address)}")
+    info = await shown(request, f"GETACCOUNTINFO {q(address)}")
     usage = None
     with contextlib.suppress(Exception):
         runtime = runtime_of(request)
@@ -477,17 +437,14 @@ async def template(request: web.Request) -> web.StreamResponse:
     name = request.query.get("d", "")
     error = message = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         name = str(form.get("d", name))
         try:
             await run(request, f"UPDATEACCOUNTTEMPLATE {q(name)} {_settings_text(form, ACCOUNT_SPECS)}")
             message = "Saved."
         except CliError as failure:
             error = failure.text
-    try:
-        values = await run(request, f"GETACCOUNTTEMPLATE {q(name)}")
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
+    values = await shown(request, f"GETACCOUNTTEMPLATE {q(name)}")
     return page(request, "admin/template.html", status=400 if error else 200, title=f"Template of {name}",
                 domain=name, rows=setting_rows(ACCOUNT_SPECS, values, values), error=error, message=message,
                 master=_is_master(request))
@@ -498,10 +455,9 @@ async def forwarders(request: web.Request) -> web.StreamResponse:
     name = request.query.get("d", "")
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         name = str(form.get("d", name))
-        address = str(form.get("name", "")).strip()[:320]
-        full = address if "@" in address else f"{address}@{name}"
+        full = _in_domain(str(form.get("name", "")).strip()[:320], name)
         try:
             if form.get("do") == "create":
                 await run(request, f"CREATEFORWARDER {q(full)} TO {q(str(form.get('to', '')).strip()[:1000])}")
@@ -513,10 +469,7 @@ async def forwarders(request: web.Request) -> web.StreamResponse:
             error = failure.text
         if error is None:
             raise web.HTTPSeeOther("/forwarders?" + urllib.parse.urlencode({"d": name}))
-    try:
-        names = await run(request, f"LISTFORWARDERS {q(name)}")
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
+    names = await shown(request, f"LISTFORWARDERS {q(name)}")
     rows = [{"name": n, "target": await run(request, f"GETFORWARDER {q(n + '@' + name)}")} for n in sorted(names)]
     return page(request, "admin/forwarders.html", status=400 if error else 200, title=f"Forwarders of {name}",
                 domain=name, rows=rows, error=error, master=_is_master(request))
@@ -527,12 +480,10 @@ async def groups(request: web.Request) -> web.StreamResponse:
     name = request.query.get("d", "")
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         name = str(form.get("d", name))
-        address = str(form.get("name", "")).strip()[:320]
-        full = address if "@" in address else f"{address}@{name}"
-        members = [m.strip() for m in str(form.get("members", "")).replace(",", " ").split() if m.strip()]
-        listed = ",".join(q(m) for m in members)
+        full = _in_domain(str(form.get("name", "")).strip()[:320], name)
+        listed = ",".join(q(m) for m in _names(str(form.get("members", ""))))
         real_name = str(form.get("real_name", "")).strip()[:200]
         try:
             if form.get("do") == "create":
@@ -547,10 +498,7 @@ async def groups(request: web.Request) -> web.StreamResponse:
             error = failure.text
         if error is None:
             raise web.HTTPSeeOther("/groups?" + urllib.parse.urlencode({"d": name}))
-    try:
-        names = await run(request, f"LISTGROUPS {q(name)}")
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
+    names = await shown(request, f"LISTGROUPS {q(name)}")
     rows = []
     for group in sorted(names):
         values = await run(request, f"GETGROUP {q(group + '@' + name)}")
@@ -563,7 +511,7 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/login", login_page)
     r.add_post("/login", login_submit)
-    r.add_post("/logout", logout)
+    r.add_post("/logout", log_out)
     r.add_route("*", "/", dashboard)
     r.add_route("*", "/queue", queue)
     r.add_get("/firewall", firewall)

@@ -21,10 +21,11 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from polyport import log
-from polyport.auth.login import LoginContext
+from polyport.auth.login import AuthFailure, Identity, LoginContext, Throttled
 from polyport.auth.websessions import WebSession
 from polyport.runtime import Runtime
 
@@ -154,6 +155,92 @@ async def read_form(request: web.Request, limit: int | None = None) -> MultiDict
             return await reader.post()
     except TimeoutError:
         raise web.HTTPRequestTimeout(text="The request body came too slowly.") from None
+    except (ValueError, HttpProcessingError):  # aiohttp's multipart reader: no boundary, broken part headers...
+        raise web.HTTPBadRequest(text="The form is malformed.") from None
+
+
+async def form_with_csrf(request: web.Request, limit: int | None = None) -> MultiDictProxy[Any]:
+    """A state-changing form of a logged-in page: read (read_form), then its CSRF token checked."""
+    form = await read_form(request, limit)
+    check_csrf(request, form)
+    return form
+
+
+def identity_of(session: WebSession) -> Identity:
+    """The session's account as the services and the CLI/API's commands know a caller."""
+    return Identity(session.account_id, session.address, session.address, list(session.rights))
+
+
+def session_required(access_mode: str, *, may: Callable[[WebSession], bool] | None = None,
+                     no_redirect: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+    """Pages for a logged-in account of this application's kind: without a session a page (GET) sends the
+    browser to the login form, anything else (and the `no_redirect` paths: frames, downloads, event
+    streams) gets 401; `may` refuses sessions whose account lacks what the pages need (403)."""
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            session = await current_session(request, access_mode)
+            if session is None:
+                if request.method == "GET" and not request.path.startswith(no_redirect):
+                    raise web.HTTPSeeOther("/login?next=" + urllib.parse.quote(request.path_qs, safe=""))
+                raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
+            if may is not None and not may(session):
+                raise web.HTTPForbidden(text="This account may not use these pages.")
+            request[SESSION] = session
+            return await handler(request)
+
+        return wrapped
+
+    return decorate
+
+
+async def log_in(request: web.Request, access_mode: str, *, home: str, admin: bool,
+                 refuse: Callable[[Identity], str | None] | None = None,
+                 prepare: Callable[[Identity], Awaitable[None]] | None = None) -> web.StreamResponse:
+    """The login form's POST, for the webmail and WebAdmin alike: the shared Authenticator (throttled,
+    plaintext only over TLS or from trusted networks), one answer for an unknown name and a wrong password,
+    `refuse` for an account with the right password that may not use these pages, then a new session."""
+    form = await read_form(request)
+    name = str(form.get("name", "")).strip()[:320]
+    password = str(form.get("password", ""))[:1024]
+    remember = not admin and form.get("remember") == "on"
+    target = safe_next(str(form.get("next", "")), home)
+    title = "WebAdmin" if admin else "Log in"
+    runtime = runtime_of(request)
+
+    def again(status: int, error: str) -> web.StreamResponse:
+        return page(request, "login.html", status=status, title=title, name=name, next=target, admin=admin,
+                    error=error)
+
+    try:
+        identity = await runtime.auth.login_plain(login_context(request, access_mode), name, password,
+                                                  mechanism="WEB")
+    except Throttled:
+        return again(429, "Too many failed logins; wait a few minutes and try again.")
+    except AuthFailure as failure:
+        # One message for an unknown name and a wrong password: no account enumeration.
+        return again(401, str(failure) if failure.reason == "plaintext-refused" else "Wrong name or password.")
+    refused = refuse(identity) if refuse is not None else None
+    if refused is not None:
+        return again(403, refused)
+    if prepare is not None:
+        await prepare(identity)
+    session = await runtime.websessions.create(identity.account_id, request.app[KIND], client_ip(request),
+                                               remember=remember)
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(request, response, session, remember)
+    raise response
+
+
+async def log_out(request: web.Request) -> web.StreamResponse:
+    session = await current_session(request, None)
+    if session is not None:
+        request[SESSION] = session
+        await form_with_csrf(request)
+        await runtime_of(request).websessions.end(session.token)
+    response = web.HTTPSeeOther("/login")
+    clear_session_cookie(request, response)
+    raise response
 
 
 SAFE_PATH = re.compile(r"/[A-Za-z0-9/._~!$&'()*+,;=:@%?-]*")
@@ -202,6 +289,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as exc:
         _secure(request, exc)
+        raise
+    except ConnectionError:  # the client went away (mid-upload, say): nobody to answer, nothing to log
         raise
     except Exception:
         _log.exception("web.request_failed", request=request[REQUEST_ID], path=request.path)

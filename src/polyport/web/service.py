@@ -29,7 +29,6 @@ class WebService:
         self._stopping = asyncio.Event()  # set when the node stops: event streams end
         self._runner: web.AppRunner | None = None
         self._server: web.Server | None = None
-        self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         app = self._build(self.runtime, self.service, self._stopping)
@@ -39,18 +38,6 @@ class WebService:
             max_line_size=MAX_LINE, max_field_size=MAX_LINE)
         await self._runner.setup()
         self._server = self._runner.server
-        self._follower = asyncio.get_running_loop().create_task(self._follow_directory())
-
-    async def _follow_directory(self) -> None:
-        """Any change to accounts or domains (a password reset, a removed account, access modes) makes the
-        sessions' short freshness (WebSessions.FRESH_FOR) start over, so it takes effect at once."""
-        subscription = self.runtime.bus.subscribe("directory")
-        try:
-            async for event in subscription:
-                if str(event.get("event", "")).startswith(("account.", "domain.", "server.")):
-                    self.runtime.websessions.forget_checks()
-        finally:
-            subscription.close()
 
     def protocol(self) -> asyncio.Protocol:
         assert self._server is not None, "the web service was not started"
@@ -64,10 +51,6 @@ class WebService:
 
     async def close(self) -> None:
         self._stopping.set()
-        if self._follower is not None:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
-            self._follower = None
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()

@@ -30,7 +30,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from polyport import log
-from polyport.auth.login import AuthFailure, Identity, Throttled
+from polyport.auth.login import AuthFailure, Identity
 from polyport.auth.websessions import USER, WebSession
 from polyport.cliapi import embedded
 from polyport.cliapi.codes import CliError
@@ -46,16 +46,18 @@ from polyport.web import listing, render
 from polyport.web.app import (
     NEW_SESSION,
     SESSION,
-    check_csrf,
-    clear_session_cookie,
     client_ip,
     current_session,
+    form_with_csrf,
     human_size,
+    identity_of,
+    log_in,
+    log_out,
     login_context,
     page,
-    read_form,
     runtime_of,
     safe_next,
+    session_required,
     set_session_cookie,
     short_time,
 )
@@ -68,41 +70,18 @@ DEFAULT_NAMES = {"\\Sent": "Sent", "\\Drafts": "Drafts", "\\Trash": "Trash", "\\
 MESSAGE_CSP_BASE = ("default-src 'none'; style-src 'unsafe-inline'; font-src 'none'; frame-ancestors 'self'; "
                     "base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
 # Inline parts shown as images; anything else is a download (SVG can carry script, so it is one too).
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
 INLINE_IMAGE_MAX = 4 * 1024 * 1024  # an inline image larger than this is left out of the message view
 # A body search reads and parses messages: at most this many, the first in the list's order.
 BODY_SEARCH_MAX = 5000
-INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
 _log = log.get(service="webmail")
 
 
 # -- session plumbing --------------------------------------------------------------------------------
 
-def login_required(handler: Any) -> Any:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        session = await current_session(request, ACCESS_MODE)
-        if session is None:
-            if request.method == "GET" and not request.path.startswith(("/mail/body", "/mail/part", "/mail/events")):
-                raise web.HTTPSeeOther("/login?next=" + urllib.parse.quote(request.path_qs, safe=""))
-            raise web.HTTPUnauthorized(text="Your session has ended; log in again.")
-        request[SESSION] = session
-        return await handler(request)  # type: ignore[no-any-return]
-
-    wrapped.__name__ = handler.__name__
-    return wrapped
-
-
-def _identity(session: WebSession) -> Identity:
-    return Identity(session.account_id, session.address, session.address, list(session.rights))
-
-
-async def _form(request: web.Request, limit: int | None = None) -> MultiDictProxy[Any]:
-    form = await read_form(request, limit)
-    check_csrf(request, form)
-    return form
-
-
-def _safe_next(target: str | None) -> str:
-    return safe_next(target, "/mail/")
+# Frames, downloads and the event stream answer 401 without a session: a redirect to the login page would
+# land inside an iframe or a download.
+login_required = session_required(ACCESS_MODE, no_redirect=("/mail/body", "/mail/part", "/mail/events"))
 
 
 # -- login ---------------------------------------------------------------------------------------------
@@ -110,44 +89,15 @@ def _safe_next(target: str | None) -> str:
 async def login_page(request: web.Request) -> web.StreamResponse:
     if await current_session(request, ACCESS_MODE) is not None:
         raise web.HTTPSeeOther("/mail/")
-    return page(request, "login.html", title="Log in", error=None, next=_safe_next(request.query.get("next")),
-                name="", admin=False)
+    return page(request, "login.html", title="Log in", error=None, name="", admin=False,
+                next=safe_next(request.query.get("next"), "/mail/"))
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await read_form(request)
-    name = str(form.get("name", "")).strip()[:320]
-    password = str(form.get("password", ""))[:1024]
-    remember = form.get("remember") == "on"
-    target = _safe_next(str(form.get("next", "")))
-    runtime = runtime_of(request)
-    try:
-        identity = await runtime.auth.login_plain(login_context(request, ACCESS_MODE), name, password,
-                                                  mechanism="WEB")
-    except Throttled:
-        return page(request, "login.html", status=429, title="Log in", name=name, next=target, admin=False,
-                    error="Too many failed logins; wait a few minutes and try again.")
-    except AuthFailure as failure:
-        # One message for an unknown name and a wrong password: no account enumeration.
-        error = str(failure) if failure.reason == "plaintext-refused" else "Wrong name or password."
-        return page(request, "login.html", status=401, title="Log in", name=name, next=target, admin=False,
-                    error=error)
-    await runtime.mailstore.ensure_defaults(identity.account_id)
-    session = await runtime.websessions.create(identity.account_id, USER, client_ip(request), remember=remember)
-    response = web.HTTPSeeOther(target)
-    set_session_cookie(request, response, session, remember)
-    raise response
+    async def prepare(identity: Identity) -> None:
+        await runtime_of(request).mailstore.ensure_defaults(identity.account_id)
 
-
-async def logout(request: web.Request) -> web.StreamResponse:
-    session = await current_session(request, None)
-    if session is not None:
-        request[SESSION] = session
-        await _form(request)
-        await runtime_of(request).websessions.end(session.token)
-    response = web.HTTPSeeOther("/login")
-    clear_session_cookie(request, response)
-    raise response
+    return await log_in(request, ACCESS_MODE, home="/mail/", admin=False, prepare=prepare)
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -343,12 +293,24 @@ def _params(request: web.Request, **changes: Any) -> Any:
 
 # -- reading -------------------------------------------------------------------------------------------
 
-async def _message(runtime: Runtime, box: Mailbox, uid: int) -> tuple[Any, bytes]:
+async def _full(runtime: Runtime, box: Mailbox, uid: int) -> Any:
     found = await runtime.mailstore.full(box.id, uid, uid)
     if not found:
         raise web.HTTPNotFound(text="That message is no longer there.")
-    full = found[0]
+    return found[0]
+
+
+async def _message(runtime: Runtime, box: Mailbox, uid: int) -> tuple[Any, bytes]:
+    full = await _full(runtime, box, uid)
     return full, await runtime.mailstore.read(full.blob, size=full.size)
+
+
+async def _asked(request: web.Request) -> tuple[Runtime, Mailbox, int]:
+    """The mailbox (?box=, INBOX by default; the account's rights checked) and message (?uid=) a page is
+    about."""
+    runtime = runtime_of(request)
+    box = await _mailbox(runtime, request[SESSION], request.query.get("box", "INBOX"))
+    return runtime, box, _uid(request)
 
 
 def _uid(request: web.Request) -> int:
@@ -398,19 +360,10 @@ class RenderCache:
 
 
 
-async def _full(runtime: Runtime, box: Mailbox, uid: int) -> Any:
-    found = await runtime.mailstore.full(box.id, uid, uid)
-    if not found:
-        raise web.HTTPNotFound(text="That message is no longer there.")
-    return found[0]
-
-
 @login_required
 async def read(request: web.Request) -> web.StreamResponse:
-    runtime = runtime_of(request)
+    runtime, box, uid = await _asked(request)
     session: WebSession = request[SESSION]
-    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
-    uid = _uid(request)
     full = await _full(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
     message = await caches(runtime).rendered.get(runtime, full, allow_remote)
@@ -455,10 +408,7 @@ def _inline_images(data: bytes, structure: Any) -> Any:
 async def body(request: web.Request) -> web.StreamResponse:
     """The HTML of a message, alone, for the reading page's sandboxed frame: its own strict policy (no
     script at all, images only from us unless the user allowed remote ones, a sandbox = a unique origin)."""
-    runtime = runtime_of(request)
-    session: WebSession = request[SESSION]
-    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
-    uid = _uid(request)
+    runtime, box, uid = await _asked(request)
     full = await _full(runtime, box, uid)
     allow_remote = request.query.get("remote") == "1"
     message = await caches(runtime).rendered.get(runtime, full, allow_remote)
@@ -477,10 +427,7 @@ async def body(request: web.Request) -> web.StreamResponse:
 @login_required
 async def part(request: web.Request) -> web.StreamResponse:
     """An attachment (always a download) or an inline image (shown only when it is a plain image type)."""
-    runtime = runtime_of(request)
-    session: WebSession = request[SESSION]
-    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
-    uid = _uid(request)
+    runtime, box, uid = await _asked(request)
     full, data = await _message(runtime, box, uid)
     try:
         content, content_type, filename = render.part_bytes(data, full.structure(), request.query.get("part", ""))
@@ -497,10 +444,8 @@ async def part(request: web.Request) -> web.StreamResponse:
 
 @login_required
 async def raw(request: web.Request) -> web.StreamResponse:
-    runtime = runtime_of(request)
-    session: WebSession = request[SESSION]
-    box = await _mailbox(runtime, session, request.query.get("box", "INBOX"))
-    _, data = await _message(runtime, box, _uid(request))
+    runtime, box, uid = await _asked(request)
+    _, data = await _message(runtime, box, uid)
     response = web.Response(body=data, content_type="text/plain", charset="utf-8")
     if request.query.get("download") == "1":
         response.headers["Content-Disposition"] = "attachment; filename=message.eml"
@@ -525,12 +470,11 @@ async def act(request: web.Request) -> web.StreamResponse:
     """Mark read/unread, flag, move, delete (to Trash; for good from Trash), junk: on the checked messages."""
     runtime = runtime_of(request)
     session: WebSession = request[SESSION]
-    form = await _form(request)
+    form = await form_with_csrf(request)
     box = await _mailbox(runtime, session, str(form.get("box", "INBOX")))
     uids = _uids(form)
     what = str(form.get("do", ""))
-    back = _safe_next(str(form.get("back", ""))) if form.get("back") else "/mail/list?" + urllib.parse.urlencode(
-        {"box": box.name})
+    back = safe_next(str(form.get("back", "")), "/mail/list?" + urllib.parse.urlencode({"box": box.name}))
     store = runtime.mailstore
     if what not in ("read", "unread", "flag", "unflag", "delete", "junk", "notjunk", "move"):
         raise web.HTTPBadRequest(text="Unknown action")
@@ -570,7 +514,7 @@ async def act(request: web.Request) -> web.StreamResponse:
 async def empty(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     session: WebSession = request[SESSION]
-    form = await _form(request)
+    form = await form_with_csrf(request)
     box = await _mailbox(runtime, session, str(form.get("box", "")))
     if box.special_use not in ("\\Trash", "\\Junk"):
         raise web.HTTPBadRequest(text="Only Trash and Junk are emptied")
@@ -692,7 +636,7 @@ async def send(request: web.Request) -> web.StreamResponse:
     body_limit = min(runtime.config.web.max_upload, limit * 4 // 3 + 1024 * 1024)
     if request.content_length is not None and request.content_length > body_limit:
         raise web.HTTPRequestEntityTooLarge(max_size=body_limit, actual_size=request.content_length)
-    form = await _form(request, body_limit)
+    form = await form_with_csrf(request, body_limit)
     settings, _ = await _settings(runtime, session)
     saving = form.get("save") is not None
     to, cc, bcc = (_one_line(form.get(k, ""), 10000) for k in ("to", "cc", "bcc"))
@@ -899,7 +843,7 @@ async def folders(request: web.Request) -> web.StreamResponse:
     session: WebSession = request[SESSION]
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         what = str(form.get("do", ""))
         name = str(form.get("name", "")).strip()[:500]
         try:
@@ -945,7 +889,7 @@ def _forward_of(rules: list[Any]) -> tuple[str, bool]:
 
 
 async def _run(request: web.Request, session: WebSession, command: str) -> Any:
-    return await embedded.execute(runtime_of(request), _identity(session), login_context(request, ACCESS_MODE),
+    return await embedded.execute(runtime_of(request), identity_of(session), login_context(request, ACCESS_MODE),
                                   command)
 
 
@@ -955,7 +899,7 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     session: WebSession = request[SESSION]
     message = error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         what = str(form.get("do", ""))
         try:
             message = await _change_settings(request, session, what, form)
@@ -1043,7 +987,7 @@ async def contacts(request: web.Request) -> web.StreamResponse:
     session: WebSession = request[SESSION]
     error = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await form_with_csrf(request)
         what = str(form.get("do", ""))
         try:
             if what == "add":
@@ -1072,7 +1016,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/", root)
     r.add_get("/login", login_page)
     r.add_post("/login", login_submit)
-    r.add_post("/logout", logout)
+    r.add_post("/logout", log_out)
     r.add_get("/mail/", message_list)
     r.add_get("/mail/list", message_list)
     r.add_get("/mail/read", read)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from pathlib import Path
 
 from aiohttp import web
 
-from polyport import metrics
+from polyport import datadir, metrics
 from polyport.auth.websessions import WebSession
 from polyport.config import Config
 from polyport.directory import DirectoryError
@@ -17,8 +16,6 @@ from polyport.web import autoconfig
 from polyport.web.app import BODY_SECONDS, client_ip, runtime_of
 
 MTA_STS_MAX_AGE = 7 * 86400
-ACME_DIR = "acme-challenge"
-_ACME_NAME = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 def public_hostname(config: Config) -> str:
@@ -113,19 +110,10 @@ async def mta_sts(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def acme_folder(config: Config) -> Path:
-    return Path(config.web.acme_dir) if config.web.acme_dir else config.data_dir / ACME_DIR
-
-
 async def acme_challenge(request: web.Request) -> web.StreamResponse:
-    token = request.match_info["token"]
-    if not token or not set(token) <= _ACME_NAME:
+    data = datadir.acme_challenge(runtime_of(request).config.acme_path, request.match_info["token"])
+    if data is None:
         raise web.HTTPNotFound()
-    path = acme_folder(runtime_of(request).config) / token
-    try:
-        data = path.read_bytes()  # a few dozen bytes, written by the ACME client
-    except OSError:
-        raise web.HTTPNotFound() from None
     return web.Response(body=data, content_type="application/octet-stream")
 
 
