@@ -12,12 +12,16 @@ from typing import Any
 
 from polyport import service_table as config_module
 from polyport.config import ResolvedService
+from polyport.kernel.protocol import ProtocolModule
 from polyport.runtime import Runtime
 from tests.net.echo_protocol import EchoHandler
 
 
 def make_handler(runtime: Runtime, service: ResolvedService) -> EchoHandler:
     return EchoHandler(tls=runtime.tls.context)
+
+
+PROTOCOL = ProtocolModule(stream=make_handler)
 
 
 def patch(*names: str) -> dict[str, Any]:

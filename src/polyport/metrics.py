@@ -33,6 +33,17 @@ auth_failures = Counter("polyport_auth_failures", "Failed logins.", ["service", 
 auth_lockouts = Counter("polyport_auth_lockouts", "Lockouts started by failed logins.", ["scope"],
                         registry=REGISTRY)
 
+# UDP listeners (net/udp.py): every datagram that arrives is counted once in `datagrams_received`; one
+# that never reaches the protocol's handler is also counted once in `datagrams_dropped`, with the limit
+# that dropped it (net.udp.DropReason: busy, rate, too-large, untrusted, shutting-down).
+datagrams_received = Counter("polyport_datagrams_received", "Datagrams received by UDP listeners.",
+                             ["service"], registry=REGISTRY)
+datagrams_dropped = Counter("polyport_datagrams_dropped", "Datagrams dropped unhandled by a UDP listener's limits.",
+                            ["service", "reason"], registry=REGISTRY)
+# Data port pools (net/ports.py): RTP media and FTP passive ports leased now, per service.
+ports_leased = Gauge("polyport_ports_leased", "Data ports leased now (RTP media, FTP passive).", ["service"],
+                     registry=REGISTRY)
+
 
 class CommandMetrics:
     """The command counter and timer of one service, with their labelled children cached: looking

@@ -9,7 +9,7 @@ sessions to finish, wait up to `shutdown_grace`, cut the rest, close the store.
 from __future__ import annotations
 
 import asyncio
-import importlib
+import contextlib
 import os
 import secrets
 import signal
@@ -17,7 +17,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from polyport import datadir, log
 from polyport.auth.credcache import CredentialCache
@@ -32,13 +32,15 @@ from polyport.delivery import Delivery
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
+from polyport.kernel.protocol import BackgroundTask, ProtocolModule, load
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.http import HttpHandler, HttpListener
-from polyport.net.listener import Limits, Listener, ListenError, TcpListener, UdpListener, UnixListener
+from polyport.net.listener import Limits, ListenError, StreamHandler, TcpListener, UnixListener
 from polyport.net.resolver import Resolver
 from polyport.net.tls import TlsError, TlsManager, make_self_signed
 from polyport.net.trusted import TrustedNetworks
+from polyport.net.udp import DatagramHandler, UdpListener
 from polyport.queue import Queue, QueueLimits, RelayHost, SmtpSender
 from polyport.queue.tlspolicy import MtaSts
 from polyport.runtime import Runtime
@@ -104,10 +106,7 @@ async def initialize(directory: Directory, main_domain: str) -> Initialized:
     return Initialized(domain, created, None if given else password)
 
 
-def _handler_factory(service: ResolvedService) -> Any:
-    assert service.spec.module is not None
-    module = importlib.import_module(service.spec.module)
-    return module.make_handler
+Listener = TcpListener | UdpListener
 
 
 def _limits(service: ResolvedService) -> Limits:
@@ -122,6 +121,7 @@ class Node:
         self.runtime: Runtime | None = None
         self.listeners: list[Listener] = []
         self._web: list[HttpHandler] = []  # the web services' applications, closed after their listeners
+        self._tasks: list[tuple[BackgroundTask, asyncio.Task[None]]] = []  # the protocols' background work
         self._lock = NodeLock(config.data_dir)
         self._log = log.get()
         self._stopping = asyncio.Event()
@@ -271,39 +271,54 @@ class Node:
         for service in self.config.resolved_services():
             if not service.listening:
                 continue
-            make_handler = _handler_factory(service)
-            handler = make_handler(runtime, service)
-            limits = _limits(service)
-            tls_context = runtime.tls.context if service.spec.tls is TlsMode.IMPLICIT else None
-            if isinstance(handler, HttpHandler):
-                await handler.start()
-                self._web.append(handler)
-            for port in service.ports:
-                for transport in service.spec.transports:
-                    listener: Listener
-                    if isinstance(handler, HttpHandler):
-                        listener = HttpListener(service.name, handler, host=service.bind, port=port, limits=limits,
-                                                trusted=runtime.trusted, trusted_only=service.trusted_only,
-                                                tls=tls_context)
-                    elif transport is Transport.TCP:
-                        listener = TcpListener(service.name, handler, host=service.bind, port=port,
-                                               limits=limits, trusted=runtime.trusted,
-                                               trusted_only=service.trusted_only, tls=tls_context)
-                    else:
-                        listener = UdpListener(service.name, handler, host=service.bind, port=port,
-                                               trusted=runtime.trusted, trusted_only=service.trusted_only)
-                    try:
-                        await listener.start()
-                    except ListenError as err:
-                        raise StartupError(str(err)) from None
-                    self.listeners.append(listener)
-            if service.settings.socket:
-                unix = UnixListener(service.name, handler, path=service.settings.socket, limits=limits)
+            assert service.spec.module is not None
+            protocol = load(service.spec.module)
+            for listener in await self._listeners_of(service, protocol):
                 try:
-                    await unix.start()
+                    await listener.start()
                 except ListenError as err:
                     raise StartupError(str(err)) from None
-                self.listeners.append(unix)
+                self.listeners.append(listener)
+            loop = asyncio.get_running_loop()
+            for make_task in protocol.tasks:
+                task = make_task(runtime, service)
+                self._tasks.append((task, loop.create_task(task.run())))
+
+    async def _listeners_of(self, service: ResolvedService, protocol: ProtocolModule) -> list[Listener]:
+        """The listeners of one service: each port on each of its transports, and its Unix socket."""
+        runtime = self.runtime
+        assert runtime is not None
+        limits = _limits(service)
+        tls_context = runtime.tls.context if service.spec.tls is TlsMode.IMPLICIT else None
+        host, trusted, trusted_only = service.bind, runtime.trusted, service.trusted_only
+        listeners: list[Listener] = []
+        stream: StreamHandler | None = None
+        datagram: DatagramHandler | None = None
+        if Transport.TCP in service.spec.transports and protocol.http is not None:
+            web = protocol.http(runtime, service)
+            await web.start()
+            self._web.append(web)
+            listeners += [HttpListener(service.name, web, host=host, port=port, limits=limits, trusted=trusted,
+                                       trusted_only=trusted_only, tls=tls_context)
+                          for port in service.ports]
+        elif Transport.TCP in service.spec.transports:
+            if protocol.stream is None:
+                raise StartupError(f"{service.spec.module} serves no TCP, but [services.{service.name}] is tcp")
+            stream = protocol.stream(runtime, service)
+            listeners += [TcpListener(service.name, stream, host=host, port=port, limits=limits, trusted=trusted,
+                                      trusted_only=trusted_only, tls=tls_context)
+                          for port in service.ports]
+        if Transport.UDP in service.spec.transports:
+            if protocol.datagram is None:
+                raise StartupError(f"{service.spec.module} serves no UDP, but [services.{service.name}] is udp")
+            datagram = protocol.datagram(runtime, service)
+            listeners += [UdpListener(service.name, datagram, host=host, port=port, trusted=trusted,
+                                      trusted_only=trusted_only) for port in service.ports]
+        if service.settings.socket:
+            if stream is None:
+                raise StartupError(f"[services.{service.name}] socket: {service.name} is not a stream service")
+            listeners.append(UnixListener(service.name, stream, path=service.settings.socket, limits=limits))
+        return listeners
 
     def bound_listeners(self) -> list[BoundListener]:
         result = []
@@ -335,7 +350,13 @@ class Node:
             self._sender = None
         for listener in self.listeners:
             await listener.stop_accepting()
-        await asyncio.gather(*(listener.finish(grace) for listener in self.listeners))
+        await asyncio.gather(*(listener.finish(grace) for listener in self.listeners),
+                             *(task.stop(grace) for task, _ in self._tasks))
+        for _, running in self._tasks:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running
+        self._tasks.clear()
         self.listeners.clear()
         for web in self._web:
             await web.close()

@@ -8,8 +8,9 @@ import socket
 
 import pytest
 
-from polyport.net.listener import Limits, ListenError, TcpListener, UdpListener
+from polyport.net.listener import Limits, ListenError, TcpListener
 from polyport.net.trusted import TrustedNetworks, default_networks
+from polyport.net.udp import DatagramEndpoint, UdpListener
 from tests.net.echo_protocol import EchoHandler
 
 
@@ -33,7 +34,7 @@ def test_default_trusted_networks_are_loopback_and_this_host() -> None:
 
 
 class UdpEcho:
-    def datagram(self, data: bytes, addr: tuple[str, int], endpoint: UdpListener) -> None:
+    def datagram(self, data: bytes, addr: tuple[str, int], endpoint: DatagramEndpoint) -> None:
         endpoint.send(b"echo:" + data, addr)
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from polyport.cliapi.codes import Code
 from polyport.cliapi.session import CliSession
 from polyport.config import ResolvedService
+from polyport.kernel.handler import CommandHandler
+from polyport.kernel.protocol import ProtocolModule
 from polyport.net.connection import Connection
 from polyport.net.listener import Refusal
 from polyport.runtime import Runtime
@@ -23,22 +25,23 @@ from polyport.runtime import Runtime
 from polyport.cliapi.commands import accounts, domains, mailbox_acl, mailboxes, objects, queue, server  # noqa: F401  isort: skip
 
 
-class CliHandler:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+class CliHandler(CommandHandler[CliSession]):
+    label = "the CLI/API"
 
     def session(self, conn: Connection) -> CliSession:
-        return CliSession(conn, self.runtime)
+        return CliSession(conn, self.runtime, self.service.name, self.metrics)
 
-    def refusal(self, reason: Refusal) -> bytes:
-        text = {
-            Refusal.UNTRUSTED: "This address may not use the CLI/API (it answers trusted networks only)",
-            Refusal.TOO_MANY: "Too many connections; try again later",
-            Refusal.TOO_MANY_FROM_ADDRESS: "Too many connections from your address; try again later",
-            Refusal.SHUTTING_DOWN: "The server is shutting down",
-        }[reason]
+    def refusal_text(self, reason: Refusal) -> str:
+        if reason is Refusal.UNTRUSTED:
+            return "This address may not use the CLI/API (it answers trusted networks only)"
+        return super().refusal_text(reason)
+
+    def refusal_line(self, reason: Refusal, text: str) -> bytes:
         return f"{int(Code.NOT_ALLOWED)} {text}\r\n".encode()
 
 
 def make_handler(runtime: Runtime, service: ResolvedService) -> CliHandler:
-    return CliHandler(runtime)
+    return CliHandler(runtime, service)
+
+
+PROTOCOL = ProtocolModule(stream=make_handler)

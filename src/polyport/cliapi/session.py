@@ -8,16 +8,28 @@ logged (they may hold passwords); the verb and the outcome are.
 
 from __future__ import annotations
 
+import enum
 import secrets
 import socket
 import time
+from dataclasses import dataclass
 
-from polyport import __version__, log, metrics
-from polyport.auth.login import AuthFailure, Identity, LoginContext
+from polyport import __version__, metrics
+from polyport.auth.login import AuthFailure, Identity
 from polyport.cliapi import wire
 from polyport.cliapi.codes import CliError, Code, bad, from_error, not_allowed
 from polyport.cliapi.commands import COMMANDS, Context
-from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.kernel.session import (
+    ALWAYS,
+    CommandSession,
+    CommandTable,
+    Ending,
+    Entry,
+    Result,
+    UnknownCommand,
+    WrongState,
+)
+from polyport.net.connection import Connection, LineTooLong
 from polyport.runtime import Runtime
 
 SERVICE = "cliapi"
@@ -28,28 +40,45 @@ CRLF = "\r\n"
 # them again: revoking an administrator's rights, or removing the account, takes effect within this.
 IDENTITY_FRESH_FOR = 1.0
 
-# Commands that may run before login.
-LOGIN_COMMANDS = frozenset({"USER", "PASS", "APOP", "AUTH", "STARTTLS", "NOOP", "QUIT"})
+
+class State(enum.Enum):
+    LOGGED_OUT = "logged-out"
+    LOGGED_IN = "logged-in"
 
 
-COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
+LOGGED_IN = frozenset({State.LOGGED_IN})
+
+
+@dataclass(frozen=True, slots=True)
+class CliCommand:
+    verb: str
+    args: wire.Parser
 
 
 def reply(code: int, text: str) -> bytes:
     return f"{int(code)} {text}{CRLF}".encode()
 
 
-class CliSession:
-    def __init__(self, conn: Connection, runtime: Runtime) -> None:
-        self.conn = conn
-        self.runtime = runtime
+# The session's own commands (CommuniGate's PWD module); the CLI's commands are in commands/.
+SESSION_COMMANDS = CommandTable()
+
+
+class CliSession(CommandSession[State, CliCommand]):
+    protocol = "cli"
+    access_mode = ACCESS_MODE
+    table = SESSION_COMMANDS
+    drain_each_command = True
+    log_commands = True
+
+    def __init__(self, conn: Connection, runtime: Runtime, service_name: str = SERVICE,
+                 command_metrics: metrics.CommandMetrics | None = None) -> None:
+        super().__init__(conn, runtime, service_name, command_metrics or metrics.CommandMetrics(service_name))
+        self.state = State.LOGGED_OUT
         self.cx = Context(runtime, self)
         self.inline = False
         self.pending_user: str | None = None
         self.host = runtime.config.main_domain
         self.challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{socket.gethostname()}>"
-        self.log = log.get(conn=conn.id, service=SERVICE)
-        self.closing = False
         self._identity_checked = 0.0
 
     # -- I/O --
@@ -66,89 +95,73 @@ class CliSession:
         else:
             self.conn.write(f"{int(Code.OK)} data follow{CRLF}{text}{CRLF}".encode())
 
-    def login_context(self) -> LoginContext:
-        return LoginContext(SERVICE, self.conn.remote_ip, self.conn.tls, self.conn.trusted, ACCESS_MODE, self.conn.id)
+    # -- the kernel's hooks --
 
-    async def run(self) -> None:
+    def greet(self) -> None:
         self.send(Code.OK, f"{self.host} Polyport PWD server {__version__} ready {self.challenge}")
-        while not self.closing:
-            try:
-                line = await self.conn.read_line()
-            except LineTooLong as err:
-                self.send(Code.GENERAL, f"Command line longer than {err.limit} bytes; nothing was done")
-                continue
-            except IdleTimeout:
-                self.send(Code.GENERAL, "Idle for too long; closing the connection")
-                return
-            except ServerShutdown:
-                self.send(Code.GENERAL, "The server is shutting down; closing the connection")
-                return
-            await self.handle(line)
-            await self.conn.drain()
 
-    async def handle(self, raw: bytes) -> None:
-        started = time.perf_counter()
-        verb = "-"
-        result = "ok"
-        try:
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                raise bad("The command line is not UTF-8 text") from None
-            if "\0" in text:
-                raise bad("The command line holds a NUL byte")
-            args = wire.Parser(text)
-            if args.at_end():
-                return  # an empty line: clients send them; CommuniGate ignores them too
-            try:
-                verb = args.atom().upper()
-            except wire.DataError:
-                raise CliError(Code.UNKNOWN_COMMAND, "Expected a command name") from None
-            await self.dispatch(verb, args)
-        except (ConnectionClosed, IdleTimeout, ServerShutdown):
-            raise
-        except Exception as err:
-            failure = from_error(err)
-            if failure is None:
-                result = "server-error"
-                self.log.exception("cli.command_failed", command=verb)
-                failure = CliError(Code.SERVER_ERROR, "Internal error; the server log has the details")
-            else:
-                result = "bad-syntax" if failure.code in (Code.UNKNOWN_COMMAND, Code.GENERAL) and isinstance(
-                    err, wire.DataError) else "user-error"
-            self.send(failure.code, failure.text)
-        finally:
-            label = verb if verb in COMMANDS or verb in LOGIN_COMMANDS or verb == "-" else "unknown"
-            COMMAND_METRICS.observe(label, result, time.perf_counter() - started)
-            if verb != "-":
-                self.log.debug("cli.command", command=label, result=result,
-                               account=self.cx.identity.address if self.cx.identity else None)
-
-    async def dispatch(self, verb: str, args: wire.Parser) -> None:
-        if verb in LOGIN_COMMANDS:
-            await getattr(self, f"do_{verb.lower()}")(args)
-            return
-        if verb == "INLINE":
-            self.cx.me  # noqa: B018  (logged in first)
-            args.end()
-            self.inline = True
-            self.send(Code.OK, "OK")
-            return
-        if verb == "NEWPASS":
-            await self.do_newpass(args)
-            return
-        command = COMMANDS.get(verb)
-        if command is None:
-            raise CliError(Code.UNKNOWN_COMMAND, f"Unknown command {verb[:40]}")
-        if self.cx.identity is not None:
-            await self._refresh_identity()
-        if command.login and self.cx.identity is None:
-            raise not_allowed("Please log in first")
-        value = await command.handler(self.cx, args)
-        if value is None:
-            self.send(Code.OK, "OK")
+    def goodbye(self, why: Ending) -> None:
+        if why is Ending.IDLE:
+            self.send(Code.GENERAL, "Idle for too long; closing the connection")
         else:
-            self.send_data(value)
+            self.send(Code.GENERAL, "The server is shutting down; closing the connection")
+
+    async def line_too_long(self, err: LineTooLong) -> None:
+        self.send(Code.GENERAL, f"Command line longer than {err.limit} bytes; nothing was done")
+
+    def parse(self, data: bytes) -> CliCommand | None:
+        try:
+            text = data.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise bad("The command line is not UTF-8 text") from None
+        if "\0" in text:
+            raise bad("The command line holds a NUL byte")
+        args = wire.Parser(text)
+        if args.at_end():
+            return None  # an empty line: clients send them; CommuniGate ignores them too
+        try:
+            verb = args.atom().upper()
+        except wire.DataError:
+            raise CliError(Code.UNKNOWN_COMMAND, "Expected a command name") from None
+        return CliCommand(verb, args)
+
+    def command_name(self, command: CliCommand) -> str:
+        return command.verb
+
+    def metric_name(self, name: str) -> str:
+        return name if name in COMMANDS or name in SESSION_COMMANDS or name == "-" else "unknown"
+
+    def command_key(self, command: CliCommand) -> str:
+        return command.verb
+
+    def entry_for(self, command: CliCommand) -> Entry | None:
+        entry = SESSION_COMMANDS.get(command.verb)
+        if entry is not None:
+            return entry
+        registered = COMMANDS.get(command.verb)
+        if registered is None:
+            return None
+        return Entry(run_registered, LOGGED_IN if registered.login else ALWAYS)
+
+    async def before_command(self, command: CliCommand) -> None:
+        if command.verb in COMMANDS and self.cx.identity is not None:
+            await self._refresh_identity()
+
+    async def refuse(self, command: CliCommand | None, data: bytes, err: Exception) -> Result | None:
+        if isinstance(err, UnknownCommand):
+            err = CliError(Code.UNKNOWN_COMMAND, f"Unknown command {err.name[:40]}")
+        elif isinstance(err, WrongState):
+            err = not_allowed("Please log in first")
+        failure = from_error(err)
+        if failure is None:
+            return None
+        self.send(failure.code, failure.text)
+        if failure.code in (Code.UNKNOWN_COMMAND, Code.GENERAL) and isinstance(err, wire.DataError):
+            return Result.BAD_SYNTAX
+        return Result.USER_ERROR
+
+    async def server_error(self, command: CliCommand | None) -> None:
+        self.send(Code.SERVER_ERROR, "Internal error; the server log has the details")
 
     # -- session commands --
 
@@ -158,7 +171,7 @@ class CliSession:
 
     async def do_quit(self, args: wire.Parser) -> None:
         self.send(Code.OK, "Polyport PWD connection closed")
-        self.closing = True
+        self.finished = True
 
     async def do_starttls(self, args: wire.Parser) -> None:
         args.end()
@@ -215,7 +228,8 @@ class CliSession:
         record = await self.runtime.directory.login_record_by_id(identity.account_id)
         if record is None or not record.may_use(ACCESS_MODE):
             self.cx.identity = None
-            self.closing = True
+            self.state = State.LOGGED_OUT
+            self.finished = True
             raise not_allowed("The account was removed or may no longer use the CLI/API; closing the connection")
         self.cx.identity = Identity(record.account_id, record.address, identity.login, record.rights)
         self._identity_checked = now
@@ -223,6 +237,8 @@ class CliSession:
     async def _logged_in(self, identity: Identity) -> None:
         self._identity_checked = time.monotonic()
         self.cx.identity = identity
+        self.state = State.LOGGED_IN
+        self.log = self.log.bind(account=identity.address)
         self.send(Code.OK, "login OK, proceed")
 
     async def do_newpass(self, args: wire.Parser) -> None:
@@ -238,5 +254,30 @@ class CliSession:
         await self.runtime.directory.set_password(me.address, password)
         self.send(Code.OK, "password changed")
 
+
+    async def do_inline(self, args: wire.Parser) -> None:
+        args.end()
+        self.inline = True
+        self.send(Code.OK, "OK")
+
+
+async def run_registered(session: CliSession, command: CliCommand) -> None:
+    """A command of commands/: it reads its arguments and acts; the session sends what it returns."""
+    value = await COMMANDS[command.verb].handler(session.cx, command.args)
+    if value is None:
+        session.send(Code.OK, "OK")
+    else:
+        session.send_data(value)
+
+
+def _session_command(verb: str) -> None:
+    async def run(session: CliSession, command: CliCommand) -> None:
+        await getattr(session, f"do_{verb.lower()}")(command.args)
+
+    SESSION_COMMANDS.add(verb, run, LOGGED_IN if verb in ("INLINE", "NEWPASS") else ALWAYS)
+
+
+for _verb in ("USER", "PASS", "APOP", "AUTH", "STARTTLS", "NOOP", "QUIT", "INLINE", "NEWPASS"):
+    _session_command(_verb)
 
 __all__ = ["AuthFailure", "CliSession"]

@@ -16,27 +16,32 @@ Implementation notes:
 from __future__ import annotations
 
 import enum
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-from polyport import __version__, log, metrics
-from polyport.auth.login import Identity, LoginContext
+from polyport import __version__, metrics
+from polyport.auth.login import Identity
 from polyport.bus import Subscription
 from polyport.config import ResolvedService
 from polyport.imap import wire
 from polyport.imap.codes import ImapRefusal, refusal_for
 from polyport.imap.selected import Selected, catch_up
+from polyport.kernel.sasl import SaslFramingError
+from polyport.kernel.session import (
+    CommandSession,
+    CommandTable,
+    Ending,
+    Handler,
+    Result,
+    UnknownCommand,
+    WrongState,
+)
 from polyport.mailstore import Mailstore, NoSuchMailbox
-from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.net.connection import Connection, ConnectionClosed, LineTooLong
 from polyport.runtime import Runtime
 
-SERVICE = "imap"
 ACCESS_MODE = "IMAP"
 # Literals of commands other than APPEND (names, search strings, passwords) are small.
 MAX_SMALL_LITERAL = 64 * 1024
-
-COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
 
 
 class State(enum.Enum):
@@ -46,8 +51,7 @@ class State(enum.Enum):
     LOGOUT = "logout"
 
 
-Handler = Callable[["ImapSession", Any], Awaitable[None]]
-HANDLERS: dict[type[wire.Command], tuple[Handler, frozenset[State]]] = {}
+COMMANDS = CommandTable()
 
 ANY_STATE = frozenset({State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED})
 AUTHENTICATED = frozenset({State.AUTHENTICATED, State.SELECTED})
@@ -55,28 +59,29 @@ SELECTED = frozenset({State.SELECTED})
 
 
 def handles(command: type[wire.Command], states: frozenset[State]) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        HANDLERS[command] = (handler, states)
-        return handler
-
-    return register
+    """Register the handler of `command`, allowed in `states` (commands/, one function each)."""
+    return COMMANDS.handles(command, states)
 
 
 # Commands during whose answer expunges must not be announced (RFC 3501 7.4.1).
 NO_EXPUNGE_ANSWERS = (wire.Fetch, wire.Store, wire.Search)
 
 
-class ImapSession:
-    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService) -> None:
-        self.conn = conn
-        self.runtime = runtime
+class ImapSession(CommandSession[State, wire.Command]):
+    protocol = "imap"
+    access_mode = ACCESS_MODE
+    table = COMMANDS
+    drain_each_command = True
+
+    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService,
+                 command_metrics: metrics.CommandMetrics) -> None:
+        super().__init__(conn, runtime, service.name, command_metrics)
         self.service = service
         self.state = State.NOT_AUTHENTICATED
         self.identity: Identity | None = None
         self.selected: Selected | None = None
         self.subscription: Subscription | None = None
         self.enabled: set[str] = set()
-        self.log = log.get(conn=conn.id, service=service.name)
         self.utf8 = False
 
     # -- services --
@@ -101,10 +106,6 @@ class ImapSession:
     @property
     def rev2(self) -> bool:
         return "IMAP4REV2" in self.enabled
-
-    def login_context(self) -> LoginContext:
-        return LoginContext(self.service.name, self.conn.remote_ip, self.conn.tls, self.conn.trusted,
-                            ACCESS_MODE, self.conn.id)
 
     # -- writing --
 
@@ -141,26 +142,18 @@ class ImapSession:
 
     # -- the conversation --
 
-    async def run(self) -> None:
+    def greet(self) -> None:
         code = " ".join(self.capabilities())
         self.send(f"* OK [CAPABILITY {code}] Polyport IMAP {__version__} ready\r\n".encode())
-        try:
-            while self.state is not State.LOGOUT:
-                try:
-                    data = await self.read_command()
-                except LineTooLong as err:
-                    self.send(f"* BAD command line longer than {err.limit} bytes; nothing was done\r\n".encode())
-                    continue
-                if data is None:
-                    continue
-                await self.execute(data)
-                await self.conn.drain()
-        except IdleTimeout:  # waiting for a command, or inside one (IDLE, an AUTHENTICATE continuation)
-            self.send(b"* BYE idle for too long\r\n")
-        except ServerShutdown:
-            self.send(b"* BYE the server is shutting down\r\n")
-        finally:
-            self.unselect()
+
+    def goodbye(self, why: Ending) -> None:
+        self.send(b"* BYE idle for too long\r\n" if why is Ending.IDLE else b"* BYE the server is shutting down\r\n")
+
+    def ended(self) -> None:
+        self.unselect()
+
+    async def line_too_long(self, err: LineTooLong) -> None:
+        self.send(f"* BAD command line longer than {err.limit} bytes; nothing was done\r\n".encode())
 
     async def read_command(self) -> bytes | None:
         """One whole command, or None when it was refused (and answered) while being read."""
@@ -204,50 +197,41 @@ class ImapSession:
                     remaining -= len(await self.conn.read_some(min(remaining, 1 << 16)))
         self.tagged(tag, "NO", f"literal larger than {limit} bytes", "TOOBIG")
 
-    async def execute(self, data: bytes) -> None:
-        started = time.perf_counter()
-        name, result = "-", "ok"
-        try:
-            try:
-                command = wire.parse_command(data, utf8=self.utf8)
-            except wire.BadCharset as err:
-                result = "user-error"
+    def parse(self, data: bytes) -> wire.Command:
+        return wire.parse_command(data, utf8=self.utf8)
+
+    def command_name(self, command: wire.Command) -> str:
+        return command.name + ("-UID" if getattr(command, "uid", False) else "")
+
+    async def refuse(self, command: wire.Command | None, data: bytes, err: Exception) -> Result | None:
+        if command is None:
+            if isinstance(err, wire.BadCharset):
                 self.tagged(err.tag or "*", "NO", err.message, "BADCHARSET (US-ASCII UTF-8)")
-                return
-            except wire.ParseError as err:
-                result = "bad-syntax"
+                return Result.USER_ERROR
+            if isinstance(err, wire.ParseError):
                 if err.tag:
                     self.tagged(err.tag, "BAD", err.message)
                 else:
                     self.send(f"* BAD {err.message}\r\n".encode())
-                return
-            name = command.name + ("-UID" if getattr(command, "uid", False) else "")
-            entry = HANDLERS.get(type(command))
-            if entry is None:
-                result = "bad-syntax"
-                self.tagged(command.tag, "BAD", f"{command.name} is not supported")
-                return
-            handler, states = entry
-            if self.state not in states:
-                result = "bad-syntax"
-                self.tagged(command.tag, "BAD", f"{command.name} is not allowed in the {self.state.value} state")
-                return
-            try:
-                await handler(self, command)
-            except (ConnectionClosed, IdleTimeout, ServerShutdown):
-                raise
-            except Exception as err:
-                refusal = refusal_for(err)
-                if refusal is None:
-                    result = "server-error"
-                    self.log.exception("imap.command_failed", command=name)
-                    refusal = ImapRefusal("NO", "internal error; the server log has the details", "SERVERBUG")
-                else:
-                    result = "user-error" if refusal.status == "NO" else "bad-syntax"
-                await self.updates(command)
-                self.tagged(command.tag, refusal.status, refusal.text, refusal.code)
-        finally:
-            COMMAND_METRICS.observe(name, result, time.perf_counter() - started)
+                return Result.BAD_SYNTAX
+            return None
+        if isinstance(err, UnknownCommand):
+            self.tagged(command.tag, "BAD", f"{command.name} is not supported")
+            return Result.BAD_SYNTAX
+        if isinstance(err, WrongState):
+            self.tagged(command.tag, "BAD", f"{command.name} is not allowed in the {self.state.value} state")
+            return Result.BAD_SYNTAX
+        refusal = ImapRefusal("BAD", str(err)) if isinstance(err, SaslFramingError) else refusal_for(err)
+        if refusal is None:
+            return None
+        await self.updates(command)
+        self.tagged(command.tag, refusal.status, refusal.text, refusal.code)
+        return Result.USER_ERROR if refusal.status == "NO" else Result.BAD_SYNTAX
+
+    async def server_error(self, command: wire.Command | None) -> None:
+        await self.updates(command)
+        self.tagged(command.tag if command is not None else "*", "NO",
+                    "internal error; the server log has the details", "SERVERBUG")
 
     async def updates(self, command: wire.Command | None, *, force: bool = False) -> None:
         """Announce what changed in the selected mailbox (if anything happened, or when `force`d)."""

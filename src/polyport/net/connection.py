@@ -16,6 +16,10 @@ Limits it keeps for every protocol:
 - `start_deflate` (IMAP COMPRESS=DEFLATE, RFC 4978) puts raw DEFLATE under both directions, above TLS.
   Input is inflated only as far as the buffer has room, so a small compressed stream cannot expand
   into unbounded memory; output is flushed (Z_SYNC_FLUSH) once per loop iteration and before a drain.
+
+A connection reports to its `owner` (a `ConnectionOwner`): the listener that accepted it, `Dialer` for
+one we opened (`connect`: XMPP federation, SIP to other domains, cluster links), or the in-memory
+transport of the tests (`net.memory`). Nothing here knows which.
 """
 
 from __future__ import annotations
@@ -23,12 +27,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from polyport import log
-
-if TYPE_CHECKING:
-    from polyport.net.listener import TcpListener
 
 # Write buffer sizes at which drain() waits and resumes.
 WRITE_HIGH_WATER = 256 * 1024
@@ -59,20 +60,37 @@ class LineTooLong(Exception):
         self.limit = limit
 
 
+class ConnectionOwner(Protocol):
+    """Who a connection reports to when it opens and when it is gone."""
+
+    def accepted(self, conn: Connection) -> None:
+        """The transport is up (for a listener: admit it and start its session, or refuse it)."""
+        ...
+
+    def released(self, conn: Connection) -> None:
+        """The connection is closed, whoever closed it."""
+        ...
+
+
+DEFAULT_MAX_LINE = 65_536
+DEFAULT_IDLE_TIMEOUT = 1800.0
+
+
 class Connection(asyncio.Protocol):
     # No __dict__: ten thousand idle connections are held per node.
     __slots__ = (
         "_buffer", "_closed", "_compressed_in", "_deflater", "_discarding", "_drain_since", "_drain_waiter", "_eof",
         "_flush_scheduled", "_idle_timer", "_inflater", "_last_input", "_loop", "_pending", "_pending_size",
         "_reading_paused", "_scan", "_shutdown", "_too_long", "_transport", "_waiter", "_writing_paused", "id",
-        "idle_timeout", "listener", "max_line", "remote_ip", "remote_port", "task", "tls_version", "trusted",
+        "idle_timeout", "max_line", "owner", "remote_ip", "remote_port", "task", "tls_version", "trusted",
     )
 
-    def __init__(self, listener: TcpListener) -> None:
-        self.listener = listener
+    def __init__(self, owner: ConnectionOwner, *, max_line: int = DEFAULT_MAX_LINE,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+        self.owner = owner
         self.id = log.connection_id()
-        self.max_line = listener.limits.max_line
-        self.idle_timeout = listener.limits.idle_timeout
+        self.max_line = max_line
+        self.idle_timeout = idle_timeout
         self.remote_ip = ""
         self.remote_port = 0
         self.trusted = False
@@ -112,7 +130,7 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._last_input = self._loop.time()
         self._idle_timer = self._loop.call_later(self.idle_timeout, self._check_idle)
-        self.listener.accepted(self)
+        self.owner.accepted(self)
 
     def _check_idle(self) -> None:
         """The idle timer: one per connection, re-armed only when it fires (data_received just notes the
@@ -173,7 +191,7 @@ class Connection(asyncio.Protocol):
         self._wake()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
-        self.listener.released(self)
+        self.owner.released(self)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -382,8 +400,10 @@ class Connection(asyncio.Protocol):
         cipher = self._transport.get_extra_info("cipher")
         return str(cipher[0]) if cipher else None
 
-    async def start_tls(self, context: ssl.SSLContext) -> int:
-        """Upgrade to TLS as the server; returns how many plaintext bytes sent early were dropped."""
+    async def start_tls(self, context: ssl.SSLContext, *, server_side: bool = True,
+                        server_hostname: str | None = None) -> int:
+        """Upgrade to TLS (as the server, or as the client of an outbound connection with the name its
+        certificate must carry); returns how many plaintext bytes sent early were dropped."""
         assert self._transport is not None
         self._flush()  # the answer inviting the handshake goes out in plaintext
         dropped = len(self._buffer)
@@ -392,7 +412,8 @@ class Connection(asyncio.Protocol):
         self._too_long = self._discarding = False
         loop = asyncio.get_running_loop()
         try:
-            transport = await loop.start_tls(self._transport, self, context, server_side=True,
+            transport = await loop.start_tls(self._transport, self, context, server_side=server_side,
+                                             server_hostname=None if server_side else server_hostname,
                                              ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as err:
             self.abort()
@@ -453,3 +474,32 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(ServerShutdown())
 
+
+class Dialer:
+    """The owner of one connection we open ourselves: it only learns when the transport is up."""
+
+    def __init__(self) -> None:
+        self.ready: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+
+    def accepted(self, conn: Connection) -> None:
+        if not self.ready.done():
+            self.ready.set_result(conn)
+
+    def released(self, conn: Connection) -> None:
+        pass
+
+
+async def connect(host: str, port: int, *, context: ssl.SSLContext | None = None, server_hostname: str | None = None,
+                  max_line: int = DEFAULT_MAX_LINE, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                  connect_timeout: float = 30.0) -> Connection:
+    """An outbound connection read through the same framer and limits as an accepted one (implicit TLS
+    with `context`; STARTTLS later with `start_tls(..., server_side=False)`). OSError and TimeoutError
+    pass to the caller, which knows what a failed attempt means for it (retry, next MX, a bounce)."""
+    loop = asyncio.get_running_loop()
+    dialer = Dialer()
+    async with asyncio.timeout(connect_timeout):
+        await loop.create_connection(
+            lambda: Connection(dialer, max_line=max_line, idle_timeout=idle_timeout), host, port, ssl=context,
+            server_hostname=(server_hostname or host) if context is not None else None,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if context is not None else None)
+        return await dialer.ready

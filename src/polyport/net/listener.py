@@ -1,6 +1,6 @@
-"""Listeners: TCP (plain, STARTTLS-capable, implicit TLS) and UDP, with their limits.
+"""Listeners: TCP (plain, STARTTLS-capable, implicit TLS) and Unix sockets, with their limits (UDP: udp.py).
 
-A protocol registers a `Handler`: it makes one session per accepted connection and words the refusal a
+A protocol registers a `StreamHandler`: it makes one session per accepted connection and words the refusal a
 client gets when a limit turns it away. The listener enforces, for every protocol alike: trusted
 networks only (where the service table or config says so), connections in total and per remote address
 (trusted networks exempt from the latter), and on stop: no new connections, sessions told to finish,
@@ -15,10 +15,9 @@ import enum
 import errno
 import ssl
 from collections import Counter
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from polyport import log, metrics
 from polyport.net.connection import (
@@ -43,7 +42,10 @@ class Session(Protocol):
         ...
 
 
-class Handler(Protocol):
+class StreamHandler(Protocol):
+    """What a stream protocol gives its listeners: one session per connection, and the words a refused
+    connection gets."""
+
     def session(self, conn: Connection) -> Session: ...
 
     def refusal(self, reason: Refusal) -> bytes:
@@ -79,7 +81,7 @@ def bind_error(err: OSError, service: str, host: str, port: int, transport: str)
 
 
 class TcpListener:
-    def __init__(self, service: str, handler: Handler, *, host: str, port: int, limits: Limits,
+    def __init__(self, service: str, handler: StreamHandler, *, host: str, port: int, limits: Limits,
                  trusted: TrustedNetworks, trusted_only: bool,
                  tls: ssl.SSLContext | None = None) -> None:
         self.service = service
@@ -106,7 +108,7 @@ class TcpListener:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: Connection(self), host=self.host or None, port=self.port, reuse_address=True,
+                self._connection, host=self.host or None, port=self.port, reuse_address=True,
                 backlog=1024, ssl=self.tls, ssl_handshake_timeout=30.0 if self.tls else None)
         except OSError as err:
             raise bind_error(err, self.service, self.host, self.port, "tcp") from None
@@ -115,7 +117,11 @@ class TcpListener:
         self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="tcp",
                        tls="implicit" if self.tls else "none/starttls")
 
-    # -- called by Connection --
+    def _connection(self) -> Connection:
+        limits = self.limits  # read per connection: the CLI/API may change them while the node runs
+        return Connection(self, max_line=limits.max_line, idle_timeout=limits.idle_timeout)
+
+    # -- called by Connection (the ConnectionOwner protocol) --
 
     def refusal_for(self, remote_ip: str, trusted: bool, open_now: int) -> Refusal | None:
         """Why a new connection from `remote_ip` is turned away, or None: the one admission rule of
@@ -202,25 +208,6 @@ class TcpListener:
             await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=1.0)
 
 
-# -- UDP ------------------------------------------------------------------------------------------------
-
-class DatagramHandler(Protocol):
-    def datagram(self, data: bytes, addr: tuple[str, int], endpoint: UdpListener) -> Awaitable[None] | None:
-        """Handle one datagram; may return an awaitable, which runs as its own task."""
-        ...
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, listener: UdpListener) -> None:
-        self.listener = listener
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.listener.received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self.listener._log.debug("udp.error", error=str(exc))
-
-
 class _LocalClients(TrustedNetworks):
     """Everyone who can open a Unix socket is a local client: trusted, and not limited per address."""
 
@@ -235,7 +222,7 @@ class UnixListener(TcpListener):
     """The same service on a Unix-domain socket (LMTP for an MTA on this host): whoever may open the socket
     file (its permissions, 0660 by default) is trusted, as a local client on a trusted network is."""
 
-    def __init__(self, service: str, handler: Handler, *, path: str, limits: Limits, mode: int = 0o660) -> None:
+    def __init__(self, service: str, handler: StreamHandler, *, path: str, limits: Limits, mode: int = 0o660) -> None:
         super().__init__(service, handler, host=path, port=0, limits=limits, trusted=_LocalClients(),
                          trusted_only=False)
         self.path = path
@@ -249,7 +236,7 @@ class UnixListener(TcpListener):
         loop = asyncio.get_running_loop()
         try:
             await asyncio.to_thread(self._clear_stale)
-            self._server = await loop.create_unix_server(lambda: Connection(self), path=self.path, backlog=1024)
+            self._server = await loop.create_unix_server(self._connection, path=self.path, backlog=1024)
             await asyncio.to_thread(Path(self.path).chmod, self.mode)
         except OSError as err:
             raise ListenError(f"Unix socket {self.path} ({self.service}) cannot be opened: "
@@ -269,68 +256,3 @@ class UnixListener(TcpListener):
         path = Path(self.path)
         if path.is_socket():
             path.unlink()  # a socket left by a node that died
-
-
-class UdpListener:
-    """A UDP socket; datagrams from untrusted addresses to trusted-only services are dropped unread."""
-
-    def __init__(self, service: str, handler: DatagramHandler, *, host: str, port: int,
-                 trusted: TrustedNetworks, trusted_only: bool, max_datagram: int = 65_535) -> None:
-        self.service = service
-        self.handler = handler
-        self.host = host
-        self.port = port
-        self.trusted = trusted
-        self.trusted_only = trusted_only
-        self.max_datagram = max_datagram
-        self._transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._log = log.get(service=service)
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host or "0.0.0.0", self.port))
-        except OSError as err:
-            raise bind_error(err, self.service, self.host, self.port, "udp") from None
-        self._transport = transport
-        if self.port == 0:
-            self.port = transport.get_extra_info("sockname")[1]
-        self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="udp")
-
-    @property
-    def bound(self) -> list[tuple[str, int]]:
-        if self._transport is None:
-            return []
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return [(str(host), int(port))]
-
-    def received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.trusted_only and addr[0] not in self.trusted:
-            metrics.connections_refused.labels(self.service, Refusal.UNTRUSTED.value).inc()
-            return
-        if len(data) > self.max_datagram:
-            return
-        result = self.handler.datagram(data, addr, self)
-        if result is not None:
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def send(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self._transport is not None:
-            self._transport.sendto(data, addr)
-
-    async def stop_accepting(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    async def finish(self, grace: float) -> None:
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
-            for task in pending:
-                task.cancel()
-
-
-Listener = TcpListener | UdpListener

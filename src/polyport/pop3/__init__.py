@@ -2,35 +2,32 @@
 STLS (RFC 2595) and SASL AUTH (RFC 5034), over the account's INBOX in the mailstore.
 
 `wire.py` turns command lines into typed commands and formats answers (pure); `session.py` holds one
-connection's maildrop and calls the mailstore.
+connection's maildrop and calls the mailstore, on the protocol kernel's `CommandSession`.
 """
 
 from __future__ import annotations
 
 from polyport.config import ResolvedService
+from polyport.kernel.handler import CommandHandler
+from polyport.kernel.protocol import ProtocolModule
 from polyport.net.connection import Connection
 from polyport.net.listener import Refusal
 from polyport.pop3.session import Pop3Session
 from polyport.runtime import Runtime
 
 
-class Pop3Handler:
-    def __init__(self, runtime: Runtime, service: ResolvedService) -> None:
-        self.runtime = runtime
-        self.service = service
+class Pop3Handler(CommandHandler[Pop3Session]):
+    label = "POP3"
 
     def session(self, conn: Connection) -> Pop3Session:
-        return Pop3Session(conn, self.runtime, self.service)
+        return Pop3Session(conn, self.runtime, self.service, self.metrics)
 
-    def refusal(self, reason: Refusal) -> bytes:
-        text = {
-            Refusal.UNTRUSTED: "This address may not use POP3 here",
-            Refusal.TOO_MANY: "Too many connections; try again later",
-            Refusal.TOO_MANY_FROM_ADDRESS: "Too many connections from your address; try again later",
-            Refusal.SHUTTING_DOWN: "The server is shutting down",
-        }[reason]
+    def refusal_line(self, reason: Refusal, text: str) -> bytes:
         return f"-ERR [SYS/TEMP] {text}\r\n".encode()
 
 
 def make_handler(runtime: Runtime, service: ResolvedService) -> Pop3Handler:
     return Pop3Handler(runtime, service)
+
+
+PROTOCOL = ProtocolModule(stream=make_handler)

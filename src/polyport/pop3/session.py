@@ -13,27 +13,25 @@
 
 from __future__ import annotations
 
-import base64
 import enum
 import secrets
 import socket
 import time
 from dataclasses import dataclass
 
-from polyport import __version__, log, metrics
-from polyport.auth import sasl
-from polyport.auth.login import AuthFailure, Identity, LoginContext, Throttled
+from polyport import __version__, metrics
+from polyport.auth.login import AuthFailure, Identity, Throttled
 from polyport.config import ResolvedService
+from polyport.kernel.sasl import SaslFramingError
+from polyport.kernel.session import CommandSession, CommandTable, Ending, Result, UnknownCommand, WrongState
 from polyport.mailstore import Mailstore, MailstoreError
-from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.net.connection import Connection, LineTooLong
 from polyport.pop3 import wire
 from polyport.runtime import Runtime
 from polyport.store.blobs import BlobNotFound
 
-SERVICE = "pop3"
 ACCESS_MODE = "POP"
 HOSTNAME = socket.gethostname()  # for APOP challenges; looked up once, not per connection
-COMMAND_METRICS = metrics.CommandMetrics(SERVICE)
 
 
 class State(enum.Enum):
@@ -59,18 +57,22 @@ class Refusal(Exception):
         self.code = code
 
 
-AUTHORIZATION_COMMANDS = (wire.Capa, wire.Stls, wire.User, wire.Pass, wire.Apop, wire.Auth, wire.Quit)
-TRANSACTION_COMMANDS = (wire.Capa, wire.Stat, wire.List, wire.Uidl, wire.Retr, wire.Top, wire.Dele, wire.Noop,
-                        wire.Rset, wire.Quit)
+COMMANDS = CommandTable()
+AUTHORIZATION = frozenset({State.AUTHORIZATION})
+TRANSACTION = frozenset({State.TRANSACTION})
+EITHER = AUTHORIZATION | TRANSACTION
 
 
-class Pop3Session:
-    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService) -> None:
-        self.conn = conn
-        self.runtime = runtime
+class Pop3Session(CommandSession[State, wire.Command]):
+    protocol = "pop3"
+    access_mode = ACCESS_MODE
+    table = COMMANDS
+
+    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService,
+                 command_metrics: metrics.CommandMetrics) -> None:
+        super().__init__(conn, runtime, service.name, command_metrics)
         self.service = service
         self.state = State.AUTHORIZATION
-        self.log = log.get(conn=conn.id, service=service.name)
         self.challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{HOSTNAME}>"
         self.user: str | None = None  # USER's name, waiting for PASS
         self.identity: Identity | None = None
@@ -82,106 +84,52 @@ class Pop3Session:
     def mailstore(self) -> Mailstore:
         return self.runtime.mailstore
 
-    def login_context(self) -> LoginContext:
-        return LoginContext(self.service.name, self.conn.remote_ip, self.conn.tls, self.conn.trusted,
-                            ACCESS_MODE, self.conn.id)
-
     def send(self, data: bytes) -> None:
         self.conn.write(data)
 
-    # -- the conversation --
+    # -- the kernel's hooks --
 
-    async def run(self) -> None:
+    def greet(self) -> None:
         self.send(wire.ok(f"Polyport POP3 {__version__} ready {self.challenge}"))
-        try:
-            while self.state is not State.DONE:
-                try:
-                    line = await self.conn.read_line(limit=wire.MAX_LINE)
-                except LineTooLong as err:
-                    self.send(wire.err(f"command line longer than {err.limit} octets"))
-                    continue
-                await self.execute(line)
-                if not self.conn.has_buffered_input():
-                    await self.conn.drain()  # RFC 2449 PIPELINING: answers to a batch go out together
-        except IdleTimeout:  # waiting for a command, or inside one (an AUTH exchange)
+
+    def goodbye(self, why: Ending) -> None:
+        if why is Ending.IDLE:
             self.send(wire.err("idle for too long; nothing was changed", "SYS/TEMP"))
-        except ServerShutdown:
+        else:
             self.send(wire.err("the server is shutting down; nothing was changed", "SYS/TEMP"))
 
-    async def execute(self, line: bytes) -> None:
-        started = time.perf_counter()
-        name, result = "-", "ok"
-        try:
-            try:
-                command = wire.parse_command(line)
-            except wire.ParseError as error:
-                result = "bad-syntax"
-                self.send(wire.err(str(error)))
-                return
-            name = command.name
-            allowed = AUTHORIZATION_COMMANDS if self.state is State.AUTHORIZATION else TRANSACTION_COMMANDS
-            if not isinstance(command, allowed):
-                result = "bad-syntax"
-                self.send(wire.err(f"{name} is not allowed in the {self.state.value} state"))
-                return
-            try:
-                await self.dispatch(command)
-            except (ConnectionClosed, IdleTimeout, ServerShutdown):
-                raise
-            except Refusal as refusal:
-                result = "user-error"
-                self.send(wire.err(refusal.text, refusal.code))
-            except Throttled as failure:
-                result = "user-error"
-                self.send(wire.err(str(failure), "SYS/TEMP"))
-            except AuthFailure as failure:
-                result = "user-error"
-                self.send(wire.err(str(failure) or "authentication failed", "AUTH"))
-            except MailstoreError as error:
-                result = "user-error"
-                self.send(wire.err(str(error), "SYS/TEMP"))
-            except Exception:
-                result = "server-error"
-                self.log.exception("pop3.command_failed", command=name)
-                self.send(wire.err("internal error; the server log has the details", "SYS/TEMP"))
-        finally:
-            COMMAND_METRICS.observe(name, result, time.perf_counter() - started)
+    async def read_command(self) -> bytes | None:
+        return await self.conn.read_line(limit=wire.MAX_LINE)
 
-    async def dispatch(self, c: wire.Command) -> None:
-        if isinstance(c, wire.Capa):
-            self.capa()
-        elif isinstance(c, wire.Quit):
-            await self.quit()
-        elif isinstance(c, wire.Stls):
-            await self.stls()
-        elif isinstance(c, wire.User):
-            self.user_command(c)
-        elif isinstance(c, wire.Pass):
-            await self.pass_command(c)
-        elif isinstance(c, wire.Apop):
-            self.user = None
-            await self.logged_in(await self.runtime.auth.login_apop(self.login_context(), c.user, self.challenge,
-                                                                    c.digest))
-        elif isinstance(c, wire.Auth):
-            await self.auth(c)
-        elif isinstance(c, wire.Stat):
-            live = [m for m in self.drop if not m.deleted]
-            self.send(wire.ok(f"{len(live)} {sum(m.size for m in live)}"))
-        elif isinstance(c, wire.List | wire.Uidl):
-            self.listing(c)
-        elif isinstance(c, wire.Retr | wire.Top):
-            await self.retrieve(c)
-        elif isinstance(c, wire.Dele):
-            message = self.message(c.number)
-            message.deleted = True
-            self.send(wire.ok(f"message {c.number} deleted"))
-        elif isinstance(c, wire.Noop):
-            self.send(wire.ok())
-        elif isinstance(c, wire.Rset):
-            for message in self.drop:
-                message.deleted = False
-            count = len(self.drop)
-            self.send(wire.ok(f"maildrop has {count} message{'s' if count != 1 else ''}"))
+    async def line_too_long(self, err: LineTooLong) -> None:
+        self.send(wire.err(f"command line longer than {err.limit} octets"))
+
+    def parse(self, data: bytes) -> wire.Command:
+        return wire.parse_command(data)
+
+    async def refuse(self, command: wire.Command | None, data: bytes, err: Exception) -> Result | None:
+        if isinstance(err, wire.ParseError | WrongState | UnknownCommand):
+            self.send(wire.err(str(err)))
+            return Result.BAD_SYNTAX
+        if isinstance(err, Refusal):
+            self.send(wire.err(err.text, err.code))
+        elif isinstance(err, SaslFramingError):
+            self.send(wire.err(str(err)))
+        elif isinstance(err, Throttled):
+            self.send(wire.err(str(err), "SYS/TEMP"))
+        elif isinstance(err, AuthFailure):
+            self.send(wire.err(str(err) or "authentication failed", "AUTH"))
+        elif isinstance(err, MailstoreError):
+            self.send(wire.err(str(err), "SYS/TEMP"))
+        else:
+            return None
+        return Result.USER_ERROR
+
+    async def server_error(self, command: wire.Command | None) -> None:
+        self.send(wire.err("internal error; the server log has the details", "SYS/TEMP"))
+
+    def sasl_decode(self, line: bytes) -> bytes:
+        return wire.decode_base64(line)  # "=" is the empty response (RFC 5034 4)
 
     # -- AUTHORIZATION --
 
@@ -199,10 +147,10 @@ class Pop3Session:
         caps.append(f"IMPLEMENTATION Polyport-{__version__}")
         return caps
 
-    def capa(self) -> None:
+    async def capa(self, c: wire.Capa) -> None:
         self.send(b"+OK capability list follows\r\n" + wire.multiline([c.encode() for c in self.capabilities()]))
 
-    async def stls(self) -> None:
+    async def stls(self, c: wire.Stls) -> None:
         if self.conn.tls:
             raise Refusal("TLS is already on")
         self.user = None
@@ -212,7 +160,7 @@ class Pop3Session:
         if dropped:
             self.log.info("pop3.stls_dropped", bytes=dropped)
 
-    def user_command(self, c: wire.User) -> None:
+    async def user_command(self, c: wire.User) -> None:
         if not self.login_context().plaintext_allowed:
             raise Refusal("plaintext passwords need TLS first (STLS)", "AUTH")
         self.user = c.user
@@ -232,27 +180,7 @@ class Pop3Session:
             mechanisms = self.runtime.auth.mechanisms(self.login_context())
             self.send(b"+OK mechanisms follow\r\n" + wire.multiline([m.encode() for m in mechanisms]))
             return
-        exchange = sasl.exchange(c.mechanism, self.runtime.auth, self.login_context())
-        await self.logged_in(await sasl.converse(exchange, c.initial_response, self.sasl_answer))
-
-    async def sasl_answer(self, challenge: bytes, last: bool) -> bytes:
-        """One step of AUTH (RFC 5034 4): "+ base64" out, the client's base64 line in; "*" cancels. SCRAM's
-        server signature is a last challenge whose answer must be empty."""
-        self.send(b"+ " + base64.b64encode(challenge) + b"\r\n")
-        await self.conn.drain()
-        try:
-            line = (await self.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
-        except LineTooLong:
-            raise Refusal("the response is too long") from None
-        if line == b"*":
-            raise Refusal("authentication cancelled")
-        try:
-            response = wire.decode_base64(line)
-        except wire.ParseError:
-            raise Refusal("the response is not base64") from None
-        if last and response:
-            raise Refusal("the answer to the last challenge must be empty")
-        return response
+        await self.logged_in(await self.sasl_login(c.mechanism, c.initial_response))
 
     async def logged_in(self, identity: Identity) -> None:
         await self.mailstore.ensure_defaults(identity.account_id)
@@ -265,6 +193,11 @@ class Pop3Session:
         total = sum(m.size for m in self.drop)
         self.send(wire.ok(f"{identity.address} has {len(self.drop)} message{'s' if len(self.drop) != 1 else ''} "
                           f"({total} octets)"))
+
+    async def apop(self, c: wire.Apop) -> None:
+        self.user = None
+        await self.logged_in(await self.runtime.auth.login_apop(self.login_context(), c.user, self.challenge,
+                                                                c.digest))
 
     # -- TRANSACTION --
 
@@ -279,7 +212,7 @@ class Pop3Session:
     def uidl(self, message: DropMessage) -> str:
         return f"{message.uid}.{self.uidvalidity}"
 
-    def listing(self, c: wire.List | wire.Uidl) -> None:
+    async def listing(self, c: wire.List | wire.Uidl) -> None:
         def value(m: DropMessage) -> str:
             return str(m.size) if isinstance(c, wire.List) else self.uidl(m)
 
@@ -288,6 +221,24 @@ class Pop3Session:
             return
         lines = [f"{n} {value(m)}".encode() for n, m in enumerate(self.drop, 1) if not m.deleted]
         self.send(b"+OK\r\n" + wire.multiline(lines))
+
+    async def stat(self, c: wire.Stat) -> None:
+        live = [m for m in self.drop if not m.deleted]
+        self.send(wire.ok(f"{len(live)} {sum(m.size for m in live)}"))
+
+    async def dele(self, c: wire.Dele) -> None:
+        message = self.message(c.number)
+        message.deleted = True
+        self.send(wire.ok(f"message {c.number} deleted"))
+
+    async def noop(self, c: wire.Noop) -> None:
+        self.send(wire.ok())
+
+    async def rset(self, c: wire.Rset) -> None:
+        for message in self.drop:
+            message.deleted = False
+        count = len(self.drop)
+        self.send(wire.ok(f"maildrop has {count} message{'s' if count != 1 else ''}"))
 
     async def retrieve(self, c: wire.Retr | wire.Top) -> None:
         message = self.message(c.number)
@@ -305,7 +256,8 @@ class Pop3Session:
             self.send(wire.ok("top of message follows") + wire.message_body(data, c.lines))
         await self.conn.drain()
 
-    async def quit(self) -> None:
+    async def quit(self, c: wire.Quit) -> None:
+        self.finished = True
         if self.state is State.AUTHORIZATION:
             self.state = State.DONE
             self.send(wire.ok("Polyport POP3 signing off"))
@@ -323,3 +275,24 @@ class Pop3Session:
             return
         left = len(self.drop) - len(deleted)
         self.send(wire.ok(f"Polyport POP3 signing off ({len(removed)} deleted, {left} left)"))
+
+
+# RFC 1939 sections 4-6: which command each state allows.
+for _command, _handler, _states in (
+    (wire.Capa, Pop3Session.capa, EITHER),
+    (wire.Quit, Pop3Session.quit, EITHER),
+    (wire.Stls, Pop3Session.stls, AUTHORIZATION),
+    (wire.User, Pop3Session.user_command, AUTHORIZATION),
+    (wire.Pass, Pop3Session.pass_command, AUTHORIZATION),
+    (wire.Apop, Pop3Session.apop, AUTHORIZATION),
+    (wire.Auth, Pop3Session.auth, AUTHORIZATION),
+    (wire.Stat, Pop3Session.stat, TRANSACTION),
+    (wire.List, Pop3Session.listing, TRANSACTION),
+    (wire.Uidl, Pop3Session.listing, TRANSACTION),
+    (wire.Retr, Pop3Session.retrieve, TRANSACTION),
+    (wire.Top, Pop3Session.retrieve, TRANSACTION),
+    (wire.Dele, Pop3Session.dele, TRANSACTION),
+    (wire.Noop, Pop3Session.noop, TRANSACTION),
+    (wire.Rset, Pop3Session.rset, TRANSACTION),
+):
+    COMMANDS.add(_command, _handler, _states)

@@ -17,19 +17,18 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import re
-import time
 from dataclasses import dataclass, field, replace
 
-from polyport import __version__, log, metrics
-from polyport.auth import sasl
-from polyport.auth.login import AuthFailure, Identity, LoginContext
+from polyport import __version__, metrics
+from polyport.auth.login import AuthFailure, Identity
 from polyport.config import ResolvedService
 from polyport.delivery import DeliveryError, Options, Recipient, SenderNotOwned, Trace
+from polyport.kernel import sasl as sasl_framing
+from polyport.kernel.session import ALWAYS, CommandSession, CommandTable, Ending, Result
 from polyport.mailauth import strip_forged
-from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong, ServerShutdown
+from polyport.net.connection import Connection, LineTooLong
 from polyport.runtime import Runtime
 from polyport.smtp import codes, wire
 from polyport.smtp.wire import Reply
@@ -65,29 +64,39 @@ class Transaction:
     failed: bool = False  # a BDAT chunk was refused: the rest of the transaction is thrown away
 
 
-class SmtpSession:
+# The SASL framing's refusals (RFC 4954 4): what each is answered, and how the command is counted.
+SASL_REPLIES: dict[type[sasl_framing.SaslFramingError], tuple[Reply, Result]] = {
+    sasl_framing.SaslTooLong: (Reply(500, "5.5.6", "the authentication response is too long"), Result.USER_ERROR),
+    sasl_framing.SaslCancelled: (Reply(501, "5.0.0", "authentication cancelled"), Result.USER_ERROR),
+    sasl_framing.SaslNotBase64: (Reply(501, "5.5.2", "the response is not base64"), Result.BAD_SYNTAX),
+    sasl_framing.SaslNotEmpty: (Reply(501, "5.5.2", "the answer to the last challenge must be empty"),
+                                Result.USER_ERROR),
+}
+
+COMMANDS = CommandTable()
+
+
+class SmtpSession(CommandSession[None, wire.Command]):
+    protocol = "smtp"
+    access_mode = ACCESS_MODE
+    table = COMMANDS
+    sasl_prefix = b"334 "
+
     def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService, mode: Mode,
                  metrics_: metrics.CommandMetrics) -> None:
-        self.conn = conn
-        self.runtime = runtime
+        super().__init__(conn, runtime, service.name, metrics_)
+        self.state = None  # SMTP's sequence (HELO, MAIL, RCPT, DATA) is checked by the handlers
         self.service = service
         self.mode = mode
-        self.metrics = metrics_
         self.hostname = runtime.delivery.hostname
         self.max_size = runtime.config.mail.max_message_size
         self.max_recipients = runtime.config.mail.max_recipients
-        self.log = log.get(conn=conn.id, service=service.name)
         self.helo: wire.Hello | None = None
         self.identity: Identity | None = None
         self.transaction: Transaction | None = None
         self.errors = 0
-        self.done = False
 
     # -- helpers --
-
-    def login_context(self) -> LoginContext:
-        return LoginContext(self.service.name, self.conn.remote_ip, self.conn.tls, self.conn.trusted,
-                            ACCESS_MODE, self.conn.id)
 
     def send(self, r: Reply) -> None:
         self.conn.write(wire.encode(r))
@@ -95,14 +104,14 @@ class SmtpSession:
     def ok(self, text: str = "ok", enhanced: str = "2.0.0") -> None:
         self.send(Reply(250, enhanced, text))
 
-    async def refuse(self, r: Reply) -> None:
+    async def refuse_reply(self, r: Reply) -> None:
         """Answer a refusal, counting it; late from the soft limit on, the end at the hard one."""
         self.errors += 1
         if self.errors >= HARD_ERROR_LIMIT:
             self.send(r)
             self.send(Reply(421, "4.7.0", f"{self.hostname} too many errors; closing the connection"))
             self.log.info("smtp.too_many_errors", errors=self.errors, remote=self.conn.remote_ip)
-            self.done = True
+            self.finished = True
             return
         if self.errors >= SOFT_ERROR_LIMIT:
             await self.conn.drain()
@@ -132,95 +141,78 @@ class SmtpSession:
         cipher = self.conn.cipher
         return f"using {self.conn.tls_version} with cipher {cipher}" if cipher else f"using {self.conn.tls_version}"
 
-    # -- the conversation --
+    # -- the kernel's hooks --
 
-    async def run(self) -> None:
+    def greet(self) -> None:
         kind = "LMTP" if self.mode is Mode.LMTP else "ESMTP"
         self.send(Reply(220, None, f"{self.hostname} {kind} Polyport {__version__} ready"))
-        try:
-            while not self.done:
-                try:
-                    line = await self.conn.read_line(limit=wire.MAX_LINE)
-                except LineTooLong:
-                    await self.refuse(codes.LINE_TOO_LONG)
-                    continue
-                await self.execute(line)
-                if not self.conn.has_buffered_input():
-                    await self.conn.drain()  # RFC 2920: the answers to a pipelined group go out together
-        except IdleTimeout:
+
+    def goodbye(self, why: Ending) -> None:
+        if why is Ending.IDLE:
             self.send(Reply(421, "4.4.2", f"{self.hostname} idle for too long; closing the connection"))
-        except ServerShutdown:
+        else:
             self.send(Reply(421, "4.3.2", f"{self.hostname} the server is shutting down; try again later"))
 
-    async def execute(self, line: bytes) -> None:
-        started = time.perf_counter()
-        name, result = "-", "ok"
-        try:
-            try:
-                command = wire.parse_command(line)
-            except wire.ParseError as error:
-                result = "bad-syntax"
-                await self.refuse(error.reply)
-                if line[:4].upper() == b"BDAT":
-                    # Its chunk's length is unknown: what follows cannot be told from commands. Postfix
-                    # does the same.
-                    self.send(Reply(421, "4.5.0", f"{self.hostname} malformed BDAT; closing the connection"))
-                    self.done = True
-                return
-            name = type(command).__name__.upper()
-            try:
-                await self.dispatch(command)
-            except Refused as refusal:
-                result = "user-error"
-                await self.refuse(refusal.reply)
-            except wire.ParseError as error:
-                result = "bad-syntax"
-                await self.refuse(error.reply)
-            except (ConnectionClosed, IdleTimeout, ServerShutdown):
-                raise
-            except Exception:
-                result = "server-error"
-                self.log.exception("smtp.command_failed", command=name)
-                self.send(codes.TEMP_FAILURE)
-                if isinstance(command, wire.Data | wire.Bdat):
-                    # Mid-message the client's next bytes may be message content: never read them as
-                    # commands.
-                    self.send(Reply(421, "4.3.0", f"{self.hostname} closing the connection"))
-                    self.done = True
-        finally:
-            self.metrics.observe(name, result, time.perf_counter() - started)
+    async def read_command(self) -> bytes | None:
+        return await self.conn.read_line(limit=wire.MAX_LINE)
 
-    async def dispatch(self, c: wire.Command) -> None:
-        if isinstance(c, wire.Hello):
-            self.hello(c)
-        elif isinstance(c, wire.Mail):
-            await self.mail(c)
-        elif isinstance(c, wire.Rcpt):
-            await self.rcpt(c)
-        elif isinstance(c, wire.Data):
-            await self.data()
-        elif isinstance(c, wire.Bdat):
-            await self.bdat(c)
-        elif isinstance(c, wire.Rset):
-            self.transaction = None
-            self.ok()
-        elif isinstance(c, wire.Noop):
-            self.ok()
-        elif isinstance(c, wire.Quit):
-            self.send(Reply(221, "2.0.0", f"{self.hostname} closing the connection"))
-            self.done = True
-        elif isinstance(c, wire.StartTls):
-            await self.starttls()
-        elif isinstance(c, wire.Auth):
-            await self.auth(c)
-        elif isinstance(c, wire.Vrfy):
-            # No address enumeration (RFC 5321 3.5.3 allows 252).
-            self.send(Reply(252, "2.5.0", "cannot verify the address, but will take a message for it"))
-        elif isinstance(c, wire.Expn):
-            raise Refused(Reply(502, "5.5.1", "EXPN is not available"))
-        elif isinstance(c, wire.Help):
-            self.send(Reply(214, "2.0.0", "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
-                                          "QUIT VRFY STARTTLS AUTH"))
+    async def line_too_long(self, err: LineTooLong) -> None:
+        await self.refuse_reply(codes.LINE_TOO_LONG)
+
+    def parse(self, data: bytes) -> wire.Command:
+        return wire.parse_command(data)
+
+    def command_name(self, command: wire.Command) -> str:
+        return type(command).__name__.upper()
+
+    async def refuse(self, command: wire.Command | None, data: bytes, err: Exception) -> Result | None:
+        if isinstance(err, Refused):
+            await self.refuse_reply(err.reply)
+            return Result.USER_ERROR
+        if isinstance(err, sasl_framing.SaslFramingError):
+            reply, result = SASL_REPLIES[type(err)]
+            await self.refuse_reply(reply)
+            return result
+        if isinstance(err, wire.ParseError):
+            await self.refuse_reply(err.reply)
+            if command is None and data[:4].upper() == b"BDAT":
+                # Its chunk's length is unknown: what follows cannot be told from commands. Postfix
+                # does the same.
+                self.send(Reply(421, "4.5.0", f"{self.hostname} malformed BDAT; closing the connection"))
+                self.finished = True
+            return Result.BAD_SYNTAX
+        return None
+
+    async def server_error(self, command: wire.Command | None) -> None:
+        self.send(codes.TEMP_FAILURE)
+        if isinstance(command, wire.Data | wire.Bdat):
+            # Mid-message the client's next bytes may be message content: never read them as commands.
+            self.send(Reply(421, "4.3.0", f"{self.hostname} closing the connection"))
+            self.finished = True
+
+    # -- the commands without a transaction --
+
+    async def rset(self, c: wire.Rset) -> None:
+        self.transaction = None
+        self.ok()
+
+    async def noop(self, c: wire.Noop) -> None:
+        self.ok()
+
+    async def quit(self, c: wire.Quit) -> None:
+        self.send(Reply(221, "2.0.0", f"{self.hostname} closing the connection"))
+        self.finished = True
+
+    async def vrfy(self, c: wire.Vrfy) -> None:
+        # No address enumeration (RFC 5321 3.5.3 allows 252).
+        self.send(Reply(252, "2.5.0", "cannot verify the address, but will take a message for it"))
+
+    async def expn(self, c: wire.Expn) -> None:
+        raise Refused(Reply(502, "5.5.1", "EXPN is not available"))
+
+    async def help(self, c: wire.Help) -> None:
+        self.send(Reply(214, "2.0.0", "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
+                                      "QUIT VRFY STARTTLS AUTH"))
 
     # -- greeting, TLS, AUTH --
 
@@ -235,7 +227,7 @@ class SmtpSession:
             keywords.append("AUTH " + " ".join(self.runtime.auth.mechanisms(self.login_context())))
         return keywords
 
-    def hello(self, c: wire.Hello) -> None:
+    async def hello(self, c: wire.Hello) -> None:
         if (c.verb == "LHLO") != (self.mode is Mode.LMTP):
             raise Refused(Reply(500, "5.5.1", "LMTP speaks LHLO" if self.mode is Mode.LMTP
                                 else "LHLO is LMTP's; say EHLO"))
@@ -247,7 +239,7 @@ class SmtpSession:
         else:
             self.send(Reply(250, None, greeting))
 
-    async def starttls(self) -> None:
+    async def starttls(self, c: wire.StartTls) -> None:
         if self.conn.tls:
             raise Refused(Reply(503, "5.5.1", "TLS is already on"))
         self.send(Reply(220, "2.0.0", "ready to start TLS"))
@@ -270,29 +262,12 @@ class SmtpSession:
         if not self.auth_offered():
             raise Refused(codes.NEED_TLS_FIRST if not self.conn.tls else Reply(503, "5.5.1", "AUTH is not available"))
         try:
-            exchange = sasl.exchange(c.mechanism, self.runtime.auth, self.login_context())
-            identity = await sasl.converse(exchange, c.initial, self.sasl_answer)
+            identity = await self.sasl_login(c.mechanism, c.initial)
         except AuthFailure as failure:
             self.log.info("smtp.auth_failed", reason=getattr(failure, "reason", "failed"))
             raise Refused(codes.auth_reply(failure)) from None
         self.identity = identity
         self.send(Reply(235, "2.7.0", "authentication successful"))
-
-    async def sasl_answer(self, challenge: bytes, last: bool) -> bytes:
-        """One step of AUTH (RFC 4954 4): "334 base64" out, the client's base64 line in; "*" cancels. Data
-        that comes with success (SCRAM's server signature) is a last 334 whose answer must be empty."""
-        self.conn.write(b"334 " + base64.b64encode(challenge) + b"\r\n")
-        await self.conn.drain()
-        try:
-            line = (await self.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
-        except LineTooLong:
-            raise Refused(Reply(500, "5.5.6", "the authentication response is too long")) from None
-        if line == b"*":
-            raise Refused(Reply(501, "5.0.0", "authentication cancelled"))
-        response = wire.decode_base64(line)
-        if last and response:
-            raise Refused(Reply(501, "5.5.2", "the answer to the last challenge must be empty"))
-        return response
 
     # -- the envelope --
 
@@ -370,7 +345,7 @@ class SmtpSession:
             raise Refused(codes.NO_RECIPIENTS)
         return t
 
-    async def data(self) -> None:
+    async def data(self, c: wire.Data) -> None:
         t = self.ready_for_data()
         if t.chunked or t.failed:
             raise Refused(Reply(503, "5.5.1", "DATA cannot follow BDAT"))
@@ -432,7 +407,7 @@ class SmtpSession:
         if self.mode is Mode.LMTP:
             for _ in t.recipients[1:]:
                 self.send(reply)
-        await self.refuse(reply)
+        await self.refuse_reply(reply)
 
     async def read_chunk(self, size: int, keep: bool) -> bytes:
         if keep:
@@ -489,3 +464,13 @@ class SmtpSession:
         self.log.info("smtp.accepted", id=delivered.id, sender=t.sender, recipients=len(t.recipients),
                       size=delivered.size, authenticated=self.identity.address if self.identity else None)
         self.ok(f"ok: queued as {delivered.id}")
+
+
+for _command, _handler in (
+    (wire.Hello, SmtpSession.hello), (wire.Mail, SmtpSession.mail), (wire.Rcpt, SmtpSession.rcpt),
+    (wire.Data, SmtpSession.data), (wire.Bdat, SmtpSession.bdat), (wire.Rset, SmtpSession.rset),
+    (wire.Noop, SmtpSession.noop), (wire.Quit, SmtpSession.quit), (wire.StartTls, SmtpSession.starttls),
+    (wire.Auth, SmtpSession.auth), (wire.Vrfy, SmtpSession.vrfy), (wire.Expn, SmtpSession.expn),
+    (wire.Help, SmtpSession.help),
+):
+    COMMANDS.add(_command, _handler, ALWAYS)

@@ -11,6 +11,7 @@ import asyncio
 from aiohttp import web
 
 from polyport.config import ResolvedService
+from polyport.kernel.protocol import ProtocolModule
 from polyport.runtime import Runtime
 from polyport.web.service import WebService
 
@@ -67,3 +68,6 @@ async def _to_https(request: web.Request) -> web.StreamResponse:
 
 def make_handler(runtime: Runtime, service: ResolvedService) -> WebService:
     return WebService(runtime, service, build)
+
+
+PROTOCOL = ProtocolModule(http=make_handler)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from polyport import __version__
-from polyport.auth import sasl
 from polyport.imap import responses, wire
 from polyport.imap.codes import ImapRefusal
 from polyport.imap.session import ANY_STATE, AUTHENTICATED, ImapSession, State, handles
@@ -33,6 +29,7 @@ async def logout(s: ImapSession, c: wire.Logout) -> None:
     s.send(b"* BYE Polyport IMAP logging out\r\n")
     s.ok(c.tag, "LOGOUT completed")
     s.state = State.LOGOUT
+    s.finished = True
 
 
 @handles(wire.StartTls, frozenset({State.NOT_AUTHENTICATED}))
@@ -65,33 +62,7 @@ async def login(s: ImapSession, c: wire.Login) -> None:
 @handles(wire.Authenticate, frozenset({State.NOT_AUTHENTICATED}))
 async def authenticate(s: ImapSession, c: wire.Authenticate) -> None:
     """RFC 9051 6.2.2 with SASL-IR (RFC 4959): challenges as "+ base64", "*" cancels."""
-    mechanism = sasl.exchange(c.mechanism, s.runtime.auth, s.login_context())
-
-    async def ask(challenge: bytes, last: bool) -> bytes:
-        response = await _sasl_response(s, challenge)
-        # SCRAM's server signature goes out as a last challenge, answered by an empty line (RFC 9051
-        # 6.2.2: IMAP has no additional data with success).
-        if last and response:
-            raise ImapRefusal("BAD", "the answer to the last challenge must be empty")
-        return response
-
-    await _logged_in(s, c, await sasl.converse(mechanism, c.initial_response, ask))
-
-
-async def _sasl_response(s: ImapSession, challenge: bytes) -> bytes:
-    """Send a challenge, read the client's base64 answer; "*" cancels the exchange."""
-    s.send(b"+ " + base64.b64encode(challenge) + b"\r\n")
-    await s.conn.drain()
-    try:
-        line = (await s.conn.read_line(limit=sasl.MAX_RESPONSE * 2)).rstrip(b"\r\n")
-    except LineTooLong:
-        raise ImapRefusal("BAD", "the response is too long") from None
-    if line == b"*":
-        raise ImapRefusal("BAD", "authentication cancelled")
-    try:
-        return base64.b64decode(line, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImapRefusal("BAD", "the response is not base64") from None
+    await _logged_in(s, c, await s.sasl_login(c.mechanism, c.initial_response))
 
 
 @handles(wire.Enable, AUTHENTICATED)
