@@ -106,3 +106,21 @@ def test_any_text_parses_or_fails_with_a_config_error(text: str) -> None:
         c.parse(text, "fuzz.toml")
     except c.ConfigError as err:
         assert str(err).startswith("fuzz.toml: ")
+
+
+@pytest.mark.parametrize(("text", "endpoint"), [
+    ('relay_host = "smtp.example.net"', ("smtp.example.net", 587)),
+    ('relay_host = "smtp.example.net"\nrelay_tls = "implicit"', ("smtp.example.net", 465)),
+    ('relay_host = "smtp.example.net:2525"', ("smtp.example.net", 2525)),
+    ('relay_host = "[2001:db8::1]:26"', ("2001:db8::1", 26)),
+    ('relay_host = "2001:db8::1"', ("2001:db8::1", 587)),
+    ("", None),
+])
+def test_the_relay_host_is_read_once_at_load(text: str, endpoint: tuple[str, int] | None) -> None:
+    assert c.parse(f"[queue]\n{text}\n", "t.toml").queue.relay_endpoint() == endpoint
+
+
+@pytest.mark.parametrize("value", ["smtp.example.net:port", "smtp.example.net:0", ":25", "[2001:db8::1]x"])
+def test_a_bad_relay_host_stops_the_start_with_the_key(value: str) -> None:
+    with pytest.raises(c.ConfigError, match="relay_host"):
+        c.parse(f'[queue]\nrelay_host = "{value}"\n', "t.toml")

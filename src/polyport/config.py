@@ -123,6 +123,12 @@ class NetworkSettings(_Section):
 class ClusterSettings(_Section):
     peers: Annotated[list[str], _doc(
         "Addresses of the other nodes of this cluster; the firewall lets them reach every port.")] = []
+    bus: Annotated[Literal["local", "redis"], _doc(
+        "The event bus: \"local\" within this node (one node), or \"redis\" shared by the nodes of a "
+        "cluster (not available yet: it arrives with the cluster).")] = "local"
+    redis_url: Annotated[str, _doc(
+        "The Redis server of the \"redis\" bus: redis://[user:password@]host:6379/0 (rediss:// for "
+        "TLS, unix:///path/to/socket for a local socket). Unused by the local bus.")] = ""
 
     def __post_init__(self) -> None:
         for peer in self.peers:
@@ -130,6 +136,12 @@ class ClusterSettings(_Section):
                 ipaddress.ip_network(peer, strict=False)
             except ValueError:
                 raise ValueError(f"peers: `{peer}` is not an IP address or network") from None
+        if self.bus == "redis":
+            if not self.redis_url:
+                raise ValueError("redis_url: bus = \"redis\" needs the Redis server's URL (redis://host:6379/0)")
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                # Not echoed: the URL may hold a password.
+                raise ValueError("redis_url: not a Redis URL (it starts with redis://, rediss:// or unix://)")
 
 
 class AuthSettings(_Section):
@@ -204,6 +216,34 @@ class QueueSettings(_Section):
         "is checked (default: the system's).")] = ""
     mta_sts_port: Annotated[int, _doc(
         "HTTPS port MTA-STS policies are fetched from (443; only tests change it).", ge=1, le=65535)] = 443
+
+    def __post_init__(self) -> None:
+        if self.relay_host:
+            self.relay_endpoint()  # a bad port is an error at start-up, not when the first mail leaves
+
+    def relay_endpoint(self) -> tuple[str, int] | None:
+        """relay_host as (host, port): "host" alone takes the port of relay_tls (587, or 465 for implicit
+        TLS); an IPv6 address goes in brackets when a port follows ("[2001:db8::1]:587")."""
+        if not self.relay_host:
+            return None
+        default = 465 if self.relay_tls == "implicit" else 587
+        text = self.relay_host
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port_text = rest[1:] if rest.startswith(":") else ""
+            if rest and not rest.startswith(":"):
+                raise ValueError(f"relay_host: `{text}` is not host, host:port or [IPv6]:port")
+        elif text.count(":") == 1:
+            host, _, port_text = text.partition(":")
+        else:
+            host, port_text = text, ""  # a name, or a bare IPv6 address
+        if not host:
+            raise ValueError(f"relay_host: `{text}` names no host")
+        if not port_text:
+            return host, default
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"relay_host: `{text}`: the port must be a number from 1 to 65535")
+        return host, int(port_text)
 
 
 class DnsSettings(_Section):

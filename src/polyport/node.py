@@ -25,8 +25,9 @@ from polyport.auth.login import Authenticator
 from polyport.auth.passwords import Argon2Params, PasswordHasher, PasswordVault
 from polyport.auth.throttle import Throttle
 from polyport.auth.websessions import WebSessions
-from polyport.bus import LocalBus
-from polyport.config import Config, ResolvedService, apply_store_overrides
+from polyport.bus import make_bus, topics
+from polyport.bus.events import AccountChanged, DomainChanged, ServerChanged
+from polyport.config import Config, ConfigError, ResolvedService, apply_store_overrides
 from polyport.datadir import BoundListener, DataDirError, NodeLock
 from polyport.delivery import Delivery
 from polyport.directory import Directory, DirectoryError
@@ -46,6 +47,7 @@ from polyport.queue.tlspolicy import MtaSts
 from polyport.runtime import Runtime
 from polyport.service_table import TlsMode, Transport
 from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
+from polyport.store.memory import MemoryKeyValueStore
 
 POSTMASTER = "postmaster"
 POSTMASTER_PASSWORD_ENV = "POLYPORT_POSTMASTER_PASSWORD"  # noqa: S105  (a variable name)
@@ -152,9 +154,12 @@ class Node:
 
     async def _start_services(self) -> None:
         config = self.config
+        try:
+            bus = make_bus(config)
+        except ConfigError as err:
+            raise StartupError(str(err)) from None
         records = await open_store(config)
         passwords = password_hasher(config)
-        bus = LocalBus()
         try:
             directory = Directory(records, passwords, bus, vault=password_vault(config))
             try:
@@ -179,11 +184,9 @@ class Node:
         hostname = config.mail.hostname or socket.gethostname()
         resolver = Resolver(config.dns.servers or None, timeout=config.dns.timeout)
         q = config.queue
-        relay = None
-        if q.relay_host:
-            host, _, port = q.relay_host.rpartition(":") if q.relay_host.count(":") == 1 else (q.relay_host, "", "")
-            relay = RelayHost(host or q.relay_host, int(port) if port else (465 if q.relay_tls == "implicit" else 587),
-                              q.relay_tls == "implicit", q.relay_user, q.relay_password)
+        endpoint = q.relay_endpoint()
+        relay = None if endpoint is None else RelayHost(endpoint[0], endpoint[1], q.relay_tls == "implicit",
+                                                        q.relay_user, q.relay_password)
         cafile = q.ca_file or None
         sender = SmtpSender(resolver, hostname, port=q.remote_port, relay=relay, connect_timeout=q.connect_timeout,
                             mta_sts=MtaSts(resolver, port=q.mta_sts_port, cafile=cafile) if q.mta_sts else None,
@@ -191,15 +194,17 @@ class Node:
         queue = Queue(records, blobs, sender, hostname,
                       QueueLimits(q.min_backoff, q.max_backoff, q.lifetime, q.delay_warning, q.concurrency,
                                   q.per_destination))
+        # Counters, locks and rate limits every node must agree on (the cluster puts Redis behind them).
+        kv = MemoryKeyValueStore()
         delivery = Delivery(directory, mailstore, hostname, queue)
         queue.notify = delivery.notice
         self.runtime = Runtime(
-            config=config, records=records, blobs=blobs, bus=bus,
+            config=config, records=records, blobs=blobs, bus=bus, kv=kv,
             passwords=passwords, directory=directory,
             auth=Authenticator(
                 directory, passwords,
                 CredentialCache(auth.credential_cache_seconds, auth.credential_cache_size),
-                Throttle(window=auth.failure_window, max_per_address=auth.max_failures_per_address,
+                Throttle(kv, window=auth.failure_window, max_per_address=auth.max_failures_per_address,
                          max_per_account=auth.max_failures_per_account, lockout=auth.lockout_seconds)),
             tls=tls, trusted=TrustedNetworks.from_config(config.network.trusted),
             mailstore=mailstore, delivery=delivery, queue=queue, resolver=resolver,
@@ -223,15 +228,14 @@ class Node:
         make web sessions be checked again after any change to accounts or domains."""
         runtime = self.runtime
         assert runtime is not None
-        subscription = runtime.bus.subscribe("directory")
+        subscription = runtime.bus.subscribe(topics.DIRECTORY)
         try:
             async for event in subscription:
-                name = str(event.get("event", ""))
-                if name.startswith(("account.", "domain.", "server.")):
+                if isinstance(event, AccountChanged | DomainChanged | ServerChanged):
                     # A password reset, a removed account, changed access modes: web sessions are read
                     # again at their next use instead of within WebSessions.FRESH_FOR.
                     runtime.websessions.forget_checks()
-                if name != f"server.{SERVER_SERVICES}":
+                if not (isinstance(event, ServerChanged) and event.dictionary == SERVER_SERVICES):
                     continue
                 try:
                     await self._apply_store_overrides(runtime.directory)

@@ -22,6 +22,7 @@ from polyport.net.tls import TlsManager
 from polyport.net.trusted import TrustedNetworks
 from polyport.queue import Queue
 from polyport.store import BlobStore, RecordStore
+from polyport.store.memory import KeyValueStore
 
 
 @dataclass(slots=True)
@@ -30,6 +31,7 @@ class Runtime:
     records: RecordStore
     blobs: BlobStore
     bus: Bus
+    kv: KeyValueStore  # counters, locks, rate limits and presence shared by the cluster's nodes
     passwords: PasswordHasher
     directory: Directory
     auth: Authenticator

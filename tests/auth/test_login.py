@@ -140,24 +140,24 @@ async def run_exchange(mech: Mechanism, initial: bytes | None,
 
 async def test_sasl_plain_with_and_without_initial_response(auth: Authenticator) -> None:
     message = b"\0alice\0wonderland"
-    assert (await run_exchange(exchange("plain", auth, TLS), message)).identity.address == "alice@example.com"
+    assert (await run_exchange(await exchange("plain", auth, TLS), message)).identity.address == "alice@example.com"
 
     async def respond(_challenge: bytes) -> bytes:
         return message
 
-    assert (await run_exchange(exchange("PLAIN", auth, TLS), None, respond)).identity.login == "alice"
+    assert (await run_exchange(await exchange("PLAIN", auth, TLS), None, respond)).identity.login == "alice"
 
 
 async def test_sasl_plain_authzid_must_be_the_same_account(auth: Authenticator) -> None:
-    assert (await run_exchange(exchange("PLAIN", auth, TLS), b"alice\0ally\0wonderland")).identity
+    assert (await run_exchange(await exchange("PLAIN", auth, TLS), b"alice\0ally\0wonderland")).identity
     with pytest.raises(AccessDenied):
-        await run_exchange(exchange("PLAIN", auth, TLS), b"bob\0alice\0wonderland")
+        await run_exchange(await exchange("PLAIN", auth, TLS), b"bob\0alice\0wonderland")
 
 
 @pytest.mark.parametrize("message", [b"alice\0wonderland", b"\0\0pw", b"a\0b\0c\0d", b"\0\xffalice\0pw"])
 async def test_sasl_plain_malformed(auth: Authenticator, message: bytes) -> None:
     with pytest.raises(Malformed):
-        await run_exchange(exchange("PLAIN", auth, TLS), message)
+        await run_exchange(await exchange("PLAIN", auth, TLS), message)
 
 
 async def test_sasl_login(auth: Authenticator) -> None:
@@ -166,24 +166,32 @@ async def test_sasl_login(auth: Authenticator) -> None:
     async def respond(challenge: bytes) -> bytes:
         return answers[challenge]
 
-    assert (await run_exchange(exchange("LOGIN", auth, TLS), None, respond)).identity.login == "alice"
-    assert (await run_exchange(exchange("LOGIN", auth, TLS), b"alice", respond)).identity.login == "alice"
+    assert (await run_exchange(await exchange("LOGIN", auth, TLS), None, respond)).identity.login == "alice"
+    assert (await run_exchange(await exchange("LOGIN", auth, TLS), b"alice", respond)).identity.login == "alice"
 
 
 async def test_plaintext_mechanisms_are_refused_without_tls(auth: Authenticator) -> None:
     for name in ("PLAIN", "LOGIN"):
         with pytest.raises(PlaintextRefused, match="SCRAM"):
-            exchange(name, auth, CLEAR)
+            await exchange(name, auth, CLEAR)
 
 
-def test_an_unknown_mechanism_is_named(auth: Authenticator) -> None:
+async def test_refused_plaintext_mechanisms_count_as_failures(auth: Authenticator) -> None:
+    for _ in range(5):
+        with pytest.raises(PlaintextRefused):
+            await exchange("PLAIN", auth, CLEAR)
+    lockout = await auth.throttle.check(CLEAR.remote, None)
+    assert lockout is not None and lockout.scope == "address"
+
+
+async def test_an_unknown_mechanism_is_named(auth: Authenticator) -> None:
     with pytest.raises(Malformed, match="CRAM-MD5"):
-        exchange("CRAM-MD5", auth, TLS)
+        await exchange("CRAM-MD5", auth, TLS)
 
 
 async def scram_login(auth: Authenticator, ctx: LoginContext, user: str, password: str) -> Success:
     client = scramp.ScramClient(["SCRAM-SHA-256"], user, password)
-    mech = exchange("SCRAM-SHA-256", auth, ctx)
+    mech = await exchange("SCRAM-SHA-256", auth, ctx)
     step = await mech.start(client.get_client_first().encode())
     assert isinstance(step, Challenge)
     client.set_server_first(step.data.decode())
@@ -208,7 +216,7 @@ async def test_scram_wrong_password_and_unknown_user(auth: Authenticator) -> Non
 
 async def test_scram_unknown_user_gets_a_stable_plausible_salt(auth: Authenticator) -> None:
     async def server_first(user: str) -> str:
-        mech = exchange("SCRAM-SHA-256", auth, TLS)
+        mech = await exchange("SCRAM-SHA-256", auth, TLS)
         step = await mech.start(f"n,,n={user},r=abc".encode())
         assert isinstance(step, Challenge)
         return step.data.decode().split(",", 1)[1]
@@ -224,14 +232,14 @@ async def test_scram_unknown_user_gets_a_stable_plausible_salt(auth: Authenticat
 ])
 async def test_scram_malformed_client_first(auth: Authenticator, first: bytes) -> None:
     with pytest.raises(Malformed):
-        await exchange("SCRAM-SHA-256", auth, TLS).start(first)
+        await (await exchange("SCRAM-SHA-256", auth, TLS)).start(first)
 
 
 async def test_scram_final_message_checks_nonce_and_binding(auth: Authenticator) -> None:
     for tamper in (lambda m: m.replace("c=biws", "c=eSws"), lambda m: m.replace(",r=", ",r=X", 1),
                    lambda m: m.split(",p=")[0], lambda m: m + "!"):
         client = scramp.ScramClient(["SCRAM-SHA-256"], "alice", "wonderland")
-        mech = exchange("SCRAM-SHA-256", auth, TLS)
+        mech = await exchange("SCRAM-SHA-256", auth, TLS)
         step = await mech.start(client.get_client_first().encode())
         assert isinstance(step, Challenge)
         client.set_server_first(step.data.decode())

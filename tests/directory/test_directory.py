@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from polyport.bus import LocalBus
+from polyport.bus import LocalBus, topics
+from polyport.bus.events import AccountChanged
 from polyport.directory import (
     AlreadyExists,
     Directory,
@@ -298,14 +299,14 @@ async def test_rights_and_prefs(directory: Directory) -> None:
 
 
 async def test_changes_are_published_after_commit(directory: Directory, bus: LocalBus) -> None:
-    subscription = bus.subscribe("directory")
+    subscription = bus.subscribe(topics.DIRECTORY)
     await directory.create_account("olga", password="pw")
     await directory.update_account_settings("olga", {"RealName": "O"})
     with pytest.raises(AlreadyExists):
         await directory.create_account("olga", password="pw")
     events = [subscription.get_nowait(), subscription.get_nowait(), subscription.get_nowait()]
-    assert events[0] == {"event": "account.created", "account": "olga@example.com"}
-    assert events[1] == {"event": "account.settings", "account": "olga@example.com"}
+    assert events[0] == AccountChanged("olga@example.com", "created")
+    assert events[1] == AccountChanged("olga@example.com", "settings")
     assert events[2] is None  # the refused creation published nothing
 
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polyport.directory.errors import InvalidName
-from polyport.directory.names import MAX_NAME, domain_name, mail_address, object_name, split_address
+from polyport.directory.names import MAX_NAME, domain_name, mail_address, object_name
 
 
 @pytest.mark.parametrize("name", ["alice", "Alice.Smith", "a_b-c", "x" * MAX_NAME, "0"])
@@ -38,11 +38,6 @@ def test_domain_names(text: str, canonical: str) -> None:
 def test_bad_domain_names(text: str) -> None:
     with pytest.raises(InvalidName):
         domain_name(text)
-
-
-def test_split_address_completes_bare_names() -> None:
-    assert split_address("Bob", "Example.com") == ("bob", "example.com")
-    assert split_address("Bob@Other.ORG", "example.com") == ("bob", "other.org")
 
 
 def test_mail_addresses_keep_the_local_case() -> None:

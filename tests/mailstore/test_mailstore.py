@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from polyport.bus import LocalBus
+from polyport.bus import LocalBus, topics
+from polyport.bus.events import MailboxChanged
 from polyport.directory import Directory
 from polyport.mailstore import (
     CannotDelete,
@@ -209,12 +210,12 @@ async def test_quotas(mailstore: Mailstore, account: int, directory: Directory) 
 
 async def test_changes_are_published(mailstore: Mailstore, account: int, bus: LocalBus) -> None:
     inbox = await mailstore.mailbox(account, "INBOX")
-    subscription = bus.subscribe(f"mailbox.{inbox.id}")
+    subscription = bus.subscribe(topics.mailbox(inbox.id))
     appended = await mailstore.append(account, "INBOX", message("event"))
     await mailstore.store_flags(inbox.id, [appended.uid], "add", ["\\Deleted"])
     await mailstore.expunge(inbox.id)
     events = [subscription.get_nowait() for _ in range(3)]
-    assert [e["event"] for e in events if e] == ["append", "flags", "expunge"]
+    assert [e.change for e in events if isinstance(e, MailboxChanged)] == ["append", "flags", "expunge"]
 
 
 async def test_threads_follow_references(mailstore: Mailstore, account: int) -> None:

@@ -13,18 +13,22 @@ from polyport.auth.credcache import CredentialCache
 from polyport.auth.passwords import PasswordHasher, ScramKeys, decode_scram
 from polyport.auth.throttle import Lockout, Throttle
 from polyport.directory import Directory, LoginRecord
+from polyport.errors import ErrorKind, ServiceError
 
 
-class AuthFailure(Exception):
+class AuthFailure(ServiceError):
     reason = "failed"
+    kind = ErrorKind.AUTH_FAILED
 
 
 class BadCredentials(AuthFailure):
     reason = "bad-credentials"
+    kind = ErrorKind.AUTH_FAILED
 
 
 class Throttled(AuthFailure):
     reason = "throttled"
+    kind = ErrorKind.THROTTLED
 
     def __init__(self, lockout: Lockout) -> None:
         super().__init__(f"too many failed logins from this {lockout.scope}; "
@@ -34,14 +38,17 @@ class Throttled(AuthFailure):
 
 class PlaintextRefused(AuthFailure):
     reason = "plaintext-refused"
+    kind = ErrorKind.NEEDS_TLS
 
 
 class AccessDenied(AuthFailure):
     reason = "access-denied"
+    kind = ErrorKind.LOGIN_DENIED
 
 
 class Malformed(AuthFailure):
     reason = "malformed"
+    kind = ErrorKind.MALFORMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,20 +130,23 @@ class Authenticator:
         Refused at once (Throttled) if the address or the account is locked out."""
         record = await self.directory.login_record(login)
         key = record.address if record is not None else login.strip().lower().rstrip(".")
-        self.check_throttle(ctx, key)
+        await self.check_throttle(ctx, key)
         return record, key
 
-    def check_throttle(self, ctx: LoginContext, login: str | None) -> None:
-        lockout = self.throttle.check(ctx.remote, login)
+    async def check_throttle(self, ctx: LoginContext, login: str | None) -> None:
+        lockout = await self.throttle.check(ctx.remote, login)
         if lockout is not None:
             metrics.auth_failures.labels(ctx.service, Throttled.reason).inc()
             self._log.info("auth.throttled", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
                            login=login, scope=lockout.scope)
             raise Throttled(lockout)
 
-    def fail(self, ctx: LoginContext, login: str | None, failure: AuthFailure) -> AuthFailure:
+    async def fail(self, ctx: LoginContext, login: str | None, failure: AuthFailure) -> AuthFailure:
         """Count and log a failure; returns it for the caller to raise."""
-        lockout = self.throttle.failed(ctx.remote, login)
+        self._failed(ctx, login, failure, await self.throttle.failed(ctx.remote, login))
+        return failure
+
+    def _failed(self, ctx: LoginContext, login: str | None, failure: AuthFailure, lockout: Lockout | None) -> None:
         metrics.auth_failures.labels(ctx.service, failure.reason).inc()
         self._log.info("auth.failed", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
                        login=login, reason=failure.reason)
@@ -144,13 +154,12 @@ class Authenticator:
             metrics.auth_lockouts.labels(lockout.scope).inc()
             self._log.warning("auth.lockout", service=ctx.service, remote=ctx.remote, login=login,
                               scope=lockout.scope, seconds=lockout.retry_after)
-        return failure
 
-    def succeed(self, ctx: LoginContext, record: LoginRecord, login: str, mechanism: str) -> Identity:
+    async def succeed(self, ctx: LoginContext, record: LoginRecord, login: str, mechanism: str) -> Identity:
         if ctx.access_mode is not None and not record.may_use(ctx.access_mode):
-            raise self.fail(ctx, login, AccessDenied(
+            raise await self.fail(ctx, login, AccessDenied(
                 f"{record.address} may not use {ctx.access_mode} (AccessModes)"))
-        self.throttle.succeeded(ctx.remote, record.address)
+        await self.throttle.succeeded(ctx.remote, record.address)
         self._remember_login(record.account_id, ctx.remote)
         metrics.auth_successes.labels(ctx.service, mechanism).inc()
         self._log.info("auth.ok", conn=ctx.conn, service=ctx.service, remote=ctx.remote,
@@ -164,22 +173,22 @@ class Authenticator:
         other = await self.directory.login_record(authzid)
         if other is not None and other.account_id == record.account_id:
             return
-        raise self.fail(ctx, login, AccessDenied("logging in as another account is not permitted"))
+        raise await self.fail(ctx, login, AccessDenied("logging in as another account is not permitted"))
 
     async def login_plain(self, ctx: LoginContext, login: str, password: str, *, authzid: str = "",
                           mechanism: str = "password") -> Identity:
         """Check a login name and password sent in the clear (USER/PASS, LOGIN, AUTH PLAIN)."""
         if not ctx.plaintext_allowed:
-            raise self.fail(ctx, login, PlaintextRefused(
+            raise await self.fail(ctx, login, PlaintextRefused(
                 "passwords in the clear need TLS (use STARTTLS or the TLS port)"))
         record, key = await self.lookup(ctx, login)
         if record is None:
             await self.passwords.verify_nothing(password)
-            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
+            raise await self.fail(ctx, key, BadCredentials("wrong name or password"))
         if not await self._password_matches(record, password):
-            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
+            raise await self.fail(ctx, key, BadCredentials("wrong name or password"))
         await self.check_authzid(ctx, login, record, authzid)
-        return self.succeed(ctx, record, login, mechanism)
+        return await self.succeed(ctx, record, login, mechanism)
 
     async def _password_matches(self, record: LoginRecord, password: str) -> bool:
         if self.cache.check(record.account_id, record.password_hash, password):
@@ -197,7 +206,7 @@ class Authenticator:
             return True
         if record is None:
             await self.passwords.verify_nothing(password)
-        self.fail(ctx, key, BadCredentials("wrong password"))
+        await self.fail(ctx, key, BadCredentials("wrong password"))
         return False
 
     async def login_apop(self, ctx: LoginContext, login: str, challenge: str, digest: str) -> Identity:
@@ -208,11 +217,11 @@ class Authenticator:
         password = vault.open(record.password_secret) if record is not None and vault is not None else None
         digest = digest.lower()
         if record is None or password is None or len(digest) != 32 or not HEX_DIGITS.issuperset(digest):
-            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
+            raise await self.fail(ctx, key, BadCredentials("wrong name or password"))
         expected = hashlib.md5((challenge + password).encode(), usedforsecurity=False).hexdigest()
         if not hmac.compare_digest(expected, digest):
-            raise self.fail(ctx, key, BadCredentials("wrong name or password"))
-        return self.succeed(ctx, record, login, "APOP")
+            raise await self.fail(ctx, key, BadCredentials("wrong name or password"))
+        return await self.succeed(ctx, record, login, "APOP")
 
     async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None, str]:
         """The account, its SCRAM keys, and the key its failures count against."""

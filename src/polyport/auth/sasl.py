@@ -91,7 +91,7 @@ class Plain(Mechanism):
             if not authcid:
                 raise Malformed("PLAIN: the login name is empty")
         except Malformed as err:
-            raise self.auth.fail(self.ctx, None, err) from None
+            raise await self.auth.fail(self.ctx, None, err) from None
         identity = await self.auth.login_plain(self.ctx, authcid, password, authzid=authzid,
                                                mechanism=self.name)
         return Success(identity)
@@ -190,7 +190,7 @@ class ScramSha256(Mechanism):
             if self._state == "final":
                 return await self._client_final(message)
         except Malformed as err:
-            raise self.auth.fail(self.ctx, self._key or self._login or None, err) from None
+            raise await self.auth.fail(self.ctx, self._key or self._login or None, err) from None
         raise Malformed("SCRAM: the exchange is over")
 
     async def _client_first(self, message: str) -> Step:
@@ -252,13 +252,15 @@ class ScramSha256(Mechanism):
         auth_message = f"{self._first_bare},{self._server_first},{without_proof}".encode()
         keys, record = self._keys, self._record
         if keys is None or record is None or len(proof) != len(keys.stored_key):
-            raise self.auth.fail(self.ctx, self._key or self._login, BadCredentials("wrong name or password"))
+            raise await self.auth.fail(self.ctx, self._key or self._login,
+                                       BadCredentials("wrong name or password"))
         signature = hmac.digest(keys.stored_key, auth_message, "sha256")
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
         if not hmac.compare_digest(hashlib.sha256(client_key).digest(), keys.stored_key):
-            raise self.auth.fail(self.ctx, self._key or self._login, BadCredentials("wrong name or password"))
+            raise await self.auth.fail(self.ctx, self._key or self._login,
+                                       BadCredentials("wrong name or password"))
         await self.auth.check_authzid(self.ctx, self._login, record, self._authzid)
-        identity = self.auth.succeed(self.ctx, record, self._login, self.name)
+        identity = await self.auth.succeed(self.ctx, record, self._login, self.name)
         server_signature = hmac.digest(keys.server_key, auth_message, "sha256")
         return Success(identity, b"v=" + base64.b64encode(server_signature))
 
@@ -268,14 +270,14 @@ MECHANISMS: dict[str, type[Mechanism]] = {
 }
 
 
-def exchange(name: str, auth: Authenticator, ctx: LoginContext) -> Mechanism:
+async def exchange(name: str, auth: Authenticator, ctx: LoginContext) -> Mechanism:
     """A new exchange for mechanism `name` (case-insensitive); Malformed if unknown, PlaintextRefused if
     it would carry a password in the clear where that is not allowed."""
     mech = MECHANISMS.get(name.upper())
     if mech is None:
         raise Malformed(f"unknown SASL mechanism {name[:40]!r} (offered: {', '.join(MECHANISMS)})")
     if mech.plaintext and not ctx.plaintext_allowed:
-        raise auth.fail(ctx, None, PlaintextRefused(
+        raise await auth.fail(ctx, None, PlaintextRefused(
             f"{mech.name} sends the password in the clear; use STARTTLS first, or SCRAM-SHA-256"))
     return mech(auth, ctx)
 

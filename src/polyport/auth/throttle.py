@@ -7,20 +7,28 @@ spreads them.
 
 Per-account lockout would let anyone lock a user out by failing on purpose; so an address the account
 logged in from successfully recently stays exempt from that account's lockout (not from its own).
-State is in memory, bounded; the cluster issue moves it to Redis.
+
+State lives in a KeyValueStore (store/memory.py), so the nodes of a cluster will share it: a sliding
+window of failure times per address and per account (`hit`), a lockout key that expires when the lockout
+ends, and per account the addresses it logged in from lately, with when (by `clock`, wall-clock time by
+default so that nodes agree). The store bounds the memory used.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Remembered keys at most (addresses + accounts); the oldest are forgotten first.
+from polyport.store.memory import KeyValueStore, MemoryKeyValueStore
+
+# Keys of the store Throttle makes for itself when given none (addresses + accounts); the soonest to
+# expire are forgotten first.
 MAX_KEYS = 200_000
 # Addresses remembered per account as recently successful.
 MAX_GOOD_ADDRESSES = 8
+PREFIX = "throttle:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,21 +38,24 @@ class Lockout:
 
 
 class Throttle:
-    def __init__(self, *, window: float = 300.0, max_per_address: int = 10, max_per_account: int = 30,
-                 lockout: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: KeyValueStore | None = None, *, window: float = 300.0, max_per_address: int = 10,
+                 max_per_account: int = 30, lockout: float = 300.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store: KeyValueStore = store if store is not None else MemoryKeyValueStore(max_keys=MAX_KEYS,
+                                                                                          clock=clock)
         self.window = window
         self.max_per_address = max_per_address
         self.max_per_account = max_per_account
         self.lockout = lockout
         self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked: dict[str, float] = {}
-        self._good: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
+        self._generation = 0
 
     def clear(self) -> None:
-        """Forget every failure and lockout (an administrator's unlock; tests)."""
-        self._failures.clear()
-        self._locked.clear()
+        """Forget every failure and lockout (an administrator's unlock; tests). Synchronous, so a test's
+        thread can call it: later keys get a new generation in their names, and the old ones expire."""
+        self._generation += 1
+
+    # -- keys --
 
     @staticmethod
     def _address_key(address: str) -> str:
@@ -54,73 +65,68 @@ class Throttle:
     def _account_key(account: str) -> str:
         return f"acct:{account.lower()}"
 
-    def _locked_for(self, key: str, now: float) -> float | None:
-        until = self._locked.get(key)
-        if until is None:
-            return None
-        if now >= until:
-            del self._locked[key]
-            return None
-        return until - now
+    def _failures(self, key: str) -> str:
+        return f"{PREFIX}{self._generation}:fail:{key}"
 
-    def _recently_good(self, account: str, address: str, now: float) -> bool:
-        good = self._good.get(self._account_key(account))
-        seen = good.get(address) if good else None
+    def _lock(self, key: str) -> str:
+        return f"{PREFIX}{self._generation}:lock:{key}"
+
+    def _good(self, account: str) -> str:
+        return f"{PREFIX}good:{self._account_key(account)}"
+
+    # -- the three moments of a login --
+
+    async def _recent_addresses(self, account: str) -> dict[str, float]:
+        """The account's recently good addresses with when, oldest first."""
+        raw = await self.store.get(self._good(account))
+        try:
+            good = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(good, dict):
+            return {}
+        return {str(a): float(t) for a, t in good.items() if isinstance(t, int | float)}
+
+    async def _recently_good(self, account: str, address: str, now: float) -> bool:
+        seen = (await self._recent_addresses(account)).get(address)
         return seen is not None and now - seen < self.lockout + self.window
 
-    def check(self, address: str, account: str | None) -> Lockout | None:
+    async def check(self, address: str, account: str | None) -> Lockout | None:
         """Whether an attempt from `address` (for `account`, when known) must be refused unchecked."""
-        now = self._clock()
-        wait = self._locked_for(self._address_key(address), now)
+        wait = await self.store.ttl(self._lock(self._address_key(address)))
         if wait is not None:
             return Lockout("address", wait)
         if account:
-            wait = self._locked_for(self._account_key(account), now)
-            if wait is not None and not self._recently_good(account, address, now):
+            wait = await self.store.ttl(self._lock(self._account_key(account)))
+            if wait is not None and not await self._recently_good(account, address, self._clock()):
                 return Lockout("account", wait)
         return None
 
-    def _count(self, key: str, limit: int, now: float) -> bool:
+    async def _count(self, key: str, limit: int) -> bool:
         """Record one failure for key; True if that locks it out."""
-        times = self._failures.get(key)
-        if times is None:
-            times = self._failures[key] = deque()
-        self._failures.move_to_end(key)
-        times.append(now)
-        while times and now - times[0] > self.window:
-            times.popleft()
-        while len(self._failures) > MAX_KEYS:
-            self._failures.popitem(last=False)
-        if len(times) >= limit:
-            self._locked[key] = now + self.lockout
-            times.clear()
-            return True
-        return False
+        failures = self._failures(key)
+        if await self.store.hit(failures, self.window, limit) < limit:
+            return False
+        await self.store.set(self._lock(key), "1", self.lockout)
+        await self.store.delete(failures)
+        return True
 
-    def failed(self, address: str, account: str | None) -> Lockout | None:
+    async def failed(self, address: str, account: str | None) -> Lockout | None:
         """Record a failed attempt; returns the lockout it started, if any."""
-        now = self._clock()
-        if self._count(self._address_key(address), self.max_per_address, now):
+        if await self._count(self._address_key(address), self.max_per_address):
             return Lockout("address", self.lockout)
-        if account and self._count(self._account_key(account), self.max_per_account, now):
+        if account and await self._count(self._account_key(account), self.max_per_account):
             return Lockout("account", self.lockout)
         return None
 
-    def succeeded(self, address: str, account: str) -> None:
+    async def succeeded(self, address: str, account: str) -> None:
         """Remember the address as one the account logs in from. The address's failures stay counted: a
         guesser must not reset its budget by logging in to an account of its own now and then."""
         now = self._clock()
-        key = self._account_key(account)
-        good = self._good.get(key)
-        if good is None:
-            good = self._good[key] = OrderedDict()
-        self._good.move_to_end(key)
+        remembered = self.lockout + self.window
+        good = {a: t for a, t in (await self._recent_addresses(account)).items()
+                if a != address and now - t < remembered}
         good[address] = now
-        good.move_to_end(address)
         while len(good) > MAX_GOOD_ADDRESSES:
-            good.popitem(last=False)
-        while len(self._good) > MAX_KEYS:
-            self._good.popitem(last=False)
-        if len(self._locked) > MAX_KEYS:
-            for stale in [k for k, until in self._locked.items() if until <= now]:
-                del self._locked[stale]
+            del good[next(iter(good))]
+        await self.store.set(self._good(account), json.dumps(good), remembered)

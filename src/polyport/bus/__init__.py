@@ -1,21 +1,28 @@
 """The event bus: sessions and services learn of changes made elsewhere (another session, another node).
 
-`Bus` is the interface; `LocalBus` is the in-process implementation a single node uses (the Redis one
-arrives with the cluster). Events are small dictionaries of JSON-able values, published after the change
-they describe is committed. A subscriber that falls behind by more than its queue loses the oldest
-events and sees `overflowed` set, so it can re-read the state instead of trusting the stream.
+`Bus` is the interface; `LocalBus` is the in-process implementation a single node uses, and `make_bus`
+picks the one the config names (`[cluster] bus`; the Redis one arrives with the cluster). Events are
+typed (`events.py`): a publisher hands over an event, whose topic it knows, after the change it
+describes is committed. A subscriber that falls behind by more than its queue loses the oldest events
+and sees `overflowed` set, so it can re-read the state instead of trusting the stream.
 
-Topics are dot-separated (`directory`, `mailbox.42`); a subscription to `mailbox.*` gets every topic
-that starts with `mailbox.`.
+Topics are dot-separated (`directory`, `mailbox.42`) and built by `topics.py`; a subscription to
+`mailbox.*` (`topics.ANY_MAILBOX`) gets every topic that starts with `mailbox.`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol
 
-Event = Mapping[str, Any]
+from polyport.bus import topics
+from polyport.bus.events import Event
+
+if TYPE_CHECKING:
+    from polyport.config import Config
+
+__all__ = ["Bus", "Event", "LocalBus", "LocalSubscription", "Subscription", "make_bus", "topics"]
 
 
 class Subscription(Protocol):
@@ -33,9 +40,12 @@ class Subscription(Protocol):
 
 
 class Bus(Protocol):
-    async def publish(self, topic: str, event: Event) -> None: ...
+    async def publish(self, event: Event) -> None:
+        """Deliver `event` to every subscription of its topic (on every node, for a cluster's bus)."""
 
-    def subscribe(self, topic: str, *, queue_size: int = 1000) -> Subscription: ...
+    def subscribe(self, topic: str, *, queue_size: int = 1000) -> Subscription:
+        """Hear the events of `topic` (`topics.mailbox(id)`, ...), or of every topic starting with a prefix
+        when `topic` ends in `*`."""
 
     async def close(self) -> None: ...
 
@@ -88,14 +98,18 @@ class LocalSubscription:
 
 
 class LocalBus:
+    """One process's bus. Events are handed to subscribers as they are (frozen objects, shared, never
+    copied or serialized)."""
+
     def __init__(self) -> None:
         self._exact: dict[str, set[LocalSubscription]] = {}
         self._prefix: dict[str, set[LocalSubscription]] = {}
 
-    async def publish(self, topic: str, event: Event) -> None:
-        self.publish_nowait(topic, event)
+    async def publish(self, event: Event) -> None:
+        self.publish_nowait(event)
 
-    def publish_nowait(self, topic: str, event: Event) -> None:
+    def publish_nowait(self, event: Event) -> None:
+        topic = event.topic
         for sub in self._exact.get(topic, ()):
             sub.deliver(event)
         if self._prefix:
@@ -106,15 +120,16 @@ class LocalBus:
 
     def subscribe(self, topic: str, *, queue_size: int = 1000) -> LocalSubscription:
         sub = LocalSubscription(self, topic, queue_size)
-        if topic.endswith("*"):
-            self._prefix.setdefault(topic[:-1], set()).add(sub)
+        prefix = topics.prefix_of(topic)
+        if prefix is not None:
+            self._prefix.setdefault(prefix, set()).add(sub)
         else:
             self._exact.setdefault(topic, set()).add(sub)
         return sub
 
     def _remove(self, sub: LocalSubscription) -> None:
-        table = self._prefix if sub.topic.endswith("*") else self._exact
-        key = sub.topic[:-1] if sub.topic.endswith("*") else sub.topic
+        prefix = topics.prefix_of(sub.topic)
+        table, key = (self._exact, sub.topic) if prefix is None else (self._prefix, prefix)
         subs = table.get(key)
         if subs is not None:
             subs.discard(sub)
@@ -124,3 +139,14 @@ class LocalBus:
     async def close(self) -> None:
         self._exact.clear()
         self._prefix.clear()
+
+
+def make_bus(config: Config) -> Bus:
+    """The bus `[cluster] bus` names: "local" (one node) or, once the cluster arrives, "redis"."""
+    kind = config.cluster.bus
+    if kind == "local":
+        return LocalBus()
+    from polyport.config import ConfigError
+
+    raise ConfigError(f"key cluster.bus: `{kind}` is not available yet: the Redis bus arrives with the "
+                      f"cluster; use bus = \"local\" (the default) for a single node")

@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import enum
 
-from polyport.auth.login import AuthFailure
+from polyport.auth.login import Malformed
 from polyport.cliapi.wire import DataError
-from polyport.directory import (
-    AlreadyExists,
-    DirectoryError,
-    DomainNotEmpty,
-    InvalidName,
-    InvalidSetting,
-    ProtectedObject,
-    UnknownDomain,
-    UnknownObject,
-)
-from polyport.mailstore import MailboxExists, MailstoreError, NoSuchMailbox, NotPermitted
+from polyport.directory import AlreadyExists, UnknownDomain, UnknownObject
+from polyport.errors import ErrorKind, ServiceError
+from polyport.mailstore import MailboxExists
 from polyport.mailstore.flags import FlagError
 
 
@@ -60,6 +52,25 @@ def bad(text: str) -> CliError:
     return CliError(Code.GENERAL, text)
 
 
+# The code for each kind of refusal; the text is the error's own. CommuniGate's codes name what was not
+# found or is taken (512 a domain, 513 an account...), so those come from the class and object kind below.
+BY_KIND: dict[ErrorKind, Code] = {
+    ErrorKind.NOT_FOUND: Code.GENERAL,  # a mailbox: CommuniGate has no code of its own for it
+    ErrorKind.EXISTS: Code.GENERAL,
+    ErrorKind.INVALID: Code.GENERAL,
+    ErrorKind.MALFORMED: Code.GENERAL,
+    ErrorKind.FORBIDDEN: Code.NOT_ALLOWED,
+    ErrorKind.PROTECTED: Code.GENERAL,
+    ErrorKind.NOT_EMPTY: Code.GENERAL,
+    ErrorKind.DISABLED: Code.GENERAL,
+    ErrorKind.OVER_QUOTA: Code.GENERAL,
+    ErrorKind.TOO_LARGE: Code.GENERAL,
+    ErrorKind.THROTTLED: Code.WRONG_PASSWORD,  # every failed login is 515, whatever the reason
+    ErrorKind.AUTH_FAILED: Code.WRONG_PASSWORD,
+    ErrorKind.NEEDS_TLS: Code.WRONG_PASSWORD,
+    ErrorKind.LOGIN_DENIED: Code.WRONG_PASSWORD,
+    ErrorKind.REFUSED: Code.GENERAL,
+}
 _EXISTS = {"account": Code.ACCOUNT_EXISTS, "alias": Code.ACCOUNT_EXISTS, "group": Code.GROUP_EXISTS,
            "forwarder": Code.FORWARDER_EXISTS}
 _UNKNOWN = {"account": Code.UNKNOWN_ACCOUNT, "alias": Code.UNKNOWN_ACCOUNT, "object": Code.UNKNOWN_ACCOUNT,
@@ -72,27 +83,26 @@ def from_error(err: Exception) -> CliError | None:
         return err
     if isinstance(err, DataError):
         return CliError(Code.GENERAL, f"Bad data: {err}")
+    if isinstance(err, FlagError):
+        return CliError(Code.GENERAL, _capital(str(err)))
+    if not isinstance(err, ServiceError):
+        return None
     if isinstance(err, UnknownDomain):
         return CliError(Code.UNKNOWN_DOMAIN, f"Unknown domain name: {err}")
+    return CliError(_code(err), _capital(str(err)))
+
+
+def _code(err: ServiceError) -> Code:
+    """The finer codes first: what kind of object is unknown or taken, and a failed login's 515."""
     if isinstance(err, UnknownObject):
-        return CliError(_UNKNOWN.get(err.kind, Code.UNKNOWN_ACCOUNT), _capital(str(err)))
+        return _UNKNOWN.get(err.object_kind, Code.UNKNOWN_ACCOUNT)
     if isinstance(err, AlreadyExists):
-        return CliError(_EXISTS.get(err.kind, Code.GENERAL), _capital(str(err)))
-    if isinstance(err, InvalidName | InvalidSetting | DomainNotEmpty | ProtectedObject):
-        return CliError(Code.GENERAL, _capital(str(err)))
-    if isinstance(err, DirectoryError):
-        return CliError(Code.GENERAL, _capital(str(err)))
-    if isinstance(err, AuthFailure):
-        return CliError(Code.WRONG_PASSWORD, _capital(str(err)))
+        return _EXISTS.get(err.object_kind, Code.GENERAL)
     if isinstance(err, MailboxExists):
-        return CliError(Code.MAILBOX_EXISTS, _capital(str(err)))
-    if isinstance(err, NotPermitted):
-        return CliError(Code.NOT_ALLOWED, _capital(str(err)))
-    if isinstance(err, NoSuchMailbox):
-        return CliError(Code.GENERAL, _capital(str(err)))  # CommuniGate has no code of its own for it
-    if isinstance(err, MailstoreError | FlagError):  # a bad name, over quota, INBOX cannot be deleted...
-        return CliError(Code.GENERAL, _capital(str(err)))
-    return None
+        return Code.MAILBOX_EXISTS
+    if isinstance(err, Malformed):
+        return Code.WRONG_PASSWORD  # a broken login exchange is a failed login
+    return BY_KIND[err.kind]
 
 
 def _capital(text: str) -> str:

@@ -1,19 +1,14 @@
-"""Delivery: recipient resolution and local delivery (see service.py)."""
+"""Delivery: recipient resolution and local delivery (see service.py; its refusals in errors.py)."""
 
-from polyport.delivery.service import (
-    Delivered,
-    Delivery,
+from polyport.delivery.errors import (
     DeliveryError,
-    LocalTarget,
     MailboxFull,
-    Options,
-    Recipient,
     RecipientDisabled,
     RemoteNotAvailable,
     SenderNotOwned,
-    Trace,
     UnknownRecipient,
 )
+from polyport.delivery.service import Delivered, Delivery, LocalTarget, Options, Recipient, Trace
 
 __all__ = [
     "Delivered",

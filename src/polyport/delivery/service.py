@@ -19,10 +19,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parseaddr
-from typing import Any
+from typing import Any, NamedTuple
 
 from polyport import log
 from polyport.delivery import records as drec
+from polyport.delivery.errors import (
+    DeliveryError,
+    MailboxFull,
+    RecipientDisabled,
+    RemoteNotAvailable,
+    SenderNotOwned,
+    UnknownRecipient,
+)
 from polyport.directory import Directory, InvalidName, UnknownDomain
 from polyport.directory import settings as schema
 from polyport.directory.names import mail_address
@@ -37,36 +45,11 @@ from polyport.queue import NewRecipient, Queue, dsn
 from polyport.store import Unit
 
 MAX_REDIRECTS = 16  # addresses one account's filters may send one message on to
-KEY_CACHE_SECONDS = 300.0
-Store = tuple[int, str]  # (account id, mailbox name)  # a domain's DKIM keys are read again this often
+KEY_CACHE_SECONDS = 300.0  # a domain's DKIM keys are read again this often
 MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
 MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
 
-
-class DeliveryError(Exception):
-    """A recipient that cannot be delivered to; the text is fit to show the sender."""
-
-
-class UnknownRecipient(DeliveryError):
-    pass
-
-
-class RecipientDisabled(DeliveryError):
-    """The address exists but takes no mail (a group with Expand NO, an expansion loop)."""
-
-
-class MailboxFull(DeliveryError):
-    def __init__(self, text: str, *, permanent: bool) -> None:
-        super().__init__(text)
-        self.permanent = permanent
-
-
-class SenderNotOwned(DeliveryError):
-    """A submitter named a sender address that is not its own (nor an alias of it)."""
-
-
-class RemoteNotAvailable(DeliveryError):
-    """The address is in another domain and this node has no outbound queue (a test node, say)."""
+Store = tuple[int, str]  # (account id, mailbox name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +107,54 @@ class Delivered:
     size: int  # of the stored message, with the trace headers
     accounts: int  # mailboxes it went into (duplicates removed)
     queued: int = 0  # addresses in other domains it was queued for
+
+
+Targets = dict[int, tuple[LocalTarget, str]]  # account -> (its target, the address the message was sent to)
+
+
+class _Redirects(NamedTuple):
+    """Where the filters' redirects go (Delivery._redirects)."""
+
+    stores: list[Store]  # INBOXes here
+    sources: dict[int, set[str]]  # each of those accounts -> the accounts that redirected to it
+    remote: dict[str, list[NewRecipient]]  # a redirecting account -> the addresses elsewhere it sends to
+    failed: set[str]  # accounts whose redirects could not all be made: they keep the message
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Where one transaction's message goes, as the local accounts' filters decided."""
+
+    accounts: dict[str, int]  # each local target's address -> its account
+    stores: list[Store] = field(default_factory=list)
+    flags: dict[int, list[str]] = field(default_factory=dict)  # set by a filter on an account's copies
+    redirected: dict[str, tuple[str, NewRecipient]] = field(default_factory=dict)  # address -> (account, how)
+    answers: list[tuple[LocalTarget, Decision, Facts]] = field(default_factory=list)  # sent after the commit
+
+    def add(self, redirects: _Redirects) -> None:
+        """The redirects' INBOXes here, once each; their failures kept by the redirecting accounts."""
+        self.stores.extend(s for s in redirects.stores if s not in self.stores)
+        self.keep(redirects.failed)
+
+    def keep(self, accounts: Iterable[str]) -> None:
+        """A redirect that cannot be made keeps the message in the redirecting account's INBOX."""
+        for address in accounts:
+            if (self.accounts[address], "INBOX") not in self.stores:
+                self.stores.append((self.accounts[address], "INBOX"))
+
+
+def _split(recipients: Sequence[Recipient]) -> tuple[Targets, dict[str, NewRecipient]]:
+    """A transaction's local accounts (each once, with the address it was sent to) and its addresses in
+    other domains (each once, with the DSN parameters of the RCPT that named it)."""
+    targets: Targets = {}
+    remote: dict[str, NewRecipient] = {}
+    for recipient in recipients:
+        for target in recipient.local:
+            targets.setdefault(target.account_id, (target, recipient.address))
+        for address in recipient.remote:
+            orcpt = recipient.orcpt or (f"rfc822;{recipient.address}" if address != recipient.address else None)
+            remote.setdefault(address, NewRecipient(address, orcpt, recipient.notify))
+    return targets, remote
 
 
 _FROM = re.compile(rb"(?im)^from[ \t]*:((?:[^\r\n]|\r\n[ \t])*)")
@@ -310,105 +341,121 @@ class Delivery:
         recipient over quota and nothing was stored or queued. `junk` puts kept copies in Junk (a DMARC
         quarantine)."""
         options = options or Options()
-        targets: dict[int, tuple[LocalTarget, str]] = {}  # account -> (target, the address it was sent to)
-        remote: dict[str, NewRecipient] = {}
-        for recipient in recipients:
-            for target in recipient.local:
-                targets.setdefault(target.account_id, (target, recipient.address))
-            for address in recipient.remote:
-                orcpt = recipient.orcpt or (f"rfc822;{recipient.address}" if address != recipient.address else None)
-                remote.setdefault(address, NewRecipient(address, orcpt, recipient.notify))
+        targets, remote = _split(recipients)
         if remote and self.queue is None:
             raise RemoteNotAvailable("sending to other domains is not available on this server")
         now = self._clock()
-        single = recipients[0].address if len(recipients) == 1 else None
-        received = _received(trace, self.hostname, single, now)
+        received = _received(trace, self.hostname, recipients[0].address if len(recipients) == 1 else None, now)
+        plan = await self._plan(targets, sender, data, junk=junk)
+        redirects = await self._redirects(plan.redirected, len(data))
+        plan.add(redirects)
+        units = await self._queued_copies(sender, received, data, remote, redirects.remote, trace, options)
+        message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), received, data))
+        await self._commit(message, plan, redirects, units, targets, recipients)
+        await self._after_commit(sender, recipients, message, plan, trace, options, queued=bool(units), arrival=now)
+        self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
+                       accounts=len(targets), queued=len(remote), redirected=len(plan.redirected), size=len(message))
+        return Delivered(trace.id, len(message), len(targets), len(remote))
 
-        stores: list[tuple[int, str]] = []
-        flags: dict[int, list[str]] = {}
-        redirected: dict[str, tuple[str, NewRecipient]] = {}  # address -> (the account redirecting, how)
-        after: list[tuple[LocalTarget, Decision, Facts]] = []
+    async def _plan(self, targets: Targets, sender: str, data: bytes, *, junk: bool) -> _Plan:
+        """Each local account's filters on the message: the mailboxes its copies go to and their flags,
+        where it redirects the message, and the answers it sends. With `junk` (a DMARC quarantine), every
+        kept copy goes to Junk and nothing is sent on."""
+        plan = _Plan({target.address: target.account_id for target, _ in targets.values()})
         for target, asked in targets.values():
             decision, facts = await self._filter(target, asked, sender, data)
             if decision is None:
-                stores.append((target.account_id, "Junk" if junk else target.mailbox))
+                plan.stores.append((target.account_id, "Junk" if junk else target.mailbox))
                 continue
-            if junk:  # a DMARC quarantine: every kept copy goes to Junk, nothing is sent on
+            if junk:
                 decision.redirect.clear()
                 decision.fileinto = []
                 decision.keep = True
-            stores.extend((target.account_id, "Junk" if junk and box == "INBOX" else box)
-                          for box in decision.mailboxes())
+            plan.stores.extend((target.account_id, "Junk" if junk and box == "INBOX" else box)
+                               for box in decision.mailboxes())
             if decision.flags:
-                flags[target.account_id] = decision.flags
+                plan.flags[target.account_id] = decision.flags
             sent_on = list(dict.fromkeys(decision.redirect))
             if len(sent_on) > MAX_REDIRECTS:
                 self._log.warning("delivery.too_many_redirects", account=target.address, asked=len(sent_on))
                 sent_on = sent_on[:MAX_REDIRECTS]
             for address in sent_on:
-                redirected.setdefault(address.lower(), (target.address, NewRecipient(
+                plan.redirected.setdefault(address.lower(), (target.address, NewRecipient(
                     address, f"rfc822;{target.address}")))
             if decision.vacation is not None or decision.reject is not None:
-                after.append((target, decision, facts))
-        extra_stores, extra_stores_by, redirect_remote, failed = await self._redirects(redirected, len(data))
-        stores.extend(s for s in extra_stores if s not in stores)
-        by_address = {target.address: target.account_id for target, _ in targets.values()}
+                plan.answers.append((target, decision, facts))
+        return plan
 
-        def keep(accounts: Iterable[str]) -> None:
-            """A redirect that cannot be made keeps the message in the redirecting account's INBOX."""
-            for address in accounts:
-                if (by_address[address], "INBOX") not in stores:
-                    stores.append((by_address[address], "INBOX"))
-
-        keep(failed)
-
+    async def _queued_copies(self, sender: str, received: bytes, data: bytes, remote: dict[str, NewRecipient],
+                             redirected: dict[str, list[NewRecipient]], trace: Trace, options: Options
+                             ) -> list[Unit[Any]]:
+        """The units that queue the message for the recipients in other domains, and each redirecting
+        account's copy for the addresses it sends the message on to."""
         units: list[Unit[Any]] = []
         if remote:
             units.append(await self._enqueue(sender, received + data, list(remote.values()), trace, options,
                                              trace.id))
-        for account_address, wanted in redirect_remote.items():
+        for account_address, wanted in redirected.items():
             # Someone else's message sent on: never signed with our keys (it may claim any From).
             copy = f"Delivered-To: {account_address}\r\n".encode() + received + data
             units.append(await self._enqueue(sender, copy, wanted, Trace(trace.helo, trace.remote_ip, trace.protocol),
                                              options, new_id(), sign_it=False))
+        return units
+
+    async def _commit(self, message: bytes, plan: _Plan, redirects: _Redirects, units: list[Unit[Any]],
+                      targets: Targets, recipients: Sequence[Recipient]) -> None:
+        """Store the message where `plan` says, the queued copies in the same unit of work: all of it durable
+        when this returns, or none of it. A redirect's target that filled up since it was checked is left
+        out; a recipient's own full account fails the whole transaction: MailboxFull."""
         also = _chain(units) if units else None
-        message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), received, data))
-        if not stores and also is not None:
-            await self.mailstore.store.write(also)
-        elif stores:
-            try:
-                await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
-            except RecipientOverQuota as error:
-                if error.account_id not in targets and error.account_id in extra_stores_by:
-                    # A redirect's target filled up since it was checked: the redirecting accounts keep the
-                    # message instead of the whole transaction failing.
-                    stores[:] = [s for s in stores if s[0] != error.account_id]
-                    keep(extra_stores_by[error.account_id])
-                    await self.mailstore.deliver(message, stores, also=also, target_flags=flags)
-                else:
-                    full = targets[error.account_id][0]
-                    asked = next((r.address for r in recipients if full in r.local), full.address)
-                    permanent = await self._permanent_quota(full.address)
-                    raise MailboxFull(f"<{asked}>: {error}", permanent=permanent) from None
-        # Committed: from here nothing may turn into an error (the client would send it again).
+        if not plan.stores:
+            if also is not None:
+                await self.mailstore.store.write(also)
+            return
         try:
-            if units:
+            await self.mailstore.deliver(message, plan.stores, also=also, target_flags=plan.flags)
+        except RecipientOverQuota as error:
+            if error.account_id in targets or error.account_id not in redirects.sources:
+                raise await self._mailbox_full(error, targets, recipients) from None
+            # A redirect's target filled up since it was checked: the redirecting accounts keep the message.
+            plan.stores[:] = [s for s in plan.stores if s[0] != error.account_id]
+            plan.keep(redirects.sources[error.account_id])
+            await self.mailstore.deliver(message, plan.stores, also=also, target_flags=plan.flags)
+
+    async def _mailbox_full(self, error: RecipientOverQuota, targets: Targets, recipients: Sequence[Recipient]
+                            ) -> MailboxFull:
+        """The refusal for the recipient whose account `error` found full, named as the client named it."""
+        full = targets[error.account_id][0]
+        asked = next((r.address for r in recipients if full in r.local), full.address)
+        return MailboxFull(f"<{asked}>: {error}", permanent=await self._permanent_quota(full.address))
+
+    async def _after_commit(self, sender: str, recipients: Sequence[Recipient], message: bytes, plan: _Plan,
+                            trace: Trace, options: Options, *, queued: bool, arrival: float) -> None:
+        """Wake the queue for the copies just queued, send the filters' answers and the success notices.
+        The message is committed: from here nothing may turn into an error (the client would send it
+        again), so a failure is logged."""
+        try:
+            if queued:
                 assert self.queue is not None
                 self.queue.wake()
-            for target, decision, facts in after:
+            for target, decision, facts in plan.answers:
                 await self._answer(target, decision, facts, sender, message, trace.verified)
-            delivered_to = [r for r in recipients if r.local and r.notify and "SUCCESS" in r.notify.split(",")]
-            if delivered_to and sender and trace.verified:
-                notice = dsn.build(action="delivered", reporting_mta=self.hostname, sender=sender,
-                                   recipients=[dsn.RecipientStatus(r.address, "2.0.0", "250 2.0.0 delivered",
-                                                                   r.orcpt) for r in delivered_to],
-                                   original=message, arrival=now, now=self._clock(), envid=options.envid, ret="HDRS")
-                await self.notice(sender, notice)
+            await self._notify_success(sender, recipients, message, trace, options, arrival)
         except Exception:
             self._log.exception("delivery.after_commit_failed", id=trace.id)
-        self._log.info("delivery.stored", id=trace.id, sender=sender, recipients=len(recipients),
-                       accounts=len(targets), queued=len(remote), redirected=len(redirected), size=len(message))
-        return Delivered(trace.id, len(message), len(targets), len(remote))
+
+    async def _notify_success(self, sender: str, recipients: Sequence[Recipient], message: bytes, trace: Trace,
+                              options: Options, arrival: float) -> None:
+        """The "delivered" notice (RFC 3461 NOTIFY=SUCCESS) for the local recipients whose RCPT asked for
+        one, sent to a verified sender only."""
+        delivered_to = [r for r in recipients if r.local and r.notify and "SUCCESS" in r.notify.split(",")]
+        if not delivered_to or not sender or not trace.verified:
+            return
+        notice = dsn.build(action="delivered", reporting_mta=self.hostname, sender=sender,
+                           recipients=[dsn.RecipientStatus(r.address, "2.0.0", "250 2.0.0 delivered", r.orcpt)
+                                       for r in delivered_to],
+                           original=message, arrival=arrival, now=self._clock(), envid=options.envid, ret="HDRS")
+        await self.notice(sender, notice)
 
     async def _enqueue(self, sender: str, outgoing: bytes, wanted: list[NewRecipient], trace: Trace,
                        options: Options, ident: str, *, sign_it: bool = True) -> Unit[int]:
@@ -455,8 +502,7 @@ class Delivery:
             decision.keep = True
         return decision, facts
 
-    async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]], size: int
-                         ) -> tuple[list[Store], dict[int, set[str]], dict[str, list[NewRecipient]], set[str]]:
+    async def _redirects(self, redirected: dict[str, tuple[str, NewRecipient]], size: int) -> _Redirects:
         """Where redirected copies go: INBOXes here (filters are not run again; a full one is skipped), or
         queued for elsewhere (grouped by the account that redirected, whose Delivered-To the copy
         carries). Also which accounts redirected to each local target, and the accounts whose redirects
@@ -489,7 +535,7 @@ class Delivery:
                     failed.add(account)
                     continue
                 remote.setdefault(account, []).append(NewRecipient(other, wanted.orcpt))
-        return stores, sources, remote, failed
+        return _Redirects(stores, sources, remote, failed)
 
     async def _answer(self, target: LocalTarget, decision: Decision, facts: Facts, sender: str,
                       message: bytes, verified: bool) -> None:

@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
+from polyport.errors import ErrorKind, ServiceError
 
-class DirectoryError(Exception):
+
+class DirectoryError(ServiceError):
     """Base of the directory's refusals; the message is fit to show an admin."""
+
+    kind = ErrorKind.REFUSED
 
 
 class InvalidName(DirectoryError):
-    pass
+    kind = ErrorKind.INVALID
 
 
 class InvalidSetting(DirectoryError):
-    pass
+    kind = ErrorKind.INVALID
 
 
 class UnknownDomain(DirectoryError):
-    pass
+    kind = ErrorKind.NOT_FOUND
 
 
 class UnknownObject(DirectoryError):
-    """No account, alias, forwarder or group of that name (`kind` says which was looked for)."""
+    """No account, alias, forwarder or group of that name (`object_kind` says which was looked for)."""
 
-    def __init__(self, message: str, kind: str) -> None:
+    kind = ErrorKind.NOT_FOUND
+
+    def __init__(self, message: str, object_kind: str) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.object_kind = object_kind
 
 
 class AlreadyExists(DirectoryError):
-    """The name is taken (`kind` is what holds it: domain, account, alias, forwarder, group)."""
+    """The name is taken (`object_kind` is what holds it: domain, account, alias, forwarder, group)."""
 
-    def __init__(self, message: str, kind: str) -> None:
+    kind = ErrorKind.EXISTS
+
+    def __init__(self, message: str, object_kind: str) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.object_kind = object_kind
 
 
 class DomainNotEmpty(DirectoryError):
-    pass
+    kind = ErrorKind.NOT_EMPTY
 
 
 class ProtectedObject(DirectoryError):
     """The main domain and its postmaster cannot be removed or renamed away."""
+
+    kind = ErrorKind.PROTECTED

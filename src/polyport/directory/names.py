@@ -57,14 +57,6 @@ def domain_name(text: str) -> str:
     return name
 
 
-def split_address(text: str, default_domain: str) -> tuple[str, str]:
-    """`name@domain` into canonical (name, domain); a bare `name` is in `default_domain`."""
-    local, at, domain = text.strip().rpartition("@")
-    if not at:
-        local, domain = domain, default_domain
-    return object_name(local), domain_name(domain)
-
-
 # RFC 5322 dot-atom characters for local parts of other systems' addresses (forwarder targets, members).
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 MAX_ADDRESS = 320

@@ -2,7 +2,8 @@
 
 Every admin front end (the `polyport` command, the CLI/API, WebAdmin) and every protocol that needs to
 know who exists goes through this class. It validates names and settings, runs one unit of work per
-operation (records.py), and publishes a `directory` event on the bus after each committed change.
+operation (records.py), and publishes an event on the bus's `directory` topic after each committed change
+(bus.events: AccountChanged, DomainChanged, ServerChanged, ...).
 Addresses without a domain are in the main domain.
 """
 
@@ -12,10 +13,19 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from polyport.auth.passwords import PasswordHasher, PasswordVault, StoredPassword
 from polyport.bus import Bus
+from polyport.bus.events import (
+    AccountChanged,
+    AliasChanged,
+    DirectoryEvent,
+    DomainChanged,
+    ForwarderChanged,
+    GroupChanged,
+    ServerChanged,
+)
 from polyport.directory import records as rec
 from polyport.directory import settings as schema
 from polyport.directory.errors import InvalidName, InvalidSetting, UnknownDomain, UnknownObject
@@ -174,9 +184,9 @@ class Directory:
         self.vault = vault
         self._clock = clock
 
-    async def _event(self, event: str, **details: Any) -> None:
+    async def _event(self, event: DirectoryEvent) -> None:
         if self.bus is not None:
-            await self.bus.publish("directory", {"event": event, **details})
+            await self.bus.publish(event)
 
     # -- names --
 
@@ -210,7 +220,7 @@ class Directory:
         created = await self.store.write(unit())
         if created:
             await self.ensure_dkim_keys(name)
-            await self._event("domain.created", domain=name)
+            await self._event(DomainChanged(name, "created"))
         return created
 
     async def server_account_defaults(self) -> dict[str, Any]:
@@ -220,7 +230,7 @@ class Directory:
                                              replace: bool = False) -> dict[str, Any]:
         new = await self.store.write(rec.update_server_dict(
             rec.SERVER_ACCOUNT_DEFAULTS, _changer(schema.ACCOUNT_SETTINGS, changes, replace)))
-        await self._event("server.account_defaults")
+        await self._event(ServerChanged(rec.SERVER_ACCOUNT_DEFAULTS))
         return new
 
     async def server_domain_defaults(self) -> dict[str, Any]:
@@ -230,7 +240,7 @@ class Directory:
                                             replace: bool = False) -> dict[str, Any]:
         new = await self.store.write(rec.update_server_dict(
             rec.SERVER_DOMAIN_DEFAULTS, _changer(schema.DOMAIN_SETTINGS, changes, replace)))
-        await self._event("server.domain_defaults")
+        await self._event(ServerChanged(rec.SERVER_DOMAIN_DEFAULTS))
         return new
 
     # -- domains --
@@ -240,7 +250,7 @@ class Directory:
         values = schema.validate(schema.DOMAIN_SETTINGS, settings or {})
         await self.store.write(rec.create_domain(canonical, values, self._clock()))
         await self.ensure_dkim_keys(canonical)
-        await self._event("domain.created", domain=canonical)
+        await self._event(DomainChanged(canonical, "created"))
         return await self.domain(canonical)
 
     async def dkim_keys(self, name: str) -> list[DkimKey]:
@@ -276,16 +286,16 @@ class Directory:
     async def rename_domain(self, old: str, new: str) -> None:
         new_name = domain_name(new)
         previous = await self.store.write(rec.rename_domain(domain_name(old), new_name))
-        await self._event("domain.renamed", domain=previous, to=new_name)
+        await self._event(DomainChanged(previous, "renamed", to=new_name))
 
     async def delete_domain(self, name: str, *, force: bool = False) -> None:
         primary = await self.store.write(rec.delete_domain(domain_name(name), force))
-        await self._event("domain.deleted", domain=primary)
+        await self._event(DomainChanged(primary, "deleted"))
 
     async def set_domain_aliases(self, name: str, aliases: Iterable[str]) -> list[str]:
         canonical = list(dict.fromkeys(domain_name(a) for a in aliases))
         primary = await self.store.write(rec.set_domain_aliases(domain_name(name), canonical))
-        await self._event("domain.aliases", domain=primary)
+        await self._event(DomainChanged(primary, "aliases"))
         return canonical
 
     async def domain_settings(self, name: str) -> dict[str, Any]:
@@ -323,12 +333,14 @@ class Directory:
         return await self._update_domain_dict(domain, "account_template", schema.ACCOUNT_SETTINGS,
                                               changes, replace)
 
-    async def _update_domain_dict(self, name: str, column: str, schema_map: Mapping[str, schema.Spec],
-                                  changes: Mapping[str, Any], replace: bool) -> dict[str, Any]:
+    async def _update_domain_dict(self, name: str,
+                                  column: Literal["settings", "account_defaults", "account_template"],
+                                  schema_map: Mapping[str, schema.Spec], changes: Mapping[str, Any],
+                                  replace: bool) -> dict[str, Any]:
         canonical = domain_name(name)
         change = _changer(schema_map, changes, replace)
         new = await self.store.write(rec.update_domain_dict(canonical, column, change))
-        await self._event(f"domain.{column}", domain=canonical)
+        await self._event(DomainChanged(canonical, column))
         return new
 
     # -- accounts --
@@ -345,7 +357,7 @@ class Directory:
         new = rec.NewAccount(name, domain, _check_storage(storage), values, _check_rights(rights), stored)
         _, primary = await self.store.write(rec.create_account(
             new, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxAccounts")))
-        await self._event("account.created", account=f"{name}@{primary}")
+        await self._event(AccountChanged(f"{name}@{primary}", "created"))
         return await self.account(f"{name}@{primary}")
 
     @staticmethod
@@ -383,14 +395,14 @@ class Directory:
         protected = await self._postmaster()
         before, after = await self.store.write(rec.rename_object(
             name, domain, rec.ACCOUNT, new_name, new_domain, protected))
-        await self._event("account.renamed", account=before, to=after)
+        await self._event(AccountChanged(before, "renamed", to=after))
         return after
 
     async def delete_account(self, address: str) -> None:
         name, domain = await self.split(address, "account name")
         protected = await self._postmaster()
         deleted = await self.store.write(rec.delete_object(name, domain, rec.ACCOUNT, protected))
-        await self._event("account.deleted", account=deleted)
+        await self._event(AccountChanged(deleted, "deleted"))
 
     async def _postmaster(self) -> tuple[str, str]:
         return "postmaster", await self.main_domain()
@@ -453,7 +465,7 @@ class Directory:
                                           replace: bool = False) -> dict[str, Any]:
         change = _prefs_changer(changes, replace)
         new = await self.store.write(rec.update_server_dict(rec.SERVER_ACCOUNT_PREFS, change))
-        await self._event("server.account_prefs")
+        await self._event(ServerChanged(rec.SERVER_ACCOUNT_PREFS))
         return new
 
     async def account_default_prefs(self, domain: str) -> dict[str, Any]:
@@ -464,7 +476,7 @@ class Directory:
         canonical = domain_name(domain)
         new = await self.store.write(rec.update_domain_dict(canonical, "account_prefs",
                                                             _prefs_changer(changes, replace)))
-        await self._event("domain.account_prefs", domain=canonical)
+        await self._event(DomainChanged(canonical, "account_prefs"))
         return new
 
     async def server_dict(self, name: str) -> dict[str, Any]:
@@ -473,7 +485,7 @@ class Directory:
 
     async def put_server_dict(self, name: str, value: dict[str, Any]) -> None:
         await self.store.write(rec.put_server_dict(name, value))
-        await self._event(f"server.{name}")
+        await self._event(ServerChanged(name))
 
     async def account_rights(self, address: str) -> list[str]:
         return (await self.account(address)).rights
@@ -483,10 +495,11 @@ class Directory:
         result: list[str] = await self._update_account(address, "rights", lambda _cur: checked)
         return result
 
-    async def _update_account(self, address: str, column: str, change: Callable[[Any], Any]) -> Any:
+    async def _update_account(self, address: str, column: Literal["settings", "prefs", "rights"],
+                              change: Callable[[Any], Any]) -> Any:
         name, domain = await self.split(address, "account name")
         new = await self.store.write(rec.update_account_column(name, domain, column, change))
-        await self._event(f"account.{column}", account=f"{name}@{domain}")
+        await self._event(AccountChanged(f"{name}@{domain}", column))
         return new
 
     async def set_password(self, address: str, password: str) -> None:
@@ -494,14 +507,14 @@ class Directory:
         view = await self.store.read(rec.account_layers(name, domain))
         stored = await self._stored(password, view.account_layers)
         await self.store.write(rec.set_password(view.id, stored, self._clock()))
-        await self._event("account.password", account=view.address)
+        await self._event(AccountChanged(view.address, "password"))
 
     async def set_account_type(self, address: str, storage: str) -> None:
         name, domain = await self.split(address, "account name")
         canonical = _check_storage(storage)
         view = await self.store.read(rec.account_layers(name, domain))
         await self.store.write(unit_of(rec.SET_STORAGE.run(storage=canonical, id=view.id)))
-        await self._event("account.type", account=view.address)
+        await self._event(AccountChanged(view.address, "type"))
 
     async def account_info(self, address: str) -> dict[str, Any]:
         """When the account was created, last logged in (and from where), last changed its password."""
@@ -531,7 +544,7 @@ class Directory:
         name, domain = await self.split(address, "account name")
         canonical = list(dict.fromkeys(object_name(a, "alias") for a in aliases))
         result = await self.store.write(rec.set_account_aliases(name, domain, canonical, self._clock()))
-        await self._event("account.aliases", account=f"{name}@{domain}")
+        await self._event(AccountChanged(f"{name}@{domain}", "aliases"))
         return result
 
     async def login_record(self, login: str) -> LoginRecord | None:
@@ -576,13 +589,13 @@ class Directory:
         account_name, account_domain = await self.split(account, "account name")
         target = await self.store.write(rec.create_alias(name, domain, account_name, account_domain,
                                                          self._clock()))
-        await self._event("alias.created", alias=f"{name}@{domain}", account=target)
+        await self._event(AliasChanged(f"{name}@{domain}", "created", account=target))
         return target
 
     async def delete_alias(self, alias: str) -> None:
         name, domain = await self.split(alias, "alias")
         deleted = await self.store.write(rec.delete_object(name, domain, rec.ALIAS, None))
-        await self._event("alias.deleted", alias=deleted)
+        await self._event(AliasChanged(deleted, "deleted"))
 
     async def aliases(self, domain: str) -> dict[str, str]:
         """Alias name -> account name, for one domain."""
@@ -596,7 +609,7 @@ class Directory:
         destination = mail_address(target, domain)
         created = await self.store.write(rec.create_forwarder(
             name, domain, destination, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxForwarders")))
-        await self._event("forwarder.created", forwarder=created)
+        await self._event(ForwarderChanged(created, "created"))
         return destination
 
     async def forwarder(self, address: str) -> str:
@@ -608,13 +621,13 @@ class Directory:
         name, domain = await self.split(address, "forwarder name")
         destination = mail_address(target, domain)
         changed = await self.store.write(rec.set_forwarder(name, domain, destination))
-        await self._event("forwarder.changed", forwarder=changed)
+        await self._event(ForwarderChanged(changed, "changed"))
         return destination
 
     async def delete_forwarder(self, address: str) -> None:
         name, domain = await self.split(address, "forwarder name")
         deleted = await self.store.write(rec.delete_object(name, domain, rec.FORWARDER, None))
-        await self._event("forwarder.deleted", forwarder=deleted)
+        await self._event(ForwarderChanged(deleted, "deleted"))
 
     async def rename_forwarder(self, old: str, new: str) -> str:
         return await self._rename(old, new, rec.FORWARDER)
@@ -633,7 +646,7 @@ class Directory:
         member_list = [mail_address(m, domain) for m in members]
         created = await self.store.write(rec.create_group(
             name, domain, values, member_list, self._clock(), _limit(schema.DOMAIN_SETTINGS, "MaxGroups")))
-        await self._event("group.created", group=created)
+        await self._event(GroupChanged(created, "created"))
         return await self.group(created)
 
     async def group(self, address: str) -> GroupInfo:
@@ -647,13 +660,13 @@ class Directory:
         change = _changer(schema.GROUP_SETTINGS, settings or {}, replace_settings)
         member_list = None if members is None else [mail_address(m, domain) for m in members]
         changed = await self.store.write(rec.update_group(name, domain, change, member_list))
-        await self._event("group.changed", group=changed)
+        await self._event(GroupChanged(changed, "changed"))
         return await self.group(changed)
 
     async def delete_group(self, address: str) -> None:
         name, domain = await self.split(address, "group name")
         deleted = await self.store.write(rec.delete_object(name, domain, rec.GROUP, None))
-        await self._event("group.deleted", group=deleted)
+        await self._event(GroupChanged(deleted, "deleted"))
 
     async def rename_group(self, old: str, new: str) -> str:
         return await self._rename(old, new, rec.GROUP)
@@ -667,7 +680,8 @@ class Directory:
         new_name, new_domain = await self.split(new, f"{kind} name")
         before, after = await self.store.write(rec.rename_object(name, domain, kind, new_name, new_domain,
                                                                  None))
-        await self._event(f"{kind}.renamed", **{kind: before, "to": after})
+        await self._event(ForwarderChanged(before, "renamed", to=after) if kind == rec.FORWARDER
+                          else GroupChanged(before, "renamed", to=after))
         return after
 
     # -- mail routing --

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polyport.auth.login import AccessDenied, AuthFailure, PlaintextRefused, Throttled
+from polyport.auth.login import Malformed
+from polyport.errors import ErrorKind, ServiceError
 from polyport.imap.fetch import NoSuchPart, UnknownEncoding
 from polyport.imap.search import UnsupportedSearch
-from polyport.mailstore import (
-    CannotDelete,
-    InvalidMailboxName,
-    InvalidRights,
-    MailboxExists,
-    MailstoreError,
-    MessageTooLarge,
-    NoSuchMailbox,
-    NotPermitted,
-    OverQuota,
-)
 from polyport.mailstore.flags import FlagError
 
 
@@ -29,41 +19,42 @@ class ImapRefusal(Exception):
     code: str | None = None
 
 
+# The status and response code for each kind of refusal; the text is the error's own.
+BY_KIND: dict[ErrorKind, tuple[str, str | None]] = {
+    ErrorKind.NOT_FOUND: ("NO", "NONEXISTENT"),
+    ErrorKind.EXISTS: ("NO", "ALREADYEXISTS"),
+    ErrorKind.INVALID: ("NO", "CANNOT"),
+    ErrorKind.MALFORMED: ("BAD", None),
+    ErrorKind.FORBIDDEN: ("NO", "NOPERM"),
+    ErrorKind.PROTECTED: ("NO", "CANNOT"),
+    ErrorKind.NOT_EMPTY: ("NO", "HASCHILDREN"),
+    ErrorKind.DISABLED: ("NO", None),
+    ErrorKind.OVER_QUOTA: ("NO", "OVERQUOTA"),
+    ErrorKind.TOO_LARGE: ("NO", "TOOBIG"),
+    ErrorKind.THROTTLED: ("NO", "UNAVAILABLE"),
+    ErrorKind.AUTH_FAILED: ("NO", "AUTHENTICATIONFAILED"),
+    ErrorKind.NEEDS_TLS: ("NO", "PRIVACYREQUIRED"),
+    ErrorKind.LOGIN_DENIED: ("NO", "AUTHORIZATIONFAILED"),
+    ErrorKind.REFUSED: ("NO", None),
+}
+# Classes answered otherwise than their kind, most specific first.
+BY_CLASS: tuple[tuple[type[Exception], tuple[str, str | None]], ...] = (
+    (Malformed, ("NO", "AUTHENTICATIONFAILED")),  # a broken SASL exchange fails the login
+    (FlagError, ("BAD", None)),
+    (UnknownEncoding, ("NO", "UNKNOWN-CTE")),
+    (NoSuchPart, ("BAD", None)),
+    (UnsupportedSearch, ("BAD", None)),
+)
+
+
 def refusal_for(err: Exception) -> ImapRefusal | None:
     """The answer to a typed error; None for anything else (a bug: logged, answered NO [SERVERBUG])."""
     if isinstance(err, ImapRefusal):
         return err
-    text = str(err)
-    if isinstance(err, NoSuchMailbox):
-        return ImapRefusal("NO", text, "NONEXISTENT")
-    if isinstance(err, MailboxExists):
-        return ImapRefusal("NO", text, "ALREADYEXISTS")
-    if isinstance(err, OverQuota):
-        return ImapRefusal("NO", text, "OVERQUOTA")
-    if isinstance(err, MessageTooLarge):
-        return ImapRefusal("NO", text, "TOOBIG")
-    if isinstance(err, InvalidMailboxName | CannotDelete):
-        return ImapRefusal("NO", text, "CANNOT")
-    if isinstance(err, NotPermitted):
-        return ImapRefusal("NO", text, "NOPERM")
-    if isinstance(err, InvalidRights):
-        return ImapRefusal("BAD", text)
-    if isinstance(err, MailstoreError):
-        return ImapRefusal("NO", text)
-    if isinstance(err, FlagError):
-        return ImapRefusal("BAD", text)
-    if isinstance(err, Throttled):
-        return ImapRefusal("NO", text, "UNAVAILABLE")
-    if isinstance(err, PlaintextRefused):
-        return ImapRefusal("NO", text, "PRIVACYREQUIRED")
-    if isinstance(err, AccessDenied):
-        return ImapRefusal("NO", text, "AUTHORIZATIONFAILED")
-    if isinstance(err, AuthFailure):
-        return ImapRefusal("NO", text, "AUTHENTICATIONFAILED")
-    if isinstance(err, UnknownEncoding):
-        return ImapRefusal("NO", text, "UNKNOWN-CTE")
-    if isinstance(err, NoSuchPart):
-        return ImapRefusal("BAD", text)
-    if isinstance(err, UnsupportedSearch):
-        return ImapRefusal("BAD", text)
-    return None
+    answer = next((answer for cls, answer in BY_CLASS if isinstance(err, cls)), None)
+    if answer is None and isinstance(err, ServiceError):
+        answer = BY_KIND[err.kind]
+    if answer is None:
+        return None
+    status, code = answer
+    return ImapRefusal(status, str(err), code)

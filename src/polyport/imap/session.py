@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from polyport import __version__, metrics
 from polyport.auth.login import Identity
-from polyport.bus import Subscription
+from polyport.bus import Subscription, topics
 from polyport.config import ResolvedService
 from polyport.imap import wire
 from polyport.imap.codes import ImapRefusal, refusal_for
@@ -269,7 +269,7 @@ class ImapSession(CommandSession[State, wire.Command]):
         self.unselect()
         self.selected = selected
         if self.runtime.bus is not None:
-            self.subscription = self.runtime.bus.subscribe(f"mailbox.{selected.id}", queue_size=64)
+            self.subscription = self.runtime.bus.subscribe(topics.mailbox(selected.id), queue_size=64)
         self.state = State.SELECTED
 
     def unselect(self) -> None:

@@ -152,7 +152,7 @@ class CommandSession(Generic[StateT, CommandT]):
     async def sasl_login(self, mechanism: str, initial: bytes | None) -> Identity:
         """Run one AUTHENTICATE/AUTH exchange to its end: the identity, or AuthFailure (counted by the
         Authenticator) or a SaslFramingError (the client's side was unusable)."""
-        exchange = sasl.exchange(mechanism, self.runtime.auth, self.login_context())
+        exchange = await sasl.exchange(mechanism, self.runtime.auth, self.login_context())
         return await sasl.converse(exchange, initial, self.sasl_answer)
 
     async def sasl_answer(self, challenge: bytes, last: bool) -> bytes:

@@ -2,41 +2,55 @@
 
 from __future__ import annotations
 
+from polyport.errors import ErrorKind, ServiceError
 
-class MailstoreError(Exception):
+
+class MailstoreError(ServiceError):
     """Base of the mailstore's refusals; the message is fit to show a user."""
+
+    kind = ErrorKind.REFUSED
 
 
 class NoSuchMailbox(MailstoreError):
-    pass
+    kind = ErrorKind.NOT_FOUND
 
 
 class MailboxExists(MailstoreError):
-    pass
+    kind = ErrorKind.EXISTS
 
 
 class InvalidMailboxName(MailstoreError):
-    pass
+    kind = ErrorKind.INVALID
 
 
 class NotPermitted(MailstoreError):
     """The mailbox is not the user's and its ACL does not grant what was asked (RFC 4314)."""
 
+    kind = ErrorKind.FORBIDDEN
+
 
 class InvalidRights(MailstoreError):
     """A rights string holds a letter that is not a right (RFC 4314 section 2.1): a syntax error."""
+
+    kind = ErrorKind.MALFORMED
 
 
 class AclRefused(MailstoreError):
     """An ACL change that cannot be made: an unknown identifier, or the owner's own rights."""
 
+    kind = ErrorKind.REFUSED  # two reasons, no one kind: IMAP answers a plain NO
+
 
 class OverQuota(MailstoreError):
     """Storing this would take the account over its MaxAccountSize or MaxMessages."""
 
+    kind = ErrorKind.OVER_QUOTA
+
 
 class RecipientOverQuota(OverQuota):
     """Local delivery found this account over its quota (nothing was stored for anyone)."""
+
+    kind = ErrorKind.OVER_QUOTA
 
     def __init__(self, account_id: int, text: str) -> None:
         super().__init__(text)
@@ -44,8 +58,10 @@ class RecipientOverQuota(OverQuota):
 
 
 class MessageTooLarge(MailstoreError):
-    pass
+    kind = ErrorKind.TOO_LARGE
 
 
 class CannotDelete(MailstoreError):
     """INBOX cannot be deleted; a mailbox cannot be renamed onto itself or under itself."""
+
+    kind = ErrorKind.PROTECTED

@@ -2,8 +2,9 @@
 
 IMAP, POP3, delivery, the webmail and the CLI/API all go through this class. It parses each message once
 (mime.parse), writes its bytes to the blob store (fsynced) before the records that point at them are
-committed, and publishes `mailbox.<id>` events after each commit, so every session on a mailbox hears of
-changes made elsewhere. Identical bodies are stored once and shared by reference count; bodies nobody
+committed, and publishes a MailboxChanged event (topic `mailbox.<id>`) after each commit, so every session
+on a mailbox hears of changes made elsewhere (and MailboxListChanged, topic `account.<id>`, when the
+account's mailboxes change). Identical bodies are stored once and shared by reference count; bodies nobody
 references any more are swept with their blobs after a grace period (a delivery racing a sweep could
 otherwise lose a blob it just found existing).
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from polyport.bus import Bus
+from polyport.bus.events import MailboxChange, MailboxChanged, MailboxListChanged
 from polyport.directory import Directory
 from polyport.directory import settings as schema
 from polyport.mailstore import acl, names
@@ -186,13 +188,14 @@ class Mailstore:
         self._clock = clock
         self._indexes = IndexCache()
 
-    async def _changed(self, mailbox_id: int, event: str, modseq: int, **details: Any) -> None:
+    async def _changed(self, mailbox_id: int, change: MailboxChange, modseq: int,
+                       uid: int | None = None) -> None:
         if self.bus is not None:
-            await self.bus.publish(f"mailbox.{mailbox_id}", {"event": event, "modseq": modseq, **details})
+            await self.bus.publish(MailboxChanged(mailbox_id, change, modseq, uid))
 
     async def _mailboxes_changed(self, account_id: int) -> None:
         if self.bus is not None:
-            await self.bus.publish(f"account.{account_id}", {"event": "mailboxes"})
+            await self.bus.publish(MailboxListChanged(account_id))
 
     # -- limits --
 
@@ -383,11 +386,6 @@ class Mailstore:
     async def set_class(self, account_id: int, name: str, mailbox_class: str | None) -> None:
         mailbox = await self.mailbox(account_id, name, need="a")
         await self.store.write(unit_of(rec.SET_CLASS.run(mailbox_class=mailbox_class or None, id=mailbox.id)))
-
-    async def set_special_use(self, account_id: int, name: str, special_use: str | None) -> None:
-        mailbox = await self.mailbox(account_id, name, need="a")
-        await self.store.write(unit_of(rec.SET_SPECIAL_USE.run(special_use=special_use, id=mailbox.id)))
-        await self._mailboxes_changed(account_id)
 
     # -- messages in --
 

@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass
 
 from polyport import __version__, metrics
-from polyport.auth.login import AuthFailure, Identity, Throttled
+from polyport.auth.login import Identity
 from polyport.config import ResolvedService
 from polyport.kernel.sasl import SaslFramingError
 from polyport.kernel.session import CommandSession, CommandTable, Ending, Result, UnknownCommand, WrongState
 from polyport.mailstore import Mailstore, MailstoreError
 from polyport.net.connection import Connection, LineTooLong
-from polyport.pop3 import wire
+from polyport.pop3 import codes, wire
 from polyport.runtime import Runtime
 from polyport.store.blobs import BlobNotFound
 
@@ -115,12 +115,8 @@ class Pop3Session(CommandSession[State, wire.Command]):
             self.send(wire.err(err.text, err.code))
         elif isinstance(err, SaslFramingError):
             self.send(wire.err(str(err)))
-        elif isinstance(err, Throttled):
-            self.send(wire.err(str(err), "SYS/TEMP"))
-        elif isinstance(err, AuthFailure):
-            self.send(wire.err(str(err) or "authentication failed", "AUTH"))
-        elif isinstance(err, MailstoreError):
-            self.send(wire.err(str(err), "SYS/TEMP"))
+        elif (refusal := codes.refusal_for(err)) is not None:
+            self.send(wire.err(*refusal))
         else:
             return None
         return Result.USER_ERROR

@@ -2,43 +2,59 @@
 
 from __future__ import annotations
 
-from polyport.auth.login import AccessDenied, AuthFailure, Malformed, PlaintextRefused, Throttled
-from polyport.delivery import (
-    DeliveryError,
-    MailboxFull,
-    RecipientDisabled,
-    RemoteNotAvailable,
-    SenderNotOwned,
-    UnknownRecipient,
-)
+from polyport.auth.login import AuthFailure
+from polyport.delivery import DeliveryError, MailboxFull, SenderNotOwned
+from polyport.errors import ErrorKind, ServiceError
 from polyport.smtp.wire import Reply
+
+Answer = tuple[int, str, str | None]  # code, enhanced code (RFC 3463), text (None: the error's own)
+
+# The reply to each kind of refusal. A failed AUTH gets fixed texts (RFC 4954 6, RFC 5248). No service SMTP
+# calls raises EXISTS, INVALID, PROTECTED, NOT_EMPTY or TOO_LARGE today; their replies are for completeness.
+BY_KIND: dict[ErrorKind, Answer] = {
+    ErrorKind.NOT_FOUND: (550, "5.1.1", None),
+    ErrorKind.EXISTS: (550, "5.0.0", None),
+    ErrorKind.INVALID: (501, "5.5.4", None),
+    ErrorKind.MALFORMED: (501, "5.5.2", None),
+    ErrorKind.FORBIDDEN: (550, "5.7.1", None),
+    ErrorKind.PROTECTED: (550, "5.0.0", None),
+    ErrorKind.NOT_EMPTY: (550, "5.0.0", None),
+    ErrorKind.DISABLED: (550, "5.2.1", None),
+    ErrorKind.OVER_QUOTA: (552, "5.2.2", None),
+    ErrorKind.TOO_LARGE: (552, "5.3.4", None),
+    ErrorKind.THROTTLED: (454, "4.7.0", "too many failed logins; try again later"),
+    ErrorKind.AUTH_FAILED: (535, "5.7.8", "authentication credentials invalid"),
+    ErrorKind.NEEDS_TLS: (538, "5.7.11", "encryption required for this mechanism; use STARTTLS first"),
+    ErrorKind.LOGIN_DENIED: (535, "5.7.8", "this account may not send mail"),
+    ErrorKind.REFUSED: (451, "4.3.0", None),  # no more is known: the client tries again rather than bounce
+}
+# Classes answered otherwise than their kind.
+BY_CLASS: tuple[tuple[type[ServiceError], Answer], ...] = (
+    (SenderNotOwned, (553, "5.7.1", None)),  # RFC 5321 4.2.2: mailbox name not allowed
+)
+QUOTA_TEMPORARY: Answer = (452, "4.2.2", None)  # MailboxFull when the domain's OverQuotaReply is temporary
+
+
+def reply_for(error: ServiceError) -> Reply:
+    """The reply to a refusal of the services: by its kind, or by its class where SMTP has a finer code."""
+    if isinstance(error, MailboxFull) and not error.permanent:
+        answer = QUOTA_TEMPORARY
+    else:
+        answer = next((answer for cls, answer in BY_CLASS if isinstance(error, cls)), BY_KIND[error.kind])
+    code, enhanced, text = answer
+    if text is None:
+        text = str(error) or ("malformed authentication exchange" if error.kind is ErrorKind.MALFORMED else "")
+    return Reply(code, enhanced, text)
 
 
 def delivery_reply(error: DeliveryError) -> Reply:
-    if isinstance(error, UnknownRecipient):
-        return Reply(550, "5.1.1", str(error))
-    if isinstance(error, RecipientDisabled):
-        return Reply(550, "5.2.1", str(error))
-    if isinstance(error, MailboxFull):
-        return Reply(552, "5.2.2", str(error)) if error.permanent else Reply(452, "4.2.2", str(error))
-    if isinstance(error, RemoteNotAvailable):
-        return Reply(550, "5.7.1", str(error))
-    if isinstance(error, SenderNotOwned):
-        return Reply(553, "5.7.1", str(error))
-    return Reply(451, "4.3.0", str(error))
+    """A recipient or sender refused (RFC 5321 4.2.2, RFC 3463)."""
+    return reply_for(error)
 
 
 def auth_reply(failure: AuthFailure) -> Reply:
     """RFC 4954 6 and RFC 5248's codes for a failed AUTH."""
-    if isinstance(failure, Throttled):
-        return Reply(454, "4.7.0", "too many failed logins; try again later")
-    if isinstance(failure, PlaintextRefused):
-        return Reply(538, "5.7.11", "encryption required for this mechanism; use STARTTLS first")
-    if isinstance(failure, Malformed):
-        return Reply(501, "5.5.2", str(failure) or "malformed authentication exchange")
-    if isinstance(failure, AccessDenied):
-        return Reply(535, "5.7.8", "this account may not send mail")
-    return Reply(535, "5.7.8", "authentication credentials invalid")
+    return reply_for(failure)
 
 
 # Replies with fixed text, by name, so sessions and tests agree.

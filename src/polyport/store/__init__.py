@@ -1,8 +1,9 @@
-"""Storage: records in SQL (SQLite by default, PostgreSQL by URL) and bodies/files in a blob store.
+"""Storage: records in SQL (SQLite by default, PostgreSQL by URL), bodies/files in a blob store, and
+short-lived keys (counters, locks, rate limits) in memory.
 
-Services talk to `RecordStore` (units of work, see store/sql.py) and `BlobStore` (store/blobs.py); they
-never learn which backend is underneath. `open_records` picks the backend and brings its schema to the
-current revision.
+Services talk to `RecordStore` (units of work, see store/sql.py), `BlobStore` (store/blobs.py) and
+`KeyValueStore` (store/memory.py); they never learn which backend is underneath. `open_records` picks
+the backend and brings its schema to the current revision.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyport.store.blobs import BlobStore, LocalBlobStore
+from polyport.store.memory import KeyValueStore, MemoryKeyValueStore
 from polyport.store.sql import (
     Conflict,
     RecordStore,
@@ -27,7 +29,9 @@ SQLITE_FILE = "polyport.db"
 __all__ = [
     "BlobStore",
     "Conflict",
+    "KeyValueStore",
     "LocalBlobStore",
+    "MemoryKeyValueStore",
     "RecordStore",
     "Row",
     "SchemaMismatch",
