@@ -41,7 +41,6 @@ RENAME_MAILBOX = Statement("UPDATE mailboxes SET name = :name WHERE id = :id")
 CHILDREN = Statement("""
     SELECT id, name FROM mailboxes WHERE account_id = :account_id AND name LIKE :prefix ESCAPE '!'
       AND substr(name, 1, :length) = :exact ORDER BY name""")
-SET_SPECIAL_USE = Statement("UPDATE mailboxes SET special_use = :special_use WHERE id = :id")
 SET_CLASS = Statement("UPDATE mailboxes SET mailbox_class = :mailbox_class WHERE id = :id")
 
 # Take `count` UIDs and one mod-sequence from the mailbox, atomically (the row is locked until commit).
