@@ -227,3 +227,38 @@ def test_a_command_has_one_handler() -> None:
 
 def test_results_are_the_metrics_vocabulary() -> None:
     assert tuple(r.value for r in Result) == metrics.RESULTS
+
+
+async def test_frames_are_read_through_a_pure_framer() -> None:
+    """A protocol that does not speak in lines reads through net.framing (NUL-terminated, as XIMSS)."""
+    from polyport.net.framing import FrameTooLarge
+    from polyport.net.framing.nul import NulFramer
+
+    class Frames:
+        def __init__(self) -> None:
+            self.got: list[bytes | str] = []
+
+        def session(self, conn: Connection) -> Frames:
+            self.conn = conn
+            return self
+
+        def refusal(self, reason: Refusal) -> bytes:
+            return b""
+
+        async def run(self) -> None:
+            framer = NulFramer(max_size=16)
+            while True:
+                try:
+                    self.got.append(await self.conn.read_frame(framer))
+                except FrameTooLarge as err:
+                    assert err.resumable
+                    self.got.append("too large")
+
+    frames = Frames()
+    client = MemoryClient(frames)
+    client.send(b"<a/>\0<b")
+    client.send(b"/>\0" + b"x" * 40)
+    client.send(b"\0<c/>\0")
+    client.send_eof()
+    await client.close()
+    assert frames.got == [b"<a/>", b"<b/>", "too large", b"<c/>"]

@@ -27,9 +27,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from polyport import log
+
+if TYPE_CHECKING:
+    from polyport.net.framing import Framer
+
+T = TypeVar("T")
 
 # Write buffer sizes at which drain() waits and resumes.
 WRITE_HIGH_WATER = 256 * 1024
@@ -311,6 +316,29 @@ class Connection(asyncio.Protocol):
         data = bytes(self._buffer[:most])
         self._consumed(len(data))
         return data
+
+    async def read_frame(self, framer: Framer[T]) -> T:
+        """The next frame of a protocol that does not speak in lines (XMPP's XML, LDAP's BER, XIMSS's NUL,
+        SIP over TCP, DNS over TCP), through one of `net.framing`'s pure framers. Input waits in this buffer
+        (reading pauses while it holds too much, as for lines) until the session asks for a frame; then it
+        goes to the framer, whose limit bounds what it keeps. The framer's FrameTooLarge and FrameError
+        pass to the session, which knows whether the stream can go on; a peer that closes between frames
+        is ConnectionClosed."""
+        while True:
+            frame = framer.next_frame()
+            if frame is not None:
+                return frame
+            if self._buffer:
+                framer.feed(bytes(self._buffer))
+                self._consumed(len(self._buffer))
+                continue
+            if self._eof and not self._compressed_in:
+                framer.eof()
+                frame = framer.next_frame()
+                if frame is not None:
+                    return frame
+                raise ConnectionClosed()
+            await self._wait_for_input()
 
     def unread(self, data: bytes) -> None:
         """Put back input read past the end of what the protocol wanted (what followed SMTP's end of DATA
