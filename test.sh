@@ -16,7 +16,7 @@ echo "== all tests, SQLite store, asyncio loop"
 POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider "$@"
 
 echo "== network, node and protocol tests again on uvloop (the node's default loop)"
-POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider tests/net tests/test_node.py tests/cliapi \
+POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider tests/net tests/kernel tests/test_node.py tests/cliapi \
     tests/smtp tests/queue \
     tests/imap tests/pop3 tests/web tests/interop "$@"
 
