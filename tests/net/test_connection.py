@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,31 @@ async def test_a_client_that_never_reads_is_cut_after_the_idle_timeout() -> None
         await asyncio.sleep(0.1)
     client.writer.transport.abort()
     await listener.finish(1)
+
+
+async def test_discard_reads_into_nothing() -> None:
+    """A refused literal or BDAT chunk: its bytes are read and dropped, and what follows is intact."""
+    from polyport.net.memory import MemoryClient
+
+    class Discarder:
+        def __init__(self) -> None:
+            self.after = b""
+
+        def session(self, conn: Any) -> Any:
+            self.conn = conn
+            return self
+
+        def refusal(self, reason: Any) -> bytes:
+            return b""
+
+        async def run(self) -> None:
+            await self.conn.discard(100_000)
+            self.after = await self.conn.read_line()
+
+    handler = Discarder()
+    client = MemoryClient(handler)
+    for _ in range(10):
+        client.send(b"x" * 10_000)
+    client.send(b"NEXT\r\n")
+    await client.close()
+    assert handler.after == b"NEXT\r\n"

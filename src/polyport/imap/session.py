@@ -187,14 +187,10 @@ class ImapSession(CommandSession[State, wire.Command]):
         tag = first_line.split(b" ", 1)[0].decode("ascii", "replace") or "*"
         if not literal.synchronizing:
             # LITERAL+: the client sends it anyway; read it into nothing, and the rest of the command.
-            remaining = literal.size
-            while remaining > 0:
-                remaining -= len(await self.conn.read_some(min(remaining, 1 << 16)))
+            await self.conn.discard(literal.size)
             while (following := wire.literal_at_end(await self.conn.read_line())) is not None and not \
                     following.synchronizing:
-                remaining = following.size
-                while remaining > 0:
-                    remaining -= len(await self.conn.read_some(min(remaining, 1 << 16)))
+                await self.conn.discard(following.size)
         self.tagged(tag, "NO", f"literal larger than {limit} bytes", "TOOBIG")
 
     def parse(self, data: bytes) -> wire.Command:

@@ -309,6 +309,18 @@ class Connection(asyncio.Protocol):
             remaining -= take
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    async def discard(self, count: int) -> None:
+        """Read `count` bytes into nothing (a literal or chunk refused after the client sent it anyway):
+        taken from the buffer as they arrive, never held."""
+        remaining = count
+        while remaining:
+            if not self._buffer:
+                await self._wait_for_input()
+                continue
+            take = min(remaining, len(self._buffer))
+            self._consumed(take)
+            remaining -= take
+
     async def read_some(self, most: int) -> bytes:
         """Between 1 and `most` bytes, for streaming large transfers."""
         while not self._buffer:
