@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from polyport.admin.errors import AdminError, Forbidden, Hidden, InUse, InvalidRequest, NotFound
 from polyport.auth.login import (
     AccessDenied,
     AuthFailure,
@@ -81,6 +82,12 @@ KINDS: dict[type[ServiceError], ErrorKind] = {
     PlaintextRefused: K.NEEDS_TLS,
     AccessDenied: K.LOGIN_DENIED,
     Malformed: K.MALFORMED,
+    AdminError: K.REFUSED,
+    Forbidden: K.FORBIDDEN,
+    Hidden: K.FORBIDDEN,
+    InvalidRequest: K.INVALID,
+    NotFound: K.NOT_FOUND,
+    InUse: K.PROTECTED,
 }
 
 

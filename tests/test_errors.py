@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from polyport.admin.errors import AdminError
 from polyport.auth.login import AuthFailure
 from polyport.delivery import DeliveryError
 from polyport.directory import AlreadyExists, DirectoryError, UnknownObject
@@ -11,7 +12,7 @@ from polyport.errors import ErrorKind, ServiceError
 from polyport.mailstore import MailstoreError
 from tests.service_errors import KINDS, examples
 
-FAMILIES: tuple[type[ServiceError], ...] = (MailstoreError, DirectoryError, DeliveryError, AuthFailure)
+FAMILIES: tuple[type[ServiceError], ...] = (MailstoreError, DirectoryError, DeliveryError, AuthFailure, AdminError)
 
 
 def subclasses(cls: type[ServiceError]) -> set[type[ServiceError]]:

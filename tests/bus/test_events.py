@@ -114,16 +114,3 @@ def test_events_are_frozen_slotted_and_hashable() -> None:
     assert not hasattr(event, "__dict__")
     assert len({MailboxChanged(1, "acl"), MailboxChanged(1, "acl"), MailboxChanged(2, "acl")}) == 2
 
-
-def test_transitional_mapping_access_reads_like_the_old_dictionaries() -> None:
-    """node.py and web/webmail.py read `event.get("event")` until they use the attributes."""
-    assert MailboxChanged(4, "append", modseq=9, uid=2)["event"] == "append"
-    assert MailboxChanged(4, "append", modseq=9, uid=2).get("uid") == 2
-    assert MailboxChanged(4, "expunge").get("uid", "none") == "none"
-    assert MailboxListChanged(4).get("event") == "mailboxes"
-    assert ServerChanged("services").get("event", "") == "server.services"
-    assert AccountChanged("a@b.c", "renamed", to="d@b.c")._legacy() == {
-        "event": "account.renamed", "account": "a@b.c", "to": "d@b.c"}
-    assert AliasChanged("x@b.c", "created", account="a@b.c")._legacy() == {
-        "event": "alias.created", "alias": "x@b.c", "account": "a@b.c"}
-    assert DomainChanged("b.c", "settings")._legacy() == {"event": "domain.settings", "domain": "b.c"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from polyport.admin import errors as admin_errors
 from polyport.auth import login
 from polyport.cliapi.codes import BY_KIND, CliError, Code, from_error
 from polyport.cliapi.wire import DataError
@@ -43,6 +44,12 @@ CODES: dict[type[Exception], Code] = {
     login.AccessDenied: Code.WRONG_PASSWORD,
     login.Malformed: Code.WRONG_PASSWORD,
     FlagError: Code.GENERAL,
+    admin_errors.AdminError: Code.GENERAL,
+    admin_errors.Forbidden: Code.NOT_ALLOWED,
+    admin_errors.Hidden: Code.NOT_ALLOWED,
+    admin_errors.InvalidRequest: Code.GENERAL,
+    admin_errors.NotFound: Code.GENERAL,
+    admin_errors.InUse: Code.ACCOUNT_IN_USE,
 }
 
 
@@ -54,7 +61,7 @@ def test_every_kind_has_a_code() -> None:
 def test_each_error_code(error: Exception) -> None:
     reply = from_error(error)
     assert reply is not None
-    if type(error) in CODES:  # the directory's, mailstore's and logins' refusals: answered as they always were
+    if type(error) in CODES:  # the directory's, mailstore's, logins' and administration's refusals
         assert reply.code is CODES[type(error)]
     else:  # delivery's, which the CLI/API does not meet today: by kind
         assert isinstance(error, ServiceError)

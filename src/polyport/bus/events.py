@@ -77,22 +77,6 @@ class Event:
             raise WireError(f"{kind} event: {err}") from None
         return event
 
-    # -- TRANSITIONAL (issue 11, part 5): read access in the shape events had when they were dictionaries.
-    # node.py's _follow_changes reads `event.get("event", "")` and tests/mailstore/test_mailstore.py reads
-    # `e["event"]`; they are being migrated to the attributes. Delete get(), __getitem__() and _legacy()
-    # (here and in the subclasses) once nothing reads events as mappings.
-
-    def _legacy(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """TRANSITIONAL: the value the old dictionary event had under `key`."""
-        return self._legacy().get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        """TRANSITIONAL: the value the old dictionary event had under `key`."""
-        return self._legacy()[key]
-
 
 _KINDS: dict[str, type[Event]] = {}
 KINDS: Mapping[str, type[Event]] = MappingProxyType(_KINDS)
@@ -134,11 +118,6 @@ class MailboxChanged(Event):
     def topic(self) -> str:
         return topics.mailbox(self.mailbox_id)
 
-    def _legacy(self) -> dict[str, Any]:
-        legacy: dict[str, Any] = {"event": self.change, "modseq": self.modseq}
-        if self.uid is not None:
-            legacy["uid"] = self.uid
-        return legacy
 
 
 @_kind("mailboxes")
@@ -152,8 +131,6 @@ class MailboxListChanged(Event):
     def topic(self) -> str:
         return topics.account(self.account_id)
 
-    def _legacy(self) -> dict[str, Any]:
-        return {"event": "mailboxes"}
 
 
 # -- the directory's --
@@ -176,13 +153,6 @@ class DirectoryEvent(Event):
     def topic(self) -> str:
         return topics.DIRECTORY
 
-    def _legacy(self) -> dict[str, Any]:
-        legacy: dict[str, Any] = {"event": f"{self.kind}.{getattr(self, 'change', '')}"}
-        for name in self._wire_fields:
-            value = getattr(self, name)
-            if name != "change" and value is not None:
-                legacy[name] = value
-        return legacy
 
 
 @_kind("account")
@@ -215,8 +185,6 @@ class ServerChanged(DirectoryEvent):
 
     dictionary: str
 
-    def _legacy(self) -> dict[str, Any]:
-        return {"event": f"server.{self.dictionary}"}
 
 
 @_kind("alias")

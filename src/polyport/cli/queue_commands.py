@@ -5,18 +5,22 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from polyport.cli.common import fail, local_or_remote, with_directory
 from polyport.config import Config
 
+if TYPE_CHECKING:
+    from polyport.runtime import Runtime
+
 
 async def _local(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """`work(call)` where call(verb, *args) runs one of the CLI/API's queue commands on the data folder."""
-    from polyport.cliapi.codes import CliError
-    from polyport.cliapi.commands import COMMANDS
+    from polyport.admin import SERVER
+    from polyport.cliapi.codes import from_error
+    from polyport.cliapi.commands import COMMANDS, Context
     from polyport.cliapi.wire import Parser, serialize
     from polyport.delivery import Delivery
     from polyport.directory import Directory
@@ -32,15 +36,19 @@ async def _local(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
         mailstore = Mailstore(directory.store, blobs, directory, max_message_size=config.mail.max_message_size)
         delivery = Delivery(directory, mailstore, hostname, queue)
         queue.notify = delivery.notice
-        runtime = type("AdminRuntime", (), {"queue": queue})()
-        context = type("AdminContext", (), {"runtime": runtime, "require_master": lambda self: None})()
+        # The queue commands use the runtime's queue only; root on the data folder acts as the server.
+        runtime = cast(Runtime, type("QueueRuntime", (), {"queue": queue})())
+        context = Context(runtime, None, acting=SERVER)
 
         async def call(verb: str, *args: Any) -> Any:
             line = " ".join(serialize(a) for a in args)
             try:
                 return await COMMANDS[verb].handler(context, Parser(line))
-            except CliError as err:
-                fail(str(err))
+            except Exception as err:
+                refusal = from_error(err)
+                if refusal is None:
+                    raise
+                fail(refusal.text)
 
         return await work(call)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 
+from polyport.admin.errors import InUse
 from polyport.auth.login import Malformed
 from polyport.cliapi.wire import DataError
 from polyport.directory import AlreadyExists, UnknownDomain, UnknownObject
@@ -102,6 +103,8 @@ def _code(err: ServiceError) -> Code:
         return Code.MAILBOX_EXISTS
     if isinstance(err, Malformed):
         return Code.WRONG_PASSWORD  # a broken login exchange is a failed login
+    if isinstance(err, InUse):
+        return Code.ACCOUNT_IN_USE  # CommuniGate's 555: the account is open elsewhere
     return BY_KIND[err.kind]
 
 

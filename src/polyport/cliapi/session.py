@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from polyport import __version__, metrics
+from polyport import __version__, admin, metrics
 from polyport.auth.login import AuthFailure, Identity
 from polyport.cliapi import wire
 from polyport.cliapi.codes import CliError, Code, bad, from_error, not_allowed
@@ -247,13 +247,9 @@ class CliSession(CommandSession[State, CliCommand]):
         password = args.secret()
         if not password:
             raise bad("NEWPASS needs the new password")
-        if not self.cx.is_master:
-            settings = await self.runtime.directory.effective_account_settings(me.address)
-            if settings.get("PWDAllowed") != "YES":
-                raise not_allowed("This account may not change its password (PWDAllowed)")
-        await self.runtime.directory.set_password(me.address, password)
+        # Its administrators may; the account itself when PWDAllowed says so.
+        await admin.set_account_password(self.runtime, self.cx.actor, me.address, password)
         self.send(Code.OK, "password changed")
-
 
     async def do_inline(self, args: wire.Parser) -> None:
         args.end()

@@ -2,7 +2,8 @@
 
 Pure: both read `Facts` about one message for one account and return a `Decision` (where to store it,
 where to send it on, whether to answer); delivery carries it out. The vacation answer's own rules
-(RFC 3834: never to lists, bounces or automatic mail; once per sender per period) are in vacation.py.
+(RFC 3834: never to lists, bounces or automatic mail; once per sender per period) are in vacation.py;
+the `#Vacation` and `#Redirect` rules WebUser sets and reads back are autoreply.py.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ REDIRECT = frozenset({"http"})  # port 80: autoconfig and ACME here, every page 
 
 def build(runtime: Runtime, service: ResolvedService, stopping: asyncio.Event) -> web.Application:
     from polyport.web import app as common
-    from polyport.web import wellknown
+    from polyport.web import errors, wellknown
 
-    application = web.Application(middlewares=[common.security_headers], client_max_size=common.FORM_LIMIT,
-                                  handler_args=None)
+    application = web.Application(middlewares=[common.security_headers, errors.service_errors],
+                                  client_max_size=common.FORM_LIMIT, handler_args=None)
     application[common.RUNTIME] = runtime
     application[common.SERVICE] = service.name
     application[common.STOPPING] = stopping

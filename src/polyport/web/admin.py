@@ -1,14 +1,15 @@
 """WebAdmin: the server's and domains' administration in a browser.
 
-Every change is a CLI/API command run as the logged-in administrator (cliapi/embedded.py), so WebAdmin
-has exactly the rights checks of port 106: a server administrator (Master) sees everything, a domain
-administrator only its domain and what its rights allow. Reads that only show go through the same
-commands where one exists, for the same reason.
+Every read and change goes through the administration API (polyport.admin) as the logged-in
+administrator, so WebAdmin has exactly the rights checks of the CLI/API: a server administrator (Master)
+sees everything, a domain administrator only its domain and what its rights allow. Refusals are answered
+by the web's one error middleware (errors.py): a page about something the administrator may not see, or
+that does not exist, is a 404; a refused change shows the page again with its form and the reason.
 """
 
 from __future__ import annotations
 
-import contextlib
+import datetime
 import time
 import urllib.parse
 from typing import Any
@@ -16,28 +17,26 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from polyport import metrics
+from polyport import admin, metrics
+from polyport.admin.rights import DOMAIN_ADMIN, MASTER, require_master
 from polyport.auth.login import Identity
-from polyport.cliapi import embedded, wire
-from polyport.cliapi.codes import CliError
+from polyport.cliapi import wire  # the settings forms edit values in the CLI/API's data syntax
 from polyport.directory import settings as schema
+from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
 from polyport.net.resolver import Resolver
 from polyport.web.app import (
-    SESSION,
+    actor_of,
     form_with_csrf,
-    identity_of,
     log_in,
     log_out,
-    login_context,
     page,
     runtime_of,
     safe_next,
     session_required,
 )
+from polyport.web.errors import FormError, redisplay
 
 ACCESS_MODE = "PWD"  # CommuniGate's access mode for administration (the CLI/API's too)
-MASTER = "Master"
-DOMAIN_ADMIN = "Domain"
 PAGE = 50
 
 
@@ -46,24 +45,6 @@ def _administers(rights: Any) -> bool:
 
 
 admin_required = session_required(ACCESS_MODE, may=lambda session: _administers(session.rights))
-
-
-async def run(request: web.Request, command: str) -> Any:
-    """A CLI/API command line, run as the logged-in administrator."""
-    return await embedded.execute(runtime_of(request), identity_of(request[SESSION]),
-                                  login_context(request, ACCESS_MODE), command)
-
-
-async def shown(request: web.Request, command: str) -> Any:
-    """A command's data for a page about something that must exist: its refusal is that page's 404."""
-    try:
-        return await run(request, command)
-    except CliError as failure:
-        raise web.HTTPNotFound(text=failure.text) from None
-
-
-def _is_master(request: web.Request) -> bool:
-    return MASTER in request[SESSION].rights
 
 
 def _names(text: str) -> list[str]:
@@ -75,7 +56,8 @@ def _in_domain(name: str, domain: str) -> str:
     return name if "@" in name else f"{name}@{domain}"
 
 
-q = embedded.quote
+def _when(seconds: object) -> datetime.datetime | None:
+    return None if seconds is None else datetime.datetime.fromtimestamp(int(str(seconds)), datetime.UTC)
 
 
 # -- login ---------------------------------------------------------------------------------------------
@@ -104,36 +86,34 @@ def _open_connections(service: str) -> int:
 
 @admin_required
 async def dashboard(request: web.Request) -> web.StreamResponse:
-    runtime = runtime_of(request)
-    if not _is_master(request):
-        domain = request[SESSION].address.rpartition("@")[2]
-        raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": domain}))
-    error = None
+    runtime, actor = runtime_of(request), actor_of(request)
+    if not actor.is_master:
+        raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": actor.domain}))
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        services = [{"name": service.name, "title": service.spec.title, "ports": service.ports,
+                     "tls": str(service.spec.tls), "trusted_only": service.trusted_only,
+                     "listening": service.listening, "built": service.spec.built,
+                     "open": _open_connections(service.name)} for service in runtime.config.resolved_services()]
+        queue = await admin.queue_totals(runtime, actor)
+        networks = await admin.trusted_networks(runtime, actor)
+        sessions = await runtime.websessions.count()
+        return page(request, "admin/dashboard.html", status=400 if error else 200, title="Server",
+                    services=services, queue=queue, networks=[str(n) for n in networks], sessions=sessions,
+                    error=error, master=True)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
+        redisplay(request, show)
         lines = [line.strip() for line in str(form.get("networks", "")).splitlines() if line.strip()]
-        try:
-            await run(request, f"SETLANIPS ({','.join(q(line) for line in lines)})")
-        except CliError as failure:
-            error = failure.text
-        if error is None:
-            raise web.HTTPSeeOther("/")
-    services = [{"name": service.name, "title": service.spec.title, "ports": service.ports,
-                 "tls": str(service.spec.tls), "trusted_only": service.trusted_only,
-                 "listening": service.listening, "built": service.spec.built,
-                 "open": _open_connections(service.name)} for service in runtime.config.resolved_services()]
-    queue = await run(request, "GETMESSAGEQUEUEINFO")
-    networks = await run(request, "GETLANIPS")
-    sessions = await runtime.websessions.count()
-    return page(request, "admin/dashboard.html", status=400 if error else 200, title="Server", services=services,
-                queue=queue, networks=str(networks).split("\r\n") if networks else [], sessions=sessions,
-                error=error, master=True)
+        await admin.set_trusted_networks(runtime, actor, lines)
+        raise web.HTTPSeeOther("/")
+    return await show()
 
 
 @admin_required
 async def firewall(request: web.Request) -> web.StreamResponse:
-    if not _is_master(request):
-        raise web.HTTPForbidden(text="Server administrators only.")
+    require_master(actor_of(request))
     from polyport import firewall as fw
 
     runtime = runtime_of(request)
@@ -146,45 +126,49 @@ async def firewall(request: web.Request) -> web.StreamResponse:
 
 @admin_required
 async def queue(request: web.Request) -> web.StreamResponse:
-    if not _is_master(request):
-        raise web.HTTPForbidden(text="Server administrators only.")
-    error = None
+    runtime, actor = runtime_of(request), actor_of(request)
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        messages = [{"ID": str(row["ident"]), "From": str(row["sender"]), "Size": str(row["size"]),
+                     "Created": _when(row["created"]), "Recipients": str(row["recipients"]),
+                     "NextAttempt": _when(row["next_attempt"]), "Attempts": str(row["attempts"]),
+                     "LastError": "" if row["last_error"] is None else str(row["last_error"])}
+                    for row in await admin.queued_messages(runtime, actor, 500)]
+        return page(request, "admin/queue.html", status=400 if error else 200, title="Queue", messages=messages,
+                    error=error, master=True)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
+        redisplay(request, show)
         ident = str(form.get("id", ""))[:100]
-        try:
-            if form.get("do") == "retry":
-                await run(request, "RELEASESMTPQUEUE")
-            elif form.get("do") == "delete" and ident:
-                await run(request, f"REJECTQUEUEMESSAGE {q(ident)}" + (" REPORT" if form.get("bounce") else ""))
-        except CliError as failure:
-            error = failure.text
-        if error is None:
-            raise web.HTTPSeeOther("/queue")
-    messages = await run(request, "LISTQUEUEMESSAGES 500")
-    return page(request, "admin/queue.html", status=400 if error else 200, title="Queue", messages=messages,
-                error=error, master=True)
+        if form.get("do") == "retry":
+            await admin.release_queue(runtime, actor)
+        elif form.get("do") == "delete" and ident:
+            await admin.delete_queued_message(runtime, actor, ident, notify=bool(form.get("bounce")))
+        raise web.HTTPSeeOther("/queue")
+    return await show()
 
 
 # -- domains -------------------------------------------------------------------------------------------
 
 @admin_required
 async def domains(request: web.Request) -> web.StreamResponse:
-    error = None
+    runtime, actor = runtime_of(request), actor_of(request)
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        names = await admin.list_domains(runtime, actor)
+        return page(request, "admin/domains.html", status=400 if error else 200, title="Domains",
+                    domains=sorted(names), error=error, master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
+        redisplay(request, show)
         name = str(form.get("name", "")).strip()[:255]
-        try:
-            if form.get("do") == "create" and name:
-                await run(request, f"CREATEDOMAIN {q(name)}")
-                raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": name.lower()}))
-            error = "Give the domain's name."
-        except CliError as failure:
-            error = failure.text
-    names = await run(request, "LISTDOMAINS") if _is_master(request) else [
-        request[SESSION].address.rpartition("@")[2]]
-    return page(request, "admin/domains.html", status=400 if error else 200, title="Domains",
-                domains=sorted(names), error=error, master=_is_master(request))
+        if form.get("do") != "create" or not name:
+            raise FormError("Give the domain's name.")
+        await admin.create_domain(runtime, actor, name)
+        raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": name.lower()}))
+    return await show()
 
 
 async def _dns_records(request: web.Request, domain: str) -> list[dict[str, str]]:
@@ -203,7 +187,7 @@ async def _dns_records(request: web.Request, domain: str) -> list[dict[str, str]
         {"name": f"_imaps._tcp.{domain}", "type": "SRV", "value": f"0 1 993 {host}."},
         {"name": f"_submissions._tcp.{domain}", "type": "SRV", "value": f"0 1 465 {host}."},
     ]
-    for key in await runtime.directory.ensure_dkim_keys(domain):
+    for key in await admin.dkim_keys(runtime, actor_of(request), domain):
         records.insert(2, {"name": f"{key.selector}._domainkey.{domain}", "type": "TXT", "value": key.txt_record()})
     return records
 
@@ -231,34 +215,46 @@ async def _check(resolver: Resolver, record: dict[str, str]) -> str:
 
 @admin_required
 async def domain(request: web.Request) -> web.StreamResponse:
+    runtime, actor = runtime_of(request), actor_of(request)
     name = request.query.get("d", "")
-    error = message = None
+
+    async def show(error: str | None = None, message: str | None = None) -> web.StreamResponse:
+        settings = await admin.domain_settings(runtime, actor, name)
+        effective = await admin.effective_domain_settings(runtime, actor, name)
+        aliases = await admin.domain_aliases(runtime, actor, name)
+        defaults = await admin.account_defaults(runtime, actor, name)
+        records = await _dns_records(request, name)
+        checks = None
+        if request.query.get("check") == "1":
+            checks = [await _check(runtime.resolver, r) for r in records]
+        return page(request, "admin/domain.html", status=400 if error else 200, title=name, domain=name,
+                    settings=settings, effective=effective, aliases=aliases, defaults=defaults, records=records,
+                    checks=checks, error=error, message=message,
+                    domain_rows=setting_rows(DOMAIN_SPECS, settings, effective),
+                    default_rows=setting_rows(ACCOUNT_SPECS, defaults, defaults), master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
         name = str(form.get("d", name))
+        redisplay(request, show)
         what = str(form.get("do", ""))
-        try:
-            message = await _change_domain(request, name, what, form)
-        except CliError as failure:
-            error = failure.text
-        if what == "delete" and error is None:
+        if what == "settings":
+            await admin.update_domain_settings(runtime, actor, name, _settings_changes(form, DOMAIN_SPECS))
+        elif what == "defaults":
+            await admin.update_account_defaults(runtime, actor, name, _settings_changes(form, ACCOUNT_SPECS))
+        elif what == "aliases":
+            await admin.set_domain_aliases(runtime, actor, name, _names(str(form.get("aliases", ""))))
+        elif what == "rename":
+            target = str(form.get("to", "")).strip()
+            await admin.rename_domain(runtime, actor, name, target)
+            raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": target.lower()}))
+        elif what == "delete":
+            await admin.delete_domain(runtime, actor, name, force=form.get("force") == "on")
             raise web.HTTPSeeOther("/domains")
-        if what == "rename" and error is None:
-            raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": str(form.get("to", "")).lower()}))
-    settings = await shown(request, f"GETDOMAINSETTINGS {q(name)}")
-    effective = await shown(request, f"GETDOMAINEFFECTIVESETTINGS {q(name)}")
-    aliases = await shown(request, f"GETDOMAINALIASES {q(name)}")
-    defaults = await shown(request, f"GETACCOUNTDEFAULTS {q(name)}")
-    records = await _dns_records(request, name)
-    checks = None
-    if request.query.get("check") == "1":
-        resolver = runtime_of(request).resolver
-        checks = [await _check(resolver, r) for r in records]
-    return page(request, "admin/domain.html", status=400 if error else 200, title=name, domain=name,
-                settings=settings, effective=effective, aliases=aliases, defaults=defaults, records=records,
-                checks=checks, error=error, message=message,
-                domain_rows=setting_rows(DOMAIN_SPECS, settings, effective),
-                default_rows=setting_rows(ACCOUNT_SPECS, defaults, defaults), master=_is_master(request))
+        else:
+            raise FormError("Unknown change")
+        return await show(message="Saved.")
+    return await show()
 
 
 def _specs(specs: Any) -> list[Any]:
@@ -274,7 +270,7 @@ def _shown(value: Any) -> str:
     be edited and sent back as it is). Jinja escapes it for the attribute."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else embedded.serialize(value)
+    return value if isinstance(value, str) else wire.serialize(value)
 
 
 def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, Any]]:
@@ -290,12 +286,12 @@ def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, A
     return rows
 
 
-def _settings_text(form: MultiDictProxy[Any], specs: list[Any]) -> str:
-    """The settings the form changed, as a CLI/API dictionary: only known names, only fields whose text
-    differs from what the page showed (so a domain administrator's form does not send the server-only
-    settings back), an emptied field meaning "back to the default". A value in data syntax ("(...)",
-    "{...}") is parsed and written again; anything else is a quoted string."""
-    parts = []
+def _settings_changes(form: MultiDictProxy[Any], specs: list[Any]) -> dict[str, Any]:
+    """The settings the form changed: only known names, only fields whose text differs from what the page
+    showed (so a domain administrator's form does not send the server-only settings back), an emptied
+    field meaning "back to the default". A value in data syntax ("(...)", "{...}") is parsed; anything
+    else is text."""
+    changes: dict[str, Any] = {}
     for spec in specs:
         new, old = form.get(f"set.{spec.name}"), form.get(f"orig.{spec.name}")
         if new is None:
@@ -306,124 +302,94 @@ def _settings_text(form: MultiDictProxy[Any], specs: list[Any]) -> str:
             continue
         text = new_text if spec.kind is schema.Kind.SIEVE else new_text.strip()
         if not text:
-            parts.append(f"{spec.name}=default;")
-            continue
-        if text[0] in "({":
+            changes[spec.name] = "default"
+        elif text[0] in "({":
             try:
                 parser = wire.Parser(text)
-                value = parser.value()
+                changes[spec.name] = parser.value()
                 parser.end()
-            except Exception:
-                raise CliError(embedded.Code.GENERAL, f"{spec.name}: not a valid value") from None
-            parts.append(f"{spec.name}={embedded.serialize(value)};")
+            except wire.DataError:
+                raise FormError(f"{spec.name}: not a valid value") from None
         else:
-            parts.append(f"{spec.name}={q(text)};")
-    return "{" + "".join(parts) + "}"
-
-
-async def _change_domain(request: web.Request, name: str, what: str, form: MultiDictProxy[Any]) -> str:
-    if what == "settings":
-        await run(request, f"UPDATEDOMAINSETTINGS {q(name)} {_settings_text(form, DOMAIN_SPECS)}")
-    elif what == "defaults":
-        await run(request, f"UPDATEACCOUNTDEFAULTS {q(name)} {_settings_text(form, ACCOUNT_SPECS)}")
-    elif what == "aliases":
-        aliases = ",".join(q(a) for a in _names(str(form.get("aliases", ""))))
-        await run(request, f"SETDOMAINALIASES {q(name)} ({aliases})")
-    elif what == "rename":
-        await run(request, f"RENAMEDOMAIN {q(name)} into {q(str(form.get('to', '')).strip())}")
-    elif what == "delete":
-        await run(request, f"DELETEDOMAIN {q(name)}" + (" FORCE" if form.get("force") == "on" else ""))
-    else:
-        raise CliError(embedded.Code.GENERAL, "Unknown change")
-    return "Saved."
+            changes[spec.name] = text
+    return changes
 
 
 # -- accounts ------------------------------------------------------------------------------------------
 
 @admin_required
 async def accounts(request: web.Request) -> web.StreamResponse:
+    runtime, actor = runtime_of(request), actor_of(request)
     name = request.query.get("d", "")
     pattern = request.query.get("q", "").strip()[:100]
     cookie = request.query.get("after", "")[:400]
-    error = None
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        listed = await admin.list_domain_objects(runtime, actor, name, filter=pattern, limit=PAGE,
+                                                 kinds=(ACCOUNT, ALIAS, FORWARDER), cookie=cookie)
+        rows = [{"name": entry.name, "kind": entry.kind, "target": "" if entry.kind == ACCOUNT else entry.target or ""}
+                for entry in listed.objects]
+        return page(request, "admin/accounts.html", status=400 if error else 200, title=f"Accounts of {name}",
+                    domain=name, rows=rows, total=str(listed.counts[ACCOUNT]), pattern=pattern,
+                    next_cookie=listed.cookie if len(rows) >= PAGE else "", error=error, master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
         name = str(form.get("d", name))
+        redisplay(request, show)
         address = str(form.get("name", "")).strip()[:320]
         password = str(form.get("password", ""))[:1024]
-        try:
-            if not address:
-                raise CliError(embedded.Code.GENERAL, "Give the account's name.")
-            full = _in_domain(address, name)
-            settings = f"{{Password={q(password)};}}" if password else "{}"
-            await run(request, f"CREATEACCOUNT {q(full)} {settings}")
-            raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": full.lower()}))
-        except CliError as failure:
-            error = failure.text
-    filter_text = f" FILTER {q(pattern)}" if pattern else ""
-    listed = await shown(request, f"LISTDOMAINOBJECTS {q(name)}{filter_text} {PAGE} ACCOUNTS ALIASES FORWARDERS "
-                                    f"COOKIE {q(cookie)}")
-    total, objects, _, _, next_cookie = listed
-    rows = []
-    for object_name, value in objects.items():
-        kind = "account" if isinstance(value, str) else ("forwarder" if value and isinstance(value[0], list)
-                                                         else "alias")
-        target = "" if kind == "account" else (value[0][0] if kind == "forwarder" else value[0])
-        rows.append({"name": object_name, "kind": kind, "target": target})
-    return page(request, "admin/accounts.html", status=400 if error else 200, title=f"Accounts of {name}",
-                domain=name, rows=rows, total=total, pattern=pattern, next_cookie=next_cookie if len(rows) >= PAGE
-                else "", error=error, master=_is_master(request))
+        if not address:
+            raise FormError("Give the account's name.")
+        full = _in_domain(address, name)
+        await admin.create_account(runtime, actor, full, {}, password or None)
+        raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": full.lower()}))
+    return await show()
 
 
 @admin_required
 async def account(request: web.Request) -> web.StreamResponse:
+    runtime, actor = runtime_of(request), actor_of(request)
     address = request.query.get("a", "")
-    error = message = None
+
+    async def show(error: str | None = None, message: str | None = None) -> web.StreamResponse:
+        settings = await admin.account_settings(runtime, actor, address)
+        effective = await admin.effective_account_settings(runtime, actor, address)
+        aliases = await admin.account_aliases(runtime, actor, address)
+        usage = await admin.account_usage(runtime, actor, address)
+        return page(request, "admin/account.html", status=400 if error else 200, title=address, address=address,
+                    settings=settings, effective=effective, aliases=aliases, usage=usage, error=error,
+                    message=message, rows=setting_rows(ACCOUNT_SPECS, settings, effective),
+                    domain=address.rpartition("@")[2], master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
         address = str(form.get("a", address))
+        redisplay(request, show)
         what = str(form.get("do", ""))
-        try:
-            if what == "settings":
-                await run(request, f"UPDATEACCOUNTSETTINGS {q(address)} {_settings_text(form, ACCOUNT_SPECS)}")
-            elif what == "password":
-                await run(request, f"SETACCOUNTPASSWORD {q(address)} PASSWORD {q(str(form.get('password', '')))}")
-            elif what == "aliases":
-                aliases = ",".join(q(a) for a in _names(str(form.get("aliases", ""))))
-                await run(request, f"SETACCOUNTALIASES {q(address)} ({aliases})")
-            elif what == "rename":
-                target = str(form.get("to", "")).strip()
-                await run(request, f"RENAMEACCOUNT {q(address)} into {q(target)}")
-                raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": target.lower()}))
-            elif what == "delete":
-                domain_name = address.rpartition("@")[2]
-                await run(request, f"DELETEACCOUNT {q(address)}")
-                raise web.HTTPSeeOther("/accounts?" + urllib.parse.urlencode({"d": domain_name}))
-            else:
-                raise CliError(embedded.Code.GENERAL, "Unknown change")
-            message = "Saved."
-        except CliError as failure:
-            error = failure.text
-    settings = await shown(request, f"GETACCOUNTSETTINGS {q(address)}")
-    effective = await shown(request, f"GETACCOUNTEFFECTIVESETTINGS {q(address)}")
-    aliases = await shown(request, f"GETACCOUNTALIASES {q(address)}")
-    info = await shown(request, f"GETACCOUNTINFO {q(address)}")
-    usage = None
-    with contextlib.suppress(Exception):
-        runtime = runtime_of(request)
-        record = await runtime.directory.account(address)
-        usage = await runtime.mailstore.usage(record.id)
-    return page(request, "admin/account.html", status=400 if error else 200, title=address, address=address,
-                settings=settings, effective=effective, aliases=aliases, info=info, usage=usage, error=error,
-                message=message, rows=setting_rows(ACCOUNT_SPECS, settings, effective),
-                domain=address.rpartition("@")[2], master=_is_master(request))
+        if what == "settings":
+            await admin.update_account_settings(runtime, actor, address, _settings_changes(form, ACCOUNT_SPECS))
+        elif what == "password":
+            await admin.set_account_password(runtime, actor, address, str(form.get("password", "")))
+        elif what == "aliases":
+            await admin.set_account_aliases(runtime, actor, address, _names(str(form.get("aliases", ""))))
+        elif what == "rename":
+            target = str(form.get("to", "")).strip()
+            await admin.rename_account(runtime, actor, address, target)
+            raise web.HTTPSeeOther("/account?" + urllib.parse.urlencode({"a": target.lower()}))
+        elif what == "delete":
+            await admin.delete_account(runtime, actor, address)
+            raise web.HTTPSeeOther("/accounts?" + urllib.parse.urlencode({"d": address.rpartition("@")[2]}))
+        else:
+            raise FormError("Unknown change")
+        return await show(message="Saved.")
+    return await show()
 
 
 @admin_required
 async def recent_log(request: web.Request) -> web.StreamResponse:
     """The node's last log lines (this node's; secrets are never logged), newest last, filtered."""
-    if not _is_master(request):
-        raise web.HTTPForbidden(text="Server administrators only.")
+    require_master(actor_of(request))
     from polyport import log
 
     wanted = request.query.get("q", "")[:200]
@@ -434,77 +400,81 @@ async def recent_log(request: web.Request) -> web.StreamResponse:
 @admin_required
 async def template(request: web.Request) -> web.StreamResponse:
     """A domain's account template: the settings new accounts start with."""
+    runtime, actor = runtime_of(request), actor_of(request)
     name = request.query.get("d", "")
-    error = message = None
+
+    async def show(error: str | None = None, message: str | None = None) -> web.StreamResponse:
+        values = await admin.account_template(runtime, actor, name)
+        return page(request, "admin/template.html", status=400 if error else 200, title=f"Template of {name}",
+                    domain=name, rows=setting_rows(ACCOUNT_SPECS, values, values), error=error, message=message,
+                    master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
         name = str(form.get("d", name))
-        try:
-            await run(request, f"UPDATEACCOUNTTEMPLATE {q(name)} {_settings_text(form, ACCOUNT_SPECS)}")
-            message = "Saved."
-        except CliError as failure:
-            error = failure.text
-    values = await shown(request, f"GETACCOUNTTEMPLATE {q(name)}")
-    return page(request, "admin/template.html", status=400 if error else 200, title=f"Template of {name}",
-                domain=name, rows=setting_rows(ACCOUNT_SPECS, values, values), error=error, message=message,
-                master=_is_master(request))
+        redisplay(request, show)
+        await admin.update_account_template(runtime, actor, name, _settings_changes(form, ACCOUNT_SPECS))
+        return await show(message="Saved.")
+    return await show()
 
 
 @admin_required
 async def forwarders(request: web.Request) -> web.StreamResponse:
+    runtime, actor = runtime_of(request), actor_of(request)
     name = request.query.get("d", "")
-    error = None
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        targets = await admin.list_forwarders(runtime, actor, name)
+        rows = [{"name": n, "target": targets[n]} for n in sorted(targets)]
+        return page(request, "admin/forwarders.html", status=400 if error else 200, title=f"Forwarders of {name}",
+                    domain=name, rows=rows, error=error, master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
         name = str(form.get("d", name))
+        redisplay(request, show)
         full = _in_domain(str(form.get("name", "")).strip()[:320], name)
-        try:
-            if form.get("do") == "create":
-                await run(request, f"CREATEFORWARDER {q(full)} TO {q(str(form.get('to', '')).strip()[:1000])}")
-            elif form.get("do") == "delete":
-                await run(request, f"DELETEFORWARDER {q(full)}")
-            else:
-                raise CliError(embedded.Code.GENERAL, "Unknown change")
-        except CliError as failure:
-            error = failure.text
-        if error is None:
-            raise web.HTTPSeeOther("/forwarders?" + urllib.parse.urlencode({"d": name}))
-    names = await shown(request, f"LISTFORWARDERS {q(name)}")
-    rows = [{"name": n, "target": await run(request, f"GETFORWARDER {q(n + '@' + name)}")} for n in sorted(names)]
-    return page(request, "admin/forwarders.html", status=400 if error else 200, title=f"Forwarders of {name}",
-                domain=name, rows=rows, error=error, master=_is_master(request))
+        if form.get("do") == "create":
+            await admin.create_forwarder(runtime, actor, full, str(form.get("to", "")).strip()[:1000])
+        elif form.get("do") == "delete":
+            await admin.delete_forwarder(runtime, actor, full)
+        else:
+            raise FormError("Unknown change")
+        raise web.HTTPSeeOther("/forwarders?" + urllib.parse.urlencode({"d": name}))
+    return await show()
 
 
 @admin_required
 async def groups(request: web.Request) -> web.StreamResponse:
+    runtime, actor = runtime_of(request), actor_of(request)
     name = request.query.get("d", "")
-    error = None
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        rows = []
+        for group_name in sorted(await admin.list_groups(runtime, actor, name)):
+            group = await admin.group(runtime, actor, f"{group_name}@{name}")
+            rows.append({"name": group_name, "real_name": group.settings.get("RealName", ""),
+                         "members": group.members})
+        return page(request, "admin/groups.html", status=400 if error else 200, title=f"Groups of {name}",
+                    domain=name, rows=rows, error=error, master=actor.is_master)
+
     if request.method == "POST":
         form = await form_with_csrf(request)
         name = str(form.get("d", name))
+        redisplay(request, show)
         full = _in_domain(str(form.get("name", "")).strip()[:320], name)
-        listed = ",".join(q(m) for m in _names(str(form.get("members", ""))))
-        real_name = str(form.get("real_name", "")).strip()[:200]
-        try:
-            if form.get("do") == "create":
-                await run(request, f"CREATEGROUP {q(full)} {{RealName={q(real_name)};Members=({listed});}}")
-            elif form.get("do") == "update":
-                await run(request, f"SETGROUP {q(full)} {{RealName={q(real_name)};Members=({listed});}}")
-            elif form.get("do") == "delete":
-                await run(request, f"DELETEGROUP {q(full)}")
-            else:
-                raise CliError(embedded.Code.GENERAL, "Unknown change")
-        except CliError as failure:
-            error = failure.text
-        if error is None:
-            raise web.HTTPSeeOther("/groups?" + urllib.parse.urlencode({"d": name}))
-    names = await shown(request, f"LISTGROUPS {q(name)}")
-    rows = []
-    for group in sorted(names):
-        values = await run(request, f"GETGROUP {q(group + '@' + name)}")
-        rows.append({"name": group, "real_name": values.get("RealName", ""), "members": values.get("Members", [])})
-    return page(request, "admin/groups.html", status=400 if error else 200, title=f"Groups of {name}",
-                domain=name, rows=rows, error=error, master=_is_master(request))
+        members = _names(str(form.get("members", "")))
+        settings = {"RealName": str(form.get("real_name", "")).strip()[:200]}
+        if form.get("do") == "create":
+            await admin.create_group(runtime, actor, full, settings, members)
+        elif form.get("do") == "update":
+            await admin.set_group(runtime, actor, full, settings, members)
+        elif form.get("do") == "delete":
+            await admin.delete_group(runtime, actor, full)
+        else:
+            raise FormError("Unknown change")
+        raise web.HTTPSeeOther("/groups?" + urllib.parse.urlencode({"d": name}))
+    return await show()
 
 
 def add_routes(app: web.Application) -> None:

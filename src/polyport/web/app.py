@@ -1,4 +1,4 @@
-"""What every web page shares: templates, security headers, sessions, CSRF, errors.
+"""What every web page shares: templates, security headers, sessions, CSRF (refusals: errors.py).
 
 Pages are rendered on the server (jinja2, autoescaped) and work without JavaScript; `static/app.js`
 (keyboard shortcuts, new-mail events) only makes them quicker; htmx is not loaded (no page needs it,
@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from polyport import log
+from polyport.admin import Actor
 from polyport.auth.login import AuthFailure, Identity, LoginContext, Throttled
 from polyport.auth.websessions import WebSession
 from polyport.runtime import Runtime
@@ -167,8 +168,13 @@ async def form_with_csrf(request: web.Request, limit: int | None = None) -> Mult
 
 
 def identity_of(session: WebSession) -> Identity:
-    """The session's account as the services and the CLI/API's commands know a caller."""
+    """The session's account as the services know a caller."""
     return Identity(session.account_id, session.address, session.address, list(session.rights))
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The logged-in account, as the administration API knows who acts."""
+    return Actor.of(identity_of(request[SESSION]))
 
 
 def session_required(access_mode: str, *, may: Callable[[WebSession], bool] | None = None,

@@ -2,8 +2,10 @@
 
 Reads go through the mailstore service; mail is sent through the submission rules SMTP's port 587 uses
 (`Delivery.check_sender`, `send_limit`, `submission_recipient`, `deliver` with the account as the
-authenticated sender, so it is DKIM-signed and counted the same way); settings change through the CLI/API's
-commands run as the account (cliapi/embedded.py), so the same rights apply (RulesAllowed, password rules).
+authenticated sender, so it is DKIM-signed and counted the same way); settings change through the
+administration API (polyport.admin) as the account, so the CLI/API's rights apply (RulesAllowed, password
+rules). Refusals are answered by the web's error middleware (errors.py): a mailbox that is not there is a
+404; a page with a form shows it again with the reason.
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ from urllib.parse import quote, quote_plus
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from polyport import log
-from polyport.auth.login import AuthFailure, Identity
+from polyport import admin, log
+from polyport.auth.login import Identity
 from polyport.auth.websessions import USER, WebSession
-from polyport.cliapi import embedded
-from polyport.cliapi.codes import CliError
-from polyport.delivery import DeliveryError, Trace
+from polyport.bus import topics as bus_topics
+from polyport.bus.events import MailboxChanged
+from polyport.delivery import Trace
 from polyport.directory import DirectoryError
 from polyport.directory.names import mail_address
 from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
-from polyport.mailstore import Mailbox, MailstoreError, NoSuchMailbox
+from polyport.filters import autoreply
+from polyport.mailstore import Mailbox, MailstoreError
 from polyport.mailstore import flags as fl
 from polyport.runtime import Runtime
 from polyport.web import contacts as contacts_module
@@ -46,11 +49,11 @@ from polyport.web import listing, render
 from polyport.web.app import (
     NEW_SESSION,
     SESSION,
+    actor_of,
     client_ip,
     current_session,
     form_with_csrf,
     human_size,
-    identity_of,
     log_in,
     log_out,
     login_context,
@@ -61,6 +64,7 @@ from polyport.web.app import (
     set_session_cookie,
     short_time,
 )
+from polyport.web.errors import FormError, redisplay, settled
 from polyport.web.sanitize import text_to_html
 
 ACCESS_MODE = "WebMail"
@@ -129,10 +133,7 @@ async def _special(runtime: Runtime, session: WebSession, use: str) -> str:
 
 
 async def _mailbox(runtime: Runtime, session: WebSession, name: str) -> Mailbox:
-    try:
-        return await runtime.mailstore.mailbox(session.account_id, name)
-    except (NoSuchMailbox, MailstoreError):
-        raise web.HTTPNotFound(text=f"No mailbox {name}") from None
+    return await runtime.mailstore.mailbox(session.account_id, name)
 
 
 def _query(request: web.Request) -> listing.Query:
@@ -478,35 +479,29 @@ async def act(request: web.Request) -> web.StreamResponse:
     store = runtime.mailstore
     if what not in ("read", "unread", "flag", "unflag", "delete", "junk", "notjunk", "move"):
         raise web.HTTPBadRequest(text="Unknown action")
-    try:
-        if not uids:
-            pass
-        elif what in ("read", "unread", "flag", "unflag"):
-            flag = "\\Seen" if what in ("read", "unread") else "\\Flagged"
-            await store.store_flags(box, uids, "add" if what in ("read", "flag") else "remove", [flag])
-        elif what == "delete":
-            if box.special_use in ("\\Trash", "\\Junk"):
-                await store.store_flags(box, uids, "add", ["\\Deleted"])
-                await store.expunge(box, uids)
-            else:
-                await store.copy(session.account_id, box, uids, await _special(runtime, session, "\\Trash"),
-                                 move=True)
-        elif what == "junk":
-            await store.store_flags(box, uids, "add", ["$Junk"])
-            await store.store_flags(box, uids, "remove", ["$NotJunk"])
-            await store.copy(session.account_id, box, uids, await _special(runtime, session, "\\Junk"), move=True)
-        elif what == "notjunk":
-            await store.store_flags(box, uids, "add", ["$NotJunk"])
-            await store.store_flags(box, uids, "remove", ["$Junk"])
-            await store.copy(session.account_id, box, uids, "INBOX", move=True)
-        elif what == "move":
-            target = str(form.get("to", ""))
-            if target and target != box.name:
-                await store.copy(session.account_id, box, uids, target, move=True)
+    if not uids:
+        pass
+    elif what in ("read", "unread", "flag", "unflag"):
+        flag = "\\Seen" if what in ("read", "unread") else "\\Flagged"
+        await store.store_flags(box, uids, "add" if what in ("read", "flag") else "remove", [flag])
+    elif what == "delete":
+        if box.special_use in ("\\Trash", "\\Junk"):
+            await store.store_flags(box, uids, "add", ["\\Deleted"])
+            await store.expunge(box, uids)
         else:
-            raise web.HTTPBadRequest(text="Unknown action")
-    except MailstoreError as error:
-        raise web.HTTPConflict(text=str(error)) from None
+            await store.copy(session.account_id, box, uids, await _special(runtime, session, "\\Trash"), move=True)
+    elif what == "junk":
+        await store.store_flags(box, uids, "add", ["$Junk"])
+        await store.store_flags(box, uids, "remove", ["$NotJunk"])
+        await store.copy(session.account_id, box, uids, await _special(runtime, session, "\\Junk"), move=True)
+    elif what == "notjunk":
+        await store.store_flags(box, uids, "add", ["$NotJunk"])
+        await store.store_flags(box, uids, "remove", ["$Junk"])
+        await store.copy(session.account_id, box, uids, "INBOX", move=True)
+    elif what == "move":
+        target = str(form.get("to", ""))
+        if target and target != box.name:
+            await store.copy(session.account_id, box, uids, target, move=True)
     raise web.HTTPSeeOther(back)
 
 
@@ -520,12 +515,9 @@ async def empty(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="Only Trash and Junk are emptied")
     index = await runtime.mailstore.index(box.id)
     uids = [m.uid for m in index.range(1, 2**32 - 1)]
-    try:
-        if uids:
-            await runtime.mailstore.store_flags(box, uids, "add", ["\\Deleted"])
-            await runtime.mailstore.expunge(box, uids)
-    except MailstoreError as error:
-        raise web.HTTPConflict(text=str(error)) from None
+    if uids:
+        await runtime.mailstore.store_flags(box, uids, "add", ["\\Deleted"])
+        await runtime.mailstore.expunge(box, uids)
     raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": box.name}))
 
 
@@ -665,30 +657,9 @@ async def send(request: web.Request) -> web.StreamResponse:
         await runtime.mailstore.append(session.account_id, drafts, data, ["\\Draft", "\\Seen"])
         await _drop_old_draft(runtime, session, form)
         raise web.HTTPSeeOther("/mail/list?" + urllib.parse.urlencode({"box": drafts}))
-    recipients = _split_addresses(to) + _split_addresses(cc) + _split_addresses(bcc)
-    error = None
-    bad = _bad_addresses(recipients)
-    if bad:
-        error = f"Not a mail address: {', '.join(bad[:5])}"
-    elif not recipients:
-        error = "Add at least one recipient."
-    elif len(recipients) > runtime.config.mail.max_recipients:
-        error = f"At most {runtime.config.mail.max_recipients} recipients per message."
-    if error is None and len(data) > limit:
-        error = f"The message is {len(data)} bytes; the limit is {limit}."
-    if error is None:
-        try:
-            await runtime.delivery.check_sender(session.account_id, session.address, session.address)
-            resolved = [await runtime.delivery.submission_recipient(r, len(data)) for r in recipients]
-            trace = Trace("webmail", client_ip(request), "HTTPS" if request.secure else "HTTP",
-                          authenticated=session.address, verified=True)
-            delivered = await runtime.delivery.deliver(session.address, resolved, data, trace)
-        except DeliveryError as failure:
-            error = str(failure)
-        else:
-            _log.info("webmail.sent", account=session.address, id=delivered.id, recipients=len(recipients),
-                      size=len(data))
-    if error is not None:
+
+    async def again(error: str) -> web.StreamResponse:
+        """The form as it was sent, with the reason it was not."""
         draft: dict[str, Any] = {k: str(form.get(k, "")) for k in ("to", "cc", "bcc", "subject", "body", "in_reply_to",
                                                    "references", "source_box", "source_uid", "draft_uid",
                                                    "answered")}
@@ -696,13 +667,32 @@ async def send(request: web.Request) -> web.StreamResponse:
         draft["attach_source"] = False
         return page(request, "compose.html", status=400, title="Write", draft=draft, mode="new", limit=limit,
                     boxes=await _mailboxes(runtime, session), sender=_from_line(settings, session), error=error)
+
+    redisplay(request, again)
+    recipients = _split_addresses(to) + _split_addresses(cc) + _split_addresses(bcc)
+    bad = _bad_addresses(recipients)
+    if bad:
+        raise FormError(f"Not a mail address: {', '.join(bad[:5])}")
+    if not recipients:
+        raise FormError("Add at least one recipient.")
+    if len(recipients) > runtime.config.mail.max_recipients:
+        raise FormError(f"At most {runtime.config.mail.max_recipients} recipients per message.")
+    if len(data) > limit:
+        raise FormError(f"The message is {len(data)} bytes; the limit is {limit}.")
+    await runtime.delivery.check_sender(session.account_id, session.address, session.address)
+    resolved = [await runtime.delivery.submission_recipient(r, len(data)) for r in recipients]
+    trace = Trace("webmail", client_ip(request), "HTTPS" if request.secure else "HTTP",
+                  authenticated=session.address, verified=True)
+    delivered = await runtime.delivery.deliver(session.address, resolved, data, trace)
+    _log.info("webmail.sent", account=session.address, id=delivered.id, recipients=len(recipients), size=len(data))
+    settled(request)  # sent: nothing after this may look like a failure to send
     sent = await _special(runtime, session, "\\Sent")
     with contextlib.suppress(MailstoreError):
         await runtime.mailstore.append(session.account_id, sent, data, ["\\Seen"])
     answered = str(form.get("answered", ""))
     if " " in answered:
         uid_text, _, name = answered.partition(" ")
-        with contextlib.suppress(MailstoreError, ValueError, web.HTTPException):
+        with contextlib.suppress(MailstoreError, ValueError):
             box = await _mailbox(runtime, session, name)
             await runtime.mailstore.store_flags(box, [int(uid_text)], "add", ["\\Answered"])
     await _drop_old_draft(runtime, session, form)
@@ -753,7 +743,7 @@ async def _drop_old_draft(runtime: Runtime, session: WebSession, form: MultiDict
     draft_uid = str(form.get("draft_uid", ""))
     if not draft_uid.isdigit():
         return
-    with contextlib.suppress(MailstoreError, web.HTTPException):
+    with contextlib.suppress(MailstoreError):
         box = await _mailbox(runtime, session, await _special(runtime, session, "\\Drafts"))
         await runtime.mailstore.store_flags(box, [int(draft_uid)], "add", ["\\Deleted"])
         await runtime.mailstore.expunge(box, [int(draft_uid)])
@@ -796,11 +786,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    topics = {f"mailbox.{box.id}"}
+    wanted = {bus_topics.mailbox(box.id)}
     if box.name != "INBOX":
-        with contextlib.suppress(web.HTTPException):
-            topics.add(f"mailbox.{(await _mailbox(runtime, session, 'INBOX')).id}")
-    subscriptions = [runtime.bus.subscribe(t, queue_size=100) for t in topics]
+        with contextlib.suppress(MailstoreError):
+            wanted.add(bus_topics.mailbox((await _mailbox(runtime, session, 'INBOX')).id))
+    subscriptions = [runtime.bus.subscribe(t, queue_size=100) for t in wanted]
     stopping: asyncio.Event = request.app[STOPPING]  # type: ignore[assignment]
     try:
         await response.write(b"retry: 5000\n: connected\n\n")
@@ -822,7 +812,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if finished.exception() is not None:
                     continue
                 event = finished.result()
-                payload = json.dumps({"event": event.get("event", "") if isinstance(event, dict) else ""})
+                payload = json.dumps({"event": event.change if isinstance(event, MailboxChanged) else ""})
                 await response.write(f"event: changed\ndata: {payload}\n\n".encode())
                 waits[asyncio.ensure_future(subscription.get())] = subscription
         for pending in [*waits, stop]:
@@ -841,94 +831,70 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def folders(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     session: WebSession = request[SESSION]
-    error = None
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        return page(request, "folders.html", status=400 if error else 200, title="Folders", error=error,
+                    boxes=await _mailboxes(runtime, session))
+
     if request.method == "POST":
         form = await form_with_csrf(request)
+        redisplay(request, show)
         what = str(form.get("do", ""))
         name = str(form.get("name", "")).strip()[:500]
-        try:
-            if what == "create" and name:
-                await runtime.mailstore.create(session.account_id, name)
-            elif what == "rename" and name:
-                await runtime.mailstore.rename(session.account_id, name, str(form.get("to", "")).strip()[:500])
-            elif what == "delete" and name:
-                await runtime.mailstore.delete_tree(session.account_id, name)
-            else:
-                error = "Say which folder."
-        except MailstoreError as failure:
-            error = str(failure)
-        if error is None:
-            raise web.HTTPSeeOther("/mail/folders")
-    return page(request, "folders.html", status=400 if error else 200, title="Folders", error=error,
-                boxes=await _mailboxes(runtime, session))
+        if what == "create" and name:
+            await runtime.mailstore.create(session.account_id, name)
+        elif what == "rename" and name:
+            await runtime.mailstore.rename(session.account_id, name, str(form.get("to", "")).strip()[:500])
+        elif what == "delete" and name:
+            await runtime.mailstore.delete_tree(session.account_id, name)
+        else:
+            raise FormError("Say which folder.")
+        raise web.HTTPSeeOther("/mail/folders")
+    return await show()
 
 
 # -- settings ------------------------------------------------------------------------------------------
 
-def _rules(settings: dict[str, Any]) -> list[Any]:
-    rules = settings.get("Rules") or []
-    return list(rules) if isinstance(rules, list | tuple) else []
-
-
-def _vacation_of(rules: list[Any]) -> str:
-    for rule in rules:
-        if len(rule) >= 4 and rule[1] == "#Vacation":
-            for action in rule[3]:
-                if action and str(action[0]).lower() == "reply with":
-                    return str(action[1])
-    return ""
-
-
-def _forward_of(rules: list[Any]) -> tuple[str, bool]:
-    for rule in rules:
-        if len(rule) >= 4 and rule[1] == "#Redirect":
-            for action in rule[3]:
-                if action and str(action[0]).lower() in ("mirror to", "redirect to"):
-                    return str(action[1]), str(action[0]).lower() == "mirror to"
-    return "", True
-
-
-async def _run(request: web.Request, session: WebSession, command: str) -> Any:
-    return await embedded.execute(runtime_of(request), identity_of(session), login_context(request, ACCESS_MODE),
-                                  command)
-
-
 @login_required
 async def settings_page(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
-    session: WebSession = request[SESSION]
-    message = error = None
+
+    async def show(error: str | None = None, message: str | None = None) -> web.StreamResponse:
+        session: WebSession = request[SESSION]
+        settings, prefs = await _settings(runtime, session)
+        rules = autoreply.rules_of(settings.get("Rules"))
+        forward, keep_copy = autoreply.forwarding_of(rules)
+        response = page(request, "settings.html", status=400 if error else 200, title="Settings", message=message,
+                        error=error, real_name=settings.get("RealName") or "", signature=prefs.get("Signature") or "",
+                        vacation=autoreply.vacation_of(rules), forward=forward, keep_copy=keep_copy,
+                        sieve=settings.get("SieveScript") or "", boxes=await _mailboxes(runtime, session),
+                        rules_allowed=str(settings.get("RulesAllowed", "Any")))
+        fresh = request.get(NEW_SESSION)
+        if fresh is not None:
+            set_session_cookie(request, response, fresh,
+                               fresh.expires - int(time.time()) > runtime.config.web.session_idle)
+        return response
+
     if request.method == "POST":
         form = await form_with_csrf(request)
-        what = str(form.get("do", ""))
-        try:
-            message = await _change_settings(request, session, what, form)
-        except (CliError, AuthFailure, DirectoryError) as failure:
-            error = getattr(failure, "text", None) or str(failure)
-    settings, prefs = await _settings(runtime, session)
-    rules = _rules(settings)
-    forward, keep_copy = _forward_of(rules)
-    response = page(request, "settings.html", status=400 if error else 200, title="Settings", message=message,
-                    error=error, real_name=settings.get("RealName") or "", signature=prefs.get("Signature") or "",
-                    vacation=_vacation_of(rules), forward=forward, keep_copy=keep_copy,
-                    sieve=settings.get("SieveScript") or "", boxes=await _mailboxes(runtime, session),
-                    rules_allowed=str(settings.get("RulesAllowed", "Any")))
-    fresh = request.get(NEW_SESSION)
-    if fresh is not None:
-        set_session_cookie(request, response, fresh, fresh.expires - int(time.time()) > runtime.config.web.session_idle)
-    return response
+        redisplay(request, show)
+        return await show(message=await _change_settings(request, str(form.get("do", "")), form))
+    return await show()
 
 
-async def _change_settings(request: web.Request, session: WebSession, what: str, form: MultiDictProxy[Any]) -> str:
-    runtime = runtime_of(request)
-    q = embedded.quote
+async def _change_settings(request: web.Request, what: str, form: MultiDictProxy[Any]) -> str:
+    """The account's own settings, through the administration API as the account (RulesAllowed, PWDAllowed
+    and the settings a user may set apply as on the CLI/API)."""
+    runtime, actor = runtime_of(request), actor_of(request)
+    session: WebSession = request[SESSION]
+    address = session.address
     if what == "password":
         current, new, again = (str(form.get(k, ""))[:1024] for k in ("current", "new", "again"))
         if new != again:
-            raise CliError(embedded.Code.GENERAL, "The two new passwords differ.")
-        if not await runtime.auth.verify_password(login_context(request, ACCESS_MODE), session.address, current):
-            raise CliError(embedded.Code.WRONG_PASSWORD, "The current password is wrong.")
-        await _run(request, session, f"SETACCOUNTPASSWORD * PASSWORD {q(new)}")
+            raise FormError("The two new passwords differ.")
+        if not await runtime.auth.verify_password(login_context(request, ACCESS_MODE), address, current):
+            raise FormError("The current password is wrong.")
+        await admin.set_account_password(runtime, actor, address, new)
         # The new password ends every session made before it, this one too: it is replaced by a new one.
         await runtime.websessions.end_others(session.account_id)
         remembered = session.expires - int(time.time()) > runtime.config.web.session_idle
@@ -939,33 +905,24 @@ async def _change_settings(request: web.Request, session: WebSession, what: str,
     if what == "identity":
         name = str(form.get("real_name", "")).strip()[:200]
         signature = str(form.get("signature", "")).replace("\r\n", "\n")[:4000]
-        await _run(request, session, f"UPDATEACCOUNTSETTINGS * {{RealName={q(name)};}}")
-        await _run(request, session, f"UPDATEACCOUNTPREFS * {{Signature={q(signature)};}}")
+        await admin.update_account_settings(runtime, actor, address, {"RealName": name})
+        await admin.update_account_prefs(runtime, actor, address, {"Signature": signature})
         return "Saved."
-    if what in ("vacation", "forwarding"):
-        settings, _ = await _settings(runtime, session)
-        rules = [r for r in _rules(settings) if len(r) >= 2 and r[1] != ("#Vacation" if what == "vacation"
-                                                                          else "#Redirect")]
-        if what == "vacation":
-            text = str(form.get("vacation", "")).replace("\r\n", "\n").strip()[:4000]
-            if form.get("enabled") == "on" and text:
-                rules.append([2, "#Vacation", [["Human Generated", "---"], ["From", "not in", "#RepliedAddresses"]],
-                              [["Reply with", text], ["Remember 'From' in", "RepliedAddresses"]]])
-        else:
-            target = str(form.get("forward", "")).strip()[:1000]
-            bad = _bad_addresses(_split_addresses(target)) if target else []
-            if bad or (target and not _split_addresses(target)):
-                raise CliError(embedded.Code.GENERAL, f"Not a mail address: {target}")
-            if target:
-                action = "Mirror to" if form.get("keep") == "on" else "Redirect to"
-                rules.append([1, "#Redirect", [], [[action, target]]])
-        await _run(request, session, f"SETACCOUNTMAILRULES * {embedded.serialize(rules)}")
+    if what == "vacation":
+        text = str(form.get("vacation", "")).replace("\r\n", "\n").strip()[:4000]
+        await admin.set_vacation(runtime, actor, address, text if form.get("enabled") == "on" else None)
+        return "Saved."
+    if what == "forwarding":
+        target = str(form.get("forward", "")).strip()[:1000]
+        if target and (_bad_addresses(_split_addresses(target)) or not _split_addresses(target)):
+            raise FormError(f"Not a mail address: {target}")
+        await admin.set_forwarding(runtime, actor, address, target or None, keep_copy=form.get("keep") == "on")
         return "Saved."
     if what == "sieve":
         script = str(form.get("sieve", "")).replace("\r\n", "\n")[:65536]
-        await _run(request, session, f"UPDATEACCOUNTSETTINGS * {{SieveScript={q(script)};}}")
+        await admin.update_account_settings(runtime, actor, address, {"SieveScript": script})
         return "Saved."
-    raise CliError(embedded.Code.GENERAL, "Unknown setting")
+    raise FormError("Unknown setting")
 
 
 @login_required
@@ -985,30 +942,29 @@ async def mobileconfig(request: web.Request) -> web.StreamResponse:
 async def contacts(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     session: WebSession = request[SESSION]
-    error = None
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        people = await contacts_module.load(runtime.mailstore, session.account_id)
+        return page(request, "contacts.html", status=400 if error else 200, title="Contacts", error=error,
+                    people=people, boxes=await _mailboxes(runtime, session))
+
     if request.method == "POST":
         form = await form_with_csrf(request)
+        redisplay(request, show)
         what = str(form.get("do", ""))
-        try:
-            if what == "add":
-                contact = contacts_module.Contact(
-                    uid="", name=str(form.get("name", "")).strip()[:200],
-                    emails=tuple(_split_addresses(str(form.get("email", ""))))[:10],
-                    phones=tuple(p.strip() for p in str(form.get("phone", "")).split(",") if p.strip())[:10],
-                    note=str(form.get("note", "")).strip()[:2000])
-                if not contact.name and not contact.emails:
-                    error = "A contact needs a name or an address."
-                else:
-                    await contacts_module.add(runtime.mailstore, session.account_id, contact)
-            elif what == "delete":
-                await contacts_module.delete(runtime.mailstore, session.account_id, _uids(form))
-        except MailstoreError as failure:
-            error = str(failure)
-        if error is None:
-            raise web.HTTPSeeOther("/mail/contacts")
-    people = await contacts_module.load(runtime.mailstore, session.account_id)
-    return page(request, "contacts.html", status=400 if error else 200, title="Contacts", error=error,
-                people=people, boxes=await _mailboxes(runtime, session))
+        if what == "add":
+            contact = contacts_module.Contact(
+                uid="", name=str(form.get("name", "")).strip()[:200],
+                emails=tuple(_split_addresses(str(form.get("email", ""))))[:10],
+                phones=tuple(p.strip() for p in str(form.get("phone", "")).split(",") if p.strip())[:10],
+                note=str(form.get("note", "")).strip()[:2000])
+            if not contact.name and not contact.emails:
+                raise FormError("A contact needs a name or an address.")
+            await contacts_module.add(runtime.mailstore, session.account_id, contact)
+        elif what == "delete":
+            await contacts_module.delete(runtime.mailstore, session.account_id, _uids(form))
+        raise web.HTTPSeeOther("/mail/contacts")
+    return await show()
 
 
 def add_routes(app: web.Application) -> None:

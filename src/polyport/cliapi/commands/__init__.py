@@ -1,9 +1,10 @@
 """The CLI/API's commands: one registry, one function per command, grouped by what they act on.
 
 A command is `async def handler(cx: Context, args: Parser) -> Value | None`: it reads all its arguments
-first (so a malformed command changes nothing), checks the caller's rights through `cx`, calls the
-services, and returns the data to send (None: a plain "200 OK"). Refusals are raised (CliError, or the
-services' typed errors, which codes.py maps).
+first (so a malformed command changes nothing), calls one function of the administration API
+(polyport.admin), which checks the caller's rights and calls the services, and returns the data to send
+(None: a plain "200 OK"). Refusals are raised: CliError, or the typed errors of the services and of the
+administration API, which codes.py maps by their kind.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyport.auth.login import Identity
+from polyport.admin import Actor
+from polyport.admin.rights import MASTER
+from polyport.auth.login import Identity, LoginContext
 from polyport.cliapi.codes import bad, not_allowed
 from polyport.cliapi.wire import Parser, Value
-from polyport.directory import Directory, InvalidName, UnknownDomain
 from polyport.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -64,27 +66,33 @@ def is_set(args: Parser) -> bool:
     return args.text.lstrip()[:3].upper() == "SET"
 
 
-MASTER = "Master"
-DOMAIN_ADMIN = "Domain"
-
-
 @dataclass(slots=True)
 class Context:
     """What a command knows of its session: who is logged in, and the services."""
 
     runtime: Runtime
-    session: CliSession
+    session: CliSession | None
     identity: Identity | None = None
-
-    @property
-    def directory(self) -> Directory:
-        return self.runtime.directory
+    acting: Actor | None = None  # who acts when no account is logged in (`polyport` on the data folder: SERVER)
 
     @property
     def me(self) -> Identity:
         if self.identity is None:
             raise not_allowed("Please log in first")
         return self.identity
+
+    @property
+    def actor(self) -> Actor:
+        """The logged-in account, as the administration API knows who acts."""
+        if self.acting is not None and self.identity is None:
+            return self.acting
+        return Actor.of(self.me)
+
+    def login_context(self) -> LoginContext:
+        """The connection the command came on (a password check counts against its address)."""
+        if self.session is None:
+            raise not_allowed("This command needs a CLI/API connection")
+        return self.session.login_context()
 
     @property
     def my_domain(self) -> str:
@@ -99,49 +107,6 @@ class Context:
         if name == "*":
             return self.me.address
         return name if "@" in name else f"{name}@{self.my_domain}"
-
-    def require_master(self) -> None:
-        if not self.is_master:
-            raise not_allowed()
-
-    async def require_domain(self, domain: str, right: str | None = None) -> str:
-        """The domain's primary name, if the caller may administer it (with `right`, when given). To a
-        domain administrator an unknown domain and someone else's look the same: 510."""
-        if self.is_master:
-            return (await self.directory.domain(domain)).name
-        rights = self.me.rights
-        if DOMAIN_ADMIN not in rights or (right is not None and right not in rights):
-            raise not_allowed()
-        try:
-            primary = (await self.directory.domain(domain)).name
-        except (UnknownDomain, InvalidName):
-            raise not_allowed() from None
-        if primary != self.my_domain:
-            raise not_allowed()
-        return primary
-
-    async def is_me(self, address: str) -> bool:
-        """Whether `address` names the caller's own account (by its name, an alias or a domain alias)."""
-        if address.lower() == self.me.address:
-            return True
-        record = await self.directory.login_record(address)
-        return record is not None and record.account_id == self.me.account_id
-
-    async def require_object(self, address: str, right: str | None = None, *, own: bool = False) -> str:
-        """`address` (of an account, alias, forwarder or group), if the caller may act on it: a server
-        administrator always; the account itself when `own`; a domain administrator inside its domain
-        (with `right`), and never on an account holding rights it does not hold itself (a domain
-        administrator must not take over the server's administrators)."""
-        if self.is_master:
-            return address
-        record = await self.directory.login_record(address)
-        if own and (address.lower() == self.me.address
-                    or (record is not None and record.account_id == self.me.account_id)):
-            return address
-        await self.require_domain(address.rpartition("@")[2], right)
-        if record is not None and not set(record.rights) <= set(self.me.rights):
-            raise not_allowed("Not enough access rights: the account holds rights you do not")
-        return address
 
     def domain_or_mine(self, args: Parser) -> str:
         """An optional domain argument: the next name if there is one, else the caller's domain."""

@@ -1,19 +1,15 @@
 """Account commands: create, rename, delete, settings (explicit and effective), passwords, aliases,
-prefs, rights, information."""
+prefs, rights, information, mail rules."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-from typing import Any
 
-from polyport.cliapi.codes import CliError, Code, bad, not_allowed
-from polyport.cliapi.commands import MASTER, Context, array, command, dictionary
+from polyport import admin
+from polyport.cliapi.codes import CliError, Code, bad
+from polyport.cliapi.commands import Context, array, command, dictionary
 from polyport.cliapi.wire import NULL, IPAddress, Parser, Value
-from polyport.directory import settings as schema
-
-CAN_CREATE_ACCOUNTS = "CanCreateAccounts"
-CAN_CREATE_ALIASES = "CanCreateAliases"
 
 # Account types of CommuniGate that Polyport stores as a multi-mailbox account.
 _GRADES = {"AGRADE": "MultiMailbox", "BGRADE": "MultiMailbox", "CGRADE": "MultiMailbox",
@@ -21,19 +17,9 @@ _GRADES = {"AGRADE": "MultiMailbox", "BGRADE": "MultiMailbox", "CGRADE": "MultiM
 _TYPES = {"MULTIMAILBOX": "MultiMailbox", "TEXTMAILBOX": "TextMailbox", "MAILDIRMAILBOX": "MailDirMailbox", **_GRADES}
 
 
-def _take_password(settings: dict[str, Any]) -> str | None:
-    """CommuniGate lets settings carry `Password`; it is stored as hashes, never as a setting."""
-    for key in list(settings):
-        if key.lower() == "password":
-            value = settings.pop(key)
-            if not isinstance(value, str):
-                raise bad("Password must be a string")
-            return value
-    return None
-
-
 @command("CREATEACCOUNT")
 async def create_account(cx: Context, args: Parser) -> None:
+    """name [type] [PATH p] [LEGACY] [{settings}]; the settings may carry the Password."""
     address = cx.address(args.string())
     storage = "MultiMailbox"
     while (word := args.maybe_keyword(*_TYPES, "PATH", "LEGACY", "EXTERNAL")) is not None:
@@ -43,9 +29,7 @@ async def create_account(cx: Context, args: Parser) -> None:
             args.string()  # storage mount points do not exist here; the store decides
     settings = dictionary(args) if args.peek() == "{" else {}
     args.end()
-    await cx.require_object(address, CAN_CREATE_ACCOUNTS)
-    password = _take_password(settings)
-    await cx.directory.create_account(address, password=password, storage=storage, settings=settings)
+    await admin.create_account(cx.runtime, cx.actor, address, settings, storage=storage)
 
 
 @command("RENAMEACCOUNT")
@@ -56,19 +40,14 @@ async def rename_account(cx: Context, args: Parser) -> None:
     if args.maybe_keyword("PATH"):
         args.string()
     args.end()
-    await cx.require_object(old, CAN_CREATE_ACCOUNTS)
-    await cx.require_object(new, CAN_CREATE_ACCOUNTS)
-    await cx.directory.rename_account(old, new)
+    await admin.rename_account(cx.runtime, cx.actor, old, new)
 
 
 @command("DELETEACCOUNT")
 async def delete_account(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, CAN_CREATE_ACCOUNTS)
-    if await cx.is_me(address):
-        raise CliError(Code.ACCOUNT_IN_USE, "An account cannot delete itself")
-    await cx.directory.delete_account(address)
+    await admin.delete_account(cx.runtime, cx.actor, address)
 
 
 @command("SETACCOUNTTYPE")
@@ -76,8 +55,7 @@ async def set_account_type(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     word = args.keyword(*_TYPES)
     args.end()
-    await cx.require_object(address, CAN_CREATE_ACCOUNTS)
-    await cx.directory.set_account_type(address, _TYPES[word])
+    await admin.set_account_type(cx.runtime, cx.actor, address, _TYPES[word])
 
 
 # -- settings --
@@ -86,16 +64,14 @@ async def set_account_type(cx: Context, args: Parser) -> None:
 async def get_account_settings(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return await cx.directory.account_settings(address)
+    return await admin.account_settings(cx.runtime, cx.actor, address)
 
 
 @command("GETACCOUNTEFFECTIVESETTINGS")
 async def get_account_effective_settings(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return await cx.directory.effective_account_settings(address)
+    return await admin.effective_account_settings(cx.runtime, cx.actor, address)
 
 
 @command("GETACCOUNTONESETTING")
@@ -103,71 +79,27 @@ async def get_account_one_setting(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     key = args.string()
     args.end()
-    await cx.require_object(address, own=True)
-    effective = await cx.directory.effective_account_settings(address)
-    for name, value in effective.items():
-        if name.lower() == key.lower():
-            return value
-    return NULL
-
-
-async def _change_settings(cx: Context, args: Parser, *, replace: bool) -> None:
-    address = cx.address(args.string())
-    changes = dictionary(args)
-    args.end()
-    password = _take_password(changes)
-    if password is not None:
-        cx.directory.check_password(password)  # before anything is written
-    admin = await _administers(cx, address)
-    if not admin:
-        # The user on their own account: only the settings a user may set, and only merging.
-        if replace or not await cx.is_me(address):
-            raise not_allowed()
-        for key in changes:
-            spec = schema.ACCOUNT_SETTINGS.get(schema.canonical_key(schema.ACCOUNT_SETTINGS, key))
-            if spec is None or not spec.user:
-                raise not_allowed(f"Not enough access rights to change {key}")
-            if spec.name in ("Rules", "SieveScript"):
-                allowed = (await cx.directory.effective_account_settings(address))["RulesAllowed"]
-                if allowed == "None":
-                    raise not_allowed("This account may not set mail rules (RulesAllowed)")
-        if password is not None:
-            await _check_own_password_change(cx, address)
-    directory = cx.directory
-    if replace:
-        await directory.set_account_settings(address, changes)
-    elif changes:
-        await directory.update_account_settings(address, changes)
-    if password is not None:
-        await directory.set_password(address, password)
+    value = await admin.account_setting(cx.runtime, cx.actor, address, key)
+    return NULL if value is None else value
 
 
 @command("UPDATEACCOUNTSETTINGS")
 async def update_account_settings(cx: Context, args: Parser) -> None:
-    await _change_settings(cx, args, replace=False)
+    address = cx.address(args.string())
+    changes = dictionary(args)
+    args.end()
+    await admin.update_account_settings(cx.runtime, cx.actor, address, changes)
 
 
 @command("SETACCOUNTSETTINGS")
 async def set_account_settings(cx: Context, args: Parser) -> None:
-    await _change_settings(cx, args, replace=True)
+    address = cx.address(args.string())
+    values = dictionary(args)
+    args.end()
+    await admin.set_account_settings(cx.runtime, cx.actor, address, values)
 
 
 # -- passwords --
-
-async def _administers(cx: Context, address: str) -> bool:
-    """Whether the caller administers `address` (server admin, or domain admin of its domain)."""
-    try:
-        await cx.require_object(address)
-    except CliError:
-        return False
-    return True
-
-
-async def _check_own_password_change(cx: Context, address: str) -> None:
-    settings = await cx.directory.effective_account_settings(address)
-    if not schema.is_yes(settings.get("PWDAllowed", "NO")):
-        raise not_allowed("This account may not change its password (PWDAllowed)")
-
 
 @command("SETACCOUNTPASSWORD")
 async def set_account_password(cx: Context, args: Parser) -> None:
@@ -183,11 +115,7 @@ async def set_account_password(cx: Context, args: Parser) -> None:
             if word == "TAG":
                 raise bad("Application passwords (TAG) are not supported")
     args.end()
-    if not await _administers(cx, address):
-        if not await cx.is_me(address):
-            raise not_allowed()
-        await _check_own_password_change(cx, address)
-    await cx.directory.set_password(address, password)
+    await admin.set_account_password(cx.runtime, cx.actor, address, password)
 
 
 @command("VERIFYACCOUNTPASSWORD")
@@ -196,8 +124,8 @@ async def verify_account_password(cx: Context, args: Parser) -> None:
     args.keyword("PASSWORD")
     password = args.string()
     args.end()
-    await cx.require_object(address, own=True)
-    if not await cx.runtime.auth.verify_password(cx.session.login_context(), address, password):
+    if not await admin.verify_account_password(cx.runtime, cx.actor, address, password,
+                                               cx.login_context()):
         raise CliError(Code.WRONG_PASSWORD, "Incorrect password")
 
 
@@ -207,8 +135,7 @@ async def verify_account_password(cx: Context, args: Parser) -> None:
 async def get_account_aliases(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return await cx.directory.account_aliases(address)
+    return await admin.account_aliases(cx.runtime, cx.actor, address)
 
 
 @command("SETACCOUNTALIASES")
@@ -216,9 +143,7 @@ async def set_account_aliases(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     aliases = array(args)
     args.end()
-    await cx.require_object(address, CAN_CREATE_ALIASES)
-    # An alias lives in its account's domain: `name@domain` is taken as `name`.
-    await cx.directory.set_account_aliases(address, [a.partition("@")[0] for a in aliases])
+    await admin.set_account_aliases(cx.runtime, cx.actor, address, aliases)
 
 
 # -- prefs --
@@ -227,16 +152,14 @@ async def set_account_aliases(cx: Context, args: Parser) -> None:
 async def get_account_prefs(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return await cx.directory.account_prefs(address)
+    return await admin.account_prefs(cx.runtime, cx.actor, address)
 
 
 @command("GETACCOUNTEFFECTIVEPREFS", "GETEFFECTIVEACCOUNTPREFS")
 async def get_account_effective_prefs(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return await cx.directory.effective_account_prefs(address)
+    return await admin.effective_account_prefs(cx.runtime, cx.actor, address)
 
 
 @command("UPDATEACCOUNTPREFS")
@@ -244,8 +167,7 @@ async def update_account_prefs(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     changes = dictionary(args)
     args.end()
-    await cx.require_object(address, own=True)
-    await cx.directory.update_account_prefs(address, changes)
+    await admin.update_account_prefs(cx.runtime, cx.actor, address, changes)
 
 
 @command("SETACCOUNTPREFS")
@@ -253,8 +175,7 @@ async def set_account_prefs(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     values = dictionary(args)
     args.end()
-    await cx.require_object(address, own=True)
-    await cx.directory.set_account_prefs(address, values)
+    await admin.set_account_prefs(cx.runtime, cx.actor, address, values)
 
 
 # -- rights --
@@ -263,8 +184,7 @@ async def set_account_prefs(cx: Context, args: Parser) -> None:
 async def get_account_rights(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return await cx.directory.account_rights(address)
+    return await admin.account_rights(cx.runtime, cx.actor, address)
 
 
 @command("SETACCOUNTRIGHTS")
@@ -272,10 +192,7 @@ async def set_account_rights(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     rights = array(args)
     args.end()
-    cx.require_master()
-    if await cx.is_me(address) and MASTER not in {r.capitalize() for r in rights}:
-        raise bad("A server administrator cannot take Master rights from itself")
-    await cx.directory.set_account_rights(address, rights)
+    await admin.set_account_rights(cx.runtime, cx.actor, address, rights)
 
 
 # -- information --
@@ -304,13 +221,12 @@ async def get_account_info(cx: Context, args: Parser) -> Value:
     elif not args.at_end():
         wanted = array(args)
     args.end()
-    await cx.require_object(address, own=True)
-    raw = await cx.directory.account_info(address)
+    activity = await admin.account_activity(cx.runtime, cx.actor, address)
     info: dict[str, Value] = {
-        "Created": _moment(raw["created"]),
-        "LastLogin": _moment(raw["last_login"]),
-        "LastAddress": _ip(raw["last_address"]),
-        "LastPWDChange": _moment(raw["password_changed"]),
+        "Created": _moment(activity.created),
+        "LastLogin": _moment(activity.last_login),
+        "LastAddress": _ip(activity.last_address),
+        "LastPWDChange": _moment(activity.password_changed),
     }
     known = {key: value for key, value in info.items() if value is not None}
     if single is not None:
@@ -327,8 +243,7 @@ async def get_account_info(cx: Context, args: Parser) -> Value:
 async def get_account_mail_rules(cx: Context, args: Parser) -> Value:
     address = cx.address(args.string())
     args.end()
-    await cx.require_object(address, own=True)
-    return (await cx.directory.account_settings(address)).get("Rules", [])
+    return await admin.account_mail_rules(cx.runtime, cx.actor, address)
 
 
 @command("SETACCOUNTMAILRULES")
@@ -339,10 +254,4 @@ async def set_account_mail_rules(cx: Context, args: Parser) -> None:
     args.end()
     if not isinstance(rules, list):
         raise bad("Expected an array of rules ((priority, name, (conditions), (actions)), ...)")
-    if not await _administers(cx, address):
-        if not await cx.is_me(address):
-            raise not_allowed()
-        allowed = (await cx.directory.effective_account_settings(address))["RulesAllowed"]
-        if allowed == "None":
-            raise not_allowed("This account may not set mail rules (RulesAllowed)")
-    await cx.directory.update_account_settings(address, {"Rules": rules})
+    await admin.set_account_mail_rules(cx.runtime, cx.actor, address, rules)

@@ -3,13 +3,11 @@ and the paged list of a domain's objects."""
 
 from __future__ import annotations
 
-from polyport.cliapi.codes import bad, not_allowed
+from polyport import admin
+from polyport.cliapi.codes import bad
 from polyport.cliapi.commands import Context, array, command, dictionary, is_set
 from polyport.cliapi.wire import Parser, Value
-from polyport.directory import settings as schema
 from polyport.directory.records import ACCOUNT, ALIAS, FORWARDER
-
-CAN_MODIFY_SETTINGS = "CanModifySettings"
 
 # LISTACCOUNTS shows each account's type as CommuniGate's file extension.
 STORAGE_EXTENSIONS = {"MultiMailbox": "macnt", "TextMailbox": "mbox", "MailDirMailbox": "mdir"}
@@ -18,28 +16,24 @@ STORAGE_EXTENSIONS = {"MultiMailbox": "macnt", "TextMailbox": "mbox", "MailDirMa
 @command("LISTDOMAINS")
 async def list_domains(cx: Context, args: Parser) -> Value:
     args.end()
-    if cx.is_master:
-        return await cx.directory.domains()
-    return [cx.my_domain]
+    return await admin.list_domains(cx.runtime, cx.actor)
 
 
 @command("LISTADMINDOMAINS")
 async def list_admin_domains(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return [(await cx.directory.domain(domain)).name]
+    return await admin.list_admin_domains(cx.runtime, cx.actor, domain)
 
 
 @command("MAINDOMAINNAME")
 async def main_domain_name(cx: Context, args: Parser) -> Value:
     args.end()
-    return await cx.directory.main_domain()
+    return await admin.main_domain(cx.runtime, cx.actor)
 
 
 @command("CREATEDOMAIN")
 async def create_domain(cx: Context, args: Parser) -> None:
-    cx.require_master()
     name = args.string()
     # SHARED (cluster-wide) and PATH (a storage mount point) have no meaning here; accepted and ignored.
     while (word := args.maybe_keyword("SHARED", "PATH")) is not None:
@@ -47,44 +41,40 @@ async def create_domain(cx: Context, args: Parser) -> None:
             args.string()
     settings = dictionary(args) if args.peek() == "{" else {}
     args.end()
-    await cx.directory.create_domain(name, settings)
+    await admin.create_domain(cx.runtime, cx.actor, name, settings)
 
 
 @command("RENAMEDOMAIN")
 async def rename_domain(cx: Context, args: Parser) -> None:
-    cx.require_master()
     old = args.string()
     args.keyword("INTO")
     new = args.string()
     if args.maybe_keyword("PATH"):
         args.string()
     args.end()
-    await cx.directory.rename_domain(old, new)
+    await admin.rename_domain(cx.runtime, cx.actor, old, new)
 
 
 @command("DELETEDOMAIN")
 async def delete_domain(cx: Context, args: Parser) -> None:
-    cx.require_master()
     name = args.string()
     force = args.maybe_keyword("FORCE") is not None
     args.end()
-    await cx.directory.delete_domain(name, force=force)
+    await admin.delete_domain(cx.runtime, cx.actor, name, force=force)
 
 
 @command("GETDOMAINSETTINGS")
 async def get_domain_settings(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return await cx.directory.domain_settings(domain)
+    return await admin.domain_settings(cx.runtime, cx.actor, domain)
 
 
 @command("GETDOMAINEFFECTIVESETTINGS")
 async def get_domain_effective_settings(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return await cx.directory.effective_domain_settings(domain)
+    return await admin.effective_domain_settings(cx.runtime, cx.actor, domain)
 
 
 @command("UPDATEDOMAINSETTINGS")
@@ -92,36 +82,30 @@ async def update_domain_settings(cx: Context, args: Parser) -> None:
     domain = cx.domain_or_mine(args)
     changes = dictionary(args)
     args.end()
-    await cx.require_domain(domain, CAN_MODIFY_SETTINGS)
-    if not cx.is_master and (limits := schema.server_only(schema.DOMAIN_SETTINGS, changes)):
-        raise not_allowed(f"Only server administrators may change {', '.join(limits)}")
-    await cx.directory.update_domain_settings(domain, changes)
+    await admin.update_domain_settings(cx.runtime, cx.actor, domain, changes)
 
 
 @command("SETDOMAINSETTINGS")
 async def set_domain_settings(cx: Context, args: Parser) -> None:
-    cx.require_master()
     domain = args.string()
     values = dictionary(args)
     args.end()
-    await cx.directory.set_domain_settings(domain, values)
+    await admin.set_domain_settings(cx.runtime, cx.actor, domain, values)
 
 
 @command("GETDOMAINALIASES")
 async def get_domain_aliases(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return (await cx.directory.domain(domain)).aliases
+    return await admin.domain_aliases(cx.runtime, cx.actor, domain)
 
 
 @command("SETDOMAINALIASES")
 async def set_domain_aliases(cx: Context, args: Parser) -> None:
-    cx.require_master()
     domain = args.string()
     aliases = array(args)
     args.end()
-    await cx.directory.set_domain_aliases(domain, aliases)
+    await admin.set_domain_aliases(cx.runtime, cx.actor, domain, aliases)
 
 
 # -- account defaults, templates, default prefs of a domain --
@@ -130,8 +114,7 @@ async def set_domain_aliases(cx: Context, args: Parser) -> None:
 async def get_account_defaults(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return await cx.directory.account_defaults(domain)
+    return await admin.account_defaults(cx.runtime, cx.actor, domain)
 
 
 @command("UPDATEACCOUNTDEFAULTS", "SETACCOUNTDEFAULTS")
@@ -139,16 +122,14 @@ async def update_account_defaults(cx: Context, args: Parser) -> None:
     domain = cx.domain_or_mine(args)
     changes = dictionary(args)
     args.end()
-    await cx.require_domain(domain, CAN_MODIFY_SETTINGS)
-    await cx.directory.update_account_defaults(domain, changes, replace=is_set(args))
+    await admin.update_account_defaults(cx.runtime, cx.actor, domain, changes, replace=is_set(args))
 
 
 @command("GETACCOUNTTEMPLATE")
 async def get_account_template(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return await cx.directory.account_template(domain)
+    return await admin.account_template(cx.runtime, cx.actor, domain)
 
 
 @command("UPDATEACCOUNTTEMPLATE", "SETACCOUNTTEMPLATE")
@@ -156,16 +137,14 @@ async def update_account_template(cx: Context, args: Parser) -> None:
     domain = cx.domain_or_mine(args)
     changes = dictionary(args)
     args.end()
-    await cx.require_domain(domain, CAN_MODIFY_SETTINGS)
-    await cx.directory.update_account_template(domain, changes, replace=is_set(args))
+    await admin.update_account_template(cx.runtime, cx.actor, domain, changes, replace=is_set(args))
 
 
 @command("GETACCOUNTDEFAULTPREFS")
 async def get_account_default_prefs(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    return await cx.directory.account_default_prefs(domain)
+    return await admin.account_default_prefs(cx.runtime, cx.actor, domain)
 
 
 @command("UPDATEACCOUNTDEFAULTPREFS", "SETACCOUNTDEFAULTPREFS")
@@ -173,8 +152,7 @@ async def update_account_default_prefs(cx: Context, args: Parser) -> None:
     domain = cx.domain_or_mine(args)
     changes = dictionary(args)
     args.end()
-    await cx.require_domain(domain, CAN_MODIFY_SETTINGS)
-    await cx.directory.update_account_default_prefs(domain, changes, replace=is_set(args))
+    await admin.update_account_default_prefs(cx.runtime, cx.actor, domain, changes, replace=is_set(args))
 
 
 # -- the objects of a domain --
@@ -183,8 +161,7 @@ async def update_account_default_prefs(cx: Context, args: Parser) -> None:
 async def list_accounts(cx: Context, args: Parser) -> Value:
     domain = cx.domain_or_mine(args)
     args.end()
-    await cx.require_domain(domain)
-    accounts = await cx.directory.accounts(domain)
+    accounts = await admin.list_accounts(cx.runtime, cx.actor, domain)
     return {name: STORAGE_EXTENSIONS.get(storage, "macnt") for name, storage in accounts.items()}
 
 
@@ -209,22 +186,18 @@ async def list_domain_objects(cx: Context, args: Parser) -> Value:
         else:
             kinds.append({"ACCOUNTS": ACCOUNT, "ALIASES": ALIAS, "FORWARDERS": FORWARDER}[word])
     args.end()
-    await cx.require_domain(domain)
-    directory = cx.directory
-    page = await directory.list_objects(domain, filter=pattern, limit=limit,
-                                        kinds=kinds or (ACCOUNT, ALIAS, FORWARDER), cookie=cookie or "",
-                                        count=False)
+    listed = await admin.list_domain_objects(cx.runtime, cx.actor, domain, filter=pattern, limit=limit,
+                                             kinds=kinds or (ACCOUNT, ALIAS, FORWARDER), cookie=cookie or "")
     objects: dict[str, Value] = {}
-    for entry in page.objects:
+    for entry in listed.objects:
         if entry.kind == ACCOUNT:
             objects[entry.name] = STORAGE_EXTENSIONS.get(entry.storage or "", "macnt")
         elif entry.kind == ALIAS:
             objects[entry.name] = [entry.target or ""]
         elif entry.kind == FORWARDER:
             objects[entry.name] = [[entry.target or ""]]
-    # Totals by counting index ranges, not by loading every account: 100,000 accounts list fast.
-    counts = await directory.count_objects(domain)
+    counts = listed.counts
     result: list[Value] = [str(counts[ACCOUNT]), objects, str(counts[ALIAS]), str(counts[FORWARDER])]
     if cookie is not None:
-        result.append(page.cookie)
+        result.append(listed.cookie)
     return result

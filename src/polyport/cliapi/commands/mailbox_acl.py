@@ -19,54 +19,47 @@ and "d" (te). Answers list the ACL's entries only (not the owner), rights with "
 
 from __future__ import annotations
 
+from polyport import admin
 from polyport.cliapi.codes import bad
 from polyport.cliapi.commands import Context, command, dictionary
-from polyport.cliapi.commands.mailboxes import owner_and_acting
 from polyport.cliapi.wire import Parser, Value
 from polyport.mailstore import acl
 
 
-def _target(args: Parser) -> tuple[str, str, str | None]:
+def _target(cx: Context, args: Parser) -> tuple[str, str, str | None]:
     """acct MAILBOX name [AUTH authAcct]"""
-    owner = args.string()
+    owner = cx.address(args.string())
     args.keyword("MAILBOX")
     mailbox = args.string()
-    auth = args.string() if args.maybe_keyword("AUTH") else None
+    auth = cx.address(args.string()) if args.maybe_keyword("AUTH") else None
     return owner, mailbox, auth
 
 
 @command("GETMAILBOXACL")
 async def get_mailbox_acl(cx: Context, args: Parser) -> Value:
-    owner, mailbox, auth = _target(args)
+    owner, mailbox, auth = _target(cx, args)
     args.end()
-    acting = await owner_and_acting(cx, cx.address(owner), auth)
-    found = await cx.runtime.mailstore.acl(acting.account_id, acting.name(mailbox))
-    return {identifier: acl.shown(rights) for identifier, rights in found.entries}
+    entries = await admin.mailbox_acl(cx.runtime, cx.actor, owner, mailbox, auth=auth)
+    return {identifier: acl.shown(rights) for identifier, rights in entries}
 
 
 @command("SETMAILBOXACL")
 async def set_mailbox_acl(cx: Context, args: Parser) -> None:
-    owner, mailbox, auth = _target(args)
+    owner, mailbox, auth = _target(cx, args)
     entries = dictionary(args)
     args.end()
-    changes = []
+    changes: dict[str, str] = {}
     for identifier, rights in entries.items():
         if not isinstance(rights, str):
             raise bad(f"The rights of {identifier} must be a string of rights letters")
-        changes.append((identifier, *acl.split_mode(rights)))  # every entry checked before anything changes
-    acting = await owner_and_acting(cx, cx.address(owner), auth)
-    await cx.runtime.mailstore.change_acl(acting.account_id, acting.name(mailbox), changes)
+        changes[identifier] = rights
+    await admin.set_mailbox_acl(cx.runtime, cx.actor, owner, mailbox, changes, auth=auth)
 
 
 @command("GETMAILBOXRIGHTS")
 async def get_mailbox_rights(cx: Context, args: Parser) -> Value:
-    owner, mailbox, auth = _target(args)
+    owner, mailbox, auth = _target(cx, args)
     args.end()
     if auth is None:
         raise bad("Expected AUTH and the account whose rights are asked for")
-    acting = await owner_and_acting(cx, cx.address(owner), auth)
-    if not acting.reaches:
-        # Accounts of another domain reach no mailbox here; that the mailbox exists is still checked.
-        await cx.runtime.mailstore.mailbox(acting.owner_id, mailbox)
-        return ""
-    return acl.shown(await cx.runtime.mailstore.rights(acting.account_id, acting.name(mailbox)))
+    return acl.shown(await admin.mailbox_rights(cx.runtime, cx.actor, owner, mailbox, auth))

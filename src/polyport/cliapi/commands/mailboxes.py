@@ -22,17 +22,15 @@ Not supported: mailbox aliases (GETMAILBOXALIASES, SETMAILBOXALIASES) get 500, a
 from __future__ import annotations
 
 import datetime
-import re
-from dataclasses import dataclass
 
-from polyport.cliapi.codes import CliError, Code, bad
+from polyport import admin
+from polyport.admin.mailboxes import CLASS_PATTERN, Listed, mailbox_tree
+from polyport.cliapi.codes import bad
 from polyport.cliapi.commands import Context, array, command
 from polyport.cliapi.wire import Parser, Value
-from polyport.mailstore import Mailbox, Mailstore, NoSuchMailbox
-from polyport.mailstore import names as mailbox_names
+from polyport.mailstore import Mailbox, Mailstore
 
-# CommuniGate's classes look like IPF.Note, IPF.Appointment, IPF.Contact, IPF.Task.
-CLASS_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+__all__ = ["CLASS_PATTERN", "list_mailboxes", "mailbox_info"]
 
 
 def mailbox_info(mailbox: Mailbox) -> dict[str, Value]:
@@ -53,85 +51,23 @@ def mailbox_info(mailbox: Mailbox) -> dict[str, Value]:
     return info
 
 
-async def list_mailboxes(mailstore: Mailstore, account_id: int, pattern: str = "*") -> dict[str, Value]:
-    """LISTMAILBOXES's answer for the owner: every mailbox and folder whose name matches `pattern` (IMAP's
-    `*` and `%`), in name order."""
-    boxes = await mailstore.mailboxes(account_id)
-    by_name = {box.name: box for box in boxes}
-    folders = {parent for box in boxes for parent in mailbox_names.parents(box.name)}
-    matcher = mailbox_names.pattern("", pattern)
-    listed: dict[str, Value] = {}
-    for name in sorted(by_name.keys() | folders):
-        if not matcher.fullmatch(name):
-            continue
-        box = by_name.get(name)
-        if box is None:
-            listed[name] = []
-        elif name in folders:
-            listed[name] = [mailbox_info(box)]
+def listing(listed: list[Listed]) -> dict[str, Value]:
+    """LISTMAILBOXES's answer: a mailbox maps to its dictionary; a folder that only holds others (or a
+    mailbox the acting account may not read) to (); a mailbox that also holds others to ({...})."""
+    answer: dict[str, Value] = {}
+    for entry in listed:
+        if entry.mailbox is None:
+            answer[entry.name] = []
+        elif entry.has_children:
+            answer[entry.name] = [mailbox_info(entry.mailbox)]
         else:
-            listed[name] = mailbox_info(box)
-    return listed
+            answer[entry.name] = mailbox_info(entry.mailbox)
+    return answer
 
 
-def check_class(value: str) -> str:
-    if not CLASS_PATTERN.fullmatch(value):
-        raise bad(f"{value!r} is not a mailbox class (like IPF.Note, IPF.Appointment, IPF.Contact)")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Acting:
-    """Whose mailboxes a command works on, and as whom."""
-
-    owner_id: int
-    account_id: int  # the owner, or the AUTH account
-    prefix: str  # "" for the owner; "~owner/" for another account, which names the mailboxes so
-    reaches: bool = True  # False: the AUTH account is of another domain and reaches none of them
-
-    @property
-    def as_owner(self) -> bool:
-        return not self.prefix
-
-    def name(self, mailbox: str) -> str:
-        """The acting account's name for one of the owner's mailboxes. "~owner/" names are resolved in the
-        acting account's own domain, so an account of another domain has no name for them at all."""
-        if not self.reaches:
-            raise NoSuchMailbox(f"no mailbox {mailbox} for an account of another domain")
-        return self.prefix + mailbox
-
-
-async def owner_and_acting(cx: Context, address: str, auth: str | None = None) -> Acting:
-    """The account `address` names, once the caller is found to have rights over it, and the account the
-    command acts as (AUTH); the owner's INBOX is made on first use. One helper for every mailbox command."""
-    await cx.require_object(address, own=True)
-    record = await cx.directory.login_record(address)
-    if record is None:
-        raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {address}")
-    await cx.runtime.mailstore.ensure_defaults(record.account_id)
-    if auth is None:
-        return Acting(record.account_id, record.account_id, "")
-    acting = await cx.directory.login_record(cx.address(auth))
-    if acting is None:
-        raise CliError(Code.UNKNOWN_ACCOUNT, f"Unknown account {auth}")
-    if acting.account_id == record.account_id:
-        return Acting(record.account_id, record.account_id, "")
-    owner_name, _, owner_domain = record.address.partition("@")
-    same_domain = acting.address.partition("@")[2] == owner_domain
-    return Acting(record.account_id, acting.account_id, mailbox_names.foreign(owner_name, ""), same_domain)
-
-
-async def _visible(mailstore: Mailstore, acting: Acting, pattern: str) -> dict[str, Value]:
-    """LISTMAILBOXES for another account: the owner's mailboxes it may see, by the owner's names."""
-    matcher = mailbox_names.pattern("", pattern)
-    listed: dict[str, Value] = {}
-    for box in await mailstore.shared(acting.account_id):
-        if box.account_id != acting.owner_id or not box.name.startswith(acting.prefix):
-            continue
-        name = box.name[len(acting.prefix):]
-        if matcher.fullmatch(name):
-            listed[name] = mailbox_info(box) if "r" in box.rights else []
-    return dict(sorted(listed.items()))
+async def list_mailboxes(mailstore: Mailstore, account_id: int, pattern: str = "*") -> dict[str, Value]:
+    """LISTMAILBOXES's answer for the owner (no rights checked: the local `polyport mailbox` uses it)."""
+    return listing(await mailbox_tree(mailstore, account_id, pattern))
 
 
 def _options(args: Parser, *allowed: str) -> dict[str, str]:
@@ -145,16 +81,18 @@ def _options(args: Parser, *allowed: str) -> dict[str, str]:
     return found
 
 
+def _auth(cx: Context, options: dict[str, str]) -> str | None:
+    """AUTH's account, its name read as any other (a bare name is in the caller's domain)."""
+    return cx.address(options["AUTH"]) if "AUTH" in options else None
+
+
 @command("LISTMAILBOXES")
 async def list_mailboxes_command(cx: Context, args: Parser) -> Value:
     """acct [FILTER pattern] [AUTH name]"""
     address = cx.address(args.string())
     options = _options(args, "FILTER", "AUTH")
-    acting = await owner_and_acting(cx, address, options.get("AUTH"))
-    pattern = options.get("FILTER", "*")
-    if acting.as_owner:
-        return await list_mailboxes(cx.runtime.mailstore, acting.owner_id, pattern)
-    return await _visible(cx.runtime.mailstore, acting, pattern)
+    return listing(await admin.list_mailboxes(cx.runtime, cx.actor, address, options.get("FILTER", "*"),
+                                              auth=_auth(cx, options)))
 
 
 @command("CREATEMAILBOX")
@@ -164,9 +102,8 @@ async def create_mailbox(cx: Context, args: Parser) -> None:
     args.keyword("MAILBOX")
     name = args.string()
     options = _options(args, "AUTH", "CLASS")
-    mailbox_class = check_class(options["CLASS"]) if "CLASS" in options else None
-    acting = await owner_and_acting(cx, address, options.get("AUTH"))
-    await cx.runtime.mailstore.create(acting.account_id, acting.name(name), mailbox_class=mailbox_class)
+    await admin.create_mailbox(cx.runtime, cx.actor, address, name, mailbox_class=options.get("CLASS"),
+                               auth=_auth(cx, options))
 
 
 @command("RENAMEMAILBOX")
@@ -178,8 +115,7 @@ async def rename_mailbox(cx: Context, args: Parser) -> None:
     args.keyword("INTO")
     new = args.string()
     options = _options(args, "AUTH")
-    acting = await owner_and_acting(cx, address, options.get("AUTH"))
-    await cx.runtime.mailstore.rename(acting.account_id, acting.name(old), acting.name(new), subtree=subtree)
+    await admin.rename_mailbox(cx.runtime, cx.actor, address, old, new, subtree=subtree, auth=_auth(cx, options))
 
 
 @command("DELETEMAILBOX")
@@ -189,17 +125,7 @@ async def delete_mailbox(cx: Context, args: Parser) -> None:
     subtree = args.keyword("MAILBOX", "MAILBOXES") == "MAILBOXES"
     name = args.string()
     options = _options(args, "AUTH")
-    acting = await owner_and_acting(cx, address, options.get("AUTH"))
-    mailstore = cx.runtime.mailstore
-    if not subtree:
-        await mailstore.delete(acting.account_id, acting.name(name))
-        return
-    if not acting.as_owner:  # "x" on every mailbox it would delete, checked before any goes
-        canonical = mailbox_names.check(name)
-        for box in await mailstore.mailboxes(acting.owner_id):
-            if box.name == canonical or box.name.startswith(canonical + mailbox_names.SEPARATOR):
-                await mailstore.mailbox(acting.account_id, acting.name(box.name), need="x")
-    await mailstore.delete_tree(acting.owner_id, name)
+    await admin.delete_mailbox(cx.runtime, cx.actor, address, name, subtree=subtree, auth=_auth(cx, options))
 
 
 @command("GETMAILBOXINFO")
@@ -209,8 +135,7 @@ async def get_mailbox_info(cx: Context, args: Parser) -> Value:
     args.keyword("MAILBOX")
     name = args.string()
     options = _options(args, "AUTH")
-    acting = await owner_and_acting(cx, address, options.get("AUTH"))
-    return mailbox_info(await cx.runtime.mailstore.mailbox(acting.account_id, acting.name(name), need="r"))
+    return mailbox_info(await admin.mailbox(cx.runtime, cx.actor, address, name, auth=_auth(cx, options)))
 
 
 @command("SETMAILBOXCLASS")
@@ -222,9 +147,8 @@ async def set_mailbox_class(cx: Context, args: Parser) -> None:
     options = _options(args, "AUTH", "CLASS")
     if "CLASS" not in options:
         raise bad("Expected CLASS and the mailbox class")
-    mailbox_class = check_class(options["CLASS"]) if options["CLASS"] else None
-    acting = await owner_and_acting(cx, address, options.get("AUTH"))
-    await cx.runtime.mailstore.set_class(acting.account_id, acting.name(name), mailbox_class)
+    await admin.set_mailbox_class(cx.runtime, cx.actor, address, name, options["CLASS"] or None,
+                                  auth=_auth(cx, options))
 
 
 @command("GETMAILBOXSUBSCRIPTION")
@@ -232,8 +156,7 @@ async def get_mailbox_subscription(cx: Context, args: Parser) -> Value:
     """acct -> (name, ...): the subscribed names, which need not be existing mailboxes (RFC 3501 6.3.6)."""
     address = cx.address(args.string())
     args.end()
-    acting = await owner_and_acting(cx, address)
-    return await cx.runtime.mailstore.subscriptions(acting.owner_id)
+    return await admin.mailbox_subscriptions(cx.runtime, cx.actor, address)
 
 
 @command("SETMAILBOXSUBSCRIPTION")
@@ -242,7 +165,4 @@ async def set_mailbox_subscription(cx: Context, args: Parser) -> None:
     address = cx.address(args.string())
     wanted = array(args)
     args.end()
-    for name in wanted:
-        mailbox_names.check(name)  # every name checked before anything changes
-    acting = await owner_and_acting(cx, address)
-    await cx.runtime.mailstore.set_subscriptions(acting.owner_id, wanted)
+    await admin.set_mailbox_subscriptions(cx.runtime, cx.actor, address, wanted)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 
+from polyport import admin
+from polyport.admin.queue import REJECTED
 from polyport.cliapi.codes import bad
 from polyport.cliapi.commands import Context, command
 from polyport.cliapi.wire import Parser, Value
@@ -30,14 +32,13 @@ def _entry(row: dict[str, object]) -> dict[str, Value]:
 async def get_message_queue_info(cx: Context, args: Parser) -> Value:
     """[module] [QUEUE domain]: messages waiting (for that domain), when the next attempt is, the last
     error."""
-    cx.require_master()
     if not args.at_end() and args.peek().upper() != "QUEUE":
         module = args.string()
         if module.upper() not in ("SMTP", "DEQUEUER"):
             raise bad(f"unknown module {module!r}: the queue is SMTP's")
     domain = args.string() if args.maybe_keyword("QUEUE") else None
     args.end()
-    totals = await cx.runtime.queue.totals(domain)
+    totals = await admin.queue_totals(cx.runtime, cx.actor, domain)
     return {"nTotal": str(totals.get("messages", 0)), "nRecipients": str(totals.get("recipients", 0)),
             "delayedTill": _time(totals.get("next_attempt")),
             "lastError": "" if totals.get("last_error") is None else str(totals["last_error"])}
@@ -46,58 +47,42 @@ async def get_message_queue_info(cx: Context, args: Parser) -> Value:
 @command("RELEASESMTPQUEUE")
 async def release_smtp_queue(cx: Context, args: Parser) -> Value:
     """domain (or "*" for all): try its waiting messages now."""
-    cx.require_master()
     domain = args.string()
     args.end()
-    if domain == "*":
-        await cx.runtime.queue.retry()
-    else:
-        await cx.runtime.queue.retry(domain=domain)
+    await admin.release_queue(cx.runtime, cx.actor, None if domain == "*" else domain)
     return None
 
 
 @command("REJECTQUEUEMESSAGE")
 async def reject_queue_message(cx: Context, args: Parser) -> Value:
     """id [NONDN | REPORT "text"]: take a message out of the queue, telling its sender (unless NONDN)."""
-    cx.require_master()
     ident = args.string()
     quiet = args.maybe_keyword("NONDN") is not None
-    reason = "deleted from the queue by the administrator"
+    reason = REJECTED
     if not quiet and args.maybe_keyword("REPORT"):
         reason = args.string()
     args.end()
-    try:
-        if quiet:
-            await cx.runtime.queue.delete(ident)
-        else:
-            await cx.runtime.queue.reject(ident, reason)
-    except KeyError:
-        raise bad(f"no message {ident} in the queue") from None
+    await admin.delete_queued_message(cx.runtime, cx.actor, ident, notify=not quiet, reason=reason)
     return None
 
 
 @command("LISTQUEUEMESSAGES")
 async def list_queue_messages(cx: Context, args: Parser) -> Value:
     """[limit]: the messages waiting, oldest first (Polyport's own)."""
-    cx.require_master()
     text = args.string() if not args.at_end() else "1000"
     if not text.isdigit() or not 0 < int(text) <= 100_000:
         raise bad("the limit is a number from 1 to 100000")
     limit = int(text)
     args.end()
-    return [_entry(row) for row in await cx.runtime.queue.waiting(limit)]
+    return [_entry(row) for row in await admin.queued_messages(cx.runtime, cx.actor, limit)]
 
 
 @command("GETQUEUEMESSAGE")
 async def get_queue_message(cx: Context, args: Parser) -> Value:
     """id: a waiting message and each recipient's state (Polyport's own)."""
-    cx.require_master()
     ident = args.string()
     args.end()
-    try:
-        message, recipients = await cx.runtime.queue.show(ident)
-    except KeyError:
-        raise bad(f"no message {ident} in the queue") from None
+    message, recipients = await admin.queued_message(cx.runtime, cx.actor, ident)
     return {
         "ID": message.ident, "From": message.sender, "Size": str(message.size), "Created": _time(message.created),
         "Origin": message.origin,
