@@ -185,17 +185,15 @@ class CommandSession(Generic[StateT, CommandT]):
     async def execute(self, data: bytes) -> None:
         """Parse, look up, check the state, run: one command, counted once."""
         started = time.perf_counter()
-        name, result = "-", Result.OK
+        name, result = "-", Result.IO_ERROR  # what it stays if the connection goes before an outcome
         try:
+            command: CommandT | None = None
             try:
                 command = self.parse(data)
-            except Exception as err:
-                result = await self._refused(None, data, err)
-                return
-            if command is None:
-                return  # nothing to do (an empty line where the protocol ignores them)
-            name = self.command_name(command)
-            try:
+                if command is None:
+                    result = Result.OK
+                    return  # nothing to do (an empty line where the protocol ignores them)
+                name = self.command_name(command)
                 entry = self.entry_for(command)
                 if entry is None:
                     raise UnknownCommand(name)
@@ -203,10 +201,11 @@ class CommandSession(Generic[StateT, CommandT]):
                 if entry.states and self.state not in entry.states:
                     raise WrongState(name, self.state)
                 await entry.handler(self, command)
+                result = Result.OK
             except IO_ERRORS:
-                result = Result.IO_ERROR
                 raise
             except Exception as err:
+                # The refusal's answer may meet a closed connection too (IO_ERRORS pass, counted as such).
                 result = await self._refused(command, data, err)
         finally:
             label = self.metric_name(name)
