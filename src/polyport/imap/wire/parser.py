@@ -1,31 +1,8 @@
-"""IMAP client commands: one command's complete bytes in, a typed command out. Pure: no I/O, fuzzable.
+"""The parser: `parse_command`, a cursor over one command's bytes with a method per grammar rule, the
+character classes it matches tokens with, and the tables from command and search-key names to its methods.
 
-Grammar: RFC 3501 section 9 (IMAP4rev1) and RFC 9051 section 9 (IMAP4rev2), with the extensions'
-additions: RFC 7162 (CONDSTORE, QRESYNC), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 5256 (SORT,
-THREAD), RFC 5957 (SORT=DISPLAY), RFC 4314 (ACL), RFC 9208 (QUOTA), RFC 5258 and RFC 5819
-(LIST-EXTENDED, LIST-STATUS), RFC 6154 (SPECIAL-USE, CREATE-SPECIAL-USE), RFC 3516 (BINARY),
-RFC 6855 (UTF8=ACCEPT), RFC 8474 (OBJECTID), RFC 7888 (LITERAL+), RFC 4978 (COMPRESS), RFC 2971 (ID),
-RFC 5161 (ENABLE), RFC 2177 (IDLE), RFC 3502 (MULTIAPPEND), RFC 8438 (STATUS=SIZE), RFC 7889
-(APPENDLIMIT), RFC 4959 (SASL-IR), RFC 5032 (WITHIN), RFC 3691 (UNSELECT), RFC 6851 (MOVE),
-RFC 4315 (UIDPLUS: UID EXPUNGE).
-
-Framing: the session reads a line; when `literal_at_end(line)` finds a literal marker ({n}, {n+},
-~{n}, ~{n+}) it reads n bytes and the next line, and so on; then it hands the whole command, tag to
-final CRLF with the literals verbatim, to `parse_command`. The parser reads literals in place.
-
-Implementation notes:
-- Total: for any bytes, `parse_command` returns a `Command` or raises `ParseError` (the tag when it
-  could be read, and a reason for the client's BAD). `BadCharset` (a ParseError) is the one refusal
-  that is a NO: `NO [BADCHARSET (US-ASCII UTF-8)]` (RFC 9051 section 6.4.4). Nesting (parenthesized
-  search keys, NOT, OR) stops at MAX_DEPTH; sequence sets at MAX_SEQUENCE_ITEMS items.
-- Sequence sets stay as written: ranges with STAR for "*", and "$" (SEARCHRES) as a flag. The server
-  resolves them against the mailbox's message count or largest UID, so "1:4294967295" is one tuple.
-- Values come out typed: mailbox names as str (modified UTF-7 decoded unless UTF8=ACCEPT is on; INBOX
-  in any case at the head of a name becomes "INBOX"), APPEND messages as bytes, numbers as int, dates
-  as datetime, flags with system flags in their canonical spelling ("\\seen" is "\\Seen").
-- 8-bit bytes only inside literals, and inside quoted strings in UTF-8 mode; NUL only inside literal8.
-- Hot commands (FETCH, STORE, SEARCH and their UID forms) cost one regex match per token; sequence sets
-  and FETCH item lists, which clients repeat endlessly, are cached by their bytes.
+RFC 3501 section 9 and RFC 9051 section 9, with the extensions' ABNF the package docstring lists (the rules
+are quoted beside the code that reads them). Every refusal is a ParseError with the tag and a reason.
 """
 
 from __future__ import annotations
@@ -35,20 +12,97 @@ import datetime
 import functools
 import re
 import typing
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import ClassVar, Final
+from collections.abc import Callable
+from typing import Final
 
-from polyport.imap.responses import atom_or_string, utf7_decode
+from polyport.imap.responses import utf7_decode
+from polyport.imap.wire import commands, sequence
+from polyport.imap.wire.commands import (
+    FETCH_ATTRIBUTES,
+    SORT_KEYS,
+    STATUS_ITEMS,
+    THREAD_ALGORITHMS,
+    Append,
+    AppendMessage,
+    Authenticate,
+    Capability,
+    Check,
+    Close,
+    Command,
+    Compress,
+    Copy,
+    Create,
+    Delete,
+    DeleteAcl,
+    Enable,
+    Examine,
+    Expunge,
+    Fetch,
+    FetchBinarySize,
+    FetchBody,
+    FetchItem,
+    GetAcl,
+    GetQuota,
+    GetQuotaRoot,
+    Id,
+    Idle,
+    List,
+    ListRights,
+    Login,
+    Logout,
+    Lsub,
+    Move,
+    MyRights,
+    Namespace,
+    Noop,
+    QResync,
+    Rename,
+    Search,
+    SearchAge,
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchMessages,
+    SearchModSeq,
+    SearchNot,
+    SearchObjectId,
+    SearchOr,
+    SearchSize,
+    SearchText,
+    Section,
+    Select,
+    SetAcl,
+    SetQuota,
+    Sort,
+    SortCriterion,
+    StartTls,
+    Status,
+    Store,
+    StoreOperation,
+    Subscribe,
+    Thread,
+    Unselect,
+    Unsubscribe,
+)
+from polyport.imap.wire.errors import BadCharset, ParseError
+from polyport.imap.wire.sequence import MAX_NUMBER, SequenceSet, _cached_sequence_set, _parse_sequence_set
 
 MAX_DEPTH: Final = 64  # parentheses and NOT/OR in search keys, section part numbers
-MAX_SEQUENCE_ITEMS: Final = 100_000  # comma-separated items in one sequence set
-MAX_NUMBER: Final = 4_294_967_295  # RFC 9051 section 9: number and nz-number are unsigned 32-bit
 MAX_NUMBER64: Final = 9_223_372_036_854_775_807  # RFC 9051 number64, RFC 7162 mod-sequence-value
 MAX_ID_PAIRS: Final = 30  # RFC 2971 section 3.3
-STAR: Final = 0  # "*" in SequenceSet.ranges: the largest number in use (0 is no valid number)
 DELIMITER: Final = "/"  # the hierarchy delimiter, for recognizing "INBOX/child"
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")  # RFC 9051 section 6.4.4: both are required
+
+# Bound by assignment, not imported: CPython compiles `name.method(...)` to a method call only when `name`
+# is not bound by an import statement (3.11's compile.c: is_import_originated); on an imported name each
+# call first makes a bound method. The parser calls methods of these (_SEQUENCE's on every sequence set).
+_SEQUENCE: Final = sequence._SEQUENCE
+FETCH_MACROS: Final = commands.FETCH_MACROS
+SPECIAL_USES: Final = commands.SPECIAL_USES
+SYSTEM_FLAGS: Final = commands.SYSTEM_FLAGS
 
 # -- character classes (RFC 3501 section 9) -------------------------------------------------------------
 # ATOM-CHAR: any CHAR except atom-specials = "(" ")" "{" SP CTL list-wildcards quoted-specials resp-specials.
@@ -64,10 +118,7 @@ _QUOTED_STOP: Final = re.compile(rb'["\\\x00\r\n\x80-\xff]')
 _QUOTED_STOP_UTF8: Final = re.compile(rb'["\\\x00\r\n]')
 # literal = "{" number64 ["+"] "}" CRLF *CHAR8; literal8 = "~{" number64 ["+"] "}" CRLF *OCTET (RFC 3516, 7888)
 _LITERAL: Final = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\r?\n")
-_LITERAL_MARK: Final = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}")
-_QUOTED_BODY: Final = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # unrolled: linear, no backtracking
 _DIGITS: Final = re.compile(rb"[0-9]+")
-_SEQUENCE: Final = re.compile(rb"[0-9*:,$]+")
 _FETCH_NAME: Final = re.compile(rb"[A-Za-z0-9.]+")
 _SECTION_SPEC: Final = re.compile(rb"[A-Za-z0-9.]*")
 _PARTIAL: Final = re.compile(rb"<([0-9]{1,20})\.([0-9]{1,20})>")
@@ -83,742 +134,6 @@ _DATE_TIME: Final = re.compile(rb'"([ 0-9]?[0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9
 _MONTHS: Final = {name: number for number, name in enumerate(
     (b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL", b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"), 1)}
 _SEQUENCE_START: Final = frozenset(b"0123456789*$")
-
-
-# -- errors and the literal marker -----------------------------------------------------------------------
-
-class ParseError(ValueError):
-    """A command the server answers with BAD: `tag BAD message`, or `* BAD message` when `tag` is None."""
-
-    def __init__(self, tag: str | None, message: str) -> None:
-        super().__init__(message)
-        self.tag = tag
-        self.message = message
-
-
-class BadCharset(ParseError):
-    """SEARCH, SORT or THREAD named a charset we do not decode: a NO with [BADCHARSET (...)], not a BAD."""
-
-    def __init__(self, tag: str | None, charset: str) -> None:
-        super().__init__(tag, f"unsupported charset {charset}")
-        self.charset = charset
-
-
-@dataclass(frozen=True, slots=True)
-class Literal:
-    """A literal announced at the end of a line: `size` bytes follow. A synchronizing literal waits for
-    the server's "+" continuation; {n+} (RFC 7888 LITERAL+) does not. `binary` is literal8 ~{n} (RFC 3516)."""
-
-    size: int
-    synchronizing: bool
-    binary: bool
-
-
-def literal_at_end(line: bytes) -> Literal | None:
-    """The literal marker ending `line` (which ends in CRLF or LF), if any. A "{5}" inside a quoted string
-    is not one: quoted strings are tracked from the line's start (they never span lines)."""
-    if line.endswith(b"\r\n"):
-        end = len(line) - 2
-    elif line.endswith(b"\n"):
-        end = len(line) - 1
-    else:
-        end = len(line)
-    if end < 1 or line[end - 1] != 0x7D:  # "}"
-        return None
-    brace = line.rfind(b"{", 0, end)
-    if brace < 0:
-        return None
-    start = brace - 1 if brace > 0 and line[brace - 1] == 0x7E else brace  # "~{" is literal8
-    match = _LITERAL_MARK.fullmatch(line, start, end)
-    if match is None or _inside_quotes(line, start):
-        return None
-    return Literal(size=int(match.group(2)), synchronizing=not match.group(3), binary=bool(match.group(1)))
-
-
-def _inside_quotes(line: bytes, position: int) -> bool:
-    """Whether `position` falls inside a quoted string of `line` (RFC 3501 section 9: quoted)."""
-    pos = 0
-    while True:
-        opening = line.find(b'"', pos, position)
-        if opening < 0:
-            return False
-        body = _QUOTED_BODY.match(line, opening + 1)
-        closing = body.end() if body is not None else opening + 1
-        if closing >= position:
-            return True  # the string is still open at `position`
-        pos = closing + 1
-
-
-# -- sequence sets (RFC 3501 section 9, RFC 5182 "$") ------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class SequenceSet:
-    """A sequence-set as written: `ranges` of (first, last), either order, STAR (0) for "*", single
-    numbers as (n, n); `saved` when it includes "$", the result an earlier SEARCH saved (RFC 5182).
-    Nothing is expanded: the server resolves it against the mailbox (message count or largest UID)."""
-
-    ranges: tuple[tuple[int, int], ...]
-    saved: bool = False
-
-    @property
-    def has_star(self) -> bool:
-        return any(first == STAR or last == STAR for first, last in self.ranges)
-
-    @property
-    def highest(self) -> int:
-        """The largest number written out (not "*"), 0 when none: a sequence number above the message
-        count is a BAD (RFC 9051 section 9, seq-number)."""
-        return max((max(first, last) for first, last in self.ranges), default=0)
-
-    def resolve(self, largest: int) -> list[tuple[int, int]]:
-        """Ascending, merged, inclusive (low, high) spans with "*" as `largest` (the message count or the
-        largest UID; 0 for an empty mailbox, which matches nothing). "$" is not included: see `saved`."""
-        spans: list[tuple[int, int]] = []
-        for first, last in self.ranges:
-            low = largest if first == STAR else first
-            high = largest if last == STAR else last
-            if low > high:
-                low, high = high, low
-            low = max(low, 1)
-            if high >= low:
-                spans.append((low, high))
-        spans.sort()
-        merged: list[tuple[int, int]] = []
-        for low, high in spans:
-            if merged and low <= merged[-1][1] + 1:
-                if high > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], high)
-            else:
-                merged.append((low, high))
-        return merged
-
-    def contains(self, number: int, largest: int) -> bool:
-        for first, last in self.ranges:
-            low = largest if first == STAR else first
-            high = largest if last == STAR else last
-            if low <= number <= high or high <= number <= low:
-                return True
-        return False
-
-    def numbers(self, largest: int) -> Iterator[int]:
-        """The numbers in ascending order, lazily (a huge range costs nothing until iterated)."""
-        for low, high in self.resolve(largest):
-            yield from range(low, high + 1)
-
-    def to_bytes(self) -> bytes:
-        items = [b"%d" % first if first == last and first != STAR else
-                 b"%s:%s" % (_seq_text(first), _seq_text(last)) for first, last in self.ranges]
-        items = [b"*" if item == b"*:*" else item for item in items]
-        if self.saved:
-            items.append(b"$")
-        return b",".join(items)
-
-
-def _seq_text(number: int) -> bytes:
-    return b"*" if number == STAR else b"%d" % number
-
-
-def _seq_number(text: bytes) -> int | str:
-    """RFC 3501 section 9: seq-number = nz-number / "*". The number, or the reason it is not one."""
-    if text == b"*":
-        return STAR
-    if not text.isdigit():
-        return f"bad sequence number {text[:20].decode('ascii', 'replace')!r}"  # text is [0-9*:,$]: ASCII
-    if len(text) > 10 or int(text) > MAX_NUMBER:
-        return f"sequence number {text[:20].decode()} is out of range (1 to {MAX_NUMBER})"
-    value = int(text)
-    return value if value else "sequence numbers start at 1, not 0"
-
-
-def _parse_sequence_set(text: bytes) -> SequenceSet | str:
-    """RFC 3501 section 9 sequence-set (RFC 5182: "$" as an item). The set, or the reason it is not one."""
-    if text.count(b",") >= MAX_SEQUENCE_ITEMS:
-        return f"sequence set longer than {MAX_SEQUENCE_ITEMS} items"
-    ranges: list[tuple[int, int]] = []
-    saved = False
-    for item in text.split(b","):
-        if item == b"$":  # RFC 5182 section 2.1: seq-last-command
-            saved = True
-            continue
-        first_text, colon, last_text = item.partition(b":")
-        first = _seq_number(first_text)
-        if isinstance(first, str):
-            return first
-        if not colon:
-            ranges.append((first, first))
-            continue
-        last = _seq_number(last_text)  # seq-range = seq-number ":" seq-number
-        if isinstance(last, str):
-            return last
-        ranges.append((first, last))
-    return SequenceSet(tuple(ranges), saved)
-
-
-_cached_sequence_set = functools.lru_cache(maxsize=4096)(_parse_sequence_set)
-
-
-def parse_sequence_set(text: bytes) -> SequenceSet:
-    """A sequence set on its own (the server's saved results, tests). Raises ValueError."""
-    if not _SEQUENCE.fullmatch(text):
-        raise ValueError(f"bad sequence set {text[:20].decode('ascii', 'replace')!r}")
-    result = _parse_sequence_set(text)
-    if isinstance(result, SequenceSet):
-        return result
-    raise ValueError(result)
-
-
-# -- commands --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One client command; `name` is its verb (without "UID")."""
-
-    tag: str
-    name: ClassVar[str] = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Capability(Command):
-    name: ClassVar[str] = "CAPABILITY"
-
-
-@dataclass(frozen=True, slots=True)
-class Noop(Command):
-    name: ClassVar[str] = "NOOP"
-
-
-@dataclass(frozen=True, slots=True)
-class Logout(Command):
-    name: ClassVar[str] = "LOGOUT"
-
-
-@dataclass(frozen=True, slots=True)
-class StartTls(Command):
-    name: ClassVar[str] = "STARTTLS"
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticate(Command):
-    """RFC 9051 section 6.2.2; `initial_response` decoded (RFC 4959 SASL-IR; "=" is b"", absent is None)."""
-
-    mechanism: str  # upper-case
-    initial_response: bytes | None = None
-    name: ClassVar[str] = "AUTHENTICATE"
-
-
-@dataclass(frozen=True, slots=True)
-class Login(Command):
-    username: str
-    password: str
-    name: ClassVar[str] = "LOGIN"
-
-
-@dataclass(frozen=True, slots=True)
-class Enable(Command):
-    """RFC 5161."""
-
-    capabilities: tuple[str, ...]  # upper-case
-    name: ClassVar[str] = "ENABLE"
-
-
-@dataclass(frozen=True, slots=True)
-class QResync:
-    """RFC 7162 section 3.2.5: the QRESYNC select parameter."""
-
-    uidvalidity: int
-    modseq: int
-    known_uids: SequenceSet | None = None
-    known_sequence: SequenceSet | None = None  # seq-match-data: sequence numbers ...
-    known_sequence_uids: SequenceSet | None = None  # ... and their UIDs
-
-
-@dataclass(frozen=True, slots=True)
-class Select(Command):
-    mailbox: str
-    condstore: bool = False  # RFC 7162 section 3.1.8
-    qresync: QResync | None = None
-    name: ClassVar[str] = "SELECT"
-    readonly: ClassVar[bool] = False
-
-
-@dataclass(frozen=True, slots=True)
-class Examine(Command):
-    mailbox: str
-    condstore: bool = False
-    qresync: QResync | None = None
-    name: ClassVar[str] = "EXAMINE"
-    readonly: ClassVar[bool] = True
-
-
-@dataclass(frozen=True, slots=True)
-class Create(Command):
-    mailbox: str
-    special_use: tuple[str, ...] = ()  # RFC 6154 section 3: CREATE ... (USE (\Drafts))
-    name: ClassVar[str] = "CREATE"
-
-
-@dataclass(frozen=True, slots=True)
-class Delete(Command):
-    mailbox: str
-    name: ClassVar[str] = "DELETE"
-
-
-@dataclass(frozen=True, slots=True)
-class Rename(Command):
-    mailbox: str
-    new_name: str
-    name: ClassVar[str] = "RENAME"
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribe(Command):
-    mailbox: str
-    name: ClassVar[str] = "SUBSCRIBE"
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe(Command):
-    mailbox: str
-    name: ClassVar[str] = "UNSUBSCRIBE"
-
-
-@dataclass(frozen=True, slots=True)
-class List(Command):
-    """RFC 9051 section 6.3.9 with RFC 5258 (selection and return options, several patterns), RFC 5819
-    (RETURN (STATUS ...)) and RFC 6154 (SPECIAL-USE). `extended` when any extended syntax was used."""
-
-    reference: str
-    patterns: tuple[str, ...]
-    select_subscribed: bool = False
-    select_remote: bool = False
-    select_special_use: bool = False
-    recursive_match: bool = False
-    return_subscribed: bool = False
-    return_children: bool = False
-    return_special_use: bool = False
-    return_status: tuple[str, ...] | None = None
-    extended: bool = False
-    name: ClassVar[str] = "LIST"
-
-
-@dataclass(frozen=True, slots=True)
-class Lsub(Command):
-    reference: str
-    pattern: str
-    name: ClassVar[str] = "LSUB"
-
-
-@dataclass(frozen=True, slots=True)
-class Namespace(Command):
-    name: ClassVar[str] = "NAMESPACE"
-
-
-@dataclass(frozen=True, slots=True)
-class Status(Command):
-    mailbox: str
-    items: tuple[str, ...]  # upper-case, from STATUS_ITEMS
-    name: ClassVar[str] = "STATUS"
-
-
-@dataclass(frozen=True, slots=True)
-class AppendMessage:
-    """One message of APPEND (RFC 3502 MULTIAPPEND sends several). `data` is the literal's bytes;
-    `binary` when it came as literal8 (RFC 3516), `utf8` when as UTF8 (~{n}) (RFC 6855 section 4)."""
-
-    data: bytes
-    flags: tuple[str, ...] = ()
-    internal_date: datetime.datetime | None = None
-    binary: bool = False
-    utf8: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Append(Command):
-    mailbox: str
-    messages: tuple[AppendMessage, ...]
-    name: ClassVar[str] = "APPEND"
-
-
-@dataclass(frozen=True, slots=True)
-class Check(Command):
-    name: ClassVar[str] = "CHECK"
-
-
-@dataclass(frozen=True, slots=True)
-class Close(Command):
-    name: ClassVar[str] = "CLOSE"
-
-
-@dataclass(frozen=True, slots=True)
-class Unselect(Command):
-    name: ClassVar[str] = "UNSELECT"
-
-
-@dataclass(frozen=True, slots=True)
-class Expunge(Command):
-    """EXPUNGE, or UID EXPUNGE (RFC 4315) when `uids` is set."""
-
-    uids: SequenceSet | None = None
-    name: ClassVar[str] = "EXPUNGE"
-
-    @property
-    def uid(self) -> bool:
-        return self.uids is not None
-
-
-# Search keys (RFC 9051 section 6.4.4, RFC 3501 section 6.4.4), as a tree.
-
-@dataclass(frozen=True, slots=True)
-class SearchAll:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SearchAnd:
-    keys: tuple[SearchKey, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SearchOr:
-    left: SearchKey
-    right: SearchKey
-
-
-@dataclass(frozen=True, slots=True)
-class SearchNot:
-    key: SearchKey
-
-
-@dataclass(frozen=True, slots=True)
-class SearchFlag:
-    """A flag set (`present`) or not: ANSWERED/UNANSWERED ... as "\\Answered", KEYWORD/UNKEYWORD as written.
-    RECENT/OLD are "\\Recent"; NEW is SearchAnd(\\Recent set, \\Seen not set)."""
-
-    flag: str
-    present: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHeader:
-    """BCC/CC/FROM/SUBJECT/TO value, or HEADER field value: `field` lower-case; substring, any case."""
-
-    field: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class SearchText:
-    """BODY (`where` "body") or TEXT (header and body, `where` "text") containing `value`."""
-
-    where: typing.Literal["body", "text"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class SearchDate:
-    """BEFORE/ON/SINCE (internal date) and SENTBEFORE/SENTON/SENTSINCE (Date header), by day."""
-
-    field: typing.Literal["internal", "sent"]
-    relation: typing.Literal["before", "on", "since"]
-    date: datetime.date
-
-
-@dataclass(frozen=True, slots=True)
-class SearchSize:
-    relation: typing.Literal["larger", "smaller"]
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class SearchMessages:
-    """A sequence set of message numbers, or of UIDs (`uid`, the UID key). May hold "$" (RFC 5182)."""
-
-    sequence: SequenceSet
-    uid: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SearchModSeq:
-    """RFC 7162 section 3.1.5: MODSEQ ["/flags/\\Seen" priv|shared|all] n: mod-sequence >= n."""
-
-    modseq: int
-    entry: str | None = None  # the entry name, e.g. "/flags/\\Seen"
-    entry_type: str | None = None  # "priv", "shared" or "all"
-
-
-@dataclass(frozen=True, slots=True)
-class SearchAge:
-    """RFC 5032 WITHIN: OLDER/YOUNGER than `seconds`, by internal date."""
-
-    relation: typing.Literal["older", "younger"]
-    seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class SearchObjectId:
-    """RFC 8474 section 6: EMAILID / THREADID."""
-
-    kind: typing.Literal["emailid", "threadid"]
-    value: str
-
-
-SearchKey = (SearchAll | SearchAnd | SearchOr | SearchNot | SearchFlag | SearchHeader | SearchText | SearchDate
-             | SearchSize | SearchMessages | SearchModSeq | SearchAge | SearchObjectId)
-
-
-@dataclass(frozen=True, slots=True)
-class Search(Command):
-    """SEARCH / UID SEARCH. `return_options` None is the plain SEARCH answer; a set (RFC 4731 ESEARCH:
-    MIN MAX ALL COUNT, RFC 5182 SAVE) asks for ESEARCH. RETURN () is read as RETURN (ALL)."""
-
-    query: SearchKey
-    charset: str | None = None
-    uid: bool = False
-    return_options: frozenset[str] | None = None
-    name: ClassVar[str] = "SEARCH"
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    """RFC 3501 section 6.4.5 / RFC 9051 section 6.4.5 section-spec: `part` numbers, then `text`:
-    "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT" or "MIME" (a part's MIME header)."""
-
-    part: tuple[int, ...] = ()
-    text: str = ""
-    fields: tuple[str, ...] = ()  # HEADER.FIELDS (...) names, as the client wrote them
-
-    def to_bytes(self) -> bytes:
-        spec = b".".join(b"%d" % number for number in self.part)
-        if self.text:
-            spec = spec + b"." + self.text.encode() if spec else self.text.encode()
-        if self.fields:
-            spec += b" (" + b" ".join(atom_or_string(field) for field in self.fields) + b")"
-        return spec
-
-
-@dataclass(frozen=True, slots=True)
-class FetchBody:
-    """BODY[section]<partial>, BODY.PEEK[...], BINARY[part]<partial>, BINARY.PEEK[...] (RFC 3516)."""
-
-    section: Section
-    peek: bool = False
-    partial: tuple[int, int] | None = None  # (origin, length)
-    binary: bool = False
-
-    def label(self) -> bytes:
-        """The item's name in the FETCH response (RFC 9051 section 7.5.2): no .PEEK, origin only."""
-        name = b"BINARY[" if self.binary else b"BODY["
-        tail = b"]" if self.partial is None else b"]<%d>" % self.partial[0]
-        return name + self.section.to_bytes() + tail
-
-
-@dataclass(frozen=True, slots=True)
-class FetchBinarySize:
-    """BINARY.SIZE[part] (RFC 3516 section 4.2)."""
-
-    part: tuple[int, ...]
-
-    def label(self) -> bytes:
-        return b"BINARY.SIZE[" + b".".join(b"%d" % number for number in self.part) + b"]"
-
-
-# Plain FETCH attributes are their upper-case names (str); see FETCH_ATTRIBUTES.
-FetchItem = str | FetchBody | FetchBinarySize
-
-FETCH_ATTRIBUTES: Final = frozenset({
-    "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE", "RFC822.TEXT", "BODY",
-    "BODYSTRUCTURE", "UID",
-    "MODSEQ",  # RFC 7162 section 3.1.4.1
-    "EMAILID", "THREADID",  # RFC 8474 section 5
-    "SAVEDATE",  # RFC 8514
-})
-# RFC 3501 section 6.4.5: the macros.
-FETCH_MACROS: Final = {
-    "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
-    "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
-    "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Fetch(Command):
-    sequence: SequenceSet
-    items: tuple[FetchItem, ...]  # macros expanded
-    uid: bool = False
-    changed_since: int | None = None  # RFC 7162 section 3.1.4.1: CHANGEDSINCE
-    vanished: bool = False  # RFC 7162 section 3.2.6: VANISHED (UID FETCH only, with CHANGEDSINCE)
-    name: ClassVar[str] = "FETCH"
-
-    @property
-    def sets_seen(self) -> bool:
-        """Whether the fetch sets \\Seen (RFC 9051 section 6.4.5: BODY[...], BINARY[...], RFC822, RFC822.TEXT)."""
-        return any(item in ("RFC822", "RFC822.TEXT") if isinstance(item, str)
-                   else isinstance(item, FetchBody) and not item.peek for item in self.items)
-
-
-StoreOperation = typing.Literal["replace", "add", "remove"]
-
-
-@dataclass(frozen=True, slots=True)
-class Store(Command):
-    """STORE / UID STORE: FLAGS (replace), +FLAGS (add), -FLAGS (remove), .SILENT; RFC 7162 UNCHANGEDSINCE."""
-
-    sequence: SequenceSet
-    operation: StoreOperation
-    flags: tuple[str, ...]
-    silent: bool = False
-    uid: bool = False
-    unchanged_since: int | None = None
-    name: ClassVar[str] = "STORE"
-
-
-@dataclass(frozen=True, slots=True)
-class Copy(Command):
-    sequence: SequenceSet
-    mailbox: str
-    uid: bool = False
-    name: ClassVar[str] = "COPY"
-
-
-@dataclass(frozen=True, slots=True)
-class Move(Command):
-    """RFC 6851."""
-
-    sequence: SequenceSet
-    mailbox: str
-    uid: bool = False
-    name: ClassVar[str] = "MOVE"
-
-
-SORT_KEYS: Final = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
-                              "DISPLAYFROM", "DISPLAYTO"})  # RFC 5256 section 3, RFC 5957 section 3
-
-
-@dataclass(frozen=True, slots=True)
-class SortCriterion:
-    key: str  # from SORT_KEYS
-    reverse: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Sort(Command):
-    """RFC 5256 section 3 SORT / UID SORT."""
-
-    criteria: tuple[SortCriterion, ...]
-    charset: str
-    query: SearchKey
-    uid: bool = False
-    name: ClassVar[str] = "SORT"
-
-
-THREAD_ALGORITHMS: Final = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
-
-
-@dataclass(frozen=True, slots=True)
-class Thread(Command):
-    """RFC 5256 section 3 THREAD / UID THREAD."""
-
-    algorithm: str
-    charset: str
-    query: SearchKey
-    uid: bool = False
-    name: ClassVar[str] = "THREAD"
-
-
-@dataclass(frozen=True, slots=True)
-class Idle(Command):
-    """RFC 2177; the session reads the DONE line itself."""
-
-    name: ClassVar[str] = "IDLE"
-
-
-@dataclass(frozen=True, slots=True)
-class Id(Command):
-    """RFC 2971: the client's field/value pairs, or None for ID NIL."""
-
-    parameters: tuple[tuple[str, str | None], ...] | None
-    name: ClassVar[str] = "ID"
-
-
-@dataclass(frozen=True, slots=True)
-class GetQuota(Command):
-    """RFC 9208 section 4.2."""
-
-    root: str
-    name: ClassVar[str] = "GETQUOTA"
-
-
-@dataclass(frozen=True, slots=True)
-class GetQuotaRoot(Command):
-    mailbox: str
-    name: ClassVar[str] = "GETQUOTAROOT"
-
-
-@dataclass(frozen=True, slots=True)
-class SetQuota(Command):
-    root: str
-    limits: tuple[tuple[str, int], ...]  # (resource name upper-case, limit)
-    name: ClassVar[str] = "SETQUOTA"
-
-
-@dataclass(frozen=True, slots=True)
-class GetAcl(Command):
-    """RFC 4314 section 3.3."""
-
-    mailbox: str
-    name: ClassVar[str] = "GETACL"
-
-
-@dataclass(frozen=True, slots=True)
-class SetAcl(Command):
-    """RFC 4314 section 3.1: rights with "+" add, "-" remove, else replace."""
-
-    mailbox: str
-    identifier: str
-    operation: StoreOperation
-    rights: str
-    name: ClassVar[str] = "SETACL"
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteAcl(Command):
-    mailbox: str
-    identifier: str
-    name: ClassVar[str] = "DELETEACL"
-
-
-@dataclass(frozen=True, slots=True)
-class ListRights(Command):
-    mailbox: str
-    identifier: str
-    name: ClassVar[str] = "LISTRIGHTS"
-
-
-@dataclass(frozen=True, slots=True)
-class MyRights(Command):
-    mailbox: str
-    name: ClassVar[str] = "MYRIGHTS"
-
-
-@dataclass(frozen=True, slots=True)
-class Compress(Command):
-    """RFC 4978: DEFLATE is the only algorithm."""
-
-    mechanism: str
-    name: ClassVar[str] = "COMPRESS"
-
-
-STATUS_ITEMS: Final = frozenset({
-    "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",  # RFC 9051 6.3.11, RFC 8438
-    "HIGHESTMODSEQ",  # RFC 7162 section 3.1.9
-    "APPENDLIMIT",  # RFC 7889 section 3
-    "MAILBOXID",  # RFC 8474 section 4
-})
-SPECIAL_USES: Final = {name.lower(): name for name in (  # RFC 6154 section 2, RFC 8457
-    "\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash", "\\Important")}
-# RFC 3501 section 9: flag = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / keyword / extension
-SYSTEM_FLAGS: Final = {name.lower(): name for name in (
-    "\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
 
 
 # -- the parser ------------------------------------------------------------------------------------------
