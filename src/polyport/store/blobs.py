@@ -35,6 +35,11 @@ class BlobNotFound(BlobError):
     pass
 
 
+class BlobDamaged(BlobError):
+    """A blob whose bytes are not what it is named by: shorter or longer than the size its message
+    records, or not hashing to its id. Reported for that message alone; `polyport check` finds them all."""
+
+
 def _check_id(blob_id: str) -> str:
     if len(blob_id) != 64 or not HEX.issuperset(blob_id):
         raise BlobError(f"not a blob id: {blob_id!r}")
