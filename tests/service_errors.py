@@ -6,6 +6,7 @@ from polyport.admin.errors import AdminError, Forbidden, Hidden, InUse, InvalidR
 from polyport.auth.login import (
     AccessDenied,
     AuthFailure,
+    AuthzidRefused,
     BadCredentials,
     Malformed,
     PlaintextRefused,
@@ -81,6 +82,7 @@ KINDS: dict[type[ServiceError], ErrorKind] = {
     Throttled: K.THROTTLED,
     PlaintextRefused: K.NEEDS_TLS,
     AccessDenied: K.LOGIN_DENIED,
+    AuthzidRefused: K.LOGIN_DENIED,
     Malformed: K.MALFORMED,
     AdminError: K.REFUSED,
     Forbidden: K.FORBIDDEN,

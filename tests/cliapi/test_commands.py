@@ -229,3 +229,27 @@ def test_password_is_never_echoed_or_stored_as_a_setting(admin: Cli, node: Threa
     assert "s3cr3t" not in admin.ask("GETACCOUNTSETTINGS quiet")
     assert "s3cr3t" not in admin.ask("GETACCOUNTEFFECTIVESETTINGS quiet")
     assert POSTMASTER_PASSWORD not in admin.ask("GETACCOUNTSETTINGS postmaster")
+
+
+def test_settings_put_in_header_fields_refuse_line_ends(admin: Cli, port: int) -> None:
+    """Issue 12 item 6: UPDATEACCOUNTSETTINGS * {RealName="Alice\\r\\nBcc: spy@evil.test";} was stored (and the
+    webmail's send then failed); refused with 501, on every command that sets such a value."""
+    admin.ok('CREATEACCOUNT crlf {Password="crlf-pw-1";RealName="Alice";}')
+    user = Cli(port).login("crlf@example.com", "crlf-pw-1", inline=True)
+    try:
+        user.fails(r'UPDATEACCOUNTSETTINGS * {RealName="Alice\r\nBcc: spy@evil.test";}', 501,
+                   "RealName: control characters")
+        user.fails(r'UPDATEACCOUNTSETTINGS * {RealName="Alice\nBcc: spy@evil.test";}', 501, "control characters")
+        assert admin.data("GETACCOUNTSETTINGS crlf") == {"RealName": "Alice"}
+    finally:
+        user.close()
+    admin.fails(r'SETACCOUNTSETTINGS crlf {RealName="A\rB";}', 501, "control characters")
+    admin.fails(r'CREATEACCOUNT crlf2 {RealName="A\nB";}', 501, "control characters")
+    admin.fails(r'UPDATEACCOUNTDEFAULTS example.com {RealName="A\nB";}', 501, "control characters")
+    admin.fails(r'CREATEGROUP crlfgroup {RealName="A\r\nB";}', 501, "control characters")
+    admin.fails(r'UPDATEDOMAINSETTINGS example.com {MailRerouteAddress="a@example.com\nb";}', 501,
+                "control characters")
+    admin.fails(r'SETACCOUNTMAILRULES crlf ((5, "mark", (), (("Mark", "Seen\r\nX"))))', 501, "control characters")
+    admin.ok(r'SETACCOUNTMAILRULES crlf ((5, "away", (), (("Reply with", "Away.\r\nBack on Monday."))))')
+    assert admin.data("GETACCOUNTSETTINGS crlf") == {"RealName": "Alice", "Rules": [
+        ["5", "away", [], [["Reply with", "Away.\r\nBack on Monday."]]]]}

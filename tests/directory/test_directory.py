@@ -105,6 +105,28 @@ async def test_update_merges_and_set_replaces(directory: Directory) -> None:
     assert await directory.account_settings("carol") == {"ServiceClass": "gold"}
 
 
+async def test_header_settings_with_line_ends_are_refused_on_every_path(directory: Directory) -> None:
+    """Issue 12 item 6: RealName "Alice\\r\\nBcc: spy@evil.test" was stored, and the webmail's send failed."""
+    await directory.create_account("frank", password="pw", settings={"RealName": "Frank"})
+    evil = "Alice\r\nBcc: spy@evil.test"
+    with pytest.raises(InvalidSetting, match="RealName: control characters"):
+        await directory.update_account_settings("frank", {"RealName": evil})
+    with pytest.raises(InvalidSetting, match="RealName"):
+        await directory.set_account_settings("frank", {"RealName": evil})
+    with pytest.raises(InvalidSetting, match="RealName"):
+        await directory.create_account("grace", password="pw", settings={"RealName": evil})
+    with pytest.raises(InvalidSetting, match="RealName"):
+        await directory.update_account_defaults("example.com", {"RealName": evil})
+    with pytest.raises(InvalidSetting, match="RealName"):
+        await directory.update_server_account_defaults({"RealName": evil})
+    with pytest.raises(InvalidSetting, match="RealName"):
+        await directory.create_group("evilgroup", settings={"RealName": evil})
+    with pytest.raises(InvalidSetting, match="MailRerouteAddress"):
+        await directory.update_domain_settings("example.com", {"MailRerouteAddress": "a@example.com\nb"})
+    assert await directory.account_settings("frank") == {"RealName": "Frank"}
+    assert "RealName" not in await directory.account_defaults("example.com")
+
+
 async def test_domain_settings_and_effective(directory: Directory) -> None:
     await directory.update_server_domain_defaults({"MaxAccounts": "100"})
     await directory.update_domain_settings("example.com", {"MaxGroups": "3"})

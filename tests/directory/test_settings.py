@@ -33,6 +33,43 @@ def test_bad_values_are_refused_with_the_reason(key: str, raw: object, why: str)
         s.normalize(A, key, raw)
 
 
+@pytest.mark.parametrize("value", [
+    "Alice\r\nBcc: spy@evil.test", "Alice\nBcc: spy@evil.test", "Alice\rX", "A\x00B", "A\tB", "A\x7fB",
+    "A\x85B", "A\u2028B", "A\u2029B",
+])
+@pytest.mark.parametrize(("schema", "key"), [
+    (A, "RealName"), (A, "RecoverPassword"), (A, "ServiceClass"), (s.GROUP_SETTINGS, "RealName"),
+    (s.DOMAIN_SETTINGS, "MailRerouteAddress"),
+])
+def test_string_settings_are_one_line_without_control_characters(schema: dict[str, s.Spec], key: str,
+                                                                 value: str) -> None:
+    """Issue 12 item 6: a RealName with CR LF was stored, then broke the webmail's From line. Every string
+    setting is a name or an address that may end up in a header field: one line, no control characters."""
+    with pytest.raises(InvalidSetting, match="control character") as refused:
+        s.normalize(schema, key, value)
+    assert "\r" not in str(refused.value) and "\n" not in str(refused.value)  # the reason is one line too
+
+
+@pytest.mark.parametrize("rule", [
+    ["1", "evil\r\nname", [], [["Discard"]]],
+    ["1", "flag", [], [["Mark", "Seen\r\n* BYE"]]],
+    ["1", "redirect", [], [["Redirect to", "a@example.com\r\nb@example.com"]]],
+    ["1", "store", [], [["Store in", "INBOX\x00"]]],
+    ["1", "cond", [["Subject", "is", "x\ny"]], [["Discard"]]],
+])
+def test_rules_are_one_line_except_their_texts(rule: list[object]) -> None:
+    with pytest.raises(InvalidSetting, match="control character"):
+        s.normalize(A, "Rules", [rule])
+
+
+def test_the_texts_of_rules_may_have_lines() -> None:
+    reply = ["1", "away", [], [["Reply with", "Away.\r\n\tBack soon.\n"]]]
+    reject = ["2", "no", [], [["Reject with", "Not here.\nGo away."]]]
+    assert s.normalize(A, "Rules", [reply, reject]) == [reply, reject]
+    with pytest.raises(InvalidSetting, match="control character"):
+        s.normalize(A, "Rules", [["1", "away", [], [["Reply with", "Away\x1b[2J"]]]])
+
+
 def test_merge_updates_and_default_removes() -> None:
     current = {"RealName": "A", "MaxAccountSize": "1M"}
     merged = s.merge(A, current, {"maxaccountsize": "default", "PWDAllowed": "no"})

@@ -32,6 +32,7 @@ ANSWERS: dict[type[Exception], tuple[str, str | None]] = {
     login.Throttled: ("NO", "UNAVAILABLE"),
     login.PlaintextRefused: ("NO", "PRIVACYREQUIRED"),
     login.AccessDenied: ("NO", "AUTHORIZATIONFAILED"),
+    login.AuthzidRefused: ("NO", "AUTHORIZATIONFAILED"),
     login.Malformed: ("NO", "AUTHENTICATIONFAILED"),
     FlagError: ("BAD", None),
     UnknownEncoding: ("NO", "UNKNOWN-CTE"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -259,6 +260,27 @@ def test_compressed_input_cannot_inflate_without_bound(imap_node: ImapNode) -> N
     assert len(packed) < 20_000
     deflated.sock.sendall(packed)
     deflated.compressor = bomb  # the stream goes on from here
+    assert w.line() == b"* BAD command line longer than 65536 bytes; nothing was done"
+    assert w.until(b"b1")[1] == b"OK NOOP completed"
+    still_serving(w)
+    w.close()
+
+
+def test_compressed_over_long_line_in_many_packets_is_refused_and_the_session_goes_on(imap_node: ImapNode) -> None:
+    """Issue 12 item 5: 100 MB of one line, deflated to about 100 KB and sent in packets that each inflate to
+    megabytes; the session, already dropping the line when the next packet came, used to hang until the
+    idle timeout."""
+    w, _ = logged_in(imap_node)
+    deflated = compress(w)
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = bomb.compress(b"a1 NOOP " + b"A" * 100_000_000) + bomb.flush(zlib.Z_SYNC_FLUSH)
+    assert len(packed) < 120_000
+    for start in range(0, len(packed), 16_384):
+        deflated.sock.sendall(packed[start:start + 16_384])
+        time.sleep(0.02)  # each packet comes on its own, while the session drops the line
+    deflated.compressor = bomb  # the stream goes on from here
+    deflated.sendall(b"\r\nb1 NOOP\r\n")
+    w.sock.settimeout(5)  # the idle timeout is far longer: a hang fails here
     assert w.line() == b"* BAD command line longer than 65536 bytes; nothing was done"
     assert w.until(b"b1")[1] == b"OK NOOP completed"
     still_serving(w)

@@ -36,5 +36,6 @@ def test_texts() -> None:
         "too many failed logins from this account; try again in 5 s", "SYS/TEMP")
     assert refusal_for(login.BadCredentials()) == ("authentication failed", "AUTH")
     assert refusal_for(login.Malformed()) == ("authentication failed", "AUTH")
+    assert refusal_for(login.AuthzidRefused()) == ("authorization identity refused", "AUTH")
     assert refusal_for(MailstoreError()) == ("", "SYS/TEMP")
     assert refusal_for(ValueError("x")) is None

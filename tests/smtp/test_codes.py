@@ -25,6 +25,7 @@ REPLIES: dict[type[ServiceError], tuple[int, str, str | None]] = {
     login.Throttled: (454, "4.7.0", "too many failed logins; try again later"),
     login.PlaintextRefused: (538, "5.7.11", "encryption required for this mechanism; use STARTTLS first"),
     login.AccessDenied: (535, "5.7.8", "this account may not send mail"),
+    login.AuthzidRefused: (535, "5.7.8", "authorization identity refused"),
     login.Malformed: (501, "5.5.2", OWN),
 }
 

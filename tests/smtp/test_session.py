@@ -293,6 +293,19 @@ def test_submission_requires_auth_and_tls_for_plaintext(smtp_node: SmtpNode) -> 
     assert b"with ESMTPSA" in first and f"authenticated as {user}".encode() in first.replace(b"\r\n\t", b" ")
 
 
+def test_auth_as_another_account_is_refused_for_its_authorization_identity(smtp_node: SmtpNode) -> None:
+    """Issue 12: an authzid naming another user was answered "this account may not send mail"."""
+    user, other = smtp_node.account(), smtp_node.account()
+    c = Client(smtp_node.submission)
+    c.command("EHLO x")
+    c.starttls()
+    c.command("EHLO x")
+    token = base64.b64encode(f"{other}\0{user}\0{PASSWORD}".encode()).decode()
+    assert c.command(f"AUTH PLAIN {token}") == (535, ["5.7.8 authorization identity refused"])
+    own = base64.b64encode(f"{user}\0{user}\0{PASSWORD}".encode()).decode()
+    assert c.code(f"AUTH PLAIN {own}") == 235
+
+
 def test_submission_with_an_alias_as_sender(smtp_node: SmtpNode) -> None:
     user = smtp_node.account()
     smtp_node.call(smtp_node.running.runtime.directory.create_alias("nick-" + user, user))

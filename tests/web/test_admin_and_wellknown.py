@@ -7,6 +7,8 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from tests.web.conftest import PASSWORD, POSTMASTER_PASSWORD, WebNode, browser, csrf_of, query
 
 
@@ -110,8 +112,8 @@ async def test_mta_sts_policy_and_acme_on_port_80(web_node: WebNode) -> None:
             assert response.status == 404
         async with client.get("/mail/list?box=INBOX", allow_redirects=False) as response:
             assert response.status == 301
-            assert response.headers["Location"].startswith("https://127.0.0.1")
-            assert response.headers["Location"].endswith("/mail/list?box=INBOX")
+            # An address is no name of ours: the redirect goes to the public name ([web] hostname).
+            assert response.headers["Location"] == "https://mail.example.com/mail/list?box=INBOX"
         async with client.post("/login", allow_redirects=False) as response:
             assert response.status == 404
         folder = web_node.running.config.data_dir / "acme-challenge"
@@ -121,6 +123,31 @@ async def test_mta_sts_policy_and_acme_on_port_80(web_node: WebNode) -> None:
             assert await response.text() == "tok-123_x.thumbprint"
         async with client.get("/.well-known/acme-challenge/..%2Fsecret.key") as response:
             assert response.status == 404
+
+
+@pytest.mark.parametrize(("host", "location"), [
+    ("evil.test", "mail.example.com"),
+    ("evil.test:8080", "mail.example.com"),
+    ("127.0.0.1", "mail.example.com"),
+    ("[::1]:80", "mail.example.com"),
+    ("other.example.com", "mail.example.com"),  # a name under a hosted domain, but none that we serve
+    ("example.com@evil.test", "mail.example.com"),
+    ("mail.example.com", "mail.example.com"),
+    ("example.com", "example.com"),  # a hosted domain
+    ("EXAMPLE.com.:80", "example.com"),
+    ("autoconfig.example.com", "autoconfig.example.com"),
+    ("mta-sts.example.com", "mta-sts.example.com"),
+    ("autoconfig.unknown.test", "mail.example.com"),
+])
+async def test_port_80_redirects_to_our_own_names_only(web_node: WebNode, host: str, location: str) -> None:
+    """Issue 12: the redirect to HTTPS reflected whatever Host the client sent (an open redirect, and a
+    cache's poison). It keeps a name of ours (the public name, a hosted domain, its autoconfig and
+    MTA-STS names, which certificates carry); any other goes to the public name."""
+    plain = f"http://127.0.0.1:{web_node.ports['http']}"
+    async with browser(plain) as client, client.get("/mail/list?box=INBOX&x=1", headers={"Host": host},
+                                                     allow_redirects=False) as response:
+        assert response.status == 301
+        assert response.headers["Location"] == f"https://{location}/mail/list?box=INBOX&x=1"
 
 
 async def test_static_files_and_unknown_paths(web_node: WebNode) -> None:

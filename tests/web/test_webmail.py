@@ -318,6 +318,20 @@ async def test_settings_vacation_forwarding_identity_password(web_node: WebNode)
     assert len(web_node.messages(address)) == 1 and len(web_node.messages(other)) == 1
 
 
+async def test_a_real_name_with_a_line_end_is_refused(web_node: WebNode) -> None:
+    """Issue 12 item 6: the name was stored, and every send then failed with a 500."""
+    address = web_node.account("crlfname")
+    client = await web_node.login(address)
+    async with client:
+        async with client.get("/mail/settings") as response:
+            token = csrf_of(await response.text())
+        async with client.post("/mail/settings", data={"csrf": token, "do": "identity",
+                                                        "real_name": "Alice\r\nBcc: spy@evil.test"}) as r:
+            assert r.status == 400
+            assert "control characters" in await r.text()
+        assert "RealName" not in web_node.call(web_node.runtime.directory.account_settings(address))
+
+
 async def test_rules_not_allowed_are_refused(web_node: WebNode) -> None:
     address = web_node.account("ruleless", RulesAllowed="None")
     client = await web_node.login(address)

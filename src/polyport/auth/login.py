@@ -46,6 +46,17 @@ class AccessDenied(AuthFailure):
     kind = ErrorKind.LOGIN_DENIED
 
 
+class AuthzidRefused(AccessDenied):
+    """The credentials are right, but the SASL authorization identity (PLAIN's authzid, SCRAM's a=) names
+    another account, and acting as another account is not offered (RFC 4422 3.4.1). Not "this account may
+    not use the service": the protocols say which identity was refused."""
+
+    reason = "authzid-refused"
+
+    def __init__(self, message: str = "authorization identity refused") -> None:
+        super().__init__(message)
+
+
 class Malformed(AuthFailure):
     reason = "malformed"
     kind = ErrorKind.MALFORMED
@@ -173,7 +184,8 @@ class Authenticator:
         other = await self.directory.login_record(authzid)
         if other is not None and other.account_id == record.account_id:
             return
-        raise await self.fail(ctx, login, AccessDenied("logging in as another account is not permitted"))
+        raise await self.fail(ctx, login, AuthzidRefused(
+            "authorization identity refused: acting as another account is not permitted"))
 
     async def login_plain(self, ctx: LoginContext, login: str, password: str, *, authzid: str = "",
                           mechanism: str = "password") -> Identity:

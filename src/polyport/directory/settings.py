@@ -29,7 +29,7 @@ DEFAULT = "default"  # as a value in an update: remove the key, so the inherited
 
 
 class Kind(enum.Enum):
-    STRING = "string"
+    STRING = "a one-line string"  # a name or an address, which may end up in a header field
     BOOL = "YES or NO"
     SIZE = "a size (like 100M) or unlimited"
     COUNT = "a number or unlimited"
@@ -115,6 +115,15 @@ GROUP_SETTINGS = _specs(
 )
 
 _SIZE = re.compile(r"([0-9]+)([KMGT]?)", re.IGNORECASE)
+# Not in a one-line value: C0 and C1 controls and DEL (a CR or LF would end the header field a RealName or an
+# address is written into, RFC 5322 2.2; the others have no place in a name), and the line and paragraph
+# separators, which Python's splitlines() and some clients take for line ends.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Not in a text of several lines (a rule's reply or rejection): the same, but for TAB, LF and CR.
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The actions whose argument is such a text (a body, or a notice's reason that dsn.py puts on one line).
+_TEXT_ACTIONS = {"reply with", "reply to all with", "reject with"}
+_NOT_ONE_LINE = "control characters (a line end, a tab, NUL...) are not allowed"
 _DIGITS = re.compile(r"[0-9]+")
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _YES = {"yes", "true", "on", "1"}
@@ -143,6 +152,8 @@ def _normalize_value(spec: Spec, raw: Any) -> Value:
         raise InvalidSetting(f"{spec.name}: expected {spec.kind.value}, got {type(raw).__name__}")
     text = raw.strip()
     if spec.kind is Kind.STRING:
+        if _CONTROL.search(raw):
+            raise InvalidSetting(f"{spec.name}: {_NOT_ONE_LINE}")
         return raw
     if spec.kind is Kind.BOOL:
         if text.lower() in _YES:
@@ -193,11 +204,28 @@ def _normalize_rules(spec: Spec, raw: Any) -> Value:
 
         normalized = [str(int(str(priority))), name, _strings(spec, conditions, "conditions"),
                       _strings(spec, actions, "actions")]
-        problem = check_rule(normalized)
+        problem = check_rule(normalized) or _rule_control_characters(normalized)
         if problem:
             raise InvalidSetting(f"{spec.name}: rule {name!r}: {problem}")
         rules.append(normalized)
     return rules
+
+
+def _rule_control_characters(rule: list[Any]) -> str | None:
+    """Why a rule holds a control character where it must not, or None. All of a rule is one line (its name,
+    the conditions, mailbox names, addresses, flags that IMAP writes in a FLAGS line) but the text of a
+    reply or a rejection."""
+    _, name, conditions, actions = rule
+    if _CONTROL.search(name):
+        return f"its name: {_NOT_ONE_LINE}"
+    for condition in conditions:
+        if any(_CONTROL.search(part) for part in condition):
+            return f"condition {condition[0]!r}: {_NOT_ONE_LINE}"
+    for verb, *arguments in actions:
+        text = verb.lower() in _TEXT_ACTIONS
+        if _CONTROL.search(verb) or any((_CONTROL_IN_TEXT if text else _CONTROL).search(a) for a in arguments):
+            return f"action {verb!r}: {_NOT_ONE_LINE}"
+    return None
 
 
 def _normalize_modes(spec: Spec, raw: Any) -> Value:

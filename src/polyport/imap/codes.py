@@ -34,7 +34,7 @@ BY_KIND: dict[ErrorKind, tuple[str, str | None]] = {
     ErrorKind.THROTTLED: ("NO", "UNAVAILABLE"),
     ErrorKind.AUTH_FAILED: ("NO", "AUTHENTICATIONFAILED"),
     ErrorKind.NEEDS_TLS: ("NO", "PRIVACYREQUIRED"),
-    ErrorKind.LOGIN_DENIED: ("NO", "AUTHORIZATIONFAILED"),
+    ErrorKind.LOGIN_DENIED: ("NO", "AUTHORIZATIONFAILED"),  # RFC 5530 3; an authzid refused (AuthzidRefused) too
     ErrorKind.REFUSED: ("NO", None),
 }
 # Classes answered otherwise than their kind, most specific first.

@@ -36,7 +36,8 @@ def split(names: Iterable[str]) -> tuple[int, list[str]]:
             bits |= bit
         elif name.startswith("\\"):
             raise FlagError(f"{name} is not a flag that can be set")
-        elif not name or len(name) > MAX_KEYWORD_LENGTH or any(c in name for c in ' ()%*"]{\\'):
+        elif not name or len(name) > MAX_KEYWORD_LENGTH or any(c in name for c in ' ()%*"]{\\') \
+                or not name.isprintable():  # RFC 9051 atom: no CTL (a CR/LF would break FLAGS lines)
             raise FlagError(f"{name!r} is not a valid keyword")
         else:
             keywords.setdefault(name.lower(), name)

@@ -15,7 +15,10 @@ Limits it keeps for every protocol:
   (plaintext injection, CVE-2011-0411).
 - `start_deflate` (IMAP COMPRESS=DEFLATE, RFC 4978) puts raw DEFLATE under both directions, above TLS.
   Input is inflated only as far as the buffer has room, so a small compressed stream cannot expand
-  into unbounded memory; output is flushed (Z_SYNC_FLUSH) once per loop iteration and before a drain.
+  into unbounded memory, and reading stays paused while compressed input waits, so none piles up behind
+  it; whoever waits for input comes back for each megabyte (the middle of an over-long line included),
+  letting the loop turn between them. Output is flushed (Z_SYNC_FLUSH) once per loop iteration and before
+  a drain.
 
 A connection reports to its `owner` (a `ConnectionOwner`): the listener that accepted it, `Dialer` for
 one we opened (`connect`: XMPP federation, SIP to other domains, cluster links), or the in-memory
@@ -217,7 +220,10 @@ class Connection(asyncio.Protocol):
     def _consumed(self, count: int) -> None:
         del self._buffer[:count]
         self._scan = 0
-        if self._reading_paused and len(self._buffer) < max(READ_PAUSE_AT, 2 * self.max_line) // 2:
+        # Compressed input still waiting is inflated into the room first (_wait_for_input): reading on
+        # meanwhile would pile compressed input up behind it without bound.
+        if self._reading_paused and not self._compressed_in and \
+                len(self._buffer) < max(READ_PAUSE_AT, 2 * self.max_line) // 2:
             self._reading_paused = False
             if self._transport is not None and not self._closed:
                 self._transport.resume_reading()
@@ -225,7 +231,11 @@ class Connection(asyncio.Protocol):
     async def _wait_for_input(self) -> None:
         if self._shutdown:
             raise ServerShutdown()
-        if self._compressed_in and self._inflate():
+        if self._compressed_in and self._inflate(wanted=True):
+            if self._compressed_in:
+                # More waits behind this megabyte: let other connections run before the caller comes
+                # back for it (a few kilobytes of DEFLATE inflate to hundreds of megabytes).
+                await asyncio.sleep(0)
             return
         if self._eof:
             raise ConnectionClosed()
@@ -484,11 +494,14 @@ class Connection(asyncio.Protocol):
         self._inflater = zlib.decompressobj(-15)
         return dropped
 
-    def _inflate(self) -> bool:
-        """Inflate waiting input into the buffer as far as it has room; whether anything was added. While
-        compressed input waits, reading pauses (_wait_for_input resumes it). A stream that is not
-        DEFLATE ends the connection."""
+    def _inflate(self, *, wanted: bool = False) -> bool:
+        """Inflate waiting input into the buffer as far as it has room (`wanted`: a reader needs more than
+        the buffer holds, so at least FLUSH_AT more, as reading resumes past the pause without
+        compression); whether anything was inflated. While compressed input waits, reading stays paused
+        (_wait_for_input resumes it once none waits). A stream that is not DEFLATE ends the connection."""
         room = max(READ_PAUSE_AT, 2 * self.max_line) - len(self._buffer)
+        if wanted:
+            room = max(room, FLUSH_AT)
         data = b""
         if room > 0 and self._compressed_in:
             try:
@@ -503,6 +516,10 @@ class Connection(asyncio.Protocol):
             self._reading_paused = True
         if data:
             self._received(data)
+            if self._compressed_in:
+                # Whoever waits for input must come back for the rest, reading being paused, even when
+                # these bytes woke no one (they were the middle of an over-long line, dropped).
+                self._wake()
         return bool(data)
 
     # -- life cycle --

@@ -3,7 +3,10 @@
 For session tests that read as transcripts (pymap's mock transport, Stalwart's `DummyIo`): the test
 feeds the client's bytes with `send`, reads the server's lines with `line()` / `until()`, and the
 session runs through the same `Connection` (framer, limits, coalesced writes, idle timer) as on a socket.
-What it cannot do is TLS: STARTTLS, implicit TLS and certificates stay in the socket tests.
+As a socket does, it holds the client's bytes while the connection has paused reading and hands them over
+on the loop's next turn once it resumes, so back pressure is tested too. COMPRESS=DEFLATE works
+(`start_deflate` on the client's side); what it cannot do is TLS: STARTTLS, implicit TLS and certificates
+stay in the socket tests.
 
     client = MemoryClient(handler, trusted=True)
     assert (await client.line()).startswith(b"+OK")
@@ -14,6 +17,7 @@ What it cannot do is TLS: STARTTLS, implicit TLS and certificates stay in the so
 from __future__ import annotations
 
 import asyncio
+import zlib
 from typing import Any, cast
 
 from polyport.net.connection import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LINE, Connection
@@ -23,14 +27,36 @@ READ_TIMEOUT = 10.0  # a transcript step that waits longer than this is a failed
 
 
 class MemoryTransport:
-    """The part of asyncio.Transport that Connection uses, writing into a buffer."""
+    """The part of asyncio.Transport that Connection uses, writing into a buffer. Input sent while reading
+    is paused waits in `held` until it resumes."""
 
     def __init__(self, peer: tuple[str, int]) -> None:
         self.peer = peer
         self.written = bytearray()
         self.closing = False
         self.reading_paused = False
+        self.held: list[bytes] = []
+        self.eof_held = False
+        self.protocol: asyncio.Protocol | None = None
         self.changed = asyncio.Event()
+        self._delivery: asyncio.Handle | None = None
+
+    def receive(self, data: bytes) -> None:
+        """Bytes from the peer: to the protocol now, or held while it has paused reading (a socket's
+        reads stop then, and the peer's bytes wait in the kernel's buffers)."""
+        if self.reading_paused or self.held:
+            self.held.append(data)
+            return
+        assert self.protocol is not None
+        self.protocol.data_received(data)
+
+    def receive_eof(self) -> None:
+        """The peer's end of stream, after whatever input is held."""
+        if self.held or self.reading_paused:
+            self.eof_held = True
+            return
+        assert self.protocol is not None
+        self.protocol.eof_received()
 
     def write(self, data: bytes) -> None:
         self.written += data
@@ -55,6 +81,18 @@ class MemoryTransport:
 
     def resume_reading(self) -> None:
         self.reading_paused = False
+        if (self.held or self.eof_held) and self._delivery is None:
+            # On the loop's next turn, as a socket's reader would: never inside the protocol's own call.
+            self._delivery = asyncio.get_running_loop().call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._delivery = None
+        assert self.protocol is not None
+        while self.held and not self.reading_paused and not self.closing:
+            self.protocol.data_received(self.held.pop(0))
+        if self.eof_held and not self.held and not self.closing:
+            self.eof_held = False
+            self.protocol.eof_received()
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         pass
@@ -75,10 +113,15 @@ class MemoryClient:
         self.handler = handler
         self.transport = MemoryTransport(remote)
         self.trusted = trusted
-        self._read = 0  # bytes of the server's output already handed to the test
+        self._read = 0  # bytes of the server's output (as the client reads it) already handed to the test
+        self._deflater: Any = None  # once the client has started COMPRESS=DEFLATE
+        self._inflater: Any = None
+        self._inflated = bytearray()  # the server's output since then, inflated
+        self._raw = 0  # bytes of the transport's output inflated so far
         self.session: Any = None
         self.task: asyncio.Task[None] | None = None
         self.conn = Connection(self, max_line=max_line, idle_timeout=idle_timeout)
+        self.transport.protocol = self.conn
         self.conn.connection_made(cast(asyncio.BaseTransport, self.transport))  # duck-typed, as uvloop's are
 
     # -- ConnectionOwner --
@@ -102,11 +145,40 @@ class MemoryClient:
     # -- the client's side --
 
     def send(self, data: bytes) -> None:
-        """Bytes from the client, as one or more TCP segments would bring them."""
-        self.conn.data_received(data)
+        """Bytes from the client, as one or more TCP segments would bring them (deflated, and flushed
+        at the end, once COMPRESS is on)."""
+        self.transport.receive(self.deflate(data))
+
+    def deflate(self, data: bytes) -> bytes:
+        """What `send` would send for `data`: deflated and flushed once COMPRESS is on (the stream goes on
+        from there), as it is before. For a test that cuts it into packets itself (`send_raw`)."""
+        if self._deflater is None:
+            return data
+        return bytes(self._deflater.compress(data) + self._deflater.flush(zlib.Z_SYNC_FLUSH))
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are, even once COMPRESS is on (a piece of what `deflate` gave)."""
+        self.transport.receive(data)
+
+    def start_deflate(self) -> None:
+        """The client's side of COMPRESS=DEFLATE (RFC 4978), after reading the server's OK: from here on
+        both directions are raw DEFLATE."""
+        self._deflater = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        self._inflater = zlib.decompressobj(-15)
+        self._raw, self._read = self._read, 0
+
+    def _output(self) -> bytearray:
+        """What the server has sent, as the client reads it (inflated once COMPRESS is on)."""
+        if self._inflater is None:
+            return self.transport.written
+        written = self.transport.written
+        if len(written) > self._raw:
+            self._inflated += self._inflater.decompress(bytes(written[self._raw:]))
+            self._raw = len(written)
+        return self._inflated
 
     def send_eof(self) -> None:
-        self.conn.eof_received()
+        self.transport.receive_eof()
 
     @property
     def closed(self) -> bool:
@@ -119,7 +191,7 @@ class MemoryClient:
     async def line(self) -> bytes:
         """The server's next line, without its CRLF; EOFError if the server closed first."""
         while True:
-            written = self.transport.written
+            written = self._output()
             end = written.find(b"\n", self._read)
             if end >= 0:
                 line = bytes(written[self._read:end + 1])
@@ -139,11 +211,11 @@ class MemoryClient:
                 return lines
 
     async def read(self, count: int) -> bytes:
-        while len(self.transport.written) - self._read < count:
+        while len(self._output()) - self._read < count:
             if self.closed:
                 raise EOFError("the server closed the connection")
             await self._wait()
-        data = bytes(self.transport.written[self._read:self._read + count])
+        data = bytes(self._output()[self._read:self._read + count])
         self._read += count
         return data
 

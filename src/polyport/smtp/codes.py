@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polyport.auth.login import AuthFailure
+from polyport.auth.login import AuthFailure, AuthzidRefused
 from polyport.delivery import DeliveryError, MailboxFull, SenderNotOwned
 from polyport.errors import ErrorKind, ServiceError
 from polyport.smtp.wire import Reply
@@ -31,6 +31,8 @@ BY_KIND: dict[ErrorKind, Answer] = {
 # Classes answered otherwise than their kind.
 BY_CLASS: tuple[tuple[type[ServiceError], Answer], ...] = (
     (SenderNotOwned, (553, "5.7.1", None)),  # RFC 5321 4.2.2: mailbox name not allowed
+    # RFC 4954 4: refused authentication data is 535 5.7.8; LOGIN_DENIED's text (AccessModes) would mislead.
+    (AuthzidRefused, (535, "5.7.8", "authorization identity refused")),
 )
 QUOTA_TEMPORARY: Answer = (452, "4.2.2", None)  # MailboxFull when the domain's OverQuotaReply is temporary
 

@@ -53,17 +53,46 @@ def build(runtime: Runtime, service: ResolvedService, stopping: asyncio.Event) -
 
 
 async def _to_https(request: web.Request) -> web.StreamResponse:
-    """Port 80: every page is on HTTPS (the https service's port); a GET or HEAD is redirected there."""
+    """Port 80: every page is on HTTPS (the https service's port); a GET or HEAD is redirected there, on the
+    same path and query. Autoconfig, MTA-STS and ACME's challenges are answered here without a redirect."""
     from polyport.web.app import runtime_of
 
     config = runtime_of(request).config
     https = config.service("https")
     if request.method not in ("GET", "HEAD") or not https.listening:
         raise web.HTTPNotFound(text="This server's pages are on HTTPS.")
-    host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").endswith("]") else request.host
+    host = await _our_name(request)
     port = https.ports[0] if https.ports else 443
     where = host if port in (0, 443) else f"{host}:{port}"
     raise web.HTTPMovedPermanently(f"https://{where}{request.path_qs}")
+
+
+# Names under a hosted domain that this server answers for (wellknown.py), so certificates carry them.
+_SERVICE_PREFIXES = ("autoconfig.", "mta-sts.")
+
+
+async def _our_name(request: web.Request) -> str:
+    """The host name to send a browser to: the one it asked for when that is a name of ours (the public
+    name, a hosted domain or domain alias, or its autoconfig. or mta-sts. name), else the public name.
+    Never whatever Host the client sent: that would be an open redirect, and a shared cache's poison."""
+    from polyport.directory import DirectoryError
+    from polyport.web.app import runtime_of
+    from polyport.web.wellknown import public_hostname
+
+    runtime = runtime_of(request)
+    public = public_hostname(runtime.config)
+    raw = request.headers.get("Host", "")
+    asked = (raw if raw.endswith("]") else raw.rsplit(":", 1)[0]).lower().rstrip(".")
+    if asked == public.lower().rstrip("."):
+        return asked
+    domain = next((asked[len(p):] for p in _SERVICE_PREFIXES if asked.startswith(p)), asked)
+    if not domain or domain.startswith("["):
+        return public
+    try:
+        await runtime.directory.domain(domain)  # refuses what is no domain name, too
+    except DirectoryError:
+        return public
+    return asked
 
 
 def make_handler(runtime: Runtime, service: ResolvedService) -> WebService:

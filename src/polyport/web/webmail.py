@@ -593,7 +593,8 @@ async def compose(request: web.Request) -> web.StreamResponse:
 
 
 def _from_line(settings: dict[str, Any], session: WebSession) -> str:
-    name = str(settings.get("RealName") or "")
+    # One line even for a RealName stored before settings refused control characters.
+    name = _one_line(settings.get("RealName") or "", 200)
     return email.utils.formataddr((name, session.address)) if name else session.address
 
 
