@@ -28,7 +28,7 @@ from polyport.mailstore import Mailstore, MailstoreError
 from polyport.net.connection import Connection, LineTooLong
 from polyport.pop3 import codes, wire
 from polyport.runtime import Runtime
-from polyport.store.blobs import BlobNotFound
+from polyport.store import blobs
 
 ACCESS_MODE = "POP"
 HOSTNAME = socket.gethostname()  # for APOP challenges; looked up once, not per connection
@@ -237,14 +237,24 @@ class Pop3Session(CommandSession[State, wire.Command]):
         self.send(wire.ok(f"maildrop has {count} message{'s' if count != 1 else ''}"))
 
     async def retrieve(self, c: wire.Retr | wire.Top) -> None:
+        """RETR and TOP. A message whose content is missing or damaged is refused alone, with SYS/PERM
+        (RFC 3206 4: not likely to resolve itself without intervention; the user should tell the
+        administrator): never "+OK N octets" followed by fewer or other octets. The session goes on."""
         message = self.message(c.number)
+        blob = (await self.mailstore.blob_ids(self.inbox_id, message.uid, message.uid)).get(message.uid)
+        if blob is None:  # expunged through IMAP since this session began
+            raise Refusal(f"message {c.number} is no longer there", "SYS/TEMP")
         try:
-            blob = (await self.mailstore.blob_ids(self.inbox_id, message.uid, message.uid)).get(message.uid)
-            if blob is None:
-                raise BlobNotFound(str(message.uid))  # expunged through IMAP since this session began
             data = await self.mailstore.read(blob, size=message.size)
-        except BlobNotFound:
-            raise Refusal(f"message {c.number} is no longer there", "SYS/TEMP") from None
+            if len(data) != message.size:  # read from the record store, or recorded with another size
+                raise blobs.log_damaged(blobs.wrong_size(blob, len(data), message.size))
+        except blobs.BlobNotFound:
+            blobs.log_missing(blob)
+            raise Refusal(f"message {c.number} cannot be read: it is missing from the server's store; "
+                          f"please tell the administrator", "SYS/PERM") from None
+        except blobs.BlobDamaged:
+            raise Refusal(f"message {c.number} cannot be read: it is damaged in the server's store; "
+                          f"please tell the administrator", "SYS/PERM") from None
         if isinstance(c, wire.Retr):
             message.retrieved = True
             self.send(wire.ok(f"{message.size} octets") + wire.message_body(data))

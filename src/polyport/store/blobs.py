@@ -10,19 +10,43 @@ transactions: one thread takes every put waiting, writes all their files, then f
 and fsyncs their folders, and only then answers each caller. The file system merges those fsyncs into
 one or two journal commits, so fifty concurrent deliveries cost about what one did (measured with
 bench/smtp: one fsynced file per put in the default executor's threads topped out near 1,000 puts/s).
+
+Reads check what they read (issue 12): a blob is named by its SHA-256, so a file that a disk, a restore
+or a hand truncated or overwrote is found out, never served as if it were the message.
+- The size, whenever the caller knows it (its message's recorded size): a file of another size raises
+  `BlobDamaged` before a byte is read (an `fstat`, no cost to speak of). Ranges check only this.
+- The hash, whenever the whole blob is read: `get` and `verify` hash what they read and raise
+  `BlobDamaged` instead of returning it. `stream` hashes as it goes, so it can only tell after the last
+  chunk: the caller has sent those bytes by then and must end its response in error (close a
+  connection whose reply announced a length; never let the short or wrong bytes pass as the message).
+  Measured (bench: 500 reads of one blob from the page cache, CPU time): SHA-256 runs at 1.4 GB/s here
+  (0.71 ms a megabyte; OpenSSL with SHA-NI); a 1 MB `get` went from 0.15 to 0.94 ms, in a worker thread
+  (hashlib lets go of the GIL), little beside sending a megabyte. Blobs up to `INLINE_READ` (messages
+  of 64-128 KiB; smaller ones live in the record store) are read and hashed on the event loop:
+  0.01 -> 0.09-0.12 ms, about what the hop to a thread and back costs (0.07 ms). `stream` costs 1.4 ms a
+  megabyte (a hop per chunk). Not hashed: ranges (`read`), which would have to read the whole blob to
+  check a piece of it (a 50 MB message for a 1 KB partial FETCH: 35 ms); they check the size only.
+- A damaged blob is logged once per blob id and process (`blobs.damaged`, at error, with its id), not
+  on every read: a client retrying a message every minute must not fill the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
+import io
 import os
 import queue
 import secrets
+import shutil
 import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Literal, Protocol
+
+from polyport import log
 
 HEX = frozenset("0123456789abcdef")
 
@@ -38,6 +62,48 @@ class BlobNotFound(BlobError):
 class BlobDamaged(BlobError):
     """A blob whose bytes are not what it is named by: shorter or longer than the size its message
     records, or not hashing to its id. Reported for that message alone; `polyport check` finds them all."""
+
+    def __init__(self, blob_id: str, problem: Literal["size", "hash"], detail: str) -> None:
+        super().__init__(f"blob {blob_id} is damaged: {detail}")
+        self.blob_id = blob_id
+        self.problem = problem
+        self.detail = detail
+
+
+def wrong_size(blob_id: str, found: int, expected: int) -> BlobDamaged:
+    return BlobDamaged(blob_id, "size", f"{found} bytes where {expected} were recorded")
+
+
+def wrong_hash(blob_id: str, digest: str) -> BlobDamaged:
+    return BlobDamaged(blob_id, "hash", f"its content hashes to {digest}, not to its name")
+
+
+# Blobs logged as damaged or missing in this process: each is logged once, whoever reads it how often.
+_logged: set[tuple[str, str]] = set()
+_logged_lock = threading.Lock()
+
+
+def _first_time(event: str, blob_id: str) -> bool:
+    with _logged_lock:
+        first = (event, blob_id) not in _logged
+        _logged.add((event, blob_id))
+    return first
+
+
+def log_damaged(err: BlobDamaged) -> BlobDamaged:
+    """Log `err` (`blobs.damaged`) the first time its blob is found damaged here; returns it, to be raised.
+    The store's reads call it; a service that finds a body damaged otherwise (a size that disagrees) too."""
+    if _first_time("blobs.damaged", err.blob_id):
+        log.get().error("blobs.damaged", blob=err.blob_id, problem=err.problem, detail=err.detail,
+                        fix="run `polyport check` (and --repair with the node stopped)")
+    return err
+
+
+def log_missing(blob_id: str) -> None:
+    """Log (`blobs.missing`), the first time here, a blob that records point at but the store lacks. Only
+    the records' owner can tell (a body may live in the record store instead), so it calls this."""
+    if _first_time("blobs.missing", blob_id):
+        log.get().error("blobs.missing", blob=blob_id, fix="run `polyport check`")
 
 
 def _check_id(blob_id: str) -> str:
@@ -63,9 +129,27 @@ class BlobStore(Protocol):
         """A streaming writer, for content too large to hold in memory."""
         ...
 
-    async def get(self, blob_id: str, size_hint: int | None = None) -> bytes: ...
+    async def get(self, blob_id: str, size: int | None = None) -> bytes:
+        """The whole blob, hashed: `BlobDamaged` rather than bytes that are not what `blob_id` names.
+        `size`, when the caller knows it (the message's recorded size), is checked first, and lets a small
+        blob be read at once. `BlobNotFound` when there is none."""
+        ...
 
-    async def read(self, blob_id: str, offset: int, length: int) -> bytes: ...
+    def stream(self, blob_id: str, size: int | None = None) -> AsyncIterator[bytes]:
+        """The whole blob in chunks, hashed as they are read. A missing blob or a wrong `size` is raised
+        before the first chunk; a wrong hash only after the last, when the caller has sent the chunks:
+        it must then end its response in error (close a connection whose reply announced a length)."""
+        ...
+
+    async def read(self, blob_id: str, offset: int, length: int, size: int | None = None) -> bytes:
+        """`length` bytes from `offset` (fewer at the end). The hash cannot be checked without reading the
+        whole blob: only `size`, when given."""
+        ...
+
+    async def verify(self, blob_id: str, size: int | None = None) -> None:
+        """Read the whole blob and check its size (when given) and hash; raises `BlobNotFound` or
+        `BlobDamaged`, and logs nothing: the caller (`polyport check`) reports."""
+        ...
 
     async def size(self, blob_id: str) -> int: ...
 
@@ -79,6 +163,8 @@ INLINE_READ = 128 * 1024
 # Puts up to this size go through the group-committing writer thread; larger ones write on their own.
 GROUP_PUT = 1024 * 1024
 GROUP_MAX = 256  # most puts in one group
+# Whole-blob reads in pieces (`stream`, `verify`) take this much at a time.
+STREAM_CHUNK = 256 * 1024
 
 
 def _fsync_dir(path: Path) -> None:
@@ -212,26 +298,75 @@ class LocalBlobStore:
     def writer(self) -> LocalBlobWriter:
         return LocalBlobWriter(self)
 
-    async def get(self, blob_id: str, size_hint: int | None = None) -> bytes:
-        path = self.path_of(blob_id)
+    def _open(self, blob_id: str, size: int | None, *, logged: bool = True) -> io.BufferedReader:
+        """The blob's file, open; its size checked first when the caller knows it."""
         try:
-            if size_hint is not None and size_hint <= INLINE_READ:
-                # Small and most likely in the page cache: a thread hop would cost more than the read.
-                return path.read_bytes()
-            return await asyncio.to_thread(path.read_bytes)
+            source = open(self.path_of(blob_id), "rb")  # noqa: SIM115  (the caller closes it)
         except FileNotFoundError:
             raise BlobNotFound(blob_id) from None
+        if size is not None:
+            found = os.fstat(source.fileno()).st_size
+            if found != size:
+                source.close()
+                err = wrong_size(blob_id, found, size)
+                raise log_damaged(err) if logged else err
+        return source
 
-    def _read_sync(self, blob_id: str, offset: int, length: int) -> bytes:
+    def _get_sync(self, blob_id: str, size: int | None) -> bytes:
+        with self._open(blob_id, size) as source:
+            data = source.read()
+        if size is not None and len(data) != size:  # changed between the fstat and the read
+            raise log_damaged(wrong_size(blob_id, len(data), size))
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != blob_id:
+            raise log_damaged(wrong_hash(blob_id, digest))
+        return data
+
+    async def get(self, blob_id: str, size: int | None = None) -> bytes:
+        if size is not None and size <= INLINE_READ:
+            # Small and most likely in the page cache: a thread hop would cost more than the read and hash.
+            return self._get_sync(blob_id, size)
+        return await asyncio.to_thread(self._get_sync, blob_id, size)
+
+    async def stream(self, blob_id: str, size: int | None = None, chunk: int = STREAM_CHUNK) -> AsyncIterator[bytes]:
+        source = await asyncio.to_thread(self._open, blob_id, size)
         try:
-            with open(self.path_of(blob_id), "rb") as source:
-                source.seek(offset)
-                return source.read(length)
-        except FileNotFoundError:
-            raise BlobNotFound(blob_id) from None
+            digest = hashlib.sha256()
+            total = 0
+            while data := await asyncio.to_thread(_read_hashing, source, digest, chunk):
+                total += len(data)
+                yield data
+        finally:
+            source.close()
+        if size is not None and total != size:
+            raise log_damaged(wrong_size(blob_id, total, size))
+        if digest.hexdigest() != blob_id:
+            raise log_damaged(wrong_hash(blob_id, digest.hexdigest()))
 
-    async def read(self, blob_id: str, offset: int, length: int) -> bytes:
-        return await asyncio.to_thread(self._read_sync, blob_id, offset, length)
+    def _read_sync(self, blob_id: str, offset: int, length: int, size: int | None) -> bytes:
+        with self._open(blob_id, size) as source:
+            source.seek(offset)
+            return source.read(length)
+
+    async def read(self, blob_id: str, offset: int, length: int, size: int | None = None) -> bytes:
+        return await asyncio.to_thread(self._read_sync, blob_id, offset, length, size)
+
+    def _verify_sync(self, blob_id: str, size: int | None) -> None:
+        digest = hashlib.sha256()
+        buffer = bytearray(STREAM_CHUNK)
+        view = memoryview(buffer)
+        total = 0
+        with self._open(blob_id, size, logged=False) as source:
+            while count := source.readinto(buffer):
+                digest.update(view[:count])
+                total += count
+        if size is not None and total != size:
+            raise wrong_size(blob_id, total, size)
+        if digest.hexdigest() != blob_id:
+            raise wrong_hash(blob_id, digest.hexdigest())
+
+    async def verify(self, blob_id: str, size: int | None = None) -> None:
+        await asyncio.to_thread(self._verify_sync, blob_id, size)
 
     async def size(self, blob_id: str) -> int:
         try:
@@ -245,9 +380,67 @@ class LocalBlobStore:
     async def delete(self, blob_id: str) -> None:
         await asyncio.to_thread(self.path_of(blob_id).unlink, True)
 
+    # -- for `polyport check`: the files themselves (blocking calls, for an admin's command) --
+
+    def files(self) -> Iterator[tuple[str | None, Path]]:
+        """Every file of the store but the temporary ones: (its blob id, its path), or (None, its path) for a
+        file that is no blob where it lies (a stray: another name, or another folder than its name's)."""
+        for folder, subfolders, names in os.walk(self.root):
+            here = Path(folder)
+            if here == self.root:
+                subfolders[:] = sorted(f for f in subfolders if f != self._tmp.name)
+            else:
+                subfolders.sort()
+            for name in sorted(names):
+                path = here / name
+                relative = path.relative_to(self.root).parts
+                is_blob = (len(relative) == 3 and len(name) == 64 and HEX.issuperset(name)
+                           and relative[0] == name[:2] and relative[1] == name[2:4])
+                yield (name if is_blob else None), path
+
+    def temporaries(self) -> list[Path]:
+        """Temporary files: writes in progress, or left by a process that died while writing."""
+        return sorted(p for p in self._tmp.iterdir() if p.is_file())
+
+    def quarantine(self, blob_id: str, folder: Path) -> Path:
+        """Move a blob's file into `folder`, never deleting it: reads then raise `BlobNotFound`. Returns
+        where it went. Only with no node at work on the store (`polyport check --repair` holds the lock)."""
+        return move_aside(self.path_of(blob_id), folder)
+
 
 # Chunks are gathered up to this size before a worker thread writes them out.
 WRITE_BUFFER = 256 * 1024
+
+
+def _read_hashing(source: IO[bytes], digest: hashlib._Hash, size: int) -> bytes:
+    data = source.read(size)
+    digest.update(data)
+    return data
+
+
+def move_aside(path: Path, folder: Path) -> Path:
+    """Move a file into `folder` under its own name (".1", ".2"... when taken); returns its new path. A
+    rename on the same file system; across file systems a copy, fsynced, then the unlink."""
+    if not path.is_file():
+        raise BlobNotFound(path.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    number = 0
+    while target.exists():
+        number += 1
+        target = folder / f"{path.name}.{number}"
+    try:
+        path.rename(target)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        shutil.copy2(path, target)
+        with open(target, "rb") as copy:
+            os.fsync(copy.fileno())
+        path.unlink()
+    _fsync_dir(folder)
+    _fsync_dir(path.parent)
+    return target
 
 
 def _answer(answers: list[tuple[asyncio.Future[str], str | BaseException]]) -> None:
