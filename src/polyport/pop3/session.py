@@ -51,10 +51,11 @@ class DropMessage:
 class Refusal(Exception):
     """A command refused: -ERR with an optional RFC 2449 response code."""
 
-    def __init__(self, text: str, code: str | None = None) -> None:
+    def __init__(self, text: str, code: str | None = None, result: Result = Result.USER_ERROR) -> None:
         super().__init__(text)
         self.text = text
         self.code = code
+        self.result = result  # how the metrics count it: a damaged store is our failure, not the user's
 
 
 COMMANDS = CommandTable()
@@ -113,7 +114,8 @@ class Pop3Session(CommandSession[State, wire.Command]):
             return Result.BAD_SYNTAX
         if isinstance(err, Refusal):
             self.send(wire.err(err.text, err.code))
-        elif isinstance(err, SaslFramingError):
+            return err.result
+        if isinstance(err, SaslFramingError):
             self.send(wire.err(str(err)))
         elif (refusal := codes.refusal_for(err)) is not None:
             self.send(wire.err(*refusal))
@@ -251,10 +253,10 @@ class Pop3Session(CommandSession[State, wire.Command]):
         except blobs.BlobNotFound:
             blobs.log_missing(blob)
             raise Refusal(f"message {c.number} cannot be read: it is missing from the server's store; "
-                          f"please tell the administrator", "SYS/PERM") from None
+                          f"please tell the administrator", "SYS/PERM", Result.SERVER_ERROR) from None
         except blobs.BlobDamaged:
             raise Refusal(f"message {c.number} cannot be read: it is damaged in the server's store; "
-                          f"please tell the administrator", "SYS/PERM") from None
+                          f"please tell the administrator", "SYS/PERM", Result.SERVER_ERROR) from None
         if isinstance(c, wire.Retr):
             message.retrieved = True
             self.send(wire.ok(f"{message.size} octets") + wire.message_body(data))
