@@ -203,6 +203,14 @@ class QueueSettings(_Section):
     lifetime: Annotated[float, _doc("Seconds a message is retried before it is bounced (5 days).", gt=0)] = 432_000.0
     delay_warning: Annotated[float, _doc(
         "Seconds after which the sender is told, once, that a message is still waiting.", gt=0)] = 14_400.0
+    notices_to_unverified: Annotated[Literal["headers", "none", "full"], _doc(
+        "What a sender nothing vouched for (not authenticated, not from a trusted network, neither SPF nor "
+        "DMARC passed: perhaps forged) gets when its mail fails or waits: \"headers\", the notice with the "
+        "original's header only (at most 32 KiB, as RET=HDRS); \"none\", no notice (nor vacation answers); "
+        "\"full\", the original as RET asks, as a verified sender does (a forger can then make this server "
+        "mail its content to anyone). Success reports and the rejections of rules and Sieve go to verified "
+        "senders only, whatever this says.")
+    ] = "headers"
     concurrency: Annotated[int, _doc("Outgoing SMTP connections at most.", ge=1)] = 100
     per_destination: Annotated[int, _doc("Outgoing connections to one domain at most.", ge=1)] = 20
     connect_timeout: Annotated[float, _doc("Seconds to wait for a mail host to answer.", gt=0)] = 30.0

@@ -193,7 +193,7 @@ class Node:
                             dane=q.dane, cafile=cafile)
         queue = Queue(records, blobs, sender, hostname,
                       QueueLimits(q.min_backoff, q.max_backoff, q.lifetime, q.delay_warning, q.concurrency,
-                                  q.per_destination))
+                                  q.per_destination), notices_to_unverified=q.notices_to_unverified)
         # Counters, locks and rate limits every node must agree on (the cluster puts Redis behind them).
         kv = MemoryKeyValueStore()
         delivery = Delivery(directory, mailstore, hostname, queue)

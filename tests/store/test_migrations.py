@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from polyport.store import RecordStore, SchemaMismatch, Statement, Unit, open_records
+from polyport.store import SQLITE_FILE, RecordStore, SchemaMismatch, Statement, Unit, open_records
 from polyport.store import migrate as migrations
 
 SET_VERSION = Statement("UPDATE alembic_version SET version_num = :v")
@@ -69,3 +69,51 @@ def test_postgresql_urls_become_sqlalchemy_urls_with_server_settings() -> None:
     assert url == "postgresql+asyncpg://u:p@h:5433/db"
     assert args == {"server_settings": {"search_path": "s1"}}
     assert migrations.sqlalchemy_target("/x/y.db") == ("sqlite:////x/y.db", {})
+
+
+def _alembic_to(url: str, revision: str) -> None:
+    """Downgrade the store at `url` (a SQLite path or a PostgreSQL URL) to `revision`."""
+    from alembic import command
+    from alembic.config import Config
+
+    sa_url, connect_args = migrations.sqlalchemy_target(url)
+    config = Config()
+    config.set_main_option("script_location", str(migrations.MIGRATIONS_DIR))
+    config.attributes["sa_url"] = sa_url
+    config.attributes["connect_args"] = connect_args
+    command.downgrade(config, revision)
+
+
+def _sql(url: str, statement: str) -> list[tuple[object, ...]]:
+    """Run one statement with the raw driver, outside the store (which would migrate first)."""
+    if not url.startswith("postgresql"):
+        import sqlite3
+
+        with sqlite3.connect(url) as connection:
+            return [tuple(row) for row in connection.execute(statement).fetchall()]
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> list[tuple[object, ...]]:
+        connection = await asyncpg.connect(url)  # its search_path parameter becomes a server setting
+        try:
+            return [tuple(row) for row in await connection.fetch(statement)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def test_0010_marks_mail_queued_by_accounts_as_from_verified_senders(store_url: tuple[str, Path]) -> None:
+    url, folder = store_url
+    target = url or str(folder / SQLITE_FILE)
+    _alembic_to(target, "0009")
+    _sql(target, """
+        INSERT INTO queue_messages (ident, sender, size, blob, envid, ret, flags, origin, created, data) VALUES
+            ('A1', 'ann@example.com', 1, NULL, NULL, NULL, 1, 'ann@example.com', 0, NULL),
+            ('A2', 'x@forger.test', 1, NULL, NULL, NULL, 2, '[192.0.2.66]', 0, NULL),
+            ('A3', '', 1, NULL, NULL, NULL, 0, '', 0, NULL)""")
+    migrations.upgrade(target)
+    rows = _sql(target, "SELECT ident, flags FROM queue_messages ORDER BY ident")
+    assert rows == [("A1", 1 | 8), ("A2", 2), ("A3", 0)]  # 8: queue.records.VERIFIED

@@ -32,7 +32,8 @@ async def _local(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
     async def run(directory: Directory) -> Any:
         blobs = LocalBlobStore(blob_path(config))
         hostname = config.mail.hostname or "localhost"
-        queue = Queue(directory.store, blobs, None, hostname)
+        queue = Queue(directory.store, blobs, None, hostname,
+                      notices_to_unverified=config.queue.notices_to_unverified)
         mailstore = Mailstore(directory.store, blobs, directory, max_message_size=config.mail.max_message_size)
         delivery = Delivery(directory, mailstore, hostname, queue)
         queue.notify = delivery.notice

@@ -87,7 +87,8 @@ class Trace:
     trusted: bool = False  # the client is in the trusted networks (may relay, its mail is signed)
     id: str = field(default_factory=lambda: new_id())
     # The sender is who it says (authenticated, trusted, or SPF/DMARC passed): only such senders get
-    # success reports and rejection notices, so forged senders cannot make us send mail to others.
+    # success reports, rejection notices and the original back in a bounce, so forged senders cannot make
+    # us send their content to others. Queued copies keep it (queue.records.VERIFIED) for their notices.
     verified: bool = False
 
 
@@ -398,7 +399,9 @@ class Delivery:
         for account_address, wanted in redirected.items():
             # Someone else's message sent on: never signed with our keys (it may claim any From).
             copy = f"Delivered-To: {account_address}\r\n".encode() + received + data
-            units.append(await self._enqueue(sender, copy, wanted, Trace(trace.helo, trace.remote_ip, trace.protocol),
+            # The envelope sender stays the original's, and so does whether something vouched for it.
+            units.append(await self._enqueue(sender, copy, wanted, Trace(trace.helo, trace.remote_ip, trace.protocol,
+                                                                         verified=trace.verified),
                                              options, new_id(), sign_it=False))
         return units
 
@@ -469,7 +472,7 @@ class Delivery:
         prepared = await self.queue.prepare(outgoing)
         return self.queue.enqueue_unit(ident, sender, prepared, wanted, envid=options.envid, ret=options.ret,
                                        smtputf8=options.smtputf8, requiretls=options.requiretls,
-                                       origin=trace.authenticated or f"[{trace.remote_ip}]")
+                                       origin=trace.authenticated or f"[{trace.remote_ip}]", verified=trace.verified)
 
     async def _filter(self, target: LocalTarget, asked: str, sender: str, data: bytes
                       ) -> tuple[Decision | None, Facts]:
@@ -540,7 +543,10 @@ class Delivery:
     async def _answer(self, target: LocalTarget, decision: Decision, facts: Facts, sender: str,
                       message: bytes, verified: bool) -> None:
         """After the commit: the vacation answer (once per sender per period) and a rejection's notice (to
-        a verified sender only: a forged one would make us mail a stranger)."""
+        a verified sender only: a forged one would make us mail a stranger). A vacation answer quotes
+        nothing of the message but its Subject and message ids, header fields a failure notice to an
+        unverified sender returns too, so it follows the same setting: an unverified sender gets one
+        unless `[queue] notices_to_unverified` is "none"."""
         now = self._clock()
         try:
             if decision.reject is not None and sender and verified:
@@ -550,6 +556,10 @@ class Delivery:
                 await self.notice(sender, notice)
             vacation_ = decision.vacation
             if vacation_ is None or decision.reject is not None:
+                return
+            if not verified and self.notices_to_unverified == "none":
+                self._log.info("delivery.vacation_withheld", account=target.address, to=sender,
+                               reason="sender not verified")
                 return
             # The account's own addresses (not the group or forwarder the mail came through: RFC 5230 4.5).
             domain = target.address.rpartition("@")[2]
@@ -587,6 +597,12 @@ class Delivery:
         if not cached[1]:
             return message
         return sign(message, domain, cached[1], now=now) + message
+
+    @property
+    def notices_to_unverified(self) -> str:
+        """What a sender nobody vouched for gets: the queue's setting (queue/service.py); "headers" without
+        a queue."""
+        return self.queue.notices_to_unverified if self.queue is not None else "headers"
 
     async def notice(self, to: str, data: bytes) -> None:
         """A bounce or delay notice for `to` (the null reverse-path): into its mailbox when it is ours,

@@ -2,7 +2,8 @@
 
 Pure: facts in, the message's bytes out. A notice goes from the null reverse-path (so nothing ever
 answers it), says Auto-Submitted (RFC 3834), and carries the original message (RET=FULL, the default up
-to RETURN_FULL octets) or its header (RET=HDRS).
+to RETURN_FULL octets) or its header (RET=HDRS). Which senders get what is the queue's decision
+(service.py `_returned`): a sender nothing vouched for gets `header_fields` at most.
 """
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ class RecipientStatus:
 def _header_section(message: bytes) -> bytes:
     end = message.find(b"\r\n\r\n")
     return message if end < 0 else message[:end + 2]
+
+
+def header_fields(message: bytes, limit: int) -> bytes:
+    """The message's header section, cut after the last whole field that ends within `limit` octets (a
+    notice to a sender nobody vouched for returns no more than that: a forger can put anything in a header
+    field, so the header alone could reflect as much as the body would)."""
+    header = _header_section(message)
+    if len(header) <= limit:
+        return header
+    end = limit
+    while (crlf := header.rfind(b"\r\n", 0, end)) >= 0:
+        if header[crlf + 2:crlf + 3] not in (b" ", b"\t"):  # not a folded line: the field ends here
+            return header[:crlf + 2]
+        end = crlf
+    return b""
 
 
 def _clean(text: str) -> str:

@@ -18,8 +18,9 @@ QUEUED, SENT, FAILED = "queued", "sent", "failed"
 # Failed, its bounce not sent yet: the message stays until the bounce is durable elsewhere (a crash between
 # the two leaves the row here, and the sender takes it up again: queue/service.py _resend_bounces).
 BOUNCING = "bouncing"
-# queue_messages.flags
-SMTPUTF8, EIGHT_BIT, REQUIRETLS = 1, 2, 4
+# queue_messages.flags. VERIFIED: something vouched for the sender (it authenticated, came from a trusted
+# network, or passed SPF or DMARC; delivery's Trace.verified): notices to it may carry the original.
+SMTPUTF8, EIGHT_BIT, REQUIRETLS, VERIFIED = 1, 2, 4, 8
 
 INSERT_MESSAGE = Statement("""
     INSERT INTO queue_messages (ident, sender, size, blob, envid, ret, flags, origin, created, data)

@@ -8,6 +8,11 @@
   the sender), anything else is tried again after a backoff (Postfix's: 5 minutes doubling up to about
   an hour) until `lifetime` (5 days) has passed; a delay notice goes out once after `delay_warning`.
 - Notices (dsn.py) go back through delivery with the null reverse-path, so a notice never causes another.
+- Backscatter: only a sender something vouched for (records.VERIFIED, set from delivery's Trace.verified:
+  authenticated, a trusted network, SPF or DMARC passed) gets the original back in a notice, or a success
+  report. Anyone can write a stranger's address in MAIL FROM; what such a sender gets is
+  `notices_to_unverified`'s: the original's header fields (at most UNVERIFIED_HEADERS octets), nothing, or
+  everything (`_returned`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from polyport import log
 from polyport.queue import dsn
@@ -31,6 +37,10 @@ LEASE = 15 * 60  # an attempt that has not reported back in this long is taken t
 INLINE = 64 * 1024  # queued messages up to this size keep their bytes in their row
 TAKE = 200  # due recipients taken per look
 BOUNCE_GRACE = 60  # a bounce not confirmed within this many seconds is taken to have been lost
+UNVERIFIED_HEADERS = 32 * 1024  # most of the original's header a sender nobody vouched for gets back
+
+# What a sender nobody vouched for gets of failure and delay notices ([queue] notices_to_unverified).
+UnverifiedNotices = Literal["headers", "none", "full"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +70,14 @@ def new_ident() -> str:
 
 class Queue:
     def __init__(self, store: RecordStore, blobs: BlobStore, sender: SmtpSender | None, hostname: str,
-                 limits: QueueLimits | None = None, *, clock: Callable[[], float] = time.time) -> None:
+                 limits: QueueLimits | None = None, *, notices_to_unverified: UnverifiedNotices = "headers",
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.blobs = blobs
         self.sender = sender
         self.hostname = hostname
         self.limits = limits or QueueLimits()
+        self.notices_to_unverified = notices_to_unverified  # delivery's vacation answers follow it too
         self.notify: Notify | None = None  # set by delivery: how notices reach senders
         self._clock = clock
         self._wake = asyncio.Event()
@@ -87,11 +99,13 @@ class Queue:
 
     def enqueue_unit(self, ident: str, sender: str, prepared: Prepared, recipients: Sequence[rec.NewRecipient], *,
                      envid: str | None = None, ret: str | None = None, smtputf8: bool = False,
-                     requiretls: bool = False, origin: str = "") -> Unit[int]:
+                     requiretls: bool = False, origin: str = "", verified: bool = False) -> Unit[int]:
+        """`verified`: something vouched for `sender` (delivery's Trace.verified); only then may its notices
+        carry the original."""
         # A non-ASCII address anywhere in the envelope needs SMTPUTF8 on the way out (a bounce to one, say).
         smtputf8 = smtputf8 or not sender.isascii() or any(not r.address.isascii() for r in recipients)
         flags = ((rec.SMTPUTF8 if smtputf8 else 0) | (rec.EIGHT_BIT if prepared.eight_bit else 0)
-                 | (rec.REQUIRETLS if requiretls else 0))
+                 | (rec.REQUIRETLS if requiretls else 0) | (rec.VERIFIED if verified else 0))
         return rec.enqueue(ident, sender, prepared.size, prepared.blob, prepared.data, envid, ret, flags, origin,
                            recipients, int(self._clock()))
 
@@ -216,12 +230,13 @@ class Queue:
                     result = Delivered(result.code, "4.4.7",
                                        f"gave up after {self.limits.lifetime / 86400:g} days: {result.text}",
                                        result.host)
-                notify = bool(message.sender) and dsn.wants(recipient.notify, "FAILURE")
+                notify = dsn.wants(recipient.notify, "FAILURE") and self._tells(message, "failed")
                 outcomes.append(rec.Outcome(recipient.id, rec.BOUNCING if notify else rec.FAILED, int(now),
                                             result.describe()))
                 if notify:
                     failed.append((recipient, result))
-                self._log.info("queue.failed", id=message.ident, to=recipient.address, reply=result.describe()[:300])
+                self._log.info("queue.failed", id=message.ident, to=recipient.address, reply=result.describe()[:300],
+                               bounce=notify)
                 continue
             retry = now + self.backoff(recipient.attempts + 1)
             outcomes.append(rec.Outcome(recipient.id, rec.QUEUED, int(retry), result.describe()))
@@ -280,6 +295,26 @@ class Queue:
     def backoff(self, attempts: int) -> float:
         return float(min(self.limits.min_backoff * 2 ** min(max(0, attempts - 1), 32), self.limits.max_backoff))
 
+    def _tells(self, message: rec.QueuedMessage, action: str) -> bool:
+        """Whether `message`'s sender gets notices of this kind ("failed", "delayed", "relayed") at all."""
+        if not message.sender:
+            return False  # never a notice about a notice (the null reverse-path)
+        if message.flags & rec.VERIFIED:
+            return True
+        # Success reports only to verified senders, as for mail stored here (delivery's _notify_success):
+        # anyone can ask for one in the name of a stranger.
+        return action != "relayed" and self.notices_to_unverified != "none"
+
+    def _returned(self, message: rec.QueuedMessage, data: bytes) -> tuple[bytes, str | None]:
+        """What of the original a notice carries, and as which RET: what the sender asked for when something
+        vouched for it (RET=FULL, the default, up to dsn.RETURN_FULL), else the setting's: the header fields
+        only, at most UNVERIFIED_HEADERS octets (a forged MAIL FROM and a message that must fail, through a
+        forwarder to an unreachable address say, would otherwise make us mail the forger's content to a
+        stranger), or ("full") what a verified sender gets."""
+        if message.flags & rec.VERIFIED or self.notices_to_unverified == "full":
+            return data, message.ret
+        return dsn.header_fields(data, UNVERIFIED_HEADERS), "HDRS"
+
     async def _notices(self, message: rec.QueuedMessage, data: bytes,
                        recipients: list[tuple[rec.DueRecipient, Delivered]], action: str) -> bool:
         """Send the notice (if one is due); whether that is done (sent, or none needed)."""
@@ -287,11 +322,16 @@ class Queue:
         wanted = [(r, d) for r, d in recipients if dsn.wants(r.notify, asked)]
         if not wanted or not message.sender or self.notify is None:
             return True  # never a notice about a notice (null sender), nor one that was not asked for
+        if not self._tells(message, action):
+            self._log.info("queue.notice_withheld", id=message.ident, to=message.sender, action=action,
+                           reason="sender not verified")
+            return True
+        original, ret = self._returned(message, data)
         notice = dsn.build(
             action=action, reporting_mta=self.hostname, sender=message.sender,
             recipients=[dsn.RecipientStatus(r.address, d.enhanced or _status(d.code), d.describe(), r.orcpt, d.host)
                         for r, d in wanted],
-            original=data, arrival=message.created, now=self._clock(), envid=message.envid, ret=message.ret,
+            original=original, arrival=message.created, now=self._clock(), envid=message.envid, ret=ret,
             retry_until=message.created + self.limits.lifetime)
         try:
             await self.notify(message.sender, notice)
