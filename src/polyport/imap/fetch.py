@@ -5,6 +5,20 @@ Answers come from the records and the structure stored at delivery: ENVELOPE and
 formatted from it, and BODY[section] is sliced out of the message's bytes at the offsets it records;
 nothing is parsed again. Messages are read from the store in runs of consecutive UIDs, a few hundred at a
 time, so `FETCH 1:* ...` on a large mailbox neither loads everything at once nor asks once per message.
+
+Implementation notes:
+- A command's items are planned once (`plan`), and each is answered once: RFC 9051 7.5.2 makes a FETCH
+  response pairs of data item names and values, which clients keep by name (IMAPClient's dict, Ruby's
+  Net::IMAP FetchData#attr), so `BODY.PEEK[]` asked 400 times (or beside `BODY[]`, whose answer is also
+  named `BODY[]`) is rendered and sent once, under its name. Items with different names (RFC822 and
+  BODY[]) or different partial lengths are different answers and each is sent.
+- What one FETCH renders for one message is bounded (`budget`), and so is the number of different items
+  (`MAX_ITEMS`): past either the command ends NO [LIMIT] (RFC 5530) before the message's answer is
+  written, so a 64 KiB command line cannot make the node hold thousands of copies of a message.
+- A message over STREAM_AT is never held whole: `layout` describes its answer as text, `Span`s of the
+  message that the command sends from the blob store in pieces, and `Derived` items (header fields
+  picked, an encoding undone) made from just the bytes they need. Small messages, the common case, keep
+  the one-pass `render` over their bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +27,9 @@ import binascii
 import bisect
 import datetime
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
 
 from polyport.imap import responses, wire
 from polyport.mailstore import MessageFull, MessageMeta
@@ -21,7 +37,23 @@ from polyport.mailstore import flags as fl
 from polyport.mime.structure import Part, Structure
 
 BATCH = 300  # messages read from the store per query
-
+# Different data items one FETCH may ask for (after repeats are merged). Clients ask for a handful
+# (Thunderbird's message list: UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (...)]); a hundred leaves
+# room for one that fetches many parts at once, while bounding the work one command line sets for every
+# message it names.
+MAX_ITEMS: Final = 100
+# The section bytes (BODY[...], BINARY[...], RFC822...) one FETCH may render for one message: its size
+# times BUDGET_FACTOR, and at least BUDGET_FLOOR. Every different way a client may want a whole message
+# at once (RFC822 and BODY[], BODY[HEADER] with BODY[TEXT], its parts BINARY-decoded) adds up to four
+# times its size at most; the floor leaves small messages any mix of sections and header fields.
+# Relative rather than absolute (say 64 MiB a command): an absolute cap either refuses BODY[] plus
+# RFC822 of a 50 MB message or lets a 10 KB one be sent six thousand times.
+BUDGET_FACTOR: Final = 4
+BUDGET_FLOOR: Final = 1024 * 1024
+# Messages larger than this are sent from the blob store in pieces (`layout`); smaller ones are read
+# whole and rendered at once, cheaper than several reads and no more memory than the writer's high water
+# mark (net/connection.py) holds anyway.
+STREAM_AT: Final = 256 * 1024
 
 
 class UnknownEncoding(Exception):
@@ -32,10 +64,18 @@ class NoSuchPart(Exception):
     pass
 
 
-def needs_bytes(items: Sequence[wire.FetchItem]) -> bool:
-    return any(isinstance(i, wire.FetchBody | wire.FetchBinarySize) or i in ("RFC822", "RFC822.HEADER",
-                                                                               "RFC822.TEXT")
-               for i in items)
+class AnswerTooLarge(Exception):
+    """One message's answer would pass what one FETCH may render for it (`budget`)."""
+
+
+def budget(size: int) -> int:
+    """The section bytes one FETCH may render for a message of `size` bytes."""
+    return max(size * BUDGET_FACTOR, BUDGET_FLOOR)
+
+
+def _too_large(number: int, size: int) -> AnswerTooLarge:
+    return AnswerTooLarge(f"the answer for message {number} would pass {budget(size)} bytes ({BUDGET_FACTOR} "
+                          "times its size); ask for fewer sections at once")
 
 
 def runs(uids: Sequence[int], view: Sequence[int], batch: int = BATCH) -> Iterator[tuple[int, int, list[int]]]:
@@ -59,7 +99,64 @@ def runs(uids: Sequence[int], view: Sequence[int], batch: int = BATCH) -> Iterat
         yield group[0], group[-1], group
 
 
+# -- the plan: each item once ------------------------------------------------------------------------------
+
+ATTRIBUTE, SECTION, BINARY_SIZE = 0, 1, 2
+WHOLE: Final = wire.Section()
+# RFC 3501 6.4.5: RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT]
+# under other names.
+RFC822_SECTIONS: Final = {"RFC822": WHOLE, "RFC822.HEADER": wire.Section(text="HEADER"),
+                          "RFC822.TEXT": wire.Section(text="TEXT")}
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """One data item to answer. Sections carry the name their answer has (`head`, with its space: no
+    .PEEK, the origin only, RFC 9051 7.5.2), so BODY[] and BODY.PEEK[] are one Want."""
+
+    kind: int  # ATTRIBUTE, SECTION or BINARY_SIZE
+    name: str = ""  # an attribute's name
+    head: bytes = b""
+    section: wire.Section = WHOLE  # BINARY and BINARY.SIZE use its part numbers
+    binary: bool = False
+    partial: tuple[int, int] | None = None  # (origin, length)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A command's items, each once, in the order first asked (UID first for UID FETCH)."""
+
+    wants: tuple[Want, ...]
+    names: frozenset[str]  # the attributes asked for
+    needs_bytes: bool
+    needs_structure: bool
+
+
+def plan(items: Sequence[wire.FetchItem], *, uid: bool = False) -> Plan:
+    wants: dict[Want, None] = {}  # ordered, and repeats merge
+    for item in ("UID", *items) if uid else items:
+        if isinstance(item, str):
+            section = RFC822_SECTIONS.get(item)
+            want = (Want(ATTRIBUTE, name=item) if section is None
+                    else Want(SECTION, head=item.encode() + b" ", section=section))
+        elif isinstance(item, wire.FetchBinarySize):
+            want = Want(BINARY_SIZE, head=item.label() + b" ", section=wire.Section(part=item.part), binary=True)
+        else:
+            want = Want(SECTION, head=item.label() + b" ", section=item.section, binary=item.binary,
+                        partial=item.partial)
+        wants[want] = None
+    chosen = tuple(wants)
+    return Plan(chosen, frozenset(w.name for w in chosen if w.kind == ATTRIBUTE),
+                any(w.kind != ATTRIBUTE for w in chosen), needs_structure(items))
+
+
 # -- sections -----------------------------------------------------------------------------------------------
+
+# What a section's answer is made from: bytes start:end of the message, and what is done to them (HEADER.FIELDS
+# picks lines, BINARY undoes an encoding), or None when they are sent as they are.
+Transform = Callable[[bytes], bytes]
+Located = tuple[int, int, Transform | None]
+
 
 def find_part(structure: Structure, path: Sequence[int]) -> Part:
     """The part a section's numbers name (RFC 3501 6.4.5): in a non-multipart message, part 1 is its body;
@@ -112,55 +209,101 @@ def needs_structure(items: Sequence[wire.FetchItem]) -> bool:
     return False
 
 
-def section_bytes(message: bytes, structure: Structure | None, section: wire.Section) -> bytes:
+def locate_section(structure: Structure | None, section: wire.Section, size: int) -> Located:
+    """Where BODY[section] comes from in a message of `size` bytes (RFC 3501 6.4.5)."""
     if not section.part and not section.text:
-        return message
+        return 0, size, None
     assert structure is not None
     if not section.part:
-        header_end = structure.root.body_start
-        target_header, target_body = message[:header_end], message[header_end:]
+        header_start, body_start, body_end = 0, structure.root.body_start, size
     else:
         part = find_part(structure, section.part)
         if section.text == "MIME":
-            return message[part.header_start:part.body_start]
+            return part.header_start, part.body_start, None
         if section.text == "":
-            return message[part.body_start:part.body_end]
+            return part.body_start, part.body_end, None
         if not (part.type == "message" and part.subtype in ("rfc822", "global") and part.parts):
             raise NoSuchPart("HEADER and TEXT of a part need a message/rfc822 part")
         inner = part.parts[0]
-        target_header = message[inner.header_start:inner.body_start]
-        target_body = message[inner.body_start:inner.body_end]
-    if section.text == "":
-        return message
+        header_start, body_start, body_end = inner.header_start, inner.body_start, inner.body_end
     if section.text == "HEADER":
-        return target_header
+        return header_start, body_start, None
     if section.text == "TEXT":
-        return target_body
-    return header_fields(target_header, section.fields, exclude=section.text == "HEADER.FIELDS.NOT")
+        return body_start, body_end, None
+    return header_start, body_start, functools.partial(header_fields, names=section.fields,
+                                                       exclude=section.text == "HEADER.FIELDS.NOT")
+
+
+def section_bytes(message: bytes, structure: Structure | None, section: wire.Section) -> bytes:
+    start, end, transform = locate_section(structure, section, len(message))
+    return message[start:end] if transform is None else transform(message[start:end])
+
+
+def _unbase64(body: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(b"".join(body.split()))
+    except binascii.Error:
+        raise UnknownEncoding("the base64 content is damaged") from None
+
+
+def _decoder(encoding: str) -> Transform | None:
+    """What undoes a Content-Transfer-Encoding (None: nothing to undo)."""
+    if encoding in ("7bit", "8bit", "binary", ""):
+        return None
+    if encoding == "base64":
+        return _unbase64
+    if encoding == "quoted-printable":
+        return binascii.a2b_qp  # soft breaks go; line ends and encoded bytes (=0D=0A) stay as they are
+    raise UnknownEncoding(f"unknown Content-Transfer-Encoding {encoding}")
 
 
 def decoded(message: bytes, part: Part) -> bytes:
     """A leaf part's content with its transfer encoding undone (BINARY, RFC 3516)."""
     body = message[part.body_start:part.body_end]
-    if part.encoding in ("7bit", "8bit", "binary", ""):
-        return body
-    if part.encoding == "base64":
-        try:
-            return binascii.a2b_base64(b"".join(body.split()))
-        except binascii.Error:
-            raise UnknownEncoding("the base64 content is damaged") from None
-    if part.encoding == "quoted-printable":
-        return binascii.a2b_qp(body)  # soft breaks go; line ends and encoded bytes (=0D=0A) stay as they are
-    raise UnknownEncoding(f"unknown Content-Transfer-Encoding {part.encoding}")
+    decode = _decoder(part.encoding)
+    return body if decode is None else decode(body)
+
+
+def locate_binary(structure: Structure | None, path: Sequence[int], size: int) -> Located:
+    """Where BINARY[part] comes from (RFC 3516 4.2): a leaf part's content decoded; a multipart or a
+    message part as it is."""
+    if not path:
+        return 0, size, None
+    assert structure is not None
+    part = find_part(structure, path)
+    if part.type == "multipart" or (part.type == "message" and part.parts):
+        return part.body_start, part.body_end, None
+    return part.body_start, part.body_end, _decoder(part.encoding)
 
 
 def binary_section(message: bytes, structure: Structure, path: Sequence[int]) -> bytes:
-    if not path:
-        return message
-    part = find_part(structure, path)
-    if part.type == "multipart" or (part.type == "message" and part.parts):
-        return message[part.body_start:part.body_end]
-    return decoded(message, part)
+    start, end, transform = locate_binary(structure, path, len(message))
+    return message[start:end] if transform is None else transform(message[start:end])
+
+
+def _locate(want: Want, structure: Structure | None, size: int) -> Located:
+    if want.binary:
+        return locate_binary(structure, want.section.part, size)
+    return locate_section(structure, want.section, size)
+
+
+def _answer(want: Want, transform: Transform | None, raw: bytes) -> bytes:
+    """A section's item: its name, then its bytes (`raw` worked on and cut to the partial range)."""
+    data = raw if transform is None else transform(raw)
+    if want.kind == BINARY_SIZE:
+        return want.head + b"%d" % len(data)
+    if want.partial is not None:
+        origin, length = want.partial
+        data = data[origin:origin + length]
+    # RFC 3516 4.3: decoded content holding NUL goes as a literal8.
+    tilde = b"~" if want.binary and b"\x00" in data else b""
+    return b"%s%s{%d}\r\n%s" % (want.head, tilde, len(data), data)
+
+
+def _missing(want: Want) -> bytes:
+    # A section the message does not have is NIL, as Dovecot and Cyrus answer: one message without part 2
+    # must not fail a FETCH of many. BINARY.SIZE's grammar has no NIL.
+    return want.head + (b"0" if want.kind == BINARY_SIZE else responses.NIL)
 
 
 # -- one message -------------------------------------------------------------------------------------------
@@ -176,57 +319,112 @@ def flags_item(bits: int, keywords: str) -> bytes:
     return b"FLAGS " + responses.flags_list(fl.join(bits, keywords))
 
 
-def render(number: int, meta: MessageMeta, items: Sequence[wire.FetchItem], *, message: bytes | None,
-           with_uid: bool, with_modseq: bool, utf8: bool, extra_flags: bool) -> bytes:
-    """One `* n FETCH (...)` response. `message` holds the bytes when a section needs them."""
+def render(number: int, meta: MessageMeta, plan: Plan, *, message: bytes | None, with_modseq: bool, utf8: bool,
+           extra_flags: bool) -> bytes:
+    """One `* n FETCH (...)` response. `message` holds the bytes when a section needs them. Raises
+    AnswerTooLarge, having sent nothing, once the sections pass the message's `budget`."""
     out: list[bytes] = []
-    seen_names: set[str] = set()
     structure: Structure | None = None
-    if isinstance(meta, MessageFull) and needs_structure(items):
+    if plan.needs_structure and isinstance(meta, MessageFull):
         structure = meta.structure()
-    if with_uid:
-        out.append(b"UID %d" % meta.uid)
-        seen_names.add("UID")
-    for item in items:
-        if isinstance(item, str):
-            if item in seen_names:
-                continue
-            seen_names.add(item)
-            out.append(_attribute(item, meta, structure, message, utf8))
-        elif isinstance(item, wire.FetchBinarySize):
-            assert structure is not None and message is not None
-            try:
-                size = len(binary_section(message, structure, item.part))
-            except NoSuchPart:
-                size = 0  # the grammar has no NIL here
-            out.append(item.label() + b" %d" % size)
-        else:
-            assert message is not None
-            try:
-                if item.binary:
-                    assert structure is not None
-                    data = binary_section(message, structure, item.section.part)
-                else:
-                    data = section_bytes(message, structure, item.section)
-            except NoSuchPart:
-                # A section the message does not have is NIL, as Dovecot and Cyrus answer: one message
-                # without part 2 must not fail a FETCH of many.
-                out.append(item.label() + b" NIL")
-                continue
-            if item.partial is not None:
-                origin, length = item.partial
-                data = data[origin:origin + length]
-            value = (b"~" + responses.literal(data)) if item.binary and b"\x00" in data else responses.literal(data)
-            out.append(item.label() + b" " + value)
-    if extra_flags and "FLAGS" not in seen_names:
-        out.append(flags_item(meta.flags, meta.keywords))
-    if with_modseq and "MODSEQ" not in seen_names:
-        out.append(b"MODSEQ (%d)" % meta.modseq)
+    spent = 0
+    for want in plan.wants:
+        if want.kind == ATTRIBUTE:
+            out.append(_attribute(want.name, meta, structure, utf8))
+            continue
+        assert message is not None
+        size = len(message)
+        try:
+            start, end, transform = _locate(want, structure, size)
+        except NoSuchPart:
+            out.append(_missing(want))
+            continue
+        item = _answer(want, transform, message[start:end])
+        spent += len(item)
+        if spent > BUDGET_FLOOR and spent > size * BUDGET_FACTOR:
+            raise _too_large(number, size)
+        out.append(item)
+    _implied(out, meta, plan, with_modseq, extra_flags)
     return b"* %d FETCH (%s)\r\n" % (number, b" ".join(out))
 
 
-def _attribute(name: str, meta: MessageMeta, structure: Structure | None, message: bytes | None,
-               utf8: bool) -> bytes:
+def _implied(out: list[bytes], meta: MessageMeta, plan: Plan, with_modseq: bool, extra_flags: bool) -> None:
+    """FLAGS after \\Seen was set by this FETCH, MODSEQ beside FLAGS with CONDSTORE (RFC 7162 3.1.4.1)."""
+    if extra_flags and "FLAGS" not in plan.names:
+        out.append(flags_item(meta.flags, meta.keywords))
+    if with_modseq and "MODSEQ" not in plan.names:
+        out.append(b"MODSEQ (%d)" % meta.modseq)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A section sent as the message has it: `head`, a literal of end - start bytes, those bytes of the
+    message, read from the store in pieces as they are sent."""
+
+    head: bytes
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A section made from bytes start:end of the message (header fields picked, an encoding undone, a
+    decoded size counted): read those, then `finish` them into the item."""
+
+    want: Want
+    start: int
+    end: int
+    transform: Transform | None
+
+    def finish(self, raw: bytes) -> bytes:
+        return _answer(self.want, self.transform, raw)
+
+
+Piece = bytes | Span | Derived
+
+
+def layout(number: int, meta: MessageMeta, plan: Plan, *, with_modseq: bool, utf8: bool,
+           extra_flags: bool) -> list[Piece]:
+    """The items of `render`'s response for a message not held in memory (larger than STREAM_AT), in
+    order: text where it is known, a Span for bytes sent as they are, a Derived for bytes to work on.
+    Raises AnswerTooLarge before anything is read when the sections could pass the message's `budget`,
+    counted from the lengths of the bytes they are made from."""
+    size = meta.size
+    structure: Structure | None = None
+    if plan.needs_structure and isinstance(meta, MessageFull):
+        structure = meta.structure()
+    out: list[Piece] = []
+    bound = 0
+    for want in plan.wants:
+        if want.kind == ATTRIBUTE:
+            out.append(_attribute(want.name, meta, structure, utf8))
+            continue
+        try:
+            start, end, transform = _locate(want, structure, size)
+        except NoSuchPart:
+            out.append(_missing(want))
+            continue
+        if want.kind == BINARY_SIZE and transform is None:
+            out.append(want.head + b"%d" % (end - start))
+            continue
+        if transform is None and not want.binary:  # BINARY looks for NUL in what it sends: read it first
+            if want.partial is not None:
+                origin, length = want.partial
+                start = min(start + origin, end)
+                end = min(start + length, end)
+            out.append(Span(want.head, start, end))
+        else:
+            out.append(Derived(want, start, end, transform))
+        bound += end - start
+    if bound > budget(size):
+        raise _too_large(number, size)
+    tail: list[bytes] = []
+    _implied(tail, meta, plan, with_modseq, extra_flags)
+    out.extend(tail)
+    return out
+
+
+def _attribute(name: str, meta: MessageMeta, structure: Structure | None, utf8: bool) -> bytes:
     if name == "UID":
         return b"UID %d" % meta.uid
     if name == "FLAGS":
@@ -243,9 +441,6 @@ def _attribute(name: str, meta: MessageMeta, structure: Structure | None, messag
         return b"THREADID (T%d)" % meta.thread_id
     if name == "SAVEDATE":
         return b"SAVEDATE " + internal_date(meta.saved)
-    if name == "RFC822":
-        assert message is not None
-        return b"RFC822 " + responses.literal(message)
     assert structure is not None
     if name == "ENVELOPE":
         return b"ENVELOPE " + responses.envelope(structure.envelope, utf8=utf8)
@@ -253,9 +448,4 @@ def _attribute(name: str, meta: MessageMeta, structure: Structure | None, messag
         return b"BODYSTRUCTURE " + responses.body_structure(structure.root, True, utf8=utf8)
     if name == "BODY":
         return b"BODY " + responses.body_structure(structure.root, False, utf8=utf8)
-    assert message is not None
-    if name == "RFC822.HEADER":
-        return b"RFC822.HEADER " + responses.literal(message[:structure.root.body_start])
-    if name == "RFC822.TEXT":
-        return b"RFC822.TEXT " + responses.literal(message[structure.root.body_start:])
     raise ValueError(f"unknown fetch attribute {name}")

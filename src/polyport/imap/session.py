@@ -63,6 +63,9 @@ def handles(command: type[wire.Command], states: frozenset[State]) -> Callable[[
     return COMMANDS.handles(command, states)
 
 
+# Response codes (RFC 5530) of refusals that are our failure: counted server-error.
+SERVER_FAULTS = frozenset({"CORRUPTION", "SERVERBUG"})
+
 # Commands during whose answer expunges must not be announced (RFC 3501 7.4.1).
 NO_EXPUNGE_ANSWERS = (wire.Fetch, wire.Store, wire.Search)
 
@@ -222,6 +225,8 @@ class ImapSession(CommandSession[State, wire.Command]):
             return None
         await self.updates(command)
         self.tagged(command.tag, refusal.status, refusal.text, refusal.code)
+        if refusal.code in SERVER_FAULTS:
+            return Result.SERVER_ERROR  # the store failed the user, not the other way round
         return Result.USER_ERROR if refusal.status == "NO" else Result.BAD_SYNTAX
 
     async def server_error(self, command: wire.Command | None) -> None:

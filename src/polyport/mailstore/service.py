@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,7 +43,7 @@ from polyport.mailstore.index import IndexCache, MessageIndex
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mime import structure as st
 from polyport.store import BlobStore, RecordStore, Row, Statement, Unit, unit_of
-from polyport.store.blobs import BlobNotFound
+from polyport.store.blobs import BlobDamaged, BlobNotFound, log_damaged, log_missing, wrong_size
 
 # Bodies nobody references are kept this long before they and their blobs are deleted.
 ORPHAN_GRACE = 3600
@@ -54,6 +54,9 @@ ORPHAN_GRACE = 3600
 INLINE_BODY = 64 * 1024
 # Messages bigger than this are parsed in a worker thread rather than on the event loop.
 PARSE_IN_THREAD = 256 * 1024
+# A StoredBody is read in pieces of this size: the connection's high-water mark (net/connection.py), so
+# a piece is sent while the next is read and a large message is never held whole.
+READ_PIECE = 256 * 1024
 
 
 MAILBOX_MODSEQ = Statement("SELECT highestmodseq FROM mailboxes WHERE id = :id")
@@ -123,6 +126,57 @@ class ViewEntry:
     modseq: int
     flags: int
     keywords: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBody:
+    """A message's bytes left in the blob store, found there with the size its record gives
+    (`Mailstore.stored`): read in ranges as they are sent, so a large message is never held whole."""
+
+    blobs: BlobStore
+    blob: str
+    size: int
+
+    async def read(self, start: int, end: int) -> bytes:
+        """Bytes start:end of the message; BlobDamaged if the blob is no longer of its size."""
+        try:
+            data = await self.blobs.read(self.blob, start, end - start, self.size)
+        except BlobNotFound:
+            log_missing(self.blob)
+            raise
+        if len(data) != end - start:  # shortened after the size was checked
+            raise log_damaged(wrong_size(self.blob, start + len(data), self.size))
+        return data
+
+    async def pieces(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """Bytes start:end of the message, READ_PIECE at a time."""
+        while start < end:
+            piece = await self.read(start, min(end, start + READ_PIECE))
+            start += len(piece)
+            yield piece
+
+    async def verify(self) -> None:
+        """Read the whole blob and check that it hashes to its name: before a whole message is sent, so
+        one overwritten in place is refused alone instead of being found out after its last byte went
+        to a client (the blob store's `stream`), which then keeps it or is cut off in the middle."""
+        try:
+            await self.blobs.verify(self.blob, self.size)
+        except BlobDamaged as err:
+            raise log_damaged(err) from None
+        except BlobNotFound:
+            log_missing(self.blob)
+            raise
+
+
+def _checked(data: bytes, size: int | None, blob: str) -> bytes:
+    """A message's bytes, if they are as long as its record says (BlobDamaged, logged, if not)."""
+    if size is not None and len(data) != size:
+        raise log_damaged(wrong_size(blob, len(data), size))
+    return data
+
+
+def _slice(data: bytes, offset: int, length: int | None) -> bytes:
+    return data[offset:] if length is None else data[offset:offset + length]
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,24 +656,50 @@ class Mailstore:
         return [_full(r) for r in rows]
 
     async def read(self, blob: str, offset: int = 0, length: int | None = None, *, size: int | None = None) -> bytes:
-        """A message's bytes (or a slice); `size`, when the caller knows it, lets small ones be read at once."""
+        """A message's bytes (or a slice). `size`, when the caller knows it (the size its record gives), lets
+        small ones be read at once and is checked: bytes of another length raise BlobDamaged (a blob
+        truncated or grown; a slice can only be found short), missing ones BlobNotFound. The blob store
+        checks the hash of whole blobs it reads; bodies in the record store are checked for size."""
         if size is None or size <= self.inline_max:
             inline = await self.store.fetch(rec.INLINE_DATA.value(blob=blob))
             if inline is not None:
-                data = bytes(inline)
-                return data[offset:] if length is None else data[offset:offset + length]
+                return _slice(_checked(bytes(inline), size, blob), offset, length)
         try:
             if offset == 0 and length is None:
-                return await self.blobs.get(blob, size)
-            return await self.blobs.read(blob, offset, length if length is not None else 1 << 62)
+                return _checked(await self.blobs.get(blob, size), size, blob)
+            data = await self.blobs.read(blob, offset, length if length is not None else 1 << 62, size)
         except BlobNotFound:
-            if size is None or size <= self.inline_max:
-                raise
-            inline = await self.store.fetch(rec.INLINE_DATA.value(blob=blob))  # kept inline under a larger limit
+            inline = None
+            if size is not None and size > self.inline_max:  # kept inline under a larger limit?
+                inline = await self.store.fetch(rec.INLINE_DATA.value(blob=blob))
             if inline is None:
+                log_missing(blob)
                 raise
-            data = bytes(inline)
-            return data[offset:] if length is None else data[offset:offset + length]
+            return _slice(_checked(bytes(inline), size, blob), offset, length)
+        if size is not None:
+            expected = max(0, (size if length is None else min(size, offset + length)) - offset)
+            if len(data) != expected:  # shortened after the blob store checked its size
+                raise log_damaged(wrong_size(blob, offset + len(data), size))
+        return data
+
+    async def stored(self, blob: str, size: int) -> bytes | StoredBody:
+        """A large message's bytes, to be sent in pieces: a StoredBody once its blob is found holding the
+        `size` bytes its record gives (BlobNotFound, BlobDamaged if not), so nothing of it has been sent
+        when that fails; the bytes themselves when its record holds them (kept inline under a larger
+        `inline_max`)."""
+        if size <= self.inline_max:
+            return await self.read(blob, size=size)
+        try:
+            held = await self.blobs.size(blob)
+        except BlobNotFound:
+            inline = await self.store.fetch(rec.INLINE_DATA.value(blob=blob))
+            if inline is None:
+                log_missing(blob)
+                raise
+            return _checked(bytes(inline), size, blob)
+        if held != size:
+            raise log_damaged(wrong_size(blob, held, size))
+        return StoredBody(self.blobs, blob, size)
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """What changed in a mailbox after `modseq`: flags and arrivals, and expunged UIDs (RFC 7162)."""
