@@ -40,6 +40,8 @@ class DataError(ValueError):
     """Malformed data: says where and what was wrong."""
 
     def __init__(self, message: str, position: int) -> None:
+        # The session answers with this text on one line: a CR or LF quoted from the input must not end it.
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
         super().__init__(f"{message} at position {position}")
         self.position = position
 

@@ -259,7 +259,7 @@ def message_body(message: bytes, body_lines: int | None = None) -> bytes:
     text = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if text.endswith(b"\n"):
         text = text[:-1]
-    lines = text.split(b"\n") if text else []
+    lines = text.split(b"\n") if message else []  # "\r\n" alone is one empty line
     if body_lines is not None:
         try:
             blank = lines.index(b"")

@@ -86,6 +86,10 @@ _LABEL = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ff
 _IPV4 = re.compile(r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
 _IPV6 = re.compile(r"IPv6:[0-9A-Fa-f:.]{2,45}")
 _SOURCE_ROUTE = re.compile(r"@[^,:]+(?:,@[^,:]+)*:")
+# Not in what is written into a header field (Return-Path, Received, delivery reports): C0 and C1 controls,
+# DEL, and the line and paragraph separators that Python's splitlines() and some clients take for line ends
+# (the set directory/settings.py refuses in one-line values). SMTPUTF8 lets the rest of Unicode through.
+_NOT_IN_A_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _domain(text: str) -> str:
@@ -107,6 +111,8 @@ def _domain(text: str) -> str:
 def parse_mailbox(text: str) -> str:
     """`local@domain` (RFC 5321 Mailbox), with the domain lower-cased and a quoted local part unquoted
     when quoting was not needed. ParseError (501 5.1.3) if it is not an address."""
+    if _NOT_IN_A_HEADER.search(text):
+        raise ParseError(501, "5.1.3", "the address holds control characters or line separators")
     if text.startswith('"'):
         match = _QUOTED.match(text)
         if match is None or text[match.end():match.end() + 1] != "@":
@@ -181,7 +187,7 @@ def decode_xtext(text: str) -> str:
         decoded = xtext.decode(text)
     except xtext.XtextError as err:
         raise syntax(str(err)) from None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+    if _NOT_IN_A_HEADER.search(decoded):
         raise syntax("the value holds control characters")
     return decoded
 
@@ -199,7 +205,7 @@ def parse_params(text: str) -> dict[str, str | None]:
         key, eq, value = item.partition("=")
         if not _KEYWORD.fullmatch(key):
             raise syntax(f"bad parameter {item[:40]!r}")
-        if eq and (not value or any(ord(c) < 33 or ord(c) == 127 for c in value)):
+        if eq and (not value or any(ord(c) < 33 or ord(c) == 127 for c in value) or _NOT_IN_A_HEADER.search(value)):
             raise syntax(f"bad value for {key.upper()}")
         key = key.upper()
         if key in params:
@@ -404,7 +410,7 @@ def parse_command(line: bytes, *, utf8: bool = True) -> Command:
         domain = rest.strip(" ")
         if not domain or " " in domain:
             raise syntax(f"{verb} needs your host name")
-        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in domain):
+        if _NOT_IN_A_HEADER.search(domain):
             raise syntax(f"{verb} takes a host name or an address literal, without control characters")
         if len(domain) > MAX_DOMAIN + 2:
             raise syntax("the host name is too long")

@@ -156,7 +156,15 @@ async def read_form(request: web.Request, limit: int | None = None) -> MultiDict
             return await reader.post()
     except TimeoutError:
         raise web.HTTPRequestTimeout(text="The request body came too slowly.") from None
-    except (ValueError, HttpProcessingError):  # aiohttp's multipart reader: no boundary, broken part headers...
+    # aiohttp's form reader: no boundary, broken part headers (ValueError, HttpProcessingError); a charset
+    # Python does not know, in the Content-Type or a part's (LookupError, found by fuzzing: was a 500).
+    except (ValueError, LookupError, HttpProcessingError):
+        raise web.HTTPBadRequest(text="The form is malformed.") from None
+    except RuntimeError as err:
+        # aiohttp's words for a part's Content-Transfer-Encoding or Content-Encoding it does not know
+        # (found by fuzzing: was a 500); any other RuntimeError is a bug, and goes on up.
+        if not str(err).startswith("unknown content"):
+            raise
         raise web.HTTPBadRequest(text="The form is malformed.") from None
 
 
