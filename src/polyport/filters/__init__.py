@@ -8,11 +8,13 @@ the `#Vacation` and `#Redirect` rules WebUser sets and reads back are autoreply.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.utils import getaddresses
+
+from polyport.wildcard import Wildcard
 
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*(.*)$", re.DOTALL)
 _MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable, no spaces, no < or > inside
@@ -91,5 +93,12 @@ def _decoded(value: str) -> str:
 
 
 def matches(pattern: str, value: str) -> bool:
-    """CommuniGate and Sieve :matches wildcards (* and ?), case-insensitively."""
-    return fnmatch.fnmatchcase(value.lower(), pattern.lower().replace("[", "[[]"))
+    """CommuniGate and Sieve :matches wildcards (* and ?), case-insensitively; every other character is
+    itself. The account's owner writes the pattern and any sender the value (a header field as long as
+    the message): wildcard.py matches in O(n + m), O(n * m) at worst with `?`, and never backtracks."""
+    return _compiled(pattern.lower()).fullmatch(value.lower())
+
+
+@functools.lru_cache(maxsize=256)  # a few patterns per account, met at every delivery
+def _compiled(pattern: str) -> Wildcard:
+    return Wildcard(pattern, one="?")
