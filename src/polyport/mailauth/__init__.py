@@ -22,7 +22,7 @@ from polyport.net.resolver import DnsTemporary, Resolver
 
 MAX_SIGNATURES = 5  # DKIM signatures checked per message, at most
 _SIGNATURE = re.compile(rb"(?im)^dkim-signature[ \t]*:((?:[^\r\n]|\r\n[ \t])*)")
-_TAG = re.compile(rb"([a-z]+)\s*=\s*([^;]*)")
+_TAG = re.compile(rb"(?<![a-z])([a-z]+)\s*+=\s*([^;]*)")  # a name starts a run of letters: linear (issue 12)
 _PSL = PublicSuffixList()
 
 

@@ -287,9 +287,11 @@ _PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquot
 _BLOCK_TAGS = _PARAGRAPH_TAGS | {"br", "div", "tr", "td", "th", "li", "ul", "ol", "dl", "dt", "dd", "pre"}
 _BLOCK_TAGS |= {"section", "article", "header", "footer"}
 _TAG = re.compile(r"<(/?)([a-z0-9]+)>")  # nh3's output: only the tags above, without attributes
-_BOUNDARY_RUN = re.compile(f"[ \\t]*[{_LINE}{_PARAGRAPH}][{_LINE}{_PARAGRAPH} \\t\\n]*")
+# Each starts where a run of blanks starts (a start inside one fails or succeeds as the run's own start
+# does, after scanning the rest of it: quadratic, issue 12).
+_BOUNDARY_RUN = re.compile(f"(?<![ \\t])[ \\t]*+[{_LINE}{_PARAGRAPH}][{_LINE}{_PARAGRAPH} \\t\\n]*")
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_LINE_EDGE_SPACES = re.compile(r"[ \t]+\n|\n[ \t]+")
+_LINE_EDGE_SPACES = re.compile(r"(?<![ \t])[ \t]++\n|\n[ \t]+")
 
 
 def html_to_text(markup: str) -> str:
