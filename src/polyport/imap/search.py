@@ -8,10 +8,32 @@ text are read from the message only when the query needs them, and only for mess
 have not already ruled out (AND evaluates left to right with short-circuits). Text matches are
 case-insensitive substrings (casefold), on decoded text (RFC 2047 words, transfer encodings, charsets).
 
+Limits (issue 12: 4,000 NOT BODY keys against one 1 MB message held every session of the node 4.5 s):
+- A query has at most MAX_KEYS keys (operators included; the parser bounds their nesting). More is
+  refused (SearchLimit, answered NO [LIMIT]) before a message is read.
+- A command's work is counted in bytes: each text decoded, each text scanned by a key (equal strings
+  are scanned once per text), and KEY_COST per key per message for the keys that scan no text. Past
+  MAX_WORK (1 GiB: 1-3 s of a core on the machines measured) the command ends NO [LIMIT]. It admits a
+  body search through about 500 MB of message text, where a full-text index is what is needed.
+- The loop turns after every SLICE of that work, wherever it falls: between messages, while a large text
+  part or header is decoded (in PIECE-sized pieces), inside the scan of a large text (in windows).
+- HEADER and TEXT search the first MAX_FIELD_TEXT bytes of each header field.
+
 Implementation notes:
-- Matching is synchronous: a key that needs the message's bytes raises `_NeedMessage` when they are not
-  read yet; the searcher reads them and evaluates that message again (evaluation has no side effects).
+- Matching is synchronous: a key that needs what is not ready yet (the message's bytes, its body text,
+  its header fields) raises `_Need`, and one whose slice of work is spent raises `_Pause`; the searcher
+  prepares what was needed (async, with turns of the loop) or lets the loop turn, and evaluates that
+  message again. Evaluation has no side effects but the candidate's caches: scans finished are
+  remembered (`_memo`), and an unfinished one goes on where it stopped, so every restart makes progress.
   A search over the records alone costs no await per message.
+- Messages come in batches (commands/searching.py reads their records a batch at a time) and a match
+  is kept as a plain tuple of what the command answers with (`hit`, `sortable`, `threadable`); a
+  candidate's message, texts and structure are dropped once it is evaluated. A search over a hundred
+  thousand messages so leaves the garbage collector little to walk: records and decoded structures
+  kept to the end set off its full collections, each of which held every session up 0.1-0.9 s.
+- SORT sorts long lists in runs merged with turns of the loop; THREAD links, prunes and orders without
+  recursion (a reply chain thousands deep) and with turns of the loop, on the last MAX_REFERENCES ids
+  of each References field.
 - A sequence set is resolved once per search into sorted spans and looked up by bisection, so a set of
   a hundred thousand items over a hundred thousand messages stays linear-logarithmic.
 """
@@ -19,50 +41,79 @@ Implementation notes:
 from __future__ import annotations
 
 import asyncio
+import binascii
 import bisect
+import codecs
 import datetime
 import email.utils
-from collections.abc import Awaitable, Callable, Sequence
+import heapq
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from polyport.imap import wire
-from polyport.imap.fetch import _header_lines, decoded
+from polyport.imap.fetch import decoded
 from polyport.mailstore import MessageFull, MessageMeta
 from polyport.mailstore import flags as fl
 from polyport.mime.parse import decode_encoded_words
 from polyport.mime.structure import Part, Structure
 
+T = TypeVar("T")
+
 SYSTEM_FLAGS = fl.SYSTEM  # lower-cased name -> bit
+_STORED_FIELDS = frozenset({"subject", "from", "to", "cc", "bcc"})  # searched in the texts stored at delivery
 
-
-# Messages matched between two turns of the event loop.
-YIELD_EVERY = 2000
+MAX_KEYS = 1000  # search keys of one command, operators included
+MAX_WORK = 1 << 30  # bytes decoded and scanned by one command (see the module's docstring)
+SLICE = 2 << 20  # work between two turns of the loop: 1-5 ms
+PIECE = 1 << 20  # bytes of one text part or header decoded at once; larger ones go piece by piece
+KEY_COST = 256  # work of evaluating a key that scans no text, per message (as long as scanning 256 bytes)
+SMALL_TEXT = 4096  # characters of a text scanned again rather than remembered, when a message is evaluated again
+HEADER_PIECE = 64 * 1024  # bytes of header decoded at once (RFC 2047 words cost up to 0.1 us a byte)
+MAX_FIELD_TEXT = 64 * 1024  # bytes of one header field that HEADER and TEXT look at
 
 
 class UnsupportedSearch(Exception):
     pass
 
 
-class _NeedMessage(Exception):
-    """Raised while matching: this key needs the message's bytes, which are not read yet."""
+class SearchLimit(Exception):
+    """The search would cost more than one command may (MAX_KEYS, MAX_WORK): NO [LIMIT]."""
+
+
+class _Need(Exception):
+    """Raised while matching: this key needs what is not ready yet: "body" (the text of the message's
+    text parts), "header" (the whole header's text), "text" (both) or "field" (the values of header
+    field `name`). The searcher reads the message, prepares it and evaluates the message again."""
+
+    def __init__(self, what: str, name: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.name = name
+
+
+class _Pause(Exception):
+    """Raised while matching: a slice of work is spent; the loop turns before the message is evaluated
+    again."""
 
 
 class Candidate:
     """One message being searched: its record, and what has been read of it (lazily). A search makes one
     per message of the mailbox, so it is kept small."""
 
-    __slots__ = ("_message", "_structure", "_text_cache", "number", "row")
+    __slots__ = ("_fields", "_memo", "_message", "_structure", "_text_cache", "number", "row")
 
     def __init__(self, number: int, row: MessageMeta) -> None:
         self.number = number
         self.row = row
         self._structure: Structure | None = None
         self._message: bytes | None = None
-        self._text_cache: dict[str, str] | None = None
+        self._text_cache: dict[str, str | None] | None = None
+        self._memo: dict[tuple[str, str], bool | int] | None = None  # (text, string) -> found, or where to go on
+        self._fields: list[tuple[bytes, bytes]] | None = None  # header fields: (lower-case name, text)
 
     @property
-    def _texts(self) -> dict[str, str]:
+    def _texts(self) -> dict[str, str | None]:
         if self._text_cache is None:
             self._text_cache = {}
         return self._text_cache
@@ -78,11 +129,20 @@ class Candidate:
             self._structure = self.full.structure()
         return self._structure
 
-    @property
-    def message(self) -> bytes:
-        if self._message is None:
-            raise _NeedMessage()
-        return self._message
+    def forget(self) -> None:
+        """Drop what was read and decoded for matching. Even the structure: a hundred thousand decoded
+        structures are millions of objects, and every full collection of the garbage collector walks
+        them all while every session waits (SORT and THREAD take what they need of each in turn)."""
+        if self._text_cache is not None or self._message is not None or self._structure is not None:
+            self._structure = None
+            self._message = None
+            self._text_cache = None
+            self._memo = None
+            self._fields = None
+
+    def peek(self) -> Structure:
+        """The structure, decoded again if it was dropped, and not kept."""
+        return self._structure if self._structure is not None else self.full.structure()
 
 
 Reader = Callable[[str, int], Awaitable[bytes]]  # (blob, size): the message's bytes
@@ -109,6 +169,27 @@ def _needs(key: wire.SearchKey) -> set[str]:
 def needs_full(query: wire.SearchKey) -> bool:
     """Whether matching `query` needs full rows (MessageFull) rather than MessageMeta."""
     return "full" in _needs(query)
+
+
+def _walk(query: wire.SearchKey) -> Iterator[wire.SearchKey]:
+    """Every key of a query, operators included, without recursion."""
+    pending = [query]
+    while pending:
+        key = pending.pop()
+        yield key
+        if isinstance(key, wire.SearchAnd):
+            pending.extend(key.keys)
+        elif isinstance(key, wire.SearchOr):
+            pending.extend((key.left, key.right))
+        elif isinstance(key, wire.SearchNot):
+            pending.append(key.key)
+
+
+def check_keys(query: wire.SearchKey) -> None:
+    """SearchLimit if the query has more keys than a command may (MAX_KEYS)."""
+    count = sum(1 for _ in _walk(query))
+    if count > MAX_KEYS:
+        raise SearchLimit(f"the search has {count} keys; at most {MAX_KEYS} are evaluated at once")
 
 
 def _day(seconds: int) -> datetime.date:
@@ -157,53 +238,163 @@ def _charset_of(part: Part) -> str:
     return "utf-8"
 
 
+def _text_decoder(charset: str) -> codecs.IncrementalDecoder:
+    """A decoder of the charset, "replace" for what it cannot read; UTF-8's, as in _part_text, for a
+    charset Python does not know, one that is no text encoding ("base64") or refuses "replace" ("idna")."""
+    try:
+        info = codecs.lookup(charset)
+        if getattr(info, "_is_text_encoding", True):
+            info.incrementaldecoder("replace").decode(b"\xff\xfe\x80", True)
+            return info.incrementaldecoder("replace")
+    except (LookupError, UnicodeError):
+        pass
+    return codecs.getincrementaldecoder("utf-8")("replace")
+
+
+def _part_text(message: bytes, part: Part) -> str:
+    """One text part's decoded, case-folded text, at once (parts up to PIECE)."""
+    try:
+        data = decoded(message, part)
+    except Exception:
+        data = message[part.body_start:part.body_end]
+    try:
+        return data.decode(_charset_of(part), "replace").casefold()
+    except (LookupError, UnicodeError):
+        return data.decode("utf-8", "replace").casefold()
+
+
 def body_text(message: bytes, structure: Structure) -> str:
     """The decoded text of a message's text parts, for BODY/TEXT searches."""
-    pieces: list[str] = []
-    for part in _text_parts(structure.root):
-        try:
-            data = decoded(message, part)
-        except Exception:
-            data = message[part.body_start:part.body_end]
-        try:
-            pieces.append(data.decode(_charset_of(part), "replace"))
-        except LookupError:
-            pieces.append(data.decode("utf-8", "replace"))
-    return "\n".join(pieces).casefold()
+    return "\n".join(_part_text(message, part) for part in _text_parts(structure.root))
 
 
-def _header_text(raw: bytes) -> str:
-    """A header field's value (or a whole header) as searchable text: unfolded, RFC 2047 words decoded."""
-    text = raw.decode("utf-8", "replace").replace("\r\n", "").replace("\n", "")
-    return decode_encoded_words(text).casefold()
+def _lines(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """[start, end) in pieces of about PIECE bytes, each ending after a line feed where there is one, and
+    otherwise not between CR and LF nor inside a quoted-printable escape."""
+    while start < end:
+        stop = min(end, start + PIECE)
+        if stop < end:
+            feed = data.rfind(b"\n", start, stop)
+            if feed >= 0:
+                stop = feed + 1
+            else:
+                for _ in range(3):
+                    if data[stop - 1] in b"\r=" or data[stop - 2] == 0x3D:  # "="
+                        stop -= 1
+        yield start, stop
+        start = stop
+
+
+class _Damaged(Exception):
+    """A large base64 part that does not decode: it is searched as written, as a small one is."""
+
+
+_NOT_BASE64 = bytes(b for b in range(256) if not (chr(b).isascii() and (chr(b).isalnum() or chr(b) in "+/=")))
+
+
+class _Unbase64:
+    """Base64 undone piece by piece as binascii.a2b_base64 undoes well-formed base64 at once: characters
+    outside the alphabet skipped, the padding ending the data. What a2b_base64 refuses (a last group cut
+    short), and "=" anywhere but in a group's padding, raise _Damaged."""
+
+    def __init__(self) -> None:
+        self.carry = b""  # the characters of a group the last piece cut (each piece starts a group)
+        self.ended = False
+
+    def __call__(self, data: bytes, final: bool = False) -> bytes:
+        if self.ended:
+            return b""
+        clean = self.carry + data.translate(None, _NOT_BASE64)
+        pad = clean.find(b"=")
+        if pad >= 0:
+            needed = 4 - pad % 4  # "=" characters that complete the group
+            if needed > 2 or clean[pad:pad + needed] != b"=" * needed:
+                raise _Damaged()
+            self.ended = True  # a2b_base64 stops after the padding too
+            clean = clean[:pad + needed]
+        usable = len(clean) // 4 * 4
+        self.carry = clean[usable:]
+        if self.carry and (final or self.ended):
+            raise _Damaged()
+        try:
+            return binascii.a2b_base64(clean[:usable])
+        except binascii.Error:
+            raise _Damaged() from None
 
 
 class Searcher:
-    def __init__(self, rows: Sequence[tuple[int, MessageMeta]], read: Reader, *, largest_uid: int,
-                 count: int, saved: Sequence[int], now: float) -> None:
-        self.candidates = [Candidate(number, row) for number, row in rows]
+    """Matches a query against the messages given in batches, keeping what the command needs of each
+    match (`keep`: a tuple of numbers and strings, which the garbage collector soon stops tracking, where
+    a hundred thousand records and structures kept to the end would make each of its full collections
+    hold every session up for a tenth of a second or more)."""
+
+    def __init__(self, read: Reader, *, largest_uid: int, count: int, saved: Sequence[int], now: float,
+                 budget: int | None = None) -> None:
         self.read = read
         self.largest_uid = largest_uid
         self.count = count
         self.saved = set(saved)
         self.now = now
         self._spans: dict[int, tuple[list[int], list[int]]] = {}
+        self._wanted: dict[int, str] = {}  # id of a text key -> its string, case-folded
+        self.budget = MAX_WORK if budget is None else budget
+        self.work = 0  # bytes decoded and scanned so far (see the module's docstring)
+        self.pause_at = SLICE  # the loop turns once `work` reaches this
+        self.replay = 0
 
-    async def run(self, query: wire.SearchKey) -> list[Candidate]:
-        found: list[Candidate] = []
-        for position, c in enumerate(self.candidates):
-            if position % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # a search of a large mailbox must not hold every other session up
-            while True:
-                try:
-                    hit = self.matches(c, query)
-                    break
-                except _NeedMessage:
-                    c._message = await self.read(c.full.blob, c.row.size)
-            if hit:
-                found.append(c)
-            if c._message is not None:
-                c._message = None  # keep one message in memory at a time; its decoded texts stay
+    # -- the work and the loop's turns --
+
+    def spend(self, amount: int) -> None:
+        self.work += amount
+        if self.work > self.budget:
+            raise SearchLimit(f"the search would read more than {self.budget >> 20} MiB of message text; "
+                              "narrow it down (fewer keys, or a range of messages)")
+
+    async def turn(self) -> None:
+        """Let the loop turn (other sessions run), then a new slice of work: with room for the small texts
+        scanned again when a message is evaluated again, so that evaluation gets further."""
+        await asyncio.sleep(0)
+        self.pause_at = self.work + SLICE + self.replay
+
+    async def pace(self) -> None:
+        """A turn of the loop once a slice of work is spent; SearchLimit past the budget."""
+        if self.work >= self.pause_at:
+            self.spend(0)
+            await self.turn()
+
+    # -- matching every message --
+
+    async def run(self, query: wire.SearchKey, batches: AsyncIterable[Sequence[Candidate]],
+                  keep: Callable[[Candidate], T]) -> list[T]:
+        check_keys(query)
+        keys = 0
+        for key in _walk(query):
+            keys += 1
+            if isinstance(key, wire.SearchHeader | wire.SearchText):
+                self.spend(len(key.value))
+                self._wanted[id(key)] = key.value.casefold()
+        per_message = KEY_COST * (keys + 1)
+        self.replay = SMALL_TEXT * keys
+        forget = needs_full(query)
+        found: list[T] = []
+        async for batch in batches:
+            for c in batch:
+                self.work += per_message
+                if self.work >= self.pause_at:
+                    await self.pace()
+                while True:
+                    try:
+                        hit = self.matches(c, query)
+                        break
+                    except _Need as need:
+                        await self._prepare(c, need)
+                    except _Pause:
+                        await self.turn()
+                if hit:
+                    found.append(keep(c))
+                if forget:
+                    c.forget()  # one message's bytes and texts in memory at a time
+        self.spend(0)
         return found
 
     def _in_set(self, key: wire.SearchMessages, value: int) -> bool:
@@ -251,54 +442,223 @@ class Searcher:
             wanted = key.value
             return wanted == (f"E{row.body_id}" if key.kind == "emailid" else f"T{row.thread_id}")
         if isinstance(key, wire.SearchHeader):
-            return self._header(c, key.field, key.value)
+            return self._header(c, key.field, self._wanted[id(key)])
         if isinstance(key, wire.SearchText):
-            return self._text(c, key.where, key.value)
+            return self._text(c, key.where, self._wanted[id(key)])
         raise UnsupportedSearch(f"unsupported search key {type(key).__name__}")
 
-    def _header(self, c: Candidate, name: str, value: str) -> bool:
-        wanted = value.casefold()
-        row = c.full
-        if name == "subject":
-            return wanted in row.subject.casefold()
-        if name in ("from", "to", "cc", "bcc"):
-            prefix = name + ":"
-            return any(wanted in line[len(prefix):].casefold()
-                       for line in row.addresses.split("\n") if line.startswith(prefix))
+    def _contains(self, c: Candidate, where: str, text: str, wanted: str) -> bool:
+        """Whether `text` (the candidate's text called `where`) holds `wanted`: scanned once per candidate
+        and string, in windows of SLICE characters with a pause between two when a slice is spent."""
+        size = len(text)
+        if size <= SMALL_TEXT:
+            self.work += size
+            return wanted in text
+        memo = c._memo
+        if memo is None:
+            memo = c._memo = {}
+        done = memo.get((where, wanted))
+        if done is True or done is False:
+            return done
+        start = done or 0
+        while True:
+            if self.work >= self.pause_at:
+                memo[where, wanted] = start
+                raise _Pause()
+            end = min(size, start + SLICE + len(wanted))
+            self.spend(end - start)
+            if text.find(wanted, start, end) >= 0:
+                memo[where, wanted] = True
+                return True
+            if end >= size:
+                memo[where, wanted] = False
+                return False
+            start = end - len(wanted) + 1
+
+    def _header(self, c: Candidate, name: str, wanted: str) -> bool:
+        if name in _STORED_FIELDS:
+            row = c.full
+            if name == "subject":
+                text = row.subject.casefold()
+            else:
+                prefix = name + ":"
+                text = "\0".join(line[len(prefix):].casefold()
+                                 for line in row.addresses.split("\n") if line.startswith(prefix))
+            return self._contains(c, name, text, wanted)
         if name == "message-id" and c.structure.message_id is not None:
             # Clients look messages up by Message-ID (mbsync, neomutt): the stored structure has it, so
             # the message is not read.
             return wanted in c.structure.message_id.casefold()
         key = "header:" + name
-        if key not in c._texts:
-            header = c.message[:c.structure.root.body_start]
-            values = [text.split(b":", 1)[1] if b":" in text else b""
-                      for field_name, text in _header_lines(header) if field_name == name.encode()]
-            c._texts[key] = "\0".join(_header_text(v) for v in values)
-            c._texts[key + ":count"] = str(len(values))
-        # HEADER x "" matches every message having the field, and only those (RFC 9051 6.4.4).
-        if c._texts[key + ":count"] == "0":
-            return False
-        return any(wanted in text for text in c._texts[key].split("\0"))
+        texts = c._texts
+        if key not in texts:
+            raise _Need("field", name)
+        values = texts[key]
+        # HEADER x "" matches every message having the field, and only those (RFC 9051 6.4.4). Values are
+        # joined by NUL, which no search string holds (the parser refuses it).
+        return values is not None and self._contains(c, key, values, wanted)
 
-    def _text(self, c: Candidate, where: str, value: str) -> bool:
-        wanted = value.casefold()
-        if "body" not in c._texts:
-            c._texts["body"] = body_text(c.message, c.structure)
-        if wanted in c._texts["body"]:
+    def _text(self, c: Candidate, where: str, wanted: str) -> bool:
+        body = c._texts.get("body")
+        if body is None:
+            raise _Need(where)  # TEXT prepares the header's text with the body's: one evaluation fewer
+        if self._contains(c, "body", body, wanted):
             return True
         if where == "text":
-            if "header" not in c._texts:
-                c._texts["header"] = _header_text(c.message[:c.structure.root.body_start])
-            return wanted in c._texts["header"]
+            header = c._texts.get("header")
+            if header is None:
+                raise _Need("header")
+            return self._contains(c, "header", header, wanted)
         return False
+
+    # -- what matching needs of a message, prepared with turns of the loop --
+
+    async def _prepare(self, c: Candidate, need: _Need) -> None:
+        if c._message is None:
+            c._message = await self.read(c.full.blob, c.row.size)
+        texts = c._texts
+        what = need.what
+        if what in ("body", "text") and "body" not in texts:
+            texts["body"] = await self._body_text(c._message, c.structure)
+        end = c.structure.root.body_start
+        if what == "field" or (what in ("header", "text") and "header" not in texts and end > HEADER_PIECE):
+            fields = c._fields
+            if fields is None:
+                fields = c._fields = await self._header_fields(c._message, end)
+            if what == "field":
+                texts["header:" + need.name] = await self._field_text(fields, need.name)
+            else:
+                texts["header"] = await self._header_text(fields)
+        elif what in ("header", "text") and "header" not in texts:
+            self.spend(end)
+            texts["header"] = _header_text(c._message[:end])
+
+    async def _body_text(self, message: bytes, structure: Structure) -> str:
+        pieces = []
+        for part in _text_parts(structure.root):
+            if part.body_end - part.body_start <= PIECE:
+                self.spend(part.body_end - part.body_start)
+                pieces.append(_part_text(message, part))
+            else:
+                try:
+                    pieces.append(await self._large_part_text(message, part, part.encoding))
+                except _Damaged:
+                    pieces.append(await self._large_part_text(message, part, "7bit"))
+            await self.pace()
+        return "\n".join(pieces)
+
+    async def _large_part_text(self, message: bytes, part: Part, encoding: str) -> str:
+        """_part_text of a part over PIECE, a piece at a time: the transfer encoding undone line by line
+        (base64 carrying its last partial group over), the charset's decoder carrying split characters."""
+        unbase64 = _Unbase64() if encoding == "base64" else None
+        if encoding not in ("7bit", "8bit", "binary", "", "base64", "quoted-printable"):
+            encoding = "7bit"  # an unknown encoding is searched as written, as in _part_text
+        text = _text_decoder(_charset_of(part))
+        pieces = []
+        for start, stop in _lines(message, part.body_start, part.body_end):
+            data = message[start:stop]
+            if unbase64 is not None:
+                data = unbase64(data, final=stop == part.body_end)
+            elif encoding == "quoted-printable":
+                data = binascii.a2b_qp(data)
+            pieces.append(text.decode(data).casefold())
+            self.spend(stop - start)
+            await self.pace()
+        pieces.append(text.decode(b"", True).casefold())
+        return "".join(pieces)
+
+    async def _header_fields(self, message: bytes, end: int) -> list[tuple[bytes, bytes]]:
+        """The header's fields in order, (lower-case name, its text with continuation lines, at most
+        MAX_FIELD_TEXT bytes), read a piece at a time."""
+        fields: list[tuple[bytes, bytes]] = []
+        name: bytes | None = None
+        text = b""
+        more: list[bytes] = []  # continuation lines of the field being read
+        size = 0
+        cut = b""  # the start of a line longer than a piece (at most MAX_FIELD_TEXT bytes of it)
+        for start, stop in _lines(message, 0, end):
+            self.spend(stop - start)
+            lines = message[start:stop].splitlines(keepends=True)
+            if cut:
+                lines[0] = (cut + lines[0])[:MAX_FIELD_TEXT]
+                cut = b""
+            if stop < end and not lines[-1].endswith((b"\n", b"\r")):
+                cut = lines.pop()[:MAX_FIELD_TEXT]
+            for line in lines:
+                if line == b"\r\n" or line == b"\n":
+                    break
+                if line[:1] in (b" ", b"\t") and name is not None:
+                    if size < MAX_FIELD_TEXT:
+                        more.append(line[:MAX_FIELD_TEXT - size])
+                        size += len(more[-1])
+                    continue
+                if name is not None:
+                    fields.append((name, text + b"".join(more) if more else text))
+                    more = []
+                name = line.split(b":", 1)[0].strip().lower()
+                text = line[:MAX_FIELD_TEXT]
+                size = len(text)
+            else:
+                await self.pace()
+                continue
+            break
+        if name is not None:
+            fields.append((name, text + b"".join(more) if more else text))
+        return fields
+
+    async def _header_text(self, fields: list[tuple[bytes, bytes]]) -> str:
+        """The whole header as searchable text (TEXT), decoded a group of whole fields at a time."""
+        pieces = []
+        group: list[bytes] = []
+        size = 0
+        for index, (_name, text) in enumerate(fields):
+            group.append(text)
+            size += len(text)
+            if size >= HEADER_PIECE or index == len(fields) - 1:
+                pieces.append(_header_text(b"".join(group)))
+                self.spend(size)
+                await self.pace()
+                group, size = [], 0
+        return "".join(pieces)
+
+    async def _field_text(self, fields: list[tuple[bytes, bytes]], name: str) -> str | None:
+        """The values of one header field, decoded and joined by NUL; None when the message has none."""
+        wanted = name.encode()
+        values = []
+        size = len(fields)
+        for field_name, text in fields:
+            if field_name == wanted:
+                values.append(_header_text(text.split(b":", 1)[1] if b":" in text else b""))
+                size += len(text)
+                if size >= HEADER_PIECE:
+                    self.spend(size)
+                    await self.pace()
+                    size = 0
+        self.spend(size)
+        return "\0".join(values) if values else None
+
+
+def _header_text(raw: bytes) -> str:
+    """A header field's value (or a whole header) as searchable text: unfolded, RFC 2047 words decoded."""
+    text = raw.decode("utf-8", "replace").replace("\r\n", "").replace("\n", "")
+    return decode_encoded_words(text).casefold()
+
+
+# -- what a command keeps of each match ---------------------------------------------------------------
+
+# Plain tuples, not named ones: the garbage collector stops tracking a tuple of numbers and strings
+# (exact tuples only), so a hundred thousand of them do not lengthen its full collections.
+Hit = tuple[int, int, int]  # (message number, UID, mod-sequence)
+
+
+def hit(c: Candidate) -> Hit:
+    """What SEARCH keeps of a match."""
+    return (c.number, c.row.uid, c.row.modseq)
 
 
 # -- SORT (RFC 5256, RFC 5957) --------------------------------------------------------------------------
 
-def sort_key(c: Candidate, criterion: str) -> Any:
-    s = c.structure
-    row = c.row
+def sort_key(row: MessageMeta, s: Structure, criterion: str) -> Any:
     if criterion == "ARRIVAL":
         return row.internal_date
     if criterion == "DATE":
@@ -320,43 +680,133 @@ def sort_key(c: Candidate, criterion: str) -> Any:
     raise UnsupportedSearch(f"unknown sort criterion {criterion}")
 
 
-def sort(candidates: list[Candidate], criteria: Sequence[wire.SortCriterion]) -> list[Candidate]:
+Sortable = tuple[int, int, tuple[Any, ...]]  # (message number, UID, a key per criterion)
+
+
+def sortable(criteria: Sequence[wire.SortCriterion], searcher: Searcher) -> Callable[[Candidate], Sortable]:
+    """What SORT keeps of a match: its sort keys, taken from its structure (which is not kept)."""
+    names = [criterion.key for criterion in criteria]
+
+    def keep(c: Candidate) -> Sortable:
+        s = c.peek()
+        searcher.work += len(c.full.structure_json)
+        return (c.number, c.row.uid, tuple(sort_key(c.row, s, name) for name in names))
+
+    return keep
+
+
+SORT_RUN = 8192  # items sorted at once; longer lists are sorted in runs and merged, with turns of the loop
+
+
+async def _sorted(items: list[T], key: Callable[[T], Any], searcher: Searcher, *, reverse: bool = False) -> list[T]:
+    """sorted(items, key=key, reverse=reverse), stable, with turns of the loop: keys computed one by one,
+    runs of SORT_RUN sorted at once, then merged (heapq.merge keeps ties in the runs' order)."""
+    if len(items) <= SORT_RUN:
+        searcher.work += KEY_COST * len(items)
+        return sorted(items, key=key, reverse=reverse)
+    keys = []
+    for item in items:
+        keys.append(key(item))
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    runs = []
+    for start in range(0, len(items), SORT_RUN):
+        run = list(range(start, min(len(items), start + SORT_RUN)))
+        run.sort(key=keys.__getitem__, reverse=reverse)
+        runs.append(run)
+        searcher.work += KEY_COST * len(run)
+        await searcher.pace()
+    merged = []
+    for i in heapq.merge(*runs, key=keys.__getitem__, reverse=reverse):
+        merged.append(items[i])
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    return merged
+
+
+async def sort(found: list[Sortable], criteria: Sequence[wire.SortCriterion], searcher: Searcher) -> list[Sortable]:
     """Stable sorts from the last criterion to the first; ties end in UID order (RFC 5256 section 3)."""
-    ordered = sorted(candidates, key=lambda c: c.row.uid)
-    for criterion in reversed(criteria):
-        name = criterion.key
-        ordered.sort(key=lambda c: sort_key(c, name), reverse=criterion.reverse)
+    ordered = await _sorted(found, _uid, searcher)
+    for position in reversed(range(len(criteria))):
+        ordered = await _sorted(ordered, _key_at(position), searcher, reverse=criteria[position].reverse)
     return ordered
+
+
+def _uid(item: Sortable) -> int:
+    return item[1]
+
+
+def _key_at(position: int) -> Callable[[Sortable], Any]:
+    return lambda item: item[2][position]
 
 
 # -- THREAD (RFC 5256 section 4) -------------------------------------------------------------------------
 
-def thread_orderedsubject(candidates: list[Candidate]) -> list[list[int]]:
+MAX_REFERENCES = 1000  # the last ids of a References field that THREAD=REFERENCES links (the nearest decide)
+STEP_COST = 64  # work of one step up a thread while linking (as long as scanning 64 bytes)
+
+
+# (message number, UID, (sent date or internal date, UID), base subject case-folded, Message-ID, the last
+# MAX_REFERENCES of References or else the first In-Reply-To)
+Threadable = tuple[int, int, tuple[int, int], str, str, tuple[str, ...]]
+SENT: Final = 2
+SUBJECT: Final = 3
+MESSAGE_ID: Final = 4
+REFERENCES: Final = 5
+
+
+def number_of(item: Threadable, uid: bool) -> int:
+    return item[1] if uid else item[0]
+
+
+def threadable(searcher: Searcher) -> Callable[[Candidate], Threadable]:
+    """What THREAD keeps of a match, taken from its structure (which is not kept)."""
+
+    def keep(c: Candidate) -> Threadable:
+        s = c.peek()
+        row = c.row
+        searcher.work += len(c.full.structure_json)
+        return (c.number, row.uid, (s.sent if s.sent is not None else row.internal_date, row.uid),
+                s.base_subject.casefold(), s.message_id or f"<polyport-uid-{row.uid}>",
+                tuple(s.references[-MAX_REFERENCES:] or s.in_reply_to[:1]))
+
+    return keep
+
+
+async def thread_orderedsubject(found: list[Threadable], searcher: Searcher) -> list[list[Threadable]]:
     """ORDEREDSUBJECT: group by base subject, sort groups and members by sent date; each group is a
     thread whose first message is the parent of all the others."""
-    groups: dict[str, list[Candidate]] = {}
-    for c in candidates:
-        groups.setdefault(c.structure.base_subject.casefold(), []).append(c)
-
-    def date(c: Candidate) -> tuple[int, int]:
-        s = c.structure
-        return (s.sent if s.sent is not None else c.row.internal_date, c.row.uid)
-
-    threads = [sorted(group, key=date) for group in groups.values()]
-    threads.sort(key=lambda group: date(group[0]))
-    return [[c.row.uid for c in group] for group in threads]
+    groups: dict[str, list[Threadable]] = {}
+    for item in found:
+        groups.setdefault(item[SUBJECT], []).append(item)
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    threads = [await _sorted(group, _sent_of, searcher) for group in groups.values()]
+    return await _sorted(threads, _first_sent, searcher)
 
 
-@dataclass
+def _sent_of(item: Threadable) -> tuple[int, int]:
+    return item[SENT]
+
+
+def _first_sent(group: list[Threadable]) -> tuple[int, int]:
+    return group[0][SENT]
+
+
+@dataclass(eq=False, slots=True)
 class _Container:
-    message: Candidate | None = None
+    message: Threadable | None = None
     parent: _Container | None = None
     children: list[_Container] = field(default_factory=list)
 
 
-def thread_references(candidates: list[Candidate]) -> list[_Container]:
+async def thread_references(found: list[Threadable], searcher: Searcher) -> list[_Container]:
     """REFERENCES (RFC 5256 section 4, the JWZ algorithm): link messages by Message-ID/References/
-    In-Reply-To, prune empty containers, group roots by base subject, sort by sent date."""
+    In-Reply-To, prune empty containers, group roots by base subject, sort by sent date. Without
+    recursion (threads may be thousands deep), with turns of the loop."""
     table: dict[str, _Container] = {}
 
     def container(message_id: str) -> _Container:
@@ -366,69 +816,61 @@ def thread_references(candidates: list[Candidate]) -> list[_Container]:
         return found
 
     def is_ancestor(maybe: _Container, of: _Container) -> bool:
+        if not maybe.children:
+            return False  # `of` is not `maybe` wherever this is asked; a leaf is no one's ancestor
         node: _Container | None = of
-        while node is not None:
-            if node is maybe:
-                return True
+        steps = 0
+        while node is not None and node is not maybe:
             node = node.parent
-        return False
+            steps += 1
+        searcher.work += STEP_COST * steps
+        return node is not None
 
-    for c in candidates:
-        s = c.structure
-        own_id = s.message_id or f"<polyport-uid-{c.row.uid}>"
-        this = container(own_id)
+    for item in found:
+        this = container(item[MESSAGE_ID])
         if this.message is not None:  # a duplicate Message-ID: give it its own container
             this = _Container()
-            table[f"{own_id}#{c.row.uid}"] = this
-        this.message = c
-        references = list(s.references) or list(s.in_reply_to[:1])
+            table[f"{item[MESSAGE_ID]}#{item[1]}"] = this
+        this.message = item
         previous: _Container | None = None
-        for reference in references:
+        for reference in item[REFERENCES]:
             node = container(reference)
             if (previous is not None and node.parent is None and node is not previous
                     and not is_ancestor(node, previous)):
                 node.parent = previous
                 previous.children.append(node)
             previous = node
+            searcher.work += KEY_COST
+            if searcher.work >= searcher.pause_at:
+                await searcher.pace()
         if previous is not None and previous is not this and not is_ancestor(this, previous):
             if this.parent is not None:
+                searcher.work += len(this.parent.children)
                 this.parent.children.remove(this)
             this.parent = previous
             previous.children.append(this)
-
-    roots = [c for c in table.values() if c.parent is None]
-
-    def prune(node: _Container, is_root: bool) -> list[_Container]:
-        """RFC 5256 4 step 4: a container without a message goes; its children take its place, except
-        at the root, where it stays to hold several children together."""
-        kept: list[_Container] = []
-        for child in node.children:
-            kept.extend(prune(child, False))
-        node.children = kept
-        for child in kept:
-            child.parent = node
-        if node.message is None and (not is_root or len(kept) <= 1):
-            return kept
-        return [node]
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
 
     pruned: list[_Container] = []
-    for root in roots:
-        pruned.extend(prune(root, True))
+    for root in [c for c in table.values() if c.parent is None]:
+        pruned.extend(await _prune(root, searcher))
     for root in pruned:
         root.parent = None
 
     def first_date(node: _Container) -> tuple[int, int]:
+        # After pruning only a root may lack a message, and its children have one.
         if node.message is not None:
-            s = node.message.structure
-            return (s.sent if s.sent is not None else node.message.row.internal_date, node.message.row.uid)
+            return node.message[SENT]
         return min((first_date(child) for child in node.children), default=(0, 0))
 
     # Group roots by base subject (RFC 5256 4 step 5), the earliest keeping its place.
     by_subject: dict[str, _Container] = {}
     grouped: list[_Container] = []
-    for root in sorted(pruned, key=first_date):
+    for root in await _sorted(pruned, first_date, searcher):
         probe = root.message or (root.children[0].message if root.children else None)
-        subject = probe.structure.base_subject.casefold() if probe is not None else ""
+        subject = probe[SUBJECT] if probe is not None else ""
         holder = by_subject.get(subject) if subject else None
         if holder is None:
             if subject:
@@ -437,15 +879,43 @@ def thread_references(candidates: list[Candidate]) -> list[_Container]:
         else:
             holder.children.append(root)
             root.parent = holder
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
 
-    def order(node: _Container) -> None:
-        node.children.sort(key=first_date)
-        for child in node.children:
-            order(child)
-
-    for root in grouped:
-        order(root)
+    pending = list(grouped)
+    while pending:
+        node = pending.pop()
+        if len(node.children) > 1:
+            node.children = await _sorted(node.children, first_date, searcher)
+        pending.extend(node.children)
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
     return grouped
+
+
+async def _prune(root: _Container, searcher: Searcher) -> list[_Container]:
+    """RFC 5256 4 step 4: a container without a message goes; its children take its place, except at
+    the root, where it stays to hold several children together. Depth first, children before parents."""
+    replaced: dict[int, list[_Container]] = {}  # id of a container done -> what takes its place
+    pending: list[tuple[_Container, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if not children_done:
+            pending.append((node, True))
+            pending.extend((child, False) for child in node.children)
+            continue
+        kept = [taking for child in node.children for taking in replaced.pop(id(child))]
+        node.children = kept
+        for child in kept:
+            child.parent = node
+        keep = node.message is not None or (node is root and len(kept) > 1)
+        replaced[id(node)] = [node] if keep else kept
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    return replaced[id(root)]
 
 
 def format_threads_orderedsubject(threads: list[list[int]]) -> bytes:
@@ -461,20 +931,33 @@ def format_threads_orderedsubject(threads: list[list[int]]) -> bytes:
     return b"".join(out)
 
 
-def format_tree(nodes: list[_Container], number: Callable[[Candidate], int]) -> bytes:
-    def render(node: _Container) -> bytes:
-        parts: list[bytes] = []
-        current: _Container | None = node
-        while current is not None:
+async def format_tree(nodes: list[_Container], uid: bool, searcher: Searcher) -> bytes:
+    """The threads as RFC 5256 section 5 writes them (by UID or message number): a chain of single
+    children as numbers in a row, several children each in parentheses. Without recursion."""
+    out: list[bytes] = []
+    pending: list[_Container | bytes] = []
+    for root in reversed(nodes):
+        pending.extend((b")", root, b"("))
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bytes):
+            out.append(item)
+            continue
+        numbers = []
+        current = item
+        while True:
             if current.message is not None:
-                parts.append(b"%d" % number(current.message))
-            if len(current.children) == 1:
-                current = current.children[0]
-                continue
-            if current.children:
-                parts.append(b"".join(b"(" + render(child) + b")" for child in current.children))
-            current = None
-        return b" ".join(parts)
-
-    return b"".join(b"(" + render(root) + b")" for root in nodes)
-
+                numbers.append(b"%d" % number_of(current.message, uid))
+            if len(current.children) != 1:
+                break
+            current = current.children[0]
+        out.append(b" ".join(numbers))
+        if current.children:
+            if numbers:
+                out.append(b" ")
+            for child in reversed(current.children):
+                pending.extend((b")", child, b"("))
+        searcher.work += KEY_COST * len(numbers)
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    return b"".join(out)

@@ -1,25 +1,48 @@
 """SEARCH and UID SEARCH (ESEARCH's RETURN options, SEARCHRES's SAVE and "$", CONDSTORE's MODSEQ), SORT
-and THREAD (RFC 5256)."""
+and THREAD (RFC 5256). A query over search.py's limits (keys, work) is answered NO [LIMIT] (RFC 5530)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from polyport.imap import fetch as rendering
 from polyport.imap import responses, search, wire
+from polyport.imap.codes import ImapRefusal
 from polyport.imap.selected import Selected
 from polyport.imap.session import SELECTED, ImapSession, handles
 from polyport.mailstore import MessageMeta
 
-# Messages read from the store per query when searching: a search reads every message's row.
-SEARCH_BATCH = 2000
+# Messages read from the store per query when searching: a search reads every message's row, a batch
+# at a time, and keeps only what it needs of the matches.
+SEARCH_BATCH = 500
 
 
-async def _searcher(s: ImapSession, selected: Selected, *, full: bool) -> search.Searcher:
+@contextlib.contextmanager
+def _limits() -> Iterator[None]:
+    try:
+        yield
+    except search.SearchLimit as err:
+        raise ImapRefusal("NO", str(err), "LIMIT") from None
+
+
+def _searcher(s: ImapSession, selected: Selected, query: wire.SearchKey) -> search.Searcher:
+    """A searcher over the session's view; a query with too many keys is refused before anything is read."""
+    with _limits():
+        search.check_keys(query)
+
+    async def read(blob: str, size: int) -> bytes:
+        return await s.mailstore.read(blob, size=size)
+
+    return search.Searcher(read, largest_uid=selected.largest_uid, count=selected.exists, saved=selected.saved,
+                           now=time.time())
+
+
+async def _candidates(s: ImapSession, selected: Selected, *, full: bool) -> AsyncIterator[list[search.Candidate]]:
     """Every message of the session's view, read in runs, ready to be matched: with the stored structure
     and search texts when `full`, else flags, dates and sizes only."""
-    rows: list[tuple[int, MessageMeta]] = []
     uids = selected.uids
     index = 0  # rows come in UID order, as the view does: walk it rather than look each number up
     for first, last, _group in rendering.runs(uids, uids, SEARCH_BATCH):
@@ -28,16 +51,16 @@ async def _searcher(s: ImapSession, selected: Selected, *, full: bool) -> search
             found = await s.mailstore.full(selected.id, first, last)
         else:
             found = await s.mailstore.meta(selected.id, first, last)
+        batch = []
         for row in found:
             while index < len(uids) and uids[index] < row.uid:
                 index += 1
             if index < len(uids) and uids[index] == row.uid:
-                rows.append((index + 1, row))
-    async def read(blob: str, size: int) -> bytes:
-        return await s.mailstore.read(blob, size=size)
-
-    return search.Searcher(rows, read, largest_uid=selected.largest_uid, count=selected.exists,
-                           saved=selected.saved, now=time.time())
+                batch.append(search.Candidate(index + 1, row))
+        yield batch
+        # A read of the records may finish without a turn of the loop: a mailbox of a hundred thousand
+        # messages must not hold the other sessions up while it is read.
+        await asyncio.sleep(0)
 
 
 def _has_modseq(key: wire.SearchKey) -> bool:
@@ -62,10 +85,11 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     with_modseq = _has_modseq(c.query)
     if with_modseq:
         s.enabled.add("CONDSTORE")
-    searcher = await _searcher(s, selected, full=search.needs_full(c.query))
-    found = await searcher.run(c.query)
-    values = [f.row.uid if c.uid else f.number for f in found]
-    highest = max((f.row.modseq for f in found), default=0)
+    searcher = _searcher(s, selected, c.query)
+    with _limits():
+        found = await searcher.run(c.query, _candidates(s, selected, full=search.needs_full(c.query)), search.hit)
+    values = [uid if c.uid else number for number, uid, _modseq in found]
+    highest = max((modseq for _number, _uid, modseq in found), default=0)
     if options is None and not s.rev2:
         line = b"* SEARCH" + b"".join(b" %d" % v for v in values)
         if with_modseq and found:
@@ -77,12 +101,12 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     if "SAVE" in wanted:
         extremes = wanted & {"MIN", "MAX"}
         if extremes and not wanted & {"ALL", "COUNT"} and found:
-            kept = {found[0].row.uid} if "MIN" in extremes else set()
+            kept = {found[0][1]} if "MIN" in extremes else set()
             if "MAX" in extremes:
-                kept.add(found[-1].row.uid)
+                kept.add(found[-1][1])
             selected.saved = sorted(kept)
         else:
-            selected.saved = [f.row.uid for f in found]
+            selected.saved = [uid for _number, uid, _modseq in found]
         wanted.discard("SAVE")
         if not wanted:
             await s.finish(c, "SEARCH completed, result saved")
@@ -108,9 +132,11 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
 async def sort(s: ImapSession, c: wire.Sort) -> None:
     selected = s.selected
     assert selected is not None
-    searcher = await _searcher(s, selected, full=True)
-    ordered = search.sort(await searcher.run(c.query), c.criteria)
-    values = [f.row.uid if c.uid else f.number for f in ordered]
+    searcher = _searcher(s, selected, c.query)
+    with _limits():
+        found = await searcher.run(c.query, _candidates(s, selected, full=True), search.sortable(c.criteria, searcher))
+        ordered = await search.sort(found, c.criteria, searcher)
+    values = [uid if c.uid else number for number, uid, _keys in ordered]
     s.send(b"* SORT" + b"".join(b" %d" % v for v in values) + b"\r\n")
     await s.finish(c, "SORT completed")
 
@@ -119,15 +145,14 @@ async def sort(s: ImapSession, c: wire.Sort) -> None:
 async def thread(s: ImapSession, c: wire.Thread) -> None:
     selected = s.selected
     assert selected is not None
-    searcher = await _searcher(s, selected, full=True)
-    found = await searcher.run(c.query)
-    if c.algorithm == "ORDEREDSUBJECT":
-        threads = search.thread_orderedsubject(found)
-        if not c.uid:
-            threads = [[selected.msn(uid) for uid in group] for group in threads]
-        body = search.format_threads_orderedsubject(threads)
-    else:
-        body = search.format_tree(search.thread_references(found),
-                                  (lambda f: f.row.uid) if c.uid else (lambda f: f.number))
+    searcher = _searcher(s, selected, c.query)
+    with _limits():
+        found = await searcher.run(c.query, _candidates(s, selected, full=True), search.threadable(searcher))
+        if c.algorithm == "ORDEREDSUBJECT":
+            threads = await search.thread_orderedsubject(found, searcher)
+            body = search.format_threads_orderedsubject(
+                [[search.number_of(f, c.uid) for f in group] for group in threads])
+        else:
+            body = await search.format_tree(await search.thread_references(found, searcher), c.uid, searcher)
     s.send(b"* THREAD " + body + b"\r\n" if body else b"* THREAD\r\n")
     await s.finish(c, "THREAD completed")
