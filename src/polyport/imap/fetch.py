@@ -175,16 +175,26 @@ def find_part(structure: Structure, path: Sequence[int]) -> Part:
 
 
 def _header_lines(header: bytes) -> list[tuple[bytes, bytes]]:
-    """(lower-case field name, the field's full text with continuations) of a header block."""
+    """(lower-case field name, the field's full text with continuations) of a header block.
+
+    A field's lines are gathered and joined once it ends, in time linear in the header's size: adding each
+    continuation line to the text so far copied the field again for every line (issue 12: a 1.6 MB
+    folded field held the loop 1.7-2.5 s in every FETCH of BODY[HEADER.FIELDS ...])."""
     fields: list[tuple[bytes, bytes]] = []
+    name = b""
+    pieces: list[bytes] = []  # the lines of the field being read
     for line in header.splitlines(keepends=True):
-        if line in (b"\r\n", b"\n"):
+        if line == b"\r\n" or line == b"\n":
             break
-        if line[:1] in (b" ", b"\t") and fields:
-            name, text = fields[-1]
-            fields[-1] = (name, text + line)
-        else:
-            fields.append((line.split(b":", 1)[0].strip().lower(), line))
+        if pieces and line[:1] in (b" ", b"\t"):
+            pieces.append(line)
+            continue
+        if pieces:
+            fields.append((name, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
+        name = line.split(b":", 1)[0].strip().lower()
+        pieces = [line]
+    if pieces:
+        fields.append((name, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
     return fields
 
 

@@ -19,6 +19,10 @@ Limits (issue 12: 4,000 NOT BODY keys against one 1 MB message held every sessio
   part or header is decoded (in PIECE-sized pieces), inside the scan of a large text (in windows).
 - HEADER and TEXT search the first MAX_FIELD_TEXT bytes of each header field.
 
+A message whose bytes the query needs but cannot be read (BlobError: damaged or missing in the store) is
+left out of the result, whatever the query (NOT BODY too), and counted (`Searcher.unreadable`); the
+others are searched, and the command says how many were not (commands/searching.py).
+
 Implementation notes:
 - Matching is synchronous: a key that needs what is not ready yet (the message's bytes, its body text,
   its header fields) raises `_Need`, and one whose slice of work is spent raises `_Pause`; the searcher
@@ -57,6 +61,7 @@ from polyport.mailstore import MessageFull, MessageMeta
 from polyport.mailstore import flags as fl
 from polyport.mime.parse import decode_encoded_words
 from polyport.mime.structure import Part, Structure
+from polyport.store.blobs import BlobError
 
 T = TypeVar("T")
 
@@ -146,6 +151,7 @@ class Candidate:
 
 
 Reader = Callable[[str, int], Awaitable[bytes]]  # (blob, size): the message's bytes
+Unreadable = Callable[[int, BlobError], None]  # (uid, why): a message whose bytes could not be read
 
 
 def _needs(key: wire.SearchKey) -> set[str]:
@@ -329,8 +335,10 @@ class Searcher:
     hold every session up for a tenth of a second or more)."""
 
     def __init__(self, read: Reader, *, largest_uid: int, count: int, saved: Sequence[int], now: float,
-                 budget: int | None = None) -> None:
+                 budget: int | None = None, unreadable: Unreadable | None = None) -> None:
         self.read = read
+        self.report = unreadable
+        self.unreadable = 0  # messages left out because their bytes could not be read (BlobError)
         self.largest_uid = largest_uid
         self.count = count
         self.saved = set(saved)
@@ -387,7 +395,16 @@ class Searcher:
                         hit = self.matches(c, query)
                         break
                     except _Need as need:
-                        await self._prepare(c, need)
+                        try:
+                            await self._prepare(c, need)
+                        except BlobError as err:
+                            # Damaged or missing (issue 12): left out of the result, not searched, and
+                            # counted for the command to say so; the other messages are searched.
+                            self.unreadable += 1
+                            if self.report is not None:
+                                self.report(c.row.uid, err)
+                            hit = False
+                            break
                     except _Pause:
                         await self.turn()
                 if hit:

@@ -1,5 +1,11 @@
 """SEARCH and UID SEARCH (ESEARCH's RETURN options, SEARCHRES's SAVE and "$", CONDSTORE's MODSEQ), SORT
-and THREAD (RFC 5256). A query over search.py's limits (keys, work) is answered NO [LIMIT] (RFC 5530)."""
+and THREAD (RFC 5256). A query over search.py's limits (keys, work) is answered NO [LIMIT] (RFC 5530).
+
+A message whose bytes a query needs but the store cannot give (damaged or missing: BlobError) is left out
+of the result and logged once; the others are searched, and the command answers with what it found, an
+untagged `* NO [CORRUPTION]` saying how many messages were not searched (RFC 9051 7.1.2: an untagged NO
+is a warning; RFC 5530's code), and a tagged OK. Results are sets: a tagged NO would leave a client
+without the result of the messages that could be read."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from polyport.imap.codes import ImapRefusal
 from polyport.imap.selected import Selected
 from polyport.imap.session import SELECTED, ImapSession, handles
 from polyport.mailstore import MessageMeta
+from polyport.store.blobs import BlobError
 
 # Messages read from the store per query when searching: a search reads every message's row, a batch
 # at a time, and keeps only what it needs of the matches.
@@ -36,8 +43,38 @@ def _searcher(s: ImapSession, selected: Selected, query: wire.SearchKey) -> sear
     async def read(blob: str, size: int) -> bytes:
         return await s.mailstore.read(blob, size=size)
 
+    def unreadable(uid: int, err: BlobError) -> None:
+        _log_unreadable(s, selected.id, uid, err)
+
     return search.Searcher(read, largest_uid=selected.largest_uid, count=selected.exists, saved=selected.saved,
-                           now=time.time())
+                           now=time.time(), unreadable=unreadable)
+
+
+# Messages logged as unreadable by a search in this process, each once however often clients search (as
+# the blob store logs each damaged blob once): a client searching every minute must not fill the log.
+_reported: dict[tuple[int, int, str], None] = {}
+REPORTED_MAX = 10_000
+
+
+def _log_unreadable(s: ImapSession, mailbox: int, uid: int, err: BlobError) -> None:
+    """A line for a message left out of a search: where it is and why, never its content."""
+    key = (mailbox, uid, str(err))
+    if key in _reported:
+        return
+    if len(_reported) >= REPORTED_MAX:
+        _reported.clear()
+    _reported[key] = None
+    s.log.error("imap.search_unreadable", mailbox=mailbox, uid=uid, error=type(err).__name__, reason=str(err))
+
+
+async def _finish(s: ImapSession, c: wire.Search | wire.Sort | wire.Thread, searcher: search.Searcher,
+                  text: str) -> None:
+    """The tagged OK, after a warning when messages could not be read and were left out."""
+    if searcher.unreadable:
+        some = "1 message" if searcher.unreadable == 1 else f"{searcher.unreadable} messages"
+        verb = "was" if searcher.unreadable == 1 else "were"
+        s.send(f"* NO [CORRUPTION] {some} could not be read from the store and {verb} not searched\r\n".encode())
+    await s.finish(c, text)
 
 
 async def _candidates(s: ImapSession, selected: Selected, *, full: bool) -> AsyncIterator[list[search.Candidate]]:
@@ -95,7 +132,7 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
         if with_modseq and found:
             line += b" (MODSEQ %d)" % highest
         s.send(line + b"\r\n")
-        await s.finish(c, "SEARCH completed")
+        await _finish(s, c, searcher, "SEARCH completed")
         return
     wanted = set(options) if options else {"ALL"}
     if "SAVE" in wanted:
@@ -109,7 +146,7 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
             selected.saved = [uid for _number, uid, _modseq in found]
         wanted.discard("SAVE")
         if not wanted:
-            await s.finish(c, "SEARCH completed, result saved")
+            await _finish(s, c, searcher, "SEARCH completed, result saved")
             return
     parts = [b'* ESEARCH (TAG "' + c.tag.encode() + b'")']
     if c.uid:
@@ -125,7 +162,7 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     if with_modseq and found:
         parts.append(b"MODSEQ %d" % highest)
     s.send(b" ".join(parts) + b"\r\n")
-    await s.finish(c, "SEARCH completed")
+    await _finish(s, c, searcher, "SEARCH completed")
 
 
 @handles(wire.Sort, SELECTED)
@@ -138,7 +175,7 @@ async def sort(s: ImapSession, c: wire.Sort) -> None:
         ordered = await search.sort(found, c.criteria, searcher)
     values = [uid if c.uid else number for number, uid, _keys in ordered]
     s.send(b"* SORT" + b"".join(b" %d" % v for v in values) + b"\r\n")
-    await s.finish(c, "SORT completed")
+    await _finish(s, c, searcher, "SORT completed")
 
 
 @handles(wire.Thread, SELECTED)
@@ -155,4 +192,4 @@ async def thread(s: ImapSession, c: wire.Thread) -> None:
         else:
             body = await search.format_tree(await search.thread_references(found, searcher), c.uid, searcher)
     s.send(b"* THREAD " + body + b"\r\n" if body else b"* THREAD\r\n")
-    await s.finish(c, "THREAD completed")
+    await _finish(s, c, searcher, "THREAD completed")
