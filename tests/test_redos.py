@@ -13,7 +13,7 @@ from polyport.web.render import html_to_text
 BOUND = 0.5  # seconds: the hostile inputs took several before; a loaded CI machine takes a few ms
 
 
-def timed(call, *args):  # type: ignore[no-untyped-def]
+def timed(call, *args):
     started = time.perf_counter()
     result = call(*args)
     assert time.perf_counter() - started < BOUND

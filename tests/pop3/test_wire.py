@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyport.pop3 import wire
@@ -113,3 +113,46 @@ def test_message_bodies_round_trip(lines: list[bytes]) -> None:
     body = wire.message_body(message)
     assert _unstuff(body) == message
     assert b"\r\n.\r\n" not in body[:-3] or body.startswith(b".\r\n")
+
+
+def _reference_body(message: bytes, body_lines: int | None = None) -> bytes:
+    """message_body as it was, line by line in Python: what the C-speed pieces must equal."""
+    text = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if text.endswith(b"\n"):
+        text = text[:-1]
+    lines = text.split(b"\n") if message else []
+    if body_lines is not None:
+        blank = lines.index(b"") if b"" in lines else len(lines)
+        lines = lines[:blank + 1 + body_lines]
+    return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines) + b".\r\n"
+
+
+_message_parts = st.lists(st.sampled_from([b"a", b"b c", b".", b"..", b"\r", b"\n", b"\r\n", b"\r\n\r\n", b"\n."]),
+                          max_size=30).map(b"".join)
+
+
+@given(_message_parts, st.one_of(st.none(), st.integers(0, 12)), st.integers(1, 12), st.integers(1, 9))
+@settings(max_examples=1000)
+def test_message_pieces_are_the_line_by_line_body(message: bytes, body_lines: int | None, size: int,
+                                                   block: int) -> None:
+    """RETR and TOP in pieces of any size (and TOP counting lines in blocks of any size) give exactly the
+    body the line-by-line formatting gave: bare CR and LF, dots, blank lines anywhere."""
+    saved = wire._BLOCK
+    wire._BLOCK = block  # type: ignore[misc]
+    try:
+        pieces = list(wire.message_pieces(message, body_lines, size))
+    finally:
+        wire._BLOCK = saved  # type: ignore[misc]
+    assert b"".join(pieces) + b".\r\n" == _reference_body(message, body_lines)
+    assert wire.message_body(message, body_lines) == _reference_body(message, body_lines)
+    assert all(pieces)
+
+
+def test_a_large_message_goes_in_pieces_of_whole_lines() -> None:
+    line = b".dotted line\r\n"
+    message = b"Subject: big\r\n\r\n" + line * (3 * wire.PIECE // len(line))
+    pieces = list(wire.message_pieces(message))
+    assert len(pieces) >= 3 and all(p.endswith(b"\r\n") for p in pieces)
+    assert b"".join(pieces) + b".\r\n" == _reference_body(message)
+    top = list(wire.message_pieces(message, 2 * wire.PIECE // len(line)))
+    assert b"".join(top) + b".\r\n" == _reference_body(message, 2 * wire.PIECE // len(line))

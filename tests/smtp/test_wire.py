@@ -275,3 +275,66 @@ def test_normalize() -> None:
     assert wire.normalize(b"..a\r\n", unstuff=True) == (b".a\r\n", False)
     # After a bare LF a dot is content, not stuffing; a lone dot stays.
     assert wire.normalize(b"a\n..b\n.\n", unstuff=True) == (b"a\r\n..b\r\n.\r\n", True)
+
+
+def _reference_normalize(data: bytes, *, unstuff: bool) -> tuple[bytes, bool]:
+    """normalize as it was, line by line in Python: what the C-speed version must equal."""
+    crlf = data.count(b"\r\n")
+    bare = not (data.count(b"\n") == crlf and data.count(b"\r") == crlf)
+    data = re.sub(rb"\r(?!\n)", b" ", data)
+    out: list[bytes] = []
+    start = 0
+    after_crlf = True
+    for match in re.finditer(rb"\r\n|\n", data):
+        line = data[start:match.start()]
+        if unstuff and after_crlf and line.startswith(b".") and line != b".":
+            line = line[1:]
+        out.append(line)
+        after_crlf = match.group() == b"\r\n"
+        start = match.end()
+    tail = data[start:]
+    if unstuff and after_crlf and tail.startswith(b".") and tail != b".":
+        tail = tail[1:]
+    out.append(tail)
+    return b"\r\n".join(out), bare
+
+
+_data_parts = st.lists(st.sampled_from([b"a", b"b c", b".", b"..", b"\r", b"\n", b"\r\n", b"\r\n.", b"\n.\n",
+                                        b"\r.\r"]), max_size=30).map(b"".join)
+
+
+@given(_data_parts, st.booleans())
+@settings(max_examples=1000)
+def test_normalize_is_the_line_by_line_normalisation(data: bytes, unstuff: bool) -> None:
+    """Dots, bare CRs and bare LFs anywhere: the same message and flag as the line-by-line version."""
+    assert wire.normalize(data, unstuff=unstuff) == _reference_normalize(data, unstuff=unstuff)
+
+
+@given(_data_parts, st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+@settings(max_examples=1000)
+def test_data_normalised_as_it_comes_is_the_whole_normalised(data: bytes, cuts: list[int]) -> None:
+    """The reader normalises the whole lines of each piece as it comes: cut anywhere, the message is what
+    normalising the whole data at once gives."""
+    stream = data + b"\r\n.\r\nAFTER"
+    points = sorted({min(c, len(stream)) for c in cuts})
+    pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    reader, rest = read_all([p for p in pieces if p])
+    end = (b"\r\n" + stream).find(b"\r\n.\r\n")
+    assert reader.done and rest == stream[end + 3:]
+    assert reader.message() == _reference_normalize(stream[:end], unstuff=True)
+
+
+def test_stuffing_dots_do_not_count_against_the_limit() -> None:
+    """RFC 1870: the limit is on the message; a client's stuffing dots are not part of it."""
+    body = b".x\r\n" + b"." * 94 + b"\r\n"  # 100 octets once unstuffed, 102 as sent
+    assert len(body) == 100
+    stuffed = b"." + body.replace(b"\r\n.", b"\r\n..")
+    reader, _ = read_all([stuffed + b".\r\n"], limit=100)
+    assert not reader.too_big and reader.message() == (body, False)
+    reader, _ = read_all([b"y" + stuffed + b".\r\n"], limit=100)
+    assert reader.too_big
+    # As the pieces come, too: nothing past the limit and its small margin is held.
+    reader = DotReader(100)
+    for _ in range(100):
+        reader.feed(b"..x\r\n")
+    assert reader.too_big and not reader._parts and not reader._pending

@@ -31,9 +31,6 @@ def probe(node: StallNode) -> Pop3:
     return Pop3(node, node.account("prober"))
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "pop3/wire.py message_body() dot-stuffs line by line in Python once a line starts with '.' or a line "
-    "end is bare: about 0.5 s on the loop for 20 MB, more for 50 MB (issue 12 stall harness)"))
 def test_retr_of_a_message_at_the_size_limit(node: StallNode, probe: Pop3) -> None:
     """RETR of a message as large as the server accepts, with lines starting with "." to stuff."""
     address = node.account()
@@ -44,10 +41,6 @@ def test_retr_of_a_message_at_the_size_limit(node: StallNode, probe: Pop3) -> No
     check(stall)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "pop3/wire.py message_body() checks and copies the whole message in several passes and pop3/session.py "
-    "sends it in one write: 0.33 s on the loop for 50 MB, even with no line to stuff (issue 12 stall "
-    "harness)"))
 def test_retr_of_a_plain_message_at_the_size_limit(node: StallNode, probe: Pop3) -> None:
     """RETR of a message as large as the server accepts, with nothing to stuff: the fast path."""
     address = node.account()
@@ -58,9 +51,6 @@ def test_retr_of_a_plain_message_at_the_size_limit(node: StallNode, probe: Pop3)
     check(stall)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "pop3/wire.py message_body(body_lines=...) splits the whole message into lines and scans them in "
-    "Python for TOP: 0.2 s on the loop for 20 MB, 0.8-1.1 s for 50 MB (issue 12 stall harness)"))
 def test_top_of_a_message_at_the_size_limit(node: StallNode, probe: Pop3) -> None:
     """TOP with a huge line count: the whole message again, through TOP's own path."""
     address = node.account()

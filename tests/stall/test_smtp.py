@@ -39,19 +39,15 @@ def recipients(node: StallNode) -> list[str]:
     return [node.account("rcpt") for _ in range(RECIPIENTS)]
 
 
-@pytest.mark.parametrize("dots", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=False, reason=(
-        "the end of DATA works on the whole 50 MB message at once on the loop (smtp/wire.py DotReader.message "
-        "joins it, normalize counts it, delivery/service.py deliver stores it): 0.4 s (issue 12 stall "
-        "harness)"))),
-    pytest.param(True, marks=pytest.mark.xfail(strict=False, reason=(
-        "smtp/wire.py normalize(unstuff=True) removes the stuffed dots line by line in Python once any "
-        "line starts with '.': 0.7-1.1 s on the loop for 20 MB, more for 50 MB (issue 12 stall harness)"))),
-], ids=["plain", "dot-stuffed"])
+# Passes here at 95-227 ms of the 250 ms bound: the rest is the end of DATA (one 50 MB join, then the
+# delivery storing it on the loop); xfail(strict=False) until that is split, so a loaded CI run is no flake.
+@pytest.mark.xfail(strict=False, reason="end of DATA: the final join and delivery/service.py storing 50 MB on "
+                                        "the loop leave too little margin under the bound on a loaded machine")
+@pytest.mark.parametrize("dots", [False, True], ids=["plain", "dot-stuffed"])
 def test_data_at_the_size_limit_to_many_recipients(node: StallNode, probe: Smtp, recipients: list[str],
                                                    dots: bool) -> None:
     """A message as large as SIZE allows, to 200 local accounts: the envelope pipelined, then DATA; with
-    `dots` a line in a hundred starts with "." (the limit counts the octets sent, stuffing included)."""
+    `dots` a line in a hundred starts with "." (the limit counts the message, not the stuffing dots: RFC 1870)."""
     client = Smtp(node)
     data = big_message(MAX_SIZE - 64 * 1024)
     if dots:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import secrets
 import socket
@@ -259,9 +260,18 @@ class Pop3Session(CommandSession[State, wire.Command]):
                           f"please tell the administrator", "SYS/PERM", Result.SERVER_ERROR) from None
         if isinstance(c, wire.Retr):
             message.retrieved = True
-            self.send(wire.ok(f"{message.size} octets") + wire.message_body(data))
+            self.send(wire.ok(f"{message.size} octets"))
+            pieces = wire.message_pieces(data)
         else:
-            self.send(wire.ok("top of message follows") + wire.message_body(data, c.lines))
+            self.send(wire.ok("top of message follows"))
+            pieces = wire.message_pieces(data, c.lines)
+        # A piece at a time, the loop turning between two (and waiting while the client is slow to read):
+        # a message at the size limit never holds the loop for more than one piece's making and writing.
+        for piece in pieces:
+            self.send(piece)
+            await self.conn.drain()
+            await asyncio.sleep(0)
+        self.send(b".\r\n")
         await self.conn.drain()
 
     async def quit(self, c: wire.Quit) -> None:

@@ -10,6 +10,7 @@ otherwise, except passwords, which some users make long.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -242,30 +243,96 @@ def multiline(lines: list[bytes]) -> bytes:
     return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines) + b".\r\n"
 
 
-def _plain(message: bytes) -> bool:
-    """Every line ends in CRLF (no bare LF or CR) and none starts with "."."""
-    lf = message.count(b"\n")
-    return (lf == message.count(b"\r") == message.count(b"\r\n") and not message.startswith(b".")
-            and b"\n." not in message)
+# A message goes out in pieces of about this size, each made ready (line ends, stuffing) apart, so that a
+# session can write one and let the loop turn before the next: a message at the size limit holds the loop
+# for milliseconds at a time, not for the whole message.
+PIECE: Final = 1 << 20
+# TOP counts line ends a block at a time (bytes.count, in C), then one by one (bytes.find) in the last block.
+_BLOCK: Final = 64 * 1024
+
+
+def _crlf_lines(text: bytes) -> bytes:
+    """`text` with every line ending in CRLF (a bare LF or CR is a line end), the last one too; b"" stays
+    b"". In C: a few passes of bytes methods, none that copies when it is already CRLF."""
+    crlf = text.count(b"\r\n")
+    if text.count(b"\n") != crlf or text.count(b"\r") != crlf:
+        text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if text and not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return text
+
+
+def _lines_end(text: bytes, start: int, count: int) -> tuple[int, int]:
+    """Where the `count`th line of CRLF `text` from `start` ends (after its CRLF), and how many of the
+    `count` lines are left when `text` has fewer (then the position is len(text))."""
+    size = len(text)
+    position = start
+    while count > 0 and position < size:
+        end = min(position + _BLOCK, size)
+        if text[end - 1:end] == b"\r":  # not between the two octets of a CRLF
+            end += 1
+        found = text.count(b"\r\n", position, end)
+        if found < count:
+            count -= found
+            position = end
+            continue
+        while count > 0:
+            position = text.find(b"\r\n", position, end) + 2
+            count -= 1
+    return min(position, size), count
+
+
+def _raw_pieces(message: bytes, size: int) -> Iterator[bytes]:
+    """`message` cut after a line end (LF, or a CR not followed by LF) about every `size` octets."""
+    position = 0
+    any_lf = True
+    while position < len(message):
+        target = position + size
+        if target >= len(message):
+            yield message[position:]
+            return
+        cut = message.find(b"\n", target) if any_lf else -1
+        if cut < 0:
+            any_lf = False  # none after this point: line ends are CRs alone, if any
+            cut = message.find(b"\r", target)
+        if cut < 0:
+            yield message[position:]
+            return
+        yield message[position:cut + 1]
+        position = cut + 1
+
+
+def message_pieces(message: bytes, body_lines: int | None = None, size: int = PIECE) -> Iterator[bytes]:
+    """A message as the lines of a multi-line response (RFC 1939 section 3), without the terminating ".",
+    in pieces of about `size` octets: every line ends in CRLF (bare LF and CR become CRLF) and a leading "."
+    is doubled. With `body_lines`, only the header, the blank line and that many body lines (TOP). Each
+    piece is made in C (bytes methods over it), and every piece starts at the start of a line."""
+    in_header = True
+    left = body_lines if body_lines is not None else 0
+    for raw in _raw_pieces(message, size):
+        text = _crlf_lines(raw)
+        if body_lines is not None:
+            start = 0
+            if in_header:
+                # The blank line ending the header; every piece starts at the start of a line.
+                blank = -2 if text.startswith(b"\r\n") else text.find(b"\r\n\r\n")
+                in_header = blank == -1
+                start = len(text) if in_header else blank + 4
+            if not in_header:
+                end, left = _lines_end(text, start, left)
+                text = text[:end]
+        # RFC 1939 byte-stuffing: a line starting with "." gets another ".". replace() hands back the same
+        # object, uncopied, when there is nothing to stuff.
+        stuffed = text.replace(b"\r\n.", b"\r\n..")
+        if text.startswith(b"."):
+            stuffed = b"." + stuffed
+        if stuffed:
+            yield stuffed
+        if body_lines is not None and not in_header and left == 0:
+            return
 
 
 def message_body(message: bytes, body_lines: int | None = None) -> bytes:
-    """A message as a multi-line response body (RFC 1939 section 3): every line ends in CRLF (bare LF
-    and CR become CRLF), a leading "." is doubled, then the terminating ".". With `body_lines`, only the
-    header, the blank line and that many body lines (TOP)."""
-    if body_lines is None and _plain(message):
-        # The common case, a CRLF message with no line starting with ".": sent as it is.
-        return message + (b".\r\n" if message.endswith(b"\r\n") or not message else b"\r\n.\r\n")
-    text = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    if text.endswith(b"\n"):
-        text = text[:-1]
-    lines = text.split(b"\n") if message else []  # "\r\n" alone is one empty line
-    if body_lines is not None:
-        try:
-            blank = lines.index(b"")
-        except ValueError:
-            blank = len(lines)
-        lines = lines[:blank + 1 + body_lines]
-    if not any(line.startswith(b".") for line in lines):
-        return b"\r\n".join(lines) + (b"\r\n.\r\n" if lines else b".\r\n")
-    return multiline(lines)
+    """A message as a multi-line response body (RFC 1939 section 3): `message_pieces` then the terminating
+    ".". With `body_lines`, only the header, the blank line and that many body lines (TOP)."""
+    return b"".join(message_pieces(message, body_lines)) + b".\r\n"

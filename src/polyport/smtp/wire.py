@@ -473,8 +473,10 @@ def decode_base64(text: str | bytes) -> bytes:
 
 # -- message data --
 
-_LINE_END = re.compile(rb"\r\n|\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
+# A stuffed dot: at the start of a line that began after a CRLF, on a line holding more than the dot. Once
+# bare CRs are spaces, a CR is always the first octet of a CRLF.
+_STUFFED = re.compile(rb"\r\n\.(?=[^\r\n])")
 
 
 def normalize(data: bytes, *, unstuff: bool) -> tuple[bytes, bool]:
@@ -485,46 +487,55 @@ def normalize(data: bytes, *, unstuff: bool) -> tuple[bytes, bool]:
     when it is relayed: the copy sent on has CRLF everywhere and is dot-stuffed again). A bare CR is not a
     line end (it would split a header field in two after filters had judged it as one): it becomes a
     space. A dot is unstuffed only at the start of a line that began after a real CRLF; a line holding a
-    single dot that was not the end of the data stays as it is."""
+    single dot that was not the end of the data stays as it is.
+
+    All in C (bytes methods, and regular expressions with a literal prefix), never a Python step per line."""
+    return _normalize(data, unstuff, True)
+
+
+def _normalize(data: bytes, unstuff: bool, after_crlf: bool) -> tuple[bytes, bool]:
+    """`normalize`, for data whose first line begins after a CRLF (`after_crlf`, as the start of the data
+    does) or after a bare LF (then its dot stays). `data` ends the data: a last line without its line end
+    is the last line of the message."""
     crlf = data.count(b"\r\n")
-    if data.count(b"\n") == crlf and data.count(b"\r") == crlf:
-        if not unstuff or (b"\r\n." not in data and not data.startswith(b".")):
-            return data, False
-        bare = False
-    else:
-        bare = True
-    if data.count(b"\r") != crlf:
+    bare_cr = data.count(b"\r") != crlf
+    bare = bare_cr or data.count(b"\n") != crlf
+    if not bare and (not unstuff or (b"\r\n." not in data and not (after_crlf and data.startswith(b".")))):
+        return data, False
+    if bare_cr:
         data = _BARE_CR.sub(b" ", data)
-    out: list[bytes] = []
-    start = 0
-    after_crlf = True  # the data starts as if after a CRLF
-    for match in _LINE_END.finditer(data):
-        line = data[start:match.start()]
-        if unstuff and after_crlf and line.startswith(b".") and line != b".":
-            line = line[1:]
-        out.append(line)
-        after_crlf = match.group() == b"\r\n"
-        start = match.end()
-    tail = data[start:]
-    if unstuff and after_crlf and tail.startswith(b".") and tail != b".":
-        tail = tail[1:]
-    out.append(tail)
-    return b"\r\n".join(out), bare
+    if unstuff:
+        # The first line, then every line after a real CRLF: before bare LFs become CRLF below, so a line
+        # after a bare LF keeps its dot.
+        if after_crlf and data.startswith(b".") and data[1:2] not in (b"", b"\r", b"\n"):
+            data = data[1:]
+        data = _STUFFED.sub(b"\r\n", data)
+    if bare:
+        # Every CR now starts a CRLF: the LFs alone are the bare ones.
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return data, bare
 
 
 class DotReader:
     """The body of DATA, fed as it arrives, until the line holding only "." after a CRLF.
 
     Only CRLF "." CRLF ends the data; "<LF>.<LF>", "<CR>.<CR>" and their mixtures are content (then
-    normalised to CRLF lines, see `normalize`). Past `limit` octets nothing more is kept: the reader only
-    watches for the end, so an oversized message is refused (552) without being held in memory."""
+    normalised to CRLF lines, see `normalize`). The whole lines of each piece are normalised (unstuffed,
+    CRLF) as they come, so the end of the data has only the last line and the joining left to do, however
+    large the message. The limit is on the message as delivered (RFC 1870: the stuffing dots do not
+    count); past it nothing more is kept: the reader only watches for the end, so an oversized message is
+    refused (552) without being held in memory."""
 
     END = b"\r\n.\r\n"
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._parts: list[bytes] = []
-        self._kept = 0
+        self._parts: list[bytes] = []  # the message so far, normalised
+        self._kept = 0  # octets in _parts
+        self._pending: list[bytes] = []  # what came after the last line end, as sent
+        self._pending_size = 0
+        self._after_crlf = True  # the pending line begins after a CRLF (or at the start)
+        self._bare = False
         # The last up-to-4 octets seen, to find an end split across pieces. The data is searched as if
         # preceded by CRLF, so ".\r\n" at the very start is the end of an empty message.
         self._tail = b"\r\n"
@@ -542,7 +553,13 @@ class DotReader:
         if found >= 0:
             self._end = self.received + found + 2 - len(self._tail)
             used = self._end + 3 - self.received
-            self._take(data[:used])
+            self.received += used
+            if not self.too_big:
+                # The end line's ".\r\n" (its dot and CR perhaps in the pending piece) is not the message's.
+                self._pending.append(data[:used])
+                self._normalise(b"".join(self._pending)[:-3])
+                if self._kept > self.limit:
+                    self._refuse()
             self.done = True
             return used
         self._take(data)
@@ -551,15 +568,38 @@ class DotReader:
 
     def _take(self, data: bytes) -> None:
         self.received += len(data)
-        if self.too_big:
+        if self.too_big or not data:
             return
-        if self._kept + len(data) > self.limit + 3:  # the end line's ".\r\n" is not the message's
-            self.too_big = True
-            self._parts.clear()
-            return
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            # The whole lines so far go normalised; what follows the last line end waits for its own.
+            self._pending.append(data[:cut])
+            self._normalise(self._pending[0] if len(self._pending) == 1 else b"".join(self._pending))
+            data = data[cut:]
         if data:
-            self._parts.append(data)
-            self._kept += len(data)
+            self._pending.append(data)
+            self._pending_size += len(data)
+        # What is pending is part of one line: of its octets only a first dot may be a stuffing one, and
+        # the end line's ".\r" is within the 3 octets of margin.
+        if self._kept + self._pending_size > self.limit + 3:
+            self._refuse()
+
+    def _normalise(self, lines: bytes) -> None:
+        """`lines` (the pending data, as sent) normalised onto the message."""
+        self._pending.clear()
+        self._pending_size = 0
+        message, bare = _normalize(lines, True, self._after_crlf)
+        self._bare = self._bare or bare
+        self._after_crlf = lines.endswith(b"\r\n")
+        if message:
+            self._parts.append(message)
+            self._kept += len(message)
+
+    def _refuse(self) -> None:
+        self.too_big = True
+        self._parts.clear()
+        self._pending.clear()
+        self._pending_size = 0
 
     @property
     def size(self) -> int:
@@ -570,5 +610,4 @@ class DotReader:
         """The message, unstuffed and normalised, and whether it had bare line ends. Only once done and not
         too big."""
         assert self.done and not self.too_big
-        data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-        return normalize(data[:self._end], unstuff=True)
+        return b"".join(self._parts), self._bare
