@@ -176,7 +176,8 @@ def _smtp_data() -> Check:
             if not whole.done:
                 continue
             assert whole.size == cut.size == end and rest == data[end + 3:]
-            assert whole.too_big == (end > limit)
+            # RFC 1870: the limit is on the message as stored (stuffing dots removed, line ends CRLF).
+            assert whole.too_big == (len(wire.normalize(data[:end], unstuff=True)[0]) > limit)
             if whole.too_big:
                 continue
             message, bare = whole.message()
