@@ -11,6 +11,7 @@ import itertools
 import logging
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -65,6 +66,25 @@ def get(**context: Any) -> Any:
 
 _counter = itertools.count(1)
 _PREFIX = os.urandom(2).hex()
+
+
+# Keys of what this process has logged once (a damaged blob, an unreadable message): bounded, so a flood of
+# distinct keys forgets the oldest instead of growing; a key forgotten may be logged once more.
+_ONCE: dict[object, None] = {}
+_ONCE_MAX = 10_000
+_once_lock = threading.Lock()  # blob reads run on worker threads too
+
+
+def once(key: object) -> bool:
+    """True the first time `key` is seen by this process: for events a client can repeat at will (a
+    message that cannot be read, asked for every minute), which must not fill the log."""
+    with _once_lock:
+        if key in _ONCE:
+            return False
+        if len(_ONCE) >= _ONCE_MAX:
+            del _ONCE[next(iter(_ONCE))]
+        _ONCE[key] = None
+        return True
 
 
 def connection_id() -> str:

@@ -64,3 +64,18 @@ def test_delivery_runs_them() -> None:
 @given(st.text(min_size=1, max_size=200))
 def test_any_text_reads_back(text: str) -> None:
     assert autoreply.vacation_of(autoreply.with_vacation([OTHER], text)) == text
+
+
+def test_malformed_rules_set_by_hand_are_passed_over() -> None:
+    """Rules written through the CLI/API by hand: a one-element action, a string for the action list,
+    a short rule. The webmail's settings page reads them without failing."""
+    from polyport.filters.autoreply import forwarding_of, vacation_of
+
+    rules = [
+        [1, "#Vacation", [], [["Reply with"]]],
+        [1, "#Vacation", [], "Reply with"],
+        [1, "#Redirect"],
+        [1, "#Redirect", [], [["Mirror to"], "x", ["Redirect to", "a@example.org"]]],
+    ]
+    assert vacation_of(rules) == ""
+    assert forwarding_of(rules) == ("a@example.org", False)

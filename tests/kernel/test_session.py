@@ -262,3 +262,33 @@ async def test_frames_are_read_through_a_pure_framer() -> None:
     client.send_eof()
     await client.close()
     assert frames.got == [b"<a/>", b"<b/>", "too large", b"<c/>"]
+
+
+async def test_a_peer_gone_in_the_middle_of_a_frame_is_a_framing_error() -> None:
+    """The stream ended inside a frame: the session learns it as FrameError, not as a quiet close."""
+    from polyport.net.framing import FrameError
+    from polyport.net.framing.nul import NulFramer
+
+    outcome: list[str] = []
+
+    class Frames:
+        def session(self, conn: Connection) -> Frames:
+            self.conn = conn
+            return self
+
+        def refusal(self, reason: Refusal) -> bytes:
+            return b""
+
+        async def run(self) -> None:
+            framer = NulFramer()
+            try:
+                while True:
+                    await self.conn.read_frame(framer)
+            except FrameError:
+                outcome.append("frame-error")
+
+    client = MemoryClient(Frames())
+    client.send(b"<a/>\0<half")
+    client.send_eof()
+    await client.close()
+    assert outcome == ["frame-error"]

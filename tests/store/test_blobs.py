@@ -125,43 +125,6 @@ async def test_a_range_checks_the_size_when_given(tmp_path: Path) -> None:
         await blobs.read("0" * 64, 0, 10, 10)
 
 
-async def test_streaming_checks_the_size_before_and_the_hash_after(tmp_path: Path) -> None:
-    blobs = LocalBlobStore(tmp_path)
-    data = os.urandom(600_000)
-    blob_id = await blobs.put(data)
-    assert b"".join([chunk async for chunk in blobs.stream(blob_id, len(data), chunk=100_000)]) == data
-
-    with pytest.raises(BlobNotFound):
-        async for _ in blobs.stream("0" * 64):
-            pass
-
-    truncated = await blobs.put(os.urandom(300_000))
-    _damage(blobs, truncated, "truncate")
-    sent: list[bytes] = []
-    with pytest.raises(BlobDamaged) as caught:
-        async for chunk in blobs.stream(truncated, 300_000):
-            sent.append(chunk)
-    assert caught.value.problem == "size" and sent == []  # before the first chunk
-
-    _damage(blobs, blob_id, "overwrite")
-    with pytest.raises(BlobDamaged) as caught:
-        async for chunk in blobs.stream(blob_id, len(data), chunk=100_000):
-            sent.append(chunk)
-    assert caught.value.problem == "hash"
-    assert len(b"".join(sent)) == len(data)  # found after the last chunk: the caller must end in error
-
-
-async def test_a_stream_left_early_closes_its_file(tmp_path: Path) -> None:
-    blobs = LocalBlobStore(tmp_path)
-    blob_id = await blobs.put(os.urandom(300_000))
-    before = len(os.listdir("/proc/self/fd"))
-    stream = blobs.stream(blob_id, chunk=1000)
-    async for _ in stream:
-        break
-    await stream.aclose()  # type: ignore[attr-defined]
-    assert len(os.listdir("/proc/self/fd")) == before
-
-
 async def test_verify_reads_it_all_and_logs_nothing(tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path)
     data = os.urandom(700_000)

@@ -16,7 +16,7 @@ from typing import Protocol
 from polyport.admin.errors import Forbidden, Hidden
 from polyport.auth.login import Authenticator, Identity
 from polyport.config import Config
-from polyport.directory import Directory, InvalidName, UnknownDomain
+from polyport.directory import Directory, InvalidName, LoginRecord, UnknownDomain
 from polyport.mailstore import Mailstore
 from polyport.net.trusted import TrustedNetworks
 from polyport.queue import Queue
@@ -101,14 +101,19 @@ async def require_domain(directory: Directory, actor: Actor, domain: str, right:
     return primary
 
 
+def _own(actor: Actor, address: str, record: LoginRecord | None) -> bool:
+    """Whether `address` (whose login record is `record`) names the actor's own account."""
+    return actor.account_id is not None and (
+        address.lower() == actor.address or (record is not None and record.account_id == actor.account_id))
+
+
 async def is_me(directory: Directory, actor: Actor, address: str) -> bool:
     """Whether `address` names the actor's own account (by its name, an alias or a domain alias)."""
     if actor.account_id is None:
         return False
     if address.lower() == actor.address:
         return True
-    record = await directory.login_record(address)
-    return record is not None and record.account_id == actor.account_id
+    return _own(actor, address, await directory.login_record(address))
 
 
 async def require_object(directory: Directory, actor: Actor, address: str, right: str | None = None, *,
@@ -119,8 +124,7 @@ async def require_object(directory: Directory, actor: Actor, address: str, right
     if actor.is_master:
         return address
     record = await directory.login_record(address)
-    if own and actor.account_id is not None and (
-            address.lower() == actor.address or (record is not None and record.account_id == actor.account_id)):
+    if own and _own(actor, address, record):
         return address
     await require_domain(directory, actor, address.rpartition("@")[2], right)
     if record is not None and not set(record.rights) <= actor.rights:

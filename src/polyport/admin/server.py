@@ -218,6 +218,8 @@ async def write_log(s: Services, actor: Actor, level: str, text: str) -> None:
 # -- server-wide defaults --
 
 async def server_account_defaults(s: Services, actor: Actor) -> dict[str, Any]:
+    """Readable by any logged-in account (as on CommuniGate: what a domain's settings inherit); only
+    the server's administrators change them."""
     return await s.directory.server_account_defaults()
 
 
@@ -228,6 +230,8 @@ async def update_server_account_defaults(s: Services, actor: Actor, changes: Map
 
 
 async def server_domain_defaults(s: Services, actor: Actor) -> dict[str, Any]:
+    """Readable by any logged-in account (as on CommuniGate: what a domain's settings inherit); only
+    the server's administrators change them."""
     return await s.directory.server_domain_defaults()
 
 
@@ -238,6 +242,8 @@ async def update_server_domain_defaults(s: Services, actor: Actor, changes: Mapp
 
 
 async def server_account_prefs(s: Services, actor: Actor) -> dict[str, Any]:
+    """Readable by any logged-in account (as on CommuniGate: what a domain's settings inherit); only
+    the server's administrators change them."""
     return await s.directory.server_account_prefs()
 
 

@@ -51,8 +51,10 @@ class Throttle:
         self._generation = 0
 
     def clear(self) -> None:
-        """Forget every failure and lockout (an administrator's unlock; tests). Synchronous, so a test's
-        thread can call it: later keys get a new generation in their names, and the old ones expire."""
+        """Forget every failure and lockout this Throttle counted (tests; an administrator's unlock).
+        Synchronous, so a test's thread can call it: later keys get a new generation in their names and
+        the old ones expire. The generation is this process's: throttles of other nodes sharing the store
+        keep theirs (the cluster issue stores it if an unlock must reach every node)."""
         self._generation += 1
 
     # -- keys --

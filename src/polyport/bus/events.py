@@ -119,7 +119,6 @@ class MailboxChanged(Event):
         return topics.mailbox(self.mailbox_id)
 
 
-
 @_kind("mailboxes")
 @dataclass(frozen=True, slots=True)
 class MailboxListChanged(Event):
@@ -130,7 +129,6 @@ class MailboxListChanged(Event):
     @property
     def topic(self) -> str:
         return topics.account(self.account_id)
-
 
 
 # -- the directory's --
@@ -152,7 +150,6 @@ class DirectoryEvent(Event):
     @property
     def topic(self) -> str:
         return topics.DIRECTORY
-
 
 
 @_kind("account")
@@ -184,7 +181,6 @@ class ServerChanged(DirectoryEvent):
     kept for the CLI/API (`services`, `network`: directory.records' SERVER_* names)."""
 
     dictionary: str
-
 
 
 @_kind("alias")

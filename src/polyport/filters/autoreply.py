@@ -27,23 +27,32 @@ def _named(rule: Any, name: str) -> bool:
     return isinstance(rule, list | tuple) and len(rule) >= 2 and rule[1] == name
 
 
+def _actions(rule: Any) -> list[tuple[str, Any]]:
+    """A rule's actions as (lower-case name, argument); malformed ones (set by hand through the CLI/API)
+    are passed over."""
+    actions = rule[3] if len(rule) >= 4 else ()
+    if not isinstance(actions, list | tuple):
+        return []
+    return [(str(a[0]).lower(), a[1]) for a in actions if isinstance(a, list | tuple) and len(a) >= 2]
+
+
 def vacation_of(rules: Iterable[Any]) -> str:
     """The vacation answer's text, or "" when there is none."""
     for rule in rules:
-        if _named(rule, VACATION) and len(rule) >= 4:
-            for action in rule[3]:
-                if action and str(action[0]).lower() == "reply with":
-                    return str(action[1])
+        if _named(rule, VACATION):
+            for name, argument in _actions(rule):
+                if name == "reply with":
+                    return str(argument)
     return ""
 
 
 def forwarding_of(rules: Iterable[Any]) -> tuple[str, bool]:
     """(where mail is forwarded, whether a copy is kept); ("", True) when it is not."""
     for rule in rules:
-        if _named(rule, REDIRECT) and len(rule) >= 4:
-            for action in rule[3]:
-                if action and str(action[0]).lower() in (MIRROR.lower(), REDIRECT_TO.lower()):
-                    return str(action[1]), str(action[0]).lower() == MIRROR.lower()
+        if _named(rule, REDIRECT):
+            for name, argument in _actions(rule):
+                if name in (MIRROR.lower(), REDIRECT_TO.lower()):
+                    return str(argument), name == MIRROR.lower()
     return "", True
 
 

@@ -351,7 +351,7 @@ def render(number: int, meta: MessageMeta, plan: Plan, *, message: bytes | None,
             continue
         item = _answer(want, transform, message[start:end])
         spent += len(item)
-        if spent > BUDGET_FLOOR and spent > size * BUDGET_FACTOR:
+        if spent > budget(size):
             raise _too_large(number, size)
         out.append(item)
     _implied(out, meta, plan, with_modseq, extra_flags)

@@ -666,7 +666,7 @@ class Mailstore:
                 return _slice(_checked(bytes(inline), size, blob), offset, length)
         try:
             if offset == 0 and length is None:
-                return _checked(await self.blobs.get(blob, size), size, blob)
+                return await self.blobs.get(blob, size)  # the blob store checks size and hash
             data = await self.blobs.read(blob, offset, length if length is not None else 1 << 62, size)
         except BlobNotFound:
             inline = None

@@ -248,11 +248,9 @@ class Pop3Session(CommandSession[State, wire.Command]):
         if blob is None:  # expunged through IMAP since this session began
             raise Refusal(f"message {c.number} is no longer there", "SYS/TEMP")
         try:
+            # The mailstore checks the length against the recorded size, and logs what it cannot read.
             data = await self.mailstore.read(blob, size=message.size)
-            if len(data) != message.size:  # read from the record store, or recorded with another size
-                raise blobs.log_damaged(blobs.wrong_size(blob, len(data), message.size))
         except blobs.BlobNotFound:
-            blobs.log_missing(blob)
             raise Refusal(f"message {c.number} cannot be read: it is missing from the server's store; "
                           f"please tell the administrator", "SYS/PERM", Result.SERVER_ERROR) from None
         except blobs.BlobDamaged:

@@ -16,15 +16,13 @@ or a hand truncated or overwrote is found out, never served as if it were the me
 - The size, whenever the caller knows it (its message's recorded size): a file of another size raises
   `BlobDamaged` before a byte is read (an `fstat`, no cost to speak of). Ranges check only this.
 - The hash, whenever the whole blob is read: `get` and `verify` hash what they read and raise
-  `BlobDamaged` instead of returning it. `stream` hashes as it goes, so it can only tell after the last
-  chunk: the caller has sent those bytes by then and must end its response in error (close a
-  connection whose reply announced a length; never let the short or wrong bytes pass as the message).
+  `BlobDamaged` instead of returning it; a message sent in pieces is verified before its first piece.
   Measured (bench: 500 reads of one blob from the page cache, CPU time): SHA-256 runs at 1.4 GB/s here
   (0.71 ms a megabyte; OpenSSL with SHA-NI); a 1 MB `get` went from 0.15 to 0.94 ms, in a worker thread
   (hashlib lets go of the GIL), little beside sending a megabyte. Blobs up to `INLINE_READ` (messages
   of 64-128 KiB; smaller ones live in the record store) are read and hashed on the event loop:
-  0.01 -> 0.09-0.12 ms, about what the hop to a thread and back costs (0.07 ms). `stream` costs 1.4 ms a
-  megabyte (a hop per chunk). Not hashed: ranges (`read`), which would have to read the whole blob to
+  0.01 -> 0.09-0.12 ms, about what the hop to a thread and back costs (0.07 ms). Not hashed: ranges
+  (`read`), which would have to read the whole blob to
   check a piece of it (a 50 MB message for a 1 KB partial FETCH: 35 ms); they check the size only.
 - A damaged blob is logged once per blob id and process (`blobs.damaged`, at error, with its id), not
   on every read: a client retrying a message every minute must not fill the log.
@@ -42,9 +40,9 @@ import queue
 import secrets
 import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import Literal, Protocol
 
 from polyport import log
 
@@ -78,22 +76,10 @@ def wrong_hash(blob_id: str, digest: str) -> BlobDamaged:
     return BlobDamaged(blob_id, "hash", f"its content hashes to {digest}, not to its name")
 
 
-# Blobs logged as damaged or missing in this process: each is logged once, whoever reads it how often.
-_logged: set[tuple[str, str]] = set()
-_logged_lock = threading.Lock()
-
-
-def _first_time(event: str, blob_id: str) -> bool:
-    with _logged_lock:
-        first = (event, blob_id) not in _logged
-        _logged.add((event, blob_id))
-    return first
-
-
 def log_damaged(err: BlobDamaged) -> BlobDamaged:
     """Log `err` (`blobs.damaged`) the first time its blob is found damaged here; returns it, to be raised.
     The store's reads call it; a service that finds a body damaged otherwise (a size that disagrees) too."""
-    if _first_time("blobs.damaged", err.blob_id):
+    if log.once(("blobs.damaged", err.blob_id)):
         log.get().error("blobs.damaged", blob=err.blob_id, problem=err.problem, detail=err.detail,
                         fix="run `polyport check` (and --repair with the node stopped)")
     return err
@@ -102,7 +88,7 @@ def log_damaged(err: BlobDamaged) -> BlobDamaged:
 def log_missing(blob_id: str) -> None:
     """Log (`blobs.missing`), the first time here, a blob that records point at but the store lacks. Only
     the records' owner can tell (a body may live in the record store instead), so it calls this."""
-    if _first_time("blobs.missing", blob_id):
+    if log.once(("blobs.missing", blob_id)):
         log.get().error("blobs.missing", blob=blob_id, fix="run `polyport check`")
 
 
@@ -133,12 +119,6 @@ class BlobStore(Protocol):
         """The whole blob, hashed: `BlobDamaged` rather than bytes that are not what `blob_id` names.
         `size`, when the caller knows it (the message's recorded size), is checked first, and lets a small
         blob be read at once. `BlobNotFound` when there is none."""
-        ...
-
-    def stream(self, blob_id: str, size: int | None = None) -> AsyncIterator[bytes]:
-        """The whole blob in chunks, hashed as they are read. A missing blob or a wrong `size` is raised
-        before the first chunk; a wrong hash only after the last, when the caller has sent the chunks:
-        it must then end its response in error (close a connection whose reply announced a length)."""
         ...
 
     async def read(self, blob_id: str, offset: int, length: int, size: int | None = None) -> bytes:
@@ -328,21 +308,6 @@ class LocalBlobStore:
             return self._get_sync(blob_id, size)
         return await asyncio.to_thread(self._get_sync, blob_id, size)
 
-    async def stream(self, blob_id: str, size: int | None = None, chunk: int = STREAM_CHUNK) -> AsyncIterator[bytes]:
-        source = await asyncio.to_thread(self._open, blob_id, size)
-        try:
-            digest = hashlib.sha256()
-            total = 0
-            while data := await asyncio.to_thread(_read_hashing, source, digest, chunk):
-                total += len(data)
-                yield data
-        finally:
-            source.close()
-        if size is not None and total != size:
-            raise log_damaged(wrong_size(blob_id, total, size))
-        if digest.hexdigest() != blob_id:
-            raise log_damaged(wrong_hash(blob_id, digest.hexdigest()))
-
     def _read_sync(self, blob_id: str, offset: int, length: int, size: int | None) -> bytes:
         with self._open(blob_id, size) as source:
             source.seek(offset)
@@ -410,12 +375,6 @@ class LocalBlobStore:
 
 # Chunks are gathered up to this size before a worker thread writes them out.
 WRITE_BUFFER = 256 * 1024
-
-
-def _read_hashing(source: IO[bytes], digest: hashlib._Hash, size: int) -> bytes:
-    data = source.read(size)
-    digest.update(data)
-    return data
 
 
 def move_aside(path: Path, folder: Path) -> Path:

@@ -893,7 +893,8 @@ async def _change_settings(request: web.Request, what: str, form: MultiDictProxy
         current, new, again = (str(form.get(k, ""))[:1024] for k in ("current", "new", "again"))
         if new != again:
             raise FormError("The two new passwords differ.")
-        if not await runtime.auth.verify_password(login_context(request, ACCESS_MODE), address, current):
+        if not await admin.verify_account_password(runtime, actor, address, current,
+                                                   login_context(request, ACCESS_MODE)):
             raise FormError("The current password is wrong.")
         await admin.set_account_password(runtime, actor, address, new)
         # The new password ends every session made before it, this one too: it is replaced by a new one.

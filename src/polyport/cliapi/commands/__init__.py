@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from polyport.admin import Actor
-from polyport.admin.rights import MASTER
 from polyport.auth.login import Identity, LoginContext
 from polyport.cliapi.codes import bad, not_allowed
 from polyport.cliapi.wire import Parser, Value
@@ -97,10 +96,6 @@ class Context:
     @property
     def my_domain(self) -> str:
         return self.me.address.rpartition("@")[2]
-
-    @property
-    def is_master(self) -> bool:
-        return MASTER in self.me.rights
 
     def address(self, name: str) -> str:
         """A name as CommuniGate reads it: `*` is the caller, a bare name is in the caller's domain."""

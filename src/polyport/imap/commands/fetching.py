@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+from polyport import log
 from polyport.imap import fetch as rendering
 from polyport.imap import responses, wire
 from polyport.imap.codes import ImapRefusal
@@ -119,22 +120,13 @@ async def _unsee(s: ImapSession, uids: list[int], seen_now: set[int]) -> None:
             selected.own_changes[change.uid] = change.modseq
 
 
-# Messages logged as unreadable by this process, each once however often clients ask for it (as the blob
-# store logs each damaged blob once): a client retrying every minute must not fill the log.
-_reported: dict[tuple[int, int, str], None] = {}
-REPORTED_MAX = 10_000
-
-
 def _log_unreadable(s: ImapSession, uid: int, err: Exception) -> None:
-    """A line for a message left out: where it is and why, never its content."""
+    """A line for a message left out: where it is and why, never its content; once a process, however
+    often clients ask for it (a client retrying every minute must not fill the log)."""
     selected = s.selected
     assert selected is not None
-    key = (selected.id, uid, str(err))
-    if key in _reported:
+    if not log.once(("imap.fetch_unreadable", selected.id, uid, str(err))):
         return
-    if len(_reported) >= REPORTED_MAX:
-        _reported.clear()
-    _reported[key] = None
     s.log.error("imap.fetch_unreadable", mailbox=selected.id, uid=uid, error=type(err).__name__, reason=str(err))
 
 

@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 
+from polyport import log
 from polyport.imap import fetch as rendering
 from polyport.imap import responses, search, wire
 from polyport.imap.codes import ImapRefusal
@@ -50,20 +51,11 @@ def _searcher(s: ImapSession, selected: Selected, query: wire.SearchKey) -> sear
                            now=time.time(), unreadable=unreadable)
 
 
-# Messages logged as unreadable by a search in this process, each once however often clients search (as
-# the blob store logs each damaged blob once): a client searching every minute must not fill the log.
-_reported: dict[tuple[int, int, str], None] = {}
-REPORTED_MAX = 10_000
-
-
 def _log_unreadable(s: ImapSession, mailbox: int, uid: int, err: BlobError) -> None:
-    """A line for a message left out of a search: where it is and why, never its content."""
-    key = (mailbox, uid, str(err))
-    if key in _reported:
+    """A line for a message left out of a search: where it is and why, never its content; once a
+    process, however often clients search."""
+    if not log.once(("imap.search_unreadable", mailbox, uid, str(err))):
         return
-    if len(_reported) >= REPORTED_MAX:
-        _reported.clear()
-    _reported[key] = None
     s.log.error("imap.search_unreadable", mailbox=mailbox, uid=uid, error=type(err).__name__, reason=str(err))
 
 
