@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import pytest
 from hypothesis import example, given, settings
@@ -83,7 +83,7 @@ from polyport.imap.wire import (
     parse_command,
     parse_sequence_set,
 )
-from polyport.imap.wire.parser import _inbox
+from polyport.imap.wire.parser import _inbox, _Parser
 
 
 def cmd(line: str | bytes, *, utf8: bool = False) -> Command:
@@ -994,6 +994,29 @@ def test_token_soup_parses_or_fails_with_parse_error(tokens: list[bytes], utf8: 
         parse_command(data, utf8=utf8)
     for line in data.splitlines(keepends=True):
         literal_at_end(line)
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(TOKENS), max_size=25), st.booleans())
+def test_a_command_parsed_in_place_is_the_command_parsed_from_bytes(tokens: list[bytes], utf8: bool) -> None:
+    """The session reads a command with literals into a bytearray, which a message-sized APPEND is parsed
+    from in place: the same command or the same error as from bytes, and literals handed out as bytes."""
+    data = b"".join(tokens)
+
+    def outcome(source: bytes) -> object:
+        try:
+            return _Parser(source, utf8).command()
+        except ParseError as err:
+            return (err.message, err.tag)
+
+    assert outcome(cast(bytes, bytearray(data))) == outcome(data)  # as parse_command() does
+
+
+def test_a_large_append_parsed_in_place_gives_bytes() -> None:
+    message = b"Subject: big\r\n\r\n" + b"x" * (2 << 20)
+    command = parse_command(bytearray(b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(message), message)))
+    assert isinstance(command, Append)
+    assert type(command.messages[0].data) is bytes and command.messages[0].data == message
 
 
 text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=40)

@@ -14,6 +14,7 @@ import pytest
 from polyport import metrics
 from polyport.kernel.session import (
     ALWAYS,
+    CommandBytes,
     CommandSession,
     CommandTable,
     Ending,
@@ -81,7 +82,7 @@ class ToySession(CommandSession[State, Command]):
     async def line_too_long(self, err: LineTooLong) -> None:
         self.send(f"ERR too long {err.limit}")
 
-    def parse(self, data: bytes) -> Command | None:
+    def parse(self, data: CommandBytes) -> Command | None:
         words = data.decode().strip().split(" ", 1)
         if not words[0]:
             return None
@@ -92,7 +93,7 @@ class ToySession(CommandSession[State, Command]):
     def command_key(self, command: Command) -> object:
         return command.name
 
-    async def refuse(self, command: Command | None, data: bytes, err: Exception) -> Result | None:
+    async def refuse(self, command: Command | None, data: CommandBytes, err: Exception) -> Result | None:
         if isinstance(err, ParseFailed | UnknownCommand | WrongState):
             self.send(f"BAD {err}")
             return Result.BAD_SYNTAX

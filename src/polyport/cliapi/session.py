@@ -21,6 +21,7 @@ from polyport.cliapi.codes import CliError, Code, bad, from_error, not_allowed
 from polyport.cliapi.commands import COMMANDS, Context
 from polyport.kernel.session import (
     ALWAYS,
+    CommandBytes,
     CommandSession,
     CommandTable,
     Ending,
@@ -109,7 +110,7 @@ class CliSession(CommandSession[State, CliCommand]):
     async def line_too_long(self, err: LineTooLong) -> None:
         self.send(Code.GENERAL, f"Command line longer than {err.limit} bytes; nothing was done")
 
-    def parse(self, data: bytes) -> CliCommand | None:
+    def parse(self, data: CommandBytes) -> CliCommand | None:
         try:
             text = data.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -147,7 +148,7 @@ class CliSession(CommandSession[State, CliCommand]):
         if command.verb in COMMANDS and self.cx.identity is not None:
             await self._refresh_identity()
 
-    async def refuse(self, command: CliCommand | None, data: bytes, err: Exception) -> Result | None:
+    async def refuse(self, command: CliCommand | None, data: CommandBytes, err: Exception) -> Result | None:
         if isinstance(err, UnknownCommand):
             err = CliError(Code.UNKNOWN_COMMAND, f"Unknown command {err.name[:40]}")
         elif isinstance(err, WrongState):

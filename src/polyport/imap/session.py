@@ -27,6 +27,7 @@ from polyport.imap.codes import ImapRefusal, refusal_for
 from polyport.imap.selected import Selected, catch_up
 from polyport.kernel.sasl import SaslFramingError
 from polyport.kernel.session import (
+    CommandBytes,
     CommandSession,
     CommandTable,
     Ending,
@@ -158,26 +159,28 @@ class ImapSession(CommandSession[State, wire.Command]):
     async def line_too_long(self, err: LineTooLong) -> None:
         self.send(f"* BAD command line longer than {err.limit} bytes; nothing was done\r\n".encode())
 
-    async def read_command(self) -> bytes | None:
+    async def read_command(self) -> CommandBytes | None:
         """One whole command, or None when it was refused (and answered) while being read."""
         conn = self.conn
         line = await conn.read_line()
+        if wire.literal_at_end(line) is None:
+            return line
         first = line
-        pieces = [line]
-        total = len(line)
+        # The command grows in one buffer as it arrives: an APPEND of a message-sized literal is never
+        # gathered in pieces and joined (each 50 MB copy holds the loop 25-35 ms).
+        command = bytearray(line)
         while (literal := wire.literal_at_end(line)) is not None:
             limit = self.literal_limit(first)
-            if literal.size > limit or total + literal.size > limit + MAX_SMALL_LITERAL:
+            if literal.size > limit or len(command) + literal.size > limit + MAX_SMALL_LITERAL:
                 await self.refuse_literal(first, literal, limit)
                 return None
             if literal.synchronizing:
                 self.send(b"+ Ready for literal data\r\n")
                 await conn.drain()
-            pieces.append(await conn.read_exactly(literal.size))
+            await conn.read_into(command, literal.size)
             line = await conn.read_line()
-            pieces.append(line)
-            total += literal.size + len(line)
-        return b"".join(pieces)
+            command += line
+        return command
 
     def literal_limit(self, first_line: bytes) -> int:
         words = first_line.split(b" ", 3)
@@ -196,13 +199,13 @@ class ImapSession(CommandSession[State, wire.Command]):
                 await self.conn.discard(following.size)
         self.tagged(tag, "NO", f"literal larger than {limit} bytes", "TOOBIG")
 
-    def parse(self, data: bytes) -> wire.Command:
+    def parse(self, data: CommandBytes) -> wire.Command:
         return wire.parse_command(data, utf8=self.utf8)
 
     def command_name(self, command: wire.Command) -> str:
         return command.name + ("-UID" if getattr(command, "uid", False) else "")
 
-    async def refuse(self, command: wire.Command | None, data: bytes, err: Exception) -> Result | None:
+    async def refuse(self, command: wire.Command | None, data: CommandBytes, err: Exception) -> Result | None:
         if command is None:
             if isinstance(err, wire.BadCharset):
                 self.tagged(err.tag or "*", "NO", err.message, "BADCHARSET (US-ASCII UTF-8)")

@@ -71,6 +71,9 @@ class WrongState(Exception):
 
 
 SessionT = TypeVar("SessionT", bound="CommandSession[Any, Any]")
+# A command as read: the line's bytes, or a bytearray that a multi-part command (IMAP's literals) grew in
+# as it arrived, so a message-sized one is never joined from pieces.
+CommandBytes = bytes | bytearray
 StateT = TypeVar("StateT")
 CommandT = TypeVar("CommandT")
 
@@ -182,7 +185,7 @@ class CommandSession(Generic[StateT, CommandT]):
         finally:
             self.ended()
 
-    async def execute(self, data: bytes) -> None:
+    async def execute(self, data: CommandBytes) -> None:
         """Parse, look up, check the state, run: one command, counted once."""
         started = time.perf_counter()
         name, result = "-", Result.IO_ERROR  # what it stays if the connection goes before an outcome
@@ -213,7 +216,7 @@ class CommandSession(Generic[StateT, CommandT]):
             if self.log_commands and name != "-":
                 self.log.debug(f"{self.protocol}.command", command=label, result=result.value)
 
-    async def _refused(self, command: CommandT | None, data: bytes, err: Exception) -> Result:
+    async def _refused(self, command: CommandT | None, data: CommandBytes, err: Exception) -> Result:
         """The protocol's answer to `err`; a bug if it has none (logged, answered as an internal error)."""
         outcome = await self.refuse(command, data, err)
         if outcome is not None:
@@ -225,11 +228,11 @@ class CommandSession(Generic[StateT, CommandT]):
 
     # -- hooks: reading and parsing --
 
-    async def read_command(self) -> bytes | None:
+    async def read_command(self) -> CommandBytes | None:
         """The next command's bytes (None when it was refused, and answered, while being read)."""
         return await self.conn.read_line()
 
-    def parse(self, data: bytes) -> CommandT | None:
+    def parse(self, data: CommandBytes) -> CommandT | None:
         raise NotImplementedError
 
     def command_name(self, command: CommandT) -> str:
@@ -260,7 +263,7 @@ class CommandSession(Generic[StateT, CommandT]):
     async def line_too_long(self, err: LineTooLong) -> None:
         raise NotImplementedError
 
-    async def refuse(self, command: CommandT | None, data: bytes, err: Exception) -> Result | None:
+    async def refuse(self, command: CommandT | None, data: CommandBytes, err: Exception) -> Result | None:
         """Answer `err` (raised by the parser when `command` is None, else by the handler, the state check
         or the table lookup) and say how the command ended; None when `err` is not a refusal the protocol
         knows (a bug)."""

@@ -307,17 +307,28 @@ class Connection(asyncio.Protocol):
         """Exactly `count` bytes (a literal whose size the protocol already accepted). Taken out of the
         buffer as it arrives, so a literal larger than the buffer's room flows in (compressed input is
         only inflated into free room)."""
-        parts: list[bytes] = []
+        if count <= len(self._buffer):
+            data = bytes(self._buffer[:count])
+            self._consumed(count)
+            return data
+        target = bytearray()
+        await self.read_into(target, count)
+        return bytes(target)
+
+    async def read_into(self, target: bytearray, count: int) -> None:
+        """Append exactly `count` bytes to `target` as they arrive. A message-sized literal is copied a
+        piece at a time, between turns of the loop, instead of gathered and joined at its end (50 MB
+        joined is 25-35 ms of the loop for each copy, most of it faulting fresh pages in)."""
         remaining = count
         while remaining:
             if not self._buffer:
                 await self._wait_for_input()
                 continue
             take = min(remaining, len(self._buffer))
-            parts.append(bytes(self._buffer[:take]))
+            with memoryview(self._buffer) as view:  # released before _consumed resizes the buffer
+                target += view[:take]
             self._consumed(take)
             remaining -= take
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def discard(self, count: int) -> None:
         """Read `count` bytes into nothing (a literal or chunk refused after the client sent it anyway):

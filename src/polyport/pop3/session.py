@@ -24,7 +24,15 @@ from polyport import __version__, metrics
 from polyport.auth.login import Identity
 from polyport.config import ResolvedService
 from polyport.kernel.sasl import SaslFramingError
-from polyport.kernel.session import CommandSession, CommandTable, Ending, Result, UnknownCommand, WrongState
+from polyport.kernel.session import (
+    CommandBytes,
+    CommandSession,
+    CommandTable,
+    Ending,
+    Result,
+    UnknownCommand,
+    WrongState,
+)
 from polyport.mailstore import Mailstore, MailstoreError
 from polyport.net.connection import Connection, LineTooLong
 from polyport.pop3 import codes, wire
@@ -106,10 +114,10 @@ class Pop3Session(CommandSession[State, wire.Command]):
     async def line_too_long(self, err: LineTooLong) -> None:
         self.send(wire.err(f"command line longer than {err.limit} octets"))
 
-    def parse(self, data: bytes) -> wire.Command:
-        return wire.parse_command(data)
+    def parse(self, data: CommandBytes) -> wire.Command:
+        return wire.parse_command(bytes(data))  # a line: bytes already (bytes() of bytes is no copy)
 
-    async def refuse(self, command: wire.Command | None, data: bytes, err: Exception) -> Result | None:
+    async def refuse(self, command: wire.Command | None, data: CommandBytes, err: Exception) -> Result | None:
         if isinstance(err, wire.ParseError | WrongState | UnknownCommand):
             self.send(wire.err(str(err)))
             return Result.BAD_SYNTAX

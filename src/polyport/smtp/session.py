@@ -26,7 +26,7 @@ from polyport.auth.login import AuthFailure, Identity
 from polyport.config import ResolvedService
 from polyport.delivery import DeliveryError, Options, Recipient, SenderNotOwned, Trace
 from polyport.kernel import sasl as sasl_framing
-from polyport.kernel.session import ALWAYS, CommandSession, CommandTable, Ending, Result
+from polyport.kernel.session import ALWAYS, CommandBytes, CommandSession, CommandTable, Ending, Result
 from polyport.mailauth import strip_forged
 from polyport.net.connection import Connection, LineTooLong
 from polyport.runtime import Runtime
@@ -159,13 +159,13 @@ class SmtpSession(CommandSession[None, wire.Command]):
     async def line_too_long(self, err: LineTooLong) -> None:
         await self.refuse_reply(codes.LINE_TOO_LONG)
 
-    def parse(self, data: bytes) -> wire.Command:
-        return wire.parse_command(data)
+    def parse(self, data: CommandBytes) -> wire.Command:
+        return wire.parse_command(bytes(data))  # a line: bytes already (bytes() of bytes is no copy)
 
     def command_name(self, command: wire.Command) -> str:
         return type(command).__name__.upper()
 
-    async def refuse(self, command: wire.Command | None, data: bytes, err: Exception) -> Result | None:
+    async def refuse(self, command: wire.Command | None, data: CommandBytes, err: Exception) -> Result | None:
         if isinstance(err, Refused):
             await self.refuse_reply(err.reply)
             return Result.USER_ERROR

@@ -13,7 +13,7 @@ import functools
 import re
 import typing
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 from polyport.imap.responses import utf7_decode
 from polyport.imap.wire import commands, sequence
@@ -296,7 +296,8 @@ class _Parser:
         end = start + int(match.group(2))
         if end > len(self.data):
             raise self.error("literal shorter than its announced size")
-        content = self.data[start:end]
+        with memoryview(self.data) as view:  # one copy, whether the command came as bytes or bytearray
+            content = bytes(view[start:end])
         if not binary and b"\0" in content:
             raise self.error("a NUL byte in a literal (only a literal8 ~{n} may hold one)")
         self.pos = end
@@ -1343,7 +1344,19 @@ _SEARCH_KEYS: Final[dict[str, Callable[[_Parser, str, int], SearchKey]]] = {
 }
 
 
-def parse_command(data: bytes, *, utf8: bool = False) -> Command:
+# Commands larger than this are parsed without a copy of the whole (see parse_command).
+_PARSE_IN_PLACE = 1 << 20
+
+
+def parse_command(data: bytes | bytearray, *, utf8: bool = False) -> Command:
     """One command's complete bytes (tag to final CRLF, literals verbatim) as a typed command. `utf8`
-    once the client has enabled UTF8=ACCEPT (RFC 6855). Raises ParseError (BadCharset for NO [BADCHARSET])."""
+    once the client has enabled UTF8=ACCEPT (RFC 6855). Raises ParseError (BadCharset for NO [BADCHARSET]).
+
+    `data` may be a bytearray (the session reads a command with literals into one): a small one is made
+    bytes first; a message-sized one (APPEND) is parsed in place, and only its literals are copied out."""
+    if isinstance(data, bytearray):
+        # Only APPEND's command is larger (the session caps other commands' literals far below). A bytearray
+        # answers every read the parser makes as bytes would (the property test in tests/imap/test_wire.py
+        # compares the two), and literal() copies the message out as bytes.
+        data = bytes(data) if len(data) <= _PARSE_IN_PLACE else cast(bytes, data)
     return _Parser(data, utf8).command()
