@@ -12,8 +12,10 @@ from polyport.directory import Directory
 from polyport.mailstore import Mailstore, NoSuchMailbox
 from polyport.mailstore import flags as fl
 from polyport.mailstore.index import IndexCache, MessageIndex
+from polyport.mailstore.records import META_SLICE
 from polyport.mailstore.service import MessageMeta, ViewEntry
 from polyport.store import LocalBlobStore, RecordStore
+from polyport.store.sql import Op
 from tests.mailstore.test_mailstore import message
 
 
@@ -79,3 +81,40 @@ async def test_changes_made_elsewhere_are_seen(two_mailstores: tuple[Mailstore, 
     await elsewhere.delete(account, "Gone")
     with pytest.raises(NoSuchMailbox):
         await here.index(gone.id)
+
+
+async def test_an_index_read_in_slices_takes_in_what_changed_between_them(
+        two_mailstores: tuple[Mailstore, Mailstore], directory: Directory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new index is read a slice of messages at a time (the loop turns between slices); a change made
+    meanwhile (here, elsewhere after the first slice: an expunge, a flag change, an arrival) is in the
+    index it gives, as if it had been read at once."""
+    here, elsewhere = two_mailstores
+    account = (await directory.create_account("ivy", password="pw")).id
+    await here.ensure_defaults(account)
+    inbox = await here.mailbox(account, "INBOX")
+    for i in range(7):
+        await here.append(account, "INBOX", message(f"m{i}"))
+    monkeypatch.setattr("polyport.mailstore.service.INDEX_SLICE", 2)
+    fetch = here.store.fetch
+    slices = 0
+
+    async def fetch_then_change(op: Op) -> object:
+        nonlocal slices
+        rows = await fetch(op)
+        if op.statement is META_SLICE:
+            slices += 1
+            if slices == 1:  # after UIDs 1-2 were read
+                await elsewhere.store_flags(inbox.id, [1, 5], "add", ["\\Seen"])
+                await elsewhere.store_flags(inbox.id, [2, 6], "add", ["\\Deleted"])
+                await elsewhere.expunge(inbox.id)
+                await elsewhere.append(account, "INBOX", message("late"))
+        return rows
+
+    monkeypatch.setattr(here.store, "fetch", fetch_then_change)
+    index = await here.index(inbox.id)
+    assert slices == 4  # 2 + 2 + 2 + the last, short one
+    assert [m.uid for m in index.metas] == [1, 3, 4, 5, 7, 8]
+    assert [m.uid for m in index.metas if m.flags & fl.SEEN] == [1, 5]
+    monkeypatch.undo()
+    assert index.metas == (await elsewhere.index(inbox.id)).metas
+    assert index.highestmodseq == (await elsewhere.index(inbox.id)).highestmodseq

@@ -84,6 +84,9 @@ VIEW = Statement("""
 META_RANGE = Statement(f"""
     SELECT {MESSAGE_META} FROM messages m
     WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first AND m.uid <= :last ORDER BY m.uid""")  # noqa: S608
+META_SLICE = Statement(f"""
+    SELECT {MESSAGE_META} FROM messages m
+    WHERE m.mailbox_id = :mailbox_id AND m.uid >= :first ORDER BY m.uid LIMIT :count""")  # noqa: S608
 FULL_RANGE = Statement(f"""
     SELECT {MESSAGE_META}, b.blob AS blob, b.structure AS structure, b.sent AS sent, b.subject AS subject,
            b.addresses AS addresses
