@@ -67,22 +67,13 @@ def probe(node: StallNode) -> Browser:
     return Browser(node)
 
 
-SUMMARIES = pytest.mark.xfail(strict=False, reason=(
-    "web/webmail.py _order() reads every message's summary in one read (mailstore.summaries: 0.33 s for "
-    "50,000) and web/listing.py arrange() builds and sorts a Row per message without a turn of the loop "
-    "(0.07-0.28 s) (issue 12 stall harness)"))
-BODY_FILTER = pytest.mark.xfail(strict=False, reason=(
-    "web/webmail.py _body_filter() reads and renders up to BODY_SEARCH_MAX (5,000) messages without a "
-    "turn of the loop: 0.2 s for small ones, more for large (issue 12 stall harness)"))
-
-
 @pytest.mark.parametrize("query", [
     {},
-    pytest.param({"sort": "subject", "order": "asc"}, marks=SUMMARIES),
-    pytest.param({"threads": "1"}, marks=SUMMARIES),
-    pytest.param({"q": "report number 49"}, marks=SUMMARIES),
-    pytest.param({"from": "nobody", "subject": "nothing"}, marks=SUMMARIES),
-    pytest.param({"body": "absent words"}, marks=BODY_FILTER),
+    {"sort": "subject", "order": "asc"},
+    {"threads": "1"},
+    {"q": "report number 49"},
+    {"from": "nobody", "subject": "nothing"},
+    {"body": "absent words"},
 ], ids=["list", "sorted-by-subject", "threads", "search", "search-fields", "body-search"])
 def test_message_list_of_a_large_mailbox(node: StallNode, reader: str, probe: Browser, query: dict[str, str]) -> None:
     """The message list (its order is computed once per query and cached: each case asks a new one)."""

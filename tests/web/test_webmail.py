@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import re
 
 import pytest
 
+from polyport.web import listing, webmail
 from tests.web.conftest import PASSWORD, WebNode, browser, csrf_of, message, query
 
 
@@ -93,6 +95,36 @@ async def test_list_pages_sorts_and_searches(web_node: WebNode) -> None:
             html = await response.text()
         assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
         assert "&lt;b&gt;Mal&lt;/b&gt;" in html
+
+
+async def test_lists_worked_in_slices_are_the_lists_worked_at_once(web_node: WebNode,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Summaries read a few at a time and rows arranged a few at a time, with a pause at every step (issue
+    12: a large mailbox's list shares the loop), give the same lists as one read and one pass."""
+    address = web_node.account("sliced")
+    for i in range(40):
+        web_node.append(address, message(subject=f"Topic {i % 6}", body=f"words {i % 3}",
+                                         sender=f"S{i % 4} <s{i % 4}@example.org>"))
+    asked = [{"sort": "subject", "order": "asc"}, {"sort": "from"}, {"threads": "1"}, {"q": "s2@example.org"},
+             {"body": "words 1"}, {"subject": "topic 3", "sort": "size"}]
+    client = await web_node.login(address)
+    async with client:
+        async def lists() -> list[list[str]]:
+            found = []
+            for values in asked:
+                async with client.get("/mail/list?" + query(box="INBOX", **values)) as response:
+                    found.append(re.findall(r'data-uid="(\d+)"', await response.text()))
+            return found
+
+        at_once = await lists()
+        monkeypatch.setattr(webmail, "SUMMARY_SLICE", 3)
+        monkeypatch.setattr(webmail, "TURN", 0.0)
+        monkeypatch.setattr(listing, "STEP", 4)
+        webmail.caches(web_node.runtime).orders = listing.OrderCache()  # computed again, in slices
+        in_slices = await lists()
+    assert in_slices == at_once
+    counts = [len(found) for found in at_once]
+    assert counts[:2] == [40, 40] and 0 < counts[2] < 40 and counts[3:] == [10, 13, 7]
 
 
 async def test_html_mail_is_sanitised_in_a_sandboxed_frame(web_node: WebNode) -> None:

@@ -2,8 +2,12 @@
 
 The index (flags, dates, sizes, thread ids) is in memory (mailstore/index.py); subjects and addresses
 come from `Mailstore.summaries` only when a sort, thread view or search needs them, and then for the whole
-mailbox in one read. Sorted orders are kept per mailbox and modification sequence, so paging through a
+mailbox. Sorted orders are kept per mailbox and modification sequence, so paging through a
 100,000-message INBOX sorts it once.
+
+Every session of a node shares one event loop, so no list may hold it for long (issue 12): `arranging` does
+the per-message work in steps of STEP rows, and the webmail lets other tasks run between steps once it has
+worked for a few milliseconds; `arrange` runs the same steps without a pause.
 """
 
 from __future__ import annotations
@@ -12,16 +16,22 @@ import datetime
 import re
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
+from typing import TypeVar
 
 from markupsafe import Markup
 
 from polyport.mailstore import MessageMeta, Summary
 from polyport.mailstore import flags as fl
 
+T = TypeVar("T")
+
 SORTS = ("date", "from", "subject", "size")
+# Rows of a list worked on between two pauses of `arranging`: under a millisecond in its costliest steps (a
+# search's matching, subjects' sort values), so a caller pausing by elapsed time overshoots by little.
+STEP = 1000
 # Possessive: nothing to give back, so a long run of blanks is read once (issue 12: quadratic before).
 _REPLY_PREFIX = re.compile(r"^\s*+(?:(?:re|fwd?|aw|sv|vs|tr)\s*+(?:\[\d++\]\s*+)?:\s*+)++", re.IGNORECASE)
 
@@ -100,14 +110,19 @@ def display_name(text: str) -> str:
 
 
 def _sort_key(row: Row, sort: str) -> tuple[object, int]:
+    """What a list is sorted by: a value, then the UID."""
+    return (_sort_value(row, sort), row.uid)
+
+
+def _sort_value(row: Row, sort: str) -> object:
     if sort == "size":
-        return (row.meta.size, row.uid)
+        return row.meta.size
     if sort == "from":
         found = addresses_of(row.summary, "from")
-        return (display_name(found[0]).casefold() if found else "", row.uid)
+        return display_name(found[0]).casefold() if found else ""
     if sort == "subject":
-        return (base_subject(row.summary.subject) if row.summary else "", row.uid)
-    return (row.meta.internal_date, row.uid)
+        return base_subject(row.summary.subject) if row.summary else ""
+    return row.meta.internal_date
 
 
 def _matches(row: Row, query: Query) -> bool:
@@ -116,11 +131,12 @@ def _matches(row: Row, query: Query) -> bool:
         return False
     if query.flagged and not meta.flags & fl.FLAGGED:
         return False
-    day = datetime.datetime.fromtimestamp(meta.internal_date, datetime.UTC).date()
-    if query.since and day < query.since:
-        return False
-    if query.before and day >= query.before:
-        return False
+    if query.since or query.before:  # only then: a datetime per message is dear on a large mailbox
+        day = datetime.datetime.fromtimestamp(meta.internal_date, datetime.UTC).date()
+        if query.since and day < query.since:
+            return False
+        if query.before and day >= query.before:
+            return False
     if summary is not None:
         addresses = summary.addresses.casefold()
         subject = summary.subject.casefold()
@@ -160,32 +176,68 @@ def arrange(metas: Sequence[MessageMeta], summaries: dict[int, Summary] | None, 
     """The whole list, filtered and sorted (one row per thread in the thread view), before paging. Body
     text is filtered by the caller, which reads messages. Messages flagged \\Deleted (by an IMAP client)
     are listed, marked, as until they are expunged."""
+    return finish(arranging(metas, summaries, query))
+
+
+def finish(steps: Generator[None, None, T]) -> T:
+    """The result of work done in steps (`arranging`), with no pause between them."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def arranging(metas: Sequence[MessageMeta], summaries: dict[int, Summary] | None, query: Query
+              ) -> Generator[None, None, Order]:
+    """`arrange` in steps: yields after every STEP rows of work, returns the Order. The caller may let
+    other tasks run between steps; nothing else sees the rows until the end."""
     if not query.searching and not query.threads and query.sort in ("date", "size"):
         # The common list, straight from the index: no Row per message (a 100,000-message INBOX sorts in
-        # a few dozen milliseconds when mail arrives).
+        # a few dozen milliseconds when mail arrives), in one step: a sort cannot be paused.
         # Sorting by one field is stable, so equal values keep UID order (reversed first when descending):
         # the same order as (value, uid), at a fifth of the cost of building those pairs.
         by = attrgetter("internal_date" if query.sort == "date" else "size")
         ordered = sorted(reversed(metas), key=by, reverse=True) if query.descending else sorted(metas, key=by)
         return Order(array("I", map(attrgetter("uid"), ordered)), None)
-    rows = [Row(m, summaries.get(m.uid) if summaries is not None else None) for m in metas]
-    if query.searching:
-        rows = [r for r in rows if _matches(r, query)]
+    rows: list[Row] = []
+    for start in range(0, len(metas), STEP):
+        made = [Row(m, summaries.get(m.uid) if summaries is not None else None) for m in metas[start:start + STEP]]
+        rows.extend([r for r in made if _matches(r, query)] if query.searching else made)
+        yield
     sizes: dict[int, int] | None = None
     if query.threads:
         # One row per thread: its newest message, the thread's size beside it.
         newest: dict[int, Row] = {}
         counts: dict[int, int] = {}
-        for row in rows:
-            key = row.meta.thread_id or -row.uid
-            counts[key] = counts.get(key, 0) + 1
-            kept = newest.get(key)
-            if kept is None or (row.meta.internal_date, row.uid) > (kept.meta.internal_date, kept.uid):
-                newest[key] = row
-        rows = list(newest.values())
+        for start in range(0, len(rows), STEP):
+            for row in rows[start:start + STEP]:
+                key = row.meta.thread_id or -row.uid
+                counts[key] = counts.get(key, 0) + 1
+                kept = newest.get(key)
+                if kept is None or (row.meta.internal_date, row.uid) > (kept.meta.internal_date, kept.uid):
+                    newest[key] = row
+            yield
         sizes = {row.uid: counts[key] for key, row in newest.items()}
-    rows.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
-    return Order(array("I", (r.uid for r in rows)), sizes)
+        rows = sorted(newest.values(), key=_uid_of)  # in UID order, as without threads (see below)
+        yield
+    # The (value, UID) pairs are made in steps (a subject's value costs a regular expression), then sorted
+    # in one step by value alone, as the common list is (see above): the rows are in UID order, so equal
+    # values keep it, and the order is that of (value, uid) at a third of the cost (50,000 subjects:
+    # 4 ms, not 15).
+    keys: list[tuple[object, int]] = []
+    for start in range(0, len(rows), STEP):
+        keys.extend([(_sort_value(r, query.sort), r.meta.uid) for r in rows[start:start + STEP]])
+        yield
+    if query.descending:
+        keys.reverse()
+    keys.sort(key=itemgetter(0), reverse=query.descending)
+    yield  # reading the UIDs back from pairs scattered by the sort costs as much again
+    return Order(array("I", map(itemgetter(1), keys)), sizes)
+
+
+def _uid_of(row: Row) -> int:
+    return row.meta.uid
 
 
 @dataclass(frozen=True, slots=True)
