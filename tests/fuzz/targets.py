@@ -159,7 +159,7 @@ def _smtp_data() -> Check:
             used = reader.feed(chunk)
             assert 0 <= used <= len(chunk), (used, len(chunk))
             # Past the limit nothing more is kept (the 552 refusal does not hold the message in memory).
-            assert sum(map(len, reader._parts)) <= limit + 3
+            assert sum(map(len, reader._body.parts)) <= limit + 3
             if reader.done:
                 return reader, chunk[used:] + b"".join(chunks[i + 1:])
             assert used == len(chunk)

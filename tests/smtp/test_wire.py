@@ -203,7 +203,7 @@ def test_oversized_data_is_not_kept() -> None:
     for _ in range(1000):
         reader.feed(b"x" * 1000 + b"\r\n")
     assert reader.too_big and not reader.done
-    assert sum(len(p) for p in reader._parts) == 0  # nothing held
+    assert sum(len(p) for p in reader._body.parts) == 0  # nothing held
     reader.feed(b".\r\n")
     assert reader.done and reader.too_big
 
@@ -324,6 +324,46 @@ def test_data_normalised_as_it_comes_is_the_whole_normalised(data: bytes, cuts: 
     assert reader.message() == _reference_normalize(stream[:end], unstuff=True)
 
 
+@given(_data_parts, st.lists(st.integers(min_value=0, max_value=400), max_size=6), st.booleans(),
+       st.integers(min_value=1, max_value=8))
+@settings(max_examples=1000)
+def test_normaliser_fed_in_pieces_is_normalize_of_the_whole(data: bytes, cuts: list[int], unstuff: bool,
+                                                          max_pending: int) -> None:
+    """Cut anywhere, and with lines longer than what may wait (normalised mid-line, a final CR held back),
+    the pieces normalised as they come make what normalising the whole at once makes."""
+    points = sorted({min(c, len(data)) for c in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    body = wire.Normaliser(unstuff=unstuff)
+    body.MAX_PENDING = max_pending
+    for piece in pieces:
+        body.take(piece)
+        assert body.pending_size <= max(max_pending, 1) or b"\n" not in b"".join(body.pending)
+    body.finish()
+    assert body.message() == wire.normalize(data, unstuff=unstuff)
+    assert body.kept == len(body.message()[0])
+
+
+@given(_data_parts, st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+       st.integers(min_value=1, max_value=8))
+@settings(max_examples=500)
+def test_dot_reader_with_long_lines_is_the_whole_normalised(data: bytes, cuts: list[int], max_pending: int) -> None:
+    """DATA's reader with lines longer than what may wait: the same message, and the same end."""
+    stream = data + b"\r\n.\r\nAFTER"
+    points = sorted({min(c, len(stream)) for c in cuts})
+    pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    reader = DotReader(1 << 20)
+    reader._body.MAX_PENDING = max_pending
+    rest = b""
+    for i, piece in enumerate(pieces):
+        used = reader.feed(piece)
+        if reader.done:
+            rest = piece[used:] + b"".join(pieces[i + 1:])
+            break
+    end = (b"\r\n" + stream).find(b"\r\n.\r\n")
+    assert reader.done and rest == stream[end + 3:]
+    assert reader.message() == _reference_normalize(stream[:end], unstuff=True)
+
+
 def test_stuffing_dots_do_not_count_against_the_limit() -> None:
     """RFC 1870: the limit is on the message; a client's stuffing dots are not part of it."""
     body = b".x\r\n" + b"." * 94 + b"\r\n"  # 100 octets once unstuffed, 102 as sent
@@ -337,4 +377,4 @@ def test_stuffing_dots_do_not_count_against_the_limit() -> None:
     reader = DotReader(100)
     for _ in range(100):
         reader.feed(b"..x\r\n")
-    assert reader.too_big and not reader._parts and not reader._pending
+    assert reader.too_big and not reader._body.parts and not reader._body.pending

@@ -88,7 +88,7 @@ class LineClient:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buffer = bytearray()
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes | memoryview) -> None:
         self.sock.sendall(data)
 
     def _fill(self) -> None:

@@ -13,6 +13,7 @@ Protocols call this; it knows nothing of SMTP's codes (smtp/codes.py maps its er
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -48,6 +49,9 @@ MAX_REDIRECTS = 16  # addresses one account's filters may send one message on to
 KEY_CACHE_SECONDS = 300.0  # a domain's DKIM keys are read again this often
 MAX_EXPANSION_DEPTH = 8  # forwarders and groups pointing at each other, at most this deep
 MAX_EXPANDED = 1000  # most accounts one address may expand to (a group of groups)
+# A message this large is copied once more here (its trace fields prepended): a turn of the loop first, so
+# that copy (25-35 ms for 50 MB) and the reader's own join of it do not hold the loop back to back.
+LARGE_MESSAGE = 1 << 20
 
 Store = tuple[int, str]  # (account id, mailbox name)
 
@@ -351,6 +355,8 @@ class Delivery:
         redirects = await self._redirects(plan.redirected, len(data))
         plan.add(redirects)
         units = await self._queued_copies(sender, received, data, remote, redirects.remote, trace, options)
+        if len(data) >= LARGE_MESSAGE:
+            await asyncio.sleep(0)
         message = b"".join((f"Return-Path: <{sender}>\r\n".encode(), received, data))
         await self._commit(message, plan, redirects, units, targets, recipients)
         await self._after_commit(sender, recipients, message, plan, trace, options, queued=bool(units), arrival=now)

@@ -59,7 +59,8 @@ class Transaction:
     sender: str
     params: wire.MailParams
     recipients: list[tuple[Recipient, wire.RcptParams]] = field(default_factory=list)
-    chunks: list[bytes] = field(default_factory=list)  # BDAT data so far
+    # BDAT data so far, normalised as it arrives (so the last chunk leaves only its own lines to do)
+    body: wire.Normaliser = field(default_factory=lambda: wire.Normaliser(unstuff=False))
     chunked: int = 0  # octets of BDAT data so far (kept or not)
     failed: bool = False  # a BDAT chunk was refused: the rest of the transaction is thrown away
 
@@ -376,7 +377,7 @@ class SmtpSession(CommandSession[None, wire.Command]):
         usable = t is not None and bool(t.recipients) and not t.failed
         limit = await self.size_limit() if usable else 0
         keep = usable and t is not None and t.chunked + c.size <= limit
-        chunk = await self.read_chunk(c.size, keep)
+        await self.read_chunk(c.size, t.body if keep and t is not None else None)
         if t is None or not usable:
             if t is not None:
                 t.failed = True
@@ -386,15 +387,15 @@ class SmtpSession(CommandSession[None, wire.Command]):
         t.chunked += c.size
         if not keep:
             t.failed = True
-            t.chunks.clear()
+            t.body.clear()
             self.log.info("smtp.too_big", size=t.chunked)
             raise Refused(codes.TOO_BIG)
-        t.chunks.append(chunk)
         if not c.last:
             self.ok(f"{c.size} octets received")
             return
         self.transaction = None
-        message, bare = wire.normalize(b"".join(t.chunks), unstuff=False)
+        t.body.finish()
+        message, bare = t.body.message()
         if bare:
             self.log.info("smtp.bare_line_ends_normalized", size=len(message))
             if len(message) > limit:
@@ -409,11 +410,16 @@ class SmtpSession(CommandSession[None, wire.Command]):
                 self.send(reply)
         await self.refuse_reply(reply)
 
-    async def read_chunk(self, size: int, keep: bool) -> bytes:
-        if keep:
-            return await self.conn.read_exactly(size)
-        await self.conn.discard(size)
-        return b""
+    async def read_chunk(self, size: int, body: wire.Normaliser | None) -> None:
+        """A BDAT chunk into `body` as it arrives, or read and thrown away (None)."""
+        if body is None:
+            await self.conn.discard(size)
+            return
+        remaining = size
+        while remaining:
+            piece = await self.conn.read_some(min(remaining, READ_CHUNK))
+            body.take(piece)
+            remaining -= len(piece)
 
     async def finish(self, t: Transaction, message: bytes) -> None:
         """Deliver, then answer: SMTP one reply, LMTP one per recipient (RFC 2033 4.2)."""

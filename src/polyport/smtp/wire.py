@@ -516,26 +516,96 @@ def _normalize(data: bytes, unstuff: bool, after_crlf: bool) -> tuple[bytes, boo
     return data, bare
 
 
+class Normaliser:
+    """Message data fed in pieces as it arrives (DATA's, BDAT's chunks), normalised as `normalize` does
+    with the whole, but a piece at a time: the end of the data has only its last line to normalise and the
+    joining left to do, however large the message (normalising 50 MB at once holds the loop 75-100 ms).
+
+    Whole lines are normalised as they come. A line can only be judged once its end is seen (a CR may be
+    the first half of a CRLF in the next piece; a dot may be a stuffing dot or the end line's), so what
+    follows the last line end waits; once MAX_PENDING of one line have waited, all but a final CR is
+    normalised as the middle of a line (a client sending 50 MB without a line end)."""
+
+    MAX_PENDING = 1 << 20
+
+    def __init__(self, *, unstuff: bool) -> None:
+        self.unstuff = unstuff
+        self.parts: list[bytes] = []  # the message so far, normalised
+        self.kept = 0  # octets in parts
+        self.pending: list[bytes] = []  # what came after the last line end, as sent
+        self.pending_size = 0
+        self.after_crlf = True  # the pending line begins after a CRLF (or at the start)
+        self.at_line_start = True  # nothing of the pending line was normalised yet
+        self.bare = False
+
+    def take(self, data: bytes) -> None:
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            # The whole lines so far go normalised; what follows the last line end waits for its own.
+            self.pending.append(data[:cut])
+            self._normalise(self.pending[0] if len(self.pending) == 1 else b"".join(self.pending))
+            data = data[cut:]
+        if data:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size >= self.MAX_PENDING:
+                waiting = b"".join(self.pending)
+                # A final CR may begin a CRLF; a lone first dot is judged by the octet after it.
+                hold = 1 if waiting.endswith(b"\r") else 0
+                if len(waiting) - hold < (2 if self.at_line_start else 1):
+                    self.pending[:] = [waiting]
+                    return
+                self._normalise(waiting[:len(waiting) - hold], middle=True)
+                if hold:
+                    self.pending.append(b"\r")
+                    self.pending_size = 1
+
+    def finish(self, last: bytes = b"") -> None:
+        """The end of the data: what waits, and `last`, normalised as its last line."""
+        self.pending.append(last)
+        self._normalise(b"".join(self.pending))
+
+    def clear(self) -> None:
+        """Keep nothing more (the message is refused; the input is still read to its end)."""
+        self.parts.clear()
+        self.pending.clear()
+        self.pending_size = 0
+
+    def message(self) -> tuple[bytes, bool]:
+        """The message normalised, and whether it had bare line ends; after finish()."""
+        return b"".join(self.parts), self.bare
+
+    def _normalise(self, lines: bytes, *, middle: bool = False) -> None:
+        """`lines` (the pending data, as sent) normalised onto the message; `middle` when they end inside
+        a line (the rest of it to come)."""
+        self.pending.clear()
+        self.pending_size = 0
+        # A line's first octets after a real CRLF may hold a stuffing dot; its middle never does.
+        message, bare = _normalize(lines, self.unstuff, self.after_crlf and self.at_line_start)
+        self.bare = self.bare or bare
+        if middle:
+            self.at_line_start = False
+        else:
+            self.after_crlf = lines.endswith(b"\r\n")
+            self.at_line_start = True
+        if message:
+            self.parts.append(message)
+            self.kept += len(message)
+
+
 class DotReader:
     """The body of DATA, fed as it arrives, until the line holding only "." after a CRLF.
 
     Only CRLF "." CRLF ends the data; "<LF>.<LF>", "<CR>.<CR>" and their mixtures are content (then
-    normalised to CRLF lines, see `normalize`). The whole lines of each piece are normalised (unstuffed,
-    CRLF) as they come, so the end of the data has only the last line and the joining left to do, however
-    large the message. The limit is on the message as delivered (RFC 1870: the stuffing dots do not
-    count); past it nothing more is kept: the reader only watches for the end, so an oversized message is
-    refused (552) without being held in memory."""
+    normalised to CRLF lines, see `normalize`), a piece at a time as it comes (Normaliser). The limit is on
+    the message as delivered (RFC 1870: the stuffing dots do not count); past it nothing more is kept: the
+    reader only watches for the end, so an oversized message is refused (552) without being held in memory."""
 
     END = b"\r\n.\r\n"
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._parts: list[bytes] = []  # the message so far, normalised
-        self._kept = 0  # octets in _parts
-        self._pending: list[bytes] = []  # what came after the last line end, as sent
-        self._pending_size = 0
-        self._after_crlf = True  # the pending line begins after a CRLF (or at the start)
-        self._bare = False
+        self._body = Normaliser(unstuff=True)
         # The last up-to-4 octets seen, to find an end split across pieces. The data is searched as if
         # preceded by CRLF, so ".\r\n" at the very start is the end of an empty message.
         self._tail = b"\r\n"
@@ -555,51 +625,29 @@ class DotReader:
             used = self._end + 3 - self.received
             self.received += used
             if not self.too_big:
-                # The end line's ".\r\n" (its dot and CR perhaps in the pending piece) is not the message's.
-                self._pending.append(data[:used])
-                self._normalise(b"".join(self._pending)[:-3])
-                if self._kept > self.limit:
+                # The end line's ".\r\n" (its dot and CR perhaps waiting in the normaliser) is not the
+                # message's: the normaliser never judges a line's last octets before its line end.
+                body = self._body
+                last = b"".join((*body.pending, data[:used]))[:-3]
+                body.pending.clear()
+                body.finish(last)
+                if body.kept > self.limit:
                     self._refuse()
             self.done = True
             return used
-        self._take(data)
+        self.received += len(data)
+        if not self.too_big and data:
+            self._body.take(data)
+            # What waits is part of one line: of its octets only a first dot may be a stuffing one, and the
+            # end line's ".\r" is within the 3 octets of margin.
+            if self._body.kept + self._body.pending_size > self.limit + 3:
+                self._refuse()
         self._tail = window[-4:]
         return len(data)
 
-    def _take(self, data: bytes) -> None:
-        self.received += len(data)
-        if self.too_big or not data:
-            return
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            # The whole lines so far go normalised; what follows the last line end waits for its own.
-            self._pending.append(data[:cut])
-            self._normalise(self._pending[0] if len(self._pending) == 1 else b"".join(self._pending))
-            data = data[cut:]
-        if data:
-            self._pending.append(data)
-            self._pending_size += len(data)
-        # What is pending is part of one line: of its octets only a first dot may be a stuffing one, and
-        # the end line's ".\r" is within the 3 octets of margin.
-        if self._kept + self._pending_size > self.limit + 3:
-            self._refuse()
-
-    def _normalise(self, lines: bytes) -> None:
-        """`lines` (the pending data, as sent) normalised onto the message."""
-        self._pending.clear()
-        self._pending_size = 0
-        message, bare = _normalize(lines, True, self._after_crlf)
-        self._bare = self._bare or bare
-        self._after_crlf = lines.endswith(b"\r\n")
-        if message:
-            self._parts.append(message)
-            self._kept += len(message)
-
     def _refuse(self) -> None:
         self.too_big = True
-        self._parts.clear()
-        self._pending.clear()
-        self._pending_size = 0
+        self._body.clear()
 
     @property
     def size(self) -> int:
@@ -610,4 +658,4 @@ class DotReader:
         """The message, unstuffed and normalised, and whether it had bare line ends. Only once done and not
         too big."""
         assert self.done and not self.too_big
-        return b"".join(self._parts), self._bare
+        return self._body.message()
