@@ -121,3 +121,13 @@ def test_folded_and_commented_forged_results_go() -> None:
     forged = (b"Authentication-Results:\r\n mx.example.com; dmarc=pass\r\n"
               b"Authentication-Results: (c) mx.example.com; spf=pass\r\nX: y\r\n\r\nbody")
     assert strip_forged(forged, "mx.example.com") == b"X: y\r\n\r\nbody"
+
+
+def test_a_message_without_results_fields_is_not_copied() -> None:
+    """Every message passes through strip_forged: one without Authentication-Results fields comes back as
+    it is (a 50 MB body was sliced off and copied for nothing, 25-35 ms of the loop); a header without a
+    body too."""
+    message = b"Subject: big\r\n\r\n" + b"x" * 100_000
+    assert strip_forged(message, "mx.example.com") is message
+    assert strip_forged(b"Authentication-Results: mx.example.com; spf=pass\r\nX: y\r\n",
+                        "mx.example.com") == b"X: y\r\n"

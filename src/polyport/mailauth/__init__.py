@@ -217,9 +217,9 @@ def strip_forged(message: bytes, hostname: str) -> bytes:
     """Remove Authentication-Results fields claiming to be ours (RFC 8601 5): only we may write them. The
     authserv-id is read from the unfolded field, comments removed."""
     end = message.find(b"\r\n\r\n")
-    head, body = (message, b"") if end < 0 else (message[:end + 2], message[end + 2:])
+    head = message if end < 0 else message[:end + 2]
     if b"uthentication-" not in head and b"UTHENTICATION-" not in head:
-        return message
+        return message  # the usual case: the body (50 MB, perhaps) is not copied
     fields: list[bytes] = []
     for line in head.split(b"\r\n"):
         if line[:1] in (b" ", b"\t") and fields:
@@ -235,4 +235,7 @@ def strip_forged(message: bytes, hostname: str) -> bytes:
             if value.split(";")[0].strip().lower() == hostname.lower():
                 continue
         kept.append(one)
-    return b"\r\n".join(kept) + body
+    if end < 0:
+        return b"\r\n".join(kept)
+    with memoryview(message) as view:
+        return b"".join((b"\r\n".join(kept), view[end + 2:]))  # the body copied once, not twice
