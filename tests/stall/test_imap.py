@@ -149,3 +149,21 @@ def test_select_of_a_large_mailbox_not_opened_yet(node: StallNode, probe: Imap) 
     stall = measure(probe.noop, lambda: client.command("SELECT INBOX"))
     assert stall.value.startswith(b"OK"), stall.value
     check(stall)
+
+
+def test_list_recursivematch_over_many_subscriptions(node: StallNode, probe: Imap) -> None:
+    """LIST (SUBSCRIBED RECURSIVEMATCH) compared every listed name with every candidate, to find a
+    descendant subscribed but not matched (RFC 5258 3.5): quadratic in mailboxes. Now the ancestors of
+    those descendants are found once."""
+    address = node.account()
+    owner = node.account_id(address)
+
+    async def subscribe() -> None:
+        for n in range(4000):
+            await node.mailstore.subscribe(owner, f"top{n % 40}/level{n}")
+
+    node.call(subscribe(), timeout=120)
+    client = Imap(node, address)
+    stall = measure(probe.noop, lambda: client.command('LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"'))
+    assert stall.value.startswith(b"OK"), stall.value
+    check(stall)

@@ -181,15 +181,17 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
     candidates = everything | (subscribed if c.select_subscribed else set())
     if c.recursive_match:
         candidates |= {p for n in candidates if chosen(n) for p in mailbox_names.parents(n)}
+    # RFC 5258 3.5: with RECURSIVEMATCH, a name is also listed for a descendant that meets the criteria
+    # but not the pattern, and says so with CHILDINFO. The ancestors of those descendants, found once
+    # (comparing every listed name with every candidate was quadratic in mailboxes).
+    ancestors: set[str] = set()
+    if c.recursive_match:
+        ancestors = {p for n in candidates if chosen(n) and not matches(n) for p in mailbox_names.parents(n)}
     childinfo = b' ("CHILDINFO" ("SUBSCRIBED"))' if c.select_subscribed else b' ("CHILDINFO" ("SPECIAL-USE"))'
     for name in sorted(candidates):
         if not matches(name):
             continue
-        # RFC 5258 3.5: with RECURSIVEMATCH, a name is also listed for a descendant that meets the
-        # criteria but not the pattern, and says so with CHILDINFO.
-        prefix = name + mailbox_names.SEPARATOR
-        recursive = c.recursive_match and any(
-            other.startswith(prefix) and chosen(other) and not matches(other) for other in candidates)
+        recursive = name in ancestors
         if not (chosen(name) or recursive):
             continue
         mailbox = mailboxes.get(name)
