@@ -46,19 +46,30 @@ def offset() -> int:
 
 class Node:
     def __init__(self, data: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.offset = offset()
-        self.port = 106 + self.offset
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [*ECHO, "serve", "--data", str(data), "--bind", "127.0.0.1", "--port-offset", str(self.offset), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-            env={**os.environ, **(env or {})})
-        self.ready_after = wait_for_port(self.port, self.proc)
+        # The offset frees the CLI/API's port only: another service's port may be taken meanwhile by a
+        # parallel test's connection (the node says so and exits), so a few offsets are tried. What a
+        # failed try printed (the first start's postmaster password) is kept.
+        self.earlier_out = ""
+        for attempt in range(3):
+            self.offset = offset()
+            self.port = 106 + self.offset
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(
+                [*ECHO, "serve", "--data", str(data), "--bind", "127.0.0.1", "--port-offset", str(self.offset),
+                 *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+                env={**os.environ, **(env or {})})
+            try:
+                self.ready_after = wait_for_port(self.port, self.proc)
+                return
+            except AssertionError as err:
+                if "already in use" not in str(err) or attempt == 2:
+                    raise
+                self.earlier_out += self.proc.communicate(timeout=20)[0]
 
     def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
         self.proc.send_signal(signum)
         out, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, out, err
+        return self.proc.returncode, self.earlier_out + out, err
 
 
 @pytest.fixture
