@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import imaplib
 import os
 import signal
 import socket
@@ -138,6 +139,19 @@ def seed(node: MailNode) -> None:
     load("imap_load.py", ["--port", str(node.imap_port), "--seed", "100", "-c", "100"])
 
 
+def check_seeded(node: MailNode, users: int = 100, messages: int = 100) -> None:
+    """Refuse to measure mailboxes that are not the seeded ones: a data folder that bench/smtp.py used
+    holds tens of thousands of messages in u0001's INBOX, and a figure measured on it means nothing."""
+    for k in range(1, users + 1):
+        with imaplib.IMAP4("127.0.0.1", node.imap_port) as client:
+            client.login(f"u{k:04d}", PASSWORD)
+            _, [answer] = client.status("INBOX", "(MESSAGES)")
+            held = int(answer.split(b"MESSAGES ")[1].rstrip(b")"))
+            if held != messages:
+                raise SystemExit(f"u{k:04d}'s INBOX holds {held} messages, not the {messages} seeded: "
+                                 "measure on a fresh data folder (leave out --data)")
+
+
 def peer_bench(doc: str | None, tests: str, ours_only: Callable[[MailNode, int], None]) -> None:
     """The command line of bench/imap.py and bench/pop3.py: a node, then the shared bench's interleaved run
     of `tests` against the peer, or with --ours-only `ours_only(node, seconds)` alone."""
@@ -150,8 +164,9 @@ def peer_bench(doc: str | None, tests: str, ours_only: Callable[[MailNode, int],
     data = args.data or Path(tempfile.mkdtemp(prefix="polyport-bench-"))
     prepare(data)
     with running(data) as node:
+        seed(node)
+        check_seeded(node)
         if args.ours_only:
-            seed(node)
             ours_only(node, args.seconds)
             return
         raise SystemExit(run_peers(node, tests, args.reps, args.seconds))
