@@ -1,0 +1,106 @@
+"""SQLite writes: groups run on the loop's thread and committed on the writer thread, and the ways a
+group goes to the writer thread instead (a long group, another process's lock, another event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from polyport.store import Statement, StoreError, Unit, open_records
+from polyport.store import sqlite as sqlite_store
+from polyport.store.sql import unit_of
+
+CREATE = Statement("CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)")
+INSERT = Statement("INSERT INTO probe (value) VALUES (:value)")
+COUNT = Statement("SELECT count(*) FROM probe")
+
+
+async def test_a_group_commits_together_and_a_failing_unit_alone_is_undone(tmp_path: Path) -> None:
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        await store.write(unit_of(INSERT.run(value="taken")))
+
+        def pair(first: str, second: str) -> Unit[None]:
+            yield INSERT.run(value=first)
+            yield INSERT.run(value=second)  # "taken" again: a conflict, and the unit's first insert goes too
+
+        outcomes = await asyncio.gather(*(store.write(unit_of(INSERT.run(value=f"v{i}"))) for i in range(50)),
+                                        store.write(pair("lost", "taken")), return_exceptions=True)
+        assert isinstance(outcomes[-1], StoreError)
+        assert not any(isinstance(o, BaseException) for o in outcomes[:-1])
+        assert await store.fetch(COUNT.value()) == 51
+    finally:
+        await store.close()
+
+
+async def test_a_long_group_is_finished_by_the_writer_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past INLINE_SLICE on the loop, the group's remaining units run on the writer thread, in the same
+    transaction: every one is committed, and the loop was free meanwhile."""
+    monkeypatch.setattr(sqlite_store, "INLINE_SLICE", 0.0)
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        await asyncio.gather(*(store.write(unit_of(INSERT.run(value=f"v{i}"))) for i in range(100)))
+        assert await store.fetch(COUNT.value()) == 100
+    finally:
+        await store.close()
+
+
+async def test_another_process_holding_the_lock_is_waited_out_off_the_loop(tmp_path: Path) -> None:
+    """The admin command in another process holds the write lock: the group goes to the writer thread,
+    which waits for it, while the loop goes on."""
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        other = sqlite3.connect(tmp_path / "polyport.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        written = asyncio.ensure_future(store.write(unit_of(INSERT.run(value="waited"))))
+        ticks = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 0.3:  # the loop turns while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not written.done() and ticks >= 10
+        other.execute("COMMIT")
+        other.close()
+        await asyncio.wait_for(written, 10)
+        assert await store.fetch(COUNT.value()) == 1
+    finally:
+        await store.close()
+
+
+async def test_writes_from_another_event_loop_go_through_the_writer_thread(tmp_path: Path) -> None:
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+
+        def in_thread(n: int) -> None:
+            async def some() -> None:
+                for i in range(20):
+                    await store.write(unit_of(INSERT.run(value=f"t{n}-{i}")))
+            asyncio.run(some())
+
+        here = [store.write(unit_of(INSERT.run(value=f"here{i}"))) for i in range(100)]
+        await asyncio.gather(*here, *(asyncio.to_thread(in_thread, n) for n in range(3)))
+        assert await store.fetch(COUNT.value()) == 160
+    finally:
+        await store.close()
+
+
+async def test_close_waits_for_the_writes_asked_for(tmp_path: Path) -> None:
+    store = await open_records("", tmp_path)
+    await store.write(unit_of(CREATE.run()))
+    pending = [asyncio.ensure_future(store.write(unit_of(INSERT.run(value=f"v{i}")))) for i in range(30)]
+    await asyncio.sleep(0)
+    await store.close()
+    await asyncio.gather(*pending)
+    reopened = await open_records("", tmp_path)
+    try:
+        assert await reopened.fetch(COUNT.value()) == 30
+    finally:
+        await reopened.close()
