@@ -23,14 +23,14 @@ from polyport.store.blobs import LocalBlobStore
 
 INSERT = Statement("INSERT INTO server_dicts (name, data) VALUES (:name, :data)")
 
-async def main(url, folder):
+async def main(url, folder, durable):
     store = await open_records(url, Path(folder))
     blobs = LocalBlobStore(Path(folder) / "blobs")
     print("ready", flush=True)
     async def one(i):
         def unit():
             yield INSERT.run(name=f"k{i}", data=str(i))
-        await store.write(unit())
+        await store.write(unit(), durable=durable)
         blob_id = await blobs.put(f"blob {i}".encode() * 50)
         print(f"ack {i} {blob_id}", flush=True)
     i = 0
@@ -38,7 +38,7 @@ async def main(url, folder):
         await asyncio.gather(*(one(i + j) for j in range(8)))
         i += 8
 
-asyncio.run(main(sys.argv[1], sys.argv[2]))
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] == "durable"))
 """
 
 COUNT = Statement("SELECT name, data FROM server_dicts WHERE name LIKE 'k%'")
@@ -50,10 +50,13 @@ def _rows() -> Unit[dict[str, str]]:
 
 
 @pytest.mark.slow
-async def test_acknowledged_writes_survive_kill_9(store_url: tuple[str, Path], records: RecordStore) -> None:
+@pytest.mark.parametrize("durability", ["durable", "not-durable"])
+async def test_acknowledged_writes_survive_kill_9(store_url: tuple[str, Path], records: RecordStore,
+                                                  durability: str) -> None:
+    """Durable or not (RecordStore.write): what was acknowledged survives the process's death."""
     url, folder = store_url
     await records.close()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, url, str(folder)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, url, str(folder), durability], stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

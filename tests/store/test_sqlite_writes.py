@@ -104,3 +104,19 @@ async def test_close_waits_for_the_writes_asked_for(tmp_path: Path) -> None:
         assert await reopened.fetch(COUNT.value()) == 30
     finally:
         await reopened.close()
+
+
+async def test_a_group_is_fsynced_when_one_of_its_units_asks(tmp_path: Path) -> None:
+    """PRAGMA synchronous for the group: NORMAL (1) when none of its units is durable, FULL (2) else."""
+    store = await open_records("", tmp_path)
+    try:
+        assert isinstance(store, sqlite_store.SqliteStore) and store._writer is not None
+        await store.write(unit_of(CREATE.run()))
+        await store.write(unit_of(INSERT.run(value="flags")), durable=False)
+        assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 1
+        await asyncio.gather(store.write(unit_of(INSERT.run(value="a")), durable=False),
+                             store.write(unit_of(INSERT.run(value="message"))))
+        assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert await store.fetch(COUNT.value()) == 3
+    finally:
+        await store.close()

@@ -173,8 +173,11 @@ class RecordStore(Protocol):
 
     dialect: str  # "sqlite" or "postgresql"
 
-    async def write(self, unit: Unit[T]) -> T:
-        """Run `unit` in a read-write transaction; returns once it is committed and durable."""
+    async def write(self, unit: Unit[T], *, durable: bool = True) -> T:
+        """Run `unit` in a read-write transaction; returns once it is committed. `durable` (messages, the
+        queue, accounts): on disk before it returns, whatever happens next, a power cut included. Not
+        `durable` (flag changes, expunges, as Dovecot treats them): it survives the node's crash (kill -9)
+        at once, and a power cut once the next durable commit or a checkpoint has written it."""
         ...
 
     async def read(self, unit: Unit[T]) -> T:

@@ -80,6 +80,13 @@ def _run_unit(conn: sqlite3.Connection, job: _Job) -> None:
     conn.execute("RELEASE unit")
 
 
+def _set_durability(conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    """Before a group's BEGIN. FULL: its commit is fsynced before anyone hears of it. NORMAL, when no unit
+    of the group asked to be durable: in WAL mode the commit is written, not fsynced (it survives the
+    node's crash; the next FULL commit or checkpoint fsyncs it with the rest)."""
+    conn.execute("PRAGMA synchronous = FULL" if any(job.durable for job in batch) else "PRAGMA synchronous = NORMAL")
+
+
 def _fail_group(conn: sqlite3.Connection, batch: list[_Job], err: BaseException) -> None:
     """A failure outside the units (disk full, I/O error, a bug) fails the whole group, rolled back."""
     failure = _store_error(err) if isinstance(err, sqlite3.Error) else StoreError(f"the SQLite writer failed: {err!r}")
@@ -116,6 +123,7 @@ class _Job:
     unit: Unit[Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    durable: bool = True  # see RecordStore.write
     result: Any = None
     error: BaseException | None = field(default=None)
 
@@ -266,7 +274,7 @@ class SqliteStore:
 
     # -- units of work --
 
-    async def write(self, unit: Unit[T]) -> T:
+    async def write(self, unit: Unit[T], *, durable: bool = True) -> T:
         if self._closed or not self._threads:
             unit.close()
             raise StoreError("the store is closed")
@@ -274,12 +282,12 @@ class SqliteStore:
         if self._write_loop is None:
             self._write_loop = loop
         if loop is not self._write_loop:  # another loop's thread: the writer thread runs it whole
-            return await self._submit(self._writes, unit)
+            return await self._submit(self._writes, unit, durable=durable)
         if not all(thread.is_alive() for thread in self._threads):
             unit.close()
             raise StoreError("the SQLite store's threads stopped (the log says why); restart the node")
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Job(unit, future, loop))
+        self._pending.append(_Job(unit, future, loop, durable))
         if not self._committing and not self._flush_scheduled:
             # Once the loop has run what is ready now: every write asked for meanwhile joins the group.
             self._flush_scheduled = True
@@ -304,6 +312,7 @@ class SqliteStore:
         self._committing = True
         commit = _Commit(batch, batch, self._committed)
         try:
+            _set_durability(conn, batch)
             # Without waiting: another process's lock (the admin command) is waited out on the thread.
             conn.execute("PRAGMA busy_timeout = 0")
             try:
@@ -395,7 +404,7 @@ class SqliteStore:
             return result
         return await self._submit(self._reads, unit_of(op))
 
-    async def _submit(self, jobs: queue.SimpleQueue[Any], unit: Unit[T]) -> T:
+    async def _submit(self, jobs: queue.SimpleQueue[Any], unit: Unit[T], *, durable: bool = True) -> T:
         if self._closed or not self._threads:
             unit.close()
             raise StoreError("the store is closed")
@@ -404,7 +413,7 @@ class SqliteStore:
             raise StoreError("the SQLite store's threads stopped (the log says why); restart the node")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        jobs.put(_Job(unit, future, loop))
+        jobs.put(_Job(unit, future, loop, durable))
         return await future
 
     # -- threads --
@@ -454,6 +463,7 @@ class SqliteStore:
             _deliver(batch)
 
     def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        _set_durability(conn, batch)
         conn.execute("BEGIN IMMEDIATE")
         for job in batch:
             _run_unit(conn, job)
