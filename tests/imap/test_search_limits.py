@@ -237,7 +237,7 @@ async def test_thread_of_a_reply_chain_thousands_deep() -> None:
     """Each message answers the one before: the containers nest 3,000 deep, deeper than Python's
     recursion limit, which the recursive pruning and ordering used to reach."""
     found: list[search.Threadable] = [
-        (n, n, (n, n), "chain", f"<m{n}@x>", tuple(f"<m{k}@x>" for k in range(max(1, n - 5), n)))
+        (n, n, (n, n), "CHAIN", f"<m{n}@x>", tuple(f"<m{k}@x>" for k in range(max(1, n - 5), n)), n > 1)
         for n in range(1, 3001)]
     searcher = Mailbox().searcher()
     body = await search.format_tree(await search.thread_references(found, searcher), True, searcher)
@@ -253,7 +253,8 @@ async def test_thread_links_the_last_references_in_linear_time() -> None:
     # Linking fresh ids walks no thread up (a container without children is no one's ancestor): 5,000
     # references cost 5,000 steps, where walking up each time would cost 12.5 million.
     many = tuple(f"<r{k}@x>" for k in range(5000))
-    found: list[search.Threadable] = [(1, 1, (1, 1), "a", "<r4999@x>", ()), (2, 2, (2, 2), "b", "<child@x>", many)]
+    found: list[search.Threadable] = [(1, 1, (1, 1), "A", "<r4999@x>", (), False),
+                                      (2, 2, (2, 2), "B", "<child@x>", many, False)]
     searcher = Mailbox().searcher()
     body = await search.format_tree(await search.thread_references(found, searcher), True, searcher)
     assert body == b"(1 2)"

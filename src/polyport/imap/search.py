@@ -7,6 +7,10 @@ FROM/TO/CC/BCC/SUBJECT from the decoded texts stored beside each body; other hea
 text are read from the message only when the query needs them, and only for messages the cheaper keys
 have not already ruled out (AND evaluates left to right with short-circuits). Text matches are
 case-insensitive substrings (casefold), on decoded text (RFC 2047 words, transfer encodings, charsets).
+HEADER x "" matches the messages having field x, whatever its value (RFC 9051 6.4.4): for the stored fields
+the envelope says whether the field is there, and an address field without an address is looked for in the
+message. SORT SUBJECT and both THREAD algorithms compare base subjects (RFC 5256 2.1) with i;ascii-casemap
+(`subject_key`), never Unicode case folding.
 
 Limits (issue 12: 4,000 NOT BODY keys against one 1 MB message held every session of the node 4.5 s):
 - A query has at most MAX_KEYS keys (operators included; the parser bounds their nesting). More is
@@ -51,7 +55,8 @@ import codecs
 import datetime
 import email.utils
 import heapq
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Sequence
+import re
+from collections.abc import AsyncIterable, Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -321,7 +326,12 @@ class _Unbase64:
         usable = len(clean) // 4 * 4
         self.carry = clean[usable:]
         if self.carry and (final or self.ended):
-            raise _Damaged()
+            if self.ended or len(self.carry) == 1:
+                raise _Damaged()
+            # A last group without its padding, as mail in the wild has it: completed, as FETCH's decoder
+            # of the whole part does (fetch._unbase64); a group of one character is damage.
+            usable, clean = len(clean) + 4 - len(self.carry), clean + b"=" * (4 - len(self.carry))
+            self.carry = b""
         try:
             return binascii.a2b_base64(clean[:usable])
         except binascii.Error:
@@ -335,8 +345,10 @@ class Searcher:
     hold every session up for a tenth of a second or more)."""
 
     def __init__(self, read: Reader, *, largest_uid: int, count: int, saved: Sequence[int], now: float,
-                 budget: int | None = None, unreadable: Unreadable | None = None) -> None:
+                 budget: int | None = None, unreadable: Unreadable | None = None,
+                 recent: Container[int] = frozenset()) -> None:
         self.read = read
+        self.recent = recent  # UIDs that are \Recent for this session (RECENT, NEW, OLD)
         self.report = unreadable
         self.unreadable = 0  # messages left out because their bytes could not be read (BlobError)
         self.largest_uid = largest_uid
@@ -436,7 +448,7 @@ class Searcher:
         if isinstance(key, wire.SearchFlag):
             name = key.flag.lower()
             if name == "\\recent":
-                has = False  # Polyport keeps no \Recent (RFC 9051 dropped it)
+                has = row.uid in self.recent  # given by the session, which alone knows what is recent to it
             elif name in SYSTEM_FLAGS:
                 has = bool(row.flags & SYSTEM_FLAGS[name])
             else:
@@ -493,7 +505,10 @@ class Searcher:
             start = end - len(wanted) + 1
 
     def _header(self, c: Candidate, name: str, wanted: str) -> bool:
-        if name in _STORED_FIELDS:
+        present = _stored_field_present(c, name) if name in _STORED_FIELDS and not wanted else None
+        if present is not None:
+            return present
+        if name in _STORED_FIELDS and wanted:
             row = c.full
             if name == "subject":
                 text = row.subject.casefold()
@@ -506,6 +521,8 @@ class Searcher:
             # Clients look messages up by Message-ID (mbsync, neomutt): the stored structure has it, so
             # the message is not read.
             return wanted in c.structure.message_id.casefold()
+        # Other fields, and HEADER x "" for a stored field the stored texts do not show (missing, or with no
+        # address in it): read from the message.
         key = "header:" + name
         texts = c._texts
         if key not in texts:
@@ -655,6 +672,19 @@ class Searcher:
         return "\0".join(values) if values else None
 
 
+def _stored_field_present(c: Candidate, name: str) -> bool | None:
+    """Whether the message has this stored field (_STORED_FIELDS), for HEADER x "", which matches exactly
+    the messages having the field (RFC 9051 6.4.4): an empty stored text is also that of a message without
+    it, so the envelope tells. None when it cannot: an address field with no address in it ("To:") is
+    not in the envelope either, and is looked for in the message."""
+    envelope = c.structure.envelope
+    if name == "subject":
+        return envelope.subject is not None  # None only without a Subject field; "Subject:" is ""
+    if getattr(envelope, "from_" if name == "from" else name) is not None:
+        return True  # a group without members, which the stored lines leave out, too
+    return None
+
+
 def _header_text(raw: bytes) -> str:
     """A header field's value (or a whole header) as searchable text: unfolded, RFC 2047 words decoded."""
     text = raw.decode("utf-8", "replace").replace("\r\n", "").replace("\n", "")
@@ -675,6 +705,69 @@ def hit(c: Candidate) -> Hit:
 
 # -- SORT (RFC 5256, RFC 5957) --------------------------------------------------------------------------
 
+# RFC 5256 2.1 step (1): tabs, line breaks and runs of white space become one space (WSP is SP and HTAB only).
+_WHITE_SPACE = re.compile(r"[ \t\r\n]{2,}|[\t\r\n]")
+# A run of subj-leader: WSP, or subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":", with subj-blob =
+# "[" *BLOBCHAR "]" *WSP. The blobs subj-leader allows before a subj-refwd go as lone blobs (step 4), which
+# leave text after them here. Possessive: nothing after could use what a repetition would give back, so a
+# failing match does not backtrack through a long run.
+_LEADERS = re.compile(r"(?: |(?:re|fwd?) *+(?:\[[^\[\]]*+\] *+)?:)++", re.IGNORECASE | re.ASCII)
+_BLOB = re.compile(r"\[[^\[\]]*+\] *+")
+# What a subject must hold for base_subject to change it: the cheap test of the common case.
+_MAYBE_NOT_BASE = re.compile(r"[\[(:\t\r\n]|=\?|  |^ | $")
+
+
+def base_subject(subject: str) -> tuple[str, bool]:
+    """RFC 5256 section 2.1: the base subject, and whether the subject says a reply or forward (a subj-refwd,
+    a "(fwd)" trailer or a "[fwd: ...]" wrapper was taken off; THREAD=REFERENCES step 5 asks). Computed
+    once per message, not in comparisons; linear in the subject's length: the text is cut by indexes, and
+    each pattern tried either consumes what it read or ends its step."""
+    if _MAYBE_NOT_BASE.search(subject) is None:
+        return subject, False
+    text = decode_encoded_words(subject) if "=?" in subject else subject
+    if "  " in text or "\t" in text or "\r" in text or "\n" in text:
+        text = _WHITE_SPACE.sub(" ", text)
+    start, end = 0, len(text)
+    reply = False
+    while True:
+        while end > start:  # (2) trailing subj-trailer: "(fwd)" / WSP
+            if text[end - 1] == " ":
+                end -= 1
+            elif text[end - 1] == ")" and end - start >= 5 and text[end - 5:end].lower() == "(fwd)":
+                end -= 5
+                reply = True
+            else:
+                break
+        while start < end:  # (3) subj-leader, (4) a subj-blob that leaves text after it, (5) repeated
+            leaders = _LEADERS.match(text, start, end)
+            if leaders is not None:
+                reply = reply or not text[start:leaders.end()].isspace()
+                start = leaders.end()
+                continue
+            if text[start] == "[":
+                blob = _BLOB.match(text, start, end)
+                if blob is not None and blob.end() < end:
+                    start = blob.end()
+                    continue
+            break
+        # (6) "[fwd:" ... "]" around the rest: off, and again from (2)
+        if end - start >= 6 and text[end - 1] == "]" and text[start:start + 5].lower() == "[fwd:":
+            start += 5
+            end -= 1
+            reply = True
+            continue
+        return text[start:end], reply
+
+
+def subject_key(base: str) -> str:
+    """A base subject as i;ascii-casemap compares it (RFC 4790 9.2, RFC 5256 2.2): a-z as A-Z and every
+    other character as it is. Code point order is the octet order of UTF-8, so strings compare as the
+    collation says; Unicode case folding would make "straße" equal "STRASSE" and "É" equal "é"."""
+    if base.isascii():
+        return base.upper()
+    return base.encode("utf-8", "surrogatepass").upper().decode("utf-8", "surrogatepass")  # bytes: ASCII only
+
+
 def sort_key(row: MessageMeta, s: Structure, criterion: str) -> Any:
     if criterion == "ARRIVAL":
         return row.internal_date
@@ -683,7 +776,9 @@ def sort_key(row: MessageMeta, s: Structure, criterion: str) -> Any:
     if criterion == "SIZE":
         return row.size
     if criterion == "SUBJECT":
-        return s.base_subject.casefold()
+        # The base subject stored at delivery (mime.parse.base_subject) is base_subject's: reading it costs
+        # nothing where computing it again would cost a SORT of 100,000 messages a fifth more.
+        return subject_key(s.base_subject)
     if criterion == "FROM":
         return s.sort_from
     if criterion == "TO":
@@ -765,13 +860,15 @@ MAX_REFERENCES = 1000  # the last ids of a References field that THREAD=REFERENC
 STEP_COST = 64  # work of one step up a thread while linking (as long as scanning 64 bytes)
 
 
-# (message number, UID, (sent date or internal date, UID), base subject case-folded, Message-ID, the last
-# MAX_REFERENCES of References or else the first In-Reply-To)
-Threadable = tuple[int, int, tuple[int, int], str, str, tuple[str, ...]]
+# (message number, UID, (sent date or internal date, UID), base subject as compared (subject_key),
+# Message-ID, the last MAX_REFERENCES of References or else the first In-Reply-To, whether the subject says
+# a reply or forward)
+Threadable = tuple[int, int, tuple[int, int], str, str, tuple[str, ...], bool]
 SENT: Final = 2
 SUBJECT: Final = 3
 MESSAGE_ID: Final = 4
 REFERENCES: Final = 5
+REPLY: Final = 6
 
 
 def number_of(item: Threadable, uid: bool) -> int:
@@ -785,9 +882,12 @@ def threadable(searcher: Searcher) -> Callable[[Candidate], Threadable]:
         s = c.peek()
         row = c.row
         searcher.work += len(c.full.structure_json)
+        base, reply = base_subject(s.envelope.subject or "")
+        # A missing Message-ID gets one of its own (RFC 5256 4 step 1 A); a message whose real one is the
+        # same is a duplicate, and gets another.
         return (c.number, row.uid, (s.sent if s.sent is not None else row.internal_date, row.uid),
-                s.base_subject.casefold(), s.message_id or f"<polyport-uid-{row.uid}>",
-                tuple(s.references[-MAX_REFERENCES:] or s.in_reply_to[:1]))
+                subject_key(base), s.message_id or f"<polyport-uid-{row.uid}>",
+                tuple(s.references[-MAX_REFERENCES:] or s.in_reply_to[:1]), reply)
 
     return keep
 
@@ -821,9 +921,10 @@ class _Container:
 
 
 async def thread_references(found: list[Threadable], searcher: Searcher) -> list[_Container]:
-    """REFERENCES (RFC 5256 section 4, the JWZ algorithm): link messages by Message-ID/References/
-    In-Reply-To, prune empty containers, group roots by base subject, sort by sent date. Without
-    recursion (threads may be thousands deep), with turns of the loop."""
+    """REFERENCES (RFC 5256 section 4): link messages by Message-ID/References/In-Reply-To (step 1), prune
+    empty containers (4), gather roots by base subject (5), sort siblings by sent date (6). Without
+    recursion (threads may be thousands deep), with turns of the loop. No link is made that would close a
+    loop, so the parent pointers always form trees, and every message is in exactly one of them."""
     table: dict[str, _Container] = {}
 
     def container(message_id: str) -> _Container:
@@ -843,12 +944,22 @@ async def thread_references(found: list[Threadable], searcher: Searcher) -> list
         searcher.work += STEP_COST * steps
         return node is not None
 
+    def unlink(node: _Container) -> None:
+        if node.parent is not None:
+            searcher.work += len(node.parent.children)
+            node.parent.children.remove(node)
+            node.parent = None
+
     for item in found:
+        # Step 1 A: the message's container; a Message-ID already taken (a duplicate: the first message by
+        # sequence keeps it) gets one of its own, under a key no Message-ID has.
         this = container(item[MESSAGE_ID])
-        if this.message is not None:  # a duplicate Message-ID: give it its own container
+        if this.message is not None:
             this = _Container()
             table[f"{item[MESSAGE_ID]}#{item[1]}"] = this
         this.message = item
+        # Step 1 B: each reference the parent of the next, unless that one has a parent already or the link
+        # would close a loop (the parent is the child's descendant already).
         previous: _Container | None = None
         for reference in item[REFERENCES]:
             node = container(reference)
@@ -860,56 +971,100 @@ async def thread_references(found: list[Threadable], searcher: Searcher) -> list
             searcher.work += KEY_COST
             if searcher.work >= searcher.pause_at:
                 await searcher.pace()
-        if previous is not None and previous is not this and not is_ancestor(this, previous):
-            if this.parent is not None:
-                searcher.work += len(this.parent.children)
-                this.parent.children.remove(this)
+        # Step 1 C: the last reference is the parent (none: a root), replacing a parent that another
+        # message's References presumed; never the message itself, nor a link that would close a loop.
+        if previous is None:
+            unlink(this)
+        elif previous is not this and this.parent is not previous and not is_ancestor(this, previous):
+            unlink(this)
             this.parent = previous
             previous.children.append(this)
         searcher.work += KEY_COST
         if searcher.work >= searcher.pause_at:
             await searcher.pace()
 
-    pruned: list[_Container] = []
+    # Steps 2 to 4: the containers without a parent are the roots; empty ones go (a root's stays to hold
+    # several children together).
+    roots: list[_Container] = []
     for root in [c for c in table.values() if c.parent is None]:
-        pruned.extend(await _prune(root, searcher))
-    for root in pruned:
+        roots.extend(await _prune(root, searcher))
+    for root in roots:
         root.parent = None
+        if root.message is None:
+            # A dummy stands for its first child (step 5 B i, step 6): the earliest, as step 6 orders them.
+            root.children = await _sorted(root.children, _first_date, searcher)
+    top = await _gather_by_subject(await _sorted(roots, _first_date, searcher), searcher)
 
-    def first_date(node: _Container) -> tuple[int, int]:
-        # After pruning only a root may lack a message, and its children have one.
-        if node.message is not None:
-            return node.message[SENT]
-        return min((first_date(child) for child in node.children), default=(0, 0))
-
-    # Group roots by base subject (RFC 5256 4 step 5), the earliest keeping its place.
-    by_subject: dict[str, _Container] = {}
-    grouped: list[_Container] = []
-    for root in await _sorted(pruned, first_date, searcher):
-        probe = root.message or (root.children[0].message if root.children else None)
-        subject = probe[SUBJECT] if probe is not None else ""
-        holder = by_subject.get(subject) if subject else None
-        if holder is None:
-            if subject:
-                by_subject[subject] = root
-            grouped.append(root)
-        else:
-            holder.children.append(root)
-            root.parent = holder
-        searcher.work += KEY_COST
-        if searcher.work >= searcher.pause_at:
-            await searcher.pace()
-
-    pending = list(grouped)
+    # Step 6: every set of siblings by sent date, a dummy by its first child's.
+    top = await _sorted(top, _first_date, searcher)
+    pending = list(top)
     while pending:
         node = pending.pop()
         if len(node.children) > 1:
-            node.children = await _sorted(node.children, first_date, searcher)
+            node.children = await _sorted(node.children, _first_date, searcher)
         pending.extend(node.children)
         searcher.work += KEY_COST
         if searcher.work >= searcher.pause_at:
             await searcher.pace()
-    return grouped
+    return top
+
+
+def _first_date(node: _Container) -> tuple[int, int]:
+    """The sent date a container sorts by: its message's, or (a dummy) its first child's, which after step
+    6 is the earliest. Only a root is a dummy after pruning, and its children have messages."""
+    if node.message is not None:
+        return node.message[SENT]
+    return min((child.message[SENT] for child in node.children if child.message is not None), default=(0, 0))
+
+
+def _thread_subject(root: _Container) -> str:
+    """RFC 5256 4 step 5 B i: the base subject of a root's message, or of a dummy's first child's."""
+    message = root.message if root.message is not None else root.children[0].message if root.children else None
+    return message[SUBJECT] if message is not None else ""
+
+
+async def _gather_by_subject(roots: list[_Container], searcher: Searcher) -> list[_Container]:
+    """RFC 5256 4 step 5: roots with the same (non-empty) base subject become one thread. The subject table
+    holds for each subject the root the others join: a dummy if there is one, else a message that is no
+    reply or forward if there is one (the earliest; roots come in date order, so the result does not
+    depend on the order of the table). Returns the roots left at the top."""
+    subjects: dict[str, _Container] = {}
+    for root in roots:  # 5 B
+        subject = _thread_subject(root)
+        if subject:
+            held = subjects.get(subject)
+            if held is None or (held.message is not None and (
+                    root.message is None or (held.message[REPLY] and not root.message[REPLY]))):
+                subjects[subject] = root
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    top = {id(root): root for root in roots}  # in order, without the roots merged into others
+    for root in roots:  # 5 C
+        subject = _thread_subject(root)
+        held = subjects.get(subject) if subject else None
+        # A root that became a child of a new dummy below is in its thread already.
+        if held is not None and held is not root and root.parent is None:
+            del top[id(root)]
+            if held.message is None and root.message is None:  # both dummies: one holds all the children
+                for child in root.children:
+                    child.parent = held
+                held.children.extend(root.children)
+                root.children = []
+            elif held.message is None or (root.message is not None and root.message[REPLY]
+                                          and held.message is not None and not held.message[REPLY]):
+                root.parent = held  # under a dummy, or a reply under what it replies to
+                held.children.append(root)
+            else:  # siblings under a new dummy, which the subject's other roots join
+                dummy = _Container(children=[held, root])
+                held.parent = root.parent = dummy
+                del top[id(held)]
+                top[id(dummy)] = dummy
+                subjects[subject] = dummy
+        searcher.work += KEY_COST
+        if searcher.work >= searcher.pause_at:
+            await searcher.pace()
+    return list(top.values())
 
 
 async def _prune(root: _Container, searcher: Searcher) -> list[_Container]:
