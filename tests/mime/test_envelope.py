@@ -99,6 +99,19 @@ def test_addresses(header: str, addresses: list[Address]) -> None:
     assert parse_addresses(header) == addresses
 
 
+def test_address_lines_for_search_name_groups_and_their_members() -> None:
+    """The address text SEARCH FROM/TO/CC/BCC match (stored beside each body): a group (RFC 5322 3.4) gives
+    a line with its name, then its members' lines, so both the name and the members are found."""
+    from polyport.mime.parse import address_lines
+
+    structure = parse(b"From: =?utf-8?q?Ren=C3=A9?= <rene@example.fr>\r\n"
+                      b"To: team: a@b.example, Carl <c@d.example>;, z@example.net\r\n"
+                      b"Cc: undisclosed-recipients:;\r\nBcc: eve@example.org\r\n\r\nbody\r\n")
+    assert address_lines(structure.envelope).split("\n") == [
+        "from:René <rene@example.fr>", "to:team:", "to: <a@b.example>", "to:Carl <c@d.example>",
+        "to: <z@example.net>", "cc:undisclosed-recipients:", "bcc: <eve@example.org>"]
+
+
 def test_sort_and_display_keys() -> None:
     structure = parse(
         b"From: =?iso-8859-1?q?Andr=E9?= <Andre@Example.COM>\r\n"

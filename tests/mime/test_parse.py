@@ -493,3 +493,5 @@ def test_hostile_messages_parse_in_linear_time() -> None:
         parse(message)
         # About a megabyte each: linear code takes tens of milliseconds, quadratic code minutes.
         assert time.perf_counter() - started < 3, message[:40]
+
+

@@ -19,6 +19,12 @@ Implementation notes:
   message that the command sends from the blob store in pieces, and `Derived` items (header fields
   picked, an encoding undone) made from just the bytes they need. Small messages, the common case, keep
   the one-pass `render` over their bytes.
+- Part numbers go through message/rfc822 parts as RFC 3501 6.4.5 shows (`find_part`): n is the whole
+  embedded message, n.HEADER and n.TEXT its header and text, n.1 the first part of its body. BODYSTRUCTURE
+  (responses.py) nests the same way, so each part's number and size agree with BODY[n].
+- NUL goes only in a literal8 answering BINARY (RFC 9051 4.3): in a BODY[...] it is sent as 0x80, as
+  Dovecot does (`plain_literal`), so the message's size and offsets stay what RFC822.SIZE and
+  BODYSTRUCTURE say and the client still gets it; BINARY[...] sends the bytes as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import binascii
 import bisect
 import datetime
 import functools
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -158,18 +165,34 @@ Transform = Callable[[bytes], bytes]
 Located = tuple[int, int, Transform | None]
 
 
+def _encapsulates(part: Part) -> bool:
+    """A message/rfc822 (or message/global) part whose embedded message was parsed (RFC 2046 5.2.1)."""
+    return part.type == "message" and part.subtype in ("rfc822", "global") and bool(part.parts)
+
+
 def find_part(structure: Structure, path: Sequence[int]) -> Part:
-    """The part a section's numbers name (RFC 3501 6.4.5): in a non-multipart message, part 1 is its body;
-    a number after a message/rfc822 part counts inside the message it holds."""
+    """The part a section's numbers name (RFC 3501/9051 6.4.5).
+
+    The first number counts in the message's body: its parts when it is multipart, else 1 is the body
+    itself (the root part, whose body offsets are the body's; when the message is message/rfc822, that body
+    is the whole embedded message). Each further number counts inside the part named so far: a multipart's
+    children, or for a message/rfc822 part the parts of its embedded message's body, again by the same
+    rule (1 is that body when it is not multipart). Leaves have no parts inside."""
     part = structure.root
-    for number in path:
-        if part.type == "message" and part.subtype in ("rfc822", "global") and part.parts:
-            part = part.parts[0]
-        if part.type == "multipart":
-            if not 1 <= number <= len(part.parts):
+    for depth, number in enumerate(path):
+        container = part
+        if depth:
+            if _encapsulates(part):
+                container = part.parts[0]
+            elif part.type != "multipart":
+                raise NoSuchPart(f"part {'.'.join(map(str, path[:depth]))} has no parts inside")
+        if container.type == "multipart":
+            if not 1 <= number <= len(container.parts):
                 raise NoSuchPart(f"no part {number}")
-            part = part.parts[number - 1]
-        elif number != 1:
+            part = container.parts[number - 1]
+        elif number == 1:
+            part = container
+        else:
             raise NoSuchPart(f"no part {number}")
     return part
 
@@ -232,7 +255,7 @@ def locate_section(structure: Structure | None, section: wire.Section, size: int
             return part.header_start, part.body_start, None
         if section.text == "":
             return part.body_start, part.body_end, None
-        if not (part.type == "message" and part.subtype in ("rfc822", "global") and part.parts):
+        if not _encapsulates(part):
             raise NoSuchPart("HEADER and TEXT of a part need a message/rfc822 part")
         inner = part.parts[0]
         header_start, body_start, body_end = inner.header_start, inner.body_start, inner.body_end
@@ -250,10 +273,29 @@ def section_bytes(message: bytes, structure: Structure | None, section: wire.Sec
 
 
 def _unbase64(body: bytes) -> bytes:
+    data = b"".join(body.split())
     try:
-        return binascii.a2b_base64(b"".join(body.split()))
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        pass
+    # Padding is often missing in the wild; a group of one character left over is damage, not that.
+    data = data.rstrip(b"=")
+    try:
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
     except binascii.Error:
         raise UnknownEncoding("the base64 content is damaged") from None
+
+
+# RFC 2045 6.7 rule 3: white space at the end of an encoded line was added in transport and is deleted
+# when decoding; that also makes a soft line break followed by such padding ("=  CRLF") a soft break.
+# A run is tried once, from its start and without giving back (a long run of blanks costs linear time).
+_QP_TRANSPORT_PADDING = re.compile(rb"(?<![ \t])[ \t]++(?=\r?\n|\Z)")
+
+
+def _unquote_printable(body: bytes) -> bytes:
+    """Quoted-printable undone (RFC 2045 6.7): padding deleted, soft line breaks removed, =XX decoded
+    (either case); line ends and bytes encoded as =0D=0A stay as they are."""
+    return binascii.a2b_qp(_QP_TRANSPORT_PADDING.sub(b"", body))
 
 
 def _decoder(encoding: str) -> Transform | None:
@@ -263,7 +305,7 @@ def _decoder(encoding: str) -> Transform | None:
     if encoding == "base64":
         return _unbase64
     if encoding == "quoted-printable":
-        return binascii.a2b_qp  # soft breaks go; line ends and encoded bytes (=0D=0A) stay as they are
+        return _unquote_printable
     raise UnknownEncoding(f"unknown Content-Transfer-Encoding {encoding}")
 
 
@@ -305,9 +347,18 @@ def _answer(want: Want, transform: Transform | None, raw: bytes) -> bytes:
     if want.partial is not None:
         origin, length = want.partial
         data = data[origin:origin + length]
-    # RFC 3516 4.3: decoded content holding NUL goes as a literal8.
-    tilde = b"~" if want.binary and b"\x00" in data else b""
-    return b"%s%s{%d}\r\n%s" % (want.head, tilde, len(data), data)
+    # RFC 3516 4.3: decoded content holding NUL goes as a literal8; RFC 9051 4.3: only for BINARY.
+    nul = b"\x00" in data
+    if nul and not want.binary:
+        data, nul = plain_literal(data), False
+    return b"%s%s{%d}\r\n%s" % (want.head, b"~" if nul else b"", len(data), data)
+
+
+def plain_literal(data: bytes) -> bytes:
+    """Bytes for a literal that is not a literal8: RFC 9051 4.3 lets no NUL in one, and the stored bytes
+    (which RFC822.SIZE, the offsets and BODYSTRUCTURE describe) cannot be encoded without changing their
+    size, so each NUL goes as 0x80, as Dovecot sends it; BINARY[...] has the bytes as they are."""
+    return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
 
 
 def _missing(want: Want) -> bytes:
@@ -324,23 +375,32 @@ def internal_date(seconds: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=4096)
-def flags_item(bits: int, keywords: str) -> bytes:
-    """`FLAGS (...)`: a mailbox's messages share a few combinations, so each is formatted once."""
-    return b"FLAGS " + responses.flags_list(fl.join(bits, keywords))
+def flags_item(bits: int, keywords: str, recent: bool = False) -> bytes:
+    """`FLAGS (...)`: a mailbox's messages share a few combinations, so each is formatted once. `recent`
+    adds \\Recent after the system flags (RFC 3501 2.3.2: a session flag, not stored with the message)."""
+    flags = fl.join(bits, keywords)
+    if recent:
+        flags.insert(sum(1 for bit in fl.NAMES if bits & bit), "\\Recent")
+    return b"FLAGS " + responses.flags_list(flags)
+
+
+NOT_RECENT: Final[frozenset[int]] = frozenset()
 
 
 def render(number: int, meta: MessageMeta, plan: Plan, *, message: bytes | None, with_modseq: bool, utf8: bool,
-           extra_flags: bool) -> bytes:
-    """One `* n FETCH (...)` response. `message` holds the bytes when a section needs them. Raises
+           extra_flags: bool, recent: Container[int] = NOT_RECENT) -> bytes:
+    """One `* n FETCH (...)` response. `message` holds the bytes when a section needs them; FLAGS holds
+    \\Recent when the message's UID is in `recent` (the session's recent messages, RFC 3501 2.3.2). Raises
     AnswerTooLarge, having sent nothing, once the sections pass the message's `budget`."""
     out: list[bytes] = []
     structure: Structure | None = None
     if plan.needs_structure and isinstance(meta, MessageFull):
         structure = meta.structure()
     spent = 0
+    is_recent = meta.uid in recent
     for want in plan.wants:
         if want.kind == ATTRIBUTE:
-            out.append(_attribute(want.name, meta, structure, utf8))
+            out.append(_attribute(want.name, meta, structure, utf8, is_recent))
             continue
         assert message is not None
         size = len(message)
@@ -354,14 +414,15 @@ def render(number: int, meta: MessageMeta, plan: Plan, *, message: bytes | None,
         if spent > budget(size):
             raise _too_large(number, size)
         out.append(item)
-    _implied(out, meta, plan, with_modseq, extra_flags)
+    _implied(out, meta, plan, with_modseq, extra_flags, is_recent)
     return b"* %d FETCH (%s)\r\n" % (number, b" ".join(out))
 
 
-def _implied(out: list[bytes], meta: MessageMeta, plan: Plan, with_modseq: bool, extra_flags: bool) -> None:
+def _implied(out: list[bytes], meta: MessageMeta, plan: Plan, with_modseq: bool, extra_flags: bool,
+             is_recent: bool) -> None:
     """FLAGS after \\Seen was set by this FETCH, MODSEQ beside FLAGS with CONDSTORE (RFC 7162 3.1.4.1)."""
     if extra_flags and "FLAGS" not in plan.names:
-        out.append(flags_item(meta.flags, meta.keywords))
+        out.append(flags_item(meta.flags, meta.keywords, is_recent))
     if with_modseq and "MODSEQ" not in plan.names:
         out.append(b"MODSEQ (%d)" % meta.modseq)
 
@@ -394,7 +455,7 @@ Piece = bytes | Span | Derived
 
 
 def layout(number: int, meta: MessageMeta, plan: Plan, *, with_modseq: bool, utf8: bool,
-           extra_flags: bool) -> list[Piece]:
+           extra_flags: bool, recent: Container[int] = NOT_RECENT) -> list[Piece]:
     """The items of `render`'s response for a message not held in memory (larger than STREAM_AT), in
     order: text where it is known, a Span for bytes sent as they are, a Derived for bytes to work on.
     Raises AnswerTooLarge before anything is read when the sections could pass the message's `budget`,
@@ -405,9 +466,10 @@ def layout(number: int, meta: MessageMeta, plan: Plan, *, with_modseq: bool, utf
         structure = meta.structure()
     out: list[Piece] = []
     bound = 0
+    is_recent = meta.uid in recent
     for want in plan.wants:
         if want.kind == ATTRIBUTE:
-            out.append(_attribute(want.name, meta, structure, utf8))
+            out.append(_attribute(want.name, meta, structure, utf8, is_recent))
             continue
         try:
             start, end, transform = _locate(want, structure, size)
@@ -429,16 +491,16 @@ def layout(number: int, meta: MessageMeta, plan: Plan, *, with_modseq: bool, utf
     if bound > budget(size):
         raise _too_large(number, size)
     tail: list[bytes] = []
-    _implied(tail, meta, plan, with_modseq, extra_flags)
+    _implied(tail, meta, plan, with_modseq, extra_flags, is_recent)
     out.extend(tail)
     return out
 
 
-def _attribute(name: str, meta: MessageMeta, structure: Structure | None, utf8: bool) -> bytes:
+def _attribute(name: str, meta: MessageMeta, structure: Structure | None, utf8: bool, is_recent: bool) -> bytes:
     if name == "UID":
         return b"UID %d" % meta.uid
     if name == "FLAGS":
-        return flags_item(meta.flags, meta.keywords)
+        return flags_item(meta.flags, meta.keywords, is_recent)
     if name == "INTERNALDATE":
         return b"INTERNALDATE " + internal_date(meta.internal_date)
     if name == "RFC822.SIZE":

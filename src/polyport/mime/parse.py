@@ -68,6 +68,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FIELD_TEXT",
     "MAX_PARTS",
+    "address_lines",
     "base_subject",
     "decode_encoded_words",
     "parse",
@@ -940,6 +941,23 @@ def _display(addresses: list[Address] | None) -> str:
     if first.mailbox is not None and first.host:
         return f"{first.mailbox}@{first.host}"
     return first.mailbox or ""
+
+
+def address_lines(envelope: Envelope) -> str:
+    """The address text stored beside a body for SEARCH FROM/TO/CC/BCC (and the web's lists): one line per
+    address, "field:Name <mailbox@host>" with the name decoded (RFC 2047). A group (RFC 5322 3.4) gives
+    a line "field:group name:" before its members' lines, so a search for the group's name finds the
+    message as one for a member's address does; its end marker gives none."""
+    lines: list[str] = []
+    fields = (("from", envelope.from_), ("to", envelope.to), ("cc", envelope.cc), ("bcc", envelope.bcc))
+    for label, addresses in fields:
+        for address in addresses or ():
+            if address.host is not None:
+                name = decode_encoded_words(address.name or "")
+                lines.append(f"{label}:{name} <{address.mailbox}@{address.host}>")
+            elif address.mailbox:  # a group's start marker: its name
+                lines.append(f"{label}:{decode_encoded_words(address.mailbox)}:")
+    return "\n".join(lines)
 
 
 def _has_attachment(root: Part) -> bool:

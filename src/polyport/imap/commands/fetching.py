@@ -5,11 +5,14 @@ hashing to its name) fails alone: it is logged once, nothing of it is sent, the 
 the command ends NO [CORRUPTION] (RFC 5530) saying how many were left out, as RFC 9051 6.4.5 lets a FETCH
 that could not fetch everything end NO. Messages over fetch.STREAM_AT go out from the blob store in pieces,
 checked before their first byte is written.
+
+A NUL in a BODY[...] goes as 0x80 (fetch.plain_literal; RFC 9051 4.3), in streamed pieces too.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Container
 
 from polyport import log
 from polyport.imap import fetch as rendering
@@ -54,6 +57,8 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
     full = plan.needs_structure
     blobs: dict[int, str] = {}
     left_out: list[int] = []  # UIDs whose bytes could not be read
+    # The hook for \\Recent (RFC 3501 2.3.2): the UIDs this session holds as recent get it in FLAGS.
+    recent: Container[int] = rendering.NOT_RECENT
     for first, last, group in rendering.runs(uids, selected.uids):
         rows: list[MessageMeta]
         if full:
@@ -90,11 +95,11 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
             modseq = with_modseq or (condstore and flags_changed)
             try:
                 if isinstance(message, StoredBody):
-                    if not await _send_stored(s, number, row, plan, message, modseq, flags_changed):
+                    if not await _send_stored(s, number, row, plan, message, modseq, flags_changed, recent):
                         left_out.append(row.uid)
                 else:
                     s.send(rendering.render(number, row, plan, message=message, with_modseq=modseq, utf8=s.utf8,
-                                            extra_flags=flags_changed))
+                                            extra_flags=flags_changed, recent=recent))
             except rendering.AnswerTooLarge as err:
                 await _unsee(s, [*left_out, *(uid for uid in seen_now if uid >= row.uid)], seen_now)
                 raise ImapRefusal("NO", str(err), "LIMIT") from None
@@ -131,10 +136,11 @@ def _log_unreadable(s: ImapSession, uid: int, err: Exception) -> None:
 
 
 async def _send_stored(s: ImapSession, number: int, row: MessageMeta, plan: rendering.Plan, body: StoredBody,
-                       with_modseq: bool, extra_flags: bool) -> bool:
+                       with_modseq: bool, extra_flags: bool, recent: Container[int]) -> bool:
     """One message's response, its sections read from the blob store as they are sent. Everything that
     can fail is read and checked before the first byte is written; False (nothing sent) if it failed."""
-    pieces = rendering.layout(number, row, plan, with_modseq=with_modseq, utf8=s.utf8, extra_flags=extra_flags)
+    pieces = rendering.layout(number, row, plan, with_modseq=with_modseq, utf8=s.utf8, extra_flags=extra_flags,
+                              recent=recent)
     try:
         if any(isinstance(p, rendering.Span | rendering.Derived) and p.start == 0 and p.end == body.size
                for p in pieces):
@@ -164,7 +170,7 @@ async def _send_stored(s: ImapSession, number: int, row: MessageMeta, plan: rend
                     raise ConnectionClosed("a message's blob failed in the middle of its literal") from None
                 if chunk is None:
                     break
-                s.send(chunk)
+                s.send(rendering.plain_literal(chunk))  # a Span is never BINARY's (those are Derived)
                 await s.conn.drain()
     s.send(b")\r\n")
     return True
