@@ -72,9 +72,10 @@ def test_read_only_sharing(imap_node: ImapNode) -> None:
     untagged, tagged = other.command(f"SELECT {shared}")
     assert b"* 2 EXISTS" in untagged and b"* OK [PERMANENTFLAGS ()] read-only" in untagged
     assert tagged == b"OK [READ-ONLY] SELECT completed"
-    # Reading does not set \Seen (no "s" right), writing is refused.
-    assert b"FLAGS ()" in other.ok("FETCH 2 (BODY[] FLAGS)")[0]
-    assert other.ok("FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS ())"]
+    # Reading does not set \Seen (no "s" right), writing is refused. \Recent: the owner has not selected
+    # Shared since the messages came, and another account's session sees them as recent without claiming.
+    assert b"FLAGS (\\Recent)" in other.ok("FETCH 2 (BODY[] FLAGS)")[0]
+    assert other.ok("FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS (\\Recent))"]
     assert other.command("STORE 2 +FLAGS (\\Seen)")[1].startswith(b"NO [READ-ONLY]")
     tagged = append_tagged(other, shared)
     assert tagged.startswith(b"NO [NOPERM]") and b"'i'" in tagged
@@ -93,15 +94,17 @@ def test_write_rights_and_a_revocation(imap_node: ImapNode) -> None:
     untagged, tagged = other.command(f"SELECT {shared}")
     assert b"* OK [PERMANENTFLAGS (\\Seen)] flags your rights let you change" in untagged
     assert tagged == b"OK [READ-WRITE] SELECT completed"
-    assert other.ok("FETCH 2 BODY[HEADER.FIELDS (SUBJECT)]")[0].endswith(b"FLAGS (\\Seen))")
-    assert other.ok("STORE 2 -FLAGS (\\Seen)") == [b"* 2 FETCH (FLAGS ())"]
+    assert other.ok("FETCH 2 BODY[HEADER.FIELDS (SUBJECT)]")[0].endswith(b"FLAGS (\\Seen \\Recent))")
+    # Still \\Recent: the other account's session looks at them without taking the flag from the owner.
+    assert other.ok("STORE 2 -FLAGS (\\Seen)") == [b"* 2 FETCH (FLAGS (\\Recent))"]
     tagged = other.command("STORE 2 +FLAGS (\\Flagged)")[1]
     assert tagged.startswith(b"NO [NOPERM]") and b"'w'" in tagged
     assert other.command("STORE 1 +FLAGS (\\Deleted)")[1].startswith(b"NO [NOPERM]")
     assert other.command("EXPUNGE")[1].startswith(b"NO [NOPERM]")
     # APPEND keeps \Seen (s) and drops \Flagged (no w); the owner pays for it.
     assert append_tagged(other, shared, "\\Seen \\Flagged").startswith(b"OK [APPENDUID ")
-    assert other.ok("FETCH 3 FLAGS")[-1] == b"* 3 FETCH (FLAGS (\\Seen))"
+    # \Recent too: nobody claimed it, and this session sees without claiming (RFC 3501 2.3.2).
+    assert other.ok("FETCH 3 FLAGS")[-1] == b"* 3 FETCH (FLAGS (\\Seen \\Recent))"
     # The owner takes "s" away while the other account has the mailbox selected: refused at once.
     owner.ok(f"SETACL Shared {name} -s")
     assert other.command("STORE 2 +FLAGS (\\Seen)")[1].startswith(b"NO [NOPERM]")
@@ -121,7 +124,8 @@ def test_copy_and_move_between_accounts(imap_node: ImapNode) -> None:
     untagged, tagged = other.command(f"COPY 1 {shared}")
     assert tagged.startswith(b"OK [COPYUID ")
     other.ok(f"SELECT {shared}")
-    assert other.ok("UID FETCH 3 FLAGS") == [b"* 3 FETCH (UID 3 FLAGS ())"]  # no "s": \Seen was not copied
+    # No "s": \Seen was not copied. \Recent: nobody selected Shared for itself since the copy came.
+    assert other.ok("UID FETCH 3 FLAGS") == [b"* 3 FETCH (UID 3 FLAGS (\\Recent))"]
     untagged = other.ok("MOVE 3 INBOX")
     assert b"* 3 EXPUNGE" in untagged
     assert other.ok(f"STATUS {shared} (MESSAGES)") == [b"* STATUS %s (MESSAGES 2)" % shared.encode()]
@@ -170,7 +174,7 @@ def test_a_session_on_a_shared_mailbox_hears_the_owner(imap_node: ImapNode) -> N
     assert other.line() == b"+ idling"
     owner.ok("SELECT Shared")
     owner.ok("STORE 2 +FLAGS (\\Flagged)")
-    wait_for(other, b"FETCH (FLAGS (\\Flagged))")
+    wait_for(other, b"FETCH (FLAGS (\\Flagged \\Recent))")  # \\Recent: EXAMINE looks, nobody had selected it
     other.send(b"DONE\r\n")
     assert other.until(b"i1")[1] == b"OK IDLE terminated"
 

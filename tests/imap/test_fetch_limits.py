@@ -45,7 +45,7 @@ def selected_with(imap_node: ImapNode, *messages: bytes) -> Wire:
     w, address = logged_in(imap_node)
     for data in messages:
         deliver(imap_node, address, data)
-    w.ok("SELECT INBOX")
+    w.ok("SELECT INBOX")  # the first SELECT since they came: every message is \Recent to this session
     return w
 
 
@@ -53,10 +53,10 @@ def test_an_item_asked_many_times_is_answered_once(imap_node: ImapNode) -> None:
     data = b"Subject: repeated\r\n\r\n" + os.urandom(8).hex().encode() + b"\r\n"
     w = selected_with(imap_node, data)
     (line,) = w.ok("FETCH 1 (BODY.PEEK[] FLAGS BODY.PEEK[] BODY.PEEK[] RFC822.SIZE FLAGS)")
-    assert line == b"* 1 FETCH (BODY[] {%d}\r\n%s FLAGS () RFC822.SIZE %d)" % (len(data), data, len(data))
+    assert line == b"* 1 FETCH (BODY[] {%d}\r\n%s FLAGS (\\Recent) RFC822.SIZE %d)" % (len(data), data, len(data))
     # BODY[] sets \Seen, BODY.PEEK[] does not: asked together, the answer is one BODY[] and the flag is set.
     (line,) = w.ok("UID FETCH 1 (BODY.PEEK[]<0.7> UID BODY[]<0.7> BODY[]<0.9>)")
-    assert line == b"* 1 FETCH (UID 1 BODY[]<0> {7}\r\nSubject BODY[]<0> {9}\r\nSubject:  FLAGS (\\Seen))"
+    assert line == b"* 1 FETCH (UID 1 BODY[]<0> {7}\r\nSubject BODY[]<0> {9}\r\nSubject:  FLAGS (\\Seen \\Recent))"
     w.close()
 
 
@@ -66,7 +66,7 @@ def test_too_many_different_items_are_refused_before_anything_is_done(imap_node:
     untagged, tagged = w.command(f"FETCH 1 ({asked})")
     assert untagged == []
     assert tagged == b"NO [LIMIT] FETCH asks for 101 different data items; at most 100 are answered at once"
-    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]  # not \Seen: nothing was read
+    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]  # not \Seen: nothing was read
     assert len(w.ok(f"FETCH 1 ({' '.join(asked.split()[:-1])})")) == 1
     w.close()
 
@@ -112,7 +112,7 @@ def test_a_large_message_is_sent_from_the_store_as_it_would_be_from_memory(imap_
     assert line.endswith(b")")
     (line,) = w.ok("FETCH 1 (BODY[] RFC822)")  # sets \Seen: FLAGS comes with the answer
     assert items_of(line) == {b"BODY[]": data, b"RFC822": data}
-    assert line.endswith(b" FLAGS (\\Seen))")
+    assert line.endswith(b" FLAGS (\\Seen \\Recent))")
     compress(w)  # the pieces go through the deflater like any other output
     (line,) = w.ok("FETCH 1 (BODY.PEEK[] BINARY.PEEK[2])")
     assert items_of(line) == {b"BODY[]": data, b"BINARY[2]": attachment}
@@ -152,5 +152,6 @@ def test_messages_not_sent_for_the_budget_are_not_marked_seen(imap_node: ImapNod
     untagged, tagged = w.command("FETCH 1:3 (RFC822 BODY[] BODY[TEXT] BODY[1] BODY[2] BODY[]<1.1000000>)")
     assert [line.split(b" (", 1)[0] for line in untagged] == [b"* 1 FETCH"]
     assert tagged.startswith(b"NO [LIMIT] the answer for message 2")
-    assert w.ok("FETCH 1:3 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen))", b"* 2 FETCH (FLAGS ())", b"* 3 FETCH (FLAGS ())"]
+    assert w.ok("FETCH 1:3 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen \\Recent))", b"* 2 FETCH (FLAGS (\\Recent))",
+                                       b"* 3 FETCH (FLAGS (\\Recent))"]
     w.close()

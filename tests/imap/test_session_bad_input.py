@@ -244,8 +244,9 @@ def test_invalid_mailbox_names_in_every_command(imap_node: ImapNode) -> None:
     for command in ("SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "STATUS", "GETQUOTAROOT"):
         suffix = " (MESSAGES)" if command == "STATUS" else ""
         _, tagged = w.command(f"{command} &Jjo{suffix}")
-        assert tagged.startswith(b"BAD mailbox name is not valid modified UTF-7"), (command, tagged)
-    assert w.command("RENAME INBOX &-&")[1].startswith(b"BAD new mailbox name is not valid modified UTF-7")
+        # The command is well-formed; the name is not modified UTF-7: NO (RFC 3501 5.1.3), not BAD.
+        assert tagged.startswith(b"NO [CANNOT] mailbox name is not valid modified UTF-7"), (command, tagged)
+    assert w.command("RENAME INBOX &-&")[1].startswith(b"NO [CANNOT] new mailbox name is not valid modified UTF-7")
     still_serving(w)
     w.close()
 

@@ -8,6 +8,7 @@ import re
 
 from tests.imap.conftest import ImapNode, Wire
 from tests.imap.support import deliver, logged_in, message
+from tests.imap.test_session_messages import seen_elsewhere
 
 
 def modseq_of(w: Wire, number: int) -> int:
@@ -24,9 +25,11 @@ def highestmodseq(lines: list[bytes]) -> int:
 
 
 def filled(imap_node: ImapNode, count: int = 4) -> tuple[Wire, str]:
+    """A session on a new account with `count` messages, none \\Recent to it."""
     w, address = logged_in(imap_node)
     for number in range(count):
         deliver(imap_node, address, message(f"m{number}"))
+    seen_elsewhere(imap_node, address)
     return w, address
 
 
@@ -50,7 +53,9 @@ def test_changedsince_enables_condstore(imap_node: ImapNode) -> None:
     w, _ = filled(imap_node, 2)
     w.ok("SELECT INBOX")
     assert w.ok("FETCH 1 (FLAGS)") == [b"* 1 FETCH (FLAGS ())"]
-    assert w.ok("FETCH 1 (FLAGS) (CHANGEDSINCE 1)") == [b"* 1 FETCH (FLAGS () MODSEQ (2))"]
+    # The first enabling command with a mailbox selected reports its HIGHESTMODSEQ (RFC 7162 3.1).
+    assert w.ok("FETCH 1 (FLAGS) (CHANGEDSINCE 1)") == [b"* OK [HIGHESTMODSEQ 3] CONDSTORE is on",
+                                                        b"* 1 FETCH (FLAGS () MODSEQ (2))"]
     assert w.ok("FETCH 1 (FLAGS)") == [b"* 1 FETCH (FLAGS () MODSEQ (2))"]
     w.close()
 
@@ -77,7 +82,7 @@ def test_search_modseq(imap_node: ImapNode) -> None:
     w, _ = filled(imap_node)
     w.ok("SELECT INBOX")
     w.ok("STORE 2,3 +FLAGS (\\Flagged)")
-    assert w.command("SEARCH MODSEQ 6")[0] == [b"* SEARCH 2 3 (MODSEQ 6)"]
+    assert w.command("SEARCH MODSEQ 6")[0] == [b"* OK [HIGHESTMODSEQ 6] CONDSTORE is on", b"* SEARCH 2 3 (MODSEQ 6)"]
     assert w.command('SEARCH MODSEQ "/flags/\\\\Flagged" all 6')[0] == [b"* SEARCH 2 3 (MODSEQ 6)"]
     assert w.command("SEARCH MODSEQ 100")[0] == [b"* SEARCH"]
     w.close()
@@ -113,7 +118,7 @@ def test_qresync_select(imap_node: ImapNode) -> None:
     assert untagged[end + 1:] == [
         b"* VANISHED (EARLIER) 4:5",
         b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (8))",
-        b"* 5 FETCH (UID 7 FLAGS () MODSEQ (11))",
+        b"* 5 FETCH (UID 7 FLAGS (\\Recent) MODSEQ (11))",  # \Recent: this session is the first to see it
     ]
     # Known UIDs limit what VANISHED reports.
     untagged, _ = w.command(f"SELECT INBOX (QRESYNC ({validity} {known} 1:4))")

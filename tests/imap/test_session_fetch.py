@@ -70,7 +70,8 @@ def body_of(data: bytes, start: bytes, end: bytes) -> bytes:
 
 @pytest.fixture
 def mailbox(imap_node: ImapNode) -> tuple[Wire, str]:
-    """A client with INBOX selected, holding NESTED as message 1 and a plain message as message 2."""
+    """A client with INBOX selected, holding NESTED as message 1 and a plain message as message 2. Its SELECT is
+    the first since they came: both are \\Recent to it (RFC 3501 2.3.2)."""
     w, address = logged_in(imap_node)
     deliver(imap_node, address, NESTED)
     deliver(imap_node, address, b"Subject: plain\r\n\r\nJust text.\r\n")
@@ -170,7 +171,7 @@ def test_body_sections(mailbox: tuple[Wire, str]) -> None:
     assert line.endswith(b'\r\nContent-Type: multipart/mixed; boundary="outer"\r\n\r\n)')
     # BODY[1] of a message that is not multipart is its body (RFC 3501 6.4.5).
     assert w.ok("FETCH 2 BODY.PEEK[1]") == [b"* 2 FETCH (BODY[1] {12}\r\nJust text.\r\n)"]
-    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]  # .PEEK leaves \Seen alone
+    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]  # .PEEK leaves \Seen alone
 
 
 def test_binary(mailbox: tuple[Wire, str]) -> None:
@@ -183,9 +184,10 @@ def test_binary(mailbox: tuple[Wire, str]) -> None:
     assert w.ok("FETCH 1 BINARY.PEEK[2]<1.2>") == [b"* 1 FETCH (BINARY[2]<1> {2}\r\n\x01\x02)"]  # no NUL: a literal
     assert w.ok("FETCH 1 (BINARY.PEEK[9] BINARY.SIZE[9])") == [b"* 1 FETCH (BINARY[9] NIL BINARY.SIZE[9] 0)"]
     assert w.command("FETCH 1 BINARY[1.MIME]")[1].startswith(b"BAD bad BINARY section")
-    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
+    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]
     # BINARY (not .PEEK) sets \Seen like BODY[] does.
-    assert w.ok("FETCH 1 BINARY[2]") == [b"* 1 FETCH (BINARY[2] ~{5}\r\n\x00\x01\x02\x03\x04 FLAGS (\\Seen))"]
+    assert w.ok("FETCH 1 BINARY[2]") == [
+        b"* 1 FETCH (BINARY[2] ~{5}\r\n\x00\x01\x02\x03\x04 FLAGS (\\Seen \\Recent))"]
 
 
 def test_binary_of_an_unknown_encoding_is_no_unknown_cte(imap_node: ImapNode) -> None:
@@ -204,10 +206,11 @@ def test_rfc822_items_and_implicit_seen(mailbox: tuple[Wire, str]) -> None:
     header += b"\r\n\r\n"
     assert w.ok("FETCH 1 (RFC822.SIZE RFC822.HEADER)") == [
         b"* 1 FETCH (RFC822.SIZE %d RFC822.HEADER {%d}\r\n%s)" % (len(NESTED), len(header), header)]
-    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
-    assert w.ok("FETCH 1 RFC822.TEXT") == [b"* 1 FETCH (RFC822.TEXT {%d}\r\n%s FLAGS (\\Seen))" % (len(text), text)]
+    assert w.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]
+    assert w.ok("FETCH 1 RFC822.TEXT") == [
+        b"* 1 FETCH (RFC822.TEXT {%d}\r\n%s FLAGS (\\Seen \\Recent))" % (len(text), text)]
     assert w.ok("FETCH 2 RFC822") == [
-        b"* 2 FETCH (RFC822 {30}\r\nSubject: plain\r\n\r\nJust text.\r\n FLAGS (\\Seen))"]
+        b"* 2 FETCH (RFC822 {30}\r\nSubject: plain\r\n\r\nJust text.\r\n FLAGS (\\Seen \\Recent))"]
     # Already \Seen: no FLAGS added.
     assert w.ok("FETCH 2 BODY[TEXT]") == [b"* 2 FETCH (BODY[TEXT] {12}\r\nJust text.\r\n)"]
 
@@ -216,8 +219,10 @@ def test_flags_dates_uid_and_macros(mailbox: tuple[Wire, str]) -> None:
     w, _ = mailbox
     w.ok("STORE 1 +FLAGS (\\Answered $Label)")
     (line,) = w.ok("FETCH 1 (FLAGS INTERNALDATE UID RFC822.SIZE)")
-    assert re.fullmatch(rb'\* 1 FETCH \(FLAGS \(\\Answered \$Label\) INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d '
-                        rb'\+0000" UID 1 RFC822.SIZE %d\)' % len(NESTED), line), line
+    # \Recent (a session flag) comes after the system flags, before the keywords.
+    assert re.fullmatch(rb'\* 1 FETCH \(FLAGS \(\\Answered \\Recent \$Label\) '
+                        rb'INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000" UID 1 RFC822.SIZE %d\)' % len(NESTED),
+                        line), line
     (fast,) = w.ok("FETCH 1 FAST")
     assert fast.startswith(b"* 1 FETCH (FLAGS (") and b"INTERNALDATE" in fast and b"RFC822.SIZE" in fast
     (all_,) = w.ok("FETCH 1 ALL")
@@ -225,7 +230,7 @@ def test_flags_dates_uid_and_macros(mailbox: tuple[Wire, str]) -> None:
     (full,) = w.ok("FETCH 1 FULL")
     assert b"ENVELOPE (" in full and b" BODY ((" in full
     # UID FETCH always includes UID; items asked twice come once.
-    assert w.ok("UID FETCH 2 (FLAGS UID FLAGS)") == [b"* 2 FETCH (UID 2 FLAGS ())"]
+    assert w.ok("UID FETCH 2 (FLAGS UID FLAGS)") == [b"* 2 FETCH (UID 2 FLAGS (\\Recent))"]
     assert w.ok("FETCH 1:2 UID") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)"]
 
 
@@ -258,10 +263,10 @@ def test_fetch_by_uid_skips_missing_and_sequence_numbers_follow_expunges(imap_no
     w, address = logged_in(imap_node)
     for number in range(5):
         deliver(imap_node, address, message(f"m{number}"), flags=["\\Deleted"] if number % 2 else [])
-    w.ok("SELECT INBOX")
+    w.ok("SELECT INBOX")  # the first SELECT: all five are \Recent to this session
     w.ok("EXPUNGE")
-    assert w.ok("UID FETCH 1:* FLAGS") == [b"* 1 FETCH (UID 1 FLAGS ())", b"* 2 FETCH (UID 3 FLAGS ())",
-                                         b"* 3 FETCH (UID 5 FLAGS ())"]
+    assert w.ok("UID FETCH 1:* FLAGS") == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))", b"* 2 FETCH (UID 3 FLAGS (\\Recent))",
+                                         b"* 3 FETCH (UID 5 FLAGS (\\Recent))"]
     assert w.ok("UID FETCH 2,4,6 FLAGS") == []
     assert w.ok("UID FETCH 5:3 UID") == [b"* 2 FETCH (UID 3)", b"* 3 FETCH (UID 5)"]
     assert w.ok("FETCH 2,3 UID") == [b"* 2 FETCH (UID 3)", b"* 3 FETCH (UID 5)"]

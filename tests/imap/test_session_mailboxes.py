@@ -9,6 +9,7 @@ import re
 
 from tests.imap.conftest import ImapNode, Wire
 from tests.imap.support import append, deliver, logged_in, message
+from tests.imap.test_session_messages import seen_elsewhere
 
 DEFAULTS = [
     b'* LIST (\\HasNoChildren \\Archive) "/" Archive',
@@ -38,7 +39,7 @@ def test_select_transcript(imap_node: ImapNode) -> None:
     mailbox_id = int(uidvalidity.group(1))
     assert untagged == [
         b"* 2 EXISTS",
-        b"* 0 RECENT",
+        b"* 2 RECENT",  # the first session to select the mailbox since they came (RFC 3501 2.3.2)
         b"* OK [UNSEEN 2] first unseen message",
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags the client may change",
@@ -54,6 +55,7 @@ def test_select_transcript(imap_node: ImapNode) -> None:
 def test_examine_is_read_only(imap_node: ImapNode) -> None:
     w, address = logged_in(imap_node)
     deliver(imap_node, address, message())
+    seen_elsewhere(imap_node, address)
     untagged, tagged = w.command("EXAMINE INBOX")
     assert tagged == b"OK [READ-ONLY] EXAMINE completed"
     assert b"* OK [PERMANENTFLAGS ()] read-only" in untagged
@@ -147,11 +149,12 @@ def test_invalid_mailbox_names(imap_node: ImapNode) -> None:
     assert w.command('CREATE "/a"')[1].startswith(b"NO [CANNOT] ")
     assert w.command('CREATE "a*b"')[1].startswith(b"NO [CANNOT] ")
     assert w.command('CREATE ""')[1].startswith(b"NO [CANNOT] ")
-    # Not modified UTF-7: "&" must be "&-", base64 runs must be closed and canonical.
-    assert w.command("CREATE a&b")[1].startswith(b"BAD mailbox name is not valid modified UTF-7")
-    assert w.command("CREATE &AGEAYgBj-")[1].startswith(b"BAD ")  # encoded printable ASCII
-    assert w.command("CREATE &2D0-")[1].startswith(b"BAD ")  # a lone surrogate
-    assert w.command(b"CREATE {3}\r\n\xc3\xa9x")[1].startswith(b"BAD ")  # 8-bit without UTF8=ACCEPT
+    # Not modified UTF-7: "&" must be "&-", base64 runs must be closed and canonical. The command is
+    # well-formed: NO, not BAD (RFC 3501 5.1.3).
+    assert w.command("CREATE a&b")[1].startswith(b"NO [CANNOT] mailbox name is not valid modified UTF-7")
+    assert w.command("CREATE &AGEAYgBj-")[1].startswith(b"NO [CANNOT] ")  # encoded printable ASCII
+    assert w.command("CREATE &2D0-")[1].startswith(b"NO [CANNOT] ")  # a lone surrogate
+    assert w.command(b"CREATE {3}\r\n\xc3\xa9x")[1].startswith(b"NO [CANNOT] ")  # 8-bit without UTF8=ACCEPT
     w.ok("ENABLE UTF8=ACCEPT")
     assert w.command(b"CREATE {2}\r\n\xc3x")[1] == b"BAD mailbox name is not valid UTF-8"
     assert listing(w, 'LIST "" *') == DEFAULTS
@@ -289,7 +292,7 @@ def test_status_items(imap_node: ImapNode) -> None:
     deliver(imap_node, address, message("two"), flags=["\\Seen"])
     (line,) = w.ok("STATUS INBOX (MESSAGES RECENT UIDNEXT UNSEEN DELETED SIZE HIGHESTMODSEQ APPENDLIMIT)")
     size = len(first) + len(message("two"))
-    assert line == (b"* STATUS INBOX (MESSAGES 2 RECENT 0 UIDNEXT 3 UNSEEN 1 DELETED 1 SIZE %d HIGHESTMODSEQ 3 "
+    assert line == (b"* STATUS INBOX (MESSAGES 2 RECENT 2 UIDNEXT 3 UNSEEN 1 DELETED 1 SIZE %d HIGHESTMODSEQ 3 "
                     b"APPENDLIMIT %d)" % (size, imap_node.mailstore.max_message_size))
     (line,) = w.ok("STATUS INBOX (UIDVALIDITY MAILBOXID)")
     assert re.fullmatch(rb"\* STATUS INBOX \(UIDVALIDITY (\d+) MAILBOXID \(M\1\)\)", line)

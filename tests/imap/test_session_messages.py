@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.imap.conftest import ImapNode, Wire
-from tests.imap.support import append, deliver, logged_in, message, selected
+from tests.imap.support import account_id, deliver, logged_in, message, selected
 
 
 def uidvalidity(w: Wire, mailbox: str) -> int:
@@ -21,15 +21,23 @@ def fetch_flags(w: Wire, sequence: str = "1:*") -> list[bytes]:
     return w.ok(f"FETCH {sequence} (FLAGS)")
 
 
+def seen_elsewhere(node: ImapNode, address: str, mailbox: str = "INBOX") -> None:
+    """As if another IMAP4rev1 session had selected the mailbox: none of its messages is \\Recent to the
+    test's session (RFC 3501 2.3.2), whose FLAGS then show only what the test is about."""
+    box = node.running.call(node.mailstore.mailbox(account_id(node, address), mailbox))
+    node.running.call(node.mailstore.recent(box.id, claim=True))
+
+
 # -- APPEND --------------------------------------------------------------------------------------------------
 
 def test_append_answers_appenduid_and_keeps_flags_and_date(imap_node: ImapNode) -> None:
-    w, _ = logged_in(imap_node)
+    w, address = logged_in(imap_node)
     data = message("appended")
     validity = uidvalidity(w, "INBOX")
     untagged, tagged = w.command(b'APPEND INBOX (\\Seen \\Flagged $Work) "14-Jul-2021 09:30:00 +0200" {%d+}\r\n'
                                  % len(data) + data)
     assert (untagged, tagged) == ([], b"OK [APPENDUID %d 1] APPEND completed" % validity)
+    seen_elsewhere(imap_node, address)
     w.ok("SELECT INBOX")
     assert w.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)") == [
         b'* 1 FETCH (FLAGS (\\Seen \\Flagged $Work) INTERNALDATE "14-Jul-2021 07:30:00 +0000" RFC822.SIZE %d)'
@@ -73,7 +81,8 @@ def test_append_to_the_selected_mailbox_announces_it(imap_node: ImapNode) -> Non
     w, _ = selected(imap_node)
     data = message()
     untagged, tagged = w.command(b"APPEND INBOX {%d+}\r\n" % len(data) + data)
-    assert untagged == [b"* 1 EXISTS"] and tagged.startswith(b"OK [APPENDUID ")
+    # The session sees the message first: it is \\Recent to it (RFC 3501 6.3.11, 2.3.2).
+    assert untagged == [b"* 1 EXISTS", b"* 1 RECENT"] and tagged.startswith(b"OK [APPENDUID ")
     w.close()
 
 
@@ -84,6 +93,7 @@ def test_multiappend_is_all_or_nothing(imap_node: ImapNode) -> None:
     command = (b"APPEND INBOX (\\Seen) {%d+}\r\n%s {%d+}\r\n%s (\\Flagged) {%d+}\r\n%s"
                % (len(one), one, len(two), two, len(three), three))
     assert w.command(command) == ([], b"OK [APPENDUID %d 1:3] APPEND completed" % validity)
+    seen_elsewhere(imap_node, address)
     w.ok("SELECT INBOX")
     assert fetch_flags(w) == [b"* 1 FETCH (FLAGS (\\Seen))", b"* 2 FETCH (FLAGS ())",
                               b"* 3 FETCH (FLAGS (\\Flagged))"]
@@ -144,8 +154,13 @@ def test_store_transcript(imap_node: ImapNode) -> None:
     for number in range(3):
         deliver(imap_node, address, message(f"m{number}"))
     w.ok("SELECT INBOX")
+    w.ok("SELECT INBOX")  # selected again: the messages are no longer \Recent (RFC 3501 2.3.2)
+    # A keyword new to the mailbox is announced in FLAGS first (RFC 3501 7.2.6).
     assert w.command("STORE 1:2 +FLAGS (\\Seen $Important)") == (
-        [b"* 1 FETCH (FLAGS (\\Seen $Important))", b"* 2 FETCH (FLAGS (\\Seen $Important))"],
+        [b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)",
+         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important \\*)] "
+         b"flags the client may change",
+         b"* 1 FETCH (FLAGS (\\Seen $Important))", b"* 2 FETCH (FLAGS (\\Seen $Important))"],
         b"OK STORE completed")
     assert w.command("STORE 2 -FLAGS ($important)") == ([b"* 2 FETCH (FLAGS (\\Seen))"], b"OK STORE completed")
     assert w.command("STORE 3 FLAGS (\\Answered \\Draft)") == (
@@ -165,6 +180,7 @@ def test_store_transcript(imap_node: ImapNode) -> None:
 def test_store_refusals(imap_node: ImapNode) -> None:
     w, address = logged_in(imap_node)
     deliver(imap_node, address, message())
+    seen_elsewhere(imap_node, address)
     w.ok("SELECT INBOX")
     assert w.command("STORE 1 +FLAGS (\\Recent)")[1] == b"BAD \\Recent is set by the server only"
     assert w.command("STORE 1 +FLAGS (\\Bogus)")[1].startswith(b"BAD unknown system flag")
@@ -191,6 +207,7 @@ def test_copy_with_copyuid(imap_node: ImapNode) -> None:
     assert w.command("COPY 1 Nowhere")[1] == b"NO [TRYCREATE] no mailbox Nowhere"
     assert w.ok("STATUS Archive (MESSAGES UNSEEN)") == [b"* STATUS Archive (MESSAGES 4 UNSEEN 3)"]
     assert w.ok("STATUS INBOX (MESSAGES)") == [b"* STATUS INBOX (MESSAGES 4)"]
+    seen_elsewhere(imap_node, address, "Archive")
     w.ok("SELECT Archive")
     assert fetch_flags(w, "1") == [b"* 1 FETCH (FLAGS (\\Seen))"]
     w.close()
@@ -245,6 +262,7 @@ def test_uid_expunge_only_removes_the_named_messages(imap_node: ImapNode) -> Non
     w, address = logged_in(imap_node)
     for number in range(3):
         deliver(imap_node, address, message(f"m{number}"), flags=["\\Deleted"])
+    seen_elsewhere(imap_node, address)
     w.ok("SELECT INBOX")
     assert w.command("UID EXPUNGE 2:3") == ([b"* 2 EXPUNGE", b"* 2 EXPUNGE"], b"OK EXPUNGE completed")
     assert w.ok("FETCH 1:* (UID FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS (\\Deleted))"]
@@ -272,12 +290,14 @@ def test_check(imap_node: ImapNode) -> None:
 
 def test_message_numbers_beyond_the_mailbox_are_bad(imap_node: ImapNode) -> None:
     """RFC 9051 9 (seq-number): a number above the message count, or "*" in an empty mailbox, is BAD."""
-    w, _ = selected(imap_node)
+    w, address = selected(imap_node)
     assert w.command("FETCH * FLAGS")[1] == b"BAD there are no messages in the mailbox"
     assert w.command("FETCH 1:* FLAGS")[1].startswith(b"BAD ")
     assert w.command("UID FETCH 1:* FLAGS") == ([], b"OK FETCH completed")
     assert w.command("UID FETCH 1:4294967295 FLAGS") == ([], b"OK FETCH completed")
-    append(w, message())
+    deliver(imap_node, address, message())
+    seen_elsewhere(imap_node, address)
+    assert w.ok("NOOP") == [b"* 1 EXISTS", b"* 0 RECENT"]
     assert w.command("FETCH 1:4294967295 FLAGS")[1] == \
         b"BAD message number 4294967295 is beyond the 1 messages of the mailbox"
     assert w.command("FETCH 4294967296 FLAGS")[1].startswith(b"BAD sequence number 4294967296 is out of range")

@@ -39,9 +39,10 @@ def stop_idle(w: Wire) -> list[bytes]:
 def test_another_sessions_append_store_and_expunge_at_noop(imap_node: ImapNode) -> None:
     a, b, _ = two_sessions(imap_node)
     append(b, message("from b"))
-    assert a.command("NOOP") == ([b"* 4 EXISTS"], b"OK NOOP completed")
+    # IMAP4rev1: RECENT follows EXISTS; a, which selected first, holds 1-3 as \\Recent, b the one it appended.
+    assert a.command("NOOP") == ([b"* 4 EXISTS", b"* 3 RECENT"], b"OK NOOP completed")
     b.ok("STORE 2 +FLAGS (\\Seen)")
-    assert a.command("NOOP") == ([b"* 2 FETCH (FLAGS (\\Seen))"], b"OK NOOP completed")
+    assert a.command("NOOP") == ([b"* 2 FETCH (FLAGS (\\Seen \\Recent))"], b"OK NOOP completed")
     b.ok("STORE 1,3 +FLAGS.SILENT (\\Deleted)")
     b.ok("EXPUNGE")
     # The flag changes went with their messages: only the expunges are left to say.
@@ -59,8 +60,8 @@ def test_expunges_flags_and_arrivals_in_one_catch_up(imap_node: ImapNode) -> Non
     b.ok("EXPUNGE")
     append(b, message())
     # Expunges first (each number as it is when sent), then arrivals, then flags by their new numbers.
-    assert a.command("NOOP") == ([b"* 1 EXPUNGE", b"* 3 EXISTS", b"* 2 FETCH (FLAGS (\\Flagged))"],
-                                 b"OK NOOP completed")
+    assert a.command("NOOP") == ([b"* 1 EXPUNGE", b"* 3 EXISTS", b"* 2 RECENT",
+                                  b"* 2 FETCH (FLAGS (\\Flagged \\Recent))"], b"OK NOOP completed")
     assert a.ok("FETCH 1:* UID") == [b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 3)", b"* 3 FETCH (UID 4)"]
     a.close()
     b.close()
@@ -68,9 +69,9 @@ def test_expunges_flags_and_arrivals_in_one_catch_up(imap_node: ImapNode) -> Non
 
 def test_own_changes_are_not_announced_twice(imap_node: ImapNode) -> None:
     a, _, _ = two_sessions(imap_node)
-    assert a.command("STORE 1 +FLAGS (\\Flagged)")[0] == [b"* 1 FETCH (FLAGS (\\Flagged))"]
+    assert a.command("STORE 1 +FLAGS (\\Flagged)")[0] == [b"* 1 FETCH (FLAGS (\\Flagged \\Recent))"]
     assert a.command("NOOP") == ([], b"OK NOOP completed")
-    assert a.command(b"APPEND INBOX {%d+}\r\n" % len(message()) + message())[0] == [b"* 4 EXISTS"]
+    assert a.command(b"APPEND INBOX {%d+}\r\n" % len(message()) + message())[0] == [b"* 4 EXISTS", b"* 4 RECENT"]
     assert a.command("NOOP") == ([], b"OK NOOP completed")
     a.close()
 
@@ -83,7 +84,7 @@ def test_expunges_wait_during_fetch_store_and_search(imap_node: ImapNode) -> Non
     b.ok("EXPUNGE")
     # Message 2 is gone from the store: it has nothing to answer with, but keeps its number for now.
     assert a.ok("FETCH 1:3 (UID)") == [b"* 1 FETCH (UID 1)", b"* 3 FETCH (UID 3)"]
-    assert a.ok("STORE 3 +FLAGS (\\Seen)") == [b"* 3 FETCH (FLAGS (\\Seen))"]
+    assert a.ok("STORE 3 +FLAGS (\\Seen)") == [b"* 3 FETCH (FLAGS (\\Seen \\Recent))"]
     assert search_numbers(a, "ALL") == [1, 3]  # message 2 is gone, but 3 keeps its number
     assert a.command("NOOP") == ([b"* 2 EXPUNGE"], b"OK NOOP completed")
     assert search_numbers(a, "ALL") == [1, 2]
@@ -105,7 +106,7 @@ def test_copy_and_move_by_another_session(imap_node: ImapNode) -> None:
     a, b, _ = two_sessions(imap_node)
     a.ok("SELECT Archive")
     b.ok("COPY 1 Archive")
-    assert a.command("NOOP")[0] == [b"* 1 EXISTS"]
+    assert a.command("NOOP")[0] == [b"* 1 EXISTS", b"* 1 RECENT"]
     a.ok("SELECT INBOX")
     b.ok("MOVE 2 Trash")
     assert a.command("NOOP")[0] == [b"* 2 EXPUNGE"]
@@ -119,7 +120,7 @@ def test_deliveries_reach_the_selected_session(imap_node: ImapNode) -> None:
     deliver(imap_node, address, message("one"))
     deliver(imap_node, address, message("two"))
     deliver(imap_node, address, message("elsewhere"), mailbox="Junk")
-    assert a.command("NOOP") == ([b"* 2 EXISTS"], b"OK NOOP completed")
+    assert a.command("NOOP") == ([b"* 2 EXISTS", b"* 2 RECENT"], b"OK NOOP completed")
     assert a.ok("FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)"]
     a.close()
 
@@ -132,7 +133,13 @@ def test_catch_up_after_more_events_than_the_queue_holds(imap_node: ImapNode) ->
     b.ok("STORE 1 +FLAGS.SILENT ($Done)")
     for _ in range(30):
         append(b, message())
-    assert a.command("NOOP")[0] == [b"* 31 EXISTS", b"* 1 FETCH (FLAGS ($Done))"]
+    # $Done is new to the mailbox: FLAGS first (RFC 3501 7.2.6). a holds message 1 as \\Recent; b, which appended
+    # the others, saw them first.
+    assert a.command("NOOP")[0] == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done)",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done \\*)] "
+        b"flags the client may change",
+        b"* 31 EXISTS", b"* 1 RECENT", b"* 1 FETCH (FLAGS (\\Recent $Done))"]
     a.close()
     b.close()
 
@@ -147,7 +154,7 @@ def test_idle_hears_a_delivery_within_a_second(imap_node: ImapNode) -> None:
     deliver(imap_node, address, message())
     assert wait_for(a, b"EXISTS", timeout=1.0) == [b"* 1 EXISTS"]
     assert time.monotonic() - started < 1.0
-    assert stop_idle(a) == []
+    assert stop_idle(a) == [b"* 1 RECENT"]  # IMAP4rev1: RECENT follows EXISTS
     a.close()
 
 
@@ -155,12 +162,13 @@ def test_idle_hears_flags_expunges_and_appends_from_another_session(imap_node: I
     a, b, _ = two_sessions(imap_node)
     start_idle(a)
     b.ok("STORE 2 +FLAGS (\\Answered)")
-    assert wait_for(a, b"FETCH") == [b"* 2 FETCH (FLAGS (\\Answered))"]
+    assert wait_for(a, b"FETCH") == [b"* 2 FETCH (FLAGS (\\Answered \\Recent))"]
     b.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
     b.ok("EXPUNGE")
     assert wait_for(a, b"EXPUNGE")[-1] == b"* 3 EXPUNGE"
     append(b, message())
     assert wait_for(a, b"EXISTS") == [b"* 3 EXISTS"]
+    assert wait_for(a, b"RECENT") == [b"* 2 RECENT"]
     assert nothing_pending(a)
     assert stop_idle(a) == []
     assert a.ok("FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)", b"* 3 FETCH (UID 4)"]
@@ -258,6 +266,6 @@ def test_idle_under_compression(imap_node: ImapNode) -> None:
     start_idle(a)
     deliver(imap_node, address, message())
     assert wait_for(a, b"EXISTS") == [b"* 1 EXISTS"]
-    assert stop_idle(a) == []
+    assert stop_idle(a) == [b"* 1 RECENT"]
     assert a.ok("FETCH 1 (UID)") == [b"* 1 FETCH (UID 1)"]
     a.close()

@@ -76,7 +76,8 @@ CASES = {
     "DELETED": [4], "UNDELETED": [1, 2, 3, 5, 6],
     "DRAFT": [4], "UNDRAFT": [1, 2, 3, 5, 6],
     "KEYWORD $WORK": [3, 6], "UNKEYWORD $Work": [1, 2, 4, 5],
-    "RECENT": [], "NEW": [], "OLD": [1, 2, 3, 4, 5, 6],
+    # The session is the first to select the mailbox: every message is \\Recent to it (RFC 3501 2.3.2).
+    "RECENT": [1, 2, 3, 4, 5, 6], "NEW": [2, 3, 4, 5, 6], "OLD": [],
     "2:4": [2, 3, 4], "*": [6], "5:*": [5, 6], "1,3,9": [1, 3],
     "UID 2:3": [2, 3], "UID 6:4294967295": [6],
     "FROM alice": [1, 5], "FROM ALICE@EXAMPLE": [1, 5], "FROM rene": [2],
@@ -152,7 +153,9 @@ def test_searchres(mailbox: Wire) -> None:
     w = mailbox
     assert w.command("SEARCH RETURN (SAVE) FROM alice") == ([], b"OK SEARCH completed, result saved")
     assert w.ok("FETCH $ (UID)") == [b"* 1 FETCH (UID 1)", b"* 5 FETCH (UID 5)"]
-    assert w.ok("UID FETCH $ (FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))", b"* 5 FETCH (UID 5 FLAGS ())"]
+    # \Recent: the fixture's SELECT was the first since the APPENDs (made with nothing selected).
+    assert w.ok("UID FETCH $ (FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))",
+                                          b"* 5 FETCH (UID 5 FLAGS (\\Recent))"]
     assert search(w, "$ SEEN") == [1]
     assert search(w, "UID $") == [1, 5]
     w.ok("STORE $ +FLAGS (\\Flagged)")
@@ -176,7 +179,9 @@ def test_search_modseq_and_object_ids(mailbox: Wire) -> None:
     w = mailbox
     w.ok("STORE 2 +FLAGS (\\Seen)")
     untagged, _ = w.command("SEARCH MODSEQ 8")
-    (line,) = untagged
+    # The first CONDSTORE enabling command with a mailbox selected reports its HIGHESTMODSEQ (RFC 7162 3.1).
+    assert untagged[0].startswith(b"* OK [HIGHESTMODSEQ ")
+    line = untagged[1]
     assert re.fullmatch(rb"\* SEARCH 2 \(MODSEQ (\d+)\)", line)
     w.send(b"m1 SEARCH RETURN (COUNT) MODSEQ 1\r\n")
     lines, _ = w.until(b"m1")

@@ -344,6 +344,25 @@ def test_invalid_modified_utf7_is_refused(name: bytes) -> None:
     assert error.tag == "a"
 
 
+def test_a_name_that_is_not_modified_utf7_is_a_no_once_the_command_parses() -> None:
+    """RFC 3501 5.1.3: the command is well-formed, the name just names no mailbox we could have: the session
+    answers NO (BadMailboxName) with the command as parsed, so it can fail as its kind fails."""
+    with pytest.raises(wire.BadMailboxName) as caught:
+        wire.parse_command(b'a RENAME "&Jjo" &AGE-\r\n')
+    assert caught.value.tag == "a"
+    assert caught.value.message.startswith('mailbox name is not valid modified UTF-7 ("&" without its closing')
+    assert isinstance(caught.value.command, wire.Rename) and caught.value.command.new_name == "&AGE-"
+    with pytest.raises(wire.BadMailboxName) as caught:
+        wire.parse_command(b"b UID COPY 1:* &Jjo\r\n")
+    assert caught.value.command == wire.Copy("b", wire.parse_sequence_set(b"1:*"), "&Jjo", uid=True)
+    # Malformed besides: BAD, as any malformed command.
+    for line in (b"a STATUS &Jjo MESSAGES\r\n", b"a CREATE &Jjo extra\r\n", b"a SELECT &Jjo (BOGUS)\r\n"):
+        error = bad(line)
+        assert not isinstance(error, wire.BadMailboxName), line
+    # In UTF-8 mode (RFC 6855) "&" is a character like any other.
+    assert cmd("a SELECT &Jjo", utf8=True) == Select("a", "&Jjo")
+
+
 def test_mailbox_8bit_refusals() -> None:
     assert bad(b"a SELECT {6}\r\nK\xc3\xa4se\r\n").message.startswith("mailbox name is not valid modified UTF-7")
     assert bad(b"a SELECT K\xc3\xa4se\r\n").message == "unexpected an 8-bit byte outside a quoted string or " \

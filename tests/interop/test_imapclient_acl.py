@@ -43,7 +43,9 @@ def test_getacl_setacl_and_a_shared_folder(clients: tuple[IMAPClient, str, IMAPC
     assert selected[b"EXISTS"] == 1 and selected[b"READ-WRITE"]
     assert selected[b"PERMANENTFLAGS"] == (b"\\Seen",)
     other.append(shared, message(2), flags=[b"\\Flagged"])  # \Flagged needs "w": dropped
-    assert other.get_flags([1, 2]) == {1: (b"\\Seen",), 2: ()}
+    # \Recent to the other account's session, which sees without claiming (RFC 3501 2.3.2): the owner has not
+    # selected Team since either message came, message 2 included (its arrival is no claim).
+    assert other.get_flags([1, 2]) == {1: (b"\\Seen", b"\\Recent"), 2: (b"\\Recent",)}
     other.add_flags([2], [b"\\Seen"])
     with pytest.raises(IMAPClientError, match="NOPERM"):
         other.add_flags([1], [b"\\Flagged"])

@@ -203,9 +203,9 @@ def test_append_fetch_store_copy_move_expunge(mail_node: MailNode) -> None:
     appended = ok(client.append("INBOX", "(\\Flagged)", imaplib.Time2Internaldate(time.time()), MULTIPART))
     assert appended[0].startswith(b"[APPENDUID ")
     ok(client.append("INBOX", None, None, message("second")))
-    assert ok(client.select("INBOX")) == [b"2"]
+    assert ok(client.select("INBOX")) == [b"2"]  # the first SELECT since the APPENDs: both are \Recent to it
     data = ok(client.fetch("1", "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)"))
-    assert b"FLAGS (\\Flagged)" in data[0]
+    assert b"FLAGS (\\Flagged \\Recent)" in data[0]
     assert b'"parts" (("Alice" NIL "alice" "example.org"))' in data[0]
     data = ok(client.fetch("1", "(BODY.PEEK[1] BINARY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[2])"))
     literals = [item[1] for item in data if isinstance(item, tuple)]
@@ -307,6 +307,7 @@ def test_idle(mail_node: MailNode) -> None:
     deliver(mail_node, address, message())
     assert client.readline() == b"* 1 EXISTS\r\n"
     assert time.monotonic() - started < 1.0
+    assert client.readline() == b"* 1 RECENT\r\n"  # IMAP4rev1: RECENT follows EXISTS
     client.send(b"DONE\r\n")
     assert client.readline() == b"i1 OK IDLE terminated\r\n"
     ok(client.noop())

@@ -5,6 +5,14 @@ A session keeps the UIDs of the messages it has announced, in order (message seq
 what changed since that mod-sequence and turns it into untagged responses: EXPUNGE (or VANISHED with
 QRESYNC), EXISTS, and FETCH FLAGS. Expunges are only announced where RFC 3501 7.4.1 allows them (not
 during FETCH, STORE or SEARCH), so message numbers never shift under a client's feet.
+
+An IMAP4rev1 session also keeps the UIDs that are \\Recent to it (RFC 3501 2.3.2): the ones it claimed from
+the mailstore (no other session sees them as recent) at SELECT and when new messages show up. IMAP4rev2
+dropped \\Recent: such a session claims nothing and is told no RECENT count.
+
+The session also keeps the keywords it has announced in FLAGS: a change showing one it has not announced
+yet (set here or elsewhere) brings FLAGS and PERMANENTFLAGS again first (RFC 3501 7.2.6), so a client is
+never shown a keyword its mailbox was said not to have.
 """
 
 from __future__ import annotations
@@ -16,12 +24,46 @@ from collections.abc import Iterable, Sequence
 from polyport.imap import responses
 from polyport.imap.fetch import flags_item
 from polyport.imap.wire import SequenceSet
-from polyport.mailstore import Mailbox, Mailstore, MessageMeta, ViewEntry
+from polyport.mailstore import Mailbox, Mailstore, MessageMeta, ViewEntry, acl
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+class Recent:
+    """The UIDs \\Recent to one session: the ranges first <= UID < end it claimed, in ascending order (each
+    claim starts where the mailbox's last one ended). A container for `uid in recent` (SEARCH, FETCH)."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add(self, first: int, end: int) -> None:
+        if first >= end:
+            return
+        if self.ends and first <= self.ends[-1]:  # continues (or overlaps) the last range
+            self.ends[-1] = max(self.ends[-1], end)
+        else:
+            self.starts.append(first)
+            self.ends.append(end)
+
+    def __contains__(self, uid: object) -> bool:
+        if not self.starts or not isinstance(uid, int):
+            return False
+        i = bisect.bisect_right(self.starts, uid) - 1
+        return i >= 0 and uid < self.ends[i]
+
+    def count(self, uids: Sequence[int]) -> int:
+        """How many of `uids` (ascending) are recent."""
+        return sum(bisect.bisect_left(uids, end) - bisect.bisect_left(uids, first)
+                   for first, end in zip(self.starts, self.ends, strict=True))
 
 
 class Selected:
     def __init__(self, mailbox: Mailbox, readonly: bool, entries: Sequence[ViewEntry | MessageMeta],
-                 highestmodseq: int) -> None:
+                 highestmodseq: int, keywords: Iterable[str] = (), *, recent: Recent | None = None,
+                 reports_recent: bool = False, claims_recent: bool = False) -> None:
         self.mailbox = mailbox
         self.readonly = readonly
         self.uids = array("I", (e.uid for e in entries))
@@ -30,6 +72,14 @@ class Selected:
         self.own_changes: dict[int, int] = {}
         self.pending_expunges: list[int] = []  # expunged elsewhere, not announced yet
         self.saved: list[int] = []  # SEARCHRES: UIDs the last SEARCH ... RETURN (SAVE) kept (RFC 5182)
+        # The keywords announced in FLAGS, by their lower-case form (keywords compare without case).
+        self.keywords: dict[str, str] = {}
+        self.learn(keywords)
+        self.recent = recent if recent is not None else Recent()
+        # IMAP4rev1: RECENT counts are sent; a read-write selection of one's own mailbox claims new messages
+        # as \Recent (one looking at them, EXAMINE or another account's session, takes nothing away).
+        self.reports_recent = reports_recent
+        self.claims_recent = claims_recent
 
     @property
     def id(self) -> int:
@@ -69,6 +119,43 @@ class Selected:
             result = sorted(set(result) | {u for u in self.saved if u in present})
         return result
 
+    def recent_count(self) -> int:
+        return self.recent.count(self.uids)
+
+    def learn(self, keywords: Iterable[str]) -> bool:
+        """Note keywords seen on a message; True when one was not announced yet."""
+        known = self.keywords
+        new = False
+        for keyword in keywords:
+            if keyword and keyword.lower() not in known:
+                known[keyword.lower()] = keyword
+                new = True
+        return new
+
+    def learn_text(self, keywords: str) -> bool:
+        """learn() for keywords as stored (space-separated); cheap for the many messages without any."""
+        return bool(keywords) and self.learn(keywords.split(" "))
+
+    def flag_lines(self) -> list[bytes]:
+        """FLAGS and PERMANENTFLAGS (RFC 3501 7.2.6, 7.1): the system flags and the mailbox's keywords; the
+        flags this session may change, and \\* when it may make new keywords (RFC 4314 section 4: the
+        rights decide in another account's mailbox; none in a read-only one)."""
+        keywords = list(self.keywords.values())
+        lines = [b"* FLAGS " + responses.flags_list([*SYSTEM_FLAGS, *keywords]) + b"\r\n"]
+        if self.readonly:
+            lines.append(b"* OK [PERMANENTFLAGS ()] read-only\r\n")
+        elif self.mailbox.shared:
+            permanent = acl.permanent_flags(self.mailbox.rights)
+            if "\\*" in permanent:
+                at = permanent.index("\\*")
+                permanent[at:at] = keywords
+            lines.append(b"* OK [PERMANENTFLAGS " + responses.flags_list(permanent) +
+                         b"] flags your rights let you change\r\n")
+        else:
+            lines.append(b"* OK [PERMANENTFLAGS " + responses.flags_list([*SYSTEM_FLAGS, *keywords, "\\*"]) +
+                         b"] flags the client may change\r\n")
+        return lines
+
     def add(self, uids: Iterable[int]) -> None:
         for uid in sorted(uids):
             if not self.uids or uid > self.uids[-1]:
@@ -83,8 +170,8 @@ class Selected:
 
 
 def flags_response(number: int, uid: int, bits: int, keywords: str, modseq: int | None,
-                   with_uid: bool) -> bytes:
-    parts = [flags_item(bits, keywords)]
+                   with_uid: bool, recent: bool = False) -> bytes:
+    parts = [flags_item(bits, keywords, recent)]
     if with_uid:
         parts.insert(0, b"UID %d" % uid)
     if modseq is not None:
@@ -114,10 +201,27 @@ async def catch_up(selected: Selected, mailstore: Mailstore, *, expunges_allowed
                 if number:
                     out.append(b"* %d EXPUNGE\r\n" % number)
     largest = selected.largest_uid
+    # Every change is looked at (not only the ones announced below): a keyword first set here must be in
+    # FLAGS before any FETCH shows it.
+    new_keywords = False
+    for change in changes.changed:
+        new_keywords |= selected.learn_text(change.keywords)
+    if new_keywords:
+        out.extend(selected.flag_lines())
     new = [c.uid for c in changes.changed if c.uid > largest]
     if new:
+        if selected.claims_recent:
+            # The first session to see new messages has them as \Recent (RFC 3501 2.3.2); the claim takes
+            # every UID up to UIDNEXT, so those still on their way are this session's too.
+            selected.recent.add(*await mailstore.recent(selected.id, claim=True))
+        elif selected.reports_recent:
+            # EXAMINE, or another account's session: what nobody has claimed yet is recent here too,
+            # without taking it from the session that will claim it.
+            selected.recent.add(*await mailstore.recent(selected.id, claim=False))
         selected.add(new)
         out.append(b"* %d EXISTS\r\n" % selected.exists)
+        if selected.reports_recent:
+            out.append(b"* %d RECENT\r\n" % selected.recent_count())
     for change in changes.changed:
         if change.uid > largest:
             continue
@@ -126,7 +230,8 @@ async def catch_up(selected: Selected, mailstore: Mailstore, *, expunges_allowed
         number = selected.msn(change.uid)
         if number:
             out.append(flags_response(number, change.uid, change.flags, change.keywords,
-                                      change.modseq if condstore else None, uid_command or qresync))
+                                      change.modseq if condstore else None, uid_command or qresync,
+                                      change.uid in selected.recent))
     selected.own_changes.clear()
     # Expunges not announced yet are held in pending_expunges, so the view can move past them.
     selected.highestmodseq = max(selected.highestmodseq, changes.highestmodseq)

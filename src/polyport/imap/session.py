@@ -5,8 +5,11 @@ Implementation notes:
   literal's bytes and the next line. A literal over its limit is refused before it is read when the
   client waits for our "+" (synchronizing), and read into nothing when it does not (LITERAL+), then
   answered NO [TOOBIG]; only APPEND may send message-sized literals.
-- Parsing errors are BAD with the parser's reason; refusals of the services are NO with a response code
-  (codes.py); the session goes on either way.
+- Parsing errors are BAD with the parser's reason (but a well-formed command naming a mailbox that is not
+  modified UTF-7 is NO [CANNOT]); refusals of the services are NO with a response code (codes.py); the
+  session goes on either way.
+- RFC 7162 3.1's CONDSTORE enabling commands turn CONDSTORE on before their handler runs (before_command);
+  the first of them with a mailbox selected is answered `* OK [HIGHESTMODSEQ n]` as well.
 - Changes made elsewhere to the selected mailbox arrive as bus events; before a command's tagged answer
   the session catches up (selected.py) and sends EXISTS/EXPUNGE/FETCH, holding expunges back during
   FETCH, STORE and SEARCH as RFC 3501 7.4.1 requires.
@@ -69,6 +72,20 @@ SERVER_FAULTS = frozenset({"CORRUPTION", "SERVERBUG"})
 
 # Commands during whose answer expunges must not be announced (RFC 3501 7.4.1).
 NO_EXPUNGE_ANSWERS = (wire.Fetch, wire.Store, wire.Search)
+
+
+def enables_condstore(command: wire.Command) -> bool:
+    """Whether a command is one of RFC 7162 3.1's "CONDSTORE enabling commands". ENABLE and SELECT/EXAMINE
+    (CONDSTORE) are turned on by their handlers (ENABLE answers ENABLED; SELECT reports HIGHESTMODSEQ anyway)."""
+    if isinstance(command, wire.Fetch):
+        return command.changed_since is not None or "MODSEQ" in command.items
+    if isinstance(command, wire.Search | wire.Sort | wire.Thread):
+        return wire.mentions_modseq(command.query)
+    if isinstance(command, wire.Store):
+        return command.unchanged_since is not None
+    if isinstance(command, wire.Status):
+        return "HIGHESTMODSEQ" in command.items
+    return False
 
 
 class ImapSession(CommandSession[State, wire.Command]):
@@ -202,11 +219,29 @@ class ImapSession(CommandSession[State, wire.Command]):
     def parse(self, data: CommandBytes) -> wire.Command:
         return wire.parse_command(data, utf8=self.utf8)
 
+    async def before_command(self, command: wire.Command) -> None:
+        if not self.condstore and enables_condstore(command):
+            entry = self.entry_for(command)
+            if entry is not None and self.state in entry.states:  # a command refused for the state enables nothing
+                self.condstore_used()
+
+    def condstore_used(self) -> None:
+        """Turn CONDSTORE on (RFC 7162 3.1): from now on untagged FETCH responses carry MODSEQ. The first
+        enabling command with a mailbox selected reports that mailbox's HIGHESTMODSEQ, as far as this
+        session has seen it."""
+        if self.condstore:
+            return
+        self.enabled.add("CONDSTORE")
+        if self.selected is not None:
+            self.send(b"* OK [HIGHESTMODSEQ %d] CONDSTORE is on\r\n" % self.selected.highestmodseq)
+
     def command_name(self, command: wire.Command) -> str:
         return command.name + ("-UID" if getattr(command, "uid", False) else "")
 
     async def refuse(self, command: wire.Command | None, data: CommandBytes, err: Exception) -> Result | None:
         if command is None:
+            if isinstance(err, wire.BadMailboxName):
+                return await self.refuse_name(err)
             if isinstance(err, wire.BadCharset):
                 self.tagged(err.tag or "*", "NO", err.message, "BADCHARSET (US-ASCII UTF-8)")
                 return Result.USER_ERROR
@@ -231,6 +266,22 @@ class ImapSession(CommandSession[State, wire.Command]):
         if refusal.code in SERVER_FAULTS:
             return Result.SERVER_ERROR  # the store failed the user, not the other way round
         return Result.USER_ERROR if refusal.status == "NO" else Result.BAD_SYNTAX
+
+    async def refuse_name(self, err: wire.BadMailboxName) -> Result:
+        """NO for a well-formed command naming a mailbox that is not modified UTF-7 (RFC 3501 5.1.3): it
+        fails as the command would for a mailbox that cannot exist."""
+        command = err.command
+        entry = self.entry_for(command)
+        if entry is None or self.state not in entry.states:
+            self.tagged(command.tag, "BAD", f"{command.name} is not allowed in the {self.state.value} state")
+            return Result.BAD_SYNTAX
+        if isinstance(command, wire.Select | wire.Examine) and self.selected is not None:
+            # RFC 3501 6.3.1: a SELECT that fails leaves no mailbox selected (RFC 7162 3.2.11: say so).
+            self.send(b"* OK [CLOSED] previous mailbox closed\r\n")
+            self.unselect()
+        await self.updates(command)
+        self.tagged(command.tag, "NO", err.message, "CANNOT")
+        return Result.USER_ERROR
 
     async def server_error(self, command: wire.Command | None) -> None:
         await self.updates(command)

@@ -67,3 +67,12 @@ def merge_keywords(current: str, add: Iterable[str], remove: Iterable[str]) -> s
     if len(present) > MAX_KEYWORDS:
         raise FlagError(f"at most {MAX_KEYWORDS} keywords a message")
     return " ".join(present.values())
+
+
+def union_keywords(current: str, more: Iterable[str]) -> str:
+    """A set of keywords (space-separated, compared without case) with `more` added: the spelling first
+    seen is kept, the order is that of first use."""
+    present = {k.lower(): k for k in current.split(" ") if k}
+    for name in more:
+        present.setdefault(name.lower(), name)
+    return " ".join(present.values())

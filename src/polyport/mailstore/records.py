@@ -21,8 +21,8 @@ MAILBOX_COLUMNS = ("id, account_id, name, special_use, uidvalidity, uidnext, hig
 
 INSERT_MAILBOX = Statement("""
     INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, uidnext, highestmodseq, messages, unseen,
-                           deleted, size, created)
-    VALUES (:account_id, :name, :special_use, 0, 1, 1, 0, 0, 0, 0, :created)
+                           deleted, size, created, keywords, first_recent)
+    VALUES (:account_id, :name, :special_use, 0, 1, 1, 0, 0, 0, 0, :created, '', 1)
     ON CONFLICT (account_id, name) DO NOTHING RETURNING id""")
 # The row id is the UIDVALIDITY: ids are never reused, so a mailbox deleted and created again gets a new one.
 SET_UIDVALIDITY = Statement("UPDATE mailboxes SET uidvalidity = id WHERE id = :id")
@@ -42,6 +42,17 @@ CHILDREN = Statement("""
     SELECT id, name FROM mailboxes WHERE account_id = :account_id AND name LIKE :prefix ESCAPE '!'
       AND substr(name, 1, :length) = :exact ORDER BY name""")
 SET_CLASS = Statement("UPDATE mailboxes SET mailbox_class = :mailbox_class WHERE id = :id")
+# The keywords ever used in a mailbox (IMAP's FLAGS); NULL until known (see mailbox_keywords).
+MAILBOX_KEYWORDS = Statement("SELECT keywords FROM mailboxes WHERE id = :id")
+SET_MAILBOX_KEYWORDS = Statement("UPDATE mailboxes SET keywords = :keywords WHERE id = :id")
+MESSAGE_KEYWORDS = Statement("SELECT DISTINCT keywords FROM messages WHERE mailbox_id = :mailbox_id AND keywords <> ''")
+# \Recent (RFC 3501 2.3.2): UIDs from first_recent up to uidnext have not been seen by any session yet.
+RECENT_STATE = Statement("SELECT first_recent, uidnext FROM mailboxes WHERE id = :id")
+RECENT_STATE_LOCKED = Statement("SELECT first_recent, uidnext FROM mailboxes WHERE id = :id FOR UPDATE")
+SET_FIRST_RECENT = Statement("UPDATE mailboxes SET first_recent = :first_recent WHERE id = :id")
+COUNT_RECENT = Statement("""
+    SELECT count(*) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id
+    WHERE x.id = :id AND m.mailbox_id = :id AND m.uid >= x.first_recent""")
 
 # Take `count` UIDs and one mod-sequence from the mailbox, atomically (the row is locked until commit).
 TAKE_UIDS = Statement("""
@@ -415,7 +426,48 @@ def append(mailbox: Mailbox, message: NewMessage, saved: int, max_size: int | No
                              saved=saved, size=message.size, body_id=body_id, thread_id=thread_id)
     yield ADD_COUNTS.run(id=mailbox.id, messages=1, size=message.size,
                          unseen=0 if message.flags & fl.SEEN else 1, deleted=1 if message.flags & fl.DELETED else 0)
+    if message.keywords:
+        yield from note_keywords(mailbox.id, message.keywords.split(" "))
     return Appended(mailbox.id, int(taken["uidvalidity"]), int(taken["first_uid"]), int(taken["modseq"]))
+
+
+def note_keywords(mailbox_id: int, keywords: Iterable[str]) -> Unit[None]:
+    """Add keywords just set on a message to the mailbox's list of keywords, if they are new to it. The
+    caller holds the mailbox's lock. A list not known yet (NULL) stays so: it is computed from the messages,
+    these included, when it is first asked for."""
+    current = yield MAILBOX_KEYWORDS.value(id=mailbox_id)
+    if current is None:
+        return
+    merged = fl.union_keywords(str(current), keywords)
+    if merged != current:
+        yield SET_MAILBOX_KEYWORDS.run(keywords=merged, id=mailbox_id)
+
+
+def mailbox_keywords(mailbox_id: int) -> Unit[list[str]]:
+    """The keywords ever used in a mailbox, first used first. A mailbox from before the list was kept gets it
+    from its messages once (in alphabetical order), under its lock: no STORE can add one meanwhile."""
+    current = yield MAILBOX_KEYWORDS.value(id=mailbox_id)
+    if current is None:
+        yield from lock_mailboxes(mailbox_id)
+        current = yield MAILBOX_KEYWORDS.value(id=mailbox_id)
+        if current is None:
+            rows = yield MESSAGE_KEYWORDS.all(mailbox_id=mailbox_id)
+            found = sorted(str(row["keywords"]) for row in rows)
+            current = fl.union_keywords("", (k for text in found for k in text.split(" ") if k))
+            yield SET_MAILBOX_KEYWORDS.run(keywords=current, id=mailbox_id)
+    return str(current).split(" ") if current else []
+
+
+def claim_recent(mailbox_id: int) -> Unit[tuple[int, int]]:
+    """Take the messages no session has seen as \\Recent yet: returns (first, end), the UIDs first <= UID < end
+    are recent to the caller alone. Under the mailbox's lock, so two sessions never claim the same UID."""
+    row = yield RECENT_STATE_LOCKED.one(id=mailbox_id)
+    if row is None:
+        raise NoSuchMailbox("the mailbox no longer exists")
+    first, end = int(row["first_recent"]), int(row["uidnext"])
+    if first < end:
+        yield SET_FIRST_RECENT.run(first_recent=end, id=mailbox_id)
+    return first, end
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +524,8 @@ def store_flags(mailbox_id: int, uids: Sequence[int], mode: str, bits: int, keyw
         changes.append(FlagChange(uid, modseq, new_bits, new_keywords))
     if unseen_delta or deleted_delta:
         yield ADD_COUNTS.run(id=mailbox_id, messages=0, size=0, unseen=unseen_delta, deleted=deleted_delta)
+    if keywords and changes and mode != "remove" and (mask is None or mask[1]):
+        yield from note_keywords(mailbox_id, keywords)
     return changes, modified
 
 
@@ -541,6 +595,7 @@ def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_s
     taken = yield TAKE_UIDS.one(id=target.id, count=len(chosen))
     first, modseq = int(taken["first_uid"]), int(taken["modseq"])
     size = unseen = deleted = 0
+    copied_keywords: dict[str, str] = {}
     for offset, row in enumerate(chosen):
         flags, keywords = int(row["flags"]), str(row["keywords"])
         if mask is not None:
@@ -550,10 +605,14 @@ def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_s
                                  keywords=keywords, internal_date=row["internal_date"], saved=saved,
                                  size=row["size"], body_id=row["body_id"], thread_id=row["thread_id"])
         yield ADD_BODY_REFS.run(id=row["body_id"], refs=1)
+        for keyword in keywords.split(" ") if keywords else ():
+            copied_keywords.setdefault(keyword.lower(), keyword)
         size += int(row["size"])
         unseen += 0 if flags & fl.SEEN else 1
         deleted += 1 if flags & fl.DELETED else 0
     yield ADD_COUNTS.run(id=target.id, messages=len(chosen), size=size, unseen=unseen, deleted=deleted)
+    if copied_keywords:
+        yield from note_keywords(target.id, copied_keywords.values())
     removed: list[int] = []
     if move:
         removed = yield from _remove(source_id, chosen, now)

@@ -8,6 +8,13 @@ account's mailboxes change). Identical bodies are stored once and shared by refe
 references any more are swept with their blobs after a grace period (a delivery racing a sweep could
 otherwise lose a blob it just found existing).
 
+Durability: a message (delivery, APPEND, COPY) is on disk before it is acknowledged. Flag changes,
+expunges, POP3's deletions and \\Recent claims are written with `durable=False` (RecordStore.write): they
+survive the node's crash at once, and a power cut once the next message's commit (or a checkpoint) has
+fsynced them; a power cut may bring back a message just expunged or a flag just changed, never lose mail.
+This is what Dovecot's default (mail_fsync = optimized) promises too, and it saves STORE and EXPUNGE an
+fsync each.
+
 Shared folders (RFC 4314, acl.py): every method taking an account and a mailbox name takes "~owner/name"
 for another account's mailbox and enforces that account's rights there; a Mailbox record carries the
 asker's `rights`. One's own mailboxes cost nothing more: the name does not start with "~", no ACL is read.
@@ -215,20 +222,11 @@ def _entry(row: Row) -> ViewEntry:
 
 
 def _search_texts(structure: st.Structure) -> tuple[str, str]:
-    """The decoded subject and address lines stored beside a body for SEARCH."""
+    """The decoded subject and address lines stored beside a body for SEARCH (groups by name too)."""
+    from polyport.mime.parse import address_lines
     from polyport.mime.parse import decode_encoded_words as decode_words
 
-    envelope = structure.envelope
-    subject = decode_words(envelope.subject or "")
-    lines = []
-    for label, addresses in (("from", envelope.from_), ("to", envelope.to), ("cc", envelope.cc),
-                             ("bcc", envelope.bcc)):
-        for address in addresses or ():
-            if address.host is None:
-                continue
-            name = decode_words(address.name or "")
-            lines.append(f"{label}:{name} <{address.mailbox}@{address.host}>")
-    return subject, "\n".join(lines)
+    return decode_words(structure.envelope.subject or ""), address_lines(structure.envelope)
 
 
 class Mailstore:
@@ -592,6 +590,32 @@ class Mailstore:
         rows = await self.store.fetch(rec.VIEW.all(mailbox_id=mailbox_id))
         return [_entry(r) for r in rows]
 
+    async def keywords(self, mailbox_id: int) -> list[str]:
+        """The keywords ever set on a message of the mailbox, kept when the messages go (IMAP's FLAGS and
+        PERMANENTFLAGS). One indexed row; a mailbox made before the list was kept gets it from its messages,
+        once."""
+        current = await self.store.fetch(rec.MAILBOX_KEYWORDS.value(id=mailbox_id))
+        if current is None:
+            return await self.store.write(rec.mailbox_keywords(mailbox_id), durable=False)  # worked out again
+        return str(current).split(" ") if current else []
+
+    async def recent(self, mailbox_id: int, *, claim: bool) -> tuple[int, int]:
+        """\\Recent (RFC 3501 2.3.2): (first, end), the UIDs first <= UID < end that no session has seen yet.
+        With `claim` (an IMAP4rev1 SELECT, or such a session seeing new messages) they become the caller's:
+        recent to it alone, and to nobody after. A read when there is nothing to claim: a write only when
+        there is."""
+        row = await self.store.fetch(rec.RECENT_STATE.one(id=mailbox_id))
+        if row is None:
+            raise NoSuchMailbox("the mailbox no longer exists")
+        first, end = int(row["first_recent"]), int(row["uidnext"])
+        if not claim or first >= end:
+            return first, end
+        return await self.store.write(rec.claim_recent(mailbox_id), durable=False)
+
+    async def recent_count(self, mailbox_id: int) -> int:
+        """How many messages of the mailbox no session has seen as \\Recent yet (STATUS RECENT)."""
+        return int(await self.store.fetch(rec.COUNT_RECENT.value(id=mailbox_id)) or 0)
+
     async def index(self, mailbox_id: int) -> MessageIndex:
         """The mailbox's message metadata, current as of now (see index.py): from memory when nothing
         changed, else brought up to date with the changes since, in one snapshot."""
@@ -747,11 +771,12 @@ class Mailstore:
         if isinstance(mailbox, int) or mailbox.viewer is None:
             mailbox_id = mailbox if isinstance(mailbox, int) else mailbox.id
             changes, modified = await self.store.write(rec.store_flags(mailbox_id, sorted(uids), mode, bits,
-                                                                      keywords, unchanged_since))
+                                                                      keywords, unchanged_since), durable=False)
         else:
             mailbox_id = mailbox.id
             changes, modified = await self.store.write(_store_shared_flags(mailbox, sorted(uids), mode, bits,
-                                                                           keywords, unchanged_since))
+                                                                           keywords, unchanged_since),
+                                                       durable=False)
         if changes:
             await self._changed(mailbox_id, "flags", changes[-1].modseq)
         return changes, modified
@@ -763,7 +788,7 @@ class Mailstore:
         now = self._clock()
         if isinstance(mailbox, int) or mailbox.viewer is None:
             mailbox_id = mailbox if isinstance(mailbox, int) else mailbox.id
-            removed = await self.store.write(rec.expunge(mailbox_id, wanted, now))
+            removed = await self.store.write(rec.expunge(mailbox_id, wanted, now), durable=False)
         else:
             shared, mailbox_id = mailbox, mailbox.id
 
@@ -773,14 +798,14 @@ class Mailstore:
                 removed = yield from rec.expunge(shared.id, wanted, now)
                 return removed
 
-            removed = await self.store.write(unit())
+            removed = await self.store.write(unit(), durable=False)
         if removed:
             await self._changed(mailbox_id, "expunge", 0)
         return removed
 
     async def remove(self, mailbox_id: int, uids: Iterable[int]) -> list[int]:
         """Remove messages whatever their flags (POP3's deletions at QUIT); returns the UIDs removed."""
-        removed = await self.store.write(rec.remove(mailbox_id, sorted(set(uids)), self._clock()))
+        removed = await self.store.write(rec.remove(mailbox_id, sorted(set(uids)), self._clock()), durable=False)
         if removed:
             await self._changed(mailbox_id, "expunge", 0)
         return removed

@@ -122,6 +122,11 @@ mailboxes = Table(
     Column("size", BigInteger, nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("mailbox_class", String(64), nullable=True),  # CommuniGate's CLASS ("IPF.Appointment"); NULL: mail
+    # Keywords ever set on a message here, space-separated (IMAP's FLAGS); NULL: not known yet, computed from
+    # the messages at first use (mailboxes made before revision 0011).
+    Column("keywords", Text, nullable=True),
+    # The lowest UID no IMAP4rev1 session has seen as \Recent yet (RFC 3501 2.3.2): a SELECT claims up to uidnext.
+    Column("first_recent", BigInteger, nullable=False, server_default="1"),
     UniqueConstraint("account_id", "name", name="mailboxes_account_name"),
     sqlite_autoincrement=True,
 )

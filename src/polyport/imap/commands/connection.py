@@ -68,9 +68,9 @@ async def authenticate(s: ImapSession, c: wire.Authenticate) -> None:
 @handles(wire.Enable, AUTHENTICATED)
 async def enable(s: ImapSession, c: wire.Enable) -> None:
     newly = [name for name in c.capabilities if name in ENABLABLE and name not in s.enabled]
+    if "CONDSTORE" in newly or "QRESYNC" in newly:
+        s.condstore_used()  # QRESYNC implies CONDSTORE (RFC 7162 3.2.3)
     s.enabled.update(newly)
-    if "QRESYNC" in newly:
-        s.enabled.add("CONDSTORE")
     if "UTF8=ACCEPT" in newly:
         s.utf8 = True
     if newly:

@@ -58,7 +58,7 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
     blobs: dict[int, str] = {}
     left_out: list[int] = []  # UIDs whose bytes could not be read
     # The hook for \\Recent (RFC 3501 2.3.2): the UIDs this session holds as recent get it in FLAGS.
-    recent: Container[int] = rendering.NOT_RECENT
+    recent: Container[int] = selected.recent
     for first, last, group in rendering.runs(uids, selected.uids):
         rows: list[MessageMeta]
         if full:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from polyport.imap import responses, wire
 from polyport.imap.codes import ImapRefusal
-from polyport.imap.selected import Selected, flags_response
+from polyport.imap.selected import Recent, Selected, flags_response
 from polyport.imap.session import AUTHENTICATED, ImapSession, State, handles
 from polyport.mailstore import Mailbox, acl
 from polyport.mailstore import flags as fl
 from polyport.mailstore import names as mailbox_names
 
-SYSTEM_FLAGS = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
-PERMANENT_FLAGS = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 
 
@@ -30,6 +28,8 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
         raise ImapRefusal("BAD", "QRESYNC needs ENABLE QRESYNC first")
     mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
     index = await s.mailstore.index(mailbox.id)
+    # Read after the index: it then holds every keyword of the messages the index shows.
+    keywords = await s.mailstore.keywords(mailbox.id)
     entries = index.metas
     if c.condstore or c.qresync is not None:
         s.enabled.add("CONDSTORE")
@@ -39,22 +39,24 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
     # The index may be newer than the mailbox row read just before: announce what it holds.
     highestmodseq = max(mailbox.highestmodseq, index.highestmodseq)
     uidnext = max(mailbox.uidnext, (entries[-1].uid + 1) if entries else 1)
-    selected = Selected(mailbox, readonly, entries, highestmodseq)
+    # \Recent (RFC 3501 2.3.2), for IMAP4rev1 only: a SELECT claims the messages no session has seen yet;
+    # EXAMINE shows them as recent without taking the flag away from the next session (RFC 3501 6.3.2), and
+    # so does another account's session in a shared mailbox: new mail stays new to its owner.
+    claims = not s.rev2 and not readonly and not mailbox.shared
+    recent = Recent()
+    if not s.rev2:
+        recent.add(*await s.mailstore.recent(mailbox.id, claim=claims))
+    selected = Selected(mailbox, readonly, entries, highestmodseq, keywords, recent=recent,
+                        reports_recent=not s.rev2, claims_recent=claims)
     s.select(selected)
     s.send(b"* %d EXISTS\r\n" % len(entries))
     if not s.rev2:
-        s.send(b"* 0 RECENT\r\n")
+        s.send(b"* %d RECENT\r\n" % selected.recent_count())
         first_unseen = next((i for i, e in enumerate(entries, 1) if not e.flags & fl.SEEN), 0)
         if first_unseen:
             s.send(b"* OK [UNSEEN %d] first unseen message\r\n" % first_unseen)
-    s.send(b"* FLAGS " + SYSTEM_FLAGS + b"\r\n")
-    if readonly:
-        s.send(b"* OK [PERMANENTFLAGS ()] read-only\r\n")
-    elif mailbox.shared:
-        s.send(b"* OK [PERMANENTFLAGS " + responses.flags_list(acl.permanent_flags(mailbox.rights)) +
-               b"] flags your rights let you change\r\n")
-    else:
-        s.send(b"* OK [PERMANENTFLAGS " + PERMANENT_FLAGS + b"] flags the client may change\r\n")
+    for line in selected.flag_lines():
+        s.send(line)
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % mailbox.uidvalidity)
     s.send(b"* OK [UIDNEXT %d] predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] highest mod-sequence\r\n" % highestmodseq)
@@ -87,7 +89,8 @@ async def _resync(s: ImapSession, selected: Selected, q: wire.QResync) -> None:
     for change in changes.changed:
         number = selected.msn(change.uid)
         if number:
-            s.send(flags_response(number, change.uid, change.flags, change.keywords, change.modseq, True))
+            s.send(flags_response(number, change.uid, change.flags, change.keywords, change.modseq, True,
+                                  change.uid in selected.recent))
 
 
 @handles(wire.Select, AUTHENTICATED)
@@ -210,7 +213,7 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
         s.send(b"* LIST (" + " ".join(attributes).encode() + b') "/" ' + mailbox_name(s, name) +
                (childinfo if recursive and selecting else b"") + b"\r\n")
         if c.return_status is not None and mailbox is not None and "r" in mailbox.rights:
-            s.send(status_line(s, mailbox, c.return_status))
+            s.send(await status_line(s, mailbox, c.return_status))
     await s.finish(c, "LIST completed")
 
 
@@ -219,19 +222,30 @@ async def lsub(s: ImapSession, c: wire.Lsub) -> None:
     existing = {m.name for m in await s.mailstore.mailboxes(s.account_id)}
     regex = mailbox_names.pattern(c.reference, c.pattern)
     subscriptions = await s.mailstore.subscriptions(s.account_id)
+    subscribed = set(subscriptions)
     if any(name.startswith(mailbox_names.FOREIGN) for name in subscriptions):
         existing.update(m.name for m in await s.mailstore.shared(s.account_id))
+    listed: dict[str, bytes] = {}
     for name in subscriptions:
         if regex.fullmatch(name):
-            attributes = b"" if name in existing else b"\\Noselect"
-            s.send(b"* LSUB (" + attributes + b') "/" ' + mailbox_name(s, name) + b"\r\n")
+            listed[name] = b"" if name in existing else b"\\Noselect"
+            continue
+        # RFC 3501 6.3.9: a level above a subscribed name, reached by "%" where the name is not, stands in
+        # for it with \Noselect (it is not subscribed itself, or it would be listed as itself).
+        for parent in mailbox_names.parents(name):
+            if parent not in subscribed and regex.fullmatch(parent):
+                listed.setdefault(parent, b"\\Noselect")
+    for name in sorted(listed):
+        s.send(b"* LSUB (" + listed[name] + b') "/" ' + mailbox_name(s, name) + b"\r\n")
     await s.finish(c, "LSUB completed")
 
 
-def status_line(s: ImapSession, mailbox: Mailbox, items: tuple[str, ...]) -> bytes:
+async def status_line(s: ImapSession, mailbox: Mailbox, items: tuple[str, ...]) -> bytes:
+    # RECENT (RFC 3501 6.3.10): the messages no session has seen as \Recent yet; counted only when asked.
+    recent = await s.mailstore.recent_count(mailbox.id) if "RECENT" in items else 0
     values = {
         "MESSAGES": mailbox.messages, "UIDNEXT": mailbox.uidnext, "UIDVALIDITY": mailbox.uidvalidity,
-        "UNSEEN": mailbox.unseen, "DELETED": mailbox.deleted, "SIZE": mailbox.size, "RECENT": 0,
+        "UNSEEN": mailbox.unseen, "DELETED": mailbox.deleted, "SIZE": mailbox.size, "RECENT": recent,
         "HIGHESTMODSEQ": mailbox.highestmodseq, "APPENDLIMIT": s.mailstore.max_message_size,
     }
     parts = []
@@ -246,9 +260,7 @@ def status_line(s: ImapSession, mailbox: Mailbox, items: tuple[str, ...]) -> byt
 @handles(wire.Status, AUTHENTICATED)
 async def status(s: ImapSession, c: wire.Status) -> None:
     mailbox = await s.mailstore.mailbox(s.account_id, c.mailbox)
-    if "HIGHESTMODSEQ" in c.items:
-        s.enabled.add("CONDSTORE")
-    s.send(status_line(s, mailbox, c.items))
+    s.send(await status_line(s, mailbox, c.items))
     await s.finish(c, "STATUS completed")
 
 

@@ -71,11 +71,16 @@ async def expunge(s: ImapSession, c: wire.Expunge) -> None:
 async def store(s: ImapSession, c: wire.Store) -> None:
     selected = s.require_writable()
     uids = s.target_uids(c.sequence, c.uid)
-    if c.unchanged_since is not None:
-        s.enabled.add("CONDSTORE")
     changes, modified = await s.mailstore.store_flags(selected.mailbox, uids, c.operation, c.flags, c.unchanged_since)
     condstore = s.condstore
     with_uid = c.uid or s.qresync
+    # A keyword new to the mailbox goes into FLAGS before the FETCH responses show it (RFC 3501 7.2.6).
+    new_keywords = False
+    for change in changes:
+        new_keywords |= selected.learn_text(change.keywords)
+    if new_keywords:
+        for line in selected.flag_lines():
+            s.send(line)
     for change in changes:
         selected.own_changes[change.uid] = change.modseq
         number = selected.msn(change.uid)
@@ -83,7 +88,7 @@ async def store(s: ImapSession, c: wire.Store) -> None:
             continue
         if not c.silent:
             s.send(flags_response(number, change.uid, change.flags, change.keywords,
-                                  change.modseq if condstore else None, with_uid))
+                                  change.modseq if condstore else None, with_uid, change.uid in selected.recent))
         elif condstore:
             # RFC 7162 3.1.3: with CONDSTORE on, even .SILENT reports each message's new mod-sequence.
             uid_part = b"UID %d " % change.uid if with_uid else b""
@@ -98,7 +103,7 @@ async def store(s: ImapSession, c: wire.Store) -> None:
                 number = selected.msn(meta.uid)
                 if number and meta.uid in wanted:
                     s.send(flags_response(number, meta.uid, meta.flags, meta.keywords,
-                                          meta.modseq if condstore else None, with_uid))
+                                          meta.modseq if condstore else None, with_uid, meta.uid in selected.recent))
     code = None
     if modified:
         named = modified if c.uid else [selected.msn(uid) for uid in modified]

@@ -48,7 +48,7 @@ def _searcher(s: ImapSession, selected: Selected, query: wire.SearchKey) -> sear
         _log_unreadable(s, selected.id, uid, err)
 
     return search.Searcher(read, largest_uid=selected.largest_uid, count=selected.exists, saved=selected.saved,
-                           now=time.time(), unreadable=unreadable)
+                           now=time.time(), unreadable=unreadable, recent=selected.recent)
 
 
 def _log_unreadable(s: ImapSession, mailbox: int, uid: int, err: BlobError) -> None:
@@ -92,18 +92,6 @@ async def _candidates(s: ImapSession, selected: Selected, *, full: bool) -> Asyn
         await asyncio.sleep(0)
 
 
-def _has_modseq(key: wire.SearchKey) -> bool:
-    if isinstance(key, wire.SearchModSeq):
-        return True
-    if isinstance(key, wire.SearchAnd):
-        return any(_has_modseq(k) for k in key.keys)
-    if isinstance(key, wire.SearchOr):
-        return _has_modseq(key.left) or _has_modseq(key.right)
-    if isinstance(key, wire.SearchNot):
-        return _has_modseq(key.key)
-    return False
-
-
 @handles(wire.Search, SELECTED)
 async def search_command(s: ImapSession, c: wire.Search) -> None:
     selected = s.selected
@@ -111,9 +99,7 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     options = c.return_options
     if options is not None and "SAVE" in options:
         selected.saved = []  # RFC 5182 2.1: a failed SEARCH ... SAVE leaves "$" empty
-    with_modseq = _has_modseq(c.query)
-    if with_modseq:
-        s.enabled.add("CONDSTORE")
+    with_modseq = wire.mentions_modseq(c.query)  # CONDSTORE was turned on before (ImapSession.condstore_used)
     searcher = _searcher(s, selected, c.query)
     with _limits():
         found = await searcher.run(c.query, _candidates(s, selected, full=search.needs_full(c.query)), search.hit)

@@ -105,21 +105,23 @@ from polyport.imap.wire.commands import (
     Thread,
     Unselect,
     Unsubscribe,
+    mentions_modseq,
 )
-from polyport.imap.wire.errors import BadCharset, Literal, ParseError, literal_at_end
+from polyport.imap.wire.errors import BadCharset, BadMailboxName, Literal, ParseError, literal_at_end
 from polyport.imap.wire.parser import DELIMITER, MAX_DEPTH, MAX_ID_PAIRS, MAX_NUMBER64, SEARCH_CHARSETS, parse_command
 from polyport.imap.wire.sequence import MAX_NUMBER, MAX_SEQUENCE_ITEMS, STAR, SequenceSet, parse_sequence_set
 
 __all__ = [
     "DELIMITER", "FETCH_ATTRIBUTES", "FETCH_MACROS", "MAX_DEPTH", "MAX_ID_PAIRS", "MAX_NUMBER", "MAX_NUMBER64",
     "MAX_SEQUENCE_ITEMS", "SEARCH_CHARSETS", "SORT_KEYS", "SPECIAL_USES", "STAR", "STATUS_ITEMS", "SYSTEM_FLAGS",
-    "THREAD_ALGORITHMS", "Append", "AppendMessage", "Authenticate", "BadCharset", "Capability", "Check", "Close",
-    "Command", "Compress", "Copy", "Create", "Delete", "DeleteAcl", "Enable", "Examine", "Expunge", "Fetch",
+    "THREAD_ALGORITHMS", "Append", "AppendMessage", "Authenticate", "BadCharset", "BadMailboxName", "Capability",
+    "Check", "Close", "Command", "Compress", "Copy", "Create", "Delete", "DeleteAcl", "Enable", "Examine", "Expunge",
+    "Fetch",
     "FetchBinarySize", "FetchBody", "FetchItem", "GetAcl", "GetQuota", "GetQuotaRoot", "Id", "Idle", "List",
     "ListRights", "Literal", "Login", "Logout", "Lsub", "Move", "MyRights", "Namespace", "Noop", "ParseError",
     "QResync", "Rename", "Search", "SearchAge", "SearchAll", "SearchAnd", "SearchDate", "SearchFlag",
     "SearchHeader", "SearchKey", "SearchMessages", "SearchModSeq", "SearchNot", "SearchObjectId", "SearchOr",
     "SearchSize", "SearchText", "Section", "Select", "SequenceSet", "SetAcl", "SetQuota", "Sort", "SortCriterion",
     "StartTls", "Status", "Store", "StoreOperation", "Subscribe", "Thread", "Unselect", "Unsubscribe",
-    "literal_at_end", "parse_command", "parse_sequence_set",
+    "literal_at_end", "mentions_modseq", "parse_command", "parse_sequence_set",
 ]

@@ -312,6 +312,20 @@ SearchKey = (SearchAll | SearchAnd | SearchOr | SearchNot | SearchFlag | SearchH
              | SearchSize | SearchMessages | SearchModSeq | SearchAge | SearchObjectId)
 
 
+def mentions_modseq(key: SearchKey) -> bool:
+    """Whether a search uses the MODSEQ key (RFC 7162 3.1.5): such a SEARCH enables CONDSTORE (section 3.1)
+    and its answer carries the highest mod-sequence found (section 3.1.6)."""
+    if isinstance(key, SearchModSeq):
+        return True
+    if isinstance(key, SearchAnd):
+        return any(mentions_modseq(k) for k in key.keys)
+    if isinstance(key, SearchOr):
+        return mentions_modseq(key.left) or mentions_modseq(key.right)
+    if isinstance(key, SearchNot):
+        return mentions_modseq(key.key)
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Search(Command):
     """SEARCH / UID SEARCH. `return_options` None is the plain SEARCH answer; a set (RFC 4731 ESEARCH:

@@ -1,7 +1,8 @@
 """The parser's errors, and the literal marker the session frames a command by.
 
-`ParseError` is the BAD answer (RFC 9051 section 7.1.3); `BadCharset` the one refusal that is a NO
-(`NO [BADCHARSET ...]`, RFC 9051 section 6.4.4). `literal_at_end` finds a literal marker ending a line
+`ParseError` is the BAD answer (RFC 9051 section 7.1.3); `BadCharset` and `BadMailboxName` the refusals
+that are a NO (`NO [BADCHARSET ...]`, RFC 9051 section 6.4.4; a well-formed command naming a mailbox whose
+name is not modified UTF-7, RFC 3501 section 5.1.3). `literal_at_end` finds a literal marker ending a line
 (RFC 9051 section 4.3 literal, RFC 7888 {n+}, RFC 3516 ~{n}), so the session knows to read n bytes more.
 """
 
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from polyport.imap.wire.commands import Command
 
 # literal_at_end's marker: parser.py's _LITERAL without the line end (RFC 3501 literal, RFC 3516, RFC 7888).
 _LITERAL_MARK: Final = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}")
@@ -32,6 +36,16 @@ class BadCharset(ParseError):
     def __init__(self, tag: str | None, charset: str) -> None:
         super().__init__(tag, f"unsupported charset {charset}")
         self.charset = charset
+
+
+class BadMailboxName(ParseError):
+    """A well-formed command with a mailbox name that is not valid modified UTF-7 (RFC 3501 section 5.1.3):
+    answered NO, since nothing is wrong with the command's syntax. `command` is the command as parsed (the
+    bad name in it is only a placeholder), for the session to do what a failed command of its kind does."""
+
+    def __init__(self, tag: str | None, message: str, command: Command) -> None:
+        super().__init__(tag, message)
+        self.command = command
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ from polyport.imap.wire.commands import (
     Unselect,
     Unsubscribe,
 )
-from polyport.imap.wire.errors import BadCharset, ParseError
+from polyport.imap.wire.errors import BadCharset, BadMailboxName, ParseError
 from polyport.imap.wire.sequence import MAX_NUMBER, SequenceSet, _cached_sequence_set, _parse_sequence_set
 
 MAX_DEPTH: Final = 64  # parentheses and NOT/OR in search keys, section part numbers
@@ -161,13 +161,14 @@ def _inbox(name: str) -> str:
 class _Parser:
     """A cursor over one command's bytes. Methods named for grammar rules consume them or raise."""
 
-    __slots__ = ("data", "pos", "tag", "utf8")
+    __slots__ = ("bad_name", "data", "pos", "tag", "utf8")
 
     def __init__(self, data: bytes, utf8: bool) -> None:
         self.data = data
         self.pos = 0
         self.tag: str | None = None
         self.utf8 = utf8
+        self.bad_name: str | None = None  # why a mailbox name is not modified UTF-7 (see mailbox_name)
 
     # -- basics --
 
@@ -347,7 +348,11 @@ class _Parser:
             try:
                 name = utf7_decode(raw)
             except ValueError as err:
-                raise self.error(f"{what} is not valid modified UTF-7 ({err})") from None
+                # A well-formed astring naming no mailbox we could have: the command is parsed to its end
+                # (BAD if it is malformed besides), then refused with NO (BadMailboxName), not BAD.
+                if self.bad_name is None:
+                    self.bad_name = f"{what} is not valid modified UTF-7 ({err})"
+                return raw.decode("latin-1")
         return _inbox(name)
 
     def mailbox(self, what: str = "mailbox name") -> str:
@@ -463,6 +468,12 @@ class _Parser:
     # -- the command line --
 
     def command(self) -> Command:
+        command = self.any_command()
+        if self.bad_name is not None:
+            raise BadMailboxName(self.tag, self.bad_name, command)
+        return command
+
+    def any_command(self) -> Command:
         data = self.data
         match = _TAG.match(data)
         if match is None:
@@ -1350,7 +1361,8 @@ _PARSE_IN_PLACE = 1 << 20
 
 def parse_command(data: bytes | bytearray, *, utf8: bool = False) -> Command:
     """One command's complete bytes (tag to final CRLF, literals verbatim) as a typed command. `utf8`
-    once the client has enabled UTF8=ACCEPT (RFC 6855). Raises ParseError (BadCharset for NO [BADCHARSET]).
+    once the client has enabled UTF8=ACCEPT (RFC 6855). Raises ParseError (BadCharset for NO [BADCHARSET],
+    BadMailboxName for a mailbox name that is not modified UTF-7: a NO as well).
 
     `data` may be a bytearray (the session reads a command with literals into one): a small one is made
     bytes first; a message-sized one (APPEND) is parsed in place, and only its literals are copied out."""
