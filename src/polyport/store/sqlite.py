@@ -20,6 +20,7 @@ for each other's locks instead of failing.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import queue
 import sqlite3
@@ -148,9 +149,8 @@ def _deliver(jobs: list[_Job]) -> None:
             loop.call_soon_threadsafe(_settle, batch)
 
 
-def _take(jobs: queue.SimpleQueue[Any], first: _Job) -> tuple[list[_Job], bool, _Commit | None]:
-    """`first` and whatever else is waiting (up to MAX_GROUP); True if a stop request was among them; a
-    group begun on the loop met on the way (the writer's queue), to be finished next."""
+def _take(jobs: queue.SimpleQueue[_Job | None], first: _Job) -> tuple[list[_Job], bool]:
+    """`first` and whatever else is waiting (up to MAX_GROUP); True if a stop request was among them."""
     batch = [first]
     while len(batch) < MAX_GROUP:
         try:
@@ -158,11 +158,9 @@ def _take(jobs: queue.SimpleQueue[Any], first: _Job) -> tuple[list[_Job], bool, 
         except queue.Empty:
             break
         if more is _STOP:
-            return batch, True, None
-        if isinstance(more, _Commit):
-            return batch, False, more
+            return batch, True
         batch.append(more)
-    return batch, False, None
+    return batch, False
 
 
 _STOP = None
@@ -289,9 +287,9 @@ class SqliteStore:
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Job(unit, future, loop, durable))
         if not self._committing and not self._flush_scheduled:
-            # Once the loop has run what is ready now: every write asked for meanwhile joins the group.
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+            # Nothing is committing: this unit goes at once. Under load a group is nearly always committing,
+            # and what is asked for meanwhile waits in `_pending` to go as the next group.
+            self._flush()
         return await future
 
     def _flush(self) -> None:
@@ -419,19 +417,42 @@ class SqliteStore:
     # -- threads --
 
     def _writer_main(self, conn: sqlite3.Connection) -> None:
-        stopping = False
-        begun: _Commit | None = None
-        while not stopping:
-            job = begun or self._writes.get()
-            begun = None
-            if job is _STOP:
-                break
+        backlog: collections.deque[_Job | _Commit | None] = collections.deque()  # taken, not run yet
+
+        def next_item() -> _Job | _Commit | None:
+            return backlog.popleft() if backlog else self._writes.get()
+
+        while (job := next_item()) is not _STOP:
             if isinstance(job, _Commit):
                 self._finish_group(conn, job)  # the loop holds the connection for it
                 continue
-            batch, stopping, begun = _take(self._writes, job)
-            with self._connection:
+            batch = [job]  # and the other plain jobs waiting: one group
+            while len(batch) < MAX_GROUP:
+                try:
+                    more = backlog.popleft() if backlog else self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(more, _Job):
+                    backlog.appendleft(more)
+                    break
+                batch.append(more)
+            # The loop may hold the connection for a group of its own, whose _Commit is on its way (or
+            # taken already): that one first, never waiting for the connection while it waits in the queue.
+            while not self._connection.acquire(blocking=False):
+                begun = next((item for item in backlog if isinstance(item, _Commit)), None)
+                if begun is not None:
+                    backlog.remove(begun)
+                else:
+                    item = self._writes.get()
+                    if not isinstance(item, _Commit):
+                        backlog.append(item)
+                        continue
+                    begun = item
+                self._finish_group(conn, begun)
+            try:
                 self._commit_group(conn, batch)
+            finally:
+                self._connection.release()
         conn.close()
 
     def _finish_group(self, conn: sqlite3.Connection, commit: _Commit) -> None:
@@ -476,7 +497,7 @@ class SqliteStore:
             if job is _STOP:
                 break
             # Every unit waiting is read in one snapshot: each was asked for before it began.
-            batch, stopping, _ = _take(self._reads, job)
+            batch, stopping = _take(self._reads, job)
             try:
                 conn.execute("BEGIN")
             except sqlite3.Error as err:
