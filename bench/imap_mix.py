@@ -9,7 +9,12 @@ Dovecot, ours, ours, Dovecot (ABBA) on the same seeded mailboxes; the table give
 mean and p99 latency of each server and ours/Dovecot, then the total commands/s and server CPU per
 command (issue 13's target: every command within 1.0x Dovecot's mean latency, total >= 1.0x).
 
-    .venv/bin/python bench/imap_mix.py [--reps 2] [--seconds 15] [--clients 20] [--ours-only]
+    .venv/bin/python bench/imap_mix.py [--reps 2] [--seconds 15] [--clients 20] [--rate R] [--ours-only]
+
+Without --rate each client sends its next command as soon as the last is answered (a closed loop: the
+total rate is each server's capacity for this mix, and its latencies are those of a saturated server, or of
+clients waiting in slow logins). With --rate R the clients offer R commands/s together, the same to both
+servers: below both capacities, the latencies compare command by command.
 
 A fresh data folder each run (a folder another benchmark used holds other mailboxes: its figures would
 mean nothing). Needs `bash ../shared/bench/peers/setup.sh` once for Dovecot (port 1143).
@@ -53,7 +58,14 @@ async def one_client(args: argparse.Namespace, k: int, rec: bl.Recorder, deadlin
     commands, weights = zip(*MIX, strict=True)
     client: Any = None
     serial = 0
+    # With --rate, each client sends at a fixed pace (an open load): both servers get the same offered
+    # load, so their latencies compare; without it, each client sends its next command at once.
+    interval = args.clients / args.rate if args.rate else 0.0
+    next_at = time.time() + draw.random() * interval
     while time.time() < deadline:
+        if interval:
+            await asyncio.sleep(max(0.0, next_at - time.time()))
+            next_at = max(next_at + interval, time.time() - interval)  # a late client does not burst
         try:
             if client is None:
                 started = time.time()
@@ -116,9 +128,9 @@ async def worker(args: argparse.Namespace, idx: int, nprocs: int, barrier: Any) 
     return rec
 
 
-def measure(port: int, pid: int, clients: int, seconds: float) -> dict[str, Any]:
+def measure(port: int, pid: int, clients: int, seconds: float, rate: float) -> dict[str, Any]:
     args = argparse.Namespace(host="127.0.0.1", port=port, password="benchpass", clients=clients,
-                              duration=seconds, procs=1)
+                              duration=seconds, procs=1, rate=rate)
     watch = bl.ProcWatch([pid])
     rec, elapsed = bl.run_workers(worker, args, on_start=watch.start)
     server = watch.stop()
@@ -189,6 +201,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="ABBA rounds (each: Dovecot, ours, ours, Dovecot)")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="commands/s offered by all clients together (default: as fast as each is answered)")
     parser.add_argument("--ours-only", action="store_true")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="polyport-bench-mix-"))
@@ -205,7 +219,7 @@ def main() -> None:
             order = ["ours"] if args.ours_only else ["dovecot", "ours", "ours", "dovecot"]
             for server in order:
                 port, pid = (node.imap_port, ours_pid) if server == "ours" else (DOVECOT_PORT, peer_pid)
-                result = measure(port, pid, args.clients, args.seconds)
+                result = measure(port, pid, args.clients, args.seconds, args.rate)
                 results[server].append(result)
                 print(f"{server}: {result['rate']:.0f} commands/s, {result['cpu_per_cmd_ms']:.2f} ms CPU per command",
                       flush=True)
