@@ -51,6 +51,7 @@ from polyport.imap.wire import (
     ParseError,
     QResync,
     Rename,
+    Replace,
     Search,
     SearchAge,
     SearchAll,
@@ -508,6 +509,38 @@ def test_append_refusals(line: bytes, reason: str) -> None:
     assert bad(line).message == reason
 
 
+def test_replace() -> None:
+    # RFC 8508 section 3.5's example and the UID form; append-message as APPEND's, one only.
+    assert cmd(b"A003 REPLACE 4 Drafts (\\Seen \\Draft) {5}\r\nhello\r\n") == \
+        Replace("A003", 4, "Drafts", AppendMessage(b"hello", ("\\Seen", "\\Draft")))
+    assert cmd(b'a uid replace 25 "Other" "14-Jul-2021 09:30:00 +0200" {1+}\r\nx\r\n') == Replace(
+        "a", 25, "Other", AppendMessage(b"x", (), datetime.datetime(
+            2021, 7, 14, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))), uid=True)
+    assert cmd(b"a REPLACE 1 Drafts UTF8 (~{1}\r\nx)\r\n") == \
+        Replace("a", 1, "Drafts", AppendMessage(b"x", binary=True, utf8=True))
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b"a REPLACE\r\n", "missing message number"),
+    (b"a REPLACE 0 Drafts {1}\r\nx\r\n", "message number must not be 0"),
+    (b"a REPLACE 1:2 Drafts {1}\r\nx\r\n", "expected a space before mailbox name, found ':'"),
+    (b"a REPLACE * Drafts {1}\r\nx\r\n", "expected message number, found '*'"),
+    (b"a UID REPLACE x Drafts {1}\r\nx\r\n", "expected UID, found 'x'"),
+    (b"a REPLACE 1 Drafts\r\n", "missing message literal"),
+    (b"a REPLACE 1 Drafts hello\r\n", "expected message literal ({n}), found 'h'"),
+    (b"a REPLACE 1 Drafts {1}\r\nx {1}\r\ny\r\n", "unexpected text after the arguments"),
+])
+def test_replace_refusals(line: bytes, reason: str) -> None:
+    assert bad(line).message == reason
+
+
+def test_list_return_myrights() -> None:
+    # RFC 8440 section 3's example
+    assert cmd('A01 LIST "" % RETURN (MYRIGHTS)') == List("A01", "", ("%",), return_myrights=True, extended=True)
+    assert cmd('a LIST "" "*" RETURN (STATUS (MESSAGES) myrights)') == \
+        List("a", "", ("*",), return_status=("MESSAGES",), return_myrights=True, extended=True)
+
+
 # -- selected state ------------------------------------------------------------------------------------
 
 def test_expunge() -> None:
@@ -819,6 +852,61 @@ def test_unknown_charset_is_a_no_not_a_bad() -> None:
     assert isinstance(bad("a SORT (DATE) BIG5 ALL"), BadCharset)
     assert isinstance(bad("a THREAD REFERENCES x-unknown ALL"), BadCharset)
     assert bad(b"a SEARCH CHARSET UTF-8 SUBJECT {2}\r\n\xff\xfe\r\n").message == "SUBJECT string is not valid UTF-8"
+
+
+def test_fetch_preview() -> None:
+    # RFC 8970 section 3.2's examples: PREVIEW, and PREVIEW (LAZY), which answers the same here
+    assert parsed(Fetch, "A1 FETCH 1 (PREVIEW)").items == ("PREVIEW",)
+    assert parsed(Fetch, "A2 FETCH 1:3 (UID PREVIEW (LAZY))").items == ("UID", "PREVIEW")
+    assert parsed(Fetch, "a FETCH 1 preview (lazy lazy)").items == ("PREVIEW",)
+    fetch = parsed(Fetch, "a FETCH 1 PREVIEW (CHANGEDSINCE 12)")  # FETCH's modifiers, not PREVIEW's
+    assert (fetch.items, fetch.changed_since) == (("PREVIEW",), 12)
+    fetch = parsed(Fetch, "a UID FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 12)")
+    assert (fetch.items, fetch.changed_since, fetch.uid) == (("PREVIEW",), 12, True)
+    assert bad("a FETCH 1 (PREVIEW (LAZY FOO))").message == "unknown PREVIEW modifier FOO"
+    assert bad("a FETCH 1 PREVIEW (LAZY").message == "unbalanced parentheses: missing ')' after a PREVIEW modifier"
+    assert bad("a FETCH 1 (PREVIEW ())").message == "expected FETCH item, found '('"
+
+
+def test_esort_and_partial() -> None:
+    # RFC 5267 section 3: SORT with search-return-opts
+    assert cmd("B01 UID SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 UNDELETED UNKEYWORD $Junk") == Sort(
+        "B01", (SortCriterion("DATE"),), "UTF-8",
+        SearchAnd((SearchFlag("\\Deleted", False), SearchFlag("$Junk", False))), uid=True,
+        return_options=frozenset({"MIN", "MAX", "COUNT", "ALL"}))
+    assert parsed(Sort, "a SORT RETURN () (ARRIVAL) UTF-8 ALL").return_options == frozenset({"ALL"})
+    assert parsed(Sort, "a SORT (ARRIVAL) UTF-8 ALL").return_options is None
+    # RFC 9394 section 3.1's examples: the first 5, the last 100 (a range in either order)
+    assert cmd("E01 UID SEARCH RETURN (PARTIAL 1:5) UNDELETED") == Search(
+        "E01", SearchFlag("\\Deleted", False), uid=True, return_options=frozenset({"PARTIAL"}), partial=(1, 5))
+    assert cmd("E02 UID SEARCH RETURN (COUNT PARTIAL -1:-100) UNDELETED") == Search(
+        "E02", SearchFlag("\\Deleted", False), uid=True, return_options=frozenset({"COUNT", "PARTIAL"}),
+        partial=(-1, -100))
+    assert parsed(Search, "a SEARCH RETURN (partial 500:1 SAVE) ALL").partial == (500, 1)
+    assert cmd("a SORT RETURN (PARTIAL 4294967295:1) (SIZE) UTF-8 ALL") == Sort(
+        "a", (SortCriterion("SIZE"),), "UTF-8", SearchAll(), return_options=frozenset({"PARTIAL"}),
+        partial=(4294967295, 1))
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("a SEARCH RETURN (PARTIAL 1:5 ALL) ALL", "PARTIAL and ALL cannot be used together"),
+    ("a SEARCH RETURN (ALL PARTIAL 1:5) ALL", "PARTIAL and ALL cannot be used together"),
+    ("a SEARCH RETURN (PARTIAL 1:5 PARTIAL 6:9) ALL", "PARTIAL given twice"),
+    ("a SEARCH RETURN (PARTIAL) ALL", "expected a space before partial range, found ')'"),
+    ("a SEARCH RETURN (PARTIAL 5) ALL", "expected partial range (first:last, or -first:-last from the end), "
+                                        "found '5'"),
+    ("a SEARCH RETURN (PARTIAL 1:*) ALL", "expected partial range (first:last, or -first:-last from the end), "
+                                          "found '1'"),
+    ("a SEARCH RETURN (PARTIAL -1:5) ALL", "a partial range counts from the start or from the end, not both"),
+    ("a SEARCH RETURN (PARTIAL 0:5) ALL", "partial range positions are 1 to 4294967295"),
+    ("a SEARCH RETURN (PARTIAL 1:4294967296) ALL", "partial range positions are 1 to 4294967295"),
+    ("a SORT RETURN (SAVE) (ARRIVAL) UTF-8 ALL", "unknown sort return option SAVE"),
+    ("a SORT RETURN (FOO) (ARRIVAL) UTF-8 ALL", "unknown sort return option FOO"),
+    ("a SORT RETURN (ALL) UTF-8 ALL", "expected '(' starting the sort criteria, found 'U'"),
+    ("a SORT RETURN ALL (ARRIVAL) UTF-8 ALL", "expected '(' starting search return options, found 'A'"),
+])
+def test_esort_and_partial_refusals(line: str, reason: str) -> None:
+    assert bad(line).message == reason
 
 
 def test_sort_and_thread() -> None:

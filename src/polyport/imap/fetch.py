@@ -1,5 +1,6 @@
 """FETCH: the data items of RFC 3501 6.4.5 / RFC 9051 6.4.5, with BINARY (RFC 3516), MODSEQ and
-CHANGEDSINCE (RFC 7162), EMAILID/THREADID (RFC 8474) and SAVEDATE (RFC 8514).
+CHANGEDSINCE (RFC 7162), EMAILID/THREADID (RFC 8474), SAVEDATE (RFC 8514) and PREVIEW (RFC 8970: made
+from a prefix of the first plain or HTML text part, read and worked on as a section is).
 
 Answers come from the records and the structure stored at delivery: ENVELOPE and BODYSTRUCTURE are
 formatted from it, and BODY[section] is sliced out of the message's bytes at the offsets it records;
@@ -33,6 +34,7 @@ import binascii
 import bisect
 import datetime
 import functools
+import html as html_module
 import re
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
@@ -108,7 +110,7 @@ def runs(uids: Sequence[int], view: Sequence[int], batch: int = BATCH) -> Iterat
 
 # -- the plan: each item once ------------------------------------------------------------------------------
 
-ATTRIBUTE, SECTION, BINARY_SIZE = 0, 1, 2
+ATTRIBUTE, SECTION, BINARY_SIZE, PREVIEW = 0, 1, 2, 3
 WHOLE: Final = wire.Section()
 # RFC 3501 6.4.5: RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT]
 # under other names.
@@ -142,7 +144,9 @@ class Plan:
 def plan(items: Sequence[wire.FetchItem], *, uid: bool = False) -> Plan:
     wants: dict[Want, None] = {}  # ordered, and repeats merge
     for item in ("UID", *items) if uid else items:
-        if isinstance(item, str):
+        if item == "PREVIEW":
+            want = Want(PREVIEW, head=b"PREVIEW ")  # made from the message's text, so read like a section
+        elif isinstance(item, str):
             section = RFC822_SECTIONS.get(item)
             want = (Want(ATTRIBUTE, name=item) if section is None
                     else Want(SECTION, head=item.encode() + b" ", section=section))
@@ -237,7 +241,7 @@ def needs_structure(items: Sequence[wire.FetchItem]) -> bool:
         if isinstance(item, wire.FetchBody):
             if item.binary or item.section.part or item.section.text:
                 return True
-        elif item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT"):
+        elif item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT", "PREVIEW"):
             return True
     return False
 
@@ -333,7 +337,82 @@ def binary_section(message: bytes, structure: Structure, path: Sequence[int]) ->
     return message[start:end] if transform is None else transform(message[start:end])
 
 
+# -- PREVIEW (RFC 8970) -------------------------------------------------------------------------------------
+
+PREVIEW_CHARACTERS: Final = 256  # RFC 8970 section 3.1: at most 256 characters
+# The bytes of the text part read for a preview: enough for 256 characters of text after any markup, quoting
+# or encoding a message is likely to have, and a bound on the work for a large one.
+PREVIEW_READ: Final = 64 * 1024
+# Unclosed, each runs to the end (as a browser reads it), so no start scans the rest of the text twice.
+_HTML_HIDDEN: Final = re.compile(r"<(script|style|head|title)\b.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.I | re.S)
+_HTML_TAG: Final = re.compile(r"<[^>]*(?:>|\Z)")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+def _preview_part(part: Part) -> Part | None:
+    """The part a preview is made from: the first text/plain of the message's body, where a
+    multipart/alternative offers one, else its text/html; never an attachment nor an embedded message."""
+    if part.type == "multipart":
+        children = part.parts
+        if part.subtype == "alternative":
+            # RFC 2046 5.1.4: the alternatives in increasing faithfulness; plain text reads best here.
+            children = sorted(children, key=lambda child: not (child.type == "text" and child.subtype == "plain"))
+        for child in children:
+            found = _preview_part(child)
+            if found is not None:
+                return found
+        return None
+    if part.disposition is not None and part.disposition.type.lower() == "attachment":
+        return None
+    if part.type == "text" and part.subtype in ("plain", "html"):
+        return part
+    return None
+
+
+def _charset(part: Part) -> str:
+    for param in part.params:
+        if param.name.lower() == "charset":
+            return param.value
+    return "utf-8"  # undeclared 8-bit text is UTF-8 more often than not (SEARCH reads it so); ASCII is either
+
+
+def _preview_text(raw: bytes, *, encoding: str, charset: str, html: bool) -> bytes:
+    """The preview of a text part's first PREVIEW_READ bytes (maybe cut inside an encoded group or a
+    character, which decode as far as they go): the text, markup dropped for HTML, white space
+    collapsed, at most PREVIEW_CHARACTERS characters, as UTF-8 (RFC 8970 section 3.1)."""
+    try:
+        if encoding == "base64":
+            data = b"".join(raw.split())
+            data = binascii.a2b_base64(data[:len(data) - len(data) % 4])
+        elif encoding == "quoted-printable":
+            data = _unquote_printable(raw)
+        else:
+            data = raw
+    except binascii.Error:
+        data = raw  # damaged: shown as written, as SEARCH reads it
+    try:
+        text = data.decode(charset, "replace")
+    except (LookupError, UnicodeError):
+        text = data.decode("utf-8", "replace")
+    if html:
+        text = html_module.unescape(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", text)))
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text[:PREVIEW_CHARACTERS].encode()
+
+
+def locate_preview(structure: Structure | None) -> Located:
+    """Where PREVIEW comes from: a prefix of the text part chosen; NoSuchPart when there is none (NIL)."""
+    assert structure is not None
+    part = _preview_part(structure.root)
+    if part is None:
+        raise NoSuchPart("no text to preview")
+    return part.body_start, min(part.body_end, part.body_start + PREVIEW_READ), functools.partial(
+        _preview_text, encoding=part.encoding, charset=_charset(part), html=part.subtype == "html")
+
+
 def _locate(want: Want, structure: Structure | None, size: int) -> Located:
+    if want.kind == PREVIEW:
+        return locate_preview(structure)
     if want.binary:
         return locate_binary(structure, want.section.part, size)
     return locate_section(structure, want.section, size)
@@ -342,6 +421,9 @@ def _locate(want: Want, structure: Structure | None, size: int) -> Located:
 def _answer(want: Want, transform: Transform | None, raw: bytes) -> bytes:
     """A section's item: its name, then its bytes (`raw` worked on and cut to the partial range)."""
     data = raw if transform is None else transform(raw)
+    if want.kind == PREVIEW:
+        # RFC 8970 section 3.1: NIL when there is no text; text beyond ASCII goes as a literal (8-bit CHAR8).
+        return want.head + (responses.quoted_or_literal(data) if data else responses.NIL)
     if want.kind == BINARY_SIZE:
         return want.head + b"%d" % len(data)
     if want.partial is not None:

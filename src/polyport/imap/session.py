@@ -18,8 +18,11 @@ Implementation notes:
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from polyport import __version__, metrics
 from polyport.auth.login import Identity
@@ -44,6 +47,13 @@ from polyport.net.connection import Connection, ConnectionClosed, LineTooLong
 from polyport.runtime import Runtime
 
 ACCESS_MODE = "IMAP"
+# RFC 9585 INPROGRESS: a long command reports its progress at most this often, the first time only once it
+# has run this long (a quick command says nothing more). Module globals, so tests can make them tiny.
+PROGRESS_INTERVAL = 1.0  # seconds
+# COPY, MOVE and EXPUNGE of fewer messages than this run without a watcher (no task each: the common
+# path); their one write of the store seldom takes a second.
+PROGRESS_MIN_MESSAGES = 1000
+T = TypeVar("T")
 # Literals of commands other than APPEND (names, search strings, passwords) are small.
 MAX_SMALL_LITERAL = 64 * 1024
 
@@ -86,6 +96,29 @@ def enables_condstore(command: wire.Command) -> bool:
     if isinstance(command, wire.Status):
         return "HIGHESTMODSEQ" in command.items
     return False
+
+
+class Progress:
+    """RFC 9585 INPROGRESS reports of one command that counts its work: `tick(done)` as it goes sends
+    `* OK [INPROGRESS ("tag" done total)]` when PROGRESS_INTERVAL has passed since the start or the last
+    report. The tag is quoted as it is: tags hold no quoted-specials (RFC 9051 section 9)."""
+
+    __slots__ = ("next", "session", "tag", "total")
+
+    def __init__(self, session: ImapSession, tag: str, total: int) -> None:
+        self.session = session
+        self.tag = tag
+        self.total = total
+        self.next = time.monotonic() + PROGRESS_INTERVAL
+
+    def tick(self, done: int) -> None:
+        now = time.monotonic()
+        if now < self.next:
+            return
+        self.next = now + PROGRESS_INTERVAL
+        total = b"%d" % self.total if self.total > 0 else b"NIL"  # progress-total is an nz-number or NIL
+        self.session.send(b'* OK [INPROGRESS ("%s" %d %s)] %d of %s messages done\r\n'
+                          % (self.tag.encode(), min(done, self.total), total, min(done, self.total), total))
 
 
 class ImapSession(CommandSession[State, wire.Command]):
@@ -156,9 +189,12 @@ class ImapSession(CommandSession[State, wire.Command]):
             *caps,
             "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CONDSTORE", "QRESYNC", "SPECIAL-USE", "CREATE-SPECIAL-USE",
             "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "SEARCHRES", "WITHIN", "SORT", "SORT=DISPLAY",
+            "ESORT", "PARTIAL",
             "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
             "BINARY", f"APPENDLIMIT={appendlimit}", "MULTIAPPEND", "UTF8=ACCEPT", "OBJECTID", "CHILDREN",
-            "SAVEDATE", "ACL", "RIGHTS=texk", *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
+            "SAVEDATE", "ACL", "RIGHTS=texk", "REPLACE", "LIST-MYRIGHTS", "PREVIEW",
+            "INPROGRESS",
+            *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
         ]
 
     # -- the conversation --
@@ -202,7 +238,9 @@ class ImapSession(CommandSession[State, wire.Command]):
     def literal_limit(self, first_line: bytes) -> int:
         words = first_line.split(b" ", 3)
         verb = words[1].upper() if len(words) > 1 else b""
-        if verb == b"APPEND" and self.state is not State.NOT_AUTHENTICATED:
+        if verb == b"UID" and len(words) > 2:
+            verb = words[2].upper()
+        if verb in (b"APPEND", b"REPLACE") and self.state is not State.NOT_AUTHENTICATED:
             return self.mailstore.max_message_size
         return MAX_SMALL_LITERAL
 
@@ -346,6 +384,27 @@ class ImapSession(CommandSession[State, wire.Command]):
         if not uid and sequence.has_star and not selected.exists:
             raise ImapRefusal("BAD", "there are no messages in the mailbox")  # "*" names none (RFC 9051 9)
         return selected.resolve(sequence, uid)
+
+    def progress(self, tag: str, total: int) -> Progress:
+        return Progress(self, tag, total)
+
+    async def in_progress(self, tag: str, count: int, work: Awaitable[T]) -> T:
+        """Await `work`, one write of the store for `count` messages (COPY, MOVE, EXPUNGE) that cannot say
+        how far it is: when it is many messages, send `* OK [INPROGRESS ("tag" NIL NIL)]` (RFC 9585: no
+        count known) every PROGRESS_INTERVAL while it runs, so the client knows the command is alive."""
+        if count < PROGRESS_MIN_MESSAGES:
+            return await work
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
+                if done:
+                    return task.result()
+                self.send(b'* OK [INPROGRESS ("%s" NIL NIL)] still working\r\n' % tag.encode())
+                await self.conn.drain()
+        finally:
+            if not task.done():
+                task.cancel()  # the session was ended while waiting: the work goes as an await would
 
     def require_writable(self) -> Selected:
         selected = self.selected

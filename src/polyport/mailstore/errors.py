@@ -15,6 +15,12 @@ class NoSuchMailbox(MailstoreError):
     kind = ErrorKind.NOT_FOUND
 
 
+class NoSuchMessage(MailstoreError):
+    """A message named by UID is no longer there (expunged meanwhile): REPLACE (RFC 8508) of it fails."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
 class MailboxExists(MailstoreError):
     kind = ErrorKind.EXISTS
 

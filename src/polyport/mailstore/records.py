@@ -547,6 +547,9 @@ def _remove(mailbox_id: int, rows: Iterable[Row], now: int) -> Unit[list[int]]:
     return [int(r["uid"]) for r in rows]
 
 
+remove_rows = _remove  # for a unit that has locked and read the rows itself (REPLACE)
+
+
 def expunge(mailbox_id: int, uids: set[int] | None, now: int) -> Unit[list[int]]:
     """Remove the \\Deleted messages (only those among `uids`, when given)."""
     yield from lock_mailboxes(mailbox_id)

@@ -42,6 +42,7 @@ from polyport.mailstore.errors import (
     CannotDelete,
     MessageTooLarge,
     NoSuchMailbox,
+    NoSuchMessage,
     NotPermitted,
     OverQuota,
     RecipientOverQuota,
@@ -841,6 +842,40 @@ class Mailstore:
         if removed:
             await self._changed(source_id, "expunge", 0)
         return copied, removed
+
+    async def replace_message(self, account_id: int, source: Mailbox, uid: int, target_name: str, data: bytes,
+                              flag_names: Iterable[str] = (), internal_date: int | None = None,
+                              ) -> tuple[Appended, list[int]]:
+        """REPLACE (RFC 8508): append a message to a mailbox by name and remove message `uid` of the selected
+        `source` (whatever its flags), in one unit: both happen or neither. Returns the appended message and
+        the UIDs removed ([uid]). NoSuchMessage when `uid` is gone. The removal comes first in the unit, so
+        a replacement in one's own account is measured against the quota without the old message. Another
+        account's source needs "t" and "e" (what deleting and expunging it needs); its target needs "i"."""
+        owner_id, canonical, shared = await self._place(account_id, names.check(target_name), "i")
+        message = await self.prepare(data, flag_names, internal_date)
+        if shared is not None:
+            message = _masked(message, shared.rights)
+        shared_source = source if source.viewer is not None else None
+        max_size, max_messages, _ = await self._limits(owner_id)
+        now = self._clock()
+
+        def unit() -> Unit[tuple[Appended, list[int]]]:
+            if shared_source is not None:
+                assert shared_source.viewer is not None
+                yield from rec.current_rights(source.id, shared_source.viewer, "te", shared_source.name)
+            target = yield from rec.find_mailbox(owner_id, canonical)
+            yield from rec.lock_mailboxes(source.id, target.id)  # in id order, as COPY locks them
+            rows = yield rec.MESSAGE_FOR_UPDATE.all(mailbox_id=source.id, first=uid, last=uid)
+            if not rows:
+                raise NoSuchMessage(f"message UID {uid} is no longer in {source.name}")
+            removed = yield from rec.remove_rows(source.id, rows, now)
+            appended = yield from rec.append(target, message, now, max_size, max_messages)
+            return appended, removed
+
+        appended, removed = await self.store.write(unit())
+        await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid)
+        await self._changed(source.id, "expunge", 0)
+        return appended, removed
 
     # -- access control lists (RFC 4314; acl.py) --
 

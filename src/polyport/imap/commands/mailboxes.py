@@ -150,8 +150,8 @@ def _has_children(name: str, all_names: set[str]) -> bool:
 @handles(wire.List, AUTHENTICATED)
 async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
     """RFC 9051 6.3.9 with LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED, SPECIAL-USE (RFC 6154),
-    REMOTE (no remote mailboxes here) and RECURSIVEMATCH; return options SUBSCRIBED, CHILDREN, SPECIAL-USE
-    and STATUS (RFC 5819)."""
+    REMOTE (no remote mailboxes here) and RECURSIVEMATCH; return options SUBSCRIBED, CHILDREN, SPECIAL-USE,
+    STATUS (RFC 5819) and MYRIGHTS (RFC 8440)."""
     if c.patterns == ("",):
         # RFC 3501 6.3.8: an empty pattern asks for the hierarchy delimiter.
         s.send(b'* LIST (\\Noselect) "/" ""\r\n')
@@ -214,6 +214,10 @@ async def list_mailboxes(s: ImapSession, c: wire.List) -> None:
                (childinfo if recursive and selecting else b"") + b"\r\n")
         if c.return_status is not None and mailbox is not None and "r" in mailbox.rights:
             s.send(await status_line(s, mailbox, c.return_status))
+        if c.return_myrights and mailbox is not None:
+            # RFC 8440: what MYRIGHTS would answer (RFC 4314 3.8), for each listed mailbox that exists.
+            s.send(b"* MYRIGHTS " + mailbox_name(s, name) + b" " +
+                   responses.atom_or_string(acl.shown(mailbox.rights), utf8=s.utf8) + b"\r\n")
     await s.finish(c, "LIST completed")
 
 

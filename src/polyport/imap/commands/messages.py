@@ -1,5 +1,5 @@
 """APPEND (MULTIAPPEND, UIDPLUS), CHECK, CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE, STORE (CONDSTORE's
-UNCHANGEDSINCE), COPY and MOVE (UIDPLUS's COPYUID)."""
+UNCHANGEDSINCE), COPY and MOVE (UIDPLUS's COPYUID), REPLACE and UID REPLACE (RFC 8508)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ async def expunge(s: ImapSession, c: wire.Expunge) -> None:
     if uids is not None and not uids:
         await s.finish(c, "EXPUNGE completed (nothing matched)")
         return
-    await s.mailstore.expunge(selected.mailbox, uids)
+    await s.in_progress(c.tag, len(uids) if uids is not None else selected.exists,
+                        s.mailstore.expunge(selected.mailbox, uids))
     # The EXPUNGE (or VANISHED) responses come from catching up, like anyone else's expunges.
     await s.updates(c, force=True)
     s.ok(c.tag, "EXPUNGE completed", f"HIGHESTMODSEQ {selected.highestmodseq}" if s.condstore else None)
@@ -120,7 +121,8 @@ async def _copy(s: ImapSession, c: wire.Copy | wire.Move, move: bool) -> None:
         await s.finish(c, f"{c.name} completed (nothing matched)")
         return
     try:
-        copied, _ = await s.mailstore.copy(s.account_id, selected.mailbox, uids, c.mailbox, move=move)
+        copied, _ = await s.in_progress(c.tag, len(uids),
+                                        s.mailstore.copy(s.account_id, selected.mailbox, uids, c.mailbox, move=move))
     except NoSuchMailbox as err:
         raise _try_create(err) from err
     code = None
@@ -145,3 +147,30 @@ async def copy(s: ImapSession, c: wire.Copy) -> None:
 @handles(wire.Move, SELECTED)
 async def move(s: ImapSession, c: wire.Move) -> None:
     await _copy(s, c, move=True)
+
+
+@handles(wire.Replace, SELECTED)
+async def replace(s: ImapSession, c: wire.Replace) -> None:
+    """RFC 8508: APPEND to a mailbox and expunge a message of the selected one, both or neither (one unit
+    of the store). The APPENDUID goes in an untagged OK before the EXISTS/EXPUNGE, as MOVE's COPYUID does
+    (RFC 8508 section 3.3's example), then the expunge (VANISHED under QRESYNC) comes from catching up."""
+    selected = s.require_writable()
+    if c.uid:
+        if not selected.msn(c.number):
+            raise ImapRefusal("NO", f"no message with UID {c.number} in the mailbox", "NONEXISTENT")
+        uid = c.number
+    else:
+        if c.number > selected.exists:
+            raise ImapRefusal("BAD", f"message number {c.number} is beyond the {selected.exists} messages of "
+                                     "the mailbox")
+        uid = selected.uids[c.number - 1]
+    m = c.message
+    try:
+        appended, _ = await s.mailstore.replace_message(
+            s.account_id, selected.mailbox, uid, c.mailbox, m.data, m.flags,
+            int(m.internal_date.timestamp()) if m.internal_date is not None else None)
+    except NoSuchMailbox as err:
+        raise _try_create(err) from err
+    s.send(f"* OK [APPENDUID {appended.uidvalidity} {appended.uid}] replacement message stored\r\n".encode())
+    await s.updates(c, force=True)
+    s.ok(c.tag, "REPLACE completed")

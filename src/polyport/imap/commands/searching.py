@@ -1,5 +1,6 @@
-"""SEARCH and UID SEARCH (ESEARCH's RETURN options, SEARCHRES's SAVE and "$", CONDSTORE's MODSEQ), SORT
-and THREAD (RFC 5256). A query over search.py's limits (keys, work) is answered NO [LIMIT] (RFC 5530).
+"""SEARCH and UID SEARCH (ESEARCH's RETURN options, SEARCHRES's SAVE and "$", CONDSTORE's MODSEQ,
+PARTIAL's pages), SORT (with ESORT's and PARTIAL's RETURN options) and THREAD (RFC 5256). A query over
+search.py's limits (keys, work) is answered NO [LIMIT] (RFC 5530).
 
 A message whose bytes a query needs but the store cannot give (damaged or missing: BlobError) is left out
 of the result and logged once; the others are searched, and the command answers with what it found, an
@@ -10,6 +11,7 @@ without the result of the messages that could be read."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -69,10 +71,13 @@ async def _finish(s: ImapSession, c: wire.Search | wire.Sort | wire.Thread, sear
     await s.finish(c, text)
 
 
-async def _candidates(s: ImapSession, selected: Selected, *, full: bool) -> AsyncIterator[list[search.Candidate]]:
+async def _candidates(s: ImapSession, selected: Selected, tag: str, *,
+                      full: bool) -> AsyncIterator[list[search.Candidate]]:
     """Every message of the session's view, read in runs, ready to be matched: with the stored structure
-    and search texts when `full`, else flags, dates and sizes only."""
+    and search texts when `full`, else flags, dates and sizes only. A search that runs long reports how
+    many messages it has gone through (RFC 9585 INPROGRESS, as the command's `tag`)."""
     uids = selected.uids
+    progress = s.progress(tag, len(uids))
     index = 0  # rows come in UID order, as the view does: walk it rather than look each number up
     for first, last, _group in rendering.runs(uids, uids, SEARCH_BATCH):
         found: Sequence[MessageMeta]
@@ -87,6 +92,7 @@ async def _candidates(s: ImapSession, selected: Selected, *, full: bool) -> Asyn
             if index < len(uids) and uids[index] == row.uid:
                 batch.append(search.Candidate(index + 1, row))
         yield batch
+        progress.tick(bisect.bisect_right(uids, last))  # the view's messages up to here were gone through
         # A read of the records may finish without a turn of the loop: a mailbox of a hundred thousand
         # messages must not hold the other sessions up while it is read.
         await asyncio.sleep(0)
@@ -102,7 +108,8 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     with_modseq = wire.mentions_modseq(c.query)  # CONDSTORE was turned on before (ImapSession.condstore_used)
     searcher = _searcher(s, selected, c.query)
     with _limits():
-        found = await searcher.run(c.query, _candidates(s, selected, full=search.needs_full(c.query)), search.hit)
+        candidates = _candidates(s, selected, c.tag, full=search.needs_full(c.query))
+        found = await searcher.run(c.query, candidates, search.hit)
     values = [uid if c.uid else number for number, uid, _modseq in found]
     highest = max((modseq for _number, _uid, modseq in found), default=0)
     if options is None and not s.rev2:
@@ -115,10 +122,14 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
     wanted = set(options) if options else {"ALL"}
     if "SAVE" in wanted:
         extremes = wanted & {"MIN", "MAX"}
-        if extremes and not wanted & {"ALL", "COUNT"} and found:
-            kept = {found[0][1]} if "MIN" in extremes else set()
+        if (extremes or c.partial is not None) and not wanted & {"ALL", "COUNT"} and found:
+            # RFC 5182 2.1: MIN/MAX without ALL/COUNT save only those; PARTIAL (RFC 9394) likewise its page.
+            uids = [uid for _number, uid, _modseq in found]
+            kept = set(_page(uids, c.partial)) if c.partial is not None else set()
+            if "MIN" in extremes:
+                kept.add(uids[0])
             if "MAX" in extremes:
-                kept.add(found[-1][1])
+                kept.add(uids[-1])
             selected.saved = sorted(kept)
         else:
             selected.saved = [uid for _number, uid, _modseq in found]
@@ -126,21 +137,59 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
         if not wanted:
             await _finish(s, c, searcher, "SEARCH completed, result saved")
             return
+    modseq = highest if with_modseq and found else None
+    s.send(_esearch(c, values, wanted, modseq))
+    await _finish(s, c, searcher, "SEARCH completed")
+
+
+def _page(values: Sequence[int], bounds: tuple[int, int]) -> Sequence[int]:
+    """RFC 9394 3.1: the results at positions low:high of `values` (1 the first), or counted from the last
+    (-1 the last) when negative; positions beyond the results give what there is, perhaps nothing."""
+    low, high = sorted((abs(bounds[0]), abs(bounds[1])))
+    if bounds[0] > 0:
+        return values[low - 1:high]
+    count = len(values)
+    return values[max(count - high, 0):max(count - low + 1, 0)]
+
+
+def _ordered_set(values: Sequence[int]) -> bytes:
+    """A sequence-set of `values` in their order (ESORT's ALL and PARTIAL, RFC 5267 section 3): only runs
+    ascending by one become ranges, so the set still reads in sort order."""
+    parts: list[bytes] = []
+    first = last = values[0]
+    for number in values[1:]:
+        if number == last + 1:
+            last = number
+            continue
+        parts.append(b"%d" % first if first == last else b"%d:%d" % (first, last))
+        first = last = number
+    parts.append(b"%d" % first if first == last else b"%d:%d" % (first, last))
+    return b",".join(parts)
+
+
+def _esearch(c: wire.Search | wire.Sort, values: Sequence[int], wanted: set[str], modseq: int | None) -> bytes:
+    """The ESEARCH response (RFC 4731 section 3.1) to SEARCH, or to SORT (RFC 5267 section 3, `values` in
+    sort order: MIN and MAX are the first and the last in it, ALL keeps it). MIN, MAX and ALL say nothing
+    of an empty result; PARTIAL (RFC 9394) echoes its range, with NIL when no result is in it."""
+    ordered = isinstance(c, wire.Sort)
     parts = [b'* ESEARCH (TAG "' + c.tag.encode() + b'")']
     if c.uid:
         parts.append(b"UID")
     if "MIN" in wanted and values:
-        parts.append(b"MIN %d" % min(values))
+        parts.append(b"MIN %d" % (values[0] if ordered else min(values)))
     if "MAX" in wanted and values:
-        parts.append(b"MAX %d" % max(values))
+        parts.append(b"MAX %d" % (values[-1] if ordered else max(values)))
     if "COUNT" in wanted:
         parts.append(b"COUNT %d" % len(values))
     if "ALL" in wanted and values:
-        parts.append(b"ALL " + responses.sequence_set(values))
-    if with_modseq and found:
-        parts.append(b"MODSEQ %d" % highest)
-    s.send(b" ".join(parts) + b"\r\n")
-    await _finish(s, c, searcher, "SEARCH completed")
+        parts.append(b"ALL " + (_ordered_set(values) if ordered else responses.sequence_set(values)))
+    if c.partial is not None:
+        page = _page(values, c.partial)
+        found = (_ordered_set(page) if ordered else responses.sequence_set(page)) if page else b"NIL"
+        parts.append(b"PARTIAL (%d:%d %s)" % (c.partial[0], c.partial[1], found))
+    if modseq is not None:
+        parts.append(b"MODSEQ %d" % modseq)
+    return b" ".join(parts) + b"\r\n"
 
 
 @handles(wire.Sort, SELECTED)
@@ -149,10 +198,14 @@ async def sort(s: ImapSession, c: wire.Sort) -> None:
     assert selected is not None
     searcher = _searcher(s, selected, c.query)
     with _limits():
-        found = await searcher.run(c.query, _candidates(s, selected, full=True), search.sortable(c.criteria, searcher))
+        found = await searcher.run(c.query, _candidates(s, selected, c.tag, full=True),
+                                   search.sortable(c.criteria, searcher))
         ordered = await search.sort(found, c.criteria, searcher)
     values = [uid if c.uid else number for number, uid, _keys in ordered]
-    s.send(b"* SORT" + b"".join(b" %d" % v for v in values) + b"\r\n")
+    if c.return_options is not None:
+        s.send(_esearch(c, values, set(c.return_options), None))  # ESORT (RFC 5267 section 3)
+    else:
+        s.send(b"* SORT" + b"".join(b" %d" % v for v in values) + b"\r\n")
     await _finish(s, c, searcher, "SORT completed")
 
 
@@ -162,7 +215,7 @@ async def thread(s: ImapSession, c: wire.Thread) -> None:
     assert selected is not None
     searcher = _searcher(s, selected, c.query)
     with _limits():
-        found = await searcher.run(c.query, _candidates(s, selected, full=True), search.threadable(searcher))
+        found = await searcher.run(c.query, _candidates(s, selected, c.tag, full=True), search.threadable(searcher))
         if c.algorithm == "ORDEREDSUBJECT":
             threads = await search.thread_orderedsubject(found, searcher)
             body = search.format_threads_orderedsubject(

@@ -7,7 +7,8 @@ THREAD), RFC 5957 (SORT=DISPLAY), RFC 4314 (ACL), RFC 9208 (QUOTA), RFC 5258 and
 RFC 6855 (UTF8=ACCEPT), RFC 8474 (OBJECTID), RFC 7888 (LITERAL+), RFC 4978 (COMPRESS), RFC 2971 (ID),
 RFC 5161 (ENABLE), RFC 2177 (IDLE), RFC 3502 (MULTIAPPEND), RFC 8438 (STATUS=SIZE), RFC 7889
 (APPENDLIMIT), RFC 4959 (SASL-IR), RFC 5032 (WITHIN), RFC 3691 (UNSELECT), RFC 6851 (MOVE),
-RFC 4315 (UIDPLUS: UID EXPUNGE).
+RFC 4315 (UIDPLUS: UID EXPUNGE), RFC 8508 (REPLACE), RFC 8440 (LIST-MYRIGHTS), RFC 5267 section 3
+(ESORT), RFC 9394 (PARTIAL), RFC 8970 (PREVIEW).
 
 Framing: the session reads a line; when `literal_at_end(line)` finds a literal marker ({n}, {n+},
 ~{n}, ~{n+}) it reads n bytes and the next line, and so on; then it hands the whole command, tag to
@@ -76,6 +77,7 @@ from polyport.imap.wire.commands import (
     Noop,
     QResync,
     Rename,
+    Replace,
     Search,
     SearchAge,
     SearchAll,
@@ -119,7 +121,7 @@ __all__ = [
     "Fetch",
     "FetchBinarySize", "FetchBody", "FetchItem", "GetAcl", "GetQuota", "GetQuotaRoot", "Id", "Idle", "List",
     "ListRights", "Literal", "Login", "Logout", "Lsub", "Move", "MyRights", "Namespace", "Noop", "ParseError",
-    "QResync", "Rename", "Search", "SearchAge", "SearchAll", "SearchAnd", "SearchDate", "SearchFlag",
+    "QResync", "Rename", "Replace", "Search", "SearchAge", "SearchAll", "SearchAnd", "SearchDate", "SearchFlag",
     "SearchHeader", "SearchKey", "SearchMessages", "SearchModSeq", "SearchNot", "SearchObjectId", "SearchOr",
     "SearchSize", "SearchText", "Section", "Select", "SequenceSet", "SetAcl", "SetQuota", "Sort", "SortCriterion",
     "StartTls", "Status", "Store", "StoreOperation", "Subscribe", "Thread", "Unselect", "Unsubscribe",

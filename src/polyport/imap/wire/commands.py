@@ -131,7 +131,8 @@ class Unsubscribe(Command):
 @dataclass(frozen=True, slots=True)
 class List(Command):
     """RFC 9051 section 6.3.9 with RFC 5258 (selection and return options, several patterns), RFC 5819
-    (RETURN (STATUS ...)) and RFC 6154 (SPECIAL-USE). `extended` when any extended syntax was used."""
+    (RETURN (STATUS ...)), RFC 6154 (SPECIAL-USE) and RFC 8440 (RETURN (MYRIGHTS)). `extended` when any
+    extended syntax was used."""
 
     reference: str
     patterns: tuple[str, ...]
@@ -143,6 +144,7 @@ class List(Command):
     return_children: bool = False
     return_special_use: bool = False
     return_status: tuple[str, ...] | None = None
+    return_myrights: bool = False  # RFC 8440
     extended: bool = False
     name: ClassVar[str] = "LIST"
 
@@ -183,6 +185,17 @@ class Append(Command):
     mailbox: str
     messages: tuple[AppendMessage, ...]
     name: ClassVar[str] = "APPEND"
+
+
+@dataclass(frozen=True, slots=True)
+class Replace(Command):
+    """RFC 8508 REPLACE / UID REPLACE: `number` is a message number, or a UID when `uid`."""
+
+    number: int
+    mailbox: str
+    message: AppendMessage
+    uid: bool = False
+    name: ClassVar[str] = "REPLACE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,12 +342,14 @@ def mentions_modseq(key: SearchKey) -> bool:
 @dataclass(frozen=True, slots=True)
 class Search(Command):
     """SEARCH / UID SEARCH. `return_options` None is the plain SEARCH answer; a set (RFC 4731 ESEARCH:
-    MIN MAX ALL COUNT, RFC 5182 SAVE) asks for ESEARCH. RETURN () is read as RETURN (ALL)."""
+    MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 9394 PARTIAL) asks for ESEARCH. RETURN () is read as RETURN (ALL).
+    `partial` is PARTIAL's range as written: (1, 100), or (-1, -100) counting from the last result."""
 
     query: SearchKey
     charset: str | None = None
     uid: bool = False
     return_options: frozenset[str] | None = None
+    partial: tuple[int, int] | None = None
     name: ClassVar[str] = "SEARCH"
 
 
@@ -391,6 +406,7 @@ FETCH_ATTRIBUTES: Final = frozenset({
     "MODSEQ",  # RFC 7162 section 3.1.4.1
     "EMAILID", "THREADID",  # RFC 8474 section 5
     "SAVEDATE",  # RFC 8514
+    "PREVIEW",  # RFC 8970 (with or without its LAZY modifier)
 })
 # RFC 3501 section 6.4.5: the macros.
 FETCH_MACROS: Final = {
@@ -462,12 +478,15 @@ class SortCriterion:
 
 @dataclass(frozen=True, slots=True)
 class Sort(Command):
-    """RFC 5256 section 3 SORT / UID SORT."""
+    """RFC 5256 section 3 SORT / UID SORT; with `return_options` (RFC 5267 section 3 ESORT: MIN MAX ALL
+    COUNT, RFC 9394 PARTIAL, as Search's) answered by ESEARCH in sort order."""
 
     criteria: tuple[SortCriterion, ...]
     charset: str
     query: SearchKey
     uid: bool = False
+    return_options: frozenset[str] | None = None
+    partial: tuple[int, int] | None = None
     name: ClassVar[str] = "SORT"
 
 

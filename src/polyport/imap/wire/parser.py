@@ -57,6 +57,7 @@ from polyport.imap.wire.commands import (
     Noop,
     QResync,
     Rename,
+    Replace,
     Search,
     SearchAge,
     SearchAll,
@@ -122,6 +123,7 @@ _DIGITS: Final = re.compile(rb"[0-9]+")
 _FETCH_NAME: Final = re.compile(rb"[A-Za-z0-9.]+")
 _SECTION_SPEC: Final = re.compile(rb"[A-Za-z0-9.]*")
 _PARTIAL: Final = re.compile(rb"<([0-9]{1,20})\.([0-9]{1,20})>")
+_PARTIAL_RANGE: Final = re.compile(rb"(-?)([0-9]{1,20}):(-?)([0-9]{1,20})(?=[ )]|\Z)")  # RFC 9394
 _STORE_ITEM: Final = re.compile(rb"([+-]?)FLAGS(\.SILENT)?(?=[ \r\n]|\Z)", re.IGNORECASE)
 _BASE64: Final = re.compile(rb"[A-Za-z0-9+/=]+")
 _OBJECT_ID: Final = re.compile(rb"[A-Za-z0-9_-]{1,255}")  # RFC 8474 section 7: objectid
@@ -702,7 +704,7 @@ class _Parser:
                     if option == "STATUS":  # RFC 5819 section 2
                         self.sp("status items")
                         status = self.status_items()
-                    elif option in ("SUBSCRIBED", "CHILDREN", "SPECIAL-USE"):
+                    elif option in ("SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "MYRIGHTS"):  # MYRIGHTS: RFC 8440
                         returns[option] = True
                     else:
                         raise self.error(f"unknown LIST return option {option[:30]}")
@@ -716,7 +718,7 @@ class _Parser:
                     return_subscribed=returns.get("SUBSCRIBED", False),
                     return_children=returns.get("CHILDREN", False),
                     return_special_use=returns.get("SPECIAL-USE", False),
-                    return_status=status, extended=extended)
+                    return_status=status, return_myrights=returns.get("MYRIGHTS", False), extended=extended)
 
     def cmd_lsub(self, tag: str, _uid: bool) -> Lsub:
         self.sp("reference name")
@@ -758,36 +760,52 @@ class _Parser:
                 # Leniency: imapclient (4.1) sends two spaces between consecutive MULTIAPPEND literals.
                 while self.maybe_sp():
                     pass
-            flags: tuple[str, ...] = ()
-            internal_date: datetime.datetime | None = None
-            if self.data.startswith(b"(", self.pos):
-                flags = self.flag_list()
-                self.sp("message literal")
-            if self.data.startswith(b'"', self.pos):
-                internal_date = self.date_time()
-                self.sp("message literal")
-            utf8 = False
-            if self.data[self.pos:self.pos + 4].upper() == b"UTF8":
-                # RFC 6855 section 4: append-data =/ "UTF8" SP "(" literal8 ")"
-                self.pos += 4
-                self.sp("UTF8 message")
-                self.open_paren("the UTF8 message")
-                if not self.data.startswith(b"~{", self.pos):
-                    raise self.unexpected("literal8 (~{n}) holding the UTF8 message")
-                data, binary = self.literal(binary_allowed=True)
-                if not self.data.startswith(b")", self.pos):
-                    raise self.unexpected("')' after the UTF8 message")
-                self.pos += 1
-                utf8 = True
-            elif self.data.startswith((b"{", b"~{"), self.pos):
-                data, binary = self.literal(binary_allowed=True)  # RFC 3516 section 4.4: literal8
-            else:
-                raise self.unexpected("message literal ({n})")
-            messages.append(AppendMessage(data, flags, internal_date, binary, utf8))
+            messages.append(self.append_message())
             if self.at_end():
                 break
         self.finish()
         return Append(tag, mailbox, tuple(messages))
+
+    def append_message(self) -> AppendMessage:
+        """append-opts SP append-data, after the SP before them (RFC 3502, RFC 3516, RFC 6855)."""
+        flags: tuple[str, ...] = ()
+        internal_date: datetime.datetime | None = None
+        if self.data.startswith(b"(", self.pos):
+            flags = self.flag_list()
+            self.sp("message literal")
+        if self.data.startswith(b'"', self.pos):
+            internal_date = self.date_time()
+            self.sp("message literal")
+        utf8 = False
+        if self.data[self.pos:self.pos + 4].upper() == b"UTF8":
+            # RFC 6855 section 4: append-data =/ "UTF8" SP "(" literal8 ")"
+            self.pos += 4
+            self.sp("UTF8 message")
+            self.open_paren("the UTF8 message")
+            if not self.data.startswith(b"~{", self.pos):
+                raise self.unexpected("literal8 (~{n}) holding the UTF8 message")
+            data, binary = self.literal(binary_allowed=True)
+            if not self.data.startswith(b")", self.pos):
+                raise self.unexpected("')' after the UTF8 message")
+            self.pos += 1
+            utf8 = True
+        elif self.data.startswith((b"{", b"~{"), self.pos):
+            data, binary = self.literal(binary_allowed=True)  # RFC 3516 section 4.4: literal8
+        else:
+            raise self.unexpected("message literal ({n})")
+        return AppendMessage(data, flags, internal_date, binary, utf8)
+
+    def cmd_replace(self, tag: str, uid: bool) -> Replace:
+        # RFC 8508 section 6: replace = "REPLACE" SP seq-number SP mailbox append-message
+        #                     uid-replace = "UID" SP replace (the number a UID)
+        self.sp("message number" if not uid else "UID")
+        number = self.number("message number" if not uid else "UID", nonzero=True)
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        self.sp("message literal")
+        message = self.append_message()
+        self.finish()
+        return Replace(tag, number, mailbox, message, uid)
 
     # -- RFC 9051 section 6.4: selected --
 
@@ -800,20 +818,48 @@ class _Parser:
         self.finish()
         return Expunge(tag, uids)
 
-    def search_return(self) -> frozenset[str]:
-        # RFC 4731 section 3: search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP ...)] ")"
+    def search_return(self, *, sort: bool = False) -> tuple[frozenset[str], tuple[int, int] | None]:
+        """The return options and PARTIAL's range. RFC 4731 section 3: search-return-opts = SP "RETURN" SP
+        "(" [search-return-opt *(SP search-return-opt)] ")"; RFC 9394 section 3: search-return-opt =/
+        "PARTIAL" SP partial-range. SORT (RFC 5267 section 3) takes them all but SAVE."""
         self.sp("search return options")
         self.open_paren("search return options")
         if self.empty_list():
-            return frozenset({"ALL"})  # RFC 4731 section 3.1: RETURN () means RETURN (ALL)
+            return frozenset({"ALL"}), None  # RFC 4731 section 3.1: RETURN () means RETURN (ALL)
         options: set[str] = set()
+        partial: tuple[int, int] | None = None
         while True:
             option = self.word("search return option")
-            if option not in ("MIN", "MAX", "ALL", "COUNT", "SAVE"):  # SAVE: RFC 5182 section 2.1
-                raise self.error(f"unknown search return option {option[:30]}")
-            options.add(option)
+            if option == "PARTIAL":
+                if partial is not None:
+                    raise self.error("PARTIAL given twice")
+                self.sp("partial range")
+                partial = self.partial_range()
+            elif option in ("MIN", "MAX", "ALL", "COUNT") or (option == "SAVE" and not sort):  # SAVE: RFC 5182
+                options.add(option)
+            else:
+                raise self.error(f"unknown {'sort' if sort else 'search'} return option {option[:30]}")
             if not self.more("a search return option"):
-                return frozenset(options)
+                break
+        if partial is not None:
+            if "ALL" in options:  # RFC 9394 section 3.1: one PARTIAL, one ALL, or neither
+                raise self.error("PARTIAL and ALL cannot be used together")
+            options.add("PARTIAL")
+        return frozenset(options), partial
+
+    def partial_range(self) -> tuple[int, int]:
+        # RFC 9394 section 5: partial-range = partial-range-first / partial-range-last
+        # partial-range-first = nz-number ":" nz-number; partial-range-last = MINUS nz-number ":" MINUS nz-number
+        match = _PARTIAL_RANGE.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected("partial range (first:last, or -first:-last from the end)")
+        low, high = int(match.group(2)), int(match.group(4))
+        if match.group(1) != match.group(3):
+            raise self.error("a partial range counts from the start or from the end, not both")
+        if not 0 < low <= MAX_NUMBER or not 0 < high <= MAX_NUMBER:
+            raise self.error(f"partial range positions are 1 to {MAX_NUMBER}")
+        self.pos = match.end()
+        return (-low, -high) if match.group(1) else (low, high)
 
     def charset(self) -> str:
         raw = self.astring("charset")  # charset = atom / quoted
@@ -831,9 +877,10 @@ class _Parser:
         # search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
         self.sp("search keys")
         return_options: frozenset[str] | None = None
+        partial: tuple[int, int] | None = None
         if self.peek_word() == "RETURN":
             self.pos += 6
-            return_options = self.search_return()
+            return_options, partial = self.search_return()
             self.sp("search keys")
         charset: str | None = None
         if self.peek_word() == "CHARSET":
@@ -843,7 +890,7 @@ class _Parser:
             self.sp("search keys")
         query = self.search_keys()
         self.finish()
-        return Search(tag, query, charset, uid, return_options)
+        return Search(tag, query, charset, uid, return_options, partial)
 
     def search_keys(self) -> SearchKey:
         keys = [self.search_key(0)]
@@ -1015,6 +1062,8 @@ class _Parser:
         self.pos = match.end()
         if not self.data.startswith(b"[", self.pos):
             if name in FETCH_ATTRIBUTES:
+                if name == "PREVIEW":
+                    self.preview_modifiers()
                 return name
             if name in ("BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"):
                 raise self.error(f"{name} needs a [section]")
@@ -1031,6 +1080,22 @@ class _Parser:
         if name == "BINARY.SIZE":
             return FetchBinarySize(self.section_binary())
         raise self.error(f"{name[:30]} takes no [section]")
+
+    def preview_modifiers(self) -> None:
+        """RFC 8970 section 6: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"];
+        preview-mod = "LAZY". LAZY lets the server answer NIL when a preview is costly; ours never is, so
+        it changes nothing. A "(" after PREVIEW that does not hold LAZY is left to FETCH's modifiers."""
+        data, pos = self.data, self.pos
+        if not data.startswith(b" (", pos) or data[pos + 2:pos + 6].upper() != b"LAZY" or \
+                _ATOM.match(data, pos + 6) is not None:
+            return
+        self.pos = pos + 2
+        while True:
+            modifier = self.word("PREVIEW modifier")
+            if modifier != "LAZY":
+                raise self.error(f"unknown PREVIEW modifier {modifier[:30]}")
+            if not self.more("a PREVIEW modifier"):
+                return
 
     def section_numbers(self, tokens: list[bytes]) -> tuple[tuple[int, ...], int]:
         """section-part = nz-number *("." nz-number): the numbers leading `tokens`, and how many."""
@@ -1166,7 +1231,14 @@ class _Parser:
     def cmd_sort(self, tag: str, uid: bool) -> Sort:
         # RFC 5256 section 5: sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria
         # sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"; sort-criterion = ["REVERSE" SP] sort-key
+        # RFC 5267 section 5: sort =/ ["UID" SP] "SORT" search-return-opts SP sort-criteria SP search-criteria
         self.sp("sort criteria")
+        return_options: frozenset[str] | None = None
+        partial: tuple[int, int] | None = None
+        if self.peek_word() == "RETURN":
+            self.pos += 6
+            return_options, partial = self.search_return(sort=True)
+            self.sp("sort criteria")
         self.open_paren("the sort criteria")
         criteria: list[SortCriterion] = []
         while True:
@@ -1185,7 +1257,7 @@ class _Parser:
         self.sp("search keys")
         query = self.search_keys()
         self.finish()
-        return Sort(tag, tuple(criteria), charset, query, uid)
+        return Sort(tag, tuple(criteria), charset, query, uid, return_options, partial)
 
     def cmd_thread(self, tag: str, uid: bool) -> Thread:
         # RFC 5256 section 5: thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria
@@ -1321,10 +1393,12 @@ _COMMANDS: Final[dict[str, _Handler]] = {
     "GETQUOTA": _Parser.cmd_getquota, "GETQUOTAROOT": _Parser.cmd_getquotaroot, "SETQUOTA": _Parser.cmd_setquota,
     "GETACL": _Parser.cmd_getacl, "SETACL": _Parser.cmd_setacl, "DELETEACL": _Parser.cmd_deleteacl,
     "LISTRIGHTS": _Parser.cmd_listrights, "MYRIGHTS": _Parser.cmd_myrights, "COMPRESS": _Parser.cmd_compress,
+    "REPLACE": _Parser.cmd_replace,
 }
 _UID_COMMANDS: Final[dict[str, _Handler]] = {
     "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "SEARCH": _Parser.cmd_search, "COPY": _Parser.cmd_copy,
     "MOVE": _Parser.cmd_move, "EXPUNGE": _Parser.cmd_expunge, "SORT": _Parser.cmd_sort, "THREAD": _Parser.cmd_thread,
+    "REPLACE": _Parser.cmd_replace,
 }
 
 _SEARCH_CONSTANTS: Final[dict[str, SearchKey]] = {
