@@ -120,3 +120,20 @@ async def test_a_group_is_fsynced_when_one_of_its_units_asks(tmp_path: Path) -> 
         assert await store.fetch(COUNT.value()) == 3
     finally:
         await store.close()
+
+
+async def test_the_wal_is_checkpointed_by_the_writer_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Non-durable groups commit on the loop's thread, where SQLite's own checkpoints (inside a COMMIT) are
+    off; the writer thread checkpoints every CHECKPOINT_EVERY commits, so the WAL stays small however many
+    flag changes come with no message between them."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 20)
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        for i in range(2000):
+            await store.write(unit_of(INSERT.run(value=f"flag{i}")), durable=False)
+        wal = tmp_path / "polyport.db-wal"
+        assert await store.fetch(COUNT.value()) == 2000
+        assert wal.stat().st_size < 1 << 20  # 2,000 commits never checkpointed: about 8 MB
+    finally:
+        await store.close()
