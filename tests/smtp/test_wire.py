@@ -149,9 +149,9 @@ def test_xtext_with_control_characters_is_refused() -> None:
 # -- DATA --
 
 
-def read_all(pieces: list[bytes], limit: int = 10_000) -> tuple[DotReader, bytes]:
-    """Feed pieces until the end; returns the reader and what came after the end."""
-    reader = DotReader(limit)
+def read_all(pieces: list[bytes], limit: int = 10_000, reader: DotReader | None = None) -> tuple[DotReader, bytes]:
+    """Feed pieces until the end (to `reader`, or a new one); returns the reader and what came after the end."""
+    reader = reader or DotReader(limit)
     rest = b""
     for i, piece in enumerate(pieces):
         used = reader.feed(piece)
@@ -353,12 +353,7 @@ def test_dot_reader_with_long_lines_is_the_whole_normalised(data: bytes, cuts: l
     pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     reader = DotReader(1 << 20)
     reader._body.MAX_PENDING = max_pending
-    rest = b""
-    for i, piece in enumerate(pieces):
-        used = reader.feed(piece)
-        if reader.done:
-            rest = piece[used:] + b"".join(pieces[i + 1:])
-            break
+    reader, rest = read_all(pieces, reader=reader)
     end = (b"\r\n" + stream).find(b"\r\n.\r\n")
     assert reader.done and rest == stream[end + 3:]
     assert reader.message() == _reference_normalize(stream[:end], unstuff=True)
