@@ -41,6 +41,7 @@ from polyport.mailstore import (
     MailstoreError,
     MessageTooLarge,
     NoSuchMailbox,
+    NoSuchMessage,
     NotPermitted,
     OverQuota,
     RecipientOverQuota,
@@ -53,6 +54,7 @@ K = ErrorKind
 KINDS: dict[type[ServiceError], ErrorKind] = {
     MailstoreError: K.REFUSED,
     NoSuchMailbox: K.NOT_FOUND,
+    NoSuchMessage: K.NOT_FOUND,
     MailboxExists: K.EXISTS,
     InvalidMailboxName: K.INVALID,
     NotPermitted: K.FORBIDDEN,

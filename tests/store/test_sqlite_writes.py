@@ -137,3 +137,30 @@ async def test_the_wal_is_checkpointed_by_the_writer_thread(tmp_path: Path, monk
         assert wal.stat().st_size < 1 << 20  # 2,000 commits never checkpointed: about 8 MB
     finally:
         await store.close()
+
+
+async def test_a_long_unit_is_finished_by_the_writer_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit still running when the group's time on the loop is up (a delivery to hundreds of accounts)
+    goes on, where it stopped, on the writer thread: in the same savepoint and transaction, its result the
+    same, and a failure in its second half still undoes its first."""
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        monkeypatch.setattr(sqlite_store, "INLINE_SLICE", 0.0)
+
+        def many(prefix: str, count: int, fail: bool = False) -> Unit[int]:
+            for i in range(count):
+                yield INSERT.run(value=f"{prefix}{i}")
+            if fail:
+                yield INSERT.run(value=f"{prefix}0")  # taken: the whole unit goes
+            return count
+
+        assert await store.write(many("a", 50)) == 50
+        with pytest.raises(StoreError):
+            await store.write(many("b", 50, fail=True))
+        results = await asyncio.gather(store.write(many("c", 30)), store.write(many("d", 30)),
+                                       store.write(many("e", 1)))
+        assert results == [30, 30, 1]
+        assert await store.fetch(COUNT.value()) == 111
+    finally:
+        await store.close()

@@ -66,13 +66,24 @@ def _execute(conn: sqlite3.Connection, op: Op) -> Any:
     return rows[0] if op.mode is Mode.ONE else rows[0][0]
 
 
-def _run_unit(conn: sqlite3.Connection, job: _Job) -> None:
+def _run_unit(conn: sqlite3.Connection, job: _Job, run: UnitRun | None = None,
+              deadline: float | None = None) -> UnitRun | None:
     """One unit of a group, inside a savepoint of the group's transaction: its result or error on the
-    job; a unit that fails is rolled back alone."""
-    conn.execute("SAVEPOINT unit")
+    job; a unit that fails is rolled back alone. With a `deadline` (perf_counter), a unit still running
+    when it passes is left there: its UnitRun is returned, for `_run_unit(conn, job, run)` to go on with
+    (on the writer thread: a delivery to hundreds of accounts must not hold the loop). None when done."""
+    if run is None:
+        conn.execute("SAVEPOINT unit")
+        run = UnitRun(job.unit)
     failed = True
     try:
-        run = drive(conn, job.unit)
+        while (op := run.next()) is not None:
+            try:
+                run.result_of(_execute(conn, op))
+            except sqlite3.Error as err:
+                run.error_of(_store_error(err))
+            if deadline is not None and time.perf_counter() >= deadline:
+                return run
         job.result, failed = run.result, run.failed
     except BaseException as err:  # the caller gets it; the other units go on
         job.error = err
@@ -82,6 +93,7 @@ def _run_unit(conn: sqlite3.Connection, job: _Job) -> None:
             raise StoreError(f"the transaction was rolled back by SQLite ({job.error}); try again")
         conn.execute("ROLLBACK TO unit")  # this unit's writes go; the others' stay
     conn.execute("RELEASE unit")
+    return None
 
 
 def _set_durability(conn: sqlite3.Connection, batch: list[_Job]) -> None:
@@ -176,6 +188,7 @@ class _Commit:
     batch: list[_Job]
     rest: list[_Job]
     done: Callable[[], None]
+    unfinished: tuple[_Job, UnitRun] | None = None  # a unit the loop began and left (_run_unit's deadline)
 
 
 class SqliteStore:
@@ -325,13 +338,16 @@ class SqliteStore:
         except sqlite3.Error:
             self._writes.put(commit)  # the thread begins it (waiting for the lock), runs it all, commits
             return
-        started = time.perf_counter()
+        deadline = time.perf_counter() + INLINE_SLICE
         try:
             for index, job in enumerate(batch):
-                if time.perf_counter() - started >= INLINE_SLICE:
+                if time.perf_counter() >= deadline:
                     commit.rest = batch[index:]
                     break
-                _run_unit(conn, job)
+                unfinished = _run_unit(conn, job, deadline=deadline)
+                if unfinished is not None:
+                    commit.unfinished, commit.rest = (job, unfinished), batch[index + 1:]
+                    break
             else:
                 commit.rest = []
         except BaseException as err:  # the transaction is lost (SQLite rolled it back): none of it stands
@@ -340,7 +356,8 @@ class SqliteStore:
             _settle(batch)
             self._committed()
             return
-        if not commit.rest and not any(job.durable for job in batch) and self._since_checkpoint < CHECKPOINT_EVERY:
+        if (not commit.rest and commit.unfinished is None and not any(job.durable for job in batch)
+                and self._since_checkpoint < CHECKPOINT_EVERY):
             # Nothing to fsync (synchronous=NORMAL): the COMMIT only writes the WAL, here, without the two
             # hand-overs to the writer thread and back (flag changes waited on them more than on SQLite).
             try:
@@ -479,6 +496,8 @@ class SqliteStore:
         try:
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's lock
+            if commit.unfinished is not None:
+                _run_unit(conn, *commit.unfinished)
             for job in commit.rest:
                 _run_unit(conn, job)
             conn.execute("COMMIT")
