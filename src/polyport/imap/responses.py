@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from polyport.mime.structure import Address, Disposition, Envelope, Param, Part
@@ -171,9 +171,15 @@ def sequence_set(numbers: Iterable[int]) -> bytes:
         raise ValueError("a sequence set holds at least one number")
     if ordered[0] < 1:
         raise ValueError("sequence numbers and UIDs start at 1")
+    return ordered_set(ordered)
+
+
+def ordered_set(values: Sequence[int]) -> bytes:
+    """A sequence-set of `values` (at least one) in their order: only runs ascending by one become ranges,
+    so the set reads in the order given (ESORT's ALL and PARTIAL keep sort order, RFC 5267 section 3)."""
     parts: list[bytes] = []
-    first = last = ordered[0]
-    for number in ordered[1:]:
+    first = last = values[0]
+    for number in values[1:]:
         if number == last + 1:
             last = number
             continue

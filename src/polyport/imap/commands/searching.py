@@ -152,21 +152,6 @@ def _page(values: Sequence[int], bounds: tuple[int, int]) -> Sequence[int]:
     return values[max(count - high, 0):max(count - low + 1, 0)]
 
 
-def _ordered_set(values: Sequence[int]) -> bytes:
-    """A sequence-set of `values` in their order (ESORT's ALL and PARTIAL, RFC 5267 section 3): only runs
-    ascending by one become ranges, so the set still reads in sort order."""
-    parts: list[bytes] = []
-    first = last = values[0]
-    for number in values[1:]:
-        if number == last + 1:
-            last = number
-            continue
-        parts.append(b"%d" % first if first == last else b"%d:%d" % (first, last))
-        first = last = number
-    parts.append(b"%d" % first if first == last else b"%d:%d" % (first, last))
-    return b",".join(parts)
-
-
 def _esearch(c: wire.Search | wire.Sort, values: Sequence[int], wanted: set[str], modseq: int | None) -> bytes:
     """The ESEARCH response (RFC 4731 section 3.1) to SEARCH, or to SORT (RFC 5267 section 3, `values` in
     sort order: MIN and MAX are the first and the last in it, ALL keeps it). MIN, MAX and ALL say nothing
@@ -182,10 +167,10 @@ def _esearch(c: wire.Search | wire.Sort, values: Sequence[int], wanted: set[str]
     if "COUNT" in wanted:
         parts.append(b"COUNT %d" % len(values))
     if "ALL" in wanted and values:
-        parts.append(b"ALL " + (_ordered_set(values) if ordered else responses.sequence_set(values)))
+        parts.append(b"ALL " + (responses.ordered_set(values) if ordered else responses.sequence_set(values)))
     if c.partial is not None:
         page = _page(values, c.partial)
-        found = (_ordered_set(page) if ordered else responses.sequence_set(page)) if page else b"NIL"
+        found = (responses.ordered_set(page) if ordered else responses.sequence_set(page)) if page else b"NIL"
         parts.append(b"PARTIAL (%d:%d %s)" % (c.partial[0], c.partial[1], found))
     if modseq is not None:
         parts.append(b"MODSEQ %d" % modseq)
