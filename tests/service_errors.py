@@ -40,6 +40,8 @@ from polyport.mailstore import (
     MailboxExists,
     MailstoreError,
     MessageTooLarge,
+    MetadataTooLarge,
+    MetadataTooMany,
     NoSuchMailbox,
     NoSuchMessage,
     NotPermitted,
@@ -55,6 +57,8 @@ KINDS: dict[type[ServiceError], ErrorKind] = {
     MailstoreError: K.REFUSED,
     NoSuchMailbox: K.NOT_FOUND,
     NoSuchMessage: K.NOT_FOUND,
+    MetadataTooLarge: K.TOO_LARGE,
+    MetadataTooMany: K.OVER_QUOTA,
     MailboxExists: K.EXISTS,
     InvalidMailboxName: K.INVALID,
     NotPermitted: K.FORBIDDEN,
@@ -99,6 +103,7 @@ def examples() -> list[ServiceError]:
     """One instance of every error class, made as the services make them (for the protocols' tests)."""
     special: dict[type[ServiceError], ServiceError] = {
         RecipientOverQuota: RecipientOverQuota(7, "the account is over its quota"),
+        MetadataTooLarge: MetadataTooLarge("the value is over 16384 bytes", 16384),
         UnknownObject: UnknownObject("unknown account bob@example.com", "account"),
         AlreadyExists: AlreadyExists("bob@example.com already exists", "account"),
         MailboxFull: MailboxFull("<bob@example.com>: mailbox full", permanent=True),

@@ -34,6 +34,7 @@ from polyport.imap.wire import (
     FetchBinarySize,
     FetchBody,
     GetAcl,
+    GetMetadata,
     GetQuota,
     GetQuotaRoot,
     Id,
@@ -70,6 +71,7 @@ from polyport.imap.wire import (
     Select,
     SequenceSet,
     SetAcl,
+    SetMetadata,
     SetQuota,
     Sort,
     SortCriterion,
@@ -957,6 +959,81 @@ def test_quota() -> None:
     assert cmd('11 getquotaroot "INBOX"') == GetQuotaRoot("11", "INBOX")  # Thunderbird
     assert bad('a SETQUOTA "" (STORAGE)').message == "expected a space before quota limit, found ')'"
     assert bad('a SETQUOTA "" (STORAGE x)').message == "expected quota limit, found 'x'"
+
+
+def test_catenate() -> None:
+    # RFC 4469 section 4's example, shortened
+    c = cmd(b'A003 APPEND Drafts (\\Seen \\Draft $MDNSent) CATENATE '
+            b'(URL "/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER" TEXT {4+}\r\n\r\nhi '
+            b'url /Drafts/;UID=20 text ~{3+}\r\na\x00b)\r\n')
+    assert c == Append("A003", "Drafts", (AppendMessage(b"", ("\\Seen", "\\Draft", "$MDNSent"), catenate=(
+        "/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER", b"\r\nhi", "/Drafts/;UID=20", b"a\x00b")),))
+    # with MULTIAPPEND: a CATENATE message next to a plain one
+    c = cmd(b"a APPEND INBOX CATENATE (TEXT {1+}\r\nx) {2+}\r\nyz\r\n")
+    assert c == Append("a", "INBOX", (AppendMessage(b"", catenate=(b"x",)), AppendMessage(b"yz")))
+    assert bad("a APPEND INBOX CATENATE ()").message == "expected CATENATE part (TEXT or URL), found ')'"
+    assert bad("a APPEND INBOX CATENATE (FILE x)").message == "unknown CATENATE part FILE (TEXT or URL)"
+    assert bad('a APPEND INBOX CATENATE (TEXT "x")').message == "expected literal ({n}) of a TEXT part, found '\"'"
+    assert bad("a APPEND INBOX CATENATE (URL /INBOX/;UID=1").message == \
+        "unbalanced parentheses: missing ')' after a CATENATE part"
+    assert bad("a APPEND INBOX CATENATE URL /x").message == "expected '(' starting the CATENATE parts, found 'U'"
+    assert wire.parse_section(b"1.2.MIME") == Section((1, 2), "MIME")
+    assert wire.parse_section(b"HEADER.FIELDS (From To)") == Section((), "HEADER.FIELDS", ("From", "To"))
+    assert wire.parse_section(b"") == Section()
+    with pytest.raises(ParseError):
+        wire.parse_section(b"1.X")
+    with pytest.raises(ParseError):
+        wire.parse_section(b"1]x")
+
+
+def test_metadata() -> None:
+    # RFC 5464 sections 4.2 and 4.3, with the RFC's examples
+    assert cmd('a GETMETADATA "" /shared/comment') == GetMetadata("a", "", ("/shared/comment",))
+    assert cmd('a GETMETADATA INBOX /private/comment') == GetMetadata("a", "INBOX", ("/private/comment",))
+    assert cmd('a GETMETADATA "INBOX" (/shared/comment /private/comment)') == \
+        GetMetadata("a", "INBOX", ("/shared/comment", "/private/comment"))
+    assert cmd('a GETMETADATA (MAXSIZE 1024) "INBOX" "/shared/comment"') == \
+        GetMetadata("a", "INBOX", ("/shared/comment",), 0, 1024)
+    assert cmd('a GETMETADATA (DEPTH 1) "INBOX" "/private/filters/values"') == \
+        GetMetadata("a", "INBOX", ("/private/filters/values",), 1)
+    assert cmd('a GETMETADATA (depth infinity maxsize 5) INBOX ("/shared")') == \
+        GetMetadata("a", "INBOX", ("/shared",), -1, 5)
+    # the options after the mailbox, as the RFC's section 4.2 examples write them
+    assert cmd('a GETMETADATA "INBOX" (MAXSIZE 1024) ("/shared/comment" "/private/comment")') == \
+        GetMetadata("a", "INBOX", ("/shared/comment", "/private/comment"), 0, 1024)
+    assert cmd("a GETMETADATA INBOX/x (/Shared/Vendor/Acme/X)") == \
+        GetMetadata("a", "INBOX/x", ("/Shared/Vendor/Acme/X",))
+    assert cmd('a SETMETADATA INBOX (/private/comment "My new comment")') == \
+        SetMetadata("a", "INBOX", (("/private/comment", b"My new comment"),))
+    assert cmd('a SETMETADATA INBOX (/private/comment NIL /shared/comment "x")') == \
+        SetMetadata("a", "INBOX", (("/private/comment", None), ("/shared/comment", b"x")))
+    assert cmd(b'a SETMETADATA "" (/shared/comment {6+}\r\na\r\nb\xffc)\r\n') == \
+        SetMetadata("a", "", (("/shared/comment", b"a\r\nb\xffc"),))
+    assert cmd(b'a SETMETADATA "" (/private/x ~{3+}\r\na\x00b)\r\n') == \
+        SetMetadata("a", "", (("/private/x", b"a\x00b"),))
+    assert cmd('a SETMETADATA INBOX (/private/x "NIL")') == SetMetadata("a", "INBOX", (("/private/x", b"NIL"),))
+    # RFC 5464 3.2: entry names
+    assert bad("a GETMETADATA INBOX /comment").message == "an entry name starts with /private/ or /shared/"
+    assert bad("a GETMETADATA INBOX /private//x").message == "an entry name may not hold '//'"
+    assert bad("a GETMETADATA INBOX /private/x/").message == "an entry name may not end with '/'"
+    assert bad('a GETMETADATA INBOX "/private/a*"').message == \
+        "an entry name may not hold '*', '%' or control characters"
+    assert bad(b'a GETMETADATA INBOX {11}\r\n/private/a\x01\r\n').message == \
+        "an entry name may not hold '*', '%' or control characters"
+    assert bad('a SETMETADATA INBOX (/shared "x")').message == "/shared names no entry: a name below it is needed"
+    assert bad("a GETMETADATA INBOX /privatex").message == "an entry name starts with /private/ or /shared/"
+    # the rest of the grammar
+    assert bad("a GETMETADATA (DEPTH 2) INBOX /shared/x").message == "DEPTH is 0, 1 or infinity"
+    assert bad("a GETMETADATA (COLOR 2) INBOX /shared/x").message == "unknown GETMETADATA option COLOR"
+    assert bad("a GETMETADATA (MAXSIZE x) INBOX /shared/x").message == "expected MAXSIZE, found 'x'"
+    assert bad("a GETMETADATA INBOX").message == "missing entry names"
+    assert bad("a GETMETADATA INBOX (/shared/x").message == \
+        "unbalanced parentheses: missing ')' after an entry name"
+    assert bad("a SETMETADATA INBOX /shared/x NIL").message == "expected '(' starting the entry values, found '/'"
+    assert bad("a SETMETADATA INBOX (/shared/x)").message == "expected a space before entry value, found ')'"
+    assert bad(b'a SETMETADATA INBOX (/shared/x {3}\r\na\x00b)\r\n').message == \
+        "a NUL byte in a literal (only a literal8 ~{n} may hold one)"
+    assert bad("a SETMETADATA INBOX (/shared/x NIL) x").message == "unexpected text after the arguments"
 
 
 def test_acl() -> None:

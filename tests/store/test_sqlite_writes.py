@@ -160,7 +160,7 @@ async def test_a_long_unit_is_finished_by_the_writer_thread(tmp_path: Path, monk
             await store.write(many("b", 50, fail=True))
         results = await asyncio.gather(store.write(many("c", 30)), store.write(many("d", 30)),
                                        store.write(many("e", 1)))
-        assert results == [30, 30, 1]
+        assert list(results) == [30, 30, 1]
         assert await store.fetch(COUNT.value()) == 111
     finally:
         await store.close()

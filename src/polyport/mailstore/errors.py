@@ -71,3 +71,19 @@ class CannotDelete(MailstoreError):
     """INBOX cannot be deleted; a mailbox cannot be renamed onto itself or under itself."""
 
     kind = ErrorKind.PROTECTED
+
+
+class MetadataTooLarge(MailstoreError):
+    """A METADATA value over the per-entry limit (RFC 5464 4.3: NO [METADATA MAXSIZE n])."""
+
+    kind = ErrorKind.TOO_LARGE
+
+    def __init__(self, text: str, limit: int) -> None:
+        super().__init__(text)
+        self.limit = limit
+
+
+class MetadataTooMany(MailstoreError):
+    """Setting these METADATA entries would pass the entry count limit (RFC 5464 4.3: NO [METADATA TOOMANY])."""
+
+    kind = ErrorKind.OVER_QUOTA

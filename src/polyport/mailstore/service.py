@@ -37,10 +37,12 @@ from polyport.directory import Directory
 from polyport.directory import settings as schema
 from polyport.mailstore import acl, names
 from polyport.mailstore import flags as fl
+from polyport.mailstore import metadata as md
 from polyport.mailstore import records as rec
 from polyport.mailstore.errors import (
     CannotDelete,
     MessageTooLarge,
+    MetadataTooLarge,
     NoSuchMailbox,
     NoSuchMessage,
     NotPermitted,
@@ -930,6 +932,46 @@ class Mailstore:
         if not rows:
             raise NoSuchMailbox(f"no mailbox {canonical}")
         return rec.to_foreign(rows, account_id, split[0]).rights
+
+    # -- METADATA (RFC 5464; metadata.py) --
+
+    async def _metadata_place(self, account_id: int, mailbox: str, names: Iterable[str], *,
+                              setting: bool) -> int | None:
+        """The mailbox id the entries live on (None: the server's, for the name ""), after checking the
+        rights RFC 5464 3.3 asks of another account's mailbox: any visible mailbox ("l") for private entries,
+        "r" to read and "w" to write shared ones."""
+        if mailbox == "":
+            return None
+        found = await self.mailbox(account_id, mailbox, need="")
+        need: set[str] = set()
+        for name in names:
+            need.add("l" if md.is_private(name) else ("w" if setting else "r"))
+        rec.require(found.rights, acl.ordered(need), found.name)
+        return found.id
+
+    async def get_metadata(self, account_id: int, mailbox: str, asked: Sequence[str],
+                           depth: md.Depth = 0) -> list[tuple[str, bytes]]:
+        """GETMETADATA: the entries of a mailbox ("": the server) named by `asked` (and, with `depth`, those
+        below them) that have a value, as (lower-case name, value), in name order. Private ones are the
+        account's own."""
+        mailbox_id = await self._metadata_place(account_id, mailbox, asked, setting=False)
+        rows = await self.store.fetch(md.ENTRIES.all(shared=md.scope(mailbox_id, None),
+                                                     private=md.scope(mailbox_id, account_id)))
+        return md.select(((str(r["name"]), bytes(r["value"])) for r in rows), asked, depth)
+
+    async def set_metadata(self, account_id: int, mailbox: str, changes: Sequence[tuple[str, bytes | None]], *,
+                           server_admin: bool = False) -> None:
+        """SETMETADATA: set entries (None deletes), all or none. A value over MAX_VALUE_SIZE is
+        MetadataTooLarge, too many entries MetadataTooMany. The server's shared entries ("/shared/..." with
+        the mailbox "") only a server administrator may set."""
+        if mailbox == "" and not server_admin and any(not md.is_private(name) for name, _ in changes):
+            raise NotPermitted("only a server administrator may set the server's shared entries")
+        for name, value in changes:
+            if value is not None and len(value) > md.MAX_VALUE_SIZE:
+                raise MetadataTooLarge(f"the value of {name} is larger than {md.MAX_VALUE_SIZE} bytes",
+                                       md.MAX_VALUE_SIZE)
+        mailbox_id = await self._metadata_place(account_id, mailbox, [name for name, _ in changes], setting=True)
+        await self.store.write(md.set_entries(mailbox_id, account_id, changes))
 
     async def usage(self, account_id: int) -> tuple[int, int]:
         row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))

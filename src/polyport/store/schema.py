@@ -199,6 +199,22 @@ mailbox_acl = Table(
     Index("mailbox_acl_grantee", "grantee"),
 )
 
+# IMAP METADATA (RFC 5464; mailstore/metadata.py): entries on a mailbox (`mailbox_id`) or on the server
+# (NULL), private to `account_id` ("/private/...") or shared (NULL: "/shared/..."). `scope` repeats the two
+# ("m<id>" or "s", then ":a<id>" or ":s") so one plain key is unique on both backends: a unique index over
+# nullable columns lets NULLs repeat. Names are stored lower-case (entry names are case-insensitive); values
+# are bytes (binary-safe). The foreign keys delete a mailbox's or an account's entries with it.
+mailbox_metadata = Table(
+    "mailbox_metadata", metadata,
+    Column("scope", String(48), primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("value", LargeBinary, nullable=False),
+    Index("mailbox_metadata_mailbox", "mailbox_id"),
+    Index("mailbox_metadata_account", "account_id"),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

@@ -1,9 +1,9 @@
-"""APPEND (MULTIAPPEND, UIDPLUS), CHECK, CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE, STORE (CONDSTORE's
+"""APPEND (MULTIAPPEND, UIDPLUS, CATENATE), CHECK, CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE, STORE (CONDSTORE's
 UNCHANGEDSINCE), COPY and MOVE (UIDPLUS's COPYUID), REPLACE and UID REPLACE (RFC 8508)."""
 
 from __future__ import annotations
 
-from polyport.imap import responses, wire
+from polyport.imap import catenate, responses, wire
 from polyport.imap.codes import ImapRefusal
 from polyport.imap.selected import flags_response
 from polyport.imap.session import AUTHENTICATED, SELECTED, ImapSession, handles
@@ -15,9 +15,18 @@ def _try_create(err: NoSuchMailbox) -> ImapRefusal:
     return ImapRefusal("NO", str(err), "TRYCREATE")
 
 
+async def _data(s: ImapSession, m: wire.AppendMessage) -> bytes:
+    """The message's bytes: its literal, or what CATENATE's parts make (RFC 4469; imap/catenate.py)."""
+    if m.catenate is None:
+        return m.data
+    assert s.identity is not None
+    return await catenate.build(s.mailstore, s.account_id, s.identity.address, s.identity.login, m.catenate)
+
+
 @handles(wire.Append, AUTHENTICATED)
 async def append(s: ImapSession, c: wire.Append) -> None:
-    messages = [(m.data, m.flags, int(m.internal_date.timestamp()) if m.internal_date is not None else None)
+    messages = [(await _data(s, m), m.flags,
+                 int(m.internal_date.timestamp()) if m.internal_date is not None else None)
                 for m in c.messages]
     try:
         if len(messages) == 1:
@@ -167,7 +176,7 @@ async def replace(s: ImapSession, c: wire.Replace) -> None:
     m = c.message
     try:
         appended, _ = await s.mailstore.replace_message(
-            s.account_id, selected.mailbox, uid, c.mailbox, m.data, m.flags,
+            s.account_id, selected.mailbox, uid, c.mailbox, await _data(s, m), m.flags,
             int(m.internal_date.timestamp()) if m.internal_date is not None else None)
     except NoSuchMailbox as err:
         raise _try_create(err) from err

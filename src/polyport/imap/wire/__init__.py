@@ -8,7 +8,7 @@ RFC 6855 (UTF8=ACCEPT), RFC 8474 (OBJECTID), RFC 7888 (LITERAL+), RFC 4978 (COMP
 RFC 5161 (ENABLE), RFC 2177 (IDLE), RFC 3502 (MULTIAPPEND), RFC 8438 (STATUS=SIZE), RFC 7889
 (APPENDLIMIT), RFC 4959 (SASL-IR), RFC 5032 (WITHIN), RFC 3691 (UNSELECT), RFC 6851 (MOVE),
 RFC 4315 (UIDPLUS: UID EXPUNGE), RFC 8508 (REPLACE), RFC 8440 (LIST-MYRIGHTS), RFC 5267 section 3
-(ESORT), RFC 9394 (PARTIAL), RFC 8970 (PREVIEW).
+(ESORT), RFC 9394 (PARTIAL), RFC 8970 (PREVIEW), RFC 5464 (METADATA), RFC 4469 (CATENATE).
 
 Framing: the session reads a line; when `literal_at_end(line)` finds a literal marker ({n}, {n+},
 ~{n}, ~{n+}) it reads n bytes and the next line, and so on; then it hands the whole command, tag to
@@ -62,6 +62,7 @@ from polyport.imap.wire.commands import (
     FetchBody,
     FetchItem,
     GetAcl,
+    GetMetadata,
     GetQuota,
     GetQuotaRoot,
     Id,
@@ -96,6 +97,7 @@ from polyport.imap.wire.commands import (
     Section,
     Select,
     SetAcl,
+    SetMetadata,
     SetQuota,
     Sort,
     SortCriterion,
@@ -110,7 +112,15 @@ from polyport.imap.wire.commands import (
     mentions_modseq,
 )
 from polyport.imap.wire.errors import BadCharset, BadMailboxName, Literal, ParseError, literal_at_end
-from polyport.imap.wire.parser import DELIMITER, MAX_DEPTH, MAX_ID_PAIRS, MAX_NUMBER64, SEARCH_CHARSETS, parse_command
+from polyport.imap.wire.parser import (
+    DELIMITER,
+    MAX_DEPTH,
+    MAX_ID_PAIRS,
+    MAX_NUMBER64,
+    SEARCH_CHARSETS,
+    parse_command,
+    parse_section,
+)
 from polyport.imap.wire.sequence import MAX_NUMBER, MAX_SEQUENCE_ITEMS, STAR, SequenceSet, parse_sequence_set
 
 __all__ = [
@@ -119,11 +129,13 @@ __all__ = [
     "THREAD_ALGORITHMS", "Append", "AppendMessage", "Authenticate", "BadCharset", "BadMailboxName", "Capability",
     "Check", "Close", "Command", "Compress", "Copy", "Create", "Delete", "DeleteAcl", "Enable", "Examine", "Expunge",
     "Fetch",
-    "FetchBinarySize", "FetchBody", "FetchItem", "GetAcl", "GetQuota", "GetQuotaRoot", "Id", "Idle", "List",
+    "FetchBinarySize", "FetchBody", "FetchItem", "GetAcl", "GetMetadata", "GetQuota", "GetQuotaRoot", "Id", "Idle",
+    "List",
     "ListRights", "Literal", "Login", "Logout", "Lsub", "Move", "MyRights", "Namespace", "Noop", "ParseError",
     "QResync", "Rename", "Replace", "Search", "SearchAge", "SearchAll", "SearchAnd", "SearchDate", "SearchFlag",
     "SearchHeader", "SearchKey", "SearchMessages", "SearchModSeq", "SearchNot", "SearchObjectId", "SearchOr",
-    "SearchSize", "SearchText", "Section", "Select", "SequenceSet", "SetAcl", "SetQuota", "Sort", "SortCriterion",
+    "SearchSize", "SearchText", "Section", "Select", "SequenceSet", "SetAcl", "SetMetadata", "SetQuota", "Sort",
+    "SortCriterion",
     "StartTls", "Status", "Store", "StoreOperation", "Subscribe", "Thread", "Unselect", "Unsubscribe",
-    "literal_at_end", "mentions_modseq", "parse_command", "parse_sequence_set",
+    "literal_at_end", "mentions_modseq", "parse_command", "parse_section", "parse_sequence_set",
 ]

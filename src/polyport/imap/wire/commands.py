@@ -178,6 +178,9 @@ class AppendMessage:
     internal_date: datetime.datetime | None = None
     binary: bool = False
     utf8: bool = False
+    # RFC 4469 CATENATE: the parts to join instead of `data` (then b""): bytes for a TEXT literal, str for a
+    # URL (resolved by the session: imap/catenate.py). None for a plain APPEND.
+    catenate: tuple[bytes | str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,6 +580,27 @@ class ListRights(Command):
 class MyRights(Command):
     mailbox: str
     name: ClassVar[str] = "MYRIGHTS"
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata(Command):
+    """RFC 5464 section 4.2. `mailbox` "" is the server; `depth` 0, 1 or -1 (infinity); `maxsize` None when
+    not given. Entry names are checked (RFC 5464 3.2) and kept as the client wrote them."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    depth: typing.Literal[0, 1, -1] = 0
+    maxsize: int | None = None
+    name: ClassVar[str] = "GETMETADATA"
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata(Command):
+    """RFC 5464 section 4.3: (entry, value) pairs; a value None (NIL) deletes the entry."""
+
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+    name: ClassVar[str] = "SETMETADATA"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from polyport.imap.wire.commands import (
     FetchBody,
     FetchItem,
     GetAcl,
+    GetMetadata,
     GetQuota,
     GetQuotaRoot,
     Id,
@@ -76,6 +77,7 @@ from polyport.imap.wire.commands import (
     Section,
     Select,
     SetAcl,
+    SetMetadata,
     SetQuota,
     Sort,
     SortCriterion,
@@ -90,10 +92,12 @@ from polyport.imap.wire.commands import (
 )
 from polyport.imap.wire.errors import BadCharset, BadMailboxName, ParseError
 from polyport.imap.wire.sequence import MAX_NUMBER, SequenceSet, _cached_sequence_set, _parse_sequence_set
+from polyport.mailstore.metadata import check_name as _check_entry_name
 
 MAX_DEPTH: Final = 64  # parentheses and NOT/OR in search keys, section part numbers
 MAX_NUMBER64: Final = 9_223_372_036_854_775_807  # RFC 9051 number64, RFC 7162 mod-sequence-value
 MAX_ID_PAIRS: Final = 30  # RFC 2971 section 3.3
+MAX_CATENATE_PARTS: Final = 1000  # each URL is a read of the store
 DELIMITER: Final = "/"  # the hierarchy delimiter, for recognizing "INBOX/child"
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")  # RFC 9051 section 6.4.4: both are required
 
@@ -791,9 +795,35 @@ class _Parser:
             utf8 = True
         elif self.data.startswith((b"{", b"~{"), self.pos):
             data, binary = self.literal(binary_allowed=True)  # RFC 3516 section 4.4: literal8
+        elif self.data[self.pos:self.pos + 8].upper() == b"CATENATE":
+            self.pos += 8
+            return AppendMessage(b"", flags, internal_date, catenate=self.catenate_parts())
         else:
             raise self.unexpected("message literal ({n})")
         return AppendMessage(data, flags, internal_date, binary, utf8)
+
+    def catenate_parts(self) -> tuple[bytes | str, ...]:
+        """RFC 4469 section 5, after "CATENATE": SP "(" cat-part *(SP cat-part) ")";
+        cat-part = text-literal / url; text-literal = "TEXT" SP literal; url = "URL" SP astring.
+        A literal8 is taken for TEXT too (RFC 4469 section 5 with BINARY)."""
+        self.sp("CATENATE parts")
+        self.open_paren("the CATENATE parts")
+        parts: list[bytes | str] = []
+        while True:
+            kind = self.word("CATENATE part (TEXT or URL)")
+            self.sp(f"the {kind[:30]} part")
+            if kind == "TEXT":
+                if not self.data.startswith((b"{", b"~{"), self.pos):
+                    raise self.unexpected("literal ({n}) of a TEXT part")
+                parts.append(self.literal(binary_allowed=True)[0])
+            elif kind == "URL":
+                parts.append(self.text(self.astring("URL"), "URL"))
+            else:
+                raise self.error(f"unknown CATENATE part {kind[:30]} (TEXT or URL)")
+            if len(parts) > MAX_CATENATE_PARTS:
+                raise self.error(f"more than {MAX_CATENATE_PARTS} CATENATE parts")
+            if not self.more("a CATENATE part"):
+                return tuple(parts)
 
     def cmd_replace(self, tag: str, uid: bool) -> Replace:
         # RFC 8508 section 6: replace = "REPLACE" SP seq-number SP mailbox append-message
@@ -1359,6 +1389,85 @@ class _Parser:
         self.finish()
         return ListRights(tag, mailbox, identifier)
 
+    # -- RFC 5464: METADATA --
+
+    def metadata_mailbox(self) -> str:
+        """A mailbox name, or "" for the server (RFC 5464 4.2, 4.3)."""
+        raw = self.astring("mailbox name")
+        return "" if raw == b"" else self.mailbox_name(raw, "mailbox name")
+
+    def metadata_entry(self, *, settable: bool) -> str:
+        """entry = astring (RFC 5464 section 5), checked against section 3.2's rules."""
+        name = self.text(self.astring("entry name"), "entry name")
+        why = _check_entry_name(name, settable=settable)
+        if why is not None:
+            raise self.error(why)
+        return name
+
+    def metadata_options(self, depth: int, maxsize: int | None) -> tuple[int, int | None]:
+        """getmetadata-options = "(" getmetadata-option *(SP getmetadata-option) ")", at the "(":
+        MAXSIZE number, DEPTH ("0" / "1" / "infinity")."""
+        self.open_paren("GETMETADATA options")
+        while True:
+            option = self.word("GETMETADATA option")
+            self.sp(f"the value of {option[:30]}")
+            if option == "MAXSIZE":
+                maxsize = self.number("MAXSIZE")
+            elif option == "DEPTH":
+                value = self.word("DEPTH")
+                if value not in ("0", "1", "INFINITY"):
+                    raise self.error("DEPTH is 0, 1 or infinity")
+                depth = -1 if value == "INFINITY" else int(value)
+            else:
+                raise self.error(f"unknown GETMETADATA option {option[:30]}")
+            if not self.more("a GETMETADATA option"):
+                return depth, maxsize
+
+    def cmd_getmetadata(self, tag: str, _uid: bool) -> GetMetadata:
+        # getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries (RFC 5464 section 5);
+        # the RFC's examples put the options after the mailbox, and clients follow both: both are read.
+        self.sp("mailbox name")
+        depth: int = 0
+        maxsize: int | None = None
+        if self.data.startswith(b"(", self.pos):
+            depth, maxsize = self.metadata_options(depth, maxsize)
+            self.sp("mailbox name")
+        mailbox = self.metadata_mailbox()
+        self.sp("entry names")
+        if self.data.startswith(b"(", self.pos) and self.data[self.pos + 1:self.pos + 2] not in (b"/", b'"', b"{"):
+            depth, maxsize = self.metadata_options(depth, maxsize)
+            self.sp("entry names")
+        entries: list[str] = []
+        if self.data.startswith(b"(", self.pos):
+            self.pos += 1
+            while True:
+                entries.append(self.metadata_entry(settable=False))
+                if not self.more("an entry name"):
+                    break
+        else:
+            entries.append(self.metadata_entry(settable=False))
+        self.finish()
+        return GetMetadata(tag, mailbox, tuple(entries), cast(typing.Literal[0, 1, -1], depth), maxsize)
+
+    def cmd_setmetadata(self, tag: str, _uid: bool) -> SetMetadata:
+        # setmetadata = "SETMETADATA" SP mailbox SP "(" entry-value *(SP entry-value) ")"
+        # entry-value = entry SP value; value = nstring / literal8 (RFC 5464 section 5)
+        self.sp("mailbox name")
+        mailbox = self.metadata_mailbox()
+        self.sp("entry values")
+        self.open_paren("the entry values")
+        pairs: list[tuple[str, bytes | None]] = []
+        while True:
+            entry = self.metadata_entry(settable=True)
+            self.sp("entry value")
+            value = self.literal(binary_allowed=True)[0] if self.data.startswith(b"~{", self.pos) else \
+                self.nstring_value("entry value")
+            pairs.append((entry, value))
+            if not self.more("an entry value"):
+                break
+        self.finish()
+        return SetMetadata(tag, mailbox, tuple(pairs))
+
     def cmd_compress(self, tag: str, _uid: bool) -> Compress:
         # RFC 4978 section 4: compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE"
         self.sp("compression algorithm")
@@ -1367,6 +1476,16 @@ class _Parser:
             raise self.error(f"unknown compression algorithm {algorithm[:30]} (only DEFLATE)")
         self.finish()
         return Compress(tag, algorithm)
+
+
+def parse_section(spec: bytes) -> Section:
+    """A section-spec alone (as an IMAP URL's ";SECTION=" gives it, RFC 5092 section 3.2), e.g. b"1.2.MIME"
+    or b"HEADER.FIELDS (FROM)": the FETCH grammar's. ParseError when it is not one."""
+    parser = _Parser(spec + b"]", False)
+    section = parser.section()
+    if parser.pos != len(spec) + 1:
+        raise ParseError(None, "unexpected text after the section")
+    return section
 
 
 def _fetch_tail(rest: bytes, utf8: bool) -> tuple[tuple[FetchItem, ...], int | None, bool]:
@@ -1393,7 +1512,7 @@ _COMMANDS: Final[dict[str, _Handler]] = {
     "GETQUOTA": _Parser.cmd_getquota, "GETQUOTAROOT": _Parser.cmd_getquotaroot, "SETQUOTA": _Parser.cmd_setquota,
     "GETACL": _Parser.cmd_getacl, "SETACL": _Parser.cmd_setacl, "DELETEACL": _Parser.cmd_deleteacl,
     "LISTRIGHTS": _Parser.cmd_listrights, "MYRIGHTS": _Parser.cmd_myrights, "COMPRESS": _Parser.cmd_compress,
-    "REPLACE": _Parser.cmd_replace,
+    "REPLACE": _Parser.cmd_replace, "GETMETADATA": _Parser.cmd_getmetadata, "SETMETADATA": _Parser.cmd_setmetadata,
 }
 _UID_COMMANDS: Final[dict[str, _Handler]] = {
     "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "SEARCH": _Parser.cmd_search, "COPY": _Parser.cmd_copy,
