@@ -164,3 +164,21 @@ async def test_a_long_unit_is_finished_by_the_writer_thread(tmp_path: Path, monk
         assert await store.fetch(COUNT.value()) == 111
     finally:
         await store.close()
+
+
+async def test_a_closed_store_is_whole_in_its_database_file(tmp_path: Path) -> None:
+    """Closing checkpoints the WAL into the .db file (the writer's connection closes last): a copy of the
+    file alone, as a backup or the tests' template takes it, has every commit."""
+    store = await open_records("", tmp_path)
+    await store.write(unit_of(CREATE.run()))
+    await store.read(unit_of(COUNT.value()))  # an inline reader connection is open too
+    await asyncio.gather(*(store.write(unit_of(INSERT.run(value=f"v{i}")), durable=i % 2 == 0) for i in range(40)))
+    await store.close()
+    wal = tmp_path / "polyport.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "polyport.db").write_bytes((tmp_path / "polyport.db").read_bytes())
+    with sqlite3.connect(copy / "polyport.db") as db:
+        assert db.execute("SELECT count(*) FROM probe").fetchone()[0] == 40
+        assert db.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1

@@ -273,7 +273,8 @@ class SqliteStore:
             if not self._flush_scheduled and not self._committing:
                 self._flush()
             await asyncio.sleep(0.001)
-        self._writes.put(_STOP)
+        # Readers first, the writer last: its connection, the last one open, checkpoints the WAL into the
+        # database file as it closes (a stopped node's folder is whole in its .db file).
         for _ in range(self._reader_count):
             self._reads.put(_STOP)
         threads, self._threads = self._threads, []
@@ -282,11 +283,15 @@ class SqliteStore:
         for conn in inline:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-        def join_all() -> None:
-            for thread in threads:
+        writer = [thread for thread in threads if thread.name.startswith("sqlite-writer")]
+
+        def join(which: list[threading.Thread]) -> None:
+            for thread in which:
                 thread.join()
 
-        await asyncio.to_thread(join_all)
+        await asyncio.to_thread(join, [thread for thread in threads if thread not in writer])
+        self._writes.put(_STOP)
+        await asyncio.to_thread(join, writer)
 
     # -- units of work --
 
@@ -488,6 +493,8 @@ class SqliteStore:
                 self._checkpoint_if_due(conn)
             finally:
                 self._connection.release()
+        with contextlib.suppress(sqlite3.Error):  # another process may hold it open: then it waits for later
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
 
     def _finish_group(self, conn: sqlite3.Connection, commit: _Commit) -> None:
