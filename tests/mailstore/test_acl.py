@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from polyport.bus import LocalBus
 from polyport.directory import Directory
 from polyport.mailstore import (
     AclRefused,
@@ -17,7 +16,6 @@ from polyport.mailstore import (
     names,
 )
 from polyport.mailstore import flags as fl
-from polyport.store import LocalBlobStore, RecordStore
 from tests.mailstore.test_mailstore import message
 
 # -- rights as text (pure) --
@@ -68,11 +66,6 @@ def test_foreign_names() -> None:
 
 
 # -- on the store --
-
-
-@pytest.fixture
-async def mailstore(records: RecordStore, directory: Directory, bus: LocalBus, tmp_path) -> Mailstore:
-    return Mailstore(records, LocalBlobStore(tmp_path / "blobs"), directory, bus)
 
 
 async def _account(directory: Directory, mailstore: Mailstore, address: str) -> int:

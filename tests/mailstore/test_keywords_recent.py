@@ -8,28 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from polyport.bus import LocalBus
-from polyport.directory import Directory
 from polyport.mailstore import Mailstore, NoSuchMailbox
-from polyport.store import SQLITE_FILE, LocalBlobStore, RecordStore, Statement, unit_of
+from polyport.store import SQLITE_FILE, RecordStore, Statement, unit_of
 from tests.store.test_migrations import _alembic_to, _sql
 
 
 def message(subject: str = "Hello") -> bytes:
     return (f"From: Alice <alice@example.com>\r\nTo: bob@example.com\r\nSubject: {subject}\r\n"
             f"Date: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nHi.\r\n").encode()
-
-
-@pytest.fixture
-async def mailstore(records: RecordStore, directory: Directory, bus: LocalBus, tmp_path: Path) -> Mailstore:
-    return Mailstore(records, LocalBlobStore(tmp_path / "blobs"), directory, bus)
-
-
-@pytest.fixture
-async def account(directory: Directory, mailstore: Mailstore) -> int:
-    info = await directory.create_account("bob", password="pw")
-    await mailstore.ensure_defaults(info.id)
-    return info.id
 
 
 async def test_keywords_are_kept_as_first_used_and_outlive_their_messages(mailstore: Mailstore, account: int) -> None:

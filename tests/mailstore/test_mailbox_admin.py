@@ -3,19 +3,10 @@ classes, renaming one mailbox or a subtree, deleting a subtree, replacing the su
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from polyport.bus import LocalBus
 from polyport.directory import Directory
 from polyport.mailstore import CannotDelete, InvalidMailboxName, MailboxExists, Mailstore, NoSuchMailbox
-from polyport.store import LocalBlobStore, RecordStore
-
-
-@pytest.fixture
-async def mailstore(records: RecordStore, directory: Directory, bus: LocalBus, tmp_path: Path) -> Mailstore:
-    return Mailstore(records, LocalBlobStore(tmp_path / "blobs"), directory, bus)
 
 
 @pytest.fixture

@@ -30,18 +30,6 @@ def message(subject: str = "Hello", body: str = "Hi there.\r\n", sender: str = "
             f"{extra}\r\n{body}").encode()
 
 
-@pytest.fixture
-async def mailstore(records: RecordStore, directory: Directory, bus: LocalBus, tmp_path) -> Mailstore:
-    return Mailstore(records, LocalBlobStore(tmp_path / "blobs"), directory, bus)
-
-
-@pytest.fixture
-async def account(directory: Directory, mailstore: Mailstore) -> int:
-    info = await directory.create_account("bob", password="pw")
-    await mailstore.ensure_defaults(info.id)
-    return info.id
-
-
 async def test_first_use_creates_inbox_and_special_use_mailboxes(mailstore: Mailstore, account: int) -> None:
     boxes = {m.name: m.special_use for m in await mailstore.mailboxes(account)}
     assert boxes == {"INBOX": None, "Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk",

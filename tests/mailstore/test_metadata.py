@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from polyport.bus import LocalBus
 from polyport.directory import Directory
 from polyport.mailstore import (
     Mailstore,
@@ -15,7 +14,6 @@ from polyport.mailstore import (
     NotPermitted,
 )
 from polyport.mailstore import metadata as md
-from polyport.store import LocalBlobStore, RecordStore
 
 # -- pure --
 
@@ -43,11 +41,6 @@ def test_depth_and_scopes() -> None:
 
 
 # -- on the store --
-
-
-@pytest.fixture
-async def mailstore(records: RecordStore, directory: Directory, bus: LocalBus, tmp_path) -> Mailstore:
-    return Mailstore(records, LocalBlobStore(tmp_path / "blobs"), directory, bus)
 
 
 async def _account(directory: Directory, mailstore: Mailstore, address: str) -> int:

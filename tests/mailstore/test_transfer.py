@@ -37,11 +37,6 @@ TRICKY = [
 ]
 
 
-@pytest.fixture
-async def mailstore(records: RecordStore, directory: Directory, bus: LocalBus, tmp_path: Path) -> Mailstore:
-    return Mailstore(records, LocalBlobStore(tmp_path / "blobs"), directory, bus)
-
-
 async def new_account(directory: Directory, mailstore: Mailstore, name: str) -> int:
     account = (await directory.create_account(name, password="pw")).id
     await mailstore.ensure_defaults(account)
