@@ -51,6 +51,8 @@ NO_DNS = "127.0.0.1:9"
 
 
 def node_config(data: Path, service: str, port: int, extra: str = "", *, dns: str = NO_DNS) -> Config:
+    """A test node's config: `service` on `port` (0: any free port, the system picking it at bind time, so
+    parallel test nodes never race for one; find it with `node.bound_listeners()`)."""
     return config_module.parse(f"""
 [node]
 data = "{data}"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from polyport.mailstore import Mailstore
-from tests.node_thread import ThreadedNode, free_port, node_config
+from tests.node_thread import ThreadedNode, node_config
 
 PASSWORD = "imap-pass-1"
 
@@ -39,7 +39,7 @@ class ImapNode:
 @pytest.fixture(scope="module")
 def imap_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapNode]:
     # Loopback is trusted by default, so LOGIN works without TLS here (as it does for a trusted network).
-    running = ThreadedNode(node_config(tmp_path_factory.mktemp("imap-node"), "imap", free_port())).start()
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("imap-node"), "imap", 0)).start()
     yield ImapNode(running)
     running.stop()
 

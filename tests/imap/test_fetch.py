@@ -83,3 +83,10 @@ def test_quoted_printable_padding_costs_linear_time() -> None:
     started = time.perf_counter()
     assert len(fetch.binary_section(message, parse(message), (1,))) == len(runs) - 2  # the final blank and tab go
     assert time.perf_counter() - started < 1.0
+
+
+def test_preview_of_odd_text_parts() -> None:
+    """A decoder that leaves a lone surrogate (UTF-7), and a whole part's base64 without its padding."""
+    assert fetch._preview_text(b"hi +2D0-", encoding="7bit", charset="utf-7", html=False) == b"hi ?"
+    assert fetch._preview_text(b"aGVsbG8gd29ybGQ", encoding="base64", charset="utf-8", html=False,
+                               whole=True) == b"hello world"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from polyport.mailstore import Mailstore
-from tests.node_thread import ThreadedNode, free_port, node_config
+from tests.node_thread import ThreadedNode, node_config
 
 PASSWORD = "interop-pass-1"
 
@@ -83,7 +83,7 @@ class MailNode:
 @pytest.fixture(scope="module")
 def mail_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailNode]:
     data = tmp_path_factory.mktemp("mail-node")
-    running = ThreadedNode(node_config(data, "imap", free_port())).start()
+    running = ThreadedNode(node_config(data, "imap", 0)).start()
     yield MailNode(running, data)
     running.stop()
 

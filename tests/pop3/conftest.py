@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from polyport.mailstore import Mailstore
-from tests.node_thread import ThreadedNode, free_port, node_config
+from tests.node_thread import ThreadedNode, node_config
 
 PASSWORD = "pop-pass-1"
 
@@ -47,6 +47,6 @@ class Pop3Node:
 
 @pytest.fixture(scope="module")
 def pop3_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pop3Node]:
-    running = ThreadedNode(node_config(tmp_path_factory.mktemp("pop3-node"), "pop3", free_port())).start()
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("pop3-node"), "pop3", 0)).start()
     yield Pop3Node(running)
     running.stop()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from polyport.mailstore import Mailstore
-from tests.node_thread import ThreadedNode, free_port, node_config
+from tests.node_thread import ThreadedNode, node_config
 
 PASSWORD = "smtp-pass-1"
 MAX_SIZE = 200_000
@@ -58,7 +58,7 @@ class SmtpNode:
 @pytest.fixture(scope="module")
 def smtp_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpNode]:
     extra = f'[network]\ntrusted = ["10.0.0.0/8"]\n[mail]\nmax_message_size = {MAX_SIZE}\nmax_recipients = 100\n'
-    running = ThreadedNode(node_config(tmp_path_factory.mktemp("smtp-node"), "smtp", free_port(), extra)).start()
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("smtp-node"), "smtp", 0, extra)).start()
     yield SmtpNode(running)
     running.stop()
 

@@ -11,7 +11,7 @@ import pytest
 from polyport.config import MailSettings
 from polyport.mailstore import Mailstore
 from polyport.store import Statement, Unit
-from tests.node_thread import ThreadedNode, free_port, node_config
+from tests.node_thread import ThreadedNode, node_config
 
 PASSWORD = "stall-pass-1"
 # The size limit of messages (SMTP SIZE, IMAP APPENDLIMIT): the default, [mail] max_message_size. What a
@@ -96,7 +96,7 @@ def fill(node: StallNode, address: str, messages: list[bytes], copies: int) -> N
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StallNode]:
     # Loopback is trusted (plain logins, relaying from it); the probes and the hostile clients connect there.
     extra = f'[network]\ntrusted = ["127.0.0.0/8"]\n[mail]\nmax_message_size = {MAX_SIZE}\n'
-    running = ThreadedNode(node_config(tmp_path_factory.mktemp("stall-node"), "imap", free_port(), extra)).start()
+    running = ThreadedNode(node_config(tmp_path_factory.mktemp("stall-node"), "imap", 0, extra)).start()
     # The objects alive once the node has started (pytest's and the test modules' among them, which a
     # node's process does not have) are frozen out of the garbage collector's full collections. A full
     # collection walks every object the process tracks, with all threads waiting: in this process

@@ -106,13 +106,7 @@ def parse_url(url: str) -> MessageUrl:
             raise BadUrl(f"unexpected ;{key[:30]} in the URL")
     if uid is None:
         raise BadUrl("the URL names no message (;UID=)")
-    return MessageUrl(names_inbox(mailbox), uid, uidvalidity, section, partial, user, host)
-
-
-def names_inbox(name: str) -> str:
-    """INBOX in any case at the head of a name is INBOX (as in commands)."""
-    head, sep, tail = name.partition("/")
-    return "INBOX" + sep + tail if head.upper() == "INBOX" else name
+    return MessageUrl(wire.canonical_inbox(mailbox), uid, uidvalidity, section, partial, user, host)
 
 
 async def resolve(mailstore: Mailstore, account_id: int, address: str, login: str, url: MessageUrl) -> bytes:

@@ -296,7 +296,7 @@ def _unbase64(body: bytes) -> bytes:
 _QP_TRANSPORT_PADDING = re.compile(rb"(?<![ \t])[ \t]++(?=\r?\n|\Z)")
 
 
-def _unquote_printable(body: bytes) -> bytes:
+def unquote_printable(body: bytes) -> bytes:
     """Quoted-printable undone (RFC 2045 6.7): padding deleted, soft line breaks removed, =XX decoded
     (either case); line ends and bytes encoded as =0D=0A stay as they are."""
     return binascii.a2b_qp(_QP_TRANSPORT_PADDING.sub(b"", body))
@@ -309,7 +309,7 @@ def _decoder(encoding: str) -> Transform | None:
     if encoding == "base64":
         return _unbase64
     if encoding == "quoted-printable":
-        return _unquote_printable
+        return unquote_printable
     raise UnknownEncoding(f"unknown Content-Transfer-Encoding {encoding}")
 
 
@@ -369,26 +369,28 @@ def _preview_part(part: Part) -> Part | None:
     return None
 
 
-def _charset(part: Part) -> str:
+def charset_of(part: Part) -> str:
+    """A text part's charset (PREVIEW here, SEARCH's text)."""
     for param in part.params:
         if param.name.lower() == "charset":
             return param.value
     return "utf-8"  # undeclared 8-bit text is UTF-8 more often than not (SEARCH reads it so); ASCII is either
 
 
-def _preview_text(raw: bytes, *, encoding: str, charset: str, html: bool) -> bytes:
-    """The preview of a text part's first PREVIEW_READ bytes (maybe cut inside an encoded group or a
-    character, which decode as far as they go): the text, markup dropped for HTML, white space
+def _preview_text(raw: bytes, *, encoding: str, charset: str, html: bool, whole: bool = False) -> bytes:
+    """The preview of a text part's first PREVIEW_READ bytes (unless `whole`, maybe cut inside an encoded
+    group or a character, which decode as far as they go): the text, markup dropped for HTML, white space
     collapsed, at most PREVIEW_CHARACTERS characters, as UTF-8 (RFC 8970 section 3.1)."""
     try:
         if encoding == "base64":
             data = b"".join(raw.split())
-            data = binascii.a2b_base64(data[:len(data) - len(data) % 4])
+            # A prefix cut inside a group: its whole groups only (a whole short part decodes unpadded)
+            data = _unbase64(data if whole else data[:len(data) - len(data) % 4])
         elif encoding == "quoted-printable":
-            data = _unquote_printable(raw)
+            data = unquote_printable(raw)
         else:
             data = raw
-    except binascii.Error:
+    except UnknownEncoding:
         data = raw  # damaged: shown as written, as SEARCH reads it
     try:
         text = data.decode(charset, "replace")
@@ -397,7 +399,8 @@ def _preview_text(raw: bytes, *, encoding: str, charset: str, html: bool) -> byt
     if html:
         text = html_module.unescape(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", text)))
     text = " ".join(_CONTROL.sub(" ", text).split())
-    return text[:PREVIEW_CHARACTERS].encode()
+    # A charset's decoder may leave a lone surrogate (UTF-7's "+2D0-"): it goes as "?".
+    return text[:PREVIEW_CHARACTERS].encode("utf-8", "replace")
 
 
 def locate_preview(structure: Structure | None) -> Located:
@@ -406,8 +409,10 @@ def locate_preview(structure: Structure | None) -> Located:
     part = _preview_part(structure.root)
     if part is None:
         raise NoSuchPart("no text to preview")
-    return part.body_start, min(part.body_end, part.body_start + PREVIEW_READ), functools.partial(
-        _preview_text, encoding=part.encoding, charset=_charset(part), html=part.subtype == "html")
+    end = min(part.body_end, part.body_start + PREVIEW_READ)
+    return part.body_start, end, functools.partial(
+        _preview_text, encoding=part.encoding, charset=charset_of(part), html=part.subtype == "html",
+        whole=end == part.body_end)
 
 
 def _locate(want: Want, structure: Structure | None, size: int) -> Located:

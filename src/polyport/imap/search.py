@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from polyport.imap import wire
-from polyport.imap.fetch import decoded
+from polyport.imap.fetch import charset_of, decoded, unquote_printable
 from polyport.mailstore import MessageFull, MessageMeta
 from polyport.mailstore import flags as fl
 from polyport.mime.parse import decode_encoded_words
@@ -242,13 +242,6 @@ def _text_parts(part: Part) -> list[Part]:
     return [part] if part.type == "text" or part.type == "message" else []
 
 
-def _charset_of(part: Part) -> str:
-    for param in part.params:
-        if param.name.lower() == "charset":
-            return param.value
-    return "utf-8"
-
-
 def _text_decoder(charset: str) -> codecs.IncrementalDecoder:
     """A decoder of the charset, "replace" for what it cannot read; UTF-8's, as in _part_text, for a
     charset Python does not know, one that is no text encoding ("base64") or refuses "replace" ("idna")."""
@@ -269,7 +262,7 @@ def _part_text(message: bytes, part: Part) -> str:
     except Exception:
         data = message[part.body_start:part.body_end]
     try:
-        return data.decode(_charset_of(part), "replace").casefold()
+        return data.decode(charset_of(part), "replace").casefold()
     except (LookupError, UnicodeError):
         return data.decode("utf-8", "replace").casefold()
 
@@ -587,14 +580,14 @@ class Searcher:
         unbase64 = _Unbase64() if encoding == "base64" else None
         if encoding not in ("7bit", "8bit", "binary", "", "base64", "quoted-printable"):
             encoding = "7bit"  # an unknown encoding is searched as written, as in _part_text
-        text = _text_decoder(_charset_of(part))
+        text = _text_decoder(charset_of(part))
         pieces = []
         for start, stop in _lines(message, part.body_start, part.body_end):
             data = message[start:stop]
             if unbase64 is not None:
                 data = unbase64(data, final=stop == part.body_end)
             elif encoding == "quoted-printable":
-                data = binascii.a2b_qp(data)
+                data = unquote_printable(data)  # a piece ends at a line end: its padding is whole
             pieces.append(text.decode(data).casefold())
             self.spend(stop - start)
             await self.pace()

@@ -452,8 +452,8 @@ def mailbox_keywords(mailbox_id: int) -> Unit[list[str]]:
         current = yield MAILBOX_KEYWORDS.value(id=mailbox_id)
         if current is None:
             rows = yield MESSAGE_KEYWORDS.all(mailbox_id=mailbox_id)
-            found = sorted(str(row["keywords"]) for row in rows)
-            current = fl.union_keywords("", (k for text in found for k in text.split(" ") if k))
+            found = sorted({k for row in rows for k in str(row["keywords"]).split(" ") if k}, key=str.lower)
+            current = fl.union_keywords("", found)
             yield SET_MAILBOX_KEYWORDS.run(keywords=current, id=mailbox_id)
     return str(current).split(" ") if current else []
 
@@ -547,7 +547,6 @@ def _remove(mailbox_id: int, rows: Iterable[Row], now: int) -> Unit[list[int]]:
     return [int(r["uid"]) for r in rows]
 
 
-remove_rows = _remove  # for a unit that has locked and read the rows itself (REPLACE)
 
 
 def expunge(mailbox_id: int, uids: set[int] | None, now: int) -> Unit[list[int]]:

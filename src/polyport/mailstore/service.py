@@ -867,10 +867,9 @@ class Mailstore:
                 yield from rec.current_rights(source.id, shared_source.viewer, "te", shared_source.name)
             target = yield from rec.find_mailbox(owner_id, canonical)
             yield from rec.lock_mailboxes(source.id, target.id)  # in id order, as COPY locks them
-            rows = yield rec.MESSAGE_FOR_UPDATE.all(mailbox_id=source.id, first=uid, last=uid)
-            if not rows:
+            removed = yield from rec.remove(source.id, [uid], now)
+            if not removed:
                 raise NoSuchMessage(f"message UID {uid} is no longer in {source.name}")
-            removed = yield from rec.remove_rows(source.id, rows, now)
             appended = yield from rec.append(target, message, now, max_size, max_messages)
             return appended, removed
 

@@ -560,10 +560,12 @@ class Normaliser:
                     self.pending.append(b"\r")
                     self.pending_size = 1
 
-    def finish(self, last: bytes = b"") -> None:
-        """The end of the data: what waits, and `last`, normalised as its last line."""
+    def finish(self, last: bytes = b"", *, drop: int = 0) -> None:
+        """The end of the data: what waits, and `last`, but for their final `drop` octets (DATA's end line),
+        normalised as its last line."""
         self.pending.append(last)
-        self._normalise(b"".join(self.pending))
+        lines = b"".join(self.pending)
+        self._normalise(lines[:len(lines) - drop])
 
     def clear(self) -> None:
         """Keep nothing more (the message is refused; the input is still read to its end)."""
@@ -628,9 +630,7 @@ class DotReader:
                 # The end line's ".\r\n" (its dot and CR perhaps waiting in the normaliser) is not the
                 # message's: the normaliser never judges a line's last octets before its line end.
                 body = self._body
-                last = b"".join((*body.pending, data[:used]))[:-3]
-                body.pending.clear()
-                body.finish(last)
+                body.finish(data[:used], drop=3)
                 if body.kept > self.limit:
                     self._refuse()
             self.done = True

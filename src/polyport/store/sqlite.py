@@ -183,11 +183,13 @@ _STOP = None
 
 @dataclass
 class _Commit:
-    """A group begun on the loop's thread: the writer thread runs `rest` (units the loop left it) in the
-    same transaction, commits, then answers every job of `batch`; `done` runs on the loop after that."""
+    """A group for the writer thread to finish: begun on the loop's thread (then `rest` holds the units the
+    loop left it, in the same transaction), or not begun (the loop found the database locked, or the jobs
+    came from another loop). The thread commits, answers every job of `batch`, then `done` runs on the
+    loop."""
     batch: list[_Job]
     rest: list[_Job]
-    done: Callable[[], None]
+    done: Callable[[], None] | None  # None: a group of plain jobs (another loop's), nothing to tell
     unfinished: tuple[_Job, UnitRun] | None = None  # a unit the loop began and left (_run_unit's deadline)
 
 
@@ -202,6 +204,7 @@ class SqliteStore:
         # The writing connection, shared by the loop's thread (a group's statements) and the writer thread
         # (its COMMIT), never at once: the loop touches it only while no group is committing.
         self._writer: sqlite3.Connection | None = None
+        self._writer_thread = threading.Thread()  # the writer thread, once open() has started it
         # Held by whoever uses the writing connection: a group from the loop's _flush until the writer
         # thread has committed it (so released by that thread), or a group the thread runs whole.
         self._connection = threading.Lock()
@@ -254,16 +257,17 @@ class SqliteStore:
                               f"check the file or restore it from a backup") from None
         writer.execute("PRAGMA wal_autocheckpoint = 0")  # the writer thread checkpoints (CHECKPOINT_EVERY)
         self._writer = writer
-        self._start(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
+        self._writer_thread = self._start(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
         for index in range(self._reader_count):
             self._start(f"sqlite-reader-{index}:{self.path.name}", self._reader_main,
                         self._connect(writer=False))
 
     def _start(self, name: str, target: Callable[[sqlite3.Connection], None],
-               conn: sqlite3.Connection) -> None:
+               conn: sqlite3.Connection) -> threading.Thread:
         thread = threading.Thread(target=target, args=(conn,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     async def close(self) -> None:
         if self._closed:
@@ -283,15 +287,15 @@ class SqliteStore:
         for conn in inline:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-        writer = [thread for thread in threads if thread.name.startswith("sqlite-writer")]
 
         def join(which: list[threading.Thread]) -> None:
             for thread in which:
                 thread.join()
 
-        await asyncio.to_thread(join, [thread for thread in threads if thread not in writer])
-        self._writes.put(_STOP)
-        await asyncio.to_thread(join, writer)
+        await asyncio.to_thread(join, [thread for thread in threads if thread is not self._writer_thread])
+        if self._writer_thread in threads:  # opened
+            self._writes.put(_STOP)
+            await asyncio.to_thread(self._writer_thread.join)
 
     # -- units of work --
 
@@ -357,9 +361,7 @@ class SqliteStore:
                 commit.rest = []
         except BaseException as err:  # the transaction is lost (SQLite rolled it back): none of it stands
             _fail_group(conn, batch, err)
-            self._connection.release()
-            _settle(batch)
-            self._committed()
+            self._answer_here(batch)
             return
         if (not commit.rest and commit.unfinished is None and not any(job.durable for job in batch)
                 and self._since_checkpoint < CHECKPOINT_EVERY):
@@ -370,11 +372,15 @@ class SqliteStore:
                 self._since_checkpoint += 1
             except BaseException as err:
                 _fail_group(conn, batch, err)
-            self._connection.release()
-            _settle(batch)
-            self._committed()
+            self._answer_here(batch)
             return
         self._writes.put(commit)
+
+    def _answer_here(self, batch: list[_Job]) -> None:
+        """A group ended on the loop's thread: the connection released, its callers answered, the next."""
+        self._connection.release()
+        _settle(batch)
+        self._committed()
 
     def _committed(self) -> None:
         """On the loop, once a group is committed and answered: the next one, if anything waits."""
@@ -488,20 +494,18 @@ class SqliteStore:
                         continue
                     begun = item
                 self._finish_group(conn, begun)
-            try:
-                self._commit_group(conn, batch)
-                self._checkpoint_if_due(conn)
-            finally:
-                self._connection.release()
+            self._finish_group(conn, _Commit(batch, batch, None))
         with contextlib.suppress(sqlite3.Error):  # another process may hold it open: then it waits for later
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
 
     def _finish_group(self, conn: sqlite3.Connection, commit: _Commit) -> None:
-        """A group begun on the loop (or, if the loop found the database locked, not begun yet): its
-        remaining units, the COMMIT, the answers, then the loop told."""
+        """A group, holding the connection: its remaining units, the COMMIT, the answers, the connection
+        released, then the loop told. A failure outside the units (disk full, I/O error, a bug) fails the
+        whole group, never the thread."""
         try:
             if not conn.in_transaction:
+                _set_durability(conn, commit.batch)
                 conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's lock
             if commit.unfinished is not None:
                 _run_unit(conn, *commit.unfinished)
@@ -514,9 +518,9 @@ class SqliteStore:
             _deliver(commit.batch)
             self._checkpoint_if_due(conn)
             self._connection.release()
-            loop = commit.batch[0].loop
-            with contextlib.suppress(RuntimeError):  # the loop is gone
-                loop.call_soon_threadsafe(commit.done)
+            if commit.done is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is gone
+                    commit.batch[0].loop.call_soon_threadsafe(commit.done)
 
     def _checkpoint_if_due(self, conn: sqlite3.Connection) -> None:
         """On the writer thread, holding the connection, after a commit: the WAL into the database every
@@ -528,23 +532,6 @@ class SqliteStore:
         self._since_checkpoint = 0
         with contextlib.suppress(sqlite3.Error):  # a failed checkpoint loses nothing; the next one tries again
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def _commit_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        """Run a group of units in one transaction and answer every one of them, whatever happens: a
-        failure outside the units (disk full, I/O error, a bug) fails the whole group, never the thread."""
-        try:
-            self._run_group(conn, batch)
-        except BaseException as err:
-            _fail_group(conn, batch, err)
-        finally:
-            _deliver(batch)
-
-    def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        _set_durability(conn, batch)
-        conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            _run_unit(conn, job)
-        conn.execute("COMMIT")
 
     def _reader_main(self, conn: sqlite3.Connection) -> None:
         stopping = False

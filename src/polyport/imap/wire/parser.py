@@ -156,7 +156,7 @@ def _describe(byte: int) -> str:
     return repr(chr(byte))
 
 
-def _inbox(name: str) -> str:
+def canonical_inbox(name: str) -> str:
     """RFC 9051 section 5.1: INBOX is case-insensitive; spell it "INBOX" at the head of a hierarchy."""
     if len(name) >= 5 and name[:5].isascii() and name[:5].upper() == "INBOX" and (
             len(name) == 5 or name[5] == DELIMITER) and not name.startswith("INBOX"):
@@ -359,7 +359,7 @@ class _Parser:
                 if self.bad_name is None:
                     self.bad_name = f"{what} is not valid modified UTF-7 ({err})"
                 return raw.decode("latin-1")
-        return _inbox(name)
+        return canonical_inbox(name)
 
     def mailbox(self, what: str = "mailbox name") -> str:
         """mailbox = "INBOX" / astring"""

@@ -33,6 +33,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mailboxes") as batch:
+    # In place: a copied table would lose AUTOINCREMENT, and mailbox ids are UIDVALIDITYs (never reused).
+    with op.batch_alter_table("mailboxes", recreate="never") as batch:
         batch.drop_column("first_recent")
         batch.drop_column("keywords")
