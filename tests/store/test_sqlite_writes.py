@@ -4,7 +4,9 @@ group goes to the writer thread instead (a long group, another process's lock, a
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -106,19 +108,77 @@ async def test_close_waits_for_the_writes_asked_for(tmp_path: Path) -> None:
         await reopened.close()
 
 
-async def test_a_group_is_fsynced_when_one_of_its_units_asks(tmp_path: Path) -> None:
-    """PRAGMA synchronous for the group: NORMAL (1) when none of its units is durable, FULL (2) else."""
+async def test_a_durable_unit_is_answered_once_the_wal_is_fsynced(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits are written with synchronous=NORMAL; a group with a durable unit is answered after an
+    fdatasync of the WAL (the syncer thread), one without is answered at once, with no fsync."""
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        real(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     store = await open_records("", tmp_path)
     try:
         assert isinstance(store, sqlite_store.SqliteStore) and store._writer is not None
+        assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         await store.write(unit_of(CREATE.run()))
+        assert len(synced) == 1
         await store.write(unit_of(INSERT.run(value="flags")), durable=False)
-        assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert len(synced) == 1
         await asyncio.gather(store.write(unit_of(INSERT.run(value="a")), durable=False),
                              store.write(unit_of(INSERT.run(value="message"))))
-        assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert len(synced) == 2
         assert await store.fetch(COUNT.value()) == 3
     finally:
+        await store.close()
+
+
+async def test_a_flag_change_does_not_wait_for_another_units_fsync(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the WAL is being fsynced for a message, the writing connection is free: a non-durable write
+    commits and is answered meanwhile (it used to wait for the fsync of the other's COMMIT)."""
+    release = threading.Event()
+    syncing = threading.Event()
+    real = os.fdatasync
+
+    def slow_fdatasync(fd: int) -> None:
+        syncing.set()
+        release.wait(10)
+        real(fd)
+
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+        message = asyncio.ensure_future(store.write(unit_of(INSERT.run(value="message"))))
+        while not syncing.is_set():
+            await asyncio.sleep(0.001)
+        await asyncio.wait_for(store.write(unit_of(INSERT.run(value="flag")), durable=False), 5)
+        assert not message.done()  # still waiting for its fsync, yet committed and visible
+        assert await store.fetch(COUNT.value()) == 2
+        release.set()
+        await asyncio.wait_for(message, 5)
+    finally:
+        release.set()
+        await store.close()
+
+
+async def test_a_failed_fsync_fails_the_durable_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    store = await open_records("", tmp_path)
+    try:
+        await store.write(unit_of(CREATE.run()))
+        monkeypatch.setattr(os, "fdatasync", failing)
+        with pytest.raises(StoreError, match="cannot sync the WAL"):
+            await store.write(unit_of(INSERT.run(value="message")))
+        await store.write(unit_of(INSERT.run(value="flag")), durable=False)  # needs no fsync: it goes on
+    finally:
+        monkeypatch.undo()
         await store.close()
 
 

@@ -4,12 +4,21 @@ Writes are committed in groups on the only writing connection: every unit of wor
 last group committed runs inside a savepoint of one transaction, the group commits once (one fsync), and
 only then is each caller's future resolved. A unit that fails is rolled back to its savepoint alone.
 
-The group's statements run on the event loop's thread (`_flush`), its COMMIT on the writer thread: a
-statement takes tens of microseconds, while handing each one to a thread and back cost two GIL hand-overs
-(about three times the statement's own time under load: the writer queued, and STORE, APPEND and EXPUNGE
-waited 13-28 ms); the fsync of the COMMIT is what must not hold the loop. A group that runs past
-INLINE_SLICE on the loop hands its remaining units to the writer thread, and so does a group that finds
-the database locked by another process (the admin command), which the thread waits out.
+The group's statements and its COMMIT run on the event loop's thread (`_flush`): a statement takes tens
+of microseconds, while handing each one to a thread and back cost two GIL hand-overs (about three times
+the statement's own time under load: the writer queued, and STORE, APPEND and EXPUNGE waited 13-28 ms).
+Every COMMIT is made with synchronous=NORMAL, which in WAL mode writes the WAL without an fsync: what it
+wrote survives the node's crash (kill -9) the moment it returns. A group with a durable unit (a message)
+is then answered by the syncer thread, once an fdatasync of the WAL has put it on the disk as well: the
+fsync, which must not hold the loop, no longer holds the writing connection either, so a flag change asked
+for meanwhile commits at once instead of queueing behind another session's fsync (STORE waited for
+APPENDs' fsyncs and was 1.3x Dovecot's latency), and the fsyncs of groups that pile up are one.
+This is as durable as synchronous=FULL: an acknowledged commit's WAL frames are on the disk; a checkpoint
+syncs the WAL before it copies frames into the database file and that file after, so a WAL the checkpoint
+emptied held nothing that was not already safe.
+A group that runs past INLINE_SLICE on the loop hands its remaining units to the writer thread, and so does
+a group that finds the database locked by another process (the admin command), which the thread waits
+out; the writer thread also runs the checkpoints.
 Readers are threads with their own connections, or (readers=0) connections of the loop's thread,
 reading consistent snapshots beside the writer (WAL mode).
 
@@ -22,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -94,13 +104,6 @@ def _run_unit(conn: sqlite3.Connection, job: _Job, run: UnitRun | None = None,
         conn.execute("ROLLBACK TO unit")  # this unit's writes go; the others' stay
     conn.execute("RELEASE unit")
     return None
-
-
-def _set_durability(conn: sqlite3.Connection, batch: list[_Job]) -> None:
-    """Before a group's BEGIN. FULL: its commit is fsynced before anyone hears of it. NORMAL, when no unit
-    of the group asked to be durable: in WAL mode the commit is written, not fsynced (it survives the
-    node's crash; the next FULL commit or checkpoint fsyncs it with the rest)."""
-    conn.execute("PRAGMA synchronous = FULL" if any(job.durable for job in batch) else "PRAGMA synchronous = NORMAL")
 
 
 def _fail_group(conn: sqlite3.Connection, batch: list[_Job], err: BaseException) -> None:
@@ -214,6 +217,9 @@ class SqliteStore:
         self._flush_scheduled = False
         self._since_checkpoint = 0  # commits since the last checkpoint (changed by whoever holds _connection)
         self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Committed groups' durable jobs, to be answered once the WAL is fsynced (the syncer thread).
+        self._syncs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        self._syncer_thread = threading.Thread()  # once open() has started it
         self._threads: list[threading.Thread] = []
         self._closed = False
         # readers == 0: reads run on the caller's thread (the event loop's), each thread with a read
@@ -235,8 +241,10 @@ class SqliteStore:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
-        # FULL: a commit is fsynced before the caller hears of it (acknowledged means durable).
-        conn.execute("PRAGMA synchronous = FULL")
+        if writer:
+            # Its commits are not fsynced by SQLite: the syncer thread fsyncs the WAL for the durable ones,
+            # off the writing connection (the module's docstring).
+            conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         if not writer:
             conn.execute("PRAGMA query_only = ON")
@@ -256,7 +264,14 @@ class SqliteStore:
             raise Unavailable(f"cannot open the SQLite store {self.path}: {err}; "
                               f"check the file or restore it from a backup") from None
         writer.execute("PRAGMA wal_autocheckpoint = 0")  # the writer thread checkpoints (CHECKPOINT_EVERY)
+        try:
+            # The WAL exists from the first read in WAL mode, and stays while the writer is open.
+            wal = os.open(f"{self.path}-wal", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as err:
+            writer.close()
+            raise Unavailable(f"cannot open the WAL of the SQLite store {self.path}-wal: {err.strerror}") from None
         self._writer = writer
+        self._syncer_thread = self._start_thread(f"sqlite-syncer:{self.path.name}", self._syncer_main, wal)
         self._writer_thread = self._start(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
         for index in range(self._reader_count):
             self._start(f"sqlite-reader-{index}:{self.path.name}", self._reader_main,
@@ -264,7 +279,10 @@ class SqliteStore:
 
     def _start(self, name: str, target: Callable[[sqlite3.Connection], None],
                conn: sqlite3.Connection) -> threading.Thread:
-        thread = threading.Thread(target=target, args=(conn,), name=name, daemon=True)
+        return self._start_thread(name, target, conn)
+
+    def _start_thread(self, name: str, target: Callable[[Any], None], arg: object) -> threading.Thread:
+        thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
         return thread
@@ -292,10 +310,14 @@ class SqliteStore:
             for thread in which:
                 thread.join()
 
-        await asyncio.to_thread(join, [thread for thread in threads if thread is not self._writer_thread])
+        last = (self._writer_thread, self._syncer_thread)
+        await asyncio.to_thread(join, [thread for thread in threads if thread not in last])
         if self._writer_thread in threads:  # opened
             self._writes.put(_STOP)
             await asyncio.to_thread(self._writer_thread.join)
+        if self._syncer_thread in threads:  # after the writer, which may hand it a group as it stops
+            self._syncs.put(_STOP)
+            await asyncio.to_thread(self._syncer_thread.join)
 
     # -- units of work --
 
@@ -337,7 +359,6 @@ class SqliteStore:
         self._committing = True
         commit = _Commit(batch, batch, self._committed)
         try:
-            _set_durability(conn, batch)
             # Without waiting: another process's lock (the admin command) is waited out on the thread.
             conn.execute("PRAGMA busy_timeout = 0")
             try:
@@ -363,10 +384,10 @@ class SqliteStore:
             _fail_group(conn, batch, err)
             self._answer_here(batch)
             return
-        if (not commit.rest and commit.unfinished is None and not any(job.durable for job in batch)
-                and self._since_checkpoint < CHECKPOINT_EVERY):
-            # Nothing to fsync (synchronous=NORMAL): the COMMIT only writes the WAL, here, without the two
-            # hand-overs to the writer thread and back (flag changes waited on them more than on SQLite).
+        if not commit.rest and commit.unfinished is None and self._since_checkpoint < CHECKPOINT_EVERY:
+            # The COMMIT only writes the WAL (synchronous=NORMAL), here, without the two hand-overs to the
+            # writer thread and back (flag changes waited on them more than on SQLite); the syncer answers
+            # the durable units once the WAL is fsynced.
             try:
                 conn.execute("COMMIT")
                 self._since_checkpoint += 1
@@ -377,10 +398,20 @@ class SqliteStore:
         self._writes.put(commit)
 
     def _answer_here(self, batch: list[_Job]) -> None:
-        """A group ended on the loop's thread: the connection released, its callers answered, the next."""
+        """A group ended on the loop's thread: the connection released, its callers answered (the durable
+        ones once the syncer has fsynced the WAL), the next."""
         self._connection.release()
-        _settle(batch)
+        _settle(self._to_sync(batch))
         self._committed()
+
+    def _to_sync(self, batch: list[_Job]) -> list[_Job]:
+        """After a group's COMMIT: its durable units that succeeded go to the syncer; the others are
+        returned, to be answered at once (nothing of theirs needs the fsync)."""
+        durable = [job for job in batch if job.durable and job.error is None]
+        if not durable:
+            return batch
+        self._syncs.put(durable)
+        return [job for job in batch if not job.durable or job.error is not None]
 
     def _committed(self) -> None:
         """On the loop, once a group is committed and answered: the next one, if anything waits."""
@@ -503,19 +534,20 @@ class SqliteStore:
         """A group, holding the connection: its remaining units, the COMMIT, the answers, the connection
         released, then the loop told. A failure outside the units (disk full, I/O error, a bug) fails the
         whole group, never the thread."""
+        answer = commit.batch
         try:
             if not conn.in_transaction:
-                _set_durability(conn, commit.batch)
                 conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's lock
             if commit.unfinished is not None:
                 _run_unit(conn, *commit.unfinished)
             for job in commit.rest:
                 _run_unit(conn, job)
             conn.execute("COMMIT")
+            answer = self._to_sync(commit.batch)
         except BaseException as err:
             _fail_group(conn, commit.batch, err)
         finally:
-            _deliver(commit.batch)
+            _deliver(answer)
             self._checkpoint_if_due(conn)
             self._connection.release()
             if commit.done is not None:
@@ -532,6 +564,36 @@ class SqliteStore:
         self._since_checkpoint = 0
         with contextlib.suppress(sqlite3.Error):  # a failed checkpoint loses nothing; the next one tries again
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _syncer_main(self, wal: int) -> None:
+        """Answer durable jobs once their commits are on the disk: one fdatasync of the WAL for every group
+        waiting (those committed while the last one ran are covered together)."""
+        stopping = False
+        try:
+            while not stopping:
+                first = self._syncs.get()
+                if first is _STOP:
+                    break
+                batch = list(first)
+                while True:
+                    try:
+                        more = self._syncs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        stopping = True
+                        break
+                    batch += more
+                try:
+                    os.fdatasync(wal)
+                except OSError as err:
+                    # Committed, and visible, but perhaps not on the disk: the callers are told it failed.
+                    failure = StoreError(f"cannot sync the WAL of the SQLite store to the disk: {err.strerror}")
+                    for job in batch:
+                        job.result, job.error = None, failure
+                _deliver(batch)
+        finally:
+            os.close(wal)
 
     def _reader_main(self, conn: sqlite3.Connection) -> None:
         stopping = False
