@@ -26,9 +26,9 @@ PG_URL = os.environ.get("POLYPORT_TEST_PG_URL", "postgresql://127.0.0.1:5432/tes
 REQUIRE_PG = os.environ.get("POLYPORT_REQUIRE_PG", "0") == "1"
 
 # Tables in an order that TRUNCATE ... CASCADE accepts.
-TABLES = ("mailbox_metadata", "web_sessions", "queue_recipients", "queue_messages", "domain_keys",
-          "vacation_replies", "mailbox_acl", "subscriptions", "expunged", "messages", "bodies", "mailboxes",
-          "group_members", "groups", "accounts", "objects", "domain_names", "domains", "server_dicts")
+TABLES = ("mailbox_access_keys", "mailbox_metadata", "web_sessions", "queue_recipients", "queue_messages",
+          "domain_keys", "vacation_replies", "mailbox_acl", "subscriptions", "expunged", "messages", "bodies",
+          "mailboxes", "group_members", "groups", "accounts", "objects", "domain_names", "domains", "server_dicts")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

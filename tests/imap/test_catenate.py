@@ -9,7 +9,7 @@ import pytest
 
 from polyport.imap import catenate
 from polyport.imap.catenate import BadUrl, MessageUrl
-from polyport.imap.wire import Section
+from polyport.mailstore.imapurl import UrlSection as Section
 from tests.imap.conftest import ImapNode, Wire
 from tests.imap.support import account_id, deliver, logged_in
 
@@ -35,7 +35,8 @@ def test_urls() -> None:
         ("/INBOX", "the URL names no message (;UID=)"),
         ("/INBOX;UIDVALIDITY=0/;UID=1", "UIDVALIDITY is not a number from 1 to 4294967295"),
         ("/INBOX/;UID=x", "UID is not a number from 1 to 4294967295"),
-        ("/INBOX/;UID=1;EXPIRE=x;URLAUTH=anonymous", "URLAUTH (RFC 4467) is not supported"),
+        ("/INBOX/;UID=1;EXPIRE=x;URLAUTH=anonymous", "EXPIRE is an RFC 3339 date-time (2026-01-31T12:00:00Z)"),
+        ("/INBOX/;UID=1;URLAUTH=anonymous", "a URLAUTH URL is absolute, with a user (imap://user@host/...)"),
         ("/INBOX/;UID=1/;SECTION=1.X", "bad section 1.X"),
         ("/INBOX/;SECTION=1/;UID=1", "unexpected ;SECTION in the URL"),
         ("/INBOX/;UID=1/;PARTIAL=a", "PARTIAL is offset[.length]"),

@@ -7,10 +7,11 @@ import pytest
 from polyport.auth import login
 from polyport.errors import ErrorKind, ServiceError
 from polyport.imap.codes import BY_KIND, ImapRefusal, refusal_for
-from polyport.imap.fetch import NoSuchPart, UnknownEncoding
+from polyport.imap.fetch import UnknownEncoding
 from polyport.imap.search import UnsupportedSearch
 from polyport.mailstore import errors as ms
 from polyport.mailstore.flags import FlagError
+from polyport.mailstore.sections import NoSuchPart
 from polyport.mailstore.transfer import TransferError
 from tests.service_errors import examples
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from polyport.imap import search, wire
-from polyport.imap.fetch import _header_lines
 from polyport.mailstore import MessageFull
+from polyport.mailstore.sections import header_lines as _header_lines
 from polyport.mime import structure as st
 from polyport.mime.parse import parse
 from tests.imap.conftest import ImapNode

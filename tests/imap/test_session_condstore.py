@@ -114,7 +114,7 @@ def test_qresync_select(imap_node: ImapNode) -> None:
     untagged, tagged = w.command(f"SELECT INBOX (QRESYNC ({validity} {known}))")
     assert tagged == b"OK [READ-WRITE] SELECT completed"
     assert untagged[0] == b"* 5 EXISTS"
-    end = untagged.index(next(line for line in untagged if line.startswith(b"* OK [MAILBOXID")))
+    end = untagged.index(next(line for line in untagged if line.startswith(b"* OK [URLMECH")))
     assert untagged[end + 1:] == [
         b"* VANISHED (EARLIER) 4:5",
         b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (8))",

@@ -47,6 +47,7 @@ def test_select_transcript(imap_node: ImapNode) -> None:
         b"* OK [UIDNEXT 3] predicted next UID",
         b"* OK [HIGHESTMODSEQ 3] highest mod-sequence",
         b"* OK [MAILBOXID (M%d)] mailbox id" % mailbox_id,
+        b"* OK [URLMECH INTERNAL] URLAUTH mechanisms",
     ]
     assert tagged == b"OK [READ-WRITE] SELECT completed"
     w.close()
@@ -174,7 +175,7 @@ def test_international_names_in_modified_utf7_and_utf8(imap_node: ImapNode) -> N
     names = {line.split(b'"/" ', 1)[1] for line in listing(w, 'LIST "" *')}
     # UTF-8 goes in quoted strings (RFC 6855 3), never in atoms.
     assert {'"Entwürfe"'.encode(), '"日本語"'.encode(), b'"Tom & Jerry"', b'"Tom & Jerry/Cartoons"'} <= names
-    assert w.ok('SELECT "Entwürfe"'.encode())[-1].startswith(b"* OK [MAILBOXID")
+    assert w.ok('SELECT "Entwürfe"'.encode())[-1].startswith(b"* OK [URLMECH")
     w.close()
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from polyport.auth.login import Malformed
 from polyport.errors import ErrorKind, ServiceError
-from polyport.imap.fetch import NoSuchPart, UnknownEncoding
+from polyport.imap.fetch import UnknownEncoding
 from polyport.imap.search import UnsupportedSearch
 from polyport.mailstore.flags import FlagError
+from polyport.mailstore.sections import NoSuchPart
 
 
 @dataclass

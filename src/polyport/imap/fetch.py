@@ -36,13 +36,14 @@ import datetime
 import functools
 import html as html_module
 import re
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from polyport.imap import responses, wire
-from polyport.mailstore import MessageFull, MessageMeta
+from polyport.mailstore import MessageFull, MessageMeta, sections
 from polyport.mailstore import flags as fl
+from polyport.mailstore.sections import Located, NoSuchPart, Transform, find_part
 from polyport.mime.structure import Part, Structure
 
 BATCH = 300  # messages read from the store per query
@@ -67,10 +68,6 @@ STREAM_AT: Final = 256 * 1024
 
 class UnknownEncoding(Exception):
     """BINARY of a part whose Content-Transfer-Encoding we cannot undo (RFC 3516 UNKNOWN-CTE)."""
-
-
-class NoSuchPart(Exception):
-    pass
 
 
 class AnswerTooLarge(Exception):
@@ -161,75 +158,7 @@ def plan(items: Sequence[wire.FetchItem], *, uid: bool = False) -> Plan:
                 any(w.kind != ATTRIBUTE for w in chosen), needs_structure(items))
 
 
-# -- sections -----------------------------------------------------------------------------------------------
-
-# What a section's answer is made from: bytes start:end of the message, and what is done to them (HEADER.FIELDS
-# picks lines, BINARY undoes an encoding), or None when they are sent as they are.
-Transform = Callable[[bytes], bytes]
-Located = tuple[int, int, Transform | None]
-
-
-def _encapsulates(part: Part) -> bool:
-    """A message/rfc822 (or message/global) part whose embedded message was parsed (RFC 2046 5.2.1)."""
-    return part.type == "message" and part.subtype in ("rfc822", "global") and bool(part.parts)
-
-
-def find_part(structure: Structure, path: Sequence[int]) -> Part:
-    """The part a section's numbers name (RFC 3501/9051 6.4.5).
-
-    The first number counts in the message's body: its parts when it is multipart, else 1 is the body
-    itself (the root part, whose body offsets are the body's; when the message is message/rfc822, that body
-    is the whole embedded message). Each further number counts inside the part named so far: a multipart's
-    children, or for a message/rfc822 part the parts of its embedded message's body, again by the same
-    rule (1 is that body when it is not multipart). Leaves have no parts inside."""
-    part = structure.root
-    for depth, number in enumerate(path):
-        container = part
-        if depth:
-            if _encapsulates(part):
-                container = part.parts[0]
-            elif part.type != "multipart":
-                raise NoSuchPart(f"part {'.'.join(map(str, path[:depth]))} has no parts inside")
-        if container.type == "multipart":
-            if not 1 <= number <= len(container.parts):
-                raise NoSuchPart(f"no part {number}")
-            part = container.parts[number - 1]
-        elif number == 1:
-            part = container
-        else:
-            raise NoSuchPart(f"no part {number}")
-    return part
-
-
-def _header_lines(header: bytes) -> list[tuple[bytes, bytes]]:
-    """(lower-case field name, the field's full text with continuations) of a header block.
-
-    A field's lines are gathered and joined once it ends, in time linear in the header's size: adding each
-    continuation line to the text so far copied the field again for every line (issue 12: a 1.6 MB
-    folded field held the loop 1.7-2.5 s in every FETCH of BODY[HEADER.FIELDS ...])."""
-    fields: list[tuple[bytes, bytes]] = []
-    name = b""
-    pieces: list[bytes] = []  # the lines of the field being read
-    for line in header.splitlines(keepends=True):
-        if line == b"\r\n" or line == b"\n":
-            break
-        if pieces and line[:1] in (b" ", b"\t"):
-            pieces.append(line)
-            continue
-        if pieces:
-            fields.append((name, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
-        name = line.split(b":", 1)[0].strip().lower()
-        pieces = [line]
-    if pieces:
-        fields.append((name, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
-    return fields
-
-
-def header_fields(header: bytes, names: Sequence[str], exclude: bool) -> bytes:
-    """HEADER.FIELDS / HEADER.FIELDS.NOT: the matching (or other) fields, then the blank line."""
-    wanted = {n.lower().encode() for n in names}
-    chosen = [text for name, text in _header_lines(header) if (name in wanted) != exclude]
-    return b"".join(line if line.endswith(b"\n") else line + b"\r\n" for line in chosen) + b"\r\n"
+# -- sections (mailstore/sections.py finds them) ---------------------------------------------------------------
 
 
 def needs_structure(items: Sequence[wire.FetchItem]) -> bool:
@@ -247,33 +176,12 @@ def needs_structure(items: Sequence[wire.FetchItem]) -> bool:
 
 
 def locate_section(structure: Structure | None, section: wire.Section, size: int) -> Located:
-    """Where BODY[section] comes from in a message of `size` bytes (RFC 3501 6.4.5)."""
-    if not section.part and not section.text:
-        return 0, size, None
-    assert structure is not None
-    if not section.part:
-        header_start, body_start, body_end = 0, structure.root.body_start, size
-    else:
-        part = find_part(structure, section.part)
-        if section.text == "MIME":
-            return part.header_start, part.body_start, None
-        if section.text == "":
-            return part.body_start, part.body_end, None
-        if not _encapsulates(part):
-            raise NoSuchPart("HEADER and TEXT of a part need a message/rfc822 part")
-        inner = part.parts[0]
-        header_start, body_start, body_end = inner.header_start, inner.body_start, inner.body_end
-    if section.text == "HEADER":
-        return header_start, body_start, None
-    if section.text == "TEXT":
-        return body_start, body_end, None
-    return header_start, body_start, functools.partial(header_fields, names=section.fields,
-                                                       exclude=section.text == "HEADER.FIELDS.NOT")
+    """Where BODY[section] comes from in a message of `size` bytes (RFC 3501 6.4.5; mailstore/sections.py)."""
+    return sections.locate(structure, section.part, section.text, section.fields, size)
 
 
 def section_bytes(message: bytes, structure: Structure | None, section: wire.Section) -> bytes:
-    start, end, transform = locate_section(structure, section, len(message))
-    return message[start:end] if transform is None else transform(message[start:end])
+    return sections.cut(message, structure, section.part, section.text, section.fields)
 
 
 def _unbase64(body: bytes) -> bytes:

@@ -193,7 +193,7 @@ class ImapSession(CommandSession[State, wire.Command]):
             "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
             "BINARY", f"APPENDLIMIT={appendlimit}", "MULTIAPPEND", "UTF8=ACCEPT", "OBJECTID", "CHILDREN",
             "SAVEDATE", "ACL", "RIGHTS=texk", "REPLACE", "LIST-MYRIGHTS", "PREVIEW",
-            "INPROGRESS", "METADATA", "CATENATE",
+            "INPROGRESS", "METADATA", "CATENATE", "URLAUTH",
             *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
         ]
 

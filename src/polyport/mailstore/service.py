@@ -35,7 +35,7 @@ from polyport.bus import Bus
 from polyport.bus.events import MailboxChange, MailboxChanged, MailboxListChanged
 from polyport.directory import Directory
 from polyport.directory import settings as schema
-from polyport.mailstore import acl, names
+from polyport.mailstore import acl, imapurl, names, sections, urlauth
 from polyport.mailstore import flags as fl
 from polyport.mailstore import metadata as md
 from polyport.mailstore import records as rec
@@ -971,6 +971,94 @@ class Mailstore:
                                        md.MAX_VALUE_SIZE)
         mailbox_id = await self._metadata_place(account_id, mailbox, [name for name, _ in changes], setting=True)
         await self.store.write(md.set_entries(mailbox_id, account_id, changes))
+
+    # -- IMAP URLs (imapurl.py) and URLAUTH (RFC 4467; urlauth.py) --
+
+    async def url_bytes(self, mailbox: Mailbox, url: imapurl.MessageUrl) -> bytes:
+        """The bytes a URL names in a mailbox already found (and its rights checked): the message, the
+        section of it (cut as FETCH cuts BODY[section]), the PARTIAL slice of that. BadUrl when the
+        mailbox's UIDVALIDITY changed or the message or part is not there."""
+        if url.uidvalidity is not None and url.uidvalidity != mailbox.uidvalidity:
+            raise imapurl.BadUrl("the mailbox's UIDVALIDITY has changed")
+        found = await self.full(mailbox.id, url.uid, url.uid)
+        if not found:
+            raise imapurl.BadUrl(f"no message with UID {url.uid}")
+        message = found[0]
+        data = await self.read(message.blob, size=message.size)
+        if url.section is not None:
+            section = url.section
+            try:
+                data = sections.cut(data, message.structure(), section.part, section.text, section.fields)
+            except sections.NoSuchPart as err:
+                raise imapurl.BadUrl(str(err)) from None
+        if url.partial is not None:
+            start, length = url.partial
+            data = data[start:] if length is None else data[start:start + length]
+        return data
+
+    async def url_account(self, user: str, host: str | None) -> int | None:
+        """The account a URL's user names: "fred@example.com", or "fred" at the host when the host is one
+        of ours (a domain or a domain alias), else "fred" in the main domain (the host is the server's name)."""
+        tried = [user] if "@" in user or host is None else [f"{user}@{host}", user]
+        for name in tried:
+            record = await self.directory.login_record(name)
+            if record is not None:
+                return record.account_id
+        return None
+
+    async def generate_url(self, account_id: int, rump: str) -> str:
+        """GENURLAUTH (RFC 4467 section 6.1) with the INTERNAL mechanism: the URL `rump` (ending
+        ";URLAUTH=access") with ":INTERNAL:token" added, signed with the account's key for the mailbox
+        (made now on first use). The URL's user must be the account itself, and the mailbox one it may
+        read; BadUrl otherwise. Any host is taken: the token covers it, so a URL naming another server
+        never verifies here."""
+        url = imapurl.parse_url(rump)
+        auth = url.urlauth
+        if auth is None or auth.mechanism is not None:
+            raise imapurl.BadUrl("GENURLAUTH takes a URL ending with ;URLAUTH=<access> and no token")
+        assert url.user is not None  # parse_url: a URLAUTH URL names its user
+        if await self.url_account(url.user, url.host) != account_id:
+            raise imapurl.BadUrl("the URL names another user")
+        try:
+            mailbox = await self.mailbox(account_id, url.mailbox)
+        except (NoSuchMailbox, NotPermitted) as err:
+            raise imapurl.BadUrl(str(err)) from None
+        if url.uidvalidity is not None and url.uidvalidity != mailbox.uidvalidity:
+            raise imapurl.BadUrl("the mailbox's UIDVALIDITY has changed")
+        key = await self.store.write(urlauth.key_for(mailbox.id, account_id))
+        return f"{auth.rump}:{imapurl.INTERNAL}:{imapurl.token(key, auth.rump)}"
+
+    async def fetch_url(self, text: str, requester: urlauth.Requester) -> bytes:
+        """The bytes a URLAUTH-authorized URL names (URLFETCH, BURL): its token verified under the key of
+        the URL's user for the mailbox, not expired, its access identifier allowing `requester`
+        (urlauth.py), read with the rights the URL's user has now. BadUrl for anything else."""
+        url = imapurl.parse_url(text)
+        auth = url.urlauth
+        if auth is None or auth.token is None:
+            raise imapurl.BadUrl("the URL carries no URLAUTH authorization")
+        assert url.user is not None
+        owner = await self.url_account(url.user, url.host)
+        if owner is None:
+            raise imapurl.BadUrl("the URL's user is not known here")
+        try:
+            mailbox = await self.mailbox(owner, url.mailbox)
+        except (NoSuchMailbox, NotPermitted) as err:
+            raise imapurl.BadUrl(str(err)) from None
+        key = await self.store.fetch(urlauth.GET_KEY.value(mailbox_id=mailbox.id, account_id=owner))
+        if key is None or not imapurl.verified(bytes(key), auth):
+            raise imapurl.BadUrl("the URL's authorization does not verify")
+        if imapurl.expired(auth, self._clock()):
+            raise imapurl.BadUrl("the URL has expired")
+        access_account = await self.url_account(auth.access_user, url.host) if auth.access_user else None
+        if not urlauth.allowed(auth, requester, access_account):
+            raise imapurl.BadUrl("the URL is not for this user")
+        return await self.url_bytes(mailbox, url)
+
+    async def reset_access_keys(self, account_id: int, mailbox: str | None = None) -> None:
+        """RESETKEY (RFC 4467 section 6.2): forget the account's keys for one mailbox (any it can see), or
+        for all, so the URLs it signed with them stop working."""
+        mailbox_id = None if mailbox is None else (await self.mailbox(account_id, mailbox, need="")).id
+        await self.store.write(urlauth.reset(account_id, mailbox_id))
 
     async def usage(self, account_id: int) -> tuple[int, int]:
         row = await self.store.fetch(rec.ACCOUNT_USAGE.one(account_id=account_id))

@@ -215,6 +215,17 @@ mailbox_metadata = Table(
     Index("mailbox_metadata_account", "account_id"),
 )
 
+# IMAP URLAUTH (RFC 4467; mailstore/urlauth.py): the secret that signs the URLs an account generates for a
+# mailbox (its own or another's it reads), made on first use; RESETKEY deletes them, and so does deleting
+# the mailbox or the account.
+mailbox_access_keys = Table(
+    "mailbox_access_keys", metadata,
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", LargeBinary, nullable=False),
+    Index("mailbox_access_keys_account", "account_id"),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from polyport.imap import responses, wire
 from polyport.imap.codes import ImapRefusal
+from polyport.imap.commands.urlauth import URLMECH
 from polyport.imap.selected import Recent, Selected, flags_response
 from polyport.imap.session import AUTHENTICATED, ImapSession, State, handles
 from polyport.mailstore import Mailbox, acl
@@ -61,6 +62,7 @@ async def _select(s: ImapSession, c: wire.Select | wire.Examine) -> None:
     s.send(b"* OK [UIDNEXT %d] predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] highest mod-sequence\r\n" % highestmodseq)
     s.send(b"* OK [MAILBOXID (M%d)] mailbox id\r\n" % mailbox.id)
+    s.send(URLMECH)  # RFC 4467 section 6.4
     if s.rev2:
         s.send(await _selected_list_line(s, c.mailbox, mailbox))
     if c.qresync is not None and c.qresync.uidvalidity == mailbox.uidvalidity:

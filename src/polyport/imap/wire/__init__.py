@@ -8,7 +8,8 @@ RFC 6855 (UTF8=ACCEPT), RFC 8474 (OBJECTID), RFC 7888 (LITERAL+), RFC 4978 (COMP
 RFC 5161 (ENABLE), RFC 2177 (IDLE), RFC 3502 (MULTIAPPEND), RFC 8438 (STATUS=SIZE), RFC 7889
 (APPENDLIMIT), RFC 4959 (SASL-IR), RFC 5032 (WITHIN), RFC 3691 (UNSELECT), RFC 6851 (MOVE),
 RFC 4315 (UIDPLUS: UID EXPUNGE), RFC 8508 (REPLACE), RFC 8440 (LIST-MYRIGHTS), RFC 5267 section 3
-(ESORT), RFC 9394 (PARTIAL), RFC 8970 (PREVIEW), RFC 5464 (METADATA), RFC 4469 (CATENATE).
+(ESORT), RFC 9394 (PARTIAL), RFC 8970 (PREVIEW), RFC 5464 (METADATA), RFC 4469 (CATENATE), RFC 4467
+(URLAUTH: GENURLAUTH, RESETKEY, URLFETCH).
 
 Framing: the session reads a line; when `literal_at_end(line)` finds a literal marker ({n}, {n+},
 ~{n}, ~{n+}) it reads n bytes and the next line, and so on; then it hands the whole command, tag to
@@ -61,6 +62,7 @@ from polyport.imap.wire.commands import (
     FetchBinarySize,
     FetchBody,
     FetchItem,
+    GenUrlAuth,
     GetAcl,
     GetMetadata,
     GetQuota,
@@ -79,6 +81,7 @@ from polyport.imap.wire.commands import (
     QResync,
     Rename,
     Replace,
+    ResetKey,
     Search,
     SearchAge,
     SearchAll,
@@ -109,6 +112,7 @@ from polyport.imap.wire.commands import (
     Thread,
     Unselect,
     Unsubscribe,
+    UrlFetch,
     mentions_modseq,
 )
 from polyport.imap.wire.errors import BadCharset, BadMailboxName, Literal, ParseError, literal_at_end
@@ -161,6 +165,7 @@ __all__ = [
     "FetchBinarySize",
     "FetchBody",
     "FetchItem",
+    "GenUrlAuth",
     "GetAcl",
     "GetMetadata",
     "GetQuota",
@@ -181,6 +186,7 @@ __all__ = [
     "QResync",
     "Rename",
     "Replace",
+    "ResetKey",
     "Search",
     "SearchAge",
     "SearchAll",
@@ -212,6 +218,7 @@ __all__ = [
     "Thread",
     "Unselect",
     "Unsubscribe",
+    "UrlFetch",
     "canonical_inbox",
     "literal_at_end",
     "mentions_modseq",

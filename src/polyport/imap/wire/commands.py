@@ -604,6 +604,32 @@ class SetMetadata(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class GenUrlAuth(Command):
+    """RFC 4467 section 6.1: (URL rump, mechanism) pairs; mechanisms upper-case."""
+
+    urls: tuple[tuple[str, str], ...]
+    name: ClassVar[str] = "GENURLAUTH"
+
+
+@dataclass(frozen=True, slots=True)
+class ResetKey(Command):
+    """RFC 4467 section 6.2: all the account's keys (`mailbox` None), or one mailbox's for `mechanisms`
+    (upper-case; none given: all)."""
+
+    mailbox: str | None = None
+    mechanisms: tuple[str, ...] = ()
+    name: ClassVar[str] = "RESETKEY"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetch(Command):
+    """RFC 4467 section 6.3: URLAUTH-authorized URLs, as written."""
+
+    urls: tuple[str, ...]
+    name: ClassVar[str] = "URLFETCH"
+
+
+@dataclass(frozen=True, slots=True)
 class Compress(Command):
     """RFC 4978: DEFLATE is the only algorithm."""
 

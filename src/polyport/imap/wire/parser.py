@@ -41,6 +41,7 @@ from polyport.imap.wire.commands import (
     FetchBinarySize,
     FetchBody,
     FetchItem,
+    GenUrlAuth,
     GetAcl,
     GetMetadata,
     GetQuota,
@@ -59,6 +60,7 @@ from polyport.imap.wire.commands import (
     QResync,
     Rename,
     Replace,
+    ResetKey,
     Search,
     SearchAge,
     SearchAll,
@@ -89,6 +91,7 @@ from polyport.imap.wire.commands import (
     Thread,
     Unselect,
     Unsubscribe,
+    UrlFetch,
 )
 from polyport.imap.wire.errors import BadCharset, BadMailboxName, ParseError
 from polyport.imap.wire.sequence import MAX_NUMBER, SequenceSet, _cached_sequence_set, _parse_sequence_set
@@ -98,6 +101,7 @@ MAX_DEPTH: Final = 64  # parentheses and NOT/OR in search keys, section part num
 MAX_NUMBER64: Final = 9_223_372_036_854_775_807  # RFC 9051 number64, RFC 7162 mod-sequence-value
 MAX_ID_PAIRS: Final = 30  # RFC 2971 section 3.3
 MAX_CATENATE_PARTS: Final = 1000  # each URL is a read of the store
+MAX_URLS: Final = 100  # GENURLAUTH's and URLFETCH's URLs, RESETKEY's mechanisms: each a read of the store
 DELIMITER: Final = "/"  # the hierarchy delimiter, for recognizing "INBOX/child"
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")  # RFC 9051 section 6.4.4: both are required
 
@@ -114,6 +118,7 @@ SYSTEM_FLAGS: Final = commands.SYSTEM_FLAGS
 _ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+')
 # ASTRING-CHAR = ATOM-CHAR / resp-specials
 _ASTRING_ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')
+_MECHANISM: Final = re.compile(rb"[A-Za-z0-9.\-]{1,64}(?![^ \r\n])")  # RFC 4467 section 9
 # list-char = ATOM-CHAR / list-wildcards / resp-specials
 _LIST_ATOM: Final = re.compile(rb'[^\x00-\x20\x7f-\xff(){"\\]+')
 # tag = 1*<any ASTRING-CHAR except "+">
@@ -1468,6 +1473,65 @@ class _Parser:
         self.finish()
         return SetMetadata(tag, mailbox, tuple(pairs))
 
+    # -- RFC 4467: URLAUTH --
+
+    def url(self, what: str) -> str:
+        """url-rump / url-full = astring, holding a URL (US-ASCII: RFC 5092 percent-encodes the rest)."""
+        raw = self.astring(what)
+        if not raw or not raw.isascii():
+            raise self.error(f"{what} is not a URL (US-ASCII, percent-encoded)")
+        return raw.decode("ascii")
+
+    def mechanism(self) -> str:
+        """mechanism = "INTERNAL" / 1*(ALPHA / DIGIT / "-" / ".")"""
+        match = _MECHANISM.match(self.data, self.pos)
+        if match is None:
+            raise self.unexpected("URLAUTH mechanism")
+        self.pos = match.end()
+        return match.group().decode("ascii").upper()
+
+    def cmd_genurlauth(self, tag: str, _uid: bool) -> GenUrlAuth:
+        # genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism)
+        pairs: list[tuple[str, str]] = []
+        while True:
+            self.sp("URL")
+            url = self.url("URL")
+            self.sp("URLAUTH mechanism")
+            pairs.append((url, self.mechanism()))
+            if self.at_end():
+                break
+            if len(pairs) >= MAX_URLS:
+                raise self.error(f"more than {MAX_URLS} URLs")
+        self.finish()
+        return GenUrlAuth(tag, tuple(pairs))
+
+    def cmd_resetkey(self, tag: str, _uid: bool) -> ResetKey:
+        # resetkey = "RESETKEY" [SP mailbox *(SP mechanism)]
+        if self.at_end():
+            self.finish()
+            return ResetKey(tag)
+        self.sp("mailbox name")
+        mailbox = self.mailbox()
+        mechanisms: list[str] = []
+        while not self.at_end() and len(mechanisms) < MAX_URLS:
+            self.sp("URLAUTH mechanism")
+            mechanisms.append(self.mechanism())
+        self.finish()
+        return ResetKey(tag, mailbox, tuple(mechanisms))
+
+    def cmd_urlfetch(self, tag: str, _uid: bool) -> UrlFetch:
+        # urlfetch = "URLFETCH" 1*(SP url-full)
+        urls: list[str] = []
+        while True:
+            self.sp("URL")
+            urls.append(self.url("URL"))
+            if self.at_end():
+                break
+            if len(urls) >= MAX_URLS:
+                raise self.error(f"more than {MAX_URLS} URLs")
+        self.finish()
+        return UrlFetch(tag, tuple(urls))
+
     def cmd_compress(self, tag: str, _uid: bool) -> Compress:
         # RFC 4978 section 4: compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE"
         self.sp("compression algorithm")
@@ -1513,6 +1577,7 @@ _COMMANDS: Final[dict[str, _Handler]] = {
     "GETACL": _Parser.cmd_getacl, "SETACL": _Parser.cmd_setacl, "DELETEACL": _Parser.cmd_deleteacl,
     "LISTRIGHTS": _Parser.cmd_listrights, "MYRIGHTS": _Parser.cmd_myrights, "COMPRESS": _Parser.cmd_compress,
     "REPLACE": _Parser.cmd_replace, "GETMETADATA": _Parser.cmd_getmetadata, "SETMETADATA": _Parser.cmd_setmetadata,
+    "GENURLAUTH": _Parser.cmd_genurlauth, "RESETKEY": _Parser.cmd_resetkey, "URLFETCH": _Parser.cmd_urlfetch,
 }
 _UID_COMMANDS: Final[dict[str, _Handler]] = {
     "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "SEARCH": _Parser.cmd_search, "COPY": _Parser.cmd_copy,
