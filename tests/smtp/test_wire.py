@@ -255,7 +255,7 @@ def test_parse_command_raises_only_parse_errors(line: bytes) -> None:
         assert b"\r" not in wire.encode(err.reply)[:-2] and b"\n" not in wire.encode(err.reply)[:-2]
 
 
-@given(st.sampled_from(["MAIL FROM:", "RCPT TO:", "EHLO ", "BDAT ", "AUTH ", "VRFY "]), st.text(max_size=80))
+@given(st.sampled_from(["MAIL FROM:", "RCPT TO:", "EHLO ", "BDAT ", "BURL ", "AUTH ", "VRFY "]), st.text(max_size=80))
 @settings(max_examples=300)
 def test_commands_with_any_argument_parse_or_are_refused(verb: str, argument: str) -> None:
     try:
@@ -264,6 +264,28 @@ def test_commands_with_any_argument_parse_or_are_refused(verb: str, argument: st
         assert err.reply.code in (500, 501, 555)
     except UnicodeEncodeError:
         pass
+
+
+def test_burl() -> None:
+    url = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred:internal:91354a473744909de610943775f92038"
+    assert wire.parse_command(f"BURL {url}\r\n".encode()) == wire.Burl(url, False)
+    assert wire.parse_command(f"burl {url} last\r\n".encode()) == wire.Burl(url, True)
+    for line in ("BURL", "BURL ", f"BURL {url} LAST more", f"BURL {url} FIRST", "BURL no-scheme", "BURL imap://a b",
+                 f"BURL  {url}", "BURL imap://\u00e9"):
+        with pytest.raises(ParseError) as caught:
+            wire.parse_command(line.encode() + b"\r\n")
+        assert caught.value.reply == wire.Reply(501, "5.5.4", "BURL <absolute URL> [LAST] expected"), line
+
+
+@given(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=80), st.booleans())
+def test_burl_takes_any_absolute_uri(rest: str, last: bool) -> None:
+    url = "imap:" + rest
+    line = f"BURL {url}" + (" LAST" if last else "")
+    try:
+        assert wire.parse_command(line.encode()) == wire.Burl(url, last)
+    except ParseError as err:
+        assert any(ch in rest for ch in '"<>\\^`{|}'), rest  # not URI characters
+        assert err.reply.code == 501
 
 
 def test_normalize() -> None:

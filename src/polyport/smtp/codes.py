@@ -5,6 +5,7 @@ from __future__ import annotations
 from polyport.auth.login import AuthFailure, AuthzidRefused
 from polyport.delivery import DeliveryError, MailboxFull, SenderNotOwned
 from polyport.errors import ErrorKind, ServiceError
+from polyport.mailstore.imapurl import BadUrl
 from polyport.smtp.wire import Reply
 
 Answer = tuple[int, str, str | None]  # code, enhanced code (RFC 3463), text (None: the error's own)
@@ -72,3 +73,14 @@ TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "too many recipients")
 TOO_MANY_HOPS = Reply(554, "5.4.6", "too many hops (a mail loop?)")
 LINE_TOO_LONG = Reply(500, "5.5.2", "line too long")
 TEMP_FAILURE = Reply(451, "4.3.0", "internal error; try again later")
+# BURL (RFC 4468 section 6): a URL without URLAUTH gives the submission server no authorization to read it.
+BURL_NOT_AUTHORIZED = Reply(554, "5.7.0", "the URL carries no URLAUTH authorization (GENURLAUTH it first)")
+
+
+def burl_reply(url: str, error: BadUrl) -> Reply:
+    """A BURL URL that does not resolve (RFC 4468 section 6: 554 5.6.6, "IMAP URL resolution failed");
+    one naming no IMAP server at all is beyond the trust of this submission server (554 5.7.14, as RFC
+    4468's erratum 896 corrects its 5.7.8)."""
+    if url[:7].lower() != "imap://":
+        return Reply(554, "5.7.14", "URL resolution requires trust relationship: only this server's imap:// URLs")
+    return Reply(554, "5.6.6", f"IMAP URL resolution failed: {error}")

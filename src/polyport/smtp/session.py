@@ -7,6 +7,9 @@
   whatever the client pipelined after it (CVE-2011-0411) and starts the session over.
 - DATA is read through wire.DotReader: only CRLF.CRLF ends it, bare CR/LF are normalised, and past the
   size limit nothing more is kept. BDAT chunks past the limit are read and thrown away.
+- BURL (RFC 4468, submission only, once authenticated): the data of a URLAUTH-authorized URL of this
+  server's IMAP, fetched through the mailstore as the submission server acting for the user, joins the
+  message as a BDAT chunk would.
 - The 250 after the data comes only once delivery has the message on disk (delivery.deliver waits for
   the store's commit). A client that goes away before that leaves nothing behind.
 - Every refusal counts: from SOFT_ERROR_LIMIT on each is answered a second late, at HARD_ERROR_LIMIT the
@@ -28,6 +31,8 @@ from polyport.delivery import DeliveryError, Options, Recipient, SenderNotOwned,
 from polyport.kernel import sasl as sasl_framing
 from polyport.kernel.session import ALWAYS, CommandBytes, CommandSession, CommandTable, Ending, Result
 from polyport.mailauth import strip_forged
+from polyport.mailstore import imapurl
+from polyport.mailstore.urlauth import Requester
 from polyport.net.connection import Connection, LineTooLong
 from polyport.runtime import Runtime
 from polyport.smtp import codes, wire
@@ -213,7 +218,7 @@ class SmtpSession(CommandSession[None, wire.Command]):
 
     async def help(self, c: wire.Help) -> None:
         self.send(Reply(214, "2.0.0", "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
-                                      "QUIT VRFY STARTTLS AUTH"))
+                                      "QUIT VRFY STARTTLS AUTH BURL"))
 
     # -- greeting, TLS, AUTH --
 
@@ -226,6 +231,8 @@ class SmtpSession(CommandSession[None, wire.Command]):
             keywords.append("REQUIRETLS")
         if self.auth_offered() and self.identity is None:
             keywords.append("AUTH " + " ".join(self.runtime.auth.mechanisms(self.login_context())))
+        if self.submission and self.identity is not None:
+            keywords.append("BURL imap")  # RFC 4468: URLAUTH URLs of this server's IMAP
         return keywords
 
     async def hello(self, c: wire.Hello) -> None:
@@ -393,6 +400,10 @@ class SmtpSession(CommandSession[None, wire.Command]):
         if not c.last:
             self.ok(f"{c.size} octets received")
             return
+        await self.last_chunk(t, limit)
+
+    async def last_chunk(self, t: Transaction, limit: int) -> None:
+        """BDAT LAST or BURL LAST: the message is whole; deliver it."""
         self.transaction = None
         t.body.finish()
         message, bare = t.body.message()
@@ -402,6 +413,41 @@ class SmtpSession(CommandSession[None, wire.Command]):
                 await self.refuse_all(t, codes.TOO_BIG)
                 return
         await self.finish(t, message)
+
+    async def burl(self, c: wire.Burl) -> None:
+        """RFC 4468: the data of a URLAUTH-authorized IMAP URL (GENURLAUTH'd with "submit+<this user>" or
+        another access identifier this user may use) is the next piece of the message, as a BDAT chunk
+        is; BURL and BDAT mix, and BURL LAST ends the message. Only on submission, once authenticated."""
+        if not self.submission:
+            raise Refused(Reply(502, "5.5.1", "BURL is available on the submission ports"))
+        if self.identity is None:
+            raise Refused(codes.NEED_AUTH)
+        t = self.transaction
+        if t is None or not t.recipients or t.failed:
+            raise Refused(codes.NEED_MAIL if t is None else
+                          codes.NO_RECIPIENTS if not t.recipients else codes.BAD_SEQUENCE)
+        limit = await self.size_limit()
+        try:
+            if imapurl.parse_url(c.url).urlauth is None:
+                t.failed = True
+                raise Refused(codes.BURL_NOT_AUTHORIZED)
+            data = await self.runtime.mailstore.fetch_url(c.url, Requester(self.identity.account_id, submit=True))
+        except imapurl.BadUrl as err:
+            # The message would miss this piece: the rest of the transaction is refused (503) until RSET.
+            t.failed = True
+            self.log.info("smtp.burl_refused", reason=str(err))
+            raise Refused(codes.burl_reply(c.url, err)) from None
+        t.chunked += len(data)
+        if t.chunked > limit:
+            t.failed = True
+            t.body.clear()
+            self.log.info("smtp.too_big", size=t.chunked)
+            raise Refused(codes.TOO_BIG)
+        t.body.take(data)
+        if not c.last:
+            self.ok(f"{len(data)} octets appended", "2.5.0")
+            return
+        await self.last_chunk(t, limit)
 
     async def refuse_all(self, t: Transaction, reply: Reply) -> None:
         """A refusal of the whole message: once in SMTP, once per accepted recipient in LMTP (RFC 2033 4.2)."""
@@ -472,7 +518,8 @@ class SmtpSession(CommandSession[None, wire.Command]):
 
 for _command, _handler in (
     (wire.Hello, SmtpSession.hello), (wire.Mail, SmtpSession.mail), (wire.Rcpt, SmtpSession.rcpt),
-    (wire.Data, SmtpSession.data), (wire.Bdat, SmtpSession.bdat), (wire.Rset, SmtpSession.rset),
+    (wire.Data, SmtpSession.data), (wire.Bdat, SmtpSession.bdat), (wire.Burl, SmtpSession.burl),
+    (wire.Rset, SmtpSession.rset),
     (wire.Noop, SmtpSession.noop), (wire.Quit, SmtpSession.quit), (wire.StartTls, SmtpSession.starttls),
     (wire.Auth, SmtpSession.auth), (wire.Vrfy, SmtpSession.vrfy), (wire.Expn, SmtpSession.expn),
     (wire.Help, SmtpSession.help),

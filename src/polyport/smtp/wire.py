@@ -7,7 +7,7 @@ SMTP's own codes and the connection goes on.
 
 Extensions parsed here: SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), CHUNKING/BDAT
 (RFC 3030), DSN (RFC 3461: RET, ENVID, NOTIFY, ORCPT), AUTH (RFC 4954, also MAIL's AUTH=), REQUIRETLS
-(RFC 8689), ENHANCEDSTATUSCODES (RFC 2034/3463).
+(RFC 8689), ENHANCEDSTATUSCODES (RFC 2034/3463), BURL (RFC 4468).
 """
 
 from __future__ import annotations
@@ -340,6 +340,14 @@ class Bdat:
 
 
 @dataclass(frozen=True, slots=True)
+class Burl:
+    """RFC 4468: a URL whose data is the next piece of the message (as a BDAT chunk is), and whether it is
+    the last."""
+    url: str
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Rset:
     pass
 
@@ -380,9 +388,12 @@ class Auth:
     initial: bytes | None  # None: no initial response; b"" for "="
 
 
-Command = Hello | Mail | Rcpt | Data | Bdat | Rset | Noop | Quit | Vrfy | Expn | Help | StartTls | Auth
+Command = Hello | Mail | Rcpt | Data | Bdat | Burl | Rset | Noop | Quit | Vrfy | Expn | Help | StartTls | Auth
 
 MAX_BDAT = 2**40  # a chunk size beyond any message limit: refused by size, not by parsing
+# RFC 3986 absolute-URI: a scheme, ":", then URI characters (unreserved, reserved, "%"); nothing else, so
+# a URL can never hold a space, a control character or 8-bit text.
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def _no_argument(verb: str, rest: str, command: Command) -> Command:
@@ -438,6 +449,14 @@ def parse_command(line: bytes, *, utf8: bool = True) -> Command:
         if len(parts) == 2 and parts[1].upper() != "LAST":
             raise syntax("BDAT <size> [LAST] expected")
         return Bdat(int(parts[0]), len(parts) == 2)
+    if verb == "BURL":
+        # burl-cmd = "BURL" SP absolute-URI [SP end-marker] CRLF; end-marker = "LAST" (RFC 4468 section 3)
+        parts = rest.split(" ")
+        if len(parts) > 2 or not _ABSOLUTE_URI.fullmatch(parts[0]):
+            raise syntax("BURL <absolute URL> [LAST] expected")
+        if len(parts) == 2 and parts[1].upper() != "LAST":
+            raise syntax("BURL <absolute URL> [LAST] expected")
+        return Burl(parts[0], len(parts) == 2)
     if verb == "RSET":
         return _no_argument(verb, rest, Rset())
     if verb == "NOOP":
