@@ -229,6 +229,22 @@ def test_append_fetch_store_copy_move_expunge(mail_node: MailNode) -> None:
     client.logout()
 
 
+def test_append_is_not_held_by_nagle_and_delayed_acks(mail_node: MailNode) -> None:
+    """imaplib writes a literal and the line end after it in two writes: Nagle holds the line end until the
+    literal is acknowledged, and Linux delays that ACK by 40 ms where nothing of the server's carries it.
+    The server acknowledges at once when it waits for the rest of a command (TCP_QUICKACK), as Dovecot
+    does: each APPEND took 44 ms before, 1 ms after."""
+    client, _ = logged_in(mail_node)
+    body = message("nagle") + b"a line of text in the body of the message\r\n" * 90
+    took = []
+    for _ in range(15):
+        started = time.perf_counter()
+        ok(client.append("INBOX", None, None, body))
+        took.append(time.perf_counter() - started)
+    client.logout()
+    assert sorted(took)[len(took) // 2] < 0.030, took
+
+
 def test_search_sort_thread(mail_node: MailNode) -> None:
     client, address = logged_in(mail_node)
     deliver(mail_node, address, message("Plans", message_id="<a@x>", date="Mon, 7 Feb 1994 10:00:00 +0000"))

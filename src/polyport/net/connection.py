@@ -28,6 +28,7 @@ transport of the tests (`net.memory`). Nothing here knows which.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import zlib
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -46,6 +47,7 @@ WRITE_LOW_WATER = 64 * 1024
 READ_PAUSE_AT = 1024 * 1024
 FLUSH_AT = 64 * 1024  # queued output handed to the transport at once from this size
 TLS_HANDSHAKE_TIMEOUT = 30.0
+QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class ConnectionClosed(Exception):
@@ -89,7 +91,8 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "_buffer", "_closed", "_compressed_in", "_deflater", "_discarding", "_drain_since", "_drain_waiter", "_eof",
         "_flush_scheduled", "_idle_timer", "_inflater", "_last_input", "_loop", "_pending", "_pending_size",
-        "_reading_paused", "_scan", "_shutdown", "_too_long", "_transport", "_waiter", "_writing_paused", "id",
+        "_quickack", "_reading_paused", "_scan", "_shutdown", "_too_long", "_transport", "_unanswered", "_waiter",
+        "_writing_paused", "id",
         "idle_timeout", "max_line", "owner", "remote_ip", "remote_port", "task", "tls_version", "trusted",
     )
 
@@ -125,6 +128,8 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         self._pending: list[bytes] = []  # written, not handed to the transport yet (see write)
         self._pending_size = 0
+        self._quickack: Any = None  # the TCP socket, where Linux's TCP_QUICKACK applies (see _wait_for_input)
+        self._unanswered = False  # input arrived since we last sent anything
 
     # -- asyncio.Protocol --
 
@@ -135,6 +140,9 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("", 0)
         self.remote_ip, self.remote_port = str(peer[0]), int(peer[1])
         self._note_tls(transport)
+        sock = transport.get_extra_info("socket")
+        if QUICKACK is not None and sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            self._quickack = sock
         self._loop = asyncio.get_running_loop()
         self._last_input = self._loop.time()
         self._idle_timer = self._loop.call_later(self.idle_timeout, self._check_idle)
@@ -165,6 +173,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_input = self._loop.time()
+        self._unanswered = True
         if self._inflater is not None:
             self._compressed_in += data
             self._inflate()
@@ -243,6 +252,17 @@ class Connection(asyncio.Protocol):
             # The caller needs more than the buffer holds (a large literal): let more in.
             self._reading_paused = False
             self._transport.resume_reading()
+        if self._unanswered and self._quickack is not None:
+            # Waiting for the rest of what the client is sending (a literal's next line, a command split
+            # across segments) with nothing of ours to carry the ACK: acknowledge now. A client that
+            # writes a literal and its line end in two writes (Python's imaplib) has Nagle hold the
+            # second until the first is acknowledged, and Linux delays that ACK by 40 ms: every such
+            # APPEND took 44 ms instead of 0.9 (Dovecot sets TCP_QUICKACK before every read).
+            self._unanswered = False
+            try:
+                self._quickack.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+            except OSError:
+                self._quickack = None
         self._waiter = asyncio.get_running_loop().create_future()
         try:
             await self._waiter
@@ -390,6 +410,7 @@ class Connection(asyncio.Protocol):
         if len(data) >= FLUSH_AT and self._deflater is None:
             self._flush()  # a large body goes to the transport as it is, not copied into a join
             self._transport.write(data)
+            self._unanswered = False
             return
         self._pending.append(data)
         self._pending_size += len(data)
@@ -412,6 +433,7 @@ class Connection(asyncio.Protocol):
         if self._deflater is not None:
             data = self._deflater.compress(data) + self._deflater.flush(zlib.Z_SYNC_FLUSH)
         self._transport.write(data)
+        self._unanswered = False  # what we send carries the ACK
 
     async def drain(self) -> None:
         if self._closed:
