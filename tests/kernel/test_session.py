@@ -293,3 +293,42 @@ async def test_a_peer_gone_in_the_middle_of_a_frame_is_a_framing_error() -> None
     client.send_eof()
     await client.close()
     assert outcome == ["frame-error"]
+
+
+class PushingSession(ToySession):
+    """A toy session with news of its own to send between commands (what IMAP's NOTIFY does)."""
+
+    def __init__(self, conn: Connection, recorder: Recorder) -> None:
+        super().__init__(conn, recorder)
+        self.news: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sent = 0
+
+    def unsolicited(self) -> asyncio.Future[None] | None:
+        return self.news if self.state is State.IN else None
+
+    async def send_unsolicited(self) -> None:
+        self.sent += 1
+        self.send(f"NEWS {self.sent}")
+        self.news = asyncio.get_running_loop().create_future()
+
+
+class PushingHandler(ToyHandler):
+    def session(self, conn: Connection) -> ToySession:
+        session = PushingSession(conn, self.recorder)
+        self.sessions.append(session)
+        return session
+
+
+async def test_unsolicited_news_goes_out_between_commands() -> None:
+    handler = PushingHandler()
+    client = MemoryClient(handler)
+    assert await client.line() == b"HELLO"
+    assert await client.ask(b"LOGIN") == b"OK in"
+    session = cast(PushingSession, handler.sessions[0])
+    for number in (1, 2):
+        await asyncio.sleep(0.01)  # the session waits for a command and its news together
+        session.news.set_result(None)
+        assert await client.line() == b"NEWS %d" % number
+    assert await client.ask(b"SECRET") == b"OK 42"  # commands are read as before
+    assert await client.ask(b"QUIT") == b"OK bye"
+    await client.close()

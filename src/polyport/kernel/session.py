@@ -18,6 +18,7 @@ its results the same way).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -172,6 +173,7 @@ class CommandSession(Generic[StateT, CommandT]):
         conn = self.conn
         try:
             while not self.finished:
+                await self.wait_for_command()
                 try:
                     data = await self.read_command()
                 except LineTooLong as err:
@@ -230,6 +232,30 @@ class CommandSession(Generic[StateT, CommandT]):
                            if command is not None else "-")
         await self.server_error(command)
         return Result.SERVER_ERROR
+
+    async def wait_for_command(self) -> None:
+        """Until the client sends something, hand the session's unsolicited news to it as it comes. Returns
+        at once when input is waiting or the session watches nothing; then read_command waits as before."""
+        conn = self.conn
+        while not conn.has_buffered_input():
+            news = self.unsolicited()
+            if news is None:
+                return
+            if news.done():
+                await self.send_unsolicited()
+                await conn.drain()
+                continue
+            await conn.wait_for_input_or(news)
+
+    # -- hooks: unsolicited news --
+
+    def unsolicited(self) -> asyncio.Future[None] | None:
+        """A future done when the session has something to send between commands, unasked; None when it
+        watches nothing now (the default)."""
+        return None
+
+    async def send_unsolicited(self) -> None:
+        """Send what `unsolicited()` announced (called only once its future is done)."""
 
     # -- hooks: reading and parsing --
 
