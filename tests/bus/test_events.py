@@ -22,7 +22,10 @@ from polyport.bus.events import (
     GroupChanged,
     MailboxChanged,
     MailboxListChanged,
+    MessagesChanged,
+    MetadataChanged,
     ServerChanged,
+    SubscriptionsChanged,
     WireError,
     from_wire,
 )
@@ -32,6 +35,10 @@ EXAMPLES: list[Event] = [
     MailboxChanged(42, "append", modseq=7, uid=3),
     MailboxChanged(42, "expunge"),
     MailboxListChanged(5),
+    MessagesChanged(5, 42, "flags"),
+    SubscriptionsChanged(5, ("INBOX", "~ann/Shared"), True),
+    MetadataChanged(5, 42, ("/private/comment",), private_to=7),
+    MetadataChanged(None, None, ("/shared/admin",)),
     AccountChanged("ann@example.com", "renamed", to="anne@example.com"),
     DomainChanged("example.com", "account_defaults"),
     ServerChanged("services"),
@@ -62,6 +69,9 @@ def test_any_event_round_trips(event: Event) -> None:
 def test_topics() -> None:
     assert MailboxChanged(42, "flags", modseq=1).topic == topics.mailbox(42) == "mailbox.42"
     assert MailboxListChanged(5).topic == topics.account(5) == "account.5"
+    assert MessagesChanged(5, 42, "append").topic == SubscriptionsChanged(5, (), False).topic == "account.5"
+    assert MetadataChanged(5, None, ("/private/x",), private_to=5).topic == "account.5"
+    assert MetadataChanged(None, None, ("/shared/x",)).topic == topics.SERVER_METADATA == "server-metadata"
     for event in EXAMPLES:
         if isinstance(event, DirectoryEvent):
             assert event.topic == topics.DIRECTORY == "directory"

@@ -18,6 +18,9 @@ The kinds are those the services publish today:
   expunged, the mailbox deleted, renamed, or its ACL changed.
 - `MailboxListChanged` (topic `account.<id>`, the mailstore): a mailbox of the account was created,
   deleted or renamed.
+- `MessagesChanged`, `SubscriptionsChanged` and `MetadataChanged` (topic `account.<id>`, the mailstore):
+  what an IMAP NOTIFY session (RFC 5465) watches across an account's mailboxes with one subscription,
+  instead of one per mailbox. `MetadataChanged` of the server's shared entries goes to `server-metadata`.
 - The directory's, all on topic `directory`: `AccountChanged`, `DomainChanged`, `ServerChanged`,
   `AliasChanged`, `ForwarderChanged`, `GroupChanged`.
 """
@@ -128,6 +131,57 @@ class MailboxListChanged(Event):
 
     @property
     def topic(self) -> str:
+        return topics.account(self.account_id)
+
+
+@_kind("messages")
+@dataclass(frozen=True, slots=True)
+class MessagesChanged(Event):
+    """Messages of one of the account's mailboxes were appended, had their flags changed or were expunged:
+    `MailboxChanged` again, on the owner's account topic (a NOTIFY session hears all of an account's
+    mailboxes on it)."""
+
+    account_id: int
+    mailbox_id: int
+    change: Literal["append", "flags", "expunge"]
+
+    @property
+    def topic(self) -> str:
+        return topics.account(self.account_id)
+
+
+@_kind("subscriptions")
+@dataclass(frozen=True, slots=True)
+class SubscriptionsChanged(Event):
+    """The account subscribed to or unsubscribed from `names` (IMAP's names; "~owner/x" for another
+    account's mailbox)."""
+
+    account_id: int
+    names: tuple[str, ...]
+    subscribed: bool
+
+    @property
+    def topic(self) -> str:
+        return topics.account(self.account_id)
+
+
+@_kind("metadata")
+@dataclass(frozen=True, slots=True)
+class MetadataChanged(Event):
+    """METADATA entries (RFC 5464; lower-case names) were set or deleted: of a mailbox (`mailbox_id`) of
+    the account `account_id` owns, or of the server (`mailbox_id` None). `private_to` is the account whose
+    private entries they are (None for shared ones); the server's shared entries go to every account, on
+    `topics.SERVER_METADATA`."""
+
+    account_id: int | None
+    mailbox_id: int | None
+    entries: tuple[str, ...]
+    private_to: int | None = None
+
+    @property
+    def topic(self) -> str:
+        if self.account_id is None:
+            return topics.SERVER_METADATA
         return topics.account(self.account_id)
 
 

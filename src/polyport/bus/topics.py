@@ -10,6 +10,9 @@ from __future__ import annotations
 DIRECTORY = "directory"
 """Every change to domains, accounts, aliases, forwarders, groups and server-wide settings."""
 
+SERVER_METADATA = "server-metadata"
+"""Changes to the server's shared METADATA entries (RFC 5464, mailbox ""): of interest to every account."""
+
 ANY_MAILBOX = "mailbox.*"
 """A prefix subscription to every mailbox's topic."""
 
@@ -25,7 +28,8 @@ def mailbox(mailbox_id: int) -> str:
 
 
 def account(account_id: int) -> str:
-    """Changes to an account's list of mailboxes (created, deleted, renamed)."""
+    """Changes across an account's mailboxes: the list (created, deleted, renamed), their messages (a
+    summary of `mailbox`'s events), subscriptions and METADATA entries."""
     return f"account.{account_id}"
 
 

@@ -1,12 +1,12 @@
 """IMAP4rev1 and IMAP4rev2 (ports 143 and 993) over the mailstore.
 
-`wire/` turns command bytes into typed commands (pure: `commands.py` the commands, `parser.py` the
-parser, `sequence.py` sequence sets, `errors.py` its refusals and the literal marker), `responses.py`
-formats the answers' pieces, `session.py` holds one connection (states, literals, catching up with
-changes) on the protocol kernel's `CommandSession`, `selected.py` the selected mailbox's message numbers,
-`fetch.py` and `search.py` the FETCH items and SEARCH/SORT/THREAD, `codes.py` the one mapping of the
-services' errors to NO/BAD and response codes, `commands/` one function per command. docs/rfc-status.md
-lists the RFCs and extensions, and what is left out.
+`wire/` turns command bytes into typed commands (pure: `commands.py` the commands, `parser.py` the parser,
+`sequence.py` sequence sets, `errors.py` its refusals and the literal marker), `responses.py` formats the
+answers' pieces, `session.py` holds one connection (states, literals, catching up with changes) on the
+protocol kernel's `CommandSession`, `selected.py` the selected mailbox's message numbers, `notifications.py`
+NOTIFY's watches (RFC 5465), `fetch.py` and `search.py` the FETCH items and SEARCH/SORT/THREAD, `codes.py` the
+one mapping of the services' errors to NO/BAD and response codes, `commands/` one function per command.
+docs/rfc-status.md lists the RFCs and extensions, and what is left out.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from polyport.net.listener import Refusal
 from polyport.runtime import Runtime
 
 # Registers every command on import.
-from polyport.imap.commands import acl, connection, fetching, mailboxes, messages, searching  # noqa: F401  isort: skip
+from polyport.imap.commands import acl, connection, fetching, mailboxes, messages, notify, searching  # noqa: F401  isort: skip
 
 
 class ImapHandler(CommandHandler[ImapSession]):

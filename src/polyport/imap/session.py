@@ -13,12 +13,15 @@ Implementation notes:
 - Changes made elsewhere to the selected mailbox arrive as bus events; before a command's tagged answer
   the session catches up (selected.py) and sends EXISTS/EXPUNGE/FETCH, holding expunges back during
   FETCH, STORE and SEARCH as RFC 3501 7.4.1 requires.
+- With NOTIFY (RFC 5465, notifications.py) the session also speaks between commands: the kernel's loop waits for
+  the next command and for the session's subscriptions together (`unsolicited`), and IDLE does the same.
 - Nothing is logged of a command but its name and outcome: LOGIN and AUTHENTICATE carry passwords.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +33,7 @@ from polyport.bus import Subscription, topics
 from polyport.config import ResolvedService
 from polyport.imap import wire
 from polyport.imap.codes import ImapRefusal, refusal_for
+from polyport.imap.notifications import Notifications, new_message_lines
 from polyport.imap.selected import Selected, catch_up
 from polyport.kernel.sasl import SaslFramingError
 from polyport.kernel.session import (
@@ -137,6 +141,7 @@ class ImapSession(CommandSession[State, wire.Command]):
         self.subscription: Subscription | None = None
         self.enabled: set[str] = set()
         self.utf8 = False
+        self.notify: Notifications | None = None  # RFC 5465 NOTIFY SET, while one is on
 
     # -- services --
 
@@ -193,7 +198,8 @@ class ImapSession(CommandSession[State, wire.Command]):
             "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
             "BINARY", f"APPENDLIMIT={appendlimit}", "MULTIAPPEND", "UTF8=ACCEPT", "OBJECTID", "CHILDREN",
             "SAVEDATE", "ACL", "RIGHTS=texk", "REPLACE", "LIST-MYRIGHTS", "PREVIEW",
-            "INPROGRESS", "METADATA", "CATENATE", "URLAUTH",
+            "INPROGRESS", "METADATA", "CATENATE", "URLAUTH", "UNAUTHENTICATE",
+            *(["NOTIFY"] if self.runtime.bus is not None else []),
             *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
         ]
 
@@ -208,6 +214,7 @@ class ImapSession(CommandSession[State, wire.Command]):
 
     def ended(self) -> None:
         self.unselect()
+        self.notify_off()
 
     async def line_too_long(self, err: LineTooLong) -> None:
         self.send(f"* BAD command line longer than {err.limit} bytes; nothing was done\r\n".encode())
@@ -326,15 +333,18 @@ class ImapSession(CommandSession[State, wire.Command]):
         self.tagged(command.tag if command is not None else "*", "NO",
                     "internal error; the server log has the details", "SERVERBUG")
 
-    async def updates(self, command: wire.Command | None, *, force: bool = False) -> None:
-        """Announce what changed in the selected mailbox (if anything happened, or when `force`d)."""
+    async def updates(self, command: wire.Command | None, *, force: bool = False,
+                      hold_expunges: bool = False) -> None:
+        """Announce what changed in the selected mailbox (if anything happened, or when `force`d);
+        `hold_expunges` between commands under SELECTED-DELAYED (RFC 5465 section 5.2)."""
         selected, subscription = self.selected, self.subscription
         if selected is None or subscription is None:
             return
         pending = False
         while subscription.get_nowait() is not None:
             pending = True
-        expunges_allowed = not (isinstance(command, NO_EXPUNGE_ANSWERS) and not getattr(command, "uid", False))
+        expunges_allowed = not hold_expunges and not (
+            isinstance(command, NO_EXPUNGE_ANSWERS) and not getattr(command, "uid", False))
         if not (pending or force or subscription.overflowed or (expunges_allowed and selected.pending_expunges)):
             return
         subscription.overflowed = False
@@ -414,17 +424,67 @@ class ImapSession(CommandSession[State, wire.Command]):
         return selected
 
     async def wait_for_done_or_change(self) -> bytes:
-        """IDLE: wait for the client's DONE line, sending changes as they come (RFC 2177). One wait for
-        both, no task for either: thousands of sessions sit here. The connection's idle timer (30 minutes
-        by default, RFC 9051's minimum) ends a client that neither renews IDLE nor speaks."""
+        """IDLE: wait for the client's DONE line, sending changes as they come (RFC 2177), and NOTIFY's news
+        (RFC 5465 section 4). One wait for both, no task for either: thousands of sessions sit here. The
+        connection's idle timer (30 minutes by default, RFC 9051's minimum) ends a client that neither
+        renews IDLE nor speaks."""
         assert self.subscription is not None or self.selected is None
         conn = self.conn
         while True:
             if conn.line_ready():
                 return await conn.read_line()
-            watcher = self.subscription.wait() if self.subscription is not None else None
+            if self.notify is not None:
+                watcher: asyncio.Future[None] | None = self.notify.waiter(self.subscription)
+            else:
+                watcher = self.subscription.wait() if self.subscription is not None else None
             if watcher is not None and watcher.done():
+                await self.notify_news()
                 await self.updates(None, force=True)
                 await conn.drain()
                 continue
             await conn.wait_for_input_or(watcher)
+
+    # -- NOTIFY (RFC 5465; notifications.py) --
+
+    def unsolicited(self) -> asyncio.Future[None] | None:
+        notify = self.notify
+        if notify is None:
+            return None
+        return notify.waiter(self.subscription if notify.watches_selected else None)
+
+    async def send_unsolicited(self) -> None:
+        await self.notify_news()
+        notify, selected, subscription = self.notify, self.selected, self.subscription
+        if notify is None or not notify.watches_selected or selected is None or subscription is None:
+            return
+        if not subscription.wait().done() and not subscription.overflowed:
+            return
+        largest = selected.largest_uid
+        await self.updates(None, hold_expunges=notify.delayed)
+        if notify.fetch and self.selected is selected and selected.largest_uid > largest:
+            new = list(selected.uids[bisect.bisect_right(selected.uids, largest):])
+            for line in await new_message_lines(self.mailstore, selected, new, notify.fetch,
+                                                condstore=self.condstore, utf8=self.utf8):
+                self.send(line)
+
+    async def notify_news(self) -> None:
+        """Send NOTIFY's responses for the events waiting; on overflow, say so and turn NOTIFY off."""
+        notify = self.notify
+        if notify is None:
+            return
+        events = notify.pending()
+        if notify.overflowed:
+            self.notify_off()
+            self.send(b"* OK [NOTIFICATIONOVERFLOW] too many changes at once; NOTIFY is off\r\n")
+            return
+        if not events:
+            return
+        selected_id = self.selected.id if self.selected is not None else None
+        for line in await notify.responses(events, selected_id=selected_id, condstore=self.condstore,
+                                           utf8=self.utf8):
+            self.send(line)
+
+    def notify_off(self) -> None:
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None

@@ -32,7 +32,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from polyport.bus import Bus
-from polyport.bus.events import MailboxChange, MailboxChanged, MailboxListChanged
+from polyport.bus.events import (
+    MailboxChange,
+    MailboxChanged,
+    MailboxListChanged,
+    MessagesChanged,
+    MetadataChanged,
+    SubscriptionsChanged,
+)
 from polyport.directory import Directory
 from polyport.directory import settings as schema
 from polyport.mailstore import acl, imapurl, names, sections, urlauth
@@ -70,6 +77,10 @@ READ_PIECE = 256 * 1024
 
 
 MAILBOX_MODSEQ = Statement("SELECT highestmodseq FROM mailboxes WHERE id = :id")
+MAILBOX_OWNER = Statement("SELECT account_id FROM mailboxes WHERE id = :id")
+# Mailbox ids whose owner (the account topic of MessagesChanged) is remembered: a mailbox never changes
+# account, so a delivery to a known mailbox costs no read for it.
+OWNER_CACHE = 50_000
 MAX_UID = 2**32 - 1
 # Messages read at a time when a mailbox's index is first built (about 10 us each on this machine).
 INDEX_SLICE = 2_500
@@ -244,11 +255,29 @@ class Mailstore:
         self.inline_max = inline_max
         self._clock = clock
         self._indexes = IndexCache()
+        self._owners: dict[int, int] = {}
 
     async def _changed(self, mailbox_id: int, change: MailboxChange, modseq: int,
                        uid: int | None = None) -> None:
-        if self.bus is not None:
-            await self.bus.publish(MailboxChanged(mailbox_id, change, modseq, uid))
+        if self.bus is None:
+            return
+        await self.bus.publish(MailboxChanged(mailbox_id, change, modseq, uid))
+        if change in ("append", "flags", "expunge"):
+            owner = await self._owner(mailbox_id)
+            if owner is not None:
+                await self.bus.publish(MessagesChanged(owner, mailbox_id, change))
+
+    async def _owner(self, mailbox_id: int) -> int | None:
+        """The account owning a mailbox (None if it is gone already)."""
+        owner = self._owners.get(mailbox_id)
+        if owner is None:
+            found = await self.store.fetch(MAILBOX_OWNER.value(id=mailbox_id))
+            if found is None:
+                return None
+            if len(self._owners) >= OWNER_CACHE:
+                self._owners.clear()
+            owner = self._owners[mailbox_id] = int(found)
+        return owner
 
     async def _mailboxes_changed(self, account_id: int) -> None:
         if self.bus is not None:
@@ -420,9 +449,16 @@ class Mailstore:
         if canonical.startswith(names.FOREIGN):
             await self._foreign(account_id, canonical, "l")
         await self.store.write(unit_of(rec.SUBSCRIBE.run(account_id=account_id, name=canonical)))
+        await self._subscriptions_changed(account_id, (canonical,), True)
 
     async def unsubscribe(self, account_id: int, name: str) -> None:
-        await self.store.write(unit_of(rec.UNSUBSCRIBE.run(account_id=account_id, name=names.check(name))))
+        canonical = names.check(name)
+        await self.store.write(unit_of(rec.UNSUBSCRIBE.run(account_id=account_id, name=canonical)))
+        await self._subscriptions_changed(account_id, (canonical,), False)
+
+    async def _subscriptions_changed(self, account_id: int, changed: tuple[str, ...], subscribed: bool) -> None:
+        if self.bus is not None and changed:
+            await self.bus.publish(SubscriptionsChanged(account_id, changed, subscribed))
 
     async def subscriptions(self, account_id: int) -> list[str]:
         rows = await self.store.fetch(rec.SUBSCRIPTIONS.all(account_id=account_id))
@@ -432,12 +468,16 @@ class Mailstore:
         """Replace the subscribed names (CommuniGate's SETMAILBOXSUBSCRIPTION); returns them, canonical."""
         wanted = list(dict.fromkeys(names.check(n) for n in mailbox_names))
 
+        before = set(await self.subscriptions(account_id))
+
         def unit() -> Unit[None]:
             yield rec.UNSUBSCRIBE_ALL.run(account_id=account_id)
             for name in wanted:
                 yield rec.SUBSCRIBE.run(account_id=account_id, name=name)
 
         await self.store.write(unit())
+        await self._subscriptions_changed(account_id, tuple(n for n in wanted if n not in before), True)
+        await self._subscriptions_changed(account_id, tuple(sorted(before.difference(wanted))), False)
         return wanted
 
     async def set_class(self, account_id: int, name: str, mailbox_class: str | None) -> None:
@@ -971,6 +1011,15 @@ class Mailstore:
                                        md.MAX_VALUE_SIZE)
         mailbox_id = await self._metadata_place(account_id, mailbox, [name for name, _ in changes], setting=True)
         await self.store.write(md.set_entries(mailbox_id, account_id, changes))
+        if self.bus is None:
+            return
+        owner = account_id if mailbox_id is None else await self._owner(mailbox_id)
+        private = tuple(dict.fromkeys(name.lower() for name, _ in changes if md.is_private(name)))
+        shared = tuple(dict.fromkeys(name.lower() for name, _ in changes if not md.is_private(name)))
+        if private:
+            await self.bus.publish(MetadataChanged(owner, mailbox_id, private, private_to=account_id))
+        if shared:
+            await self.bus.publish(MetadataChanged(None if mailbox_id is None else owner, mailbox_id, shared))
 
     # -- IMAP URLs (imapurl.py) and URLAUTH (RFC 4467; urlauth.py) --
 

@@ -637,6 +637,44 @@ class Compress(Command):
     name: ClassVar[str] = "COMPRESS"
 
 
+@dataclass(frozen=True, slots=True)
+class Unauthenticate(Command):
+    """RFC 8437: back to the not-authenticated state."""
+
+    name: ClassVar[str] = "UNAUTHENTICATE"
+
+
+NotifyFilterKind = typing.Literal["SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE",
+                                  "MAILBOXES"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyEventGroup:
+    """RFC 5465 section 3.1: one event-group. `mailboxes` names SUBTREE's and MAILBOXES' mailboxes (empty for
+    the others); `events` are the event names as the RFC spells them ("MessageNew", ...), empty for NONE;
+    `fetch` MessageNew's fetch attributes (SELECTED and SELECTED-DELAYED only)."""
+
+    kind: NotifyFilterKind
+    events: tuple[str, ...]
+    mailboxes: tuple[str, ...] = ()
+    fetch: tuple[FetchItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify(Command):
+    """RFC 5465: NOTIFY SET [STATUS] event-groups, or NOTIFY NONE (`groups` None)."""
+
+    groups: tuple[NotifyEventGroup, ...] | None
+    status: bool = False
+    name: ClassVar[str] = "NOTIFY"
+
+
+# RFC 5465 section 8: the events by their canonical spelling (events compare without case: atoms).
+NOTIFY_EVENTS: Final = {name.upper(): name for name in (
+    "MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange", "MailboxName", "SubscriptionChange",
+    "MailboxMetadataChange", "ServerMetadataChange")}
+
+
 STATUS_ITEMS: Final = frozenset({
     "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",  # RFC 9051 6.3.11, RFC 8438
     "HIGHESTMODSEQ",  # RFC 7162 section 3.1.9

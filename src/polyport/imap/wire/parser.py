@@ -19,6 +19,7 @@ from polyport.imap.responses import utf7_decode
 from polyport.imap.wire import commands, sequence
 from polyport.imap.wire.commands import (
     FETCH_ATTRIBUTES,
+    NOTIFY_EVENTS,
     SORT_KEYS,
     STATUS_ITEMS,
     THREAD_ALGORITHMS,
@@ -57,6 +58,9 @@ from polyport.imap.wire.commands import (
     MyRights,
     Namespace,
     Noop,
+    Notify,
+    NotifyEventGroup,
+    NotifyFilterKind,
     QResync,
     Rename,
     Replace,
@@ -89,6 +93,7 @@ from polyport.imap.wire.commands import (
     StoreOperation,
     Subscribe,
     Thread,
+    Unauthenticate,
     Unselect,
     Unsubscribe,
     UrlFetch,
@@ -101,6 +106,7 @@ MAX_DEPTH: Final = 64  # parentheses and NOT/OR in search keys, section part num
 MAX_NUMBER64: Final = 9_223_372_036_854_775_807  # RFC 9051 number64, RFC 7162 mod-sequence-value
 MAX_ID_PAIRS: Final = 30  # RFC 2971 section 3.3
 MAX_CATENATE_PARTS: Final = 1000  # each URL is a read of the store
+MAX_NOTIFY_GROUPS: Final = 100  # NOTIFY's event groups, and mailboxes in one of them: each a watch to keep
 MAX_URLS: Final = 100  # GENURLAUTH's and URLFETCH's URLs, RESETKEY's mechanisms: each a read of the store
 DELIMITER: Final = "/"  # the hierarchy delimiter, for recognizing "INBOX/child"
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")  # RFC 9051 section 6.4.4: both are required
@@ -1541,6 +1547,104 @@ class _Parser:
         self.finish()
         return Compress(tag, algorithm)
 
+    # -- RFC 5465: NOTIFY --
+
+    def cmd_notify(self, tag: str, _uid: bool) -> Notify:
+        # notify          = "NOTIFY" SP (notify-set / notify-none)
+        # notify-set      = "SET" [status-indicator] SP event-groups
+        # status-indicator = SP "STATUS"
+        # notify-none     = "NONE"
+        # event-groups    = event-group *(SP event-group)
+        self.sp("SET or NONE")
+        verb = self.word("SET or NONE")
+        if verb == "NONE":
+            self.finish()
+            return Notify(tag, None)
+        if verb != "SET":
+            raise self.error(f"expected SET or NONE after NOTIFY, found {verb[:30]}")
+        self.sp("event group")
+        status = False
+        if self.peek_word() == "STATUS":
+            self.atom("STATUS")
+            status = True
+            self.sp("event group")
+        groups = [self.notify_event_group()]
+        while self.maybe_sp():
+            if len(groups) >= MAX_NOTIFY_GROUPS:
+                raise self.error(f"more than {MAX_NOTIFY_GROUPS} event groups")
+            groups.append(self.notify_event_group())
+        self.finish()
+        if sum(g.kind in ("SELECTED", "SELECTED-DELAYED") for g in groups) > 1:
+            raise self.error("SELECTED or SELECTED-DELAYED may be named once (RFC 5465 section 8)")
+        return Notify(tag, tuple(groups), status)
+
+    def notify_event_group(self) -> NotifyEventGroup:
+        # event-group = "(" filter-mailboxes SP events ")"
+        # filter-mailboxes = filter-mailboxes-selected / filter-mailboxes-other
+        # filter-mailboxes-selected = "selected" / "selected-delayed"
+        # filter-mailboxes-other = "inboxes" / "personal" / "subscribed" /
+        #                          ( "subtree" SP one-or-more-mailbox ) / ( "mailboxes" SP one-or-more-mailbox )
+        self.open_paren("an event group")
+        kind = self.word("mailbox filter")
+        mailboxes: tuple[str, ...] = ()
+        if kind in ("SUBTREE", "MAILBOXES"):
+            self.sp("mailboxes")
+            mailboxes = self.one_or_more_mailbox()
+        elif kind not in ("SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED"):
+            raise self.error(f"unknown mailbox filter {kind[:30]}")
+        self.sp("events")
+        events, fetch = self.notify_events(kind)
+        if not self.data.startswith(b")", self.pos):
+            raise self.unexpected("')' ending the event group")
+        self.pos += 1
+        return NotifyEventGroup(cast(NotifyFilterKind, kind), events, mailboxes, fetch)
+
+    def one_or_more_mailbox(self) -> tuple[str, ...]:
+        # one-or-more-mailbox = mailbox / many-mailboxes
+        # many-mailboxes = "(" mailbox *(SP mailbox) ")"
+        if not self.data.startswith(b"(", self.pos):
+            return (self.mailbox(),)
+        self.pos += 1
+        found = [self.mailbox()]
+        while self.more("a mailbox name"):
+            if len(found) >= MAX_NOTIFY_GROUPS:
+                raise self.error(f"more than {MAX_NOTIFY_GROUPS} mailboxes in an event group")
+            found.append(self.mailbox())
+        return tuple(found)
+
+    def notify_events(self, kind: str) -> tuple[tuple[str, ...], tuple[FetchItem, ...]]:
+        # events = ( "(" event *(SP event) ")" ) / "NONE"
+        # event = message-event / mailbox-event / user-event / event-ext
+        # message-event = ( "MessageNew" [SP "(" fetch-att *(SP fetch-att) ")" ] ) / "MessageExpunge" /
+        #                 "FlagChange" / "AnnotationChange"
+        # mailbox-event = "MailboxName" / "SubscriptionChange" / "MailboxMetadataChange"
+        # user-event = "ServerMetadataChange"
+        # event-ext = atom
+        if not self.data.startswith(b"(", self.pos):
+            if self.word("events") != "NONE":
+                raise self.error("expected '(' starting the events, or NONE")
+            return (), ()
+        self.pos += 1
+        events: list[str] = []
+        fetch: tuple[FetchItem, ...] = ()
+        while True:
+            word = self.atom("event").decode("ascii")
+            event = NOTIFY_EVENTS.get(word.upper(), word)  # event-ext: kept as written, for BADEVENT
+            if event == "MessageNew" and self.data.startswith(b" (", self.pos):
+                if kind not in ("SELECTED", "SELECTED-DELAYED"):
+                    raise self.error("MessageNew takes fetch attributes for SELECTED only (RFC 5465 5.2)")
+                self.pos += 2
+                items = [self.fetch_att()]
+                while self.more("a fetch attribute"):
+                    items.append(self.fetch_att())
+                fetch = tuple(items)
+            if event not in events:
+                events.append(event)
+            if len(events) > len(NOTIFY_EVENTS) + 10:
+                raise self.error("too many events")
+            if not self.more("an event"):
+                return tuple(events), fetch
+
 
 def parse_section(spec: bytes) -> Section:
     """A section-spec alone (as an IMAP URL's ";SECTION=" gives it, RFC 5092 section 3.2), e.g. b"1.2.MIME"
@@ -1563,7 +1667,7 @@ _cached_fetch_tail = functools.lru_cache(maxsize=1024)(_fetch_tail)
 _Handler = Callable[[_Parser, str, bool], Command]
 _SIMPLE_COMMANDS: Final[dict[str, Callable[[str], Command]]] = {
     "CAPABILITY": Capability, "NOOP": Noop, "LOGOUT": Logout, "STARTTLS": StartTls, "NAMESPACE": Namespace,
-    "CHECK": Check, "CLOSE": Close, "UNSELECT": Unselect, "IDLE": Idle,
+    "CHECK": Check, "CLOSE": Close, "UNSELECT": Unselect, "IDLE": Idle, "UNAUTHENTICATE": Unauthenticate,
 }
 _COMMANDS: Final[dict[str, _Handler]] = {
     "AUTHENTICATE": _Parser.cmd_authenticate, "LOGIN": _Parser.cmd_login, "ENABLE": _Parser.cmd_enable,
@@ -1578,6 +1682,7 @@ _COMMANDS: Final[dict[str, _Handler]] = {
     "LISTRIGHTS": _Parser.cmd_listrights, "MYRIGHTS": _Parser.cmd_myrights, "COMPRESS": _Parser.cmd_compress,
     "REPLACE": _Parser.cmd_replace, "GETMETADATA": _Parser.cmd_getmetadata, "SETMETADATA": _Parser.cmd_setmetadata,
     "GENURLAUTH": _Parser.cmd_genurlauth, "RESETKEY": _Parser.cmd_resetkey, "URLFETCH": _Parser.cmd_urlfetch,
+    "NOTIFY": _Parser.cmd_notify,
 }
 _UID_COMMANDS: Final[dict[str, _Handler]] = {
     "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "SEARCH": _Parser.cmd_search, "COPY": _Parser.cmd_copy,
