@@ -174,6 +174,11 @@ class CommandSession(Generic[StateT, CommandT]):
         try:
             while not self.finished:
                 await self.wait_for_command()
+                if not conn.has_buffered_input():
+                    # The loop runs others while this session waits for its next command: the turns count
+                    # from here, so a quick command is not followed by a needless turn of the loop (a
+                    # pipelined one, already buffered, still counts on from the last turn).
+                    self.turns.since = time.perf_counter()
                 try:
                     data = await self.read_command()
                 except LineTooLong as err:
