@@ -10,6 +10,9 @@ An IMAP4rev1 session also keeps the UIDs that are \\Recent to it (RFC 3501 2.3.2
 the mailstore (no other session sees them as recent) at SELECT and when new messages show up. IMAP4rev2
 dropped \\Recent: such a session claims nothing and is told no RECENT count.
 
+The selection also holds the updating contexts of SEARCH and SORT (contexts.py, RFC 5267 section 4), which
+end with it: catching up tells them of the messages touched, and of expunges before they are announced.
+
 The session also keeps the keywords it has announced in FLAGS: a change showing one it has not announced
 yet (set here or elsewhere) brings FLAGS and PERMANENTFLAGS again first (RFC 3501 7.2.6), so a client is
 never shown a keyword its mailbox was said not to have.
@@ -22,6 +25,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 
 from polyport.imap import responses
+from polyport.imap.contexts import Contexts
 from polyport.imap.fetch import flags_item
 from polyport.imap.wire import SequenceSet
 from polyport.mailstore import Mailbox, Mailstore, MessageMeta, ViewEntry, acl
@@ -72,6 +76,7 @@ class Selected:
         self.own_changes: dict[int, int] = {}
         self.pending_expunges: list[int] = []  # expunged elsewhere, not announced yet
         self.saved: list[int] = []  # SEARCHRES: UIDs the last SEARCH ... RETURN (SAVE) kept (RFC 5182)
+        self.contexts = Contexts()  # RFC 5267: results kept up to date (SEARCH/SORT RETURN (UPDATE))
         # The keywords announced in FLAGS, by their lower-case form (keywords compare without case).
         self.keywords: dict[str, str] = {}
         self.learn(keywords)
@@ -191,6 +196,7 @@ async def catch_up(selected: Selected, mailstore: Mailstore, *, expunges_allowed
     if expunges_allowed and selected.pending_expunges:
         gone = sorted(set(selected.pending_expunges))
         selected.pending_expunges.clear()
+        out += selected.contexts.expunging(selected, gone)  # RFC 5267 4.3.4: before the expunge itself
         if qresync:
             for uid in gone:
                 selected.remove(uid)
@@ -203,6 +209,7 @@ async def catch_up(selected: Selected, mailstore: Mailstore, *, expunges_allowed
     largest = selected.largest_uid
     # Every change is looked at (not only the ones announced below): a keyword first set here must be in
     # FLAGS before any FETCH shows it.
+    selected.contexts.touched(c.uid for c in changes.changed)  # own changes too: they may change a result
     new_keywords = False
     for change in changes.changed:
         new_keywords |= selected.learn_text(change.keywords)

@@ -13,6 +13,8 @@ Implementation notes:
 - Changes made elsewhere to the selected mailbox arrive as bus events; before a command's tagged answer
   the session catches up (selected.py) and sends EXISTS/EXPUNGE/FETCH, holding expunges back during
   FETCH, STORE and SEARCH as RFC 3501 7.4.1 requires.
+- Results kept up to date (RFC 5267 CONTEXT=SEARCH/SORT, contexts.py) go with the same catch-up: REMOVEFROM
+  before the EXPUNGE it is due to, ADDTO and REMOVEFROM for arrivals and flag changes after EXISTS and FETCH.
 - With NOTIFY (RFC 5465, notifications.py) the session also speaks between commands: the kernel's loop waits for
   the next command and for the session's subscriptions together (`unsolicited`), and IDLE does the same.
 - Nothing is logged of a command but its name and outcome: LOGIN and AUTHENTICATE carry passwords.
@@ -27,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from polyport import __version__, metrics
+from polyport import __version__, log, metrics
 from polyport.auth.login import Identity
 from polyport.bus import Subscription, topics
 from polyport.config import ResolvedService
@@ -49,6 +51,7 @@ from polyport.kernel.session import (
 from polyport.mailstore import Mailstore, NoSuchMailbox
 from polyport.net.connection import Connection, ConnectionClosed, LineTooLong
 from polyport.runtime import Runtime
+from polyport.store.blobs import BlobError
 
 ACCESS_MODE = "IMAP"
 # RFC 9585 INPROGRESS: a long command reports its progress at most this often, the first time only once it
@@ -199,7 +202,8 @@ class ImapSession(CommandSession[State, wire.Command]):
             "BINARY", f"APPENDLIMIT={appendlimit}", "MULTIAPPEND", "UTF8=ACCEPT", "OBJECTID", "CHILDREN",
             "SAVEDATE", "ACL", "RIGHTS=texk", "REPLACE", "LIST-MYRIGHTS", "PREVIEW",
             "INPROGRESS", "METADATA", "CATENATE", "URLAUTH", "UNAUTHENTICATE",
-            *(["NOTIFY"] if self.runtime.bus is not None else []),
+            # Both follow the mailbox's changes on the bus (contexts.py), as NOTIFY does.
+            *(["NOTIFY", "CONTEXT=SEARCH", "CONTEXT=SORT"] if self.runtime.bus is not None else []),
             *([] if self.conn.compressed else ["COMPRESS=DEFLATE"]),
         ]
 
@@ -348,10 +352,16 @@ class ImapSession(CommandSession[State, wire.Command]):
         if not (pending or force or subscription.overflowed or (expunges_allowed and selected.pending_expunges)):
             return
         subscription.overflowed = False
+
+        def unreadable(uid: int, err: BlobError) -> None:
+            self.search_unreadable(selected.id, uid, err)
+
         try:
             lines = await catch_up(selected, self.mailstore, expunges_allowed=expunges_allowed,
                                    qresync=self.qresync, condstore=self.condstore,
                                    uid_command=bool(getattr(command, "uid", False)))
+            if selected.contexts.dirty:  # RFC 5267 4.3.2: ADDTO and REMOVEFROM after the EXISTS and FETCH
+                lines += await selected.contexts.refresh(selected, self.mailstore, unreadable, self.read_message)
         except NoSuchMailbox:
             # Deleted by another session: its message numbers mean nothing any more (as Dovecot does).
             self.unselect()
@@ -360,6 +370,17 @@ class ImapSession(CommandSession[State, wire.Command]):
             raise ConnectionClosed("the selected mailbox was deleted") from None
         for line in lines:
             self.send(line)
+
+    async def read_message(self, blob: str, size: int) -> bytes:
+        return await self.mailstore.read(blob, size=size)
+
+    def search_unreadable(self, mailbox: int, uid: int, err: BlobError) -> None:
+        """A line for a message left out of a search: where it is and why, never its content; once a
+        process, however often clients search."""
+        if not log.once(("imap.search_unreadable", mailbox, uid, str(err))):
+            return
+        self.log.error("imap.search_unreadable", mailbox=mailbox, uid=uid, error=type(err).__name__,
+                       reason=str(err))
 
     async def finish(self, command: wire.Command, text: str, code: str | None = None) -> None:
         """Send pending updates, then the tagged OK."""

@@ -2,6 +2,12 @@
 PARTIAL's pages), SORT (with ESORT's and PARTIAL's RETURN options) and THREAD (RFC 5256). A query over
 search.py's limits (keys, work) is answered NO [LIMIT] (RFC 5530).
 
+RETURN (UPDATE) (RFC 5267 section 4, CONTEXT=SEARCH and CONTEXT=SORT) keeps the result up to date
+(contexts.py): the whole result, whatever the other options (MIN, MAX, COUNT, PARTIAL and SAVE answer as
+they would alone, 4.3); a tag whose updates are still being sent is BAD for another UPDATE (4.3), a context
+past the limits NO [NOUPDATE] with the command answered all the same (4.3.1). CANCELUPDATE stops them.
+CONTEXT is a hint, and nothing is done with it (4.2).
+
 A message whose bytes a query needs but the store cannot give (damaged or missing: BlobError) is left out
 of the result and logged once; the others are searched, and the command answers with what it found, an
 untagged `* NO [CORRUPTION]` saying how many messages were not searched (RFC 9051 7.1.2: an untagged NO
@@ -15,10 +21,10 @@ import bisect
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
-from polyport import log
+from polyport.imap import contexts, responses, search, wire
 from polyport.imap import fetch as rendering
-from polyport.imap import responses, search, wire
 from polyport.imap.codes import ImapRefusal
 from polyport.imap.selected import Selected
 from polyport.imap.session import SELECTED, ImapSession, handles
@@ -43,22 +49,45 @@ def _searcher(s: ImapSession, selected: Selected, query: wire.SearchKey) -> sear
     with _limits():
         search.check_keys(query)
 
-    async def read(blob: str, size: int) -> bytes:
-        return await s.mailstore.read(blob, size=size)
-
     def unreadable(uid: int, err: BlobError) -> None:
-        _log_unreadable(s, selected.id, uid, err)
+        s.search_unreadable(selected.id, uid, err)
 
-    return search.Searcher(read, largest_uid=selected.largest_uid, count=selected.exists, saved=selected.saved,
-                           now=time.time(), unreadable=unreadable, recent=selected.recent)
+    return search.Searcher(s.read_message, largest_uid=selected.largest_uid, count=selected.exists,
+                           saved=selected.saved, now=time.time(), unreadable=unreadable, recent=selected.recent)
 
 
-def _log_unreadable(s: ImapSession, mailbox: int, uid: int, err: BlobError) -> None:
-    """A line for a message left out of a search: where it is and why, never its content; once a
-    process, however often clients search."""
-    if not log.once(("imap.search_unreadable", mailbox, uid, str(err))):
-        return
-    s.log.error("imap.search_unreadable", mailbox=mailbox, uid=uid, error=type(err).__name__, reason=str(err))
+def _check_update(selected: Selected, c: wire.Search | wire.Sort) -> None:
+    """RFC 5267 4.3: UPDATE with the tag of a command whose result is still being updated is BAD (before
+    anything is done: SAVE keeps "$")."""
+    if c.return_options is not None and "UPDATE" in c.return_options and c.tag in selected.contexts:
+        raise ImapRefusal("BAD", f"the result of an earlier command tagged {c.tag} is still being updated; "
+                                 "tags are not reused (RFC 5267 section 4.3)")
+
+
+def _keep_updated(s: ImapSession, selected: Selected, c: wire.Search | wire.Sort,
+                  found: Sequence[tuple[int, tuple[Any, ...]]]) -> bytes:
+    """Keep the result (UID, sort keys) up to date when UPDATE asks; the untagged NOUPDATE when not kept
+    (b"" when kept, or not asked)."""
+    if c.return_options is None or "UPDATE" not in c.return_options:
+        return b""
+    if s.subscription is None:  # no bus: no news of the mailbox's changes
+        return contexts.noupdate(c.tag, "changes to the mailbox are not followed here")
+    criteria = c.criteria if isinstance(c, wire.Sort) else None
+    return selected.contexts.start(selected, c.tag, c.uid, c.query, criteria, found)
+
+
+@handles(wire.CancelUpdate, SELECTED)
+async def cancel_update(s: ImapSession, c: wire.CancelUpdate) -> None:
+    """RFC 5267 4.3.5. A tag with no updates (never, or no longer: dropped on a limit, or cancelled) is a
+    NO, and then nothing is cancelled."""
+    selected = s.selected
+    assert selected is not None
+    unknown = [tag for tag in c.tags if tag not in selected.contexts]
+    if unknown:
+        raise ImapRefusal("NO", f"no result is being updated for {' '.join(unknown)[:200]}")
+    for tag in c.tags:
+        selected.contexts.cancel(tag)
+    await s.finish(c, "no further updates")
 
 
 async def _finish(s: ImapSession, c: wire.Search | wire.Sort | wire.Thread, searcher: search.Searcher,
@@ -102,6 +131,7 @@ async def _candidates(s: ImapSession, selected: Selected, tag: str, *,
 async def search_command(s: ImapSession, c: wire.Search) -> None:
     selected = s.selected
     assert selected is not None
+    _check_update(selected, c)
     options = c.return_options
     if options is not None and "SAVE" in options:
         selected.saved = []  # RFC 5182 2.1: a failed SEARCH ... SAVE leaves "$" empty
@@ -119,7 +149,8 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
         s.send(line + b"\r\n")
         await _finish(s, c, searcher, "SEARCH completed")
         return
-    wanted = set(options) if options else {"ALL"}
+    refused = _keep_updated(s, selected, c, [(uid, ()) for _number, uid, _modseq in found])
+    wanted = set(options) - contexts.NO_RESULT_OPTIONS if options else {"ALL"}
     if "SAVE" in wanted:
         extremes = wanted & {"MIN", "MAX"}
         if (extremes or c.partial is not None) and not wanted & {"ALL", "COUNT"} and found:
@@ -135,10 +166,12 @@ async def search_command(s: ImapSession, c: wire.Search) -> None:
             selected.saved = [uid for _number, uid, _modseq in found]
         wanted.discard("SAVE")
         if not wanted:
+            s.send(refused)
             await _finish(s, c, searcher, "SEARCH completed, result saved")
             return
     modseq = highest if with_modseq and found else None
     s.send(_esearch(c, values, wanted, modseq))
+    s.send(refused)
     await _finish(s, c, searcher, "SEARCH completed")
 
 
@@ -181,6 +214,7 @@ def _esearch(c: wire.Search | wire.Sort, values: Sequence[int], wanted: set[str]
 async def sort(s: ImapSession, c: wire.Sort) -> None:
     selected = s.selected
     assert selected is not None
+    _check_update(selected, c)
     searcher = _searcher(s, selected, c.query)
     with _limits():
         found = await searcher.run(c.query, _candidates(s, selected, c.tag, full=True),
@@ -188,7 +222,10 @@ async def sort(s: ImapSession, c: wire.Sort) -> None:
         ordered = await search.sort(found, c.criteria, searcher)
     values = [uid if c.uid else number for number, uid, _keys in ordered]
     if c.return_options is not None:
-        s.send(_esearch(c, values, set(c.return_options), None))  # ESORT (RFC 5267 section 3)
+        refused = _keep_updated(s, selected, c, [(uid, keys) for _number, uid, keys in ordered])
+        # ESORT (RFC 5267 section 3)
+        s.send(_esearch(c, values, set(c.return_options) - contexts.NO_RESULT_OPTIONS, None))
+        s.send(refused)
     else:
         s.send(b"* SORT" + b"".join(b" %d" % v for v in values) + b"\r\n")
     await _finish(s, c, searcher, "SORT completed")

@@ -9,7 +9,8 @@ RFC 5161 (ENABLE), RFC 2177 (IDLE), RFC 3502 (MULTIAPPEND), RFC 8438 (STATUS=SIZ
 (APPENDLIMIT), RFC 4959 (SASL-IR), RFC 5032 (WITHIN), RFC 3691 (UNSELECT), RFC 6851 (MOVE),
 RFC 4315 (UIDPLUS: UID EXPUNGE), RFC 8508 (REPLACE), RFC 8440 (LIST-MYRIGHTS), RFC 5267 section 3
 (ESORT), RFC 9394 (PARTIAL), RFC 8970 (PREVIEW), RFC 5464 (METADATA), RFC 4469 (CATENATE), RFC 4467
-(URLAUTH: GENURLAUTH, RESETKEY, URLFETCH), RFC 5465 (NOTIFY), RFC 8437 (UNAUTHENTICATE).
+(URLAUTH: GENURLAUTH, RESETKEY, URLFETCH), RFC 5465 (NOTIFY), RFC 8437 (UNAUTHENTICATE), RFC 5267
+section 4 (CONTEXT=SEARCH and CONTEXT=SORT: the UPDATE and CONTEXT return options, CANCELUPDATE).
 
 Framing: the session reads a line; when `literal_at_end(line)` finds a literal marker ({n}, {n+},
 ~{n}, ~{n+}) it reads n bytes and the next line, and so on; then it hands the whole command, tag to
@@ -46,6 +47,7 @@ from polyport.imap.wire.commands import (
     Append,
     AppendMessage,
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -152,6 +154,7 @@ __all__ = [
     "Authenticate",
     "BadCharset",
     "BadMailboxName",
+    "CancelUpdate",
     "Capability",
     "Check",
     "Close",

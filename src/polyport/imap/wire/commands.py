@@ -345,8 +345,10 @@ def mentions_modseq(key: SearchKey) -> bool:
 @dataclass(frozen=True, slots=True)
 class Search(Command):
     """SEARCH / UID SEARCH. `return_options` None is the plain SEARCH answer; a set (RFC 4731 ESEARCH:
-    MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 9394 PARTIAL) asks for ESEARCH. RETURN () is read as RETURN (ALL).
-    `partial` is PARTIAL's range as written: (1, 100), or (-1, -100) counting from the last result."""
+    MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 9394 PARTIAL, RFC 5267 section 4 CONTEXT and UPDATE) asks for
+    ESEARCH. RETURN () is read as RETURN (ALL), and so is RETURN (CONTEXT), a mere hint; RETURN (UPDATE)
+    asks for no result now, only its updates. `partial` is PARTIAL's range as written: (1, 100), or
+    (-1, -100) counting from the last result."""
 
     query: SearchKey
     charset: str | None = None
@@ -482,7 +484,8 @@ class SortCriterion:
 @dataclass(frozen=True, slots=True)
 class Sort(Command):
     """RFC 5256 section 3 SORT / UID SORT; with `return_options` (RFC 5267 section 3 ESORT: MIN MAX ALL
-    COUNT, RFC 9394 PARTIAL, as Search's) answered by ESEARCH in sort order."""
+    COUNT, RFC 9394 PARTIAL, RFC 5267 section 4 CONTEXT and UPDATE, as Search's) answered by ESEARCH in
+    sort order."""
 
     criteria: tuple[SortCriterion, ...]
     charset: str
@@ -642,6 +645,14 @@ class Unauthenticate(Command):
     """RFC 8437: back to the not-authenticated state."""
 
     name: ClassVar[str] = "UNAUTHENTICATE"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelUpdate(Command):
+    """RFC 5267 section 4.3.5: stop the updates of the searching commands tagged `tags`."""
+
+    tags: tuple[str, ...]
+    name: ClassVar[str] = "CANCELUPDATE"
 
 
 NotifyFilterKind = typing.Literal["SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE",

@@ -26,6 +26,7 @@ from polyport.imap.wire.commands import (
     Append,
     AppendMessage,
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -107,6 +108,7 @@ MAX_NUMBER64: Final = 9_223_372_036_854_775_807  # RFC 9051 number64, RFC 7162 m
 MAX_ID_PAIRS: Final = 30  # RFC 2971 section 3.3
 MAX_CATENATE_PARTS: Final = 1000  # each URL is a read of the store
 MAX_NOTIFY_GROUPS: Final = 100  # NOTIFY's event groups, and mailboxes in one of them: each a watch to keep
+MAX_CANCELLED_TAGS: Final = 100  # CANCELUPDATE's tags (a session keeps far fewer contexts: imap/contexts.py)
 MAX_URLS: Final = 100  # GENURLAUTH's and URLFETCH's URLs, RESETKEY's mechanisms: each a read of the store
 DELIMITER: Final = "/"  # the hierarchy delimiter, for recognizing "INBOX/child"
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")  # RFC 9051 section 6.4.4: both are required
@@ -862,7 +864,10 @@ class _Parser:
     def search_return(self, *, sort: bool = False) -> tuple[frozenset[str], tuple[int, int] | None]:
         """The return options and PARTIAL's range. RFC 4731 section 3: search-return-opts = SP "RETURN" SP
         "(" [search-return-opt *(SP search-return-opt)] ")"; RFC 9394 section 3: search-return-opt =/
-        "PARTIAL" SP partial-range. SORT (RFC 5267 section 3) takes them all but SAVE."""
+        "PARTIAL" SP partial-range; RFC 5267 section 5: search-return-opt =/ modifier-context /
+        modifier-update (modifier-context = "CONTEXT", modifier-update = "UPDATE"). SORT (RFC 5267
+        section 3) takes them all but SAVE. CONTEXT is a hint that asks for no result: alone, it is
+        RETURN () (RFC 5267 4.2)."""
         self.sp("search return options")
         self.open_paren("search return options")
         if self.empty_list():
@@ -876,7 +881,7 @@ class _Parser:
                     raise self.error("PARTIAL given twice")
                 self.sp("partial range")
                 partial = self.partial_range()
-            elif option in ("MIN", "MAX", "ALL", "COUNT") or (option == "SAVE" and not sort):  # SAVE: RFC 5182
+            elif option in ("MIN", "MAX", "ALL", "COUNT", "UPDATE", "CONTEXT") or (option == "SAVE" and not sort):
                 options.add(option)
             else:
                 raise self.error(f"unknown {'sort' if sort else 'search'} return option {option[:30]}")
@@ -886,6 +891,8 @@ class _Parser:
             if "ALL" in options:  # RFC 9394 section 3.1: one PARTIAL, one ALL, or neither
                 raise self.error("PARTIAL and ALL cannot be used together")
             options.add("PARTIAL")
+        if options == {"CONTEXT"}:
+            options.add("ALL")
         return frozenset(options), partial
 
     def partial_range(self) -> tuple[int, int]:
@@ -1547,6 +1554,27 @@ class _Parser:
         self.finish()
         return Compress(tag, algorithm)
 
+    def cmd_cancelupdate(self, tag: str, _uid: bool) -> CancelUpdate:
+        # RFC 5267 section 5: command-select =/ "CANCELUPDATE" 1*(SP quoted)
+        tags: list[str] = []
+        written = 0
+        while True:
+            self.sp("the tag of a searching command")
+            if not self.data.startswith(b'"', self.pos):
+                raise self.unexpected("a quoted tag")
+            value = self.quoted().decode("utf-8", "replace")
+            if not value:
+                raise self.error("an empty tag names no searching command")
+            written += 1
+            if written > MAX_CANCELLED_TAGS:
+                raise self.error(f"more than {MAX_CANCELLED_TAGS} tags")
+            if value not in tags:
+                tags.append(value)
+            if self.at_end():
+                break
+        self.finish()
+        return CancelUpdate(tag, tuple(tags))
+
     # -- RFC 5465: NOTIFY --
 
     def cmd_notify(self, tag: str, _uid: bool) -> Notify:
@@ -1682,7 +1710,7 @@ _COMMANDS: Final[dict[str, _Handler]] = {
     "LISTRIGHTS": _Parser.cmd_listrights, "MYRIGHTS": _Parser.cmd_myrights, "COMPRESS": _Parser.cmd_compress,
     "REPLACE": _Parser.cmd_replace, "GETMETADATA": _Parser.cmd_getmetadata, "SETMETADATA": _Parser.cmd_setmetadata,
     "GENURLAUTH": _Parser.cmd_genurlauth, "RESETKEY": _Parser.cmd_resetkey, "URLFETCH": _Parser.cmd_urlfetch,
-    "NOTIFY": _Parser.cmd_notify,
+    "NOTIFY": _Parser.cmd_notify, "CANCELUPDATE": _Parser.cmd_cancelupdate,
 }
 _UID_COMMANDS: Final[dict[str, _Handler]] = {
     "FETCH": _Parser.cmd_fetch, "STORE": _Parser.cmd_store, "SEARCH": _Parser.cmd_search, "COPY": _Parser.cmd_copy,
