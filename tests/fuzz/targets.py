@@ -142,6 +142,10 @@ def _smtp() -> Check:
                 assert utf8 or command.recipient.isascii()
             elif isinstance(command, wire.Bdat):
                 assert command.size >= 0
+            elif isinstance(command, wire.Burl):
+                # Goes to the URL parser and into log lines: one printable ASCII token.
+                assert command.url and command.url.isascii() and command.url.isprintable(), command
+                assert " " not in command.url, command
             else:
                 assert isinstance(command, wire.Data | wire.Rset | wire.Noop | wire.Quit | wire.Vrfy | wire.Expn
                                   | wire.Help | wire.StartTls | wire.Auth), command
