@@ -56,9 +56,9 @@ class MailNode:
         return self.running.runtime.mailstore
 
     def seed(self, address: str, mailbox: str, messages: list[bytes], flags: tuple[str, ...] = ()) -> None:
-        """Store messages server-side in one transaction (as delivery would), creating the mailbox if needed.
-        Much faster than imaplib's APPEND (about 50 ms each here): imaplib sends a literal and its closing CRLF
-        in two writes, and Nagle's algorithm holds the second until the server's delayed ACK."""
+        """Store messages server-side in one transaction (as delivery would), creating the mailbox if needed:
+        faster than imaplib's APPENDs, one round trip each (they took 50 ms each until the server acknowledged
+        a literal at once: test_imaplib.py's test_append_is_not_held_by_nagle_and_delayed_acks)."""
 
         async def store() -> None:
             account_id = (await self.running.runtime.directory.account(address)).id

@@ -10,31 +10,20 @@ import re
 import smtplib
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.interop.conftest import PASSWORD, MailNode
 from tests.node_thread import ThreadedNode, node_config
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
-PASSWORD = "burl-interop-1"
 # imaplib sends only the commands it knows the states of; RFC 4467's are for the authenticated states.
 URLAUTH_COMMANDS = {name: ("AUTH", "SELECTED") for name in ("GENURLAUTH", "RESETKEY", "URLFETCH")}
 
 
-class Node:
-    def __init__(self, running: ThreadedNode, data: Path) -> None:
-        self.running = running
-        self.cert = data / "tls" / "cert.pem"
-        self.ports = {b.service: b.port for b in running.node.bound_listeners() if b.transport == "tcp"}
-        self.counter = 0
-
-    def account(self) -> str:
-        self.counter += 1
-        address = f"drafter{self.counter}@example.com"
-        self.running.call(self.running.runtime.directory.create_account(address, password=PASSWORD))
-        return address
+class Node(MailNode):
+    """The interop MailNode, with submission over STARTTLS (the node trusts no loopback address here)."""
 
     def tls(self) -> ssl.SSLContext:
         """Trust the node's self-signed certificate (it names example.com, not 127.0.0.1)."""
@@ -42,13 +31,8 @@ class Node:
         context.check_hostname = False
         return context
 
-    def imap(self, address: str) -> imaplib.IMAP4_SSL:
-        client = imaplib.IMAP4_SSL("127.0.0.1", self.ports["imaps"], ssl_context=self.tls(), timeout=30)
-        client.login(address, PASSWORD)
-        return client
-
     def submission(self, address: str) -> smtplib.SMTP:
-        s = smtplib.SMTP("127.0.0.1", self.ports["submission"], local_hostname="client.test", timeout=30)
+        s = smtplib.SMTP("127.0.0.1", self.port("submission"), local_hostname="client.test", timeout=30)
         s.starttls(context=self.tls())
         s.ehlo()
         assert not s.has_extn("burl")  # only once authenticated
