@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from polyport.mailstore import flags as fl
 from tests.imap.conftest import ImapNode, Wire
 from tests.imap.support import account_id, append, deliver, logged_in, message, selected
 
@@ -73,6 +76,25 @@ def test_select_lists_every_keyword_ever_used_in_the_mailbox(imap_node: ImapNode
     untagged = w.ok("SELECT INBOX")
     assert permanent_line(untagged) == (b"* OK [PERMANENTFLAGS (" + SYSTEM + b" $Delivered $Appended Stored $Label2 "
                                         b"\\*)] flags the client may change")
+    w.close()
+
+
+def test_a_full_mailbox_refuses_new_keywords_and_says_so_in_permanentflags(
+        imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past flags.MAX_MAILBOX_KEYWORDS a STORE of a new keyword is NO [LIMIT] (RFC 5530) and PERMANENTFLAGS
+    drops \\* (RFC 3501 7.1: no new keywords can be made); known keywords still go."""
+    monkeypatch.setattr(fl, "MAX_MAILBOX_KEYWORDS", 2)
+    w, address = logged_in(imap_node)
+    deliver(imap_node, address, message("one"))
+    w.ok("SELECT INBOX")
+    w.ok("STORE 1 +FLAGS (First)")
+    untagged, tagged = w.command("STORE 1 +FLAGS (Second)")
+    assert untagged[1] == b"* OK [PERMANENTFLAGS (" + SYSTEM + b" First Second)] flags the client may change"
+    untagged, tagged = w.command("STORE 1 +FLAGS (Third)")
+    assert tagged.startswith(b"NO [LIMIT] a mailbox holds at most 2 keywords"), tagged
+    assert w.command("STORE 1 FLAGS (second \\Seen)")[1] == b"OK STORE completed"
+    assert permanent_line(w.ok("SELECT INBOX")) == (b"* OK [PERMANENTFLAGS (" + SYSTEM + b" First Second)] flags "
+                                                    b"the client may change")
     w.close()
 
 

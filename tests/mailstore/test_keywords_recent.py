@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from polyport.mailstore import Mailstore, NoSuchMailbox
+from polyport.mailstore import flags as fl
+from polyport.mailstore.errors import TooManyKeywords
 from polyport.store import SQLITE_FILE, RecordStore, Statement, unit_of
 from tests.store.test_migrations import _alembic_to, _sql
 
@@ -43,6 +45,29 @@ async def test_copies_and_moves_bring_their_keywords(mailstore: Mailstore, accou
     archive, trash = await mailstore.mailbox(account, "Archive"), await mailstore.mailbox(account, "Trash")
     assert await mailstore.keywords(archive.id) == ["$Forwarded", "Later"]
     assert await mailstore.keywords(trash.id) == ["Later", "$forwarded"]
+
+
+async def test_a_full_mailbox_refuses_a_clients_new_keywords_not_copies(mailstore: Mailstore, account: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """flags.MAX_MAILBOX_KEYWORDS: a client's STORE or APPEND of a keyword new to a full mailbox is refused
+    (and nothing of it done); keywords already known still go, and a COPY or MOVE is never refused for the
+    keywords it brings (a full Trash must not stop a deletion)."""
+    monkeypatch.setattr(fl, "MAX_MAILBOX_KEYWORDS", 3)
+    inbox = await mailstore.mailbox(account, "INBOX")
+    await mailstore.append(account, "INBOX", message("one"), ["One", "Two"])
+    await mailstore.append(account, "Archive", message("other"), ["Elsewhere", "More", "Most"])
+    await mailstore.store_flags(inbox.id, [1], "add", ["Three", "one"])
+    with pytest.raises(TooManyKeywords):
+        await mailstore.store_flags(inbox.id, [1], "add", ["Four", "\\Seen"])
+    with pytest.raises(TooManyKeywords):
+        await mailstore.append(account, "INBOX", message("two"), ["Four"])
+    (meta,) = await mailstore.meta(inbox.id, 1, 1)
+    assert meta.keywords == "One Two Three" and not meta.flags  # the refused STORE changed nothing
+    assert (await mailstore.mailbox(account, "INBOX")).messages == 1
+    await mailstore.store_flags(inbox.id, [1], "replace", ["two", "THREE"])  # known ones still go
+    archive = await mailstore.mailbox(account, "Archive")
+    await mailstore.copy(account, archive.id, [1], "INBOX", move=True)
+    assert await mailstore.keywords(inbox.id) == ["One", "Two", "Three", "Elsewhere", "More", "Most"]
 
 
 async def test_keywords_not_known_yet_are_read_from_the_messages_once(mailstore: Mailstore, account: int,

@@ -9,6 +9,7 @@ from polyport.auth.login import Malformed
 from polyport.errors import ErrorKind, ServiceError
 from polyport.imap.fetch import UnknownEncoding
 from polyport.imap.search import UnsupportedSearch
+from polyport.mailstore.errors import TooManyKeywords
 from polyport.mailstore.flags import FlagError
 from polyport.mailstore.sections import NoSuchPart
 
@@ -41,6 +42,7 @@ BY_KIND: dict[ErrorKind, tuple[str, str | None]] = {
 # Classes answered otherwise than their kind, most specific first.
 BY_CLASS: tuple[tuple[type[Exception], tuple[str, str | None]], ...] = (
     (Malformed, ("NO", "AUTHENTICATIONFAILED")),  # a broken SASL exchange fails the login
+    (TooManyKeywords, ("NO", "LIMIT")),  # RFC 5530: an implementation limit
     (FlagError, ("BAD", None)),
     (UnknownEncoding, ("NO", "UNKNOWN-CTE")),
     (NoSuchPart, ("BAD", None)),

@@ -29,6 +29,7 @@ from polyport.imap.contexts import Contexts
 from polyport.imap.fetch import flags_item
 from polyport.imap.wire import SequenceSet
 from polyport.mailstore import Mailbox, Mailstore, MessageMeta, ViewEntry, acl
+from polyport.mailstore import flags as fl
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
@@ -157,7 +158,9 @@ class Selected:
             lines.append(b"* OK [PERMANENTFLAGS " + responses.flags_list(permanent) +
                          b"] flags your rights let you change\r\n")
         else:
-            lines.append(b"* OK [PERMANENTFLAGS " + responses.flags_list([*SYSTEM_FLAGS, *keywords, "\\*"]) +
+            # \\* only while the mailbox may take new keywords (RFC 3501 7.1: without it, none can be made).
+            more = ["\\*"] if len(keywords) < fl.MAX_MAILBOX_KEYWORDS else []
+            lines.append(b"* OK [PERMANENTFLAGS " + responses.flags_list([*SYSTEM_FLAGS, *keywords, *more]) +
                          b"] flags the client may change\r\n")
         return lines
 

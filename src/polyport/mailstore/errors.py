@@ -83,6 +83,11 @@ class MetadataTooLarge(MailstoreError):
         self.limit = limit
 
 
+class TooManyKeywords(MailstoreError):
+    """A client's STORE or APPEND would give a mailbox more keywords than flags.MAX_MAILBOX_KEYWORDS
+    (IMAP: NO [LIMIT], RFC 5530)."""
+
+
 class MetadataTooMany(MailstoreError):
     """Setting these METADATA entries would pass the entry count limit (RFC 5464 4.3: NO [METADATA TOOMANY])."""
 

@@ -20,6 +20,9 @@ NAMES = {SEEN: "\\Seen", ANSWERED: "\\Answered", FLAGGED: "\\Flagged", DELETED: 
 PERMANENT = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 100
+# Keywords a client may give one mailbox (records.note_keywords): every SELECT lists them all in FLAGS. Cyrus
+# keeps 128 user flags a mailbox; a list this long is already unusual.
+MAX_MAILBOX_KEYWORDS = 1000
 
 
 class FlagError(ValueError):

@@ -12,7 +12,15 @@ from dataclasses import dataclass, replace
 
 from polyport.mailstore import acl
 from polyport.mailstore import flags as fl
-from polyport.mailstore.errors import AclRefused, CannotDelete, MailboxExists, NoSuchMailbox, NotPermitted, OverQuota
+from polyport.mailstore.errors import (
+    AclRefused,
+    CannotDelete,
+    MailboxExists,
+    NoSuchMailbox,
+    NotPermitted,
+    OverQuota,
+    TooManyKeywords,
+)
 from polyport.mailstore.names import FOREIGN, INBOX, SEPARATOR, foreign
 from polyport.store import Conflict, Row, Statement, Unit
 
@@ -409,7 +417,8 @@ def check_quota(account_id: int, adding_size: int, adding_messages: int, max_siz
 
 
 def append(mailbox: Mailbox, message: NewMessage, saved: int, max_size: int | None,
-           max_messages: int | None) -> Unit[Appended]:
+           max_messages: int | None, *, capped: bool = True) -> Unit[Appended]:
+    """A message into a mailbox (`capped`: its keywords count against flags.MAX_MAILBOX_KEYWORDS, note_keywords)."""
     yield from check_quota(mailbox.account_id, message.size, 1, max_size, max_messages)
     taken = yield TAKE_UIDS.one(id=mailbox.id, count=1)
     body_id = yield UPSERT_BODY.value(blob=message.blob, size=message.size, structure=message.structure,
@@ -427,20 +436,26 @@ def append(mailbox: Mailbox, message: NewMessage, saved: int, max_size: int | No
     yield ADD_COUNTS.run(id=mailbox.id, messages=1, size=message.size,
                          unseen=0 if message.flags & fl.SEEN else 1, deleted=1 if message.flags & fl.DELETED else 0)
     if message.keywords:
-        yield from note_keywords(mailbox.id, message.keywords.split(" "))
+        yield from note_keywords(mailbox.id, message.keywords.split(" "), capped=capped)
     return Appended(mailbox.id, int(taken["uidvalidity"]), int(taken["first_uid"]), int(taken["modseq"]))
 
 
-def note_keywords(mailbox_id: int, keywords: Iterable[str]) -> Unit[None]:
+def note_keywords(mailbox_id: int, keywords: Iterable[str], *, capped: bool = True) -> Unit[None]:
     """Add keywords just set on a message to the mailbox's list of keywords, if they are new to it. The
     caller holds the mailbox's lock. A list not known yet (NULL) stays so: it is computed from the messages,
-    these included, when it is first asked for."""
+    these included, when it is first asked for. A client's new keywords (`capped`: STORE, APPEND) past
+    flags.MAX_MAILBOX_KEYWORDS are refused: every SELECT lists them all in FLAGS. Copies and deliveries carry
+    keywords that some mailbox already holds, or that the account's own rules set, and are never refused
+    for them (a full mailbox must not stop a MOVE to Trash or lose a message)."""
     current = yield MAILBOX_KEYWORDS.value(id=mailbox_id)
     if current is None:
         return
     merged = fl.union_keywords(str(current), keywords)
-    if merged != current:
-        yield SET_MAILBOX_KEYWORDS.run(keywords=merged, id=mailbox_id)
+    if merged == current:
+        return
+    if capped and merged.count(" ") + 1 > fl.MAX_MAILBOX_KEYWORDS:
+        raise TooManyKeywords(f"a mailbox holds at most {fl.MAX_MAILBOX_KEYWORDS} keywords; this one is full")
+    yield SET_MAILBOX_KEYWORDS.run(keywords=merged, id=mailbox_id)
 
 
 def mailbox_keywords(mailbox_id: int) -> Unit[list[str]]:
@@ -614,7 +629,7 @@ def copy(source_id: int, uids: Sequence[int], target: Mailbox, saved: int, max_s
         deleted += 1 if flags & fl.DELETED else 0
     yield ADD_COUNTS.run(id=target.id, messages=len(chosen), size=size, unseen=unseen, deleted=deleted)
     if copied_keywords:
-        yield from note_keywords(target.id, copied_keywords.values())
+        yield from note_keywords(target.id, copied_keywords.values(), capped=False)
     removed: list[int] = []
     if move:
         removed = yield from _remove(source_id, chosen, now)

@@ -603,7 +603,7 @@ class Mailstore:
                     stored = replace(message, flags=message.flags | bits,
                                      keywords=fl.merge_keywords(message.keywords, keywords, ()))
                 try:
-                    appended = yield from rec.append(box, stored, saved, max_size, max_messages)
+                    appended = yield from rec.append(box, stored, saved, max_size, max_messages, capped=False)
                 except OverQuota as error:
                     raise RecipientOverQuota(account_id, str(error)) from None
                 done.append(appended)
