@@ -102,6 +102,12 @@ def test_limits(imap_node: ImapNode) -> None:
     assert w.command(b"SETMETADATA INBOX (/private/big {%d+}\r\n" % len(big) + big + b")") == (
         [], b"NO [METADATA MAXSIZE 16384] the value of /private/big is larger than 16384 bytes")
     assert w.command("GETMETADATA INBOX /private/big") == ([], b"OK GETMETADATA completed")
+    # Larger than any command's literal may be (64 KiB): refused from its marker, still METADATA MAXSIZE.
+    huge = b"x" * (64 * 1024 + 1)
+    assert w.command(b"SETMETADATA INBOX (/private/big {%d+}\r\n" % len(huge) + huge + b")") == (
+        [], b"NO [METADATA MAXSIZE 16384] a METADATA value is at most 16384 bytes")
+    w.send(b"m1 SETMETADATA INBOX (/private/big {%d}\r\n" % len(huge))  # synchronizing: never sent
+    assert w.line() == b"m1 NO [METADATA MAXSIZE 16384] a METADATA value is at most 16384 bytes"
     many = " ".join(f'/private/n{i} "v"' for i in range(md.MAX_ENTRIES + 1))
     assert w.command(f"SETMETADATA INBOX ({many})") == (
         [], b"NO [METADATA TOOMANY] at most 100 entries per mailbox (or server) and per user")

@@ -48,7 +48,7 @@ from polyport.kernel.session import (
     UnknownCommand,
     WrongState,
 )
-from polyport.mailstore import Mailstore, NoSuchMailbox
+from polyport.mailstore import Mailstore, NoSuchMailbox, metadata
 from polyport.net.connection import Connection, ConnectionClosed, LineTooLong
 from polyport.runtime import Runtime
 from polyport.store.blobs import BlobError
@@ -63,6 +63,15 @@ PROGRESS_MIN_MESSAGES = 1000
 T = TypeVar("T")
 # Literals of commands other than APPEND (names, search strings, passwords) are small.
 MAX_SMALL_LITERAL = 64 * 1024
+
+
+def _verb(first_line: bytes) -> bytes:
+    """The command name of a command's first line (after UID), upper-case; b"" when there is none."""
+    words = first_line.split(b" ", 3)
+    verb = words[1].upper() if len(words) > 1 else b""
+    if verb == b"UID" and len(words) > 2:
+        verb = words[2].upper()
+    return verb
 
 
 class State(enum.Enum):
@@ -247,10 +256,7 @@ class ImapSession(CommandSession[State, wire.Command]):
         return command
 
     def literal_limit(self, first_line: bytes) -> int:
-        words = first_line.split(b" ", 3)
-        verb = words[1].upper() if len(words) > 1 else b""
-        if verb == b"UID" and len(words) > 2:
-            verb = words[2].upper()
+        verb = _verb(first_line)
         if verb in (b"APPEND", b"REPLACE") and self.state is not State.NOT_AUTHENTICATED:
             return self.mailstore.max_message_size
         return MAX_SMALL_LITERAL
@@ -263,6 +269,11 @@ class ImapSession(CommandSession[State, wire.Command]):
             while (following := wire.literal_at_end(await self.conn.read_line())) is not None and not \
                     following.synchronizing:
                 await self.conn.discard(following.size)
+        if _verb(first_line) == b"SETMETADATA":
+            # RFC 5464 4.3: a value too large is NO [METADATA MAXSIZE n], however large the literal.
+            self.tagged(tag, "NO", f"a METADATA value is at most {metadata.MAX_VALUE_SIZE} bytes",
+                        f"METADATA MAXSIZE {metadata.MAX_VALUE_SIZE}")
+            return
         self.tagged(tag, "NO", f"literal larger than {limit} bytes", "TOOBIG")
 
     def parse(self, data: CommandBytes) -> wire.Command:
