@@ -166,7 +166,8 @@ async def test_a_flag_change_does_not_wait_for_another_units_fsync(tmp_path: Pat
         await store.close()
 
 
-async def test_a_failed_fsync_fails_the_durable_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_fsync_fails_its_units_and_every_write_after(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     def failing(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
@@ -176,7 +177,12 @@ async def test_a_failed_fsync_fails_the_durable_units(tmp_path: Path, monkeypatc
         monkeypatch.setattr(os, "fdatasync", failing)
         with pytest.raises(StoreError, match="cannot sync the WAL"):
             await store.write(unit_of(INSERT.run(value="message")))
-        await store.write(unit_of(INSERT.run(value="flag")), durable=False)  # needs no fsync: it goes on
+        # Nothing said about that disk can be trusted now (a later fsync would "succeed" over lost pages):
+        # every write fails until the node restarts, as PostgreSQL stops on a failed fsync.
+        monkeypatch.undo()
+        for durable in (True, False):
+            with pytest.raises(StoreError, match="restart the node"):
+                await store.write(unit_of(INSERT.run(value=f"after {durable}")), durable=durable)
     finally:
         monkeypatch.undo()
         await store.close()
@@ -242,3 +248,25 @@ async def test_a_closed_store_is_whole_in_its_database_file(tmp_path: Path) -> N
     with sqlite3.connect(copy / "polyport.db") as db:
         assert db.execute("SELECT count(*) FROM probe").fetchone()[0] == 40
         assert db.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
+
+
+async def test_the_commit_after_a_checkpoint_is_made_off_the_loop(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a complete checkpoint the next COMMIT restarts the WAL, and SQLite fsyncs its new header even
+    with synchronous=NORMAL: that COMMIT goes to the writer thread; the ones after it are the loop's again."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 5)
+    store = await open_records("", tmp_path)
+    try:
+        assert isinstance(store, sqlite_store.SqliteStore) and store._writer is not None
+        await store.write(unit_of(CREATE.run()))
+        commits: list[str] = []
+        store._writer.set_trace_callback(
+            lambda sql: commits.append(threading.current_thread().name) if sql == "COMMIT" else None)
+        for i in range(12):
+            await store.write(unit_of(INSERT.run(value=f"flag{i}")), durable=False)
+        on_thread = [n for n, name in enumerate(commits) if name.startswith("sqlite-writer")]
+        # five commits on the loop, then the one whose count is due (the thread commits it and checkpoints),
+        # then the one that restarts the WAL; and again
+        assert on_thread == [4, 5, 10, 11], commits
+    finally:
+        await store.close()

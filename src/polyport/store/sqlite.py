@@ -216,6 +216,12 @@ class SqliteStore:
         self._committing = False
         self._flush_scheduled = False
         self._since_checkpoint = 0  # commits since the last checkpoint (changed by whoever holds _connection)
+        # A checkpoint ran and no COMMIT since: the next may restart the WAL, which SQLite fsyncs even with
+        # synchronous=NORMAL, so that COMMIT goes to the writer thread, off the loop.
+        self._checkpointed = False
+        # Set when an fsync of the WAL failed: nothing said about the disk can be trusted any more (Linux marks
+        # the failed pages clean, and a later fsync would "succeed"), so every write fails until a restart.
+        self._broken: StoreError | None = None
         self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         # Committed groups' durable jobs, to be answered once the WAL is fsynced (the syncer thread).
         self._syncs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
@@ -325,6 +331,9 @@ class SqliteStore:
         if self._closed or not self._threads:
             unit.close()
             raise StoreError("the store is closed")
+        if self._broken is not None:
+            unit.close()
+            raise self._broken
         loop = asyncio.get_running_loop()
         if self._write_loop is None:
             self._write_loop = loop
@@ -384,7 +393,8 @@ class SqliteStore:
             _fail_group(conn, batch, err)
             self._answer_here(batch)
             return
-        if not commit.rest and commit.unfinished is None and self._since_checkpoint < CHECKPOINT_EVERY:
+        if (not commit.rest and commit.unfinished is None and self._since_checkpoint < CHECKPOINT_EVERY
+                and not self._checkpointed):
             # The COMMIT only writes the WAL (synchronous=NORMAL), here, without the two hand-overs to the
             # writer thread and back (flag changes waited on them more than on SQLite); the syncer answers
             # the durable units once the WAL is fsynced.
@@ -543,6 +553,7 @@ class SqliteStore:
             for job in commit.rest:
                 _run_unit(conn, job)
             conn.execute("COMMIT")
+            self._checkpointed = False  # whatever restart of the WAL was due has happened, here
             answer = self._to_sync(commit.batch)
         except BaseException as err:
             _fail_group(conn, commit.batch, err)
@@ -564,6 +575,7 @@ class SqliteStore:
         self._since_checkpoint = 0
         with contextlib.suppress(sqlite3.Error):  # a failed checkpoint loses nothing; the next one tries again
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._checkpointed = True
 
     def _syncer_main(self, wal: int) -> None:
         """Answer durable jobs once their commits are on the disk: one fdatasync of the WAL for every group
@@ -585,12 +597,16 @@ class SqliteStore:
                         break
                     batch += more
                 try:
-                    os.fdatasync(wal)
+                    if self._broken is None:
+                        os.fdatasync(wal)
                 except OSError as err:
-                    # Committed, and visible, but perhaps not on the disk: the callers are told it failed.
-                    failure = StoreError(f"cannot sync the WAL of the SQLite store to the disk: {err.strerror}")
+                    # Committed, and visible, but perhaps not on the disk: the callers are told it failed, and
+                    # so is every write after it (the store's `_broken`), as PostgreSQL stops on a failed fsync.
+                    self._broken = StoreError(f"cannot sync the WAL of the SQLite store to the disk "
+                                              f"({err.strerror}); check the disk and restart the node")
+                if self._broken is not None:
                     for job in batch:
-                        job.result, job.error = None, failure
+                        job.result, job.error = None, self._broken
                 _deliver(batch)
         finally:
             os.close(wal)
