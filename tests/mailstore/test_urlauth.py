@@ -3,6 +3,8 @@ who may use them, expiry, sections, and keys going with their account and mailbo
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from polyport.directory import Directory
@@ -98,7 +100,8 @@ async def test_bad_tokens_expiry_and_missing_messages(store: Mailstore, account:
     wrong = url[:-1] + ("0" if url[-1] != "0" else "1")
     for bad, why in [(wrong, "does not verify"), (url.replace("Drafts", "INBOX"), "does not verify"),
                      (url.rsplit(":", 2)[0], "no URLAUTH authorization"),
-                     (url.replace("bob@", "nobody@"), "not known here")]:
+                     (url.replace("bob@", "nobody@"), "does not verify"),
+                     (url.replace("Drafts", "Nowhere"), "does not verify")]:
         with pytest.raises(BadUrl, match=why):
             await store.fetch_url(bad, Requester(None))
     expiring = await store.generate_url(account, f"imap://bob@example.com/Drafts/;UID={uid}"
@@ -145,3 +148,19 @@ async def test_keys_go_with_their_mailbox_and_account(store: Mailstore, account:
     assert await records.fetch(KEYS.value()) == 1
     await directory.delete_account("bob")
     assert await records.fetch(KEYS.value()) == 0
+
+
+async def test_a_mailboxs_key_is_written_once(store: Mailstore, account: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GENURLAUTH reads the key it has; only the first URL for a mailbox writes (and fsyncs) one."""
+    uid = await _draft(store, account)
+    real = store.store.write
+    writes: list[object] = []
+
+    async def counted(unit: Any, *, durable: bool = True) -> Any:
+        writes.append(unit)
+        return await real(unit, durable=durable)
+
+    monkeypatch.setattr(store.store, "write", counted)
+    urls = [await store.generate_url(account, f"imap://bob@example.com/Drafts/;UID={uid};URLAUTH=anonymous")
+            for _ in range(3)]
+    assert len(writes) == 1 and len(set(urls)) == 1

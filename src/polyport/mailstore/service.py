@@ -1074,7 +1074,9 @@ class Mailstore:
             raise imapurl.BadUrl(str(err)) from None
         if url.uidvalidity is not None and url.uidvalidity != mailbox.uidvalidity:
             raise imapurl.BadUrl("the mailbox's UIDVALIDITY has changed")
-        key = await self.store.write(urlauth.key_for(mailbox.id, account_id))
+        key = await self.store.fetch(urlauth.GET_KEY.value(mailbox_id=mailbox.id, account_id=account_id))
+        if key is None:  # the first URL for this mailbox: its key is made (a durable write) once
+            key = await self.store.write(urlauth.key_for(mailbox.id, account_id))
         return f"{auth.rump}:{imapurl.INTERNAL}:{imapurl.token(key, auth.rump)}"
 
     async def fetch_url(self, text: str, requester: urlauth.Requester) -> bytes:
@@ -1086,16 +1088,19 @@ class Mailstore:
         if auth is None or auth.token is None:
             raise imapurl.BadUrl("the URL carries no URLAUTH authorization")
         assert url.user is not None
+        # Until the token verifies, every failure reads the same: whoever holds no valid URL must not learn
+        # which accounts and mailboxes exist (CATENATE's BADURL and BURL's reply carry the text).
+        unverified = imapurl.BadUrl("the URL's authorization does not verify")
         owner = await self.url_account(url.user, url.host)
         if owner is None:
-            raise imapurl.BadUrl("the URL's user is not known here")
+            raise unverified
         try:
             mailbox = await self.mailbox(owner, url.mailbox)
-        except (NoSuchMailbox, NotPermitted) as err:
-            raise imapurl.BadUrl(str(err)) from None
+        except (NoSuchMailbox, NotPermitted):
+            raise unverified from None
         key = await self.store.fetch(urlauth.GET_KEY.value(mailbox_id=mailbox.id, account_id=owner))
         if key is None or not imapurl.verified(bytes(key), auth):
-            raise imapurl.BadUrl("the URL's authorization does not verify")
+            raise unverified
         if imapurl.expired(auth, self._clock()):
             raise imapurl.BadUrl("the URL has expired")
         access_account = await self.url_account(auth.access_user, url.host) if auth.access_user else None
