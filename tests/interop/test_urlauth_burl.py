@@ -35,7 +35,7 @@ class Node(MailNode):
         s = smtplib.SMTP("127.0.0.1", self.port("submission"), local_hostname="client.test", timeout=30)
         s.starttls(context=self.tls())
         s.ehlo()
-        assert not s.has_extn("burl")  # only once authenticated
+        assert s.has_extn("burl") and s.esmtp_features["burl"] == ""  # its URL schemes only once authenticated
         s.login(address, PASSWORD)
         s.ehlo()
         assert s.esmtp_features["burl"] == "imap"

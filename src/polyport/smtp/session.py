@@ -231,8 +231,10 @@ class SmtpSession(CommandSession[None, wire.Command]):
             keywords.append("REQUIRETLS")
         if self.auth_offered() and self.identity is None:
             keywords.append("AUTH " + " ".join(self.runtime.auth.mechanisms(self.login_context())))
-        if self.submission and self.identity is not None:
-            keywords.append("BURL imap")  # RFC 4468: URLAUTH URLs of this server's IMAP
+        if self.submission:
+            # RFC 4468 3: BURL alone says it is there (a client seldom says EHLO again after AUTH); once
+            # authenticated, the URL schemes it takes: URLAUTH URLs of this server's IMAP.
+            keywords.append("BURL imap" if self.identity is not None else "BURL")
         return keywords
 
     async def hello(self, c: wire.Hello) -> None:
