@@ -241,3 +241,22 @@ def test_message_numbers_in_the_query_are_frozen(imap_node: ImapNode, command: s
         b"* 1 EXPUNGE"]
     a.close()
     b.close()
+
+
+def test_noupdate_past_the_selections_budget(imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The results of a selection's contexts together are bounded (contexts.MAX_RESULTS, MAX_BYTES): a
+    context that would pass the bound is refused, one that grows past it is dropped, each with NOUPDATE."""
+    monkeypatch.setattr(contexts, "MAX_RESULTS", 5)
+    a, b, _ = two_sessions(imap_node, ["m1", "m2"])
+    assert a.ok("UID SEARCH RETURN (UPDATE) ALL") == [b'* ESEARCH (TAG "t1") UID']
+    assert a.ok("UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL") == [b'* ESEARCH (TAG "t2") UID']
+    untagged = a.ok("UID SEARCH RETURN (UPDATE) ALL")
+    assert untagged[-1].startswith(b'* NO [NOUPDATE "t3"] ')
+    append(b, message("m3"))
+    untagged, _ = a.command("NOOP")
+    assert untagged[0] == b"* 3 EXISTS"
+    assert untagged[1] == b'* ESEARCH (TAG "t1") UID ADDTO (0 3)'
+    assert untagged[2].startswith(b'* NO [NOUPDATE "t2"] ')  # 6 results together: the second dropped
+    assert a.command('CANCELUPDATE "t2"')[1].startswith(b"NO ")
+    a.close()
+    b.close()

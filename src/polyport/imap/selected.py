@@ -176,6 +176,26 @@ class Selected:
             del self.uids[number - 1]
         return number
 
+    def forget(self, gone: Sequence[int]) -> list[int]:
+        """Forget expunged UIDs (ascending): the message number each has as they are announced one after
+        another, each EXPUNGE moving the later ones down (0 for a UID not known). Many are forgotten in one
+        pass over the view, not a deletion (a move of the rest) each."""
+        if len(gone) <= 32:
+            return [self.remove(uid) for uid in gone]
+        view = self.uids
+        numbers: list[int] = []
+        index = announced = 0
+        for uid in gone:
+            index = bisect.bisect_left(view, uid, index)
+            if index < len(view) and view[index] == uid:
+                numbers.append(index + 1 - announced)
+                announced += 1
+            else:
+                numbers.append(0)
+        leaving = set(gone)
+        self.uids = array("I", [u for u in view if u not in leaving])
+        return numbers
+
 
 def flags_response(number: int, uid: int, bits: int, keywords: str, modseq: int | None,
                    with_uid: bool, recent: bool = False) -> bytes:
@@ -199,16 +219,12 @@ async def catch_up(selected: Selected, mailstore: Mailstore, *, expunges_allowed
     if expunges_allowed and selected.pending_expunges:
         gone = sorted(set(selected.pending_expunges))
         selected.pending_expunges.clear()
-        out += selected.contexts.expunging(selected, gone)  # RFC 5267 4.3.4: before the expunge itself
+        out += await selected.contexts.expunging(selected, gone)  # RFC 5267 4.3.4: before the expunge itself
+        numbers = selected.forget(gone)
         if qresync:
-            for uid in gone:
-                selected.remove(uid)
             out.append(b"* VANISHED " + responses.sequence_set(gone) + b"\r\n")
         else:
-            for uid in gone:
-                number = selected.remove(uid)
-                if number:
-                    out.append(b"* %d EXPUNGE\r\n" % number)
+            out += [b"* %d EXPUNGE\r\n" % number for number in numbers if number]
     largest = selected.largest_uid
     # Every change is looked at (not only the ones announced below): a keyword first set here must be in
     # FLAGS before any FETCH shows it.
