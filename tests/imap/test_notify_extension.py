@@ -96,7 +96,7 @@ def test_subtree_and_mailboxes_filters(imap_node: ImapNode) -> None:
 def test_metadata_changes(imap_node: ImapNode) -> None:
     a, address = logged_in(imap_node)
     b, _ = logged_in(imap_node, address)
-    a.ok("NOTIFY SET (personal (MailboxMetadataChange)) (selected (ServerMetadataChange))")
+    a.ok("NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))")
     b.ok('SETMETADATA INBOX (/shared/comment "hello")')
     assert wait_for(a, b"METADATA")[-1] == b"* METADATA INBOX /shared/comment"
     b.ok('SETMETADATA "" (/private/note "mine")')

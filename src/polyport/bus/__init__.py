@@ -13,7 +13,7 @@ Topics are dot-separated (`directory`, `mailbox.42`) and built by `topics.py`; a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from polyport.bus import topics
@@ -43,9 +43,11 @@ class Bus(Protocol):
     async def publish(self, event: Event) -> None:
         """Deliver `event` to every subscription of its topic (on every node, for a cluster's bus)."""
 
-    def subscribe(self, topic: str, *, queue_size: int = 1000) -> Subscription:
+    def subscribe(self, topic: str, *, queue_size: int = 1000,
+                  accept: Callable[[Event], bool] | None = None) -> Subscription:
         """Hear the events of `topic` (`topics.mailbox(id)`, ...), or of every topic starting with a prefix
-        when `topic` ends in `*`."""
+        when `topic` ends in `*`; only those `accept` returns True for, when given: the others are dropped
+        as they arrive, so they neither wake the subscriber nor count toward its queue."""
 
     async def close(self) -> None: ...
 
@@ -54,17 +56,21 @@ class LocalSubscription:
     """A bounded queue of events with one waiter. Not asyncio.Queue: an IMAP session holds a subscription
     for as long as a mailbox is selected, and asyncio.Queue's four deques cost 3 KB of each idle session."""
 
-    __slots__ = ("_bus", "_events", "_queue_size", "_waiter", "overflowed", "topic")
+    __slots__ = ("_accept", "_bus", "_events", "_queue_size", "_waiter", "overflowed", "topic")
 
-    def __init__(self, bus: LocalBus, topic: str, queue_size: int) -> None:
+    def __init__(self, bus: LocalBus, topic: str, queue_size: int,
+                 accept: Callable[[Event], bool] | None = None) -> None:
         self._bus = bus
         self.topic = topic
+        self._accept = accept
         self._queue_size = queue_size
         self._events: list[Event] = []
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
 
     def deliver(self, event: Event) -> None:
+        if self._accept is not None and not self._accept(event):
+            return
         if len(self._events) >= self._queue_size:
             del self._events[0]
             self.overflowed = True
@@ -118,8 +124,9 @@ class LocalBus:
                     for sub in subs:
                         sub.deliver(event)
 
-    def subscribe(self, topic: str, *, queue_size: int = 1000) -> LocalSubscription:
-        sub = LocalSubscription(self, topic, queue_size)
+    def subscribe(self, topic: str, *, queue_size: int = 1000,
+                  accept: Callable[[Event], bool] | None = None) -> LocalSubscription:
+        sub = LocalSubscription(self, topic, queue_size, accept)
         prefix = topics.prefix_of(topic)
         if prefix is not None:
             self._prefix.setdefault(prefix, set()).add(sub)

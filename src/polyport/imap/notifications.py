@@ -13,8 +13,16 @@ the session can see. Changes to the selected mailbox keep arriving on the sessio
   found by comparing the mailbox list (by id) before and after, so a subtree rename is reported whole;
 - SubscriptionChange becomes LIST with or without \\Subscribed; metadata changes become METADATA with the
   entry names (RFC 5464 4.4.2's unsolicited form).
-Another account's mailbox is left out without the "l" right, and its message events without "r" (RFC 5465
-section 3.1: silently). AnnotationChange is refused with BADEVENT: there is no ANNOTATE here.
+Another account's mailbox is left out without the "l" right, its message events and shared METADATA entries
+without "r" (RFC 5465 section 3.1: silently); the rights are read again before its STATUS or METADATA goes
+out, since they may have been taken away since the last refresh. Its owner's topic carries every mailbox of
+the owner: the subscription keeps only the events of the mailboxes watched, so the others never fill the
+queue. AnnotationChange is refused with BADEVENT: there is no ANNOTATE here.
+
+SELECTED and SELECTED-DELAYED take message events only (RFC 5465 6.1; others are BAD): the selected
+mailbox's names, subscription and metadata come from the other groups. Which groups cover a name is
+indexed (a set of MAILBOXES names, a set of SUBTREE roots looked up with the name's ancestors) and kept per
+(event, name) until the next refresh; one NOTIFY names at most MAX_MAILBOX_NAMES mailboxes (NO [LIMIT]).
 
 A session that falls behind (a subscription's queue overflowed) is told `* OK [NOTIFICATIONOVERFLOW]` and
 NOTIFY is turned off, as section 5.8 says.
@@ -23,7 +31,8 @@ NOTIFY is turned off, as section 5.8 says.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from polyport.bus import Bus, Subscription, topics
@@ -35,21 +44,24 @@ from polyport.bus.events import (
     SubscriptionsChanged,
 )
 from polyport.errors import ServiceError
-from polyport.imap import fetch as rendering
 from polyport.imap import responses, wire
-from polyport.imap.selected import Selected
-from polyport.mailstore import Mailbox, Mailstore, MessageFull, MessageMeta
+from polyport.kernel.turns import Turns
+from polyport.mailstore import Mailbox, Mailstore
 from polyport.mailstore import names as mailbox_names
-from polyport.store.blobs import BlobError
 
 # Every event this server reports, in the RFC's spelling: BADEVENT's list (RFC 5465 section 3.1).
 SUPPORTED_EVENTS = ("MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange",
                     "MailboxMetadataChange", "ServerMetadataChange")
 MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
+# What SELECTED and SELECTED-DELAYED may carry (RFC 5465 6.1): AnnotationChange is one, refused as BADEVENT.
+SELECTED_EVENTS = MESSAGE_EVENTS | {"AnnotationChange"}
 SELECTED_KINDS = frozenset({"SELECTED", "SELECTED-DELAYED"})
 CHANGE_EVENTS = {"append": "MessageNew", "expunge": "MessageExpunge", "flags": "FlagChange"}
 # Events held for a session between two looks; beyond this it has fallen behind (NOTIFICATIONOVERFLOW).
 QUEUE_SIZE = 256
+# Mailbox names one NOTIFY SET may list across its SUBTREE and MAILBOXES groups: each is indexed and
+# looked up at every refresh, so their number is bounded as the mailboxes' is not.
+MAX_MAILBOX_NAMES = 1000
 
 
 class NotifyError(Exception):
@@ -64,7 +76,10 @@ class NotifyError(Exception):
 
 def check_groups(groups: Iterable[wire.NotifyEventGroup]) -> None:
     """RFC 5465 section 5: MessageNew and MessageExpunge go together, FlagChange (and AnnotationChange)
-    needs both (BAD); an event not supported is NO [BADEVENT (the supported ones)]."""
+    needs both, SELECTED and SELECTED-DELAYED take message events only (6.1) (BAD); more than
+    MAX_MAILBOX_NAMES names in all is NO [LIMIT]; an event not supported is NO [BADEVENT (the supported
+    ones)]."""
+    groups = tuple(groups)
     unsupported: list[str] = []
     for group in groups:
         events = set(group.events)
@@ -72,10 +87,58 @@ def check_groups(groups: Iterable[wire.NotifyEventGroup]) -> None:
             raise NotifyError("BAD", "MessageNew and MessageExpunge must be asked for together (RFC 5465 5)")
         if events & {"FlagChange", "AnnotationChange"} and "MessageNew" not in events:
             raise NotifyError("BAD", "FlagChange needs MessageNew and MessageExpunge (RFC 5465 section 5)")
+        if group.kind in SELECTED_KINDS and (other := [e for e in group.events if e not in SELECTED_EVENTS]):
+            raise NotifyError("BAD", f"{group.kind} takes message events only, not {' '.join(other)} "
+                                     "(RFC 5465 section 6.1)")
         unsupported += [e for e in group.events if e not in SUPPORTED_EVENTS and e not in unsupported]
+    named = sum(len(g.mailboxes) for g in groups)
+    if named > MAX_MAILBOX_NAMES:
+        raise NotifyError("NO", f"NOTIFY names {named} mailboxes; at most {MAX_MAILBOX_NAMES} at once", "LIMIT")
     if unsupported:
         raise NotifyError("NO", f"not supported: {' '.join(unsupported)}",
                           f"BADEVENT ({' '.join(SUPPORTED_EVENTS)})")
+
+
+@dataclass(slots=True)
+class Filter:
+    """The mailboxes the groups asking for one event cover, indexed so a name is looked up, not compared
+    with every name of every group."""
+
+    inboxes: bool = False
+    personal: bool = False
+    subscribed: bool = False
+    names: set[str] = field(default_factory=set)  # MAILBOXES
+    roots: set[str] = field(default_factory=set)  # SUBTREE: a root and every name below it
+
+    def add(self, group: wire.NotifyEventGroup) -> None:
+        kind = group.kind
+        if kind == "INBOXES":
+            self.inboxes = True
+        elif kind == "PERSONAL":
+            self.personal = True
+        elif kind == "SUBSCRIBED":
+            self.subscribed = True
+        elif kind == "SUBTREE":
+            self.roots.update(group.mailboxes)
+        else:
+            self.names.update(group.mailboxes)
+
+    def covers(self, name: str, subscribed: set[str]) -> bool:
+        if self.inboxes and name == "INBOX":  # delivery (and Sieve's fileinto aside) lands in INBOX
+            return True
+        if self.personal and not name.startswith(mailbox_names.FOREIGN):
+            return True
+        if (self.subscribed and name in subscribed) or name in self.names:
+            return True
+        if self.roots:
+            if name in self.roots:
+                return True
+            cut = name.rfind(mailbox_names.SEPARATOR)
+            while cut > 0:  # its ancestors, nearest first
+                if name[:cut] in self.roots:
+                    return True
+                cut = name.rfind(mailbox_names.SEPARATOR, 0, cut)
+        return False
 
 
 class Notifications:
@@ -91,6 +154,18 @@ class Notifications:
         self.delayed = selected is not None and selected.kind == "SELECTED-DELAYED"
         self.fetch: tuple[wire.FetchItem, ...] = selected.fetch if selected is not None else ()
         self.groups = tuple(g for g in groups if g.kind not in SELECTED_KINDS)
+        self.filters: dict[str, Filter] = {}  # by event
+        self.other_accounts = Filter()  # any group but PERSONAL: what needs another owner's topic
+        for group in self.groups:
+            for event in group.events:
+                self.filters.setdefault(event, Filter()).add(group)
+            if group.kind != "PERSONAL":
+                self.other_accounts.add(group)
+        # (event, name) -> covered: the groups are looked at once per name until the next refresh.
+        self.coverage: dict[tuple[str, str], bool] = {}
+        # Per other owner, the ids of their mailboxes watched: the only ones whose events the owner's
+        # topic subscription keeps.
+        self.watched: dict[int, set[int]] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self.mailboxes: dict[int, Mailbox] = {}  # every mailbox the session can see, by id
         self.subscribed: set[str] = set()
@@ -106,33 +181,28 @@ class Notifications:
         message events)."""
         return bool(self.selected_events & MESSAGE_EVENTS)
 
-    def _covers(self, group: wire.NotifyEventGroup, name: str) -> bool:
-        kind = group.kind
-        if kind == "INBOXES":
-            return name == "INBOX"  # delivery (and Sieve's fileinto aside) lands in INBOX
-        if kind == "PERSONAL":
-            return not name.startswith(mailbox_names.FOREIGN)
-        if kind == "SUBSCRIBED":
-            return name in self.subscribed
-        if kind == "SUBTREE":
-            return any(name == top or name.startswith(top + mailbox_names.SEPARATOR) for top in group.mailboxes)
-        return name in group.mailboxes  # MAILBOXES
-
     def wants(self, event: str, mailbox: Mailbox | None, name: str | None = None) -> bool:
         """Whether a group asks for `event` about a mailbox (or a `name` that names none, for
-        SubscriptionChange), which needs "l", and "r" for message events. The selected mailbox is
-        SELECTED's alone (RFC 5465 section 3.1), and its message events the session's."""
-        rights = mailbox.rights if mailbox is not None else "lr"
-        if "l" not in rights or (event in MESSAGE_EVENTS and "r" not in rights):
-            return False
-        if mailbox is not None and mailbox.id == self.selected_id:
-            return event in self.selected_events and event not in MESSAGE_EVENTS
-        name = mailbox.name if mailbox is not None else name
+        SubscriptionChange), which needs "l", and "r" for message events. The selected mailbox's message
+        events are SELECTED's, the session's own (RFC 5465 section 6.1); its other events are the other
+        groups', as any mailbox's."""
+        if mailbox is not None:
+            rights = mailbox.rights
+            if "l" not in rights or (event in MESSAGE_EVENTS and "r" not in rights):
+                return False
+            if event in MESSAGE_EVENTS and mailbox.id == self.selected_id:
+                return False
+            name = mailbox.name
         assert name is not None
-        return any(event in g.events and self._covers(g, name) for g in self.groups)
+        key = (event, name)
+        covered = self.coverage.get(key)
+        if covered is None:
+            found = self.filters.get(event)
+            covered = self.coverage[key] = found is not None and found.covers(name, self.subscribed)
+        return covered
 
     def _asks(self, event: str) -> bool:
-        return any(event in g.events for g in self.groups) or event in self.selected_events
+        return event in self.filters or event in self.selected_events
 
     # -- subscriptions --
 
@@ -147,17 +217,44 @@ class Notifications:
         shared = await self.mailstore.shared(self.account_id)
         self.mailboxes = {m.id: m for m in (*own, *shared)}
         self.subscribed = set(await self.mailstore.subscriptions(self.account_id))
+        self.coverage.clear()
         wanted = {topics.account(self.account_id)}
+        watched: dict[int, set[int]] = {}
+        turns = Turns()
         for mailbox in shared:
-            if any(self._covers(g, mailbox.name) for g in self.groups if g.kind != "PERSONAL"):
+            if self.other_accounts.covers(mailbox.name, self.subscribed):
+                watched.setdefault(mailbox.account_id, set()).add(mailbox.id)
                 wanted.add(topics.account(mailbox.account_id))
+            await turns.share()
+        self.watched = watched
         if self._asks("ServerMetadataChange"):
             wanted.add(topics.SERVER_METADATA)
         for topic in set(self.subscriptions) - wanted:
             self.subscriptions.pop(topic).close()
+        for mailbox in shared:
+            topic = topics.account(mailbox.account_id)
+            if topic in wanted and topic not in self.subscriptions:
+                self.subscriptions[topic] = self.bus.subscribe(topic, queue_size=QUEUE_SIZE,
+                                                               accept=self._watching(mailbox.account_id))
         for topic in wanted - set(self.subscriptions):
             self.subscriptions[topic] = self.bus.subscribe(topic, queue_size=QUEUE_SIZE)
         return before
+
+    def _watching(self, owner: int) -> Callable[[Event], bool]:
+        """The filter of another owner's topic: the events of the mailboxes watched, and changes to the
+        owner's mailbox list (one watched may have been renamed or deleted); never the owner's own
+        subscriptions or another account's private entries."""
+
+        def accept(event: Event) -> bool:
+            if isinstance(event, MailboxListChanged):
+                return True
+            if isinstance(event, MessagesChanged | MetadataChanged):
+                if isinstance(event, MetadataChanged) and event.private_to not in (None, self.account_id):
+                    return False
+                return event.mailbox_id in self.watched.get(owner, ())
+            return False
+
+        return accept
 
     def close(self) -> None:
         self._forget_wakers()
@@ -222,7 +319,7 @@ class Notifications:
                     subscriptions_changed = True
                     out += self._subscription_lines(event, utf8)
             elif isinstance(event, MetadataChanged):
-                out += self._metadata_lines(event, utf8)
+                out += await self._metadata_lines(event, utf8)
         if list_changed or subscriptions_changed:
             before = await self.refresh()
             if list_changed:
@@ -248,11 +345,17 @@ class Notifications:
             items += b" HIGHESTMODSEQ %d" % mailbox.highestmodseq
         return b"* STATUS " + responses.astring(known.name, utf8=utf8) + b" (" + items + b")\r\n"
 
-    def status_mailboxes(self, selected_id: int | None) -> list[int]:
-        """The mailboxes NOTIFY SET STATUS reports at once: those a group asks message events of."""
+    async def status_mailboxes(self, selected_id: int | None) -> list[int]:
+        """The mailboxes NOTIFY SET STATUS reports at once: those a group asks message events of. Shares the
+        loop as it goes: an account may have thousands."""
         self.selected_id = selected_id
-        return [m.id for m in sorted(self.mailboxes.values(), key=lambda m: m.name)
-                if any(self.wants(e, m) for e in MESSAGE_EVENTS)]
+        found: list[int] = []
+        turns = Turns()
+        for mailbox in sorted(self.mailboxes.values(), key=lambda m: m.name):
+            if any(self.wants(e, mailbox) for e in MESSAGE_EVENTS):
+                found.append(mailbox.id)
+            await turns.share()
+        return found
 
     def _name_lines(self, before: dict[int, Mailbox], utf8: bool) -> list[bytes]:
         out: list[bytes] = []
@@ -272,70 +375,43 @@ class Notifications:
 
     def _subscription_lines(self, event: SubscriptionsChanged, utf8: bool) -> list[bytes]:
         by_name = {m.name: m for m in self.mailboxes.values()}
+        asked = self.filters.get("SubscriptionChange")
+        subscribed_group = asked is not None and asked.subscribed
         out: list[bytes] = []
         for name in event.names:
             mailbox = by_name.get(name)  # one's own subscribed names need not exist
             covered = self.wants("SubscriptionChange", mailbox, name)
-            if not covered and any(g.kind == "SUBSCRIBED" and "SubscriptionChange" in g.events for g in self.groups):
+            if not covered and subscribed_group:
                 # SUBSCRIBED: the name has just left the set, or joins it at the next refresh.
                 covered = mailbox is None or "l" in mailbox.rights
             if covered:
                 out.append(_list_line("\\Subscribed" if event.subscribed else "", name, utf8))
         return out
 
-    def _metadata_lines(self, event: MetadataChanged, utf8: bool) -> list[bytes]:
+    async def _metadata_lines(self, event: MetadataChanged, utf8: bool) -> list[bytes]:
         if event.private_to is not None and event.private_to != self.account_id:
             return []
         entries = b" ".join(responses.atom_or_string(e, utf8=utf8) for e in event.entries)
         if event.mailbox_id is None:
-            if "ServerMetadataChange" in self.selected_events or any(
-                    "ServerMetadataChange" in g.events for g in self.groups):
+            if self._asks("ServerMetadataChange"):
                 return [b'* METADATA "" ' + entries + b"\r\n"]
             return []
         mailbox = self.mailboxes.get(event.mailbox_id)
-        if mailbox is None:
+        if mailbox is None or not self.wants("MailboxMetadataChange", mailbox):
             return []
-        if self.wants("MailboxMetadataChange", mailbox):
-            return [b"* METADATA " + responses.astring(mailbox.name, utf8=utf8) + b" " + entries + b"\r\n"]
-        return []
+        if mailbox.shared:
+            # Shared entries are read with "r", private ones need the mailbox visible (RFC 5464 3.3); as the
+            # rights are now, not as they were at the last refresh.
+            need = "lr" if event.private_to is None else "l"
+            if any(right not in mailbox.rights for right in need):
+                return []
+            try:
+                await self.mailstore.mailbox(self.account_id, mailbox.name, need=need)
+            except ServiceError:
+                return []
+        return [b"* METADATA " + responses.astring(mailbox.name, utf8=utf8) + b" " + entries + b"\r\n"]
 
 
 def _list_line(attributes: str, name: str, utf8: bool, extra: bytes = b"") -> bytes:
     return (b"* LIST (" + attributes.encode() + b') "/" ' + responses.astring(name, utf8=utf8) + extra
             + b"\r\n")
-
-
-async def new_message_lines(mailstore: Mailstore, selected: Selected, uids: list[int],
-                            items: tuple[wire.FetchItem, ...], *, condstore: bool, utf8: bool) -> list[bytes]:
-    """RFC 5465 5.2: MessageNew's fetch attributes, as untagged FETCH responses of the new messages of the
-    selected mailbox (after their EXISTS). A message whose bytes cannot be read is left out (FETCH says
-    why when asked)."""
-    plan = rendering.plan(items)
-    out: list[bytes] = []
-    if not uids:
-        return out
-    rows: list[MessageMeta]
-    if plan.needs_structure:
-        rows = list(await mailstore.full(selected.id, uids[0], uids[-1]))
-    else:
-        rows = await mailstore.meta(selected.id, uids[0], uids[-1])
-    blobs = await mailstore.blob_ids(selected.id, uids[0], uids[-1]) if plan.needs_bytes else {}
-    for row in rows:
-        number = selected.msn(row.uid)
-        if not number:
-            continue
-        message: bytes | None = None
-        if plan.needs_bytes:
-            blob = row.blob if isinstance(row, MessageFull) else blobs.get(row.uid)
-            if blob is None:
-                continue
-            try:
-                message = await mailstore.read(blob, size=row.size)
-            except BlobError:
-                continue
-        try:
-            out.append(rendering.render(number, row, plan, message=message, with_modseq=condstore, utf8=utf8,
-                                        extra_flags=False, recent=selected.recent))
-        except rendering.AnswerTooLarge:
-            continue
-    return out

@@ -33,9 +33,10 @@ from polyport import __version__, log, metrics
 from polyport.auth.login import Identity
 from polyport.bus import Subscription, topics
 from polyport.config import ResolvedService
+from polyport.imap import fetch as rendering
 from polyport.imap import wire
 from polyport.imap.codes import ImapRefusal, refusal_for
-from polyport.imap.notifications import Notifications, new_message_lines
+from polyport.imap.notifications import Notifications
 from polyport.imap.selected import Selected, catch_up
 from polyport.kernel.sasl import SaslFramingError
 from polyport.kernel.session import (
@@ -48,7 +49,8 @@ from polyport.kernel.session import (
     UnknownCommand,
     WrongState,
 )
-from polyport.mailstore import Mailstore, NoSuchMailbox, metadata
+from polyport.mailstore import Mailstore, MessageFull, MessageMeta, NoSuchMailbox, metadata
+from polyport.mailstore.service import StoredBody
 from polyport.net.connection import Connection, ConnectionClosed, LineTooLong
 from polyport.runtime import Runtime
 from polyport.store.blobs import BlobError
@@ -471,7 +473,7 @@ class ImapSession(CommandSession[State, wire.Command]):
                 watcher = self.subscription.wait() if self.subscription is not None else None
             if watcher is not None and watcher.done():
                 await self.notify_news()
-                await self.updates(None, force=True)
+                await self.selected_news(force=True)
                 await conn.drain()
                 continue
             await conn.wait_for_input_or(watcher)
@@ -491,13 +493,61 @@ class ImapSession(CommandSession[State, wire.Command]):
             return
         if not subscription.wait().done() and not subscription.overflowed:
             return
-        largest = selected.largest_uid
-        await self.updates(None, hold_expunges=notify.delayed)
-        if notify.fetch and self.selected is selected and selected.largest_uid > largest:
-            new = list(selected.uids[bisect.bisect_right(selected.uids, largest):])
-            for line in await new_message_lines(self.mailstore, selected, new, notify.fetch,
-                                                condstore=self.condstore, utf8=self.utf8):
-                self.send(line)
+        await self.selected_news(hold_expunges=notify.delayed)
+
+    async def selected_news(self, *, force: bool = False, hold_expunges: bool = False) -> None:
+        """The selected mailbox's changes (`updates`), then, under NOTIFY's SELECTED with fetch attributes,
+        the new messages' FETCH after their EXISTS (RFC 5465 5.2): between commands and in IDLE alike."""
+        selected = self.selected
+        largest = selected.largest_uid if selected is not None else 0
+        await self.updates(None, force=force, hold_expunges=hold_expunges)
+        notify = self.notify
+        if (notify is not None and notify.watches_selected and notify.fetch and selected is not None
+                and self.selected is selected and selected.largest_uid > largest):
+            await self.send_new_messages(selected, largest, notify.fetch)
+
+    async def send_new_messages(self, selected: Selected, after: int, items: tuple[wire.FetchItem, ...]) -> None:
+        """MessageNew's fetch attributes (RFC 5465 5.2) of the messages after UID `after`, as FETCH sends
+        them: read in runs of fetch.BATCH, each run's answers drained before the next is read, messages
+        over fetch.STREAM_AT streamed from the blob store. A message that cannot be read, or whose answer
+        is too large, is left out (a FETCH says why)."""
+        from polyport.imap.commands import fetching  # the commands import this module: not at the top
+
+        plan = rendering.plan(items)
+        condstore, utf8 = self.condstore, self.utf8
+        new = selected.uids[bisect.bisect_right(selected.uids, after):]
+        for first, last, _ in rendering.runs(new, selected.uids, rendering.BATCH):
+            rows: list[MessageMeta]
+            blobs: dict[int, str] = {}
+            if plan.needs_structure:
+                rows = list(await self.mailstore.full(selected.id, first, last))
+            else:
+                rows = await self.mailstore.meta(selected.id, first, last)
+                if plan.needs_bytes:
+                    blobs = await self.mailstore.blob_ids(selected.id, first, last)
+            for row in rows:
+                number = selected.msn(row.uid)
+                if not number:
+                    continue  # arrived after this catch-up: the next one announces it
+                try:
+                    if not plan.needs_bytes:
+                        self.send(rendering.render(number, row, plan, message=None, with_modseq=condstore,
+                                                   utf8=utf8, extra_flags=False, recent=selected.recent))
+                        continue
+                    blob = row.blob if isinstance(row, MessageFull) else blobs.get(row.uid)
+                    if blob is None:
+                        continue  # expunged meanwhile
+                    message = await (self.mailstore.stored(blob, row.size) if row.size > rendering.STREAM_AT
+                                     else self.mailstore.read(blob, size=row.size))
+                    if isinstance(message, StoredBody):
+                        await fetching._send_stored(self, number, row, plan, message, condstore, False,
+                                                    selected.recent)
+                        continue
+                    self.send(rendering.render(number, row, plan, message=message, with_modseq=condstore,
+                                               utf8=utf8, extra_flags=False, recent=selected.recent))
+                except (BlobError, rendering.AnswerTooLarge):
+                    continue
+            await self.conn.drain()
 
     async def notify_news(self) -> None:
         """Send NOTIFY's responses for the events waiting; on overflow, say so and turn NOTIFY off."""

@@ -1,7 +1,8 @@
 """NOTIFY (RFC 5465) and UNAUTHENTICATE (RFC 8437).
 
 NOTIFY SET replaces what the session asked before; NOTIFY NONE turns it off. The rules between events
-(MessageNew with MessageExpunge, FlagChange with both) are BAD, events not supported NO [BADEVENT (...)]
+(MessageNew with MessageExpunge, FlagChange with both, message events only under SELECTED) are BAD, more
+than notifications.MAX_MAILBOX_NAMES names NO [LIMIT], events not supported NO [BADEVENT (...)]
 (notifications.check_groups). With STATUS, a STATUS response for each mailbox whose message events are asked for
 goes out before the tagged OK. What happens afterwards is notifications.py's and session.py's.
 
@@ -15,6 +16,7 @@ from polyport.imap import wire
 from polyport.imap.codes import ImapRefusal
 from polyport.imap.notifications import Notifications, NotifyError, check_groups
 from polyport.imap.session import AUTHENTICATED, ImapSession, State, handles
+from polyport.kernel.turns import Turns
 
 
 @handles(wire.Notify, AUTHENTICATED)
@@ -36,10 +38,12 @@ async def notify(s: ImapSession, c: wire.Notify) -> None:
     s.notify = watching
     if c.status:
         selected_id = s.selected.id if s.selected is not None else None
-        for mailbox_id in watching.status_mailboxes(selected_id):
+        turns = Turns()
+        for mailbox_id in await watching.status_mailboxes(selected_id):
             line = await watching.status_line(mailbox_id, condstore=s.condstore, utf8=s.utf8)
             if line is not None:
                 s.send(line)
+            await turns.share()  # thousands of mailboxes, each a read of the store
     await s.finish(c, "NOTIFY completed")
 
 
