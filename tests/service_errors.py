@@ -47,6 +47,7 @@ from polyport.mailstore import (
     NotPermitted,
     OverQuota,
     RecipientOverQuota,
+    TooManyKeywords,
 )
 from polyport.mailstore.transfer import TransferError
 
@@ -59,6 +60,7 @@ KINDS: dict[type[ServiceError], ErrorKind] = {
     NoSuchMessage: K.NOT_FOUND,
     MetadataTooLarge: K.TOO_LARGE,
     MetadataTooMany: K.OVER_QUOTA,
+    TooManyKeywords: K.REFUSED,
     MailboxExists: K.EXISTS,
     InvalidMailboxName: K.INVALID,
     NotPermitted: K.FORBIDDEN,

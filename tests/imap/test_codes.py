@@ -27,6 +27,7 @@ ANSWERS: dict[type[Exception], tuple[str, str | None]] = {
     ms.RecipientOverQuota: ("NO", "OVERQUOTA"),
     ms.MessageTooLarge: ("NO", "TOOBIG"),
     ms.CannotDelete: ("NO", "CANNOT"),
+    ms.TooManyKeywords: ("NO", "LIMIT"),
     TransferError: ("NO", None),
     login.AuthFailure: ("NO", "AUTHENTICATIONFAILED"),
     login.BadCredentials: ("NO", "AUTHENTICATIONFAILED"),

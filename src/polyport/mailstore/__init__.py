@@ -15,6 +15,7 @@ from polyport.mailstore.errors import (
     NotPermitted,
     OverQuota,
     RecipientOverQuota,
+    TooManyKeywords,
 )
 from polyport.mailstore.records import Appended, Copied, FlagChange, Mailbox
 from polyport.mailstore.service import Acl, Changes, Mailstore, MessageFull, MessageMeta, Summary, ViewEntry
@@ -44,5 +45,6 @@ __all__ = [
     "OverQuota",
     "RecipientOverQuota",
     "Summary",
+    "TooManyKeywords",
     "ViewEntry",
 ]
