@@ -540,7 +540,7 @@ class ImapSession(CommandSession[State, wire.Command]):
                     message = await (self.mailstore.stored(blob, row.size) if row.size > rendering.STREAM_AT
                                      else self.mailstore.read(blob, size=row.size))
                     if isinstance(message, StoredBody):
-                        await fetching._send_stored(self, number, row, plan, message, condstore, False,
+                        await fetching.send_stored(self, number, row, plan, message, condstore, False,
                                                     selected.recent)
                         continue
                     self.send(rendering.render(number, row, plan, message=message, with_modseq=condstore,

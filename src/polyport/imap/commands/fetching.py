@@ -95,7 +95,7 @@ async def fetch(s: ImapSession, c: wire.Fetch) -> None:
             modseq = with_modseq or (condstore and flags_changed)
             try:
                 if isinstance(message, StoredBody):
-                    if not await _send_stored(s, number, row, plan, message, modseq, flags_changed, recent):
+                    if not await send_stored(s, number, row, plan, message, modseq, flags_changed, recent):
                         left_out.append(row.uid)
                 else:
                     s.send(rendering.render(number, row, plan, message=message, with_modseq=modseq, utf8=s.utf8,
@@ -135,7 +135,7 @@ def _log_unreadable(s: ImapSession, uid: int, err: Exception) -> None:
     s.log.error("imap.fetch_unreadable", mailbox=selected.id, uid=uid, error=type(err).__name__, reason=str(err))
 
 
-async def _send_stored(s: ImapSession, number: int, row: MessageMeta, plan: rendering.Plan, body: StoredBody,
+async def send_stored(s: ImapSession, number: int, row: MessageMeta, plan: rendering.Plan, body: StoredBody,
                        with_modseq: bool, extra_flags: bool, recent: Container[int]) -> bool:
     """One message's response, its sections read from the blob store as they are sent. Everything that
     can fail is read and checked before the first byte is written; False (nothing sent) if it failed."""
