@@ -541,7 +541,7 @@ class ImapSession(CommandSession[State, wire.Command]):
                                      else self.mailstore.read(blob, size=row.size))
                     if isinstance(message, StoredBody):
                         await fetching.send_stored(self, number, row, plan, message, condstore, False,
-                                                    selected.recent)
+                                                   selected.recent)
                         continue
                     self.send(rendering.render(number, row, plan, message=message, with_modseq=condstore,
                                                utf8=utf8, extra_flags=False, recent=selected.recent))

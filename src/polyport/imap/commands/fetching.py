@@ -136,7 +136,7 @@ def _log_unreadable(s: ImapSession, uid: int, err: Exception) -> None:
 
 
 async def send_stored(s: ImapSession, number: int, row: MessageMeta, plan: rendering.Plan, body: StoredBody,
-                       with_modseq: bool, extra_flags: bool, recent: Container[int]) -> bool:
+                      with_modseq: bool, extra_flags: bool, recent: Container[int]) -> bool:
     """One message's response, its sections read from the blob store as they are sent. Everything that
     can fail is read and checked before the first byte is written; False (nothing sent) if it failed."""
     pieces = rendering.layout(number, row, plan, with_modseq=with_modseq, utf8=s.utf8, extra_flags=extra_flags,
