@@ -3,6 +3,8 @@ limits, access, and entries following their mailbox (deleted with it, kept throu
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from polyport.directory import Directory
@@ -81,6 +83,19 @@ async def test_all_or_none_and_limits(directory: Directory, mailstore: Mailstore
     with pytest.raises(MetadataTooMany):
         await mailstore.set_metadata(alice, "INBOX", entries[-1:])
     assert len(await mailstore.get_metadata(alice, "INBOX", ["/private"], 1)) == md.MAX_ENTRIES
+
+
+async def test_concurrent_writers_cannot_pass_the_limit_together(directory: Directory, mailstore: Mailstore) -> None:
+    """Two SETMETADATA at once, each adding the 100th and 101st... entry: one of them is refused. On
+    PostgreSQL the count after the writes saw only its own transaction's (READ COMMITTED) until writers of a
+    mailbox's (or an account's server) entries were made to go one at a time."""
+    alice = await _account(directory, mailstore, "alice@example.com")
+    for mailbox in ("INBOX", ""):
+        await mailstore.set_metadata(alice, mailbox, [(f"/private/n{i}", b"v") for i in range(md.MAX_ENTRIES - 1)])
+        outcomes = await asyncio.gather(*(mailstore.set_metadata(alice, mailbox, [(f"/private/new{k}", b"v")])
+                                          for k in range(4)), return_exceptions=True)
+        assert sum(isinstance(o, MetadataTooMany) for o in outcomes) == 3, outcomes
+        assert len(await mailstore.get_metadata(alice, mailbox, ["/private"], 1)) == md.MAX_ENTRIES
 
 
 async def test_entries_follow_their_mailbox(directory: Directory, mailstore: Mailstore) -> None:

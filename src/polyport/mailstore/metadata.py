@@ -37,6 +37,10 @@ SET_ENTRY = Statement("""
     ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value""")
 DELETE_ENTRY = Statement("DELETE FROM mailbox_metadata WHERE scope = :scope AND name = :name")
 COUNT_ENTRIES = Statement("SELECT count(*) FROM mailbox_metadata WHERE scope = :scope")
+# Writers of one mailbox's entries (or one account's server entries) go one at a time on PostgreSQL, so the
+# count after the writes sees every other writer's (READ COMMITTED would let two pass the limit together).
+LOCK_MAILBOX = Statement("SELECT id FROM mailboxes WHERE id = :id FOR UPDATE")
+LOCK_ACCOUNT = Statement("SELECT id FROM accounts WHERE id = :id FOR UPDATE")
 
 
 def check_name(name: str, *, settable: bool) -> str | None:
@@ -89,6 +93,10 @@ def set_entries(mailbox_id: int | None, account_id: int,
                 changes: Sequence[tuple[str, bytes | None]]) -> Unit[None]:
     """Set (or with None delete) entries, all or none: a scope left with more than MAX_ENTRIES entries
     refuses the whole change. Private entries are `account_id`'s."""
+    if mailbox_id is not None:
+        yield LOCK_MAILBOX.value(id=mailbox_id)
+    else:  # the account's private server entries; the shared ones are set by administrators alone
+        yield LOCK_ACCOUNT.value(id=account_id)
     touched: set[str] = set()
     for name, value in changes:
         owner = account_id if is_private(name) else None
