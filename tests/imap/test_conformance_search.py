@@ -9,7 +9,7 @@ import random
 import pytest
 
 from polyport.imap import search
-from polyport.mime.parse import parse
+from polyport.mime.parse import base_subject_and_reply, parse
 from tests.imap.conftest import ImapNode, Wire
 from tests.imap.support import deliver, logged_in, message
 from tests.imap.test_search_limits import Mailbox, plain, query
@@ -107,7 +107,7 @@ def test_header_with_an_empty_string_matches_the_messages_having_the_field(heade
     ("", ""),
 ])
 def test_base_subject(subject: str, base: str) -> None:
-    assert search.base_subject(subject)[0] == base
+    assert base_subject_and_reply(subject)[0] == base
     # SORT reads the one stored at delivery; THREAD computes it with whether it is a reply: the same.
     assert parse(f"Subject: {subject}\r\n\r\n".encode()).base_subject == base
 
@@ -117,7 +117,7 @@ def test_base_subject(subject: str, base: str) -> None:
     ("[list] Fw: Hello", True), ("(fwd)", True), ("", False),
 ])
 def test_base_subject_says_whether_a_reply_or_forward(subject: str, reply: bool) -> None:
-    assert search.base_subject(subject)[1] is reply
+    assert base_subject_and_reply(subject)[1] is reply
 
 
 def test_sort_key_is_ascii_casemap() -> None:

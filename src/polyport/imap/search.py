@@ -55,7 +55,6 @@ import codecs
 import datetime
 import email.utils
 import heapq
-import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -64,7 +63,7 @@ from polyport.imap import wire
 from polyport.imap.fetch import charset_of, decoded, unquote_printable
 from polyport.mailstore import MessageFull, MessageMeta
 from polyport.mailstore import flags as fl
-from polyport.mime.parse import decode_encoded_words
+from polyport.mime.parse import base_subject_and_reply, decode_encoded_words
 from polyport.mime.structure import Part, Structure
 from polyport.store.blobs import BlobError
 
@@ -698,60 +697,6 @@ def hit(c: Candidate) -> Hit:
 
 # -- SORT (RFC 5256, RFC 5957) --------------------------------------------------------------------------
 
-# RFC 5256 2.1 step (1): tabs, line breaks and runs of white space become one space (WSP is SP and HTAB only).
-_WHITE_SPACE = re.compile(r"[ \t\r\n]{2,}|[\t\r\n]")
-# A run of subj-leader: WSP, or subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":", with subj-blob =
-# "[" *BLOBCHAR "]" *WSP. The blobs subj-leader allows before a subj-refwd go as lone blobs (step 4), which
-# leave text after them here. Possessive: nothing after could use what a repetition would give back, so a
-# failing match does not backtrack through a long run.
-_LEADERS = re.compile(r"(?: |(?:re|fwd?) *+(?:\[[^\[\]]*+\] *+)?:)++", re.IGNORECASE | re.ASCII)
-_BLOB = re.compile(r"\[[^\[\]]*+\] *+")
-# What a subject must hold for base_subject to change it: the cheap test of the common case.
-_MAYBE_NOT_BASE = re.compile(r"[\[(:\t\r\n]|=\?|  |^ | $")
-
-
-def base_subject(subject: str) -> tuple[str, bool]:
-    """RFC 5256 section 2.1: the base subject, and whether the subject says a reply or forward (a subj-refwd,
-    a "(fwd)" trailer or a "[fwd: ...]" wrapper was taken off; THREAD=REFERENCES step 5 asks). Computed
-    once per message, not in comparisons; linear in the subject's length: the text is cut by indexes, and
-    each pattern tried either consumes what it read or ends its step."""
-    if _MAYBE_NOT_BASE.search(subject) is None:
-        return subject, False
-    text = decode_encoded_words(subject) if "=?" in subject else subject
-    if "  " in text or "\t" in text or "\r" in text or "\n" in text:
-        text = _WHITE_SPACE.sub(" ", text)
-    start, end = 0, len(text)
-    reply = False
-    while True:
-        while end > start:  # (2) trailing subj-trailer: "(fwd)" / WSP
-            if text[end - 1] == " ":
-                end -= 1
-            elif text[end - 1] == ")" and end - start >= 5 and text[end - 5:end].lower() == "(fwd)":
-                end -= 5
-                reply = True
-            else:
-                break
-        while start < end:  # (3) subj-leader, (4) a subj-blob that leaves text after it, (5) repeated
-            leaders = _LEADERS.match(text, start, end)
-            if leaders is not None:
-                reply = reply or not text[start:leaders.end()].isspace()
-                start = leaders.end()
-                continue
-            if text[start] == "[":
-                blob = _BLOB.match(text, start, end)
-                if blob is not None and blob.end() < end:
-                    start = blob.end()
-                    continue
-            break
-        # (6) "[fwd:" ... "]" around the rest: off, and again from (2)
-        if end - start >= 6 and text[end - 1] == "]" and text[start:start + 5].lower() == "[fwd:":
-            start += 5
-            end -= 1
-            reply = True
-            continue
-        return text[start:end], reply
-
-
 def subject_key(base: str) -> str:
     """A base subject as i;ascii-casemap compares it (RFC 4790 9.2, RFC 5256 2.2): a-z as A-Z and every
     other character as it is. Code point order is the octet order of UTF-8, so strings compare as the
@@ -875,7 +820,7 @@ def threadable(searcher: Searcher) -> Callable[[Candidate], Threadable]:
         s = c.peek()
         row = c.row
         searcher.work += len(c.full.structure_json)
-        base, reply = base_subject(s.envelope.subject or "")
+        base, reply = base_subject_and_reply(s.envelope.subject or "")
         # A missing Message-ID gets one of its own (RFC 5256 4 step 1 A); a message whose real one is the
         # same is a duplicate, and gets another.
         return (c.number, row.uid, (s.sent if s.sent is not None else row.internal_date, row.uid),

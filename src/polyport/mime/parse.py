@@ -70,6 +70,7 @@ __all__ = [
     "MAX_PARTS",
     "address_lines",
     "base_subject",
+    "base_subject_and_reply",
     "decode_encoded_words",
     "parse",
     "parse_addresses",
@@ -878,47 +879,63 @@ def _sent(date: str | None) -> int | None:
         return None
 
 
-_WHITE_SPACE_RUN = re.compile(r"[ \t\r\n]{2,}|[\t\r\n]")  # what must become one space; lone spaces stay
-# RFC 5256 section 5: subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"; subj-blob = "[" *BLOBCHAR "]" *WSP
-# A run of leaders that need no look beyond them: WSP, and subj-refwd (with the blobs before it when the
-# scan below reaches them). One match consumes "Re: Re: Fwd: " runs in C; the possessive quantifiers
-# (nothing after them could use what they would give back) keep it from stacking backtracking state.
-_SUBJECT_LEADERS = re.compile(r"(?: |(?:re|fwd?) *+(?:\[[^\[\]]*+\] *+)?:)++", re.IGNORECASE)
-_SUBJECT_BLOB = re.compile(r"\[[^\[\]]*\] *")
+# RFC 5256 2.1 step (1): tabs, line breaks and runs of white space become one space (WSP is SP and HTAB only).
+_WHITE_SPACE = re.compile(r"[ \t\r\n]{2,}|[\t\r\n]")
+# A run of subj-leader: WSP, or subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":", with subj-blob =
+# "[" *BLOBCHAR "]" *WSP. The blobs subj-leader allows before a subj-refwd go as lone blobs (step 4), which
+# leave text after them here. Possessive: nothing after could use what a repetition would give back, so a
+# failing match does not backtrack through a long run.
+_LEADERS = re.compile(r"(?: |(?:re|fwd?) *+(?:\[[^\[\]]*+\] *+)?:)++", re.IGNORECASE | re.ASCII)
+_BLOB = re.compile(r"\[[^\[\]]*+\] *+")
+# What a subject must hold for base_subject_and_reply to change it: the cheap test of the common case.
+_MAYBE_NOT_BASE = re.compile(r"[\[(:\t\r\n]|=\?|  |^ | $")
+
+
+def base_subject_and_reply(subject: str) -> tuple[str, bool]:
+    """RFC 5256 section 2.1: the base subject, and whether the subject says a reply or forward (a subj-refwd,
+    a "(fwd)" trailer or a "[fwd: ...]" wrapper was taken off; THREAD=REFERENCES step 5 asks). Computed
+    once per message, not in comparisons; linear in the subject's length: the text is cut by indexes, and
+    each pattern tried either consumes what it read or ends its step."""
+    if _MAYBE_NOT_BASE.search(subject) is None:
+        return subject, False
+    text = decode_encoded_words(subject) if "=?" in subject else subject
+    if "  " in text or "\t" in text or "\r" in text or "\n" in text:
+        text = _WHITE_SPACE.sub(" ", text)
+    start, end = 0, len(text)
+    reply = False
+    while True:
+        while end > start:  # (2) trailing subj-trailer: "(fwd)" / WSP
+            if text[end - 1] == " ":
+                end -= 1
+            elif text[end - 1] == ")" and end - start >= 5 and text[end - 5:end].lower() == "(fwd)":
+                end -= 5
+                reply = True
+            else:
+                break
+        while start < end:  # (3) subj-leader, (4) a subj-blob that leaves text after it, (5) repeated
+            leaders = _LEADERS.match(text, start, end)
+            if leaders is not None:
+                reply = reply or not text[start:leaders.end()].isspace()
+                start = leaders.end()
+                continue
+            if text[start] == "[":
+                blob = _BLOB.match(text, start, end)
+                if blob is not None and blob.end() < end:
+                    start = blob.end()
+                    continue
+            break
+        # (6) "[fwd:" ... "]" around the rest: off, and again from (2)
+        if end - start >= 6 and text[end - 1] == "]" and text[start:start + 5].lower() == "[fwd:":
+            start += 5
+            end -= 1
+            reply = True
+            continue
+        return text[start:end], reply
 
 
 def base_subject(subject: str) -> str:
-    """RFC 5256 section 2.1 base subject. Works on start/end indexes rather than slicing, so a subject made
-    of many prefixes or "[fwd: ...]" wrappers costs linear time, not quadratic."""
-    text = _WHITE_SPACE_RUN.sub(" ", decode_encoded_words(subject))  # step (1)
-    start, end = 0, len(text)
-    while True:
-        while end > start:  # step (2): subj-trailer = "(fwd)" / WSP
-            if text[end - 1] == " ":
-                end -= 1
-            elif end - start >= 5 and text[end - 5 : end].lower() == "(fwd)":
-                end -= 5
-            else:
-                break
-        # Steps (3) to (5) in one left-to-right scan: leaders (WSP, or blobs then re/fw/fwd ':') always
-        # go; a lone blob goes when text remains after it. Blobs never overlap, so the order of removal
-        # does not change the result.
-        while start < end:
-            leaders = _SUBJECT_LEADERS.match(text, start, end)
-            if leaders is not None:
-                start = leaders.end()
-                continue
-            blob = _SUBJECT_BLOB.match(text, start, end)
-            if blob is not None and blob.end() < end:
-                start = blob.end()
-                continue
-            break
-        # Step (6): subj-fwd-hdr "[fwd:" ... subj-fwd-trl "]", then again from step (2).
-        if end - start >= 6 and text[start : start + 5].lower() == "[fwd:" and text[end - 1] == "]":
-            start += 5
-            end -= 1
-            continue
-        return text[start:end]
+    """RFC 5256 section 2.1 base subject (stored at delivery: SORT SUBJECT and the webmail's threads)."""
+    return base_subject_and_reply(subject)[0]
 
 
 def _sort_mailbox(addresses: list[Address] | None) -> str:
@@ -935,7 +952,7 @@ def _display(addresses: list[Address] | None) -> str:
         return ""
     first = addresses[0]
     if first.name:
-        name = _WHITE_SPACE_RUN.sub(" ", decode_encoded_words(first.name)).strip()
+        name = _WHITE_SPACE.sub(" ", decode_encoded_words(first.name)).strip()
         if name:
             return name
     if first.mailbox is not None and first.host:
