@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from polyport.mailstore.errors import MetadataTooMany
+from polyport.mailstore.records import lock_mailboxes
 from polyport.store import Statement, Unit
 
 MAX_VALUE_SIZE = 16 * 1024  # fits the IMAP session's 64 KiB limit on literals besides APPEND's
@@ -37,9 +38,8 @@ SET_ENTRY = Statement("""
     ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value""")
 DELETE_ENTRY = Statement("DELETE FROM mailbox_metadata WHERE scope = :scope AND name = :name")
 COUNT_ENTRIES = Statement("SELECT count(*) FROM mailbox_metadata WHERE scope = :scope")
-# Writers of one mailbox's entries (or one account's server entries) go one at a time on PostgreSQL, so the
-# count after the writes sees every other writer's (READ COMMITTED would let two pass the limit together).
-LOCK_MAILBOX = Statement("SELECT id FROM mailboxes WHERE id = :id FOR UPDATE")
+# Writers of one account's server entries go one at a time on PostgreSQL (a mailbox's: records.lock_mailboxes),
+# so the count after the writes sees every other writer's (READ COMMITTED would let two pass the limit together).
 LOCK_ACCOUNT = Statement("SELECT id FROM accounts WHERE id = :id FOR UPDATE")
 
 
@@ -94,7 +94,7 @@ def set_entries(mailbox_id: int | None, account_id: int,
     """Set (or with None delete) entries, all or none: a scope left with more than MAX_ENTRIES entries
     refuses the whole change. Private entries are `account_id`'s."""
     if mailbox_id is not None:
-        yield LOCK_MAILBOX.value(id=mailbox_id)
+        yield from lock_mailboxes(mailbox_id)
     else:  # the account's private server entries; the shared ones are set by administrators alone
         yield LOCK_ACCOUNT.value(id=account_id)
     touched: set[str] = set()

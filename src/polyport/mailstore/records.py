@@ -398,6 +398,7 @@ class Appended:
     uidvalidity: int
     uid: int
     modseq: int
+    account_id: int  # the mailbox's owner
 
 
 def lock_mailboxes(*ids: int) -> Unit[None]:
@@ -437,7 +438,8 @@ def append(mailbox: Mailbox, message: NewMessage, saved: int, max_size: int | No
                          unseen=0 if message.flags & fl.SEEN else 1, deleted=1 if message.flags & fl.DELETED else 0)
     if message.keywords:
         yield from note_keywords(mailbox.id, message.keywords.split(" "), capped=capped)
-    return Appended(mailbox.id, int(taken["uidvalidity"]), int(taken["first_uid"]), int(taken["modseq"]))
+    return Appended(mailbox.id, int(taken["uidvalidity"]), int(taken["first_uid"]), int(taken["modseq"]),
+                    mailbox.account_id)
 
 
 def note_keywords(mailbox_id: int, keywords: Iterable[str], *, capped: bool = True) -> Unit[None]:

@@ -258,17 +258,21 @@ class Mailstore:
         self._owners: dict[int, int] = {}
 
     async def _changed(self, mailbox_id: int, change: MailboxChange, modseq: int,
-                       uid: int | None = None) -> None:
+                       uid: int | None = None, *, owner: int | None = None) -> None:
+        """Publish a change after its commit: on the mailbox's topic, and message changes on its owner's
+        account topic too (NOTIFY). Callers that hold the mailbox pass its `owner`; the others (a mailbox
+        by id alone: POP3's) have it looked up."""
         if self.bus is None:
             return
         await self.bus.publish(MailboxChanged(mailbox_id, change, modseq, uid))
         if change in ("append", "flags", "expunge"):
-            owner = await self._owner(mailbox_id)
+            if owner is None:
+                owner = await self._owner(mailbox_id)
             if owner is not None:
                 await self.bus.publish(MessagesChanged(owner, mailbox_id, change))
 
     async def _owner(self, mailbox_id: int) -> int | None:
-        """The account owning a mailbox (None if it is gone already)."""
+        """The account owning a mailbox known by id alone (None if it is gone already)."""
         owner = self._owners.get(mailbox_id)
         if owner is None:
             found = await self.store.fetch(MAILBOX_OWNER.value(id=mailbox_id))
@@ -468,14 +472,14 @@ class Mailstore:
         """Replace the subscribed names (CommuniGate's SETMAILBOXSUBSCRIPTION); returns them, canonical."""
         wanted = list(dict.fromkeys(names.check(n) for n in mailbox_names))
 
-        before = set(await self.subscriptions(account_id))
-
-        def unit() -> Unit[None]:
+        def unit() -> Unit[set[str]]:
+            rows = yield rec.SUBSCRIPTIONS.all(account_id=account_id)  # what changes, for NOTIFY
             yield rec.UNSUBSCRIBE_ALL.run(account_id=account_id)
             for name in wanted:
                 yield rec.SUBSCRIBE.run(account_id=account_id, name=name)
+            return {str(r["name"]) for r in rows}
 
-        await self.store.write(unit())
+        before = await self.store.write(unit())
         await self._subscriptions_changed(account_id, tuple(n for n in wanted if n not in before), True)
         await self._subscriptions_changed(account_id, tuple(sorted(before.difference(wanted))), False)
         return wanted
@@ -527,7 +531,7 @@ class Mailstore:
             return appended
 
         appended = await self.store.write(unit())
-        await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid)
+        await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid, owner=account_id)
         return appended
 
     async def append_many(self, account_id: int, name: str,
@@ -555,7 +559,7 @@ class Mailstore:
 
         appended = await self.store.write(unit())
         if appended:
-            await self._changed(appended[0].mailbox_id, "append", appended[-1].modseq)
+            await self._changed(appended[0].mailbox_id, "append", appended[-1].modseq, owner=account_id)
         return appended
 
     async def deliver(self, data: bytes, targets: Sequence[tuple[int, str]], *,
@@ -613,7 +617,7 @@ class Mailstore:
 
         appended = await self.store.write(unit())
         for one in appended:
-            await self._changed(one.mailbox_id, "append", one.modseq, uid=one.uid)
+            await self._changed(one.mailbox_id, "append", one.modseq, uid=one.uid, owner=one.account_id)
         return appended
 
     async def over_quota(self, account_id: int, adding_size: int = 0) -> str | None:
@@ -821,7 +825,8 @@ class Mailstore:
                                                                            keywords, unchanged_since),
                                                        durable=False)
         if changes:
-            await self._changed(mailbox_id, "flags", changes[-1].modseq)
+            await self._changed(mailbox_id, "flags", changes[-1].modseq,
+                                owner=None if isinstance(mailbox, int) else mailbox.account_id)
         return changes, modified
 
     async def expunge(self, mailbox: Mailbox | int, uids: Iterable[int] | None = None) -> list[int]:
@@ -843,7 +848,8 @@ class Mailstore:
 
             removed = await self.store.write(unit(), durable=False)
         if removed:
-            await self._changed(mailbox_id, "expunge", 0)
+            await self._changed(mailbox_id, "expunge", 0,
+                                owner=None if isinstance(mailbox, int) else mailbox.account_id)
         return removed
 
     async def remove(self, mailbox_id: int, uids: Iterable[int]) -> list[int]:
@@ -880,9 +886,9 @@ class Mailstore:
 
         target_id, copied, removed = await self.store.write(unit())
         if copied.target_uids:
-            await self._changed(target_id, "append", copied.modseq)
+            await self._changed(target_id, "append", copied.modseq, owner=owner_id)
         if removed:
-            await self._changed(source_id, "expunge", 0)
+            await self._changed(source_id, "expunge", 0, owner=source_owner)
         return copied, removed
 
     async def replace_message(self, account_id: int, source: Mailbox, uid: int, target_name: str, data: bytes,
@@ -914,8 +920,8 @@ class Mailstore:
             return appended, removed
 
         appended, removed = await self.store.write(unit())
-        await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid)
-        await self._changed(source.id, "expunge", 0)
+        await self._changed(appended.mailbox_id, "append", appended.modseq, uid=appended.uid, owner=owner_id)
+        await self._changed(source.id, "expunge", 0, owner=source.account_id)
         return appended, removed
 
     # -- access control lists (RFC 4314; acl.py) --
@@ -975,25 +981,26 @@ class Mailstore:
     # -- METADATA (RFC 5464; metadata.py) --
 
     async def _metadata_place(self, account_id: int, mailbox: str, names: Iterable[str], *,
-                              setting: bool) -> int | None:
-        """The mailbox id the entries live on (None: the server's, for the name ""), after checking the
+                              setting: bool) -> tuple[int | None, int]:
+        """The mailbox id the entries live on (None: the server's, for the name "") and its owner (for the
+        server, `account_id`), after checking the
         rights RFC 5464 3.3 asks of another account's mailbox: any visible mailbox ("l") for private entries,
         "r" to read and "w" to write shared ones."""
         if mailbox == "":
-            return None
+            return None, account_id
         found = await self.mailbox(account_id, mailbox, need="")
         need: set[str] = set()
         for name in names:
             need.add("l" if md.is_private(name) else ("w" if setting else "r"))
         rec.require(found.rights, acl.ordered(need), found.name)
-        return found.id
+        return found.id, found.account_id
 
     async def get_metadata(self, account_id: int, mailbox: str, asked: Sequence[str],
                            depth: md.Depth = 0) -> list[tuple[str, bytes]]:
         """GETMETADATA: the entries of a mailbox ("": the server) named by `asked` (and, with `depth`, those
         below them) that have a value, as (lower-case name, value), in name order. Private ones are the
         account's own."""
-        mailbox_id = await self._metadata_place(account_id, mailbox, asked, setting=False)
+        mailbox_id, _owner = await self._metadata_place(account_id, mailbox, asked, setting=False)
         rows = await self.store.fetch(md.ENTRIES.all(shared=md.scope(mailbox_id, None),
                                                      private=md.scope(mailbox_id, account_id)))
         return md.select(((str(r["name"]), bytes(r["value"])) for r in rows), asked, depth)
@@ -1009,11 +1016,11 @@ class Mailstore:
             if value is not None and len(value) > md.MAX_VALUE_SIZE:
                 raise MetadataTooLarge(f"the value of {name} is larger than {md.MAX_VALUE_SIZE} bytes",
                                        md.MAX_VALUE_SIZE)
-        mailbox_id = await self._metadata_place(account_id, mailbox, [name for name, _ in changes], setting=True)
+        mailbox_id, owner = await self._metadata_place(account_id, mailbox, [name for name, _ in changes],
+                                                       setting=True)
         await self.store.write(md.set_entries(mailbox_id, account_id, changes))
         if self.bus is None:
             return
-        owner = account_id if mailbox_id is None else await self._owner(mailbox_id)
         private = tuple(dict.fromkeys(name.lower() for name, _ in changes if md.is_private(name)))
         shared = tuple(dict.fromkeys(name.lower() for name, _ in changes if not md.is_private(name)))
         if private:
