@@ -278,14 +278,10 @@ class SqliteStore:
             raise Unavailable(f"cannot open the WAL of the SQLite store {self.path}-wal: {err.strerror}") from None
         self._writer = writer
         self._syncer_thread = self._start_thread(f"sqlite-syncer:{self.path.name}", self._syncer_main, wal)
-        self._writer_thread = self._start(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
+        self._writer_thread = self._start_thread(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
         for index in range(self._reader_count):
-            self._start(f"sqlite-reader-{index}:{self.path.name}", self._reader_main,
-                        self._connect(writer=False))
-
-    def _start(self, name: str, target: Callable[[sqlite3.Connection], None],
-               conn: sqlite3.Connection) -> threading.Thread:
-        return self._start_thread(name, target, conn)
+            self._start_thread(f"sqlite-reader-{index}:{self.path.name}", self._reader_main,
+                               self._connect(writer=False))
 
     def _start_thread(self, name: str, target: Callable[[Any], None], arg: object) -> threading.Thread:
         thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
@@ -327,21 +323,27 @@ class SqliteStore:
 
     # -- units of work --
 
-    async def write(self, unit: Unit[T], *, durable: bool = True) -> T:
+    def _check_usable(self, unit: Unit[Any], *, writing: bool) -> None:
+        """Refuse `unit` (closed unrun) when the store cannot take it: closed, a thread of it gone, or, for
+        writes, a failed fsync behind it (`_broken`)."""
         if self._closed or not self._threads:
-            unit.close()
-            raise StoreError("the store is closed")
-        if self._broken is not None:
-            unit.close()
-            raise self._broken
+            failure = StoreError("the store is closed")
+        elif writing and self._broken is not None:
+            failure = self._broken
+        elif not all(thread.is_alive() for thread in self._threads):
+            failure = StoreError("the SQLite store's threads stopped (the log says why); restart the node")
+        else:
+            return
+        unit.close()
+        raise failure
+
+    async def write(self, unit: Unit[T], *, durable: bool = True) -> T:
+        self._check_usable(unit, writing=True)
         loop = asyncio.get_running_loop()
         if self._write_loop is None:
             self._write_loop = loop
         if loop is not self._write_loop:  # another loop's thread: the writer thread runs it whole
             return await self._submit(self._writes, unit, durable=durable)
-        if not all(thread.is_alive() for thread in self._threads):
-            unit.close()
-            raise StoreError("the SQLite store's threads stopped (the log says why); restart the node")
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Job(unit, future, loop, durable))
         if not self._committing and not self._flush_scheduled:
@@ -351,8 +353,8 @@ class SqliteStore:
         return await future
 
     def _flush(self) -> None:
-        """Begin the next group on the loop's thread: its units' statements here, until INLINE_SLICE has
-        gone; the rest and the COMMIT on the writer thread."""
+        """The next group on the loop's thread: its units' statements and its COMMIT here; what is left
+        after INLINE_SLICE, and the COMMIT after a checkpoint, on the writer thread."""
         self._flush_scheduled = False
         if self._committing or not self._pending:
             return
@@ -489,12 +491,7 @@ class SqliteStore:
         return await self._submit(self._reads, unit_of(op))
 
     async def _submit(self, jobs: queue.SimpleQueue[Any], unit: Unit[T], *, durable: bool = True) -> T:
-        if self._closed or not self._threads:
-            unit.close()
-            raise StoreError("the store is closed")
-        if not all(thread.is_alive() for thread in self._threads):
-            unit.close()
-            raise StoreError("the SQLite store's threads stopped (the log says why); restart the node")
+        self._check_usable(unit, writing=jobs is self._writes)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         jobs.put(_Job(unit, future, loop, durable))
