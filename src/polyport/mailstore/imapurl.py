@@ -58,6 +58,10 @@ class BadUrl(Exception):
     """Why a URL does not name anything (IMAP's NO [BADURL url], BURL's 554)."""
 
 
+class NotAuthorized(BadUrl):
+    """A URL without URLAUTH: it grants whoever holds it nothing (BURL answers 554 5.7.0)."""
+
+
 @dataclass(frozen=True, slots=True)
 class UrlSection:
     """A section-spec (RFC 3501 6.4.5): part numbers, then "", HEADER, HEADER.FIELDS[.NOT] (with its field

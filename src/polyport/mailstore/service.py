@@ -1092,7 +1092,9 @@ class Mailstore:
         (urlauth.py), read with the rights the URL's user has now. BadUrl for anything else."""
         url = imapurl.parse_url(text)
         auth = url.urlauth
-        if auth is None or auth.token is None:
+        if auth is None:
+            raise imapurl.NotAuthorized("the URL carries no URLAUTH authorization")
+        if auth.token is None:
             raise imapurl.BadUrl("the URL carries no URLAUTH authorization")
         assert url.user is not None
         # Until the token verifies, every failure reads the same: whoever holds no valid URL must not learn

@@ -5,7 +5,7 @@ from __future__ import annotations
 from polyport.auth.login import AuthFailure, AuthzidRefused
 from polyport.delivery import DeliveryError, MailboxFull, SenderNotOwned
 from polyport.errors import ErrorKind, ServiceError
-from polyport.mailstore.imapurl import BadUrl
+from polyport.mailstore.imapurl import BadUrl, NotAuthorized
 from polyport.smtp.wire import Reply
 
 Answer = tuple[int, str, str | None]  # code, enhanced code (RFC 3463), text (None: the error's own)
@@ -78,9 +78,11 @@ BURL_NOT_AUTHORIZED = Reply(554, "5.7.0", "the URL carries no URLAUTH authorizat
 
 
 def burl_reply(url: str, error: BadUrl) -> Reply:
-    """A BURL URL that does not resolve (RFC 4468 section 6: 554 5.6.6, "IMAP URL resolution failed");
-    one naming no IMAP server at all is beyond the trust of this submission server (554 5.7.14, as RFC
-    4468's erratum 896 corrects its 5.7.8)."""
+    """A BURL URL that does not resolve (RFC 4468 section 6: 554 5.6.6, "IMAP URL resolution failed"); one
+    without URLAUTH authorizes nothing (554 5.7.0); one naming no IMAP server at all is beyond the trust of
+    this submission server (554 5.7.14, as RFC 4468's erratum 896 corrects its 5.7.8)."""
+    if isinstance(error, NotAuthorized):
+        return BURL_NOT_AUTHORIZED
     if url[:7].lower() != "imap://":
         return Reply(554, "5.7.14", "URL resolution requires trust relationship: only this server's imap:// URLs")
     return Reply(554, "5.6.6", f"IMAP URL resolution failed: {error}")

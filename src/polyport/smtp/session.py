@@ -82,6 +82,11 @@ SASL_REPLIES: dict[type[sasl_framing.SaslFramingError], tuple[Reply, Result]] = 
 COMMANDS = CommandTable()
 
 
+def _out_of_sequence(t: Transaction | None) -> Reply:
+    """Why a chunk (BDAT, BURL) cannot be taken now: no MAIL, no recipient, or an earlier chunk refused."""
+    return codes.NEED_MAIL if t is None else codes.NO_RECIPIENTS if not t.recipients else codes.BAD_SEQUENCE
+
+
 class SmtpSession(CommandSession[None, wire.Command]):
     protocol = "smtp"
     access_mode = ACCESS_MODE
@@ -390,19 +395,21 @@ class SmtpSession(CommandSession[None, wire.Command]):
         if t is None or not usable:
             if t is not None:
                 t.failed = True
-            # RFC 3030 3: the chunk is read and thrown away, and refused.
-            raise Refused(codes.NEED_MAIL if t is None else
-                          codes.NO_RECIPIENTS if not t.recipients else codes.BAD_SEQUENCE)
+            raise Refused(_out_of_sequence(t))  # RFC 3030 3: the chunk is read and thrown away, and refused
         t.chunked += c.size
         if not keep:
-            t.failed = True
-            t.body.clear()
-            self.log.info("smtp.too_big", size=t.chunked)
-            raise Refused(codes.TOO_BIG)
+            raise self.too_big(t)
         if not c.last:
             self.ok(f"{c.size} octets received")
             return
         await self.last_chunk(t, limit)
+
+    def too_big(self, t: Transaction) -> Refused:
+        """A chunk (BDAT, BURL) took the message past its limit: the rest of the transaction is refused."""
+        t.failed = True
+        t.body.clear()
+        self.log.info("smtp.too_big", size=t.chunked)
+        return Refused(codes.TOO_BIG)
 
     async def last_chunk(self, t: Transaction, limit: int) -> None:
         """BDAT LAST or BURL LAST: the message is whole; deliver it."""
@@ -426,13 +433,9 @@ class SmtpSession(CommandSession[None, wire.Command]):
             raise Refused(codes.NEED_AUTH)
         t = self.transaction
         if t is None or not t.recipients or t.failed:
-            raise Refused(codes.NEED_MAIL if t is None else
-                          codes.NO_RECIPIENTS if not t.recipients else codes.BAD_SEQUENCE)
+            raise Refused(_out_of_sequence(t))
         limit = await self.size_limit()
         try:
-            if imapurl.parse_url(c.url).urlauth is None:
-                t.failed = True
-                raise Refused(codes.BURL_NOT_AUTHORIZED)
             data = await self.runtime.mailstore.fetch_url(c.url, Requester(self.identity.account_id, submit=True))
         except imapurl.BadUrl as err:
             # The message would miss this piece: the rest of the transaction is refused (503) until RSET.
@@ -441,10 +444,7 @@ class SmtpSession(CommandSession[None, wire.Command]):
             raise Refused(codes.burl_reply(c.url, err)) from None
         t.chunked += len(data)
         if t.chunked > limit:
-            t.failed = True
-            t.body.clear()
-            self.log.info("smtp.too_big", size=t.chunked)
-            raise Refused(codes.TOO_BIG)
+            raise self.too_big(t)
         t.body.take(data)
         if not c.last:
             self.ok(f"{len(data)} octets appended", "2.5.0")
