@@ -44,6 +44,20 @@ def imap_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapNode]:
     running.stop()
 
 
+# The message size limit of `small_node`: a node whose refusals over the limit are cheap to provoke.
+SMALL_LIMIT = 100_000
+
+
+@pytest.fixture(scope="module")
+def small_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapNode]:
+    """A node taking messages up to SMALL_LIMIT bytes (APPENDLIMIT), so TOOBIG needs no 50 MB literal."""
+    config = node_config(tmp_path_factory.mktemp("imap-small"), "imap", 0,
+                         f"[mail]\nmax_message_size = {SMALL_LIMIT}\n")
+    running = ThreadedNode(config).start()
+    yield ImapNode(running)
+    running.stop()
+
+
 class Wire:
     """A raw IMAP connection: send lines, read responses up to the tagged one, literals included."""
 

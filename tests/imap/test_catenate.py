@@ -10,7 +10,7 @@ import pytest
 from polyport.imap import catenate
 from polyport.imap.catenate import BadUrl, MessageUrl
 from polyport.mailstore.imapurl import UrlSection as Section
-from tests.imap.conftest import ImapNode, Wire
+from tests.imap.conftest import SMALL_LIMIT, ImapNode, Wire
 from tests.imap.support import account_id, deliver, logged_in
 
 MIXED = (b"From: a@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
@@ -140,3 +140,36 @@ def test_bad_urls_and_too_big(imap_node: ImapNode) -> None:
     w.ok("NOOP")
     w.close()
     other.close()
+
+
+def test_a_client_vanishing_mid_text_literal_appends_nothing(imap_node: ImapNode) -> None:
+    w, address = logged_in(imap_node)
+    w.send(b"a1 APPEND Drafts CATENATE (TEXT {3+}\r\nabc TEXT {100+}\r\nxyz")
+    w.close()
+    # ... and after the server's "+" for a synchronizing TEXT literal.
+    w2, _ = logged_in(imap_node, address)
+    w2.send(b"a1 APPEND Drafts CATENATE (TEXT {3+}\r\nabc TEXT {100}\r\n")
+    assert w2.line().startswith(b"+ ")
+    w2.send(b"xyz")
+    w2.close()
+    check, _ = logged_in(imap_node, address)
+    assert check.ok("STATUS Drafts (MESSAGES)") == [b"* STATUS Drafts (MESSAGES 0)"]
+    check.close()
+
+
+def test_text_literals_over_the_limit(small_node: ImapNode) -> None:
+    w, _ = logged_in(small_node)
+    # One TEXT literal over the limit: refused before the "+" (synchronizing), read into nothing (LITERAL+).
+    w.send(b"a1 APPEND Drafts CATENATE (TEXT {3+}\r\nabc TEXT {%d}\r\n" % (SMALL_LIMIT + 1))
+    assert w.line() == b"a1 NO [TOOBIG] literal larger than %d bytes" % SMALL_LIMIT
+    w.send(b"a2 APPEND Drafts CATENATE (TEXT {%d+}\r\n" % (SMALL_LIMIT + 1) + b"x" * (SMALL_LIMIT + 1) + b")\r\n")
+    assert w.until(b"a2")[1] == b"NO [TOOBIG] literal larger than %d bytes" % SMALL_LIMIT
+    # Two, each under the limit, together over it: the joined message is refused.
+    half = b"y" * (SMALL_LIMIT // 2 + 1)
+    assert w.command(b"APPEND Drafts CATENATE (TEXT {%d+}\r\n%s TEXT {%d+}\r\n%s)" % (
+        len(half), half, len(half), half)) == (
+        [], b"NO [TOOBIG] the message would be larger than %d bytes" % SMALL_LIMIT)
+    # Nothing was appended, and the connection goes on.
+    assert w.ok("STATUS Drafts (MESSAGES)") == [b"* STATUS Drafts (MESSAGES 0)"]
+    w.ok("NOOP")
+    w.close()

@@ -13,7 +13,7 @@ import pytest
 
 from polyport.imap import session
 from polyport.imap.commands import searching
-from tests.imap.conftest import ImapNode, Wire
+from tests.imap.conftest import SMALL_LIMIT, ImapNode, Wire
 from tests.imap.support import deliver, logged_in, message
 
 
@@ -170,6 +170,39 @@ def test_replace_from_a_shared_mailbox_needs_t_and_e(imap_node: ImapNode) -> Non
     assert untagged[1:] == [b"* 1 EXPUNGE", b"* 1 EXISTS", b"* 1 RECENT"]
     owner.close()
     other.close()
+
+
+def test_replace_over_the_append_limit_is_refused_and_leaves_the_message(small_node: ImapNode) -> None:
+    w, address = logged_in(small_node)
+    deliver(small_node, address, message("old"), "Drafts")
+    w.ok("SELECT Drafts")
+    # Synchronizing: refused before any "+".
+    w.send(b"r1 UID REPLACE 1 Trash {%d}\r\n" % (SMALL_LIMIT + 1))
+    assert w.line() == b"r1 NO [TOOBIG] literal larger than %d bytes" % SMALL_LIMIT
+    w.ok("NOOP")
+    # LITERAL+: the bytes are read into nothing, then the refusal.
+    w.send(b"r2 UID REPLACE 1 Trash {%d+}\r\n" % (SMALL_LIMIT + 1) + b"x" * (SMALL_LIMIT + 1) + b"\r\n")
+    assert w.until(b"r2") == ([], b"NO [TOOBIG] literal larger than %d bytes" % SMALL_LIMIT)
+    w.ok("NOOP")
+    assert w.ok("FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)"]
+    assert w.ok("STATUS Trash (MESSAGES)") == [b"* STATUS Trash (MESSAGES 0)"]
+    w.close()
+
+
+def test_malformed_replace_with_catenate_is_bad_and_leaves_the_message(imap_node: ImapNode) -> None:
+    w, address = logged_in(imap_node)
+    deliver(imap_node, address, message("old"), "Drafts")
+    w.ok("SELECT Drafts")
+    unbalanced = b"BAD unbalanced parentheses: missing ')' after a CATENATE part"
+    for line, answer in [
+        (b"REPLACE 1 Drafts CATENATE ()", b"BAD expected CATENATE part (TEXT or URL), found ')'"),
+        (b"REPLACE 1 Drafts CATENATE (TEXT {3+}\r\nabc", unbalanced),
+        (b"UID REPLACE 1 Drafts CATENATE (URL /Drafts/;UID=1", unbalanced),
+    ]:
+        assert w.command(line) == ([], answer), line
+    assert w.ok("FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])") == [
+        b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: old\r\n\r\n)"]
+    w.close()
 
 
 # -- LIST-MYRIGHTS (RFC 8440) ------------------------------------------------------------------------------

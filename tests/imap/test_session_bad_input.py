@@ -9,25 +9,19 @@ import random
 import socket
 import time
 import zlib
-from collections.abc import Iterator
 
 import pytest
 
-from tests.imap.conftest import ImapNode, Wire
+from tests.imap.conftest import SMALL_LIMIT, ImapNode, Wire
 from tests.imap.support import compress, logged_in, message, selected
-from tests.node_thread import ThreadedNode, free_port, node_config
 
-APPENDLIMIT = 100_000
+APPENDLIMIT = SMALL_LIMIT
 
 
 @pytest.fixture(scope="module")
-def imap_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapNode]:
+def imap_node(small_node: ImapNode) -> ImapNode:
     """This module's node takes messages up to APPENDLIMIT bytes, so refusals are cheap to provoke."""
-    config = node_config(tmp_path_factory.mktemp("imap-bad-input"), "imap", free_port(),
-                         f"[mail]\nmax_message_size = {APPENDLIMIT}\n")
-    running = ThreadedNode(config).start()
-    yield ImapNode(running)
-    running.stop()
+    return small_node
 
 
 def still_serving(w: Wire) -> None:
@@ -285,4 +279,45 @@ def test_compressed_over_long_line_in_many_packets_is_refused_and_the_session_go
     assert w.line() == b"* BAD command line longer than 65536 bytes; nothing was done"
     assert w.until(b"b1")[1] == b"OK NOOP completed"
     still_serving(w)
+    w.close()
+
+
+def test_disconnect_mid_replace_appends_nothing_and_keeps_the_old_message(imap_node: ImapNode) -> None:
+    """REPLACE's literal cut short, by a close after the "+" or mid-LITERAL+ with a reset: nothing appended to
+    the target, the old message still in its mailbox."""
+    w, address = selected(imap_node, "Drafts")
+    w.ok(b"APPEND Drafts {%d+}\r\n" % len(message("old")) + message("old"))
+    data = message(body="replacement " * 100)
+    w.send(b"r1 UID REPLACE 1 Trash {%d}\r\n" % len(data))
+    assert w.line().startswith(b"+ ")
+    w.send(data[:len(data) // 2])
+    w.close()
+    w2, _ = selected(imap_node, "Drafts", address)
+    w2.send(b"r1 UID REPLACE 1 Trash {%d+}\r\n%s" % (len(data), data[:100]))
+    w2.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    w2.close()
+    check, _ = logged_in(imap_node, address)
+    assert check.ok("STATUS Trash (MESSAGES)") == [b"* STATUS Trash (MESSAGES 0)"]
+    check.ok("EXAMINE Drafts")
+    assert check.ok("FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])") == [
+        b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: old\r\n\r\n)"]
+    check.close()
+
+
+@pytest.mark.parametrize(("line", "answer"), [
+    (b"NOTIFY SET " + b" ".join([b"(personal NONE)"] * 101), b"BAD more than 100 event groups"),
+    (b"NOTIFY SET (mailboxes (" + b" ".join(b"box%d" % n for n in range(101)) + b") (MessageNew))",
+     b"BAD more than 100 mailboxes in an event group"),
+    (b"URLFETCH " + b" ".join(b"imap://u@h/INBOX/;UID=%d" % n for n in range(1, 102)), b"BAD more than 100 URLs"),
+    (b"GENURLAUTH " + b" ".join(b"imap://u@h/INBOX/;UID=%d;URLAUTH=anonymous INTERNAL" % n for n in range(1, 102)),
+     b"BAD more than 100 URLs"),
+    (b"APPEND Drafts CATENATE (" + b" ".join([b"URL /INBOX/;UID=1"] * 1001) + b")",
+     b"BAD more than 1000 CATENATE parts"),
+])
+def test_too_many_items_in_one_command_are_bad_and_the_session_goes_on(imap_node: ImapNode, line: bytes,
+                                                                      answer: bytes) -> None:
+    w, _ = logged_in(imap_node)
+    assert w.command(line) == ([], answer)
+    still_serving(w)
+    assert w.ok("STATUS Drafts (MESSAGES)") == [b"* STATUS Drafts (MESSAGES 0)"]
     w.close()

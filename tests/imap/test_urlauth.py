@@ -144,3 +144,29 @@ def test_parsing() -> None:
             assert err.message == why, line
         else:
             raise AssertionError(line)
+
+
+def test_at_most_100_urls_in_one_command(imap_node: ImapNode) -> None:
+    urls = [f"imap://u@h/INBOX/;UID={n};URLAUTH=anonymous" for n in range(1, 102)]
+    generate = "a GENURLAUTH " + " ".join(f"{url} INTERNAL" for url in urls[:100])
+    fetch = "a URLFETCH " + " ".join(urls[:100])
+    generated = wire.parse_command(generate.encode() + b"\r\n")
+    assert isinstance(generated, wire.GenUrlAuth) and len(generated.urls) == 100
+    fetched = wire.parse_command(fetch.encode() + b"\r\n")
+    assert isinstance(fetched, wire.UrlFetch) and len(fetched.urls) == 100
+    for line in (f"{generate} {urls[100]} INTERNAL", f"{fetch} {urls[100]}"):
+        try:
+            wire.parse_command(line.encode() + b"\r\n")
+        except wire.ParseError as err:
+            assert err.message == "more than 100 URLs", line
+        else:
+            raise AssertionError(line)
+    # Over IMAP: BAD, nothing answered for any URL, and the connection goes on.
+    w, address = logged_in(imap_node)
+    uid = deliver(imap_node, address, DRAFT, "Drafts")
+    mine = _generate(w, f"imap://{address}@example.com/Drafts/;UID={uid};URLAUTH=anonymous")
+    assert w.command("URLFETCH " + " ".join([mine] * 101)) == ([], b"BAD more than 100 URLs")
+    rump = f"imap://{address}@example.com/Drafts/;UID={uid};URLAUTH=anonymous"
+    assert w.command("GENURLAUTH " + " ".join([f"{rump} INTERNAL"] * 101)) == ([], b"BAD more than 100 URLs")
+    assert _fetched(w, mine) == DRAFT
+    w.close()

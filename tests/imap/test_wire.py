@@ -977,6 +977,14 @@ def test_catenate() -> None:
     assert bad("a APPEND INBOX CATENATE (URL /INBOX/;UID=1").message == \
         "unbalanced parentheses: missing ')' after a CATENATE part"
     assert bad("a APPEND INBOX CATENATE URL /x").message == "expected '(' starting the CATENATE parts, found 'U'"
+    # at most 1000 parts: each URL is a read of the store
+    parts = " ".join(["URL /INBOX/;UID=1"] * 1000)
+    c = cmd(f"a APPEND Drafts CATENATE ({parts})")
+    assert isinstance(c, Append) and len(c.messages[0].catenate or ()) == 1000
+    assert bad(f"a APPEND Drafts CATENATE ({parts} TEXT {{1+}}\r\nx)").message == "more than 1000 CATENATE parts"
+    assert bad(b"a APPEND Drafts CATENATE (" + b" ".join([b"TEXT {1+}\r\nx"] * 1001) + b")\r\n").message == \
+        "more than 1000 CATENATE parts"
+    assert bad(f"a REPLACE 1 Drafts CATENATE ({parts} URL /INBOX/;UID=2)").message == "more than 1000 CATENATE parts"
     assert wire.parse_section(b"1.2.MIME") == Section((1, 2), "MIME")
     assert wire.parse_section(b"HEADER.FIELDS (From To)") == Section((), "HEADER.FIELDS", ("From", "To"))
     assert wire.parse_section(b"") == Section()

@@ -95,3 +95,15 @@ TOKENS = [b"a ", b"NOTIFY ", b"SET ", b"NONE", b"STATUS ", b"(", b")", b" ", b"s
 def test_token_soup_parses_or_fails_with_parse_error(tokens: list[bytes]) -> None:
     with contextlib.suppress(ParseError):
         parse_command(b"".join(tokens))
+
+
+def test_at_most_100_event_groups_and_100_mailboxes_in_a_group() -> None:
+    groups = " ".join(["(personal NONE)"] * 100)
+    parsed = cmd(f"a NOTIFY SET {groups}")
+    assert isinstance(parsed, Notify) and parsed.groups is not None and len(parsed.groups) == 100
+    assert bad(f"a NOTIFY SET {groups} (inboxes NONE)").message == "more than 100 event groups"
+    boxes = " ".join(f"box{n}" for n in range(100))
+    parsed = cmd(f"a NOTIFY SET (mailboxes ({boxes}) (MessageNew))")
+    assert isinstance(parsed, Notify) and parsed.groups is not None and len(parsed.groups[0].mailboxes) == 100
+    refused = bad(f"a NOTIFY SET (subtree ({boxes} box100) (MessageNew))")
+    assert (refused.tag, refused.message) == ("a", "more than 100 mailboxes in an event group")

@@ -3,6 +3,9 @@ BDAT chunk is (mixing with BDAT), BURL LAST delivering; its refusals (554 5.6.6,
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 from polyport.mailstore.imapurl import BadUrl
@@ -140,3 +143,24 @@ def test_a_submit_url_is_for_the_submission_server_only(smtp_node: SmtpNode) -> 
     account = smtp_node.call(smtp_node.running.runtime.directory.account(sender)).id
     with pytest.raises(BadUrl):
         smtp_node.call(smtp_node.mailstore.fetch_url(url, Requester(account)))
+
+
+def test_a_client_vanishing_after_a_burl_chunk_leaves_nothing(smtp_node: SmtpNode) -> None:
+    sender, to = smtp_node.account(), smtp_node.account()
+    url = _draft(smtp_node, sender, b"Subject: x\r\n\r\nx\r\n")
+    c = _submission(smtp_node, sender)
+    assert c.code(f"MAIL FROM:<{sender}>") == 250
+    assert c.code(f"RCPT TO:<{to}>") == 250
+    assert c.code(f"BURL {url}") == 250
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    # ... and after a BURL chunk, a BDAT LAST cut short.
+    c = _submission(smtp_node, sender)
+    assert c.code(f"MAIL FROM:<{sender}>") == 250
+    assert c.code(f"RCPT TO:<{to}>") == 250
+    assert c.code(f"BURL {url}") == 250
+    c.send(b"BDAT 1000 LAST\r\nonly part of")
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    time.sleep(0.3)
+    assert smtp_node.inbox(to) == []
