@@ -108,6 +108,10 @@ def test_limits(imap_node: ImapNode) -> None:
         [], b"NO [METADATA MAXSIZE 16384] a METADATA value is at most 16384 bytes")
     w.send(b"m1 SETMETADATA INBOX (/private/big {%d}\r\n" % len(huge))  # synchronizing: never sent
     assert w.line() == b"m1 NO [METADATA MAXSIZE 16384] a METADATA value is at most 16384 bytes"
+    # Values each within the limit that only together pass the command's 64 KiB: TOOBIG, no value blamed.
+    values = b"".join(b" /private/v%d {15000+}\r\n" % n + b"v" * 15000 for n in range(10))
+    untagged, tagged = w.command(b"SETMETADATA INBOX (" + values[1:] + b")")
+    assert untagged == [] and tagged.startswith(b"NO [TOOBIG] "), tagged
     many = " ".join(f'/private/n{i} "v"' for i in range(md.MAX_ENTRIES + 1))
     assert w.command(f"SETMETADATA INBOX ({many})") == (
         [], b"NO [METADATA TOOMANY] at most 100 entries per mailbox (or server) and per user")

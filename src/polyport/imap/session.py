@@ -271,8 +271,9 @@ class ImapSession(CommandSession[State, wire.Command]):
             while (following := wire.literal_at_end(await self.conn.read_line())) is not None and not \
                     following.synchronizing:
                 await self.conn.discard(following.size)
-        if _verb(first_line) == b"SETMETADATA":
-            # RFC 5464 4.3: a value too large is NO [METADATA MAXSIZE n], however large the literal.
+        if _verb(first_line) == b"SETMETADATA" and literal.size > metadata.MAX_VALUE_SIZE:
+            # RFC 5464 4.3: a value too large is NO [METADATA MAXSIZE n], however large the literal (values
+            # each within it that only together pass the command's limit are TOOBIG, as for any command).
             self.tagged(tag, "NO", f"a METADATA value is at most {metadata.MAX_VALUE_SIZE} bytes",
                         f"METADATA MAXSIZE {metadata.MAX_VALUE_SIZE}")
             return
