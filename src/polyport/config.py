@@ -8,6 +8,7 @@ the file, the key and the reason (`ConfigError`). Per-service defaults come from
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import tomllib
 from pathlib import Path
@@ -62,9 +63,18 @@ class NodeSettings(_Section):
         "with 10000). --port-offset overrides it.", ge=0, le=64000)] = 0
     shutdown_grace: Annotated[float, _doc(
         "Seconds that open sessions get to finish after SIGTERM or SIGINT.", ge=0)] = 10.0
+    workers: Annotated[Annotated[int, msgspec.Meta(ge=1, le=256)] | Literal["auto"], _doc(
+        "Worker processes serving every port (the kernel spreads connections over them), under a "
+        "supervisor that restarts one that dies. \"auto\": one per core. 1: the node is one process.")] = 1
 
     def __post_init__(self) -> None:
         _check_address(self.bind, "bind")
+
+    def worker_count(self) -> int:
+        """How many worker processes `workers` means on this machine."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return self.workers
 
 
 class StoreSettings(_Section):

@@ -43,13 +43,24 @@ def _remembered(renderer: Any) -> Any:
     return render
 
 
-def setup(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
+def _worker(index: int) -> Any:
+    def name(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("worker", index)
+        return event
+
+    return name
+
+
+def setup(level: str = "info", fmt: str = "console", stream: TextIO | None = None, *,
+          worker: int | None = None) -> None:
+    """Configure logging; a worker process of a node names itself in every line (`worker=N`)."""
     renderer: Any = _remembered(structlog.processors.JSONRenderer() if fmt == "json"
                                 else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0))
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([] if worker is None else [_worker(worker)]),
             _redact,
             renderer,
         ],

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from polyport import datadir, log
+from polyport import datadir, log, metrics
 from polyport.auth.credcache import CredentialCache
 from polyport.auth.login import Authenticator
 from polyport.auth.passwords import Argon2Params, PasswordHasher, PasswordVault
 from polyport.auth.throttle import Throttle
 from polyport.auth.websessions import WebSessions
-from polyport.bus import make_bus, topics
+from polyport.bus import Bus, LocalBus, make_bus, topics
 from polyport.bus.events import AccountChanged, DomainChanged, ServerChanged
 from polyport.config import Config, ConfigError, ResolvedService, apply_store_overrides
 from polyport.datadir import BoundListener, DataDirError, NodeLock
@@ -48,7 +48,8 @@ from polyport.queue.tlspolicy import MtaSts
 from polyport.runtime import Runtime
 from polyport.service_table import TlsMode, Transport
 from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
-from polyport.store.memory import MemoryKeyValueStore
+from polyport.store.memory import KeyValueStore, MemoryKeyValueStore
+from polyport.workers.channel import Channel, HubBus, HubKeyValueStore
 
 POSTMASTER = "postmaster"
 POSTMASTER_PASSWORD_ENV = "POLYPORT_POSTMASTER_PASSWORD"  # noqa: S105  (a variable name)
@@ -117,10 +118,27 @@ def _limits(service: ResolvedService) -> Limits:
     return Limits(settings.max_connections, settings.max_per_address, service.idle_timeout, settings.max_line)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """What makes a node one worker of several (workers/): the supervisor holds the data folder's lock and
+    the status file, bound the listening sockets (each listener's by `listener_key`), and links the
+    workers' buses and key-value store through `channel`."""
+
+    index: int
+    sockets: dict[str, list[socket.socket]]
+    channel: Channel
+
+
+def listener_key(service: str, transport: str, index: int = 0) -> str:
+    """The name under which a supervisor hands a worker the sockets of one listener."""
+    return f"{service}/{transport}/{index}"
+
+
 class Node:
-    def __init__(self, config: Config, *, out: TextIO | None = None) -> None:
+    def __init__(self, config: Config, *, out: TextIO | None = None, role: WorkerRole | None = None) -> None:
         self.config = config
         self.out = out  # where the generated postmaster password is shown, once
+        self.role = role
         self.runtime: Runtime | None = None
         self.listeners: list[Listener] = []
         self._web: list[HttpHandler] = []  # the web services' applications, closed after their listeners
@@ -137,7 +155,8 @@ class Node:
         config = self.config
         try:
             datadir.prepare(config.data_dir)
-            self._lock.acquire()
+            if self.role is None:  # a worker's supervisor holds it
+                self._lock.acquire()
         except DataDirError as err:
             raise StartupError(str(err)) from None
         try:
@@ -146,7 +165,8 @@ class Node:
         except BaseException:
             await self.stop(grace=0)
             raise
-        datadir.write_status(config.data_dir, self.bound_listeners())
+        if self.role is None:
+            datadir.write_status(config.data_dir, self.bound_listeners())
         self._follower = asyncio.get_running_loop().create_task(self._follow_changes())
         assert self.runtime is not None
         self._sender = asyncio.get_running_loop().create_task(self.runtime.queue.run())
@@ -160,8 +180,9 @@ class Node:
 
     async def _start_services(self) -> None:
         config = self.config
+        bus: Bus
         try:
-            bus = make_bus(config)
+            bus = make_bus(config) if self.role is None else HubBus(self.role.channel)
         except ConfigError as err:
             raise StartupError(str(err)) from None
         records = await open_store(config)
@@ -178,12 +199,7 @@ class Node:
             await records.close()
             passwords.close()
             raise
-        if init.created_domain:
-            self._log.info("node.initialized", main_domain=init.main_domain)
-        if init.postmaster_password is not None and self.out is not None:
-            print(f"Created postmaster@{init.main_domain} with password: {init.postmaster_password}\n"
-                  f"(shown once; change it with `polyport account passwd postmaster@{init.main_domain}`)",
-                  file=self.out, flush=True)
+        _announce(init, self.out)
         auth = config.auth
         blobs = LocalBlobStore(self._blob_path())
         mailstore = Mailstore(records, blobs, directory, bus, max_message_size=config.mail.max_message_size)
@@ -201,7 +217,7 @@ class Node:
                       QueueLimits(q.min_backoff, q.max_backoff, q.lifetime, q.delay_warning, q.concurrency,
                                   q.per_destination), notices_to_unverified=q.notices_to_unverified)
         # Counters, locks and rate limits every node must agree on (the cluster puts Redis behind them).
-        kv = MemoryKeyValueStore()
+        kv: KeyValueStore = MemoryKeyValueStore() if self.role is None else HubKeyValueStore(self.role.channel)
         delivery = Delivery(directory, mailstore, hostname, queue)
         queue.notify = delivery.notice
         self.runtime = Runtime(
@@ -309,26 +325,40 @@ class Node:
             await web.start()
             self._web.append(web)
             listeners += [HttpListener(service.name, web, host=host, port=port, limits=limits, trusted=trusted,
-                                       trusted_only=trusted_only, tls=tls_context)
-                          for port in service.ports]
+                                       trusted_only=trusted_only, tls=tls_context,
+                                       sockets=self._sockets(listener_key(service.name, "tcp", i)))
+                          for i, port in enumerate(service.ports)]
         elif Transport.TCP in service.spec.transports:
             if protocol.stream is None:
                 raise StartupError(f"{service.spec.module} serves no TCP, but [services.{service.name}] is tcp")
             stream = protocol.stream(runtime, service)
             listeners += [TcpListener(service.name, stream, host=host, port=port, limits=limits, trusted=trusted,
-                                      trusted_only=trusted_only, tls=tls_context)
-                          for port in service.ports]
+                                      trusted_only=trusted_only, tls=tls_context,
+                                      sockets=self._sockets(listener_key(service.name, "tcp", i)))
+                          for i, port in enumerate(service.ports)]
         if Transport.UDP in service.spec.transports:
             if protocol.datagram is None:
                 raise StartupError(f"{service.spec.module} serves no UDP, but [services.{service.name}] is udp")
             datagram = protocol.datagram(runtime, service)
             listeners += [UdpListener(service.name, datagram, host=host, port=port, trusted=trusted,
-                                      trusted_only=trusted_only) for port in service.ports]
+                                      trusted_only=trusted_only,
+                                      sockets=self._sockets(listener_key(service.name, "udp", i)))
+                          for i, port in enumerate(service.ports)]
         if service.settings.socket:
             if stream is None:
                 raise StartupError(f"[services.{service.name}] socket: {service.name} is not a stream service")
-            listeners.append(UnixListener(service.name, stream, path=service.settings.socket, limits=limits))
+            listeners.append(UnixListener(service.name, stream, path=service.settings.socket, limits=limits,
+                                          sockets=self._sockets(listener_key(service.name, "unix"))))
         return listeners
+
+    def _sockets(self, key: str) -> list[socket.socket]:
+        """A worker's sockets for one listener, bound by its supervisor; none for a single node."""
+        if self.role is None:
+            return []
+        try:
+            return self.role.sockets[key]
+        except KeyError:
+            raise StartupError(f"the supervisor bound no sockets for {key}") from None
 
     def bound_listeners(self) -> list[BoundListener]:
         result = []
@@ -376,25 +406,85 @@ class Node:
             await runtime.records.close()
             await runtime.bus.close()
             runtime.passwords.close()
-        datadir.remove_status(self.config.data_dir)
-        self._lock.release()
+        if self.role is None:
+            datadir.remove_status(self.config.data_dir)
+            self._lock.release()
         gc.unfreeze()  # what start() froze may now be garbage (tests start many nodes in one process)
 
     def request_stop(self) -> None:
         self._stopping.set()
 
     async def serve(self) -> None:
-        """Start, run until SIGTERM or SIGINT, stop. SIGHUP re-reads the TLS certificate."""
+        """Start, run until SIGTERM or SIGINT, stop. SIGHUP re-reads the TLS certificate. A worker also
+        stops when its supervisor is gone."""
         loop = asyncio.get_running_loop()
         await self.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        orphaned: asyncio.Future[None] | None = None
+        if self.role is not None:
+            channel = self.role.channel
+            channel.on_ask = self._answer
+            orphaned = channel.closed
+            orphaned.add_done_callback(lambda _: self.request_stop())
+            channel.send(["ready"])
         try:
             await self._stopping.wait()
-            self._log.info("node.stopping")
+            self._log.info("node.stopping", supervisor_gone=bool(orphaned is not None and orphaned.done()))
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
             await self.stop()
         self._log.info("node.stopped")
+
+    def connections(self) -> dict[str, int]:
+        """Open connections by service."""
+        counts: dict[str, int] = {}
+        for listener in self.listeners:
+            if isinstance(listener, HttpListener):
+                count = listener.connection_count
+            elif isinstance(listener, TcpListener):
+                count = len(listener.connections)
+            else:
+                continue
+            counts[listener.service] = counts.get(listener.service, 0) + count
+        return counts
+
+    async def _answer(self, what: str) -> object:
+        """A worker's answers to its supervisor's questions."""
+        if what == "stats":
+            return {"pid": os.getpid(), "connections": self.connections()}
+        if what == "metrics":
+            return metrics.exposition()
+        raise ValueError(f"no question {what!r}")
+
+
+async def prepare(config: Config, *, out: TextIO | None = None) -> None:
+    """What a supervisor does once, before its workers start: migrate the store, make sure the main
+    domain and postmaster exist (showing a generated password on `out`), make the self-signed
+    certificate if there is none, and apply the listener settings the CLI/API stored to `config`."""
+    node = Node(config, out=out)
+    records = await open_store(config)
+    passwords = password_hasher(config)
+    try:
+        directory = Directory(records, passwords, LocalBus(), vault=password_vault(config))
+        try:
+            init = await initialize(directory, config.main_domain)
+        except (DirectoryError, StoreError) as err:
+            raise StartupError(f"cannot initialise the store: {err}") from None
+        node._load_tls(init.main_domain)
+        await node._apply_store_overrides(directory)
+    finally:
+        await records.close()
+        passwords.close()
+    _announce(init, out)
+
+
+def _announce(init: Initialized, out: TextIO | None) -> None:
+    if init.created_domain:
+        log.get().info("node.initialized", main_domain=init.main_domain)
+    if init.postmaster_password is not None and out is not None:
+        print(f"Created postmaster@{init.main_domain} with password: {init.postmaster_password}\n"
+              f"(shown once; change it with `polyport account passwd postmaster@{init.main_domain}`)",
+              file=out, flush=True)

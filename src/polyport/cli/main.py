@@ -42,6 +42,12 @@ def serve(config_file: Path | None, data_dir: Path | None, domain: str | None, b
     config = config_module.with_overrides(load_config(config_file, data_dir), domain=domain, bind=bind,
                                           port_offset=port_offset)
     log.setup(config.log.level, config.log.format)
+    workers = config.node.worker_count()
+    if workers > 1:
+        from polyport.workers.supervisor import Supervisor
+
+        run_async(Supervisor(config, workers, out=sys.stdout).serve())
+        return
     node = Node(config, out=sys.stdout)
     run_async(node.serve())
 

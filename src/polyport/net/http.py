@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, cast, runtime_checkable
 
 from polyport import log
-from polyport.net.listener import Limits, Refusal, TcpListener, bind_error
+from polyport.net.listener import Limits, Refusal, TcpListener
 from polyport.net.trusted import TrustedNetworks
 
 
@@ -110,24 +111,17 @@ class HttpListener(TcpListener):
     """One HTTP port (plain, or implicit TLS with the node's shared context)."""
 
     def __init__(self, service: str, handler: HttpHandler, *, host: str, port: int, limits: Limits,
-                 trusted: TrustedNetworks, trusted_only: bool, tls: ssl.SSLContext | None = None) -> None:
+                 trusted: TrustedNetworks, trusted_only: bool, tls: ssl.SSLContext | None = None,
+                 sockets: Sequence[socket.socket] = ()) -> None:
         super().__init__(service, handler, host=host, port=port, limits=limits,  # type: ignore[arg-type]
-                         trusted=trusted, trusted_only=trusted_only, tls=tls)
+                         trusted=trusted, trusted_only=trusted_only, tls=tls, sockets=sockets)
         self.handler: HttpHandler = handler  # type: ignore[assignment]
         self.open: set[_Admitted] = set()
         self._log = log.get(service=service)
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         factory: Callable[[], asyncio.Protocol] = lambda: _Admitted(self)  # noqa: E731
-        try:
-            self._server = await loop.create_server(
-                factory, host=self.host or None, port=self.port, reuse_address=True, backlog=1024,
-                ssl=self.tls, ssl_handshake_timeout=30.0 if self.tls else None)
-        except OSError as err:
-            raise bind_error(err, self.service, self.host, self.port, "tcp") from None
-        if self.port == 0:
-            self.port = self.bound[0][1]
+        await self._listen(factory)
         self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="tcp",
                        tls="implicit" if self.tls else "none", protocol="http")
 
@@ -168,6 +162,7 @@ class HttpListener(TcpListener):
         for conn in list(self.open):
             if conn.transport is not None:
                 conn.transport.abort()
-        if self._server is not None:
+        if self._servers:
             with contextlib.suppress(Exception):
-                await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=1.0)
+                await asyncio.wait([asyncio.ensure_future(server.wait_closed()) for server in self._servers],
+                                   timeout=1.0)

@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import enum
 import errno
+import socket
 import ssl
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -83,7 +85,7 @@ def bind_error(err: OSError, service: str, host: str, port: int, transport: str)
 class TcpListener:
     def __init__(self, service: str, handler: StreamHandler, *, host: str, port: int, limits: Limits,
                  trusted: TrustedNetworks, trusted_only: bool,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, sockets: Sequence[socket.socket] = ()) -> None:
         self.service = service
         self.handler = handler
         self.host = host
@@ -94,26 +96,36 @@ class TcpListener:
         self.tls = tls  # implicit TLS when set
         self.connections: set[Connection] = set()
         self._per_address: Counter[str] = Counter()
-        self._server: asyncio.Server | None = None
+        # Bound by a supervisor for this worker (net/sockets.py); empty: start() binds host and port.
+        self.sockets = list(sockets)
+        self._servers: list[asyncio.Server] = []
         self._stopping = False
         self._log = log.get(service=service)
 
     @property
     def bound(self) -> list[tuple[str, int]]:
-        if self._server is None:
-            return []
-        return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in self._server.sockets]
+        return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for server in self._servers
+                for s in server.sockets]
 
-    async def start(self) -> None:
+    async def _listen(self, factory: Callable[[], asyncio.Protocol]) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            self._server = await loop.create_server(
-                self._connection, host=self.host or None, port=self.port, reuse_address=True,
-                backlog=1024, ssl=self.tls, ssl_handshake_timeout=30.0 if self.tls else None)
-        except OSError as err:
-            raise bind_error(err, self.service, self.host, self.port, "tcp") from None
+        handshake = 30.0 if self.tls else None
+        if self.sockets:
+            for sock in self.sockets:
+                self._servers.append(await loop.create_server(
+                    factory, sock=sock, backlog=1024, ssl=self.tls, ssl_handshake_timeout=handshake))
+        else:
+            try:
+                self._servers.append(await loop.create_server(
+                    factory, host=self.host or None, port=self.port, reuse_address=True, backlog=1024,
+                    ssl=self.tls, ssl_handshake_timeout=handshake))
+            except OSError as err:
+                raise bind_error(err, self.service, self.host, self.port, "tcp") from None
         if self.port == 0:
             self.port = self.bound[0][1]
+
+    async def start(self) -> None:
+        await self._listen(self._connection)
         self._log.info("listener.started", addr=self.host or "*", port=self.port, transport="tcp",
                        tls="implicit" if self.tls else "none/starttls")
 
@@ -186,8 +198,8 @@ class TcpListener:
 
     async def stop_accepting(self) -> None:
         self._stopping = True
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
 
     async def finish(self, grace: float) -> None:
         """Tell sessions to finish, wait up to `grace` seconds, then cut the rest."""
@@ -203,9 +215,10 @@ class TcpListener:
                 conn.abort()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
-        if self._server is not None:
+        if self._servers:
             # wait_closed would also wait for connections on some loops; they are gone by now.
-            await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=1.0)
+            await asyncio.wait([asyncio.ensure_future(server.wait_closed()) for server in self._servers],
+                               timeout=1.0)
 
 
 class _LocalClients(TrustedNetworks):
@@ -222,21 +235,27 @@ class UnixListener(TcpListener):
     """The same service on a Unix-domain socket (LMTP for an MTA on this host): whoever may open the socket
     file (its permissions, 0660 by default) is trusted, as a local client on a trusted network is."""
 
-    def __init__(self, service: str, handler: StreamHandler, *, path: str, limits: Limits, mode: int = 0o660) -> None:
+    def __init__(self, service: str, handler: StreamHandler, *, path: str, limits: Limits, mode: int = 0o660,
+                 sockets: Sequence[socket.socket] = ()) -> None:
         super().__init__(service, handler, host=path, port=0, limits=limits, trusted=_LocalClients(),
-                         trusted_only=False)
+                         trusted_only=False, sockets=sockets)
         self.path = path
         self.mode = mode
 
     @property
     def bound(self) -> list[tuple[str, int]]:
-        return [(self.path, 0)] if self._server is not None else []
+        return [(self.path, 0)] if self._servers else []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.sockets:  # the supervisor's, shared by every worker; it removes the file
+            for sock in self.sockets:
+                self._servers.append(await loop.create_unix_server(self._connection, sock=sock, backlog=1024))
+            self._log.info("listener.started", addr=self.path, transport="unix")
+            return
         try:
             await asyncio.to_thread(self._clear_stale)
-            self._server = await loop.create_unix_server(self._connection, path=self.path, backlog=1024)
+            self._servers.append(await loop.create_unix_server(self._connection, path=self.path, backlog=1024))
             await asyncio.to_thread(Path(self.path).chmod, self.mode)
         except OSError as err:
             raise ListenError(f"Unix socket {self.path} ({self.service}) cannot be opened: "
@@ -249,6 +268,8 @@ class UnixListener(TcpListener):
 
     async def finish(self, grace: float) -> None:
         await super().finish(grace)
+        if self.sockets:
+            return
         with contextlib.suppress(OSError):
             await asyncio.to_thread(Path(self.path).unlink)
 

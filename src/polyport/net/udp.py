@@ -34,7 +34,7 @@ import enum
 import inspect
 import socket
 from collections import OrderedDict
-from collections.abc import Awaitable, Hashable
+from collections.abc import Awaitable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -208,8 +208,9 @@ class UdpListener:
 
     def __init__(self, service: str, handler: DatagramHandler, *, host: str, port: int,
                  trusted: TrustedNetworks, trusted_only: bool, max_datagram: int = 65_535,
-                 limits: DatagramLimits | None = None) -> None:
+                 limits: DatagramLimits | None = None, sockets: Sequence[socket.socket] = ()) -> None:
         self.service = service
+        self.sockets = list(sockets)  # bound by a supervisor for this worker (net/sockets.py)
         self.handler = handler
         self.host = host
         self.port = port
@@ -258,7 +259,7 @@ class UdpListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            sock = await self._bound_socket(loop)
+            sock = self.sockets[0] if self.sockets else await self._bound_socket(loop)
         except OSError as err:
             raise bind_error(err, self.service, self.host, self.port, "udp") from None
         try:

@@ -1,0 +1,213 @@
+"""A worker's end of its channel to the supervisor: the bus and the key-value store every worker shares.
+
+`HubBus` is a `LocalBus` that also hands each event it publishes to the supervisor, which passes it to
+every other worker, where it is published on their local bus: an APPEND in one worker wakes an IDLE in
+another. The publishing worker's own subscribers hear it at once, as on a single node.
+
+`HubKeyValueStore` asks the supervisor's one `MemoryKeyValueStore` (store/memory.py), so login failures,
+lockouts, locks and rate limits count across the workers. `lock()` is built on `set_if_absent` and
+`compare_and_set`, polling while another holder has it (locks guard rare work; a poll every 50 ms costs
+nothing that matters there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+from polyport import log
+from polyport.bus import LocalBus
+from polyport.bus.events import Event, WireError
+from polyport.store.memory import LOCK_PREFIX, KeyTypeError, LockBusy
+from polyport.workers import wire
+
+LOCK_POLL = 0.05
+
+
+class ChannelClosed(ConnectionError):
+    """The supervisor is gone (it exited or was killed): the worker stops."""
+
+
+_ERRORS: dict[str, type[Exception]] = {"KeyTypeError": KeyTypeError, "ValueError": ValueError}
+
+
+class Channel(asyncio.Protocol):
+    """The worker's end of the socketpair: sends messages, matches answers to requests, passes events
+    and questions on."""
+
+    def __init__(self) -> None:
+        self._reader = wire.FrameReader()
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = 0
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.on_event: Callable[[dict[str, Any]], None] = lambda _event: None
+        self.on_ask: Callable[[str], Awaitable[Any]] | None = None
+        self._log = log.get()
+
+    @classmethod
+    async def open(cls, fd: int) -> Channel:
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        _, channel = await loop.connect_accepted_socket(cls, sock)
+        return channel
+
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except wire.FrameError as err:
+            self._log.error("worker.channel_broken", error=str(err))
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        for message in messages:
+            self._handle(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ChannelClosed("the supervisor is gone"))
+        self._pending.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _handle(self, message: list[Any]) -> None:
+        name = message[0]
+        if name == "pub" and len(message) == 2:
+            self.on_event(message[1])
+        elif name == "r" and len(message) == 4:
+            future = self._pending.pop(message[1], None)
+            if future is None or future.done():
+                return
+            error, value = message[2], message[3]
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(_ERRORS.get(error, RuntimeError)(value))
+        elif name == "ask" and len(message) == 3 and self.on_ask is not None:
+            asyncio.get_running_loop().create_task(self._answer(message[1], message[2]))
+
+    async def _answer(self, ident: int, what: str) -> None:
+        assert self.on_ask is not None
+        try:
+            value = await self.on_ask(what)
+        except Exception:
+            self._log.exception("worker.ask_failed", what=what)
+            value = None
+        self.send(["answer", ident, value])
+
+    # -- sending --
+
+    def send(self, message: list[Any]) -> None:
+        if self._transport is None:
+            raise ChannelClosed("the supervisor is gone")
+        self._transport.write(wire.encode(message))
+
+    async def request(self, op: str, *args: Any) -> Any:
+        self._ids += 1
+        ident = self._ids
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        try:
+            self.send(["kv", ident, op, list(args)])
+        except BaseException:
+            del self._pending[ident]
+            raise
+        return await future
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class HubBus(LocalBus):
+    """This worker's subscribers, and every other worker's through the supervisor."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__()
+        self._channel = channel
+        self._log = log.get()
+        channel.on_event = self._from_other_worker
+
+    async def publish(self, event: Event) -> None:
+        self.publish_nowait(event)
+
+    def publish_nowait(self, event: Event) -> None:
+        super().publish_nowait(event)
+        with contextlib.suppress(ChannelClosed):  # the worker is stopping; its own subscribers heard it
+            self._channel.send(["pub", event.to_wire()])
+
+    def _from_other_worker(self, data: dict[str, Any]) -> None:
+        try:
+            event = Event.from_wire(data)
+        except WireError as err:
+            self._log.error("bus.bad_event", error=str(err))
+            return
+        super().publish_nowait(event)
+
+
+class HubKeyValueStore:
+    """KeyValueStore (store/memory.py) kept by the supervisor for every worker."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    async def get(self, key: str) -> str | None:
+        result: str | None = await self._channel.request("get", key)
+        return result
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._channel.request("set", key, value, ttl)
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        return bool(await self._channel.request("set_if_absent", key, value, ttl))
+
+    async def compare_and_set(self, key: str, expected: str | None, value: str | None,
+                              ttl: float | None = None) -> bool:
+        return bool(await self._channel.request("compare_and_set", key, expected, value, ttl))
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._channel.request("delete", key))
+
+    async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
+        return int(await self._channel.request("incr", key, by, ttl))
+
+    async def expire(self, key: str, ttl: float | None) -> bool:
+        return bool(await self._channel.request("expire", key, ttl))
+
+    async def ttl(self, key: str) -> float | None:
+        result = await self._channel.request("ttl", key)
+        return None if result is None else float(result)
+
+    async def hit(self, key: str, window: float, limit: int) -> int:
+        return int(await self._channel.request("hit", key, window, limit))
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str, ttl: float, *, wait: float = 0.0) -> AsyncIterator[None]:
+        key = LOCK_PREFIX + name
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + wait
+        while not await self.set_if_absent(key, token, ttl):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockBusy(f"the lock {name!r} is held")
+            await asyncio.sleep(min(left, LOCK_POLL))
+        try:
+            yield
+        finally:
+            await self.compare_and_set(key, token, None)  # not if it expired and someone else holds it
+
+    async def close(self) -> None:
+        pass

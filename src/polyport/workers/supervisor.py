@@ -1,0 +1,363 @@
+"""The supervisor of a node of several worker processes (`[node] workers`, issue 25).
+
+It does once what must happen once: hold the data folder's lock, migrate and initialise the store, make
+the self-signed certificate, bind every port (net/sockets.py: one SO_REUSEPORT socket per worker and
+port, so the kernel spreads the connections), and write the status file. Then it starts the workers
+(`python -m polyport.workers.worker`), each a whole node on its own event loop with the sockets the
+supervisor bound for it, and stays their hub: the events each publishes reach every other worker's
+bus, and the key-value store (login failures, lockouts, locks, rate limits) lives here, one for all.
+
+A worker that exits unasked is restarted with the same sockets (the connections queued on them wait
+for it), after a pause that grows while it keeps dying at start. SIGTERM and SIGINT stop the node: the
+supervisor closes its copies of the sockets, passes the signal on, waits for the workers to drain
+(`shutdown_grace`, then they are killed), and removes the status file. SIGHUP is passed on (each worker
+re-reads its certificate). A worker whose supervisor is gone (killed with -9) stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO, cast
+
+from polyport import datadir, log
+from polyport.config import Config
+from polyport.datadir import BoundListener, DataDirError, NodeLock
+from polyport.net.listener import ListenError
+from polyport.net.sockets import bind_group, bind_unix
+from polyport.node import StartupError, listener_key, prepare
+from polyport.service_table import Transport
+from polyport.store.memory import MemoryKeyValueStore
+from polyport.workers import wire
+
+KV_OPERATIONS = frozenset({"get", "set", "set_if_absent", "compare_and_set", "delete", "incr", "expire", "ttl",
+                           "hit"})
+START_TIMEOUT = 60.0  # for every worker to listen (a first start may build argon2 hashes, migrate...)
+RESTART_PAUSE = (0.5, 30.0)  # the pause before a restart, doubling while a worker dies young
+YOUNG = 10.0  # a worker that dies sooner after its start makes the next pause longer
+ASK_TIMEOUT = 5.0
+
+
+@dataclass(slots=True)
+class WorkerSpec:
+    """What a worker process reads from its standard input, pickled."""
+
+    index: int
+    config: Config
+    sockets: dict[str, list[int]]  # listener_key -> inherited descriptors
+    channel: int  # its end of the socketpair to the supervisor
+
+
+class Link(asyncio.Protocol):
+    """The supervisor's end of one worker's channel."""
+
+    def __init__(self, hub: Hub, index: int) -> None:
+        self.hub = hub
+        self.index = index
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reader = wire.FrameReader()
+        self._transport: asyncio.Transport | None = None
+        self._answers: dict[int, asyncio.Future[Any]] = {}
+        self._ids = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        for future in self._answers.values():
+            if not future.done():
+                future.set_result(None)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except wire.FrameError as err:
+            self.hub.log.error("supervisor.channel_broken", worker=self.index, error=str(err))  # noqa: TRY400
+            self.close()
+            return
+        for message in messages:
+            self.hub.received(self, message)
+
+    def send(self, message: list[Any]) -> None:
+        if self._transport is not None:
+            self._transport.write(wire.encode(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(frame)
+
+    async def ask(self, what: str) -> Any:
+        self._ids += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._answers[self._ids] = future
+        self.send(["ask", self._ids, what])
+        try:
+            return await asyncio.wait_for(future, ASK_TIMEOUT)
+        except TimeoutError:
+            return None
+        finally:
+            self._answers.pop(self._ids, None)
+
+    def answered(self, ident: int, value: Any) -> None:
+        future = self._answers.pop(ident, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class Hub:
+    """Passes events between workers and keeps the key-value store they share."""
+
+    def __init__(self) -> None:
+        self.kv = MemoryKeyValueStore()
+        self.links: dict[int, Link] = {}
+        self.log = log.get()
+
+    def received(self, link: Link, message: list[Any]) -> None:
+        name = message[0]
+        if name == "pub" and len(message) == 2:
+            frame = wire.encode(message)
+            for other in self.links.values():
+                if other is not link:
+                    other.send_frame(frame)
+        elif name == "kv" and len(message) == 4:
+            asyncio.get_running_loop().create_task(self._kv(link, message[1], message[2], message[3]))
+        elif name == "ready":
+            if not link.ready.done():
+                link.ready.set_result(None)
+        elif name == "answer" and len(message) == 3:
+            link.answered(message[1], message[2])
+        else:
+            self.log.error("supervisor.unknown_message", worker=link.index, message=str(message[0])[:40])
+
+    async def _kv(self, link: Link, ident: int, op: str, args: list[Any]) -> None:
+        # MemoryKeyValueStore's coroutines never wait, so answers keep the order of the requests.
+        if op not in KV_OPERATIONS or not isinstance(args, list):
+            link.send(["r", ident, "ValueError", f"no key-value operation {op!r}"])
+            return
+        try:
+            value = await getattr(self.kv, op)(*args)
+        except (TypeError, ValueError) as err:
+            link.send(["r", ident, type(err).__name__, str(err)])
+            return
+        link.send(["r", ident, None, value])
+
+
+@dataclass(slots=True)
+class Worker:
+    index: int
+    process: asyncio.subprocess.Process | None = None
+    link: Link | None = None
+    started: float = 0.0
+    pause: float = RESTART_PAUSE[0]
+    restarts: int = 0
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(self, config: Config, workers: int, *, out: TextIO | None = None) -> None:
+        self.config = config
+        self.count = workers
+        self.out = out
+        self.hub = Hub()
+        self.workers = [Worker(i) for i in range(workers)]
+        self.bound: list[BoundListener] = []
+        self._sockets: dict[str, list[list[socket.socket]]] = {}  # listener_key -> per worker
+        self._unix_paths: list[str] = []
+        self._lock = NodeLock(config.data_dir)
+        self._log = log.get(role="supervisor")
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+
+    # -- starting --
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        try:
+            datadir.prepare(self.config.data_dir)
+            self._lock.acquire()
+        except DataDirError as err:
+            raise StartupError(str(err)) from None
+        try:
+            await prepare(self.config, out=self.out)
+            self._bind()
+            for worker in self.workers:
+                await self._spawn(worker)
+            await self._until_ready()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+        datadir.write_status(self.config.data_dir, self.bound)
+        self._log.info("node.ready", data=str(self.config.data_dir), workers=self.count,
+                       listeners=len(self.bound), ms=round((time.monotonic() - started) * 1000))
+
+    def _bind(self) -> None:
+        for service in self.config.resolved_services():
+            if not service.listening:
+                continue
+            kinds = [(Transport.TCP, socket.SOCK_STREAM), (Transport.UDP, socket.SOCK_DGRAM)]
+            for transport, kind in kinds:
+                if transport not in service.spec.transports:
+                    continue
+                name = "tcp" if kind == socket.SOCK_STREAM else "udp"
+                host = service.bind if kind == socket.SOCK_STREAM else service.bind or "0.0.0.0"
+                for i, port in enumerate(service.ports):
+                    try:
+                        groups = bind_group(service.name, host, port, kind, self.count)
+                    except ListenError as err:
+                        raise StartupError(str(err)) from None
+                    self._sockets[listener_key(service.name, name, i)] = groups
+                    for sock in groups[0]:
+                        address = sock.getsockname()
+                        self.bound.append(BoundListener(service.name, name, str(address[0]), int(address[1])))
+            if service.settings.socket:
+                try:
+                    sock = bind_unix(service.name, service.settings.socket)
+                except ListenError as err:
+                    raise StartupError(str(err)) from None
+                self._unix_paths.append(service.settings.socket)
+                self._sockets[listener_key(service.name, "unix")] = [[sock]] * self.count
+                self.bound.append(BoundListener(service.name, "unix", service.settings.socket, 0))
+
+    async def _spawn(self, worker: Worker) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sockets = {key: [s.fileno() for s in groups[worker.index]] for key, groups in self._sockets.items()}
+            spec = WorkerSpec(worker.index, self.config, sockets, theirs.fileno())
+            inherited = [theirs.fileno(), *(fd for fds in sockets.values() for fd in fds)]
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "polyport.workers.worker", stdin=asyncio.subprocess.PIPE,
+                pass_fds=inherited)
+        finally:
+            theirs.close()
+        assert process.stdin is not None
+        process.stdin.write(pickle.dumps(spec))
+        process.stdin.close()
+        _, link = await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: Link(self.hub, worker.index), ours)
+        worker.process, worker.link, worker.started = process, link, time.monotonic()
+        self.hub.links[worker.index] = link
+        worker.watcher = asyncio.get_running_loop().create_task(self._watch(worker, process, link))
+        self._log.info("worker.started", worker=worker.index, pid=process.pid)
+
+    async def _until_ready(self) -> None:
+        """Wait until every worker listens; a worker that exits first (its channel closes) fails the start."""
+        async def one(link: Link) -> None:
+            await asyncio.wait([link.ready, link.closed], return_when=asyncio.FIRST_COMPLETED)
+
+        links = [worker.link for worker in self.workers if worker.link is not None]
+        await asyncio.wait([asyncio.ensure_future(one(link)) for link in links], timeout=START_TIMEOUT)
+        for worker in self.workers:
+            assert worker.link is not None and worker.process is not None
+            if worker.link.ready.done():
+                continue
+            if worker.link.closed.done():
+                code = await worker.process.wait()
+                raise StartupError(f"worker {worker.index} could not start (exit code {code}; its error "
+                                   f"is above)")
+            raise StartupError(f"worker {worker.index} did not start within {START_TIMEOUT:.0f} s")
+
+    # -- running --
+
+    async def _watch(self, worker: Worker, process: asyncio.subprocess.Process, link: Link) -> None:
+        code = await process.wait()
+        link.close()
+        if self.hub.links.get(worker.index) is link:
+            del self.hub.links[worker.index]
+        if self._stopping or not link.ready.done():
+            return  # stopping, or it never started (start() reports it)
+        lived = time.monotonic() - worker.started
+        worker.pause = min(worker.pause * 2, RESTART_PAUSE[1]) if lived < YOUNG else RESTART_PAUSE[0]
+        self._log.error("worker.exited", worker=worker.index, pid=process.pid, code=code,
+                        lived=round(lived, 1), restart_in=worker.pause)
+        await asyncio.sleep(worker.pause)
+        if self._stopping:
+            return
+        worker.restarts += 1
+        try:
+            await self._spawn(worker)
+        except OSError as err:
+            self._log.error("worker.restart_failed", worker=worker.index, error=str(err))
+
+    async def ask(self, what: str) -> dict[int, Any]:
+        """Each running worker's answer (None from one that did not answer in time)."""
+        links = list(self.hub.links.values())
+        answers = await asyncio.gather(*(link.ask(what) for link in links))
+        return {link.index: answer for link, answer in zip(links, answers, strict=True)}
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def reload(self) -> None:
+        self._signal_all(signal.SIGHUP)
+
+    def _signal_all(self, signum: int) -> None:
+        for worker in self.workers:
+            if worker.process is not None and worker.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(signum)
+
+    # -- stopping --
+
+    async def stop(self, grace: float | None = None) -> None:
+        grace = self.config.node.shutdown_grace if grace is None else grace
+        self._stopping = True
+        self._close_sockets()  # the kernel now queues new connections only where a worker still accepts
+        self._signal_all(signal.SIGTERM)
+        processes = [w.process for w in self.workers if w.process is not None and w.process.returncode is None]
+        if processes:
+            _, pending = await asyncio.wait([asyncio.ensure_future(p.wait()) for p in processes],
+                                            timeout=grace + 5.0)
+            if pending:
+                self._signal_all(signal.SIGKILL)
+                await asyncio.wait(pending, timeout=5.0)
+        for worker in self.workers:
+            if worker.watcher is not None:
+                worker.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.watcher
+            if worker.link is not None:
+                worker.link.close()
+        for path in self._unix_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # noqa: PTH108
+        await self.hub.kv.close()
+        datadir.remove_status(self.config.data_dir)
+        self._lock.release()
+
+    def _close_sockets(self) -> None:
+        for groups in self._sockets.values():
+            for sockets in groups:
+                for sock in sockets:
+                    sock.close()
+        self._sockets.clear()
+
+    async def serve(self) -> None:
+        """Start, run until SIGTERM or SIGINT, stop. SIGHUP reaches every worker."""
+        loop = asyncio.get_running_loop()
+        await self.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        try:
+            await self._stop_requested.wait()
+            self._log.info("node.stopping")
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+            await self.stop()
+        self._log.info("node.stopped")
