@@ -10,6 +10,7 @@ mean and p99 latency of each server and ours/Dovecot, then the total commands/s 
 command (issue 13's target: every command within 1.0x Dovecot's mean latency, total >= 1.0x).
 
     .venv/bin/python bench/imap_mix.py [--reps 2] [--seconds 15] [--clients 20] [--rate R] [--ours-only]
+        [--workers N]
 
 Without --rate each client sends its next command as soon as the last is answered (a closed loop: the
 total rate is each server's capacity for this mix, and its latencies are those of a saturated server, or of
@@ -204,11 +205,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0,
                         help="commands/s offered by all clients together (default: as fast as each is answered)")
     parser.add_argument("--ours-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="the node's worker processes ([node] workers)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="polyport-bench-mix-"))
     mailnode.prepare(data, users=args.clients)
     results: dict[str, list[dict[str, Any]]] = {"ours": []} if args.ours_only else {"dovecot": [], "ours": []}
-    with mailnode.running(data) as node:
+    with mailnode.running(data, workers=args.workers) as node:
         ours_pid = node.process.pid
         seed(node.imap_port, args.clients)
         peer_pid = 0

@@ -80,7 +80,7 @@ def prepare(data: Path, users: int = USERS) -> None:
 
 
 @contextmanager
-def running(data: Path, *, max_connections: int = 20_000) -> Iterator[MailNode]:
+def running(data: Path, *, max_connections: int = 20_000, workers: int = 1) -> Iterator[MailNode]:
     imap_port, pop3_port, smtp_port = free_port(), free_port(), free_port()
     from polyport.service_table import SERVICES
 
@@ -89,7 +89,7 @@ def running(data: Path, *, max_connections: int = 20_000) -> Iterator[MailNode]:
                      if s.built and s.name not in ("imap", "pop3", "smtp"))
     config = data / "bench.toml"
     config.write_text(
-        f'[node]\ndata = "{data}"\nmain_domain = "{DOMAIN}"\n[log]\nlevel = "warning"\n'
+        f'[node]\ndata = "{data}"\nmain_domain = "{DOMAIN}"\nworkers = {workers}\n[log]\nlevel = "warning"\n'
         f"[services.imap]\nports = [{imap_port}]\nmax_connections = {max_connections}\n"
         f"max_per_address = {max_connections}\n"
         f"[services.pop3]\nports = [{pop3_port}]\nmax_connections = {max_connections}\n"

@@ -1,0 +1,230 @@
+"""A node of two worker processes under a supervisor, over real sockets: the kernel spreads connections
+over both workers; a delivery in one wakes IDLE in the other; failed logins count across workers; a
+worker killed with -9 is replaced on the same sockets; a worker whose supervisor is killed stops; a port
+another program holds fails the start with the port named."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from polyport import datadir
+from polyport.node import POSTMASTER_PASSWORD_ENV, StartupError
+from polyport.workers.supervisor import Supervisor
+from tests.node_thread import POSTMASTER_PASSWORD, free_port, node_config
+
+pytestmark = pytest.mark.slow
+
+ACCOUNT = "postmaster@example.com"
+
+
+@pytest.fixture
+async def supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Supervisor]:
+    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
+    sup = Supervisor(node_config(tmp_path / "data", "imap", 0), 2)
+    await sup.start()
+    try:
+        yield sup
+    finally:
+        await sup.stop(grace=1.0)
+
+
+def port_of(sup: Supervisor, service: str) -> int:
+    return next(b.port for b in sup.bound if b.service == service)
+
+
+class Imap:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Imap:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readline()
+        return cls(reader, writer)
+
+    async def command(self, line: str) -> list[bytes]:
+        tag = line.split()[0].encode()
+        self.writer.write(line.encode() + b"\r\n")
+        lines = []
+        while True:
+            got = await asyncio.wait_for(self.reader.readline(), 10)
+            assert got, "the server closed the connection"
+            lines.append(got)
+            if got.startswith(tag + b" "):
+                return lines
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def connections_by_worker(sup: Supervisor, service: str) -> dict[int, int]:
+    answers = await sup.ask("stats")
+    return {index: (answer or {}).get("connections", {}).get(service, 0) for index, answer in answers.items()}
+
+
+async def test_a_delivery_in_one_worker_wakes_idle_in_the_other(supervisor: Supervisor) -> None:
+    port = port_of(supervisor, "imap")
+    clients = []
+    for _ in range(16):  # both workers get some: all on one has a chance of 2 in 65,536
+        client = await Imap.connect(port)
+        assert (await client.command(f"a LOGIN {ACCOUNT} {POSTMASTER_PASSWORD}"))[-1].startswith(b"a OK")
+        await client.command("b SELECT INBOX")
+        client.writer.write(b"c IDLE\r\n")
+        assert (await client.reader.readline()).startswith(b"+")
+        clients.append(client)
+    spread = await connections_by_worker(supervisor, "imap")
+    assert sorted(spread) == [0, 1] and all(n > 0 for n in spread.values()), spread
+
+    smtp_port = port_of(supervisor, "smtp")
+    await asyncio.to_thread(_send, smtp_port)
+    sent = time.monotonic()
+    for client in clients:
+        line = await asyncio.wait_for(client.reader.readline(), 5)
+        assert line == b"* 1 EXISTS\r\n"
+    assert time.monotonic() - sent < 1.0  # the issue asks for 100 ms; a loaded test machine gets slack
+    for client in clients:
+        await client.close()
+
+
+def _send(port: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.sendmail("someone@example.org", [ACCOUNT], b"Subject: hello\r\n\r\nbody\r\n")
+
+
+async def test_uids_stay_unique_and_ascending_under_appends_from_both_workers(supervisor: Supervisor) -> None:
+    port = port_of(supervisor, "imap")
+    clients = [await Imap.connect(port) for _ in range(8)]
+    for client in clients:
+        await client.command(f"a LOGIN {ACCOUNT} {POSTMASTER_PASSWORD}")
+
+    async def append(client: Imap, n: int) -> list[int]:
+        uids = []
+        for i in range(n):
+            message = f"Subject: {i}\r\n\r\nbody\r\n".encode()
+            client.writer.write(b"t APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+            reply = await asyncio.wait_for(client.reader.readline(), 10)
+            assert reply.startswith(b"t OK [APPENDUID "), reply
+            uids.append(int(reply.split()[4].rstrip(b"]")))
+        return uids
+
+    results = await asyncio.gather(*(append(client, 10) for client in clients))
+    every = [uid for uids in results for uid in uids]
+    assert len(set(every)) == 80
+    for uids in results:
+        assert uids == sorted(uids)  # each client's appends in order
+    status = await clients[0].command("s STATUS INBOX (MESSAGES UIDNEXT)")
+    assert b"MESSAGES 80" in status[0] and b"UIDNEXT %d" % (max(every) + 1) in status[0]
+    for client in clients:
+        await client.close()
+
+
+async def test_a_killed_worker_is_replaced_on_the_same_sockets(supervisor: Supervisor) -> None:
+    before = await supervisor.ask("stats")
+    victim = before[1]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while True:
+        answers = await supervisor.ask("stats")
+        pids = {index: (answer or {}).get("pid") for index, answer in answers.items()}
+        if pids.get(1) not in (None, victim):
+            break
+        assert time.monotonic() < deadline, "worker 1 was not restarted"
+        await asyncio.sleep(0.2)
+    assert pids[0] == before[0]["pid"]
+    assert supervisor.workers[1].restarts == 1
+    # Every connection is served: none is left on a socket nobody accepts on.
+    port = port_of(supervisor, "imap")
+    for _ in range(12):
+        client = await Imap.connect(port)
+        assert (await client.command("a NOOP"))[-1].startswith(b"a OK")
+        await client.close()
+
+
+async def test_port_in_use_names_the_port(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        sup = Supervisor(node_config(tmp_path / "data", "imap", port), 2)
+        with pytest.raises(StartupError, match=f"port {port}/tcp \\(imap\\).*already in use"):
+            await sup.start()
+    assert datadir.read_status(tmp_path / "data") is None
+
+
+async def test_failed_logins_count_across_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
+    config = node_config(tmp_path / "data", "imap", 0)
+    config.auth.max_failures_per_account = 3
+    sup = Supervisor(config, 2)
+    await sup.start()
+    try:
+        port = port_of(sup, "imap")
+        clients = [await Imap.connect(port) for _ in range(12)]
+        spread = await connections_by_worker(sup, "imap")
+        assert all(n > 0 for n in spread.values()), spread
+        for client in clients[:4]:  # one over the limit, whichever workers they reached
+            await client.command(f"a LOGIN {ACCOUNT} wrong-password")
+        # Now the account is locked out in both workers, even with the right password.
+        for client in clients[4:]:
+            reply = await client.command(f"a LOGIN {ACCOUNT} {POSTMASTER_PASSWORD}")
+            assert reply[-1].startswith(b"a NO"), reply
+        for client in clients:
+            await client.close()
+    finally:
+        await sup.stop(grace=1.0)
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    port = free_port()
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\ndata = "{data}"\nmain_domain = "example.com"\nbind = "127.0.0.1"\nworkers = 2\n'
+                      f"[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n"
+                      f"[services.imap]\nports = [{port}]\n"
+                      + "".join(f"[services.{name}]\nports = [0]\n" for name in
+                                ("smtp", "submission", "smtps", "lmtp", "pop3", "pop3s", "imaps", "http", "https",
+                                 "webuser", "webusers", "webadmin", "webadmins", "cliapi", "cliapi-tls")))
+    process = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while datadir.read_status(data) is None:
+            assert process.poll() is None and time.monotonic() < deadline, "the node did not start"
+            time.sleep(0.1)
+        children = _children(process.pid)
+        assert len(children) == 2
+        process.kill()
+        process.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in children):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
