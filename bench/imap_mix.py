@@ -164,18 +164,19 @@ def table(results: dict[str, list[dict[str, Any]]]) -> None:
         means = [statistics.fmean(r["ops"][name]) * 1000 for r in results[server] if r["ops"].get(name)]
         return statistics.median(means) if means else None
 
-    def p99_ms(server: str, name: str) -> float | None:
-        values = [bl.pct(r["ops"][name], 99) * 1000 for r in results[server] if r["ops"].get(name)]
+    def pct_ms(server: str, name: str, pct: float) -> float | None:
+        values = [bl.pct(r["ops"][name], pct) * 1000 for r in results[server] if r["ops"].get(name)]
         return statistics.median(values) if values else None
 
-    head = " | ".join(f"{s} mean ms | {s} p99 ms" for s in servers)
+    head = " | ".join(f"{s} mean ms | {s} p50 ms | {s} p99 ms" for s in servers)
     print(f"\n| command | {head} | ours/dovecot mean |")
-    print("|---" * (2 + 2 * len(servers)) + "|")
+    print("|---" * (2 + 3 * len(servers)) + "|")
     for name in [*names, "cmds"]:
         cells = []
         for server in servers:
-            mean, p99 = mean_ms(server, name), p99_ms(server, name)
-            cells.append(f"{mean:.1f} | {p99:.1f}" if mean is not None and p99 is not None else "- | -")
+            mean, p50, p99 = mean_ms(server, name), pct_ms(server, name, 50), pct_ms(server, name, 99)
+            cells.append(f"{mean:.2f} | {p50:.2f} | {p99:.1f}" if mean is not None and p50 is not None
+                          and p99 is not None else "- | - | -")
         ratio = ""
         if "ours" in results and "dovecot" in results:
             ours, peer = mean_ms("ours", name), mean_ms("dovecot", name)

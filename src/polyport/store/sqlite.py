@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import os
 import queue
 import sqlite3
@@ -211,6 +212,11 @@ class SqliteStore:
         # Held by whoever uses the writing connection: a group from the loop's _flush until the writer
         # thread has committed it (so released by that thread), or a group the thread runs whole.
         self._connection = threading.Lock()
+        # Between processes (a node's workers, the admin command): flock on a file beside the database,
+        # held from BEGIN IMMEDIATE to the COMMIT. SQLite's own lock is only tried, and a process that finds
+        # it taken sleeps and tries again (1, 2, 5, 10... ms): writes of two busy workers waited for
+        # those sleeps, where a blocked flock wakes its waiter the moment the holder lets go.
+        self._process_lock = -1
         self._write_loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[_Job] = []  # asked for while a group committed: the next group
         self._committing = False
@@ -276,6 +282,14 @@ class SqliteStore:
         except OSError as err:
             writer.close()
             raise Unavailable(f"cannot open the WAL of the SQLite store {self.path}-wal: {err.strerror}") from None
+        try:
+            self._process_lock = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                                         0o600)
+        except OSError as err:
+            writer.close()
+            os.close(wal)
+            raise Unavailable(f"cannot open the writers' lock of the SQLite store {self.path}-writer: "
+                              f"{err.strerror}") from None
         self._writer = writer
         self._syncer_thread = self._start_thread(f"sqlite-syncer:{self.path.name}", self._syncer_main, wal)
         self._writer_thread = self._start_thread(f"sqlite-writer:{self.path.name}", self._writer_main, writer)
@@ -320,6 +334,9 @@ class SqliteStore:
         if self._syncer_thread in threads:  # after the writer, which may hand it a group as it stops
             self._syncs.put(_STOP)
             await asyncio.to_thread(self._syncer_thread.join)
+        if self._process_lock >= 0:
+            os.close(self._process_lock)
+            self._process_lock = -1
 
     # -- units of work --
 
@@ -370,14 +387,21 @@ class SqliteStore:
         self._committing = True
         commit = _Commit(batch, batch, self._committed)
         try:
-            # Without waiting: another process's lock (the admin command) is waited out on the thread.
+            # Without waiting: another process's lock (a worker's, the admin command's) is waited out on
+            # the thread.
+            fcntl.flock(self._process_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._writes.put(commit)  # the thread begins it (waiting for the lock), runs it all, commits
+            return
+        try:
             conn.execute("PRAGMA busy_timeout = 0")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         except sqlite3.Error:
-            self._writes.put(commit)  # the thread begins it (waiting for the lock), runs it all, commits
+            self._unlock_processes()
+            self._writes.put(commit)
             return
         deadline = time.perf_counter() + INLINE_SLICE
         try:
@@ -409,9 +433,14 @@ class SqliteStore:
             return
         self._writes.put(commit)
 
+    def _unlock_processes(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._process_lock, fcntl.LOCK_UN)
+
     def _answer_here(self, batch: list[_Job]) -> None:
         """A group ended on the loop's thread: the connection released, its callers answered (the durable
         ones once the syncer has fsynced the WAL), the next."""
+        self._unlock_processes()
         self._connection.release()
         _settle(self._to_sync(batch))
         self._committed()
@@ -544,6 +573,7 @@ class SqliteStore:
         answer = commit.batch
         try:
             if not conn.in_transaction:
+                fcntl.flock(self._process_lock, fcntl.LOCK_EX)  # the other workers' (the GIL let go)
                 conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's lock
             if commit.unfinished is not None:
                 _run_unit(conn, *commit.unfinished)
@@ -557,6 +587,7 @@ class SqliteStore:
         finally:
             _deliver(answer)
             self._checkpoint_if_due(conn)
+            self._unlock_processes()
             self._connection.release()
             if commit.done is not None:
                 with contextlib.suppress(RuntimeError):  # the loop is gone

@@ -45,6 +45,7 @@ class Channel(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = 0
+        self._outgoing: list[bytes] = []  # sent at the end of this turn of the loop, in one write
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.on_event: Callable[[dict[str, Any]], None] = lambda _event: None
         self.on_ask: Callable[[str], Awaitable[Any]] | None = None
@@ -111,9 +112,18 @@ class Channel(asyncio.Protocol):
     # -- sending --
 
     def send(self, message: list[Any]) -> None:
+        """Queue a message; what one turn of the loop sends goes in one system call (a STORE of many
+        messages publishes an event per mailbox change, each its own write otherwise)."""
         if self._transport is None:
             raise ChannelClosed("the supervisor is gone")
-        self._transport.write(wire.encode(message))
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(wire.encode(message))
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self._transport is not None and outgoing:
+            self._transport.write(b"".join(outgoing))
 
     async def request(self, op: str, *args: Any) -> Any:
         self._ids += 1
@@ -128,6 +138,7 @@ class Channel(asyncio.Protocol):
         return await future
 
     def close(self) -> None:
+        self._flush()
         if self._transport is not None:
             self._transport.close()
 
