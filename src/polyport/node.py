@@ -27,7 +27,7 @@ from polyport.auth.passwords import Argon2Params, PasswordHasher, PasswordVault
 from polyport.auth.throttle import Throttle
 from polyport.auth.websessions import WebSessions
 from polyport.bus import Bus, LocalBus, make_bus, topics
-from polyport.bus.events import AccountChanged, DomainChanged, ServerChanged
+from polyport.bus.events import AccountChanged, DomainChanged, QueueDue, ServerChanged
 from polyport.config import Config, ConfigError, ResolvedService, apply_store_overrides
 from polyport.datadir import BoundListener, DataDirError, NodeLock
 from polyport.delivery import Delivery
@@ -129,6 +129,9 @@ class WorkerRole:
     channel: Channel
 
 
+SENDING_WORKER = 0  # the worker that runs the outbound queue's sender
+
+
 def listener_key(service: str, transport: str, index: int = 0) -> str:
     """The name under which a supervisor hands a worker the sockets of one listener."""
     return f"{service}/{transport}/{index}"
@@ -148,6 +151,7 @@ class Node:
         self._stopping = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._queue_wakes: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
 
     async def start(self) -> None:
@@ -169,7 +173,7 @@ class Node:
             datadir.write_status(config.data_dir, self.bound_listeners())
         self._follower = asyncio.get_running_loop().create_task(self._follow_changes())
         assert self.runtime is not None
-        self._sender = asyncio.get_running_loop().create_task(self.runtime.queue.run())
+        self._start_sender(self.runtime)
         self._log.info("node.ready", data=str(config.data_dir), listeners=len(self.listeners),
                        ms=round((time.monotonic() - self._started_at) * 1000))
         # Everything alive now (modules, configuration, services, listeners) lives as long as the node: move
@@ -235,6 +239,34 @@ class Node:
                                     remember=config.web.session_remember),
         )
 
+    def _start_sender(self, runtime: Runtime) -> None:
+        """The outbound queue's sender: in one worker of several (leases keep even two from sending a
+        recipient twice, but each would open its own `concurrency` connections and lease ahead of the
+        other); the others wake it over the bus when they queue mail."""
+        loop = asyncio.get_running_loop()
+        queue, bus = runtime.queue, runtime.bus
+        if self.role is not None and self.role.index != SENDING_WORKER:
+            publishing: set[asyncio.Task[None]] = set()
+
+            def wake_sender() -> None:
+                task = loop.create_task(bus.publish(QueueDue()))
+                publishing.add(task)
+                task.add_done_callback(publishing.discard)
+
+            queue.wake_sender = wake_sender
+            return
+        self._sender = loop.create_task(queue.run())
+        if self.role is not None:
+            self._queue_wakes = loop.create_task(self._hear_queue_wakes(runtime))
+
+    async def _hear_queue_wakes(self, runtime: Runtime) -> None:
+        subscription = runtime.bus.subscribe(topics.QUEUE)
+        try:
+            async for _ in subscription:
+                runtime.queue.wake()
+        finally:
+            subscription.close()
+
     async def _apply_store_overrides(self, directory: Directory) -> None:
         """Listener settings and trusted networks changed through the CLI/API win over the file."""
         services = await directory.server_dict(SERVER_SERVICES)
@@ -257,12 +289,17 @@ class Node:
                     # A password reset, a removed account, changed access modes: web sessions are read
                     # again at their next use instead of within WebSessions.FRESH_FOR.
                     runtime.websessions.forget_checks()
-                if not (isinstance(event, ServerChanged) and event.dictionary == SERVER_SERVICES):
+                if not (isinstance(event, ServerChanged) and event.dictionary in (SERVER_SERVICES, SERVER_NETWORK)):
                     continue
                 try:
                     await self._apply_store_overrides(runtime.directory)
                 except StartupError as err:
                     self._log.error("node.settings_rejected", error=str(err))
+                    continue
+                if event.dictionary == SERVER_NETWORK:
+                    # SETLANIPS in another worker (or the admin command): this worker's checks change too.
+                    runtime.trusted.replace(TrustedNetworks.from_config(self.config.network.trusted).networks)
+                    self._log.info("node.trusted_networks_applied")
                     continue
                 for listener in self.listeners:
                     service = self.config.service(listener.service)
@@ -380,9 +417,10 @@ class Node:
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.config.node.shutdown_grace if grace is None else grace
-        if self._follower is not None:
-            self._follower.cancel()
-            self._follower = None
+        for follower in (self._follower, self._queue_wakes):
+            if follower is not None:
+                follower.cancel()
+        self._follower = self._queue_wakes = None
         if self._sender is not None and self.runtime is not None:
             await self.runtime.queue.stop(min(grace, 5.0))
             self._sender.cancel()

@@ -228,3 +228,102 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+class SmtpSink:
+    """A remote mail host that takes every message (no TLS, no checks) and keeps what arrived."""
+
+    def __init__(self, pause: float = 0.0) -> None:
+        self.messages: list[bytes] = []
+        self.server: asyncio.Server | None = None
+        self.pause = pause  # before answering DATA: connections overlap if several senders are at work
+        self.open = self.most_open = 0
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            await self._converse(reader, writer)
+        finally:
+            self.open -= 1
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                writer.write(b"354 go on\r\n")
+                body = b""
+                while (chunk := await reader.readline()) not in (b".\r\n", b""):
+                    body += chunk
+                await asyncio.sleep(self.pause)
+                self.messages.append(body)
+                writer.write(b"250 2.0.0 taken\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+        writer.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_one_worker_sends_the_queue_and_the_others_wake_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.dnsfixture import DnsFixture
+
+    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
+    sink = SmtpSink(pause=0.05)
+    sink_port = await sink.start()
+    dns = DnsFixture()
+    dns.add("remote.test", "MX", "10 mx.remote.test.")
+    dns.add("mx.remote.test", "A", "127.0.0.1")
+    config = node_config(tmp_path / "data", "smtp", 0, f"[queue]\nremote_port = {sink_port}\nper_destination = 1\n", dns=dns.server)
+    sup = Supervisor(config, 2)
+    await sup.start()
+    try:
+        port = port_of(sup, "smtp")
+        for i in range(12):  # over both workers (loopback is trusted: it may relay)
+            await asyncio.to_thread(_relay, port, i)
+        deadline = time.monotonic() + 10
+        while len(sink.messages) < 12:
+            assert time.monotonic() < deadline, f"{len(sink.messages)} of 12 sent"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # nothing sent twice
+        subjects = sorted(int(m.split(b"Subject: n")[1].split(b"\r\n")[0]) for m in sink.messages)
+        assert subjects == list(range(12))
+        assert sink.most_open == 1  # one sender, within its limit of one connection to the destination
+    finally:
+        await sup.stop(grace=1.0)
+        sink.close()
+        dns.close()
+
+
+def _relay(port: int, n: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.sendmail("someone@example.com", ["far@remote.test"], f"Subject: n{n}\r\n\r\nbody\r\n".encode())
+
+
+async def test_trusted_networks_changed_in_one_worker_apply_in_all(supervisor: Supervisor) -> None:
+    from polyport.cliapi.client import CliClient
+
+    port = port_of(supervisor, "cliapi")
+    admin = await CliClient.connect("127.0.0.1", port)
+    await admin.login(ACCOUNT, POSTMASTER_PASSWORD)
+    await admin.command('SETLANIPS "10.9.0.0/16"')  # loopback is no longer trusted
+    await admin.close()
+    await asyncio.sleep(0.3)  # the event reaches the other worker
+    refused = 0
+    for _ in range(12):  # over both workers: the CLI/API answers trusted networks only
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        greeting = await asyncio.wait_for(reader.read(200), 5)
+        refused += not greeting.startswith(b"200")
+        writer.close()
+    assert refused == 12

@@ -21,6 +21,7 @@ The kinds are those the services publish today:
 - `MessagesChanged`, `SubscriptionsChanged` and `MetadataChanged` (topic `account.<id>`, the mailstore):
   what an IMAP NOTIFY session (RFC 5465) watches across an account's mailboxes with one subscription,
   instead of one per mailbox. `MetadataChanged` of the server's shared entries goes to `server-metadata`.
+- `QueueDue` (topic `queue`, the outbound queue): mail to send now.
 - The directory's, all on topic `directory`: `AccountChanged`, `DomainChanged`, `ServerChanged`,
   `AliasChanged`, `ForwarderChanged`, `GroupChanged`.
 """
@@ -265,6 +266,19 @@ class GroupChanged(DirectoryEvent):
     group: str
     change: ObjectChange
     to: str | None = None
+
+
+# -- the queue's --
+
+@_kind("queue")
+@dataclass(frozen=True, slots=True)
+class QueueDue(Event):
+    """Mail was queued, or its retry asked for, by a worker that does not send: the one that does looks
+    at the queue now instead of at its next due time."""
+
+    @property
+    def topic(self) -> str:
+        return topics.QUEUE
 
 
 def from_wire(data: Any) -> Event:

@@ -13,6 +13,9 @@ DIRECTORY = "directory"
 SERVER_METADATA = "server-metadata"
 """Changes to the server's shared METADATA entries (RFC 5464, mailbox ""): of interest to every account."""
 
+QUEUE = "queue"
+"""The outbound queue has mail to send now (a node of several workers: the one that sends hears it)."""
+
 ANY_MAILBOX = "mailbox.*"
 """A prefix subscription to every mailbox's topic."""
 

@@ -79,6 +79,8 @@ class Queue:
         self.limits = limits or QueueLimits()
         self.notices_to_unverified = notices_to_unverified  # delivery's vacation answers follow it too
         self.notify: Notify | None = None  # set by delivery: how notices reach senders
+        # Set in a worker that does not send (a node of several, workers/): tells the one that does.
+        self.wake_sender: Callable[[], None] | None = None
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[tuple[int, str], asyncio.Task[None]] = {}
@@ -120,6 +122,8 @@ class Queue:
 
     def wake(self) -> None:
         self._wake.set()
+        if self.wake_sender is not None:
+            self.wake_sender()
 
     # -- the sender --
 
