@@ -24,6 +24,7 @@ from polyport.bus.events import (
     MailboxListChanged,
     MessagesChanged,
     MetadataChanged,
+    QueueDue,
     ServerChanged,
     SubscriptionsChanged,
     WireError,
@@ -45,6 +46,7 @@ EXAMPLES: list[Event] = [
     AliasChanged("al@example.com", "created", account="ann@example.com"),
     ForwarderChanged("fw@example.com", "renamed", to="fw2@example.com"),
     GroupChanged("team@example.com", "changed"),
+    QueueDue(),
 ]
 
 

@@ -285,7 +285,8 @@ async def test_one_worker_sends_the_queue_and_the_others_wake_it(tmp_path: Path,
     dns = DnsFixture()
     dns.add("remote.test", "MX", "10 mx.remote.test.")
     dns.add("mx.remote.test", "A", "127.0.0.1")
-    config = node_config(tmp_path / "data", "smtp", 0, f"[queue]\nremote_port = {sink_port}\nper_destination = 1\n", dns=dns.server)
+    config = node_config(tmp_path / "data", "smtp", 0, f"[queue]\nremote_port = {sink_port}\nper_destination = 1\n",
+                         dns=dns.server)
     sup = Supervisor(config, 2)
     await sup.start()
     try:
