@@ -6,9 +6,11 @@ Names follow `polyport_<what>` with labels `service` (the service table's name),
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 # Outcomes of a command, for every protocol.
 RESULTS = ("ok", "bad-syntax", "user-error", "server-error", "io-error")
@@ -67,3 +69,45 @@ class CommandMetrics:
 def exposition() -> bytes:
     """The metrics in Prometheus' text format."""
     return generate_latest(REGISTRY)
+
+
+def merge(expositions: list[bytes]) -> bytes:
+    """Several processes' expositions as one (a node of several workers): every sample summed over them,
+    except a `_created` time, which is the earliest. Families keep the order they first appear in."""
+    families: dict[str, tuple[str, str]] = {}  # name -> (type, help)
+    samples: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in expositions:
+        for family in text_string_to_metric_families(text.decode()):
+            families.setdefault(family.name, (family.type, family.documentation))
+            merged = samples.setdefault(family.name, {})
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in merged:
+                    merged[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    merged[key] = min(merged[key], sample.value)
+                else:
+                    merged[key] += sample.value
+    lines: list[str] = []
+    for name, (kind, documentation) in families.items():
+        lines.append(f"# HELP {name} {_escape_help(documentation)}")
+        lines.append(f"# TYPE {name} {kind}")
+        for (sample_name, labels), value in samples[name].items():
+            label_text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
+            lines.append(f"{sample_name}{{{label_text}}} {_number(value)}" if labels
+                         else f"{sample_name} {_number(value)}")
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return "NaN" if math.isnan(value) else repr(float(value))
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")

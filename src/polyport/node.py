@@ -50,6 +50,7 @@ from polyport.service_table import TlsMode, Transport
 from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
 from polyport.store.memory import KeyValueStore, MemoryKeyValueStore
 from polyport.workers.channel import Channel, HubBus, HubKeyValueStore
+from polyport.workers.view import LocalView, WorkersView
 
 POSTMASTER = "postmaster"
 POSTMASTER_PASSWORD_ENV = "POLYPORT_POSTMASTER_PASSWORD"  # noqa: S105  (a variable name)
@@ -237,6 +238,7 @@ class Node:
             mailauth=Checker(resolver, hostname),
             websessions=WebSessions(records, directory, idle=config.web.session_idle,
                                     remember=config.web.session_remember),
+            view=LocalView(self.connections) if self.role is None else WorkersView(self.role.channel),
         )
 
     def _start_sender(self, runtime: Runtime) -> None:
@@ -495,6 +497,8 @@ class Node:
             return {"pid": os.getpid(), "connections": self.connections()}
         if what == "metrics":
             return metrics.exposition()
+        if what == "log":
+            return list(log.RECENT)
         raise ValueError(f"no question {what!r}")
 
 

@@ -23,6 +23,7 @@ from polyport.net.trusted import TrustedNetworks
 from polyport.queue import Queue
 from polyport.store import BlobStore, RecordStore
 from polyport.store.memory import KeyValueStore
+from polyport.workers.view import NodeView
 
 
 @dataclass(slots=True)
@@ -43,3 +44,4 @@ class Runtime:
     resolver: Resolver
     mailauth: Checker
     websessions: WebSessions
+    view: NodeView  # the node as a whole (all its workers): metrics, connections, log

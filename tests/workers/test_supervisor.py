@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -86,6 +87,11 @@ async def test_a_delivery_in_one_worker_wakes_idle_in_the_other(supervisor: Supe
         clients.append(client)
     spread = await connections_by_worker(supervisor, "imap")
     assert sorted(spread) == [0, 1] and all(n > 0 for n in spread.values()), spread
+    # /metrics, whichever worker answers, counts the node's connections: every worker's summed.
+    for _ in range(4):
+        text = await asyncio.to_thread(_get, port_of(supervisor, "webadmin"), "/metrics")
+        assert 'polyport_connections_total{service="imap"} 16.0' in text
+        assert 'polyport_connections_open{service="imap"} 16.0' in text
 
     smtp_port = port_of(supervisor, "smtp")
     await asyncio.to_thread(_send, smtp_port)
@@ -96,6 +102,11 @@ async def test_a_delivery_in_one_worker_wakes_idle_in_the_other(supervisor: Supe
     assert time.monotonic() - sent < 1.0  # the issue asks for 100 ms; a loaded test machine gets slack
     for client in clients:
         await client.close()
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:  # noqa: S310
+        return str(response.read().decode())
 
 
 def _send(port: int) -> None:

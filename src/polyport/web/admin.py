@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from polyport import admin, metrics
+from polyport import admin
 from polyport.admin.rights import DOMAIN_ADMIN, MASTER, require_master
 from polyport.auth.login import Identity
 from polyport.cliapi import wire  # the settings forms edit values in the CLI/API's data syntax
@@ -79,11 +79,6 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 # -- server --------------------------------------------------------------------------------------------
 
-def _open_connections(service: str) -> int:
-    value = metrics.REGISTRY.get_sample_value("polyport_connections_open", {"service": service})
-    return int(value or 0)
-
-
 @admin_required
 async def dashboard(request: web.Request) -> web.StreamResponse:
     runtime, actor = runtime_of(request), actor_of(request)
@@ -91,16 +86,22 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/domain?" + urllib.parse.urlencode({"d": actor.domain}))
 
     async def show(error: str | None = None) -> web.StreamResponse:
+        workers = await runtime.view.workers()
+        connections = ({} if workers else await runtime.view.connections())
+        for worker in workers:
+            for service, count in worker.connections.items():
+                connections[service] = connections.get(service, 0) + count
         services = [{"name": service.name, "title": service.spec.title, "ports": service.ports,
                      "tls": str(service.spec.tls), "trusted_only": service.trusted_only,
                      "listening": service.listening, "built": service.spec.built,
-                     "open": _open_connections(service.name)} for service in runtime.config.resolved_services()]
+                     "open": connections.get(service.name, 0)} for service in runtime.config.resolved_services()]
         queue = await admin.queue_totals(runtime, actor)
         networks = await admin.trusted_networks(runtime, actor)
         sessions = await runtime.websessions.count()
         return page(request, "admin/dashboard.html", status=400 if error else 200, title="Server",
                     services=services, queue=queue, networks=[str(n) for n in networks], sessions=sessions,
-                    error=error, master=True)
+                    workers=[{"index": w.index, "pid": w.pid, "open": sum(w.connections.values())}
+                             for w in workers], error=error, master=True)
 
     if request.method == "POST":
         form = await form_with_csrf(request)
@@ -388,12 +389,11 @@ async def account(request: web.Request) -> web.StreamResponse:
 
 @admin_required
 async def recent_log(request: web.Request) -> web.StreamResponse:
-    """The node's last log lines (this node's; secrets are never logged), newest last, filtered."""
+    """The node's last log lines (every worker's; secrets are never logged), newest last, filtered."""
     require_master(actor_of(request))
-    from polyport import log
-
     wanted = request.query.get("q", "")[:200]
-    lines = [line for line in list(log.RECENT) if wanted.lower() in line.lower()] if wanted else list(log.RECENT)
+    recent = await runtime_of(request).view.recent_log()
+    lines = [line for line in recent if wanted.lower() in line.lower()] if wanted else recent
     return page(request, "admin/log.html", title="Log", lines=lines[-500:], wanted=wanted, master=True)
 
 

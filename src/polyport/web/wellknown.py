@@ -8,7 +8,7 @@ import socket
 
 from aiohttp import web
 
-from polyport import datadir, metrics
+from polyport import datadir
 from polyport.auth.websessions import WebSession
 from polyport.config import Config
 from polyport.directory import DirectoryError
@@ -121,7 +121,7 @@ async def metrics_page(request: web.Request) -> web.StreamResponse:
     """Prometheus' scrape target: trusted networks only, whatever the listener's own rule."""
     if client_ip(request) not in runtime_of(request).trusted:
         raise web.HTTPForbidden(text="Metrics are served to the trusted networks only.")
-    return web.Response(body=metrics.exposition(), content_type="text/plain", charset="utf-8",
+    return web.Response(body=await runtime_of(request).view.metrics(), content_type="text/plain", charset="utf-8",
                         headers={"X-Prometheus-Format": "0.0.4"})
 
 

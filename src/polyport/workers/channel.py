@@ -126,12 +126,22 @@ class Channel(asyncio.Protocol):
             self._transport.write(b"".join(outgoing))
 
     async def request(self, op: str, *args: Any) -> Any:
+        """A key-value operation of the supervisor's store."""
+        return await self._ask_supervisor("kv", op, list(args))
+
+    async def gather(self, what: str) -> dict[int, Any]:
+        """Every running worker's answer to `what` ("stats", "metrics", "log"), this one's included, by
+        worker index (None from one that did not answer in time)."""
+        answers = await self._ask_supervisor("gather", what)
+        return {int(index): answer for index, answer in answers.items()}
+
+    async def _ask_supervisor(self, kind: str, *args: Any) -> Any:
         self._ids += 1
         ident = self._ids
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
         try:
-            self.send(["kv", ident, op, list(args)])
+            self.send([kind, ident, *args])
         except BaseException:
             del self._pending[ident]
             raise

@@ -136,6 +136,8 @@ class Hub:
                     other.send_frame(frame)
         elif name == "kv" and len(message) == 4:
             asyncio.get_running_loop().create_task(self._kv(link, message[1], message[2], message[3]))
+        elif name == "gather" and len(message) == 3:
+            asyncio.get_running_loop().create_task(self._gather(link, message[1], message[2]))
         elif name == "ready":
             if not link.ready.done():
                 link.ready.set_result(None)
@@ -143,6 +145,16 @@ class Hub:
             link.answered(message[1], message[2])
         else:
             self.log.error("supervisor.unknown_message", worker=link.index, message=str(message[0])[:40])
+
+    async def ask(self, what: str) -> dict[int, Any]:
+        """Each running worker's answer (None from one that did not answer in time)."""
+        links = list(self.links.values())
+        answers = await asyncio.gather(*(link.ask(what) for link in links))
+        return {link.index: answer for link, answer in zip(links, answers, strict=True)}
+
+    async def _gather(self, link: Link, ident: int, what: str) -> None:
+        answers = await self.ask(str(what))
+        link.send(["r", ident, None, answers])
 
     async def _kv(self, link: Link, ident: int, op: str, args: list[Any]) -> None:
         # MemoryKeyValueStore's coroutines never wait, so answers keep the order of the requests.
@@ -295,9 +307,7 @@ class Supervisor:
 
     async def ask(self, what: str) -> dict[int, Any]:
         """Each running worker's answer (None from one that did not answer in time)."""
-        links = list(self.hub.links.values())
-        answers = await asyncio.gather(*(link.ask(what) for link in links))
-        return {link.index: answer for link, answer in zip(links, answers, strict=True)}
+        return await self.hub.ask(what)
 
     def request_stop(self) -> None:
         self._stop_requested.set()
