@@ -105,7 +105,7 @@ async def test_a_delivery_in_one_worker_wakes_idle_in_the_other(supervisor: Supe
 
 
 def _get(port: int, path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
         return str(response.read().decode())
 
 
