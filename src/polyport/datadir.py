@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,14 +82,27 @@ class BoundListener:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerState:
+    """One worker process of a node of several, as its supervisor last heard of it."""
+
+    index: int
+    pid: int
+    restarts: int
+    connections: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     pid: int
     started: float
     listeners: list[BoundListener]
+    workers: list[WorkerState] = field(default_factory=list)  # empty: the node is one process
 
 
-def write_status(data_dir: Path, listeners: list[BoundListener]) -> None:
-    status = {"pid": os.getpid(), "started": time.time(), "listeners": [asdict(b) for b in listeners]}
+def write_status(data_dir: Path, listeners: list[BoundListener], workers: list[WorkerState] | None = None,
+                 started: float | None = None) -> None:
+    status = {"pid": os.getpid(), "started": time.time() if started is None else started,
+              "listeners": [asdict(b) for b in listeners], "workers": [asdict(w) for w in workers or ()]}
     temp = data_dir / (STATUS_FILE + ".tmp")
     temp.write_text(json.dumps(status, indent=1))
     temp.replace(data_dir / STATUS_FILE)
@@ -114,7 +127,8 @@ def read_status(data_dir: Path) -> NodeStatus | None:
     try:
         raw: dict[str, Any] = json.loads((data_dir / STATUS_FILE).read_text())
         status = NodeStatus(int(raw["pid"]), float(raw["started"]),
-                            [BoundListener(**b) for b in raw["listeners"]])
+                            [BoundListener(**b) for b in raw["listeners"]],
+                            [WorkerState(**w) for w in raw.get("workers", ())])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return status if _alive(status.pid) else None

@@ -155,6 +155,15 @@ async def test_a_killed_worker_is_replaced_on_the_same_sockets(supervisor: Super
         await asyncio.sleep(0.2)
     assert pids[0] == before[0]["pid"]
     assert supervisor.workers[1].restarts == 1
+    # The status file (`polyport services`) names the new process and the restart.
+    deadline = time.monotonic() + 10
+    while True:
+        status = datadir.read_status(supervisor.config.data_dir)
+        assert status is not None
+        if [(w.index, w.pid, w.restarts) for w in status.workers] == [(0, pids[0], 0), (1, pids[1], 1)]:
+            break
+        assert time.monotonic() < deadline, status.workers
+        await asyncio.sleep(0.2)
     # Every connection is served: none is left on a socket nobody accepts on.
     port = port_of(supervisor, "imap")
     for _ in range(12):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from polyport import datadir
 from polyport.config import Config
@@ -36,7 +37,9 @@ def services_table(config: Config, *, as_json: bool = False) -> str:
             "listening": listening.get(service.name, []), "state": state,
         })
     if as_json:
-        return json.dumps({"node_pid": status.pid if status else None, "services": rows}, indent=2) + "\n"
+        workers = [asdict(w) for w in status.workers] if status else []
+        return json.dumps({"node_pid": status.pid if status else None, "services": rows, "workers": workers},
+                          indent=2) + "\n"
     header = ("SERVICE", "PORTS", "TRANSPORT", "TLS", "TRUSTED-ONLY", "BUILT", "ENABLED", "LISTENING")
     table = [header] + [
         (r["service"], r["ports"], r["transport"], r["tls"], "yes" if r["trusted_only"] else "no",
@@ -47,6 +50,12 @@ def services_table(config: Config, *, as_json: bool = False) -> str:
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
              for row in table]
     node = f"node pid {status.pid} on {config.data_dir}" if status else f"no node running on {config.data_dir}"
+    for worker in status.workers if status else ():
+        open_now = sum(worker.connections.values())
+        detail = ", ".join(f"{service} {n}" for service, n in sorted(worker.connections.items()) if n)
+        node += (f"\n  worker {worker.index}: pid {worker.pid}, {open_now} connection(s)"
+                 + (f" ({detail})" if detail else "") + (f", restarted {worker.restarts} time(s)"
+                                                         if worker.restarts else ""))
     return "\n".join(lines) + f"\n\n{node}\n"
 
 

@@ -29,7 +29,7 @@ from typing import Any, TextIO, cast
 
 from polyport import datadir, log
 from polyport.config import Config
-from polyport.datadir import BoundListener, DataDirError, NodeLock
+from polyport.datadir import BoundListener, DataDirError, NodeLock, WorkerState
 from polyport.net.listener import ListenError
 from polyport.net.sockets import bind_group, bind_unix
 from polyport.node import StartupError, listener_key, prepare
@@ -43,6 +43,7 @@ START_TIMEOUT = 60.0  # for every worker to listen (a first start may build argo
 RESTART_PAUSE = (0.5, 30.0)  # the pause before a restart, doubling while a worker dies young
 YOUNG = 10.0  # a worker that dies sooner after its start makes the next pause longer
 ASK_TIMEOUT = 5.0
+STATUS_EVERY = 5.0  # seconds between refreshes of the status file's workers (`polyport services` shows them)
 
 
 @dataclass(slots=True)
@@ -194,6 +195,8 @@ class Supervisor:
         self._log = log.get(role="supervisor")
         self._stopping = False
         self._stop_requested = asyncio.Event()
+        self._started = time.time()
+        self._status_task: asyncio.Task[None] | None = None
 
     # -- starting --
 
@@ -213,7 +216,9 @@ class Supervisor:
         except BaseException:
             await self.stop(grace=0)
             raise
-        datadir.write_status(self.config.data_dir, self.bound)
+        self._started = time.time()
+        await self.write_status()
+        self._status_task = asyncio.get_running_loop().create_task(self._keep_status())
         self._log.info("node.ready", data=str(self.config.data_dir), workers=self.count,
                        listeners=len(self.bound), ms=round((time.monotonic() - started) * 1000))
 
@@ -304,10 +309,34 @@ class Supervisor:
             await self._spawn(worker)
         except OSError as err:
             self._log.error("worker.restart_failed", worker=worker.index, error=str(err))
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(worker.link.ready), START_TIMEOUT)  # type: ignore[union-attr]
+            await self.write_status()
 
     async def ask(self, what: str) -> dict[int, Any]:
         """Each running worker's answer (None from one that did not answer in time)."""
         return await self.hub.ask(what)
+
+    async def write_status(self) -> None:
+        """The status file: the listeners, and each worker with its connections now."""
+        stats = await self.hub.ask("stats")
+        workers = []
+        for worker in self.workers:
+            answer = stats.get(worker.index) or {}
+            pid = worker.process.pid if worker.process is not None else 0
+            workers.append(WorkerState(worker.index, pid, worker.restarts,
+                                       dict(answer.get("connections", {})) if isinstance(answer, dict) else {}))
+        if not self._stopping:
+            datadir.write_status(self.config.data_dir, self.bound, workers, started=self._started)
+
+    async def _keep_status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY)
+            try:
+                await self.write_status()
+            except OSError as err:
+                self._log.error("supervisor.status_failed", error=str(err))
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -326,6 +355,8 @@ class Supervisor:
     async def stop(self, grace: float | None = None) -> None:
         grace = self.config.node.shutdown_grace if grace is None else grace
         self._stopping = True
+        if self._status_task is not None:
+            self._status_task.cancel()
         self._close_sockets()  # the kernel now queues new connections only where a worker still accepts
         self._signal_all(signal.SIGTERM)
         processes = [w.process for w in self.workers if w.process is not None and w.process.returncode is None]
