@@ -49,7 +49,7 @@ from polyport.runtime import Runtime
 from polyport.service_table import TlsMode, Transport
 from polyport.store import LocalBlobStore, RecordStore, StoreError, open_records
 from polyport.store.memory import KeyValueStore, MemoryKeyValueStore
-from polyport.workers.channel import Channel, HubBus, HubKeyValueStore
+from polyport.workers.channel import Channel, HubBus, HubCounts, HubKeyValueStore
 from polyport.workers.view import LocalView, WorkersView
 
 POSTMASTER = "postmaster"
@@ -114,9 +114,12 @@ async def initialize(directory: Directory, main_domain: str) -> Initialized:
 Listener = TcpListener | UdpListener
 
 
-def _limits(service: ResolvedService) -> Limits:
+def _limits(service: ResolvedService, workers: int = 1) -> Limits:
+    """A listener's limits; in a node of several workers each takes its share of `max_connections`
+    (per address, the workers count together: HubCounts)."""
     settings = service.settings
-    return Limits(settings.max_connections, settings.max_per_address, service.idle_timeout, settings.max_line)
+    return Limits(-(-settings.max_connections // workers), settings.max_per_address, service.idle_timeout,
+                  settings.max_line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,7 @@ class WorkerRole:
     workers' buses and key-value store through `channel`."""
 
     index: int
+    workers: int  # how many the node has
     sockets: dict[str, list[socket.socket]]
     channel: Channel
 
@@ -307,7 +311,7 @@ class Node:
                     service = self.config.service(listener.service)
                     listener.trusted_only = service.trusted_only
                     if isinstance(listener, TcpListener):
-                        listener.limits = _limits(service)
+                        listener.limits = _limits(service, self._workers)
                 self._log.info("node.listener_settings_applied")
         finally:
             subscription.close()
@@ -353,7 +357,7 @@ class Node:
         """The listeners of one service: each port on each of its transports, and its Unix socket."""
         runtime = self.runtime
         assert runtime is not None
-        limits = _limits(service)
+        limits = _limits(service, self._workers)
         tls_context = runtime.tls.context if service.spec.tls is TlsMode.IMPLICIT else None
         host, trusted, trusted_only = service.bind, runtime.trusted, service.trusted_only
         listeners: list[Listener] = []
@@ -371,10 +375,14 @@ class Node:
             if protocol.stream is None:
                 raise StartupError(f"{service.spec.module} serves no TCP, but [services.{service.name}] is tcp")
             stream = protocol.stream(runtime, service)
-            listeners += [TcpListener(service.name, stream, host=host, port=port, limits=limits, trusted=trusted,
-                                      trusted_only=trusted_only, tls=tls_context,
-                                      sockets=self._sockets(listener_key(service.name, "tcp", i)))
-                          for i, port in enumerate(service.ports)]
+            streams = [TcpListener(service.name, stream, host=host, port=port, limits=limits, trusted=trusted,
+                                   trusted_only=trusted_only, tls=tls_context,
+                                   sockets=self._sockets(listener_key(service.name, "tcp", i)))
+                       for i, port in enumerate(service.ports)]
+            if self.role is not None:  # per-address limits count every worker's connections
+                for listener in streams:
+                    listener.shared = HubCounts(self.role.channel)
+            listeners += streams
         if Transport.UDP in service.spec.transports:
             if protocol.datagram is None:
                 raise StartupError(f"{service.spec.module} serves no UDP, but [services.{service.name}] is udp")
@@ -389,6 +397,10 @@ class Node:
             listeners.append(UnixListener(service.name, stream, path=service.settings.socket, limits=limits,
                                           sockets=self._sockets(listener_key(service.name, "unix"))))
         return listeners
+
+    @property
+    def _workers(self) -> int:
+        return 1 if self.role is None else self.role.workers
 
     def _sockets(self, key: str) -> list[socket.socket]:
         """A worker's sockets for one listener, bound by its supervisor; none for a single node."""

@@ -348,3 +348,33 @@ async def test_trusted_networks_changed_in_one_worker_apply_in_all(supervisor: S
         refused += not greeting.startswith(b"200")
         writer.close()
     assert refused == 12
+
+
+async def test_connections_per_address_count_across_workers(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
+    # Loopback untrusted, three connections an address: whichever workers they reach.
+    config = node_config(tmp_path / "data", "imap", 0, "max_per_address = 3\n[network]\ntrusted = [\"10.9.0.0/16\"]\n")
+    sup = Supervisor(config, 2)
+    await sup.start()
+    try:
+        port = port_of(sup, "imap")
+        greetings = []
+        for _ in range(10):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            greetings.append((await asyncio.wait_for(reader.readline(), 5), writer))
+        admitted = [writer for greeting, writer in greetings if greeting.startswith(b"* OK")]
+        assert len(admitted) == 3, [g for g, _ in greetings]
+        assert all(b"Too many connections" in g or g.startswith(b"* BYE") for g, _ in greetings
+                   if not g.startswith(b"* OK"))
+        admitted[0].close()  # one leaves: one more may come
+        await asyncio.sleep(0.3)
+        for _ in range(4):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if (await asyncio.wait_for(reader.readline(), 5)).startswith(b"* OK"):
+                break
+            writer.close()
+        else:
+            raise AssertionError("no connection admitted after one closed")
+    finally:
+        await sup.stop(grace=1.0)

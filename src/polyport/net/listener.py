@@ -55,6 +55,17 @@ class StreamHandler(Protocol):
         ...
 
 
+class SharedCounts(Protocol):
+    """Connections per remote address counted across the processes that share a port (a node's workers):
+    each worker admits by its own counts first, then by the node's."""
+
+    async def enter(self, service: str, address: str, limit: int) -> bool:
+        """Count one more connection from `address`, unless `limit` are open already; whether it was."""
+        ...
+
+    def leave(self, service: str, address: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_connections: int = 10_000
@@ -99,6 +110,7 @@ class TcpListener:
         # Bound by a supervisor for this worker (net/sockets.py); empty: start() binds host and port.
         self.sockets = list(sockets)
         self._servers: list[asyncio.Server] = []
+        self.shared: SharedCounts | None = None  # a node of several workers: per-address counts of all
         self._stopping = False
         self._log = log.get(service=service)
 
@@ -166,15 +178,18 @@ class TcpListener:
         conn.trusted = conn.remote_ip in self.trusted
         reason = self.refusal_for(conn.remote_ip, conn.trusted, len(self.connections))
         if reason is not None:
-            self._log.info("connection.refused", conn=conn.id, remote=conn.remote_ip, reason=reason.value)
-            message = self.handler.refusal(reason)
-            if message:
-                conn.write(message)
-            conn.close()
+            self._refuse(conn, reason)
             return
         self.connections.add(conn)
         self.count_in(conn.remote_ip)
         conn.task = asyncio.get_running_loop().create_task(self._run(conn))
+
+    def _refuse(self, conn: Connection, reason: Refusal) -> None:
+        self._log.info("connection.refused", conn=conn.id, remote=conn.remote_ip, reason=reason.value)
+        message = self.handler.refusal(reason)
+        if message:
+            conn.write(message)
+        conn.close()
 
     def released(self, conn: Connection) -> None:
         if conn in self.connections:
@@ -182,6 +197,11 @@ class TcpListener:
             self.count_out(conn.remote_ip)
 
     async def _run(self, conn: Connection) -> None:
+        shared = None if conn.trusted else self.shared
+        if shared is not None and not await shared.enter(self.service, conn.remote_ip, self.limits.max_per_address):
+            metrics.connections_refused.labels(self.service, Refusal.TOO_MANY_FROM_ADDRESS.value).inc()
+            self._refuse(conn, Refusal.TOO_MANY_FROM_ADDRESS)
+            return
         self._log.debug("connection.open", conn=conn.id, remote=conn.remote_ip, port=conn.remote_port,
                         tls=conn.tls_version)
         try:
@@ -192,6 +212,8 @@ class TcpListener:
             self._log.exception("session.crashed", conn=conn.id)
         finally:
             conn.close()
+            if shared is not None:
+                shared.leave(self.service, conn.remote_ip)
             self._log.debug("connection.closed", conn=conn.id)
 
     # -- stopping --

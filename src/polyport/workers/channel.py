@@ -153,6 +153,24 @@ class Channel(asyncio.Protocol):
             self._transport.close()
 
 
+class HubCounts:
+    """Connections per remote address across the workers (net.listener.SharedCounts), kept by the
+    supervisor, which forgets a worker's when the worker dies."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    async def enter(self, service: str, address: str, limit: int) -> bool:
+        try:
+            return bool(await self._channel._ask_supervisor("enter", service, address, limit))
+        except ChannelClosed:
+            return False  # the worker is stopping
+
+    def leave(self, service: str, address: str) -> None:
+        with contextlib.suppress(ChannelClosed):
+            self._channel.send(["leave", service, address])
+
+
 class HubBus(LocalBus):
     """This worker's subscribers, and every other worker's through the supervisor."""
 

@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO, cast
 
@@ -51,6 +52,7 @@ class WorkerSpec:
     """What a worker process reads from its standard input, pickled."""
 
     index: int
+    workers: int
     config: Config
     sockets: dict[str, list[int]]  # listener_key -> inherited descriptors
     channel: int  # its end of the socketpair to the supervisor
@@ -68,12 +70,14 @@ class Link(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._answers: dict[int, asyncio.Future[Any]] = {}
         self._ids = 0
+        self.entered: Counter[tuple[str, str]] = Counter()  # this worker's connections per address
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self.hub.forget(self)
         for future in self._answers.values():
             if not future.done():
                 future.set_result(None)
@@ -126,6 +130,7 @@ class Hub:
     def __init__(self) -> None:
         self.kv = MemoryKeyValueStore()
         self.links: dict[int, Link] = {}
+        self.connections: Counter[tuple[str, str]] = Counter()  # (service, address) -> open, every worker's
         self.log = log.get()
 
     def received(self, link: Link, message: list[Any]) -> None:
@@ -137,6 +142,10 @@ class Hub:
                     other.send_frame(frame)
         elif name == "kv" and len(message) == 4:
             asyncio.get_running_loop().create_task(self._kv(link, message[1], message[2], message[3]))
+        elif name == "enter" and len(message) == 5:
+            link.send(["r", message[1], None, self._enter(link, (str(message[2]), str(message[3])), message[4])])
+        elif name == "leave" and len(message) == 3:
+            self._leave(link, (str(message[1]), str(message[2])))
         elif name == "gather" and len(message) == 3:
             asyncio.get_running_loop().create_task(self._gather(link, message[1], message[2]))
         elif name == "ready":
@@ -146,6 +155,29 @@ class Hub:
             link.answered(message[1], message[2])
         else:
             self.log.error("supervisor.unknown_message", worker=link.index, message=str(message[0])[:40])
+
+    def _enter(self, link: Link, key: tuple[str, str], limit: object) -> bool:
+        if not isinstance(limit, int) or self.connections[key] >= limit:
+            return False
+        self.connections[key] += 1
+        link.entered[key] += 1
+        return True
+
+    def _leave(self, link: Link, key: tuple[str, str], count: int = 1) -> None:
+        count = min(count, link.entered[key])
+        if count <= 0:
+            return
+        link.entered[key] -= count
+        if link.entered[key] <= 0:
+            del link.entered[key]
+        self.connections[key] -= count
+        if self.connections[key] <= 0:
+            del self.connections[key]
+
+    def forget(self, link: Link) -> None:
+        """A worker is gone: so are its connections."""
+        for key, count in list(link.entered.items()):
+            self._leave(link, key, count)
 
     async def ask(self, what: str) -> dict[int, Any]:
         """Each running worker's answer (None from one that did not answer in time)."""
@@ -254,7 +286,7 @@ class Supervisor:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sockets = {key: [s.fileno() for s in groups[worker.index]] for key, groups in self._sockets.items()}
-            spec = WorkerSpec(worker.index, self.config, sockets, theirs.fileno())
+            spec = WorkerSpec(worker.index, self.count, self.config, sockets, theirs.fileno())
             inherited = [theirs.fileno(), *(fd for fds in sockets.values() for fd in fds)]
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "polyport.workers.worker", stdin=asyncio.subprocess.PIPE,

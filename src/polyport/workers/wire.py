@@ -8,7 +8,9 @@ Messages are arrays whose first element names them:
 - worker to supervisor: `["ready"]` once its listeners accept; `["pub", event]` an event published on the
   worker's bus (the wire dictionary of bus/events.py), for every other worker; `["kv", id, op, args]` a
   key-value operation (store/memory.py's methods); `["gather", id, what]` every worker's answer to an
-  `ask` of `what`; `["answer", id, value]` to an `ask`.
+  `ask` of `what`; `["enter", id, service, address, limit]` one more connection from an address if
+  fewer than `limit` are open in all workers, `["leave", service, address]` one fewer; `["answer", id,
+  value]` to an `ask`.
 - supervisor to worker: `["pub", event]` another worker's event; `["r", id, error, value]` the result of
   a `kv` or `gather` (error is None, or the name of the exception with its text in value); `["ask", id,
   what]` a question about the worker (`"stats"`: its pid and connections by service; `"metrics"`: its

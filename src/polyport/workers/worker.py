@@ -18,7 +18,7 @@ from polyport.workers.supervisor import WorkerSpec
 async def _serve(spec: WorkerSpec) -> None:
     sockets = {key: [socket.socket(fileno=fd) for fd in fds] for key, fds in spec.sockets.items()}
     channel = await Channel.open(spec.channel)
-    node = Node(spec.config, role=WorkerRole(spec.index, sockets, channel))
+    node = Node(spec.config, role=WorkerRole(spec.index, spec.workers, sockets, channel))
     try:
         await node.serve()
     finally:
