@@ -1,6 +1,6 @@
 #!/bin/sh
 # Set up .venv and run the whole test suite: lint and types, every test on SQLite (and the network tests
-# again on uvloop), then the store suite on PostgreSQL at $POLYPORT_TEST_PG_URL (default 127.0.0.1:5432,
+# again on uvloop, with the tests' nodes of two worker processes: [node] workers = 2), then the store suite on PostgreSQL at $POLYPORT_TEST_PG_URL (default 127.0.0.1:5432,
 # database test). Without a PostgreSQL server that part is skipped, loudly, unless POLYPORT_REQUIRE_PG=1.
 # Extra arguments go to every pytest run (e.g. -x, -k name).
 . "$(dirname "$0")/scripts/bootstrap.sh"
@@ -15,9 +15,9 @@ echo "== ruff and mypy"
 echo "== all tests, SQLite store, asyncio loop"
 POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider "$@"
 
-echo "== network, node and protocol tests again on uvloop (the node's default loop)"
-POLYPORT_TEST_LOOP=uvloop .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider tests/net tests/kernel tests/test_node.py tests/cliapi \
-    tests/smtp tests/queue \
+echo "== network, node and protocol tests again on uvloop (the node's default loop), each node of two workers"
+POLYPORT_TEST_LOOP=uvloop POLYPORT_TEST_WORKERS=2 .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider \
+    tests/net tests/kernel tests/test_node.py tests/cliapi tests/smtp tests/queue \
     tests/imap tests/pop3 tests/web tests/interop "$@"
 
 echo "== store suite, PostgreSQL store"

@@ -32,9 +32,14 @@ TABLES = ("mailbox_access_keys", "mailbox_metadata", "web_sessions", "queue_reci
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    several_workers = int(os.environ.get("POLYPORT_TEST_WORKERS", "1")) > 1
     for item in items:
         if {"records", "store_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.store)
+        if several_workers and item.get_closest_marker("one_process") is not None:
+            item.add_marker(pytest.mark.skip(
+                reason="patches or reads this process's module state through its node, whose other workers "
+                       "are processes of their own (it runs in the suite's pass of one process)"))
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config,

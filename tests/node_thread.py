@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import threading
 from collections.abc import Coroutine
@@ -15,6 +16,7 @@ from polyport import config as config_module
 from polyport.config import Config
 from polyport.node import POSTMASTER_PASSWORD_ENV, Node
 from polyport.runtime import Runtime
+from polyport.workers.supervisor import Supervisor
 
 T = TypeVar("T")
 
@@ -30,10 +32,29 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the system's ephemeral range: the ports that binding port 0 hands out (every other
+    listener of the parallel test nodes, and every outgoing connection) never take it between this check
+    and the node's bind, as a port of that range could be."""
+    low = _ephemeral_ports()[0]
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randrange(10_000, low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _other_services(named: str) -> str:
@@ -71,10 +92,18 @@ ports = [{port}]
 {_other_services(service)}""", "test.toml")
 
 
+def workers_for_tests() -> int:
+    """Worker processes of the tests' nodes (POLYPORT_TEST_WORKERS; 1: a node of one process). With more,
+    worker 0 runs here, on the node's thread (tests reach its runtime), and the others are processes."""
+    return int(os.environ.get("POLYPORT_TEST_WORKERS", "1"))
+
+
 class ThreadedNode:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.node = Node(config)
+        workers = workers_for_tests()
+        self.supervisor = Supervisor(config, workers, in_process=True) if workers > 1 else None
         self.loop = new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-node", daemon=True)
 
@@ -84,7 +113,12 @@ class ThreadedNode:
         saved = os.environ.get(POSTMASTER_PASSWORD_ENV)
         os.environ[POSTMASTER_PASSWORD_ENV] = POSTMASTER_PASSWORD
         try:
-            self.call(self.node.start())
+            if self.supervisor is None:
+                self.call(self.node.start())
+            else:
+                self.call(self.supervisor.start(), timeout=60)
+                assert self.supervisor.local_node is not None
+                self.node = self.supervisor.local_node
         finally:
             if saved is None:
                 del os.environ[POSTMASTER_PASSWORD_ENV]
@@ -101,7 +135,10 @@ class ThreadedNode:
         return self.node.runtime
 
     def stop(self) -> None:
-        self.call(self.node.stop(grace=1.0))
+        if self.supervisor is None:
+            self.call(self.node.stop(grace=1.0))
+        else:
+            self.call(self.supervisor.stop(grace=1.0))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()

@@ -179,6 +179,11 @@ class Node:
         self._follower = asyncio.get_running_loop().create_task(self._follow_changes())
         assert self.runtime is not None
         self._start_sender(self.runtime)
+        if self.role is not None:
+            channel = self.role.channel
+            channel.on_ask = self._answer
+            channel.closed.add_done_callback(lambda _: self.request_stop())  # the supervisor is gone
+            channel.send(["ready"])
         self._log.info("node.ready", data=str(config.data_dir), listeners=len(self.listeners),
                        ms=round((time.monotonic() - self._started_at) * 1000))
         # Everything alive now (modules, configuration, services, listeners) lives as long as the node: move
@@ -474,16 +479,9 @@ class Node:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
-        orphaned: asyncio.Future[None] | None = None
-        if self.role is not None:
-            channel = self.role.channel
-            channel.on_ask = self._answer
-            orphaned = channel.closed
-            orphaned.add_done_callback(lambda _: self.request_stop())
-            channel.send(["ready"])
         try:
             await self._stopping.wait()
-            self._log.info("node.stopping", supervisor_gone=bool(orphaned is not None and orphaned.done()))
+            self._log.info("node.stopping", supervisor_gone=self.role is not None and self.role.channel.closed.done())
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)

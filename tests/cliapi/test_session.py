@@ -94,7 +94,7 @@ def test_failed_logins_are_throttled(node: ThreadedNode, port: int) -> None:
     client.close()
     assert all(r.startswith("515 ") for r in replies)
     assert "try again in" in final  # locked out: not even the right password is checked
-    node.runtime.auth.throttle.clear()
+    node.call(node.runtime.auth.throttle.clear())
 
 
 def test_bad_input_gets_an_error_and_the_session_goes_on(admin: Cli) -> None:

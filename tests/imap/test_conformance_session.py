@@ -79,6 +79,7 @@ def test_select_lists_every_keyword_ever_used_in_the_mailbox(imap_node: ImapNode
     w.close()
 
 
+@pytest.mark.one_process
 def test_a_full_mailbox_refuses_new_keywords_and_says_so_in_permanentflags(
         imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past flags.MAX_MAILBOX_KEYWORDS a STORE of a new keyword is NO [LIMIT] (RFC 5530) and PERMANENTFLAGS

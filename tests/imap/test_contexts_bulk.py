@@ -67,6 +67,7 @@ def test_adding_many_to_a_sorted_result_is_linear(comparisons: list[int]) -> Non
     assert context.order == reference_order(context.sort_keys, CRITERIA)
 
 
+@pytest.mark.one_process
 def test_removing_a_whole_search_result_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     """A SEARCH result's mass removal: no bisection per UID."""
     counted = [0]
@@ -126,6 +127,7 @@ def test_forgetting_many_gives_the_numbers_of_one_at_a_time(uids: set[int], gone
     assert at_once.uids == one_by_one.uids
 
 
+@pytest.mark.one_process
 def test_expunging_turns_the_loop_between_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten sorted contexts seeing every result expunged: the loop is given turns between them (Turns by
     time: here every time, TURN set to 0), and each REMOVEFROM names the message numbers before the
@@ -153,6 +155,7 @@ def test_expunging_turns_the_loop_between_contexts(monkeypatch: pytest.MonkeyPat
     assert out[0].startswith(b'* ESEARCH (TAG "t0") REMOVEFROM (1 ')
 
 
+@pytest.mark.one_process
 def test_start_refuses_past_the_selections_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     live = Contexts()
     selected = view(list(range(1, 101)))

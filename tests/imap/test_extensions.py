@@ -424,6 +424,7 @@ def test_inprogress_is_advertised_and_quick_commands_say_nothing(imap_node: Imap
     w.close()
 
 
+@pytest.mark.one_process
 def test_inprogress_during_search_sort_and_thread(imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
     """Reports after each run of messages read, with how many of the mailbox's were gone through."""
     w = five(imap_node)
@@ -441,6 +442,7 @@ def test_inprogress_during_search_sort_and_thread(imap_node: ImapNode, monkeypat
     w.close()
 
 
+@pytest.mark.one_process
 def test_inprogress_during_copy_move_and_expunge(imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
     """One write of the store cannot say how far it is: `("tag" NIL NIL)` while it runs, every interval."""
     w = five(imap_node)

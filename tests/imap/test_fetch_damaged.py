@@ -90,6 +90,7 @@ def test_a_damaged_message_fails_alone(imap_node: ImapNode, damage: Callable[[Pa
     w.close()
 
 
+@pytest.mark.one_process
 def test_damage_is_logged_once_with_the_mailbox_and_uid_never_the_content(imap_node: ImapNode) -> None:
     w, messages, address = three_with_the_second_damaged(imap_node, SIZES["read-whole"], truncate)
     inbox = imap_node.running.call(imap_node.mailstore.mailbox(account_id(imap_node, address), "INBOX")).id
@@ -119,6 +120,7 @@ def test_a_small_body_of_the_wrong_size_in_the_record_store_fails_alone(imap_nod
     w.close()
 
 
+@pytest.mark.one_process
 def test_a_blob_failing_in_the_middle_of_its_literal_cuts_the_connection(imap_node: ImapNode,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Damaged after it was checked, while it is being sent: nothing can be said inside a literal, and the

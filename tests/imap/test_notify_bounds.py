@@ -58,6 +58,7 @@ def test_subtree_roots_cover_their_descendants_only() -> None:
     assert found.covers("Other", set()) and not found.covers("Other/child", set())
 
 
+@pytest.mark.one_process
 def test_coverage_is_computed_once_per_name_and_event(monkeypatch: pytest.MonkeyPatch) -> None:
     names = [f"Box{n}" for n in range(50)]
     groups = tuple(wire.NotifyEventGroup("SUBTREE", ("MessageNew", "MessageExpunge"), (f"Box{n}",))
@@ -86,6 +87,7 @@ def test_coverage_is_computed_once_per_name_and_event(monkeypatch: pytest.Monkey
     assert calls <= len(names) * len(notifications.MESSAGE_EVENTS)
 
 
+@pytest.mark.one_process
 def test_status_mailboxes_gives_the_loop_turns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(notifications, "Turns", lambda: Turns(0.0))  # a turn at every step
     notify = watching((wire.NotifyEventGroup("PERSONAL", ("MessageNew", "MessageExpunge")),),
@@ -111,6 +113,7 @@ def test_status_mailboxes_gives_the_loop_turns(monkeypatch: pytest.MonkeyPatch) 
     assert asyncio.run(run()) >= 100
 
 
+@pytest.mark.one_process
 def test_too_many_mailbox_names_is_no_limit(imap_node: ImapNode) -> None:
     a, _ = logged_in(imap_node)
 
@@ -139,6 +142,7 @@ def recording(target: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> list[t
     return calls
 
 
+@pytest.mark.one_process
 def test_new_message_fetch_reads_in_runs_and_streams_large_bodies(imap_node: ImapNode,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     a, address = logged_in(imap_node)

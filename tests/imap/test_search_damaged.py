@@ -73,6 +73,7 @@ def test_a_small_body_of_the_wrong_size_in_the_record_store(imap_node: ImapNode)
     w.close()
 
 
+@pytest.mark.one_process
 def test_damage_is_logged_once_with_the_mailbox_and_uid_never_the_content(imap_node: ImapNode) -> None:
     w, messages, address = three_with_the_second_damaged(imap_node, SIZES["read-whole"], DAMAGES["truncated"])
     inbox = imap_node.running.call(imap_node.mailstore.mailbox(account_id(imap_node, address), "INBOX")).id

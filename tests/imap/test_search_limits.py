@@ -114,6 +114,7 @@ async def test_equal_strings_are_scanned_once_per_message() -> None:
     assert await box.search(" ".join(["NOT BODY absent"] * 300), budget=4 << 20) == [1]
 
 
+@pytest.mark.one_process
 async def test_a_long_evaluation_lets_the_loop_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keys on one large message: the loop turns while its parts are decoded and while each key scans it,
     and the message's answer is the same as without turns."""
@@ -130,6 +131,7 @@ async def test_a_long_evaluation_lets_the_loop_turn(monkeypatch: pytest.MonkeyPa
     assert box.turns > 20
 
 
+@pytest.mark.one_process
 async def test_records_only_searches_turn_by_work_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "SLICE", search.KEY_COST * 2 * 100)  # "ALL" costs 2 KEY_COST a message
     box = Mailbox(*[plain(b"x")] * 1000)
@@ -161,6 +163,7 @@ TEXT = ("Grüße aus Köln, ÆØÅ, ΣΊΣΥΦΟΣ, ﬁne straße; " * 40 + "\r\
     lambda: mime(TEXT.encode(), encoding="x-unknown"),
 ], ids=["utf-8", "utf-16", "latin-1", "unknown-charset", "non-text-codec", "idna", "qp", "base64", "base64-one-line",
         "base64-damaged", "unknown-encoding"])
+@pytest.mark.one_process
 async def test_a_large_part_reads_as_a_small_one(monkeypatch: pytest.MonkeyPatch, make: object) -> None:
     data = make()  # type: ignore[operator]
     structure = parse(data)
@@ -189,6 +192,7 @@ HEADER = (b"Received: from a by b;\r\n\tMon, 7 Feb 1994 21:52:25 -0800\r\nSubjec
 
 
 @pytest.mark.parametrize("piece", [10_000_000, 700, 64])
+@pytest.mark.one_process
 async def test_header_fields_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch, piece: int) -> None:
     monkeypatch.setattr(search, "PIECE", piece)
     data = HEADER + b"body\r\n"
@@ -216,6 +220,7 @@ async def test_text_and_header_keys_on_one_message() -> None:
 
 # -- SORT and THREAD ------------------------------------------------------------------------------------------
 
+@pytest.mark.one_process
 async def test_sort_in_runs_is_a_stable_sort(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "SORT_RUN", 7)
     searcher = Mailbox().searcher()

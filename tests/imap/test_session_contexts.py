@@ -243,6 +243,7 @@ def test_message_numbers_in_the_query_are_frozen(imap_node: ImapNode, command: s
     b.close()
 
 
+@pytest.mark.one_process
 def test_noupdate_past_the_selections_budget(imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
     """The results of a selection's contexts together are bounded (contexts.MAX_RESULTS, MAX_BYTES): a
     context that would pass the bound is refused, one that grows past it is dropped, each with NOUPDATE."""

@@ -73,6 +73,7 @@ def test_damaged_and_missing_messages_are_refused_alone(pop3_node: Pop3Node) -> 
     client.quit()
 
 
+@pytest.mark.one_process
 def test_a_damaged_blob_is_logged_once(pop3_node: Pop3Node) -> None:
     address = pop3_node.account()
     pop3_node.deliver(address, large(1), large(2))

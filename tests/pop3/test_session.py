@@ -268,7 +268,7 @@ def test_failed_logins_are_throttled(pop3_node: Pop3Node) -> None:
     raw.ask(f"USER {address}")
     final = raw.ask(f"PASS {PASSWORD}")
     raw.close()
-    pop3_node.running.runtime.auth.throttle.clear()
+    pop3_node.running.call(pop3_node.running.runtime.auth.throttle.clear())
     assert replies[0].startswith(b"-ERR [AUTH]")
     assert final.startswith(b"-ERR [SYS/TEMP]") and b"try again in" in final
 

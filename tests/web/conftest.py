@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode, free_port, node_config
+from tests.node_thread import POSTMASTER_PASSWORD, ThreadedNode, node_config
 
 PASSWORD = "web-pass-1"
 
@@ -103,9 +103,9 @@ def query(**values: Any) -> str:
 
 @pytest.fixture(scope="module")
 def web_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebNode]:
-    # Fixed ports for the services autoconfig advertises (the others take any free port).
+    # Every port any free one (0), found in bound_listeners: parallel nodes never race for one.
     extra = ('[network]\ntrusted = ["127.0.0.0/8"]\n[web]\nhostname = "mail.example.com"\n')
-    config = node_config(tmp_path_factory.mktemp("web-node"), "webuser", free_port(), extra)
+    config = node_config(tmp_path_factory.mktemp("web-node"), "webuser", 0, extra)
     running = ThreadedNode(config).start()
     yield WebNode(running)
     running.stop()

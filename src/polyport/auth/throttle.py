@@ -29,6 +29,7 @@ MAX_KEYS = 200_000
 # Addresses remembered per account as recently successful.
 MAX_GOOD_ADDRESSES = 8
 PREFIX = "throttle:"
+GENERATION = PREFIX + "generation"  # bumped by clear(): the keys' names change
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +49,15 @@ class Throttle:
         self.max_per_account = max_per_account
         self.lockout = lockout
         self._clock = clock
-        self._generation = 0
 
-    def clear(self) -> None:
-        """Forget every failure and lockout this Throttle counted (tests; an administrator's unlock).
-        Synchronous, so a test's thread can call it: later keys get a new generation in their names and
-        the old ones expire. The generation is this process's: throttles of other nodes sharing the store
-        keep theirs (the cluster issue stores it if an unlock must reach every node)."""
-        self._generation += 1
+    async def clear(self) -> None:
+        """Forget every failure and lockout counted so far (tests; an administrator's unlock): later keys
+        get a new generation in their names, kept in the store so that every worker and node sharing it
+        moves on together, and the old ones expire."""
+        await self.store.incr(GENERATION)
+
+    async def _generation(self) -> str:
+        return await self.store.get(GENERATION) or "0"
 
     # -- keys --
 
@@ -67,11 +69,13 @@ class Throttle:
     def _account_key(account: str) -> str:
         return f"acct:{account.lower()}"
 
-    def _failures(self, key: str) -> str:
-        return f"{PREFIX}{self._generation}:fail:{key}"
+    @staticmethod
+    def _failures(generation: str, key: str) -> str:
+        return f"{PREFIX}{generation}:fail:{key}"
 
-    def _lock(self, key: str) -> str:
-        return f"{PREFIX}{self._generation}:lock:{key}"
+    @staticmethod
+    def _lock(generation: str, key: str) -> str:
+        return f"{PREFIX}{generation}:lock:{key}"
 
     def _good(self, account: str) -> str:
         return f"{PREFIX}good:{self._account_key(account)}"
@@ -95,29 +99,31 @@ class Throttle:
 
     async def check(self, address: str, account: str | None) -> Lockout | None:
         """Whether an attempt from `address` (for `account`, when known) must be refused unchecked."""
-        wait = await self.store.ttl(self._lock(self._address_key(address)))
+        generation = await self._generation()
+        wait = await self.store.ttl(self._lock(generation, self._address_key(address)))
         if wait is not None:
             return Lockout("address", wait)
         if account:
-            wait = await self.store.ttl(self._lock(self._account_key(account)))
+            wait = await self.store.ttl(self._lock(generation, self._account_key(account)))
             if wait is not None and not await self._recently_good(account, address, self._clock()):
                 return Lockout("account", wait)
         return None
 
-    async def _count(self, key: str, limit: int) -> bool:
+    async def _count(self, generation: str, key: str, limit: int) -> bool:
         """Record one failure for key; True if that locks it out."""
-        failures = self._failures(key)
+        failures = self._failures(generation, key)
         if await self.store.hit(failures, self.window, limit) < limit:
             return False
-        await self.store.set(self._lock(key), "1", self.lockout)
+        await self.store.set(self._lock(generation, key), "1", self.lockout)
         await self.store.delete(failures)
         return True
 
     async def failed(self, address: str, account: str | None) -> Lockout | None:
         """Record a failed attempt; returns the lockout it started, if any."""
-        if await self._count(self._address_key(address), self.max_per_address):
+        generation = await self._generation()
+        if await self._count(generation, self._address_key(address), self.max_per_address):
             return Lockout("address", self.lockout)
-        if account and await self._count(self._account_key(account), self.max_per_account):
+        if account and await self._count(generation, self._account_key(account), self.max_per_account):
             return Lockout("account", self.lockout)
         return None
 

@@ -33,10 +33,11 @@ from polyport.config import Config
 from polyport.datadir import BoundListener, DataDirError, NodeLock, WorkerState
 from polyport.net.listener import ListenError
 from polyport.net.sockets import bind_group, bind_unix
-from polyport.node import StartupError, listener_key, prepare
+from polyport.node import Node, StartupError, WorkerRole, listener_key, prepare
 from polyport.service_table import Transport
 from polyport.store.memory import MemoryKeyValueStore
 from polyport.workers import wire
+from polyport.workers.channel import Channel
 
 KV_OPERATIONS = frozenset({"get", "set", "set_if_absent", "compare_and_set", "delete", "incr", "expire", "ttl",
                            "hit"})
@@ -214,9 +215,15 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, config: Config, workers: int, *, out: TextIO | None = None) -> None:
+    """`in_process`: worker 0 is a `Node` on this process's loop instead of a process of its own (the
+    tests' nodes of several workers: they set up accounts through its runtime, shared with the others
+    through the bus and the store as any worker's). It is not restarted."""
+
+    def __init__(self, config: Config, workers: int, *, out: TextIO | None = None, in_process: bool = False) -> None:
         self.config = config
         self.count = workers
+        self.in_process = in_process
+        self.local_node: Node | None = None
         self.out = out
         self.hub = Hub()
         self.workers = [Worker(i) for i in range(workers)]
@@ -282,7 +289,22 @@ class Supervisor:
                 self._sockets[listener_key(service.name, "unix")] = [[sock]] * self.count
                 self.bound.append(BoundListener(service.name, "unix", service.settings.socket, 0))
 
+    async def _start_local(self, worker: Worker) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        loop = asyncio.get_running_loop()
+        _, link = await loop.connect_accepted_socket(lambda: Link(self.hub, worker.index), ours)
+        worker.link, worker.started = link, time.monotonic()
+        self.hub.links[worker.index] = link
+        # Copies: the node's listeners close theirs when it stops, the supervisor closes its own.
+        sockets = {key: [s.dup() for s in groups[worker.index]] for key, groups in self._sockets.items()}
+        channel = await Channel.open(theirs.detach())
+        self.local_node = Node(self.config, role=WorkerRole(worker.index, self.count, sockets, channel))
+        await self.local_node.start()
+
     async def _spawn(self, worker: Worker) -> None:
+        if self.in_process and worker.index == 0:
+            await self._start_local(worker)
+            return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sockets = {key: [s.fileno() for s in groups[worker.index]] for key, groups in self._sockets.items()}
@@ -311,10 +333,10 @@ class Supervisor:
         links = [worker.link for worker in self.workers if worker.link is not None]
         await asyncio.wait([asyncio.ensure_future(one(link)) for link in links], timeout=START_TIMEOUT)
         for worker in self.workers:
-            assert worker.link is not None and worker.process is not None
+            assert worker.link is not None
             if worker.link.ready.done():
                 continue
-            if worker.link.closed.done():
+            if worker.link.closed.done() and worker.process is not None:
                 code = await worker.process.wait()
                 raise StartupError(f"worker {worker.index} could not start (exit code {code}; its error "
                                    f"is above)")
@@ -356,7 +378,7 @@ class Supervisor:
         workers = []
         for worker in self.workers:
             answer = stats.get(worker.index) or {}
-            pid = worker.process.pid if worker.process is not None else 0
+            pid = worker.process.pid if worker.process is not None else os.getpid()  # in_process: here
             workers.append(WorkerState(worker.index, pid, worker.restarts,
                                        dict(answer.get("connections", {})) if isinstance(answer, dict) else {}))
         if not self._stopping:
@@ -392,12 +414,16 @@ class Supervisor:
         self._close_sockets()  # the kernel now queues new connections only where a worker still accepts
         self._signal_all(signal.SIGTERM)
         processes = [w.process for w in self.workers if w.process is not None and w.process.returncode is None]
+        local = [asyncio.ensure_future(self.local_node.stop(grace))] if self.local_node is not None else []
         if processes:
             _, pending = await asyncio.wait([asyncio.ensure_future(p.wait()) for p in processes],
                                             timeout=grace + 5.0)
             if pending:
                 self._signal_all(signal.SIGKILL)
                 await asyncio.wait(pending, timeout=5.0)
+        if local:
+            await asyncio.gather(*local, return_exceptions=True)
+            self.local_node = None
         for worker in self.workers:
             if worker.watcher is not None:
                 worker.watcher.cancel()
