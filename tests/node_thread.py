@@ -8,7 +8,8 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,15 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def eventually(check: Callable[[], object], timeout: float = 2.0) -> None:
+    """Wait for `check()` to be true: for what a node's other workers hear of over the bus (milliseconds)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        time.sleep(0.02)
 
 
 def _ephemeral_ports() -> tuple[int, int]:

@@ -201,6 +201,7 @@ def test_idle_sessions_are_closed(tmp_path_factory: pytest.TempPathFactory) -> N
         running.stop()
 
 
+@pytest.mark.one_process
 def test_an_unexpected_failure_is_599_and_the_session_goes_on(admin: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     from polyport.cliapi.commands import COMMANDS, Command
 
