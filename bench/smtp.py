@@ -7,7 +7,7 @@ until its Maildir holds every accepted message. Polyport stores before it answer
 accepted is on disk. The table at the end has messages/s, p99 and the ratios; target (issue 4): >= 1.5x
 Postfix's messages/s. Then RSS of the node with 1,000 idle SMTP connections (conn_probe.py).
 
-    .venv/bin/python bench/smtp.py [--data DIR] [--reps 3] [--seconds 15] [--ours-only]
+    .venv/bin/python bench/smtp.py [--data DIR] [--reps 3] [--seconds 15] [--ours-only] [--workers N]
 (needs `bash ../shared/bench/peers/setup.sh` once for Postfix; --ours-only runs without it)
 """
 
@@ -67,11 +67,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--ours-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="the node's worker processes ([node] workers)")
     args = parser.parse_args()
     data = args.data or Path(tempfile.mkdtemp(prefix="polyport-bench-"))
     mailnode.prepare(data)
     results = None if args.ours_only else data / f"smtp-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    with mailnode.running(data) as node:
+    with mailnode.running(data, workers=args.workers) as node:
         if args.ours_only:
             run_ours(node, args.seconds, None)
             idle_connections(node, None)

@@ -4,9 +4,10 @@
 Prints, over several runs (median, min, max): seconds from exec until the node logs `node.ready` (every
 listener bound), for a first start on a new data folder (schema, main domain, postmaster, self-signed
 certificate) and for a restart; then the node's resident memory once idle. Targets (issue 2): < 1 s and
-< 80 MB.
+< 80 MB. With --workers N (issue 25): also the time until the first worker listens, and the memory of each
+process (the supervisor and every worker).
 
-    .venv/bin/python bench/startup.py [--runs 5] [--services cliapi,...]
+    .venv/bin/python bench/startup.py [--runs 5] [--workers N]
 """
 
 from __future__ import annotations
@@ -30,29 +31,38 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start(data: Path, offset: int) -> tuple[float, float]:
-    """(seconds until ready, idle RSS in MB) of one start."""
+def tree(pid: int) -> list[int]:
+    return [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
+def start(data: Path, offset: int, workers: int = 1) -> tuple[float, float, float, list[float]]:
+    """(seconds until the first worker is ready, until the node is, idle RSS of the whole node in MB, and of
+    each process) of one start."""
     env = {**os.environ, "POLYPORT_POSTMASTER_PASSWORD": "bench-password"}
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "polyport.toml").write_text(f"[node]\nworkers = {workers}\n")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--data", str(data), "--domain",
                              "bench.test", "--bind", "127.0.0.1", "--port-offset", str(offset)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     assert proc.stderr is not None
-    ready = None
+    ready = first = None
     for line in proc.stderr:
         if "node.ready" in line:
-            ready = time.perf_counter() - started
-            break
-    if ready is None:
+            first = first or time.perf_counter() - started
+            if workers == 1 or "role=supervisor" in line:  # a node of several: every worker is ready
+                ready = time.perf_counter() - started
+                break
+    if ready is None or first is None:
         proc.wait()
         raise SystemExit(f"the node did not start (exit {proc.returncode})")
     time.sleep(1.0)
-    memory = rss_mb(proc.pid)
+    each = [rss_mb(pid) for pid in tree(proc.pid)]
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     if proc.returncode != 0:
         raise SystemExit(f"the node exited with {proc.returncode} on SIGTERM")
-    return ready, memory
+    return first, ready, sum(each), each
 
 
 def summary(name: str, values: list[float], unit: str) -> str:
@@ -63,21 +73,28 @@ def summary(name: str, values: list[float], unit: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="[node] workers")
     args = parser.parse_args()
-    first, again, memory = [], [], []
+    first, again, listening, memory, per_process = [], [], [], [], []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as folder:
             data = Path(folder) / "data"
             offset = random.randrange(20000, 40000, 100)
-            seconds, rss = start(data, offset)
+            _, seconds, _, _ = start(data, offset, args.workers)
             first.append(seconds)
-            seconds, rss = start(data, offset)
+            one, seconds, rss, each = start(data, offset, args.workers)
             again.append(seconds)
+            listening.append(one)
             memory.append(rss)
+            per_process.append(each)
     print(summary("first start (s)", first, "s"))
     print(summary("restart (s)", again, "s"))
+    if args.workers > 1:
+        print(summary("restart, 1st worker (s)", listening, "s"))
+        for index in range(len(per_process[0])):
+            name = "supervisor" if index == 0 else f"worker {index - 1}"
+            print(summary(f"idle RSS {name} (MB)", [each[index] for each in per_process], "MB"))
     print(summary("idle RSS (MB)", memory, "MB"))
-
 
 if __name__ == "__main__":
     main()

@@ -178,18 +178,28 @@ class Node:
     port: int
     process: subprocess.Popen[bytes]
 
+    def pids(self) -> list[int]:
+        """The node's process and its workers' (a node of several: [node] workers)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *(int(child) for child in children)]
+
     def cpu_seconds(self) -> float:
-        """utime + stime (+ reaped children) of the node, from /proc/<pid>/stat."""
-        stat = Path(f"/proc/{self.process.pid}/stat").read_bytes()
-        fields = stat[stat.rindex(b")") + 2:].split()
-        return sum(int(x) for x in fields[11:15]) / CLK_TCK
+        """utime + stime (+ reaped children) of the node and its workers, from /proc/<pid>/stat."""
+        total = 0
+        for pid in self.pids():
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            total += sum(int(x) for x in fields[11:15])
+        return total / CLK_TCK
 
     def rss_mb(self) -> float:
-        return int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        page = os.sysconf("SC_PAGE_SIZE")
+        return sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) for pid in self.pids()) * page / 2**20
 
 
 @contextmanager
-def running(data: Path, profile: Path | None, event_loop: str) -> Iterator[Node]:
+def running(data: Path, profile: Path | None, event_loop: str, workers: int = 1) -> Iterator[Node]:
     """The node with the webuser service alone, on a free loopback port, on uvloop (as `polyport serve` runs
     by default) or asyncio's own loop."""
     from polyport.service_table import SERVICES
@@ -198,7 +208,7 @@ def running(data: Path, profile: Path | None, event_loop: str) -> Iterator[Node]
     others = "".join(f"[services.{s.name}]\nenabled = false\n" for s in SERVICES if s.built and s.name != "webuser")
     config = data / "bench-web.toml"
     config.write_text(
-        f'[node]\ndata = "{data}"\nmain_domain = "{mailnode.DOMAIN}"\n[log]\nlevel = "warning"\n'
+        f'[node]\ndata = "{data}"\nmain_domain = "{mailnode.DOMAIN}"\nworkers = {workers}\n[log]\nlevel = "warning"\n'
         f"[services.webuser]\nports = [{port}]\nmax_per_address = 10000\n{others}")
     command = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []), "-m", "polyport",
                "serve", "--config", str(config), "--bind", "127.0.0.1"]
@@ -476,12 +486,13 @@ def main() -> None:
     parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="the node's event loop (POLYPORT_EVENT_LOOP)")
     parser.add_argument("--profile", type=Path, help="run the node under cProfile, writing this file")
+    parser.add_argument("--workers", type=int, default=1, help="the node's worker processes ([node] workers)")
     args = parser.parse_args()
     data = args.data or Path(tempfile.mkdtemp(prefix="polyport-bench-web-"))
     print("# load average before: {:.2f} {:.2f} {:.2f} (2 cores shared by the node and the client)".format(
         *os.getloadavg()), flush=True)
     prepare(data, args.messages, args.unread)
-    with running(data, args.profile, args.event_loop) as node:
+    with running(data, args.profile, args.event_loop, args.workers) as node:
         started = time.perf_counter()
         try:
             tokens = asyncio.run(login(node.port, args.sessions))

@@ -50,13 +50,12 @@ STATUS_EVERY = 5.0  # seconds between refreshes of the status file's workers (`p
 
 @dataclass(slots=True)
 class WorkerSpec:
-    """What a worker process reads from its standard input, pickled."""
+    """What a worker process is handed first on its channel, pickled, with its sockets."""
 
     index: int
     workers: int
     config: Config
-    sockets: dict[str, list[int]]  # listener_key -> inherited descriptors
-    channel: int  # its end of the socketpair to the supervisor
+    sockets: dict[str, list[int]]  # listener_key -> positions among the descriptors sent with the spec
 
 
 class Link(asyncio.Protocol):
@@ -247,10 +246,16 @@ class Supervisor:
         except DataDirError as err:
             raise StartupError(str(err)) from None
         try:
+            # The worker processes start first: they import the node's modules (half a second) while this
+            # one prepares the store and binds the ports, then wait for what they are handed.
+            launched = {w.index: await self._launch(w) for w in self.workers if not self._here(w)}
             await prepare(self.config, out=self.out)
             self._bind()
             for worker in self.workers:
-                await self._spawn(worker)
+                if self._here(worker):
+                    await self._start_local(worker)
+                else:
+                    await self._hand_over(worker, launched[worker.index])
             await self._until_ready()
         except BaseException:
             await self.stop(grace=0)
@@ -301,26 +306,47 @@ class Supervisor:
         self.local_node = Node(self.config, role=WorkerRole(worker.index, self.count, sockets, channel))
         await self.local_node.start()
 
+    def _here(self, worker: Worker) -> bool:
+        return self.in_process and worker.index == 0
+
     async def _spawn(self, worker: Worker) -> None:
-        if self.in_process and worker.index == 0:
-            await self._start_local(worker)
-            return
+        """A worker process, started and handed its sockets (a restart)."""
+        await self._hand_over(worker, await self._launch(worker))
+
+    async def _launch(self, worker: Worker) -> socket.socket:
+        """Start a worker's process, which waits for its spec on the channel; the supervisor's end of it."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sockets = {key: [s.fileno() for s in groups[worker.index]] for key, groups in self._sockets.items()}
-            spec = WorkerSpec(worker.index, self.count, self.config, sockets, theirs.fileno())
-            inherited = [theirs.fileno(), *(fd for fds in sockets.values() for fd in fds)]
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "polyport.workers.worker", stdin=asyncio.subprocess.PIPE,
-                pass_fds=inherited)
+            worker.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "polyport.workers.worker", str(theirs.fileno()), pass_fds=[theirs.fileno()])
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        assert process.stdin is not None
-        process.stdin.write(pickle.dumps(spec))
-        process.stdin.close()
+        worker.started = time.monotonic()
+        return ours
+
+    async def _hand_over(self, worker: Worker, ours: socket.socket) -> None:
+        """Send a launched worker its spec and sockets (SCM_RIGHTS), then listen to it."""
+        process = worker.process
+        assert process is not None
+        keys = list(self._sockets)
+        descriptors = [s.fileno() for key in keys for s in self._sockets[key][worker.index]]
+        positions: dict[str, list[int]] = {}
+        for key in keys:
+            count = len(self._sockets[key][worker.index])
+            start = sum(len(v) for v in positions.values())
+            positions[key] = list(range(start, start + count))
+        spec = wire.spec_frame(pickle.dumps(WorkerSpec(worker.index, self.count, self.config, positions)))
+        try:
+            sent = socket.send_fds(ours, [spec], descriptors)
+            ours.sendall(spec[sent:])
+        except OSError as err:  # it died already: its watcher reports it
+            self._log.error("worker.hand_over_failed", worker=worker.index, error=str(err))
         _, link = await asyncio.get_running_loop().connect_accepted_socket(
             lambda: Link(self.hub, worker.index), ours)
-        worker.process, worker.link, worker.started = process, link, time.monotonic()
+        worker.link = link
         self.hub.links[worker.index] = link
         worker.watcher = asyncio.get_running_loop().create_task(self._watch(worker, process, link))
         self._log.info("worker.started", worker=worker.index, pid=process.pid)

@@ -30,6 +30,19 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
 
+def spec_frame(spec: bytes) -> bytes:
+    """The first thing a worker reads, before the channel's messages: its pickled spec, length first (the
+    sockets travel with it, as SCM_RIGHTS)."""
+    return _LENGTH.pack(len(spec)) + spec
+
+
+def spec_length(header: bytes) -> int:
+    (length,) = _LENGTH.unpack_from(header)
+    if length > MAX_FRAME:
+        raise FrameError(f"a spec of {length} bytes is over the channel's {MAX_FRAME}")
+    return int(length)
+
+
 class FrameError(ValueError):
     """The peer sent something that is not a frame of this channel."""
 
