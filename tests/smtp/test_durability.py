@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -20,16 +21,17 @@ pytestmark = pytest.mark.slow
 
 
 def serve(data: Path, config: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "POLYPORT_POSTMASTER_PASSWORD": "pm-secret-1"})
-    return proc
+    # The log to a file: a pipe nobody reads fills up and stops the node at its next line.
+    with (data.parent / "node.log").open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config)],
+                                stdout=subprocess.DEVNULL, stderr=log,
+                                env={**os.environ, "POLYPORT_POSTMASTER_PASSWORD": "pm-secret-1"})
 
 
-def wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
+def wait_for(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        assert proc.poll() is None, log.read_text()
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -73,7 +75,7 @@ def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text(_config_text(data, port))
     proc = serve(data, config)
-    wait_for(port, proc)
+    wait_for(port, proc, tmp_path / "node.log")
     subprocess.run([sys.executable, "-m", "polyport", "account", "add", "victim@example.com", "--data", str(data),
                     "--config", str(config), "--password", "victim-pass-1"], check=True, capture_output=True)
     acked: list[int] = []
@@ -89,7 +91,68 @@ def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
         t.join(10)
     assert len(acked) > 20, "too few messages acknowledged before the kill to mean anything"
 
-    # Open the data folder again and read what is there.
+    check_stored(data, acked)
+
+
+def test_acknowledged_mail_survives_killing_a_worker_then_the_whole_node(tmp_path: Path) -> None:
+    """[node] workers = 2: one worker killed with -9 under load (the other goes on, the supervisor starts
+    another), more load, then the supervisor and every worker at once."""
+    data = tmp_path / "data"
+    port = free_port()
+    config = tmp_path / "node.toml"
+    config.write_text(_config_text(data, port, workers=2))
+    proc = serve(data, config)
+    wait_for(port, proc, tmp_path / "node.log")
+    subprocess.run([sys.executable, "-m", "polyport", "account", "add", "victim@example.com", "--data", str(data),
+                    "--config", str(config), "--password", "victim-pass-1"], check=True, capture_output=True)
+    acked: list[int] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=sender, args=(port, acked, stop, i * 1_000_000)) for i in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)  # one worker, in the middle of its traffic
+    deadline = time.monotonic() + 15
+    while len(set(_children(proc.pid)) - {workers[0]}) < 2:  # the supervisor starts another
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    before = len(acked)
+    threads += [threading.Thread(target=sender, args=(port, acked, stop, (10 + i) * 1_000_000)) for i in range(4)]
+    for t in threads[6:]:
+        t.start()
+    time.sleep(1.5)
+    assert len(acked) > before + 20, f"the node stopped taking mail when one worker died ({before} -> {len(acked)})"
+    everything = [proc.pid, *_children(proc.pid)]
+    for pid in everything:  # the whole node at once
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in everything[1:]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    check_stored(data, acked)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def check_stored(data: Path, acked: list[int]) -> None:
+    """Open the data folder again: every acknowledged message is there, none twice."""
     running = ThreadedNode(node_config(data, "smtp", free_port())).start()
     try:
         async def subjects() -> list[int]:
@@ -114,10 +177,10 @@ def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
     print(f"acknowledged {len(acked)}, stored {len(stored)}")
 
 
-def _config_text(data: Path, port: int) -> str:
+def _config_text(data: Path, port: int, workers: int = 1) -> str:
     from polyport.service_table import SERVICES
 
     others = "".join(f"[services.{s.name}]\nenabled = false\n" for s in SERVICES if s.built and s.name != "smtp")
-    return (f'[node]\ndata = "{data}"\nmain_domain = "example.com"\nbind = "127.0.0.1"\n'
+    return (f'[node]\ndata = "{data}"\nmain_domain = "example.com"\nbind = "127.0.0.1"\nworkers = {workers}\n'
             f"[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n[dns]\nservers = [\"127.0.0.1:9\"]\n"
             f"[services.smtp]\nports = [{port}]\n{others}")
