@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -206,24 +206,67 @@ async def test_failed_logins_count_across_workers(tmp_path: Path, monkeypatch: p
         await sup.stop(grace=1.0)
 
 
-def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+def serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """`polyport serve` with two workers; its process, data folder and log file, once it is ready."""
     data = tmp_path / "data"
     data.mkdir()
     port = free_port()
     config = tmp_path / "node.toml"
     config.write_text(f'[node]\ndata = "{data}"\nmain_domain = "example.com"\nbind = "127.0.0.1"\nworkers = 2\n'
-                      f"[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n"
+                      f"shutdown_grace = 2.0\n[auth]\nargon2_memory_kib = 8192\nargon2_time_cost = 1\n"
                       f"[services.imap]\nports = [{port}]\n"
                       + "".join(f"[services.{name}]\nports = [0]\n" for name in
                                 ("smtp", "submission", "smtps", "lmtp", "pop3", "pop3s", "imaps", "http", "https",
                                  "webuser", "webusers", "webadmin", "webadmins", "cliapi", "cliapi-tls")))
-    process = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "node.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config)],
+                                   stdout=subprocess.DEVNULL, stderr=out)
+    deadline = time.monotonic() + 30
+    while datadir.read_status(data) is None:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    return process, data, log
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_sighup_reaches_every_worker_and_sigterm_stops_them_all(tmp_path: Path) -> None:
+    process, data, log = serve(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while datadir.read_status(data) is None:
-            assert process.poll() is None and time.monotonic() < deadline, "the node did not start"
-            time.sleep(0.1)
+        children = _children(process.pid)
+        assert len(children) == 2
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: {f"worker={i}" for i in (0, 1)} <= {
+            part for line in log.read_text().splitlines() if "tls.reloaded" in line for part in line.split()},
+            "a worker did not re-read its certificate")
+        status = datadir.read_status(data)
+        assert status is not None
+        imap = next(b.port for b in status.listeners if b.service == "imap")
+        # A client in the middle of a session when the node is told to stop: it is told so, and the node ends.
+        with socket.create_connection(("127.0.0.1", imap)) as client:
+            assert client.recv(200).startswith(b"* OK")
+            process.send_signal(signal.SIGTERM)
+            client.settimeout(10)
+            assert client.recv(200).startswith(b"* BYE")
+            assert process.wait(15) == 0
+        assert not any(_alive(pid) for pid in children)
+        assert datadir.read_status(data) is None
+        stopped = [line for line in log.read_text().splitlines() if "node.stopped" in line]
+        assert any("role=supervisor" in line for line in stopped) and len(stopped) == 3
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    process, _, _ = serve(tmp_path)
+    try:
         children = _children(process.pid)
         assert len(children) == 2
         process.kill()
