@@ -421,3 +421,61 @@ async def test_connections_per_address_count_across_workers(tmp_path: Path,
             raise AssertionError("no connection admitted after one closed")
     finally:
         await sup.stop(grace=1.0)
+
+
+async def _logins(port: int, account: str, password: str, count: int = 12) -> list[bool]:
+    results = []
+    for _ in range(count):
+        client = await Imap.connect(port)
+        reply = await client.command(f"a LOGIN {account} {password}")
+        results.append(reply[-1].startswith(b"a OK"))
+        await client.close()
+    return results
+
+
+async def test_a_password_change_and_a_quota_hold_in_every_worker(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
+    config = node_config(tmp_path / "data", "imap", 0)
+    config.auth.max_failures_per_address = 100  # the old password is tried 12 times on purpose
+    supervisor = Supervisor(config, 2)
+    await supervisor.start()
+    try:
+        await _password_and_quota(supervisor)
+    finally:
+        await supervisor.stop(grace=1.0)
+
+
+async def _password_and_quota(supervisor: Supervisor) -> None:
+    from polyport.cliapi.client import CliClient
+
+    admin = await CliClient.connect("127.0.0.1", port_of(supervisor, "cliapi"))
+    await admin.login(ACCOUNT, POSTMASTER_PASSWORD)
+    await admin.command('CREATEACCOUNT "walter@example.com" {Password="old-pass-1"; MaxAccountSize=8K;}')
+    imap = port_of(supervisor, "imap")
+    assert await _logins(imap, "walter@example.com", "old-pass-1") == [True] * 12  # both workers cache it
+    await admin.command('SETACCOUNTPASSWORD "walter@example.com" PASSWORD "new-pass-2"')
+    await admin.close()
+    assert await _logins(imap, "walter@example.com", "old-pass-1") == [False] * 12
+    assert await _logins(imap, "walter@example.com", "new-pass-2") == [True] * 12
+
+    # 8 clients over both workers append 1 KB messages together: the account's 8 KB hold.
+    clients = [await Imap.connect(imap) for _ in range(8)]
+    for client in clients:
+        await client.command("a LOGIN walter@example.com new-pass-2")
+
+    async def fill(client: Imap) -> int:
+        taken = 0
+        for _ in range(4):
+            message = b"Subject: filler\r\n\r\n" + b"x" * 1000 + b"\r\n"
+            client.writer.write(b"t APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+            reply = await asyncio.wait_for(client.reader.readline(), 10)
+            taken += reply.startswith(b"t OK")
+        return taken
+
+    taken = sum(await asyncio.gather(*(fill(client) for client in clients)))
+    status = await clients[0].command("s STATUS INBOX (MESSAGES SIZE)")
+    size = int(status[0].split(b"SIZE ")[1].split(b")")[0])
+    assert 0 < taken < 32 and size <= 8 * 1024, (taken, size)
+    for client in clients:
+        await client.close()
