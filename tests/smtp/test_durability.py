@@ -69,15 +69,21 @@ def sender(port: int, acked: list[int], stop: threading.Event, offset: int) -> N
         pass  # the node was killed under us
 
 
-def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
+def started(tmp_path: Path, workers: int = 1) -> tuple[Path, int, subprocess.Popen[bytes]]:
+    """`polyport serve` on a new data folder with the account victim@example.com: (data, SMTP port, process)."""
     data = tmp_path / "data"
     port = free_port()
     config = tmp_path / "node.toml"
-    config.write_text(_config_text(data, port))
+    config.write_text(_config_text(data, port, workers))
     proc = serve(data, config)
     wait_for(port, proc, tmp_path / "node.log")
     subprocess.run([sys.executable, "-m", "polyport", "account", "add", "victim@example.com", "--data", str(data),
                     "--config", str(config), "--password", "victim-pass-1"], check=True, capture_output=True)
+    return data, port, proc
+
+
+def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
+    data, port, proc = started(tmp_path)
     acked: list[int] = []
     stop = threading.Event()
     threads = [threading.Thread(target=sender, args=(port, acked, stop, i * 1_000_000)) for i in range(4)]
@@ -97,14 +103,7 @@ def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
 def test_acknowledged_mail_survives_killing_a_worker_then_the_whole_node(tmp_path: Path) -> None:
     """[node] workers = 2: one worker killed with -9 under load (the other goes on, the supervisor starts
     another), more load, then the supervisor and every worker at once."""
-    data = tmp_path / "data"
-    port = free_port()
-    config = tmp_path / "node.toml"
-    config.write_text(_config_text(data, port, workers=2))
-    proc = serve(data, config)
-    wait_for(port, proc, tmp_path / "node.log")
-    subprocess.run([sys.executable, "-m", "polyport", "account", "add", "victim@example.com", "--data", str(data),
-                    "--config", str(config), "--password", "victim-pass-1"], check=True, capture_output=True)
+    data, port, proc = started(tmp_path, workers=2)
     acked: list[int] = []
     stop = threading.Event()
     threads = [threading.Thread(target=sender, args=(port, acked, stop, i * 1_000_000)) for i in range(6)]
