@@ -479,3 +479,24 @@ async def _password_and_quota(supervisor: Supervisor) -> None:
     assert 0 < taken < 32 and size <= 8 * 1024, (taken, size)
     for client in clients:
         await client.close()
+
+
+async def test_a_replacement_that_fails_to_start_is_tried_again(supervisor: Supervisor) -> None:
+    working = supervisor.worker_command
+    supervisor.worker_command = [sys.executable, "-c", "import sys; sys.exit(3)"]  # dies before it is ready
+    victim = (await supervisor.ask("stats"))[1]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while supervisor.workers[1].restarts < 2:  # tried, died young, tried again after a longer pause
+        assert time.monotonic() < deadline, supervisor.workers[1].restarts
+        await asyncio.sleep(0.1)
+    supervisor.worker_command = working
+    deadline = time.monotonic() + 30
+    while (await supervisor.ask("stats")).get(1) is None:
+        assert time.monotonic() < deadline, "worker 1 never came back"
+        await asyncio.sleep(0.2)
+    port = port_of(supervisor, "imap")
+    for _ in range(12):  # nothing left on a socket nobody accepts on
+        client = await Imap.connect(port)
+        assert (await client.command("a NOOP"))[-1].startswith(b"a OK")
+        await client.close()

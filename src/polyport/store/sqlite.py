@@ -217,6 +217,7 @@ class SqliteStore:
         # it taken sleeps and tries again (1, 2, 5, 10... ms): writes of two busy workers waited for
         # those sleeps, where a blocked flock wakes its waiter the moment the holder lets go.
         self._process_lock = -1
+        self._flocked = False  # held by this process (whoever holds _connection took it)
         self._write_loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[_Job] = []  # asked for while a group committed: the next group
         self._committing = False
@@ -393,6 +394,7 @@ class SqliteStore:
         except OSError:
             self._writes.put(commit)  # the thread begins it (waiting for the lock), runs it all, commits
             return
+        self._flocked = True
         try:
             conn.execute("PRAGMA busy_timeout = 0")
             try:
@@ -433,7 +435,27 @@ class SqliteStore:
             return
         self._writes.put(commit)
 
+    def _lock_processes(self) -> None:
+        """On the writer thread: the writers' flock, waiting for another process up to busy_timeout (as
+        SQLite's own lock would), in steps of 50 us growing to 1 ms: a holder lets go within a group's
+        commit, and a process that is stopped or stuck must not hold every other writer for ever."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(self._process_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked (another process holds the "
+                                                   "writers' lock)") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+                continue
+            self._flocked = True
+            return
+
     def _unlock_processes(self) -> None:
+        self._flocked = False
         with contextlib.suppress(OSError):
             fcntl.flock(self._process_lock, fcntl.LOCK_UN)
 
@@ -572,8 +594,9 @@ class SqliteStore:
         whole group, never the thread."""
         answer = commit.batch
         try:
+            if not self._flocked:
+                self._lock_processes()  # the other workers'
             if not conn.in_transaction:
-                fcntl.flock(self._process_lock, fcntl.LOCK_EX)  # the other workers' (the GIL let go)
                 conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another process's lock
             if commit.unfinished is not None:
                 _run_unit(conn, *commit.unfinished)

@@ -27,6 +27,7 @@ from polyport.store.memory import LOCK_PREFIX, KeyTypeError, LockBusy
 from polyport.workers import wire
 
 LOCK_POLL = 0.05
+ANSWER_TIMEOUT = 30.0  # the supervisor answers in microseconds; past this it is stuck, and so is the worker
 
 
 class ChannelClosed(ConnectionError):
@@ -145,7 +146,12 @@ class Channel(asyncio.Protocol):
         except BaseException:
             del self._pending[ident]
             raise
-        return await future
+        try:
+            return await asyncio.wait_for(future, ANSWER_TIMEOUT)
+        except TimeoutError:
+            raise ChannelClosed(f"the supervisor did not answer {kind} within {ANSWER_TIMEOUT:.0f} s") from None
+        finally:
+            self._pending.pop(ident, None)
 
     def close(self) -> None:
         self._flush()

@@ -102,17 +102,22 @@ class Link(asyncio.Protocol):
         if self._transport is not None:
             self._transport.write(frame)
 
+    @property
+    def open(self) -> bool:
+        return self._transport is not None
+
     async def ask(self, what: str) -> Any:
         self._ids += 1
+        ident = self._ids
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._answers[self._ids] = future
-        self.send(["ask", self._ids, what])
+        self._answers[ident] = future
+        self.send(["ask", ident, what])
         try:
             return await asyncio.wait_for(future, ASK_TIMEOUT)
         except TimeoutError:
             return None
         finally:
-            self._answers.pop(self._ids, None)
+            self._answers.pop(ident, None)
 
     def answered(self, ident: int, value: Any) -> None:
         future = self._answers.pop(ident, None)
@@ -180,14 +185,19 @@ class Hub:
             self._leave(link, key, count)
 
     async def ask(self, what: str) -> dict[int, Any]:
-        """Each running worker's answer (None from one that did not answer in time)."""
-        links = list(self.links.values())
+        """Each running worker's answer (None from one that did not answer in time); workers that are not
+        ready, or gone, are not asked."""
+        links = [link for link in self.links.values() if link.open and link.ready.done()]
         answers = await asyncio.gather(*(link.ask(what) for link in links))
         return {link.index: answer for link, answer in zip(links, answers, strict=True)}
 
     async def _gather(self, link: Link, ident: int, what: str) -> None:
-        answers = await self.ask(str(what))
-        link.send(["r", ident, None, answers])
+        try:
+            answers = await self.ask(str(what))
+            link.send(["r", ident, None, answers])
+        except Exception as err:  # a worker always gets an answer, or it would wait for ever
+            self.log.exception("supervisor.gather_failed", worker=link.index, what=str(what)[:40])
+            link.send(["r", ident, "RuntimeError", f"cannot gather {str(what)[:40]!r}: {type(err).__name__}"])
 
     async def _kv(self, link: Link, ident: int, op: str, args: list[Any]) -> None:
         # MemoryKeyValueStore's coroutines never wait, so answers keep the order of the requests.
@@ -196,10 +206,12 @@ class Hub:
             return
         try:
             value = await getattr(self.kv, op)(*args)
+            link.send(["r", ident, None, value])
         except (TypeError, ValueError) as err:
             link.send(["r", ident, type(err).__name__, str(err)])
-            return
-        link.send(["r", ident, None, value])
+        except Exception as err:
+            self.log.exception("supervisor.kv_failed", worker=link.index, op=op)
+            link.send(["r", ident, "RuntimeError", f"{op}: {type(err).__name__}"])
 
 
 @dataclass(slots=True)
@@ -223,6 +235,7 @@ class Supervisor:
         self.count = workers
         self.in_process = in_process
         self.local_node: Node | None = None
+        self.worker_command = [sys.executable, "-m", "polyport.workers.worker"]  # its channel's descriptor follows
         self.out = out
         self.hub = Hub()
         self.workers = [Worker(i) for i in range(workers)]
@@ -232,6 +245,8 @@ class Supervisor:
         self._lock = NodeLock(config.data_dir)
         self._log = log.get(role="supervisor")
         self._stopping = False
+        self._running = False  # start() has finished: a worker that dies is restarted
+        self._watchers: set[asyncio.Task[None]] = set()
         self._stop_requested = asyncio.Event()
         self._started = time.time()
         self._status_task: asyncio.Task[None] | None = None
@@ -245,22 +260,28 @@ class Supervisor:
             self._lock.acquire()
         except DataDirError as err:
             raise StartupError(str(err)) from None
+        launched: dict[int, socket.socket] = {}
         try:
             # The worker processes start first: they import the node's modules (half a second) while this
             # one prepares the store and binds the ports, then wait for what they are handed.
-            launched = {w.index: await self._launch(w) for w in self.workers if not self._here(w)}
+            for w in self.workers:
+                if not self._here(w):
+                    launched[w.index] = await self._launch(w)
             await prepare(self.config, out=self.out)
             self._bind()
             for worker in self.workers:
                 if self._here(worker):
                     await self._start_local(worker)
                 else:
-                    await self._hand_over(worker, launched[worker.index])
+                    await self._hand_over(worker, launched.pop(worker.index))
             await self._until_ready()
         except BaseException:
+            for ours in launched.values():  # not handed over: their workers see the channel close and exit
+                ours.close()
             await self.stop(grace=0)
             raise
         self._started = time.time()
+        self._running = True
         await self.write_status()
         self._status_task = asyncio.get_running_loop().create_task(self._keep_status())
         self._log.info("node.ready", data=str(self.config.data_dir), workers=self.count,
@@ -311,14 +332,23 @@ class Supervisor:
 
     async def _spawn(self, worker: Worker) -> None:
         """A worker process, started and handed its sockets (a restart)."""
-        await self._hand_over(worker, await self._launch(worker))
+        ours = await self._launch(worker)
+        if self._stopping:  # stop() began meanwhile: it has closed the sockets this one would get
+            ours.close()
+            if worker.process is not None and worker.process.returncode is None:
+                worker.process.kill()
+                await worker.process.wait()
+            return
+        await self._hand_over(worker, ours)
 
     async def _launch(self, worker: Worker) -> socket.socket:
         """Start a worker's process, which waits for its spec on the channel; the supervisor's end of it."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             worker.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "polyport.workers.worker", str(theirs.fileno()), pass_fds=[theirs.fileno()])
+                *self.worker_command, str(theirs.fileno()), pass_fds=[theirs.fileno()],
+                # Its own session: a terminal's Ctrl-C reaches the supervisor, which stops the workers in order.
+                start_new_session=True)
         except BaseException:
             ours.close()
             raise
@@ -349,6 +379,8 @@ class Supervisor:
         worker.link = link
         self.hub.links[worker.index] = link
         worker.watcher = asyncio.get_running_loop().create_task(self._watch(worker, process, link))
+        self._watchers.add(worker.watcher)
+        worker.watcher.add_done_callback(self._watchers.discard)
         self._log.info("worker.started", worker=worker.index, pid=process.pid)
 
     async def _until_ready(self) -> None:
@@ -371,28 +403,43 @@ class Supervisor:
     # -- running --
 
     async def _watch(self, worker: Worker, process: asyncio.subprocess.Process, link: Link) -> None:
+        """Restart the worker when its process ends unasked, with a pause that doubles while it keeps dying
+        young (before it was ready, too); during start() a worker that dies fails the start instead."""
         code = await process.wait()
         link.close()
         if self.hub.links.get(worker.index) is link:
             del self.hub.links[worker.index]
-        if self._stopping or not link.ready.done():
-            return  # stopping, or it never started (start() reports it)
+        if self._stopping or not self._running:
+            return
         lived = time.monotonic() - worker.started
         worker.pause = min(worker.pause * 2, RESTART_PAUSE[1]) if lived < YOUNG else RESTART_PAUSE[0]
-        self._log.error("worker.exited", worker=worker.index, pid=process.pid, code=code,
-                        lived=round(lived, 1), restart_in=worker.pause)
-        await asyncio.sleep(worker.pause)
-        if self._stopping:
+        self._log.error("worker.exited", worker=worker.index, pid=process.pid, code=code, lived=round(lived, 1),
+                        ready=link.ready.done(), restart_in=worker.pause)
+        while not self._stopping:
+            await asyncio.sleep(worker.pause)
+            if self._stopping:
+                return
+            worker.restarts += 1
+            try:
+                await self._spawn(worker)
+            except OSError as err:
+                worker.pause = min(worker.pause * 2, RESTART_PAUSE[1])
+                self._log.error("worker.restart_failed", worker=worker.index, error=str(err),
+                                restart_in=worker.pause)
+                continue
+            break
+        new_link, new_process = worker.link, worker.process
+        if self._stopping or new_link is None or new_process is None:
             return
-        worker.restarts += 1
-        try:
-            await self._spawn(worker)
-        except OSError as err:
-            self._log.error("worker.restart_failed", worker=worker.index, error=str(err))
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(worker.link.ready), START_TIMEOUT)  # type: ignore[union-attr]
+        await asyncio.wait([new_link.ready, new_link.closed], timeout=START_TIMEOUT,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if new_link.ready.done():
             await self.write_status()
+        elif not new_link.closed.done() and new_process.returncode is None:
+            # Hung at start: killed, and its own watcher starts another (one that died: the same).
+            self._log.error("worker.start_timeout", worker=worker.index, seconds=START_TIMEOUT)
+            with contextlib.suppress(ProcessLookupError):
+                new_process.kill()
 
     async def ask(self, what: str) -> dict[int, Any]:
         """Each running worker's answer (None from one that did not answer in time)."""
@@ -423,6 +470,8 @@ class Supervisor:
 
     def reload(self) -> None:
         self._signal_all(signal.SIGHUP)
+        if self.local_node is not None:
+            self.local_node.reload_tls()
 
     def _signal_all(self, signum: int) -> None:
         for worker in self.workers:
@@ -450,13 +499,20 @@ class Supervisor:
         if local:
             await asyncio.gather(*local, return_exceptions=True)
             self.local_node = None
+        watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         for worker in self.workers:
-            if worker.watcher is not None:
-                worker.watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker.watcher
             if worker.link is not None:
                 worker.link.close()
+        for worker in self.workers:  # one a restart started while stop() ran, say
+            process = worker.process
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), 5.0)
         for path in self._unix_paths:
             with contextlib.suppress(OSError):
                 os.unlink(path)  # noqa: PTH108

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import signal
 import socket
+import struct
 import sys
 
 MAX_SOCKETS = 512
@@ -32,6 +34,8 @@ def _receive(channel: socket.socket) -> tuple[object, list[int]]:
         raise RuntimeError("more sockets than a worker takes")
     if len(data) < 4:
         data += channel.recv(4 - len(data), socket.MSG_WAITALL)
+    if len(data) < 4:
+        raise EOFError("the supervisor went away before handing over the spec")
     length = wire.spec_length(data[:4])
     body = bytearray(data[4:])
     while len(body) < length:
@@ -46,6 +50,9 @@ def main() -> int:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
         print("error: this program is started by a Polyport supervisor", file=sys.stderr)
         return 2
+    # Until the node's own handlers are in place: a SIGHUP (a certificate reload) must not end a worker
+    # that is still starting (its start reads the certificate anyway).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _preload()
     from polyport import log
     from polyport.cli.common import run_async
@@ -55,7 +62,7 @@ def main() -> int:
     channel = socket.socket(fileno=int(sys.argv[1]))
     try:
         spec, descriptors = _receive(channel)
-    except (OSError, EOFError, RuntimeError):
+    except (OSError, EOFError, RuntimeError, ValueError, struct.error, pickle.UnpicklingError):
         return 1  # the supervisor failed before handing over (its error says why)
     if not isinstance(spec, WorkerSpec):
         return 2
