@@ -71,13 +71,16 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def merge(expositions: list[bytes]) -> bytes:
+def merge(expositions: list[bytes], kinds: tuple[str, ...] | None = None) -> bytes:
     """Several processes' expositions as one (a node of several workers): every sample summed over them,
-    except a `_created` time, which is the earliest. Families keep the order they first appear in."""
+    except a `_created` time, which is the earliest. Families keep the order they first appear in; with
+    `kinds`, only families of those types."""
     families: dict[str, tuple[str, str]] = {}  # name -> (type, help)
     samples: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
     for text in expositions:
         for family in text_string_to_metric_families(text.decode()):
+            if kinds is not None and family.type not in kinds:
+                continue
             families.setdefault(family.name, (family.type, family.documentation))
             merged = samples.setdefault(family.name, {})
             for sample in family.samples:
@@ -90,13 +93,21 @@ def merge(expositions: list[bytes]) -> bytes:
                     merged[key] += sample.value
     lines: list[str] = []
     for name, (kind, documentation) in families.items():
-        lines.append(f"# HELP {name} {_escape_help(documentation)}")
-        lines.append(f"# TYPE {name} {kind}")
+        # The parser names a counter's family without `_total`; the text format names it as its samples.
+        named = f"{name}_total" if kind == "counter" and not name.endswith("_total") else name
+        lines.append(f"# HELP {named} {_escape_help(documentation)}")
+        lines.append(f"# TYPE {named} {kind}")
         for (sample_name, labels), value in samples[name].items():
             label_text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
             lines.append(f"{sample_name}{{{label_text}}} {_number(value)}" if labels
                          else f"{sample_name} {_number(value)}")
     return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def counters_of(exposition: bytes) -> bytes:
+    """Only the counters and histograms of an exposition: what keeps counting after its process is gone
+    (the parser gives `_created` times families of their own, as gauges, so they go too)."""
+    return merge([exposition], kinds=("counter", "histogram", "summary"))
 
 
 def _number(value: float) -> str:

@@ -39,9 +39,28 @@ def test_samples_are_summed_and_created_is_the_earliest() -> None:
     assert merged[("polyport_command_seconds_bucket", (("le", "+Inf"), ("service", "imap")))] == 3
     created = [samples(e)[("polyport_connections_created", imap)] for e in (first, second)]
     assert merged[("polyport_connections_created", imap)] == min(created)
+    # Prometheus reads the types as they were: a counter is named as its samples are.
+    kinds = {f.name: f.type for f in text_string_to_metric_families(merge([first, second]).decode())}
+    assert kinds["polyport_connections"] == "counter" and kinds["polyport_command_seconds"] == "histogram"
 
 
 def test_one_worker_merges_to_its_own_figures_and_none_to_nothing() -> None:
     only = worker_exposition(5, 5, [0.002])
     assert samples(merge([only])) == samples(only)
     assert merge([]) == b""
+
+
+def test_an_exited_workers_counters_stay_and_its_gauges_go() -> None:
+    from polyport.metrics import counters_of
+
+    retired = counters_of(worker_exposition(5, 4, [0.002]))
+    imap = (("service", "imap"),)
+    kept = samples(retired)
+    assert kept[("polyport_connections_total", imap)] == 5
+    assert kept[("polyport_command_seconds_count", imap)] == 1
+    assert ("polyport_connections_open", imap) not in kept
+    assert not any(name.endswith("_created") for name, _ in kept)
+    live = worker_exposition(2, 1, [])
+    merged = samples(merge([live, retired]))
+    assert merged[("polyport_connections_total", imap)] == 7
+    assert merged[("polyport_connections_open", imap)] == 1

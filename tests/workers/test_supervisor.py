@@ -141,7 +141,18 @@ async def test_uids_stay_unique_and_ascending_under_appends_from_both_workers(su
         await client.close()
 
 
+def _counted(text: str, sample: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample))
+
+
 async def test_a_killed_worker_is_replaced_on_the_same_sockets(supervisor: Supervisor) -> None:
+    port = port_of(supervisor, "imap")
+    for _ in range(8):
+        client = await Imap.connect(port)
+        await client.close()
+    await supervisor.hub.remember_metrics()  # as every status refresh does
+    webadmin = port_of(supervisor, "webadmin")
+    counted = _counted(await asyncio.to_thread(_get, webadmin, "/metrics"), "polyport_connections_total{")
     before = await supervisor.ask("stats")
     victim = before[1]["pid"]
     os.kill(victim, signal.SIGKILL)
@@ -164,8 +175,9 @@ async def test_a_killed_worker_is_replaced_on_the_same_sockets(supervisor: Super
             break
         assert time.monotonic() < deadline, status.workers
         await asyncio.sleep(0.2)
+    # What the killed worker counted is still in the node's counters (no false reset for Prometheus).
+    assert _counted(await asyncio.to_thread(_get, webadmin, "/metrics"), "polyport_connections_total{") >= counted
     # Every connection is served: none is left on a socket nobody accepts on.
-    port = port_of(supervisor, "imap")
     for _ in range(12):
         client = await Imap.connect(port)
         assert (await client.command("a NOOP"))[-1].startswith(b"a OK")

@@ -31,6 +31,7 @@ from typing import Any, TextIO, cast
 from polyport import datadir, log
 from polyport.config import Config
 from polyport.datadir import BoundListener, DataDirError, NodeLock, WorkerState
+from polyport.metrics import counters_of, merge
 from polyport.net.listener import ListenError
 from polyport.net.sockets import bind_group, bind_unix
 from polyport.node import Node, StartupError, WorkerRole, listener_key, prepare
@@ -45,6 +46,7 @@ START_TIMEOUT = 60.0  # for every worker to listen (a first start may build argo
 RESTART_PAUSE = (0.5, 30.0)  # the pause before a restart, doubling while a worker dies young
 YOUNG = 10.0  # a worker that dies sooner after its start makes the next pause longer
 ASK_TIMEOUT = 5.0
+RETIRED = -1  # the key of exited workers' counters among the answers to a gather of "metrics"
 STATUS_EVERY = 5.0  # seconds between refreshes of the status file's workers (`polyport services` shows them)
 
 
@@ -136,6 +138,8 @@ class Hub:
         self.kv = MemoryKeyValueStore()
         self.links: dict[int, Link] = {}
         self.connections: Counter[tuple[str, str]] = Counter()  # (service, address) -> open, every worker's
+        self.last_metrics: dict[int, bytes] = {}  # each worker's exposition at the last status refresh
+        self.retired = b""  # the counters of workers that exited, summed
         self.log = log.get()
 
     def received(self, link: Link, message: list[Any]) -> None:
@@ -191,9 +195,25 @@ class Hub:
         answers = await asyncio.gather(*(link.ask(what) for link in links))
         return {link.index: answer for link, answer in zip(links, answers, strict=True)}
 
+    async def remember_metrics(self) -> None:
+        """Each worker's counters now, kept so that what a worker counted outlives it (below)."""
+        for index, exposition in (await self.ask("metrics")).items():
+            if isinstance(exposition, bytes):
+                self.last_metrics[index] = exposition
+
+    def retire(self, index: int) -> None:
+        """A worker exited: its last counters stay in the node's sums (a counter that fell when a worker
+        restarted would read as a reset to Prometheus); its gauges go with it. What it counted after the
+        last remember_metrics (5 s at most) is lost."""
+        last = self.last_metrics.pop(index, None)
+        if last is not None:
+            self.retired = merge([self.retired, counters_of(last)]) if self.retired else counters_of(last)
+
     async def _gather(self, link: Link, ident: int, what: str) -> None:
         try:
             answers = await self.ask(str(what))
+            if what == "metrics" and self.retired:
+                answers[RETIRED] = self.retired
             link.send(["r", ident, None, answers])
         except Exception as err:  # a worker always gets an answer, or it would wait for ever
             self.log.exception("supervisor.gather_failed", worker=link.index, what=str(what)[:40])
@@ -407,6 +427,7 @@ class Supervisor:
         young (before it was ready, too); during start() a worker that dies fails the start instead."""
         code = await process.wait()
         link.close()
+        self.hub.retire(worker.index)
         if self.hub.links.get(worker.index) is link:
             del self.hub.links[worker.index]
         if self._stopping or not self._running:
@@ -464,6 +485,7 @@ class Supervisor:
                 await self.write_status()
             except OSError as err:
                 self._log.error("supervisor.status_failed", error=str(err))
+            await self.hub.remember_metrics()
 
     def request_stop(self) -> None:
         self._stop_requested.set()
