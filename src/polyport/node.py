@@ -372,10 +372,14 @@ class Node:
             web = protocol.http(runtime, service)
             await web.start()
             self._web.append(web)
-            listeners += [HttpListener(service.name, web, host=host, port=port, limits=limits, trusted=trusted,
-                                       trusted_only=trusted_only, tls=tls_context,
-                                       sockets=self._sockets(listener_key(service.name, "tcp", i)))
-                          for i, port in enumerate(service.ports)]
+            pages = [HttpListener(service.name, web, host=host, port=port, limits=limits, trusted=trusted,
+                                  trusted_only=trusted_only, tls=tls_context,
+                                  sockets=self._sockets(listener_key(service.name, "tcp", i)))
+                     for i, port in enumerate(service.ports)]
+            if self.role is not None:  # per-address limits count every worker's connections
+                for page in pages:
+                    page.shared = HubCounts(self.role.channel)
+            listeners += pages
         elif Transport.TCP in service.spec.transports:
             if protocol.stream is None:
                 raise StartupError(f"{service.spec.module} serves no TCP, but [services.{service.name}] is tcp")

@@ -410,6 +410,7 @@ async def test_connections_per_address_count_across_workers(tmp_path: Path,
     monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
     # Loopback untrusted, three connections an address: whichever workers they reach.
     config = node_config(tmp_path / "data", "imap", 0, "max_per_address = 3\n[network]\ntrusted = [\"10.9.0.0/16\"]\n")
+    config.services["webuser"].max_per_address = 3
     sup = Supervisor(config, 2)
     await sup.start()
     try:
@@ -431,6 +432,17 @@ async def test_connections_per_address_count_across_workers(tmp_path: Path,
             writer.close()
         else:
             raise AssertionError("no connection admitted after one closed")
+        # The web's ports too: an HTTP 503 past the third.
+        web = port_of(sup, "webuser")
+        answers = []
+        for _ in range(10):
+            reader, writer = await asyncio.open_connection("127.0.0.1", web)
+            writer.write(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+            answers.append((await asyncio.wait_for(reader.readline(), 5), writer))
+        assert sum(status.startswith(b"HTTP/1.1 200") for status, _ in answers) == 3, [s for s, _ in answers]
+        assert all(status.startswith(b"HTTP/1.1 503") for status, _ in answers if b" 200" not in status)
+        for _, writer in answers:
+            writer.close()
     finally:
         await sup.stop(grace=1.0)
 

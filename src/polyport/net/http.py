@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from typing import Protocol, cast, runtime_checkable
 
-from polyport import log
+from polyport import log, metrics
 from polyport.net.listener import Limits, Refusal, TcpListener
 from polyport.net.trusted import TrustedNetworks
 
@@ -63,16 +63,21 @@ def refusal_response(reason: Refusal) -> bytes:
             f"{retry}Connection: close\r\n\r\n").encode() + body
 
 
+EARLY_LIMIT = 65_536  # bytes a connection may send before it is admitted
+
+
 class _Admitted(asyncio.Protocol):
     """One accepted connection: checked against the listener's rules, then handed to aiohttp."""
 
-    __slots__ = ("inner", "listener", "remote_ip", "transport")
+    __slots__ = ("early", "entered", "inner", "listener", "remote_ip", "transport")
 
     def __init__(self, listener: HttpListener) -> None:
         self.listener = listener
         self.inner: asyncio.Protocol | None = None
         self.transport: asyncio.Transport | None = None
         self.remote_ip = ""
+        self.entered = False  # counted in the node's per-address counts (several workers)
+        self.early = bytearray()  # what arrived while the node's counts were asked (microseconds)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCP and TLS transports do not subclass asyncio.Transport; they have its methods.
@@ -85,10 +90,17 @@ class _Admitted(asyncio.Protocol):
         assert self.transport is not None
         self.inner = self.listener.handler.protocol()
         self.inner.connection_made(self.transport)
+        if self.early:
+            early, self.early = bytes(self.early), bytearray()
+            self.inner.data_received(early)
 
     def data_received(self, data: bytes) -> None:
         if self.inner is not None:
             self.inner.data_received(data)
+        elif len(self.early) + len(data) <= EARLY_LIMIT:
+            self.early += data
+        elif self.transport is not None:
+            self.transport.close()  # a flood before admission: not a client
 
     def eof_received(self) -> bool | None:
         return self.inner.eof_received() if self.inner is not None else None
@@ -117,6 +129,7 @@ class HttpListener(TcpListener):
                          trusted=trusted, trusted_only=trusted_only, tls=tls, sockets=sockets)
         self.handler: HttpHandler = handler  # type: ignore[assignment]
         self.open: set[_Admitted] = set()
+        self._admitting: set[asyncio.Task[None]] = set()
         self._log = log.get(service=service)
 
     async def start(self) -> None:
@@ -134,18 +147,49 @@ class HttpListener(TcpListener):
         reason = self.refusal_for(conn.remote_ip, trusted, len(self.open))
         assert conn.transport is not None
         if reason is not None:
-            self._log.info("connection.refused", remote=conn.remote_ip, reason=reason.value)
-            conn.transport.write(self.handler.refusal(reason))
-            conn.transport.close()
+            self._refuse_http(conn, reason)
             return
         self.open.add(conn)
         self.count_in(conn.remote_ip)
+        if self.shared is not None and not trusted:
+            # A node of several workers: the address's connections in all of them, asked before the request
+            # is parsed (what arrives meanwhile waits in `early`).
+            self._admitting.add(asyncio.get_running_loop().create_task(self._admit_shared(conn)))
+            return
         conn.start()
+
+    async def _admit_shared(self, conn: _Admitted) -> None:
+        assert self.shared is not None and conn.transport is not None
+        try:
+            admitted = await self.shared.enter(self.service, conn.remote_ip, self.limits.max_per_address)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._admitting.discard(task)
+        if conn not in self.open:  # it went away meanwhile
+            if admitted:
+                self.shared.leave(self.service, conn.remote_ip)
+            return
+        if not admitted:
+            metrics.connections_refused.labels(self.service, Refusal.TOO_MANY_FROM_ADDRESS.value).inc()
+            self._refuse_http(conn, Refusal.TOO_MANY_FROM_ADDRESS)
+            return
+        conn.entered = True
+        conn.start()
+
+    def _refuse_http(self, conn: _Admitted, reason: Refusal) -> None:
+        assert conn.transport is not None
+        self._log.info("connection.refused", remote=conn.remote_ip, reason=reason.value)
+        conn.transport.write(self.handler.refusal(reason))
+        conn.transport.close()
 
     def release(self, conn: _Admitted) -> None:
         if conn in self.open:
             self.open.discard(conn)
             self.count_out(conn.remote_ip)
+            if conn.entered and self.shared is not None:
+                conn.entered = False
+                self.shared.leave(self.service, conn.remote_ip)
 
     async def finish(self, grace: float) -> None:
         """Stop accepting; idle keep-alive connections close now, requests in flight get `grace` seconds
