@@ -368,30 +368,26 @@ class Node:
         listeners: list[Listener] = []
         stream: StreamHandler | None = None
         datagram: DatagramHandler | None = None
-        if Transport.TCP in service.spec.transports and protocol.http is not None:
-            web = protocol.http(runtime, service)
-            await web.start()
-            self._web.append(web)
-            pages = [HttpListener(service.name, web, host=host, port=port, limits=limits, trusted=trusted,
-                                  trusted_only=trusted_only, tls=tls_context,
-                                  sockets=self._sockets(listener_key(service.name, "tcp", i)))
-                     for i, port in enumerate(service.ports)]
-            if self.role is not None:  # per-address limits count every worker's connections
-                for page in pages:
-                    page.shared = HubCounts(self.role.channel)
-            listeners += pages
-        elif Transport.TCP in service.spec.transports:
-            if protocol.stream is None:
+        if Transport.TCP in service.spec.transports:
+            kind: type[TcpListener]
+            handler: StreamHandler | HttpHandler
+            if protocol.http is not None:
+                kind, handler = HttpListener, protocol.http(runtime, service)
+                await handler.start()
+                self._web.append(handler)
+            elif protocol.stream is not None:
+                kind, handler = TcpListener, protocol.stream(runtime, service)
+                stream = handler
+            else:
                 raise StartupError(f"{service.spec.module} serves no TCP, but [services.{service.name}] is tcp")
-            stream = protocol.stream(runtime, service)
-            streams = [TcpListener(service.name, stream, host=host, port=port, limits=limits, trusted=trusted,
-                                   trusted_only=trusted_only, tls=tls_context,
-                                   sockets=self._sockets(listener_key(service.name, "tcp", i)))
-                       for i, port in enumerate(service.ports)]
+            tcp = [kind(service.name, handler, host=host, port=port, limits=limits,  # type: ignore[arg-type]
+                        trusted=trusted, trusted_only=trusted_only, tls=tls_context,
+                        sockets=self._sockets(listener_key(service.name, "tcp", i)))
+                   for i, port in enumerate(service.ports)]
             if self.role is not None:  # per-address limits count every worker's connections
-                for listener in streams:
+                for listener in tcp:
                     listener.shared = HubCounts(self.role.channel)
-            listeners += streams
+            listeners += tcp
         if Transport.UDP in service.spec.transports:
             if protocol.datagram is None:
                 raise StartupError(f"{service.spec.module} serves no UDP, but [services.{service.name}] is udp")
