@@ -13,7 +13,12 @@ echo "== ruff and mypy"
 .venv/bin/mypy
 
 echo "== all tests, SQLite store, asyncio loop"
-POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider "$@"
+POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider -m "not processes" "$@"
+
+# Apart: nodes of several worker processes take more than their core, and tests/stall bounds how long a
+# session may wait on a node's loop.
+echo "== nodes of several worker processes"
+POLYPORT_TEST_STORE=sqlite .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider -m processes "$@"
 
 echo "== network, node and protocol tests again on uvloop (the node's default loop), each node of two workers"
 POLYPORT_TEST_LOOP=uvloop POLYPORT_TEST_WORKERS=2 .venv/bin/pytest -n auto --dist loadscope -q -p no:cacheprovider \

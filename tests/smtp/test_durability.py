@@ -100,6 +100,7 @@ def test_acknowledged_mail_survives_sigkill(tmp_path: Path) -> None:
     check_stored(data, acked)
 
 
+@pytest.mark.processes
 def test_acknowledged_mail_survives_killing_a_worker_then_the_whole_node(tmp_path: Path) -> None:
     """[node] workers = 2: one worker killed with -9 under load (the other goes on, the supervisor starts
     another), more load, then the supervisor and every worker at once."""

@@ -24,7 +24,7 @@ from polyport.node import POSTMASTER_PASSWORD_ENV, StartupError
 from polyport.workers.supervisor import Supervisor
 from tests.node_thread import POSTMASTER_PASSWORD, free_port, node_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 ACCOUNT = "postmaster@example.com"
 
