@@ -108,31 +108,35 @@ def test_acknowledged_mail_survives_killing_a_worker_then_the_whole_node(tmp_pat
     acked: list[int] = []
     stop = threading.Event()
     threads = [threading.Thread(target=sender, args=(port, acked, stop, i * 1_000_000)) for i in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(1.5)
-    workers = _children(proc.pid)
-    assert len(workers) == 2
-    os.kill(workers[0], signal.SIGKILL)  # one worker, in the middle of its traffic
-    deadline = time.monotonic() + 15
-    while len(set(_children(proc.pid)) - {workers[0]}) < 2:  # the supervisor starts another
-        assert time.monotonic() < deadline, "the killed worker was not replaced"
-        time.sleep(0.1)
-    time.sleep(0.5)
-    before = len(acked)
-    threads += [threading.Thread(target=sender, args=(port, acked, stop, (10 + i) * 1_000_000)) for i in range(4)]
-    for t in threads[6:]:
-        t.start()
-    time.sleep(1.5)
-    assert len(acked) > before + 20, f"the node stopped taking mail when one worker died ({before} -> {len(acked)})"
-    everything = [proc.pid, *_children(proc.pid)]
-    for pid in everything:  # the whole node at once
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(10)
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)  # one worker, in the middle of its traffic
+        deadline = time.monotonic() + 15
+        while len(set(_children(proc.pid)) - {workers[0]}) < 2:  # the supervisor starts another
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        before = len(acked)
+        more = [threading.Thread(target=sender, args=(port, acked, stop, (10 + i) * 1_000_000)) for i in range(4)]
+        threads += more
+        for t in more:
+            t.start()
+        time.sleep(1.5)
+        assert len(acked) > before + 20, f"the node stopped taking mail when one worker died ({before} -> {len(acked)})"
+    finally:
+        everything = [proc.pid, *_children(proc.pid)] if proc.poll() is None else []
+        for pid in everything:  # the whole node at once (and never left running by a failed assertion)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(10)
+        stop.set()
+        for t in threads:
+            if t.ident is not None:  # started
+                t.join(10)
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in everything[1:]):
         assert time.monotonic() < deadline
