@@ -236,7 +236,9 @@ def serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
                                    stdout=subprocess.DEVNULL, stderr=out)
     deadline = time.monotonic() + 30
     while datadir.read_status(data) is None:
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()  # its workers follow (their channel closes)
+            raise AssertionError(log.read_text())
         time.sleep(0.1)
     return process, data, log
 
