@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import decimal
 import functools
 import ipaddress
 import math
@@ -475,7 +476,11 @@ def serialize(value: Value) -> str:
     if isinstance(value, float):
         text = repr(value)
         if not _NUMBER.fullmatch(text):
-            text = f"{value:.6f}"
+            # The shortest digits that read back as this float, without an exponent (the format has none):
+            # 4.5e-06 is #0.0000045, where six decimals wrote #0.000005, another number.
+            text = format(decimal.Decimal(text), "f") if math.isfinite(value) else text
+            if "." not in text:
+                text += ".0"
             if not _NUMBER.fullmatch(text):
                 raise TypeError(f"no CommuniGate form for the number {value!r}")
         return f"#{text}"
