@@ -136,6 +136,10 @@ class Channel(asyncio.Protocol):
         answers = await self._ask_supervisor("gather", what)
         return {int(index): answer for index, answer in answers.items()}
 
+    async def enter(self, service: str, address: str, limit: int) -> bool:
+        """One more connection from `address` in the node's counts, unless `limit` are open already."""
+        return bool(await self._ask_supervisor("enter", service, address, limit))
+
     async def _ask_supervisor(self, kind: str, *args: Any) -> Any:
         self._ids += 1
         ident = self._ids
@@ -168,7 +172,7 @@ class HubCounts:
 
     async def enter(self, service: str, address: str, limit: int) -> bool:
         try:
-            return bool(await self._channel._ask_supervisor("enter", service, address, limit))
+            return await self._channel.enter(service, address, limit)
         except ChannelClosed:
             return False  # the worker is stopping
 

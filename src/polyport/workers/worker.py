@@ -17,13 +17,12 @@ MAX_SOCKETS = 512
 
 def _preload() -> None:
     """Everything a node imports, before the spec arrives: the supervisor is busy meanwhile."""
-    import polyport.node
     from polyport.service_table import SERVICES
 
+    importlib.import_module("polyport.node")
     for spec in SERVICES:
         if spec.built and spec.module:
             importlib.import_module(spec.module)
-    del polyport
 
 
 def _receive(channel: socket.socket) -> tuple[object, list[int]]:
