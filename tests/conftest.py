@@ -24,6 +24,8 @@ from polyport.store.migrate import HEAD
 STORE_KIND = os.environ.get("POLYPORT_TEST_STORE", "sqlite")
 PG_URL = os.environ.get("POLYPORT_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("POLYPORT_REQUIRE_PG", "0") == "1"
+REDIS_URL = os.environ.get("POLYPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("POLYPORT_REQUIRE_REDIS", "0") == "1"
 
 # Tables in an order that TRUNCATE ... CASCADE accepts.
 TABLES = ("mailbox_access_keys", "mailbox_metadata", "web_sessions", "queue_recipients", "queue_messages",
@@ -104,6 +106,32 @@ def store_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         _pg_admin(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the Redis server at POLYPORT_TEST_REDIS_URL, its keys removed after;
+    the test is skipped if no server answers (failed with POLYPORT_REQUIRE_REDIS=1)."""
+    from redis.exceptions import RedisError
+
+    from polyport.store.rediskv import connect
+
+    client = connect(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as err:
+        await client.aclose()
+        if REQUIRE_REDIS:
+            raise
+        pytest.skip(f"Redis at {REDIS_URL} is not reachable ({err}); set POLYPORT_REQUIRE_REDIS=1 to fail")
+    prefix = f"pp-test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
 @pytest.fixture

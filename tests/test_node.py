@@ -3,6 +3,7 @@ their cause."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 from collections.abc import Iterator
@@ -122,6 +123,42 @@ async def test_unreachable_postgresql_is_named(tmp_path: Path) -> None:
     config = make_config(tmp_path, '[store]\nurl = "postgresql://nobody@127.0.0.1:1/db"')
     with pytest.raises(StartupError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:1/db.*\[store\] url"):
         await Node(config).start()
+
+
+async def test_unreachable_redis_is_named_without_the_url(tmp_path: Path) -> None:
+    config = make_config(tmp_path, '[cluster]\nbus = "redis"\nredis_url = "redis://ann:s3cret@127.0.0.1:1/0"')
+    with pytest.raises(StartupError, match=r"cannot reach the Redis server of \[cluster\] redis_url") as caught:
+        await Node(config).start()
+    assert "s3cret" not in str(caught.value)
+    retry = Node(make_config(tmp_path))
+    await retry.start()  # lock released
+    await retry.stop()
+
+
+async def test_on_the_redis_bus_the_nodes_changes_reach_other_processes(tmp_path: Path, redis_prefix: str) -> None:
+    from polyport.bus import topics
+    from polyport.bus.events import AccountChanged
+    from polyport.bus.redisbus import RedisBus
+    from polyport.store.rediskv import RedisKeyValueStore, connect
+    from tests.conftest import REDIS_URL
+
+    elsewhere = RedisBus(connect(REDIS_URL), prefix=redis_prefix)  # another node's, in effect
+    await elsewhere.start()
+    directory = elsewhere.subscribe(topics.DIRECTORY)
+    node = Node(make_config(tmp_path, f'[cluster]\nbus = "redis"\nredis_url = "{REDIS_URL}"\n'
+                                      f'redis_prefix = "{redis_prefix}"'))
+    await node.start()
+    try:
+        runtime = node.runtime
+        assert runtime is not None and isinstance(runtime.kv, RedisKeyValueStore)
+        await runtime.directory.create_account("ann@example.com", password="pw-for-ann")
+        heard = []  # the first start's events too (the main domain, postmaster)
+        while AccountChanged("ann@example.com", "created") not in heard:
+            heard.append(await asyncio.wait_for(directory.get(), 5))
+    finally:
+        await node.stop()
+        await elsewhere.close()
+        await elsewhere.client.aclose()
 
 
 async def test_a_missing_certificate_is_named(tmp_path: Path) -> None:

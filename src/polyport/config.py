@@ -134,11 +134,15 @@ class ClusterSettings(_Section):
     peers: Annotated[list[str], _doc(
         "Addresses of the other nodes of this cluster; the firewall lets them reach every port.")] = []
     bus: Annotated[Literal["local", "redis"], _doc(
-        "The event bus: \"local\" within this node (one node), or \"redis\" shared by the nodes of a "
-        "cluster (not available yet: it arrives with the cluster).")] = "local"
+        "The event bus and the key-value store (login throttling, locks, rate limits): \"local\" within "
+        "this node (its worker processes share them through the supervisor), or \"redis\" on the Redis "
+        "server of redis_url, shared by every worker and node that names it and the same redis_prefix.")] = "local"
     redis_url: Annotated[str, _doc(
         "The Redis server of the \"redis\" bus: redis://[user:password@]host:6379/0 (rediss:// for "
         "TLS, unix:///path/to/socket for a local socket). Unused by the local bus.")] = ""
+    redis_prefix: Annotated[str, _doc(
+        "The start of every Redis key and channel this server uses, so that several servers (or tests) "
+        "can share one Redis database.", min_length=1, max_length=100)] = "polyport:"
 
     def __post_init__(self) -> None:
         for peer in self.peers:

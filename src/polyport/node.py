@@ -157,6 +157,7 @@ class Node:
         self._follower: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._queue_wakes: asyncio.Task[None] | None = None
+        self._gap_tasks: set[asyncio.Task[None]] = set()
         self._started_at = time.monotonic()
 
     async def start(self) -> None:
@@ -194,11 +195,7 @@ class Node:
 
     async def _start_services(self) -> None:
         config = self.config
-        bus: Bus
-        try:
-            bus = make_bus(config) if self.role is None else HubBus(self.role.channel)
-        except ConfigError as err:
-            raise StartupError(str(err)) from None
+        bus, kv = await self._open_shared()
         records = await open_store(config)
         passwords = password_hasher(config)
         try:
@@ -230,8 +227,6 @@ class Node:
         queue = Queue(records, blobs, sender, hostname,
                       QueueLimits(q.min_backoff, q.max_backoff, q.lifetime, q.delay_warning, q.concurrency,
                                   q.per_destination), notices_to_unverified=q.notices_to_unverified)
-        # Counters, locks and rate limits every node must agree on (the cluster puts Redis behind them).
-        kv: KeyValueStore = MemoryKeyValueStore() if self.role is None else HubKeyValueStore(self.role.channel)
         delivery = Delivery(directory, mailstore, hostname, queue)
         queue.notify = delivery.notice
         self.runtime = Runtime(
@@ -249,6 +244,48 @@ class Node:
                                     remember=config.web.session_remember),
             view=LocalView(self.connections) if self.role is None else WorkersView(self.role.channel),
         )
+
+    async def _open_shared(self) -> tuple[Bus, KeyValueStore]:
+        """The bus, and the counters, locks and rate limits every worker and node must agree on: this
+        process's own (one worker), the supervisor's (several), or a Redis server's (`[cluster] bus`)."""
+        cluster = self.config.cluster
+        if cluster.bus == "redis":
+            # Imported here: redis-py costs 0.1 s of start-up that the embedded default does not pay.
+            from redis.exceptions import RedisError
+
+            from polyport.bus.redisbus import RedisBus
+            from polyport.store.rediskv import RedisKeyValueStore, connect
+
+            client = connect(cluster.redis_url)
+            bus = RedisBus(client, prefix=cluster.redis_prefix)
+            try:
+                await bus.start()
+            except (RedisError, OSError) as err:  # the URL is not echoed: it may hold a password
+                await client.aclose()
+                raise StartupError(f"cannot reach the Redis server of [cluster] redis_url: {err}") from None
+            bus.on_gap.append(self._after_bus_gap)
+            return bus, RedisKeyValueStore(client, prefix=cluster.redis_prefix)
+        if self.role is not None:
+            return HubBus(self.role.channel), HubKeyValueStore(self.role.channel)
+        try:
+            return make_bus(self.config), MemoryKeyValueStore()
+        except ConfigError as err:
+            raise StartupError(str(err)) from None
+
+    def _after_bus_gap(self) -> None:
+        """The bus lost events from elsewhere: what the directory's would have changed is read again."""
+        runtime = self.runtime
+        if runtime is None:
+            return
+        runtime.websessions.forget_checks()
+        runtime.queue.wake()  # a worker's QueueDue may have been lost
+        task = asyncio.get_running_loop().create_task(self._reread_settings())
+        self._gap_tasks.add(task)
+        task.add_done_callback(self._gap_tasks.discard)
+
+    async def _reread_settings(self) -> None:
+        await self._apply_changed_settings(SERVER_NETWORK)
+        await self._apply_changed_settings(SERVER_SERVICES)
 
     def _start_sender(self, runtime: Runtime) -> None:
         """The outbound queue's sender: in one worker of several (leases keep even two from sending a
@@ -300,26 +337,31 @@ class Node:
                     # A password reset, a removed account, changed access modes: web sessions are read
                     # again at their next use instead of within WebSessions.FRESH_FOR.
                     runtime.websessions.forget_checks()
-                if not (isinstance(event, ServerChanged) and event.dictionary in (SERVER_SERVICES, SERVER_NETWORK)):
-                    continue
-                try:
-                    await self._apply_store_overrides(runtime.directory)
-                except StartupError as err:
-                    self._log.error("node.settings_rejected", error=str(err))
-                    continue
-                if event.dictionary == SERVER_NETWORK:
-                    # SETLANIPS in another worker (or the admin command): this worker's checks change too.
-                    runtime.trusted.replace(TrustedNetworks.from_config(self.config.network.trusted).networks)
-                    self._log.info("node.trusted_networks_applied")
-                    continue
-                for listener in self.listeners:
-                    service = self.config.service(listener.service)
-                    listener.trusted_only = service.trusted_only
-                    if isinstance(listener, TcpListener):
-                        listener.limits = _limits(service, self._workers)
-                self._log.info("node.listener_settings_applied")
+                if isinstance(event, ServerChanged) and event.dictionary in (SERVER_SERVICES, SERVER_NETWORK):
+                    await self._apply_changed_settings(event.dictionary)
         finally:
             subscription.close()
+
+    async def _apply_changed_settings(self, dictionary: str) -> None:
+        """Listener settings (SERVER_SERVICES) or trusted networks (SERVER_NETWORK) changed in the store."""
+        runtime = self.runtime
+        assert runtime is not None
+        try:
+            await self._apply_store_overrides(runtime.directory)
+        except StartupError as err:
+            self._log.error("node.settings_rejected", error=str(err))
+            return
+        if dictionary == SERVER_NETWORK:
+            # SETLANIPS in another worker (or the admin command): this worker's checks change too.
+            runtime.trusted.replace(TrustedNetworks.from_config(self.config.network.trusted).networks)
+            self._log.info("node.trusted_networks_applied")
+            return
+        for listener in self.listeners:
+            service = self.config.service(listener.service)
+            listener.trusted_only = service.trusted_only
+            if isinstance(listener, TcpListener):
+                listener.limits = _limits(service, self._workers)
+        self._log.info("node.listener_settings_applied")
 
     def _blob_path(self) -> Path:
         return blob_path(self.config)
@@ -462,6 +504,7 @@ class Node:
             runtime, self.runtime = self.runtime, None
             await runtime.records.close()
             await runtime.bus.close()
+            await runtime.kv.close()
             runtime.passwords.close()
         if self.role is None:
             datadir.remove_status(self.config.data_dir)

@@ -1,7 +1,8 @@
 """The event bus: sessions and services learn of changes made elsewhere (another session, another node).
 
 `Bus` is the interface; `LocalBus` is the in-process implementation a single node uses, and `make_bus`
-picks the one the config names (`[cluster] bus`; the Redis one arrives with the cluster). Events are
+picks the one the config names (`[cluster] bus`: "redis" is `redisbus.RedisBus`, opened by
+`open_bus`). Events are
 typed (`events.py`): a publisher hands over an event, whose topic it knows, after the change it
 describes is committed. A subscriber that falls behind by more than its queue loses the oldest events
 and sees `overflowed` set, so it can re-read the state instead of trusting the stream.
@@ -79,6 +80,14 @@ class LocalSubscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def lose(self) -> None:
+        """Events may have been lost on the way (a bus between processes lost its connection): the reader
+        is woken to re-read the state, as after an overflow."""
+        self.overflowed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def get(self) -> Event:
         while not self._events:
             await self.wait()
@@ -149,11 +158,10 @@ class LocalBus:
 
 
 def make_bus(config: Config) -> Bus:
-    """The bus `[cluster] bus` names: "local" (one node) or, once the cluster arrives, "redis"."""
+    """The bus of a node that shares nothing with other processes: `[cluster] bus = "local"`."""
     kind = config.cluster.bus
     if kind == "local":
         return LocalBus()
     from polyport.config import ConfigError
 
-    raise ConfigError(f"key cluster.bus: `{kind}` is not available yet: the Redis bus arrives with the "
-                      f"cluster; use bus = \"local\" (the default) for a single node")
+    raise ConfigError(f"key cluster.bus: `{kind}` is opened by open_bus (it needs a connection)")

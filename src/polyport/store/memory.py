@@ -80,6 +80,28 @@ class KeyValueStore(Protocol):
     async def close(self) -> None: ...
 
 
+LOCK_POLL = 0.05
+
+
+@contextlib.asynccontextmanager
+async def polling_lock(store: KeyValueStore, name: str, ttl: float, wait: float) -> AsyncIterator[None]:
+    """`KeyValueStore.lock` for a store shared with other processes, which cannot wake this one when they
+    release it: built on `set_if_absent` and `compare_and_set`, polling while another holder has it (locks
+    guard rare work; a poll every 50 ms costs nothing that matters there)."""
+    key = LOCK_PREFIX + name
+    token = secrets.token_hex(16)
+    deadline = time.monotonic() + wait
+    while not await store.set_if_absent(key, token, ttl):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LockBusy(f"the lock {name!r} is held")
+        await asyncio.sleep(min(left, LOCK_POLL))
+    try:
+        yield
+    finally:
+        await store.compare_and_set(key, token, None)  # not if it expired and someone else holds it
+
+
 def _expiry(now: float, ttl: float | None) -> float | None:
     if ttl is None:
         return None

@@ -5,28 +5,24 @@ every other worker, where it is published on their local bus: an APPEND in one w
 another. The publishing worker's own subscribers hear it at once, as on a single node.
 
 `HubKeyValueStore` asks the supervisor's one `MemoryKeyValueStore` (store/memory.py), so login failures,
-lockouts, locks and rate limits count across the workers. `lock()` is built on `set_if_absent` and
-`compare_and_set`, polling while another holder has it (locks guard rare work; a poll every 50 ms costs
-nothing that matters there).
+lockouts, locks and rate limits count across the workers; its `lock()` polls (store.memory.polling_lock).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 from polyport import log
 from polyport.bus import LocalBus
 from polyport.bus.events import Event, WireError
-from polyport.store.memory import LOCK_PREFIX, KeyTypeError, LockBusy
+from polyport.store.memory import KeyTypeError, polling_lock
 from polyport.workers import wire
 
-LOCK_POLL = 0.05
 ANSWER_TIMEOUT = 30.0  # the supervisor answers in microseconds; past this it is stuck, and so is the worker
 
 
@@ -243,20 +239,8 @@ class HubKeyValueStore:
     async def hit(self, key: str, window: float, limit: int) -> int:
         return int(await self._channel.request("hit", key, window, limit))
 
-    @contextlib.asynccontextmanager
-    async def lock(self, name: str, ttl: float, *, wait: float = 0.0) -> AsyncIterator[None]:
-        key = LOCK_PREFIX + name
-        token = secrets.token_hex(16)
-        deadline = time.monotonic() + wait
-        while not await self.set_if_absent(key, token, ttl):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockBusy(f"the lock {name!r} is held")
-            await asyncio.sleep(min(left, LOCK_POLL))
-        try:
-            yield
-        finally:
-            await self.compare_and_set(key, token, None)  # not if it expired and someone else holds it
+    def lock(self, name: str, ttl: float, *, wait: float = 0.0) -> AbstractAsyncContextManager[None]:
+        return polling_lock(self, name, ttl, wait)
 
     async def close(self) -> None:
         pass
