@@ -5,7 +5,8 @@ Prints, over several runs (median, min, max): seconds from exec until the node l
 listener bound), for a first start on a new data folder (schema, main domain, postmaster, self-signed
 certificate) and for a restart; then the node's resident memory once idle. Targets (issue 2): < 1 s and
 < 80 MB. With --workers N (issue 25): also the time until the first worker listens, and the memory of each
-process (the supervisor and every worker).
+process (the supervisor and every worker). PSS counts each shared page once among its sharers (RSS counts
+it in each): forked workers share the supervisor's modules.
 
     .venv/bin/python bench/startup.py [--runs 5] [--workers N]
 """
@@ -31,13 +32,21 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (a forked worker's modules, say) split among their sharers."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def tree(pid: int) -> list[int]:
     return [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
 
 
-def start(data: Path, offset: int, workers: int = 1) -> tuple[float, float, float, list[float]]:
+def start(data: Path, offset: int, workers: int = 1) -> tuple[float, float, float, list[float], float]:
     """(seconds until the first worker is ready, until the node is, idle RSS of the whole node in MB, and of
-    each process) of one start."""
+    each process, PSS of the whole node) of one start."""
     env = {**os.environ, "POLYPORT_POSTMASTER_PASSWORD": "bench-password"}
     data.mkdir(parents=True, exist_ok=True)
     (data / "polyport.toml").write_text(f"[node]\nworkers = {workers}\n")
@@ -57,12 +66,14 @@ def start(data: Path, offset: int, workers: int = 1) -> tuple[float, float, floa
         proc.wait()
         raise SystemExit(f"the node did not start (exit {proc.returncode})")
     time.sleep(1.0)
-    each = [rss_mb(pid) for pid in tree(proc.pid)]
+    pids = tree(proc.pid)
+    each = [rss_mb(pid) for pid in pids]
+    pss = sum(pss_mb(pid) for pid in pids)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     if proc.returncode != 0:
         raise SystemExit(f"the node exited with {proc.returncode} on SIGTERM")
-    return first, ready, sum(each), each
+    return first, ready, sum(each), each, pss
 
 
 def summary(name: str, values: list[float], unit: str) -> str:
@@ -75,18 +86,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="[node] workers")
     args = parser.parse_args()
-    first, again, listening, memory, per_process = [], [], [], [], []
+    first, again, listening, memory, per_process, proportional = [], [], [], [], [], []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as folder:
             data = Path(folder) / "data"
             offset = random.randrange(20000, 40000, 100)
-            _, seconds, _, _ = start(data, offset, args.workers)
+            _, seconds, _, _, _ = start(data, offset, args.workers)
             first.append(seconds)
-            one, seconds, rss, each = start(data, offset, args.workers)
+            one, seconds, rss, each, pss = start(data, offset, args.workers)
             again.append(seconds)
             listening.append(one)
             memory.append(rss)
             per_process.append(each)
+            proportional.append(pss)
     print(summary("first start (s)", first, "s"))
     print(summary("restart (s)", again, "s"))
     if args.workers > 1:
@@ -95,6 +107,7 @@ def main() -> None:
             name = "supervisor" if index == 0 else f"worker {index - 1}"
             print(summary(f"idle RSS {name} (MB)", [each[index] for each in per_process], "MB"))
     print(summary("idle RSS (MB)", memory, "MB"))
+    print(summary("idle PSS (MB)", proportional, "MB"))
 
 if __name__ == "__main__":
     main()

@@ -131,3 +131,15 @@ def test_a_message_without_results_fields_is_not_copied() -> None:
     assert strip_forged(message, "mx.example.com") is message
     assert strip_forged(b"Authentication-Results: mx.example.com; spf=pass\r\nX: y\r\n",
                         "mx.example.com") == b"X: y\r\n"
+
+
+def test_the_public_suffixes_are_the_librarys_with_a_labels() -> None:
+    from publicsuffixlist import PublicSuffixList
+
+    from polyport.mailauth import _PSL, organizational
+
+    library = PublicSuffixList()  # what our quicker build stands in for
+    assert _PSL._publicsuffix == library._publicsuffix and _PSL._maxlabel == library._maxlabel
+    assert organizational("mail.example.co.uk") == "example.co.uk"
+    assert organizational("a.b.xn--p1ai") == "b.xn--p1ai"  # .рф, as mail writes it
+    assert organizational("www.city.kawasaki.jp") == "city.kawasaki.jp"  # an exception rule (!)

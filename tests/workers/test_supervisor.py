@@ -255,6 +255,9 @@ def test_sighup_reaches_every_worker_and_sigterm_stops_them_all(tmp_path: Path) 
     try:
         children = _children(process.pid)
         assert len(children) == 2
+        # Forked by the supervisor once it had imported the modules (workers/worker.py's fork_workers), not
+        # started as programs of their own: the same command line as it.
+        assert {_cmdline(pid) for pid in children} == {_cmdline(process.pid)}
         process.send_signal(signal.SIGHUP)
         wait_until(lambda: {f"worker={i}" for i in (0, 1)} <= {
             part for line in log.read_text().splitlines() if "tls.reloaded" in line for part in line.split()},
@@ -292,6 +295,10 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 def _children(pid: int) -> list[int]:

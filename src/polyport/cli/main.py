@@ -45,8 +45,11 @@ def serve(config_file: Path | None, data_dir: Path | None, domain: str | None, b
     workers = config.node.worker_count()
     if workers > 1:
         from polyport.workers.supervisor import Supervisor
+        from polyport.workers.worker import fork_workers
 
-        run_async(Supervisor(config, workers, out=sys.stdout).serve())
+        # Forked now, before the event loop and its threads: each starts with the modules imported here.
+        forked = fork_workers(list(range(workers)))
+        run_async(Supervisor(config, workers, out=sys.stdout, forked=forked).serve())
         return
     node = Node(config, out=sys.stdout)
     run_async(node.serve())

@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO, cast
+from typing import Any, Protocol, TextIO, cast
 
 from polyport import datadir, log
 from polyport.config import Config
@@ -48,6 +48,58 @@ YOUNG = 10.0  # a worker that dies sooner after its start makes the next pause l
 ASK_TIMEOUT = 5.0
 RETIRED = -1  # the key of exited workers' counters among the answers to a gather of "metrics"
 STATUS_EVERY = 5.0  # seconds between refreshes of the status file's workers (`polyport services` shows them)
+
+
+class WorkerProcess(Protocol):
+    """A worker's process: asyncio's for one started as a program, ForkedProcess for one forked."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class ForkedProcess:
+    """A worker forked before the event loop existed (workers/worker.py's fork_workers), awaited through a
+    pidfd: asyncio's child watchers and uvloop's reap only the processes they started."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._exited: asyncio.Future[int] | None = None
+
+    async def wait(self) -> int:
+        if self.returncode is not None:
+            return self.returncode
+        if self._exited is None:
+            loop = asyncio.get_running_loop()
+            self._exited = loop.create_future()
+            pidfd = os.pidfd_open(self.pid)
+            loop.add_reader(pidfd, self._reap, loop, pidfd)
+        return await asyncio.shield(self._exited)
+
+    def _reap(self, loop: asyncio.AbstractEventLoop, pidfd: int) -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(self.pid, 0)
+        self.returncode = os.waitstatus_to_exitcode(status)
+        assert self._exited is not None
+        if not self._exited.done():
+            self._exited.set_result(self.returncode)
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
 
 @dataclass(slots=True)
@@ -237,7 +289,7 @@ class Hub:
 @dataclass(slots=True)
 class Worker:
     index: int
-    process: asyncio.subprocess.Process | None = None
+    process: WorkerProcess | None = None
     link: Link | None = None
     started: float = 0.0
     pause: float = RESTART_PAUSE[0]
@@ -250,10 +302,12 @@ class Supervisor:
     tests' nodes of several workers: they set up accounts through its runtime, shared with the others
     through the bus and the store as any worker's). It is not restarted."""
 
-    def __init__(self, config: Config, workers: int, *, out: TextIO | None = None, in_process: bool = False) -> None:
+    def __init__(self, config: Config, workers: int, *, out: TextIO | None = None, in_process: bool = False,
+                 forked: dict[int, tuple[int, socket.socket]] | None = None) -> None:
         self.config = config
         self.count = workers
         self.in_process = in_process
+        self._forked = dict(forked or {})  # index -> (pid, channel) of workers forked already (fork_workers)
         self.local_node: Node | None = None
         self.worker_command = [sys.executable, "-m", "polyport.workers.worker"]  # its channel's descriptor follows
         self.out = out
@@ -279,13 +333,21 @@ class Supervisor:
             datadir.prepare(self.config.data_dir)
             self._lock.acquire()
         except DataDirError as err:
+            for _, ours in self._forked.values():  # their workers see the channel close and exit
+                ours.close()
+            self._forked.clear()
             raise StartupError(str(err)) from None
         launched: dict[int, socket.socket] = {}
         try:
             # The worker processes start first: they import the node's modules (half a second) while this
             # one prepares the store and binds the ports, then wait for what they are handed.
             for w in self.workers:
-                if not self._here(w):
+                if self._here(w):
+                    continue
+                if w.index in self._forked:
+                    pid, launched[w.index] = self._forked.pop(w.index)
+                    w.process, w.started = ForkedProcess(pid), time.monotonic()
+                else:
                     launched[w.index] = await self._launch(w)
             await prepare(self.config, out=self.out)
             self._bind()
@@ -422,7 +484,7 @@ class Supervisor:
 
     # -- running --
 
-    async def _watch(self, worker: Worker, process: asyncio.subprocess.Process, link: Link) -> None:
+    async def _watch(self, worker: Worker, process: WorkerProcess, link: Link) -> None:
         """Restart the worker when its process ends unasked, with a pause that doubles while it keeps dying
         young (before it was ready, too); during start() a worker that dies fails the start instead."""
         code = await process.wait()
