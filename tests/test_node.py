@@ -161,6 +161,22 @@ async def test_on_the_redis_bus_the_nodes_changes_reach_other_processes(tmp_path
         await elsewhere.client.aclose()
 
 
+async def test_a_failed_start_leaves_no_redis_subscription(tmp_path: Path, redis_prefix: str) -> None:
+    from polyport.store.rediskv import connect
+    from tests.conftest import REDIS_URL
+
+    config = make_config(tmp_path, f'[cluster]\nbus = "redis"\nredis_url = "{REDIS_URL}"\n'
+                                   f'redis_prefix = "{redis_prefix}"\n'
+                                   f'[tls]\ncert_file = "{tmp_path}/c.pem"\nkey_file = "{tmp_path}/k.pem"')
+    with pytest.raises(StartupError, match=r"c\.pem does not exist"):
+        await Node(config).start()
+    redis = connect(REDIS_URL)
+    try:
+        assert await redis.pubsub_numsub(redis_prefix + "bus") == [(redis_prefix + "bus", 0)]
+    finally:
+        await redis.aclose()
+
+
 async def test_a_missing_certificate_is_named(tmp_path: Path) -> None:
     config = make_config(tmp_path, f'[tls]\ncert_file = "{tmp_path}/c.pem"\nkey_file = "{tmp_path}/k.pem"')
     with pytest.raises(StartupError, match=r"c\.pem does not exist"):

@@ -114,6 +114,11 @@ async def initialize(directory: Directory, main_domain: str) -> Initialized:
 Listener = TcpListener | UdpListener
 
 
+async def _close_shared(bus: Bus, kv: KeyValueStore) -> None:
+    await bus.close()
+    await kv.close()
+
+
 def _limits(service: ResolvedService, workers: int = 1) -> Limits:
     """A listener's limits; in a node of several workers each takes its share of `max_connections`
     (per address, the workers count together: HubCounts)."""
@@ -196,7 +201,11 @@ class Node:
     async def _start_services(self) -> None:
         config = self.config
         bus, kv = await self._open_shared()
-        records = await open_store(config)
+        try:
+            records = await open_store(config)
+        except BaseException:
+            await _close_shared(bus, kv)
+            raise
         passwords = password_hasher(config)
         try:
             directory = Directory(records, passwords, bus, vault=password_vault(config))
@@ -209,6 +218,7 @@ class Node:
         except BaseException:
             await records.close()
             passwords.close()
+            await _close_shared(bus, kv)
             raise
         _announce(init, self.out)
         auth = config.auth
@@ -256,13 +266,19 @@ class Node:
             from polyport.bus.redisbus import RedisBus
             from polyport.store.rediskv import RedisKeyValueStore, connect
 
-            client = connect(cluster.redis_url)
+            try:
+                client = connect(cluster.redis_url)
+            except ValueError as err:  # a port that is not a number, say; the URL is not echoed (a password)
+                raise StartupError(f"[cluster] redis_url: {err}") from None
             bus = RedisBus(client, prefix=cluster.redis_prefix)
             try:
                 await bus.start()
-            except (RedisError, OSError) as err:  # the URL is not echoed: it may hold a password
+            except BaseException as err:
+                await bus.close()
                 await client.aclose()
-                raise StartupError(f"cannot reach the Redis server of [cluster] redis_url: {err}") from None
+                if isinstance(err, RedisError | OSError):  # the URL is not echoed: it may hold a password
+                    raise StartupError(f"cannot reach the Redis server of [cluster] redis_url: {err}") from None
+                raise
             bus.on_gap.append(self._after_bus_gap)
             return bus, RedisKeyValueStore(client, prefix=cluster.redis_prefix)
         if self.role is not None:
@@ -500,6 +516,9 @@ class Node:
         for web in self._web:
             await web.close()
         self._web.clear()
+        for task in self._gap_tasks:
+            task.cancel()
+        await asyncio.gather(*self._gap_tasks, return_exceptions=True)
         if self.runtime is not None:
             runtime, self.runtime = self.runtime, None
             await runtime.records.close()

@@ -33,6 +33,7 @@ from polyport.store.rediskv import DEFAULT_PREFIX
 
 MAX_UNSENT = 10_000
 RETRY_FIRST, RETRY_MAX = 0.05, 2.0
+CLOSE_WAIT = 2.0  # seconds close() waits for what was published to go out
 
 
 class RedisBus(LocalBus):
@@ -48,6 +49,7 @@ class RedisBus(LocalBus):
         self._unsent: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._pubsub = client.pubsub()
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._log = log.get()
 
@@ -62,7 +64,7 @@ class RedisBus(LocalBus):
 
     def publish_nowait(self, event: Event) -> None:
         super().publish_nowait(event)
-        if not self._tasks:
+        if not self._tasks or self._closing:
             return  # closed (or never started): nobody elsewhere is listening through this bus
         unsent = self._unsent
         if len(unsent) >= MAX_UNSENT:
@@ -71,6 +73,8 @@ class RedisBus(LocalBus):
         self._wake.set()
 
     async def _send(self) -> None:
+        """Publish what waits, a batch at a time, until closed and nothing waits (close() asks it to stop
+        rather than cancelling it: redis-py writes under asyncio.wait_for, which may swallow a cancel)."""
         pause = RETRY_FIRST
         while True:
             await self._wake.wait()
@@ -78,18 +82,33 @@ class RedisBus(LocalBus):
             self._wake.clear()
             batch, self._unsent = self._unsent, []
             if not batch:
+                if self._closing:
+                    return
                 continue
             try:
-                await self.client.publish(self.channel, json.dumps({"o": self.origin, "e": batch},
-                                                                   separators=(",", ":")))
-                pause = RETRY_FIRST
+                message = json.dumps({"o": self.origin, "e": batch}, separators=(",", ":"))
+            except (TypeError, ValueError) as err:  # an event that is not JSON: a bug, not a reason to stop
+                self._log.error("bus.unpublishable", error=str(err)[:200], events=len(batch))
+                continue
+            try:
+                await self.client.publish(self.channel, message)
             except RedisError as err:
-                self._log.warning("bus.publish_failed", error=str(err), events=len(batch), retry_in=pause)
-                self._unsent[:0] = batch[-MAX_UNSENT:]
+                if self._closing:
+                    self._log.warning("bus.unsent_at_close", error=str(err), events=len(batch))
+                    return
+                if pause == RETRY_FIRST:  # once per outage, not at every retry
+                    self._log.warning("bus.publish_failed", error=str(err), events=len(batch))
+                self._unsent[:0] = batch
                 del self._unsent[:-MAX_UNSENT]
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX)
                 self._wake.set()
+                continue
+            if pause != RETRY_FIRST:
+                self._log.info("bus.publishing_again")
+            pause = RETRY_FIRST
+            if self._closing:
+                self._wake.set()  # whatever came meanwhile, then stop
 
     async def _read(self) -> None:
         pause = RETRY_FIRST
@@ -98,7 +117,8 @@ class RedisBus(LocalBus):
                 message = await self._pubsub.get_message(timeout=None)
             except RedisError as err:
                 # The readers are told when the subscription is set up again (its confirmation, below).
-                self._log.warning("bus.subscription_lost", error=str(err), retry_in=pause)
+                if pause == RETRY_FIRST:
+                    self._log.warning("bus.subscription_lost", error=str(err))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX)
                 continue
@@ -106,10 +126,13 @@ class RedisBus(LocalBus):
             if message is None:
                 continue
             kind = message.get("type")
-            if kind == "subscribe":  # set up again after a reconnection: what was sent meanwhile is lost
-                self._gap()
-            elif kind == "message":
-                self._received(message.get("data"))
+            try:
+                if kind == "subscribe":  # set up again after a reconnection: what was sent meanwhile is lost
+                    self._gap()
+                elif kind == "message":
+                    self._received(message.get("data"))
+            except Exception:  # a subscriber's filter that raised, say: the others still hear the bus
+                self._log.exception("bus.delivery_failed")
 
     def _received(self, data: Any) -> None:
         try:
@@ -123,7 +146,10 @@ class RedisBus(LocalBus):
             self._log.error("bus.bad_event", error=str(err)[:200])
             return
         for event in events:
-            LocalBus.publish_nowait(self, event)
+            try:
+                LocalBus.publish_nowait(self, event)
+            except Exception:  # a subscriber's filter that raised: the events after it are still delivered
+                self._log.exception("bus.delivery_failed", kind=event.kind)
 
     def _gap(self) -> None:
         self.gaps += 1
@@ -139,14 +165,20 @@ class RedisBus(LocalBus):
                 self._log.exception("bus.gap_callback_failed")
 
     async def close(self) -> None:
+        """Publish what waits (for up to CLOSE_WAIT seconds), then stop reading."""
         tasks, self._tasks = self._tasks, []
-        if self._unsent:  # what was published just before closing still reaches the others
-            with contextlib.suppress(RedisError):
-                await self.client.publish(self.channel, json.dumps({"o": self.origin, "e": self._unsent}))
-            self._unsent = []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(RedisError):
+        self._closing = True
+        if tasks:
+            sender, reader = tasks[1], tasks[0]
+            self._wake.set()
+            await asyncio.wait({sender}, timeout=CLOSE_WAIT)
+            for task in (sender, reader):
+                # A cancel that redis-py's asyncio.wait_for swallowed is sent again.
+                for _ in range(50):
+                    if task.done():
+                        break
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=0.1)
+        with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()
         await super().close()

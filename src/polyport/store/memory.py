@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import heapq
 import math
+import re
 import secrets
 import time
 from collections import deque
@@ -30,6 +31,8 @@ from typing import Protocol
 
 DEFAULT_MAX_KEYS = 200_000
 LOCK_PREFIX = "lock:"
+INT64 = (-(2**63), 2**63 - 1)  # a counter's range (Redis's)
+_COUNTER = re.compile(r"0|-?[1-9][0-9]*")
 
 
 class KeyTypeError(TypeError):
@@ -60,7 +63,8 @@ class KeyValueStore(Protocol):
 
     async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
         """Add `by` to the counter (0 if the key does not exist) and return the new value. `ttl` is the
-        expiry of a counter this call creates; an existing one keeps its own: a fixed-window counter."""
+        expiry of a counter this call creates; an existing one keeps its own: a fixed-window counter. A
+        counter is a 64-bit integer, as in Redis: ValueError past it."""
 
     async def expire(self, key: str, ttl: float | None) -> bool:
         """Give the key a new expiry (None: never); whether it exists."""
@@ -216,6 +220,8 @@ class MemoryKeyValueStore:
     async def compare_and_set(self, key: str, expected: str | None, value: str | None,
                               ttl: float | None = None) -> bool:
         now = self._clock()
+        if value is not None:
+            _expiry(now, ttl)  # a bad TTL is refused whether or not the key holds `expected`
         entry = self._live(key, now)
         if self._text(key, entry) != expected:
             return False
@@ -233,6 +239,8 @@ class MemoryKeyValueStore:
         return True
 
     async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
+        if not INT64[0] <= by <= INT64[1]:
+            raise ValueError("a counter is a 64-bit integer: this would overflow it")
         now = self._clock()
         entry = self._live(key, now)
         if entry is None:
@@ -240,13 +248,15 @@ class MemoryKeyValueStore:
             return by
         value = entry.value
         if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise KeyTypeError(f"{key!r} holds text, not a counter") from None
+            # What Redis reads as a counter: decimal digits, no sign but "-", no leading zero, in 64 bits.
+            if len(value) > 20 or _COUNTER.fullmatch(value) is None or not INT64[0] <= int(value) <= INT64[1]:
+                raise KeyTypeError(f"{key!r} holds text, not a counter")
+            value = int(value)
         elif isinstance(value, deque):
             raise KeyTypeError(f"{key!r} holds a list of hits, not a counter")
         total = value + by
+        if not INT64[0] <= total <= INT64[1]:
+            raise ValueError("a counter is a 64-bit integer: this would overflow it")
         entry.value = total
         return total
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from polyport.store.memory import KeyTypeError, polling_lock
+from polyport.store.memory import INT64, KeyTypeError, polling_lock
 
 DEFAULT_PREFIX = "polyport:"
 T = TypeVar("T")
@@ -46,12 +46,16 @@ end
 return 1
 """
 
-# ARGV[1] the increment, ARGV[2] the TTL in ms of a counter this call creates ("0": none).
+# ARGV[1] the increment, ARGV[2] the TTL in ms of a counter this call creates ("0": none). A new counter is
+# set with its expiry in one command: a script that failed half-way would not be rolled back. The value is
+# returned as text: Lua's numbers are doubles, exact only to 2**53.
 _INCR = """
-local created = redis.call('EXISTS', KEYS[1]) == 0
-local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if created and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return value
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+  return ARGV[1]
+end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+return redis.call('GET', KEYS[1])
 """
 
 # ARGV[1] the TTL in ms ("0": never expires).
@@ -67,8 +71,8 @@ _HIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
-redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - window))
+redis.call('ZADD', KEYS[1], now, string.format('%.0f:', now) .. ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now - window))
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(window / 1000)))
 return redis.call('ZCARD', KEYS[1])
@@ -80,13 +84,16 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
+LONGEST = 100 * 365 * 86400  # seconds: a longer TTL or window is kept as this (Redis refuses past 2**63 ms)
+
+
 def _ms(ttl: float | None) -> int:
     """A TTL in whole milliseconds (0: none); at least 1 ms, as Redis keeps no shorter one."""
     if ttl is None:
         return 0
     if not ttl > 0:  # also NaN
         raise ValueError(f"a TTL is a number of seconds > 0, not {ttl!r}")
-    return max(1, math.ceil(ttl * 1000)) if ttl != math.inf else 0
+    return 0 if ttl == math.inf else max(1, math.ceil(min(ttl, LONGEST) * 1000))
 
 
 async def _typed(call: Awaitable[T]) -> T:
@@ -95,8 +102,10 @@ async def _typed(call: Awaitable[T]) -> T:
         return await call
     except ResponseError as err:
         text = str(err)
-        if text.startswith("WRONGTYPE") or "not an integer" in text:
+        if text.startswith("WRONGTYPE") or "value is not an integer" in text:
             raise KeyTypeError(text) from None
+        if "would overflow" in text:
+            raise ValueError("a counter is a 64-bit integer: this would overflow it") from None
         raise
 
 
@@ -141,6 +150,8 @@ class RedisKeyValueStore:
         return bool(await self.client.delete(self._key(key)))
 
     async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
+        if not INT64[0] <= by <= INT64[1]:
+            raise ValueError("a counter is a 64-bit integer: this would overflow it")
         ms = _ms(ttl)
         return int(await _typed(self._incr(keys=[self._key(key)], args=[by, ms])))
 
@@ -159,7 +170,7 @@ class RedisKeyValueStore:
             raise ValueError("a hit limit is at least 1")
         if not window > 0:
             raise ValueError(f"a window is a number of seconds > 0, not {window!r}")
-        micros = max(1, math.ceil(window * 1_000_000))
+        micros = max(1, math.ceil(min(window, LONGEST) * 1_000_000))
         args = [micros, limit, secrets.token_hex(6)]
         return int(await _typed(self._hit(keys=[self._key(key)], args=args)))
 
