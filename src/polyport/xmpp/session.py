@@ -1,0 +1,487 @@
+"""One client-to-server XMPP stream (RFC 6120) on the kernel's session loop: the stream header and its
+features, STARTTLS, SASL, resource binding, and the server's own answers (ping, service discovery,
+version); every other stanza gets the stanza error RFC 6120 gives it. Rosters, presence and routing
+between clients (RFC 6121) are not built yet.
+
+A "command" of the kernel's loop is a frame of net/framing/xmlstream.py: a stream header, a stanza or the
+stream's end, keyed by what it is (`("iq", "get", namespace)` for an iq by its payload's namespace).
+Negotiation follows RFC 6120 5-7: from an untrusted network TLS comes first (the only feature offered
+before it), then SASL (the node's Authenticator: throttled, PLAIN only over TLS or from trusted networks),
+then bind. Each of STARTTLS and SASL success restarts the stream: the framer starts over, and what the
+client sent before the restart is dropped (CVE-2011-0411).
+
+Errors: XML the framer refuses is a stream error (`not-well-formed`, `restricted-xml`, `policy-violation`
+for a stanza over the limit) and the end of the stream; a stanza sent before the stream allows it is
+`not-authorized`; a `from` that is not the client's bound JID is `invalid-from`; an iq the server has no
+handler for is `service-unavailable` (RFC 6120 8.4); a stanza that is not an iq, message or presence is
+`unsupported-stanza-type`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import secrets
+from typing import ClassVar
+from xml.etree import ElementTree as ET
+
+from polyport import __version__, metrics
+from polyport.auth import sasl
+from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
+from polyport.config import ResolvedService
+from polyport.directory.errors import DirectoryError
+from polyport.kernel.session import (
+    CommandBytes,
+    CommandSession,
+    CommandTable,
+    Ending,
+    Result,
+    UnknownCommand,
+    WrongState,
+)
+from polyport.net.connection import Connection, LineTooLong
+from polyport.net.framing import FrameError, FrameTooLarge
+from polyport.net.framing.xmlstream import (
+    STREAM_TAG,
+    RestrictedXml,
+    Stanza,
+    StreamClose,
+    StreamOpen,
+    XmlFrame,
+    XmlStreamFramer,
+)
+from polyport.runtime import Runtime
+from polyport.xmpp import wire
+from polyport.xmpp.jid import Jid, JidError
+
+ACCESS_MODE = "XMPP"
+C = "{" + wire.CLIENT_NS + "}"
+SASL = "{" + wire.SASL_NS + "}"
+PING_NS = "urn:xmpp:ping"
+DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
+VERSION_NS = "jabber:iq:version"
+SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
+# What service discovery says the server does: only what works (issue 16).
+SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS)
+
+
+class State(enum.Enum):
+    OPENING = "opening"  # waiting for the client's stream header
+    NEGOTIATING = "negotiating"  # before SASL success (TLS first, where it is required)
+    AUTHENTICATED = "authenticated"  # SASL done: bind comes next
+    BOUND = "bound"  # a resource is bound: stanzas flow
+
+
+class StreamError(Exception):
+    """Ends the stream with a stream error (RFC 6120 4.9)."""
+
+    def __init__(self, condition: str, text: str | None = None) -> None:
+        super().__init__(text or condition)
+        self.condition = condition
+        self.text = text
+
+
+class StanzaError(Exception):
+    """Answers the stanza with a stanza error (RFC 6120 8.3); the stream goes on."""
+
+    def __init__(self, condition: str, text: str | None = None) -> None:
+        super().__init__(text or condition)
+        self.condition = condition
+        self.text = text
+
+
+class SaslFailure(Exception):
+    """`<failure/>` with an RFC 6120 6.5 condition; the client may try again."""
+
+    def __init__(self, condition: str, text: str | None = None) -> None:
+        super().__init__(text or condition)
+        self.condition = condition
+        self.text = text
+
+
+COMMANDS = CommandTable()
+OPENING = frozenset({State.OPENING})
+NEGOTIATING = frozenset({State.NEGOTIATING})
+AUTHENTICATED = frozenset({State.AUTHENTICATED})
+BOUND = frozenset({State.BOUND})
+AFTER_SASL = AUTHENTICATED | BOUND
+
+
+def _key(frame: XmlFrame) -> object:
+    if isinstance(frame, StreamOpen):
+        return "open"
+    if isinstance(frame, StreamClose):
+        return "close"
+    element = frame.element
+    if element.tag == C + "iq":
+        payload = element[0].tag if len(element) else ""
+        namespace = payload[1:].partition("}")[0] if payload.startswith("{") else ""
+        return ("iq", element.get("type", ""), namespace)
+    return element.tag
+
+
+class XmppSession(CommandSession[State, XmlFrame]):
+    protocol = "xmpp"
+    access_mode = ACCESS_MODE
+    table = COMMANDS
+    drain_each_command: ClassVar[bool] = False
+
+    def __init__(self, conn: Connection, runtime: Runtime, service: ResolvedService,
+                 command_metrics: metrics.CommandMetrics) -> None:
+        super().__init__(conn, runtime, service.name, command_metrics)
+        self.service = service
+        self.state = State.OPENING
+        self.framer = XmlStreamFramer()
+        self.frame: XmlFrame | None = None
+        self.domain = ""  # the domain the client addressed, once its header came
+        self.identity: Identity | None = None
+        self.jid: Jid | None = None  # the bound full JID
+        self.header_sent = False
+
+    def send(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    def send_stanza(self, element: ET.Element[str]) -> None:
+        self.conn.write(wire.serialize(element))
+
+    # -- the kernel's hooks --
+
+    def greet(self) -> None:
+        pass  # the client speaks first (RFC 6120 4.2)
+
+    def goodbye(self, why: Ending) -> None:
+        if why is Ending.IDLE:
+            self.close_with_error("connection-timeout")
+        else:
+            self.close_with_error("system-shutdown")
+
+    async def read_command(self) -> CommandBytes | None:
+        try:
+            self.frame = await self.conn.read_frame(self.framer)
+        except FrameTooLarge as err:
+            self.close_with_error("policy-violation", str(err))
+            return None
+        except RestrictedXml as err:
+            self.close_with_error("restricted-xml", str(err))
+            return None
+        except FrameError as err:
+            self.close_with_error("not-well-formed", str(err))
+            return None
+        return self.frame.raw if isinstance(self.frame, Stanza) else b""
+
+    async def line_too_long(self, err: LineTooLong) -> None:
+        raise AssertionError("an XML stream has no lines")  # read_frame never raises it
+
+    def parse(self, data: CommandBytes) -> XmlFrame | None:
+        return self.frame
+
+    def command_key(self, command: XmlFrame) -> object:
+        return _key(command)
+
+    def command_name(self, command: XmlFrame) -> str:
+        key = _key(command)
+        if isinstance(key, tuple):
+            return f"iq:{key[1]}:{key[2] or '-'}"
+        return str(key).rpartition("}")[2]
+
+    def metric_name(self, name: str) -> str:
+        # The client names namespaces: those the server does not handle are counted under one label.
+        if name.startswith("iq:") and name.split(":", 2)[2] not in _HANDLED:
+            return "iq:other"
+        return name if name in _NAMES or name.startswith("iq:") else "other"
+
+    async def refuse(self, command: XmlFrame | None, data: CommandBytes, err: Exception) -> Result | None:
+        if isinstance(err, StreamError):
+            self.close_with_error(err.condition, err.text)
+            return Result.BAD_SYNTAX
+        if isinstance(err, SaslFailure):
+            failure = ET.Element(SASL + "failure")
+            ET.SubElement(failure, SASL + err.condition)
+            if err.text:
+                ET.SubElement(failure, SASL + "text").text = err.text
+            self.send(wire.serialize(failure))
+            return Result.USER_ERROR
+        if isinstance(err, UnknownCommand | WrongState) and self.state is not State.BOUND:
+            if self.state is State.OPENING:
+                self.close_with_error("not-well-formed", "the stream header comes first")
+            else:  # RFC 6120 6.4.1, 7.6.1: nothing but negotiation before a resource is bound
+                self.close_with_error("not-authorized", "authenticate and bind a resource first")
+            return Result.BAD_SYNTAX
+        stanza = command.element if isinstance(command, Stanza) else None
+        if isinstance(err, UnknownCommand | StanzaError) and stanza is not None:
+            if stanza.get("type") in ("error", "result"):
+                return Result.OK  # never answer an error with an error (RFC 6120 8.3.1); results need none
+            if stanza.tag not in (C + "iq", C + "message", C + "presence"):
+                self.close_with_error("unsupported-stanza-type", f"{stanza.tag} is not a stanza")
+                return Result.BAD_SYNTAX
+            if isinstance(err, StanzaError):
+                self.send_stanza(self.stamped(wire.stanza_error(stanza, err.condition, err.text)))
+                return Result.USER_ERROR
+            if stanza.tag == C + "presence":
+                return Result.OK  # presence is not routed yet: nothing to answer
+            self.send_stanza(self.stamped(wire.stanza_error(stanza, "service-unavailable")))
+            return Result.USER_ERROR
+        if isinstance(err, UnknownCommand | WrongState):  # a header, or negotiation, where none belongs
+            self.close_with_error("policy-violation", "negotiation is over")
+            return Result.BAD_SYNTAX
+        return None
+
+    async def server_error(self, command: XmlFrame | None) -> None:
+        self.close_with_error("internal-server-error")
+
+    def stamped(self, reply: ET.Element[str]) -> ET.Element[str]:
+        """A reply from the server to the client: addressed to its JID where the client named none."""
+        if self.jid is not None and reply.get("to") is None:
+            reply.set("to", str(self.jid))
+        return reply
+
+    def close_with_error(self, condition: str, text: str | None = None) -> None:
+        if not self.header_sent:  # RFC 6120 4.9.1.1: the header comes first, even for an error
+            self.send(wire.stream_header(domain=self.domain or self.runtime.config.main_domain,
+                                         stream_id=secrets.token_hex(8)))
+            self.header_sent = True
+        self.send(wire.stream_error(condition, text))
+        self.log.info("xmpp.stream_error", condition=condition)
+        self.finished = True
+
+    # -- negotiation --
+
+    async def open_stream(self, frame: StreamOpen) -> None:
+        self.domain = frame.attributes.get("to", "") or self.domain
+        if frame.tag != STREAM_TAG or frame.namespaces.get("") != wire.CLIENT_NS:
+            raise StreamError("invalid-namespace", "a client's stream is jabber:client in the streams namespace")
+        try:
+            domain = Jid.parse(self.domain).domain if self.domain else ""
+        except JidError:
+            domain = ""
+        if not domain:
+            raise StreamError("host-unknown", "the stream names no domain (its 'to')")
+        try:
+            await self.runtime.directory.domain(domain)
+        except DirectoryError:
+            raise StreamError("host-unknown", f"{domain} is not served here") from None
+        self.domain = domain
+        if not frame.attributes.get("version", "").startswith("1."):
+            raise StreamError("unsupported-version", "this server speaks XMPP 1.0 (RFC 6120)")
+        self.send(wire.stream_header(domain=domain, stream_id=secrets.token_hex(8)))
+        self.header_sent = True
+        self.send(wire.features(*self.features()))
+        if self.state is State.OPENING:
+            self.state = State.NEGOTIATING
+
+    def features(self) -> list[ET.Element[str]]:
+        if self.state in (State.OPENING, State.NEGOTIATING):
+            offered: list[ET.Element[str]] = []
+            if not self.conn.tls:
+                starttls = ET.Element("{" + wire.TLS_NS + "}starttls")
+                if not self.conn.trusted:
+                    ET.SubElement(starttls, "{" + wire.TLS_NS + "}required")
+                    return [starttls]  # nothing else before TLS from an untrusted network
+                offered.append(starttls)
+            mechanisms = ET.Element(SASL + "mechanisms")
+            for name in self.runtime.auth.mechanisms(self.login_context()):
+                if name != "LOGIN":  # not a mechanism of XMPP's (RFC 6120 6.3.8's registry)
+                    ET.SubElement(mechanisms, SASL + "mechanism").text = name
+            offered.append(mechanisms)
+            return offered
+        bind = ET.Element("{" + wire.BIND_NS + "}bind")
+        session = ET.Element("{" + SESSION_NS + "}session")
+        ET.SubElement(session, "{" + SESSION_NS + "}optional")  # RFC 3921's session, for older clients
+        return [bind, session]
+
+    def restart(self) -> None:
+        """A new stream on the same connection (after TLS or SASL): a new parser, early input dropped."""
+        dropped = self.framer.reset()
+        if dropped:
+            self.log.info("xmpp.early_input_dropped", octets=dropped)
+        self.header_sent = False
+
+    async def authenticate(self, element: ET.Element[str]) -> None:
+        mechanism = element.get("mechanism", "")
+        if mechanism.upper() not in sasl.MECHANISMS or mechanism.upper() == "LOGIN":
+            raise SaslFailure("invalid-mechanism")
+        text = (element.text or "").strip()
+        initial = None if not text else b"" if text == "=" else _base64(text)
+        self._server_final: bytes | None = None
+        try:
+            exchange = await sasl.exchange(mechanism, self.runtime.auth, self.login_context())
+            identity = await sasl.converse(exchange, initial, self.sasl_answer)
+        except PlaintextRefused:
+            raise SaslFailure("encryption-required", "use STARTTLS first, or SCRAM-SHA-256") from None
+        except Malformed as err:
+            raise SaslFailure("malformed-request", str(err)) from None
+        except AuthFailure:
+            raise SaslFailure("not-authorized") from None
+        success = ET.Element(SASL + "success")
+        if self._server_final is not None:
+            success.text = base64.b64encode(self._server_final).decode()
+        self.send(wire.serialize(success))
+        self.identity = identity
+        self.state = State.AUTHENTICATED
+        await self.conn.drain()
+        self.restart()
+        self.log.info("xmpp.authenticated", account=identity.address, mechanism=mechanism.upper())
+
+    async def sasl_answer(self, challenge: bytes, last: bool) -> bytes:
+        if last:  # RFC 6120 6.3.10: the server's last data goes in <success/>, not in a challenge
+            self._server_final = challenge
+            return b""
+        reply = ET.Element(SASL + "challenge")
+        reply.text = base64.b64encode(challenge).decode() if challenge else "="
+        self.send(wire.serialize(reply))
+        await self.conn.drain()
+        frame = await self.conn.read_frame(self.framer)
+        if not isinstance(frame, Stanza):
+            raise SaslFailure("aborted")
+        if frame.element.tag == SASL + "abort":
+            raise SaslFailure("aborted")
+        if frame.element.tag != SASL + "response":
+            raise SaslFailure("malformed-request", "a <response/> was expected")
+        text = (frame.element.text or "").strip()
+        return b"" if text in ("", "=") else _base64(text)
+
+    # -- bound --
+
+    def check_from(self, stanza: ET.Element[str]) -> None:
+        """RFC 6120 8.1.2.1: the server stamps `from`; one the client set must be its own JID."""
+        assert self.jid is not None
+        sender = stanza.get("from")
+        if sender is not None:
+            try:
+                named = Jid.parse(sender)
+            except JidError:
+                raise StreamError("invalid-from") from None
+            if named not in (self.jid, self.jid.bare):
+                raise StreamError("invalid-from", "a stanza from another address than the stream's")
+        stanza.set("from", str(self.jid))
+
+    def result(self, iq: ET.Element[str], payload: ET.Element[str] | None = None) -> None:
+        reply = ET.Element(C + "iq", {"type": "result"})
+        if "id" in iq.attrib:
+            reply.set("id", iq.attrib["id"])
+        if iq.get("to"):
+            reply.set("from", iq.attrib["to"])
+        if payload is not None:
+            reply.append(payload)
+        self.send_stanza(self.stamped(reply))
+
+    def to_server(self, iq: ET.Element[str]) -> bool:
+        """Whether the iq is addressed to the server itself (no `to`, or the domain's bare name)."""
+        to = iq.get("to")
+        if not to:
+            return True
+        try:
+            return Jid.parse(to) == Jid("", self.domain)
+        except JidError:
+            raise StanzaError("jid-malformed") from None
+
+
+def _base64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SaslFailure("incorrect-encoding") from None
+
+
+# -- the handlers --
+
+@COMMANDS.handles("open", OPENING | NEGOTIATING | AUTHENTICATED)
+async def _open(s: XmppSession, frame: StreamOpen) -> None:
+    await s.open_stream(frame)
+
+
+@COMMANDS.handles("close", frozenset(State))
+async def _close(s: XmppSession, frame: StreamClose) -> None:
+    s.send(wire.STREAM_END)
+    s.finished = True
+
+
+@COMMANDS.handles("{" + wire.TLS_NS + "}starttls", NEGOTIATING)
+async def _starttls(s: XmppSession, frame: Stanza) -> None:
+    if s.conn.tls:
+        raise StreamError("policy-violation", "TLS is on already")
+    s.send(b"<proceed xmlns='" + wire.TLS_NS.encode() + b"'/>")
+    s.restart()  # before the handshake: nothing sent in the clear counts after it
+    await s.conn.start_tls(s.runtime.tls.context)
+
+
+@COMMANDS.handles(SASL + "auth", NEGOTIATING)
+async def _auth(s: XmppSession, frame: Stanza) -> None:
+    if not s.conn.tls and not s.conn.trusted:
+        raise StreamError("policy-violation", "STARTTLS first")
+    await s.authenticate(frame.element)
+
+
+@COMMANDS.handles(SASL + "abort", NEGOTIATING)
+async def _abort(s: XmppSession, frame: Stanza) -> None:
+    raise SaslFailure("aborted")
+
+
+@COMMANDS.handles(("iq", "set", wire.BIND_NS), AUTHENTICATED)
+async def _bind(s: XmppSession, frame: Stanza) -> None:
+    assert s.identity is not None
+    iq = frame.element
+    asked = (iq.findtext("{" + wire.BIND_NS + "}bind/{" + wire.BIND_NS + "}resource") or "").strip()
+    try:
+        account = Jid.parse(s.identity.address)
+        jid = account.with_resource(asked or f"polyport-{secrets.token_hex(6)}")
+    except JidError:
+        raise StanzaError("bad-request", "not a resource name") from None
+    s.jid = jid
+    s.state = State.BOUND
+    bound = ET.Element("{" + wire.BIND_NS + "}bind")
+    ET.SubElement(bound, "{" + wire.BIND_NS + "}jid").text = str(jid)
+    s.result(iq, bound)
+    s.log.info("xmpp.bound", jid=str(jid))
+
+
+@COMMANDS.handles(("iq", "set", SESSION_NS), BOUND)
+async def _session(s: XmppSession, frame: Stanza) -> None:
+    s.result(frame.element)  # RFC 3921's session establishment: nothing to do since RFC 6120
+
+
+@COMMANDS.handles(("iq", "get", PING_NS), BOUND)
+async def _ping(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    if not s.to_server(frame.element):
+        raise StanzaError("service-unavailable")  # between clients: routing is not built yet
+    s.result(frame.element)
+
+
+@COMMANDS.handles(("iq", "get", DISCO_INFO_NS), BOUND)
+async def _disco_info(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    query_in = frame.element[0]
+    if not s.to_server(frame.element) or query_in.get("node"):
+        raise StanzaError("service-unavailable" if not s.to_server(frame.element) else "item-not-found")
+    query = ET.Element("{" + DISCO_INFO_NS + "}query")
+    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "server", "type": "im", "name": "Polyport"})
+    for feature in SERVER_FEATURES:
+        ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
+    s.result(frame.element, query)
+
+
+@COMMANDS.handles(("iq", "get", DISCO_ITEMS_NS), BOUND)
+async def _disco_items(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    if not s.to_server(frame.element):
+        raise StanzaError("service-unavailable")
+    s.result(frame.element, ET.Element("{" + DISCO_ITEMS_NS + "}query"))  # no components yet
+
+
+@COMMANDS.handles(("iq", "get", VERSION_NS), BOUND)
+async def _version(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    if not s.to_server(frame.element):
+        raise StanzaError("service-unavailable")
+    query = ET.Element("{" + VERSION_NS + "}query")
+    ET.SubElement(query, "{" + VERSION_NS + "}name").text = "Polyport"
+    ET.SubElement(query, "{" + VERSION_NS + "}version").text = __version__
+    s.result(frame.element, query)
+
+
+_HANDLED = frozenset(key[2] for key in COMMANDS.keys() if isinstance(key, tuple))  # noqa: SIM118 (a CommandTable)
+_NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq"})
+

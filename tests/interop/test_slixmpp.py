@@ -1,0 +1,70 @@
+"""slixmpp, a third-party XMPP library, against a node serving XMPP: STARTTLS with the node's certificate,
+SASL (SCRAM-SHA-256, as it prefers), a bound resource, then the server's ping, service discovery and
+version as slixmpp's own plugins ask for them."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Iterator
+
+import pytest
+
+from tests.xmpp.conftest import PASSWORD, XmppNode, _node
+
+# XMPP is served only where the tests patch the service table (issue 16 is being built): this process.
+pytestmark = pytest.mark.one_process
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
+    import dataclasses
+
+    from polyport import service_table
+
+    saved = dict(service_table.SERVICES_BY_NAME)
+    for name in ("xmpp", "xmpps"):
+        service_table.SERVICES_BY_NAME[name] = dataclasses.replace(saved[name], module="polyport.xmpp")
+    try:
+        running = _node(tmp_path_factory)
+        yield running
+        running.running.stop()
+    finally:
+        service_table.SERVICES_BY_NAME.clear()
+        service_table.SERVICES_BY_NAME.update(saved)
+
+
+async def test_slixmpp_logs_in_and_asks_the_server(node: XmppNode) -> None:
+    import slixmpp
+
+    address = node.account()
+    client = slixmpp.ClientXMPP(f"{address}/slix", PASSWORD)
+    for plugin in ("xep_0030", "xep_0092", "xep_0199"):
+        client.register_plugin(plugin)
+    context = ssl.create_default_context(cafile=node.cert)
+    context.check_hostname = False
+    client.ssl_context = context
+    mechanisms: list[str] = []
+
+    def authenticated(_: object) -> None:
+        mechanism = client.plugin["feature_mechanisms"].mech
+        mechanisms.append(mechanism.name if mechanism is not None else "?")
+
+    client.add_event_handler("auth_success", authenticated)
+    started = asyncio.Event()
+    client.add_event_handler("session_start", lambda _: started.set())
+    client.connect(host="127.0.0.1", port=node.port)
+    try:
+        await asyncio.wait_for(started.wait(), 15)
+        assert str(client.boundjid) == f"{address}/slix"
+        assert mechanisms == ["SCRAM-SHA-256"]
+        server = slixmpp.JID("example.com")
+        assert await client.plugin["xep_0199"].ping(jid=server, timeout=10) >= 0
+        info = await client.plugin["xep_0030"].get_info(jid=server, timeout=10)
+        assert "urn:xmpp:ping" in info["disco_info"]["features"]
+        assert ("server", "im", None, "Polyport") in info["disco_info"]["identities"]
+        version = await client.plugin["xep_0092"].get_version(server, timeout=10)
+        assert version["software_version"]["name"] == "Polyport"
+    finally:
+        client.disconnect()
+        await asyncio.wait_for(client.disconnected, 10)
