@@ -26,7 +26,8 @@ from polyport.store.memory import KeyValueStore
 from polyport.workers.view import NodeView
 
 
-@dataclass(slots=True)
+# weakref_slot: protocols keep per-node state in weak maps keyed by the runtime (xmpp/router.py).
+@dataclass(slots=True, weakref_slot=True, eq=False)  # one per node: compared and hashed by identity
 class Runtime:
     config: Config
     records: RecordStore

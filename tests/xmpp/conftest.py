@@ -3,6 +3,7 @@ not. XMPP is not in the service table yet (issue 16 is being built), so the test
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import socket
 import ssl
@@ -113,3 +114,31 @@ class Stream:
 
     def close(self) -> None:
         self.sock.close()
+
+
+SASL = "{urn:ietf:params:xml:ns:xmpp-sasl}"
+
+
+def plain_login(stream: Stream, address: str, password: str = PASSWORD) -> None:
+    token = base64.b64encode(f"\0{address}\0{password}".encode()).decode()
+    stream.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+
+
+def bound(node: XmppNode, resource: str = "desk", address: str | None = None) -> tuple[Stream, str]:
+    """A stream logged in (PLAIN) and bound to `resource`, of a new account unless `address` names one."""
+    address = address or node.account()
+    stream = Stream(node.port)
+    stream.open()
+    plain_login(stream, address)
+    assert stream.stanza().element.tag == SASL + "success"
+    stream.restart()
+    _, features = stream.open()
+    assert [child.tag for child in features.element] == ["{urn:ietf:params:xml:ns:xmpp-bind}bind",
+                                                         "{urn:ietf:params:xml:ns:xmpp-session}session"]
+    stream.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}"
+                f"</resource></bind></iq>")
+    reply = stream.stanza().element
+    assert reply.get("type") == "result" and reply.get("id") == "b1"
+    assert reply.findtext("{urn:ietf:params:xml:ns:xmpp-bind}bind/{urn:ietf:params:xml:ns:xmpp-bind}jid") == \
+        f"{address}/{resource}"
+    return stream, address

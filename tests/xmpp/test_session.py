@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from tests.xmpp.conftest import PASSWORD, Stream, XmppNode
+from tests.xmpp.conftest import PASSWORD, Stream, XmppNode, bound, plain_login
 
 S = "{http://etherx.jabber.org/streams}"
 SASL = "{urn:ietf:params:xml:ns:xmpp-sasl}"
@@ -17,30 +17,6 @@ def stream_error(stream: Stream) -> str:
     error = stream.stanza().element
     assert error.tag == S + "error", error.tag
     return error[0].tag.rpartition("}")[2]
-
-
-def plain_login(stream: Stream, address: str, password: str = PASSWORD) -> None:
-    token = base64.b64encode(f"\0{address}\0{password}".encode()).decode()
-    stream.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
-
-
-def bound(node: XmppNode, resource: str = "desk") -> tuple[Stream, str]:
-    address = node.account()
-    stream = Stream(node.port)
-    stream.open()
-    plain_login(stream, address)
-    assert stream.stanza().element.tag == SASL + "success"
-    stream.restart()
-    _, features = stream.open()
-    assert [child.tag for child in features.element] == ["{urn:ietf:params:xml:ns:xmpp-bind}bind",
-                                                         "{urn:ietf:params:xml:ns:xmpp-session}session"]
-    stream.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}"
-                f"</resource></bind></iq>")
-    reply = stream.stanza().element
-    assert reply.get("type") == "result" and reply.get("id") == "b1"
-    assert reply.findtext("{urn:ietf:params:xml:ns:xmpp-bind}bind/{urn:ietf:params:xml:ns:xmpp-bind}jid") == \
-        f"{address}/{resource}"
-    return stream, address
 
 
 def test_the_header_and_features_from_a_trusted_network(xmpp_node: XmppNode) -> None:
@@ -204,7 +180,7 @@ def test_a_spoofed_from_ends_the_stream(xmpp_node: XmppNode) -> None:
     stream.close()
 
 
-def test_messages_are_not_routed_yet_and_say_so(xmpp_node: XmppNode) -> None:
+def test_a_message_nobody_online_can_take_is_refused(xmpp_node: XmppNode) -> None:
     stream, _ = bound(xmpp_node)
     stream.send("<message to='talker1@example.com' id='m1' type='chat'><body>hi</body></message>")
     error = stream.stanza().element

@@ -435,6 +435,11 @@ class Connection(asyncio.Protocol):
         self._transport.write(data)
         self._unanswered = False  # what we send carries the ACK
 
+    @property
+    def writing_paused(self) -> bool:
+        """The peer is not reading: the transport holds more than its high-water mark of our output."""
+        return self._writing_paused
+
     async def drain(self) -> None:
         if self._closed:
             raise ConnectionClosed()

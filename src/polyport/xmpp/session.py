@@ -54,6 +54,7 @@ from polyport.net.framing.xmlstream import (
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
 from polyport.xmpp.jid import Jid, JidError
+from polyport.xmpp.router import Router, router_for, send
 
 ACCESS_MODE = "XMPP"
 C = "{" + wire.CLIENT_NS + "}"
@@ -102,6 +103,7 @@ class SaslFailure(Exception):
 
 
 COMMANDS = CommandTable()
+ROUTED_IQ = "routed-iq"
 OPENING = frozenset({State.OPENING})
 NEGOTIATING = frozenset({State.NEGOTIATING})
 AUTHENTICATED = frozenset({State.AUTHENTICATED})
@@ -139,6 +141,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.identity: Identity | None = None
         self.jid: Jid | None = None  # the bound full JID
         self.header_sent = False
+        self.router: Router = router_for(runtime)
+        self.available = False  # sent available presence
 
     def send(self, data: bytes) -> None:
         self.conn.write(data)
@@ -178,10 +182,20 @@ class XmppSession(CommandSession[State, XmlFrame]):
         return self.frame
 
     def command_key(self, command: XmlFrame) -> object:
-        return _key(command)
+        key = _key(command)
+        if isinstance(key, tuple) and self.jid is not None:
+            to = command.element.get("to") if isinstance(command, Stanza) else None
+            if to:
+                try:
+                    named = Jid.parse(to)
+                except JidError:
+                    return ROUTED_IQ  # its handler says jid-malformed
+                if named not in (Jid("", self.domain), self.jid.bare):
+                    return ROUTED_IQ  # for another entity: passed on, not answered here
+        return key
 
     def command_name(self, command: XmlFrame) -> str:
-        key = _key(command)
+        key = self.command_key(command)
         if isinstance(key, tuple):
             return f"iq:{key[1]}:{key[2] or '-'}"
         return str(key).rpartition("}")[2]
@@ -230,6 +244,52 @@ class XmppSession(CommandSession[State, XmlFrame]):
 
     async def server_error(self, command: XmlFrame | None) -> None:
         self.close_with_error("internal-server-error")
+
+    def ended(self) -> None:
+        jid = self.jid
+        if jid is None:
+            return
+        if self.available:  # RFC 6121 4.5.2: the account's other resources learn it went away
+            self.broadcast_own(ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)}))
+        self.router.unbind(self, jid)
+        self.jid = None
+
+    def broadcast_own(self, presence: ET.Element[str]) -> None:
+        """Presence to the account's other available resources (RFC 6121 4.2.2, 4.5.2)."""
+        assert self.jid is not None
+        for name, resource in self.router.resources(self.jid.bare):
+            if name != self.jid.resource and resource.available and resource.session.jid is not None:
+                send(resource.session, _addressed(presence, resource.session.jid))
+
+    def learn_own(self) -> None:
+        """A resource that just became available hears the account's other available ones."""
+        assert self.jid is not None
+        for name, resource in self.router.resources(self.jid.bare):
+            if name != self.jid.resource and resource.last is not None:
+                send(self, _addressed(resource.last, self.jid))
+
+    async def recipient(self, stanza: ET.Element[str]) -> Jid:
+        """The stanza's addressee (the account's bare JID when it names none: RFC 6120 10.3), on an
+        account of this server, its alias resolved; StanzaError where there is no such account."""
+        assert self.jid is not None
+        to = stanza.get("to")
+        if not to:
+            return self.jid.bare
+        try:
+            jid = Jid.parse(to)
+        except JidError:
+            raise StanzaError("jid-malformed") from None
+        if not jid.local:
+            raise StanzaError("service-unavailable")  # a domain or component: none is served yet
+        record = await self.runtime.directory.login_record(str(jid.bare))
+        if record is None:
+            try:
+                await self.runtime.directory.domain(jid.domain)
+            except DirectoryError:  # no federation yet (issue 16): another server's users are out of reach
+                raise StanzaError("remote-server-not-found") from None
+            raise StanzaError("service-unavailable")  # RFC 6121 8.5.1: no such user
+        account = Jid.parse(record.address)
+        return Jid(account.local, account.domain, jid.resource)
 
     def stamped(self, reply: ET.Element[str]) -> ET.Element[str]:
         """A reply from the server to the client: addressed to its JID where the client named none."""
@@ -378,6 +438,15 @@ class XmppSession(CommandSession[State, XmlFrame]):
             raise StanzaError("jid-malformed") from None
 
 
+def _addressed(stanza: ET.Element[str], to: Jid) -> ET.Element[str]:
+    """A copy of the stanza addressed to `to`."""
+    copy = ET.Element(stanza.tag, stanza.attrib)
+    copy.extend(stanza)
+    copy.text = stanza.text
+    copy.set("to", str(to))
+    return copy
+
+
 def _base64(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -431,6 +500,11 @@ async def _bind(s: XmppSession, frame: Stanza) -> None:
         raise StanzaError("bad-request", "not a resource name") from None
     s.jid = jid
     s.state = State.BOUND
+    replaced = s.router.bind(s, jid)
+    if replaced is not None:  # RFC 6120 7.7.2.2: the newer session keeps the resource
+        replaced.close_with_error("conflict", "this resource was bound by another session")
+        replaced.jid = None  # it no longer holds the resource; its end must not unbind the new one
+        replaced.conn.close()
     bound = ET.Element("{" + wire.BIND_NS + "}bind")
     ET.SubElement(bound, "{" + wire.BIND_NS + "}jid").text = str(jid)
     s.result(iq, bound)
@@ -482,6 +556,65 @@ async def _version(s: XmppSession, frame: Stanza) -> None:
     s.result(frame.element, query)
 
 
+@COMMANDS.handles(C + "message", BOUND)
+async def _message(s: XmppSession, frame: Stanza) -> None:
+    stanza = frame.element
+    s.check_from(stanza)
+    to = await s.recipient(stanza)
+    stanza.set("to", str(to))
+    if not s.router.deliver_message(stanza, to) and stanza.get("type", "normal") in ("normal", "chat"):
+        # Nobody to take it and no offline storage yet (XEP-0160, issue 16): the sender is told.
+        raise StanzaError("service-unavailable", "the recipient is not online")
+
+
+@COMMANDS.handles(C + "presence", BOUND)
+async def _presence(s: XmppSession, frame: Stanza) -> None:
+    stanza = frame.element
+    s.check_from(stanza)
+    assert s.jid is not None
+    kind = stanza.get("type")
+    if stanza.get("to"):  # directed presence (RFC 6121 4.6); subscriptions are not built yet
+        if kind in ("subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe"):
+            return
+        to = await s.recipient(stanza)
+        s.router.deliver_presence(stanza, to)
+        return
+    if kind not in (None, "unavailable"):
+        return  # a subscription request without an addressee means nothing
+    try:
+        priority = int(stanza.findtext(C + "priority") or 0)
+    except ValueError:
+        raise StanzaError("bad-request", "a priority is an integer") from None
+    if not -128 <= priority <= 127:
+        raise StanzaError("bad-request", "a priority is between -128 and 127")
+    initial = kind is None and not s.available
+    s.available = kind is None
+    s.router.set_presence(s.jid, stanza if s.available else None, priority)
+    s.broadcast_own(stanza)
+    if initial:
+        s.learn_own()
+
+
+@COMMANDS.handles(ROUTED_IQ, BOUND)
+async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
+    stanza = frame.element
+    s.check_from(stanza)
+    to = await s.recipient(stanza)
+    stanza.set("to", str(to))
+    request = stanza.get("type") in ("get", "set")
+    resource = s.router.full(to) if to.resource else None
+    if resource is not None and send(resource.session, stanza):
+        return
+    if request:  # RFC 6121 8.5.3.2.3 (no such resource), 8.5.2.1.3 (the server answers for a bare JID)
+        raise StanzaError("service-unavailable")
+
+
+@COMMANDS.handles(("iq", "get", ""), BOUND)
+@COMMANDS.handles(("iq", "set", ""), BOUND)
+async def _empty_iq(s: XmppSession, frame: Stanza) -> None:
+    raise StanzaError("bad-request", "an iq get or set carries one payload (RFC 6120 8.2.3)")
+
+
 _HANDLED = frozenset(key[2] for key in COMMANDS.keys() if isinstance(key, tuple))  # noqa: SIM118 (a CommandTable)
-_NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq"})
+_NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq", ROUTED_IQ})
 

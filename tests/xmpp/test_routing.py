@@ -1,0 +1,136 @@
+"""Stanzas between clients of one node (RFC 6120 10, RFC 6121 8.5): messages to full and bare JIDs by
+availability and priority, presence among an account's own resources, iq between clients, resource
+conflicts, aliases, and the errors for addressees nobody can reach."""
+
+from __future__ import annotations
+
+from tests.xmpp.conftest import Stream, XmppNode, bound
+
+C = "{jabber:client}"
+STANZAS = "{urn:ietf:params:xml:ns:xmpp-stanzas}"
+
+
+def quiet(stream: Stream, seconds: float = 0.3) -> bool:
+    """Nothing arrives within `seconds`."""
+    stream.sock.settimeout(seconds)
+    try:
+        data = stream.sock.recv(65536)
+    except TimeoutError:
+        return True
+    finally:
+        stream.sock.settimeout(5)
+    stream.framer.feed(data)
+    return False
+
+
+def available(stream: Stream, priority: int = 0) -> None:
+    stream.send(f"<presence><priority>{priority}</priority></presence>")
+
+
+def error_condition(stanza: object) -> str:
+    element = stanza.element  # type: ignore[attr-defined]
+    assert element.get("type") == "error", element.attrib
+    return str(element.find(C + "error")[0].tag.rpartition("}")[2])
+
+
+def test_a_chat_message_reaches_the_bare_jids_available_resources(xmpp_node: XmppNode) -> None:
+    juliet, juliet_address = bound(xmpp_node, "balcony")
+    romeo, romeo_address = bound(xmpp_node, "orchard")
+    available(romeo)
+    juliet.send(f"<message to='{romeo_address.upper()}' type='chat' id='m1'><body>Wherefore art thou?</body>"
+                f"</message>")
+    got = romeo.stanza().element
+    assert got.tag == C + "message" and got.get("id") == "m1"
+    assert got.get("from") == f"{juliet_address}/balcony" and got.get("to") == romeo_address
+    assert got.findtext(C + "body") == "Wherefore art thou?"
+    # To a full JID: that resource only, available or not.
+    juliet.send(f"<message to='{romeo_address}/orchard' id='m2'><body>Here.</body></message>")
+    assert romeo.stanza().element.get("id") == "m2"
+    for stream in (juliet, romeo):
+        stream.close()
+
+
+def test_priority_decides_among_resources(xmpp_node: XmppNode) -> None:
+    sender, _ = bound(xmpp_node, "pc")
+    address = xmpp_node.account()
+    phone, _ = bound(xmpp_node, "phone", address)
+    laptop, _ = bound(xmpp_node, "laptop", address)
+    available(phone, 5)
+    assert quiet(laptop)  # not available itself yet: it hears nobody's presence
+    available(laptop, -1)
+    assert phone.stanza().element.get("from") == f"{address}/laptop"  # the account's other resource hears it
+    heard = laptop.stanza().element  # and the newcomer hears the phone's (RFC 6121 4.2.2)
+    assert heard.get("from") == f"{address}/phone" and heard.findtext(C + "priority") == "5"
+    sender.send(f"<message to='{address}' type='chat' id='p1'><body>to the best one</body></message>")
+    assert phone.stanza().element.get("id") == "p1"
+    assert quiet(laptop)  # negative priority: only messages to its full JID
+    sender.send(f"<message to='{address}/laptop' id='p2'><body>to you</body></message>")
+    assert laptop.stanza().element.get("id") == "p2"
+    # The phone goes away: the laptop hears of it.
+    phone.send("</stream:stream>")
+    phone.close()
+    gone = laptop.stanza().element
+    assert gone.get("type") == "unavailable" and gone.get("from") == f"{address}/phone"
+    for stream in (sender, laptop):
+        stream.close()
+
+
+def test_iq_between_clients_and_back(xmpp_node: XmppNode) -> None:
+    asker, asker_address = bound(xmpp_node, "a")
+    answerer, answerer_address = bound(xmpp_node, "b")
+    asker.send(f"<iq type='get' id='v1' to='{answerer_address}/b'><query xmlns='jabber:iq:version'/></iq>")
+    question = answerer.stanza().element
+    assert question.get("from") == f"{asker_address}/a" and question.get("id") == "v1"
+    answerer.send(f"<iq type='result' id='v1' to='{asker_address}/a'><query xmlns='jabber:iq:version'>"
+                  f"<name>Answerer</name></query></iq>")
+    answer = asker.stanza().element
+    assert answer.get("type") == "result" and answer.get("from") == f"{answerer_address}/b"
+    assert answer.findtext("{jabber:iq:version}query/{jabber:iq:version}name") == "Answerer"
+    # A resource that is not there, and a bare JID the server answers for: service-unavailable.
+    asker.send(f"<iq type='get' id='v2' to='{answerer_address}/elsewhere'><query xmlns='jabber:iq:version'/></iq>")
+    assert error_condition(asker.stanza()) == "service-unavailable"
+    asker.send(f"<iq type='get' id='v3' to='{answerer_address}'><query xmlns='jabber:iq:version'/></iq>")
+    assert error_condition(asker.stanza()) == "service-unavailable"
+    for stream in (asker, answerer):
+        stream.close()
+
+
+def test_a_second_bind_of_a_resource_ends_the_first(xmpp_node: XmppNode) -> None:
+    first, address = bound(xmpp_node, "desk")
+    second, _ = bound(xmpp_node, "desk", address)
+    error = first.stanza().element
+    assert error.tag == "{http://etherx.jabber.org/streams}error"
+    assert error[0].tag == "{urn:ietf:params:xml:ns:xmpp-streams}conflict"
+    sender, _ = bound(xmpp_node, "x")
+    sender.send(f"<message to='{address}/desk' id='c1'><body>which one?</body></message>")
+    assert second.stanza().element.get("id") == "c1"
+    for stream in (first, second, sender):
+        stream.close()
+
+
+def test_aliases_reach_their_account(xmpp_node: XmppNode) -> None:
+    sender, _ = bound(xmpp_node, "s")
+    target, address = bound(xmpp_node, "t")
+    available(target)
+    alias = "nickname-" + address.split("@")[0] + "@example.com"
+    xmpp_node.running.call(xmpp_node.running.runtime.directory.create_alias(alias, address))
+    sender.send(f"<message to='{alias}' type='chat' id='a1'><body>by another name</body></message>")
+    got = target.stanza().element
+    assert got.get("id") == "a1" and got.get("to") == address
+    for stream in (sender, target):
+        stream.close()
+
+
+def test_addressees_nobody_can_reach(xmpp_node: XmppNode) -> None:
+    sender, _ = bound(xmpp_node, "s")
+    offline = xmpp_node.account()
+    cases = [(f"{offline}", "service-unavailable"),  # no offline storage yet
+             ("nobody-here@example.com", "service-unavailable"),  # RFC 6121 8.5.1
+             ("someone@elsewhere.test", "remote-server-not-found"),  # no federation yet
+             ("not a jid@example.com", "jid-malformed")]
+    for to, condition in cases:
+        sender.send(f"<message to='{to}' type='chat' id='n'><body>hello?</body></message>")
+        assert error_condition(sender.stanza()) == condition, to
+    sender.send(f"<message to='{offline}' type='headline'><body>dropped quietly</body></message>")
+    assert quiet(sender)
+    sender.close()
