@@ -15,6 +15,7 @@ from polyport.bus import Bus
 from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
+from polyport.im import Rosters
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.resolver import Resolver
@@ -46,3 +47,4 @@ class Runtime:
     mailauth: Checker
     websessions: WebSessions
     view: NodeView  # the node as a whole (all its workers): metrics, connections, log
+    rosters: Rosters  # instant messaging's contacts (XMPP)

@@ -1,6 +1,6 @@
 """slixmpp, a third-party XMPP library, against a node serving XMPP: STARTTLS with the node's certificate,
-SASL (SCRAM-SHA-256, as it prefers), a bound resource, then the server's ping, service discovery and
-version as slixmpp's own plugins ask for them."""
+SASL (SCRAM-SHA-256, as it prefers), a bound resource, the server's ping, service discovery and version as
+slixmpp's own plugins ask for them, and the roster through slixmpp's roster calls."""
 
 from __future__ import annotations
 
@@ -65,6 +65,21 @@ async def test_slixmpp_logs_in_and_asks_the_server(node: XmppNode) -> None:
         assert ("server", "im", None, "Polyport") in info["disco_info"]["identities"]
         version = await client.plugin["xep_0092"].get_version(server, timeout=10)
         assert version["software_version"]["name"] == "Polyport"
+        # The roster: slixmpp's own get, update (a roster set, then the push it hears) and remove.
+        await client.get_roster(timeout=10)
+        assert list(client.client_roster) == [] or list(client.client_roster) == [address]
+        updated = client.update_roster(slixmpp.JID("romeo@example.com"), name="Romeo", groups=["Friends"], timeout=10)
+        assert updated is not None
+        await updated
+        for _ in range(50):
+            if "romeo@example.com" in client.client_roster:
+                break
+            await asyncio.sleep(0.05)
+        assert client.client_roster["romeo@example.com"]["name"] == "Romeo"
+        assert client.client_roster["romeo@example.com"]["groups"] == ["Friends"]
+        await client.del_roster_item("romeo@example.com")
+        fetched = await client.get_roster(timeout=10)
+        assert fetched is not None and fetched["roster"]["items"] == {}
     finally:
         client.disconnect()
         await asyncio.wait_for(client.disconnected, 10)

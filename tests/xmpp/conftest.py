@@ -134,7 +134,8 @@ def bound(node: XmppNode, resource: str = "desk", address: str | None = None) ->
     stream.restart()
     _, features = stream.open()
     assert [child.tag for child in features.element] == ["{urn:ietf:params:xml:ns:xmpp-bind}bind",
-                                                         "{urn:ietf:params:xml:ns:xmpp-session}session"]
+                                                         "{urn:ietf:params:xml:ns:xmpp-session}session",
+                                                         "{urn:xmpp:features:rosterver}ver"]
     stream.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}"
                 f"</resource></bind></iq>")
     reply = stream.stanza().element

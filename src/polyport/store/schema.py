@@ -226,6 +226,27 @@ mailbox_access_keys = Table(
     Index("mailbox_access_keys_account", "account_id"),
 )
 
+# XMPP rosters (RFC 6121 2; im/roster.py): an account's contacts by bare JID, with the subscription state
+# ("none", "to", "from", "both"), an outbound request pending (`ask`), an inbound one waiting for the user
+# (`pending_in`), a pre-approval (`approved`) and the groups (a JSON list). Every change raises the
+# account's roster version (XEP-0237).
+xmpp_roster = Table(
+    "xmpp_roster", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact", String(3071), primary_key=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("subscription", String(8), nullable=False, server_default="none"),
+    Column("ask", SmallInteger, nullable=False, server_default="0"),
+    Column("pending_in", SmallInteger, nullable=False, server_default="0"),
+    Column("approved", SmallInteger, nullable=False, server_default="0"),
+    Column("groups", Text, nullable=False, server_default="[]"),
+)
+xmpp_roster_versions = Table(
+    "xmpp_roster_versions", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Id, nullable=False),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

@@ -36,6 +36,7 @@ class Resource:
     available: bool = False  # sent available presence (RFC 6121 4.2)
     priority: int = 0
     last: ET.Element[str] | None = None  # its last available presence, for the account's new resources
+    interested: bool = False  # asked for the roster: it gets roster pushes (RFC 6121 2.1.6)
 
 
 @dataclass(slots=True)
@@ -73,6 +74,11 @@ class Router:
         resource = account.resources.get(jid.resource) if account is not None else None
         if resource is not None:
             resource.available, resource.priority, resource.last = presence is not None, priority, presence
+
+    def interested(self, jid: Jid) -> None:
+        resource = self.full(jid)
+        if resource is not None:
+            resource.interested = True
 
     def resources(self, bare: Jid) -> Iterator[tuple[str, Resource]]:
         account = self.accounts.get(bare)

@@ -31,6 +31,7 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
+from polyport.im import RosterItem, RosterRefused
 from polyport.kernel.session import (
     CommandBytes,
     CommandSession,
@@ -64,6 +65,9 @@ DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
 VERSION_NS = "jabber:iq:version"
 SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
+ROSTER_NS = "jabber:iq:roster"
+ROSTER = "{" + ROSTER_NS + "}"
+ROSTER_VERSIONING_NS = "urn:xmpp:features:rosterver"
 # What service discovery says the server does: only what works (issue 16).
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS)
 
@@ -349,7 +353,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         bind = ET.Element("{" + wire.BIND_NS + "}bind")
         session = ET.Element("{" + SESSION_NS + "}session")
         ET.SubElement(session, "{" + SESSION_NS + "}optional")  # RFC 3921's session, for older clients
-        return [bind, session]
+        return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver")]
 
     def restart(self) -> None:
         """A new stream on the same connection (after TLS or SASL): a new parser, early input dropped."""
@@ -403,6 +407,17 @@ class XmppSession(CommandSession[State, XmlFrame]):
         return b"" if text in ("", "=") else _base64(text)
 
     # -- bound --
+
+    def push_roster(self, version: int, item: ET.Element[str]) -> None:
+        """A roster push to every interested resource of the account (RFC 6121 2.1.6), this one too."""
+        assert self.jid is not None
+        for _, resource in self.router.resources(self.jid.bare):
+            if resource.interested and resource.session.jid is not None:
+                push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
+                                            "to": str(resource.session.jid)})
+                query = ET.SubElement(push, ROSTER + "query", {"ver": str(version)})
+                query.append(item)
+                send(resource.session, push)
 
     def check_from(self, stanza: ET.Element[str]) -> None:
         """RFC 6120 8.1.2.1: the server stamps `from`; one the client set must be its own JID."""
@@ -607,6 +622,63 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
         return
     if request:  # RFC 6121 8.5.3.2.3 (no such resource), 8.5.2.1.3 (the server answers for a bare JID)
         raise StanzaError("service-unavailable")
+
+
+def _roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
+    if removed:  # RFC 6121 2.5.2: the push names the contact alone
+        return ET.Element(ROSTER + "item", {"jid": item.contact, "subscription": "remove"})
+    element = ET.Element(ROSTER + "item", {"jid": item.contact, "subscription": item.subscription})
+    if item.name:
+        element.set("name", item.name)
+    if item.ask:
+        element.set("ask", "subscribe")
+    for group in item.groups:
+        ET.SubElement(element, ROSTER + "group").text = group
+    return element
+
+
+@COMMANDS.handles(("iq", "get", ROSTER_NS), BOUND)
+async def _roster_get(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.identity is not None and s.jid is not None
+    s.router.interested(s.jid)
+    version, items = await s.runtime.rosters.roster(s.identity.account_id)
+    if frame.element[0].get("ver") == str(version):
+        s.result(frame.element)  # XEP-0237: the client's copy is current; changes come as pushes
+        return
+    query = ET.Element(ROSTER + "query", {"ver": str(version)})
+    query.extend(_roster_item(item) for item in items)
+    s.result(frame.element, query)
+
+
+@COMMANDS.handles(("iq", "set", ROSTER_NS), BOUND)
+async def _roster_set(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.identity is not None and s.jid is not None
+    items = frame.element[0].findall(ROSTER + "item")
+    if len(items) != 1:
+        raise StanzaError("bad-request", "a roster set carries exactly one item (RFC 6121 2.3.3)")
+    item = items[0]
+    try:
+        contact = Jid.parse(item.get("jid", "")).bare
+    except JidError:
+        raise StanzaError("jid-malformed", "the item's jid") from None
+    rosters = s.runtime.rosters
+    if item.get("subscription") == "remove":
+        removed = await rosters.remove(s.identity.account_id, str(contact))
+        if removed is None:
+            raise StanzaError("item-not-found")
+        version, old = removed
+        s.result(frame.element)
+        s.push_roster(version, _roster_item(old, removed=True))
+        return
+    groups = tuple((group.text or "") for group in item.findall(ROSTER + "group"))
+    try:
+        version, stored = await rosters.set_item(s.identity.account_id, str(contact), item.get("name", ""), groups)
+    except RosterRefused as err:
+        raise StanzaError(err.condition, str(err)) from None
+    s.result(frame.element)
+    s.push_roster(version, _roster_item(stored))
 
 
 @COMMANDS.handles(("iq", "get", ""), BOUND)
