@@ -228,8 +228,9 @@ mailbox_access_keys = Table(
 
 # XMPP rosters (RFC 6121 2; im/roster.py): an account's contacts by bare JID, with the subscription state
 # ("none", "to", "from", "both"), an outbound request pending (`ask`), an inbound one waiting for the user
-# (`pending_in`), a pre-approval (`approved`) and the groups (a JSON list). Every change raises the
-# account's roster version (XEP-0237).
+# (`pending_in`), a pre-approval (`approved`) and the groups (a JSON list). `listed` is 0 for a contact
+# whose request waits but who is not in the roster (RFC 6121 3.1.3). Every change raises the account's
+# roster version (XEP-0237).
 xmpp_roster = Table(
     "xmpp_roster", metadata,
     Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
@@ -240,6 +241,7 @@ xmpp_roster = Table(
     Column("pending_in", SmallInteger, nullable=False, server_default="0"),
     Column("approved", SmallInteger, nullable=False, server_default="0"),
     Column("groups", Text, nullable=False, server_default="[]"),
+    Column("listed", SmallInteger, nullable=False, server_default="1"),
 )
 xmpp_roster_versions = Table(
     "xmpp_roster_versions", metadata,

@@ -113,8 +113,8 @@ class Router:
             if resource is not None:
                 send(resource.session, stanza)
             return
-        for _, resource in self.resources(to.bare):
-            if resource.session.jid is not None:
+        for _, resource in self.resources(to.bare):  # to a bare JID: its available resources (8.5.2.1.1)
+            if resource.available and resource.session.jid is not None:
                 send(resource.session, stanza)
 
 

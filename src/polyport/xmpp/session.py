@@ -31,7 +31,8 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
-from polyport.im import RosterItem, RosterRefused
+from polyport.im import RosterRefused
+from polyport.im.subscriptions import KINDS
 from polyport.kernel.session import (
     CommandBytes,
     CommandSession,
@@ -53,7 +54,7 @@ from polyport.net.framing.xmlstream import (
     XmlStreamFramer,
 )
 from polyport.runtime import Runtime
-from polyport.xmpp import wire
+from polyport.xmpp import presence, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import Router, router_for, send
 
@@ -147,6 +148,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.header_sent = False
         self.router: Router = router_for(runtime)
         self.available = False  # sent available presence
+        self.watchers: list[Jid] = []  # contacts subscribed to the account's presence, as last read
 
     def send(self, data: bytes) -> None:
         self.conn.write(data)
@@ -253,8 +255,11 @@ class XmppSession(CommandSession[State, XmlFrame]):
         jid = self.jid
         if jid is None:
             return
-        if self.available:  # RFC 6121 4.5.2: the account's other resources learn it went away
-            self.broadcast_own(ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)}))
+        if self.available:  # RFC 6121 4.5.2: the account's other resources and its contacts learn it went away
+            gone = ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)})
+            self.broadcast_own(gone)
+            for contact in self.watchers:
+                self.router.deliver_presence(presence.addressed(gone, contact), contact)
         self.router.unbind(self, jid)
         self.jid = None
 
@@ -407,17 +412,6 @@ class XmppSession(CommandSession[State, XmlFrame]):
         return b"" if text in ("", "=") else _base64(text)
 
     # -- bound --
-
-    def push_roster(self, version: int, item: ET.Element[str]) -> None:
-        """A roster push to every interested resource of the account (RFC 6121 2.1.6), this one too."""
-        assert self.jid is not None
-        for _, resource in self.router.resources(self.jid.bare):
-            if resource.interested and resource.session.jid is not None:
-                push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
-                                            "to": str(resource.session.jid)})
-                query = ET.SubElement(push, ROSTER + "query", {"ver": str(version)})
-                query.append(item)
-                send(resource.session, push)
 
     def check_from(self, stanza: ET.Element[str]) -> None:
         """RFC 6120 8.1.2.1: the server stamps `from`; one the client set must be its own JID."""
@@ -586,16 +580,24 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
 async def _presence(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
-    assert s.jid is not None
+    assert s.jid is not None and s.identity is not None
     kind = stanza.get("type")
-    if stanza.get("to"):  # directed presence (RFC 6121 4.6); subscriptions are not built yet
-        if kind in ("subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe"):
-            return
+    if kind in KINDS:  # subscriptions (RFC 6121 3)
+        if not stanza.get("to"):
+            raise StanzaError("bad-request", "a subscription stanza names its contact")
+        contact = (await s.recipient(stanza)).bare
+        if contact == s.jid.bare:
+            raise StanzaError("bad-request", "an account is always subscribed to itself")
+        await presence.outbound(s.runtime, s.router, s.identity.account_id, s.jid, contact, kind)
+        return
+    if kind in ("probe", "error"):
+        return  # probes are the server's to send (RFC 6121 4.3); errors are not answered
+    if stanza.get("to"):  # directed presence (RFC 6121 4.6)
         to = await s.recipient(stanza)
         s.router.deliver_presence(stanza, to)
         return
     if kind not in (None, "unavailable"):
-        return  # a subscription request without an addressee means nothing
+        raise StanzaError("bad-request", f"no presence type {kind!r}")
     try:
         priority = int(stanza.findtext(C + "priority") or 0)
     except ValueError:
@@ -606,8 +608,18 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     s.available = kind is None
     s.router.set_presence(s.jid, stanza if s.available else None, priority)
     s.broadcast_own(stanza)
+    # The contacts subscribed to the account's presence hear it (RFC 6121 4.2.2, 4.4.2, 4.5.2).
+    _, items = await s.runtime.rosters.roster(s.identity.account_id)
+    s.watchers = [Jid.parse(item.contact) for item in items if item.state.from_]
+    for contact in s.watchers:
+        s.router.deliver_presence(presence.addressed(stanza, contact), contact)
     if initial:
         s.learn_own()
+        for item in items:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
+            if item.state.to:
+                presence.presence_of(s.router, Jid.parse(item.contact), s.jid)
+        for request in await presence.waiting_requests(s.runtime, s.identity.account_id, s.jid.bare):
+            send(s, request)
 
 
 @COMMANDS.handles(ROUTED_IQ, BOUND)
@@ -624,19 +636,6 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
         raise StanzaError("service-unavailable")
 
 
-def _roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
-    if removed:  # RFC 6121 2.5.2: the push names the contact alone
-        return ET.Element(ROSTER + "item", {"jid": item.contact, "subscription": "remove"})
-    element = ET.Element(ROSTER + "item", {"jid": item.contact, "subscription": item.subscription})
-    if item.name:
-        element.set("name", item.name)
-    if item.ask:
-        element.set("ask", "subscribe")
-    for group in item.groups:
-        ET.SubElement(element, ROSTER + "group").text = group
-    return element
-
-
 @COMMANDS.handles(("iq", "get", ROSTER_NS), BOUND)
 async def _roster_get(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
@@ -647,7 +646,7 @@ async def _roster_get(s: XmppSession, frame: Stanza) -> None:
         s.result(frame.element)  # XEP-0237: the client's copy is current; changes come as pushes
         return
     query = ET.Element(ROSTER + "query", {"ver": str(version)})
-    query.extend(_roster_item(item) for item in items)
+    query.extend(presence.roster_item(item) for item in items)
     s.result(frame.element, query)
 
 
@@ -670,7 +669,14 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
             raise StanzaError("item-not-found")
         version, old = removed
         s.result(frame.element)
-        s.push_roster(version, _roster_item(old, removed=True))
+        presence.push_roster(s.router, s.jid, version, presence.roster_item(old, removed=True))
+        # RFC 6121 2.5.2: removing a contact cancels the subscriptions both ways.
+        if await s.runtime.directory.login_record(str(contact)) is not None:  # local (no federation yet)
+            if old.state.to or old.ask:
+                await presence.inbound(s.runtime, s.router, contact, s.jid.bare, "unsubscribe")
+            if old.state.from_ or old.pending_in:
+                await presence.inbound(s.runtime, s.router, contact, s.jid.bare, "unsubscribed")
+                presence.unavailable_from(s.router, s.jid, contact)
         return
     groups = tuple((group.text or "") for group in item.findall(ROSTER + "group"))
     try:
@@ -678,7 +684,7 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
     except RosterRefused as err:
         raise StanzaError(err.condition, str(err)) from None
     s.result(frame.element)
-    s.push_roster(version, _roster_item(stored))
+    presence.push_roster(s.router, s.jid, version, presence.roster_item(stored))
 
 
 @COMMANDS.handles(("iq", "get", ""), BOUND)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("pending_in", sa.SmallInteger, nullable=False, server_default="0"),
         sa.Column("approved", sa.SmallInteger, nullable=False, server_default="0"),
         sa.Column("groups", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("listed", sa.SmallInteger, nullable=False, server_default="1"),
     )
     op.create_table(
         "xmpp_roster_versions",

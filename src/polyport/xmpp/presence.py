@@ -1,0 +1,114 @@
+"""Presence between accounts (RFC 6121 3 and 4): subscription stanzas through both sides' rosters, and an
+account's presence to the contacts subscribed to it, among the accounts of this node's worker.
+
+The user's side and the contact's side are both here (contacts on other servers wait for federation):
+an outbound subscription stanza changes the user's roster item (im/subscriptions.py's state machine), and
+if it goes on, arrives as an inbound one at the contact's, which may be answered for the contact ("subscribed"
+when the subscription was approved before). Each side's roster changes are pushed to its interested
+resources; a request waiting for the contact is delivered to its available resources, now or when it
+next becomes available.
+"""
+
+from __future__ import annotations
+
+import secrets
+from xml.etree import ElementTree as ET
+
+from polyport.im import RosterItem
+from polyport.runtime import Runtime
+from polyport.xmpp import wire
+from polyport.xmpp.jid import Jid
+from polyport.xmpp.router import Router, send
+
+C = "{" + wire.CLIENT_NS + "}"
+ROSTER_NS = "jabber:iq:roster"
+ROSTER = "{" + ROSTER_NS + "}"
+
+
+def roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
+    """The `<item/>` of a roster result or push (RFC 6121 2.1.2)."""
+    if removed:  # RFC 6121 2.5.2: the push names the contact alone
+        return ET.Element(ROSTER + "item", {"jid": item.contact, "subscription": "remove"})
+    element = ET.Element(ROSTER + "item", {"jid": item.contact, "subscription": item.subscription})
+    if item.name:
+        element.set("name", item.name)
+    if item.ask:
+        element.set("ask", "subscribe")
+    for group in item.groups:
+        ET.SubElement(element, ROSTER + "group").text = group
+    return element
+
+
+def push_roster(router: Router, account: Jid, version: int, item: ET.Element[str]) -> None:
+    """A roster push to every resource of the account that asked for the roster (RFC 6121 2.1.6)."""
+    for _, resource in router.resources(account.bare):
+        if resource.interested and resource.session.jid is not None:
+            push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
+                                        "to": str(resource.session.jid)})
+            ET.SubElement(push, ROSTER + "query", {"ver": str(version)}).append(item)
+            send(resource.session, push)
+
+
+def presence_of(router: Router, account: Jid, to: Jid) -> None:
+    """The account's available resources' last presence, to `to`'s available resources (a probe's
+    answer, RFC 6121 4.3.2; and what a new subscriber gets, 3.1.5)."""
+    for _, resource in router.resources(account.bare):
+        if resource.last is not None and resource.session.jid is not None:
+            router.deliver_presence(addressed(resource.last, to, sender=resource.session.jid), to)
+
+
+def unavailable_from(router: Router, account: Jid, to: Jid) -> None:
+    """Unavailable presence from each of the account's available resources (a subscription ended: 3.2.2)."""
+    for _, resource in router.resources(account.bare):
+        if resource.available and resource.session.jid is not None:
+            presence = ET.Element(C + "presence", {"type": "unavailable", "from": str(resource.session.jid)})
+            router.deliver_presence(addressed(presence, to), to)
+
+
+def addressed(stanza: ET.Element[str], to: Jid, *, sender: Jid | None = None) -> ET.Element[str]:
+    """A copy of the stanza addressed to `to` (and from `sender`, when given)."""
+    copy = ET.Element(stanza.tag, stanza.attrib)
+    copy.extend(stanza)
+    copy.text = stanza.text
+    copy.set("to", str(to))
+    if sender is not None:
+        copy.set("from", str(sender))
+    return copy
+
+
+async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid, contact: Jid, kind: str) -> None:
+    """The user's subscription stanza `kind` to `contact` (a local account's bare JID)."""
+    version, item, outcome = await runtime.rosters.subscription(account_id, str(contact), kind, outbound=True)
+    if version is not None:
+        push_roster(router, user, version, roster_item(item))
+    if not outcome.goes_on:
+        return
+    await inbound(runtime, router, contact, user.bare, kind)
+    if kind == "subscribed":  # the contact now sees the user's presence (RFC 6121 3.1.5)
+        presence_of(router, user, contact)
+    elif kind == "unsubscribed":  # and no longer (3.2.2)
+        unavailable_from(router, user, contact)
+
+
+async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kind: str) -> None:
+    """`contact`'s subscription stanza `kind` arriving for the local account `user` (both bare JIDs)."""
+    record = await runtime.directory.login_record(str(user))
+    if record is None:
+        return  # the account went away meanwhile: nothing to change, nobody to tell
+    version, item, outcome = await runtime.rosters.subscription(record.account_id, str(contact), kind,
+                                                                outbound=False)
+    if version is not None:
+        push_roster(router, user, version, roster_item(item))
+    if outcome.goes_on:
+        presence = ET.Element(C + "presence", {"type": kind, "from": str(contact), "to": str(user)})
+        router.deliver_presence(presence, user)
+    if outcome.auto_reply == "subscribed":  # approved before (RFC 6121 3.1.3): answered for the user
+        await inbound(runtime, router, contact, user, "subscribed")
+        presence_of(router, user, contact)
+
+
+async def waiting_requests(runtime: Runtime, account_id: int, to: Jid) -> list[ET.Element[str]]:
+    """The subscription requests waiting for the user, as the stanzas to deliver to `to` (RFC 6121 3.1.3:
+    when the contact next becomes available)."""
+    return [ET.Element(C + "presence", {"type": "subscribe", "from": item.contact, "to": str(to)})
+            for item in await runtime.rosters.waiting(account_id)]
