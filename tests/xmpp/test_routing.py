@@ -1,9 +1,12 @@
 """Stanzas between clients of one node (RFC 6120 10, RFC 6121 8.5): messages to full and bare JIDs by
 availability and priority, presence among an account's own resources, iq between clients, resource
-conflicts, aliases, and the errors for addressees nobody can reach."""
+conflicts, aliases, the errors for addressees nobody can reach, and messages kept offline (XEP-0160)."""
 
 from __future__ import annotations
 
+import pytest
+
+from polyport.im import offline as offline_module
 from tests.xmpp.conftest import Stream, XmppNode, bound
 
 C = "{jabber:client}"
@@ -123,14 +126,43 @@ def test_aliases_reach_their_account(xmpp_node: XmppNode) -> None:
 
 def test_addressees_nobody_can_reach(xmpp_node: XmppNode) -> None:
     sender, _ = bound(xmpp_node, "s")
-    offline = xmpp_node.account()
-    cases = [(f"{offline}", "service-unavailable"),  # no offline storage yet
-             ("nobody-here@example.com", "service-unavailable"),  # RFC 6121 8.5.1
+    cases = [("nobody-here@example.com", "service-unavailable"),  # RFC 6121 8.5.1
              ("someone@elsewhere.test", "remote-server-not-found"),  # no federation yet
              ("not a jid@example.com", "jid-malformed")]
     for to, condition in cases:
         sender.send(f"<message to='{to}' type='chat' id='n'><body>hello?</body></message>")
         assert error_condition(sender.stanza()) == condition, to
-    sender.send(f"<message to='{offline}' type='headline'><body>dropped quietly</body></message>")
-    assert quiet(sender)
     sender.close()
+
+
+def test_messages_wait_offline_until_their_account_comes_online(xmpp_node: XmppNode,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    sender, sender_address = bound(xmpp_node, "s")
+    offline = xmpp_node.account()
+    for n in range(3):
+        sender.send(f"<message to='{offline}/gone' type='chat' id='o{n}'><body>while you were out {n}</body>"
+                    f"</message>")
+    sender.send(f"<message to='{offline}' type='headline'><body>dropped quietly</body></message>")
+    assert quiet(sender)  # kept, not refused
+    monkeypatch.setattr(offline_module, "MAX_MESSAGES", 3)
+    sender.send(f"<message to='{offline}' type='chat' id='full'><body>one too many</body></message>")
+    assert error_condition(sender.stanza()) == "service-unavailable"
+    # Bound but not available, or available with a negative priority: it waits still.
+    receiver, _ = bound(xmpp_node, "r", offline)
+    available(receiver, -1)
+    assert quiet(receiver)
+    receiver.close()
+    receiver, _ = bound(xmpp_node, "r", offline)
+    available(receiver, 1)
+    got = [receiver.stanza().element for _ in range(3)]
+    assert [m.get("id") for m in got] == ["o0", "o1", "o2"]
+    delay = got[0].find("{urn:xmpp:delay}delay")
+    assert delay is not None and delay.get("from") == "example.com" and delay.get("stamp", "").endswith("Z")
+    assert got[0].get("from") == f"{sender_address}/s" and got[0].get("to") == offline
+    assert got[0].findtext(C + "body") == "while you were out 0"
+    receiver.close()
+    again, _ = bound(xmpp_node, "r2", offline)
+    available(again)
+    assert quiet(again)  # delivered once
+    for stream in (sender, again):
+        stream.close()

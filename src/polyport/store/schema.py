@@ -249,6 +249,17 @@ xmpp_roster_versions = Table(
     Column("version", Id, nullable=False),
 )
 
+# XMPP offline messages (XEP-0160; im/offline.py): a message for an account with no available resource, as
+# the stanza's XML (addressed and stamped), kept in arrival order until the account comes online.
+xmpp_offline = Table(
+    "xmpp_offline", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("stanza", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("xmpp_offline_account", "account_id", "id"),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

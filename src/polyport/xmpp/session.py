@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import enum
 import secrets
 from typing import ClassVar
@@ -31,7 +32,7 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
-from polyport.im import RosterRefused
+from polyport.im import OfflineFull, RosterRefused
 from polyport.im.subscriptions import KINDS
 from polyport.kernel.session import (
     CommandBytes,
@@ -69,8 +70,9 @@ SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
 ROSTER_NS = "jabber:iq:roster"
 ROSTER = "{" + ROSTER_NS + "}"
 ROSTER_VERSIONING_NS = "urn:xmpp:features:rosterver"
+DELAY_NS = "urn:xmpp:delay"
 # What service discovery says the server does: only what works (issue 16).
-SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS)
+SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, "msgoffline")
 
 
 class State(enum.Enum):
@@ -280,10 +282,14 @@ class XmppSession(CommandSession[State, XmlFrame]):
     async def recipient(self, stanza: ET.Element[str]) -> Jid:
         """The stanza's addressee (the account's bare JID when it names none: RFC 6120 10.3), on an
         account of this server, its alias resolved; StanzaError where there is no such account."""
-        assert self.jid is not None
+        return (await self.recipient_account(stanza))[0]
+
+    async def recipient_account(self, stanza: ET.Element[str]) -> tuple[Jid, int]:
+        """`recipient` and the account's id."""
+        assert self.jid is not None and self.identity is not None
         to = stanza.get("to")
         if not to:
-            return self.jid.bare
+            return self.jid.bare, self.identity.account_id
         try:
             jid = Jid.parse(to)
         except JidError:
@@ -298,7 +304,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
                 raise StanzaError("remote-server-not-found") from None
             raise StanzaError("service-unavailable")  # RFC 6121 8.5.1: no such user
         account = Jid.parse(record.address)
-        return Jid(account.local, account.domain, jid.resource)
+        return Jid(account.local, account.domain, jid.resource), record.account_id
 
     def stamped(self, reply: ET.Element[str]) -> ET.Element[str]:
         """A reply from the server to the client: addressed to its JID where the client named none."""
@@ -447,6 +453,11 @@ class XmppSession(CommandSession[State, XmlFrame]):
             raise StanzaError("jid-malformed") from None
 
 
+def _stamp() -> str:
+    """Now as XEP-0082's DateTime, in UTC."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _addressed(stanza: ET.Element[str], to: Jid) -> ET.Element[str]:
     """A copy of the stanza addressed to `to`."""
     copy = ET.Element(stanza.tag, stanza.attrib)
@@ -569,11 +580,17 @@ async def _version(s: XmppSession, frame: Stanza) -> None:
 async def _message(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
-    to = await s.recipient(stanza)
+    to, account_id = await s.recipient_account(stanza)
     stanza.set("to", str(to))
-    if not s.router.deliver_message(stanza, to) and stanza.get("type", "normal") in ("normal", "chat"):
-        # Nobody to take it and no offline storage yet (XEP-0160, issue 16): the sender is told.
-        raise StanzaError("service-unavailable", "the recipient is not online")
+    if s.router.deliver_message(stanza, to) or stanza.get("type", "normal") not in ("normal", "chat"):
+        return
+    # Nobody online to take it: kept until the account comes online (XEP-0160), stamped (XEP-0203).
+    ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": s.domain, "stamp": _stamp()})
+    stanza.set("to", str(to.bare))
+    try:
+        await s.runtime.offline.store(account_id, wire.serialize(stanza).decode())
+    except OfflineFull as err:
+        raise StanzaError("service-unavailable", str(err)) from None
 
 
 @COMMANDS.handles(C + "presence", BOUND)
@@ -615,6 +632,9 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
         s.router.deliver_presence(presence.addressed(stanza, contact), contact)
     if initial:
         s.learn_own()
+        if priority >= 0:  # XEP-0160 4: what waited is delivered to the first resource that can take it
+            for message in await s.runtime.offline.take(s.identity.account_id):
+                s.send(message.encode())
         for item in items:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
             if item.state.to:
                 presence.presence_of(s.router, Jid.parse(item.contact), s.jid)

@@ -1,5 +1,5 @@
-"""XMPP rosters (RFC 6121 2): each account's contacts, their subscription states, and a version per roster
-(XEP-0237) that every change raises.
+"""XMPP: rosters (RFC 6121 2: each account's contacts, their subscription states, and a version per roster
+that every change raises, XEP-0237) and offline messages (XEP-0160: kept until the account comes online).
 
 Revision ID: 0014
 Revises: 0013
@@ -39,6 +39,18 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "xmpp_offline",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("stanza", sa.Text, nullable=False),
+        sa.Column("created", sa.BigInteger, nullable=False),
+    )
+    op.create_index("xmpp_offline_account", "xmpp_offline", ["account_id", "id"])
+
+
 def downgrade() -> None:
+    op.drop_index("xmpp_offline_account", "xmpp_offline")
+    op.drop_table("xmpp_offline")
     op.drop_table("xmpp_roster_versions")
     op.drop_table("xmpp_roster")
