@@ -166,3 +166,41 @@ def test_messages_wait_offline_until_their_account_comes_online(xmpp_node: XmppN
     assert quiet(again)  # delivered once
     for stream in (sender, again):
         stream.close()
+
+
+def test_carbons_copy_an_accounts_chats_to_its_other_resources(xmpp_node: XmppNode) -> None:
+    friend, friend_address = bound(xmpp_node, "f")
+    available(friend)
+    address = xmpp_node.account()
+    phone, _ = bound(xmpp_node, "phone", address)
+    laptop, _ = bound(xmpp_node, "laptop", address)
+    for stream in (phone, laptop):
+        available(stream)
+    phone.stanza(), laptop.stanza()  # each hears the other's presence
+    laptop.send("<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+    assert laptop.stanza().element.get("type") == "result"
+    # The friend writes to the phone alone: the laptop gets a 'received' copy.
+    friend.send(f"<message to='{address}/phone' type='chat' id='in1'><body>to your phone</body></message>")
+    assert phone.stanza().element.get("id") == "in1"
+    copy = laptop.stanza().element
+    assert copy.get("from") == address and copy.get("to") == f"{address}/laptop"
+    forwarded = copy.find("{urn:xmpp:carbons:2}received/{urn:xmpp:forward:0}forwarded/" + C + "message")
+    assert forwarded is not None and forwarded.get("id") == "in1" and forwarded.get("from") == f"{friend_address}/f"
+    # The phone writes: the laptop gets a 'sent' copy; the phone none (carbons are off there).
+    phone.send(f"<message to='{friend_address}' type='chat' id='out1'><body>from my phone</body></message>")
+    assert friend.stanza().element.get("id") == "out1"
+    sent = laptop.stanza().element.find("{urn:xmpp:carbons:2}sent/{urn:xmpp:forward:0}forwarded/" + C + "message")
+    assert sent is not None and sent.get("id") == "out1" and sent.get("to") == friend_address
+    assert quiet(phone)
+    # Private messages are not copied.
+    phone.send(f"<message to='{friend_address}' type='chat' id='p'><body>just here</body>"
+               "<private xmlns='urn:xmpp:carbons:2'/><no-copy xmlns='urn:xmpp:hints'/></message>")
+    assert friend.stanza().element.get("id") == "p"
+    assert quiet(laptop)
+    laptop.send("<iq type='set' id='d'><disable xmlns='urn:xmpp:carbons:2'/></iq>")
+    assert laptop.stanza().element.get("type") == "result"
+    friend.send(f"<message to='{address}/phone' type='chat' id='in2'><body>again</body></message>")
+    assert phone.stanza().element.get("id") == "in2"
+    assert quiet(laptop)
+    for stream in (friend, phone, laptop):
+        stream.close()

@@ -69,7 +69,11 @@ def test_plain_then_bind_then_the_servers_answers(xmpp_node: XmppNode) -> None:
     info = stream.stanza().element
     features = {f.get("var") for f in info.iter("{http://jabber.org/protocol/disco#info}feature")}
     assert features == {"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
-                        "urn:xmpp:ping", "jabber:iq:version", "msgoffline"}
+                        "urn:xmpp:ping", "jabber:iq:version", "urn:xmpp:time", "msgoffline", "urn:xmpp:carbons:2"}
+    stream.send("<iq type='get' id='t1' to='example.com'><time xmlns='urn:xmpp:time'/></iq>")
+    now = stream.stanza().element
+    assert now.findtext("{urn:xmpp:time}time/{urn:xmpp:time}tzo") == "+00:00"
+    assert now.findtext("{urn:xmpp:time}time/{urn:xmpp:time}utc", "").endswith("Z")
     stream.send("<iq type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>")
     assert stream.stanza().element.findtext("{jabber:iq:version}query/{jabber:iq:version}name") == "Polyport"
     # What the server does not do is said so, and the stream goes on.

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from polyport.xmpp.session import XmppSession
 
 C = "{" + wire.CLIENT_NS + "}"
+CARBONS_NS = "urn:xmpp:carbons:2"
+FORWARD_NS = "urn:xmpp:forward:0"
+HINTS_NS = "urn:xmpp:hints"
 
 
 @dataclass(slots=True)
@@ -37,6 +40,7 @@ class Resource:
     priority: int = 0
     last: ET.Element[str] | None = None  # its last available presence, for the account's new resources
     interested: bool = False  # asked for the roster: it gets roster pushes (RFC 6121 2.1.6)
+    carbons: bool = False  # gets copies of the account's chats its other resources send and receive
 
 
 @dataclass(slots=True)
@@ -80,6 +84,11 @@ class Router:
         if resource is not None:
             resource.interested = True
 
+    def set_carbons(self, jid: Jid, enabled: bool) -> None:
+        resource = self.full(jid)
+        if resource is not None:
+            resource.carbons = enabled
+
     def resources(self, bare: Jid) -> Iterator[tuple[str, Resource]]:
         account = self.accounts.get(bare)
         return iter(list(account.resources.items())) if account is not None else iter(())
@@ -93,19 +102,29 @@ class Router:
         return account.resources.get(jid.resource) if account is not None else None
 
     def deliver_message(self, stanza: ET.Element[str], to: Jid) -> bool:
-        """Whether anyone took the message (RFC 6121 8.5.2, 8.5.3)."""
-        if to.resource:
-            resource = self.full(to)
-            if resource is not None:
-                return send(resource.session, stanza)
-            if stanza.get("type") in ("groupchat", "error"):
-                return True  # dropped silently (8.5.3.2.1)
-        kind = stanza.get("type", "normal")
-        if kind in ("groupchat", "error"):
-            return True  # to a bare JID: dropped (8.5.2.1.1)
-        targets = self.available(to.bare, minimum_priority=0)
-        delivered = [send(r.session, stanza) for r in targets]
-        return any(delivered)
+        """Whether anyone took the message (RFC 6121 8.5.2, 8.5.3); the account's resources with carbons
+        enabled that did not get it get a copy (XEP-0280 'received')."""
+        took: list[Resource] = []
+        if to.resource and (resource := self.full(to)) is not None:
+            if send(resource.session, stanza):
+                took.append(resource)
+        elif stanza.get("type", "normal") in ("groupchat", "error"):
+            return True  # dropped silently (8.5.2.1.1, 8.5.3.2.1)
+        else:
+            took = [r for r in self.available(to.bare, minimum_priority=0) if send(r.session, stanza)]
+        if took and carbon_eligible(stanza):
+            self.carbons(to.bare, stanza, "received", skip=took)
+        return bool(took)
+
+    def carbons(self, account: Jid, stanza: ET.Element[str], direction: str, skip: list[Resource]) -> None:
+        """Copies of a chat to the account's carbons-enabled resources but those in `skip` (XEP-0280)."""
+        for _, resource in self.resources(account):
+            if resource.carbons and all(resource is not r for r in skip) and resource.session.jid is not None:
+                copy = ET.Element(C + "message", {"from": str(account), "to": str(resource.session.jid),
+                                                  "type": stanza.get("type", "normal")})
+                wrapper = ET.SubElement(copy, "{" + CARBONS_NS + "}" + direction)
+                ET.SubElement(wrapper, "{" + FORWARD_NS + "}forwarded").append(stanza)
+                send(resource.session, copy)
 
     def deliver_presence(self, stanza: ET.Element[str], to: Jid) -> None:
         if to.resource:
@@ -116,6 +135,19 @@ class Router:
         for _, resource in self.resources(to.bare):  # to a bare JID: its available resources (8.5.2.1.1)
             if resource.available and resource.session.jid is not None:
                 send(resource.session, stanza)
+
+
+def carbon_eligible(stanza: ET.Element[str]) -> bool:
+    """A message whose copies go to the account's other resources (XEP-0280 6): a chat, or a normal
+    message with a body; not one marked private or no-copy, nor a carbon itself."""
+    kind = stanza.get("type", "normal")
+    if kind not in ("chat", "normal") or (kind == "normal" and stanza.find(C + "body") is None):
+        return False
+    for child in stanza:
+        if child.tag in (f"{{{CARBONS_NS}}}private", f"{{{HINTS_NS}}}no-copy", f"{{{CARBONS_NS}}}received",
+                         f"{{{CARBONS_NS}}}sent"):
+            return False
+    return True
 
 
 def send(session: XmppSession, stanza: ET.Element[str]) -> bool:

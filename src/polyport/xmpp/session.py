@@ -57,7 +57,7 @@ from polyport.net.framing.xmlstream import (
 from polyport.runtime import Runtime
 from polyport.xmpp import presence, wire
 from polyport.xmpp.jid import Jid, JidError
-from polyport.xmpp.router import Router, router_for, send
+from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
 
 ACCESS_MODE = "XMPP"
 C = "{" + wire.CLIENT_NS + "}"
@@ -72,7 +72,8 @@ ROSTER = "{" + ROSTER_NS + "}"
 ROSTER_VERSIONING_NS = "urn:xmpp:features:rosterver"
 DELAY_NS = "urn:xmpp:delay"
 # What service discovery says the server does: only what works (issue 16).
-SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, "msgoffline")
+TIME_NS = "urn:xmpp:time"
+SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS)
 
 
 class State(enum.Enum):
@@ -582,6 +583,9 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     s.check_from(stanza)
     to, account_id = await s.recipient_account(stanza)
     stanza.set("to", str(to))
+    if carbon_eligible(stanza) and s.jid is not None:  # XEP-0280 'sent': the account's other resources
+        own = s.router.full(s.jid)
+        s.router.carbons(s.jid.bare, stanza, "sent", skip=[own] if own is not None else [])
     if s.router.deliver_message(stanza, to) or stanza.get("type", "normal") not in ("normal", "chat"):
         return
     # Nobody online to take it: kept until the account comes online (XEP-0160), stamped (XEP-0203).
@@ -640,6 +644,28 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
                 presence.presence_of(s.router, Jid.parse(item.contact), s.jid)
         for request in await presence.waiting_requests(s.runtime, s.identity.account_id, s.jid.bare):
             send(s, request)
+
+
+@COMMANDS.handles(("iq", "set", CARBONS_NS), BOUND)
+async def _carbons(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.jid is not None
+    action = frame.element[0].tag.rpartition("}")[2]
+    if action not in ("enable", "disable"):
+        raise StanzaError("bad-request", "enable or disable")
+    s.router.set_carbons(s.jid, action == "enable")
+    s.result(frame.element)
+
+
+@COMMANDS.handles(("iq", "get", TIME_NS), BOUND)
+async def _time(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    if not s.to_server(frame.element):
+        raise StanzaError("service-unavailable")
+    answer = ET.Element("{" + TIME_NS + "}time")
+    ET.SubElement(answer, "{" + TIME_NS + "}tzo").text = "+00:00"
+    ET.SubElement(answer, "{" + TIME_NS + "}utc").text = _stamp()
+    s.result(frame.element, answer)
 
 
 @COMMANDS.handles(ROUTED_IQ, BOUND)
