@@ -102,3 +102,12 @@ def test_a_stanza_error_answers_the_stanza() -> None:
                        b"<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
                        b"</error></iq>")
     assert wire.stanza_error(iq, "not-acceptable", "too long").find(C + "error").get("type") == "modify"  # type: ignore[union-attr]
+
+
+def test_a_serialized_stanza_parses_back_and_nothing_else_does() -> None:
+    presence = ET.Element(C + "presence", {"from": "juliet@example.com/balcony"})
+    ET.SubElement(presence, C + "show").text = "away"
+    parsed = wire.parse_stanza(wire.serialize(presence).decode())
+    assert parsed is not None and same(parsed, presence)
+    assert wire.parse_stanza("<!DOCTYPE x [<!ENTITY a 'b'>]><presence>&a;</presence>") is None
+    assert wire.parse_stanza("<presence>") is None

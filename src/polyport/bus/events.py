@@ -22,6 +22,8 @@ The kinds are those the services publish today:
   what an IMAP NOTIFY session (RFC 5465) watches across an account's mailboxes with one subscription,
   instead of one per mailbox. `MetadataChanged` of the server's shared entries goes to `server-metadata`.
 - `QueueDue` (topic `queue`, the outbound queue): mail to send now.
+- `XmppResource`, `XmppStanzas`, `XmppSync`, `XmppKick` (topic `xmpp`, xmpp/router.py): clients' resources
+  and the stanzas for them, between the workers and nodes that serve XMPP.
 - The directory's, all on topic `directory`: `AccountChanged`, `DomainChanged`, `ServerChanged`,
   `AliasChanged`, `ForwarderChanged`, `GroupChanged`.
 """
@@ -279,6 +281,59 @@ class QueueDue(Event):
     @property
     def topic(self) -> str:
         return topics.QUEUE
+
+
+# -- XMPP's (xmpp/router.py): every worker's view of the others' clients --
+
+class XmppEvent(Event):
+    __slots__ = ()
+
+    @property
+    def topic(self) -> str:
+        return topics.XMPP
+
+
+@_kind("xmpp-resource")
+@dataclass(frozen=True, slots=True)
+class XmppResource(XmppEvent):
+    """A client's bound resource (`jid`) as the router that holds it (`origin`) has it now: its last
+    available presence (XML; "" while unavailable) and priority, whether it asked for the roster and
+    wants carbons; `gone` once unbound. Announced at each change and again every minute."""
+
+    origin: str
+    jid: str
+    gone: bool = False
+    presence: str = ""
+    priority: int = 0
+    interested: bool = False
+    carbons: bool = False
+
+
+@_kind("xmpp-stanzas")
+@dataclass(frozen=True, slots=True)
+class XmppStanzas(XmppEvent):
+    """Stanzas for resources other routers hold: (full JID, the stanza's XML) pairs."""
+
+    origin: str
+    deliveries: list[tuple[str, str]]
+
+
+@_kind("xmpp-sync")
+@dataclass(frozen=True, slots=True)
+class XmppSync(XmppEvent):
+    """A router that started, or lost events, asks the others to announce their resources again."""
+
+    origin: str
+
+
+@_kind("xmpp-kick")
+@dataclass(frozen=True, slots=True)
+class XmppKick(XmppEvent):
+    """`jid` was bound by a session of `origin`: a session of another router holding it ends (a conflict,
+    RFC 6120 7.7.2.2)."""
+
+    origin: str
+    jid: str
 
 
 def from_wire(data: Any) -> Event:

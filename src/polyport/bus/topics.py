@@ -16,6 +16,10 @@ SERVER_METADATA = "server-metadata"
 QUEUE = "queue"
 """The outbound queue has mail to send now (a node of several workers: the one that sends hears it)."""
 
+XMPP = "xmpp"
+"""XMPP's routing between the workers (and nodes) that serve clients: resources as they change, stanzas for
+a resource another worker holds (xmpp/router.py)."""
+
 ANY_MAILBOX = "mailbox.*"
 """A prefix subscription to every mailbox's topic."""
 

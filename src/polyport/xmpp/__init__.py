@@ -2,10 +2,12 @@
 
 Built so far (issue 16): `jid.py` (JIDs prepared for comparison), `wire.py` (what the server writes:
 stream headers, features, stream and stanza errors, stanzas serialized without invented prefixes), and
-`session.py`, a client stream up to a bound resource (STARTTLS, SASL, bind) with the server's own answers
-(ping, service discovery, version); the stream itself is read by net/framing/xmlstream.py. Rosters,
-presence, routing between clients and the rest of issue 16 are not built, so the service table does not
-name this package yet: XMPP is listed as not available, and only the tests serve it.
+`session.py`, a client stream (STARTTLS, SASL, bind) with the server's own answers (ping, service
+discovery, version, time), rosters and subscriptions (`presence.py`, on im/), messages and presence between
+clients of every worker (`router.py`), offline messages and carbons; the stream itself is read by
+net/framing/xmlstream.py. The rest of issue 16 (federation, stream management, MAM, MUC, PEP, uploads,
+SCRAM-SHA-1, ...) is not built, so the service table does not name this package yet: XMPP is listed as
+not available, and only the tests serve it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from polyport.net.connection import Connection
 from polyport.net.listener import Refusal
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
+from polyport.xmpp.router import RouterTask
 from polyport.xmpp.session import XmppSession
 
 REFUSALS = {Refusal.UNTRUSTED: "policy-violation", Refusal.TOO_MANY: "resource-constraint",
@@ -41,4 +44,8 @@ def make_handler(runtime: Runtime, service: ResolvedService) -> XmppHandler:
     return XmppHandler(runtime, service)
 
 
-PROTOCOL = ProtocolModule(stream=make_handler)
+def make_router_task(runtime: Runtime, service: ResolvedService) -> RouterTask:
+    return RouterTask(runtime)  # one router per worker: the second listener's task idles
+
+
+PROTOCOL = ProtocolModule(stream=make_handler, tasks=(make_router_task,))

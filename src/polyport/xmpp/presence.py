@@ -18,7 +18,7 @@ from polyport.im import RosterItem
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
 from polyport.xmpp.jid import Jid
-from polyport.xmpp.router import Router, send
+from polyport.xmpp.router import Router
 
 C = "{" + wire.CLIENT_NS + "}"
 ROSTER_NS = "jabber:iq:roster"
@@ -42,26 +42,26 @@ def roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
 def push_roster(router: Router, account: Jid, version: int, item: ET.Element[str]) -> None:
     """A roster push to every resource of the account that asked for the roster (RFC 6121 2.1.6)."""
     for _, resource in router.resources(account.bare):
-        if resource.interested and resource.session.jid is not None:
+        if resource.interested:
             push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
-                                        "to": str(resource.session.jid)})
+                                        "to": str(resource.jid)})
             ET.SubElement(push, ROSTER + "query", {"ver": str(version)}).append(item)
-            send(resource.session, push)
+            router.send(resource, push)
 
 
 def presence_of(router: Router, account: Jid, to: Jid) -> None:
     """The account's available resources' last presence, to `to`'s available resources (a probe's
     answer, RFC 6121 4.3.2; and what a new subscriber gets, 3.1.5)."""
     for _, resource in router.resources(account.bare):
-        if resource.last is not None and resource.session.jid is not None:
-            router.deliver_presence(addressed(resource.last, to, sender=resource.session.jid), to)
+        if resource.last is not None:
+            router.deliver_presence(addressed(resource.last, to, sender=resource.jid), to)
 
 
 def unavailable_from(router: Router, account: Jid, to: Jid) -> None:
     """Unavailable presence from each of the account's available resources (a subscription ended: 3.2.2)."""
     for _, resource in router.resources(account.bare):
-        if resource.available and resource.session.jid is not None:
-            presence = ET.Element(C + "presence", {"type": "unavailable", "from": str(resource.session.jid)})
+        if resource.available:
+            presence = ET.Element(C + "presence", {"type": "unavailable", "from": str(resource.jid)})
             router.deliver_presence(addressed(presence, to), to)
 
 

@@ -1,28 +1,41 @@
-"""Stanzas between the clients of one worker (RFC 6120 10, RFC 6121 8.5): the bound resources, their
-availability and priority, and delivery by the RFC's rules for each kind of stanza and address.
+"""Stanzas between clients (RFC 6120 10, RFC 6121 8.5): every bound resource of the node, in this worker or
+another, its availability and priority, and delivery by the RFC's rules for each kind of stanza and address.
+
+Each worker has one `Router`. It holds its own clients' sessions and a view of the other workers' (and,
+with the cluster, the other nodes') resources, kept from the bus (topic `xmpp`, bus/events.py): a router
+announces each of its resources as it changes (`XmppResource`: bound, presence and priority, roster
+interest, carbons; gone) and again every ANNOUNCE_EVERY seconds; a resource not heard of for FORGET_AFTER
+seconds is forgotten (its worker died). A router that starts, or whose bus lost events, asks the others to
+announce theirs again (`XmppSync`). Delivery is decided where the stanza arrives, over the whole view:
+to a resource of this worker it is written on its stream, to one of another worker it is published for
+that worker (`XmppStanzas`), which writes it. A resource bound in two workers at once (a client that
+reconnected elsewhere) is settled as RFC 6120 7.7.2.2 says, the newer session keeps it (`XmppKick`).
 
 Delivery to a bare JID (`juliet@example.com`): a message of type normal, chat or headline goes to every
 available resource of non-negative priority (RFC 6121 8.5.2.1.1 allows all of them, as Prosody does);
-groupchat and error messages to a bare JID are dropped; presence goes to every available resource; an
-iq is the server's to answer (the session does). To a full JID: the resource if it is bound, else a
-message falls back to the bare JID's rules (8.5.3.2.1), presence and iq are dropped or refused.
-
-What is not built yet (issue 16): routing between a node's worker processes (each worker knows only its
-own clients), offline storage (XEP-0160), rosters and subscriptions; a message nobody can take is
-answered `service-unavailable`.
+groupchat and error messages to a bare JID are dropped; presence goes to every available resource. To a
+full JID: the resource if it is bound, else a message falls back to the bare JID's rules (8.5.3.2.1),
+presence is dropped. Message carbons (XEP-0280) are decided here too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
+import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from polyport import log
+from polyport.bus import Bus, topics
+from polyport.bus.events import Event, XmppKick, XmppResource, XmppStanzas, XmppSync
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
-from polyport.xmpp.jid import Jid
+from polyport.xmpp.jid import Jid, JidError
 
 if TYPE_CHECKING:
     from polyport.xmpp.session import XmppSession
@@ -31,87 +44,104 @@ C = "{" + wire.CLIENT_NS + "}"
 CARBONS_NS = "urn:xmpp:carbons:2"
 FORWARD_NS = "urn:xmpp:forward:0"
 HINTS_NS = "urn:xmpp:hints"
+ANNOUNCE_EVERY = 60.0
+FORGET_AFTER = 150.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Resource:
-    session: XmppSession
+    """A bound resource: this worker's (`session` set) or another's (`origin`, as last announced)."""
+
+    jid: Jid
+    session: XmppSession | None
+    origin: str
     available: bool = False  # sent available presence (RFC 6121 4.2)
     priority: int = 0
     last: ET.Element[str] | None = None  # its last available presence, for the account's new resources
     interested: bool = False  # asked for the roster: it gets roster pushes (RFC 6121 2.1.6)
     carbons: bool = False  # gets copies of the account's chats its other resources send and receive
+    seen: float = 0.0  # when another worker last announced it
 
-
-@dataclass(slots=True)
-class Account:
-    resources: dict[str, Resource] = field(default_factory=dict)
+    @property
+    def local(self) -> bool:
+        return self.session is not None
 
 
 class Router:
-    """The bound resources of one worker, by bare JID."""
+    """Every bound resource of the node, by bare JID then resource name."""
 
-    def __init__(self) -> None:
-        self.accounts: dict[Jid, Account] = {}
+    def __init__(self, bus: Bus | None = None) -> None:
+        self.origin = secrets.token_hex(8)
+        self.bus = bus
+        self.accounts: dict[Jid, dict[str, Resource]] = {}
+        self._running = False
+        self._log = log.get(service="xmpp")
+
+    # -- this worker's resources --
 
     def bind(self, session: XmppSession, jid: Jid) -> XmppSession | None:
-        """Register `session` as `jid`; the session that held that full JID before, if any (RFC 6120
-        7.7.2.2: the new one wins, the old one is ended with a `conflict` stream error by the caller)."""
-        account = self.accounts.setdefault(jid.bare, Account())
-        old = account.resources.get(jid.resource)
-        account.resources[jid.resource] = Resource(session)
+        """Register `session` as `jid`; this worker's session that held that full JID before, if any
+        (RFC 6120 7.7.2.2: the new one wins, the caller ends the old one with `conflict`). One of another
+        worker is told to end (XmppKick)."""
+        resources = self.accounts.setdefault(jid.bare, {})
+        old = resources.get(jid.resource)
+        resources[jid.resource] = resource = Resource(jid, session, self.origin)
+        self._publish(XmppKick(self.origin, str(jid)))
+        self._announce(resource)
         return old.session if old is not None and old.session is not session else None
 
     def unbind(self, session: XmppSession, jid: Jid) -> None:
-        account = self.accounts.get(jid.bare)
-        if account is None:
+        resources = self.accounts.get(jid.bare)
+        resource = resources.get(jid.resource) if resources is not None else None
+        if resources is None or resource is None or resource.session is not session:
             return
-        resource = account.resources.get(jid.resource)
-        if resource is not None and resource.session is session:
-            del account.resources[jid.resource]
-        if not account.resources:
+        del resources[jid.resource]
+        if not resources:
             del self.accounts[jid.bare]
+        self._publish(XmppResource(self.origin, str(jid), gone=True))
 
     def set_presence(self, jid: Jid, presence: ET.Element[str] | None, priority: int = 0) -> None:
         """The resource's presence: an available one (with its priority), or None once unavailable."""
-        account = self.accounts.get(jid.bare)
-        resource = account.resources.get(jid.resource) if account is not None else None
-        if resource is not None:
+        resource = self.full(jid)
+        if resource is not None and resource.local:
             resource.available, resource.priority, resource.last = presence is not None, priority, presence
+            self._announce(resource)
 
     def interested(self, jid: Jid) -> None:
         resource = self.full(jid)
-        if resource is not None:
+        if resource is not None and resource.local and not resource.interested:
             resource.interested = True
+            self._announce(resource)
 
     def set_carbons(self, jid: Jid, enabled: bool) -> None:
         resource = self.full(jid)
-        if resource is not None:
+        if resource is not None and resource.local:
             resource.carbons = enabled
+            self._announce(resource)
+
+    # -- every resource --
 
     def resources(self, bare: Jid) -> Iterator[tuple[str, Resource]]:
-        account = self.accounts.get(bare)
-        return iter(list(account.resources.items())) if account is not None else iter(())
+        return iter(list(self.accounts.get(bare, {}).items()))
 
     def available(self, bare: Jid, *, minimum_priority: int | None = None) -> list[Resource]:
         return [r for _, r in self.resources(bare)
                 if r.available and (minimum_priority is None or r.priority >= minimum_priority)]
 
     def full(self, jid: Jid) -> Resource | None:
-        account = self.accounts.get(jid.bare)
-        return account.resources.get(jid.resource) if account is not None else None
+        return self.accounts.get(jid.bare, {}).get(jid.resource)
 
     def deliver_message(self, stanza: ET.Element[str], to: Jid) -> bool:
         """Whether anyone took the message (RFC 6121 8.5.2, 8.5.3); the account's resources with carbons
         enabled that did not get it get a copy (XEP-0280 'received')."""
         took: list[Resource] = []
         if to.resource and (resource := self.full(to)) is not None:
-            if send(resource.session, stanza):
+            if self.send(resource, stanza):
                 took.append(resource)
         elif stanza.get("type", "normal") in ("groupchat", "error"):
             return True  # dropped silently (8.5.2.1.1, 8.5.3.2.1)
         else:
-            took = [r for r in self.available(to.bare, minimum_priority=0) if send(r.session, stanza)]
+            took = [r for r in self.available(to.bare, minimum_priority=0) if self.send(r, stanza)]
         if took and carbon_eligible(stanza):
             self.carbons(to.bare, stanza, "received", skip=took)
         return bool(took)
@@ -119,22 +149,137 @@ class Router:
     def carbons(self, account: Jid, stanza: ET.Element[str], direction: str, skip: list[Resource]) -> None:
         """Copies of a chat to the account's carbons-enabled resources but those in `skip` (XEP-0280)."""
         for _, resource in self.resources(account):
-            if resource.carbons and all(resource is not r for r in skip) and resource.session.jid is not None:
-                copy = ET.Element(C + "message", {"from": str(account), "to": str(resource.session.jid),
+            if resource.carbons and all(resource is not r for r in skip):
+                copy = ET.Element(C + "message", {"from": str(account), "to": str(resource.jid),
                                                   "type": stanza.get("type", "normal")})
                 wrapper = ET.SubElement(copy, "{" + CARBONS_NS + "}" + direction)
                 ET.SubElement(wrapper, "{" + FORWARD_NS + "}forwarded").append(stanza)
-                send(resource.session, copy)
+                self.send(resource, copy)
 
     def deliver_presence(self, stanza: ET.Element[str], to: Jid) -> None:
         if to.resource:
             resource = self.full(to)
             if resource is not None:
-                send(resource.session, stanza)
+                self.send(resource, stanza)
             return
-        for _, resource in self.resources(to.bare):  # to a bare JID: its available resources (8.5.2.1.1)
-            if resource.available and resource.session.jid is not None:
-                send(resource.session, stanza)
+        for resource in self.available(to.bare):  # to a bare JID: its available resources (8.5.2.1.1)
+            self.send(resource, stanza)
+
+    def send(self, resource: Resource, stanza: ET.Element[str]) -> bool:
+        """Write the stanza on the resource's stream, or hand it to the worker that holds it; False if it
+        cannot take it (gone, or a client of this worker that is not reading)."""
+        if resource.session is not None:
+            return send(resource.session, stanza)
+        self._publish(XmppStanzas(self.origin, [(str(resource.jid), wire.serialize(stanza).decode())]))
+        return True
+
+    # -- the other workers --
+
+    def _announce(self, resource: Resource) -> None:
+        last = wire.serialize(resource.last).decode() if resource.last is not None else ""
+        self._publish(XmppResource(self.origin, str(resource.jid), presence=last, priority=resource.priority,
+                                   interested=resource.interested, carbons=resource.carbons))
+
+    def _publish(self, event: Event) -> None:
+        if self.bus is not None and self._running:
+            publish = getattr(self.bus, "publish_nowait", None)
+            if publish is not None:
+                publish(event)
+            else:
+                task = asyncio.get_running_loop().create_task(self.bus.publish(event))
+                task.add_done_callback(lambda _: None)
+
+    def heard(self, event: Event, now: float) -> None:
+        """An event of another router's (its own are ignored)."""
+        if getattr(event, "origin", self.origin) == self.origin:
+            return
+        if isinstance(event, XmppResource):
+            self._remote(event, now)
+        elif isinstance(event, XmppStanzas):
+            for target, xml in event.deliveries:
+                with contextlib.suppress(JidError):
+                    resource = self.full(Jid.parse(target))
+                    if resource is not None and resource.session is not None:
+                        session = resource.session
+                        if not session.finished and not session.conn.writing_paused:
+                            session.conn.write(xml.encode())
+        elif isinstance(event, XmppSync):
+            self.announce_all()
+        elif isinstance(event, XmppKick):
+            with contextlib.suppress(JidError):
+                resource = self.full(Jid.parse(event.jid))
+                if resource is not None and resource.session is not None:
+                    session = resource.session
+                    self.unbind(session, resource.jid)
+                    session.jid = None
+                    session.close_with_error("conflict", "this resource was bound by another session")
+                    session.conn.close()
+
+    def _remote(self, event: XmppResource, now: float) -> None:
+        try:
+            jid = Jid.parse(event.jid)
+        except JidError:
+            return
+        resources = self.accounts.get(jid.bare, {})
+        held = resources.get(jid.resource)
+        if held is not None and held.local:
+            return  # ours: a kick settles who keeps it
+        if event.gone:
+            if held is not None and held.origin == event.origin:
+                del resources[jid.resource]
+                if not resources:
+                    self.accounts.pop(jid.bare, None)
+            return
+        last = wire.parse_stanza(event.presence) if event.presence else None
+        self.accounts.setdefault(jid.bare, {})[jid.resource] = Resource(
+            jid, None, event.origin, available=last is not None, priority=event.priority, last=last,
+            interested=event.interested, carbons=event.carbons, seen=now)
+
+    def announce_all(self) -> None:
+        for resources in list(self.accounts.values()):
+            for resource in list(resources.values()):
+                if resource.local:
+                    self._announce(resource)
+
+    def forget_silent(self, now: float) -> None:
+        """Forget the other workers' resources not announced for FORGET_AFTER seconds (a worker that died)."""
+        for bare, resources in list(self.accounts.items()):
+            for name, resource in list(resources.items()):
+                if not resource.local and now - resource.seen > FORGET_AFTER:
+                    del resources[name]
+            if not resources:
+                del self.accounts[bare]
+
+    async def run(self) -> None:
+        """Hear the other routers until cancelled; announce this one's resources now and then."""
+        if self.bus is None or self._running:
+            await asyncio.Event().wait()  # the node's other XMPP listener's task: the first one runs it
+            return
+        subscription = self.bus.subscribe(topics.XMPP, queue_size=10_000)
+        self._running = True
+        self._publish(XmppSync(self.origin))
+        next_announce = time.monotonic() + ANNOUNCE_EVERY
+        try:
+            while True:
+                waiter = subscription.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), max(0.0, next_announce - time.monotonic()))
+                now = time.monotonic()
+                if subscription.overflowed:  # lost events: everyone's resources are announced again
+                    subscription.overflowed = False
+                    self._publish(XmppSync(self.origin))
+                while (event := subscription.get_nowait()) is not None:
+                    try:
+                        self.heard(event, now)
+                    except Exception:
+                        self._log.exception("xmpp.router_event_failed", kind=event.kind)
+                if now >= next_announce:
+                    self.announce_all()
+                    self.forget_silent(now)
+                    next_announce = now + ANNOUNCE_EVERY
+        finally:
+            self._running = False
+            subscription.close()
 
 
 def carbon_eligible(stanza: ET.Element[str]) -> bool:
@@ -151,7 +296,8 @@ def carbon_eligible(stanza: ET.Element[str]) -> bool:
 
 
 def send(session: XmppSession, stanza: ET.Element[str]) -> bool:
-    """Write the stanza on the session's stream; False if it cannot take it (gone, or not reading)."""
+    """Write the stanza on this worker's session's stream; False if it cannot take it (gone, or not
+    reading)."""
     conn = session.conn
     if session.finished or conn.writing_paused:
         return False
@@ -166,5 +312,19 @@ def router_for(runtime: Runtime) -> Router:
     """The one router of a node's worker (both XMPP listeners share it)."""
     router = _ROUTERS.get(runtime)
     if router is None:
-        router = _ROUTERS[runtime] = Router()
+        router = _ROUTERS[runtime] = Router(runtime.bus)
     return router
+
+
+class RouterTask:
+    """The router's conversation with the other workers, run beside the XMPP listeners (kernel.protocol's
+    BackgroundTask)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.router = router_for(runtime)
+
+    async def run(self) -> None:
+        await self.router.run()
+
+    async def stop(self, grace: float) -> None:
+        pass  # cancelled by the node; nothing to finish

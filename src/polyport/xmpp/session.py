@@ -270,8 +270,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         """Presence to the account's other available resources (RFC 6121 4.2.2, 4.5.2)."""
         assert self.jid is not None
         for name, resource in self.router.resources(self.jid.bare):
-            if name != self.jid.resource and resource.available and resource.session.jid is not None:
-                send(resource.session, _addressed(presence, resource.session.jid))
+            if name != self.jid.resource and resource.available:
+                self.router.send(resource, _addressed(presence, resource.jid))
 
     def learn_own(self) -> None:
         """A resource that just became available hears the account's other available ones."""
@@ -676,7 +676,7 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     stanza.set("to", str(to))
     request = stanza.get("type") in ("get", "set")
     resource = s.router.full(to) if to.resource else None
-    if resource is not None and send(resource.session, stanza):
+    if resource is not None and s.router.send(resource, stanza):
         return
     if request:  # RFC 6121 8.5.3.2.3 (no such resource), 8.5.2.1.3 (the server answers for a bare JID)
         raise StanzaError("service-unavailable")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from polyport.net.framing.xmlstream import STREAMS_NS
+from polyport.net.framing import FrameError, FrameTooLarge
+from polyport.net.framing.xmlstream import STREAMS_NS, Stanza, XmlStreamFramer
 
 CLIENT_NS = "jabber:client"
 SERVER_NS = "jabber:server"
@@ -147,3 +148,17 @@ def stanza_error(stanza: ET.Element[str], condition: str, text: str | None = Non
     if text:
         ET.SubElement(error, f"{{{STANZA_ERRORS_NS}}}text").text = text
     return reply
+
+
+def parse_stanza(xml: str, content_ns: str = CLIENT_NS) -> ET.Element[str] | None:
+    """A stanza `serialize` wrote, read back through the stream framer (which refuses DTDs and entities,
+    as on a client's stream); None if it is not one stanza."""
+    framer = XmlStreamFramer()
+    try:
+        framer.feed(f"<stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'>".encode())
+        framer.feed(xml.encode())
+        framer.next_frame()
+        frame = framer.next_frame()
+    except (FrameError, FrameTooLarge):
+        return None
+    return frame.element if isinstance(frame, Stanza) else None

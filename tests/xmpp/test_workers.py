@@ -1,0 +1,88 @@
+"""XMPP on a node of two worker processes: clients of different workers reach each other (messages to bare
+JIDs, subscriptions and presence) through the routers' view of every worker's resources (xmpp/router.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from polyport.node import POSTMASTER_PASSWORD_ENV
+from polyport.workers.supervisor import Supervisor
+from tests.node_thread import POSTMASTER_PASSWORD, node_config
+from tests.xmpp.conftest import PASSWORD, Stream, bound
+from tests.xmpp.test_presence import heard, presences
+from tests.xmpp.test_routing import available
+
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
+
+
+class Node:
+    """What tests.xmpp.conftest.bound needs of a node: its port and new accounts."""
+
+    def __init__(self, port: int, addresses: list[str]) -> None:
+        self.port = port
+        self._addresses = iter(addresses)
+
+    def account(self) -> str:
+        return next(self._addresses)
+
+
+@pytest.fixture
+async def supervisor(xmpp_built: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Supervisor]:
+    monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
+    config = node_config(tmp_path / "data", "xmpp", 0, "\n[services.xmpps]\nports = [0]\nenabled = true\n")
+    sup = Supervisor(config, 2, in_process=True)
+    sup.worker_command = [sys.executable, "-m", "tests.xmpp.xmpp_worker"]
+    await sup.start()
+    try:
+        yield sup
+    finally:
+        await sup.stop(grace=1.0)
+
+
+async def test_clients_of_different_workers_reach_each_other(supervisor: Supervisor) -> None:
+    assert supervisor.local_node is not None and supervisor.local_node.runtime is not None
+    directory = supervisor.local_node.runtime.directory
+    addresses = [f"w{n}@example.com" for n in range(8)]
+    for address in addresses:
+        await directory.create_account(address, password=PASSWORD)
+    node = Node(next(b.port for b in supervisor.bound if b.service == "xmpp"), addresses)
+
+    def connect() -> list[Stream]:
+        streams = [bound(node, "r")[0] for _ in addresses]  # type: ignore[arg-type]
+        for stream in streams:
+            available(stream)
+        return streams
+
+    streams = await asyncio.to_thread(connect)
+    answers = await supervisor.ask("stats")
+    spread = {index: (answer or {}).get("connections", {}).get("xmpp", 0) for index, answer in answers.items()}
+    assert all(spread.get(i, 0) > 0 for i in (0, 1)), spread  # all on one: a chance of 2 in 256
+    await asyncio.sleep(0.3)  # the routers hear of each other's resources
+
+    def talk() -> None:
+        for stream in streams:
+            heard(stream)  # presences of the account's own? none: one resource each
+        for i, sender in enumerate(streams):
+            for j, address in enumerate(addresses):
+                if i != j:
+                    sender.send(f"<message to='{address}' type='chat' id='{i}-{j}'><body>hi</body></message>")
+        for j, receiver in enumerate(streams):
+            got = sorted(s.get("id", "") for s in heard(receiver) if s.tag == "{jabber:client}message")
+            assert got == sorted(f"{i}-{j}" for i in range(len(streams)) if i != j), (j, got)
+        # A subscription across whichever workers these two are on, and presence after it.
+        first, second = streams[0], streams[1]
+        first.send(f"<presence type='subscribe' to='{addresses[1]}'/>")
+        assert ("subscribe", addresses[0]) in presences(heard(second))
+        second.send(f"<presence type='subscribed' to='{addresses[0]}'/>")
+        assert (None, f"{addresses[1]}/r") in presences(heard(first))
+        second.send("<presence><show>away</show></presence>")
+        assert presences(heard(first)) == [(None, f"{addresses[1]}/r")]
+        for stream in streams:
+            stream.close()
+
+    await asyncio.to_thread(talk)
