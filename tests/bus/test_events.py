@@ -28,6 +28,10 @@ from polyport.bus.events import (
     ServerChanged,
     SubscriptionsChanged,
     WireError,
+    XmppKick,
+    XmppResource,
+    XmppStanzas,
+    XmppSync,
     from_wire,
 )
 
@@ -47,6 +51,11 @@ EXAMPLES: list[Event] = [
     ForwarderChanged("fw@example.com", "renamed", to="fw2@example.com"),
     GroupChanged("team@example.com", "changed"),
     QueueDue(),
+    XmppResource("o1", "ann@example.com/phone", presence="<presence/>", priority=5, interested=True),
+    XmppResource("o1", "ann@example.com/phone", gone=True),
+    XmppStanzas("o2", [("ann@example.com/phone", "<message/>")]),
+    XmppSync("o3"),
+    XmppKick("o4", "ann@example.com/phone"),
 ]
 
 
@@ -73,6 +82,7 @@ def test_topics() -> None:
     assert MailboxListChanged(5).topic == topics.account(5) == "account.5"
     assert MessagesChanged(5, 42, "append").topic == SubscriptionsChanged(5, (), False).topic == "account.5"
     assert MetadataChanged(5, None, ("/private/x",), private_to=5).topic == "account.5"
+    assert XmppSync("o").topic == XmppStanzas("o", []).topic == topics.XMPP == "xmpp"
     assert MetadataChanged(None, None, ("/shared/x",)).topic == topics.SERVER_METADATA == "server-metadata"
     for event in EXAMPLES:
         if isinstance(event, DirectoryEvent):
