@@ -28,6 +28,7 @@ from polyport.bus.events import (
     ServerChanged,
     SubscriptionsChanged,
     WireError,
+    XmppBlocklistChanged,
     XmppKick,
     XmppResource,
     XmppStanzas,
@@ -56,6 +57,7 @@ EXAMPLES: list[Event] = [
     XmppStanzas("o2", [("ann@example.com/phone", "<message/>")]),
     XmppSync("o3"),
     XmppKick("o4", "ann@example.com/phone"),
+    XmppBlocklistChanged("o5", "ann@example.com"),
 ]
 
 

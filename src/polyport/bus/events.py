@@ -22,8 +22,9 @@ The kinds are those the services publish today:
   what an IMAP NOTIFY session (RFC 5465) watches across an account's mailboxes with one subscription,
   instead of one per mailbox. `MetadataChanged` of the server's shared entries goes to `server-metadata`.
 - `QueueDue` (topic `queue`, the outbound queue): mail to send now.
-- `XmppResource`, `XmppStanzas`, `XmppSync`, `XmppKick` (topic `xmpp`, xmpp/router.py): clients' resources
-  and the stanzas for them, between the workers and nodes that serve XMPP.
+- `XmppResource`, `XmppStanzas`, `XmppSync`, `XmppKick`, `XmppBlocklistChanged` (topic `xmpp`,
+  xmpp/router.py): clients' resources, the stanzas for them and block lists read again, between the
+  workers and nodes that serve XMPP.
 - The directory's, all on topic `directory`: `AccountChanged`, `DomainChanged`, `ServerChanged`,
   `AliasChanged`, `ForwarderChanged`, `GroupChanged`.
 """
@@ -307,6 +308,7 @@ class XmppResource(XmppEvent):
     priority: int = 0
     interested: bool = False
     carbons: bool = False
+    blocklist: bool = False  # asked for the block list: it gets its pushes (XEP-0191)
 
 
 @_kind("xmpp-stanzas")
@@ -334,6 +336,15 @@ class XmppKick(XmppEvent):
 
     origin: str
     jid: str
+
+
+@_kind("xmpp-blocklist")
+@dataclass(frozen=True, slots=True)
+class XmppBlocklistChanged(XmppEvent):
+    """The block list of `account` (a bare JID) changed: routers forget what they read of it."""
+
+    origin: str
+    account: str
 
 
 def from_wire(data: Any) -> Event:

@@ -1,8 +1,10 @@
 """Instant messaging's records, for the protocols that carry it (XMPP now; XIMSS and the webmail later):
-rosters (`roster.py`, with the subscription state machine in `subscriptions.py`) and offline messages
-(`offline.py`). Protocol packages reach them through `Runtime.rosters` and `Runtime.offline`, never by SQL."""
+rosters (`roster.py`, with the subscription state machine in `subscriptions.py`), offline messages
+(`offline.py`) and block lists (`blocking.py`). Protocol packages reach them through `Runtime.rosters`,
+`Runtime.offline` and `Runtime.blocklists`, never by SQL."""
 
+from polyport.im.blocking import BlocklistFull, Blocklists
 from polyport.im.offline import OfflineFull, OfflineMessages
 from polyport.im.roster import RosterItem, RosterRefused, Rosters
 
-__all__ = ["OfflineFull", "OfflineMessages", "RosterItem", "RosterRefused", "Rosters"]
+__all__ = ["BlocklistFull", "Blocklists", "OfflineFull", "OfflineMessages", "RosterItem", "RosterRefused", "Rosters"]

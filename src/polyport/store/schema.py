@@ -260,6 +260,13 @@ xmpp_offline = Table(
     Index("xmpp_offline_account", "account_id", "id"),
 )
 
+# XMPP block lists (XEP-0191; im/blocking.py): the JIDs (bare, full or a domain) an account blocks.
+xmpp_blocks = Table(
+    "xmpp_blocks", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("jid", String(3071), primary_key=True),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

@@ -32,7 +32,8 @@ from xml.etree import ElementTree as ET
 
 from polyport import log
 from polyport.bus import Bus, topics
-from polyport.bus.events import Event, XmppKick, XmppResource, XmppStanzas, XmppSync
+from polyport.bus.events import Event, XmppBlocklistChanged, XmppKick, XmppResource, XmppStanzas, XmppSync
+from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
 from polyport.xmpp.jid import Jid, JidError
@@ -60,6 +61,7 @@ class Resource:
     last: ET.Element[str] | None = None  # its last available presence, for the account's new resources
     interested: bool = False  # asked for the roster: it gets roster pushes (RFC 6121 2.1.6)
     carbons: bool = False  # gets copies of the account's chats its other resources send and receive
+    blocklist: bool = False  # asked for the block list: it gets block list pushes (XEP-0191 3.3)
     seen: float = 0.0  # when another worker last announced it
 
     @property
@@ -74,6 +76,7 @@ class Router:
         self.origin = secrets.token_hex(8)
         self.bus = bus
         self.accounts: dict[Jid, dict[str, Resource]] = {}
+        self._blocklists: dict[Jid, list[tuple[str, str, str]]] = {}  # by account, as read (XEP-0191)
         self._running = False
         self._log = log.get(service="xmpp")
 
@@ -111,6 +114,12 @@ class Router:
         resource = self.full(jid)
         if resource is not None and resource.local and not resource.interested:
             resource.interested = True
+            self._announce(resource)
+
+    def wants_blocklist(self, jid: Jid) -> None:
+        resource = self.full(jid)
+        if resource is not None and resource.local and not resource.blocklist:
+            resource.blocklist = True
             self._announce(resource)
 
     def set_carbons(self, jid: Jid, enabled: bool) -> None:
@@ -173,12 +182,39 @@ class Router:
         self._publish(XmppStanzas(self.origin, [(str(resource.jid), wire.serialize(stanza).decode())]))
         return True
 
+    # -- block lists (XEP-0191) --
+
+    async def blocklist(self, runtime: Runtime, account: Jid, account_id: int) -> list[tuple[str, str, str]]:
+        """The account's block list as (local, domain, resource) items, read once and kept until it changes
+        (here or in another worker: XmppBlocklistChanged)."""
+        found = self._blocklists.get(account)
+        if found is None:
+            found = []
+            for text in await runtime.blocklists.items(account_id):
+                with contextlib.suppress(JidError):
+                    jid = Jid.parse(text)
+                    found.append((jid.local, jid.domain, jid.resource))
+            if len(self._blocklists) > 10_000:
+                self._blocklists.clear()
+            self._blocklists[account] = found
+        return found
+
+    async def blocks(self, runtime: Runtime, account: Jid, account_id: int, other: Jid) -> bool:
+        """Whether the account blocks `other`."""
+        return blocks(await self.blocklist(runtime, account.bare, account_id), (other.local, other.domain,
+                                                                                 other.resource))
+
+    def blocklist_changed(self, account: Jid) -> None:
+        self._blocklists.pop(account.bare, None)
+        self._publish(XmppBlocklistChanged(self.origin, str(account.bare)))
+
     # -- the other workers --
 
     def _announce(self, resource: Resource) -> None:
         last = wire.serialize(resource.last).decode() if resource.last is not None else ""
         self._publish(XmppResource(self.origin, str(resource.jid), presence=last, priority=resource.priority,
-                                   interested=resource.interested, carbons=resource.carbons))
+                                   interested=resource.interested, carbons=resource.carbons,
+                                   blocklist=resource.blocklist))
 
     def _publish(self, event: Event) -> None:
         if self.bus is not None and self._running:
@@ -205,6 +241,9 @@ class Router:
                             session.conn.write(xml.encode())
         elif isinstance(event, XmppSync):
             self.announce_all()
+        elif isinstance(event, XmppBlocklistChanged):
+            with contextlib.suppress(JidError):
+                self._blocklists.pop(Jid.parse(event.account), None)
         elif isinstance(event, XmppKick):
             with contextlib.suppress(JidError):
                 resource = self.full(Jid.parse(event.jid))
@@ -233,7 +272,7 @@ class Router:
         last = wire.parse_stanza(event.presence) if event.presence else None
         self.accounts.setdefault(jid.bare, {})[jid.resource] = Resource(
             jid, None, event.origin, available=last is not None, priority=event.priority, last=last,
-            interested=event.interested, carbons=event.carbons, seen=now)
+            interested=event.interested, carbons=event.carbons, blocklist=event.blocklist, seen=now)
 
     def announce_all(self) -> None:
         for resources in list(self.accounts.values()):

@@ -32,7 +32,8 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
-from polyport.im import OfflineFull, RosterRefused
+from polyport.im import BlocklistFull, OfflineFull, RosterRefused
+from polyport.im.blocking import blocks
 from polyport.im.subscriptions import KINDS
 from polyport.kernel.session import (
     CommandBytes,
@@ -73,7 +74,10 @@ ROSTER_VERSIONING_NS = "urn:xmpp:features:rosterver"
 DELAY_NS = "urn:xmpp:delay"
 # What service discovery says the server does: only what works (issue 16).
 TIME_NS = "urn:xmpp:time"
-SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS)
+BLOCKING_NS = "urn:xmpp:blocking"
+BLOCKING = "{" + BLOCKING_NS + "}"
+SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
+                   BLOCKING_NS)
 
 
 class State(enum.Enum):
@@ -95,10 +99,16 @@ class StreamError(Exception):
 class StanzaError(Exception):
     """Answers the stanza with a stanza error (RFC 6120 8.3); the stream goes on."""
 
-    def __init__(self, condition: str, text: str | None = None) -> None:
+    def __init__(self, condition: str, text: str | None = None, application: str | None = None) -> None:
         super().__init__(text or condition)
         self.condition = condition
         self.text = text
+        self.application = application  # an application-specific condition, `{namespace}name`
+
+
+def blocking_error() -> StanzaError:
+    """XEP-0191 3.5: the answer to a stanza the user sends to a JID the user blocks."""
+    return StanzaError("not-acceptable", "you block this address", "{urn:xmpp:blocking:errors}blocked")
 
 
 class SaslFailure(Exception):
@@ -240,7 +250,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
                 self.close_with_error("unsupported-stanza-type", f"{stanza.tag} is not a stanza")
                 return Result.BAD_SYNTAX
             if isinstance(err, StanzaError):
-                self.send_stanza(self.stamped(wire.stanza_error(stanza, err.condition, err.text)))
+                self.send_stanza(self.stamped(wire.stanza_error(stanza, err.condition, err.text,
+                                                                application=err.application)))
                 return Result.USER_ERROR
             if stanza.tag == C + "presence":
                 return Result.OK  # presence is not routed yet: nothing to answer
@@ -279,6 +290,30 @@ class XmppSession(CommandSession[State, XmlFrame]):
         for name, resource in self.router.resources(self.jid.bare):
             if name != self.jid.resource and resource.last is not None:
                 send(self, _addressed(resource.last, self.jid))
+
+    async def check_blocking(self, to: Jid, to_account: int) -> bool:
+        """Whether a stanza from this client to `to` (of account `to_account`) may go (XEP-0191): the
+        blocking error is raised where this account blocks `to`; False where `to`'s account blocks it."""
+        assert self.jid is not None and self.identity is not None
+        if to.bare == self.jid.bare:
+            return True
+        if await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id, to):
+            raise blocking_error()
+        return not await self.router.blocks(self.runtime, to.bare, to_account, self.jid)
+
+    async def unblocked(self, contacts: list[Jid]) -> list[Jid]:
+        """The local contacts neither blocked by this account nor blocking it (XEP-0191): presence goes to
+        and comes from those alone. Contacts of other servers wait for federation."""
+        assert self.jid is not None and self.identity is not None
+        kept: list[Jid] = []
+        for contact in contacts:
+            record = await self.runtime.directory.login_record(str(contact))
+            if record is None or await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id,
+                                                          contact):
+                continue
+            if not await self.router.blocks(self.runtime, contact, record.account_id, self.jid):
+                kept.append(contact)
+        return kept
 
     async def recipient(self, stanza: ET.Element[str]) -> Jid:
         """The stanza's addressee (the account's bare JID when it names none: RFC 6120 10.3), on an
@@ -582,6 +617,8 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
     to, account_id = await s.recipient_account(stanza)
+    if not await s.check_blocking(to, account_id):
+        raise StanzaError("service-unavailable")  # XEP-0191 3.4: as if there were nobody
     stanza.set("to", str(to))
     if carbon_eligible(stanza) and s.jid is not None:  # XEP-0280 'sent': the account's other resources
         own = s.router.full(s.jid)
@@ -606,16 +643,20 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if kind in KINDS:  # subscriptions (RFC 6121 3)
         if not stanza.get("to"):
             raise StanzaError("bad-request", "a subscription stanza names its contact")
-        contact = (await s.recipient(stanza)).bare
+        named, contact_account = await s.recipient_account(stanza)
+        contact = named.bare
         if contact == s.jid.bare:
             raise StanzaError("bad-request", "an account is always subscribed to itself")
+        if not await s.check_blocking(contact, contact_account):
+            return  # to an account that blocks this one: dropped (XEP-0191 3.4)
         await presence.outbound(s.runtime, s.router, s.identity.account_id, s.jid, contact, kind)
         return
     if kind in ("probe", "error"):
         return  # probes are the server's to send (RFC 6121 4.3); errors are not answered
     if stanza.get("to"):  # directed presence (RFC 6121 4.6)
-        to = await s.recipient(stanza)
-        s.router.deliver_presence(stanza, to)
+        to, to_account = await s.recipient_account(stanza)
+        if await s.check_blocking(to, to_account):
+            s.router.deliver_presence(stanza, to)
         return
     if kind not in (None, "unavailable"):
         raise StanzaError("bad-request", f"no presence type {kind!r}")
@@ -631,7 +672,9 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     s.broadcast_own(stanza)
     # The contacts subscribed to the account's presence hear it (RFC 6121 4.2.2, 4.4.2, 4.5.2).
     _, items = await s.runtime.rosters.roster(s.identity.account_id)
-    s.watchers = [Jid.parse(item.contact) for item in items if item.state.from_]
+    states = {Jid.parse(item.contact): item.state for item in items if item.state.from_ or item.state.to}
+    contacts = await s.unblocked(list(states))
+    s.watchers = [contact for contact in contacts if states[contact].from_]
     for contact in s.watchers:
         s.router.deliver_presence(presence.addressed(stanza, contact), contact)
     if initial:
@@ -639,9 +682,9 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
         if priority >= 0:  # XEP-0160 4: what waited is delivered to the first resource that can take it
             for message in await s.runtime.offline.take(s.identity.account_id):
                 s.send(message.encode())
-        for item in items:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
-            if item.state.to:
-                presence.presence_of(s.router, Jid.parse(item.contact), s.jid)
+        for contact in contacts:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
+            if states[contact].to:
+                presence.presence_of(s.router, contact, s.jid)
         for request in await presence.waiting_requests(s.runtime, s.identity.account_id, s.jid.bare):
             send(s, request)
 
@@ -655,6 +698,62 @@ async def _carbons(s: XmppSession, frame: Stanza) -> None:
         raise StanzaError("bad-request", "enable or disable")
     s.router.set_carbons(s.jid, action == "enable")
     s.result(frame.element)
+
+
+@COMMANDS.handles(("iq", "get", BLOCKING_NS), BOUND)
+async def _blocklist(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.jid is not None and s.identity is not None
+    s.router.wants_blocklist(s.jid)
+    answer = ET.Element(BLOCKING + "blocklist")
+    for jid in await s.runtime.blocklists.items(s.identity.account_id):
+        ET.SubElement(answer, BLOCKING + "item", {"jid": jid})
+    s.result(frame.element, answer)
+
+
+@COMMANDS.handles(("iq", "set", BLOCKING_NS), BOUND)
+async def _block(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.jid is not None and s.identity is not None
+    action = frame.element[0].tag.rpartition("}")[2]
+    if action not in ("block", "unblock"):
+        raise StanzaError("bad-request", "block or unblock")
+    try:
+        jids = [Jid.parse(item.get("jid", "")) for item in frame.element[0].findall(BLOCKING + "item")]
+    except JidError:
+        raise StanzaError("jid-malformed") from None
+    if action == "block" and not jids:
+        raise StanzaError("bad-request", "block at least one JID (XEP-0191 3.3)")
+    lists = s.runtime.blocklists
+    try:
+        if action == "block":
+            changed = await lists.block(s.identity.account_id, [str(jid) for jid in jids])
+        else:
+            changed = await lists.unblock(s.identity.account_id, [str(jid) for jid in jids] if jids else None)
+    except BlocklistFull as err:
+        raise StanzaError("resource-constraint", str(err)) from None
+    s.router.blocklist_changed(s.jid)
+    s.result(frame.element)
+    # XEP-0191 3.3, 3.4: every resource that asked for the list learns the change.
+    for _, resource in s.router.resources(s.jid.bare):
+        if resource.blocklist:
+            push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
+                                        "to": str(resource.jid)})
+            change = ET.SubElement(push, BLOCKING + action)
+            for jid in (jids if jids else [Jid.parse(text) for text in changed]):
+                ET.SubElement(change, BLOCKING + "item", {"jid": str(jid)})
+            s.router.send(resource, push)
+    # Contacts that saw the account's presence stop seeing it (3.3), or see it again (3.4).
+    covered = [(jid.local, jid.domain, jid.resource) for jid in map(Jid.parse, changed)]
+    _, items = await s.runtime.rosters.roster(s.identity.account_id)
+    for item in items:
+        contact = Jid.parse(item.contact)
+        if not item.state.from_ or not blocks(covered, (contact.local, contact.domain, contact.resource)):
+            continue
+        if action == "block":
+            presence.unavailable_from(s.router, s.jid, contact)
+        elif contact in await s.unblocked([contact]):
+            presence.presence_of(s.router, s.jid, contact)
 
 
 @COMMANDS.handles(("iq", "get", TIME_NS), BOUND)
@@ -672,9 +771,13 @@ async def _time(s: XmppSession, frame: Stanza) -> None:
 async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
-    to = await s.recipient(stanza)
-    stanza.set("to", str(to))
+    to, account_id = await s.recipient_account(stanza)
     request = stanza.get("type") in ("get", "set")
+    if not await s.check_blocking(to, account_id):
+        if request:
+            raise StanzaError("service-unavailable")
+        return
+    stanza.set("to", str(to))
     resource = s.router.full(to) if to.resource else None
     if resource is not None and s.router.send(resource, stanza):
         return

@@ -127,9 +127,10 @@ STREAM_END = b"</stream:stream>"
 
 
 def stanza_error(stanza: ET.Element[str], condition: str, text: str | None = None,
-                 error_type: str | None = None) -> ET.Element[str]:
+                 error_type: str | None = None, application: str | None = None) -> ET.Element[str]:
     """The error reply to `stanza` (RFC 6120 8.3): the same kind and id, `to` and `from` swapped, type
-    "error", an `<error/>` with the condition (and its RFC type unless `error_type` says otherwise)."""
+    "error", an `<error/>` with the condition (and its RFC type unless `error_type` says otherwise), and
+    an application-specific condition (`{namespace}name`) when given."""
     if condition not in STANZA_ERRORS:
         raise ValueError(f"{condition} is not a stanza error condition")
     reply = ET.Element(stanza.tag)
@@ -147,6 +148,8 @@ def stanza_error(stanza: ET.Element[str], condition: str, text: str | None = Non
     ET.SubElement(error, f"{{{STANZA_ERRORS_NS}}}{condition}")
     if text:
         ET.SubElement(error, f"{{{STANZA_ERRORS_NS}}}text").text = text
+    if application:
+        ET.SubElement(error, application)
     return reply
 
 

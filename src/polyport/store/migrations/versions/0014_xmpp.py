@@ -1,5 +1,6 @@
 """XMPP: rosters (RFC 6121 2: each account's contacts, their subscription states, and a version per roster
-that every change raises, XEP-0237) and offline messages (XEP-0160: kept until the account comes online).
+that every change raises, XEP-0237), offline messages (XEP-0160: kept until the account comes online) and
+block lists (XEP-0191).
 
 Revision ID: 0014
 Revises: 0013
@@ -47,9 +48,15 @@ def upgrade() -> None:
         sa.Column("created", sa.BigInteger, nullable=False),
     )
     op.create_index("xmpp_offline_account", "xmpp_offline", ["account_id", "id"])
+    op.create_table(
+        "xmpp_blocks",
+        sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("jid", sa.String(3071), primary_key=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("xmpp_blocks")
     op.drop_index("xmpp_offline_account", "xmpp_offline")
     op.drop_table("xmpp_offline")
     op.drop_table("xmpp_roster_versions")
