@@ -122,3 +122,27 @@ def test_cancelling_and_removing(xmpp_node: XmppNode) -> None:
     assert presences(romeo_got) == [("unsubscribe", juliet_address)]
     for stream in (juliet, romeo):
         stream.close()
+
+
+def test_an_inactive_client_gets_only_the_latest_presence_when_it_is_active_again(xmpp_node: XmppNode) -> None:
+    juliet, juliet_address = online(xmpp_node, "balcony")
+    romeo, romeo_address = online(xmpp_node, "orchard")
+    romeo.send(f"<presence type='subscribe' to='{juliet_address}'/>")
+    heard(juliet), heard(romeo)
+    juliet.send(f"<presence type='subscribed' to='{romeo_address}'/>")
+    heard(juliet), heard(romeo)
+    romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")  # XEP-0352: his phone is in his pocket
+    for show in ("away", "xa", "dnd"):
+        juliet.send(f"<presence><show>{show}</show></presence>")
+    assert heard(romeo) == []  # held
+    romeo.send("<active xmlns='urn:xmpp:csi:0'/>")
+    got = heard(romeo)
+    assert [(s.get("from"), s.findtext(C + "show")) for s in got] == [(f"{juliet_address}/balcony", "dnd")]
+    # Inactive again: a message flushes what is held first, so the order stays.
+    romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    juliet.send("<presence><show>chat</show></presence>")
+    juliet.send(f"<message to='{romeo_address}' type='chat' id='m'><body>up?</body></message>")
+    got = heard(romeo)
+    assert [s.tag.rpartition("}")[2] for s in got] == ["presence", "message"]
+    for stream in (juliet, romeo):
+        stream.close()

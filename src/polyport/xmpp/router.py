@@ -236,9 +236,7 @@ class Router:
                 with contextlib.suppress(JidError):
                     resource = self.full(Jid.parse(target))
                     if resource is not None and resource.session is not None:
-                        session = resource.session
-                        if not session.finished and not session.conn.writing_paused:
-                            session.conn.write(xml.encode())
+                        resource.session.deliver(xml.encode(), presence=xml.startswith("<presence"))
         elif isinstance(event, XmppSync):
             self.announce_all()
         elif isinstance(event, XmppBlocklistChanged):
@@ -337,11 +335,8 @@ def carbon_eligible(stanza: ET.Element[str]) -> bool:
 def send(session: XmppSession, stanza: ET.Element[str]) -> bool:
     """Write the stanza on this worker's session's stream; False if it cannot take it (gone, or not
     reading)."""
-    conn = session.conn
-    if session.finished or conn.writing_paused:
-        return False
-    conn.write(wire.serialize(stanza))
-    return True
+    return session.deliver(wire.serialize(stanza), presence=stanza.tag == C + "presence"
+                           and stanza.get("type") in (None, "unavailable"))
 
 
 _ROUTERS: weakref.WeakKeyDictionary[Runtime, Router] = weakref.WeakKeyDictionary()

@@ -23,6 +23,7 @@ import base64
 import binascii
 import datetime
 import enum
+import re
 import secrets
 from typing import ClassVar
 from xml.etree import ElementTree as ET
@@ -75,6 +76,8 @@ DELAY_NS = "urn:xmpp:delay"
 # What service discovery says the server does: only what works (issue 16).
 TIME_NS = "urn:xmpp:time"
 BLOCKING_NS = "urn:xmpp:blocking"
+CSI_NS = "urn:xmpp:csi:0"
+_FROM = re.compile(rb"""\bfrom=(?:'([^']*)'|"([^"]*)")""")
 BLOCKING = "{" + BLOCKING_NS + "}"
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
                    BLOCKING_NS)
@@ -162,12 +165,33 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.router: Router = router_for(runtime)
         self.available = False  # sent available presence
         self.watchers: list[Jid] = []  # contacts subscribed to the account's presence, as last read
+        self.inactive = False  # the client said it is not in use (XEP-0352): presence waits
+        self.held: dict[bytes, bytes] = {}  # presence held while inactive: the latest per sender
 
     def send(self, data: bytes) -> None:
         self.conn.write(data)
 
     def send_stanza(self, element: ET.Element[str]) -> None:
         self.conn.write(wire.serialize(element))
+
+    def deliver(self, data: bytes, *, presence: bool = False) -> bool:
+        """A stanza for this client (from the router); False if it cannot take it (gone, or not reading).
+        While the client is inactive (XEP-0352), presence waits, only the latest of each sender kept, until
+        it is active again or something else is sent (which keeps the order of what it sees)."""
+        if self.finished or self.conn.writing_paused:
+            return False
+        if presence and self.inactive:
+            sender = _FROM.search(data)
+            self.held[sender.group(0) if sender is not None else b""] = data
+            return True
+        self.flush_held()
+        self.conn.write(data)
+        return True
+
+    def flush_held(self) -> None:
+        if self.held:
+            held, self.held = self.held, {}
+            self.conn.write(b"".join(held.values()))
 
     # -- the kernel's hooks --
 
@@ -400,7 +424,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         bind = ET.Element("{" + wire.BIND_NS + "}bind")
         session = ET.Element("{" + SESSION_NS + "}session")
         ET.SubElement(session, "{" + SESSION_NS + "}optional")  # RFC 3921's session, for older clients
-        return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver")]
+        return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver"), ET.Element("{" + CSI_NS + "}csi")]
 
     def restart(self) -> None:
         """A new stream on the same connection (after TLS or SASL): a new parser, early input dropped."""
@@ -756,6 +780,17 @@ async def _block(s: XmppSession, frame: Stanza) -> None:
             presence.presence_of(s.router, s.jid, contact)
 
 
+@COMMANDS.handles("{" + CSI_NS + "}inactive", BOUND)
+async def _inactive(s: XmppSession, frame: Stanza) -> None:
+    s.inactive = True
+
+
+@COMMANDS.handles("{" + CSI_NS + "}active", BOUND)
+async def _active(s: XmppSession, frame: Stanza) -> None:
+    s.inactive = False
+    s.flush_held()
+
+
 @COMMANDS.handles(("iq", "get", TIME_NS), BOUND)
 async def _time(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
@@ -843,5 +878,6 @@ async def _empty_iq(s: XmppSession, frame: Stanza) -> None:
 
 
 _HANDLED = frozenset(key[2] for key in COMMANDS.keys() if isinstance(key, tuple))  # noqa: SIM118 (a CommandTable)
-_NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq", ROUTED_IQ})
+_NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq", ROUTED_IQ,
+                    "active", "inactive"})
 
