@@ -15,7 +15,7 @@ from polyport.bus import Bus
 from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
-from polyport.im import Blocklists, OfflineMessages, Rosters
+from polyport.im import Blocklists, OfflineMessages, Rosters, Vcards
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.resolver import Resolver
@@ -50,3 +50,4 @@ class Runtime:
     rosters: Rosters  # instant messaging's contacts (XMPP)
     offline: OfflineMessages  # messages waiting for an account to come online (XMPP)
     blocklists: Blocklists  # whom each account blocks (XMPP)
+    vcards: Vcards  # each account's vCard (XMPP)

@@ -331,11 +331,12 @@ class XmppSync(XmppEvent):
 @_kind("xmpp-kick")
 @dataclass(frozen=True, slots=True)
 class XmppKick(XmppEvent):
-    """`jid` was bound by a session of `origin`: a session of another router holding it ends (a conflict,
-    RFC 6120 7.7.2.2)."""
+    """`jid` was bound by a session of `origin` at `at` (Unix time): a session of another router that
+    bound it before ends (a conflict, RFC 6120 7.7.2.2: the newer session keeps the resource)."""
 
     origin: str
     jid: str
+    at: float = 0.0
 
 
 @_kind("xmpp-blocklist")

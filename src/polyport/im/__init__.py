@@ -1,10 +1,12 @@
 """Instant messaging's records, for the protocols that carry it (XMPP now; XIMSS and the webmail later):
 rosters (`roster.py`, with the subscription state machine in `subscriptions.py`), offline messages
-(`offline.py`) and block lists (`blocking.py`). Protocol packages reach them through `Runtime.rosters`,
-`Runtime.offline` and `Runtime.blocklists`, never by SQL."""
+(`offline.py`), block lists (`blocking.py`) and vCards (`vcards.py`). Protocol packages reach them through
+`Runtime.rosters`, `Runtime.offline`, `Runtime.blocklists` and `Runtime.vcards`, never by SQL."""
 
 from polyport.im.blocking import BlocklistFull, Blocklists
 from polyport.im.offline import OfflineFull, OfflineMessages
 from polyport.im.roster import RosterItem, RosterRefused, Rosters
+from polyport.im.vcards import Vcards, VcardTooLarge
 
-__all__ = ["BlocklistFull", "Blocklists", "OfflineFull", "OfflineMessages", "RosterItem", "RosterRefused", "Rosters"]
+__all__ = ["BlocklistFull", "Blocklists", "OfflineFull", "OfflineMessages", "RosterItem", "RosterRefused",
+           "Rosters", "VcardTooLarge", "Vcards"]

@@ -267,6 +267,13 @@ xmpp_blocks = Table(
     Column("jid", String(3071), primary_key=True),
 )
 
+# XMPP vCards (XEP-0054; im/vcards.py): an account's vCard as the XML its client set.
+xmpp_vcards = Table(
+    "xmpp_vcards", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("vcard", Text, nullable=False),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

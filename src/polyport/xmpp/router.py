@@ -63,6 +63,7 @@ class Resource:
     carbons: bool = False  # gets copies of the account's chats its other resources send and receive
     blocklist: bool = False  # asked for the block list: it gets block list pushes (XEP-0191 3.3)
     seen: float = 0.0  # when another worker last announced it
+    bound_at: float = 0.0  # when this worker's session bound it (Unix time: compared across workers)
 
     @property
     def local(self) -> bool:
@@ -88,8 +89,8 @@ class Router:
         worker is told to end (XmppKick)."""
         resources = self.accounts.setdefault(jid.bare, {})
         old = resources.get(jid.resource)
-        resources[jid.resource] = resource = Resource(jid, session, self.origin)
-        self._publish(XmppKick(self.origin, str(jid)))
+        resources[jid.resource] = resource = Resource(jid, session, self.origin, bound_at=time.time())
+        self._publish(XmppKick(self.origin, str(jid), resource.bound_at))
         self._announce(resource)
         return old.session if old is not None and old.session is not session else None
 
@@ -236,7 +237,7 @@ class Router:
                 with contextlib.suppress(JidError):
                     resource = self.full(Jid.parse(target))
                     if resource is not None and resource.session is not None:
-                        resource.session.deliver(xml.encode(), presence=xml.startswith("<presence"))
+                        resource.session.deliver(xml.encode())
         elif isinstance(event, XmppSync):
             self.announce_all()
         elif isinstance(event, XmppBlocklistChanged):
@@ -245,12 +246,8 @@ class Router:
         elif isinstance(event, XmppKick):
             with contextlib.suppress(JidError):
                 resource = self.full(Jid.parse(event.jid))
-                if resource is not None and resource.session is not None:
-                    session = resource.session
-                    self.unbind(session, resource.jid)
-                    session.jid = None
-                    session.close_with_error("conflict", "this resource was bound by another session")
-                    session.conn.close()
+                if resource is not None and resource.session is not None and resource.bound_at < event.at:
+                    resource.session.replaced()
 
     def _remote(self, event: XmppResource, now: float) -> None:
         try:
@@ -335,8 +332,8 @@ def carbon_eligible(stanza: ET.Element[str]) -> bool:
 def send(session: XmppSession, stanza: ET.Element[str]) -> bool:
     """Write the stanza on this worker's session's stream; False if it cannot take it (gone, or not
     reading)."""
-    return session.deliver(wire.serialize(stanza), presence=stanza.tag == C + "presence"
-                           and stanza.get("type") in (None, "unavailable"))
+    held = stanza.tag == C + "presence" and stanza.get("type") in (None, "unavailable")
+    return session.deliver(wire.serialize(stanza), presence_from=stanza.get("from", "") if held else None)
 
 
 _ROUTERS: weakref.WeakKeyDictionary[Runtime, Router] = weakref.WeakKeyDictionary()

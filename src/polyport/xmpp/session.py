@@ -23,7 +23,6 @@ import base64
 import binascii
 import datetime
 import enum
-import re
 import secrets
 from typing import ClassVar
 from xml.etree import ElementTree as ET
@@ -33,7 +32,7 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
-from polyport.im import BlocklistFull, OfflineFull, RosterRefused
+from polyport.im import BlocklistFull, OfflineFull, RosterRefused, VcardTooLarge
 from polyport.im.blocking import blocks
 from polyport.im.subscriptions import KINDS
 from polyport.kernel.session import (
@@ -77,10 +76,12 @@ DELAY_NS = "urn:xmpp:delay"
 TIME_NS = "urn:xmpp:time"
 BLOCKING_NS = "urn:xmpp:blocking"
 CSI_NS = "urn:xmpp:csi:0"
-_FROM = re.compile(rb"""\bfrom=(?:'([^']*)'|"([^"]*)")""")
+VCARD_NS = "vcard-temp"
+VCARD = "{" + VCARD_NS + "}"
+MAX_HELD = 500  # senders whose presence an inactive client's session holds (XEP-0352)
 BLOCKING = "{" + BLOCKING_NS + "}"
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
-                   BLOCKING_NS)
+                   BLOCKING_NS, VCARD_NS)
 
 
 class State(enum.Enum):
@@ -165,8 +166,9 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.router: Router = router_for(runtime)
         self.available = False  # sent available presence
         self.watchers: list[Jid] = []  # contacts subscribed to the account's presence, as last read
+        self.directed: dict[Jid, None] = {}  # whom it sent directed available presence (RFC 6121 4.6.3)
         self.inactive = False  # the client said it is not in use (XEP-0352): presence waits
-        self.held: dict[bytes, bytes] = {}  # presence held while inactive: the latest per sender
+        self.held: dict[str, bytes] = {}  # presence held while inactive: the latest per sender
 
     def send(self, data: bytes) -> None:
         self.conn.write(data)
@@ -174,15 +176,17 @@ class XmppSession(CommandSession[State, XmlFrame]):
     def send_stanza(self, element: ET.Element[str]) -> None:
         self.conn.write(wire.serialize(element))
 
-    def deliver(self, data: bytes, *, presence: bool = False) -> bool:
+    def deliver(self, data: bytes, *, presence_from: str | None = None) -> bool:
         """A stanza for this client (from the router); False if it cannot take it (gone, or not reading).
-        While the client is inactive (XEP-0352), presence waits, only the latest of each sender kept, until
-        it is active again or something else is sent (which keeps the order of what it sees)."""
+        While the client is inactive (XEP-0352), presence (`presence_from`: the sender the router stamped)
+        waits, only the latest of each sender kept and at most MAX_HELD senders, until it is active again
+        or something else is sent (which keeps the order of what it sees)."""
         if self.finished or self.conn.writing_paused:
             return False
-        if presence and self.inactive:
-            sender = _FROM.search(data)
-            self.held[sender.group(0) if sender is not None else b""] = data
+        if presence_from is not None and self.inactive:
+            if presence_from not in self.held and len(self.held) >= MAX_HELD:
+                self.flush_held()
+            self.held[presence_from] = data
             return True
         self.flush_held()
         self.conn.write(data)
@@ -298,8 +302,23 @@ class XmppSession(CommandSession[State, XmlFrame]):
             self.broadcast_own(gone)
             for contact in self.watchers:
                 self.router.deliver_presence(presence.addressed(gone, contact), contact)
+        self.tell_directed(ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)}))
         self.router.unbind(self, jid)
         self.jid = None
+
+    def tell_directed(self, unavailable: ET.Element[str]) -> None:
+        """Those this client sent directed presence learn it is unavailable (RFC 6121 4.6.3), once."""
+        directed, self.directed = self.directed, {}
+        for target in directed:
+            if target.bare not in self.watchers:
+                self.router.deliver_presence(presence.addressed(unavailable, target), target)
+
+    def replaced(self) -> None:
+        """Another session bound this one's resource (RFC 6120 7.7.2.2): this one ends with `conflict`,
+        its contacts told it went away, without unbinding the newer one."""
+        self.ended()
+        self.close_with_error("conflict", "this resource was bound by another session")
+        self.conn.close()
 
     def broadcast_own(self, presence: ET.Element[str]) -> None:
         """Presence to the account's other available resources (RFC 6121 4.2.2, 4.5.2)."""
@@ -324,6 +343,12 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id, to):
             raise blocking_error()
         return not await self.router.blocks(self.runtime, to.bare, to_account, self.jid)
+
+    async def answer_vcard(self, iq: ET.Element[str], account_id: int) -> None:
+        """An account's vCard (XEP-0054), an empty one if it set none."""
+        stored = await self.runtime.vcards.get(account_id)
+        vcard = wire.parse_stanza(stored) if stored else None
+        self.result(iq, vcard if vcard is not None else ET.Element(VCARD + "vCard"))
 
     async def unblocked(self, contacts: list[Jid]) -> list[Jid]:
         """The local contacts neither blocked by this account nor blocking it (XEP-0191): presence goes to
@@ -582,9 +607,7 @@ async def _bind(s: XmppSession, frame: Stanza) -> None:
     s.state = State.BOUND
     replaced = s.router.bind(s, jid)
     if replaced is not None:  # RFC 6120 7.7.2.2: the newer session keeps the resource
-        replaced.close_with_error("conflict", "this resource was bound by another session")
-        replaced.jid = None  # it no longer holds the resource; its end must not unbind the new one
-        replaced.conn.close()
+        replaced.replaced()
     bound = ET.Element("{" + wire.BIND_NS + "}bind")
     ET.SubElement(bound, "{" + wire.BIND_NS + "}jid").text = str(jid)
     s.result(iq, bound)
@@ -678,9 +701,18 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if kind in ("probe", "error"):
         return  # probes are the server's to send (RFC 6121 4.3); errors are not answered
     if stanza.get("to"):  # directed presence (RFC 6121 4.6)
-        to, to_account = await s.recipient_account(stanza)
+        if kind not in (None, "unavailable"):
+            raise StanzaError("bad-request", f"no presence type {kind!r}")
+        try:
+            to, to_account = await s.recipient_account(stanza)
+        except StanzaError:
+            return  # to nobody this server knows: dropped (RFC 6121 8.5.1, for presence)
         if await s.check_blocking(to, to_account):
             s.router.deliver_presence(stanza, to)
+            if kind is None:
+                s.directed[to] = None
+            else:
+                s.directed.pop(to, None)
         return
     if kind not in (None, "unavailable"):
         raise StanzaError("bad-request", f"no presence type {kind!r}")
@@ -701,6 +733,8 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     s.watchers = [contact for contact in contacts if states[contact].from_]
     for contact in s.watchers:
         s.router.deliver_presence(presence.addressed(stanza, contact), contact)
+    if kind == "unavailable":
+        s.tell_directed(stanza)
     if initial:
         s.learn_own()
         if priority >= 0:  # XEP-0160 4: what waited is delivered to the first resource that can take it
@@ -791,6 +825,27 @@ async def _active(s: XmppSession, frame: Stanza) -> None:
     s.flush_held()
 
 
+@COMMANDS.handles(("iq", "get", VCARD_NS), BOUND)
+async def _vcard_get(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.identity is not None
+    await s.answer_vcard(frame.element, s.identity.account_id)
+
+
+@COMMANDS.handles(("iq", "set", VCARD_NS), BOUND)
+async def _vcard_set(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    assert s.identity is not None
+    vcard = frame.element[0]
+    if vcard.tag != VCARD + "vCard":
+        raise StanzaError("bad-request", "a vCard")
+    try:
+        await s.runtime.vcards.put(s.identity.account_id, wire.serialize(vcard).decode())
+    except VcardTooLarge as err:
+        raise StanzaError("not-acceptable", str(err)) from None
+    s.result(frame.element)
+
+
 @COMMANDS.handles(("iq", "get", TIME_NS), BOUND)
 async def _time(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
@@ -811,6 +866,9 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     if not await s.check_blocking(to, account_id):
         if request:
             raise StanzaError("service-unavailable")
+        return
+    if not to.resource and stanza.get("type") == "get" and len(stanza) and stanza[0].tag == VCARD + "vCard":
+        await s.answer_vcard(stanza, account_id)  # XEP-0054 3.2: the server answers for the account
         return
     stanza.set("to", str(to))
     resource = s.router.full(to) if to.resource else None

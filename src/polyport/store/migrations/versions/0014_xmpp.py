@@ -1,6 +1,6 @@
 """XMPP: rosters (RFC 6121 2: each account's contacts, their subscription states, and a version per roster
 that every change raises, XEP-0237), offline messages (XEP-0160: kept until the account comes online) and
-block lists (XEP-0191).
+block lists (XEP-0191) and vCards (XEP-0054).
 
 Revision ID: 0014
 Revises: 0013
@@ -55,7 +55,15 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "xmpp_vcards",
+        sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("vcard", sa.Text, nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("xmpp_vcards")
     op.drop_table("xmpp_blocks")
     op.drop_index("xmpp_offline_account", "xmpp_offline")
     op.drop_table("xmpp_offline")
