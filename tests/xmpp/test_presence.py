@@ -146,3 +146,56 @@ def test_an_inactive_client_gets_only_the_latest_presence_when_it_is_active_agai
     assert [s.tag.rpartition("}")[2] for s in got] == ["presence", "message"]
     for stream in (juliet, romeo):
         stream.close()
+
+
+def test_going_away_after_directed_presence_and_after_unsubscribing(xmpp_node: XmppNode) -> None:
+    juliet, juliet_address = online(xmpp_node, "balcony")
+    romeo, romeo_address = online(xmpp_node, "orchard")
+    heard(juliet), heard(romeo)
+    # Directed presence to someone not subscribed: she hears he went away (RFC 6121 4.6.3).
+    romeo.send(f"<presence to='{juliet_address}'><show>chat</show></presence>")
+    assert presences(heard(juliet)) == [(None, f"{romeo_address}/orchard")]
+    romeo.send("</stream:stream>")
+    romeo.close()
+    assert presences(heard(juliet)) == [("unavailable", f"{romeo_address}/orchard")]
+    # Subscribed to him, then unsubscribing: he no longer shows online to her (3.3.3).
+    romeo, _ = online(xmpp_node, "orchard", romeo_address)
+    juliet.send(f"<presence type='subscribe' to='{romeo_address}'/>")
+    heard(juliet), heard(romeo)
+    romeo.send(f"<presence type='subscribed' to='{juliet_address}'/>")
+    heard(juliet), heard(romeo)
+    juliet.send(f"<presence type='unsubscribe' to='{romeo_address}'/>")
+    assert ("unavailable", f"{romeo_address}/orchard") in presences(heard(juliet))
+    for stream in (juliet, romeo):
+        stream.close()
+
+
+def test_a_replaced_session_is_seen_going_away(xmpp_node: XmppNode) -> None:
+    juliet, juliet_address = online(xmpp_node, "balcony")
+    romeo, romeo_address = online(xmpp_node, "orchard")
+    juliet.send(f"<presence type='subscribe' to='{romeo_address}'/>")
+    heard(juliet), heard(romeo)
+    romeo.send(f"<presence type='subscribed' to='{juliet_address}'/>")
+    heard(juliet), heard(romeo)
+    again, _ = bound(xmpp_node, "orchard", romeo_address)  # he reconnects with the same resource
+    assert ("unavailable", f"{romeo_address}/orchard") in presences(heard(juliet))
+    for stream in (juliet, romeo, again):
+        stream.close()
+
+
+def test_a_sender_cannot_choose_whose_held_presence_it_replaces(xmpp_node: XmppNode) -> None:
+    juliet, juliet_address = online(xmpp_node, "balcony")
+    romeo, romeo_address = online(xmpp_node, "orchard")
+    mallory, mallory_address = online(xmpp_node, "m")
+    romeo.send(f"<presence type='subscribe' to='{juliet_address}'/>")
+    heard(juliet), heard(romeo)
+    juliet.send(f"<presence type='subscribed' to='{romeo_address}'/>")
+    heard(juliet), heard(romeo), heard(mallory)
+    romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    juliet.send("<presence><show>dnd</show></presence>")
+    mallory.send(f"<presence to='{romeo_address}' x-from='{juliet_address}/balcony'><show>chat</show></presence>")
+    romeo.send("<active xmlns='urn:xmpp:csi:0'/>")
+    got = {(s.get("from"), s.findtext(C + "show")) for s in heard(romeo)}
+    assert got == {(f"{juliet_address}/balcony", "dnd"), (f"{mallory_address}/m", "chat")}
+    for stream in (juliet, romeo, mallory):
+        stream.close()

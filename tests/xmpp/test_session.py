@@ -183,3 +183,14 @@ def test_a_spoofed_from_ends_the_stream(xmpp_node: XmppNode) -> None:
     stream.send("<iq type='get' id='p1' from='postmaster@example.com/x'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert stream_error(stream) == "invalid-from"
     stream.close()
+
+
+def test_broken_xml_in_a_sasl_exchange_ends_the_stream(xmpp_node: XmppNode) -> None:
+    stream = Stream(xmpp_node.port)
+    stream.open()
+    stream.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>"
+                + base64.b64encode(b"n,,n=someone@example.com,r=abcdefgh").decode() + "</auth>")
+    assert stream.stanza().element.tag == SASL + "challenge"
+    stream.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></oops>")
+    assert stream_error(stream) == "not-well-formed"
+    stream.close()

@@ -52,7 +52,8 @@ XML_TEXT = st.text(st.characters(codec="utf-8", blacklist_characters="\ufffe\uff
 @st.composite
 def elements(draw: st.DrawFn, depth: int = 0) -> ET.Element[str]:
     element = ET.Element("{" + draw(NAMESPACES) + "}" + draw(NAMES),
-                         draw(st.dictionaries(st.sampled_from(["id", "to", "type", "node"]), XML_TEXT, max_size=3)))
+                         draw(st.dictionaries(st.sampled_from(["id", "to", "type", "node", "{urn:x:attr}mark",
+                                                               "{urn:y:attr}mark"]), XML_TEXT, max_size=3)))
     element.text = draw(XML_TEXT) or None
     if depth < 3:
         for child in draw(st.lists(elements(depth + 1), max_size=3)):

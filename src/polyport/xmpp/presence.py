@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from xml.etree import ElementTree as ET
 
-from polyport.im import RosterItem
+from polyport.im import RosterItem, RosterRefused
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
 from polyport.xmpp.jid import Jid
@@ -88,6 +88,8 @@ async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid,
         presence_of(router, user, contact)
     elif kind == "unsubscribed":  # and no longer (3.2.2)
         unavailable_from(router, user, contact)
+    elif kind == "unsubscribe":  # the user no longer sees the contact's (3.3.3)
+        unavailable_from(router, contact, user)
 
 
 async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kind: str) -> None:
@@ -95,8 +97,11 @@ async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kin
     record = await runtime.directory.login_record(str(user))
     if record is None:
         return  # the account went away meanwhile: nothing to change, nobody to tell
-    version, item, outcome = await runtime.rosters.subscription(record.account_id, str(contact), kind,
-                                                                outbound=False)
+    try:
+        version, item, outcome = await runtime.rosters.subscription(record.account_id, str(contact), kind,
+                                                                    outbound=False)
+    except RosterRefused:
+        return  # the user's roster is full: the contact's request is not kept (it may ask again)
     if version is not None:
         push_roster(router, user, version, roster_item(item))
     if outcome.goes_on:
@@ -107,8 +112,9 @@ async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kin
         presence_of(router, user, contact)
 
 
-async def waiting_requests(runtime: Runtime, account_id: int, to: Jid) -> list[ET.Element[str]]:
+async def waiting_requests(runtime: Runtime, router: Router, account_id: int, to: Jid) -> list[ET.Element[str]]:
     """The subscription requests waiting for the user, as the stanzas to deliver to `to` (RFC 6121 3.1.3:
-    when the contact next becomes available)."""
+    when the contact next becomes available); not those of contacts the user blocks (XEP-0191 3.4)."""
     return [ET.Element(C + "presence", {"type": "subscribe", "from": item.contact, "to": str(to)})
-            for item in await runtime.rosters.waiting(account_id)]
+            for item in await runtime.rosters.waiting(account_id)
+            if not await router.blocks(runtime, to.bare, account_id, Jid.parse(item.contact))]

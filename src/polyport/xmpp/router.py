@@ -25,9 +25,9 @@ import contextlib
 import secrets
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from polyport import log
@@ -78,7 +78,9 @@ class Router:
         self.bus = bus
         self.accounts: dict[Jid, dict[str, Resource]] = {}
         self._blocklists: dict[Jid, list[tuple[str, str, str]]] = {}  # by account, as read (XEP-0191)
+        self._block_changes = 0  # raised by every change heard: a list read across one is not kept
         self._running = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.get(service="xmpp")
 
     # -- this worker's resources --
@@ -183,6 +185,12 @@ class Router:
         self._publish(XmppStanzas(self.origin, [(str(resource.jid), wire.serialize(stanza).decode())]))
         return True
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- block lists (XEP-0191) --
 
     async def blocklist(self, runtime: Runtime, account: Jid, account_id: int) -> list[tuple[str, str, str]]:
@@ -190,6 +198,7 @@ class Router:
         (here or in another worker: XmppBlocklistChanged)."""
         found = self._blocklists.get(account)
         if found is None:
+            changes = self._block_changes
             found = []
             for text in await runtime.blocklists.items(account_id):
                 with contextlib.suppress(JidError):
@@ -197,7 +206,8 @@ class Router:
                     found.append((jid.local, jid.domain, jid.resource))
             if len(self._blocklists) > 10_000:
                 self._blocklists.clear()
-            self._blocklists[account] = found
+            if changes == self._block_changes:  # no change heard while it was read: it is current
+                self._blocklists[account] = found
         return found
 
     async def blocks(self, runtime: Runtime, account: Jid, account_id: int, other: Jid) -> bool:
@@ -206,6 +216,7 @@ class Router:
                                                                                  other.resource))
 
     def blocklist_changed(self, account: Jid) -> None:
+        self._block_changes += 1
         self._blocklists.pop(account.bare, None)
         self._publish(XmppBlocklistChanged(self.origin, str(account.bare)))
 
@@ -241,6 +252,7 @@ class Router:
         elif isinstance(event, XmppSync):
             self.announce_all()
         elif isinstance(event, XmppBlocklistChanged):
+            self._block_changes += 1
             with contextlib.suppress(JidError):
                 self._blocklists.pop(Jid.parse(event.account), None)
         elif isinstance(event, XmppKick):

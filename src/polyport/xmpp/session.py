@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import enum
 import secrets
@@ -169,6 +170,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.directed: dict[Jid, None] = {}  # whom it sent directed available presence (RFC 6121 4.6.3)
         self.inactive = False  # the client said it is not in use (XEP-0352): presence waits
         self.held: dict[str, bytes] = {}  # presence held while inactive: the latest per sender
+        self.backlog: list[tuple[bytes, str | None]] | None = None  # live stanzas behind offline ones
 
     def send(self, data: bytes) -> None:
         self.conn.write(data)
@@ -177,6 +179,12 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.conn.write(wire.serialize(element))
 
     def deliver(self, data: bytes, *, presence_from: str | None = None) -> bool:
+        if self.backlog is not None:  # offline messages are being written first (XEP-0160 4)
+            self.backlog.append((data, presence_from))
+            return True
+        return self._deliver(data, presence_from=presence_from)
+
+    def _deliver(self, data: bytes, *, presence_from: str | None = None) -> bool:
         """A stanza for this client (from the router); False if it cannot take it (gone, or not reading).
         While the client is inactive (XEP-0352), presence (`presence_from`: the sender the router stamped)
         waits, only the latest of each sender kept and at most MAX_HELD senders, until it is active again
@@ -297,14 +305,23 @@ class XmppSession(CommandSession[State, XmlFrame]):
         jid = self.jid
         if jid is None:
             return
-        if self.available:  # RFC 6121 4.5.2: the account's other resources and its contacts learn it went away
+        if self.available and self.identity is not None:
+            # RFC 6121 4.5.2: the account's other resources and its contacts learn it went away (the
+            # contacts as the roster has them now, read after the session is gone).
             gone = ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)})
             self.broadcast_own(gone)
-            for contact in self.watchers:
-                self.router.deliver_presence(presence.addressed(gone, contact), contact)
+            self.router.spawn(self.tell_contacts_gone(gone, self.identity.account_id))
         self.tell_directed(ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)}))
         self.router.unbind(self, jid)
         self.jid = None
+
+    async def tell_contacts_gone(self, gone: ET.Element[str], account_id: int) -> None:
+        _, items = await self.runtime.rosters.roster(account_id)
+        sender = Jid.parse(gone.get("from", ""))
+        for item in items:
+            contact = Jid.parse(item.contact)
+            if item.state.from_ and not await self.router.blocks(self.runtime, sender.bare, account_id, contact):
+                self.router.deliver_presence(presence.addressed(gone, contact), contact)
 
     def tell_directed(self, unavailable: ET.Element[str]) -> None:
         """Those this client sent directed presence learn it is unavailable (RFC 6121 4.6.3), once."""
@@ -492,7 +509,14 @@ class XmppSession(CommandSession[State, XmlFrame]):
         reply.text = base64.b64encode(challenge).decode() if challenge else "="
         self.send(wire.serialize(reply))
         await self.conn.drain()
-        frame = await self.conn.read_frame(self.framer)
+        try:
+            frame = await self.conn.read_frame(self.framer)
+        except FrameTooLarge as err:
+            raise StreamError("policy-violation", str(err)) from None
+        except RestrictedXml as err:
+            raise StreamError("restricted-xml", str(err)) from None
+        except FrameError as err:
+            raise StreamError("not-well-formed", str(err)) from None
         if not isinstance(frame, Stanza):
             raise SaslFailure("aborted")
         if frame.element.tag == SASL + "abort":
@@ -667,7 +691,7 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     if not await s.check_blocking(to, account_id):
         raise StanzaError("service-unavailable")  # XEP-0191 3.4: as if there were nobody
     stanza.set("to", str(to))
-    if carbon_eligible(stanza) and s.jid is not None:  # XEP-0280 'sent': the account's other resources
+    if carbon_eligible(stanza) and s.jid is not None and to.bare != s.jid.bare:  # XEP-0280 'sent' copies
         own = s.router.full(s.jid)
         s.router.carbons(s.jid.bare, stanza, "sent", skip=[own] if own is not None else [])
     if s.router.deliver_message(stanza, to) or stanza.get("type", "normal") not in ("normal", "chat"):
@@ -696,7 +720,10 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
             raise StanzaError("bad-request", "an account is always subscribed to itself")
         if not await s.check_blocking(contact, contact_account):
             return  # to an account that blocks this one: dropped (XEP-0191 3.4)
-        await presence.outbound(s.runtime, s.router, s.identity.account_id, s.jid, contact, kind)
+        try:
+            await presence.outbound(s.runtime, s.router, s.identity.account_id, s.jid, contact, kind)
+        except RosterRefused as err:
+            raise StanzaError(err.condition, str(err)) from None
         return
     if kind in ("probe", "error"):
         return  # probes are the server's to send (RFC 6121 4.3); errors are not answered
@@ -724,8 +751,28 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
         raise StanzaError("bad-request", "a priority is between -128 and 127")
     initial = kind is None and not s.available
     s.available = kind is None
+    if initial and priority >= 0:
+        s.backlog = []  # what is sent to it from now on waits behind what waited offline
     s.router.set_presence(s.jid, stanza if s.available else None, priority)
-    s.broadcast_own(stanza)
+    s.broadcast_own(stanza)  # with the view just changed, before any wait: no other session slips between
+    if initial:
+        s.learn_own()
+    if s.backlog is not None:
+        try:
+            # XEP-0160 4: what waited goes to the first resource that can take it, first; not what a
+            # sender it now blocks sent.
+            for message in await s.runtime.offline.take(s.identity.account_id):
+                parsed = wire.parse_stanza(message)
+                sender = parsed.get("from", "") if parsed is not None else ""
+                with contextlib.suppress(JidError):
+                    if sender and await s.router.blocks(s.runtime, s.jid.bare, s.identity.account_id,
+                                                        Jid.parse(sender)):
+                        continue
+                s.send(message.encode())
+        finally:
+            backlog, s.backlog = s.backlog, None
+            for data, sender_of_presence in backlog:
+                s._deliver(data, presence_from=sender_of_presence)
     # The contacts subscribed to the account's presence hear it (RFC 6121 4.2.2, 4.4.2, 4.5.2).
     _, items = await s.runtime.rosters.roster(s.identity.account_id)
     states = {Jid.parse(item.contact): item.state for item in items if item.state.from_ or item.state.to}
@@ -736,14 +783,10 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if kind == "unavailable":
         s.tell_directed(stanza)
     if initial:
-        s.learn_own()
-        if priority >= 0:  # XEP-0160 4: what waited is delivered to the first resource that can take it
-            for message in await s.runtime.offline.take(s.identity.account_id):
-                s.send(message.encode())
         for contact in contacts:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
             if states[contact].to:
                 presence.presence_of(s.router, contact, s.jid)
-        for request in await presence.waiting_requests(s.runtime, s.identity.account_id, s.jid.bare):
+        for request in await presence.waiting_requests(s.runtime, s.router, s.identity.account_id, s.jid.bare):
             send(s, request)
 
 
@@ -798,7 +841,7 @@ async def _block(s: XmppSession, frame: Stanza) -> None:
             push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
                                         "to": str(resource.jid)})
             change = ET.SubElement(push, BLOCKING + action)
-            for jid in (jids if jids else [Jid.parse(text) for text in changed]):
+            for jid in jids:  # none: every JID was unblocked (XEP-0191 3.4), said by an empty <unblock/>
                 ET.SubElement(change, BLOCKING + "item", {"jid": str(jid)})
             s.router.send(resource, push)
     # Contacts that saw the account's presence stop seeing it (3.3), or see it again (3.4).

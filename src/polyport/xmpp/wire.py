@@ -76,12 +76,17 @@ def _write(element: ET.Element[str], inherited: str, out: list[str]) -> None:
     out.append("<" + tag)
     if declared != inherited:
         out.append(f" xmlns='{_attribute(declared)}'")
+    prefixes: dict[str, str] = {}
     for name, value in element.attrib.items():
         attribute_ns, attribute = _split(name)
         if attribute_ns == "http://www.w3.org/XML/1998/namespace":
             attribute = "xml:" + attribute
-        elif attribute_ns:
-            raise ValueError(f"a namespaced attribute ({name}) is not written by this serializer")
+        elif attribute_ns:  # a prefix of its own, declared on this element (attributes have no default)
+            prefix = prefixes.get(attribute_ns)
+            if prefix is None:
+                prefix = prefixes[attribute_ns] = f"a{len(prefixes)}"
+                out.append(f" xmlns:{prefix}='{_attribute(attribute_ns)}'")
+            attribute = f"{prefix}:{attribute}"
         out.append(f" {attribute}='{_attribute(value)}'")
     children = list(element)
     if not children and not element.text:
