@@ -4,7 +4,7 @@ what the user is told when writing to someone blocked, and unblocking."""
 from __future__ import annotations
 
 from tests.xmpp.conftest import Stream, XmppNode
-from tests.xmpp.test_presence import heard, online, presences
+from tests.xmpp.test_presence import heard, online, presences, subscribe
 from tests.xmpp.test_routing import error_condition
 
 B = "{urn:xmpp:blocking}"
@@ -18,12 +18,8 @@ def blocklist(stream: Stream) -> list[str | None]:
 
 
 def subscribed_both_ways(juliet: Stream, juliet_address: str, romeo: Stream, romeo_address: str) -> None:
-    for asker, asker_address, other, other_address in ((juliet, juliet_address, romeo, romeo_address),
-                                                       (romeo, romeo_address, juliet, juliet_address)):
-        asker.send(f"<presence type='subscribe' to='{other_address}'/>")
-        heard(asker), heard(other)
-        other.send(f"<presence type='subscribed' to='{asker_address}'/>")
-        heard(asker), heard(other)
+    subscribe(juliet, juliet_address, romeo, romeo_address)
+    subscribe(romeo, romeo_address, juliet, juliet_address)
 
 
 def test_blocking_and_unblocking(xmpp_node: XmppNode) -> None:

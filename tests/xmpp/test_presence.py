@@ -34,6 +34,14 @@ def heard(stream: Stream) -> list[ET.Element[str]]:
             return got
 
 
+def subscribe(asker: Stream, asker_address: str, contact: Stream, contact_address: str) -> None:
+    """`asker` subscribes to `contact`'s presence and `contact` approves; what each hears meanwhile is read."""
+    asker.send(f"<presence type='subscribe' to='{contact_address}'/>")
+    heard(asker), heard(contact)
+    contact.send(f"<presence type='subscribed' to='{asker_address}'/>")
+    heard(asker), heard(contact)
+
+
 def pushes(stanzas: list[ET.Element[str]]) -> list[tuple[str | None, str | None, str | None]]:
     return [(i.get("jid"), i.get("subscription"), i.get("ask")) for s in stanzas if s.tag == C + "iq"
             for i in s.iter(R + "item")]
@@ -100,20 +108,14 @@ def test_a_pre_approved_request_is_answered_at_once(xmpp_node: XmppNode) -> None
 def test_cancelling_and_removing(xmpp_node: XmppNode) -> None:
     juliet, juliet_address = online(xmpp_node, "balcony")
     romeo, romeo_address = online(xmpp_node, "orchard")
-    juliet.send(f"<presence type='subscribe' to='{romeo_address}'/>")
-    heard(juliet), heard(romeo)
-    romeo.send(f"<presence type='subscribed' to='{juliet_address}'/>")
-    heard(juliet), heard(romeo)
+    subscribe(juliet, juliet_address, romeo, romeo_address)
     romeo.send(f"<presence type='unsubscribed' to='{juliet_address}'/>")  # he takes it back
     juliet_got = heard(juliet)
     assert pushes(juliet_got) == [(romeo_address, "none", None)]
     assert presences(juliet_got) == [("unsubscribed", romeo_address), ("unavailable", f"{romeo_address}/orchard")]
     assert pushes(heard(romeo)) == [(juliet_address, "none", None)]
     # Subscribed again, then she removes him from her roster: his side learns her subscription ended.
-    juliet.send(f"<presence type='subscribe' to='{romeo_address}'/>")
-    heard(juliet), heard(romeo)
-    romeo.send(f"<presence type='subscribed' to='{juliet_address}'/>")
-    heard(juliet), heard(romeo)
+    subscribe(juliet, juliet_address, romeo, romeo_address)
     juliet.send(f"<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='{romeo_address}' "
                 f"subscription='remove'/></query></iq>")
     assert pushes(heard(juliet)) == [(romeo_address, "remove", None)]
@@ -127,10 +129,7 @@ def test_cancelling_and_removing(xmpp_node: XmppNode) -> None:
 def test_an_inactive_client_gets_only_the_latest_presence_when_it_is_active_again(xmpp_node: XmppNode) -> None:
     juliet, juliet_address = online(xmpp_node, "balcony")
     romeo, romeo_address = online(xmpp_node, "orchard")
-    romeo.send(f"<presence type='subscribe' to='{juliet_address}'/>")
-    heard(juliet), heard(romeo)
-    juliet.send(f"<presence type='subscribed' to='{romeo_address}'/>")
-    heard(juliet), heard(romeo)
+    subscribe(romeo, romeo_address, juliet, juliet_address)
     romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")  # XEP-0352: his phone is in his pocket
     for show in ("away", "xa", "dnd"):
         juliet.send(f"<presence><show>{show}</show></presence>")
@@ -160,10 +159,7 @@ def test_going_away_after_directed_presence_and_after_unsubscribing(xmpp_node: X
     assert presences(heard(juliet)) == [("unavailable", f"{romeo_address}/orchard")]
     # Subscribed to him, then unsubscribing: he no longer shows online to her (3.3.3).
     romeo, _ = online(xmpp_node, "orchard", romeo_address)
-    juliet.send(f"<presence type='subscribe' to='{romeo_address}'/>")
-    heard(juliet), heard(romeo)
-    romeo.send(f"<presence type='subscribed' to='{juliet_address}'/>")
-    heard(juliet), heard(romeo)
+    subscribe(juliet, juliet_address, romeo, romeo_address)
     juliet.send(f"<presence type='unsubscribe' to='{romeo_address}'/>")
     assert ("unavailable", f"{romeo_address}/orchard") in presences(heard(juliet))
     for stream in (juliet, romeo):
@@ -173,10 +169,7 @@ def test_going_away_after_directed_presence_and_after_unsubscribing(xmpp_node: X
 def test_a_replaced_session_is_seen_going_away(xmpp_node: XmppNode) -> None:
     juliet, juliet_address = online(xmpp_node, "balcony")
     romeo, romeo_address = online(xmpp_node, "orchard")
-    juliet.send(f"<presence type='subscribe' to='{romeo_address}'/>")
-    heard(juliet), heard(romeo)
-    romeo.send(f"<presence type='subscribed' to='{juliet_address}'/>")
-    heard(juliet), heard(romeo)
+    subscribe(juliet, juliet_address, romeo, romeo_address)
     again, _ = bound(xmpp_node, "orchard", romeo_address)  # he reconnects with the same resource
     assert ("unavailable", f"{romeo_address}/orchard") in presences(heard(juliet))
     for stream in (juliet, romeo, again):
