@@ -528,6 +528,12 @@ class XmppSession(CommandSession[State, XmlFrame]):
 
     # -- bound --
 
+    def asks_the_server(self, iq: ET.Element[str]) -> None:
+        """An iq only the server answers (ping, version, time): from this client, to the server itself."""
+        self.check_from(iq)
+        if not self.to_server(iq):
+            raise StanzaError("service-unavailable")  # between clients these go through ROUTED_IQ
+
     def check_from(self, stanza: ET.Element[str]) -> None:
         """RFC 6120 8.1.2.1: the server stamps `from`; one the client set must be its own JID."""
         assert self.jid is not None
@@ -645,9 +651,7 @@ async def _session(s: XmppSession, frame: Stanza) -> None:
 
 @COMMANDS.handles(("iq", "get", PING_NS), BOUND)
 async def _ping(s: XmppSession, frame: Stanza) -> None:
-    s.check_from(frame.element)
-    if not s.to_server(frame.element):
-        raise StanzaError("service-unavailable")  # between clients: routing is not built yet
+    s.asks_the_server(frame.element)
     s.result(frame.element)
 
 
@@ -666,17 +670,13 @@ async def _disco_info(s: XmppSession, frame: Stanza) -> None:
 
 @COMMANDS.handles(("iq", "get", DISCO_ITEMS_NS), BOUND)
 async def _disco_items(s: XmppSession, frame: Stanza) -> None:
-    s.check_from(frame.element)
-    if not s.to_server(frame.element):
-        raise StanzaError("service-unavailable")
+    s.asks_the_server(frame.element)
     s.result(frame.element, ET.Element("{" + DISCO_ITEMS_NS + "}query"))  # no components yet
 
 
 @COMMANDS.handles(("iq", "get", VERSION_NS), BOUND)
 async def _version(s: XmppSession, frame: Stanza) -> None:
-    s.check_from(frame.element)
-    if not s.to_server(frame.element):
-        raise StanzaError("service-unavailable")
+    s.asks_the_server(frame.element)
     query = ET.Element("{" + VERSION_NS + "}query")
     ET.SubElement(query, "{" + VERSION_NS + "}name").text = "Polyport"
     ET.SubElement(query, "{" + VERSION_NS + "}version").text = __version__
@@ -891,9 +891,7 @@ async def _vcard_set(s: XmppSession, frame: Stanza) -> None:
 
 @COMMANDS.handles(("iq", "get", TIME_NS), BOUND)
 async def _time(s: XmppSession, frame: Stanza) -> None:
-    s.check_from(frame.element)
-    if not s.to_server(frame.element):
-        raise StanzaError("service-unavailable")
+    s.asks_the_server(frame.element)
     answer = ET.Element("{" + TIME_NS + "}time")
     ET.SubElement(answer, "{" + TIME_NS + "}tzo").text = "+00:00"
     ET.SubElement(answer, "{" + TIME_NS + "}utc").text = _stamp()
