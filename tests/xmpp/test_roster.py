@@ -75,3 +75,16 @@ def test_what_a_roster_set_may_get_wrong(xmpp_node: XmppNode) -> None:
         assert error_condition(stream.stanza()) == condition, payload
     assert items(roster(stream)) == []  # nothing half stored
     stream.close()
+
+
+def test_an_item_named_by_an_alias_is_its_account(xmpp_node: XmppNode) -> None:
+    stream, _ = bound(xmpp_node, "x")
+    target = xmpp_node.account()
+    alias = "alias-of-" + target.split("@")[0] + "@example.com"
+    xmpp_node.running.call(xmpp_node.running.runtime.directory.create_alias(alias, target))
+    roster(stream)
+    stream.send(f"<iq type='set' id='a'><query xmlns='jabber:iq:roster'><item jid='{alias}' name='N'/></query></iq>")
+    got = [stream.stanza().element, stream.stanza().element]
+    assert [i.get("jid") for s in got for i in s.iter(R + "item")] == [target]
+    assert items(roster(stream)) == [(target, "N", "none", [])]
+    stream.close()

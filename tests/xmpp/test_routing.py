@@ -204,3 +204,17 @@ def test_carbons_copy_an_accounts_chats_to_its_other_resources(xmpp_node: XmppNo
     assert quiet(laptop)
     for stream in (friend, phone, laptop):
         stream.close()
+
+
+def test_a_groupchat_message_to_an_account_is_refused_and_an_iq_without_a_type_is_bad(xmpp_node: XmppNode) -> None:
+    sender, _ = bound(xmpp_node, "s")
+    target, address = bound(xmpp_node, "t")
+    available(target)
+    for to in (address, f"{address}/elsewhere"):  # RFC 6121 8.5.2.1.1, 8.5.3.2.1: not a room
+        sender.send(f"<message to='{to}' type='groupchat' id='g'><body>hello room</body></message>")
+        assert error_condition(sender.stanza()) == "service-unavailable"
+    assert quiet(target)
+    sender.send("<iq type='bogus' id='q'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert error_condition(sender.stanza()) == "bad-request"
+    for stream in (sender, target):
+        stream.close()

@@ -150,8 +150,10 @@ class Router:
         if to.resource and (resource := self.full(to)) is not None:
             if self.send(resource, stanza):
                 took.append(resource)
-        elif stanza.get("type", "normal") in ("groupchat", "error"):
+        elif stanza.get("type", "normal") == "error":
             return True  # dropped silently (8.5.2.1.1, 8.5.3.2.1)
+        elif stanza.get("type") == "groupchat":
+            return False  # to an account, not a room: the sender gets an error (8.5.2.1.1, 8.5.3.2.1)
         else:
             took = [r for r in self.available(to.bare, minimum_priority=0) if self.send(r, stanza)]
         if took and carbon_eligible(stanza):

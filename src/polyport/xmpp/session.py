@@ -285,6 +285,10 @@ class XmppSession(CommandSession[State, XmlFrame]):
             if stanza.tag not in (C + "iq", C + "message", C + "presence"):
                 self.close_with_error("unsupported-stanza-type", f"{stanza.tag} is not a stanza")
                 return Result.BAD_SYNTAX
+            if stanza.tag == C + "iq" and stanza.get("type") not in ("get", "set"):
+                self.send_stanza(self.stamped(wire.stanza_error(stanza, "bad-request", "an iq is get, set, "
+                                                                "result or error (RFC 6120 8.2.3)")))
+                return Result.BAD_SYNTAX
             if isinstance(err, StanzaError):
                 self.send_stanza(self.stamped(wire.stanza_error(stanza, err.condition, err.text,
                                                                 application=err.application)))
@@ -694,8 +698,12 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     if carbon_eligible(stanza) and s.jid is not None and to.bare != s.jid.bare:  # XEP-0280 'sent' copies
         own = s.router.full(s.jid)
         s.router.carbons(s.jid.bare, stanza, "sent", skip=[own] if own is not None else [])
-    if s.router.deliver_message(stanza, to) or stanza.get("type", "normal") not in ("normal", "chat"):
+    if s.router.deliver_message(stanza, to):
         return
+    if stanza.get("type") == "groupchat":
+        raise StanzaError("service-unavailable", "not a room")  # RFC 6121 8.5.2.1.1, 8.5.3.2.1
+    if stanza.get("type", "normal") not in ("normal", "chat"):
+        return  # a headline nobody takes is dropped (8.5.2.2.1)
     # Nobody online to take it: kept until the account comes online (XEP-0160), stamped (XEP-0203).
     ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": s.domain, "stamp": _stamp()})
     stanza.set("to", str(to.bare))
@@ -945,6 +953,9 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
         contact = Jid.parse(item.get("jid", "")).bare
     except JidError:
         raise StanzaError("jid-malformed", "the item's jid") from None
+    record = await s.runtime.directory.login_record(str(contact))
+    if record is not None:  # an account of this server, by any of its names: one item, under its address
+        contact = Jid.parse(record.address)
     rosters = s.runtime.rosters
     if item.get("subscription") == "remove":
         removed = await rosters.remove(s.identity.account_id, str(contact))
