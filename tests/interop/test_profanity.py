@@ -1,0 +1,74 @@
+"""Profanity, the terminal XMPP client, driven through tmux against a node serving XMPP: it connects with
+TLS required (STARTTLS on the client port), logs in, receives a chat message from another account and
+answers it. Keystrokes go in with `tmux send-keys`, the screen comes back with `tmux capture-pane`, and
+every step waits for the text it expects; the other account is a raw stream (tests/xmpp/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.conftest import need_binary
+from tests.interop.test_neomutt import Terminal
+from tests.xmpp.conftest import PASSWORD, XmppNode, _node, bound
+
+# XMPP is served only where the tests patch the service table (issue 16 is being built): this process.
+pytestmark = [pytest.mark.interop, pytest.mark.one_process, pytest.mark.timeout(120)]
+
+C = "{jabber:client}"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
+    import dataclasses
+
+    from polyport import service_table
+
+    saved = dict(service_table.SERVICES_BY_NAME)
+    for name in ("xmpp", "xmpps"):
+        service_table.SERVICES_BY_NAME[name] = dataclasses.replace(saved[name], module="polyport.xmpp")
+    try:
+        running = _node(tmp_path_factory)
+        yield running
+        running.running.stop()
+    finally:
+        service_table.SERVICES_BY_NAME.clear()
+        service_table.SERVICES_BY_NAME.update(saved)
+
+
+def test_profanity_logs_in_over_tls_and_chats(node: XmppNode) -> None:
+    profanity = need_binary("profanity")
+    address = node.account()
+    home = Path(tempfile.mkdtemp(prefix="profanity-"))
+    terminal = Terminal({**os.environ, "HOME": str(home), "TERM": "xterm", "XDG_CONFIG_HOME": str(home / "config"),
+                         "XDG_DATA_HOME": str(home / "data")})
+    terminal.start([profanity])
+    try:
+        terminal.wait_for(r"Welcome to|Profanity")
+        # "tls trust": TLS required, the node's self-signed certificate accepted.
+        terminal.type(f"/connect {address} server 127.0.0.1 port {node.port} tls trust")
+        terminal.keys("Enter")
+        terminal.wait_for(r"Enter password")
+        terminal.type(PASSWORD)
+        terminal.keys("Enter")
+        terminal.wait_for(rf"{address}/\S+ logged in successfully, online")
+        other, other_address = bound(node, "desk")
+        other.send("<presence/>")
+        other.send(f"<message to='{address}' type='chat' id='m1'><body>hello profanity</body></message>")
+        terminal.wait_for(rf"chat message: {other_address}/desk")
+        terminal.type(f"/msg {other_address} hello from profanity")
+        terminal.keys("Enter")
+        terminal.wait_for(r"me: hello from profanity")
+        while True:  # presence and the like first; the answer then
+            stanza = other.stanza().element
+            if stanza.tag == C + "message" and stanza.findtext(C + "body"):
+                break
+        assert stanza.findtext(C + "body") == "hello from profanity"
+        assert stanza.get("from", "").startswith(f"{address}/")
+        other.close()
+    finally:
+        terminal.remove()
