@@ -14,7 +14,8 @@ import pytest
 
 from tests.interop.conftest import need_binary
 from tests.interop.test_neomutt import Terminal
-from tests.xmpp.conftest import PASSWORD, XmppNode, _node, bound
+from tests.xmpp.conftest import PASSWORD, XmppNode, bound, start_node
+from tests.xmpp.xmpp_worker import xmpp_served
 
 # XMPP is served only where the tests patch the service table (issue 16 is being built): this process.
 pytestmark = [pytest.mark.interop, pytest.mark.one_process, pytest.mark.timeout(120)]
@@ -24,20 +25,10 @@ C = "{jabber:client}"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
-    import dataclasses
-
-    from polyport import service_table
-
-    saved = dict(service_table.SERVICES_BY_NAME)
-    for name in ("xmpp", "xmpps"):
-        service_table.SERVICES_BY_NAME[name] = dataclasses.replace(saved[name], module="polyport.xmpp")
-    try:
-        running = _node(tmp_path_factory)
+    with xmpp_served():
+        running = start_node(tmp_path_factory)
         yield running
         running.running.stop()
-    finally:
-        service_table.SERVICES_BY_NAME.clear()
-        service_table.SERVICES_BY_NAME.update(saved)
 
 
 def test_profanity_logs_in_over_tls_and_chats(node: XmppNode) -> None:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.xmpp.conftest import PASSWORD, XmppNode, _node
+from tests.xmpp.conftest import PASSWORD, XmppNode, start_node
+from tests.xmpp.xmpp_worker import xmpp_served
 
 # XMPP is served only where the tests patch the service table (issue 16 is being built): this process.
 pytestmark = pytest.mark.one_process
@@ -18,20 +19,10 @@ pytestmark = pytest.mark.one_process
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
-    import dataclasses
-
-    from polyport import service_table
-
-    saved = dict(service_table.SERVICES_BY_NAME)
-    for name in ("xmpp", "xmpps"):
-        service_table.SERVICES_BY_NAME[name] = dataclasses.replace(saved[name], module="polyport.xmpp")
-    try:
-        running = _node(tmp_path_factory)
+    with xmpp_served():
+        running = start_node(tmp_path_factory)
         yield running
         running.running.stop()
-    finally:
-        service_table.SERVICES_BY_NAME.clear()
-        service_table.SERVICES_BY_NAME.update(saved)
 
 
 async def test_slixmpp_logs_in_and_asks_the_server(node: XmppNode) -> None:

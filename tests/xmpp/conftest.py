@@ -4,7 +4,6 @@ not. XMPP is not in the service table yet (issue 16 is being built), so the test
 from __future__ import annotations
 
 import base64
-import dataclasses
 import socket
 import ssl
 from collections.abc import Iterator
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from polyport import service_table
 from polyport.net.framing.xmlstream import Stanza, StreamOpen, XmlFrame, XmlStreamFramer
 from tests.node_thread import ThreadedNode, node_config
+from tests.xmpp.xmpp_worker import xmpp_served
 
 PASSWORD = "xmpp-pass-1"
 OPEN = ("<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' xml:lang='en' "
@@ -23,14 +22,8 @@ OPEN = ("<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' xml:lan
 
 @pytest.fixture(scope="module")
 def xmpp_built() -> Iterator[None]:
-    saved = dict(service_table.SERVICES_BY_NAME)
-    for name in ("xmpp", "xmpps"):
-        service_table.SERVICES_BY_NAME[name] = dataclasses.replace(saved[name], module="polyport.xmpp")
-    try:
+    with xmpp_served():
         yield
-    finally:
-        service_table.SERVICES_BY_NAME.clear()
-        service_table.SERVICES_BY_NAME.update(saved)
 
 
 class XmppNode:
@@ -51,7 +44,8 @@ class XmppNode:
         return str(Path(self.running.config.node.data) / "tls" / "cert.pem")
 
 
-def _node(tmp_path_factory: pytest.TempPathFactory, extra: str = "") -> XmppNode:
+def start_node(tmp_path_factory: pytest.TempPathFactory, extra: str = "") -> XmppNode:
+    """A node serving XMPP (the table must name the package: xmpp_served), its other services too."""
     config = node_config(tmp_path_factory.mktemp("xmpp-node"), "xmpp", 0,
                          "\n[services.xmpps]\nports = [0]\nenabled = true\n" + extra)
     return XmppNode(ThreadedNode(config).start())
@@ -59,14 +53,14 @@ def _node(tmp_path_factory: pytest.TempPathFactory, extra: str = "") -> XmppNode
 
 @pytest.fixture(scope="module")
 def xmpp_node(xmpp_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
-    node = _node(tmp_path_factory)
+    node = start_node(tmp_path_factory)
     yield node
     node.running.stop()
 
 
 @pytest.fixture(scope="module")
 def untrusted_node(xmpp_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
-    node = _node(tmp_path_factory, '[network]\ntrusted = ["10.9.9.0/24"]\n')
+    node = start_node(tmp_path_factory, '[network]\ntrusted = ["10.9.9.0/24"]\n')
     yield node
     node.running.stop()
 

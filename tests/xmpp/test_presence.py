@@ -192,3 +192,15 @@ def test_a_sender_cannot_choose_whose_held_presence_it_replaces(xmpp_node: XmppN
     assert got == {(f"{juliet_address}/balcony", "dnd"), (f"{mallory_address}/m", "chat")}
     for stream in (juliet, romeo, mallory):
         stream.close()
+
+
+def test_a_client_that_vanishes_mid_stanza_is_seen_going_away(xmpp_node: XmppNode) -> None:
+    juliet, juliet_address = online(xmpp_node, "balcony")
+    romeo, romeo_address = online(xmpp_node, "orchard")
+    subscribe(juliet, juliet_address, romeo, romeo_address)
+    romeo.send(f"<message to='{juliet_address}' type='chat'><body>half a thou")  # and the line drops
+    romeo.close()
+    assert presences(heard(juliet)) == [("unavailable", f"{romeo_address}/orchard")]
+    juliet.send(f"<message to='{romeo_address}' type='chat' id='later'><body>still there?</body></message>")
+    assert heard(juliet) == []  # kept offline for him, not refused
+    juliet.close()

@@ -44,6 +44,10 @@ class Bus(Protocol):
     async def publish(self, event: Event) -> None:
         """Deliver `event` to every subscription of its topic (on every node, for a cluster's bus)."""
 
+    def publish_nowait(self, event: Event) -> None:
+        """`publish` from code that does not wait: this process's subscribers hear it at once, the others'
+        as soon as it can be sent."""
+
     def subscribe(self, topic: str, *, queue_size: int = 1000,
                   accept: Callable[[Event], bool] | None = None) -> Subscription:
         """Hear the events of `topic` (`topics.mailbox(id)`, ...), or of every topic starting with a prefix

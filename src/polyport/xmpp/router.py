@@ -232,12 +232,7 @@ class Router:
 
     def _publish(self, event: Event) -> None:
         if self.bus is not None and self._running:
-            publish = getattr(self.bus, "publish_nowait", None)
-            if publish is not None:
-                publish(event)
-            else:
-                task = asyncio.get_running_loop().create_task(self.bus.publish(event))
-                task.add_done_callback(lambda _: None)
+            self.bus.publish_nowait(event)
 
     def heard(self, event: Event, now: float) -> None:
         """An event of another router's (its own are ignored)."""

@@ -341,19 +341,19 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.close_with_error("conflict", "this resource was bound by another session")
         self.conn.close()
 
-    def broadcast_own(self, presence: ET.Element[str]) -> None:
+    def broadcast_own(self, stanza: ET.Element[str]) -> None:
         """Presence to the account's other available resources (RFC 6121 4.2.2, 4.5.2)."""
         assert self.jid is not None
         for name, resource in self.router.resources(self.jid.bare):
             if name != self.jid.resource and resource.available:
-                self.router.send(resource, _addressed(presence, resource.jid))
+                self.router.send(resource, presence.addressed(stanza, resource.jid))
 
     def learn_own(self) -> None:
         """A resource that just became available hears the account's other available ones."""
         assert self.jid is not None
         for name, resource in self.router.resources(self.jid.bare):
             if name != self.jid.resource and resource.last is not None:
-                send(self, _addressed(resource.last, self.jid))
+                send(self, presence.addressed(resource.last, self.jid))
 
     async def check_blocking(self, to: Jid, to_account: int) -> bool:
         """Whether a stanza from this client to `to` (of account `to_account`) may go (XEP-0191): the
@@ -575,15 +575,6 @@ class XmppSession(CommandSession[State, XmlFrame]):
 def _stamp() -> str:
     """Now as XEP-0082's DateTime, in UTC."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _addressed(stanza: ET.Element[str], to: Jid) -> ET.Element[str]:
-    """A copy of the stanza addressed to `to`."""
-    copy = ET.Element(stanza.tag, stanza.attrib)
-    copy.extend(stanza)
-    copy.text = stanza.text
-    copy.set("to", str(to))
-    return copy
 
 
 def _base64(text: str) -> bytes:
