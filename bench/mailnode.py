@@ -1,7 +1,7 @@
 """A Polyport node for the mail benchmarks: a data folder with the shared bench's users (u0001..u2000 on
-bench.test, password benchpass, production argon2id settings), IMAP, POP3 and SMTP on free loopback ports, run
+bench.test, password benchpass, production argon2id settings), IMAP, POP3, SMTP and XMPP on free loopback ports, run
 as its own process (`polyport serve`, uvloop) with a pid file for the load generators' CPU and memory
-figures. Used by bench/imap.py, bench/pop3.py, bench/smtp.py and bench/imap_conns.py.
+figures. Used by bench/imap.py, bench/pop3.py, bench/smtp.py, bench/imap_conns.py and bench/xmpp.py.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class MailNode:
     imap_port: int
     pop3_port: int
     smtp_port: int
+    xmpp_port: int
     pidfile: Path
     process: subprocess.Popen[bytes]
 
@@ -81,12 +82,12 @@ def prepare(data: Path, users: int = USERS) -> None:
 
 @contextmanager
 def running(data: Path, *, max_connections: int = 20_000, workers: int = 1) -> Iterator[MailNode]:
-    imap_port, pop3_port, smtp_port = free_port(), free_port(), free_port()
+    imap_port, pop3_port, smtp_port, xmpp_port = free_port(), free_port(), free_port(), free_port()
     from polyport.service_table import SERVICES
 
     # Every other built service on any free port (0): none may land on a privileged or busy one.
     others = "".join(f"[services.{s.name}]\nports = [0]\n" for s in SERVICES
-                     if s.built and s.name not in ("imap", "pop3", "smtp"))
+                     if s.built and s.name not in ("imap", "pop3", "smtp", "xmpp"))
     config = data / "bench.toml"
     config.write_text(
         f'[node]\ndata = "{data}"\nmain_domain = "{DOMAIN}"\nworkers = {workers}\n[log]\nlevel = "warning"\n'
@@ -96,6 +97,8 @@ def running(data: Path, *, max_connections: int = 20_000, workers: int = 1) -> I
         f"max_per_address = {max_connections}\n"
         f"[services.smtp]\nports = [{smtp_port}]\nmax_connections = {max_connections}\n"
         f"max_per_address = {max_connections}\n"
+        f"[services.xmpp]\nports = [{xmpp_port}]\nmax_connections = {max_connections}\n"
+        f"max_per_address = {max_connections}\n"
         f"{others}")
     process = subprocess.Popen([sys.executable, "-m", "polyport", "serve", "--config", str(config), "--bind",
                                 "127.0.0.1"], stdout=subprocess.DEVNULL)
@@ -103,15 +106,16 @@ def running(data: Path, *, max_connections: int = 20_000, workers: int = 1) -> I
     pidfile.write_text(str(process.pid))
     try:
         deadline = time.monotonic() + 30
-        while True:
+        waiting = [imap_port, pop3_port, smtp_port, xmpp_port]
+        while waiting:
             try:
-                socket.create_connection(("127.0.0.1", imap_port), timeout=1).close()
-                break
+                socket.create_connection(("127.0.0.1", waiting[0]), timeout=1).close()
+                waiting.pop(0)
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise SystemExit("the node did not start") from None
                 time.sleep(0.05)
-        yield MailNode(data, imap_port, pop3_port, smtp_port, pidfile, process)
+        yield MailNode(data, imap_port, pop3_port, smtp_port, xmpp_port, pidfile, process)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -123,7 +127,8 @@ def running(data: Path, *, max_connections: int = 20_000, workers: int = 1) -> I
 def run_peers(node: MailNode, tests: str, reps: int, seconds: int) -> int:
     """The shared bench's interleaved peer-vs-ours run; prints its table."""
     env = {**os.environ, "OURS_PIDFILE": str(node.pidfile), "OURS_IMAP_PORT": str(node.imap_port),
-           "OURS_POP3_PORT": str(node.pop3_port), "OURS_SMTP_PORT": str(node.smtp_port)}
+           "OURS_POP3_PORT": str(node.pop3_port), "OURS_SMTP_PORT": str(node.smtp_port),
+           "OURS_XMPP_PORT": str(node.xmpp_port)}
     return subprocess.call(["bash", str(SHARED_BENCH / "run_peers.sh"), "--ours", "-t", tests, "-r", str(reps),
                             "-d", str(seconds)], cwd=SHARED_BENCH, env=env)
 

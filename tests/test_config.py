@@ -19,7 +19,8 @@ def test_defaults_resolve_from_the_service_table() -> None:
     assert config.service("cliapi").trusted_only
     assert not config.service("xmpp-s2s").enabled
     assert smtp.listening and smtp.idle_timeout == 300  # RFC 5321's five minutes
-    assert not config.service("xmpp").listening  # not built yet
+    assert config.service("xmpp").listening
+    assert not config.service("ldap").listening  # not built yet
     assert not config.service("lmtp").enabled  # off unless asked for
 
 

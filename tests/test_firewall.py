@@ -116,10 +116,10 @@ def test_header_says_what_generated_it() -> None:
 
 def test_not_built_services_are_skipped_with_a_comment() -> None:
     for text in all_formats(Config(), TRUSTED).values():
-        assert "# skipped xmpp (XMPP, 5222/tcp): not available yet, so nothing listens there" in text
+        assert "# skipped ldap (LDAP, 389/tcp): not available yet, so nothing listens there" in text
         assert "# skipped rtp (RTP media, 60000-60099/udp): not available yet" in text
-        assert "polyport xmpp" not in text
-        assert not [line for line in rule_lines(text) if "5222" in line]
+        assert "polyport ldap" not in text
+        assert not [line for line in rule_lines(text) if " 389 " in line or "=389/" in line]
 
 
 def test_disabled_services_appear_nowhere(mark_built: MarkBuilt) -> None:

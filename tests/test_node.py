@@ -50,7 +50,8 @@ async def test_first_start_initializes_the_data_folder(tmp_path: Path, echo_buil
         assert status is not None
         assert [b.service for b in status.listeners] == ["smtp", "submission", "smtps", "lmtp", "pop3", "pop3s",
                                                          "imap", "imaps", "http", "https", "webuser", "webusers",
-                                                         "webadmin", "webadmins", "cliapi", "cliapi-tls"]
+                                                         "webadmin", "webadmins", "cliapi", "cliapi-tls", "xmpp",
+                                                         "xmpps"]
         client = await Client.connect(next(b.port for b in status.listeners if b.service == "cliapi"))
         assert await client.line() == b"HELLO\r\n"
         await client.close()
@@ -193,7 +194,7 @@ async def test_an_unwritable_data_folder_is_named(tmp_path: Path) -> None:
 async def test_disabled_services_do_not_listen(tmp_path: Path, echo_built: None) -> None:
     config = make_config(tmp_path, "enabled = false")
     for name in ("cliapi-tls", "imap", "imaps", "pop3", "pop3s", "smtp", "submission", "smtps", "lmtp", "http", "https",
-                 "webuser", "webusers", "webadmin", "webadmins"):
+                 "webuser", "webusers", "webadmin", "webadmins", "xmpp", "xmpps"):
         config.services[name] = ServiceSettings(enabled=False)
     node = Node(config)
     await node.start()

@@ -542,17 +542,22 @@ class Node:
         """Start, run until SIGTERM or SIGINT, stop. SIGHUP re-reads the TLS certificate. A worker also
         stops when its supervisor is gone."""
         loop = asyncio.get_running_loop()
-        await self.start()
+        # Heard from before the start: a signal while listeners open (the first ones already answer) is a
+        # stop once the start is done, not a KeyboardInterrupt in the middle of it.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        started = False
         try:
+            await self.start()
+            started = True
             await self._stopping.wait()
             self._log.info("node.stopping", supervisor_gone=self.role is not None and self.role.channel.closed.done())
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
-            await self.stop()
+            if started:
+                await self.stop()
         self._log.info("node.stopped")
 
     def connections(self) -> dict[str, int]:

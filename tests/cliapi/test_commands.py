@@ -190,7 +190,8 @@ def test_server_commands(admin: Cli, node: ThreadedNode) -> None:
     admin.fails("UPDATEMODULE SMTP {MaxConnections=#5;}", 501, "several listeners")
     admin.ok("UPDATEMODULE SMTP {smtps={MaxPerAddress=#7;};}")
     assert admin.data("GETMODULE SMTP")["smtps"]["Available"] == "YES"
-    assert admin.data("GETMODULE XMPP")["xmpp"]["Available"] == "NO"
+    assert admin.data("GETMODULE XMPP")["xmpp"]["Available"] == "YES"
+    assert admin.data("GETMODULE LDAP")["ldap"]["Available"] == "NO"
     admin.fails("GETMODULE NOSUCH", 501, "unknown module")
     admin.ok("SETMODULE cliapi {}")
 

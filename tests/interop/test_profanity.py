@@ -15,20 +15,17 @@ import pytest
 from tests.interop.conftest import need_binary
 from tests.interop.test_neomutt import Terminal
 from tests.xmpp.conftest import PASSWORD, XmppNode, bound, start_node
-from tests.xmpp.xmpp_worker import xmpp_served
 
-# XMPP is served only where the tests patch the service table (issue 16 is being built): this process.
-pytestmark = [pytest.mark.interop, pytest.mark.one_process, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 C = "{jabber:client}"
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
-    with xmpp_served():
-        running = start_node(tmp_path_factory)
-        yield running
-        running.running.stop()
+    running = start_node(tmp_path_factory)
+    yield running
+    running.running.stop()
 
 
 def test_profanity_logs_in_over_tls_and_chats(node: XmppNode) -> None:

@@ -11,18 +11,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.xmpp.conftest import PASSWORD, XmppNode, start_node
-from tests.xmpp.xmpp_worker import xmpp_served
-
-# XMPP is served only where the tests patch the service table (issue 16 is being built): this process.
-pytestmark = pytest.mark.one_process
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
-    with xmpp_served():
-        running = start_node(tmp_path_factory)
-        yield running
-        running.running.stop()
+    running = start_node(tmp_path_factory)
+    yield running
+    running.running.stop()
 
 
 async def test_slixmpp_logs_in_and_asks_the_server(node: XmppNode) -> None:

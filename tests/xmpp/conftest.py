@@ -1,5 +1,5 @@
 """Nodes serving XMPP for a test module: one where loopback is trusted (the default) and one where it is
-not. XMPP is not in the service table yet (issue 16 is being built), so the tests name its package."""
+not."""
 
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ import pytest
 
 from polyport.net.framing.xmlstream import Stanza, StreamOpen, XmlFrame, XmlStreamFramer
 from tests.node_thread import ThreadedNode, node_config
-from tests.xmpp.xmpp_worker import xmpp_served
 
 PASSWORD = "xmpp-pass-1"
 OPEN = ("<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' xml:lang='en' "
         "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
-
-
-@pytest.fixture(scope="module")
-def xmpp_built() -> Iterator[None]:
-    with xmpp_served():
-        yield
 
 
 class XmppNode:
@@ -45,21 +38,20 @@ class XmppNode:
 
 
 def start_node(tmp_path_factory: pytest.TempPathFactory, extra: str = "") -> XmppNode:
-    """A node serving XMPP (the table must name the package: xmpp_served), its other services too."""
-    config = node_config(tmp_path_factory.mktemp("xmpp-node"), "xmpp", 0,
-                         "\n[services.xmpps]\nports = [0]\nenabled = true\n" + extra)
+    """A node serving XMPP on both client ports, its other services too."""
+    config = node_config(tmp_path_factory.mktemp("xmpp-node"), "xmpp", 0, extra)
     return XmppNode(ThreadedNode(config).start())
 
 
 @pytest.fixture(scope="module")
-def xmpp_node(xmpp_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
+def xmpp_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
     node = start_node(tmp_path_factory)
     yield node
     node.running.stop()
 
 
 @pytest.fixture(scope="module")
-def untrusted_node(xmpp_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
+def untrusted_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
     node = start_node(tmp_path_factory, '[network]\ntrusted = ["10.9.9.0/24"]\n')
     yield node
     node.running.stop()

@@ -4,7 +4,6 @@ JIDs, subscriptions and presence) through the routers' view of every worker's re
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,11 +31,10 @@ class Node:
 
 
 @pytest.fixture
-async def supervisor(xmpp_built: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Supervisor]:
+async def supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Supervisor]:
     monkeypatch.setenv(POSTMASTER_PASSWORD_ENV, POSTMASTER_PASSWORD)
-    config = node_config(tmp_path / "data", "xmpp", 0, "\n[services.xmpps]\nports = [0]\nenabled = true\n")
+    config = node_config(tmp_path / "data", "xmpp", 0)
     sup = Supervisor(config, 2, in_process=True)
-    sup.worker_command = [sys.executable, "-m", "tests.xmpp.xmpp_worker"]
     await sup.start()
     try:
         yield sup

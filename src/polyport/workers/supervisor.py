@@ -614,15 +614,19 @@ class Supervisor:
     async def serve(self) -> None:
         """Start, run until SIGTERM or SIGINT, stop. SIGHUP reaches every worker."""
         loop = asyncio.get_running_loop()
-        await self.start()
+        # Heard from before the start, as Node.serve does: a signal during it stops the node once started.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        started = False
         try:
+            await self.start()
+            started = True
             await self._stop_requested.wait()
             self._log.info("node.stopping")
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
-            await self.stop()
+            if started:
+                await self.stop()
         self._log.info("node.stopped")

@@ -54,7 +54,7 @@ def presence_of(router: Router, account: Jid, to: Jid) -> None:
     answer, RFC 6121 4.3.2; and what a new subscriber gets, 3.1.5)."""
     for _, resource in router.resources(account.bare):
         if resource.last is not None:
-            router.deliver_presence(addressed(resource.last, to, sender=resource.jid), to)
+            router.deliver_presence(wire.addressed(resource.last, to, sender=resource.jid), to)
 
 
 def unavailable_from(router: Router, account: Jid, to: Jid) -> None:
@@ -62,18 +62,7 @@ def unavailable_from(router: Router, account: Jid, to: Jid) -> None:
     for _, resource in router.resources(account.bare):
         if resource.available:
             presence = ET.Element(C + "presence", {"type": "unavailable", "from": str(resource.jid)})
-            router.deliver_presence(addressed(presence, to), to)
-
-
-def addressed(stanza: ET.Element[str], to: Jid, *, sender: Jid | None = None) -> ET.Element[str]:
-    """A copy of the stanza addressed to `to` (and from `sender`, when given)."""
-    copy = ET.Element(stanza.tag, stanza.attrib)
-    copy.extend(stanza)
-    copy.text = stanza.text
-    copy.set("to", str(to))
-    if sender is not None:
-        copy.set("from", str(sender))
-    return copy
+            router.deliver_presence(wire.addressed(presence, to), to)
 
 
 async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid, contact: Jid, kind: str) -> None:

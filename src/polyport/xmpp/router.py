@@ -16,6 +16,12 @@ available resource of non-negative priority (RFC 6121 8.5.2.1.1 allows all of th
 groupchat and error messages to a bare JID are dropped; presence goes to every available resource. To a
 full JID: the resource if it is bound, else a message falls back to the bare JID's rules (8.5.3.2.1),
 presence is dropped. Message carbons (XEP-0280) are decided here too.
+
+An account's own resources hear each other's presence (RFC 6121 4.2.2, 4.5.2) from the router of the worker
+that holds the listener: a session's change goes to this worker's resources of the account at once, and to
+another worker's through the announcement that worker hears anyway (`_remote`). Sending it both ways
+would race: two resources of one account that become available at once in two workers could each miss
+the other, each worker's view not yet holding the other resource.
 """
 
 from __future__ import annotations
@@ -267,16 +273,30 @@ class Router:
         held = resources.get(jid.resource)
         if held is not None and held.local:
             return  # ours: a kick settles who keeps it
+        was = wire.serialize(held.last).decode() if held is not None and held.last is not None else ""
         if event.gone:
             if held is not None and held.origin == event.origin:
                 del resources[jid.resource]
                 if not resources:
                     self.accounts.pop(jid.bare, None)
+                if was:
+                    self._tell_own(jid, None)
             return
         last = wire.parse_stanza(event.presence) if event.presence else None
         self.accounts.setdefault(jid.bare, {})[jid.resource] = Resource(
             jid, None, event.origin, available=last is not None, priority=event.priority, last=last,
             interested=event.interested, carbons=event.carbons, blocklist=event.blocklist, seen=now)
+        if event.presence != was:  # a change, not the same presence announced again
+            self._tell_own(jid, last)
+
+    def _tell_own(self, jid: Jid, last: ET.Element[str] | None) -> None:
+        """Another worker's resource changed its presence: this worker's available resources of the account
+        hear it (`last`, or unavailable where None)."""
+        stanza = last if last is not None else ET.Element(C + "presence", {"type": "unavailable",
+                                                                           "from": str(jid)})
+        for name, resource in self.resources(jid.bare):
+            if name != jid.resource and resource.local and resource.available:
+                self.send(resource, wire.addressed(stanza, resource.jid))
 
     def announce_all(self) -> None:
         for resources in list(self.accounts.values()):

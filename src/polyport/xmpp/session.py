@@ -325,14 +325,14 @@ class XmppSession(CommandSession[State, XmlFrame]):
         for item in items:
             contact = Jid.parse(item.contact)
             if item.state.from_ and not await self.router.blocks(self.runtime, sender.bare, account_id, contact):
-                self.router.deliver_presence(presence.addressed(gone, contact), contact)
+                self.router.deliver_presence(wire.addressed(gone, contact), contact)
 
     def tell_directed(self, unavailable: ET.Element[str]) -> None:
         """Those this client sent directed presence learn it is unavailable (RFC 6121 4.6.3), once."""
         directed, self.directed = self.directed, {}
         for target in directed:
             if target.bare not in self.watchers:
-                self.router.deliver_presence(presence.addressed(unavailable, target), target)
+                self.router.deliver_presence(wire.addressed(unavailable, target), target)
 
     def replaced(self) -> None:
         """Another session bound this one's resource (RFC 6120 7.7.2.2): this one ends with `conflict`,
@@ -342,18 +342,19 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.conn.close()
 
     def broadcast_own(self, stanza: ET.Element[str]) -> None:
-        """Presence to the account's other available resources (RFC 6121 4.2.2, 4.5.2)."""
+        """Presence to the account's other available resources of this worker (RFC 6121 4.2.2, 4.5.2);
+        other workers' hear it from their routers (xmpp/router.py)."""
         assert self.jid is not None
         for name, resource in self.router.resources(self.jid.bare):
-            if name != self.jid.resource and resource.available:
-                self.router.send(resource, presence.addressed(stanza, resource.jid))
+            if name != self.jid.resource and resource.available and resource.local:
+                self.router.send(resource, wire.addressed(stanza, resource.jid))
 
     def learn_own(self) -> None:
         """A resource that just became available hears the account's other available ones."""
         assert self.jid is not None
         for name, resource in self.router.resources(self.jid.bare):
             if name != self.jid.resource and resource.last is not None:
-                send(self, presence.addressed(resource.last, self.jid))
+                send(self, wire.addressed(resource.last, self.jid))
 
     async def check_blocking(self, to: Jid, to_account: int) -> bool:
         """Whether a stanza from this client to `to` (of account `to_account`) may go (XEP-0191): the
@@ -778,7 +779,7 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     contacts = await s.unblocked(list(states))
     s.watchers = [contact for contact in contacts if states[contact].from_]
     for contact in s.watchers:
-        s.router.deliver_presence(presence.addressed(stanza, contact), contact)
+        s.router.deliver_presence(wire.addressed(stanza, contact), contact)
     if kind == "unavailable":
         s.tell_directed(stanza)
     if initial:

@@ -13,6 +13,7 @@ from xml.etree import ElementTree as ET
 
 from polyport.net.framing import FrameError, FrameTooLarge
 from polyport.net.framing.xmlstream import STREAMS_NS, Stanza, XmlStreamFramer
+from polyport.xmpp.jid import Jid
 
 CLIENT_NS = "jabber:client"
 SERVER_NS = "jabber:server"
@@ -170,3 +171,14 @@ def parse_stanza(xml: str, content_ns: str = CLIENT_NS) -> ET.Element[str] | Non
     except (FrameError, FrameTooLarge):
         return None
     return frame.element if isinstance(frame, Stanza) else None
+
+
+def addressed(stanza: ET.Element[str], to: Jid, *, sender: Jid | None = None) -> ET.Element[str]:
+    """A copy of the stanza addressed to `to` (and from `sender`, when given)."""
+    copy = ET.Element(stanza.tag, stanza.attrib)
+    copy.extend(stanza)
+    copy.text = stanza.text
+    copy.set("to", str(to))
+    if sender is not None:
+        copy.set("from", str(sender))
+    return copy
