@@ -510,8 +510,10 @@ class Node:
             self._sender = None
         for listener in self.listeners:
             await listener.stop_accepting()
-        await asyncio.gather(*(listener.finish(grace) for listener in self.listeners),
-                             *(task.stop(grace) for task, _ in self._tasks))
+        # Sessions first, then the protocols' background work: what a session leaves behind as it ends
+        # (XMPP's messages a client never acknowledged, kept offline) is the tasks' to finish.
+        await asyncio.gather(*(listener.finish(grace) for listener in self.listeners))
+        await asyncio.gather(*(task.stop(grace) for task, _ in self._tasks))
         for _, running in self._tasks:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -69,3 +69,48 @@ async def test_slixmpp_logs_in_and_asks_the_server(node: XmppNode) -> None:
     finally:
         client.disconnect()
         await asyncio.wait_for(client.disconnected, 10)
+
+
+async def test_slixmpp_stream_management_resumes_a_lost_stream(node: XmppNode) -> None:
+    """slixmpp's XEP-0198 plugin: it enables resumption, its connection is cut, a message comes meanwhile,
+    and it resumes the stream on a new connection and gets the message."""
+    import slixmpp
+
+    context = ssl.create_default_context(cafile=node.cert)
+    context.check_hostname = False
+    clients = []
+    for resource, plugins in (("mobile", ("xep_0198",)), ("desk", ())):
+        client = slixmpp.ClientXMPP(f"{node.account()}/{resource}", PASSWORD)
+        for plugin in plugins:
+            client.register_plugin(plugin)
+        client.ssl_context = context
+        clients.append(client)
+    mobile, desk = clients
+    events = {name: asyncio.Event() for name in ("sm_enabled", "mobile_started", "desk_started", "disconnected",
+                                                 "session_resumed")}
+    mobile.add_event_handler("sm_enabled", lambda _: events["sm_enabled"].set())
+    mobile.add_event_handler("session_start", lambda _: events["mobile_started"].set())
+    desk.add_event_handler("session_start", lambda _: events["desk_started"].set())
+    mobile.add_event_handler("disconnected", lambda _: events["disconnected"].set())
+    mobile.add_event_handler("session_resumed", lambda _: events["session_resumed"].set())
+    bodies: asyncio.Queue[str] = asyncio.Queue()
+    mobile.add_event_handler("message", lambda message: bodies.put_nowait(str(message["body"])))
+    for client in clients:
+        client.connect(host="127.0.0.1", port=node.port)
+    try:
+        for name in ("sm_enabled", "mobile_started", "desk_started"):
+            await asyncio.wait_for(events[name].wait(), 15)
+        desk.send_message(mto=mobile.boundjid.full, mbody="before", mtype="chat")
+        assert await asyncio.wait_for(bodies.get(), 10) == "before"
+        assert mobile.transport is not None
+        mobile.transport.abort()  # the connection is lost, no stream close
+        await asyncio.wait_for(events["disconnected"].wait(), 10)
+        await asyncio.sleep(0.3)
+        desk.send_message(mto=mobile.boundjid.full, mbody="while away", mtype="chat")
+        mobile.connect(host="127.0.0.1", port=node.port)
+        await asyncio.wait_for(events["session_resumed"].wait(), 15)
+        assert await asyncio.wait_for(bodies.get(), 10) == "while away"
+    finally:
+        # Each one's future from disconnect(): `client.disconnected` is replaced by a new one once it is done.
+        await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)
+

@@ -87,6 +87,8 @@ class Router:
         self._block_changes = 0  # raised by every change heard: a list read across one is not kept
         self._running = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # Sessions of resumable streams (XEP-0198), by stream id: connected, or detached and waiting.
+        self.resumable: dict[str, XmppSession] = {}
         self._log = log.get(service="xmpp")
 
     # -- this worker's resources --
@@ -101,6 +103,15 @@ class Router:
         self._publish(XmppKick(self.origin, str(jid), resource.bound_at))
         self._announce(resource)
         return old.session if old is not None and old.session is not session else None
+
+    def rebind(self, old: XmppSession, new: XmppSession, jid: Jid) -> bool:
+        """A resumed stream's session takes the resource over from the detached one (XEP-0198 5); False
+        if the resource is no longer the old session's."""
+        resource = self.full(jid)
+        if resource is None or resource.session is not old:
+            return False
+        resource.session = new
+        return True
 
     def unbind(self, session: XmppSession, jid: Jid) -> None:
         resources = self.accounts.get(jid.bare)
@@ -192,6 +203,14 @@ class Router:
             return send(resource.session, stanza)
         self._publish(XmppStanzas(self.origin, [(str(resource.jid), wire.serialize(stanza).decode())]))
         return True
+
+    async def finish(self, grace: float) -> None:
+        for session in list(self.resumable.values()):
+            if session.detached is not None:
+                session.forget_detached()
+                session.end_for_good()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=max(grace, 1.0))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""
@@ -387,4 +406,5 @@ class RouterTask:
         await self.router.run()
 
     async def stop(self, grace: float) -> None:
-        pass  # cancelled by the node; nothing to finish
+        """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`)."""
+        await self.router.finish(grace)

@@ -1,7 +1,14 @@
 """One client-to-server XMPP stream (RFC 6120) on the kernel's session loop: the stream header and its
 features, STARTTLS, SASL, resource binding, and the server's own answers (ping, service discovery,
-version); every other stanza gets the stanza error RFC 6120 gives it. Rosters, presence and routing
-between clients (RFC 6121) are not built yet.
+version); every other stanza gets the stanza error RFC 6120 gives it. Rosters and presence (RFC 6121) go
+through xmpp/presence.py, delivery between clients through the worker's router (xmpp/router.py).
+
+Stream management (XEP-0198, xmpp/sm.py): once enabled, what the session sends to the client is kept until
+acknowledged. A resumable stream whose connection is lost (not closed with `</stream:stream>`, nor ended by
+a stream error) leaves its session detached for RESUME_SECONDS, still bound and still taking stanzas into
+its queue; a new stream of the same account that names its id within that time takes it over (`<resumed/>`,
+then what the client had not acknowledged, again). A session that ends for good re-routes the messages
+the client never acknowledged: to the account's other resources, or offline (XEP-0198 5).
 
 A "command" of the kernel's loop is a frame of net/framing/xmlstream.py: a stream header, a stanza or the
 stream's end, keyed by what it is (`("iq", "get", namespace)` for an iq by its payload's namespace).
@@ -19,6 +26,7 @@ handler for is `service-unavailable` (RFC 6120 8.4); a stanza that is not an iq,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -57,7 +65,7 @@ from polyport.net.framing.xmlstream import (
     XmlStreamFramer,
 )
 from polyport.runtime import Runtime
-from polyport.xmpp import presence, wire
+from polyport.xmpp import presence, sm, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
 
@@ -79,6 +87,7 @@ BLOCKING_NS = "urn:xmpp:blocking"
 CSI_NS = "urn:xmpp:csi:0"
 VCARD_NS = "vcard-temp"
 VCARD = "{" + VCARD_NS + "}"
+STANZAS = frozenset({C + "iq", C + "message", C + "presence"})
 MAX_HELD = 500  # senders whose presence an inactive client's session holds (XEP-0352)
 BLOCKING = "{" + BLOCKING_NS + "}"
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
@@ -171,12 +180,32 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.inactive = False  # the client said it is not in use (XEP-0352): presence waits
         self.held: dict[str, bytes] = {}  # presence held while inactive: the latest per sender
         self.backlog: list[tuple[bytes, str | None]] | None = None  # live stanzas behind offline ones
+        self.sm: sm.StreamManagement | None = None  # stream management, once the client enabled it
+        self.stream_closed = False  # the stream ended with its close tag or a stream error: no resumption
+        self.detached: asyncio.TimerHandle | None = None  # its connection lost: waiting to be resumed
+        self.successor: XmppSession | None = None  # the session that resumed this one
 
     def send(self, data: bytes) -> None:
+        """Stream-level XML (the header, features, negotiation, stream management's own elements)."""
         self.conn.write(data)
 
     def send_stanza(self, element: ET.Element[str]) -> None:
-        self.conn.write(wire.serialize(element))
+        self.write_stanza(wire.serialize(element))
+
+    def write_stanza(self, data: bytes) -> None:
+        """A stanza to the client: counted and kept until acknowledged where stream management is on."""
+        if self.successor is not None:  # resumed on another stream meanwhile
+            self.successor.write_stanza(data)
+            return
+        if self.sm is None:
+            self.conn.write(data)
+            return
+        ask = self.sm.sending(data)
+        if self.sm.overflowing:
+            self.close_with_error("resource-constraint", "too many stanzas not acknowledged")
+            return
+        if self.detached is None:
+            self.conn.write(data + sm.REQUEST if ask else data)
 
     def deliver(self, data: bytes, *, presence_from: str | None = None) -> bool:
         if self.backlog is not None:  # offline messages are being written first (XEP-0160 4)
@@ -188,7 +217,16 @@ class XmppSession(CommandSession[State, XmlFrame]):
         """A stanza for this client (from the router); False if it cannot take it (gone, or not reading).
         While the client is inactive (XEP-0352), presence (`presence_from`: the sender the router stamped)
         waits, only the latest of each sender kept and at most MAX_HELD senders, until it is active again
-        or something else is sent (which keeps the order of what it sees)."""
+        or something else is sent (which keeps the order of what it sees). A detached session queues it
+        for its client's return."""
+        if self.successor is not None:  # resumed on another stream meanwhile
+            return self.successor._deliver(data, presence_from=presence_from)
+        if self.detached is not None:
+            assert self.sm is not None
+            if self.sm.overflowing:
+                return False
+            self.sm.sending(data)
+            return True
         if self.finished or self.conn.writing_paused:
             return False
         if presence_from is not None and self.inactive:
@@ -197,13 +235,17 @@ class XmppSession(CommandSession[State, XmlFrame]):
             self.held[presence_from] = data
             return True
         self.flush_held()
-        self.conn.write(data)
+        self.write_stanza(data)
         return True
 
     def flush_held(self) -> None:
         if self.held:
             held, self.held = self.held, {}
-            self.conn.write(b"".join(held.values()))
+            if self.sm is None:
+                self.conn.write(b"".join(held.values()))
+            else:
+                for data in held.values():
+                    self.write_stanza(data)
 
     # -- the kernel's hooks --
 
@@ -228,6 +270,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         except FrameError as err:
             self.close_with_error("not-well-formed", str(err))
             return None
+        if self.sm is not None and isinstance(self.frame, Stanza) and self.frame.element.tag in STANZAS:
+            self.sm.received()  # handled in order, before any <r/> after it is answered
         return self.frame.raw if isinstance(self.frame, Stanza) else b""
 
     async def line_too_long(self, err: LineTooLong) -> None:
@@ -306,7 +350,33 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.close_with_error("internal-server-error")
 
     def ended(self) -> None:
+        if (self.sm is not None and self.sm.resumable and not self.stream_closed and self.jid is not None
+                and self.detached is None and self.successor is None):
+            # The connection was lost: the session waits for its client to resume it (XEP-0198 5).
+            self.detached = asyncio.get_running_loop().call_later(sm.RESUME_SECONDS, self.expired)
+            self.log.info("xmpp.detached", jid=str(self.jid), unacknowledged=len(self.sm.unacked))
+            return
+        self.end_for_good()
+
+    def expired(self) -> None:
+        """Not resumed in time: the session ends as if its connection had just closed."""
+        self.log.info("xmpp.resumption_expired", jid=str(self.jid))
+        self.forget_detached()
+        self.end_for_good()
+
+    def forget_detached(self) -> None:
+        if self.detached is not None:
+            self.detached.cancel()
+            self.detached = None
+
+    def end_for_good(self) -> None:
         jid = self.jid
+        if self.sm is not None and self.router.resumable.get(self.sm.id) is self:
+            del self.router.resumable[self.sm.id]
+        if self.sm is not None and jid is not None and self.identity is not None:
+            unacknowledged, self.sm = self.sm.unacknowledged(), None
+            if unacknowledged:
+                self.router.spawn(self.reroute(unacknowledged, jid.bare, self.identity.account_id))
         if jid is None:
             return
         if self.available and self.identity is not None:
@@ -318,6 +388,23 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.tell_directed(ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)}))
         self.router.unbind(self, jid)
         self.jid = None
+
+    async def reroute(self, unacknowledged: list[bytes], account: Jid, account_id: int) -> None:
+        """Messages the client never acknowledged (XEP-0198 5): to the account's other available resources,
+        or offline; other stanzas (presence, iq, carbons and errors) are dropped."""
+        for data in unacknowledged:
+            stanza = wire.parse_stanza(data.decode())
+            if (stanza is None or stanza.tag != C + "message" or stanza.get("type", "normal") not in ("normal", "chat")
+                    or stanza.find(C + "body") is None):
+                continue
+            if self.router.deliver_message(stanza, account):
+                continue
+            if stanza.find("{" + DELAY_NS + "}delay") is None:
+                ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": _stamp()})
+            try:
+                await self.runtime.offline.store(account_id, wire.serialize(stanza).decode())
+            except OfflineFull:
+                self.log.info("xmpp.unacknowledged_dropped", account=str(account), reason="offline store full")
 
     async def tell_contacts_gone(self, gone: ET.Element[str], account_id: int) -> None:
         _, items = await self.runtime.rosters.roster(account_id)
@@ -337,7 +424,12 @@ class XmppSession(CommandSession[State, XmlFrame]):
     def replaced(self) -> None:
         """Another session bound this one's resource (RFC 6120 7.7.2.2): this one ends with `conflict`,
         its contacts told it went away, without unbinding the newer one."""
-        self.ended()
+        if self.detached is not None:  # its connection is gone already: nobody to tell
+            self.forget_detached()
+            self.end_for_good()
+            return
+        self.stream_closed = True
+        self.end_for_good()
         self.close_with_error("conflict", "this resource was bound by another session")
         self.conn.close()
 
@@ -427,6 +519,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.send(wire.stream_error(condition, text))
         self.log.info("xmpp.stream_error", condition=condition)
         self.finished = True
+        self.stream_closed = True
 
     # -- negotiation --
 
@@ -471,7 +564,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         bind = ET.Element("{" + wire.BIND_NS + "}bind")
         session = ET.Element("{" + SESSION_NS + "}session")
         ET.SubElement(session, "{" + SESSION_NS + "}optional")  # RFC 3921's session, for older clients
-        return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver"), ET.Element("{" + CSI_NS + "}csi")]
+        return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver"), ET.Element("{" + CSI_NS + "}csi"),
+                ET.Element("{" + sm.NS + "}sm")]
 
     def restart(self) -> None:
         """A new stream on the same connection (after TLS or SASL): a new parser, early input dropped."""
@@ -596,6 +690,7 @@ async def _open(s: XmppSession, frame: StreamOpen) -> None:
 async def _close(s: XmppSession, frame: StreamClose) -> None:
     s.send(wire.STREAM_END)
     s.finished = True
+    s.stream_closed = True
 
 
 @COMMANDS.handles("{" + wire.TLS_NS + "}starttls", NEGOTIATING)
@@ -638,6 +733,97 @@ async def _bind(s: XmppSession, frame: Stanza) -> None:
     ET.SubElement(bound, "{" + wire.BIND_NS + "}jid").text = str(jid)
     s.result(iq, bound)
     s.log.info("xmpp.bound", jid=str(jid))
+
+
+SM = "{" + sm.NS + "}"
+
+
+def _sm_failed(s: XmppSession, condition: str, h: int | None = None) -> None:
+    failed = ET.Element(SM + "failed")
+    if h is not None:
+        failed.set("h", str(h))
+    ET.SubElement(failed, "{" + wire.STANZA_ERRORS_NS + "}" + condition)
+    s.send(wire.serialize(failed))
+
+
+@COMMANDS.handles(SM + "enable", AFTER_SASL)
+async def _sm_enable(s: XmppSession, frame: Stanza) -> None:
+    if s.state is not State.BOUND or s.sm is not None:  # XEP-0198 3: after binding, once
+        _sm_failed(s, "unexpected-request")
+        return
+    resumable = frame.element.get("resume") in ("true", "1")
+    s.sm = sm.StreamManagement(resumable)
+    if resumable:
+        s.router.resumable[s.sm.id] = s
+    enabled = ET.Element(SM + "enabled")
+    if resumable:
+        enabled.attrib.update({"id": s.sm.id, "resume": "true", "max": str(sm.RESUME_SECONDS)})
+    s.send(wire.serialize(enabled))
+
+
+@COMMANDS.handles(SM + "r", AFTER_SASL)
+async def _sm_request(s: XmppSession, frame: Stanza) -> None:
+    if s.sm is None:
+        raise StreamError("unsupported-stanza-type", "stream management is not enabled")
+    s.send(b"<a xmlns='" + sm.NS.encode() + b"' h='" + str(s.sm.handled).encode() + b"'/>")
+
+
+@COMMANDS.handles(SM + "a", AFTER_SASL)
+async def _sm_ack(s: XmppSession, frame: Stanza) -> None:
+    if s.sm is None:
+        raise StreamError("unsupported-stanza-type", "stream management is not enabled")
+    try:
+        s.sm.acknowledged(sm.parse_h(frame.element.get("h")))
+    except ValueError as err:
+        raise StreamError("invalid-xml", str(err)) from None
+    except sm.AckError as err:  # XEP-0198 4: handled-count-too-high
+        raise StreamError("undefined-condition", str(err)) from None
+
+
+@COMMANDS.handles(SM + "resume", AFTER_SASL)
+async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
+    assert s.identity is not None
+    if s.state is State.BOUND:
+        _sm_failed(s, "unexpected-request")
+        return
+    try:
+        h = sm.parse_h(frame.element.get("h"))
+    except ValueError:
+        _sm_failed(s, "bad-request")
+        return
+    old = s.router.resumable.get(frame.element.get("previd", ""))
+    if old is None or old.sm is None or old.jid is None or old.identity is None \
+            or old.identity.account_id != s.identity.account_id:
+        _sm_failed(s, "item-not-found")  # expired, another worker's, or never ours: the client binds afresh
+        return
+    try:
+        old.sm.acknowledged(h)
+    except sm.AckError:
+        _sm_failed(s, "unexpected-request", old.sm.handled)
+        return
+    if old.detached is None:
+        # Its client came back before the server noticed the old connection go (a phone that changed
+        # networks): the old stream ends now, and this one takes over.
+        old.close_with_error("conflict", "the stream was resumed on another connection")
+        old.conn.close()
+    old.forget_detached()
+    if not s.router.rebind(old, s, old.jid):
+        old.end_for_good()
+        _sm_failed(s, "item-not-found")
+        return
+    s.jid, s.sm, old.sm, old.successor = old.jid, old.sm, None, s
+    s.available, s.watchers, s.directed = old.available, old.watchers, old.directed
+    s.inactive, s.held = old.inactive, old.held
+    old.jid, old.held = None, {}
+    s.router.resumable[s.sm.id] = s
+    s.state = State.BOUND
+    resumed = ET.Element(SM + "resumed", {"h": str(s.sm.handled), "previd": s.sm.id})
+    s.send(wire.serialize(resumed))
+    again = s.sm.unacknowledged()
+    if again:  # what the client had not acknowledged, again, and a request for its count
+        s.send(b"".join(again) + sm.REQUEST)
+        s.sm.requested = True
+    s.log.info("xmpp.resumed", jid=str(s.jid), resent=len(again))
 
 
 @COMMANDS.handles(("iq", "set", SESSION_NS), BOUND)
@@ -768,7 +954,7 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
                     if sender and await s.router.blocks(s.runtime, s.jid.bare, s.identity.account_id,
                                                         Jid.parse(sender)):
                         continue
-                s.send(message.encode())
+                s.write_stanza(message.encode())
         finally:
             backlog, s.backlog = s.backlog, None
             for data, sender_of_presence in backlog:
