@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from polyport.im import offline as offline_module
-from tests.xmpp.conftest import Stream, XmppNode, bound
+from tests.xmpp.conftest import PASSWORD, Stream, XmppNode, bound
 
 C = "{jabber:client}"
 STANZAS = "{urn:ietf:params:xml:ns:xmpp-stanzas}"
@@ -218,3 +218,30 @@ def test_a_groupchat_message_to_an_account_is_refused_and_an_iq_without_a_type_i
     assert error_condition(sender.stanza()) == "bad-request"
     for stream in (sender, target):
         stream.close()
+
+
+def test_addressees_follow_the_directorys_changes(xmpp_node: XmppNode) -> None:
+    """The router keeps how it resolved each addressee (xmpp/router.py); an account created, an alias added
+    or an account deleted counts at once."""
+    sender, _ = bound(xmpp_node, "s")
+    directory = xmpp_node.running.runtime.directory
+    name = f"later{xmpp_node.counter}@example.com"
+    sender.send(f"<message to='{name}' type='chat' id='x1'><body>anyone?</body></message>")
+    assert error_condition(sender.stanza()) == "service-unavailable"
+    xmpp_node.running.call(directory.create_account(name, password=PASSWORD))
+    sender.send(f"<message to='{name}' type='chat' id='x2'><body>now?</body></message>")
+    assert quiet(sender)  # kept offline for the new account
+    alias = f"alias-{name}"
+    sender.send(f"<message to='{alias}' type='chat' id='x3'><body>and you?</body></message>")
+    assert error_condition(sender.stanza()) == "service-unavailable"
+    xmpp_node.running.call(directory.create_alias(alias, name))
+    receiver, _ = bound(xmpp_node, "r", name)
+    available(receiver)
+    assert receiver.stanza().element.get("id") == "x2"
+    sender.send(f"<message to='{alias}' type='chat' id='x4'><body>by the alias</body></message>")
+    assert receiver.stanza().element.get("id") == "x4"
+    receiver.close()
+    xmpp_node.running.call(directory.delete_account(name))
+    sender.send(f"<message to='{name}' type='chat' id='x5'><body>gone?</body></message>")
+    assert error_condition(sender.stanza()) == "service-unavailable"
+    sender.close()

@@ -17,6 +17,7 @@ Each part is 1 to 1023 octets (of UTF-8) once prepared.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import unicodedata
 from dataclasses import dataclass
@@ -101,6 +102,10 @@ class Jid:
     @classmethod
     def parse(cls, text: str) -> Jid:
         """The JID `text` names, prepared; JidError if it names none."""
+        return _parse(text) if len(text) <= CACHED_LENGTH else cls._prepare(text)
+
+    @classmethod
+    def _prepare(cls, text: str) -> Jid:
         if len(text.encode()) > 3 * MAX_PART + 2:
             raise JidError("a JID longer than 3071 octets")
         rest, slash, resource = text.partition("/")
@@ -124,3 +129,10 @@ class Jid:
     def __str__(self) -> str:
         text = f"{self.local}@{self.domain}" if self.local else self.domain
         return f"{text}/{self.resource}" if self.resource else text
+
+
+# Every stanza names JIDs, mostly the same few (its sender's, its addressee's) over and over: preparing
+# them is most of what parsing costs, so the prepared ones are kept (a bounded cache, of short texts only:
+# at most 8192 x 200 characters; errors are not kept).
+CACHED_LENGTH = 200
+_parse = functools.lru_cache(maxsize=8192)(Jid._prepare)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from polyport import log
-from polyport.bus import Bus, topics
+from polyport.bus import Bus, Subscription, topics
 from polyport.bus.events import Event, XmppBlocklistChanged, XmppKick, XmppResource, XmppStanzas, XmppSync
 from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
@@ -52,6 +52,7 @@ CARBONS_NS = "urn:xmpp:carbons:2"
 FORWARD_NS = "urn:xmpp:forward:0"
 HINTS_NS = "urn:xmpp:hints"
 ANNOUNCE_EVERY = 60.0
+MAX_ADDRESSEES = 10_000
 FORGET_AFTER = 150.0
 
 
@@ -89,6 +90,11 @@ class Router:
         self._tasks: set[asyncio.Task[None]] = set()
         # Sessions of resumable streams (XEP-0198), by stream id: connected, or detached and waiting.
         self.resumable: dict[str, XmppSession] = {}
+        # Addressees as the directory resolved them (bare JID -> the account's JID and id, or None: nobody),
+        # kept while this router hears the directory's changes, forgotten at any change.
+        self._addressees: dict[Jid, tuple[Jid, int] | None] = {}
+        self._directory_changes = 0
+        self._directory: Subscription | None = None  # the directory's changes, while followed
         self._log = log.get(service="xmpp")
 
     # -- this worker's resources --
@@ -217,6 +223,53 @@ class Router:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- addressees --
+
+    async def addressee(self, runtime: Runtime, bare: Jid) -> tuple[Jid, int] | None:
+        """The account a bare JID names (through aliases, as the directory resolves them), or None."""
+        self._heard_directory()  # a change already queued counts now, not when the follower wakes
+        if bare in self._addressees:
+            return self._addressees[bare]
+        changes = self._directory_changes
+        record = await runtime.directory.login_record(str(bare))
+        found = (Jid.parse(record.address), record.account_id) if record is not None else None
+        self._heard_directory()
+        if self._directory is not None and changes == self._directory_changes:  # nothing changed meanwhile
+            if len(self._addressees) >= MAX_ADDRESSEES:
+                self._addressees.clear()
+            self._addressees[bare] = found
+        return found
+
+    def directory_changed(self) -> None:
+        self._directory_changes += 1
+        self._addressees.clear()
+
+    def _heard_directory(self) -> None:
+        subscription = self._directory
+        if subscription is None:
+            return
+        changed = subscription.overflowed
+        while subscription.get_nowait() is not None:
+            changed = True
+        if changed:
+            subscription.overflowed = False
+            self.directory_changed()
+
+    async def follow_directory(self) -> None:
+        """Hear the directory's changes (any worker's) until cancelled: addressees are resolved again."""
+        if self.bus is None or self._directory is not None:
+            await asyncio.Event().wait()
+            return
+        subscription = self._directory = self.bus.subscribe(topics.DIRECTORY)
+        try:
+            while True:
+                await subscription.wait()
+                self._heard_directory()
+        finally:
+            self._directory = None
+            self.directory_changed()
+            subscription.close()
 
     # -- block lists (XEP-0191) --
 
@@ -403,7 +456,7 @@ class RouterTask:
         self.router = router_for(runtime)
 
     async def run(self) -> None:
-        await self.router.run()
+        await asyncio.gather(self.router.run(), self.router.follow_directory())
 
     async def stop(self, grace: float) -> None:
         """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`)."""

@@ -495,15 +495,15 @@ class XmppSession(CommandSession[State, XmlFrame]):
             raise StanzaError("jid-malformed") from None
         if not jid.local:
             raise StanzaError("service-unavailable")  # a domain or component: none is served yet
-        record = await self.runtime.directory.login_record(str(jid.bare))
-        if record is None:
+        found = await self.router.addressee(self.runtime, jid.bare)
+        if found is None:
             try:
                 await self.runtime.directory.domain(jid.domain)
             except DirectoryError:  # no federation yet (issue 16): another server's users are out of reach
                 raise StanzaError("remote-server-not-found") from None
             raise StanzaError("service-unavailable")  # RFC 6121 8.5.1: no such user
-        account = Jid.parse(record.address)
-        return Jid(account.local, account.domain, jid.resource), record.account_id
+        account, account_id = found
+        return Jid(account.local, account.domain, jid.resource), account_id
 
     def stamped(self, reply: ET.Element[str]) -> ET.Element[str]:
         """A reply from the server to the client: addressed to its JID where the client named none."""
