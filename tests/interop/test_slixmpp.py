@@ -114,3 +114,46 @@ async def test_slixmpp_stream_management_resumes_a_lost_stream(node: XmppNode) -
         # Each one's future from disconnect(): `client.disconnected` is replaced by a new one once it is done.
         await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)
 
+
+
+async def test_slixmpp_reads_the_message_archive_page_by_page(node: XmppNode) -> None:
+    """slixmpp's XEP-0313 plugin pages through an account's archive (XEP-0059, five at a time) forwards and
+    backwards, and finds the stanza-id its client saw on each live message."""
+    import slixmpp
+
+    context = ssl.create_default_context(cafile=node.cert)
+    context.check_hostname = False
+    clients = []
+    for resource in ("reader", "writer"):
+        client = slixmpp.ClientXMPP(f"{node.account()}/{resource}", PASSWORD)
+        for plugin in ("xep_0059", "xep_0313", "xep_0359"):
+            client.register_plugin(plugin)
+        client.ssl_context = context
+        clients.append(client)
+    reader, writer = clients
+    started = [asyncio.Event(), asyncio.Event()]
+    for client, event in zip(clients, started, strict=True):
+        client.add_event_handler("session_start", lambda _, event=event: event.set())
+    live: asyncio.Queue[str] = asyncio.Queue()
+    reader.add_event_handler("message", lambda message: live.put_nowait(str(message["stanza_id"]["id"])))
+    for client in clients:
+        client.connect(host="127.0.0.1", port=node.port)
+    try:
+        for event in started:
+            await asyncio.wait_for(event.wait(), 15)
+        reader.send_presence()
+        await asyncio.sleep(0.2)
+        for n in range(12):
+            writer.send_message(mto=reader.boundjid.bare, mbody=f"note {n}", mtype="chat")
+        seen = [await asyncio.wait_for(live.get(), 10) for _ in range(12)]
+        mam = reader.plugin["xep_0313"]
+        forwards = [message async for message in mam.iterate(with_jid=writer.boundjid.bare, rsm={"max": 5})]
+        assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in forwards] == \
+            [f"note {n}" for n in range(12)]
+        assert [str(m["mam_result"]["id"]) for m in forwards] == seen
+        backwards = [message async for message in mam.iterate(with_jid=writer.boundjid.bare, reverse=True,
+                                                                 rsm={"max": 5}, total=7)]
+        assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in backwards] == \
+            [f"note {n}" for n in range(11, 4, -1)]
+    finally:
+        await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)

@@ -94,6 +94,7 @@ class LoginRecord:
     domain_access_modes: schema.Value
     rights: list[str] = field(default_factory=list)
     password_secret: str = ""  # sealed password (RecoverablePassword accounts), for APOP
+    chat_history_days: int = 365  # ChatHistoryDays: how long its chat messages are archived (0: not at all)
 
     def may_use(self, mode: str) -> bool:
         return schema.access_allowed(self.access_modes, mode) and schema.access_allowed(
@@ -578,9 +579,10 @@ class Directory:
             return None
         account = schema.layered(schema.ACCOUNT_SETTINGS, view.account_layers)
         domain_settings = schema.layered(schema.DOMAIN_SETTINGS, view.domain_layers)
+        days = account["ChatHistoryDays"]
         return LoginRecord(view.id, view.address, view.password_hash, view.scram_sha256,
                            account["AccessModes"], domain_settings["DomainAccessModes"], view.rights,
-                           view.password_secret)
+                           view.password_secret, 36_500 if days == schema.UNLIMITED else int(days))
 
     # -- aliases --
 

@@ -84,6 +84,10 @@ ACCOUNT_SETTINGS = _specs(
          "highest priority first. Conditions: From, Sender, To, Cc, Any To or Cc, Subject, Header Field, "
          "Size, Human Generated; actions: Store in, Redirect to (no copy kept), Forward to (a copy kept), "
          "Reply with (vacation), Reject with, Discard, Mark, Stop Processing.", user=True),
+    Spec("ChatHistoryDays", Kind.COUNT, "365",
+         "Days the server keeps the account's chat messages, both ways, for its clients to read again "
+         "(XMPP's message archive, XEP-0313); 0 keeps none. A change applies to messages from then on.",
+         user=True),
     Spec("SieveScript", Kind.SIEVE, "",
          "A Sieve script (RFC 5228: fileinto, redirect, keep, discard, reject, vacation) run at delivery, after "
          "the rules.", user=True),

@@ -274,6 +274,23 @@ xmpp_vcards = Table(
     Column("vcard", Text, nullable=False),
 )
 
+# XMPP's message archive (XEP-0313; im/archive.py): an account's one-to-one messages both ways, in the order
+# handled (`seq`), with the id its clients see (XEP-0359), the other party, and when each expires.
+xmpp_archive = Table(
+    "xmpp_archive", metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("with_jid", String(3071), nullable=False),
+    Column("stamp", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("stanza", Text, nullable=False),
+    Index("xmpp_archive_account", "account_id", "seq"),
+    Index("xmpp_archive_id", "account_id", "id", unique=True),
+    Index("xmpp_archive_with", "account_id", "with_jid", "seq"),
+    Index("xmpp_archive_expires", "expires"),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

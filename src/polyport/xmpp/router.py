@@ -52,6 +52,7 @@ CARBONS_NS = "urn:xmpp:carbons:2"
 FORWARD_NS = "urn:xmpp:forward:0"
 HINTS_NS = "urn:xmpp:hints"
 ANNOUNCE_EVERY = 60.0
+EXPIRE_ARCHIVE_EVERY = 3600.0
 MAX_ADDRESSEES = 10_000
 FORGET_AFTER = 150.0
 
@@ -77,6 +78,15 @@ class Resource:
         return self.session is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    """An account as a stanza's address resolved to it."""
+
+    jid: Jid  # the account's own bare JID (an alias resolved)
+    account_id: int
+    history_days: int  # ChatHistoryDays: 0, its messages are not archived
+
+
 class Router:
     """Every bound resource of the node, by bare JID then resource name."""
 
@@ -92,7 +102,7 @@ class Router:
         self.resumable: dict[str, XmppSession] = {}
         # Addressees as the directory resolved them (bare JID -> the account's JID and id, or None: nobody),
         # kept while this router hears the directory's changes, forgotten at any change.
-        self._addressees: dict[Jid, tuple[Jid, int] | None] = {}
+        self._addressees: dict[Jid, Addressee | None] = {}
         self._directory_changes = 0
         self._directory: Subscription | None = None  # the directory's changes, while followed
         self._log = log.get(service="xmpp")
@@ -226,14 +236,15 @@ class Router:
 
     # -- addressees --
 
-    async def addressee(self, runtime: Runtime, bare: Jid) -> tuple[Jid, int] | None:
+    async def addressee(self, runtime: Runtime, bare: Jid) -> Addressee | None:
         """The account a bare JID names (through aliases, as the directory resolves them), or None."""
         self._heard_directory()  # a change already queued counts now, not when the follower wakes
         if bare in self._addressees:
             return self._addressees[bare]
         changes = self._directory_changes
         record = await runtime.directory.login_record(str(bare))
-        found = (Jid.parse(record.address), record.account_id) if record is not None else None
+        found = (Addressee(Jid.parse(record.address), record.account_id, record.chat_history_days)
+                 if record is not None else None)
         self._heard_directory()
         if self._directory is not None and changes == self._directory_changes:  # nothing changed meanwhile
             if len(self._addressees) >= MAX_ADDRESSEES:
@@ -453,11 +464,29 @@ class RouterTask:
     BackgroundTask)."""
 
     def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.router = router_for(runtime)
 
     async def run(self) -> None:
-        await asyncio.gather(self.router.run(), self.router.follow_directory())
+        await asyncio.gather(self.router.run(), self.router.follow_directory(), self.expire_archive())
+
+    async def expire_archive(self) -> None:
+        """Archived messages past their account's ChatHistoryDays go, once an hour (every worker tries; what
+        one removed the others find gone)."""
+        log_ = log.get(service="xmpp")
+        while True:
+            await asyncio.sleep(EXPIRE_ARCHIVE_EVERY)
+            try:
+                gone = await self.runtime.archive.expire()
+            except Exception:
+                log_.exception("xmpp.archive_expiry_failed")
+                continue
+            if gone:
+                log_.info("xmpp.archive_expired", messages=gone)
 
     async def stop(self, grace: float) -> None:
-        """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`)."""
+        """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`),
+        and what the archive gathered is stored."""
         await self.router.finish(grace)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.runtime.archive.flush(), max(grace, 1.0))

@@ -41,7 +41,8 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
-from polyport.im import BlocklistFull, OfflineFull, RosterRefused, VcardTooLarge
+from polyport.im import ArchiveItemNotFound, BlocklistFull, OfflineFull, RosterRefused, VcardTooLarge
+from polyport.im.archive import new_id as new_archive_id
 from polyport.im.blocking import blocks
 from polyport.im.subscriptions import KINDS
 from polyport.kernel.session import (
@@ -65,7 +66,7 @@ from polyport.net.framing.xmlstream import (
     XmlStreamFramer,
 )
 from polyport.runtime import Runtime
-from polyport.xmpp import presence, sm, wire
+from polyport.xmpp import mam, presence, sm, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
 
@@ -90,6 +91,8 @@ VCARD = "{" + VCARD_NS + "}"
 STANZAS = frozenset({C + "iq", C + "message", C + "presence"})
 MAX_HELD = 500  # senders whose presence an inactive client's session holds (XEP-0352)
 BLOCKING = "{" + BLOCKING_NS + "}"
+# What service discovery says an account (its bare JID) offers.
+ACCOUNT_FEATURES = (DISCO_INFO_NS, mam.NS, mam.EXTENDED_NS, mam.SID_NS)
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
                    BLOCKING_NS, VCARD_NS)
 
@@ -406,6 +409,26 @@ class XmppSession(CommandSession[State, XmlFrame]):
             except OfflineFull:
                 self.log.info("xmpp.unacknowledged_dropped", account=str(account), reason="offline store full")
 
+    async def archive(self, message: ET.Element[str], to: Jid) -> None:
+        """A message into the archives of its recipient (with the stanza-id its clients will see) and of its
+        sender (XEP-0313 5.1.1), each kept for its account's ChatHistoryDays."""
+        assert self.jid is not None
+        sender = await self.router.addressee(self.runtime, self.jid.bare)
+        recipient = await self.router.addressee(self.runtime, to.bare)
+        mam.strip_stanza_ids(message, to.bare, self.jid.bare)
+        archive = self.runtime.archive
+        xml = ""
+        if recipient is not None and recipient.history_days > 0:
+            archive_id = new_archive_id()
+            mam.add_stanza_id(message, recipient.jid, archive_id)
+            xml = wire.serialize(message).decode()
+            archive.add(archive.entry(recipient.account_id, str(self.jid.bare), xml, recipient.history_days,
+                                      archive_id))
+        if sender is not None and sender.history_days > 0 and (recipient is None
+                                                               or sender.account_id != recipient.account_id):
+            archive.add(archive.entry(sender.account_id, str(to.bare), xml or wire.serialize(message).decode(),
+                                      sender.history_days))
+
     async def tell_contacts_gone(self, gone: ET.Element[str], account_id: int) -> None:
         _, items = await self.runtime.rosters.roster(account_id)
         sender = Jid.parse(gone.get("from", ""))
@@ -502,8 +525,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
             except DirectoryError:  # no federation yet (issue 16): another server's users are out of reach
                 raise StanzaError("remote-server-not-found") from None
             raise StanzaError("service-unavailable")  # RFC 6121 8.5.1: no such user
-        account, account_id = found
-        return Jid(account.local, account.domain, jid.resource), account_id
+        return Jid(found.jid.local, found.jid.domain, jid.resource), found.account_id
 
     def stamped(self, reply: ET.Element[str]) -> ET.Element[str]:
         """A reply from the server to the client: addressed to its JID where the client named none."""
@@ -655,6 +677,15 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if payload is not None:
             reply.append(payload)
         self.send_stanza(self.stamped(reply))
+
+    def to_own_account(self, iq: ET.Element[str]) -> bool:
+        """Whether the iq is addressed to the client's own account (its bare JID)."""
+        to = iq.get("to")
+        assert self.jid is not None
+        try:
+            return bool(to) and Jid.parse(to or "") == self.jid.bare
+        except JidError:
+            raise StanzaError("jid-malformed") from None
 
     def to_server(self, iq: ET.Element[str]) -> bool:
         """Whether the iq is addressed to the server itself (no `to`, or the domain's bare name)."""
@@ -826,6 +857,65 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
     s.log.info("xmpp.resumed", jid=str(s.jid), resent=len(again))
 
 
+@COMMANDS.handles(("iq", "get", mam.NS), BOUND)
+async def _mam_get(s: XmppSession, frame: Stanza) -> None:
+    iq = frame.element
+    s.check_from(iq)
+    if iq.get("to") and not s.to_own_account(iq):
+        raise StanzaError("service-unavailable")  # rooms' archives come with rooms
+    if iq[0].tag == "{" + mam.NS + "}prefs":
+        s.result(iq, await _mam_prefs(s))
+    elif iq[0].tag == "{" + mam.NS + "}query":
+        s.result(iq, mam.form())
+    else:
+        raise StanzaError("bad-request")
+
+
+@COMMANDS.handles(("iq", "set", mam.NS), BOUND)
+async def _mam_set(s: XmppSession, frame: Stanza) -> None:
+    iq = frame.element
+    s.check_from(iq)
+    assert s.jid is not None and s.identity is not None
+    if iq.get("to") and not s.to_own_account(iq):
+        raise StanzaError("service-unavailable")
+    if iq[0].tag == "{" + mam.NS + "}prefs":
+        default = iq[0].get("default")
+        if default not in ("always", "never") or any(len(rule) for rule in iq[0]):
+            # Per-contact rules and 'roster' are not kept: the account archives all or nothing.
+            raise StanzaError("feature-not-implemented", "the archive keeps all messages or none: "
+                              "default='always' or 'never', without JID lists")
+        await s.runtime.directory.update_account_settings(
+            s.identity.address, {"ChatHistoryDays": "default" if default == "always" else "0"})
+        s.router.directory_changed()  # this worker's next message reads the setting again
+        s.result(iq, await _mam_prefs(s))
+        return
+    if iq[0].tag != "{" + mam.NS + "}query":
+        raise StanzaError("bad-request")
+    try:
+        query = mam.parse_query(iq[0])
+    except mam.QueryError as err:
+        raise StanzaError("bad-request", str(err)) from None
+    try:
+        page = await s.runtime.archive.query(s.identity.account_id, with_jid=query.with_jid, start=query.start,
+                                             end=query.end, after=query.after, before=query.before,
+                                             limit=query.limit, last_page=query.last_page)
+    except ArchiveItemNotFound as err:
+        raise StanzaError("item-not-found", str(err)) from None
+    for item in page.items:
+        s.send_stanza(mam.result(item, query.query_id, s.jid, s.jid.bare))
+    s.result(iq, mam.fin(page.items, page.complete))
+
+
+async def _mam_prefs(s: XmppSession) -> ET.Element[str]:
+    assert s.jid is not None
+    own = await s.router.addressee(s.runtime, s.jid.bare)
+    keeping = own is not None and own.history_days > 0
+    prefs = ET.Element("{" + mam.NS + "}prefs", {"default": "always" if keeping else "never"})
+    ET.SubElement(prefs, "{" + mam.NS + "}always")
+    ET.SubElement(prefs, "{" + mam.NS + "}never")
+    return prefs
+
+
 @COMMANDS.handles(("iq", "set", SESSION_NS), BOUND)
 async def _session(s: XmppSession, frame: Stanza) -> None:
     s.result(frame.element)  # RFC 3921's session establishment: nothing to do since RFC 6120
@@ -841,6 +931,13 @@ async def _ping(s: XmppSession, frame: Stanza) -> None:
 async def _disco_info(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
     query_in = frame.element[0]
+    if s.to_own_account(frame.element) and not query_in.get("node"):  # what the account's archive offers
+        query = ET.Element("{" + DISCO_INFO_NS + "}query")
+        ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "account", "type": "registered"})
+        for feature in ACCOUNT_FEATURES:
+            ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
+        s.result(frame.element, query)
+        return
     if not s.to_server(frame.element) or query_in.get("node"):
         raise StanzaError("service-unavailable" if not s.to_server(frame.element) else "item-not-found")
     query = ET.Element("{" + DISCO_INFO_NS + "}query")
@@ -873,6 +970,8 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     if not await s.check_blocking(to, account_id):
         raise StanzaError("service-unavailable")  # XEP-0191 3.4: as if there were nobody
     stanza.set("to", str(to))
+    if mam.archived(stanza):
+        await s.archive(stanza, to)
     if carbon_eligible(stanza) and s.jid is not None and to.bare != s.jid.bare:  # XEP-0280 'sent' copies
         own = s.router.full(s.jid)
         s.router.carbons(s.jid.bare, stanza, "sent", skip=[own] if own is not None else [])

@@ -1,0 +1,167 @@
+"""The message archive (XEP-0313): each account's one-to-one messages, both ways, in the record store (table
+xmpp_archive, migration 0015), in the order the server handled them, each with the id the server gave it
+(the `stanza-id` its recipients see, XEP-0359) and an expiry from the account's ChatHistoryDays.
+
+Writes are gathered: a message's entries (the sender's copy and the recipient's) join the next batch, which
+one unit of work stores; `flush` waits for what was added before it. Queries page by the archive's order:
+`after` and `before` name ids (XEP-0059 result set management), at most MAX_PAGE results a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from polyport.errors import ServiceError
+from polyport.store import RecordStore, Statement, Unit
+
+MAX_PAGE = 250
+DEFAULT_PAGE = 50
+MAX_MESSAGE = 64 * 1024  # a message larger than this is not archived
+BATCH = 500  # entries one unit of work stores at most
+
+ADD = Statement("INSERT INTO xmpp_archive (account_id, id, with_jid, stamp, expires, stanza) "
+                "VALUES (:account_id, :id, :with_jid, :stamp, :expires, :stanza)")
+SEQ_OF = Statement("SELECT seq FROM xmpp_archive WHERE account_id = :account_id AND id = :id")
+EXPIRE = Statement("DELETE FROM xmpp_archive WHERE expires < :now")
+FORGET_ALL = Statement("DELETE FROM xmpp_archive WHERE account_id = :account_id")
+
+
+class ArchiveItemNotFound(ServiceError):
+    """A query named an id (`after`, `before`) the account's archive does not hold (XEP-0313 7.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    account_id: int
+    id: str
+    with_jid: str  # the other party's bare JID
+    stamp: int  # milliseconds since the epoch
+    expires: int  # milliseconds since the epoch
+    stanza: str
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    id: str
+    with_jid: str
+    stamp: int
+    stanza: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Archived]
+    complete: bool  # nothing further in the direction paged
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class MessageArchive:
+    def __init__(self, records: RecordStore, clock: Callable[[], float] = time.time) -> None:
+        self.records = records
+        self._clock = clock
+        self._pending: list[Entry] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    def entry(self, account_id: int, with_jid: str, stanza: str, days: int, archive_id: str | None = None) -> Entry:
+        stamp = int(self._clock() * 1000)
+        return Entry(account_id, archive_id or new_id(), with_jid, stamp, stamp + days * 86_400_000, stanza)
+
+    def add(self, entry: Entry) -> None:
+        """Keep an entry: it joins the batch being gathered (stored within a turn or two of the loop)."""
+        if len(entry.stanza.encode()) > MAX_MESSAGE:
+            return
+        self._pending.append(entry)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+
+            def unit(batch: list[Entry] = batch) -> Unit[None]:
+                for entry in batch:
+                    yield ADD.run(account_id=entry.account_id, id=entry.id, with_jid=entry.with_jid,
+                                  stamp=entry.stamp, expires=entry.expires, stanza=entry.stanza)
+
+            await self.records.write(unit())
+
+    async def flush(self) -> None:
+        """Wait until what was added is stored."""
+        while self._writing is not None and not self._writing.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._writing)
+        if self._writing is not None and self._writing.done() and not self._writing.cancelled():
+            error = self._writing.exception()
+            self._writing = None
+            if error is not None:
+                raise error
+
+    async def query(self, account_id: int, *, with_jid: str | None = None, start: int | None = None,
+                    end: int | None = None, after: str | None = None, before: str | None = None,
+                    limit: int = DEFAULT_PAGE, last_page: bool = False) -> Page:
+        """A page of the account's archive, oldest first. Paging backwards (`before`, or `last_page`: the
+        newest `limit`) still returns the page oldest first."""
+        await self.flush()
+        limit = max(0, min(limit, MAX_PAGE))
+        conditions = ["account_id = :account_id"]
+        params: dict[str, object] = {"account_id": account_id, "limit": limit + 1}
+        if with_jid is not None:
+            conditions.append("with_jid = :with_jid")
+            params["with_jid"] = with_jid
+        if start is not None:
+            conditions.append("stamp >= :start")
+            params["start"] = start
+        if end is not None:
+            conditions.append("stamp <= :end")
+            params["end"] = end
+        backwards = before is not None or last_page
+
+        def unit() -> Unit[Page]:
+            for name, value, operator in (("after", after, ">"), ("before", before, "<")):
+                if value:
+                    seq = yield SEQ_OF.value(account_id=account_id, id=value)
+                    if seq is None:
+                        raise ArchiveItemNotFound(f"no archived message {value!r}")
+                    conditions.append(f"seq {operator} :{name}_seq")
+                    params[f"{name}_seq"] = int(seq)
+            order = "DESC" if backwards else "ASC"
+            # The conditions are this function's own fixed texts; every value goes in as a parameter.
+            statement = Statement(f"SELECT id, with_jid, stamp, stanza FROM xmpp_archive WHERE "  # noqa: S608
+                                  f"{' AND '.join(conditions)} ORDER BY seq {order} LIMIT :limit")
+            rows = yield statement.all(**params)
+            items = [Archived(str(r["id"]), str(r["with_jid"]), int(r["stamp"]), str(r["stanza"])) for r in rows]
+            complete = len(items) <= limit
+            items = items[:limit]
+            if backwards:
+                items.reverse()
+            return Page(items, complete)
+
+        return await self.records.read(unit())
+
+    async def expire(self) -> int:
+        """Forget what is past its expiry; how many entries went."""
+        await self.flush()
+        now = int(self._clock() * 1000)
+
+        def unit() -> Unit[int]:
+            gone = yield EXPIRE.run(now=now)
+            return int(gone or 0)
+
+        return await self.records.write(unit())
+
+    async def forget(self, account_id: int) -> None:
+        """Forget an account's whole archive (the user asked, or an administrator)."""
+        await self.flush()
+
+        def unit() -> Unit[None]:
+            yield FORGET_ALL.run(account_id=account_id)
+
+        await self.records.write(unit())
