@@ -27,7 +27,7 @@ async def filled(records: RecordStore, directory: Directory) -> tuple[MessageArc
         other = "romeo@example.com" if n % 2 == 0 else "nurse@example.com"
         entry = archive.entry(account, other, f"<message id='{n}'/>", days=1 if n < 2 else 30)
         ids.append(entry.id)
-        archive.add(entry)
+        await archive.add(entry)
         clock.now += 60
     return archive, account, clock, ids
 
@@ -70,7 +70,7 @@ async def test_expiry_and_the_accounts_end(records: RecordStore, directory: Dire
     assert await archive.expire() == 2  # the two kept for a day
     assert numbers(await archive.query(account, limit=1)) == ["2"]
     other = (await directory.create_account("romeo", password="pw")).id
-    archive.add(archive.entry(other, "juliet@example.com", "<message id='r'/>", days=30))
+    await archive.add(archive.entry(other, "juliet@example.com", "<message id='r'/>", days=30))
     await archive.forget(account)
     assert numbers(await archive.query(account)) == []
     await directory.delete_account("romeo")

@@ -332,11 +332,13 @@ class XmppSync(XmppEvent):
 @dataclass(frozen=True, slots=True)
 class XmppKick(XmppEvent):
     """`jid` was bound by a session of `origin` at `at` (Unix time): a session of another router that
-    bound it before ends (a conflict, RFC 6120 7.7.2.2: the newer session keeps the resource)."""
+    bound it before ends (a conflict, RFC 6120 7.7.2.2: the newer session keeps the resource). With a
+    `reason`, the session bound to `jid` ends whenever it was bound (an administrator ended it)."""
 
     origin: str
     jid: str
     at: float = 0.0
+    reason: str = ""
 
 
 @_kind("xmpp-blocklist")

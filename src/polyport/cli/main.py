@@ -15,7 +15,7 @@ import click
 
 from polyport import __version__
 from polyport import config as config_module
-from polyport.cli import admin_commands, check_command, mailbox_commands, queue_commands
+from polyport.cli import admin_commands, check_command, mailbox_commands, queue_commands, xmpp_commands
 from polyport.cli.common import config_options, guarded, load_config, run_async, with_directory
 
 
@@ -132,6 +132,7 @@ def config_check(file: Path) -> None:
 admin_commands.register(cli)
 mailbox_commands.register(cli)
 queue_commands.register(cli)
+xmpp_commands.register(cli)
 check_command.register(cli)
 
 

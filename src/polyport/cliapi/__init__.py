@@ -22,7 +22,7 @@ from polyport.net.listener import Refusal
 from polyport.runtime import Runtime
 
 # Registers every command on import.
-from polyport.cliapi.commands import accounts, domains, mailbox_acl, mailboxes, objects, queue, server  # noqa: F401  isort: skip
+from polyport.cliapi.commands import accounts, domains, mailbox_acl, mailboxes, objects, queue, server, xmpp  # noqa: F401  isort: skip
 
 
 class CliHandler(CommandHandler[CliSession]):

@@ -23,6 +23,7 @@ MAX_PAGE = 250
 DEFAULT_PAGE = 50
 MAX_MESSAGE = 64 * 1024  # a message larger than this is not archived
 BATCH = 500  # entries one unit of work stores at most
+MAX_PENDING = 5000  # entries waiting for the store past which those who add wait
 
 ADD = Statement("INSERT INTO xmpp_archive (account_id, id, with_jid, stamp, expires, stanza) "
                 "VALUES (:account_id, :id, :with_jid, :stamp, :expires, :stanza)")
@@ -69,18 +70,24 @@ class MessageArchive:
         self._clock = clock
         self._pending: list[Entry] = []
         self._writing: asyncio.Task[None] | None = None
+        self._batch_stored: asyncio.Future[None] | None = None  # done as the next batch is stored
 
     def entry(self, account_id: int, with_jid: str, stanza: str, days: int, archive_id: str | None = None) -> Entry:
         stamp = int(self._clock() * 1000)
         return Entry(account_id, archive_id or new_id(), with_jid, stamp, stamp + days * 86_400_000, stanza)
 
-    def add(self, entry: Entry) -> None:
-        """Keep an entry: it joins the batch being gathered (stored within a turn or two of the loop)."""
+    async def add(self, entry: Entry) -> None:
+        """Keep an entry: it joins the batch being gathered (stored within a turn or two of the loop). Where
+        the store falls behind by MAX_PENDING entries, the caller waits for it (senders slow down, rather
+        than memory growing without bound)."""
         if len(entry.stanza.encode()) > MAX_MESSAGE:
             return
         self._pending.append(entry)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.get_running_loop().create_task(self._write())
+        while len(self._pending) > MAX_PENDING and self._writing is not None and not self._writing.done():
+            self._batch_stored = self._batch_stored or asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._batch_stored)
 
     async def _write(self) -> None:
         while self._pending:
@@ -91,7 +98,12 @@ class MessageArchive:
                     yield ADD.run(account_id=entry.account_id, id=entry.id, with_jid=entry.with_jid,
                                   stamp=entry.stamp, expires=entry.expires, stanza=entry.stanza)
 
-            await self.records.write(unit())
+            try:
+                await self.records.write(unit())
+            finally:
+                waiting, self._batch_stored = self._batch_stored, None
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
 
     async def flush(self) -> None:
         """Wait until what was added is stored."""

@@ -228,6 +228,14 @@ class Router:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=max(grace, 1.0))
 
+    def disconnect(self, jid: Jid, reason: str) -> None:
+        """End the session bound to a full JID, this worker's or another's."""
+        resource = self.full(jid)
+        if resource is not None and resource.session is not None:
+            resource.session.disconnect(reason)
+        elif resource is not None:
+            self._publish(XmppKick(self.origin, str(jid), reason=reason))
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""
         task = asyncio.get_running_loop().create_task(work)
@@ -344,8 +352,11 @@ class Router:
         elif isinstance(event, XmppKick):
             with contextlib.suppress(JidError):
                 resource = self.full(Jid.parse(event.jid))
-                if resource is not None and resource.session is not None and resource.bound_at < event.at:
-                    resource.session.replaced()
+                if resource is not None and resource.session is not None:
+                    if event.reason:
+                        resource.session.disconnect(event.reason)
+                    elif resource.bound_at < event.at:
+                        resource.session.replaced()
 
     def _remote(self, event: XmppResource, now: float) -> None:
         try:

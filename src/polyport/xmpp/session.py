@@ -422,11 +422,11 @@ class XmppSession(CommandSession[State, XmlFrame]):
             archive_id = new_archive_id()
             mam.add_stanza_id(message, recipient.jid, archive_id)
             xml = wire.serialize(message).decode()
-            archive.add(archive.entry(recipient.account_id, str(self.jid.bare), xml, recipient.history_days,
+            await archive.add(archive.entry(recipient.account_id, str(self.jid.bare), xml, recipient.history_days,
                                       archive_id))
         if sender is not None and sender.history_days > 0 and (recipient is None
                                                                or sender.account_id != recipient.account_id):
-            archive.add(archive.entry(sender.account_id, str(to.bare), xml or wire.serialize(message).decode(),
+            await archive.add(archive.entry(sender.account_id, str(to.bare), xml or wire.serialize(message).decode(),
                                       sender.history_days))
 
     async def tell_contacts_gone(self, gone: ET.Element[str], account_id: int) -> None:
@@ -454,6 +454,15 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.stream_closed = True
         self.end_for_good()
         self.close_with_error("conflict", "this resource was bound by another session")
+        self.conn.close()
+
+    def disconnect(self, reason: str) -> None:
+        """Ended from outside (an administrator): a stream error, the connection closed, no resumption."""
+        if self.detached is not None:
+            self.forget_detached()
+            self.end_for_good()
+            return
+        self.close_with_error("policy-violation", reason)
         self.conn.close()
 
     def broadcast_own(self, stanza: ET.Element[str]) -> None:

@@ -1,0 +1,87 @@
+"""Instant messaging's live state: the XMPP sessions of the node (every worker's, as this worker's router
+sees them), an account's presence as CommuniGate's GETACCOUNTPRESENCE gives it, and ending a session.
+Server administrators see every domain; a domain administrator its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polyport.admin.errors import InvalidRequest, NotFound
+from polyport.admin.rights import Actor, require_domain, require_master, require_object
+from polyport.directory.errors import UnknownObject
+from polyport.runtime import Runtime
+from polyport.xmpp.jid import Jid, JidError
+from polyport.xmpp.router import C, router_for
+
+# RFC 6121 4.7.2.1's <show/> values, and what an available resource without one is.
+SHOWS = ("chat", "away", "xa", "dnd")
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class XmppSessionInfo:
+    jid: str
+    available: bool
+    priority: int
+    show: str  # "online" (available, no <show/>), chat, away, xa, dnd; "" while not available
+    status: str  # its status text
+    local: bool  # held by the worker that answered (else by another worker of the node)
+
+
+def _show_and_status(resource: object) -> tuple[str, str]:
+    last = getattr(resource, "last", None)
+    if not getattr(resource, "available", False) or last is None:
+        return "", ""
+    show = (last.findtext(C + "show") or "").strip()
+    return (show if show in SHOWS else ONLINE), (last.findtext(C + "status") or "").strip()
+
+
+async def xmpp_sessions(runtime: Runtime, actor: Actor, domain: str | None = None) -> list[XmppSessionInfo]:
+    """The bound resources of the node (of `domain`, when given), by JID."""
+    if domain is None:
+        require_master(actor)
+    else:
+        domain = await require_domain(runtime.directory, actor, domain)
+    found = []
+    for bare, resources in list(router_for(runtime).accounts.items()):
+        if domain is not None and bare.domain != domain:
+            continue
+        for resource in list(resources.values()):
+            show, status = _show_and_status(resource)
+            found.append(XmppSessionInfo(str(resource.jid), resource.available, resource.priority, show, status,
+                                         resource.local))
+    return sorted(found, key=lambda info: info.jid)
+
+
+async def account_presence(runtime: Runtime, actor: Actor, address: str) -> tuple[str, str]:
+    """The account's presence over all its clients (CommuniGate's aggregation): the show and status of
+    its available resource of the highest priority ("offline" and "" when none is available)."""
+    address = await require_object(runtime.directory, actor, address, own=True)
+    record = await runtime.directory.login_record(address)
+    if record is None:
+        raise UnknownObject(f"no account {address}", "account")
+    bare = Jid.parse(record.address)
+    available = router_for(runtime).available(bare)
+    if not available:
+        return OFFLINE, ""
+    return _show_and_status(max(available, key=lambda resource: resource.priority))
+
+
+async def kick_xmpp_session(runtime: Runtime, actor: Actor, jid: str) -> int:
+    """End the session bound to a full JID, or every session of a bare one; how many were ended."""
+    try:
+        named = Jid.parse(jid)
+    except JidError:
+        raise InvalidRequest(f"{jid!r} is not a JID") from None
+    if not named.local:
+        raise InvalidRequest("name an account's JID (with its resource for one session)")
+    await require_object(runtime.directory, actor, str(named.bare))
+    router = router_for(runtime)
+    targets = [resource.jid for _, resource in router.resources(named.bare)
+               if not named.resource or resource.jid.resource == named.resource]
+    if not targets:
+        raise NotFound(f"no session of {jid}")
+    for target in targets:
+        router.disconnect(target, "ended by an administrator")
+    return len(targets)

@@ -1,0 +1,90 @@
+"""`polyport xmpp ...`: instant messaging's live sessions, on the running node of the data folder (its CLI/API
+on loopback, as postmaster) or on the node named with --server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from polyport import datadir
+from polyport.cli.common import fail, local_or_remote, with_remote_directory
+from polyport.config import Config
+
+
+def _call(remote: Any) -> Callable[..., Awaitable[Any]]:
+    from polyport.cliapi.client import CliReplyError
+
+    async def call(verb: str, *args: Any) -> Any:
+        try:
+            return await remote.client.call(verb, *args)
+        except CliReplyError as err:
+            fail(str(err))
+
+    return call
+
+
+async def _running_node(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """`work(call)` on the node running on this data folder: only a running node knows its sessions."""
+    status = datadir.read_status(config.data_dir)
+    if status is None:
+        fail(f"no node is running on {config.data_dir}: sessions exist only while it runs (or give --server)")
+    listener = next((b for b in status.listeners if b.service == "cliapi" and b.transport == "tcp"), None)
+    if listener is None:
+        fail("the running node has no CLI/API listener: give --server")
+    host = "127.0.0.1" if listener.host in ("0.0.0.0", "", "*") else listener.host  # a wildcard bind
+    host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    return await with_remote_directory(f"{host}:{listener.port}", "postmaster", False, True,
+                                       lambda remote: work(_call(remote)))
+
+
+node_admin = local_or_remote(_running_node, _call)
+
+
+@click.group()
+def xmpp() -> None:
+    """Instant messaging (XMPP): the sessions of a running node."""
+
+
+@xmpp.command("sessions")
+@click.option("--domain", help="Only this domain's sessions (a domain administrator must name one).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per session.")
+@node_admin
+async def sessions_command(call: Any, domain: str | None, as_json: bool) -> None:
+    """The bound resources, by JID, with their presence."""
+    entries = await call("LISTXMPPSESSIONS", *([domain] if domain else []))
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry))
+        return
+    if not entries:
+        click.echo("no XMPP sessions")
+        return
+    click.echo(f"{'JID':<48} {'presence':<10} {'prio':>4}  status")
+    for e in entries:
+        presence = e["Show"] if e["Available"] == "YES" else "-"
+        click.echo(f"{e['JID']:<48} {presence:<10} {e['Priority']:>4}  {e['Status']}")
+
+
+@xmpp.command("kick")
+@click.argument("jid")
+@node_admin
+async def kick_command(call: Any, jid: str) -> None:
+    """End the session of a full JID (user@domain/resource), or every session of user@domain."""
+    ended = await call("KICKXMPPSESSION", jid)
+    click.echo(f"ended {ended} session(s)")
+
+
+@xmpp.command("presence")
+@click.argument("account")
+@node_admin
+async def presence_command(call: Any, account: str) -> None:
+    """An account's presence over all its clients."""
+    found = await call("GETACCOUNTPRESENCE", account)
+    click.echo(" ".join(found) if isinstance(found, list) else found)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(xmpp)

@@ -1,0 +1,37 @@
+"""Instant messaging: CommuniGate's GETACCOUNTPRESENCE, and Polyport's own LISTXMPPSESSIONS and
+KICKXMPPSESSION (CommuniGate shows its IM sessions in WebAdmin only)."""
+
+from __future__ import annotations
+
+from polyport.admin import xmpp as xmpp_admin
+from polyport.cliapi.commands import Context, command
+from polyport.cliapi.wire import Parser, Value
+
+
+@command("GETACCOUNTPRESENCE")
+async def get_account_presence(cx: Context, args: Parser) -> Value:
+    """name: the account's presence over all its clients: its status (online, chat, away, xa, dnd or
+    offline) as a string, or an array of the status and the status text when it has one."""
+    address = cx.address(args.string())
+    args.end()
+    show, status = await xmpp_admin.account_presence(cx.runtime, cx.actor, address)
+    return [show, status] if status else show
+
+
+@command("LISTXMPPSESSIONS")
+async def list_xmpp_sessions(cx: Context, args: Parser) -> Value:
+    """[domain]: the node's XMPP sessions (of the domain), by JID (Polyport's own)."""
+    domain = None if args.at_end() else args.string()
+    args.end()
+    return [{"JID": info.jid, "Available": "YES" if info.available else "NO", "Priority": str(info.priority),
+             "Show": info.show, "Status": info.status}
+            for info in await xmpp_admin.xmpp_sessions(cx.runtime, cx.actor, domain)]
+
+
+@command("KICKXMPPSESSION")
+async def kick_xmpp_session(cx: Context, args: Parser) -> Value:
+    """jid: end the session of a full JID, or every session of an account's bare JID (Polyport's own);
+    the number ended."""
+    jid = args.string()
+    args.end()
+    return str(await xmpp_admin.kick_xmpp_session(cx.runtime, cx.actor, jid))

@@ -1,0 +1,65 @@
+"""Instant messaging's administration over the CLI/API and `polyport xmpp`: an account's presence over its
+clients (GETACCOUNTPRESENCE), the node's sessions (LISTXMPPSESSIONS) and ending one (KICKXMPPSESSION)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from polyport.cli.main import cli
+from tests.cliapi.conftest import Cli
+from tests.node_thread import POSTMASTER_PASSWORD, eventually
+from tests.xmpp.conftest import PASSWORD, XmppNode, bound
+
+STREAMS = "{urn:ietf:params:xml:ns:xmpp-streams}"
+
+
+def cli_port(node: XmppNode) -> int:
+    return next(b.port for b in node.running.node.bound_listeners() if b.service == "cliapi")
+
+
+def test_presence_sessions_and_kick(xmpp_node: XmppNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    address = xmpp_node.account()
+    phone, _ = bound(xmpp_node, "phone", address)
+    phone.send("<presence><show>away</show><status>at lunch</status><priority>5</priority></presence>")
+    desk, _ = bound(xmpp_node, "desk", address)
+    desk.send("<presence><priority>1</priority></presence>")
+    phone.stanza()  # the desk's presence: both are available now
+    admin = Cli(cli_port(xmpp_node)).login()
+    try:
+        assert admin.data(f"GETACCOUNTPRESENCE {address}") == ["away", "at lunch"]
+        assert admin.data(f"GETACCOUNTPRESENCE {xmpp_node.account()}") == "offline"
+        admin.fails("GETACCOUNTPRESENCE nobody@example.com", 513)
+        sessions = admin.data("LISTXMPPSESSIONS example.com")
+        assert isinstance(sessions, list)
+        mine = {s["JID"]: s for s in sessions if str(s["JID"]).startswith(address)}
+        assert mine[f"{address}/phone"] == {"JID": f"{address}/phone", "Available": "YES", "Priority": "5",
+                                             "Show": "away", "Status": "at lunch"}
+        assert mine[f"{address}/desk"]["Show"] == "online"
+        # `polyport xmpp` on the node's CLI/API.
+        monkeypatch.setenv("POLYPORT_PASSWORD", POSTMASTER_PASSWORD)
+        server = f"127.0.0.1:{cli_port(xmpp_node)}"
+        listed = CliRunner().invoke(cli, ["xmpp", "sessions", "--domain", "example.com", "--server", server])
+        assert listed.exit_code == 0, listed.output
+        assert f"{address}/phone" in listed.output and "at lunch" in listed.output
+        shown = CliRunner().invoke(cli, ["xmpp", "presence", address, "--server", server])
+        assert shown.output.strip() == "away at lunch"
+        kicked = CliRunner().invoke(cli, ["xmpp", "kick", f"{address}/phone", "--server", server])
+        assert kicked.exit_code == 0 and "ended 1 session(s)" in kicked.output, kicked.output
+        error = phone.stanza().element
+        assert error.find(STREAMS + "policy-violation") is not None
+        eventually(lambda: admin.data(f"GETACCOUNTPRESENCE {address}") == "online")
+        assert admin.data(f"KICKXMPPSESSION {address}") == "1"  # every session of the account: the desk's
+        admin.fails(f"KICKXMPPSESSION {address}/nowhere", 501, "no session")
+        admin.fails("KICKXMPPSESSION example.com", 501, "account")
+    finally:
+        admin.close()
+    # An account sees its own presence, not the node's sessions.
+    user = Cli(cli_port(xmpp_node)).login(address, PASSWORD)
+    try:
+        assert user.data(f"GETACCOUNTPRESENCE {address}") in ("offline", "online")
+        user.fails("LISTXMPPSESSIONS", 510, "access rights")
+    finally:
+        user.close()
+    for stream in (phone, desk):
+        stream.close()
