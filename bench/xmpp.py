@@ -12,7 +12,7 @@ Starts a Polyport node (bench/mailnode.py: users u0001..u2000 on bench.test, pas
 Targets (issue 16): >= 1.5x Prosody's messages/s; <= 30 KB per logged-in idle client with 10,000 held.
 
     .venv/bin/python bench/xmpp.py [--data DIR] [--parts msgs,conns,logins] [--reps 3] [--seconds 15]
-        [-k 10000] [--workers 1] [--ours-only]
+        [-k 10000] [--workers 1] [--history-days 0] [--ours-only]
 (needs `bash ../shared/bench/peers/setup.sh` once for Prosody; raises the open-file limit for the probe)
 """
 
@@ -162,6 +162,22 @@ def logins(node: mailnode.MailNode, args: argparse.Namespace) -> None:
         print(f"logins ours {mechanism}: {rate:.0f}/s, median {median:.1f} ms (20 at a time)", flush=True)
 
 
+async def set_history_days(data: Path, days: str) -> None:
+    """The server's default ChatHistoryDays (the archive: "0" measures without it), set on the data folder
+    before the node starts."""
+    from polyport.auth.passwords import PasswordHasher
+    from polyport.directory import Directory
+    from polyport.store import open_records
+
+    store = await open_records("", data, pool_size=2)
+    hasher = PasswordHasher()
+    try:
+        await Directory(store, hasher).update_server_account_defaults({"ChatHistoryDays": days})
+    finally:
+        hasher.close()
+        await store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="reuse a data folder (users are created once)")
@@ -171,12 +187,15 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=10_000, help="connections the memory probe holds")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--ours-only", action="store_true")
+    parser.add_argument("--history-days", default="default",
+                        help="the accounts' ChatHistoryDays while measuring (0: no archive; default: 365)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = args.k + 1000 if hard == resource.RLIM_INFINITY else min(hard, max(soft, args.k + 1000))
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     data = args.data or Path(tempfile.mkdtemp(prefix="polyport-bench-"))
     mailnode.prepare(data)
+    asyncio.run(set_history_days(data, args.history_days))
     parts = args.parts.split(",")
     if "msgs" in parts or "logins" in parts:
         with mailnode.running(data, workers=args.workers) as node:

@@ -245,3 +245,34 @@ def test_addressees_follow_the_directorys_changes(xmpp_node: XmppNode) -> None:
     sender.send(f"<message to='{name}' type='chat' id='x5'><body>gone?</body></message>")
     assert error_condition(sender.stanza()) == "service-unavailable"
     sender.close()
+
+
+def test_a_message_handed_over_for_a_resource_gone_meanwhile_waits_offline(xmpp_node: XmppNode) -> None:
+    """Another worker routed a message to a resource this worker held, which went before it arrived: it is
+    kept offline, not lost (a headline is dropped, as anything but a message with a body)."""
+    import time as time_module
+
+    from polyport.bus.events import XmppStanzas
+    from polyport.xmpp.router import router_for
+
+    address = xmpp_node.account()
+    router = router_for(xmpp_node.running.runtime)
+    kept = (f"<message xmlns='jabber:client' from='someone@example.com/x' to='{address}/gone' type='chat' "
+            "id='h1'><body>handed over</body></message>")
+    dropped = f"<message xmlns='jabber:client' to='{address}/gone' type='headline'><body>news</body></message>"
+    elsewhere = f"<message xmlns='jabber:client' to='{address}/gone' type='chat'><body>not ours</body></message>"
+
+    async def hand_over() -> None:
+        now = time_module.monotonic()
+        router.heard(XmppStanzas("another-worker", [(f"{address}/gone", kept), (f"{address}/gone", dropped)],
+                                 holder=router.origin), now)
+        router.heard(XmppStanzas("another-worker", [(f"{address}/gone", elsewhere)], holder="a-third-one"), now)
+
+    xmpp_node.running.call(hand_over())
+    time_module.sleep(0.3)
+    receiver, _ = bound(xmpp_node, "r", address)
+    available(receiver)
+    message = receiver.stanza().element
+    assert message.get("id") == "h1" and message.find("{urn:xmpp:delay}delay") is not None
+    assert quiet(receiver)
+    receiver.close()

@@ -314,10 +314,12 @@ class XmppResource(XmppEvent):
 @_kind("xmpp-stanzas")
 @dataclass(frozen=True, slots=True)
 class XmppStanzas(XmppEvent):
-    """Stanzas for resources other routers hold: (full JID, the stanza's XML) pairs."""
+    """Stanzas for resources other routers hold: (full JID, the stanza's XML) pairs, for the router
+    `holder` (the one the sender's view says holds them; "": whichever does)."""
 
     origin: str
     deliveries: list[tuple[str, str]]
+    holder: str = ""
 
 
 @_kind("xmpp-sync")

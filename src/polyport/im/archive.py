@@ -1,16 +1,19 @@
 """The message archive (XEP-0313): each account's one-to-one messages, both ways, in the record store (table
 xmpp_archive, migration 0015), in the order the server handled them, each with the id the server gave it
-(the `stanza-id` its recipients see, XEP-0359) and an expiry from the account's ChatHistoryDays.
+(the `stanza-id` its recipients see, XEP-0359; ids sort in the archive's order) and an expiry from the
+account's ChatHistoryDays.
 
 Writes are gathered: a message's entries (the sender's copy and the recipient's) join the next batch, which
-one unit of work stores; `flush` waits for what was added before it. Queries page by the archive's order:
-`after` and `before` name ids (XEP-0059 result set management), at most MAX_PAGE results a page.
+one unit of work stores; `flush` waits for what was added before it. Queries page by id: `after` and
+`before` name ids (XEP-0059 result set management), at most MAX_PAGE results a page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import secrets
 import time
 from collections.abc import Callable
@@ -22,12 +25,13 @@ from polyport.store import RecordStore, Statement, Unit
 MAX_PAGE = 250
 DEFAULT_PAGE = 50
 MAX_MESSAGE = 64 * 1024  # a message larger than this is not archived
-BATCH = 500  # entries one unit of work stores at most
-MAX_PENDING = 5000  # entries waiting for the store past which those who add wait
+BATCH = 2000  # entries one unit of work stores at most
+GATHER_SECONDS = 0.1  # how long a batch gathers entries before it is written (unless someone waits)
+MAX_PENDING = 20_000  # entries waiting for the store past which those who add wait
 
-ADD = Statement("INSERT INTO xmpp_archive (account_id, id, with_jid, stamp, expires, stanza) "
-                "VALUES (:account_id, :id, :with_jid, :stamp, :expires, :stanza)")
-SEQ_OF = Statement("SELECT seq FROM xmpp_archive WHERE account_id = :account_id AND id = :id")
+ROWS_PER_INSERT = 50  # one INSERT statement stores up to this many entries
+COLUMNS = ("account_id", "id", "with_jid", "stamp", "expires", "stanza")
+HELD = Statement("SELECT 1 FROM xmpp_archive WHERE account_id = :account_id AND id = :id")
 EXPIRE = Statement("DELETE FROM xmpp_archive WHERE expires < :now")
 FORGET_ALL = Statement("DELETE FROM xmpp_archive WHERE account_id = :account_id")
 
@@ -60,8 +64,22 @@ class Page:
     complete: bool  # nothing further in the direction paged
 
 
-def new_id() -> str:
-    return secrets.token_urlsafe(12)
+# Archive ids sort as the archive is ordered: the time in milliseconds (12 hex digits), this process's
+# random prefix and a counter (6 hex digits, wrapping). Unique without a query, and without a system call
+# for each message as a random id would cost; paging compares them, so one index serves order and lookup.
+_PREFIX = secrets.token_hex(3)
+_COUNTER = itertools.count(1)
+
+
+def new_id(stamp: int | None = None) -> str:
+    moment = int(time.time() * 1000) if stamp is None else stamp
+    return f"{moment:012x}{_PREFIX}{next(_COUNTER) % 0x1000000:06x}"
+
+
+@functools.cache
+def _insert(rows: int) -> Statement:
+    values = ", ".join("(" + ", ".join(f":{column}{n}" for column in COLUMNS) + ")" for n in range(rows))
+    return Statement(f"INSERT INTO xmpp_archive ({', '.join(COLUMNS)}) VALUES {values}")  # noqa: S608 (names only)
 
 
 class MessageArchive:
@@ -71,10 +89,11 @@ class MessageArchive:
         self._pending: list[Entry] = []
         self._writing: asyncio.Task[None] | None = None
         self._batch_stored: asyncio.Future[None] | None = None  # done as the next batch is stored
+        self._hurry = asyncio.Event()  # someone waits in flush: write without gathering
 
     def entry(self, account_id: int, with_jid: str, stanza: str, days: int, archive_id: str | None = None) -> Entry:
         stamp = int(self._clock() * 1000)
-        return Entry(account_id, archive_id or new_id(), with_jid, stamp, stamp + days * 86_400_000, stanza)
+        return Entry(account_id, archive_id or new_id(stamp), with_jid, stamp, stamp + days * 86_400_000, stanza)
 
     async def add(self, entry: Entry) -> None:
         """Keep an entry: it joins the batch being gathered (stored within a turn or two of the loop). Where
@@ -91,12 +110,23 @@ class MessageArchive:
 
     async def _write(self) -> None:
         while self._pending:
+            if len(self._pending) < BATCH and not self._hurry.is_set():
+                # Gather for a moment: a transaction's cost is the index pages it touches (the accounts'
+                # entries are spread over the indexes), so few large ones beat many small ones by far.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), GATHER_SECONDS)
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
 
             def unit(batch: list[Entry] = batch) -> Unit[None]:
-                for entry in batch:
-                    yield ADD.run(account_id=entry.account_id, id=entry.id, with_jid=entry.with_jid,
-                                  stamp=entry.stamp, expires=entry.expires, stanza=entry.stanza)
+                for start in range(0, len(batch), ROWS_PER_INSERT):
+                    rows = batch[start:start + ROWS_PER_INSERT]
+                    params: dict[str, object] = {}
+                    for n, entry in enumerate(rows):
+                        params.update({f"account_id{n}": entry.account_id, f"id{n}": entry.id,
+                                       f"with_jid{n}": entry.with_jid,
+                                       f"stamp{n}": entry.stamp, f"expires{n}": entry.expires,
+                                       f"stanza{n}": entry.stanza})
+                    yield _insert(len(rows)).run(**params)
 
             try:
                 await self.records.write(unit())
@@ -106,13 +136,15 @@ class MessageArchive:
                     waiting.set_result(None)
 
     async def flush(self) -> None:
-        """Wait until what was added is stored."""
+        """Wait until what was added is stored (without the gathering pause)."""
         while self._writing is not None and not self._writing.done():
+            self._hurry.set()
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._writing)
         if self._writing is not None and self._writing.done() and not self._writing.cancelled():
             error = self._writing.exception()
             self._writing = None
+            self._hurry.clear()
             if error is not None:
                 raise error
 
@@ -126,7 +158,7 @@ class MessageArchive:
         conditions = ["account_id = :account_id"]
         params: dict[str, object] = {"account_id": account_id, "limit": limit + 1}
         if with_jid is not None:
-            conditions.append("with_jid = :with_jid")
+            conditions.append("with_jid = :with_jid")  # read in the account's order: no index by contact
             params["with_jid"] = with_jid
         if start is not None:
             conditions.append("stamp >= :start")
@@ -139,15 +171,15 @@ class MessageArchive:
         def unit() -> Unit[Page]:
             for name, value, operator in (("after", after, ">"), ("before", before, "<")):
                 if value:
-                    seq = yield SEQ_OF.value(account_id=account_id, id=value)
-                    if seq is None:
+                    held = yield HELD.value(account_id=account_id, id=value)
+                    if held is None:
                         raise ArchiveItemNotFound(f"no archived message {value!r}")
-                    conditions.append(f"seq {operator} :{name}_seq")
-                    params[f"{name}_seq"] = int(seq)
+                    conditions.append(f"id {operator} :{name}_id")
+                    params[f"{name}_id"] = value
             order = "DESC" if backwards else "ASC"
             # The conditions are this function's own fixed texts; every value goes in as a parameter.
             statement = Statement(f"SELECT id, with_jid, stamp, stanza FROM xmpp_archive WHERE "  # noqa: S608
-                                  f"{' AND '.join(conditions)} ORDER BY seq {order} LIMIT :limit")
+                                  f"{' AND '.join(conditions)} ORDER BY id {order} LIMIT :limit")
             rows = yield statement.all(**params)
             items = [Archived(str(r["id"]), str(r["with_jid"]), int(r["stamp"]), str(r["stanza"])) for r in rows]
             complete = len(items) <= limit

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import secrets
 import time
 import weakref
@@ -39,6 +40,7 @@ from xml.etree import ElementTree as ET
 from polyport import log
 from polyport.bus import Bus, Subscription, topics
 from polyport.bus.events import Event, XmppBlocklistChanged, XmppKick, XmppResource, XmppStanzas, XmppSync
+from polyport.im import OfflineFull
 from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
@@ -51,6 +53,7 @@ C = "{" + wire.CLIENT_NS + "}"
 CARBONS_NS = "urn:xmpp:carbons:2"
 FORWARD_NS = "urn:xmpp:forward:0"
 HINTS_NS = "urn:xmpp:hints"
+DELAY_NS = "urn:xmpp:delay"
 ANNOUNCE_EVERY = 60.0
 EXPIRE_ARCHIVE_EVERY = 3600.0
 MAX_ADDRESSEES = 10_000
@@ -90,9 +93,11 @@ class Addressee:
 class Router:
     """Every bound resource of the node, by bare JID then resource name."""
 
-    def __init__(self, bus: Bus | None = None) -> None:
+    def __init__(self, bus: Bus | None = None, runtime: Runtime | None = None) -> None:
         self.origin = secrets.token_hex(8)
         self.bus = bus
+        # The node's services, for what the router does itself (weak: the runtime holds the router).
+        self._runtime = weakref.ref(runtime) if runtime is not None else None
         self.accounts: dict[Jid, dict[str, Resource]] = {}
         self._blocklists: dict[Jid, list[tuple[str, str, str]]] = {}  # by account, as read (XEP-0191)
         self._block_changes = 0  # raised by every change heard: a list read across one is not kept
@@ -217,7 +222,8 @@ class Router:
         cannot take it (gone, or a client of this worker that is not reading)."""
         if resource.session is not None:
             return send(resource.session, stanza)
-        self._publish(XmppStanzas(self.origin, [(str(resource.jid), wire.serialize(stanza).decode())]))
+        self._publish(XmppStanzas(self.origin, [(str(resource.jid), wire.serialize(stanza).decode())],
+                                  holder=resource.origin))
         return True
 
     async def finish(self, grace: float) -> None:
@@ -235,6 +241,28 @@ class Router:
             resource.session.disconnect(reason)
         elif resource is not None:
             self._publish(XmppKick(self.origin, str(jid), reason=reason))
+
+    def undeliverable(self, xml: str, to: Jid) -> None:
+        """A stanza another worker handed over for a resource of this one that is gone: a message with a
+        body waits offline for its account (as if it had come a moment later), anything else is dropped."""
+        stanza = wire.parse_stanza(xml)
+        runtime = self._runtime() if self._runtime is not None else None
+        if (stanza is None or runtime is None or stanza.tag != C + "message"
+                or stanza.get("type", "normal") not in ("normal", "chat") or stanza.find(C + "body") is None):
+            return
+        if stanza.find("{" + DELAY_NS + "}delay") is None:
+            ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": to.domain, "stamp": stamp_now()})
+        stanza.set("to", str(to.bare))
+        self.spawn(self._keep_offline(runtime, stanza, to.bare))
+
+    async def _keep_offline(self, runtime: Runtime, stanza: ET.Element[str], account: Jid) -> None:
+        found = await self.addressee(runtime, account)
+        if found is None:
+            return
+        try:
+            await runtime.offline.store(found.account_id, wire.serialize(stanza).decode())
+        except OfflineFull:
+            self._log.info("xmpp.undeliverable_dropped", account=str(account), reason="offline store full")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""
@@ -342,7 +370,12 @@ class Router:
                 with contextlib.suppress(JidError):
                     resource = self.full(Jid.parse(target))
                     if resource is not None and resource.session is not None:
-                        resource.session.deliver(xml.encode())
+                        if resource.session.deliver(xml.encode()) or event.holder != self.origin:
+                            continue
+                    elif event.holder != self.origin:
+                        continue  # for another router
+                    # For a resource of this router that went (or stopped reading) before it arrived.
+                    self.undeliverable(xml, Jid.parse(target))
         elif isinstance(event, XmppSync):
             self.announce_all()
         elif isinstance(event, XmppBlocklistChanged):
@@ -466,7 +499,7 @@ def router_for(runtime: Runtime) -> Router:
     """The one router of a node's worker (both XMPP listeners share it)."""
     router = _ROUTERS.get(runtime)
     if router is None:
-        router = _ROUTERS[runtime] = Router(runtime.bus)
+        router = _ROUTERS[runtime] = Router(runtime.bus, runtime)
     return router
 
 
@@ -501,3 +534,8 @@ class RouterTask:
         await self.router.finish(grace)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.runtime.archive.flush(), max(grace, 1.0))
+
+
+def stamp_now() -> str:
+    """Now as XEP-0082's DateTime, in UTC."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -30,7 +30,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import datetime
 import enum
 import secrets
 from typing import ClassVar
@@ -68,7 +67,7 @@ from polyport.net.framing.xmlstream import (
 from polyport.runtime import Runtime
 from polyport.xmpp import mam, presence, sm, wire
 from polyport.xmpp.jid import Jid, JidError
-from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
+from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send, stamp_now
 
 ACCESS_MODE = "XMPP"
 C = "{" + wire.CLIENT_NS + "}"
@@ -403,7 +402,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
             if self.router.deliver_message(stanza, account):
                 continue
             if stanza.find("{" + DELAY_NS + "}delay") is None:
-                ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": _stamp()})
+                ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": stamp_now()})
             try:
                 await self.runtime.offline.store(account_id, wire.serialize(stanza).decode())
             except OfflineFull:
@@ -707,11 +706,6 @@ class XmppSession(CommandSession[State, XmlFrame]):
             raise StanzaError("jid-malformed") from None
 
 
-def _stamp() -> str:
-    """Now as XEP-0082's DateTime, in UTC."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _base64(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -991,7 +985,7 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     if stanza.get("type", "normal") not in ("normal", "chat"):
         return  # a headline nobody takes is dropped (8.5.2.2.1)
     # Nobody online to take it: kept until the account comes online (XEP-0160), stamped (XEP-0203).
-    ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": s.domain, "stamp": _stamp()})
+    ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": s.domain, "stamp": stamp_now()})
     stanza.set("to", str(to.bare))
     try:
         await s.runtime.offline.store(account_id, wire.serialize(stanza).decode())
@@ -1188,7 +1182,7 @@ async def _time(s: XmppSession, frame: Stanza) -> None:
     s.asks_the_server(frame.element)
     answer = ET.Element("{" + TIME_NS + "}time")
     ET.SubElement(answer, "{" + TIME_NS + "}tzo").text = "+00:00"
-    ET.SubElement(answer, "{" + TIME_NS + "}utc").text = _stamp()
+    ET.SubElement(answer, "{" + TIME_NS + "}utc").text = stamp_now()
     s.result(frame.element, answer)
 
 
