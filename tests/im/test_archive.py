@@ -75,3 +75,30 @@ async def test_expiry_and_the_accounts_end(records: RecordStore, directory: Dire
     assert numbers(await archive.query(account)) == []
     await directory.delete_account("romeo")
     assert numbers(await archive.query(other)) == []
+
+
+async def test_flush_waits_for_what_came_before_it_not_for_a_quiet_moment(records: RecordStore,
+                                                                          directory: Directory) -> None:
+    """Under a steady stream of additions a flush still returns, once what was added before it is stored."""
+    import asyncio
+
+    account = (await directory.create_account("juliet", password="pw")).id
+    archive = MessageArchive(records)
+    await archive.add(archive.entry(account, "romeo@example.com", "<message id='first'/>", days=30))
+    keep_adding = True
+
+    async def steady() -> None:
+        n = 0
+        while keep_adding:
+            n += 1
+            await archive.add(archive.entry(account, "romeo@example.com", f"<message id='{n}'/>", days=30))
+            await asyncio.sleep(0.001)
+
+    adder = asyncio.create_task(steady())
+    try:
+        await asyncio.wait_for(archive.flush(), 5)
+        page = await asyncio.wait_for(archive.query(account, limit=1), 5)
+        assert numbers(page) == ["first"]
+    finally:
+        keep_adding = False
+        await adder

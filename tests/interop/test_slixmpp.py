@@ -100,13 +100,13 @@ async def test_slixmpp_stream_management_resumes_a_lost_stream(node: XmppNode) -
     try:
         for name in ("sm_enabled", "mobile_started", "desk_started"):
             await asyncio.wait_for(events[name].wait(), 15)
-        desk.send_message(mto=mobile.boundjid.full, mbody="before", mtype="chat")
+        desk.send_message(mto=slixmpp.JID(mobile.boundjid.full), mbody="before", mtype="chat")
         assert await asyncio.wait_for(bodies.get(), 10) == "before"
         assert mobile.transport is not None
         mobile.transport.abort()  # the connection is lost, no stream close
         await asyncio.wait_for(events["disconnected"].wait(), 10)
         await asyncio.sleep(0.3)
-        desk.send_message(mto=mobile.boundjid.full, mbody="while away", mtype="chat")
+        desk.send_message(mto=slixmpp.JID(mobile.boundjid.full), mbody="while away", mtype="chat")
         mobile.connect(host="127.0.0.1", port=node.port)
         await asyncio.wait_for(events["session_resumed"].wait(), 15)
         assert await asyncio.wait_for(bodies.get(), 10) == "while away"
@@ -144,14 +144,14 @@ async def test_slixmpp_reads_the_message_archive_page_by_page(node: XmppNode) ->
         reader.send_presence()
         await asyncio.sleep(0.2)
         for n in range(12):
-            writer.send_message(mto=reader.boundjid.bare, mbody=f"note {n}", mtype="chat")
+            writer.send_message(mto=slixmpp.JID(reader.boundjid.bare), mbody=f"note {n}", mtype="chat")
         seen = [await asyncio.wait_for(live.get(), 10) for _ in range(12)]
         mam = reader.plugin["xep_0313"]
-        forwards = [message async for message in mam.iterate(with_jid=writer.boundjid.bare, rsm={"max": 5})]
+        forwards = [message async for message in mam.iterate(with_jid=slixmpp.JID(writer.boundjid.bare), rsm={"max": 5})]
         assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in forwards] == \
             [f"note {n}" for n in range(12)]
         assert [str(m["mam_result"]["id"]) for m in forwards] == seen
-        backwards = [message async for message in mam.iterate(with_jid=writer.boundjid.bare, reverse=True,
+        backwards = [message async for message in mam.iterate(with_jid=slixmpp.JID(writer.boundjid.bare), reverse=True,
                                                                  rsm={"max": 5}, total=7)]
         assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in backwards] == \
             [f"note {n}" for n in range(11, 4, -1)]

@@ -255,3 +255,48 @@ def test_a_client_back_before_its_old_connection_is_noticed_gone_takes_the_strea
     assert frames(back, 1) == ["message:m1"]
     for stream in (friend, old, back):
         stream.close()
+
+
+def test_a_stream_ended_by_an_administrator_is_not_resumed(xmpp_node: XmppNode) -> None:
+    from polyport.xmpp.jid import Jid
+    from polyport.xmpp.router import router_for
+
+    address = xmpp_node.account()
+    client, _ = bound(xmpp_node, "phone", address)
+    stream_id = enabled(client)
+    router = router_for(xmpp_node.running.runtime)
+
+    async def kick() -> None:
+        router.disconnect(Jid.parse(f"{address}/phone"), "ended by an administrator")
+
+    xmpp_node.running.call(kick())
+    assert client.stanza().element.find("{urn:ietf:params:xml:ns:xmpp-streams}policy-violation") is not None
+    back = authenticated(xmpp_node, address)
+    back.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='0'/>")
+    assert back.stanza().element.find(STANZAS + "item-not-found") is not None
+    for stream in (client, back):
+        stream.close()
+
+
+def test_presence_that_comes_while_detached_waits_as_the_latest_of_each_sender(xmpp_node: XmppNode) -> None:
+    address = xmpp_node.account()
+    client, _ = bound(xmpp_node, "phone", address)
+    stream_id = enabled(client)
+    available(client)
+    other, _ = bound(xmpp_node, "laptop", address)
+    other.send("<presence><status>first</status></presence>")
+    assert client.stanza().element.findtext(C + "status") == "first"
+    client.send(f"<a xmlns='{NS}' h='1'/>")
+    client.close()
+    time.sleep(0.2)
+    for text in ("second", "third"):
+        other.send(f"<presence><status>{text}</status></presence>")
+    time.sleep(0.2)
+    back = authenticated(xmpp_node, address)
+    back.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='1'/>")
+    assert back.stanza().element.tag == SM + "resumed"
+    presence = back.stanza().element
+    assert presence.findtext(C + "status") == "third"  # the latest only
+    assert quiet(back)
+    for stream in (other, back):
+        stream.close()

@@ -77,8 +77,11 @@ async def kick_xmpp_session(runtime: Runtime, actor: Actor, jid: str) -> int:
     if not named.local:
         raise InvalidRequest("name an account's JID (with its resource for one session)")
     await require_object(runtime.directory, actor, str(named.bare))
+    record = await runtime.directory.login_record(str(named.bare))  # an alias names its account
+    if record is None:
+        raise UnknownObject(f"no account {named.bare}", "account")
     router = router_for(runtime)
-    targets = [resource.jid for _, resource in router.resources(named.bare)
+    targets = [resource.jid for _, resource in router.resources(Jid.parse(record.address))
                if not named.resource or resource.jid.resource == named.resource]
     if not targets:
         raise NotFound(f"no session of {jid}")

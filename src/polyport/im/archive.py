@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from polyport import log
 from polyport.errors import ServiceError
 from polyport.store import RecordStore, Statement, Unit
 
@@ -88,33 +89,41 @@ class MessageArchive:
         self._clock = clock
         self._pending: list[Entry] = []
         self._writing: asyncio.Task[None] | None = None
-        self._batch_stored: asyncio.Future[None] | None = None  # done as the next batch is stored
-        self._hurry = asyncio.Event()  # someone waits in flush: write without gathering
+        self._added = 0  # entries added, and entries whose batch is done (stored, or failed and logged)
+        self._done = 0
+        self._progress = asyncio.Event()  # set (and replaced) as each batch is done
+        self._flushers = 0  # callers waiting in flush: the writer does not gather meanwhile
+        self._wake = asyncio.Event()  # ends the writer's gathering pause
+        self._log = log.get(service="archive")
 
     def entry(self, account_id: int, with_jid: str, stanza: str, days: int, archive_id: str | None = None) -> Entry:
         stamp = int(self._clock() * 1000)
         return Entry(account_id, archive_id or new_id(stamp), with_jid, stamp, stamp + days * 86_400_000, stanza)
 
     async def add(self, entry: Entry) -> None:
-        """Keep an entry: it joins the batch being gathered (stored within a turn or two of the loop). Where
-        the store falls behind by MAX_PENDING entries, the caller waits for it (senders slow down, rather
+        """Keep an entry: it joins the batch being gathered (stored within GATHER_SECONDS or so). Where the
+        store falls behind by MAX_PENDING entries, the caller waits for a batch (senders slow down, rather
         than memory growing without bound)."""
         if len(entry.stanza.encode()) > MAX_MESSAGE:
             return
         self._pending.append(entry)
-        if self._writing is None or self._writing.done():
+        self._added += 1
+        self._start_writer()
+        while len(self._pending) > MAX_PENDING:
+            await self._progress.wait()
+
+    def _start_writer(self) -> None:
+        if self._pending and (self._writing is None or self._writing.done()):
             self._writing = asyncio.get_running_loop().create_task(self._write())
-        while len(self._pending) > MAX_PENDING and self._writing is not None and not self._writing.done():
-            self._batch_stored = self._batch_stored or asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._batch_stored)
 
     async def _write(self) -> None:
         while self._pending:
-            if len(self._pending) < BATCH and not self._hurry.is_set():
-                # Gather for a moment: a transaction's cost is the index pages it touches (the accounts'
-                # entries are spread over the indexes), so few large ones beat many small ones by far.
+            if len(self._pending) < BATCH and not self._flushers:
+                # Gather for a moment: a transaction's cost is the index pages it touches, so few large
+                # ones beat many small ones by far.
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), GATHER_SECONDS)
+                    await asyncio.wait_for(self._wake.wait(), GATHER_SECONDS)
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
 
             def unit(batch: list[Entry] = batch) -> Unit[None]:
@@ -130,23 +139,24 @@ class MessageArchive:
 
             try:
                 await self.records.write(unit())
+            except Exception:  # the messages were delivered: only their archived copies are lost, and said so
+                self._log.exception("archive.write_failed", entries=len(batch))
             finally:
-                waiting, self._batch_stored = self._batch_stored, None
-                if waiting is not None and not waiting.done():
-                    waiting.set_result(None)
+                self._done += len(batch)
+                progress, self._progress = self._progress, asyncio.Event()
+                progress.set()
 
     async def flush(self) -> None:
-        """Wait until what was added is stored (without the gathering pause)."""
-        while self._writing is not None and not self._writing.done():
-            self._hurry.set()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._writing)
-        if self._writing is not None and self._writing.done() and not self._writing.cancelled():
-            error = self._writing.exception()
-            self._writing = None
-            self._hurry.clear()
-            if error is not None:
-                raise error
+        """Wait until what was added before the call is stored (without the gathering pause)."""
+        target = self._added
+        self._flushers += 1
+        self._wake.set()
+        try:
+            while self._done < target:
+                self._start_writer()
+                await self._progress.wait()
+        finally:
+            self._flushers -= 1
 
     async def query(self, account_id: int, *, with_jid: str | None = None, start: int | None = None,
                     end: int | None = None, after: str | None = None, before: str | None = None,

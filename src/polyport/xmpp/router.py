@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 C = "{" + wire.CLIENT_NS + "}"
 CARBONS_NS = "urn:xmpp:carbons:2"
+CARBON_COPIES = frozenset({"{" + CARBONS_NS + "}received", "{" + CARBONS_NS + "}sent"})
 FORWARD_NS = "urn:xmpp:forward:0"
 HINTS_NS = "urn:xmpp:hints"
 DELAY_NS = "urn:xmpp:delay"
@@ -231,8 +232,9 @@ class Router:
             if session.detached is not None:
                 session.forget_detached()
                 session.end_for_good()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=max(grace, 1.0))
+        deadline = time.monotonic() + max(grace, 1.0)
+        while self._tasks and time.monotonic() < deadline:  # what the tasks start meanwhile too
+            await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
 
     def disconnect(self, jid: Jid, reason: str) -> None:
         """End the session bound to a full JID, this worker's or another's."""
@@ -243,26 +245,46 @@ class Router:
             self._publish(XmppKick(self.origin, str(jid), reason=reason))
 
     def undeliverable(self, xml: str, to: Jid) -> None:
-        """A stanza another worker handed over for a resource of this one that is gone: a message with a
-        body waits offline for its account (as if it had come a moment later), anything else is dropped."""
+        """A stanza another worker handed over for a resource of this one that is gone (redeliver: this
+        worker's resources only, so two workers' views never pass it back and forth)."""
         stanza = wire.parse_stanza(xml)
         runtime = self._runtime() if self._runtime is not None else None
-        if (stanza is None or runtime is None or stanza.tag != C + "message"
-                or stanza.get("type", "normal") not in ("normal", "chat") or stanza.find(C + "body") is None):
+        if stanza is not None and runtime is not None:
+            self.spawn(self.redeliver(runtime, stanza, to.bare, local_only=True))
+
+    async def redeliver(self, runtime: Runtime, stanza: ET.Element[str], account: Jid, *,
+                        local_only: bool = False) -> None:
+        """A message that did not reach the resource it went to (XEP-0198 5: its client never acknowledged
+        it; or the resource went before a handed-over stanza arrived). Sent to a full JID, the account's
+        other available resources take it (RFC 6121 8.5.3.2.1) or it waits offline; sent to the bare JID,
+        it went to every available resource already, so it waits offline only where none is available
+        now. Carbons, and anything but a chat or normal message with a body, are dropped."""
+        if (stanza.tag != C + "message" or stanza.get("type", "normal") not in ("normal", "chat")
+                or stanza.find(C + "body") is None
+                or any(child.tag in CARBON_COPIES for child in stanza)):
+            return
+        try:
+            addressed = Jid.parse(stanza.get("to", ""))
+        except JidError:
+            return
+        if addressed.resource:
+            if local_only:
+                if [r for r in self.available(account, minimum_priority=0) if r.local and self.send(r, stanza)]:
+                    return
+            elif self.deliver_message(stanza, account):
+                return
+        elif self.available(account, minimum_priority=0):
             return
         if stanza.find("{" + DELAY_NS + "}delay") is None:
-            ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": to.domain, "stamp": stamp_now()})
-        stanza.set("to", str(to.bare))
-        self.spawn(self._keep_offline(runtime, stanza, to.bare))
-
-    async def _keep_offline(self, runtime: Runtime, stanza: ET.Element[str], account: Jid) -> None:
+            ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": stamp_now()})
+        stanza.set("to", str(account))
         found = await self.addressee(runtime, account)
         if found is None:
             return
         try:
             await runtime.offline.store(found.account_id, wire.serialize(stanza).decode())
         except OfflineFull:
-            self._log.info("xmpp.undeliverable_dropped", account=str(account), reason="offline store full")
+            self._log.info("xmpp.undelivered_dropped", account=str(account), reason="offline store full")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""
@@ -532,8 +554,10 @@ class RouterTask:
         """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`),
         and what the archive gathered is stored."""
         await self.router.finish(grace)
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self.runtime.archive.flush(), max(grace, 1.0))
+        except TimeoutError:
+            log.get(service="xmpp").warning("xmpp.archive_not_flushed", seconds=max(grace, 1.0))
 
 
 def stamp_now() -> str:

@@ -88,6 +88,7 @@ CSI_NS = "urn:xmpp:csi:0"
 VCARD_NS = "vcard-temp"
 VCARD = "{" + VCARD_NS + "}"
 STANZAS = frozenset({C + "iq", C + "message", C + "presence"})
+TAKEOVER_SECONDS = 5.0  # how long a resumption waits for the old connection's session to finish its command
 MAX_HELD = 500  # senders whose presence an inactive client's session holds (XEP-0352)
 BLOCKING = "{" + BLOCKING_NS + "}"
 # What service discovery says an account (its bare JID) offers.
@@ -186,6 +187,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.stream_closed = False  # the stream ended with its close tag or a stream error: no resumption
         self.detached: asyncio.TimerHandle | None = None  # its connection lost: waiting to be resumed
         self.successor: XmppSession | None = None  # the session that resumed this one
+        self.loop_ended: asyncio.Event | None = None  # set once its loop is over (a takeover waits for it)
 
     def send(self, data: bytes) -> None:
         """Stream-level XML (the header, features, negotiation, stream management's own elements)."""
@@ -202,9 +204,12 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if self.sm is None:
             self.conn.write(data)
             return
+        if self.finished and self.detached is None:
+            return  # the stream is ending: nothing more goes on it
         ask = self.sm.sending(data)
         if self.sm.overflowing:
             self.close_with_error("resource-constraint", "too many stanzas not acknowledged")
+            self.conn.close()
             return
         if self.detached is None:
             self.conn.write(data + sm.REQUEST if ask else data)
@@ -225,6 +230,10 @@ class XmppSession(CommandSession[State, XmlFrame]):
             return self.successor._deliver(data, presence_from=presence_from)
         if self.detached is not None:
             assert self.sm is not None
+            if presence_from is not None:  # the latest of each sender's presence waits, as while inactive
+                if presence_from in self.held or len(self.held) < MAX_HELD:
+                    self.held[presence_from] = data
+                return True
             if self.sm.overflowing:
                 return False
             self.sm.sending(data)
@@ -357,8 +366,10 @@ class XmppSession(CommandSession[State, XmlFrame]):
             # The connection was lost: the session waits for its client to resume it (XEP-0198 5).
             self.detached = asyncio.get_running_loop().call_later(sm.RESUME_SECONDS, self.expired)
             self.log.info("xmpp.detached", jid=str(self.jid), unacknowledged=len(self.sm.unacked))
-            return
-        self.end_for_good()
+        else:
+            self.end_for_good()
+        if self.loop_ended is not None:
+            self.loop_ended.set()
 
     def expired(self) -> None:
         """Not resumed in time: the session ends as if its connection had just closed."""
@@ -378,7 +389,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if self.sm is not None and jid is not None and self.identity is not None:
             unacknowledged, self.sm = self.sm.unacknowledged(), None
             if unacknowledged:
-                self.router.spawn(self.reroute(unacknowledged, jid.bare, self.identity.account_id))
+                self.router.spawn(self.reroute(unacknowledged, jid.bare))
         if jid is None:
             return
         if self.available and self.identity is not None:
@@ -391,22 +402,13 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.router.unbind(self, jid)
         self.jid = None
 
-    async def reroute(self, unacknowledged: list[bytes], account: Jid, account_id: int) -> None:
-        """Messages the client never acknowledged (XEP-0198 5): to the account's other available resources,
-        or offline; other stanzas (presence, iq, carbons and errors) are dropped."""
+    async def reroute(self, unacknowledged: list[bytes], account: Jid) -> None:
+        """What the client never acknowledged (XEP-0198 5): its messages are delivered again (the router's
+        redeliver: to the account's other resources, or offline); the rest is dropped."""
         for data in unacknowledged:
             stanza = wire.parse_stanza(data.decode())
-            if (stanza is None or stanza.tag != C + "message" or stanza.get("type", "normal") not in ("normal", "chat")
-                    or stanza.find(C + "body") is None):
-                continue
-            if self.router.deliver_message(stanza, account):
-                continue
-            if stanza.find("{" + DELAY_NS + "}delay") is None:
-                ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": stamp_now()})
-            try:
-                await self.runtime.offline.store(account_id, wire.serialize(stanza).decode())
-            except OfflineFull:
-                self.log.info("xmpp.unacknowledged_dropped", account=str(account), reason="offline store full")
+            if stanza is not None:
+                await self.router.redeliver(self.runtime, stanza, account)
 
     async def archive(self, message: ET.Element[str], to: Jid) -> None:
         """A message into the archives of its recipient (with the stanza-id its clients will see) and of its
@@ -550,6 +552,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.log.info("xmpp.stream_error", condition=condition)
         self.finished = True
         self.stream_closed = True
+        if self.sm is not None and self.router.resumable.get(self.sm.id) is self:
+            del self.router.resumable[self.sm.id]  # a stream ended by an error is not resumed
 
     # -- negotiation --
 
@@ -825,21 +829,30 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
     except ValueError:
         _sm_failed(s, "bad-request")
         return
-    old = s.router.resumable.get(frame.element.get("previd", ""))
-    if old is None or old.sm is None or old.jid is None or old.identity is None \
+    previd = frame.element.get("previd", "")
+    old = s.router.resumable.get(previd)
+    if old is None or old.sm is None or old.jid is None or old.identity is None or old.stream_closed \
             or old.identity.account_id != s.identity.account_id:
         _sm_failed(s, "item-not-found")  # expired, another worker's, or never ours: the client binds afresh
         return
+    if old.detached is None:
+        # Its client came back before the server noticed the old connection go (a phone that changed
+        # networks): the old stream ends now (its connection closed, not its session); what the old
+        # session is doing finishes, it detaches, and then this one takes it over.
+        if old.loop_ended is None:
+            old.loop_ended = asyncio.Event()
+            old.send(wire.stream_error("conflict", "the stream was resumed on another connection"))
+            old.conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(old.loop_ended.wait(), TAKEOVER_SECONDS)
+        if old.detached is None or s.router.resumable.get(previd) is not old or old.sm is None:
+            _sm_failed(s, "item-not-found")
+            return
     try:
         old.sm.acknowledged(h)
     except sm.AckError:
         _sm_failed(s, "unexpected-request", old.sm.handled)
         return
-    if old.detached is None:
-        # Its client came back before the server noticed the old connection go (a phone that changed
-        # networks): the old stream ends now, and this one takes over.
-        old.close_with_error("conflict", "the stream was resumed on another connection")
-        old.conn.close()
     old.forget_detached()
     if not s.router.rebind(old, s, old.jid):
         old.end_for_good()
@@ -857,6 +870,8 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
     if again:  # what the client had not acknowledged, again, and a request for its count
         s.send(b"".join(again) + sm.REQUEST)
         s.sm.requested = True
+    if not s.inactive:
+        s.flush_held()  # presence that came while it was away: the latest of each sender
     s.log.info("xmpp.resumed", jid=str(s.jid), resent=len(again))
 
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 
 NS = "urn:xmpp:sm:3"
 MODULO = 2**32
-MAX_UNACKED = 1000  # stanzas sent and not yet acknowledged; past it the stream ends (resource-constraint)
-MAX_UNACKED_BYTES = 8 * 1024 * 1024
+# Stanzas sent and not yet acknowledged; past either bound the stream ends (resource-constraint). Room for a
+# login's burst (hundreds of offline messages and contacts' presence) and a full archive page of large
+# messages before the client could have answered an <r/>.
+MAX_UNACKED = 10_000
+MAX_UNACKED_BYTES = 32 * 1024 * 1024
 REQUEST_EVERY = 5  # unacknowledged stanzas after which the server asks for an acknowledgement
 RESUME_SECONDS = 300  # how long a resumable stream's session waits for its client to come back
 REQUEST = b"<r xmlns='" + NS.encode() + b"'/>"
