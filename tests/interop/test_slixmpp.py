@@ -147,11 +147,12 @@ async def test_slixmpp_reads_the_message_archive_page_by_page(node: XmppNode) ->
             writer.send_message(mto=slixmpp.JID(reader.boundjid.bare), mbody=f"note {n}", mtype="chat")
         seen = [await asyncio.wait_for(live.get(), 10) for _ in range(12)]
         mam = reader.plugin["xep_0313"]
-        forwards = [message async for message in mam.iterate(with_jid=slixmpp.JID(writer.boundjid.bare), rsm={"max": 5})]
+        writer_jid = slixmpp.JID(writer.boundjid.bare)
+        forwards = [message async for message in mam.iterate(with_jid=writer_jid, rsm={"max": 5})]
         assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in forwards] == \
             [f"note {n}" for n in range(12)]
         assert [str(m["mam_result"]["id"]) for m in forwards] == seen
-        backwards = [message async for message in mam.iterate(with_jid=slixmpp.JID(writer.boundjid.bare), reverse=True,
+        backwards = [message async for message in mam.iterate(with_jid=writer_jid, reverse=True,
                                                                  rsm={"max": 5}, total=7)]
         assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in backwards] == \
             [f"note {n}" for n in range(11, 4, -1)]
