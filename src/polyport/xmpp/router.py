@@ -96,6 +96,7 @@ class Router:
 
     def __init__(self, bus: Bus | None = None, runtime: Runtime | None = None) -> None:
         self.origin = secrets.token_hex(8)
+        self.started = time.time()  # the server's uptime, as XEP-0012 asks of it
         self.bus = bus
         # The node's services, for what the router does itself (weak: the runtime holds the router).
         self._runtime = weakref.ref(runtime) if runtime is not None else None

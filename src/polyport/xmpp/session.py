@@ -32,6 +32,7 @@ import binascii
 import contextlib
 import enum
 import secrets
+import time
 from typing import ClassVar
 from xml.etree import ElementTree as ET
 
@@ -76,6 +77,10 @@ PING_NS = "urn:xmpp:ping"
 DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
 VERSION_NS = "jabber:iq:version"
+LAST_NS = "jabber:iq:last"
+LAST = "{" + LAST_NS + "}"
+LAST_ACTIVITY_KEPT = 365 * 86_400.0  # seconds a last activity is remembered
+MAX_STATUS = 1024  # characters of a status text kept for it
 SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
 ROSTER_NS = "jabber:iq:roster"
 ROSTER = "{" + ROSTER_NS + "}"
@@ -94,7 +99,7 @@ BLOCKING = "{" + BLOCKING_NS + "}"
 # What service discovery says an account (its bare JID) offers.
 ACCOUNT_FEATURES = (DISCO_INFO_NS, mam.NS, mam.EXTENDED_NS, mam.SID_NS)
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
-                   BLOCKING_NS, VCARD_NS)
+                   BLOCKING_NS, VCARD_NS, LAST_NS)
 
 
 class State(enum.Enum):
@@ -188,6 +193,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.detached: asyncio.TimerHandle | None = None  # its connection lost: waiting to be resumed
         self.successor: XmppSession | None = None  # the session that resumed this one
         self.loop_ended: asyncio.Event | None = None  # set once its loop is over (a takeover waits for it)
+        self.last_status = ""  # the status text of its last presence (XEP-0012's last activity)
 
     def send(self, data: bytes) -> None:
         """Stream-level XML (the header, features, negotiation, stream management's own elements)."""
@@ -398,6 +404,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
             gone = ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)})
             self.broadcast_own(gone)
             self.router.spawn(self.tell_contacts_gone(gone, self.identity.account_id))
+            self.router.spawn(self.record_last_activity(jid.bare, self.identity.account_id, self.last_status))
         self.tell_directed(ET.Element(C + "presence", {"type": "unavailable", "from": str(jid)}))
         self.router.unbind(self, jid)
         self.jid = None
@@ -429,6 +436,33 @@ class XmppSession(CommandSession[State, XmlFrame]):
                                                                or sender.account_id != recipient.account_id):
             await archive.add(archive.entry(sender.account_id, str(to.bare), xml or wire.serialize(message).decode(),
                                       sender.history_days))
+
+    async def answer_last_activity(self, iq: ET.Element[str], contact: Jid, contact_account: int) -> None:
+        """How long ago `contact` was last available (XEP-0012 4), to a user subscribed to its presence:
+        0 while it is available, else the seconds since its last client went, with that client's status."""
+        assert self.jid is not None
+        item = await self.runtime.rosters.item(contact_account, str(self.jid.bare))
+        if item is None or not item.state.from_:
+            raise StanzaError("forbidden", "only those subscribed to its presence see its last activity")
+        query = ET.Element(LAST + "query", {"seconds": "0"})
+        if not self.router.available(contact):
+            recorded = await self.runtime.kv.get(last_activity_key(contact_account))
+            if recorded is None:
+                raise StanzaError("item-not-found", "its last activity is not known (since the server started)")
+            when, _, status = recorded.partition(" ")
+            query.set("seconds", str(max(0, int(time.time() - float(when)))))
+            query.text = status or None
+        reply = ET.Element(C + "iq", {"type": "result", "from": str(contact), "to": str(self.jid)})
+        if "id" in iq.attrib:
+            reply.set("id", iq.attrib["id"])
+        reply.append(query)
+        self.send_stanza(reply)
+
+    async def record_last_activity(self, account: Jid, account_id: int, status: str) -> None:
+        """The account's last client went unavailable: when, and its status text (XEP-0012 4)."""
+        if not self.router.available(account):
+            await self.runtime.kv.set(last_activity_key(account_id), f"{time.time():.0f} {status}",
+                                      ttl=LAST_ACTIVITY_KEPT)
 
     async def tell_contacts_gone(self, gone: ET.Element[str], account_id: int) -> None:
         _, items = await self.runtime.rosters.roster(account_id)
@@ -971,6 +1005,18 @@ async def _disco_items(s: XmppSession, frame: Stanza) -> None:
     s.result(frame.element, ET.Element("{" + DISCO_ITEMS_NS + "}query"))  # no components yet
 
 
+@COMMANDS.handles(("iq", "get", LAST_NS), BOUND)
+async def _last(s: XmppSession, frame: Stanza) -> None:
+    """XEP-0012 5: asked of the server, how long it has run; asked of the own account, 0 (it is online)."""
+    iq = frame.element
+    s.check_from(iq)
+    if s.to_own_account(iq):
+        s.result(iq, ET.Element(LAST + "query", {"seconds": "0"}))
+        return
+    s.asks_the_server(iq)
+    s.result(iq, ET.Element(LAST + "query", {"seconds": str(int(time.time() - s.router.started))}))
+
+
 @COMMANDS.handles(("iq", "get", VERSION_NS), BOUND)
 async def _version(s: XmppSession, frame: Stanza) -> None:
     s.asks_the_server(frame.element)
@@ -1053,7 +1099,11 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if not -128 <= priority <= 127:
         raise StanzaError("bad-request", "a priority is between -128 and 127")
     initial = kind is None and not s.available
+    went = kind == "unavailable" and s.available
     s.available = kind is None
+    s.last_status = (stanza.findtext(C + "status") or "").strip()[:MAX_STATUS]
+    if went:
+        s.router.spawn(s.record_last_activity(s.jid.bare, s.identity.account_id, s.last_status))
     if initial and priority >= 0:
         s.backlog = []  # what is sent to it from now on waits behind what waited offline
     s.router.set_presence(s.jid, stanza if s.available else None, priority)
@@ -1214,6 +1264,9 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     if not to.resource and stanza.get("type") == "get" and len(stanza) and stanza[0].tag == VCARD + "vCard":
         await s.answer_vcard(stanza, account_id)  # XEP-0054 3.2: the server answers for the account
         return
+    if not to.resource and stanza.get("type") == "get" and len(stanza) and stanza[0].tag == LAST + "query":
+        await s.answer_last_activity(stanza, to, account_id)  # XEP-0012 4: the server answers for it
+        return
     stanza.set("to", str(to))
     resource = s.router.full(to) if to.resource else None
     if resource is not None and s.router.send(resource, stanza):
@@ -1286,3 +1339,7 @@ _HANDLED = frozenset(key[2] for key in COMMANDS.keys() if isinstance(key, tuple)
 _NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq", ROUTED_IQ,
                     "active", "inactive"})
 
+
+def last_activity_key(account_id: int) -> str:
+    """The key-value store's key of an account's last activity (XEP-0012): "<unix time> <status>"."""
+    return f"xmpp:last:{account_id}"
