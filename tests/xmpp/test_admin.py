@@ -63,3 +63,31 @@ def test_presence_sessions_and_kick(xmpp_node: XmppNode, monkeypatch: pytest.Mon
         user.close()
     for stream in (phone, desk):
         stream.close()
+
+
+async def test_webadmin_lists_sessions_and_ends_one(xmpp_node: XmppNode) -> None:
+    import asyncio
+
+    from tests.web.conftest import browser, csrf_of
+
+    address = xmpp_node.account()
+    phone, _ = await asyncio.to_thread(bound, xmpp_node, "phone", address)
+    await asyncio.to_thread(phone.send, "<presence><status>reading</status></presence>")
+    webadmin = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webadmin")
+    async with browser(f"http://127.0.0.1:{webadmin}") as client:
+        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+        for _ in range(50):  # the presence reaches the router a moment after it was sent
+            async with client.get("/im") as response:
+                page = await response.text()
+            if "reading" in page:
+                break
+            await asyncio.sleep(0.05)
+        assert f"{address}/phone" in page and "reading" in page
+        async with client.post("/im", data={"csrf": csrf_of(page), "do": "kick", "jid": f"{address}/phone"},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+    error = (await asyncio.to_thread(phone.stanza)).element
+    assert error.find(STREAMS + "policy-violation") is not None
+    phone.close()

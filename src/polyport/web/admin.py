@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from polyport import admin
+from polyport.admin import xmpp as xmpp_admin
 from polyport.admin.rights import DOMAIN_ADMIN, MASTER, require_master
 from polyport.auth.login import Identity
 from polyport.cliapi import wire  # the settings forms edit values in the CLI/API's data syntax
@@ -147,6 +148,31 @@ async def queue(request: web.Request) -> web.StreamResponse:
         elif form.get("do") == "delete" and ident:
             await admin.delete_queued_message(runtime, actor, ident, notify=bool(form.get("bounce")))
         raise web.HTTPSeeOther("/queue")
+    return await show()
+
+
+# -- instant messaging ---------------------------------------------------------------------------------
+
+@admin_required
+async def im_sessions(request: web.Request) -> web.StreamResponse:
+    """The node's XMPP sessions (a domain administrator's: its domain's), each with its presence, and
+    ending one."""
+    runtime, actor = runtime_of(request), actor_of(request)
+    domain = None if actor.is_master else actor.domain
+
+    async def show(error: str | None = None) -> web.StreamResponse:
+        sessions = await xmpp_admin.xmpp_sessions(runtime, actor, domain)
+        return page(request, "admin/im.html", status=400 if error else 200, title="IM sessions",
+                    sessions=sessions, error=error, master=actor.is_master)
+
+    if request.method == "POST":
+        form = await form_with_csrf(request)
+        redisplay(request, show)
+        jid = str(form.get("jid", "")).strip()[:3071]
+        if form.get("do") != "kick" or not jid:
+            raise FormError("Name the session to end.")
+        await xmpp_admin.kick_xmpp_session(runtime, actor, jid)
+        raise web.HTTPSeeOther("/im")
     return await show()
 
 
@@ -493,3 +519,4 @@ def add_routes(app: web.Application) -> None:
     r.add_route("*", "/forwarders", forwarders)
     r.add_route("*", "/groups", groups)
     r.add_get("/log", recent_log)
+    r.add_route("*", "/im", im_sessions)
