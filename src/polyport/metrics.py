@@ -46,6 +46,18 @@ datagrams_dropped = Counter("polyport_datagrams_dropped", "Datagrams dropped unh
 ports_leased = Gauge("polyport_ports_leased", "Data ports leased now (RTP media, FTP passive).", ["service"],
                      registry=REGISTRY)
 
+# Instant messaging (XMPP; xmpp/ and im/): resources bound now and sessions waiting to be resumed (each
+# worker's, summed over them), stream resumptions, and messages kept in archives and offline.
+xmpp_resources = Gauge("polyport_xmpp_resources", "XMPP resources bound now.", registry=REGISTRY)
+xmpp_detached = Gauge("polyport_xmpp_detached", "XMPP sessions whose connection was lost, waiting to be resumed.",
+                      registry=REGISTRY)
+xmpp_resumptions = Counter("polyport_xmpp_resumptions", "XMPP stream resumptions asked for (XEP-0198).", ["result"],
+                           registry=REGISTRY)
+xmpp_archived = Counter("polyport_xmpp_archived", "Messages written to accounts' archives (XEP-0313).",
+                        registry=REGISTRY)
+xmpp_offline = Counter("polyport_xmpp_offline", "Messages kept offline for an account (XEP-0160).",
+                       registry=REGISTRY)
+
 
 class CommandMetrics:
     """The command counter and timer of one service, with their labelled children cached: looking

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from polyport.metrics import REGISTRY
 from polyport.xmpp import sm as sm_module
 from polyport.xmpp.sm import AckError, StreamManagement, parse_h
 from tests.xmpp.conftest import SASL, Stream, XmppNode, bound, plain_login
@@ -157,9 +158,13 @@ def test_a_lost_stream_is_resumed_with_what_the_client_missed(xmpp_node: XmppNod
     stranger.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='0'/>")
     assert stranger.stanza().element.find(STANZAS + "item-not-found") is not None
     stranger.close()
+    resumptions_before = REGISTRY.get_sample_value("polyport_xmpp_resumptions_total", {"result": "resumed"}) or 0
+    assert (REGISTRY.get_sample_value("polyport_xmpp_detached") or 0) >= 1
     back = authenticated(xmpp_node, address)
     back.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='1'/>")
     resumed = back.stanza().element
+    assert REGISTRY.get_sample_value("polyport_xmpp_resumptions_total", {"result": "resumed"}) == \
+        resumptions_before + 1
     assert resumed.tag == SM + "resumed" and resumed.get("previd") == stream_id
     assert resumed.get("h") == "2"  # the presence and the ping
     assert frames(back, 4) == ["message:m1", "iq:p", "message:m2", "r"]

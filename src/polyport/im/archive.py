@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from polyport import log
+from polyport import log, metrics
 from polyport.errors import ServiceError
 from polyport.store import RecordStore, Statement, Unit
 
@@ -139,6 +139,7 @@ class MessageArchive:
 
             try:
                 await self.records.write(unit())
+                metrics.xmpp_archived.inc(len(batch))
             except Exception:  # the messages were delivered: only their archived copies are lost, and said so
                 self._log.exception("archive.write_failed", entries=len(batch))
             finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from polyport import metrics
 from polyport.errors import ServiceError
 from polyport.store import RecordStore, Statement, Unit
 
@@ -45,6 +46,7 @@ class OfflineMessages:
             yield ADD.run(account_id=account_id, stanza=stanza, created=int(now if now is not None else time.time()))
 
         await self.records.write(unit())
+        metrics.xmpp_offline.inc()
 
     async def take(self, account_id: int) -> list[str]:
         """The messages waiting, oldest first, forgotten in the same unit of work: two resources that come

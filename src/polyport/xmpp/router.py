@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
-from polyport import log
+from polyport import log, metrics
 from polyport.bus import Bus, Subscription, topics
 from polyport.bus.events import Event, XmppBlocklistChanged, XmppKick, XmppResource, XmppStanzas, XmppSync
 from polyport.im import OfflineFull
@@ -123,6 +123,8 @@ class Router:
         resources = self.accounts.setdefault(jid.bare, {})
         old = resources.get(jid.resource)
         resources[jid.resource] = resource = Resource(jid, session, self.origin, bound_at=time.time())
+        if old is None or old.session is None:
+            metrics.xmpp_resources.inc()
         self._publish(XmppKick(self.origin, str(jid), resource.bound_at))
         self._announce(resource)
         return old.session if old is not None and old.session is not session else None
@@ -142,6 +144,7 @@ class Router:
         if resources is None or resource is None or resource.session is not session:
             return
         del resources[jid.resource]
+        metrics.xmpp_resources.dec()
         if not resources:
             del self.accounts[jid.bare]
         self._publish(XmppResource(self.origin, str(jid), gone=True))

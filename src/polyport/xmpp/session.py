@@ -371,6 +371,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
                 and self.detached is None and self.successor is None):
             # The connection was lost: the session waits for its client to resume it (XEP-0198 5).
             self.detached = asyncio.get_running_loop().call_later(sm.RESUME_SECONDS, self.expired)
+            metrics.xmpp_detached.inc()
             self.log.info("xmpp.detached", jid=str(self.jid), unacknowledged=len(self.sm.unacked))
         else:
             self.end_for_good()
@@ -387,6 +388,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if self.detached is not None:
             self.detached.cancel()
             self.detached = None
+            metrics.xmpp_detached.dec()
 
     def end_for_good(self) -> None:
         jid = self.jid
@@ -852,22 +854,27 @@ async def _sm_ack(s: XmppSession, frame: Stanza) -> None:
         raise StreamError("undefined-condition", str(err)) from None
 
 
+def _resume_failed(s: XmppSession, condition: str, h: int | None = None) -> None:
+    metrics.xmpp_resumptions.labels(result="failed").inc()
+    _sm_failed(s, condition, h)
+
+
 @COMMANDS.handles(SM + "resume", AFTER_SASL)
 async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
     assert s.identity is not None
     if s.state is State.BOUND:
-        _sm_failed(s, "unexpected-request")
+        _resume_failed(s, "unexpected-request")
         return
     try:
         h = sm.parse_h(frame.element.get("h"))
     except ValueError:
-        _sm_failed(s, "bad-request")
+        _resume_failed(s, "bad-request")
         return
     previd = frame.element.get("previd", "")
     old = s.router.resumable.get(previd)
     if old is None or old.sm is None or old.jid is None or old.identity is None or old.stream_closed \
             or old.identity.account_id != s.identity.account_id:
-        _sm_failed(s, "item-not-found")  # expired, another worker's, or never ours: the client binds afresh
+        _resume_failed(s, "item-not-found")  # expired, another worker's, or never ours: the client binds afresh
         return
     if old.detached is None:
         # Its client came back before the server noticed the old connection go (a phone that changed
@@ -880,17 +887,17 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(old.loop_ended.wait(), TAKEOVER_SECONDS)
         if old.detached is None or s.router.resumable.get(previd) is not old or old.sm is None:
-            _sm_failed(s, "item-not-found")
+            _resume_failed(s, "item-not-found")
             return
     try:
         old.sm.acknowledged(h)
     except sm.AckError:
-        _sm_failed(s, "unexpected-request", old.sm.handled)
+        _resume_failed(s, "unexpected-request", old.sm.handled)
         return
     old.forget_detached()
     if not s.router.rebind(old, s, old.jid):
         old.end_for_good()
-        _sm_failed(s, "item-not-found")
+        _resume_failed(s, "item-not-found")
         return
     s.jid, s.sm, old.sm, old.successor = old.jid, old.sm, None, s
     s.available, s.watchers, s.directed = old.available, old.watchers, old.directed
@@ -906,6 +913,7 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
         s.sm.requested = True
     if not s.inactive:
         s.flush_held()  # presence that came while it was away: the latest of each sender
+    metrics.xmpp_resumptions.labels(result="resumed").inc()
     s.log.info("xmpp.resumed", jid=str(s.jid), resent=len(again))
 
 
