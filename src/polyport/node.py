@@ -34,7 +34,7 @@ from polyport.delivery import Delivery
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
-from polyport.im import Blocklists, MessageArchive, OfflineMessages, Rosters, Vcards
+from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
 from polyport.kernel.protocol import BackgroundTask, ProtocolModule, load
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
@@ -259,6 +259,7 @@ class Node:
             blocklists=Blocklists(records),
             vcards=Vcards(records),
             archive=MessageArchive(records),
+            private=PrivateStorage(records),
         )
 
     async def _open_shared(self) -> tuple[Bus, KeyValueStore]:

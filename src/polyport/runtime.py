@@ -15,7 +15,7 @@ from polyport.bus import Bus
 from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
-from polyport.im import Blocklists, MessageArchive, OfflineMessages, Rosters, Vcards
+from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.resolver import Resolver
@@ -52,3 +52,4 @@ class Runtime:
     blocklists: Blocklists  # whom each account blocks (XMPP)
     vcards: Vcards  # each account's vCard (XMPP)
     archive: MessageArchive  # each account's chat messages, for its clients to read again (XMPP)
+    private: PrivateStorage  # each account's private XML fragments (XMPP)

@@ -70,7 +70,7 @@ def test_plain_then_bind_then_the_servers_answers(xmpp_node: XmppNode) -> None:
     features = {f.get("var") for f in info.iter("{http://jabber.org/protocol/disco#info}feature")}
     assert features == {"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
                         "urn:xmpp:ping", "jabber:iq:version", "urn:xmpp:time", "msgoffline", "urn:xmpp:carbons:2",
-                        "urn:xmpp:blocking", "vcard-temp"}
+                        "urn:xmpp:blocking", "vcard-temp", "jabber:iq:last", "jabber:iq:private"}
     stream.send("<iq type='get' id='t1' to='example.com'><time xmlns='urn:xmpp:time'/></iq>")
     now = stream.stanza().element
     assert now.findtext("{urn:xmpp:time}time/{urn:xmpp:time}tzo") == "+00:00"

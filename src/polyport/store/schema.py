@@ -274,6 +274,14 @@ xmpp_vcards = Table(
     Column("vcard", Text, nullable=False),
 )
 
+# XMPP private XML storage (XEP-0049; im/private.py): an account's private XML fragments, by namespace.
+xmpp_private = Table(
+    "xmpp_private", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("namespace", String(1024), primary_key=True),
+    Column("xml", Text, nullable=False),
+)
+
 # XMPP's message archive (XEP-0313; im/archive.py): an account's one-to-one messages both ways, ordered by id
 # (ids sort by time), with the id its clients see (XEP-0359), the other party, and when each expires. No
 # index by contact: it would cost several times the inserts (migration 0015 says why).

@@ -41,7 +41,14 @@ from polyport.auth import sasl
 from polyport.auth.login import AuthFailure, Identity, Malformed, PlaintextRefused
 from polyport.config import ResolvedService
 from polyport.directory.errors import DirectoryError
-from polyport.im import ArchiveItemNotFound, BlocklistFull, OfflineFull, RosterRefused, VcardTooLarge
+from polyport.im import (
+    ArchiveItemNotFound,
+    BlocklistFull,
+    OfflineFull,
+    PrivateStorageFull,
+    RosterRefused,
+    VcardTooLarge,
+)
 from polyport.im.archive import new_id as new_archive_id
 from polyport.im.blocking import blocks
 from polyport.im.subscriptions import KINDS
@@ -78,6 +85,8 @@ DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
 VERSION_NS = "jabber:iq:version"
 LAST_NS = "jabber:iq:last"
+PRIVATE_NS = "jabber:iq:private"
+PRIVATE = "{" + PRIVATE_NS + "}"
 LAST = "{" + LAST_NS + "}"
 LAST_ACTIVITY_KEPT = 365 * 86_400.0  # seconds a last activity is remembered
 MAX_STATUS = 1024  # characters of a status text kept for it
@@ -99,7 +108,7 @@ BLOCKING = "{" + BLOCKING_NS + "}"
 # What service discovery says an account (its bare JID) offers.
 ACCOUNT_FEATURES = (DISCO_INFO_NS, mam.NS, mam.EXTENDED_NS, mam.SID_NS)
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
-                   BLOCKING_NS, VCARD_NS, LAST_NS)
+                   BLOCKING_NS, VCARD_NS, LAST_NS, PRIVATE_NS)
 
 
 class State(enum.Enum):
@@ -1246,6 +1255,45 @@ async def _vcard_set(s: XmppSession, frame: Stanza) -> None:
     try:
         await s.runtime.vcards.put(s.identity.account_id, wire.serialize(vcard).decode())
     except VcardTooLarge as err:
+        raise StanzaError("not-acceptable", str(err)) from None
+    s.result(frame.element)
+
+
+def _private_fragment(s: XmppSession, iq: ET.Element[str]) -> ET.Element[str]:
+    """The one fragment inside a private storage query (XEP-0049 2), in a namespace a client may use."""
+    s.check_from(iq)
+    if iq.get("to") and not s.to_own_account(iq):
+        raise StanzaError("forbidden", "only an account's own private storage")
+    query = iq[0]
+    if query.tag != PRIVATE + "query" or len(query) != 1:
+        raise StanzaError("bad-request", "one element, in its own namespace")
+    fragment = query[0]
+    namespace = fragment.tag[1:].partition("}")[0] if fragment.tag.startswith("{") else ""
+    if namespace in ("", wire.CLIENT_NS, wire.SERVER_NS, PRIVATE_NS):
+        raise StanzaError("not-acceptable", "not a namespace of private storage")
+    return fragment
+
+
+@COMMANDS.handles(("iq", "get", PRIVATE_NS), BOUND)
+async def _private_get(s: XmppSession, frame: Stanza) -> None:
+    assert s.identity is not None
+    fragment = _private_fragment(s, frame.element)
+    namespace = fragment.tag[1:].partition("}")[0]
+    stored = await s.runtime.private.get(s.identity.account_id, namespace)
+    found = wire.parse_stanza(stored) if stored is not None else None
+    query = ET.Element(PRIVATE + "query")
+    query.append(found if found is not None else ET.Element(fragment.tag))  # empty: nothing stored
+    s.result(frame.element, query)
+
+
+@COMMANDS.handles(("iq", "set", PRIVATE_NS), BOUND)
+async def _private_set(s: XmppSession, frame: Stanza) -> None:
+    assert s.identity is not None
+    fragment = _private_fragment(s, frame.element)
+    namespace = fragment.tag[1:].partition("}")[0]
+    try:
+        await s.runtime.private.put(s.identity.account_id, namespace, wire.serialize(fragment).decode())
+    except PrivateStorageFull as err:
         raise StanzaError("not-acceptable", str(err)) from None
     s.result(frame.element)
 
