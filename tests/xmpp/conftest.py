@@ -122,7 +122,8 @@ def bound(node: XmppNode, resource: str = "desk", address: str | None = None) ->
     assert [child.tag for child in features.element] == ["{urn:ietf:params:xml:ns:xmpp-bind}bind",
                                                          "{urn:ietf:params:xml:ns:xmpp-session}session",
                                                          "{urn:xmpp:features:rosterver}ver",
-                                                         "{urn:xmpp:csi:0}csi", "{urn:xmpp:sm:3}sm"]
+                                                         "{urn:xmpp:csi:0}csi", "{urn:xmpp:sm:3}sm",
+                                                         "{http://jabber.org/protocol/caps}c"]
     stream.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}"
                 f"</resource></bind></iq>")
     reply = stream.stanza().element

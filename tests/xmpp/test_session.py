@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+from polyport.xmpp.session import SERVER_CAPS_VER, caps_ver
 from tests.xmpp.conftest import PASSWORD, Stream, XmppNode, bound, plain_login
 
 S = "{http://etherx.jabber.org/streams}"
@@ -193,4 +194,26 @@ def test_broken_xml_in_a_sasl_exchange_ends_the_stream(xmpp_node: XmppNode) -> N
     assert stream.stanza().element.tag == SASL + "challenge"
     stream.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></oops>")
     assert stream_error(stream) == "not-well-formed"
+    stream.close()
+
+
+def test_entity_capabilities_hash_the_servers_disco_info(xmpp_node: XmppNode) -> None:
+    """XEP-0115: the hash in the stream features is XEP-0115 5's of what disco#info answers for its node."""
+    # XEP-0115 5.2's own example.
+    assert caps_ver([("client", "pc", "", "Exodus 0.9.1")], [
+        "http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info",
+        "http://jabber.org/protocol/disco#items", "http://jabber.org/protocol/muc"]) == "QgayPKawpkPSDYmwT/WM94uAlu0="
+    stream, _ = bound(xmpp_node, "caps")
+    node_ver = "urn:x-polyport:caps#"
+    stream.send(f"<iq type='get' id='c1' to='example.com'><query xmlns='http://jabber.org/protocol/disco#info' "
+                f"node='{node_ver}{SERVER_CAPS_VER}'/></iq>")
+    query = stream.stanza().element.find("{http://jabber.org/protocol/disco#info}query")
+    assert query is not None and query.get("node") == node_ver + SERVER_CAPS_VER
+    identities = [(i.get("category", ""), i.get("type", ""), "", i.get("name", ""))
+                  for i in query.iter("{http://jabber.org/protocol/disco#info}identity")]
+    features = [f.get("var", "") for f in query.iter("{http://jabber.org/protocol/disco#info}feature")]
+    assert caps_ver(identities, features) == SERVER_CAPS_VER
+    stream.send("<iq type='get' id='c2' to='example.com'><query xmlns='http://jabber.org/protocol/disco#info' "
+                "node='urn:x-polyport:caps#other'/></iq>")
+    assert stream.stanza().element.get("type") == "error"
     stream.close()

@@ -31,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import enum
+import hashlib
 import secrets
 import time
 from typing import ClassVar
@@ -105,10 +106,26 @@ STANZAS = frozenset({C + "iq", C + "message", C + "presence"})
 TAKEOVER_SECONDS = 5.0  # how long a resumption waits for the old connection's session to finish its command
 MAX_HELD = 500  # senders whose presence an inactive client's session holds (XEP-0352)
 BLOCKING = "{" + BLOCKING_NS + "}"
+SERVER_IDENTITY = ("server", "im", "Polyport")
 # What service discovery says an account (its bare JID) offers.
 ACCOUNT_FEATURES = (DISCO_INFO_NS, mam.NS, mam.EXTENDED_NS, mam.SID_NS)
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
                    BLOCKING_NS, VCARD_NS, LAST_NS, PRIVATE_NS)
+# Entity capabilities (XEP-0115): the server's disco#info as a hash, in its stream features, so a client
+# that saw it before need not ask again.
+CAPS_NS = "http://jabber.org/protocol/caps"
+CAPS_NODE = "urn:x-polyport:caps"
+
+
+def caps_ver(identities: list[tuple[str, str, str, str]], features: list[str]) -> str:
+    """XEP-0115 5.1's verification string, SHA-1: each category/type/lang/name, then each feature, sorted,
+    each followed by '<'."""
+    text = "".join(f"{'/'.join(identity)}<" for identity in sorted(identities))
+    text += "".join(f"{feature}<" for feature in sorted(features))
+    return base64.b64encode(hashlib.sha1(text.encode(), usedforsecurity=False).digest()).decode()
+
+
+SERVER_CAPS_VER = caps_ver([(SERVER_IDENTITY[0], SERVER_IDENTITY[1], "", SERVER_IDENTITY[2])], list(SERVER_FEATURES))
 
 
 class State(enum.Enum):
@@ -643,8 +660,9 @@ class XmppSession(CommandSession[State, XmlFrame]):
         bind = ET.Element("{" + wire.BIND_NS + "}bind")
         session = ET.Element("{" + SESSION_NS + "}session")
         ET.SubElement(session, "{" + SESSION_NS + "}optional")  # RFC 3921's session, for older clients
+        caps = ET.Element("{" + CAPS_NS + "}c", {"hash": "sha-1", "node": CAPS_NODE, "ver": SERVER_CAPS_VER})
         return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver"), ET.Element("{" + CSI_NS + "}csi"),
-                ET.Element("{" + sm.NS + "}sm")]
+                ET.Element("{" + sm.NS + "}sm"), caps]
 
     def restart(self) -> None:
         """A new stream on the same connection (after TLS or SASL): a new parser, early input dropped."""
@@ -1007,10 +1025,12 @@ async def _disco_info(s: XmppSession, frame: Stanza) -> None:
             ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
         s.result(frame.element, query)
         return
-    if not s.to_server(frame.element) or query_in.get("node"):
+    caps_node = query_in.get("node")
+    if not s.to_server(frame.element) or (caps_node and caps_node != f"{CAPS_NODE}#{SERVER_CAPS_VER}"):
         raise StanzaError("service-unavailable" if not s.to_server(frame.element) else "item-not-found")
-    query = ET.Element("{" + DISCO_INFO_NS + "}query")
-    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "server", "type": "im", "name": "Polyport"})
+    query = ET.Element("{" + DISCO_INFO_NS + "}query", {"node": caps_node} if caps_node else {})
+    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", dict(zip(("category", "type", "name"), SERVER_IDENTITY,
+                                                                      strict=True)))
     for feature in SERVER_FEATURES:
         ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
     s.result(frame.element, query)
