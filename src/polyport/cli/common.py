@@ -170,6 +170,20 @@ def local_or_remote(local_work: Callable[[Config, Callable[[Any], Awaitable[Any]
     return decorate
 
 
+def remote_call(remote: Any) -> Callable[..., Awaitable[Any]]:
+    """call(verb, *args): one CLI/API command on the node `remote` (a RemoteDirectory) reaches; a refusal
+    is printed and ends the command."""
+    from polyport.cliapi.client import CliReplyError
+
+    async def call(verb: str, *args: Any) -> Any:
+        try:
+            return await remote.client.call(verb, *args)
+        except CliReplyError as err:
+            fail(str(err))
+
+    return call
+
+
 # An admin command: `func(directory, ...)` on the data folder's directory, or a running node's (--server).
 admin = local_or_remote(lambda config, run: with_directory(config, run), lambda remote: remote)
 

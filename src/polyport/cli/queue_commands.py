@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from polyport.cli.common import fail, local_or_remote, with_directory
+from polyport.cli.common import fail, local_or_remote, remote_call, with_directory
 from polyport.config import Config
 
 if TYPE_CHECKING:
@@ -58,19 +58,7 @@ async def _local(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
 
 # A queue command: `func(call, ...)`, call(verb, *args) running the CLI/API's queue commands on the data
 # folder, or on a running node with --server.
-def _remote_call(remote: Any) -> Callable[..., Awaitable[Any]]:
-    from polyport.cliapi.client import CliReplyError
-
-    async def call(verb: str, *args: Any) -> Any:
-        try:
-            return await remote.client.call(verb, *args)
-        except CliReplyError as err:
-            fail(str(err))
-
-    return call
-
-
-queue_admin = local_or_remote(_local, _remote_call)
+queue_admin = local_or_remote(_local, remote_call)
 
 
 def _when(value: Any) -> str:

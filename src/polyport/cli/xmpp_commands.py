@@ -10,20 +10,8 @@ from typing import Any
 import click
 
 from polyport import datadir
-from polyport.cli.common import fail, local_or_remote, with_remote_directory
+from polyport.cli.common import fail, local_or_remote, remote_call, with_remote_directory
 from polyport.config import Config
-
-
-def _call(remote: Any) -> Callable[..., Awaitable[Any]]:
-    from polyport.cliapi.client import CliReplyError
-
-    async def call(verb: str, *args: Any) -> Any:
-        try:
-            return await remote.client.call(verb, *args)
-        except CliReplyError as err:
-            fail(str(err))
-
-    return call
 
 
 async def _running_node(config: Config, work: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -37,10 +25,10 @@ async def _running_node(config: Config, work: Callable[[Any], Awaitable[Any]]) -
     host = "127.0.0.1" if listener.host in ("0.0.0.0", "", "*") else listener.host  # a wildcard bind
     host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
     return await with_remote_directory(f"{host}:{listener.port}", "postmaster", False, True,
-                                       lambda remote: work(_call(remote)))
+                                       lambda remote: work(remote_call(remote)))
 
 
-node_admin = local_or_remote(_running_node, _call)
+node_admin = local_or_remote(_running_node, remote_call)
 
 
 @click.group()
