@@ -258,7 +258,7 @@ class Node:
             offline=OfflineMessages(records),
             blocklists=Blocklists(records),
             vcards=Vcards(records),
-            archive=MessageArchive(records),
+            archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis"),
             private=PrivateStorage(records),
         )
 

@@ -28,6 +28,7 @@ DEFAULT_PAGE = 50
 MAX_MESSAGE = 64 * 1024  # a message larger than this is not archived
 BATCH = 2000  # entries one unit of work stores at most
 GATHER_SECONDS = 0.1  # how long a batch gathers entries before it is written (unless someone waits)
+OTHERS_MARGIN = 0.1  # and for another worker's batch to be written
 MAX_PENDING = 20_000  # entries waiting for the store past which those who add wait
 
 ROWS_PER_INSERT = 50  # one INSERT statement stores up to this many entries
@@ -84,9 +85,13 @@ def _insert(rows: int) -> Statement:
 
 
 class MessageArchive:
-    def __init__(self, records: RecordStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, records: RecordStore, clock: Callable[[], float] = time.time, *,
+                 other_writers: bool = False) -> None:
         self.records = records
         self._clock = clock
+        # Other processes (a node's other workers) write their clients' messages to the same archives, each
+        # gathering for GATHER_SECONDS: a query waits that long (and a little) to see what they just handled.
+        self.other_writers = other_writers
         self._pending: list[Entry] = []
         self._writing: asyncio.Task[None] | None = None
         self._added = 0  # entries added, and entries whose batch is done (stored, or failed and logged)
@@ -164,6 +169,8 @@ class MessageArchive:
                     limit: int = DEFAULT_PAGE, last_page: bool = False) -> Page:
         """A page of the account's archive, oldest first. Paging backwards (`before`, or `last_page`: the
         newest `limit`) still returns the page oldest first."""
+        if self.other_writers:
+            await asyncio.sleep(GATHER_SECONDS + OTHERS_MARGIN)
         await self.flush()
         limit = max(0, min(limit, MAX_PAGE))
         conditions = ["account_id = :account_id"]
