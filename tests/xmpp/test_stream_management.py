@@ -305,3 +305,24 @@ def test_presence_that_comes_while_detached_waits_as_the_latest_of_each_sender(x
     assert quiet(back)
     for stream in (other, back):
         stream.close()
+
+
+def test_malformed_stream_management_elements(xmpp_node: XmppNode) -> None:
+    address = xmpp_node.account()
+    resumer = authenticated(xmpp_node, address)
+    resumer.send(f"<resume xmlns='{NS}' previd='whatever' h='many'/>")
+    assert resumer.stanza().element.find(STANZAS + "bad-request") is not None
+    resumer.send(f"<resume xmlns='{NS}' h='0'/>")  # no previd: nothing of that name
+    assert resumer.stanza().element.find(STANZAS + "item-not-found") is not None
+    resumer.close()
+    early, _ = bound(xmpp_node, "early", address)
+    early.send(f"<r xmlns='{NS}'/>")  # before enabling it
+    error = early.stanza().element
+    assert error.find("{urn:ietf:params:xml:ns:xmpp-streams}unsupported-stanza-type") is not None
+    early.close()
+    client, _ = bound(xmpp_node, "phone", address)
+    enabled(client)
+    client.send(f"<a xmlns='{NS}' h='-3'/>")
+    error = client.stanza().element
+    assert error.find("{urn:ietf:params:xml:ns:xmpp-streams}invalid-xml") is not None
+    client.close()

@@ -94,11 +94,6 @@ def parse_query(query: ET.Element[str]) -> Query:
                  _timestamp(values["end"]) if "end" in values else None, after, before, last_page, limit)
 
 
-def stamp(milliseconds: int) -> str:
-    moment = datetime.datetime.fromtimestamp(milliseconds / 1000, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def result(item: Archived, query_id: str, to: Jid, archive: Jid) -> ET.Element[str]:
     """The message that carries one archived message to the querying client (XEP-0313 4.2)."""
     message = ET.Element(C + "message", {"to": str(to), "from": str(archive)})
@@ -106,7 +101,7 @@ def result(item: Archived, query_id: str, to: Jid, archive: Jid) -> ET.Element[s
     if query_id:
         found.set("queryid", query_id)
     forwarded = ET.SubElement(found, "{" + FORWARD_NS + "}forwarded")
-    ET.SubElement(forwarded, "{" + DELAY_NS + "}delay", {"stamp": stamp(item.stamp)})
+    ET.SubElement(forwarded, "{" + DELAY_NS + "}delay", {"stamp": wire.stamp(item.stamp)})
     original = wire.parse_stanza(item.stanza)
     if original is not None:
         forwarded.append(original)

@@ -83,11 +83,11 @@ async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid,
 
 async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kind: str) -> None:
     """`contact`'s subscription stanza `kind` arriving for the local account `user` (both bare JIDs)."""
-    record = await runtime.directory.login_record(str(user))
-    if record is None:
+    found = await router.addressee(runtime, user)
+    if found is None:
         return  # the account went away meanwhile: nothing to change, nobody to tell
     try:
-        version, item, outcome = await runtime.rosters.subscription(record.account_id, str(contact), kind,
+        version, item, outcome = await runtime.rosters.subscription(found.account_id, str(contact), kind,
                                                                     outbound=False)
     except RosterRefused:
         return  # the user's roster is full: the contact's request is not kept (it may ask again)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import secrets
 import time
 import weakref
@@ -280,7 +279,7 @@ class Router:
         elif self.available(account, minimum_priority=0):
             return
         if stanza.find("{" + DELAY_NS + "}delay") is None:
-            ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": stamp_now()})
+            ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": account.domain, "stamp": wire.stamp()})
         stanza.set("to", str(account))
         found = await self.addressee(runtime, account)
         if found is None:
@@ -562,8 +561,3 @@ class RouterTask:
             await asyncio.wait_for(self.runtime.archive.flush(), max(grace, 1.0))
         except TimeoutError:
             log.get(service="xmpp").warning("xmpp.archive_not_flushed", seconds=max(grace, 1.0))
-
-
-def stamp_now() -> str:
-    """Now as XEP-0082's DateTime, in UTC."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -76,7 +76,7 @@ from polyport.net.framing.xmlstream import (
 from polyport.runtime import Runtime
 from polyport.xmpp import mam, presence, sm, wire
 from polyport.xmpp.jid import Jid, JidError
-from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send, stamp_now
+from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
 
 ACCESS_MODE = "XMPP"
 C = "{" + wire.CLIENT_NS + "}"
@@ -480,11 +480,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
             when, _, status = recorded.partition(" ")
             query.set("seconds", str(max(0, int(time.time() - float(when)))))
             query.text = status or None
-        reply = ET.Element(C + "iq", {"type": "result", "from": str(contact), "to": str(self.jid)})
-        if "id" in iq.attrib:
-            reply.set("id", iq.attrib["id"])
-        reply.append(query)
-        self.send_stanza(reply)
+        self.result(iq, query)
 
     async def record_last_activity(self, account: Jid, account_id: int, status: str) -> None:
         """The account's last client went unavailable: when, and its status text (XEP-0012 4)."""
@@ -565,21 +561,18 @@ class XmppSession(CommandSession[State, XmlFrame]):
         assert self.jid is not None and self.identity is not None
         kept: list[Jid] = []
         for contact in contacts:
-            record = await self.runtime.directory.login_record(str(contact))
-            if record is None or await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id,
-                                                          contact):
+            found = await self.router.addressee(self.runtime, contact)
+            if found is None or await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id,
+                                                         contact):
                 continue
-            if not await self.router.blocks(self.runtime, contact, record.account_id, self.jid):
+            if not await self.router.blocks(self.runtime, contact, found.account_id, self.jid):
                 kept.append(contact)
         return kept
 
-    async def recipient(self, stanza: ET.Element[str]) -> Jid:
-        """The stanza's addressee (the account's bare JID when it names none: RFC 6120 10.3), on an
-        account of this server, its alias resolved; StanzaError where there is no such account."""
-        return (await self.recipient_account(stanza))[0]
-
     async def recipient_account(self, stanza: ET.Element[str]) -> tuple[Jid, int]:
-        """`recipient` and the account's id."""
+        """The stanza's addressee (the account's bare JID when it names none: RFC 6120 10.3), on an
+        account of this server, its alias resolved, and the account's id; StanzaError where there is no
+        such account."""
         assert self.jid is not None and self.identity is not None
         to = stanza.get("to")
         if not to:
@@ -1083,7 +1076,7 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     if stanza.get("type", "normal") not in ("normal", "chat"):
         return  # a headline nobody takes is dropped (8.5.2.2.1)
     # Nobody online to take it: kept until the account comes online (XEP-0160), stamped (XEP-0203).
-    ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": s.domain, "stamp": stamp_now()})
+    ET.SubElement(stanza, "{" + DELAY_NS + "}delay", {"from": s.domain, "stamp": wire.stamp()})
     stanza.set("to", str(to.bare))
     try:
         await s.runtime.offline.store(account_id, wire.serialize(stanza).decode())
@@ -1323,7 +1316,7 @@ async def _time(s: XmppSession, frame: Stanza) -> None:
     s.asks_the_server(frame.element)
     answer = ET.Element("{" + TIME_NS + "}time")
     ET.SubElement(answer, "{" + TIME_NS + "}tzo").text = "+00:00"
-    ET.SubElement(answer, "{" + TIME_NS + "}utc").text = stamp_now()
+    ET.SubElement(answer, "{" + TIME_NS + "}utc").text = wire.stamp()
     s.result(frame.element, answer)
 
 
@@ -1377,9 +1370,9 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
         contact = Jid.parse(item.get("jid", "")).bare
     except JidError:
         raise StanzaError("jid-malformed", "the item's jid") from None
-    record = await s.runtime.directory.login_record(str(contact))
-    if record is not None:  # an account of this server, by any of its names: one item, under its address
-        contact = Jid.parse(record.address)
+    local = await s.router.addressee(s.runtime, contact)
+    if local is not None:  # an account of this server, by any of its names: one item, under its address
+        contact = local.jid
     rosters = s.runtime.rosters
     if item.get("subscription") == "remove":
         removed = await rosters.remove(s.identity.account_id, str(contact))
@@ -1389,7 +1382,7 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
         s.result(frame.element)
         presence.push_roster(s.router, s.jid, version, presence.roster_item(old, removed=True))
         # RFC 6121 2.5.2: removing a contact cancels the subscriptions both ways.
-        if await s.runtime.directory.login_record(str(contact)) is not None:  # local (no federation yet)
+        if local is not None:  # a local account (no federation yet)
             if old.state.to or old.ask:
                 await presence.inbound(s.runtime, s.router, contact, s.jid.bare, "unsubscribe")
             if old.state.from_ or old.pending_in:

@@ -9,6 +9,8 @@ header declared it. ElementTree's own writer would invent `ns0:` prefixes, which
 
 from __future__ import annotations
 
+import datetime
+import time
 from xml.etree import ElementTree as ET
 
 from polyport.net.framing import FrameError, FrameTooLarge
@@ -182,3 +184,10 @@ def addressed(stanza: ET.Element[str], to: Jid, *, sender: Jid | None = None) ->
     if sender is not None:
         copy.set("from", str(sender))
     return copy
+
+
+def stamp(milliseconds: int | None = None) -> str:
+    """A moment (now, unless given in milliseconds since the epoch) as XEP-0082's DateTime, in UTC."""
+    moment = datetime.datetime.fromtimestamp(
+        (time.time() * 1000 if milliseconds is None else milliseconds) / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
