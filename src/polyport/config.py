@@ -294,6 +294,15 @@ class WebSettings(_Section):
         "client's HTTP-01 challenges). Default: acme-challenge/ in the data folder.")] = ""
 
 
+class XmppSettings(_Section):
+    rooms: Annotated[str, _doc(
+        "Label of each served domain's multi-user chat service (XEP-0045): rooms are room@<label>.<domain>. "
+        "Empty: no chat rooms.", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")] = "conference"
+    room_history_days: Annotated[int, _doc(
+        "Days a persistent room's messages stay in its archive (XEP-0313) unless its owner turns archiving "
+        "off.", ge=1, le=36500)] = 30
+
+
 class LogSettings(_Section):
     level: Annotated[Literal["debug", "info", "warning", "error"], _doc("Least severe level logged.")] = "info"
     format: Annotated[Literal["console", "json"], _doc(
@@ -342,6 +351,7 @@ class Config(_Section, dict=True):  # dict=True: room for the file's own service
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     dns: DnsSettings = msgspec.field(default_factory=DnsSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
+    xmpp: XmppSettings = msgspec.field(default_factory=XmppSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     firewall: FirewallSettings = msgspec.field(default_factory=FirewallSettings)
     # Filled by parse(), one service at a time, so errors can name the service.

@@ -49,6 +49,7 @@ ports_leased = Gauge("polyport_ports_leased", "Data ports leased now (RTP media,
 # Instant messaging (XMPP; xmpp/ and im/): resources bound now and sessions waiting to be resumed (each
 # worker's, summed over them), stream resumptions, and messages kept in archives and offline.
 xmpp_resources = Gauge("polyport_xmpp_resources", "XMPP resources bound now.", registry=REGISTRY)
+xmpp_rooms = Gauge("polyport_xmpp_rooms", "XMPP chat rooms held in memory now (XEP-0045).", registry=REGISTRY)
 xmpp_detached = Gauge("polyport_xmpp_detached", "XMPP sessions whose connection was lost, waiting to be resumed.",
                       registry=REGISTRY)
 xmpp_resumptions = Counter("polyport_xmpp_resumptions", "XMPP stream resumptions asked for (XEP-0198).", ["result"],

@@ -35,6 +35,8 @@ from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
 from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
+from polyport.im.archive import ROOMS as ROOM_ARCHIVES
+from polyport.im.rooms import RoomStore
 from polyport.kernel.protocol import BackgroundTask, ProtocolModule, load
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
@@ -260,6 +262,9 @@ class Node:
             vcards=Vcards(records),
             archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis"),
             private=PrivateStorage(records),
+            rooms=RoomStore(records),
+            room_archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis",
+                                        kind=ROOM_ARCHIVES),
         )
 
     async def _open_shared(self) -> tuple[Bus, KeyValueStore]:

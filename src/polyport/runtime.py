@@ -16,6 +16,7 @@ from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
 from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
+from polyport.im.rooms import RoomStore
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.resolver import Resolver
@@ -53,3 +54,5 @@ class Runtime:
     vcards: Vcards  # each account's vCard (XMPP)
     archive: MessageArchive  # each account's chat messages, for its clients to read again (XMPP)
     private: PrivateStorage  # each account's private XML fragments (XMPP)
+    rooms: RoomStore  # persistent multi-user chat rooms (XMPP)
+    room_archive: MessageArchive  # persistent rooms' messages (XMPP)

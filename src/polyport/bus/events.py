@@ -352,6 +352,18 @@ class XmppBlocklistChanged(XmppEvent):
     account: str
 
 
+@_kind("xmpp-room")
+@dataclass(frozen=True, slots=True)
+class XmppRoomStanza(XmppEvent):
+    """A stanza (XML, its `from` the sender's full JID) for a chat room the router `holder` holds
+    (xmpp/rooms.py), handed over by the router whose client sent it."""
+
+    origin: str
+    holder: str
+    stanza: str
+    hops: int = 0
+
+
 def from_wire(data: Any) -> Event:
     """The event a wire dictionary describes (`Event.from_wire`)."""
     return Event.from_wire(data)

@@ -1,5 +1,6 @@
 """The message archive (XEP-0313): each account's one-to-one messages, both ways, in the record store (table
-xmpp_archive, migration 0015), in the order the server handled them, each with the id the server gave it
+xmpp_archive, migration 0015); and, as a second archive of the same kind, each persistent room's messages
+(table xmpp_room_archive, migration 0017), in the order the server handled them, each with the id the server gave it
 (the `stanza-id` its recipients see, XEP-0359; ids sort in the archive's order) and an expiry from the
 account's ChatHistoryDays.
 
@@ -32,10 +33,10 @@ OTHERS_MARGIN = 0.1  # and for another worker's batch to be written
 MAX_PENDING = 20_000  # entries waiting for the store past which those who add wait
 
 ROWS_PER_INSERT = 50  # one INSERT statement stores up to this many entries
-COLUMNS = ("account_id", "id", "with_jid", "stamp", "expires", "stanza")
-HELD = Statement("SELECT 1 FROM xmpp_archive WHERE account_id = :account_id AND id = :id")
-EXPIRE = Statement("DELETE FROM xmpp_archive WHERE expires < :now")
-FORGET_ALL = Statement("DELETE FROM xmpp_archive WHERE account_id = :account_id")
+COLUMNS = ("id", "with_jid", "stamp", "expires", "stanza")
+# The archives: each account's (its one-to-one messages) and each persistent room's (XEP-0045 rooms).
+ACCOUNTS = ("xmpp_archive", "account_id")
+ROOMS = ("xmpp_room_archive", "room_id")
 
 
 class ArchiveItemNotFound(ServiceError):
@@ -44,7 +45,7 @@ class ArchiveItemNotFound(ServiceError):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    account_id: int
+    account_id: int  # the archive's owner: an account, or a room in a room archive
     id: str
     with_jid: str  # the other party's bare JID
     stamp: int  # milliseconds since the epoch
@@ -79,15 +80,21 @@ def new_id(stamp: int | None = None) -> str:
 
 
 @functools.cache
-def _insert(rows: int) -> Statement:
-    values = ", ".join("(" + ", ".join(f":{column}{n}" for column in COLUMNS) + ")" for n in range(rows))
-    return Statement(f"INSERT INTO xmpp_archive ({', '.join(COLUMNS)}) VALUES {values}")  # noqa: S608 (names only)
+def _insert(table: str, owner: str, rows: int) -> Statement:
+    columns = (owner, *COLUMNS)
+    values = ", ".join("(" + ", ".join(f":{column}{n}" for column in ("owner", *COLUMNS)) + ")" for n in range(rows))
+    return Statement(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")  # noqa: S608 (names only)
 
 
 class MessageArchive:
     def __init__(self, records: RecordStore, clock: Callable[[], float] = time.time, *,
-                 other_writers: bool = False) -> None:
+                 other_writers: bool = False, kind: tuple[str, str] = ACCOUNTS) -> None:
         self.records = records
+        # The table and its owner column: this module's own names (ACCOUNTS, ROOMS), never a caller's text.
+        self.table, self.owner = kind
+        self._held = Statement(f"SELECT 1 FROM {self.table} WHERE {self.owner} = :account_id AND id = :id")  # noqa: S608
+        self._expire = Statement(f"DELETE FROM {self.table} WHERE expires < :now")  # noqa: S608
+        self._forget = Statement(f"DELETE FROM {self.table} WHERE {self.owner} = :account_id")  # noqa: S608
         self._clock = clock
         # Other processes (a node's other workers) write their clients' messages to the same archives, each
         # gathering for GATHER_SECONDS: a query waits that long (and a little) to see what they just handled.
@@ -136,11 +143,11 @@ class MessageArchive:
                     rows = batch[start:start + ROWS_PER_INSERT]
                     params: dict[str, object] = {}
                     for n, entry in enumerate(rows):
-                        params.update({f"account_id{n}": entry.account_id, f"id{n}": entry.id,
+                        params.update({f"owner{n}": entry.account_id, f"id{n}": entry.id,
                                        f"with_jid{n}": entry.with_jid,
                                        f"stamp{n}": entry.stamp, f"expires{n}": entry.expires,
                                        f"stanza{n}": entry.stanza})
-                    yield _insert(len(rows)).run(**params)
+                    yield _insert(self.table, self.owner, len(rows)).run(**params)
 
             try:
                 await self.records.write(unit())
@@ -173,7 +180,7 @@ class MessageArchive:
             await asyncio.sleep(GATHER_SECONDS + OTHERS_MARGIN)
         await self.flush()
         limit = max(0, min(limit, MAX_PAGE))
-        conditions = ["account_id = :account_id"]
+        conditions = [f"{self.owner} = :account_id"]
         params: dict[str, object] = {"account_id": account_id, "limit": limit + 1}
         if with_jid is not None:
             conditions.append("with_jid = :with_jid")  # read in the account's order: no index by contact
@@ -189,14 +196,14 @@ class MessageArchive:
         def unit() -> Unit[Page]:
             for name, value, operator in (("after", after, ">"), ("before", before, "<")):
                 if value:
-                    held = yield HELD.value(account_id=account_id, id=value)
+                    held = yield self._held.value(account_id=account_id, id=value)
                     if held is None:
                         raise ArchiveItemNotFound(f"no archived message {value!r}")
                     conditions.append(f"id {operator} :{name}_id")
                     params[f"{name}_id"] = value
             order = "DESC" if backwards else "ASC"
             # The conditions are this function's own fixed texts; every value goes in as a parameter.
-            statement = Statement(f"SELECT id, with_jid, stamp, stanza FROM xmpp_archive WHERE "  # noqa: S608
+            statement = Statement(f"SELECT id, with_jid, stamp, stanza FROM {self.table} WHERE "  # noqa: S608
                                   f"{' AND '.join(conditions)} ORDER BY id {order} LIMIT :limit")
             rows = yield statement.all(**params)
             items = [Archived(str(r["id"]), str(r["with_jid"]), int(r["stamp"]), str(r["stanza"])) for r in rows]
@@ -214,7 +221,7 @@ class MessageArchive:
         now = int(self._clock() * 1000)
 
         def unit() -> Unit[int]:
-            gone = yield EXPIRE.run(now=now)
+            gone = yield self._expire.run(now=now)
             return int(gone or 0)
 
         return await self.records.write(unit())
@@ -224,6 +231,6 @@ class MessageArchive:
         await self.flush()
 
         def unit() -> Unit[None]:
-            yield FORGET_ALL.run(account_id=account_id)
+            yield self._forget.run(account_id=account_id)
 
         await self.records.write(unit())

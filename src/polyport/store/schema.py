@@ -298,6 +298,35 @@ xmpp_archive = Table(
     Index("xmpp_archive_expires", "expires"),
 )
 
+# XMPP's persistent multi-user chat rooms (XEP-0045; im/rooms.py): a room by its service (conference.<domain>)
+# and name, its configuration, affiliations and subject as JSON (xmpp/muc.py's Room.stored), for the domain.
+xmpp_rooms = Table(
+    "xmpp_rooms", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("domain_id", Id, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("name", String(1023), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("xmpp_rooms_name", "service", "name", unique=True),
+    Index("xmpp_rooms_domain", "domain_id"),
+    sqlite_autoincrement=True,
+)
+
+# A persistent room's messages (XEP-0313 for rooms; im/archive.py), as xmpp_archive keeps an account's.
+xmpp_room_archive = Table(
+    "xmpp_room_archive", metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("room_id", Id, ForeignKey("xmpp_rooms.id", ondelete="CASCADE"), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("with_jid", String(3071), nullable=False),
+    Column("stamp", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("stanza", Text, nullable=False),
+    Index("xmpp_room_archive_id", "room_id", "id", unique=True),
+    Index("xmpp_room_archive_expires", "expires"),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

@@ -38,12 +38,21 @@ from xml.etree import ElementTree as ET
 
 from polyport import log, metrics
 from polyport.bus import Bus, Subscription, topics
-from polyport.bus.events import Event, XmppBlocklistChanged, XmppKick, XmppResource, XmppStanzas, XmppSync
+from polyport.bus.events import (
+    Event,
+    XmppBlocklistChanged,
+    XmppKick,
+    XmppResource,
+    XmppRoomStanza,
+    XmppStanzas,
+    XmppSync,
+)
 from polyport.im import OfflineFull
 from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
 from polyport.xmpp.jid import Jid, JidError
+from polyport.xmpp.rooms import RoomService
 
 if TYPE_CHECKING:
     from polyport.xmpp.session import XmppSession
@@ -112,6 +121,8 @@ class Router:
         self._directory_changes = 0
         self._directory: Subscription | None = None  # the directory's changes, while followed
         self._log = log.get(service="xmpp")
+        # The chat rooms this router holds, and the way to the others' (xmpp/rooms.py).
+        self.rooms = RoomService(self, runtime) if runtime is not None else None
 
     # -- this worker's resources --
 
@@ -384,6 +395,10 @@ class Router:
         if self.bus is not None and self._running:
             self.bus.publish_nowait(event)
 
+    def publish(self, event: Event) -> None:
+        """An event for the other routers (on the bus, once this router hears it)."""
+        self._publish(event)
+
     def heard(self, event: Event, now: float) -> None:
         """An event of another router's (its own are ignored)."""
         if getattr(event, "origin", self.origin) == self.origin:
@@ -401,6 +416,9 @@ class Router:
                         continue  # for another router
                     # For a resource of this router that went (or stopped reading) before it arrived.
                     self.undeliverable(xml, Jid.parse(target))
+        elif isinstance(event, XmppRoomStanza):
+            if event.holder == self.origin and self.rooms is not None:
+                self.spawn(self.rooms.forwarded(event))
         elif isinstance(event, XmppSync):
             self.announce_all()
         elif isinstance(event, XmppBlocklistChanged):
@@ -537,7 +555,9 @@ class RouterTask:
         self.router = router_for(runtime)
 
     async def run(self) -> None:
-        await asyncio.gather(self.router.run(), self.router.follow_directory(), self.expire_archive())
+        rooms = self.router.rooms
+        await asyncio.gather(self.router.run(), self.router.follow_directory(), self.expire_archive(),
+                             *([rooms.keep_leases()] if rooms is not None else []))
 
     async def expire_archive(self) -> None:
         """Archived messages past their account's ChatHistoryDays go, once an hour (every worker tries; what
@@ -545,19 +565,23 @@ class RouterTask:
         log_ = log.get(service="xmpp")
         while True:
             await asyncio.sleep(EXPIRE_ARCHIVE_EVERY)
-            try:
-                gone = await self.runtime.archive.expire()
-            except Exception:
-                log_.exception("xmpp.archive_expiry_failed")
-                continue
-            if gone:
-                log_.info("xmpp.archive_expired", messages=gone)
+            for archive, what in ((self.runtime.archive, "accounts"), (self.runtime.room_archive, "rooms")):
+                try:
+                    gone = await archive.expire()
+                except Exception:
+                    log_.exception("xmpp.archive_expiry_failed", archive=what)
+                    continue
+                if gone:
+                    log_.info("xmpp.archive_expired", archive=what, messages=gone)
 
     async def stop(self, grace: float) -> None:
         """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`),
         and what the archive gathered is stored."""
         await self.router.finish(grace)
         try:
-            await asyncio.wait_for(self.runtime.archive.flush(), max(grace, 1.0))
+            if self.router.rooms is not None:
+                await asyncio.wait_for(self.router.rooms.finish(), max(grace, 1.0))
+            await asyncio.wait_for(asyncio.gather(self.runtime.archive.flush(), self.runtime.room_archive.flush()),
+                                   max(grace, 1.0))
         except TimeoutError:
             log.get(service="xmpp").warning("xmpp.archive_not_flushed", seconds=max(grace, 1.0))

@@ -76,6 +76,7 @@ from polyport.net.framing.xmlstream import (
 from polyport.runtime import Runtime
 from polyport.xmpp import mam, presence, sm, wire
 from polyport.xmpp.jid import Jid, JidError
+from polyport.xmpp.rooms import SERVICE_NAME as ROOMS_NAME
 from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
 
 ACCESS_MODE = "XMPP"
@@ -499,8 +500,12 @@ class XmppSession(CommandSession[State, XmlFrame]):
     def tell_directed(self, unavailable: ET.Element[str]) -> None:
         """Those this client sent directed presence learn it is unavailable (RFC 6121 4.6.3), once."""
         directed, self.directed = self.directed, {}
+        rooms = self.router.rooms
         for target in directed:
-            if target.bare not in self.watchers:
+            if rooms is not None and rooms.is_service(target):  # the room sees the occupant go (XEP-0045 7.14)
+                assert self.jid is not None
+                self.router.spawn(rooms.submit(wire.addressed(unavailable, target, sender=self.jid), self.jid))
+            elif target.bare not in self.watchers:
                 self.router.deliver_presence(wire.addressed(unavailable, target), target)
 
     def replaced(self) -> None:
@@ -569,6 +574,32 @@ class XmppSession(CommandSession[State, XmlFrame]):
                 kept.append(contact)
         return kept
 
+    async def to_rooms(self, stanza: ET.Element[str]) -> bool:
+        """Whether the stanza is for a chat service, room or occupant (XEP-0045): handed to the rooms
+        (xmpp/rooms.py), and presence to a room remembered as directed (the room hears when this client
+        goes, RFC 6121 4.6.3)."""
+        to = stanza.get("to")
+        rooms = self.router.rooms
+        if not to or rooms is None:
+            return False
+        try:
+            jid = Jid.parse(to)
+        except JidError:
+            return False  # the usual handling answers jid-malformed
+        if not await rooms.serves(jid):
+            return False
+        assert self.jid is not None
+        if stanza.tag == C + "presence" and jid.local:
+            kind = stanza.get("type")
+            if kind is None:
+                self.directed[jid] = None
+            elif kind == "unavailable":
+                self.directed.pop(jid, None)
+            else:
+                return True  # subscriptions to a room: nothing to do (XEP-0045 keeps no roster)
+        await rooms.submit(stanza, self.jid)
+        return True
+
     async def recipient_account(self, stanza: ET.Element[str]) -> tuple[Jid, int]:
         """The stanza's addressee (the account's bare JID when it names none: RFC 6120 10.3), on an
         account of this server, its alias resolved, and the account's id; StanzaError where there is no
@@ -581,9 +612,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
             jid = Jid.parse(to)
         except JidError:
             raise StanzaError("jid-malformed") from None
-        if not jid.local:
-            raise StanzaError("service-unavailable")  # a domain or component: none is served yet
-        found = await self.router.addressee(self.runtime, jid.bare)
+        found = await self.router.addressee(self.runtime, jid.bare) if jid.local else None
         if found is None:
             try:
                 await self.runtime.directory.domain(jid.domain)
@@ -1032,7 +1061,11 @@ async def _disco_info(s: XmppSession, frame: Stanza) -> None:
 @COMMANDS.handles(("iq", "get", DISCO_ITEMS_NS), BOUND)
 async def _disco_items(s: XmppSession, frame: Stanza) -> None:
     s.asks_the_server(frame.element)
-    s.result(frame.element, ET.Element("{" + DISCO_ITEMS_NS + "}query"))  # no components yet
+    query = ET.Element("{" + DISCO_ITEMS_NS + "}query")
+    if not frame.element[0].get("node") and s.runtime.config.xmpp.rooms:  # the chat service (XEP-0045 6.1)
+        ET.SubElement(query, "{" + DISCO_ITEMS_NS + "}item", {"jid": f"{s.runtime.config.xmpp.rooms}.{s.domain}",
+                                                              "name": ROOMS_NAME})
+    s.result(frame.element, query)
 
 
 @COMMANDS.handles(("iq", "get", LAST_NS), BOUND)
@@ -1060,6 +1093,8 @@ async def _version(s: XmppSession, frame: Stanza) -> None:
 async def _message(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
+    if await s.to_rooms(stanza):
+        return
     to, account_id = await s.recipient_account(stanza)
     if not await s.check_blocking(to, account_id):
         raise StanzaError("service-unavailable")  # XEP-0191 3.4: as if there were nobody
@@ -1090,6 +1125,8 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     s.check_from(stanza)
     assert s.jid is not None and s.identity is not None
     kind = stanza.get("type")
+    if await s.to_rooms(stanza):
+        return
     if kind in KINDS:  # subscriptions (RFC 6121 3)
         if not stanza.get("to"):
             raise StanzaError("bad-request", "a subscription stanza names its contact")
@@ -1324,6 +1361,8 @@ async def _time(s: XmppSession, frame: Stanza) -> None:
 async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
+    if await s.to_rooms(stanza):
+        return
     to, account_id = await s.recipient_account(stanza)
     request = stanza.get("type") in ("get", "set")
     if not await s.check_blocking(to, account_id):

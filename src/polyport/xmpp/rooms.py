@@ -1,0 +1,447 @@
+"""Multi-user chat services (XEP-0045): `conference.<domain>` (the label is `[xmpp] rooms`) for each domain
+served, and their rooms, on the worker's router.
+
+Each room lives in one worker (its home) at a time, so that one place orders what its occupants say: the
+key-value store shared by the workers (and the cluster's nodes) names the router that holds a room, as a
+lease it renews every RENEW_EVERY seconds and that lapses after LEASE_SECONDS without it. A stanza for a room
+is handled where it arrives if this router holds the room or wins its lease, else handed to the holder over
+the bus (`XmppRoomStanza`); the room's answers go out through the router like any stanza. A holder that dies
+takes its temporary rooms and its occupants' presence with it (their clients' XEP-0410 self-pings tell them
+to enter again); persistent rooms are read again from the store by whichever router holds them next.
+
+Persistent rooms (their configuration, affiliations and subject) are kept in the store (im/rooms.py) at
+each change, and their messages in the room archive (im/archive.py's ROOMS, for `[xmpp] room_history_days`),
+which clients query as XEP-0313 says for rooms. A temporary room goes when its last occupant leaves. An
+occupant whose client the router no longer knows (gone without a word: its worker died) is removed when the
+room next writes to it (status 333).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING
+from xml.etree import ElementTree as ET
+
+from polyport import log, metrics
+from polyport.bus.events import XmppRoomStanza
+from polyport.directory.errors import DirectoryError
+from polyport.errors import ServiceError
+from polyport.im import ArchiveItemNotFound, OfflineFull
+from polyport.im.archive import Archived, new_id
+from polyport.runtime import Runtime
+from polyport.xmpp import mam, muc, wire
+from polyport.xmpp.jid import Jid, JidError
+
+if TYPE_CHECKING:
+    from polyport.xmpp.router import Router
+
+C = "{" + wire.CLIENT_NS + "}"
+LEASE_SECONDS = 60.0
+RENEW_EVERY = 20.0
+HOME_KEPT_SECONDS = 10.0  # how long a router trusts what it read of another's lease
+SERVICES_KEPT_SECONDS = 60.0  # how long a domain's being served (or not) is trusted
+MAX_ROOMS = 10_000  # rooms one router holds at most (temporary rooms are memory)
+MAX_HOPS = 2  # times a stanza is handed between routers that each think the other holds its room
+SERVICE_NAME = "Chat rooms"
+
+
+class RoomService:
+    def __init__(self, router: Router, runtime: Runtime) -> None:
+        self.router = router
+        self.runtime = runtime
+        self.label = runtime.config.xmpp.rooms
+        self.rooms: dict[Jid, muc.Room] = {}  # the rooms this router holds, by bare JID
+        self.room_ids: dict[Jid, int] = {}  # the store's ids of those that are persistent
+        self._homes: dict[Jid, tuple[str, float]] = {}  # other routers' rooms, as their leases said
+        self._services: dict[str, tuple[bool, float]] = {}  # service domain -> whether it is one, until
+        self._opening: dict[Jid, asyncio.Future[muc.Room | None]] = {}
+        self._saving: dict[Jid, asyncio.Lock] = {}
+        self._log = log.get(service="xmpp")
+
+    # -- which addresses are rooms --
+
+    async def serves(self, jid: Jid) -> bool:
+        """Whether `jid` is a MUC service of this server, or a room or occupant of one."""
+        if not self.label or not jid.domain.startswith(self.label + "."):
+            return False
+        known = self._services.get(jid.domain)
+        now = time.monotonic()
+        if known is not None and known[1] > now:
+            return known[0]
+        parent = jid.domain[len(self.label) + 1:]
+        try:
+            domain = await self.runtime.directory.domain(parent)
+            served = domain.name == parent  # the domain's own name: an alias has no service of its own
+        except DirectoryError:
+            served = False
+        if len(self._services) > 10_000:
+            self._services.clear()
+        self._services[jid.domain] = (served, now + SERVICES_KEPT_SECONDS)
+        return served
+
+    def is_service(self, jid: Jid) -> bool:
+        """Whether `jid` is a service's (a check for JIDs `serves` accepted before)."""
+        return bool(self.label) and jid.domain.startswith(self.label + ".")
+
+    # -- stanzas in --
+
+    async def submit(self, stanza: ET.Element[str], sender: Jid) -> None:
+        """A stanza a client of this worker sent (`from` stamped: its full JID) to a service, room or occupant."""
+        to = Jid.parse(stanza.get("to", ""))
+        if not to.local:
+            await self._service_stanza(stanza, sender, to)
+            return
+        room = to.bare
+        if room not in self.rooms:
+            home = await self._home(room)
+            if home != self.router.origin:
+                self._hand_over(stanza, home, 0)
+                return
+        await self.handle(stanza, sender)
+
+    async def forwarded(self, event: XmppRoomStanza) -> None:
+        """A stanza another router handed to this one (it read that this one holds the room)."""
+        stanza = wire.parse_stanza(event.stanza)
+        if stanza is None:
+            return
+        try:
+            sender, room = Jid.parse(stanza.get("from", "")), Jid.parse(stanza.get("to", "")).bare
+        except JidError:
+            return
+        if room not in self.rooms:
+            home = await self._home(room)
+            if home != self.router.origin:
+                if event.hops < MAX_HOPS:
+                    self._hand_over(stanza, home, event.hops + 1)
+                return
+        await self.handle(stanza, sender)
+
+    def _hand_over(self, stanza: ET.Element[str], home: str, hops: int) -> None:
+        self.router.publish(XmppRoomStanza(self.router.origin, home, wire.serialize(stanza).decode(), hops))
+
+    async def handle(self, stanza: ET.Element[str], sender: Jid) -> None:
+        """A stanza for a room this router holds (or will: it is read from the store, or created)."""
+        to = Jid.parse(stanza.get("to", ""))
+        room = await self._open(to.bare)
+        kind = stanza.tag
+        try:
+            if room is None:
+                if kind == C + "presence" and stanza.get("type") is None:
+                    room = self._create(to.bare, stanza, sender)
+                    if room is None:
+                        return
+                    outcome = room.enter(stanza, sender, to.resource, created=True)
+                else:
+                    if kind != C + "presence" and stanza.get("type") not in ("error", "result"):
+                        raise muc.MucError("item-not-found", f"there is no room {to.bare}")
+                    return
+            elif kind == C + "presence":
+                outcome = room.presence(stanza, sender, to.resource)
+            elif kind == C + "message":
+                outcome = room.message(stanza, sender, to.resource)
+            elif (not to.resource and len(stanza) and stanza[0].tag == "{" + mam.NS + "}query"
+                  and stanza.get("type") in ("get", "set")):
+                await self._archive_query(room, stanza, sender)
+                return
+            else:
+                outcome = room.iq(stanza, sender, to.resource)
+        except muc.MucError as err:
+            if stanza.get("type") not in ("error", "result"):
+                self.send(wire.stanza_error(stanza, err.condition, err.text))
+            if room is not None and room.empty and not room.config.persistent:
+                self._drop(room)  # a room whose creator could not enter it
+            return
+        await self._carry_out(room, outcome)
+
+    # -- the rooms this router holds --
+
+    async def _open(self, jid: Jid) -> muc.Room | None:
+        """The room, held here, read from the store, or None (no such room)."""
+        room = self.rooms.get(jid)
+        if room is not None:
+            return room
+        opening = self._opening.get(jid)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        future: asyncio.Future[muc.Room | None] = asyncio.get_running_loop().create_future()
+        self._opening[jid] = future
+        try:
+            stored = await self.runtime.rooms.load(jid.domain, jid.local)
+            room = None
+            if stored is not None:
+                room = muc.Room(jid, muc.Config.from_dict(stored.state.get("config", {})),
+                                _affiliations(stored.state.get("affiliations", {})),
+                                subject=str(stored.state.get("subject", "")),
+                                subject_by=str(stored.state.get("subject_by", "")), new_id=new_id)
+                self._hold(room)
+                self.room_ids[jid] = stored.id
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # retrieved: those waiting get it
+            raise
+        else:
+            future.set_result(room)
+            return room
+        finally:
+            del self._opening[jid]
+
+    def _create(self, jid: Jid, stanza: ET.Element[str], creator: Jid) -> muc.Room | None:
+        if len(self.rooms) >= MAX_ROOMS:
+            self.send(wire.stanza_error(stanza, "resource-constraint", "this server holds too many rooms"))
+            return None
+        # 10.1.1: a client that speaks MUC configures its new room (or accepts the defaults) before others
+        # may enter; one that does not (a bare presence, GC 1.0) gets an instant room at once.
+        locked = stanza.find("{" + muc.NS + "}x") is not None
+        room = muc.Room(jid, muc.Config(), {creator.bare: "owner"}, locked=locked, new_id=new_id)
+        self._hold(room)
+        self._log.info("xmpp.room_created", room=str(jid), owner=str(creator.bare))
+        return room
+
+    def _hold(self, room: muc.Room) -> None:
+        self.rooms[room.jid] = room
+        self._homes.pop(room.jid, None)
+        metrics.xmpp_rooms.set(len(self.rooms))
+
+    def _drop(self, room: muc.Room) -> None:
+        if self.rooms.get(room.jid) is room:
+            del self.rooms[room.jid]
+            self.room_ids.pop(room.jid, None)
+            self._saving.pop(room.jid, None)
+            metrics.xmpp_rooms.set(len(self.rooms))
+            self.router.spawn(self._release(room.jid))
+
+    async def _carry_out(self, room: muc.Room, outcome: muc.Outcome) -> None:
+        self.deliver(room, outcome.sends)
+        if outcome.destroyed:
+            self._drop(room)
+            if room.config.persistent or room.jid in self.room_ids:
+                await self.runtime.rooms.delete(room.jid.domain, room.jid.local)
+            self._log.info("xmpp.room_destroyed", room=str(room.jid))
+            return
+        if outcome.changed:
+            await self._save(room)
+        if outcome.archived is not None:
+            await self._archive(room, outcome.archived, outcome.archived_nick)
+        if room.empty and not room.config.persistent:
+            self._drop(room)
+
+    async def _save(self, room: muc.Room) -> None:
+        """The room's state into the store (a persistent room), or out of it (no longer persistent)."""
+        lock = self._saving.setdefault(room.jid, asyncio.Lock())
+        async with lock:  # one save of a room at a time, each the state as it is then: the last one wins
+            if room.config.persistent:
+                try:
+                    self.room_ids[room.jid] = await self.runtime.rooms.save(
+                        room.jid.domain, room.jid.local, room.jid.domain[len(self.label) + 1:], room.stored())
+                except ServiceError as err:
+                    self._log.warning("xmpp.room_not_saved", room=str(room.jid), reason=str(err))
+            elif self.room_ids.pop(room.jid, None) is not None:
+                await self.runtime.rooms.delete(room.jid.domain, room.jid.local)
+
+    async def _archive(self, room: muc.Room, message: ET.Element[str], nick: str) -> None:
+        room_id = self.room_ids.get(room.jid)
+        stanza_id = message.find("{" + muc.SID_NS + "}stanza-id")
+        if room_id is None or stanza_id is None:
+            return
+        archive = self.runtime.room_archive
+        await archive.add(archive.entry(room_id, str(room.occupant_jid(nick)), wire.serialize(message).decode(),
+                                        self.runtime.config.xmpp.room_history_days, stanza_id.get("id")))
+
+    async def _archive_query(self, room: muc.Room, iq: ET.Element[str], sender: Jid) -> None:
+        """XEP-0313 for rooms: the room's archive, to those who may read it."""
+        if not room.archiving or not room.may_read_archive(sender):
+            self.send(wire.stanza_error(iq, "forbidden" if room.archiving else "service-unavailable"))
+            return
+        if iq.get("type") == "get":
+            self._result(iq, mam.form())
+            return
+        try:
+            query = mam.parse_query(iq[0])
+        except mam.QueryError as err:
+            self.send(wire.stanza_error(iq, "bad-request", str(err)))
+            return
+        room_id = self.room_ids.get(room.jid)
+        items: list[Archived] = []
+        complete = True
+        if room_id is not None:
+            try:
+                page = await self.runtime.room_archive.query(
+                    room_id, with_jid=None, start=query.start, end=query.end, after=query.after,
+                    before=query.before, limit=query.limit, last_page=query.last_page)
+            except ArchiveItemNotFound as err:
+                self.send(wire.stanza_error(iq, "item-not-found", str(err)))
+                return
+            items, complete = page.items, page.complete
+        for item in items:
+            self.send(mam.result(item, query.query_id, sender, room.jid))
+        self._result(iq, mam.fin(items, complete))
+
+    def _result(self, iq: ET.Element[str], payload: ET.Element[str] | None) -> None:
+        reply = ET.Element(C + "iq", {"type": "result", "from": iq.get("to", ""), "to": iq.get("from", "")})
+        if iq.get("id") is not None:
+            reply.set("id", iq.attrib["id"])
+        if payload is not None:
+            reply.append(payload)
+        self.send(reply)
+
+    # -- the service itself --
+
+    async def _service_stanza(self, stanza: ET.Element[str], sender: Jid, service: Jid) -> None:
+        """Service discovery of `conference.<domain>` (XEP-0045 6.1-6.3); nothing else is for it."""
+        kind = stanza.get("type")
+        if stanza.tag != C + "iq":
+            if stanza.tag == C + "message" and kind != "error":
+                self.send(wire.stanza_error(stanza, "service-unavailable"))
+            return
+        if kind not in ("get", "set"):
+            return
+        payload = stanza[0] if len(stanza) else None
+        if kind == "get" and payload is not None and payload.tag == "{" + muc.DISCO_INFO_NS + "}query" \
+                and not payload.get("node"):
+            query = ET.Element("{" + muc.DISCO_INFO_NS + "}query")
+            ET.SubElement(query, "{" + muc.DISCO_INFO_NS + "}identity",
+                          {"category": "conference", "type": "text", "name": SERVICE_NAME})
+            for feature in (muc.NS, muc.DISCO_INFO_NS, muc.DISCO_ITEMS_NS, mam.NS, muc.SID_NS):
+                ET.SubElement(query, "{" + muc.DISCO_INFO_NS + "}feature", {"var": feature})
+            self._result(stanza, query)
+        elif kind == "get" and payload is not None and payload.tag == "{" + muc.DISCO_ITEMS_NS + "}query" \
+                and not payload.get("node"):
+            query = ET.Element("{" + muc.DISCO_ITEMS_NS + "}query")
+            for jid, name in await self.public_rooms(service.domain):
+                ET.SubElement(query, "{" + muc.DISCO_ITEMS_NS + "}item", {"jid": str(jid), "name": name})
+            self._result(stanza, query)
+        else:
+            self.send(wire.stanza_error(stanza, "service-unavailable"))
+
+    async def public_rooms(self, service: str) -> list[tuple[Jid, str]]:
+        """The service's public rooms: its persistent ones, and the temporary ones this router holds."""
+        found: dict[Jid, str] = {}
+        for stored in await self.runtime.rooms.rooms(service):
+            config = muc.Config.from_dict(stored.state.get("config", {}))
+            if config.public:
+                with contextlib.suppress(JidError):
+                    found[Jid(stored.name, service)] = config.name or stored.name
+        for jid, room in self.rooms.items():
+            if jid.domain == service and room.config.public and not room.locked:
+                found[jid] = room.config.name or jid.local
+        return sorted(found.items(), key=lambda pair: str(pair[0]))
+
+    # -- stanzas out --
+
+    def send(self, stanza: ET.Element[str]) -> None:
+        """A stanza from a room or service to a client (its `to` a full JID) or an account (a bare one)."""
+        try:
+            to = Jid.parse(stanza.get("to", ""))
+        except JidError:
+            return
+        if to.resource:
+            resource = self.router.full(to)
+            if resource is not None:
+                self.router.send(resource, stanza)
+        else:
+            self.router.spawn(self._to_account(stanza, to))
+
+    def deliver(self, room: muc.Room, sends: list[ET.Element[str]]) -> None:
+        """A room's stanzas to its occupants' clients; clients the router no longer knows leave the room."""
+        for _ in range(3):
+            gone: list[Jid] = []
+            for stanza in sends:
+                try:
+                    to = Jid.parse(stanza.get("to", ""))
+                except JidError:
+                    continue
+                if not to.resource:
+                    self.router.spawn(self._to_account(stanza, to))
+                    continue
+                resource = self.router.full(to)
+                if resource is None:
+                    if to in room.nicks and to not in gone:
+                        gone.append(to)
+                    continue
+                self.router.send(resource, stanza)
+            sends = []
+            for jid in gone:
+                self._log.info("xmpp.room_occupant_gone", room=str(room.jid), jid=str(jid))
+                sends.extend(room.gone(jid).sends)
+            if not sends:
+                return
+
+    async def _to_account(self, stanza: ET.Element[str], to: Jid) -> None:
+        """An invitation (or a decline) to an account: its clients, or offline (XEP-0160) where none is on."""
+        if self.router.deliver_message(stanza, to):
+            return
+        found = await self.router.addressee(self.runtime, to)
+        if found is None or stanza.find(C + "body") is None:
+            return
+        with contextlib.suppress(OfflineFull):
+            ET.SubElement(stanza, "{" + muc.DELAY_NS + "}delay", {"from": to.domain, "stamp": wire.stamp()})
+            await self.runtime.offline.store(found.account_id, wire.serialize(stanza).decode())
+
+    # -- leases --
+
+    def _key(self, room: Jid) -> str:
+        return f"xmpp:room:{room}"
+
+    async def _home(self, room: Jid) -> str:
+        """The router that holds the room: the lease's, or this one's where nobody held it."""
+        known = self._homes.get(room)
+        now = time.monotonic()
+        if known is not None and known[1] > now:
+            return known[0]
+        kv = self.runtime.kv
+        origin = self.router.origin
+        if await kv.set_if_absent(self._key(room), origin, ttl=LEASE_SECONDS):
+            return origin
+        home = await kv.get(self._key(room))
+        if home is None:  # it lapsed meanwhile
+            return origin if await kv.set_if_absent(self._key(room), origin, ttl=LEASE_SECONDS) else \
+                (await kv.get(self._key(room)) or origin)
+        if home != origin:
+            if len(self._homes) > 10_000:
+                self._homes.clear()
+            self._homes[room] = (home, now + HOME_KEPT_SECONDS)
+        return home
+
+    async def _release(self, room: Jid) -> None:
+        with contextlib.suppress(Exception):
+            await self.runtime.kv.compare_and_set(self._key(room), self.router.origin, None)
+
+    async def keep_leases(self) -> None:
+        """Renew the leases of the rooms this router holds until cancelled; a room whose lease another
+        router took (this one was cut off for longer than LEASE_SECONDS) is given up."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            for jid, room in list(self.rooms.items()):
+                try:
+                    kept = await self.runtime.kv.compare_and_set(self._key(jid), self.router.origin,
+                                                                 self.router.origin, ttl=LEASE_SECONDS)
+                    if not kept:
+                        kept = await self.runtime.kv.set_if_absent(self._key(jid), self.router.origin,
+                                                                   ttl=LEASE_SECONDS)
+                except Exception:
+                    self._log.exception("xmpp.room_lease_failed", room=str(jid))
+                    continue
+                if not kept and self.rooms.get(jid) is room:
+                    self._log.warning("xmpp.room_given_up", room=str(jid), reason="another router holds it")
+                    del self.rooms[jid]
+                    self.room_ids.pop(jid, None)
+                    metrics.xmpp_rooms.set(len(self.rooms))
+
+    async def finish(self) -> None:
+        """The node stops: the rooms' leases go, so that another router takes them at once."""
+        for jid in list(self.rooms):
+            await self._release(jid)
+
+    async def expire_archive(self) -> int:
+        return await self.runtime.room_archive.expire()
+
+
+def _affiliations(stored: dict[str, str]) -> dict[Jid, str]:
+    found: dict[Jid, str] = {}
+    for text, affiliation in stored.items():
+        with contextlib.suppress(JidError):
+            if affiliation in muc.AFFILIATIONS:
+                found[Jid.parse(text).bare] = affiliation
+    return found
