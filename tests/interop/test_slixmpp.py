@@ -161,3 +161,67 @@ async def test_slixmpp_reads_the_message_archive_page_by_page(node: XmppNode) ->
             [f"note {n}" for n in range(11, 4, -1)]
     finally:
         await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)
+
+
+async def test_slixmpp_a_room_with_three_occupants(node: XmppNode) -> None:
+    """slixmpp's XEP-0045 plugin: one client creates a room, reads its configuration form and makes it
+    persistent; two more enter; all three hear a groupchat message and a new subject; the owner kicks one;
+    slixmpp's XEP-0313 plugin reads the room's archive back. With the node as two workers, the clients may
+    be served by either: the room is held by one, the others hand it their clients' stanzas."""
+    import slixmpp
+
+    context = ssl.create_default_context(cafile=node.cert)
+    context.check_hostname = False
+    clients = []
+    for name in ("alice", "bob", "carol"):
+        client = slixmpp.ClientXMPP(f"{node.account()}/{name}", PASSWORD)
+        for plugin in ("xep_0045", "xep_0059", "xep_0313", "xep_0359"):
+            client.register_plugin(plugin)
+        client.ssl_context = context
+        clients.append(client)
+    alice, bob, carol = clients
+    started = [asyncio.Event() for _ in clients]
+    heard: dict[str, asyncio.Queue[str]] = {}
+    for client, event, name in zip(clients, started, ("alice", "bob", "carol"), strict=True):
+        client.add_event_handler("session_start", lambda _, event=event: event.set())
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        heard[name] = queue
+        client.add_event_handler("groupchat_message", lambda message, queue=queue: queue.put_nowait(
+            str(message["body"])) if message["body"] else None)
+    subjects: asyncio.Queue[str] = asyncio.Queue()
+    carol.add_event_handler("groupchat_subject", lambda message: subjects.put_nowait(str(message["subject"])))
+    kicked = asyncio.Event()
+    carol.add_event_handler("muc::tea@conference.example.com::presence",
+                            lambda presence: kicked.set() if presence["type"] == "unavailable"
+                            and 307 in presence["muc"]["status_codes"] else None)
+    for client in clients:
+        client.connect(host="127.0.0.1", port=node.port)
+    room = slixmpp.JID("tea@conference.example.com")
+    try:
+        for event in started:
+            await asyncio.wait_for(event.wait(), 15)
+        muc = alice.plugin["xep_0045"]
+        own, _, _, _ = await muc.join_muc_wait(room, "Alice", timeout=15)
+        assert 201 in own["muc"]["status_codes"]  # a new room, locked until configured
+        form = await muc.get_room_config(room, timeout=10)
+        fields = form.get_fields()
+        assert "muc#roomconfig_persistentroom" in fields
+        form.set_values({"muc#roomconfig_persistentroom": True, "muc#roomconfig_roomname": "Tea"})
+        await muc.set_room_config(room, form, timeout=10)
+        _, _, occupants, _ = await bob.plugin["xep_0045"].join_muc_wait(room, "Bob", timeout=15)
+        assert [str(p["from"].resource) for p in occupants] == ["Alice", "Bob"]
+        await carol.plugin["xep_0045"].join_muc_wait(room, "Carol", maxstanzas=0, timeout=15)
+        alice.send_message(mto=room, mbody="tea is ready", mtype="groupchat")
+        for name in ("alice", "bob", "carol"):
+            assert await asyncio.wait_for(heard[name].get(), 10) == "tea is ready"
+        # The subject on entering: none yet (an empty <subject/>, which slixmpp reads as None).
+        assert await asyncio.wait_for(subjects.get(), 10) in ("", "None")
+        alice.plugin["xep_0045"].set_subject(room, "Afternoon tea")
+        assert await asyncio.wait_for(subjects.get(), 10) == "Afternoon tea"
+        assert sorted(bob.plugin["xep_0045"].get_roster(room)) == ["Alice", "Bob", "Carol"]
+        await muc.set_role(room, "Carol", "none", timeout=10)
+        await asyncio.wait_for(kicked.wait(), 10)
+        archived = [message async for message in bob.plugin["xep_0313"].iterate(jid=room, rsm={"max": 10})]
+        assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in archived] == ["tea is ready"]
+    finally:
+        await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)

@@ -84,3 +84,46 @@ async def test_clients_of_different_workers_reach_each_other(supervisor: Supervi
             stream.close()
 
     await asyncio.to_thread(talk)
+
+
+async def test_a_room_is_held_by_one_worker_and_reached_from_both(supervisor: Supervisor) -> None:
+    """Clients of both workers in one chat room (XEP-0045): its holder orders what they say; the other
+    worker hands its clients' stanzas over, and the room's answers reach them through their router."""
+    from tests.xmpp.test_muc import create, enter, until
+
+    assert supervisor.local_node is not None and supervisor.local_node.runtime is not None
+    directory = supervisor.local_node.runtime.directory
+    addresses = [f"m{n}@example.com" for n in range(6)]
+    for address in addresses:
+        await directory.create_account(address, password=PASSWORD)
+    node = Node(next(b.port for b in supervisor.bound if b.service == "xmpp"), addresses)
+    room = "spread@conference.example.com"
+
+    def connect() -> list[Stream]:
+        return [bound(node, "r")[0] for _ in addresses]  # type: ignore[arg-type]
+
+    streams = await asyncio.to_thread(connect)
+    answers = await supervisor.ask("stats")
+    spread = {index: (answer or {}).get("connections", {}).get("xmpp", 0) for index, answer in answers.items()}
+    assert all(spread.get(i, 0) > 0 for i in (0, 1)), spread  # all on one: a chance of 2 in 64
+    await asyncio.sleep(0.3)  # the routers hear of each other's resources
+
+    def talk() -> None:
+        create(streams[0], room, "n0")
+        for n, stream in enumerate(streams[1:], start=1):
+            got = enter(stream, room, f"n{n}")
+            assert [e.get("from") for e in got if e.tag == "{jabber:client}presence"] == \
+                [f"{room}/n{k}" for k in range(n + 1)]
+        for n, stream in enumerate(streams):
+            stream.send(f"<message to='{room}' type='groupchat' id='g{n}'><body>from {n}</body></message>")
+        orders = []
+        for stream in streams:
+            said = [until(stream, lambda e: (e.get("id") or "").startswith("g")) for _ in streams]
+            orders.append([e.get("id", "") for e in said])
+        # Every occupant hears every message, all in one order: the holder's.
+        assert sorted(orders[0]) == sorted(f"g{n}" for n in range(len(streams)))
+        assert all(order == orders[0] for order in orders), orders
+        for stream in streams:
+            stream.close()
+
+    await asyncio.to_thread(talk)
