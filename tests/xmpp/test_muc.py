@@ -217,7 +217,7 @@ def test_moderation_kick_voice_and_ban(xmpp_node: XmppNode) -> None:
     user, user_address = bound(xmpp_node)
     create(mod, room, "mod", {"muc#roomconfig_moderatedroom": "1"})
     got = enter(user, room, "user")
-    own = [e for e in got if e.tag == C + "presence" and "110" in statuses(e)][0]
+    own = next(e for e in got if e.tag == C + "presence" and "110" in statuses(e))
     assert item(own).get("role") == "visitor"
     user.send(f"<message to='{room}' type='groupchat' id='v1'><body>hi</body></message>")
     assert error_condition(type("S", (), {"element": until(user, lambda e: e.get("id") == "v1")})) == "forbidden"
@@ -269,7 +269,7 @@ def test_members_only_invitations_and_passwords(xmpp_node: XmppNode) -> None:
     invite = invitation.find(f"{USER}x/{USER}invite")
     assert invite is not None and invite.findtext(USER + "reason") == "join us"
     got = enter(guest, room, "guest")
-    assert item([e for e in got if "110" in statuses(e)][0]).get("affiliation") == "member"
+    assert item(next(e for e in got if "110" in statuses(e))).get("affiliation") == "member"
 
     secret = new_room()
     create(owner, secret, "owner", {"muc#roomconfig_passwordprotectedroom": "1", "muc#roomconfig_roomsecret": "s3"})
@@ -313,7 +313,8 @@ def test_a_persistent_room_is_kept_with_its_archive(xmpp_node: XmppNode) -> None
     owner.send(f"<iq type='set' id='d' to='{room}'><query xmlns='{MUC}#owner'><destroy jid='other@{SERVICE}'>"
                f"<reason>moved</reason></destroy></query></iq>")
     told = until(reader, lambda e: e.find(f"{USER}x/{USER}destroy") is not None)
-    assert told.get("type") == "unavailable" and told.find(f"{USER}x/{USER}destroy").get("jid") == f"other@{SERVICE}"
+    destroyed = told.find(f"{USER}x/{USER}destroy")
+    assert told.get("type") == "unavailable" and destroyed is not None and destroyed.get("jid") == f"other@{SERVICE}"
     assert until(owner, lambda e: e.get("id") == "d").get("type") == "result"
     assert xmpp_node.running.call(xmpp_node.running.runtime.rooms.load(SERVICE, room.partition("@")[0])) is None
     assert quiet(reader)
