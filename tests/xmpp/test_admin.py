@@ -1,5 +1,6 @@
 """Instant messaging's administration over the CLI/API and `polyport xmpp`: an account's presence over its
-clients (GETACCOUNTPRESENCE), the node's sessions (LISTXMPPSESSIONS) and ending one (KICKXMPPSESSION)."""
+clients (GETACCOUNTPRESENCE), the node's sessions (LISTXMPPSESSIONS), ending one (KICKXMPPSESSION) and the chat rooms
+(LISTXMPPROOMS)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,40 @@ async def test_webadmin_lists_sessions_and_ends_one(xmpp_node: XmppNode) -> None
     error = (await asyncio.to_thread(phone.stanza)).element
     assert error.find(STREAMS + "policy-violation") is not None
     phone.close()
+
+
+async def test_chat_rooms_are_listed(xmpp_node: XmppNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LISTXMPPROOMS, `polyport xmpp rooms` and WebAdmin's /im list a persistent room and a temporary one."""
+    import asyncio
+
+    from tests.web.conftest import browser
+    from tests.xmpp.test_muc import create
+
+    owner, owner_address = await asyncio.to_thread(bound, xmpp_node, "desk")
+    await asyncio.to_thread(create, owner, "kept@conference.example.com", "o",
+                            {"muc#roomconfig_persistentroom": "1", "muc#roomconfig_roomname": "Kept room"})
+    await asyncio.to_thread(create, owner, "brief@conference.example.com", "o",
+                            {"muc#roomconfig_membersonly": "1"})
+    admin = Cli(cli_port(xmpp_node)).login()
+    try:
+        rooms = {r["JID"]: r for r in await asyncio.to_thread(admin.data, "LISTXMPPROOMS example.com")}
+        kept, brief = rooms["kept@conference.example.com"], rooms["brief@conference.example.com"]
+        assert kept["Name"] == "Kept room" and kept["Persistent"] == "YES" and kept["Owners"] == [owner_address]
+        assert kept["Occupants"] == "1"
+        assert brief["Persistent"] == "NO" and brief["MembersOnly"] == "YES"
+    finally:
+        admin.close()
+    monkeypatch.setenv("POLYPORT_PASSWORD", POSTMASTER_PASSWORD)
+    server = f"127.0.0.1:{cli_port(xmpp_node)}"
+    listed = await asyncio.to_thread(CliRunner().invoke, cli, ["xmpp", "rooms", "--server", server])
+    assert listed.exit_code == 0, listed.output
+    assert "kept@conference.example.com" in listed.output and "Kept room" in listed.output
+    webadmin = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webadmin")
+    async with browser(f"http://127.0.0.1:{webadmin}") as client:
+        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+        async with client.get("/im") as response:
+            page = await response.text()
+        assert "Kept room" in page and "brief@conference.example.com" in page and "members only" in page
+    owner.close()

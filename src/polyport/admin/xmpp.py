@@ -1,6 +1,6 @@
 """Instant messaging's live state: the XMPP sessions of the node (every worker's, as this worker's router
-sees them), an account's presence as CommuniGate's GETACCOUNTPRESENCE gives it, and ending a session.
-Server administrators see every domain; a domain administrator its own."""
+sees them), an account's presence as CommuniGate's GETACCOUNTPRESENCE gives it, ending a session, and the
+chat rooms (XEP-0045). Server administrators see every domain; a domain administrator its own."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from polyport.admin.errors import InvalidRequest, NotFound
 from polyport.admin.rights import Actor, require_domain, require_master, require_object
 from polyport.directory.errors import UnknownObject
 from polyport.runtime import Runtime
+from polyport.xmpp import muc
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import C, router_for
 
@@ -27,6 +28,18 @@ class XmppSessionInfo:
     show: str  # "online" (available, no <show/>), chat, away, xa, dnd; "" while not available
     status: str  # its status text
     local: bool  # held by the worker that answered (else by another worker of the node)
+
+
+@dataclass(frozen=True, slots=True)
+class XmppRoomInfo:
+    jid: str
+    name: str
+    persistent: bool
+    public: bool
+    members_only: bool
+    password: bool
+    occupants: int | None  # None: held by another worker (or by none: a persistent room nobody is in)
+    owners: list[str]
 
 
 def _show_and_status(resource: object) -> tuple[str, str]:
@@ -88,3 +101,34 @@ async def kick_xmpp_session(runtime: Runtime, actor: Actor, jid: str) -> int:
     for target in targets:
         router.disconnect(target, "ended by an administrator")
     return len(targets)
+
+
+async def xmpp_rooms(runtime: Runtime, actor: Actor, domain: str | None = None) -> list[XmppRoomInfo]:
+    """The chat rooms: the persistent ones (from the store) and the temporary ones the answering worker
+    holds (another worker's temporary rooms are its own), of `domain`'s service when given."""
+    if domain is None:
+        require_master(actor)
+    else:
+        domain = await require_domain(runtime.directory, actor, domain)
+    rooms = router_for(runtime).rooms
+    label = runtime.config.xmpp.rooms
+    service = f"{label}.{domain}" if domain is not None else None
+    found: dict[str, XmppRoomInfo] = {}
+
+    def info(jid: str, config: muc.Config, affiliations: dict[str, str], occupants: int | None) -> XmppRoomInfo:
+        return XmppRoomInfo(jid, config.name, config.persistent, config.public, config.members_only,
+                            bool(config.password), occupants,
+                            sorted(j for j, affiliation in affiliations.items() if affiliation == "owner"))
+
+    for stored in await runtime.rooms.rooms(service):
+        if service is None and label and not stored.service.startswith(label + "."):
+            continue
+        jid = f"{stored.name}@{stored.service}"
+        found[jid] = info(jid, muc.Config.from_dict(stored.state.get("config", {})),
+                          stored.state.get("affiliations", {}), None)
+    if rooms is not None:
+        for held, room in list(rooms.rooms.items()):
+            if service is None or held.domain == service:
+                found[str(held)] = info(str(held), room.config, {str(j): a for j, a in room.affiliations.items()},
+                                        len(room.occupants))
+    return [found[jid] for jid in sorted(found)]

@@ -33,7 +33,7 @@ node_admin = local_or_remote(_running_node, remote_call)
 
 @click.group()
 def xmpp() -> None:
-    """Instant messaging (XMPP): the sessions of a running node."""
+    """Instant messaging (XMPP): the sessions and chat rooms of a running node."""
 
 
 @xmpp.command("sessions")
@@ -63,6 +63,26 @@ async def kick_command(call: Any, jid: str) -> None:
     """End the session of a full JID (user@domain/resource), or every session of user@domain."""
     ended = await call("KICKXMPPSESSION", jid)
     click.echo(f"ended {ended} session(s)")
+
+
+@xmpp.command("rooms")
+@click.option("--domain", help="Only this domain's rooms (a domain administrator must name one).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per room.")
+@node_admin
+async def rooms_command(call: Any, domain: str | None, as_json: bool) -> None:
+    """The chat rooms (XEP-0045): persistent ones, and temporary ones with someone in them."""
+    entries = await call("LISTXMPPROOMS", *([domain] if domain else []))
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry))
+        return
+    if not entries:
+        click.echo("no chat rooms")
+        return
+    click.echo(f"{'room':<48} {'kind':<10} {'in':>4}  name")
+    for e in entries:
+        kind = ("persistent" if e["Persistent"] == "YES" else "temporary")
+        click.echo(f"{e['JID']:<48} {kind:<10} {e.get('Occupants', '-'):>4}  {e['Name']}")
 
 
 @xmpp.command("presence")

@@ -162,8 +162,9 @@ async def im_sessions(request: web.Request) -> web.StreamResponse:
 
     async def show(error: str | None = None) -> web.StreamResponse:
         sessions = await xmpp_admin.xmpp_sessions(runtime, actor, domain)
+        rooms = await xmpp_admin.xmpp_rooms(runtime, actor, domain)
         return page(request, "admin/im.html", status=400 if error else 200, title="IM sessions",
-                    sessions=sessions, error=error, master=actor.is_master)
+                    sessions=sessions, rooms=rooms, error=error, master=actor.is_master)
 
     if request.method == "POST":
         form = await form_with_csrf(request)

@@ -1,5 +1,5 @@
-"""Instant messaging: CommuniGate's GETACCOUNTPRESENCE, and Polyport's own LISTXMPPSESSIONS and
-KICKXMPPSESSION (CommuniGate shows its IM sessions in WebAdmin only)."""
+"""Instant messaging: CommuniGate's GETACCOUNTPRESENCE, and Polyport's own LISTXMPPSESSIONS,
+KICKXMPPSESSION and LISTXMPPROOMS (CommuniGate shows its IM sessions and chat rooms in WebAdmin only)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ async def kick_xmpp_session(cx: Context, args: Parser) -> Value:
     jid = args.string()
     args.end()
     return str(await xmpp_admin.kick_xmpp_session(cx.runtime, cx.actor, jid))
+
+
+@command("LISTXMPPROOMS")
+async def list_xmpp_rooms(cx: Context, args: Parser) -> Value:
+    """[domain]: the chat rooms (of the domain's service), by JID (Polyport's own): persistent ones, and the
+    temporary ones of the worker that answers; Occupants is absent where another worker holds the room."""
+    domain = None if args.at_end() else args.string()
+    args.end()
+    listed: list[Value] = []
+    for info in await xmpp_admin.xmpp_rooms(cx.runtime, cx.actor, domain):
+        entry: dict[str, Value] = {
+            "JID": info.jid, "Name": info.name, "Persistent": "YES" if info.persistent else "NO",
+            "Public": "YES" if info.public else "NO", "MembersOnly": "YES" if info.members_only else "NO",
+            "Password": "YES" if info.password else "NO", "Owners": list[Value](info.owners)}
+        if info.occupants is not None:
+            entry["Occupants"] = str(info.occupants)
+        listed.append(entry)
+    return listed
