@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 from xml.etree import ElementTree as ET
 
+from polyport.xmpp.jid import Jid
+from polyport.xmpp.router import router_for
 from tests.xmpp.conftest import Stream, XmppNode, bound
 from tests.xmpp.test_routing import error_condition, quiet
 
@@ -319,4 +321,54 @@ def test_a_persistent_room_is_kept_with_its_archive(xmpp_node: XmppNode) -> None
     assert xmpp_node.running.call(xmpp_node.running.runtime.rooms.load(SERVICE, room.partition("@")[0])) is None
     assert quiet(reader)
     for stream in (owner, reader):
+        stream.close()
+
+
+def test_two_clients_creating_one_room_at_once_make_one_owner(xmpp_node: XmppNode) -> None:
+    room = new_room()
+    first, first_address = bound(xmpp_node)
+    second, _ = bound(xmpp_node)
+    for stream, nick in ((first, "one"), (second, "two")):
+        stream.send(f"<presence to='{room}/{nick}'><x xmlns='{MUC}'/></presence>")
+    replies = [first.stanza().element, second.stanza().element]
+    made = [r for r in replies if r.get("type") is None and "201" in statuses(r)]
+    refused = [r for r in replies if r.get("type") == "error"]
+    assert len(made) == 1 and len(refused) == 1, [ET.tostring(r) for r in replies]
+    assert error_condition(type("S", (), {"element": refused[0]})) == "item-not-found"  # locked till configured
+    stored = xmpp_node.running.runtime.rooms  # temporary: nothing stored
+    assert xmpp_node.running.call(stored.load(SERVICE, room.partition("@")[0])) is None
+    del first_address
+    for stream in (first, second):
+        stream.close()
+
+
+def test_a_status_update_to_a_room_one_is_not_in(xmpp_node: XmppNode) -> None:
+    """7.2.1 since 1.32: told it is out (110, 307), and no room is made of it."""
+    stream, _ = bound(xmpp_node)
+    room = new_room()
+    stream.send(f"<presence to='{room}/me'><show>away</show></presence>")
+    told = stream.stanza().element
+    assert told.get("type") == "unavailable" and told.get("from") == f"{room}/me"
+    assert statuses(told) == {"110", "307"}
+    stream.send(f"<iq type='get' id='i' to='{room}'><query xmlns='{DISCO_INFO}'/></iq>")
+    assert error_condition(stream.stanza()) == "item-not-found"
+    stream.close()
+
+
+def test_a_persistent_rooms_history_outlives_its_occupants(xmpp_node: XmppNode) -> None:
+    room = new_room()
+    owner, _ = bound(xmpp_node)
+    create(owner, room, "owner", {"muc#roomconfig_persistentroom": "1"})
+    owner.send(f"<message to='{room}' type='groupchat' id='h1'><body>remember me</body></message>")
+    until(owner, lambda e: e.get("id") == "h1")
+    owner.send(f"<presence to='{room}/owner' type='unavailable'/>")
+    until(owner, lambda e: e.get("type") == "unavailable")
+    xmpp_node.running.call(xmpp_node.running.runtime.room_archive.flush())
+    # Empty: out of memory (it is read again from the store, its history from its archive).
+    held = router_for(xmpp_node.running.runtime).rooms
+    assert held is not None and Jid.parse(room) not in held.rooms
+    later, _ = bound(xmpp_node)
+    got = enter(later, room, "later")
+    assert [e.findtext(C + "body") for e in got if e.find(C + "body") is not None] == ["remember me"]
+    for stream in (owner, later):
         stream.close()

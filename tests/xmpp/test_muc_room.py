@@ -215,3 +215,77 @@ def test_no_sequence_leaves_the_maps_disagreeing(operations: list[tuple[str, str
             assert jid in r.occupants[nick].sessions
         assert all(r.affiliation(o.bare) != "outcast" for o in r.occupants.values())
         assert len(r.occupants) <= 4  # max_users, but an owner enters a full room
+
+
+def test_a_client_that_enters_again_gets_everything_again() -> None:
+    r = room()
+    r.enter(presence(), user("owner"), "boss")
+    r.enter(presence(), user("ann"), "ann")
+    again = r.presence(presence(), user("ann"), "ann")  # its server lost the room's state: it enters anew
+    to_ann = [s for s in again.sends if s.get("to") == str(user("ann"))]
+    assert [s.get("from") for s in to_ann if s.tag == C + "presence"] == [f"{ROOM}/boss", f"{ROOM}/ann"]
+    assert to_ann[-1].find(C + "subject") is not None
+    # A status update (no MUC element) is only a status update.
+    update = ET.Element(C + "presence")
+    ET.SubElement(update, C + "show").text = "away"
+    assert [s.get("to") for s in r.presence(update, user("ann"), "ann").sends] == [str(user("owner")),
+                                                                                    str(user("ann"))]
+
+
+def test_presence_without_the_muc_element_from_someone_not_in_is_told_so() -> None:
+    r = room()
+    r.enter(presence(), user("owner"), "boss")
+    told = r.presence(ET.Element(C + "presence"), user("ann"), "ann")
+    assert [s.get("to") for s in told.sends] == [str(user("ann"))] and "ann" not in r.occupants
+    codes = {c.get("code") for c in told.sends[0].iter(muc.USER + "status")}
+    assert told.sends[0].get("type") == "unavailable" and codes == {"110", "307"}
+
+
+def test_only_the_room_gives_stanza_ids_by_its_jid() -> None:
+    r = room(persistent=True)
+    r.enter(presence(), user("owner"), "boss")
+    message = groupchat("hi")
+    ET.SubElement(message, "{urn:xmpp:sid:0}stanza-id", {"by": "TEA@Conference.Example.com", "id": "chosen"})
+    ET.SubElement(message, "{urn:xmpp:sid:0}stanza-id", {"by": "someone@else.example", "id": "theirs"})
+    said = r.message(message, user("owner"), "")
+    ids = [(e.get("by"), e.get("id")) for e in said.sends[0].iter("{urn:xmpp:sid:0}stanza-id")]
+    assert ("someone@else.example", "theirs") in ids and all(i != "chosen" for _, i in ids)
+    assert said.archived_id and (str(ROOM), said.archived_id) in ids
+
+
+def test_moderators_below_admin_and_repeated_items() -> None:
+    r = room()
+    r.affiliations[Jid("mem", "example.com")] = "member"
+    for name in ("owner", "mem", "pat", "guest"):
+        r.enter(presence(), user(name), name)
+    admin_set(r, user("owner"), nick="mem", role="moderator")
+    admin_set(r, user("owner"), nick="pat", role="moderator")
+    for change in ({"nick": "pat", "role": "none"}, {"nick": "pat", "role": "visitor"}):
+        with pytest.raises(muc.MucError) as err:
+            admin_set(r, user("mem"), **change)  # a moderator that is only a member: not over a moderator
+        assert err.value.condition == "not-allowed"
+    admin_set(r, user("mem"), nick="guest", role="visitor")
+    iq = ET.Element(C + "iq", {"type": "set", "id": "a", "to": str(ROOM), "from": str(user("owner"))})
+    query = ET.SubElement(iq, muc.ADMIN + "query")
+    ET.SubElement(query, muc.ADMIN + "item", {"nick": "guest", "role": "none"})
+    ET.SubElement(query, muc.ADMIN + "item", {"nick": "guest", "role": "participant"})
+    with pytest.raises(muc.MucError) as err:
+        r.iq(iq, user("owner"), "")
+    assert err.value.condition == "bad-request" and "guest" in r.occupants
+
+
+def test_a_history_request_of_any_size() -> None:
+    r = room()
+    r.enter(presence(), user("owner"), "boss")
+    r.message(groupchat("old"), user("owner"), "")
+    got = r.enter(presence("seconds=" + "9" * 400), user("ann"), "ann")
+    assert [s.findtext(C + "body") for s in got.sends if s.find(C + "body") is not None] == ["old"]
+
+
+def test_the_history_keeps_to_its_size() -> None:
+    r = room()
+    r.enter(presence(), user("owner"), "boss")
+    for n in range(muc.MAX_HISTORY):
+        r.message(groupchat(f"{n:04d}" + "x" * 2000), user("owner"), "")
+    assert sum(size for _, _, size in r.history) <= muc.MAX_HISTORY_BYTES
+    assert r.history[-1][1].findtext(C + "body", "").startswith(f"{muc.MAX_HISTORY - 1:04d}")

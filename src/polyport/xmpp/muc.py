@@ -59,6 +59,8 @@ ROLES = ("moderator", "participant", "visitor", "none")
 RANK = {"owner": 4, "admin": 3, "member": 2, "none": 1, "outcast": 0}
 MAX_HISTORY = 50  # messages a room keeps for those who enter
 MAX_HISTORY_MESSAGE = 16 * 1024  # a larger message is delivered and archived, but not kept in the history
+MAX_HISTORY_BYTES = 32 * 1024  # a room's history in memory at most (its oldest messages go first)
+MAX_INVITES = 20  # invitations in one message
 DEFAULT_HISTORY = 20  # sent on entering unless the client asks for less (or more, up to MAX_HISTORY)
 MAX_USERS_CHOICES = (10, 20, 30, 50, 100, 200, 500, 1000)
 MAX_NICK = 256  # characters of a nick (a JID resourcepart's limit is bytes: 1023)
@@ -125,6 +127,7 @@ class Outcome:
     changed: bool = False  # configuration, affiliations or subject: a persistent room is saved again
     archived: ET.Element[str] | None = None  # a groupchat message for the room's archive, as occupants got it
     archived_nick: str = ""
+    archived_id: str = ""  # the stanza-id the room gave it
     destroyed: bool = False
 
 
@@ -140,7 +143,9 @@ class Room:
         self.locked = locked  # created by a MUC-aware client: nobody else enters before it is configured
         self.occupants: dict[str, Occupant] = {}
         self.nicks: dict[Jid, str] = {}  # real full JID -> nick
-        self.history: collections.deque[tuple[float, ET.Element[str]]] = collections.deque(maxlen=MAX_HISTORY)
+        # Groupchat messages newcomers get: (when, the message, its size), and their sizes' sum.
+        self.history: collections.deque[tuple[float, ET.Element[str], int]] = collections.deque(maxlen=MAX_HISTORY)
+        self._history_bytes = 0
         self._new_id = new_id
         self._clock = clock
 
@@ -199,16 +204,38 @@ class Room:
             return self.leave(sender, stanza) if current is not None else Outcome()
         if kind is not None:
             return Outcome()  # subscriptions and probes to a room are not answered
+        entering = stanza.find(MUC + "x") is not None
         if current is None:
+            if not entering:
+                # 7.2.1 (since 1.32): a presence without the MUC element from someone not in the room is a
+                # client that believes it is in (the room was lost and made again): told it is out, so that
+                # it enters again, rather than let in half-informed.
+                return Outcome(sends=[self.not_in(sender, nick)])
             return self.enter(stanza, sender, nick, created=created)
         if nick != current:
+            self.occupants[current].sessions[sender] = _plain(stanza)
             return self.change_nick(sender, nick)
         occupant = self.occupants[current]
-        occupant.sessions[sender] = _plain(stanza)
+        occupant.sessions.pop(sender, None)
+        occupant.sessions[sender] = _plain(stanza)  # the latest client's presence speaks for the occupant
         outcome = Outcome()
-        if occupant.jid == sender:  # the occupant's latest client speaks for it
-            self._broadcast_presence(outcome, occupant)
+        if entering:
+            # 7.2 business rules: a client that enters again while the room believes it in (it lost its
+            # connection, or its server) gets everything again: it may know nothing of the room.
+            self._welcome(outcome, occupant, sender, stanza.find(MUC + "x"), created=False, again=True)
+        if len(occupant.sessions) == 1 or not entering:
+            self._broadcast_presence(outcome, occupant, only_others=entering)
         return outcome
+
+    def not_in(self, sender: Jid, nick: str) -> ET.Element[str]:
+        kick = ET.Element(C + "presence", {"from": str(self.occupant_jid(nick)), "to": str(sender),
+                                           "type": "unavailable"})
+        x = ET.SubElement(kick, USER + "x")
+        item = ET.SubElement(x, USER + "item", {"affiliation": self.affiliation(sender), "role": "none"})
+        ET.SubElement(item, USER + "reason").text = "You are not in the room."
+        for code in ("110", "307"):
+            ET.SubElement(x, USER + "status", {"code": code})
+        return kick
 
     def enter(self, stanza: ET.Element[str], sender: Jid, nick: str, *, created: bool = False) -> Outcome:
         if not nick or len(nick) > MAX_NICK or nick != nick.strip():
@@ -243,14 +270,14 @@ class Room:
         return outcome
 
     def _welcome(self, outcome: Outcome, occupant: Occupant, to: Jid, muc: ET.Element[str] | None, *,
-                 created: bool) -> None:
+                 created: bool, again: bool = False) -> None:
         """7.2.3-7.2.16: those already in, then the newcomer's presence to all (itself last), history, subject."""
         viewer = occupant.role
         for other in list(self.occupants.values()):
             if other is not occupant:
                 outcome.sends.append(self._presence_of(other, to, viewer))
         for other, jid in self.sessions():
-            if other is not occupant and len(occupant.sessions) == 1:
+            if other is not occupant and len(occupant.sessions) == 1 and not again:
                 outcome.sends.append(self._presence_of(occupant, jid, other.role))
         codes = ["110"]
         if not self.config.anonymous:
@@ -260,7 +287,7 @@ class Room:
         if created:
             codes.append("201")
         outcome.sends.append(self._presence_of(occupant, to, viewer, codes=codes))
-        for stamp, message in self._history(muc):
+        for stamp, message, _ in self._history(muc):
             copied = copy.deepcopy(message)
             copied.set("to", str(to))
             ET.SubElement(copied, "{" + DELAY_NS + "}delay", {"from": str(self.jid),
@@ -271,7 +298,7 @@ class Room:
         ET.SubElement(subject, C + "subject").text = self.subject
         outcome.sends.append(subject)
 
-    def _history(self, muc: ET.Element[str] | None) -> list[tuple[float, ET.Element[str]]]:
+    def _history(self, muc: ET.Element[str] | None) -> list[tuple[float, ET.Element[str], int]]:
         """What of the history the newcomer asked for (7.2.15: maxstanzas, maxchars, seconds, since)."""
         items = list(self.history)
         wanted = muc.find(MUC + "history") if muc is not None else None
@@ -279,13 +306,13 @@ class Room:
         if wanted is not None:
             try:
                 if wanted.get("maxstanzas") is not None:
-                    count = int(wanted.get("maxstanzas", ""))
-                if wanted.get("maxchars") is not None and int(wanted.get("maxchars", "")) == 0:
+                    count = int(wanted.get("maxstanzas", "")[:12])
+                if wanted.get("maxchars") is not None and int(wanted.get("maxchars", "")[:12]) == 0:
                     count = 0
                 if wanted.get("seconds") is not None:
-                    oldest = self._clock() - int(wanted.get("seconds", ""))
+                    oldest = self._clock() - min(int(wanted.get("seconds", "")[:12]), 10 ** 10)
                     items = [item for item in items if item[0] >= oldest]
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass  # a history request that is not a number: the default
             since = wanted.get("since")
             if since:
@@ -306,13 +333,18 @@ class Room:
         if len(occupant.sessions) > 1:  # the account's other clients stay: only this one hears it is out
             outcome.sends.append(self._presence_of(occupant, sender, occupant.role, codes=("110", *codes),
                                                    unavailable=True, status=status, shown=sender))
-        else:
-            occupant.role = "none"
-            for other, jid in self.sessions():
-                own = other is occupant
-                outcome.sends.append(self._presence_of(occupant, jid, other.role, unavailable=True, status=status,
-                                                       codes=("110", *codes) if own else codes))
-            del self.occupants[nick]
+            latest = occupant.jid == sender
+            del self.nicks[sender]
+            del occupant.sessions[sender]
+            if latest:  # the others see the presence of the client that is now the latest
+                self._broadcast_presence(outcome, occupant)
+            return outcome
+        occupant.role = "none"
+        for other, jid in self.sessions():
+            own = other is occupant
+            outcome.sends.append(self._presence_of(occupant, jid, other.role, unavailable=True, status=status,
+                                                   codes=("110", *codes) if own else codes))
+        del self.occupants[nick]
         del self.nicks[sender]
         occupant.sessions.pop(sender, None)
         return outcome
@@ -375,20 +407,32 @@ class Room:
             message.set("{http://www.w3.org/XML/1998/namespace}lang",
                         stanza.attrib["{http://www.w3.org/XML/1998/namespace}lang"])
         for child in stanza:
-            # Only the room gives stanza-ids by its JID (XEP-0359 5); delays are the room's to add.
-            if not (child.tag == "{" + SID_NS + "}stanza-id" and child.get("by") == str(self.jid)):
+            # Only the room gives stanza-ids by its JID (XEP-0359 5), however a client spells the JID.
+            if not (child.tag == "{" + SID_NS + "}stanza-id" and _names(child.get("by", ""), self.jid)):
                 message.append(child)
-        ET.SubElement(message, "{" + SID_NS + "}stanza-id", {"by": str(self.jid), "id": self._new_id()})
+        archived_id = self._new_id()
+        ET.SubElement(message, "{" + SID_NS + "}stanza-id", {"by": str(self.jid), "id": archived_id})
         for _, jid in self.sessions():
             copied = copy.copy(message)
             copied.attrib = dict(message.attrib, to=str(jid))
             outcome.sends.append(copied)
         if message.find(C + "body") is not None:
-            if len(wire.serialize(message)) <= MAX_HISTORY_MESSAGE:
-                self.history.append((self._clock(), message))
+            self.remember(self._clock(), message)
             if self.archiving:
-                outcome.archived, outcome.archived_nick = message, occupant.nick
+                outcome.archived, outcome.archived_nick, outcome.archived_id = message, occupant.nick, archived_id
         return outcome
+
+    def remember(self, stamp: float, message: ET.Element[str]) -> None:
+        """A groupchat message into the history newcomers get (MAX_HISTORY messages, MAX_HISTORY_BYTES)."""
+        size = len(wire.serialize(message))
+        if size > MAX_HISTORY_MESSAGE:
+            return
+        if len(self.history) == self.history.maxlen:
+            self._history_bytes -= self.history[0][2]
+        self.history.append((stamp, message, size))
+        self._history_bytes += size
+        while self._history_bytes > MAX_HISTORY_BYTES and self.history:
+            self._history_bytes -= self.history.popleft()[2]
 
     def _set_subject(self, stanza: ET.Element[str], occupant: Occupant) -> Outcome:
         if occupant.role != "moderator" and not (self.config.change_subject and occupant.role == "participant"):
@@ -440,14 +484,19 @@ class Room:
             return outcome
         if occupant is None:
             raise MucError("not-acceptable", "enter the room before you invite others")
+        if len(invites) > MAX_INVITES:
+            raise MucError("policy-violation", f"at most {MAX_INVITES} invitations a message")
         admin = RANK[affiliation] >= RANK["admin"]
         if self.config.members_only and not (admin or self.config.invites):
             raise MucError("forbidden", "only the room's admins invite to it")
-        for invite in invites:
-            to = _jid(invite.get("to", ""))
-            if self.config.members_only and RANK[self.affiliation(to)] < RANK["member"]:
-                if self.affiliation(to) == "outcast":
-                    raise MucError("forbidden", f"{to.bare} is banned from this room")
+        invited_jids = [_jid(invite.get("to", "")) for invite in invites]  # all valid, or none sent
+        new_members = {to.bare for to in invited_jids if self.config.members_only and self.affiliation(to) == "none"}
+        if any(self.affiliation(to) == "outcast" for to in invited_jids):
+            raise MucError("forbidden", "someone invited is banned from this room")
+        if len(self.affiliations) + len(new_members) > MAX_AFFILIATED:
+            raise MucError("resource-constraint", f"a room keeps at most {MAX_AFFILIATED} affiliations")
+        for invite, to in zip(invites, invited_jids, strict=True):
+            if to.bare in new_members:
                 self._affiliate(to.bare, "member")
                 outcome.changed = True
             message = ET.Element(C + "message", {"from": str(self.jid), "to": str(to)})
@@ -660,6 +709,20 @@ class Room:
         outcome.destroyed = True
         return outcome
 
+    def shutdown(self, text: str) -> Outcome:
+        """Every occupant is out (status 332: the room's server stops holding it); the room stays as stored."""
+        outcome = Outcome()
+        for occupant, jid in self.sessions():
+            gone = self._presence_of(occupant, jid, "moderator", unavailable=True, codes=("110", "332"))
+            item = gone.find(USER + "x/" + USER + "item")
+            assert item is not None
+            item.set("role", "none")
+            ET.SubElement(item, USER + "reason").text = text
+            outcome.sends.append(gone)
+        self.occupants.clear()
+        self.nicks.clear()
+        return outcome
+
     # -- admins and moderators (8, 9) --
 
     def _admin(self, iq: ET.Element[str], sender: Jid, occupant: Occupant | None,
@@ -691,6 +754,10 @@ class Room:
                 raise MucError("bad-request", "ask for an affiliation or a role")
             return self._reply(iq, result)
         changes = [self._check_change(item, sender, occupant) for item in items]  # all allowed, or none made
+        targets = [(attribute, target.nick if isinstance(target, Occupant) else target)
+                   for target, attribute, _, _ in changes]
+        if len(set(targets)) != len(targets):
+            raise MucError("bad-request", "each item names a different occupant or JID")
         outcome = self._reply(iq, None)
         owners_left = {jid for jid, affiliation in self.affiliations.items() if affiliation == "owner"}
         for target, attribute, value, _ in changes:
@@ -708,8 +775,7 @@ class Room:
                 if value == "none":
                     self._remove(outcome, target, ("307",), reason=reason, actor=actor)
                 else:
-                    target.role = value
-                    self._broadcast_presence(outcome, target, reason=reason)
+                    self._set_role(outcome, target, value, reason)
                 continue
             assert isinstance(target, Jid)
             self._affiliate(target, value)
@@ -720,9 +786,17 @@ class Room:
                 elif self.config.members_only and RANK[value] < RANK["member"]:
                     self._remove(outcome, other, ("321",), reason=reason, actor=actor)
                 else:
-                    other.role = self._role_for(value)
-                    self._broadcast_presence(outcome, other, reason=reason)
+                    self._set_role(outcome, other, self._role_for(value), reason)
         return outcome
+
+    def _set_role(self, outcome: Outcome, occupant: Occupant, role: str, reason: str) -> None:
+        promoted = role == "moderator" and occupant.role != "moderator"
+        occupant.role = role
+        if promoted and self.config.anonymous:  # a new moderator learns the real JIDs it may see now
+            for other in self.occupants.values():
+                if other is not occupant:
+                    outcome.sends.extend(self._presence_of(other, jid, "moderator") for jid in occupant.sessions)
+        self._broadcast_presence(outcome, occupant, reason=reason)
 
     def _check_change(self, item: ET.Element[str], sender: Jid,
                       occupant: Occupant | None) -> tuple[Occupant | Jid, str, str, str]:
@@ -738,6 +812,8 @@ class Room:
             if target is None:
                 raise MucError("item-not-found", f"nobody is {item.get('nick', '')!r} in this room")
             theirs = self.affiliation(target.bare)
+            if RANK[mine] < RANK["admin"] and (target.role == "moderator" or RANK[theirs] > RANK[mine]):
+                raise MucError("not-allowed", "a moderator changes the roles of those below it only")
             if role == "moderator" and RANK[mine] < RANK["admin"]:
                 raise MucError("forbidden", "only admins make moderators")
             if RANK[theirs] >= RANK["admin"] and role != "moderator":
@@ -809,8 +885,11 @@ class Room:
             return "visitor"
         return "participant"
 
-    def _broadcast_presence(self, outcome: Outcome, occupant: Occupant, *, reason: str = "") -> None:
+    def _broadcast_presence(self, outcome: Outcome, occupant: Occupant, *, reason: str = "",
+                            only_others: bool = False) -> None:
         for other, jid in self.sessions():
+            if only_others and other is occupant:
+                continue
             presence = self._presence_of(occupant, jid, other.role, codes=("110",) if other is occupant else ())
             if reason:
                 item = presence.find(USER + "x/" + USER + "item")
@@ -860,6 +939,16 @@ def _plain(presence: ET.Element[str]) -> ET.Element[str]:
     kept = ET.Element(C + "presence")
     kept.extend(child for child in presence if child.tag not in (MUC + "x", USER + "x"))
     return kept
+
+
+def _names(text: str, jid: Jid) -> bool:
+    """Whether `text` is `jid`, as JIDs compare (case, and Unicode forms, prepared)."""
+    from polyport.xmpp.jid import JidError
+
+    try:
+        return Jid.parse(text) == jid
+    except JidError:
+        return False
 
 
 def _jid(text: str) -> Jid:

@@ -43,6 +43,7 @@ RENEW_EVERY = 20.0
 HOME_KEPT_SECONDS = 10.0  # how long a router trusts what it read of another's lease
 SERVICES_KEPT_SECONDS = 60.0  # how long a domain's being served (or not) is trusted
 MAX_ROOMS = 10_000  # rooms one router holds at most (temporary rooms are memory)
+MAX_CREATED = 50  # rooms one account owns at most among those a router holds
 MAX_HOPS = 2  # times a stanza is handed between routers that each think the other holds its room
 SERVICE_NAME = "Chat rooms"
 
@@ -56,8 +57,9 @@ class RoomService:
         self.room_ids: dict[Jid, int] = {}  # the store's ids of those that are persistent
         self._homes: dict[Jid, tuple[str, float]] = {}  # other routers' rooms, as their leases said
         self._services: dict[str, tuple[bool, float]] = {}  # service domain -> whether it is one, until
-        self._opening: dict[Jid, asyncio.Future[muc.Room | None]] = {}
+        self._opening: dict[Jid, asyncio.Future[muc.Room | str | None]] = {}
         self._saving: dict[Jid, asyncio.Lock] = {}
+        self._saving_now: dict[Jid, int] = {}  # rooms being saved: kept in memory until it is done
         self._log = log.get(service="xmpp")
 
     # -- which addresses are rooms --
@@ -76,30 +78,22 @@ class RoomService:
             served = domain.name == parent  # the domain's own name: an alias has no service of its own
         except DirectoryError:
             served = False
+        if served:
+            try:  # a domain of its own (conference.example.com hosting accounts) is not a chat service
+                await self.runtime.directory.domain(jid.domain)
+                served = False
+            except DirectoryError:
+                pass
         if len(self._services) > 10_000:
             self._services.clear()
         self._services[jid.domain] = (served, now + SERVICES_KEPT_SECONDS)
         return served
 
-    def is_service(self, jid: Jid) -> bool:
-        """Whether `jid` is a service's (a check for JIDs `serves` accepted before)."""
-        return bool(self.label) and jid.domain.startswith(self.label + ".")
-
     # -- stanzas in --
 
     async def submit(self, stanza: ET.Element[str], sender: Jid) -> None:
         """A stanza a client of this worker sent (`from` stamped: its full JID) to a service, room or occupant."""
-        to = Jid.parse(stanza.get("to", ""))
-        if not to.local:
-            await self._service_stanza(stanza, sender, to)
-            return
-        room = to.bare
-        if room not in self.rooms:
-            home = await self._home(room)
-            if home != self.router.origin:
-                self._hand_over(stanza, home, 0)
-                return
-        await self.handle(stanza, sender)
+        await self._guarded(stanza, sender, 0)
 
     async def forwarded(self, event: XmppRoomStanza) -> None:
         """A stanza another router handed to this one (it read that this one holds the room)."""
@@ -107,35 +101,60 @@ class RoomService:
         if stanza is None:
             return
         try:
-            sender, room = Jid.parse(stanza.get("from", "")), Jid.parse(stanza.get("to", "")).bare
+            sender = Jid.parse(stanza.get("from", ""))
         except JidError:
             return
-        if room not in self.rooms:
-            home = await self._home(room)
-            if home != self.router.origin:
-                if event.hops < MAX_HOPS:
-                    self._hand_over(stanza, home, event.hops + 1)
+        await self._guarded(stanza, sender, event.hops)
+
+    async def _guarded(self, stanza: ET.Element[str], sender: Jid, hops: int) -> None:
+        try:
+            to = Jid.parse(stanza.get("to", ""))
+            if not to.local:
+                await self._service_stanza(stanza, sender, to)
                 return
-        await self.handle(stanza, sender)
+            await self.handle(stanza, sender, hops)
+        except Exception:  # the store or the key-value store failed: the sender hears it, its stream goes on
+            self._log.exception("xmpp.room_failed", room=stanza.get("to", ""))
+            if stanza.get("type") not in ("error", "result"):
+                self.send(wire.stanza_error(stanza, "internal-server-error"))
 
     def _hand_over(self, stanza: ET.Element[str], home: str, hops: int) -> None:
-        self.router.publish(XmppRoomStanza(self.router.origin, home, wire.serialize(stanza).decode(), hops))
+        if hops >= MAX_HOPS:  # two routers that each think the other holds it: the lease is settling
+            if stanza.get("type") not in ("error", "result"):
+                self.send(wire.stanza_error(stanza, "recipient-unavailable", "the room is moving; try again"))
+            return
+        self.router.publish(XmppRoomStanza(self.router.origin, home, wire.serialize(stanza).decode(), hops + 1))
 
-    async def handle(self, stanza: ET.Element[str], sender: Jid) -> None:
-        """A stanza for a room this router holds (or will: it is read from the store, or created)."""
+    async def handle(self, stanza: ET.Element[str], sender: Jid, hops: int = 0) -> None:
+        """A stanza for a room: handled here if this router holds the room, or can (it is read from the
+        store, or created, under this router's lease), else handed to the router that holds it."""
         to = Jid.parse(stanza.get("to", ""))
-        room = await self._open(to.bare)
+        jid = to.bare
+        room = self.rooms.get(jid)
+        if room is None:
+            home = await self._home(jid)
+            if home is not None and home != self.router.origin:
+                self._hand_over(stanza, home, hops)
+                return
+            opened = await self._open(jid)
+            room = self.rooms.get(jid)  # opened here, or created meanwhile by a stanza handled before this one
+            if room is None and isinstance(opened, str):
+                self._hand_over(stanza, opened, hops)  # another router took its lease meanwhile
+                return
         kind = stanza.tag
         try:
             if room is None:
                 if kind == C + "presence" and stanza.get("type") is None:
-                    room = self._create(to.bare, stanza, sender)
+                    if stanza.find("{" + muc.NS + "}x") is None:  # 7.2.1: not a way to make a room
+                        self.send(muc.Room(jid, new_id=new_id).not_in(sender, to.resource))
+                        return
+                    room = await self._create(jid, stanza, sender, hops)
                     if room is None:
                         return
                     outcome = room.enter(stanza, sender, to.resource, created=True)
                 else:
                     if kind != C + "presence" and stanza.get("type") not in ("error", "result"):
-                        raise muc.MucError("item-not-found", f"there is no room {to.bare}")
+                        raise muc.MucError("item-not-found", f"there is no room {jid}")
                     return
             elif kind == C + "presence":
                 outcome = room.presence(stanza, sender, to.resource)
@@ -150,59 +169,92 @@ class RoomService:
         except muc.MucError as err:
             if stanza.get("type") not in ("error", "result"):
                 self.send(wire.stanza_error(stanza, err.condition, err.text))
-            if room is not None and room.empty and not room.config.persistent:
-                self._drop(room)  # a room whose creator could not enter it
+            if room is not None and room.empty:
+                self._let_go(room)  # a room whose creator could not enter it, or a stored one nobody is in
             return
         await self._carry_out(room, outcome)
 
     # -- the rooms this router holds --
 
-    async def _open(self, jid: Jid) -> muc.Room | None:
-        """The room, held here, read from the store, or None (no such room)."""
-        room = self.rooms.get(jid)
-        if room is not None:
-            return room
+    async def _open(self, jid: Jid) -> muc.Room | str | None:
+        """The stored room, read and held here under this router's lease (with its last messages as its
+        history); None where there is no such room; the holder's origin where another router holds it."""
         opening = self._opening.get(jid)
         if opening is not None:
             return await asyncio.shield(opening)
-        future: asyncio.Future[muc.Room | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[muc.Room | str | None] = asyncio.get_running_loop().create_future()
         self._opening[jid] = future
         try:
-            stored = await self.runtime.rooms.load(jid.domain, jid.local)
-            room = None
-            if stored is not None:
-                room = muc.Room(jid, muc.Config.from_dict(stored.state.get("config", {})),
-                                _affiliations(stored.state.get("affiliations", {})),
-                                subject=str(stored.state.get("subject", "")),
-                                subject_by=str(stored.state.get("subject_by", "")), new_id=new_id)
-                self._hold(room)
-                self.room_ids[jid] = stored.id
+            found = await self._load(jid)
         except BaseException as err:
             future.set_exception(err)
             future.exception()  # retrieved: those waiting get it
             raise
         else:
-            future.set_result(room)
-            return room
+            future.set_result(found)
+            return found
         finally:
             del self._opening[jid]
 
-    def _create(self, jid: Jid, stanza: ET.Element[str], creator: Jid) -> muc.Room | None:
+    async def _load(self, jid: Jid) -> muc.Room | str | None:
+        stored = await self.runtime.rooms.load(jid.domain, jid.local)
+        if stored is None:
+            return None
+        holder = await self._claim(jid)
+        if holder != self.router.origin:
+            return holder
+        if len(self.rooms) >= MAX_ROOMS:
+            self._unload_idle()
+        room = muc.Room(jid, muc.Config.from_dict(stored.state.get("config", {})),
+                        _affiliations(stored.state.get("affiliations", {})),
+                        subject=str(stored.state.get("subject", "")),
+                        subject_by=str(stored.state.get("subject_by", "")), new_id=new_id)
+        if room.archiving:  # the history newcomers get survives the room's leaving memory (and restarts)
+            page = await self.runtime.room_archive.query(stored.id, limit=muc.MAX_HISTORY, last_page=True)
+            for item in page.items:
+                message = wire.parse_stanza(item.stanza)
+                if message is not None:
+                    room.remember(item.stamp / 1000, message)
+        self._hold(room)
+        self.room_ids[jid] = stored.id
+        return room
+
+    async def _create(self, jid: Jid, stanza: ET.Element[str], creator: Jid, hops: int) -> muc.Room | None:
+        if len(self.rooms) >= MAX_ROOMS:
+            self._unload_idle()
         if len(self.rooms) >= MAX_ROOMS:
             self.send(wire.stanza_error(stanza, "resource-constraint", "this server holds too many rooms"))
             return None
-        # 10.1.1: a client that speaks MUC configures its new room (or accepts the defaults) before others
-        # may enter; one that does not (a bare presence, GC 1.0) gets an instant room at once.
-        locked = stanza.find("{" + muc.NS + "}x") is not None
-        room = muc.Room(jid, muc.Config(), {creator.bare: "owner"}, locked=locked, new_id=new_id)
+        owned = sum(1 for room in self.rooms.values() if room.affiliations.get(creator.bare) == "owner")
+        if owned >= MAX_CREATED:
+            self.send(wire.stanza_error(stanza, "policy-violation", f"you own {MAX_CREATED} rooms already"))
+            return None
+        holder = await self._claim(jid)
+        if jid in self.rooms:  # made by a stanza handled while the lease was being taken
+            return self.rooms[jid]
+        if holder != self.router.origin:
+            self._hand_over(stanza, holder, hops)
+            return None
+        # 10.1.1: the new room stays locked until its owner configures it or accepts the defaults.
+        room = muc.Room(jid, muc.Config(), {creator.bare: "owner"}, locked=True, new_id=new_id)
         self._hold(room)
         self._log.info("xmpp.room_created", room=str(jid), owner=str(creator.bare))
         return room
+
+    def _unload_idle(self) -> None:
+        """Persistent rooms nobody is in leave memory (they stay in the store) to make room for others."""
+        for room in [room for room in self.rooms.values() if room.empty and room.config.persistent]:
+            self._let_go(room)
 
     def _hold(self, room: muc.Room) -> None:
         self.rooms[room.jid] = room
         self._homes.pop(room.jid, None)
         metrics.xmpp_rooms.set(len(self.rooms))
+
+    def _let_go(self, room: muc.Room) -> None:
+        """A room nobody is in leaves this router: a temporary one is gone, a persistent one stays stored."""
+        if room.empty and room.jid not in self._saving_now:
+            self._drop(room)
 
     def _drop(self, room: muc.Room) -> None:
         if self.rooms.get(room.jid) is room:
@@ -223,13 +275,22 @@ class RoomService:
         if outcome.changed:
             await self._save(room)
         if outcome.archived is not None:
-            await self._archive(room, outcome.archived, outcome.archived_nick)
-        if room.empty and not room.config.persistent:
-            self._drop(room)
+            await self._archive(room, outcome.archived, outcome.archived_nick, outcome.archived_id)
+        if room.empty:
+            self._let_go(room)
 
     async def _save(self, room: muc.Room) -> None:
         """The room's state into the store (a persistent room), or out of it (no longer persistent)."""
         lock = self._saving.setdefault(room.jid, asyncio.Lock())
+        self._saving_now[room.jid] = self._saving_now.get(room.jid, 0) + 1
+        try:
+            await self._save_locked(room, lock)
+        finally:
+            self._saving_now[room.jid] -= 1
+            if not self._saving_now[room.jid]:
+                del self._saving_now[room.jid]
+
+    async def _save_locked(self, room: muc.Room, lock: asyncio.Lock) -> None:
         async with lock:  # one save of a room at a time, each the state as it is then: the last one wins
             if room.config.persistent:
                 try:
@@ -240,14 +301,13 @@ class RoomService:
             elif self.room_ids.pop(room.jid, None) is not None:
                 await self.runtime.rooms.delete(room.jid.domain, room.jid.local)
 
-    async def _archive(self, room: muc.Room, message: ET.Element[str], nick: str) -> None:
+    async def _archive(self, room: muc.Room, message: ET.Element[str], nick: str, archive_id: str) -> None:
         room_id = self.room_ids.get(room.jid)
-        stanza_id = message.find("{" + muc.SID_NS + "}stanza-id")
-        if room_id is None or stanza_id is None:
+        if room_id is None:
             return
         archive = self.runtime.room_archive
         await archive.add(archive.entry(room_id, str(room.occupant_jid(nick)), wire.serialize(message).decode(),
-                                        self.runtime.config.xmpp.room_history_days, stanza_id.get("id")))
+                                        self.runtime.config.xmpp.room_history_days, archive_id))
 
     async def _archive_query(self, room: muc.Room, iq: ET.Element[str], sender: Jid) -> None:
         """XEP-0313 for rooms: the room's archive, to those who may read it."""
@@ -384,33 +444,42 @@ class RoomService:
     def _key(self, room: Jid) -> str:
         return f"xmpp:room:{room}"
 
-    async def _home(self, room: Jid) -> str:
-        """The router that holds the room: the lease's, or this one's where nobody held it."""
+    async def _home(self, room: Jid) -> str | None:
+        """The router that holds the room, as its lease says (None: nobody holds it)."""
         known = self._homes.get(room)
         now = time.monotonic()
         if known is not None and known[1] > now:
             return known[0]
-        kv = self.runtime.kv
-        origin = self.router.origin
-        if await kv.set_if_absent(self._key(room), origin, ttl=LEASE_SECONDS):
-            return origin
-        home = await kv.get(self._key(room))
-        if home is None:  # it lapsed meanwhile
-            return origin if await kv.set_if_absent(self._key(room), origin, ttl=LEASE_SECONDS) else \
-                (await kv.get(self._key(room)) or origin)
-        if home != origin:
+        home = await self.runtime.kv.get(self._key(room))
+        if home is not None and home != self.router.origin:
             if len(self._homes) > 10_000:
                 self._homes.clear()
             self._homes[room] = (home, now + HOME_KEPT_SECONDS)
         return home
 
+    async def _claim(self, room: Jid) -> str:
+        """Take the room's lease for this router, unless another holds it: the holder's origin."""
+        kv, origin = self.runtime.kv, self.router.origin
+        for _ in range(3):
+            if await kv.set_if_absent(self._key(room), origin, ttl=LEASE_SECONDS):
+                return origin
+            holder = await kv.get(self._key(room))
+            if holder == origin:
+                await kv.compare_and_set(self._key(room), origin, origin, ttl=LEASE_SECONDS)
+                return origin
+            if holder is not None:
+                return holder
+        return origin  # the key-value store keeps losing it: serve the room here rather than nowhere
+
     async def _release(self, room: Jid) -> None:
+        if room in self.rooms:
+            return  # held again meanwhile (made anew): the lease is its
         with contextlib.suppress(Exception):
             await self.runtime.kv.compare_and_set(self._key(room), self.router.origin, None)
 
     async def keep_leases(self) -> None:
         """Renew the leases of the rooms this router holds until cancelled; a room whose lease another
-        router took (this one was cut off for longer than LEASE_SECONDS) is given up."""
+        router took (this one was cut off for longer than LEASE_SECONDS) is given up, its occupants told."""
         while True:
             await asyncio.sleep(RENEW_EVERY)
             for jid, room in list(self.rooms.items()):
@@ -425,14 +494,19 @@ class RoomService:
                     continue
                 if not kept and self.rooms.get(jid) is room:
                     self._log.warning("xmpp.room_given_up", room=str(jid), reason="another router holds it")
+                    self.deliver(room, room.shutdown("The room moved to another server; enter it again.").sends)
                     del self.rooms[jid]
                     self.room_ids.pop(jid, None)
                     metrics.xmpp_rooms.set(len(self.rooms))
 
     async def finish(self) -> None:
-        """The node stops: the rooms' leases go, so that another router takes them at once."""
-        for jid in list(self.rooms):
+        """The node stops: occupants are told (332), and the rooms' leases go, so that another router takes
+        them at once."""
+        for jid, room in list(self.rooms.items()):
+            self.deliver(room, room.shutdown("The server is restarting; enter the room again.").sends)
+            del self.rooms[jid]
             await self._release(jid)
+        metrics.xmpp_rooms.set(0)
 
     async def expire_archive(self) -> int:
         return await self.runtime.room_archive.expire()

@@ -106,6 +106,7 @@ VCARD = "{" + VCARD_NS + "}"
 STANZAS = frozenset({C + "iq", C + "message", C + "presence"})
 TAKEOVER_SECONDS = 5.0  # how long a resumption waits for the old connection's session to finish its command
 MAX_HELD = 500  # senders whose presence an inactive client's session holds (XEP-0352)
+MAX_ROOMS_ENTERED = 1000  # rooms whose occupant a session is remembered to be, to leave them when it ends
 BLOCKING = "{" + BLOCKING_NS + "}"
 SERVER_IDENTITY = ("server", "im", "Polyport")
 # What service discovery says an account (its bare JID) offers.
@@ -212,6 +213,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.available = False  # sent available presence
         self.watchers: list[Jid] = []  # contacts subscribed to the account's presence, as last read
         self.directed: dict[Jid, None] = {}  # whom it sent directed available presence (RFC 6121 4.6.3)
+        self.in_rooms: dict[Jid, None] = {}  # the chat rooms' occupant JIDs it sent available presence to
         self.inactive = False  # the client said it is not in use (XEP-0352): presence waits
         self.held: dict[str, bytes] = {}  # presence held while inactive: the latest per sender
         self.backlog: list[tuple[bytes, str | None]] | None = None  # live stanzas behind offline ones
@@ -500,13 +502,14 @@ class XmppSession(CommandSession[State, XmlFrame]):
     def tell_directed(self, unavailable: ET.Element[str]) -> None:
         """Those this client sent directed presence learn it is unavailable (RFC 6121 4.6.3), once."""
         directed, self.directed = self.directed, {}
-        rooms = self.router.rooms
         for target in directed:
-            if rooms is not None and rooms.is_service(target):  # the room sees the occupant go (XEP-0045 7.14)
-                assert self.jid is not None
-                self.router.spawn(rooms.submit(wire.addressed(unavailable, target, sender=self.jid), self.jid))
-            elif target.bare not in self.watchers:
+            if target.bare not in self.watchers:
                 self.router.deliver_presence(wire.addressed(unavailable, target), target)
+        in_rooms, self.in_rooms = self.in_rooms, {}
+        rooms = self.router.rooms
+        if rooms is not None and self.jid is not None:
+            for room in in_rooms:  # the room sees the occupant go (XEP-0045 7.14)
+                self.router.spawn(rooms.submit(wire.addressed(unavailable, room, sender=self.jid), self.jid))
 
     def replaced(self) -> None:
         """Another session bound this one's resource (RFC 6120 7.7.2.2): this one ends with `conflict`,
@@ -592,9 +595,11 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if stanza.tag == C + "presence" and jid.local:
             kind = stanza.get("type")
             if kind is None:
-                self.directed[jid] = None
+                self.in_rooms = {room: None for room in self.in_rooms if room.bare != jid.bare}  # a new nick
+                if len(self.in_rooms) < MAX_ROOMS_ENTERED:
+                    self.in_rooms[jid] = None
             elif kind == "unavailable":
-                self.directed.pop(jid, None)
+                self.in_rooms = {room: None for room in self.in_rooms if room.bare != jid.bare}
             else:
                 return True  # subscriptions to a room: nothing to do (XEP-0045 keeps no roster)
         await rooms.submit(stanza, self.jid)
