@@ -1,13 +1,13 @@
-"""XMPP (RFC 6120/6121/7622): instant messaging on 5222 (STARTTLS), 5223 (TLS) and 5269 (federation).
+"""XMPP (RFC 6120/6121/7622): instant messaging on 5222 (STARTTLS) and 5223 (TLS); 5269 (federation) is not
+built yet.
 
-Built so far (issue 16): `jid.py` (JIDs prepared for comparison), `wire.py` (what the server writes:
-stream headers, features, stream and stanza errors, stanzas serialized without invented prefixes), and
-`session.py`, a client stream (STARTTLS, SASL, bind) with the server's own answers (ping, service
-discovery, version, time), rosters and subscriptions (`presence.py`, on im/), messages and presence between
-clients of every worker (`router.py`), offline messages and carbons; the stream itself is read by
-net/framing/xmlstream.py. The rest of issue 16 (federation, stream management, MAM, MUC, PEP, uploads,
-SCRAM-SHA-1, ...) is not built, so the service table does not name this package yet: XMPP is listed as
-not available, and only the tests serve it.
+`jid.py` (JIDs prepared for comparison), `wire.py` (what the server writes: stream headers, features, stream
+and stanza errors, stanzas serialized without invented prefixes), `sm.py` (stream management's counters and
+queue), `mam.py` (the archive's queries and results) and `muc.py` (a chat room's rules) are pure;
+`session.py` is a client stream (STARTTLS, SASL, bind, the server's own answers, rosters and subscriptions
+through `presence.py`, stream management, the archive), `router.py` delivers between the clients of every
+worker, and `rooms.py` holds the chat rooms (XEP-0045). The stream itself is read by
+net/framing/xmlstream.py; the records are in im/. docs/rfc-status.md says what is built, XEP by XEP.
 """
 
 from __future__ import annotations
