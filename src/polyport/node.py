@@ -36,6 +36,7 @@ from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
 from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
 from polyport.im.archive import ROOMS as ROOM_ARCHIVES
+from polyport.im.pep import PepNodes
 from polyport.im.rooms import RoomStore
 from polyport.kernel.protocol import BackgroundTask, ProtocolModule, load
 from polyport.mailauth import Checker
@@ -265,6 +266,7 @@ class Node:
             rooms=RoomStore(records),
             room_archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis",
                                         kind=ROOM_ARCHIVES),
+            pep=PepNodes(records),
         )
 
     async def _open_shared(self) -> tuple[Bus, KeyValueStore]:

@@ -16,6 +16,7 @@ from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
 from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
+from polyport.im.pep import PepNodes
 from polyport.im.rooms import RoomStore
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
@@ -56,3 +57,4 @@ class Runtime:
     private: PrivateStorage  # each account's private XML fragments (XMPP)
     rooms: RoomStore  # persistent multi-user chat rooms (XMPP)
     room_archive: MessageArchive  # persistent rooms' messages (XMPP)
+    pep: PepNodes  # each account's personal eventing nodes (XMPP)

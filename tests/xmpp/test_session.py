@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 
-from polyport.xmpp.session import SERVER_CAPS_VER, caps_ver
+from polyport.xmpp.caps import ver as caps_ver
+from polyport.xmpp.session import SERVER_CAPS_VER
 from tests.xmpp.conftest import PASSWORD, Stream, XmppNode, bound, plain_login
 
 S = "{http://etherx.jabber.org/streams}"

@@ -327,6 +327,26 @@ xmpp_room_archive = Table(
     Index("xmpp_room_archive_expires", "expires"),
 )
 
+# XMPP's personal eventing (XEP-0163; im/pep.py): an account's nodes with their configuration (JSON), and
+# their items in the order published (seq).
+xmpp_pep_nodes = Table(
+    "xmpp_pep_nodes", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("node", String(1023), primary_key=True),
+    Column("config", Text, nullable=False),
+)
+
+xmpp_pep_items = Table(
+    "xmpp_pep_items", metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("node", String(1023), nullable=False),
+    Column("item_id", String(1023), nullable=False),
+    Column("stamp", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("xmpp_pep_items_id", "account_id", "node", "item_id", unique=True),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

@@ -52,6 +52,7 @@ from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
 from polyport.xmpp.jid import Jid, JidError
+from polyport.xmpp.pep import PepService
 from polyport.xmpp.rooms import RoomService
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ class Router:
         self._log = log.get(service="xmpp")
         # The chat rooms this router holds, and the way to the others' (xmpp/rooms.py).
         self.rooms = RoomService(self, runtime) if runtime is not None else None
+        # Personal eventing (XEP-0163): every account's nodes, and the capabilities the server learned.
+        self.pep = PepService(self, runtime) if runtime is not None else None
 
     # -- this worker's resources --
 

@@ -31,7 +31,6 @@ import base64
 import binascii
 import contextlib
 import enum
-import hashlib
 import secrets
 import time
 from typing import ClassVar
@@ -74,7 +73,7 @@ from polyport.net.framing.xmlstream import (
     XmlStreamFramer,
 )
 from polyport.runtime import Runtime
-from polyport.xmpp import mam, presence, sm, wire
+from polyport.xmpp import caps, mam, presence, pubsub, sm, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.rooms import SERVICE_NAME as ROOMS_NAME
 from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
@@ -119,15 +118,7 @@ CAPS_NS = "http://jabber.org/protocol/caps"
 CAPS_NODE = "urn:x-polyport:caps"
 
 
-def caps_ver(identities: list[tuple[str, str, str, str]], features: list[str]) -> str:
-    """XEP-0115 5.1's verification string, SHA-1: each category/type/lang/name, then each feature, sorted,
-    each followed by '<'."""
-    text = "".join(f"{'/'.join(identity)}<" for identity in sorted(identities))
-    text += "".join(f"{feature}<" for feature in sorted(features))
-    return base64.b64encode(hashlib.sha1(text.encode(), usedforsecurity=False).digest()).decode()
-
-
-SERVER_CAPS_VER = caps_ver([(SERVER_IDENTITY[0], SERVER_IDENTITY[1], "", SERVER_IDENTITY[2])], list(SERVER_FEATURES))
+SERVER_CAPS_VER = caps.ver([(SERVER_IDENTITY[0], SERVER_IDENTITY[1], "", SERVER_IDENTITY[2])], list(SERVER_FEATURES))
 
 
 class State(enum.Enum):
@@ -223,6 +214,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.successor: XmppSession | None = None  # the session that resumed this one
         self.loop_ended: asyncio.Event | None = None  # set once its loop is over (a takeover waits for it)
         self.last_status = ""  # the status text of its last presence (XEP-0012's last activity)
+        self.caps_ver = ""  # the entity capabilities its presence announced last (XEP-0115)
+        self.caps_pending: dict[str, tuple[str, str]] = {}  # the server's caps queries: id -> (hash, ver)
 
     def send(self, data: bytes) -> None:
         """Stream-level XML (the header, features, negotiation, stream management's own elements)."""
@@ -687,9 +680,9 @@ class XmppSession(CommandSession[State, XmlFrame]):
         bind = ET.Element("{" + wire.BIND_NS + "}bind")
         session = ET.Element("{" + SESSION_NS + "}session")
         ET.SubElement(session, "{" + SESSION_NS + "}optional")  # RFC 3921's session, for older clients
-        caps = ET.Element("{" + CAPS_NS + "}c", {"hash": "sha-1", "node": CAPS_NODE, "ver": SERVER_CAPS_VER})
+        advertised = ET.Element("{" + CAPS_NS + "}c", {"hash": "sha-1", "node": CAPS_NODE, "ver": SERVER_CAPS_VER})
         return [bind, session, ET.Element("{" + ROSTER_VERSIONING_NS + "}ver"), ET.Element("{" + CSI_NS + "}csi"),
-                ET.Element("{" + sm.NS + "}sm"), caps]
+                ET.Element("{" + sm.NS + "}sm"), advertised]
 
     def restart(self) -> None:
         """A new stream on the same connection (after TLS or SASL): a new parser, early input dropped."""
@@ -1045,12 +1038,8 @@ async def _ping(s: XmppSession, frame: Stanza) -> None:
 async def _disco_info(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
     query_in = frame.element[0]
-    if s.to_own_account(frame.element) and not query_in.get("node"):  # what the account's archive offers
-        query = ET.Element("{" + DISCO_INFO_NS + "}query")
-        ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "account", "type": "registered"})
-        for feature in ACCOUNT_FEATURES:
-            ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
-        s.result(frame.element, query)
+    if s.to_own_account(frame.element) and not query_in.get("node"):  # its archive, its PEP service
+        s.result(frame.element, account_info())
         return
     caps_node = query_in.get("node")
     if not s.to_server(frame.element) or (caps_node and caps_node != f"{CAPS_NODE}#{SERVER_CAPS_VER}"):
@@ -1065,6 +1054,14 @@ async def _disco_info(s: XmppSession, frame: Stanza) -> None:
 
 @COMMANDS.handles(("iq", "get", DISCO_ITEMS_NS), BOUND)
 async def _disco_items(s: XmppSession, frame: Stanza) -> None:
+    s.check_from(frame.element)
+    if s.to_own_account(frame.element) and not frame.element[0].get("node"):  # its PEP nodes (XEP-0163)
+        assert s.identity is not None and s.jid is not None
+        query = ET.Element("{" + DISCO_ITEMS_NS + "}query")
+        for node in await s.runtime.pep.nodes(s.identity.account_id):
+            ET.SubElement(query, "{" + DISCO_ITEMS_NS + "}item", {"jid": str(s.jid.bare), "node": node})
+        s.result(frame.element, query)
+        return
     s.asks_the_server(frame.element)
     query = ET.Element("{" + DISCO_ITEMS_NS + "}query")
     if not frame.element[0].get("node") and s.runtime.config.xmpp.rooms:  # the chat service (XEP-0045 6.1)
@@ -1207,6 +1204,8 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
         s.router.deliver_presence(wire.addressed(stanza, contact), contact)
     if kind == "unavailable":
         s.tell_directed(stanza)
+    if kind is None and s.router.pep is not None:  # personal eventing: its capabilities, the last items
+        await s.router.pep.presence(s, stanza, initial)
     if initial:
         for contact in contacts:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
             if states[contact].to:
@@ -1380,12 +1379,52 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     if not to.resource and stanza.get("type") == "get" and len(stanza) and stanza[0].tag == LAST + "query":
         await s.answer_last_activity(stanza, to, account_id)  # XEP-0012 4: the server answers for it
         return
+    if not to.resource and len(stanza) and stanza[0].tag in (pubsub.P + "pubsub", pubsub.O + "pubsub"):
+        await _pep(s, stanza, to.bare, account_id)  # XEP-0163: the account's own pubsub service
+        return
+    if (not to.resource and stanza.get("type") == "get" and len(stanza)
+            and stanza[0].tag == "{" + DISCO_INFO_NS + "}query" and not stanza[0].get("node")):
+        s.result(stanza, account_info())  # RFC 6121 8.5.2.1.3: the server answers for the account
+        return
     stanza.set("to", str(to))
     resource = s.router.full(to) if to.resource else None
     if resource is not None and s.router.send(resource, stanza):
         return
     if request:  # RFC 6121 8.5.3.2.3 (no such resource), 8.5.2.1.3 (the server answers for a bare JID)
         raise StanzaError("service-unavailable")
+
+
+@COMMANDS.handles(("iq", "get", pubsub.NS), BOUND)
+@COMMANDS.handles(("iq", "set", pubsub.NS), BOUND)
+@COMMANDS.handles(("iq", "get", pubsub.OWNER_NS), BOUND)
+@COMMANDS.handles(("iq", "set", pubsub.OWNER_NS), BOUND)
+async def _own_pep(s: XmppSession, frame: Stanza) -> None:
+    """A pubsub request to the client's own account (no `to`, or its bare JID): its PEP service."""
+    iq = frame.element
+    s.check_from(iq)
+    assert s.jid is not None and s.identity is not None
+    if iq.get("to") and not s.to_own_account(iq):
+        raise StanzaError("service-unavailable")  # pubsub services other than PEP: none yet
+    await _pep(s, iq, s.jid.bare, s.identity.account_id)
+
+
+async def _pep(s: XmppSession, iq: ET.Element[str], owner: Jid, owner_id: int) -> None:
+    assert s.jid is not None
+    pep = s.router.pep
+    if pep is None:
+        raise StanzaError("service-unavailable")
+    try:
+        payload = await pep.request(s.jid, iq, owner, owner_id)
+    except pubsub.PubsubError as err:
+        raise StanzaError(err.condition, err.text, application=err.application) from None
+    s.result(iq, payload)
+
+
+@COMMANDS.handles(("iq", "result", DISCO_INFO_NS), BOUND)
+async def _caps_answer(s: XmppSession, frame: Stanza) -> None:
+    """The client's answer to the server's capabilities query (XEP-0115; xmpp/pep.py asked)."""
+    if s.router.pep is not None and frame.element.get("id", "") in s.caps_pending:
+        await s.router.pep.caps_answer(s, frame.element)
 
 
 @COMMANDS.handles(("iq", "get", ROSTER_NS), BOUND)
@@ -1451,6 +1490,16 @@ async def _empty_iq(s: XmppSession, frame: Stanza) -> None:
 _HANDLED = frozenset(key[2] for key in COMMANDS.keys() if isinstance(key, tuple))  # noqa: SIM118 (a CommandTable)
 _NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq", ROUTED_IQ,
                     "active", "inactive"})
+
+
+def account_info() -> ET.Element[str]:
+    """What service discovery says an account (its bare JID) offers: its archive and its PEP service."""
+    query = ET.Element("{" + DISCO_INFO_NS + "}query")
+    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "account", "type": "registered"})
+    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "pubsub", "type": "pep"})
+    for feature in (*ACCOUNT_FEATURES, *pubsub.FEATURES):
+        ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
+    return query
 
 
 def last_activity_key(account_id: int) -> str:
