@@ -225,3 +225,59 @@ async def test_slixmpp_a_room_with_three_occupants(node: XmppNode) -> None:
         assert [str(m["mam_result"]["forwarded"]["stanza"]["body"]) for m in archived] == ["tea is ready"]
     finally:
         await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)
+
+
+async def test_slixmpp_personal_eventing_nick_and_avatar(node: XmppNode) -> None:
+    """slixmpp's XEP-0115, XEP-0163, XEP-0172 and XEP-0084 plugins: two contacts subscribed to each other,
+    each announcing its interest in nicknames and avatars through entity capabilities (which the server
+    learns by asking); one publishes a nick and an avatar's metadata, the other gets both events; the
+    publisher's own node reads back."""
+    import slixmpp
+
+    context = ssl.create_default_context(cafile=node.cert)
+    context.check_hostname = False
+    clients = []
+    for name in ("alice", "bob"):
+        client = slixmpp.ClientXMPP(f"{node.account()}/{name}", PASSWORD)
+        for plugin in ("xep_0030", "xep_0115", "xep_0163", "xep_0172", "xep_0084", "xep_0060"):
+            client.register_plugin(plugin)
+        client.ssl_context = context
+        clients.append(client)
+    alice, bob = clients
+    started = [asyncio.Event() for _ in clients]
+    for client, event in zip(clients, started, strict=True):
+        client.add_event_handler("session_start", lambda _, event=event: event.set())
+        client.auto_authorize = True
+        client.auto_subscribe = True
+    nicks: asyncio.Queue[str] = asyncio.Queue()
+    avatars: asyncio.Queue[str] = asyncio.Queue()
+    bob.add_event_handler("user_nick_publish", lambda message: nicks.put_nowait(
+        str(message["pubsub_event"]["items"]["item"]["nick"]["nick"])))
+    bob.add_event_handler("avatar_metadata_publish", lambda message: avatars.put_nowait(
+        str(message["pubsub_event"]["items"]["item"]["avatar_metadata"]["info"]["id"])))
+    for client in clients:
+        client.connect(host="127.0.0.1", port=node.port)
+    try:
+        for event in started:
+            await asyncio.wait_for(event.wait(), 15)
+        for client in clients:
+            await client.get_roster(timeout=10)
+            client.send_presence()
+        bob.send_presence_subscription(pto=alice.boundjid.bare)
+        for _ in range(100):  # both directions approved (slixmpp's auto_authorize and auto_subscribe)
+            item = bob.client_roster[alice.boundjid.bare]
+            if item["subscription"] in ("both", "to"):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the server learns each client's capabilities
+        await alice.plugin["xep_0172"].publish_nick("Alice", timeout=10)
+        assert await asyncio.wait_for(nicks.get(), 10) == "Alice"
+        await alice.plugin["xep_0084"].publish_avatar_metadata(
+            [{"id": "abc123", "type": "image/png", "bytes": "100", "width": "32", "height": "32"}], timeout=10)
+        assert await asyncio.wait_for(avatars.get(), 10) == "abc123"
+        items = await alice.plugin["xep_0060"].get_items(alice.boundjid.bare, "http://jabber.org/protocol/nick",
+                                                           timeout=10)
+        payloads = [item["payload"] for item in items["pubsub"]["items"]]
+        assert [p.text for p in payloads] == ["Alice"] and payloads[0].tag == "{http://jabber.org/protocol/nick}nick"
+    finally:
+        await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)
