@@ -3,10 +3,11 @@ built yet.
 
 `jid.py` (JIDs prepared for comparison), `wire.py` (what the server writes: stream headers, features, stream
 and stanza errors, stanzas serialized without invented prefixes), `sm.py` (stream management's counters and
-queue), `mam.py` (the archive's queries and results) and `muc.py` (a chat room's rules) are pure;
+queue), `mam.py` (the archive's queries and results), `muc.py` (a chat room's rules), `pubsub.py` and
+`caps.py` (publish-subscribe requests, entity capabilities) are pure;
 `session.py` is a client stream (STARTTLS, SASL, bind, the server's own answers, rosters and subscriptions
 through `presence.py`, stream management, the archive), `router.py` delivers between the clients of every
-worker, and `rooms.py` holds the chat rooms (XEP-0045). The stream itself is read by
+worker, `rooms.py` holds the chat rooms (XEP-0045) and `pep.py` is every account's personal eventing. The stream itself is read by
 net/framing/xmlstream.py; the records are in im/. docs/rfc-status.md says what is built, XEP by XEP.
 """
 
