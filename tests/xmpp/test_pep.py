@@ -225,3 +225,44 @@ def test_the_last_item_comes_with_presence(xmpp_node: XmppNode) -> None:
     assert last[0].find("{urn:xmpp:delay}delay") is not None
     for stream in (alice, again):
         stream.close()
+
+
+def test_capabilities_that_could_claim_anothers_hash_are_refused() -> None:
+    # Two features a and b hash as one feature "a<b": an answer with '<' in it is not believed.
+    merged = ET.fromstring(f"<query xmlns='{DISCO_INFO}'><identity category='client' type='pc'/>"
+                           "<feature var='a&lt;b'/></query>")
+    assert caps.answered_ver(merged, "sha-1") is None
+    hidden = ET.fromstring(f"<query xmlns='{DISCO_INFO}'><x xmlns='jabber:x:data' type='result'>"
+                           "<field var='FORM_TYPE' type='text-single'><value>urn:x</value></field></x></query>")
+    assert caps.answered_ver(hidden, "sha-1") is None
+    long_nodes = frozenset({"n" * 300 + "+notify", *(f"node{n}+notify" for n in range(500))})
+    assert len(caps.notify_nodes(long_nodes)) == caps.MAX_NODES
+
+
+def test_publish_options_a_node_cannot_have_are_preconditions_too() -> None:
+    for field, value in (("pubsub#access_model", "authorize"), ("pubsub#persist_items", "maybe")):
+        with pytest.raises(pubsub.PubsubError) as err:
+            pubsub.configured(pubsub.NodeConfig(), {field: [value]}, options=True)
+        assert err.value.condition == "conflict" and err.value.application and \
+            err.value.application.endswith("precondition-not-met")
+    assert pubsub.configured(pubsub.NodeConfig(), {"pubsub#max_items": ["100000"]}).max_items == 256
+
+
+def test_blocking_stops_events_and_unknown_items_are_not_found(xmpp_node: XmppNode) -> None:
+    alice, alice_address = bound(xmpp_node, "a")
+    bob, bob_address = bound(xmpp_node, "b")
+    for stream in (alice, bob):
+        stream.send("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>")
+    announce(alice, NICK)
+    announce(bob, NICK)
+    subscribe(bob, bob_address, alice, alice_address)
+    alice.send(f"<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='{bob_address}'/></block></iq>")
+    heard(alice)
+    publish(alice, NICK, "current", f"<nick xmlns='{NICK}'>Alice</nick>")
+    assert events(heard(bob)) == []  # she blocks him: her events do not reach him
+    alice.send(f"<iq type='set' id='rt'><pubsub xmlns='{PUBSUB}'><retract node='{NICK}'><item id='nothing'/>"
+               f"</retract></pubsub></iq>")
+    assert error_condition(next(type("S", (), {"element": s}) for s in heard(alice) if s.get("id") == "rt")) == \
+        "item-not-found"
+    for stream in (alice, bob):
+        stream.close()

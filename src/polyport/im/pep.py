@@ -1,14 +1,17 @@
 """Personal eventing (XEP-0163): each account's publish-subscribe nodes (tables xmpp_pep_nodes and
 xmpp_pep_items, migration 0018), each with its configuration (xmpp/pubsub.py's NodeConfig, as JSON) and its
 items, oldest first. A publish replaces an item of the same id and keeps the node to its `max_items`, in one
-unit of work. Limits: MAX_NODES nodes an account, MAX_PAYLOAD bytes an item (an avatar's data is the large
-one), MAX_ITEMS items a node."""
+unit of work that holds the node's row (PostgreSQL: FOR UPDATE), so that two publishes to one node (two
+clients republishing a device list) follow each other, each deciding on the node's configuration as it is
+then. Limits: MAX_NODES nodes an account, MAX_PAYLOAD bytes an item (an avatar's data is the large one),
+MAX_ITEMS items a node, MAX_ACCOUNT_BYTES of items an account."""
 
 from __future__ import annotations
 
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +21,23 @@ from polyport.store import RecordStore, Statement, Unit
 MAX_NODES = 100
 MAX_ITEMS = 256
 MAX_PAYLOAD = 256 * 1024
+MAX_ACCOUNT_BYTES = 4 * 1024 * 1024
 
 NODE = Statement("SELECT config FROM xmpp_pep_nodes WHERE account_id = :account_id AND node = :node")
+NODE_HELD = Statement(
+    "SELECT config FROM xmpp_pep_nodes WHERE account_id = :account_id AND node = :node FOR UPDATE")
+CREATE_IF_ABSENT = Statement("""
+    INSERT INTO xmpp_pep_nodes (account_id, node, config) VALUES (:account_id, :node, :config)
+    ON CONFLICT (account_id, node) DO NOTHING""")
+ACCOUNT_BYTES = Statement("""
+    SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM xmpp_pep_items
+    WHERE account_id = :account_id AND NOT (node = :node AND item_id = :item_id)""")
+LAST_N = Statement("""
+    SELECT item_id, stamp, payload FROM xmpp_pep_items WHERE account_id = :account_id AND node = :node
+    ORDER BY seq DESC LIMIT :limit""")
+ONE_ITEM = Statement("""
+    SELECT item_id, stamp, payload FROM xmpp_pep_items WHERE account_id = :account_id AND node = :node
+    AND item_id = :item_id""")
 NODES = Statement("SELECT node, config FROM xmpp_pep_nodes WHERE account_id = :account_id ORDER BY node")
 COUNT_NODES = Statement("SELECT COUNT(*) FROM xmpp_pep_nodes WHERE account_id = :account_id")
 CREATE = Statement("INSERT INTO xmpp_pep_nodes (account_id, node, config) VALUES (:account_id, :node, :config)")
@@ -44,7 +62,11 @@ DELETE_SEQ = Statement("DELETE FROM xmpp_pep_items WHERE seq = :seq")
 
 
 class PepRefused(ServiceError):
-    """A node or item past its limits."""
+    """A node or item past its limits (`what`: "nodes", "size" or "quota")."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +103,9 @@ class PepNodes:
                 return False
             count = yield COUNT_NODES.value(account_id=account_id)
             if int(count or 0) >= MAX_NODES:
-                raise PepRefused(f"an account has at most {MAX_NODES} nodes")
-            yield CREATE.run(account_id=account_id, node=node, config=json.dumps(config))
-            return True
+                raise PepRefused(f"an account has at most {MAX_NODES} nodes", "nodes")
+            created = yield CREATE_IF_ABSENT.run(account_id=account_id, node=node, config=json.dumps(config))
+            return bool(created)
 
         return await self.records.write(unit())
 
@@ -95,30 +117,38 @@ class PepNodes:
 
         return await self.records.write(unit())
 
-    async def publish(self, account_id: int, node: str, item: PepItem, config: dict[str, Any]) -> None:
-        """Keep the item (the node created first, with `config`, where it does not exist; items past its
-        max_items go). PepRefused past the limits."""
+    async def publish(self, account_id: int, node: str, item: PepItem,
+                      decide: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Keep the item under the configuration `decide` gives for the node as stored (None: there is no
+        such node yet; it is made with that configuration); items past its max_items go. The configuration
+        used. `decide` may refuse (its exception goes to the caller, nothing stored); PepRefused past the
+        limits."""
         if len(item.payload.encode()) > MAX_PAYLOAD:
-            raise PepRefused(f"an item holds at most {MAX_PAYLOAD // 1024} KiB")
+            raise PepRefused(f"an item holds at most {MAX_PAYLOAD // 1024} KiB", "size")
+        held = NODE_HELD if self.records.dialect == "postgresql" else NODE  # SQLite: writes are serial anyway
 
-        def unit() -> Unit[None]:
-            found = yield NODE.value(account_id=account_id, node=node)
-            current = config
+        def unit() -> Unit[dict[str, Any]]:
+            found = yield held.value(account_id=account_id, node=node)
             if found is None:
                 count = yield COUNT_NODES.value(account_id=account_id)
                 if int(count or 0) >= MAX_NODES:
-                    raise PepRefused(f"an account has at most {MAX_NODES} nodes")
-                yield CREATE.run(account_id=account_id, node=node, config=json.dumps(config))
-            else:
-                current = dict(json.loads(str(found)))
+                    raise PepRefused(f"an account has at most {MAX_NODES} nodes", "nodes")
+                yield CREATE_IF_ABSENT.run(account_id=account_id, node=node, config=json.dumps(decide(None)))
+                found = yield held.value(account_id=account_id, node=node)  # ours, or one made meanwhile
+            config = decide(dict(json.loads(str(found))))
+            used = yield ACCOUNT_BYTES.value(account_id=account_id, node=node, item_id=item.id)
+            if int(used or 0) + len(item.payload) > MAX_ACCOUNT_BYTES:
+                raise PepRefused(f"an account keeps at most {MAX_ACCOUNT_BYTES // 1024 // 1024} MiB of items",
+                                 "quota")
             yield DELETE_ITEM.run(account_id=account_id, node=node, item_id=item.id)
-            if not current.get("persist_items", True):
+            if not config.get("persist_items", True):
                 yield DELETE_ITEMS.run(account_id=account_id, node=node)  # a transient node: the last only
             yield INSERT_ITEM.run(account_id=account_id, node=node, item_id=item.id, stamp=item.stamp,
                                   payload=item.payload)
-            yield from self._trim(account_id, node, int(current.get("max_items", 1)))
+            yield from self._trim(account_id, node, int(config.get("max_items", 1)))
+            return config
 
-        await self.records.write(unit())
+        return await self.records.write(unit())
 
     def _trim(self, account_id: int, node: str, keep: int) -> Unit[None]:
         keep = max(1, min(keep, MAX_ITEMS))
@@ -127,9 +157,20 @@ class PepNodes:
         for row in rows:
             yield DELETE_SEQ.run(seq=row["seq"])
 
-    async def items(self, account_id: int, node: str) -> list[PepItem]:
+    async def items(self, account_id: int, node: str, *, last: int | None = None,
+                    ids: tuple[str, ...] = ()) -> list[PepItem]:
+        """The node's items, oldest first: all, the `last` N, or those of these ids."""
         def unit() -> Unit[list[PepItem]]:
-            rows = yield ITEMS.all(account_id=account_id, node=node)
+            if ids:
+                rows = []
+                for item_id in ids[:MAX_ITEMS]:
+                    row = yield ONE_ITEM.one(account_id=account_id, node=node, item_id=item_id)
+                    if row is not None:
+                        rows.append(row)
+            elif last is not None:
+                rows = list(reversed((yield LAST_N.all(account_id=account_id, node=node, limit=last))))
+            else:
+                rows = yield ITEMS.all(account_id=account_id, node=node)
             return [PepItem(str(row["item_id"]), int(row["stamp"]), str(row["payload"])) for row in rows]
 
         return await self.records.read(unit())

@@ -7,8 +7,9 @@ queue), `mam.py` (the archive's queries and results), `muc.py` (a chat room's ru
 `caps.py` (publish-subscribe requests, entity capabilities) are pure;
 `session.py` is a client stream (STARTTLS, SASL, bind, the server's own answers, rosters and subscriptions
 through `presence.py`, stream management, the archive), `router.py` delivers between the clients of every
-worker, `rooms.py` holds the chat rooms (XEP-0045) and `pep.py` is every account's personal eventing. The stream itself is read by
-net/framing/xmlstream.py; the records are in im/. docs/rfc-status.md says what is built, XEP by XEP.
+worker, `rooms.py` holds the chat rooms (XEP-0045) and `pep.py` is every account's personal eventing.
+The stream itself is read by net/framing/xmlstream.py; the records are in im/. docs/rfc-status.md says
+what is built, XEP by XEP.
 """
 
 from __future__ import annotations

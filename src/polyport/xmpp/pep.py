@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from polyport import log
@@ -20,12 +20,20 @@ from polyport.xmpp import caps, pubsub, wire
 from polyport.xmpp.jid import Jid, JidError
 
 if TYPE_CHECKING:
-    from polyport.xmpp.router import Resource, Router
+    from polyport.xmpp.router import Addressee, Resource, Router
     from polyport.xmpp.session import XmppSession
 
 C = "{" + wire.CLIENT_NS + "}"
 DELAY_NS = "urn:xmpp:delay"
 MAX_PENDING_CAPS = 8  # capabilities queries one session has outstanding at most
+
+
+def _refused(err: PepRefused) -> pubsub.PubsubError:
+    if err.what == "nodes":
+        return pubsub.PubsubError("not-allowed", str(err), "max-nodes-exceeded")
+    if err.what == "size":
+        return pubsub.PubsubError("not-acceptable", str(err), "payload-too-big")
+    return pubsub.PubsubError("resource-constraint", str(err))
 
 
 class PepService:
@@ -48,27 +56,28 @@ class PepService:
             if stored is None:
                 raise pubsub.PubsubError("item-not-found", f"no node {request.node!r}")
             await self._may_read(requester, owner, owner_id, pubsub.NodeConfig.from_dict(stored))
-            items = await nodes.items(owner_id, request.node)
-            if request.ids:
-                items = [item for item in items if item.id in request.ids]
-            elif request.max_items is not None:
-                items = items[len(items) - request.max_items:] if request.max_items else []
+            items = await nodes.items(owner_id, request.node, last=request.max_items, ids=request.ids)
+            if request.ids and not items:
+                raise pubsub.PubsubError("item-not-found", "no such item")
             return pubsub.items_result(request.node, [(item.id, item.payload) for item in items])
         if requester.bare != owner:
             raise pubsub.PubsubError("forbidden", "only the account changes its own nodes")
         if isinstance(request, pubsub.Publish):
-            stored = await nodes.config(owner_id, request.node)
-            if stored is None:
-                config = pubsub.configured(pubsub.NodeConfig(), request.options)
-            else:
-                config = pubsub.configured(pubsub.NodeConfig.from_dict(stored), request.options, precondition=True)
+            options = request.options
+
+            def decide(stored: dict[str, Any] | None) -> dict[str, Any]:
+                """The node's configuration for this publish, decided as the node is in the store now."""
+                if stored is None:
+                    return pubsub.configured(pubsub.NodeConfig(), options, options=True).to_dict()
+                return pubsub.configured(pubsub.NodeConfig.from_dict(stored), options, precondition=True,
+                                         options=True).to_dict()
+
             payload = wire.serialize(request.payload).decode()
             try:
-                await nodes.publish(owner_id, request.node, PepItem(request.item_id, now_ms(), payload),
-                                    config.to_dict())
+                config = pubsub.NodeConfig.from_dict(await nodes.publish(
+                    owner_id, request.node, PepItem(request.item_id, now_ms(), payload), decide))
             except PepRefused as err:
-                raise pubsub.PubsubError("not-acceptable" if "KiB" in str(err) else "resource-constraint",
-                                         str(err)) from None
+                raise _refused(err) from None
             await self.notify(owner, owner_id, request.node, config,
                               pubsub.event(str(owner), request.node, items=[(request.item_id, payload)],
                                            payloads=config.deliver_payloads))
@@ -78,7 +87,7 @@ class PepService:
             try:
                 created = await nodes.create(owner_id, request.node, config.to_dict())
             except PepRefused as err:
-                raise pubsub.PubsubError("resource-constraint", str(err)) from None
+                raise _refused(err) from None
             if not created:
                 raise pubsub.PubsubError("conflict", f"the node {request.node!r} exists")
             return None
@@ -87,8 +96,9 @@ class PepService:
             raise pubsub.PubsubError("item-not-found", f"no node {request.node!r}")
         config = pubsub.NodeConfig.from_dict(stored)
         if isinstance(request, pubsub.Retract):
-            for item_id in request.ids:
-                await nodes.retract(owner_id, request.node, item_id)
+            gone = [await nodes.retract(owner_id, request.node, item_id) for item_id in request.ids]
+            if not any(gone):
+                raise pubsub.PubsubError("item-not-found", "no such item")
             if request.notify and config.notify_retract:
                 await self.notify(owner, owner_id, request.node, config,
                                   pubsub.event(str(owner), request.node, retracted=request.ids))
@@ -129,18 +139,25 @@ class PepService:
             for item in items:
                 if item.state.from_:
                     with contextlib.suppress(JidError):
-                        accounts.append(Jid.parse(item.contact))
+                        contact = await self.router.addressee(self.runtime, Jid.parse(item.contact))
+                        if contact is not None and not await self._blocked(owner, owner_id, contact):
+                            accounts.append(contact.jid)
         for account in accounts:
             for resource in self.router.available(account):
                 if await self._wants(resource, node):
                     self.router.send(resource, wire.addressed(message, resource.jid))
 
+    async def _blocked(self, account: Jid, account_id: int, contact: Addressee) -> bool:
+        """Whether either of the two blocks the other (XEP-0191): no events between them."""
+        return (await self.router.blocks(self.runtime, account, account_id, contact.jid)
+                or await self.router.blocks(self.runtime, contact.jid, contact.account_id, account))
+
     async def _wants(self, resource: Resource, node: str) -> bool:
         announced = caps.announced(resource.last) if resource.last is not None else None
         if announced is None:
             return False
-        features = await self.caps.features(announced[2], announced[1])
-        return features is not None and node in caps.notify_nodes(features)
+        nodes = await self.caps.nodes(announced[2], announced[1])
+        return nodes is not None and node in nodes
 
     # -- a client's presence and capabilities --
 
@@ -155,9 +172,11 @@ class PepService:
         session.caps_ver = caps_ver
         if not (initial or changed):
             return
-        features = await self.caps.features(caps_hash, caps_ver)
-        if features is None:
-            if len(session.caps_pending) < MAX_PENDING_CAPS and session.jid is not None:
+        nodes = await self.caps.nodes(caps_hash, caps_ver)
+        if nodes is None:
+            if session.jid is not None:
+                if len(session.caps_pending) >= MAX_PENDING_CAPS:  # unanswered: the oldest is forgotten
+                    del session.caps_pending[next(iter(session.caps_pending))]
                 query_id = "caps-" + secrets.token_hex(6)
                 session.caps_pending[query_id] = (caps_hash, caps_ver)
                 iq = ET.Element(C + "iq", {"type": "get", "id": query_id, "from": session.domain,
@@ -165,7 +184,7 @@ class PepService:
                 iq.append(caps.query(node, caps_ver))
                 session.send_stanza(iq)
             return
-        await self.send_last(session, features)
+        await self.send_last(session, nodes)
 
     async def caps_answer(self, session: XmppSession, iq: ET.Element[str]) -> None:
         """A client's answer to the server's capabilities query: kept where it hashes as announced."""
@@ -177,14 +196,16 @@ class PepService:
         if answered is None or answered[0] != caps_ver:
             self._log.info("xmpp.caps_mismatch", jid=str(session.jid), ver=caps_ver)
             return
-        await self.caps.learned(caps_hash, caps_ver, answered[1])
+        assert session.identity is not None
+        if not await self.caps.learned(caps_hash, caps_ver, answered[1], session.identity.account_id):
+            self._log.info("xmpp.caps_not_learned", jid=str(session.jid), reason="too many lately")
+            return
         if session.caps_ver == caps_ver:
-            await self.send_last(session, answered[1])
+            await self.send_last(session, caps.notify_nodes(answered[1]))
 
-    async def send_last(self, session: XmppSession, features: frozenset[str]) -> None:
+    async def send_last(self, session: XmppSession, wanted: frozenset[str]) -> None:
         """The last item of each node the client wants, of its account and of the contacts whose presence
         it is subscribed to (XEP-0163 4.3.3)."""
-        wanted = caps.notify_nodes(features)
         if not wanted or session.jid is None or session.identity is None:
             return
         own = session.jid.bare
@@ -194,12 +215,13 @@ class PepService:
             if item.state.to:
                 with contextlib.suppress(JidError):
                     found = await self.router.addressee(self.runtime, Jid.parse(item.contact))
-                    if found is not None:
+                    if found is not None and not await self._blocked(own, session.identity.account_id, found):
                         owners[found.account_id] = found.jid
         for account_id, node, stored, last in await self.runtime.pep.last_items(list(owners), list(wanted)):
             config = pubsub.NodeConfig.from_dict(stored)
             owner = owners[account_id]
-            if config.send_last_published_item == "never" or (config.access_model == "whitelist" and owner != own):
+            if config.send_last_published_item != "on_sub_and_presence" or (config.access_model == "whitelist"
+                                                                             and owner != own):
                 continue
             message = pubsub.event(str(owner), node, items=[(last.id, last.payload)],
                                    payloads=config.deliver_payloads)

@@ -33,8 +33,8 @@ E = "{" + EVENT_NS + "}"
 D = "{" + DATA_NS + "}"
 C = "{" + wire.CLIENT_NS + "}"
 ACCESS_MODELS = ("presence", "open", "whitelist")
-MAX_NODE = 1023  # characters of a node name
-MAX_ITEM_ID = 1023
+MAX_NODE = 255  # characters of a node name (the store's index holds them whole)
+MAX_ITEM_ID = 255
 # What the account's disco#info says its PEP service does (XEP-0060 10's features, as pubsub#<name>).
 FEATURES = tuple(NS + "#" + name for name in (
     "access-presence", "access-open", "access-whitelist", "auto-create", "auto-subscribe", "config-node",
@@ -197,9 +197,21 @@ def parse(iq: ET.Element[str]) -> Request:
 
 # -- configuration --
 
-def configured(config: NodeConfig, form: dict[str, list[str]], *, precondition: bool = False) -> NodeConfig:
-    """The configuration a form asks for. With `precondition` (publish-options, XEP-0060 7.1.5), a field
-    the node has otherwise is `precondition-not-met`; otherwise (create, configure) the field is set."""
+def configured(config: NodeConfig, form: dict[str, list[str]], *, precondition: bool = False,
+               options: bool = False) -> NodeConfig:
+    """The configuration a form asks for. With `precondition` (publish-options on an existing node, XEP-0060
+    7.1.5), a field the node has otherwise is `precondition-not-met`; otherwise (create, configure, the
+    options a new node is made with) the field is set. Publish-options (`options`) that cannot be met are
+    `precondition-not-met` too, which clients answer by configuring the node and trying again."""
+    try:
+        return _configured(config, form, precondition=precondition)
+    except PubsubError as err:
+        if options and err.application != "{" + ERRORS_NS + "}precondition-not-met":
+            raise PubsubError("conflict", err.text, "precondition-not-met") from None
+        raise
+
+
+def _configured(config: NodeConfig, form: dict[str, list[str]], *, precondition: bool) -> NodeConfig:
     changes: dict[str, Any] = {}
     for name, values in form.items():
         value = values[0] if values else ""
@@ -212,8 +224,8 @@ def configured(config: NodeConfig, form: dict[str, list[str]], *, precondition: 
         elif short == "max_items":
             if value == "max":
                 changes["max_items"] = MAX_ITEMS
-            elif value.isdigit() and 1 <= int(value[:6]) <= MAX_ITEMS:
-                changes["max_items"] = int(value)
+            elif value.isdigit() and int(value[:6]) >= 1:
+                changes["max_items"] = min(int(value[:6]), MAX_ITEMS)  # kept to what the server keeps
             else:
                 raise PubsubError("not-acceptable", f"max_items is 1 to {MAX_ITEMS} or max")
         elif short in ("persist_items", "notify_retract", "deliver_payloads"):

@@ -73,6 +73,7 @@ from polyport.net.framing.xmlstream import (
     XmlStreamFramer,
 )
 from polyport.runtime import Runtime
+from polyport.store import StoreError
 from polyport.xmpp import caps, mam, presence, pubsub, sm, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.rooms import SERVICE_NAME as ROOMS_NAME
@@ -1204,14 +1205,17 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
         s.router.deliver_presence(wire.addressed(stanza, contact), contact)
     if kind == "unavailable":
         s.tell_directed(stanza)
-    if kind is None and s.router.pep is not None:  # personal eventing: its capabilities, the last items
-        await s.router.pep.presence(s, stanza, initial)
     if initial:
         for contact in contacts:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
             if states[contact].to:
                 presence.presence_of(s.router, contact, s.jid)
         for request in await presence.waiting_requests(s.runtime, s.router, s.identity.account_id, s.jid.bare):
             send(s, request)
+    if kind is None and s.router.pep is not None:  # personal eventing: its capabilities, the last items
+        try:
+            await s.router.pep.presence(s, stanza, initial)
+        except Exception:  # the store failed: no events for now, the stream goes on
+            s.log.exception("xmpp.pep_presence_failed")
 
 
 @COMMANDS.handles(("iq", "set", CARBONS_NS), BOUND)
@@ -1417,14 +1421,25 @@ async def _pep(s: XmppSession, iq: ET.Element[str], owner: Jid, owner_id: int) -
         payload = await pep.request(s.jid, iq, owner, owner_id)
     except pubsub.PubsubError as err:
         raise StanzaError(err.condition, err.text, application=err.application) from None
+    except StoreError:
+        s.log.exception("xmpp.pep_failed")
+        raise StanzaError("internal-server-error", "the store failed; try again") from None
     s.result(iq, payload)
 
 
 @COMMANDS.handles(("iq", "result", DISCO_INFO_NS), BOUND)
+@COMMANDS.handles(("iq", "error", DISCO_INFO_NS), BOUND)
 async def _caps_answer(s: XmppSession, frame: Stanza) -> None:
     """The client's answer to the server's capabilities query (XEP-0115; xmpp/pep.py asked)."""
-    if s.router.pep is not None and frame.element.get("id", "") in s.caps_pending:
+    if s.router.pep is None or frame.element.get("id", "") not in s.caps_pending:
+        return
+    if frame.element.get("type") == "error":
+        del s.caps_pending[frame.element.get("id", "")]
+        return
+    try:
         await s.router.pep.caps_answer(s, frame.element)
+    except Exception:  # the key-value store failed: learned another time
+        s.log.exception("xmpp.caps_failed")
 
 
 @COMMANDS.handles(("iq", "get", ROSTER_NS), BOUND)
