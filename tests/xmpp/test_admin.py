@@ -129,3 +129,50 @@ async def test_chat_rooms_are_listed(xmpp_node: XmppNode, monkeypatch: pytest.Mo
             page = await response.text()
         assert "Kept room" in page and "brief@conference.example.com" in page and "members only" in page
     owner.close()
+
+
+async def test_an_administrator_destroys_rooms(xmpp_node: XmppNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DESTROYXMPPROOM, `polyport xmpp destroy-room` and WebAdmin's button: the occupants are told, a
+    persistent room leaves the store; a room that does not exist is not found, and a domain administrator
+    of another domain may not."""
+    import asyncio
+
+    from tests.web.conftest import browser, csrf_of
+    from tests.xmpp.test_muc import create, until
+
+    owner, _ = await asyncio.to_thread(bound, xmpp_node, "desk")
+    await asyncio.to_thread(create, owner, "doomed@conference.example.com", "o",
+                            {"muc#roomconfig_persistentroom": "1"})
+    admin = Cli(cli_port(xmpp_node)).login()
+    try:
+        await asyncio.to_thread(admin.ok, 'DESTROYXMPPROOM doomed@conference.example.com "Moving house"')
+        told = await asyncio.to_thread(until, owner, lambda e: e.get("type") == "unavailable")
+        destroyed = told.find("{http://jabber.org/protocol/muc#user}x/{http://jabber.org/protocol/muc#user}destroy")
+        assert destroyed is not None and destroyed.findtext("{http://jabber.org/protocol/muc#user}reason") == \
+            "Moving house"
+        eventually(lambda: xmpp_node.running.call(xmpp_node.running.runtime.rooms.load(
+            "conference.example.com", "doomed")) is None)
+        await asyncio.to_thread(admin.fails, "DESTROYXMPPROOM doomed@conference.example.com", 501, "no room")
+        await asyncio.to_thread(admin.fails, "DESTROYXMPPROOM someone@example.com", 501, "room")
+    finally:
+        admin.close()
+    await asyncio.to_thread(create, owner, "cli@conference.example.com", "o")
+    monkeypatch.setenv("POLYPORT_PASSWORD", POSTMASTER_PASSWORD)
+    server = f"127.0.0.1:{cli_port(xmpp_node)}"
+    done = await asyncio.to_thread(CliRunner().invoke, cli, ["xmpp", "destroy-room", "cli@conference.example.com",
+                                                             "--server", server])
+    assert done.exit_code == 0 and "destroyed" in done.output, done.output
+    await asyncio.to_thread(until, owner, lambda e: e.get("type") == "unavailable")
+    await asyncio.to_thread(create, owner, "web@conference.example.com", "o")
+    webadmin = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webadmin")
+    async with browser(f"http://127.0.0.1:{webadmin}") as client:
+        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+        async with client.get("/im") as response:
+            page = await response.text()
+        async with client.post("/im", data={"csrf": csrf_of(page), "do": "destroy",
+                                            "jid": "web@conference.example.com"}, allow_redirects=False) as response:
+            assert response.status == 303
+    await asyncio.to_thread(until, owner, lambda e: e.get("type") == "unavailable")
+    owner.close()

@@ -5,6 +5,7 @@ chat rooms (XEP-0045). Server administrators see every domain; a domain administ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from xml.etree import ElementTree as ET
 
 from polyport.admin.errors import InvalidRequest, NotFound
 from polyport.admin.rights import Actor, require_domain, require_master, require_object
@@ -101,6 +102,28 @@ async def kick_xmpp_session(runtime: Runtime, actor: Actor, jid: str) -> int:
     for target in targets:
         router.disconnect(target, "ended by an administrator")
     return len(targets)
+
+
+async def destroy_xmpp_room(runtime: Runtime, actor: Actor, jid: str, reason: str = "") -> None:
+    """Destroy a chat room as its owners can (XEP-0045 10.9: its occupants are told, a persistent room
+    leaves the store with its archive), wherever it is held."""
+    label = runtime.config.xmpp.rooms
+    try:
+        room = Jid.parse(jid).bare
+    except JidError:
+        raise InvalidRequest(f"{jid!r} is not a JID") from None
+    if not label or not room.local or not room.domain.startswith(label + "."):
+        raise InvalidRequest(f"name a room: room@{label or 'conference'}.<domain>")
+    await require_domain(runtime.directory, actor, room.domain[len(label) + 1:])
+    rooms = router_for(runtime).rooms
+    if rooms is None or not await rooms.exists(room):
+        raise NotFound(f"no room {room}")
+    service = Jid("", room.domain)
+    iq = ET.Element(C + "iq", {"type": "set", "id": "admin-destroy", "from": str(service), "to": str(room)})
+    destroy = ET.SubElement(ET.SubElement(iq, muc.OWNER + "query"), muc.OWNER + "destroy")
+    if reason:
+        ET.SubElement(destroy, muc.OWNER + "reason").text = reason[:muc.MAX_TEXT]
+    await rooms.submit(iq, service)
 
 
 async def xmpp_rooms(runtime: Runtime, actor: Actor, domain: str | None = None) -> list[XmppRoomInfo]:

@@ -85,6 +85,17 @@ async def rooms_command(call: Any, domain: str | None, as_json: bool) -> None:
         click.echo(f"{e['JID']:<48} {kind:<10} {e.get('Occupants', '-'):>4}  {e['Name']}")
 
 
+@xmpp.command("destroy-room")
+@click.argument("jid")
+@click.option("--reason", default="", help="What the occupants are told.")
+@node_admin
+async def destroy_room_command(call: Any, jid: str, reason: str) -> None:
+    """Destroy a chat room (room@conference.<domain>): its occupants are told, a persistent room is deleted
+    with its archive."""
+    await call("DESTROYXMPPROOM", jid, *([reason] if reason else []))
+    click.echo(f"destroyed {jid}")
+
+
 @xmpp.command("presence")
 @click.argument("account")
 @node_admin

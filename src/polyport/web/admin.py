@@ -170,6 +170,9 @@ async def im_sessions(request: web.Request) -> web.StreamResponse:
         form = await form_with_csrf(request)
         redisplay(request, show)
         jid = str(form.get("jid", "")).strip()[:3071]
+        if form.get("do") == "destroy" and jid:
+            await xmpp_admin.destroy_xmpp_room(runtime, actor, jid, "Destroyed by an administrator.")
+            raise web.HTTPSeeOther("/im")
         if form.get("do") != "kick" or not jid:
             raise FormError("Name the session to end.")
         await xmpp_admin.kick_xmpp_session(runtime, actor, jid)

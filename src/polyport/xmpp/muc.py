@@ -136,6 +136,7 @@ class Room:
                  subject: str = "", subject_by: str = "", locked: bool = False,
                  new_id: Callable[[], str], clock: Callable[[], float] = time.time) -> None:
         self.jid = jid
+        self.service = Jid("", jid.domain)
         self.config = config or Config()
         self.affiliations: dict[Jid, str] = dict(affiliations or {})
         self.subject = subject
@@ -152,6 +153,8 @@ class Room:
     # -- what the room is --
 
     def affiliation(self, jid: Jid) -> str:
+        if jid == self.service:  # the server itself (an administrator's request): only it sends as the service
+            return "owner"
         return self.affiliations.get(jid.bare, "none")
 
     @property

@@ -346,6 +346,11 @@ class RoomService:
             reply.append(payload)
         self.send(reply)
 
+    async def exists(self, room: Jid) -> bool:
+        """Whether the room is held by a worker (this one's, or another's lease) or kept in the store."""
+        return (room in self.rooms or await self.runtime.kv.get(self._key(room)) is not None
+                or await self.runtime.rooms.load(room.domain, room.local) is not None)
+
     # -- the service itself --
 
     async def _service_stanza(self, stanza: ET.Element[str], sender: Jid, service: Jid) -> None:

@@ -37,6 +37,17 @@ async def kick_xmpp_session(cx: Context, args: Parser) -> Value:
     return str(await xmpp_admin.kick_xmpp_session(cx.runtime, cx.actor, jid))
 
 
+@command("DESTROYXMPPROOM")
+async def destroy_xmpp_room(cx: Context, args: Parser) -> Value:
+    """jid [reason]: destroy a chat room as its owners can: its occupants are told (with the reason), a
+    persistent room leaves the store with its archive (Polyport's own)."""
+    jid = args.string()
+    reason = "" if args.at_end() else args.string()
+    args.end()
+    await xmpp_admin.destroy_xmpp_room(cx.runtime, cx.actor, jid, reason)
+    return None
+
+
 @command("LISTXMPPROOMS")
 async def list_xmpp_rooms(cx: Context, args: Parser) -> Value:
     """[domain]: the chat rooms (of the domain's service), by JID (Polyport's own): persistent ones, and the
