@@ -4,6 +4,8 @@ clients (GETACCOUNTPRESENCE), the node's sessions (LISTXMPPSESSIONS), ending one
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
 
@@ -108,7 +110,12 @@ async def test_chat_rooms_are_listed(xmpp_node: XmppNode, monkeypatch: pytest.Mo
                             {"muc#roomconfig_membersonly": "1"})
     admin = Cli(cli_port(xmpp_node)).login()
     try:
-        rooms = {r["JID"]: r for r in await asyncio.to_thread(admin.data, "LISTXMPPROOMS example.com")}
+        def rooms_listed() -> dict[str, Any]:
+            return {r["JID"]: r for r in admin.data("LISTXMPPROOMS example.com")}
+
+        # With the node as two workers, the other one's rooms are listed once it announced them.
+        await asyncio.to_thread(eventually, lambda: "brief@conference.example.com" in rooms_listed())
+        rooms = await asyncio.to_thread(rooms_listed)
         kept, brief = rooms["kept@conference.example.com"], rooms["brief@conference.example.com"]
         assert kept["Name"] == "Kept room" and kept["Persistent"] == "YES" and kept["Owners"] == [owner_address]
         assert kept["Occupants"] == "1"

@@ -39,7 +39,7 @@ class XmppRoomInfo:
     public: bool
     members_only: bool
     password: bool
-    occupants: int | None  # None: held by another worker (or by none: a persistent room nobody is in)
+    occupants: int | None  # None: a persistent room no worker holds now (nobody is in it)
     owners: list[str]
 
 
@@ -127,8 +127,8 @@ async def destroy_xmpp_room(runtime: Runtime, actor: Actor, jid: str, reason: st
 
 
 async def xmpp_rooms(runtime: Runtime, actor: Actor, domain: str | None = None) -> list[XmppRoomInfo]:
-    """The chat rooms: the persistent ones (from the store) and the temporary ones the answering worker
-    holds (another worker's temporary rooms are its own), of `domain`'s service when given."""
+    """The chat rooms: those the node's workers hold (this one's, and the others' as they announced them)
+    and the persistent ones nobody holds now (from the store), of `domain`'s service when given."""
     if domain is None:
         require_master(actor)
     else:
@@ -150,6 +150,13 @@ async def xmpp_rooms(runtime: Runtime, actor: Actor, domain: str | None = None) 
         found[jid] = info(jid, muc.Config.from_dict(stored.state.get("config", {})),
                           stored.state.get("affiliations", {}), None)
     if rooms is not None:
+        for elsewhere, summary in rooms.held_elsewhere().items():  # another worker's, as it announced it
+            if service is None or elsewhere.domain == service:
+                owners = summary.get("owners")
+                found[str(elsewhere)] = XmppRoomInfo(
+                    str(elsewhere), str(summary.get("name", "")), bool(summary.get("persistent")),
+                    bool(summary.get("public")), bool(summary.get("members_only")), bool(summary.get("password")),
+                    int(str(summary.get("occupants", 0))), [str(o) for o in owners] if isinstance(owners, list) else [])
         for held, room in list(rooms.rooms.items()):
             if service is None or held.domain == service:
                 found[str(held)] = info(str(held), room.config, {str(j): a for j, a in room.affiliations.items()},

@@ -364,6 +364,18 @@ class XmppRoomStanza(XmppEvent):
     hops: int = 0
 
 
+@_kind("xmpp-room-held")
+@dataclass(frozen=True, slots=True)
+class XmppRoomHeld(XmppEvent):
+    """A chat room the router `origin` holds, as administrators see it (`summary`: JSON of its name, kind,
+    access, occupants and owners), at each change and every minute; `gone` once it no longer holds it."""
+
+    origin: str
+    room: str
+    summary: str = ""
+    gone: bool = False
+
+
 def from_wire(data: Any) -> Event:
     """The event a wire dictionary describes (`Event.from_wire`)."""
     return Event.from_wire(data)

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from polyport import log, metrics
-from polyport.bus.events import XmppRoomStanza
+from polyport.bus.events import XmppRoomHeld, XmppRoomStanza
 from polyport.directory.errors import DirectoryError
 from polyport.errors import ServiceError
 from polyport.im import ArchiveItemNotFound, OfflineFull
@@ -45,6 +46,8 @@ SERVICES_KEPT_SECONDS = 60.0  # how long a domain's being served (or not) is tru
 MAX_ROOMS = 10_000  # rooms one router holds at most (temporary rooms are memory)
 MAX_CREATED = 50  # rooms one account owns at most among those a router holds
 MAX_HOPS = 2  # times a stanza is handed between routers that each think the other holds its room
+ANNOUNCE_EVERY = 3  # lease renewals between announcements of the rooms held (for administrators' lists)
+FORGET_AFTER = 150.0  # seconds after which another router's room not announced again is forgotten
 SERVICE_NAME = "Chat rooms"
 
 
@@ -60,6 +63,8 @@ class RoomService:
         self._opening: dict[Jid, asyncio.Future[muc.Room | str | None]] = {}
         self._saving: dict[Jid, asyncio.Lock] = {}
         self._saving_now: dict[Jid, int] = {}  # rooms being saved: kept in memory until it is done
+        self._announced: dict[Jid, str] = {}  # what the other routers were last told of each room held here
+        self.elsewhere: dict[Jid, tuple[dict[str, object], float]] = {}  # other routers' rooms: summary, heard
         self._log = log.get(service="xmpp")
 
     # -- which addresses are rooms --
@@ -249,6 +254,7 @@ class RoomService:
     def _hold(self, room: muc.Room) -> None:
         self.rooms[room.jid] = room
         self._homes.pop(room.jid, None)
+        self.elsewhere.pop(room.jid, None)
         metrics.xmpp_rooms.set(len(self.rooms))
 
     def _let_go(self, room: muc.Room) -> None:
@@ -262,10 +268,14 @@ class RoomService:
             self.room_ids.pop(room.jid, None)
             self._saving.pop(room.jid, None)
             metrics.xmpp_rooms.set(len(self.rooms))
+            if self._announced.pop(room.jid, None) is not None:
+                self.router.publish(XmppRoomHeld(self.router.origin, str(room.jid), gone=True))
             self.router.spawn(self._release(room.jid))
 
     async def _carry_out(self, room: muc.Room, outcome: muc.Outcome) -> None:
         self.deliver(room, outcome.sends)
+        if outcome.changed or (outcome.sends and outcome.sends[0].tag == C + "presence"):
+            self.announce(room)  # its configuration or its occupants may have changed: administrators see it
         if outcome.destroyed:
             self._drop(room)
             if room.config.persistent or room.jid in self.room_ids:
@@ -482,11 +492,54 @@ class RoomService:
         with contextlib.suppress(Exception):
             await self.runtime.kv.compare_and_set(self._key(room), self.router.origin, None)
 
+    # -- what administrators see of the other routers' rooms --
+
+    @staticmethod
+    def summary(room: muc.Room) -> dict[str, object]:
+        c = room.config
+        return {"name": c.name, "persistent": c.persistent, "public": c.public, "members_only": c.members_only,
+                "password": bool(c.password), "occupants": len(room.occupants),
+                "owners": sorted(str(jid) for jid, affiliation in room.affiliations.items() if affiliation == "owner")}
+
+    def announce(self, room: muc.Room, *, again: bool = False) -> None:
+        text = json.dumps(self.summary(room), separators=(",", ":"))
+        if again or self._announced.get(room.jid) != text:
+            self._announced[room.jid] = text
+            self.router.publish(XmppRoomHeld(self.router.origin, str(room.jid), text))
+
+    def announce_all(self) -> None:
+        for room in list(self.rooms.values()):
+            self.announce(room, again=True)
+
+    def heard_held(self, event: XmppRoomHeld, now: float) -> None:
+        try:
+            jid = Jid.parse(event.room)
+        except JidError:
+            return
+        if event.gone:
+            self.elsewhere.pop(jid, None)
+        elif jid not in self.rooms:
+            with contextlib.suppress(ValueError):
+                if len(self.elsewhere) < MAX_ROOMS * 4 or jid in self.elsewhere:
+                    self.elsewhere[jid] = (dict(json.loads(event.summary)), now)
+
+    def held_elsewhere(self) -> dict[Jid, dict[str, object]]:
+        """Other routers' rooms, as last announced (those not heard of for FORGET_AFTER seconds forgotten)."""
+        now = time.monotonic()
+        for jid, (_, heard) in list(self.elsewhere.items()):
+            if now - heard > FORGET_AFTER:
+                del self.elsewhere[jid]
+        return {jid: summary for jid, (summary, _) in self.elsewhere.items()}
+
     async def keep_leases(self) -> None:
         """Renew the leases of the rooms this router holds until cancelled; a room whose lease another
         router took (this one was cut off for longer than LEASE_SECONDS) is given up, its occupants told."""
+        renewals = 0
         while True:
             await asyncio.sleep(RENEW_EVERY)
+            renewals += 1
+            if renewals % ANNOUNCE_EVERY == 0:
+                self.announce_all()
             for jid, room in list(self.rooms.items()):
                 try:
                     kept = await self.runtime.kv.compare_and_set(self._key(jid), self.router.origin,
@@ -510,6 +563,8 @@ class RoomService:
         for jid, room in list(self.rooms.items()):
             self.deliver(room, room.shutdown("The server is restarting; enter the room again.").sends)
             del self.rooms[jid]
+            if self._announced.pop(jid, None) is not None:
+                self.router.publish(XmppRoomHeld(self.router.origin, str(jid), gone=True))
             await self._release(jid)
         metrics.xmpp_rooms.set(0)
 

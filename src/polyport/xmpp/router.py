@@ -43,6 +43,7 @@ from polyport.bus.events import (
     XmppBlocklistChanged,
     XmppKick,
     XmppResource,
+    XmppRoomHeld,
     XmppRoomStanza,
     XmppStanzas,
     XmppSync,
@@ -422,8 +423,13 @@ class Router:
         elif isinstance(event, XmppRoomStanza):
             if event.holder == self.origin and self.rooms is not None:
                 self.spawn(self.rooms.forwarded(event))
+        elif isinstance(event, XmppRoomHeld):
+            if self.rooms is not None:
+                self.rooms.heard_held(event, now)
         elif isinstance(event, XmppSync):
             self.announce_all()
+            if self.rooms is not None:
+                self.rooms.announce_all()
         elif isinstance(event, XmppBlocklistChanged):
             self._block_changes += 1
             with contextlib.suppress(JidError):

@@ -50,8 +50,8 @@ async def destroy_xmpp_room(cx: Context, args: Parser) -> Value:
 
 @command("LISTXMPPROOMS")
 async def list_xmpp_rooms(cx: Context, args: Parser) -> Value:
-    """[domain]: the chat rooms (of the domain's service), by JID (Polyport's own): persistent ones, and the
-    temporary ones of the worker that answers; Occupants is absent where another worker holds the room."""
+    """[domain]: the chat rooms (of the domain's service), by JID (Polyport's own): those the node's workers
+    hold, and the persistent ones nobody is in (without Occupants)."""
     domain = None if args.at_end() else args.string()
     args.end()
     listed: list[Value] = []
