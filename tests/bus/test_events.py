@@ -31,6 +31,8 @@ from polyport.bus.events import (
     XmppBlocklistChanged,
     XmppKick,
     XmppResource,
+    XmppRoomHeld,
+    XmppRoomStanza,
     XmppStanzas,
     XmppSync,
     from_wire,
@@ -58,6 +60,9 @@ EXAMPLES: list[Event] = [
     XmppSync("o3"),
     XmppKick("o4", "ann@example.com/phone"),
     XmppBlocklistChanged("o5", "ann@example.com"),
+    XmppRoomStanza("o6", "o7", "<presence to='tea@conference.example.com/ann'/>", hops=1),
+    XmppRoomHeld("o7", "tea@conference.example.com", '{"occupants":1}'),
+    XmppRoomHeld("o7", "tea@conference.example.com", gone=True),
 ]
 
 

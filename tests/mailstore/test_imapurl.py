@@ -134,3 +134,10 @@ def test_written_urls_read_back(mailbox: str, uid: int, uidvalidity: int | None,
     full = MessageUrl(mailbox, uid, uidvalidity, section, partial, user, host, auth)
     assert url_text(full) == rump + (f":INTERNAL:{token}" if token else "")
     assert parse_url(url_text(full)) == full
+
+
+def test_a_mailbox_name_ending_with_the_delimiter_reads_back() -> None:
+    """Found by the property test: "/;" ends a mailbox name, so a name ending with "/" has it escaped."""
+    for validity in (None, 1):
+        url = MessageUrl("0/", 1, validity, None, None, "a", "a")
+        assert parse_url(url_text(url)) == url

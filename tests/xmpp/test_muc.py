@@ -372,3 +372,24 @@ def test_a_persistent_rooms_history_outlives_its_occupants(xmpp_node: XmppNode) 
     assert [e.findtext(C + "body") for e in got if e.find(C + "body") is not None] == ["remember me"]
     for stream in (owner, later):
         stream.close()
+
+
+def test_a_rooms_archive_by_occupant(xmpp_node: XmppNode) -> None:
+    room = new_room()
+    owner, _ = bound(xmpp_node)
+    guest, _ = bound(xmpp_node)
+    create(owner, room, "owner", {"muc#roomconfig_persistentroom": "1"})
+    enter(guest, room, "guest")
+    for stream, nick in ((owner, "owner"), (guest, "guest"), (owner, "owner")):
+        stream.send(f"<message to='{room}' type='groupchat' id='w-{nick}'><body>by {nick}</body></message>")
+        until(stream, lambda e, nick=nick: e.get("id") == f"w-{nick}")
+    guest.send(f"<iq type='set' id='q' to='{room}'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' "
+               f"type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field><field var='with'>"
+               f"<value>{room}/guest</value></field></x></query></iq>")
+    results = []
+    while (element := guest.stanza().element).get("id") != "q":
+        if element.find("{urn:xmpp:mam:2}result") is not None:
+            results.append(element.findtext(".//" + C + "body"))
+    assert results == ["by guest"]
+    for stream in (owner, guest):
+        stream.close()

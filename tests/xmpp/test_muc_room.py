@@ -289,3 +289,28 @@ def test_the_history_keeps_to_its_size() -> None:
         r.message(groupchat(f"{n:04d}" + "x" * 2000), user("owner"), "")
     assert sum(size for _, _, size in r.history) <= muc.MAX_HISTORY_BYTES
     assert r.history[-1][1].findtext(C + "body", "").startswith(f"{muc.MAX_HISTORY - 1:04d}")
+
+
+def test_a_visitor_asks_for_voice_and_a_moderator_grants_it() -> None:
+    r = room(moderated=True)
+    r.enter(presence(), user("owner"), "boss")
+    r.enter(presence(), user("ann"), "ann")
+    assert r.occupants["ann"].role == "visitor"
+    ask = ET.Element(C + "message")
+    form = ET.SubElement(ask, muc.DATA + "x", {"type": "submit"})
+    for name, value in (("FORM_TYPE", muc.REQUEST_FORM), ("muc#role", "participant")):
+        ET.SubElement(ET.SubElement(form, muc.DATA + "field", {"var": name}), muc.DATA + "value").text = value
+    asked = r.message(ask, user("ann"), "")
+    assert [s.get("to") for s in asked.sends] == [str(user("owner"))]  # the moderators get the form
+    request = asked.sends[0].find(muc.DATA + "x")
+    assert request is not None and request.get("type") == "form"
+    answer = ET.Element(C + "message")
+    request.set("type", "submit")
+    for item in request.findall(muc.DATA + "field"):
+        if item.get("var") == "muc#request_allow":
+            item.find(muc.DATA + "value").text = "true"  # type: ignore[union-attr]
+    answer.append(request)
+    with pytest.raises(muc.MucError):
+        r.message(answer, user("ann"), "")  # not a moderator: may not grant itself voice
+    granted = r.message(answer, user("owner"), "")
+    assert r.occupants["ann"].role == "participant" and granted.sends

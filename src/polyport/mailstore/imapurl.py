@@ -281,7 +281,10 @@ def url_text(url: MessageUrl) -> str:
     out = ""
     if url.host is not None:
         out = "imap://" + (quote(url.user, safe="!$'()*+,&=~") + "@" if url.user is not None else "") + url.host
-    out += "/" + quote(url.mailbox, safe=_MAILBOX_SAFE)
+    mailbox = quote(url.mailbox, safe=_MAILBOX_SAFE)
+    if mailbox.endswith("/"):  # "/;" ends the name: a name that ends with the delimiter has it escaped
+        mailbox = mailbox[:-1] + "%2F"
+    out += "/" + mailbox
     if url.uidvalidity is not None:
         out += f";UIDVALIDITY={url.uidvalidity}"
     out += f"/;UID={url.uid}"

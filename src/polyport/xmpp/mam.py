@@ -40,6 +40,7 @@ class Query:
     before: str | None = None
     last_page: bool = False  # RSM <before/> with no id: the newest page
     limit: int = DEFAULT_PAGE
+    with_full: str | None = None  # the `with` JID whole (a room's archive is by occupant: room@service/nick)
 
 
 def _timestamp(text: str) -> int:
@@ -68,10 +69,11 @@ def parse_query(query: ET.Element[str]) -> Query:
                 values[name] = value.strip()
             elif name not in FIELDS:
                 raise QueryError(f"no field {name!r} (the fields are {', '.join(FIELDS)})")
-    with_jid = None
+    with_jid = with_full = None
     if "with" in values:
         try:
-            with_jid = str(Jid.parse(values["with"]).bare)
+            given = Jid.parse(values["with"])
+            with_jid, with_full = str(given.bare), str(given)
         except JidError:
             raise QueryError(f"{values['with']!r} is not a JID") from None
     after, before, last_page, limit = values.get("after-id"), values.get("before-id"), False, DEFAULT_PAGE
@@ -91,7 +93,7 @@ def parse_query(query: ET.Element[str]) -> Query:
         raise QueryError("a page goes after an item or before one, not both")
     return Query(query.get("queryid", ""), with_jid,
                  _timestamp(values["start"]) if "start" in values else None,
-                 _timestamp(values["end"]) if "end" in values else None, after, before, last_page, limit)
+                 _timestamp(values["end"]) if "end" in values else None, after, before, last_page, limit, with_full)
 
 
 def result(item: Archived, query_id: str, to: Jid, archive: Jid) -> ET.Element[str]:

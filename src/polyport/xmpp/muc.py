@@ -38,6 +38,7 @@ USER_NS = NS + "#user"
 ADMIN_NS = NS + "#admin"
 OWNER_NS = NS + "#owner"
 CONFIG_FORM = NS + "#roomconfig"
+REQUEST_FORM = NS + "#request"
 INFO_FORM = NS + "#roominfo"
 SELF_PING_NS = NS + "#self-ping-optimization"
 DATA_NS = "jabber:x:data"
@@ -399,7 +400,42 @@ class Room:
         user = stanza.find(USER + "x")
         if user is not None and (user.find(USER + "invite") is not None or user.find(USER + "decline") is not None):
             return self._invitations(sender, occupant, user)
-        raise MucError("bad-request", "a message to a room is a groupchat message or an invitation")
+        form = stanza.find(DATA + "x")
+        if form is not None and _form_type(form) == REQUEST_FORM:
+            return self._voice(form, occupant)
+        raise MucError("bad-request", "a message to a room is a groupchat message, an invitation or a request")
+
+    def _voice(self, form: ET.Element[str], occupant: Occupant | None) -> Outcome:
+        """8.6: a visitor asks for voice (the moderators get the request as a form), or a moderator answers
+        one (approved: the visitor becomes a participant)."""
+        if occupant is None:
+            raise MucError("not-acceptable", "enter the room first")
+        values = {item.get("var", ""): item.findtext(DATA + "value") or "" for item in form.findall(DATA + "field")}
+        if form.get("type") == "submit" and "muc#request_allow" in values:
+            if occupant.role != "moderator":
+                raise MucError("forbidden", "only moderators answer voice requests")
+            target = self.occupants.get(values.get("muc#roomnick", ""))
+            outcome = Outcome()
+            if target is not None and values["muc#request_allow"] in ("1", "true") and target.role == "visitor":
+                self._set_role(outcome, target, "participant", "")
+            return outcome
+        if occupant.role != "visitor" or values.get("muc#role") not in (None, "", "participant"):
+            raise MucError("bad-request", "a visitor asks to become a participant")
+        outcome = Outcome()
+        for moderator in self.occupants.values():
+            if moderator.role != "moderator":
+                continue
+            for jid in moderator.sessions:
+                message = ET.Element(C + "message", {"from": str(self.jid), "to": str(jid)})
+                request = ET.SubElement(message, DATA + "x", {"type": "form"})
+                ET.SubElement(request, DATA + "title").text = "Voice request"
+                _field(request, "FORM_TYPE", "hidden", REQUEST_FORM)
+                _field(request, "muc#role", "list-single", "participant", "Requested role")
+                _field(request, "muc#jid", "jid-single", str(occupant.jid), "User ID")
+                _field(request, "muc#roomnick", "text-single", occupant.nick, "Room nickname")
+                _field(request, "muc#request_allow", "boolean", "false", "Grant voice to this person?")
+                outcome.sends.append(message)
+        return outcome
 
     def _groupchat(self, stanza: ET.Element[str], occupant: Occupant) -> Outcome:
         outcome = Outcome()
@@ -961,6 +997,13 @@ def _jid(text: str) -> Jid:
         return Jid.parse(text)
     except JidError:
         raise MucError("jid-malformed", f"{text!r} is not a JID") from None
+
+
+def _form_type(form: ET.Element[str]) -> str:
+    for item in form.findall(DATA + "field"):
+        if item.get("var") == "FORM_TYPE":
+            return item.findtext(DATA + "value") or ""
+    return ""
 
 
 def _moment(text: str) -> float | None:

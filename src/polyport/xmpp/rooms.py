@@ -338,7 +338,7 @@ class RoomService:
         if room_id is not None:
             try:
                 page = await self.runtime.room_archive.query(
-                    room_id, with_jid=None, start=query.start, end=query.end, after=query.after,
+                    room_id, with_jid=query.with_full, start=query.start, end=query.end, after=query.after,
                     before=query.before, limit=query.limit, last_page=query.last_page)
             except ArchiveItemNotFound as err:
                 self.send(wire.stanza_error(iq, "item-not-found", str(err)))
