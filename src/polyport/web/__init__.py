@@ -45,10 +45,12 @@ def build(runtime: Runtime, service: ResolvedService, stopping: asyncio.Event) -
         application.router.add_route("*", "/{tail:.*}", _to_https)
     else:
         from polyport.web import webmail
+        from polyport.xmpp import websocket
 
         application[common.KIND] = "user"
         application[common.COOKIE] = "pp_session"
         webmail.add_routes(application)
+        websocket.add_routes(application)  # XMPP over WebSocket (RFC 7395) for browser clients
     return application
 
 

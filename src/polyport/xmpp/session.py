@@ -215,6 +215,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.successor: XmppSession | None = None  # the session that resumed this one
         self.loop_ended: asyncio.Event | None = None  # set once its loop is over (a takeover waits for it)
         self.last_status = ""  # the status text of its last presence (XEP-0012's last activity)
+        self.over_websocket = False  # RFC 7395 (xmpp/websocket.py): TLS is the web listener's, never STARTTLS
         self.caps_ver = ""  # the entity capabilities its presence announced last (XEP-0115)
         self.caps_pending: dict[str, tuple[str, str]] = {}  # the server's caps queries: id -> (hash, ver)
 
@@ -666,7 +667,9 @@ class XmppSession(CommandSession[State, XmlFrame]):
     def features(self) -> list[ET.Element[str]]:
         if self.state in (State.OPENING, State.NEGOTIATING):
             offered: list[ET.Element[str]] = []
-            if not self.conn.tls:
+            if not self.conn.tls and self.over_websocket and not self.conn.trusted:
+                raise StreamError("policy-violation", "XMPP over WebSocket needs wss:// from this network")
+            if not self.conn.tls and not self.over_websocket:
                 starttls = ET.Element("{" + wire.TLS_NS + "}starttls")
                 if not self.conn.trusted:
                     ET.SubElement(starttls, "{" + wire.TLS_NS + "}required")
@@ -817,8 +820,8 @@ async def _close(s: XmppSession, frame: StreamClose) -> None:
 
 @COMMANDS.handles("{" + wire.TLS_NS + "}starttls", NEGOTIATING)
 async def _starttls(s: XmppSession, frame: Stanza) -> None:
-    if s.conn.tls:
-        raise StreamError("policy-violation", "TLS is on already")
+    if s.conn.tls or s.over_websocket:
+        raise StreamError("policy-violation", "TLS is on already" if s.conn.tls else "no STARTTLS over WebSocket")
     s.send(b"<proceed xmlns='" + wire.TLS_NS.encode() + b"'/>")
     s.restart()  # before the handshake: nothing sent in the clear counts after it
     await s.conn.start_tls(s.runtime.tls.context)
