@@ -4,8 +4,11 @@ clients (GETACCOUNTPRESENCE), the node's sessions (LISTXMPPSESSIONS), ending one
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +18,19 @@ from tests.node_thread import POSTMASTER_PASSWORD, eventually
 from tests.xmpp.conftest import PASSWORD, XmppNode, bound
 
 STREAMS = "{urn:ietf:params:xml:ns:xmpp-streams}"
+
+
+@contextlib.asynccontextmanager
+async def webadmin(node: XmppNode) -> AsyncIterator[aiohttp.ClientSession]:
+    """A browser logged in to the node's WebAdmin as postmaster."""
+    from tests.web.conftest import browser
+
+    port = next(b.port for b in node.running.node.bound_listeners() if b.service == "webadmin")
+    async with browser(f"http://127.0.0.1:{port}") as client:
+        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
+                               allow_redirects=False) as response:
+            assert response.status == 303
+        yield client
 
 
 def cli_port(node: XmppNode) -> int:
@@ -71,16 +87,12 @@ def test_presence_sessions_and_kick(xmpp_node: XmppNode, monkeypatch: pytest.Mon
 async def test_webadmin_lists_sessions_and_ends_one(xmpp_node: XmppNode) -> None:
     import asyncio
 
-    from tests.web.conftest import browser, csrf_of
+    from tests.web.conftest import csrf_of
 
     address = xmpp_node.account()
     phone, _ = await asyncio.to_thread(bound, xmpp_node, "phone", address)
     await asyncio.to_thread(phone.send, "<presence><status>reading</status></presence>")
-    webadmin = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webadmin")
-    async with browser(f"http://127.0.0.1:{webadmin}") as client:
-        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
-                               allow_redirects=False) as response:
-            assert response.status == 303
+    async with webadmin(xmpp_node) as client:
         for _ in range(50):  # the presence reaches the router a moment after it was sent
             async with client.get("/im") as response:
                 page = await response.text()
@@ -100,7 +112,6 @@ async def test_chat_rooms_are_listed(xmpp_node: XmppNode, monkeypatch: pytest.Mo
     """LISTXMPPROOMS, `polyport xmpp rooms` and WebAdmin's /im list a persistent room and a temporary one."""
     import asyncio
 
-    from tests.web.conftest import browser
     from tests.xmpp.test_muc import create
 
     owner, owner_address = await asyncio.to_thread(bound, xmpp_node, "desk")
@@ -127,11 +138,7 @@ async def test_chat_rooms_are_listed(xmpp_node: XmppNode, monkeypatch: pytest.Mo
     listed = await asyncio.to_thread(CliRunner().invoke, cli, ["xmpp", "rooms", "--server", server])
     assert listed.exit_code == 0, listed.output
     assert "kept@conference.example.com" in listed.output and "Kept room" in listed.output
-    webadmin = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webadmin")
-    async with browser(f"http://127.0.0.1:{webadmin}") as client:
-        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
-                               allow_redirects=False) as response:
-            assert response.status == 303
+    async with webadmin(xmpp_node) as client:
         async with client.get("/im") as response:
             page = await response.text()
         assert "Kept room" in page and "brief@conference.example.com" in page and "members only" in page
@@ -144,7 +151,7 @@ async def test_an_administrator_destroys_rooms(xmpp_node: XmppNode, monkeypatch:
     of another domain may not."""
     import asyncio
 
-    from tests.web.conftest import browser, csrf_of
+    from tests.web.conftest import csrf_of
     from tests.xmpp.test_muc import create, until
 
     owner, _ = await asyncio.to_thread(bound, xmpp_node, "desk")
@@ -171,11 +178,7 @@ async def test_an_administrator_destroys_rooms(xmpp_node: XmppNode, monkeypatch:
     assert done.exit_code == 0 and "destroyed" in done.output, done.output
     await asyncio.to_thread(until, owner, lambda e: e.get("type") == "unavailable")
     await asyncio.to_thread(create, owner, "web@conference.example.com", "o")
-    webadmin = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webadmin")
-    async with browser(f"http://127.0.0.1:{webadmin}") as client:
-        async with client.post("/login", data={"name": "postmaster@example.com", "password": POSTMASTER_PASSWORD},
-                               allow_redirects=False) as response:
-            assert response.status == 303
+    async with webadmin(xmpp_node) as client:
         async with client.get("/im") as response:
             page = await response.text()
         async with client.post("/im", data={"csrf": csrf_of(page), "do": "destroy",
