@@ -87,3 +87,23 @@ async def test_a_browser_client_over_websocket(xmpp_node: XmppNode) -> None:
                 pass
             assert end.tag == f"{{{FRAMING}}}close"
     other.close()
+
+
+async def test_bad_framing_and_other_sites_pages(xmpp_node: XmppNode) -> None:
+    """A binary message is the stream's not-well-formed error, said before the socket closes; a page of
+    another site (its Origin) gets no trusted network's privileges: plain ws:// is refused it."""
+    port = next(b.port for b in xmpp_node.running.node.bound_listeners() if b.service == "webuser")
+    url = f"http://127.0.0.1:{port}/xmpp-websocket"
+    async with aiohttp.ClientSession() as client:
+        async with client.ws_connect(url, protocols=("xmpp",)) as ws:
+            await ws.send_str(f"<open xmlns='{FRAMING}' to='example.com' version='1.0'/>")
+            assert "<open" in await ws.receive_str(timeout=5)
+            await ws.receive_str(timeout=5)  # the features
+            await ws.send_bytes(b"\x00\x01")
+            said = [await ws.receive_str(timeout=5), await ws.receive_str(timeout=5)]
+            assert "not-well-formed" in said[0] and said[1] == f"<close xmlns='{FRAMING}'/>"
+        async with client.ws_connect(url, protocols=("xmpp",), headers={"Origin": "https://elsewhere.example"}) as ws:
+            await ws.send_str(f"<open xmlns='{FRAMING}' to='example.com' version='1.0'/>")
+            said = [await ws.receive_str(timeout=5) for _ in range(3)]
+            assert "<open" in said[0] and "policy-violation" in said[1] and "wss://" in said[1]
+            assert said[2] == f"<close xmlns='{FRAMING}'/>"

@@ -33,6 +33,7 @@ import contextlib
 import enum
 import secrets
 import time
+from collections.abc import Callable
 from typing import ClassVar
 from xml.etree import ElementTree as ET
 
@@ -216,6 +217,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.loop_ended: asyncio.Event | None = None  # set once its loop is over (a takeover waits for it)
         self.last_status = ""  # the status text of its last presence (XEP-0012's last activity)
         self.over_websocket = False  # RFC 7395 (xmpp/websocket.py): TLS is the web listener's, never STARTTLS
+        self.on_restart: Callable[[], None] | None = None  # told when the stream restarts (the WebSocket's)
         self.caps_ver = ""  # the entity capabilities its presence announced last (XEP-0115)
         self.caps_pending: dict[str, tuple[str, str]] = {}  # the server's caps queries: id -> (hash, ver)
 
@@ -694,6 +696,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if dropped:
             self.log.info("xmpp.early_input_dropped", octets=dropped)
         self.header_sent = False
+        if self.on_restart is not None:
+            self.on_restart()
 
     async def authenticate(self, element: ET.Element[str]) -> None:
         mechanism = element.get("mechanism", "")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import quoteattr
 
@@ -93,7 +94,8 @@ def standalone(element: ET.Element[str]) -> str:
 
 class WebSocketTransport(asyncio.Transport):
     """A Connection's transport over a WebSocket: what the session writes goes out as RFC 7395 messages,
-    in order, through one writer task."""
+    in order, through one writer task; past the high-water mark the Connection is told to pause writing (a
+    client that does not read is treated as on TCP: its session stops taking stanzas)."""
 
     def __init__(self, socket: web.WebSocketResponse, request: web.Request) -> None:
         super().__init__()
@@ -102,6 +104,8 @@ class WebSocketTransport(asyncio.Transport):
         self.outbound = Outbound()
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.queued = 0
+        self.high, self.low = 256 * 1024, 64 * 1024
+        self.writing_paused = False
         self.closing = False
         self.reading = asyncio.Event()
         self.reading.set()
@@ -117,7 +121,13 @@ class WebSocketTransport(asyncio.Transport):
         return default
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
+        if high is not None:
+            self.high = high
+            self.low = low if low is not None else high // 4
+
+    def new_stream(self) -> None:
+        """The session restarts its stream (after SASL): the next header is read as a new stream's."""
+        self.outbound = Outbound()
 
     def get_write_buffer_size(self) -> int:
         return self.queued
@@ -134,6 +144,9 @@ class WebSocketTransport(asyncio.Transport):
         for message in messages:
             self.queued += len(message)
             self.queue.put_nowait(message)
+        if self.queued > self.high and not self.writing_paused and self.protocol is not None:
+            self.writing_paused = True
+            self.protocol.pause_writing()
 
     async def _write(self) -> None:
         while (message := await self.queue.get()) is not None:
@@ -142,6 +155,11 @@ class WebSocketTransport(asyncio.Transport):
                 await self.socket.send_str(message)
             except (ConnectionError, RuntimeError):
                 break
+            if self.writing_paused and self.queued <= self.low and self.protocol is not None:
+                self.writing_paused = False
+                self.protocol.resume_writing()
+        self.closing = True
+        self.reading.set()
         with contextlib.suppress(Exception):
             await self.socket.close()
 
@@ -151,10 +169,12 @@ class WebSocketTransport(asyncio.Transport):
     def close(self) -> None:
         if not self.closing:
             self.closing = True
+            self.reading.set()  # the reader stops waiting for room: nothing more is read
             self.queue.put_nowait(None)  # after what is queued
 
     def abort(self) -> None:
         self.closing = True
+        self.reading.set()
         self.writer.cancel()
         asyncio.get_running_loop().create_task(self.socket.close())
 
@@ -170,52 +190,92 @@ class WebSocketTransport(asyncio.Transport):
 
 async def serve(request: web.Request) -> web.StreamResponse:
     """One client's stream over a WebSocket (RFC 7395), as a session of the XMPP service on implicit TLS."""
-    from polyport.web.app import runtime_of
+    from polyport.web.app import STOPPING, runtime_of
     from polyport.xmpp import XmppHandler
 
     runtime = runtime_of(request)
-    socket = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=MAX_MESSAGE, heartbeat=60.0)
+    service = runtime.config.service("xmpps")
+    if not (service.enabled or runtime.config.service("xmpp").enabled):
+        raise web.HTTPNotFound(text="XMPP is not served here.")
+    cross_site = _cross_site(request)
+    if service.trusted_only and (cross_site or client_address(request) not in runtime.trusted):
+        raise web.HTTPForbidden(text="XMPP is served to the trusted networks only.")
+    # No per-message compression: attacker-chosen stanzas compressed with secret ones over TLS leak them
+    # (why XEP-0138's stream compression was deprecated).
+    socket = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=MAX_MESSAGE, heartbeat=60.0,
+                                   compress=False)
     if not socket.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="This is XMPP over WebSocket (RFC 7395): connect with the xmpp subprotocol.")
     await socket.prepare(request)
-    handler = XmppHandler(runtime, runtime.config.service("xmpps"))
-    owner = _Owner(runtime)
-    conn = Connection(owner, idle_timeout=handler.service.idle_timeout)
+    handler = XmppHandler(runtime, service)
+    conn = Connection(_Owner(runtime, cross_site), idle_timeout=service.idle_timeout)
     transport = WebSocketTransport(socket, request)
     transport.protocol = conn
     conn.connection_made(transport)
     session = handler.session(conn)
     session.over_websocket = True
-    task = asyncio.get_running_loop().create_task(session.run())
+    session.on_restart = transport.new_stream
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(session.run())
     task.add_done_callback(lambda _: conn.close())  # the session ended its stream: the socket closes
+    stopping = request.app[STOPPING]
+    stopper = loop.create_task(_shut_down_at(stopping, conn))  # type: ignore[arg-type]
+    client_gone = True
     try:
         async for message in socket:
-            if message.type != WSMsgType.TEXT:
-                break  # binary, close or error: RFC 7395 3.2 speaks text only
-            await transport.reading.wait()
+            if message.type != WSMsgType.TEXT:  # RFC 7395 3.2: text only
+                conn.data_received(b"<>")  # the stream's own not-well-formed error, then its end
+                client_gone = False
+                break
+            if not transport.reading.is_set():  # the Connection's buffer is full: wait for room, or the end
+                waiter = loop.create_task(transport.reading.wait())
+                await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+            if task.done() or transport.closing:
+                client_gone = False
+                break
             try:
                 conn.data_received(inbound(message.data))
             except FramingError:
-                conn.data_received(b"<")  # the stream's own not-well-formed error, then its end
-                break
-            if task.done():
+                conn.data_received(b"<>")
+                client_gone = False
                 break
     finally:
+        stopper.cancel()
+        if not client_gone:  # the session says its last words (a stream error) before the socket goes
+            await asyncio.wait({task}, timeout=5.0)
         conn.connection_lost(None)
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, 5.0)
+        await asyncio.wait({task}, timeout=5.0)
         transport.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(transport.writer, 5.0)
+        await asyncio.wait({transport.writer}, timeout=5.0)
     return socket
 
 
+async def _shut_down_at(stopping: asyncio.Event, conn: Connection) -> None:
+    """The node stops: the session ends as on a TCP listener (its stream error, system-shutdown)."""
+    await stopping.wait()
+    conn.shut_down()
+
+
+def _cross_site(request: web.Request) -> bool:
+    """Whether a browser opened the socket from another site's page (its Origin names another host): such a
+    page gets no trusted network's privileges (plaintext logins), whatever the address it comes from."""
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc.lower() != request.host.lower()
+
+
+def client_address(request: web.Request) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return str(peer[0]) if peer else (request.remote or "")
+
+
 class _Owner(ConnectionOwner):
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Any, cross_site: bool) -> None:
         self.runtime = runtime
+        self.cross_site = cross_site
 
     def accepted(self, conn: Connection) -> None:
-        conn.trusted = conn.remote_ip in self.runtime.trusted
+        conn.trusted = conn.remote_ip in self.runtime.trusted and not self.cross_site
 
     def released(self, conn: Connection) -> None:
         pass
@@ -223,7 +283,7 @@ class _Owner(ConnectionOwner):
 
 async def host_meta(request: web.Request) -> web.StreamResponse:
     """XEP-0156: where the WebSocket endpoint is, for clients that start from a domain."""
-    url = f"wss://{request.host}{PATH}"
+    url = f"{'wss' if request.secure else 'ws'}://{request.host}{PATH}"
     if request.path.endswith(".json"):
         return web.json_response({"links": [{"rel": "urn:xmpp:alt-connections:websocket", "href": url}]},
                                  headers={"Access-Control-Allow-Origin": "*"})
