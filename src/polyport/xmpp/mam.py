@@ -81,9 +81,9 @@ def parse_query(query: ET.Element[str]) -> Query:
     if page is not None:
         maximum = page.findtext("{" + RSM_NS + "}max")
         if maximum is not None:
-            if not maximum.strip().isdigit():
+            if not (maximum.strip().isascii() and maximum.strip().isdigit()):
                 raise QueryError(f"max is a count, not {maximum!r}")
-            limit = min(int(maximum), MAX_PAGE)
+            limit = min(int(maximum.strip().lstrip("0")[:9] or "0"), MAX_PAGE)
         after = (page.findtext("{" + RSM_NS + "}after") or "").strip() or after
         before_element = page.find("{" + RSM_NS + "}before")
         if before_element is not None:

@@ -715,9 +715,10 @@ class Room:
                     raise MucError("not-acceptable", "whois is moderators or anyone")
                 c.anonymous = value == "moderators"
             elif name == "muc#roomconfig_maxusers":
-                if not value.isdigit() or not 1 <= int(value) <= MAX_USERS_CHOICES[-1]:
+                count = int(value.lstrip("0")[:6] or "0") if value.isascii() and value.isdigit() else 0
+                if not 1 <= count <= MAX_USERS_CHOICES[-1]:
                     raise MucError("not-acceptable", f"maxusers is a number up to {MAX_USERS_CHOICES[-1]}")
-                c.max_users = int(value)
+                c.max_users = count
             elif name == "muc#roomconfig_allowpm":
                 if value not in ("anyone", "participants", "moderators", "none"):
                     raise MucError("not-acceptable", "allowpm is anyone, participants, moderators or none")

@@ -168,17 +168,17 @@ class PepService:
         if announced is None:
             return
         node, caps_ver, caps_hash = announced
-        changed = session.caps_ver != caps_ver
-        session.caps_ver = caps_ver
+        changed = session.ext.caps_ver != caps_ver
+        session.ext.caps_ver = caps_ver
         if not (initial or changed):
             return
         nodes = await self.caps.nodes(caps_hash, caps_ver)
         if nodes is None:
             if session.jid is not None:
-                if len(session.caps_pending) >= MAX_PENDING_CAPS:  # unanswered: the oldest is forgotten
-                    del session.caps_pending[next(iter(session.caps_pending))]
+                if len(session.ext.caps_pending) >= MAX_PENDING_CAPS:  # unanswered: the oldest is forgotten
+                    del session.ext.caps_pending[next(iter(session.ext.caps_pending))]
                 query_id = "caps-" + secrets.token_hex(6)
-                session.caps_pending[query_id] = (caps_hash, caps_ver)
+                session.ext.caps_pending[query_id] = (caps_hash, caps_ver)
                 iq = ET.Element(C + "iq", {"type": "get", "id": query_id, "from": session.domain,
                                            "to": str(session.jid)})
                 iq.append(caps.query(node, caps_ver))
@@ -188,7 +188,7 @@ class PepService:
 
     async def caps_answer(self, session: XmppSession, iq: ET.Element[str]) -> None:
         """A client's answer to the server's capabilities query: kept where it hashes as announced."""
-        pending = session.caps_pending.pop(iq.get("id", ""), None)
+        pending = session.ext.caps_pending.pop(iq.get("id", ""), None)
         if pending is None or not len(iq):
             return
         caps_hash, caps_ver = pending
@@ -200,7 +200,7 @@ class PepService:
         if not await self.caps.learned(caps_hash, caps_ver, answered[1], session.identity.account_id):
             self._log.info("xmpp.caps_not_learned", jid=str(session.jid), reason="too many lately")
             return
-        if session.caps_ver == caps_ver:
+        if session.ext.caps_ver == caps_ver:
             await self.send_last(session, caps.notify_nodes(answered[1]))
 
     async def send_last(self, session: XmppSession, wanted: frozenset[str]) -> None:

@@ -157,9 +157,9 @@ def parse(iq: ET.Element[str]) -> Request:
         if kind == "get" and name == P + "items":
             ids = tuple(item.get("id", "") for item in verb.findall(P + "item") if item.get("id"))
             maximum = verb.get("max_items")
-            if maximum is not None and not maximum.isdigit():
+            if maximum is not None and not (maximum.isascii() and maximum.isdigit()):
                 raise PubsubError("bad-request", "max_items is a count")
-            return Items(_node(verb), int(maximum[:6]) if maximum else None, ids)
+            return Items(_node(verb), int(maximum.lstrip("0")[:6] or "0") if maximum else None, ids)
         if kind == "set" and name == P + "publish":
             items = verb.findall(P + "item")
             if len(items) != 1:
@@ -224,8 +224,8 @@ def _configured(config: NodeConfig, form: dict[str, list[str]], *, precondition:
         elif short == "max_items":
             if value == "max":
                 changes["max_items"] = MAX_ITEMS
-            elif value.isdigit() and int(value[:6]) >= 1:
-                changes["max_items"] = min(int(value[:6]), MAX_ITEMS)  # kept to what the server keeps
+            elif value.isascii() and value.isdigit() and int(value.lstrip("0")[:6] or "0") >= 1:
+                changes["max_items"] = min(int(value.lstrip("0")[:6]), MAX_ITEMS)  # kept to what the server keeps
             else:
                 raise PubsubError("not-acceptable", f"max_items is 1 to {MAX_ITEMS} or max")
         elif short in ("persist_items", "notify_retract", "deliver_payloads"):

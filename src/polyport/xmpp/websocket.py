@@ -213,8 +213,8 @@ async def serve(request: web.Request) -> web.StreamResponse:
     transport.protocol = conn
     conn.connection_made(transport)
     session = handler.session(conn)
-    session.over_websocket = True
-    session.on_restart = transport.new_stream
+    session.ext.over_websocket = True
+    session.ext.on_restart = transport.new_stream
     loop = asyncio.get_running_loop()
     task = loop.create_task(session.run())
     task.add_done_callback(lambda _: conn.close())  # the session ended its stream: the socket closes
