@@ -5,6 +5,7 @@ clients (GETACCOUNTPRESENCE), the node's sessions (LISTXMPPSESSIONS), ending one
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -138,6 +139,9 @@ async def test_chat_rooms_are_listed(xmpp_node: XmppNode, monkeypatch: pytest.Mo
     listed = await asyncio.to_thread(CliRunner().invoke, cli, ["xmpp", "rooms", "--server", server])
     assert listed.exit_code == 0, listed.output
     assert "kept@conference.example.com" in listed.output and "Kept room" in listed.output
+    as_json = await asyncio.to_thread(CliRunner().invoke, cli, ["xmpp", "rooms", "--json", "--server", server])
+    assert {json.loads(line)["JID"] for line in as_json.output.splitlines()} >= {"kept@conference.example.com",
+                                                                               "brief@conference.example.com"}
     async with webadmin(xmpp_node) as client:
         async with client.get("/im") as response:
             page = await response.text()

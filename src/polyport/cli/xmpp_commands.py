@@ -31,6 +31,18 @@ async def _running_node(config: Config, work: Callable[[Any], Awaitable[Any]]) -
 node_admin = local_or_remote(_running_node, remote_call)
 
 
+def shown_plainly(entries: list[dict[str, Any]], as_json: bool, none: str) -> bool:
+    """Whether the listing is shown already: as JSON lines (one object each), or as `none` when empty."""
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry))
+        return True
+    if not entries:
+        click.echo(none)
+        return True
+    return False
+
+
 @click.group()
 def xmpp() -> None:
     """Instant messaging (XMPP): the sessions and chat rooms of a running node."""
@@ -43,12 +55,7 @@ def xmpp() -> None:
 async def sessions_command(call: Any, domain: str | None, as_json: bool) -> None:
     """The bound resources, by JID, with their presence."""
     entries = await call("LISTXMPPSESSIONS", *([domain] if domain else []))
-    if as_json:
-        for entry in entries:
-            click.echo(json.dumps(entry))
-        return
-    if not entries:
-        click.echo("no XMPP sessions")
+    if shown_plainly(entries, as_json, "no XMPP sessions"):
         return
     click.echo(f"{'JID':<48} {'presence':<10} {'prio':>4}  status")
     for e in entries:
@@ -72,12 +79,7 @@ async def kick_command(call: Any, jid: str) -> None:
 async def rooms_command(call: Any, domain: str | None, as_json: bool) -> None:
     """The chat rooms (XEP-0045): persistent ones, and temporary ones with someone in them."""
     entries = await call("LISTXMPPROOMS", *([domain] if domain else []))
-    if as_json:
-        for entry in entries:
-            click.echo(json.dumps(entry))
-        return
-    if not entries:
-        click.echo("no chat rooms")
+    if shown_plainly(entries, as_json, "no chat rooms"):
         return
     click.echo(f"{'room':<48} {'kind':<10} {'in':>4}  name")
     for e in entries:
