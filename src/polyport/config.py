@@ -301,6 +301,11 @@ class XmppSettings(_Section):
     room_history_days: Annotated[int, _doc(
         "Days a persistent room's messages stay in its archive (XEP-0313) unless its owner turns archiving "
         "off.", ge=1, le=36500)] = 30
+    upload_max_size: Annotated[int, _doc(
+        "Largest file a client may upload to share it (XEP-0363), bytes; 0: no uploads.", ge=0)] = 50 * 1024 * 1024
+    upload_quota: Annotated[int, _doc(
+        "Bytes of uploaded files one account keeps at most (the oldest expire first).", ge=0)] = 1024 * 1024 * 1024
+    upload_days: Annotated[int, _doc("Days an uploaded file is kept.", ge=1, le=36500)] = 30
 
 
 class LogSettings(_Section):

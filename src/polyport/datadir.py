@@ -22,6 +22,7 @@ LOCK_FILE = "node.lock"
 STATUS_FILE = "node.json"
 TLS_DIR = "tls"
 BLOBS_DIR = "blobs"
+UPLOADS_DIR = "uploads"  # files clients uploaded to share (XMPP, XEP-0363; im/uploads.py)
 ACME_DIR = "acme-challenge"  # an ACME client's HTTP-01 files, served by the web listeners
 _ACME_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 

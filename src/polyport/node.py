@@ -38,6 +38,7 @@ from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStor
 from polyport.im.archive import ROOMS as ROOM_ARCHIVES
 from polyport.im.pep import PepNodes
 from polyport.im.rooms import RoomStore
+from polyport.im.uploads import Uploads
 from polyport.kernel.protocol import BackgroundTask, ProtocolModule, load
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
@@ -267,6 +268,7 @@ class Node:
             room_archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis",
                                         kind=ROOM_ARCHIVES),
             pep=PepNodes(records),
+            uploads=Uploads(records, config.data_dir / datadir.UPLOADS_DIR, days=config.xmpp.upload_days),
         )
 
     async def _open_shared(self) -> tuple[Bus, KeyValueStore]:

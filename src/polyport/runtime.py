@@ -18,6 +18,7 @@ from polyport.directory import Directory
 from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
 from polyport.im.pep import PepNodes
 from polyport.im.rooms import RoomStore
+from polyport.im.uploads import Uploads
 from polyport.mailauth import Checker
 from polyport.mailstore import Mailstore
 from polyport.net.resolver import Resolver
@@ -58,3 +59,4 @@ class Runtime:
     rooms: RoomStore  # persistent multi-user chat rooms (XMPP)
     room_archive: MessageArchive  # persistent rooms' messages (XMPP)
     pep: PepNodes  # each account's personal eventing nodes (XMPP)
+    uploads: Uploads  # files clients uploaded to share (XMPP)

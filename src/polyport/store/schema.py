@@ -347,6 +347,22 @@ xmpp_pep_items = Table(
     Index("xmpp_pep_items_id", "account_id", "node", "item_id", unique=True),
 )
 
+# XMPP's HTTP file upload (XEP-0363; im/uploads.py): a slot by its secret token, the file's name, size and
+# type, its account, its expiry, and whether the file came (the bytes are files in uploads/, not blobs).
+xmpp_uploads = Table(
+    "xmpp_uploads", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("complete", SmallInteger, nullable=False),
+    Index("xmpp_uploads_account", "account_id"),
+    Index("xmpp_uploads_expires", "expires"),
+)
+
 # The outbound queue (queue/): a message waiting to be sent to other domains, and its recipients there.
 # The bytes live in `data` when small (as bodies do), else in the blob store under `blob`.
 queue_messages = Table(

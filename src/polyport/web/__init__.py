@@ -45,12 +45,13 @@ def build(runtime: Runtime, service: ResolvedService, stopping: asyncio.Event) -
         application.router.add_route("*", "/{tail:.*}", _to_https)
     else:
         from polyport.web import webmail
-        from polyport.xmpp import websocket
+        from polyport.xmpp import upload, websocket
 
         application[common.KIND] = "user"
         application[common.COOKIE] = "pp_session"
         webmail.add_routes(application)
         websocket.add_routes(application)  # XMPP over WebSocket (RFC 7395) for browser clients
+        upload.add_routes(application)  # files XMPP clients share (XEP-0363)
     return application
 
 

@@ -294,8 +294,9 @@ def _cross_site(request: web.Request) -> bool:
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = secrets.token_hex(4)
     started = time.perf_counter()
-    if _cross_site(request) and not request.path.startswith("/autodiscover/") \
-            and not request.path.startswith("/Autodiscover/"):
+    # Exempt: Outlook's autodiscovery, and XMPP uploads (a secret URL, no cookie: browser chat clients of
+    # other sites PUT files there).
+    if _cross_site(request) and not request.path.startswith(("/autodiscover/", "/Autodiscover/", "/upload/")):
         refused = web.Response(status=403, text="Requests from other sites are refused.\n")
         _secure(request, refused)
         return refused

@@ -1,5 +1,6 @@
 """XMPP (RFC 6120/6121/7622): instant messaging on 5222 (STARTTLS) and 5223 (TLS), and over WebSocket on the
-webmail's ports (`websocket.py`, RFC 7395); 5269 (federation) is not built yet.
+webmail's ports (`websocket.py`, RFC 7395), with file upload (`upload.py`, XEP-0363); 5269 (federation) is
+not built yet.
 
 `jid.py` (JIDs prepared for comparison), `wire.py` (what the server writes: stream headers, features, stream
 and stanza errors, stanzas serialized without invented prefixes), `sm.py` (stream management's counters and

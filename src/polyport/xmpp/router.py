@@ -582,6 +582,13 @@ class RouterTask:
                     continue
                 if gone:
                     log_.info("xmpp.archive_expired", archive=what, messages=gone)
+            try:
+                files = await self.runtime.uploads.expire()
+            except Exception:
+                log_.exception("xmpp.upload_expiry_failed")
+            else:
+                if files:
+                    log_.info("xmpp.uploads_expired", files=files)
 
     async def stop(self, grace: float) -> None:
         """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`),

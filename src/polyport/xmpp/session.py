@@ -76,7 +76,7 @@ from polyport.net.framing.xmlstream import (
 )
 from polyport.runtime import Runtime
 from polyport.store import StoreError
-from polyport.xmpp import caps, mam, presence, pubsub, sm, wire
+from polyport.xmpp import caps, mam, presence, pubsub, sm, upload, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.rooms import SERVICE_NAME as ROOMS_NAME
 from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
@@ -1098,6 +1098,9 @@ async def _disco_items(s: XmppSession, frame: Stanza) -> None:
     if not frame.element[0].get("node") and s.runtime.config.xmpp.rooms:  # the chat service (XEP-0045 6.1)
         ET.SubElement(query, "{" + DISCO_ITEMS_NS + "}item", {"jid": f"{s.runtime.config.xmpp.rooms}.{s.domain}",
                                                               "name": ROOMS_NAME})
+    uploads = upload.service_jid(s.runtime, s.domain)
+    if not frame.element[0].get("node") and uploads:  # the upload service (XEP-0363 3)
+        ET.SubElement(query, "{" + DISCO_ITEMS_NS + "}item", {"jid": uploads, "name": "HTTP File Upload"})
     s.result(frame.element, query)
 
 
@@ -1399,6 +1402,10 @@ async def _time(s: XmppSession, frame: Stanza) -> None:
 async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
     stanza = frame.element
     s.check_from(stanza)
+    with contextlib.suppress(JidError):
+        if upload.is_service(s.runtime, Jid.parse(stanza.get("to", "")), s.domain):
+            await upload.answer(s, stanza)  # XEP-0363's slots
+            return
     if await s.to_rooms(stanza):
         return
     to, account_id = await s.recipient_account(stanza)
