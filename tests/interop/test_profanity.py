@@ -1,7 +1,8 @@
 """Profanity, the terminal XMPP client, driven through tmux against a node serving XMPP: it connects with
 TLS required (STARTTLS on the client port), logs in, receives a chat message from another account and
-answers it; and it enters a chat room, reads what is said there and speaks. Keystrokes go in with `tmux send-keys`, the screen comes back with `tmux capture-pane`, and
-every step waits for the text it expects; the other account is a raw stream (tests/xmpp/conftest.py)."""
+answers it; and it enters a chat room, reads what is said there and speaks. Keystrokes go in with `tmux
+send-keys`, the screen comes back with `tmux capture-pane`, and every step waits for the text it expects;
+the other account is a raw stream (tests/xmpp/conftest.py)."""
 
 from __future__ import annotations
 
