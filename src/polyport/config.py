@@ -306,6 +306,10 @@ class XmppSettings(_Section):
     upload_quota: Annotated[int, _doc(
         "Bytes of uploaded files one account keeps at most (the oldest expire first).", ge=0)] = 1024 * 1024 * 1024
     upload_days: Annotated[int, _doc("Days an uploaded file is kept.", ge=1, le=36500)] = 30
+    upload_url: Annotated[str, _doc(
+        "Where clients reach the uploaded files, scheme, host and port (\"https://files.example.com\"; behind a "
+        "proxy, its address). Default: https on the public host name and the https port, else the webmail's.",
+        pattern=r"^(https?://[^/\s]+)?$")] = ""
 
 
 class LogSettings(_Section):

@@ -5,6 +5,7 @@ slixmpp's own plugins ask for them, and the roster through slixmpp's roster call
 from __future__ import annotations
 
 import asyncio
+import io
 import ssl
 from collections.abc import Iterator
 
@@ -283,3 +284,41 @@ async def test_slixmpp_personal_eventing_nick_and_avatar(node: XmppNode) -> None
         assert [p.text for p in payloads] == ["Alice"] and payloads[0].tag == "{http://jabber.org/protocol/nick}nick"
     finally:
         await asyncio.wait_for(asyncio.gather(*(client.disconnect() for client in clients)), 10)
+
+
+async def test_slixmpp_uploads_a_file_and_it_is_fetched(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """slixmpp's XEP-0363 plugin finds the upload service, asks for a slot and PUTs a file; the URL it gets
+    back serves the same bytes. (The node's webmail port is chosen here, so that the slot's URL, from
+    `[xmpp] upload_url`, names it.)"""
+    import aiohttp
+    import slixmpp
+
+    from tests.node_thread import ThreadedNode, free_port, node_config
+
+    port = free_port()
+    config = node_config(tmp_path_factory.mktemp("upload-node"), "webuser", port,
+                         f'[xmpp]\nupload_url = "http://127.0.0.1:{port}"\n')
+    node = XmppNode(ThreadedNode(config).start())
+    try:
+        context = ssl.create_default_context(cafile=node.cert)
+        context.check_hostname = False
+        client = slixmpp.ClientXMPP(f"{node.account()}/files", PASSWORD)
+        for plugin in ("xep_0030", "xep_0363"):
+            client.register_plugin(plugin)
+        client.ssl_context = context
+        started = asyncio.Event()
+        client.add_event_handler("session_start", lambda _: started.set())
+        client.connect(host="127.0.0.1", port=node.port)
+        try:
+            await asyncio.wait_for(started.wait(), 15)
+            data = bytes(range(256)) * 40
+            url = await client.plugin["xep_0363"].upload_file(
+                "photo.bin", size=len(data), content_type="application/octet-stream",
+                input_file=io.BytesIO(data), timeout=15)
+            assert url.startswith(f"http://127.0.0.1:{port}/upload/")
+            async with aiohttp.ClientSession() as web, web.get(url) as response:
+                assert response.status == 200 and await response.read() == data
+        finally:
+            await asyncio.wait_for(client.disconnect(), 10)
+    finally:
+        node.running.stop()

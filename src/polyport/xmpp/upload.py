@@ -47,6 +47,8 @@ def base_url(runtime: Runtime) -> str:
     from polyport.web.wellknown import public_hostname
 
     config = runtime.config
+    if config.xmpp.upload_url:
+        return config.xmpp.upload_url
     host = public_hostname(config)
     for name, scheme, default in (("https", "https", 443), ("webusers", "https", 443), ("webuser", "http", 80)):
         service = config.service(name)
