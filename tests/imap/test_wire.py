@@ -854,6 +854,10 @@ def test_unknown_charset_is_a_no_not_a_bad() -> None:
     assert isinstance(bad("a SORT (DATE) BIG5 ALL"), BadCharset)
     assert isinstance(bad("a THREAD REFERENCES x-unknown ALL"), BadCharset)
     assert bad(b"a SEARCH CHARSET UTF-8 SUBJECT {2}\r\n\xff\xfe\r\n").message == "SUBJECT string is not valid UTF-8"
+    # Found by the fuzzer: a charset sent as a literal holding a line end is shown escaped, on one line.
+    literal = bad(b"a SEARCH CHARSET {5}\r\nAB\r\n  ALL")
+    assert isinstance(literal, BadCharset) and literal.charset == "AB\r\n "
+    assert literal.message == "unsupported charset 'AB\\r\\n '"
 
 
 def test_fetch_preview() -> None:

@@ -34,7 +34,9 @@ class BadCharset(ParseError):
     """SEARCH, SORT or THREAD named a charset we do not decode: a NO with [BADCHARSET (...)], not a BAD."""
 
     def __init__(self, tag: str | None, charset: str) -> None:
-        super().__init__(tag, f"unsupported charset {charset}")
+        # A charset given as a quoted string or literal may hold anything: the one-line answer shows it escaped.
+        shown = charset if charset.isprintable() and len(charset) <= 64 else repr(charset[:64])
+        super().__init__(tag, f"unsupported charset {shown}")
         self.charset = charset
 
 
