@@ -31,6 +31,14 @@ async def test_slots_files_quota_and_expiry(records: RecordStore, directory: Dir
     slot = await uploads.find(token)
     assert slot is not None and not slot.complete and slot.filename == "a.txt"
     assert not await uploads.store(slot, chunks(b"abc"))  # short: nothing kept
+
+    async def vanishing() -> AsyncIterator[bytes]:
+        yield b"abc"
+        raise ConnectionResetError("the client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await uploads.store(slot, vanishing())  # mid-transfer: nothing kept, the slot still open
+    assert not any(path.is_file() for path in (tmp_path / "uploads").rglob("*"))
     assert not await uploads.store(slot, chunks(b"abc", b"defg"))  # long
     assert await uploads.store(slot, chunks(b"abc", b"def"))
     stored = await uploads.find(token)

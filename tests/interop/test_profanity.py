@@ -29,9 +29,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppNode]:
     running.running.stop()
 
 
-def test_profanity_logs_in_over_tls_and_chats(node: XmppNode) -> None:
-    profanity = need_binary("profanity")
-    address = node.account()
+def logged_in(profanity: str, node: XmppNode, address: str) -> Terminal:
+    """Profanity in tmux, with a home of its own, logged in as `address`."""
     home = Path(tempfile.mkdtemp(prefix="profanity-"))
     terminal = Terminal({**os.environ, "HOME": str(home), "TERM": "xterm", "XDG_CONFIG_HOME": str(home / "config"),
                          "XDG_DATA_HOME": str(home / "data")})
@@ -45,6 +44,17 @@ def test_profanity_logs_in_over_tls_and_chats(node: XmppNode) -> None:
         terminal.type(PASSWORD)
         terminal.keys("Enter")
         terminal.wait_for(rf"{address}/\S+ logged in successfully, online")
+    except BaseException:
+        terminal.remove()
+        raise
+    return terminal
+
+
+def test_profanity_logs_in_over_tls_and_chats(node: XmppNode) -> None:
+    profanity = need_binary("profanity")
+    address = node.account()
+    terminal = logged_in(profanity, node, address)
+    try:
         other, other_address = bound(node, "desk")
         other.send("<presence/>")
         other.send(f"<message to='{address}' type='chat' id='m1'><body>hello profanity</body></message>")
@@ -72,18 +82,8 @@ def test_profanity_in_a_chat_room(node: XmppNode) -> None:
     owner, _ = bound(node, "desk")
     room = "tearoom@conference.example.com"
     create(owner, room, "host")
-    home = Path(tempfile.mkdtemp(prefix="profanity-"))
-    terminal = Terminal({**os.environ, "HOME": str(home), "TERM": "xterm", "XDG_CONFIG_HOME": str(home / "config"),
-                         "XDG_DATA_HOME": str(home / "data")})
-    terminal.start([profanity])
+    terminal = logged_in(profanity, node, address)
     try:
-        terminal.wait_for(r"Welcome to|Profanity")
-        terminal.type(f"/connect {address} server 127.0.0.1 port {node.port} tls trust")
-        terminal.keys("Enter")
-        terminal.wait_for(r"Enter password")
-        terminal.type(PASSWORD)
-        terminal.keys("Enter")
-        terminal.wait_for(rf"{address}/\S+ logged in successfully, online")
         terminal.type(f"/join {room} nick prof")
         terminal.keys("Enter")
         until(owner, lambda e: e.get("from") == f"{room}/prof")  # the owner sees it enter

@@ -314,3 +314,15 @@ def test_a_visitor_asks_for_voice_and_a_moderator_grants_it() -> None:
         r.message(answer, user("ann"), "")  # not a moderator: may not grant itself voice
     granted = r.message(answer, user("owner"), "")
     assert r.occupants["ann"].role == "participant" and granted.sends
+
+
+def test_nicks_that_cannot_be() -> None:
+    r = room()
+    r.enter(presence(), user("owner"), "boss")
+    for nick in ("", " padded", "x" * (muc.MAX_NICK + 1)):
+        with pytest.raises(muc.MucError) as err:
+            r.enter(presence(), user("ann"), nick)
+        assert err.value.condition == "jid-malformed"
+        with pytest.raises(muc.MucError):
+            r.presence(presence(), user("owner"), nick)  # nor as a new nick
+    assert list(r.occupants) == ["boss"]

@@ -33,6 +33,14 @@ def authenticated(node: XmppNode, address: str) -> Stream:
     return stream
 
 
+def not_resumed(node: XmppNode, address: str, stream_id: str, h: int = 0) -> Stream:
+    """A new stream of `address` asks to resume `stream_id`, and is told there is no such stream."""
+    stream = authenticated(node, address)
+    stream.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='{h}'/>")
+    assert stream.stanza().element.find(STANZAS + "item-not-found") is not None
+    return stream
+
+
 def enabled(stream: Stream, resume: bool = True) -> str:
     stream.send(f"<enable xmlns='{NS}'" + (" resume='true'/>" if resume else "/>"))
     reply = stream.stanza().element
@@ -154,9 +162,7 @@ def test_a_lost_stream_is_resumed_with_what_the_client_missed(xmpp_node: XmppNod
     chat(friend, f"{address}/phone", 2)  # kept for the client, not refused nor kept offline
     assert quiet(friend)
     # Another account cannot take the stream over.
-    stranger = authenticated(xmpp_node, xmpp_node.account())
-    stranger.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='0'/>")
-    assert stranger.stanza().element.find(STANZAS + "item-not-found") is not None
+    stranger = not_resumed(xmpp_node, xmpp_node.account(), stream_id)
     stranger.close()
     resumptions_before = REGISTRY.get_sample_value("polyport_xmpp_resumptions_total", {"result": "resumed"}) or 0
     assert (REGISTRY.get_sample_value("polyport_xmpp_detached") or 0) >= 1
@@ -177,9 +183,7 @@ def test_a_lost_stream_is_resumed_with_what_the_client_missed(xmpp_node: XmppNod
     assert frames(friend, 1) == ["iq:q"]
     # A resumption names a stream only once.
     back.send("</stream:stream>")
-    again = authenticated(xmpp_node, address)
-    again.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='5'/>")
-    assert again.stanza().element.find(STANZAS + "item-not-found") is not None
+    again = not_resumed(xmpp_node, address, stream_id, h=5)
     for stream in (friend, back, again):
         stream.close()
 
@@ -236,9 +240,7 @@ def test_the_resource_bound_again_ends_the_waiting_session(xmpp_node: XmppNode) 
     fresh, _ = bound(xmpp_node, "phone", address)  # the client gave up resuming and bound the same resource
     fresh.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert frames(fresh, 1) == ["iq:p"]
-    other = authenticated(xmpp_node, address)
-    other.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='0'/>")
-    assert other.stanza().element.find(STANZAS + "item-not-found") is not None
+    other = not_resumed(xmpp_node, address, stream_id)
     for stream in (fresh, other):
         stream.close()
 
@@ -276,9 +278,7 @@ def test_a_stream_ended_by_an_administrator_is_not_resumed(xmpp_node: XmppNode) 
 
     xmpp_node.running.call(kick())
     assert client.stanza().element.find("{urn:ietf:params:xml:ns:xmpp-streams}policy-violation") is not None
-    back = authenticated(xmpp_node, address)
-    back.send(f"<resume xmlns='{NS}' previd='{stream_id}' h='0'/>")
-    assert back.stanza().element.find(STANZAS + "item-not-found") is not None
+    back = not_resumed(xmpp_node, address, stream_id)
     for stream in (client, back):
         stream.close()
 

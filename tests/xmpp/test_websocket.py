@@ -102,6 +102,15 @@ async def test_bad_framing_and_other_sites_pages(xmpp_node: XmppNode) -> None:
             await ws.send_bytes(b"\x00\x01")
             said = [await ws.receive_str(timeout=5), await ws.receive_str(timeout=5)]
             assert "not-well-formed" in said[0] and said[1] == f"<close xmlns='{FRAMING}'/>"
+        async with client.ws_connect(url, protocols=("xmpp",)) as ws:  # a message over the stanza limit
+            await ws.send_str(f"<open xmlns='{FRAMING}' to='example.com' version='1.0'/>")
+            await ws.receive_str(timeout=5)
+            await ws.receive_str(timeout=5)
+            oversized = "x" * websocket.MAX_MESSAGE
+            await ws.send_str(f"<message xmlns='jabber:client'><body>{oversized}</body></message>")
+            closed = await ws.receive(timeout=5)
+            assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert closed.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         async with client.ws_connect(url, protocols=("xmpp",), headers={"Origin": "https://elsewhere.example"}) as ws:
             await ws.send_str(f"<open xmlns='{FRAMING}' to='example.com' version='1.0'/>")
             said = [await ws.receive_str(timeout=5) for _ in range(3)]

@@ -13,6 +13,7 @@ from polyport.directory.errors import UnknownObject
 from polyport.runtime import Runtime
 from polyport.xmpp import muc
 from polyport.xmpp.jid import Jid, JidError
+from polyport.xmpp.rooms import summary as room_summary
 from polyport.xmpp.router import C, router_for
 
 # RFC 6121 4.7.2.1's <show/> values, and what an available resource without one is.
@@ -136,29 +137,24 @@ async def xmpp_rooms(runtime: Runtime, actor: Actor, domain: str | None = None) 
     rooms = router_for(runtime).rooms
     label = runtime.config.xmpp.rooms
     service = f"{label}.{domain}" if domain is not None else None
-    found: dict[str, XmppRoomInfo] = {}
-
-    def info(jid: str, config: muc.Config, affiliations: dict[str, str], occupants: int | None) -> XmppRoomInfo:
-        return XmppRoomInfo(jid, config.name, config.persistent, config.public, config.members_only,
-                            bool(config.password), occupants,
-                            sorted(j for j, affiliation in affiliations.items() if affiliation == "owner"))
-
+    found: dict[str, dict[str, object]] = {}  # room -> its summary (xmpp/rooms.py's)
     for stored in await runtime.rooms.rooms(service):
         if service is None and label and not stored.service.startswith(label + "."):
             continue
-        jid = f"{stored.name}@{stored.service}"
-        found[jid] = info(jid, muc.Config.from_dict(stored.state.get("config", {})),
-                          stored.state.get("affiliations", {}), None)
+        found[f"{stored.name}@{stored.service}"] = room_summary(
+            muc.Config.from_dict(stored.state.get("config", {})), stored.state.get("affiliations", {}), None)
     if rooms is not None:
-        for elsewhere, summary in rooms.held_elsewhere().items():  # another worker's, as it announced it
-            if service is None or elsewhere.domain == service:
-                owners = summary.get("owners")
-                found[str(elsewhere)] = XmppRoomInfo(
-                    str(elsewhere), str(summary.get("name", "")), bool(summary.get("persistent")),
-                    bool(summary.get("public")), bool(summary.get("members_only")), bool(summary.get("password")),
-                    int(str(summary.get("occupants", 0))), [str(o) for o in owners] if isinstance(owners, list) else [])
-        for held, room in list(rooms.rooms.items()):
-            if service is None or held.domain == service:
-                found[str(held)] = info(str(held), room.config, {str(j): a for j, a in room.affiliations.items()},
-                                        len(room.occupants))
-    return [found[jid] for jid in sorted(found)]
+        held = [*rooms.held_elsewhere().items(),  # other workers', as they announced them; then this one's
+                *((jid, rooms.summary(room)) for jid, room in list(rooms.rooms.items()))]
+        for jid, summary in held:
+            if service is None or jid.domain == service:
+                found[str(jid)] = summary
+    return [_room_info(jid, found[jid]) for jid in sorted(found)]
+
+
+def _room_info(jid: str, summary: dict[str, object]) -> XmppRoomInfo:
+    owners, occupants = summary.get("owners"), summary.get("occupants")
+    return XmppRoomInfo(jid, str(summary.get("name", "")), bool(summary.get("persistent")), bool(summary.get("public")),
+                        bool(summary.get("members_only")), bool(summary.get("password")),
+                        None if occupants is None else int(str(occupants)),
+                        [str(owner) for owner in owners] if isinstance(owners, list) else [])

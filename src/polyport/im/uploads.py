@@ -108,8 +108,11 @@ class Uploads:
                 await asyncio.to_thread(handle.write, chunk)
             await asyncio.to_thread(handle.flush)
             await asyncio.to_thread(os.fsync, handle.fileno())
-        finally:
+        except BaseException:  # the client went away mid-transfer: nothing kept, the slot still open
             await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(temp.unlink, True)
+            raise
+        await asyncio.to_thread(handle.close)
         if written != slot.size:
             await asyncio.to_thread(temp.unlink, True)
             return False

@@ -22,7 +22,7 @@ def public_hostname(config: Config) -> str:
     return config.web.hostname or config.mail.hostname or socket.gethostname()
 
 
-def _ports(config: Config) -> dict[str, int]:
+def advertised_ports(config: Config) -> dict[str, int]:
     """The port clients are told for each listening service: its first configured port (one configured as 0,
     any free port, is advertised as the service's standard port)."""
     return {service.name: service.ports[0] or service.spec.ports[0]
@@ -44,7 +44,7 @@ async def _hosted(request: web.Request, domain: str) -> str | None:
 
 
 def _setup(config: Config, domain: str) -> autoconfig.MailSetup:
-    return autoconfig.default_setup(domain, public_hostname(config), _ports(config))
+    return autoconfig.default_setup(domain, public_hostname(config), advertised_ports(config))
 
 
 async def _domain_from(request: web.Request, address: str | None, host_prefix: str) -> str | None:

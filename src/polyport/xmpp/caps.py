@@ -109,9 +109,6 @@ class CapsCache:
         self.kv = kv
         self.known: dict[str, frozenset[str]] = {}
 
-    def local(self, caps_hash: str, caps_ver: str) -> frozenset[str] | None:
-        return self.known.get(f"{caps_hash}:{caps_ver}")
-
     async def nodes(self, caps_hash: str, caps_ver: str) -> frozenset[str] | None:
         key = f"{caps_hash}:{caps_ver}"
         found = self.known.get(key)

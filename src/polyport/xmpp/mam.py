@@ -6,7 +6,6 @@ recipient's archive gives them.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
@@ -45,13 +44,10 @@ class Query:
 
 def _timestamp(text: str) -> int:
     """XEP-0082 DateTime as milliseconds since the epoch (a zone is required: Z or an offset)."""
-    try:
-        parsed = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise QueryError(f"{text!r} is not a date and time (XEP-0082)") from None
-    if parsed.tzinfo is None:
-        raise QueryError(f"{text!r} names no time zone")
-    return int(parsed.timestamp() * 1000)
+    moment = wire.parse_stamp(text)
+    if moment is None:
+        raise QueryError(f"{text!r} is not a date and time with its zone (XEP-0082)")
+    return int(moment * 1000)
 
 
 def parse_query(query: ET.Element[str]) -> Query:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import datetime
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -320,7 +319,7 @@ class Room:
                 pass  # a history request that is not a number: the default
             since = wanted.get("since")
             if since:
-                moment = _moment(since)
+                moment = wire.parse_stamp(since)
                 if moment is not None:
                     items = [item for item in items if item[0] > moment]
         count = max(0, min(count, MAX_HISTORY))
@@ -592,13 +591,7 @@ class Room:
         return Outcome(sends=[forwarded])
 
     def _reply(self, iq: ET.Element[str], payload: ET.Element[str] | None) -> Outcome:
-        reply = ET.Element(C + "iq", {"type": "result", "from": iq.get("to", str(self.jid)),
-                                      "to": iq.get("from", "")})
-        if iq.get("id") is not None:
-            reply.set("id", iq.attrib["id"])
-        if payload is not None:
-            reply.append(payload)
-        return Outcome(sends=[reply])
+        return Outcome(sends=[result(iq, payload, self.jid)])
 
     def _disco_info(self) -> ET.Element[str]:
         query = ET.Element("{" + DISCO_INFO_NS + "}query")
@@ -981,6 +974,16 @@ def _plain(presence: ET.Element[str]) -> ET.Element[str]:
     return kept
 
 
+def result(iq: ET.Element[str], payload: ET.Element[str] | None, entity: Jid) -> ET.Element[str]:
+    """The result of an iq a room or service (`entity`) answers, to its sender."""
+    reply = ET.Element(C + "iq", {"type": "result", "from": iq.get("to", str(entity)), "to": iq.get("from", "")})
+    if iq.get("id") is not None:
+        reply.set("id", iq.attrib["id"])
+    if payload is not None:
+        reply.append(payload)
+    return reply
+
+
 def _names(text: str, jid: Jid) -> bool:
     """Whether `text` is `jid`, as JIDs compare (case, and Unicode forms, prepared)."""
     from polyport.xmpp.jid import JidError
@@ -1005,15 +1008,6 @@ def _form_type(form: ET.Element[str]) -> str:
         if item.get("var") == "FORM_TYPE":
             return item.findtext(DATA + "value") or ""
     return ""
-
-
-def _moment(text: str) -> float | None:
-    """An XEP-0082 date and time as Unix time (None if it is not one, or names no zone)."""
-    try:
-        parsed = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
 def _bool(value: bool) -> str:

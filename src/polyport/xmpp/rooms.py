@@ -349,12 +349,7 @@ class RoomService:
         self._result(iq, mam.fin(items, complete))
 
     def _result(self, iq: ET.Element[str], payload: ET.Element[str] | None) -> None:
-        reply = ET.Element(C + "iq", {"type": "result", "from": iq.get("to", ""), "to": iq.get("from", "")})
-        if iq.get("id") is not None:
-            reply.set("id", iq.attrib["id"])
-        if payload is not None:
-            reply.append(payload)
-        self.send(reply)
+        self.send(muc.result(iq, payload, Jid.parse(iq.get("to", ""))))
 
     async def exists(self, room: Jid) -> bool:
         """Whether the room is held by a worker (this one's, or another's lease) or kept in the store."""
@@ -405,37 +400,30 @@ class RoomService:
 
     # -- stanzas out --
 
-    def send(self, stanza: ET.Element[str]) -> None:
-        """A stanza from a room or service to a client (its `to` a full JID) or an account (a bare one)."""
+    def send(self, stanza: ET.Element[str]) -> Jid | None:
+        """A stanza from a room or service to a client (its `to` a full JID) or an account (a bare one); the
+        client's JID where the router no longer knows it."""
         try:
             to = Jid.parse(stanza.get("to", ""))
         except JidError:
-            return
-        if to.resource:
-            resource = self.router.full(to)
-            if resource is not None:
-                self.router.send(resource, stanza)
-        else:
+            return None
+        if not to.resource:
             self.router.spawn(self._to_account(stanza, to))
+            return None
+        resource = self.router.full(to)
+        if resource is None:
+            return to
+        self.router.send(resource, stanza)
+        return None
 
     def deliver(self, room: muc.Room, sends: list[ET.Element[str]]) -> None:
         """A room's stanzas to its occupants' clients; clients the router no longer knows leave the room."""
         for _ in range(3):
             gone: list[Jid] = []
             for stanza in sends:
-                try:
-                    to = Jid.parse(stanza.get("to", ""))
-                except JidError:
-                    continue
-                if not to.resource:
-                    self.router.spawn(self._to_account(stanza, to))
-                    continue
-                resource = self.router.full(to)
-                if resource is None:
-                    if to in room.nicks and to not in gone:
-                        gone.append(to)
-                    continue
-                self.router.send(resource, stanza)
+                missing = self.send(stanza)
+                if missing is not None and missing in room.nicks and missing not in gone:
+                    gone.append(missing)
             sends = []
             for jid in gone:
                 self._log.info("xmpp.room_occupant_gone", room=str(room.jid), jid=str(jid))
@@ -496,10 +484,8 @@ class RoomService:
 
     @staticmethod
     def summary(room: muc.Room) -> dict[str, object]:
-        c = room.config
-        return {"name": c.name, "persistent": c.persistent, "public": c.public, "members_only": c.members_only,
-                "password": bool(c.password), "occupants": len(room.occupants),
-                "owners": sorted(str(jid) for jid, affiliation in room.affiliations.items() if affiliation == "owner")}
+        return summary(room.config, {str(jid): affiliation for jid, affiliation in room.affiliations.items()},
+                       len(room.occupants))
 
     def announce(self, room: muc.Room, *, again: bool = False) -> None:
         text = json.dumps(self.summary(room), separators=(",", ":"))
@@ -568,8 +554,12 @@ class RoomService:
             await self._release(jid)
         metrics.xmpp_rooms.set(0)
 
-    async def expire_archive(self) -> int:
-        return await self.runtime.room_archive.expire()
+
+def summary(config: muc.Config, affiliations: dict[str, str], occupants: int | None) -> dict[str, object]:
+    """A room as administrators see it (the announcements between workers carry it as JSON)."""
+    return {"name": config.name, "persistent": config.persistent, "public": config.public,
+            "members_only": config.members_only, "password": bool(config.password), "occupants": occupants,
+            "owners": sorted(jid for jid, affiliation in affiliations.items() if affiliation == "owner")}
 
 
 def _affiliations(stored: dict[str, str]) -> dict[Jid, str]:

@@ -44,17 +44,16 @@ def is_service(runtime: Runtime, jid: Jid, domain: str) -> bool:
 def base_url(runtime: Runtime) -> str:
     """Where the web listener is, as clients are told: the https service, else the webmail's TLS or plain
     port, on the public host name."""
-    from polyport.web.wellknown import public_hostname
+    from polyport.web.wellknown import advertised_ports, public_hostname
 
     config = runtime.config
     if config.xmpp.upload_url:
         return config.xmpp.upload_url
     host = public_hostname(config)
+    ports = advertised_ports(config)
     for name, scheme, default in (("https", "https", 443), ("webusers", "https", 443), ("webuser", "http", 80)):
-        service = config.service(name)
-        if service.listening and service.ports:
-            port = service.ports[0] or service.spec.ports[0]
-            return f"{scheme}://{host}" + ("" if port == default else f":{port}")
+        if name in ports:
+            return f"{scheme}://{host}" + ("" if ports[name] == default else f":{ports[name]}")
     return f"https://{host}"
 
 

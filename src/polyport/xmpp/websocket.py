@@ -190,7 +190,7 @@ class WebSocketTransport(asyncio.Transport):
 
 async def serve(request: web.Request) -> web.StreamResponse:
     """One client's stream over a WebSocket (RFC 7395), as a session of the XMPP service on implicit TLS."""
-    from polyport.web.app import STOPPING, runtime_of
+    from polyport.web.app import STOPPING, client_ip, runtime_of
     from polyport.xmpp import XmppHandler
 
     runtime = runtime_of(request)
@@ -198,7 +198,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
     if not (service.enabled or runtime.config.service("xmpp").enabled):
         raise web.HTTPNotFound(text="XMPP is not served here.")
     cross_site = _cross_site(request)
-    if service.trusted_only and (cross_site or client_address(request) not in runtime.trusted):
+    if service.trusted_only and (cross_site or client_ip(request) not in runtime.trusted):
         raise web.HTTPForbidden(text="XMPP is served to the trusted networks only.")
     # No per-message compression: attacker-chosen stanzas compressed with secret ones over TLS leak them
     # (why XEP-0138's stream compression was deprecated).
@@ -262,11 +262,6 @@ def _cross_site(request: web.Request) -> bool:
     page gets no trusted network's privileges (plaintext logins), whatever the address it comes from."""
     origin = request.headers.get("Origin")
     return origin is not None and urlsplit(origin).netloc.lower() != request.host.lower()
-
-
-def client_address(request: web.Request) -> str:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    return str(peer[0]) if peer else (request.remote or "")
 
 
 class _Owner(ConnectionOwner):

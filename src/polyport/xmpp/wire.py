@@ -186,6 +186,15 @@ def addressed(stanza: ET.Element[str], to: Jid, *, sender: Jid | None = None) ->
     return copy
 
 
+def parse_stamp(text: str) -> float | None:
+    """XEP-0082's DateTime as Unix time; None where it is not one, or names no zone (Z or an offset)."""
+    try:
+        parsed = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
 def stamp(milliseconds: int | None = None) -> str:
     """A moment (now, unless given in milliseconds since the epoch) as XEP-0082's DateTime, in UTC."""
     moment = datetime.datetime.fromtimestamp(
