@@ -72,8 +72,10 @@ def _other_services(named: str) -> str:
     test nodes never race for one); tests find them with `node.bound_listeners()`."""
     from polyport.service_table import SERVICES
 
+    # Federation stays off unless a test turns it on: with it, a stanza to a domain not served here goes to
+    # the DNS instead of answering remote-server-not-found.
     return "".join(f"[services.{s.name}]\nports = [0]\nenabled = true\n"
-                   for s in SERVICES if s.built and s.name != named)
+                   for s in SERVICES if s.built and s.name not in (named, "xmpp-s2s"))
 
 
 # Nothing listens on UDP port 9 of loopback: a node under test gets an immediate DNS failure, never an
@@ -81,13 +83,14 @@ def _other_services(named: str) -> str:
 NO_DNS = "127.0.0.1:9"
 
 
-def node_config(data: Path, service: str, port: int, extra: str = "", *, dns: str = NO_DNS) -> Config:
+def node_config(data: Path, service: str, port: int, extra: str = "", *, dns: str = NO_DNS,
+                domain: str = "example.com") -> Config:
     """A test node's config: `service` on `port` (0: any free port, the system picking it at bind time, so
     parallel test nodes never race for one; find it with `node.bound_listeners()`)."""
     return config_module.parse(f"""
 [node]
 data = "{data}"
-main_domain = "example.com"
+main_domain = "{domain}"
 bind = "127.0.0.1"
 shutdown_grace = 1.0
 [auth]

@@ -50,6 +50,10 @@ ports_leased = Gauge("polyport_ports_leased", "Data ports leased now (RTP media,
 # worker's, summed over them), stream resumptions, and messages kept in archives and offline.
 xmpp_resources = Gauge("polyport_xmpp_resources", "XMPP resources bound now.", registry=REGISTRY)
 xmpp_rooms = Gauge("polyport_xmpp_rooms", "XMPP chat rooms held in memory now (XEP-0045).", registry=REGISTRY)
+xmpp_s2s_links = Gauge("polyport_xmpp_s2s_links", "XMPP streams with other servers open now (federation).",
+                       ["direction"], registry=REGISTRY)
+xmpp_s2s_stanzas = Counter("polyport_xmpp_s2s_stanzas", "XMPP stanzas exchanged with other servers.", ["direction"],
+                           registry=REGISTRY)
 xmpp_detached = Gauge("polyport_xmpp_detached", "XMPP sessions whose connection was lost, waiting to be resumed.",
                       registry=REGISTRY)
 xmpp_resumptions = Counter("polyport_xmpp_resumptions", "XMPP stream resumptions asked for (XEP-0198).", ["result"],

@@ -1,6 +1,7 @@
 """XMPP (RFC 6120/6121/7622): instant messaging on 5222 (STARTTLS) and 5223 (TLS), and over WebSocket on the
-webmail's ports (`websocket.py`, RFC 7395), with file upload (`upload.py`, XEP-0363); 5269 (federation) is
-not built yet.
+webmail's ports (`websocket.py`, RFC 7395), with file upload (`upload.py`, XEP-0363); federation with other
+servers on 5269 when the `xmpp-s2s` service is on (`s2s.py` their streams to us, `federation.py` ours to
+them, `dialback.py` the keys, XEP-0220).
 
 `jid.py` (JIDs prepared for comparison), `wire.py` (what the server writes: stream headers, features, stream
 and stanza errors, stanzas serialized without invented prefixes), `sm.py` (stream management's counters and
@@ -23,8 +24,9 @@ from polyport.kernel.protocol import ProtocolModule
 from polyport.net.connection import Connection
 from polyport.net.listener import Refusal
 from polyport.runtime import Runtime
-from polyport.xmpp import wire
+from polyport.xmpp import federation, wire
 from polyport.xmpp.router import RouterTask
+from polyport.xmpp.s2s import ServerSession
 from polyport.xmpp.session import XmppSession
 
 REFUSALS = {Refusal.UNTRUSTED: "policy-violation", Refusal.TOO_MANY: "resource-constraint",
@@ -43,7 +45,20 @@ class XmppHandler(CommandHandler[XmppSession]):
                 + wire.stream_error(REFUSALS[reason], text))
 
 
-def make_handler(runtime: Runtime, service: ResolvedService) -> XmppHandler:
+class ServerHandler(CommandHandler[ServerSession]):
+    label = "XMPP server-to-server"
+
+    def session(self, conn: Connection) -> ServerSession:
+        return ServerSession(conn, self.runtime, self.service, self.metrics)
+
+    def refusal_line(self, reason: Refusal, text: str) -> bytes:
+        return (wire.stream_header(domain=self.runtime.config.main_domain, stream_id=secrets.token_hex(8),
+                                   content_ns=wire.SERVER_NS) + wire.stream_error(REFUSALS[reason], text))
+
+
+def make_handler(runtime: Runtime, service: ResolvedService) -> XmppHandler | ServerHandler:
+    if service.spec.name == federation.SERVICE:
+        return ServerHandler(runtime, service)
     return XmppHandler(runtime, service)
 
 

@@ -1,12 +1,12 @@
 """Presence between accounts (RFC 6121 3 and 4): subscription stanzas through both sides' rosters, and an
 account's presence to the contacts subscribed to it, among the accounts of this node's worker.
 
-The user's side and the contact's side are both here (contacts on other servers wait for federation):
-an outbound subscription stanza changes the user's roster item (im/subscriptions.py's state machine), and
-if it goes on, arrives as an inbound one at the contact's, which may be answered for the contact ("subscribed"
-when the subscription was approved before). Each side's roster changes are pushed to its interested
-resources; a request waiting for the contact is delivered to its available resources, now or when it
-next becomes available.
+The user's side and the contact's side are both here: an outbound subscription stanza changes the user's
+roster item (im/subscriptions.py's state machine), and if it goes on, arrives as an inbound one at the
+contact's (or goes to the contact's server, for another server's contact: xmpp/federation.py), which may
+be answered for the contact ("subscribed" when the subscription was approved before). Each side's roster
+changes are pushed to its interested resources; a request waiting for the contact is delivered to its
+available resources, now or when it next becomes available.
 """
 
 from __future__ import annotations
@@ -66,13 +66,13 @@ def unavailable_from(router: Router, account: Jid, to: Jid) -> None:
 
 
 async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid, contact: Jid, kind: str) -> None:
-    """The user's subscription stanza `kind` to `contact` (a local account's bare JID)."""
+    """The user's subscription stanza `kind` to `contact` (a bare JID, of this server or another)."""
     version, item, outcome = await runtime.rosters.subscription(account_id, str(contact), kind, outbound=True)
     if version is not None:
         push_roster(router, user, version, roster_item(item))
     if not outcome.goes_on:
         return
-    await inbound(runtime, router, contact, user.bare, kind)
+    await subscription_to(runtime, router, user.bare, contact, kind)
     if kind == "subscribed":  # the contact now sees the user's presence (RFC 6121 3.1.5)
         presence_of(router, user, contact)
     elif kind == "unsubscribed":  # and no longer (3.2.2)
@@ -97,8 +97,18 @@ async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kin
         presence = ET.Element(C + "presence", {"type": kind, "from": str(contact), "to": str(user)})
         router.deliver_presence(presence, user)
     if outcome.auto_reply == "subscribed":  # approved before (RFC 6121 3.1.3): answered for the user
-        await inbound(runtime, router, contact, user, "subscribed")
+        await subscription_to(runtime, router, user, contact, "subscribed")
         presence_of(router, user, contact)
+
+
+async def subscription_to(runtime: Runtime, router: Router, sender: Jid, contact: Jid, kind: str) -> None:
+    """A subscription stanza from a local account to `contact`: inbound at once for a local contact, to its
+    server for another's."""
+    federation = router.federation
+    if federation is not None and not await federation.is_local(contact.domain):
+        federation.send(ET.Element(C + "presence", {"type": kind, "from": str(sender), "to": str(contact)}))
+    else:
+        await inbound(runtime, router, contact, sender, kind)
 
 
 async def waiting_requests(runtime: Runtime, router: Router, account_id: int, to: Jid) -> list[ET.Element[str]]:

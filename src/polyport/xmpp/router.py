@@ -49,9 +49,10 @@ from polyport.bus.events import (
     XmppSync,
 )
 from polyport.im import OfflineFull
+from polyport.im.archive import new_id as new_archive_id
 from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
-from polyport.xmpp import wire
+from polyport.xmpp import federation, mam, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.pep import PepService
 from polyport.xmpp.rooms import RoomService
@@ -127,6 +128,8 @@ class Router:
         self.rooms = RoomService(self, runtime) if runtime is not None else None
         # Personal eventing (XEP-0163): every account's nodes, and the capabilities the server learned.
         self.pep = PepService(self, runtime) if runtime is not None else None
+        # Stanzas to other servers (xmpp/federation.py), when the xmpp-s2s service is on.
+        self.federation = federation.on_router(self, runtime) if runtime is not None else None
 
     # -- this worker's resources --
 
@@ -228,6 +231,10 @@ class Router:
                 self.send(resource, copy)
 
     def deliver_presence(self, stanza: ET.Element[str], to: Jid) -> None:
+        """Presence to an account's resources, this node's or (federation on) another server's."""
+        if self.federation is not None and to.bare not in self.accounts and self.federation.maybe_remote(to.domain):
+            self.federation.send(stanza)
+            return
         if to.resource:
             resource = self.full(to)
             if resource is not None:
@@ -235,6 +242,40 @@ class Router:
             return
         for resource in self.available(to.bare):  # to a bare JID: its available resources (8.5.2.1.1)
             self.send(resource, stanza)
+
+    def deliver_local(self, stanza: ET.Element[str]) -> None:
+        """A stanza to one of this node's entities from anywhere (an error a link bounced, or what a link
+        found was for us after all), by its kind's rules."""
+        try:
+            to = Jid.parse(stanza.get("to", ""))
+        except JidError:
+            return
+        if stanza.tag == C + "message":
+            self.deliver_message(stanza, to)
+        elif stanza.tag == C + "presence":
+            if to.bare in self.accounts or self.federation is None or not self.federation.maybe_remote(to.domain):
+                self.deliver_presence(stanza, to)
+        elif (resource := self.full(to)) is not None:
+            self.send(resource, stanza)
+
+    async def archive(self, runtime: Runtime, message: ET.Element[str], sender: Jid, to: Jid) -> None:
+        """A message into the archives of its recipient (with the stanza-id its clients will see) and of its
+        sender (XEP-0313 5.1.1), those of this node, each kept for its account's ChatHistoryDays."""
+        from_account = await self.addressee(runtime, sender.bare)
+        recipient = await self.addressee(runtime, to.bare)
+        mam.strip_stanza_ids(message, to.bare, sender.bare)
+        archive = runtime.archive
+        xml = ""
+        if recipient is not None and recipient.history_days > 0:
+            archive_id = new_archive_id()
+            mam.add_stanza_id(message, recipient.jid, archive_id)
+            xml = wire.serialize(message).decode()
+            await archive.add(archive.entry(recipient.account_id, str(sender.bare), xml, recipient.history_days,
+                                            archive_id))
+        if from_account is not None and from_account.history_days > 0 and (
+                recipient is None or from_account.account_id != recipient.account_id):
+            await archive.add(archive.entry(from_account.account_id, str(to.bare),
+                                            xml or wire.serialize(message).decode(), from_account.history_days))
 
     def send(self, resource: Resource, stanza: ET.Element[str]) -> bool:
         """Write the stanza on the resource's stream, or hand it to the worker that holds it; False if it
@@ -331,6 +372,8 @@ class Router:
     def directory_changed(self) -> None:
         self._directory_changes += 1
         self._addressees.clear()
+        if self.federation is not None:
+            self.federation.forget_domains()
 
     def _heard_directory(self) -> None:
         subscription = self._directory
@@ -594,6 +637,8 @@ class RouterTask:
         """Sessions waiting to be resumed end now; what sessions left behind is finished (within `grace`),
         and what the archive gathered is stored."""
         await self.router.finish(grace)
+        if self.router.federation is not None:
+            await self.router.federation.close()
         try:
             if self.router.rooms is not None:
                 await asyncio.wait_for(self.router.rooms.finish(), max(grace, 1.0))

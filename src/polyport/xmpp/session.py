@@ -51,7 +51,6 @@ from polyport.im import (
     RosterRefused,
     VcardTooLarge,
 )
-from polyport.im.archive import new_id as new_archive_id
 from polyport.im.blocking import blocks
 from polyport.im.subscriptions import KINDS
 from polyport.kernel.session import (
@@ -464,24 +463,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
                 await self.router.redeliver(self.runtime, stanza, account)
 
     async def archive(self, message: ET.Element[str], to: Jid) -> None:
-        """A message into the archives of its recipient (with the stanza-id its clients will see) and of its
-        sender (XEP-0313 5.1.1), each kept for its account's ChatHistoryDays."""
         assert self.jid is not None
-        sender = await self.router.addressee(self.runtime, self.jid.bare)
-        recipient = await self.router.addressee(self.runtime, to.bare)
-        mam.strip_stanza_ids(message, to.bare, self.jid.bare)
-        archive = self.runtime.archive
-        xml = ""
-        if recipient is not None and recipient.history_days > 0:
-            archive_id = new_archive_id()
-            mam.add_stanza_id(message, recipient.jid, archive_id)
-            xml = wire.serialize(message).decode()
-            await archive.add(archive.entry(recipient.account_id, str(self.jid.bare), xml, recipient.history_days,
-                                      archive_id))
-        if sender is not None and sender.history_days > 0 and (recipient is None
-                                                               or sender.account_id != recipient.account_id):
-            await archive.add(archive.entry(sender.account_id, str(to.bare), xml or wire.serialize(message).decode(),
-                                      sender.history_days))
+        await self.router.archive(self.runtime, message, self.jid, to)
 
     async def answer_last_activity(self, iq: ET.Element[str], contact: Jid, contact_account: int) -> None:
         """How long ago `contact` was last available (XEP-0012 4), to a user subscribed to its presence:
@@ -581,18 +564,47 @@ class XmppSession(CommandSession[State, XmlFrame]):
         self.result(iq, vcard if vcard is not None else ET.Element(VCARD + "vCard"))
 
     async def unblocked(self, contacts: list[Jid]) -> list[Jid]:
-        """The local contacts neither blocked by this account nor blocking it (XEP-0191): presence goes to
-        and comes from those alone. Contacts of other servers wait for federation."""
+        """The contacts neither blocked by this account nor blocking it (XEP-0191): presence goes to and
+        comes from those alone. A contact of another server (federation on) is kept unless blocked here;
+        its own server decides the rest."""
         assert self.jid is not None and self.identity is not None
         kept: list[Jid] = []
         for contact in contacts:
+            if await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id, contact):
+                continue
+            if await self.remote(contact):
+                kept.append(contact)
+                continue
             found = await self.router.addressee(self.runtime, contact)
-            if found is None or await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id,
-                                                         contact):
+            if found is None:
                 continue
             if not await self.router.blocks(self.runtime, contact, found.account_id, self.jid):
                 kept.append(contact)
         return kept
+
+    async def remote(self, jid: Jid) -> bool:
+        """Whether the JID is another server's, with federation on (else every domain is treated as ours,
+        and one not served answers remote-server-not-found)."""
+        federation = self.router.federation
+        return federation is not None and not await federation.is_local(jid.domain)
+
+    async def to_remote(self, stanza: ET.Element[str]) -> Jid | None:
+        """The addressee, where the stanza is for another server's entity (federation on): then it may go
+        there unless this account blocks it (XEP-0191 3.5)."""
+        to = stanza.get("to")
+        if not to:
+            return None
+        try:
+            jid = Jid.parse(to)
+        except JidError:
+            return None  # the usual handling answers jid-malformed
+        if not await self.remote(jid):
+            return None
+        assert self.jid is not None and self.identity is not None
+        if await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id, jid):
+            raise blocking_error()
+        stanza.set("to", str(jid))
+        return jid
 
     async def to_rooms(self, stanza: ET.Element[str]) -> bool:
         """Whether the stanza is for a chat service, room or occupant (XEP-0045): handed to the rooms
@@ -638,7 +650,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         if found is None:
             try:
                 await self.runtime.directory.domain(jid.domain)
-            except DirectoryError:  # no federation yet (issue 16): another server's users are out of reach
+            except DirectoryError:  # federation is off: another server's users are out of reach
                 raise StanzaError("remote-server-not-found") from None
             raise StanzaError("service-unavailable")  # RFC 6121 8.5.1: no such user
         return Jid(found.jid.local, found.jid.domain, jid.resource), found.account_id
@@ -1131,6 +1143,15 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     s.check_from(stanza)
     if await s.to_rooms(stanza):
         return
+    if (remote := await s.to_remote(stanza)) is not None:  # to another server (federation)
+        if mam.archived(stanza):
+            await s.archive(stanza, remote)
+        if carbon_eligible(stanza) and s.jid is not None:
+            own = s.router.full(s.jid)
+            s.router.carbons(s.jid.bare, stanza, "sent", skip=[own] if own is not None else [])
+        assert s.router.federation is not None
+        s.router.federation.send(stanza)
+        return
     to, account_id = await s.recipient_account(stanza)
     if not await s.check_blocking(to, account_id):
         raise StanzaError("service-unavailable")  # XEP-0191 3.4: as if there were nobody
@@ -1166,12 +1187,15 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if kind in KINDS:  # subscriptions (RFC 6121 3)
         if not stanza.get("to"):
             raise StanzaError("bad-request", "a subscription stanza names its contact")
-        named, contact_account = await s.recipient_account(stanza)
-        contact = named.bare
-        if contact == s.jid.bare:
-            raise StanzaError("bad-request", "an account is always subscribed to itself")
-        if not await s.check_blocking(contact, contact_account):
-            return  # to an account that blocks this one: dropped (XEP-0191 3.4)
+        if (remote := await s.to_remote(stanza)) is not None:
+            contact = remote.bare
+        else:
+            named, contact_account = await s.recipient_account(stanza)
+            contact = named.bare
+            if contact == s.jid.bare:
+                raise StanzaError("bad-request", "an account is always subscribed to itself")
+            if not await s.check_blocking(contact, contact_account):
+                return  # to an account that blocks this one: dropped (XEP-0191 3.4)
         try:
             await presence.outbound(s.runtime, s.router, s.identity.account_id, s.jid, contact, kind)
         except RosterRefused as err:
@@ -1182,6 +1206,13 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if stanza.get("to"):  # directed presence (RFC 6121 4.6)
         if kind not in (None, "unavailable"):
             raise StanzaError("bad-request", f"no presence type {kind!r}")
+        if (remote := await s.to_remote(stanza)) is not None:
+            s.router.deliver_presence(stanza, remote)  # through the remote's link
+            if kind is None:
+                s.directed[remote] = None
+            else:
+                s.directed.pop(remote, None)
+            return
         try:
             to, to_account = await s.recipient_account(stanza)
         except StanzaError:
@@ -1241,7 +1272,11 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
     if initial:
         for contact in contacts:  # the presence of the contacts the account is subscribed to (4.2.3's probes)
             if states[contact].to:
-                presence.presence_of(s.router, contact, s.jid)
+                if s.router.federation is not None and await s.remote(contact):  # its server answers
+                    s.router.federation.send(ET.Element(C + "presence", {"type": "probe", "from": str(s.jid.bare),
+                                                                         "to": str(contact)}))
+                else:
+                    presence.presence_of(s.router, contact, s.jid)
         for request in await presence.waiting_requests(s.runtime, s.router, s.identity.account_id, s.jid.bare):
             send(s, request)
     if kind is None and s.router.pep is not None:  # personal eventing: its capabilities, the last items
@@ -1407,6 +1442,10 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
             await upload.answer(s, stanza)  # XEP-0363's slots
             return
     if await s.to_rooms(stanza):
+        return
+    if await s.to_remote(stanza) is not None:
+        assert s.router.federation is not None
+        s.router.federation.send(stanza)
         return
     to, account_id = await s.recipient_account(stanza)
     request = stanza.get("type") in ("get", "set")

@@ -56,6 +56,10 @@ def _text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
+escape_attribute = _attribute
+escape_text = _text
+
+
 def _split(name: str) -> tuple[str, str]:
     if name.startswith("{"):
         namespace, _, local = name[1:].partition("}")
@@ -107,10 +111,13 @@ def _write(element: ET.Element[str], inherited: str, out: list[str]) -> None:
 
 def stream_header(*, domain: str, stream_id: str, to: str | None = None, content_ns: str = CLIENT_NS,
                   lang: str = "en") -> bytes:
-    """The server's answer to a stream header (RFC 6120 4.7): its own header, version 1.0."""
+    """The server's answer to a stream header (RFC 6120 4.7): its own header, version 1.0. A server's stream
+    (`jabber:server`) declares dialback's prefix too (XEP-0220 2.1); one a server opens has no id."""
     to_attribute = f" to='{_attribute(to)}'" if to else ""
-    return (f"<?xml version='1.0'?><stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}' "
-            f"id='{_attribute(stream_id)}' from='{_attribute(domain)}'{to_attribute} version='1.0' "
+    dialback = " xmlns:db='jabber:server:dialback'" if content_ns == SERVER_NS else ""
+    id_attribute = f" id='{_attribute(stream_id)}'" if stream_id else ""
+    return (f"<?xml version='1.0'?><stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'{dialback}"
+            f"{id_attribute} from='{_attribute(domain)}'{to_attribute} version='1.0' "
             f"xml:lang='{_attribute(lang)}'>").encode()
 
 
@@ -200,3 +207,13 @@ def stamp(milliseconds: int | None = None) -> str:
     moment = datetime.datetime.fromtimestamp(
         (time.time() * 1000 if milliseconds is None else milliseconds) / 1000, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def as_client(element: ET.Element[str]) -> ET.Element[str]:
+    """A stanza from a server's stream (`jabber:server`) as the same stanza in `jabber:client`, in place:
+    the server's own code reads one namespace."""
+    prefix, replacement = "{" + SERVER_NS + "}", "{" + CLIENT_NS + "}"
+    for node in element.iter():
+        if node.tag.startswith(prefix):
+            node.tag = replacement + node.tag[len(prefix):]
+    return element

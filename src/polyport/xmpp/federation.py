@@ -1,0 +1,464 @@
+"""Federation's outgoing side (RFC 6120 with XEP-0220): stanzas from this server's domains to other servers,
+over one stream per pair of domains, and the dialback questions this server asks other servers.
+
+Each worker's router has a `Federation` when the `xmpp-s2s` service is on. A stanza for a domain that is
+not served here goes to the `Link` of its (local domain, remote domain) pair, which queues it while it
+connects: the remote domain's servers from its `_xmpp-server._tcp` SRV records (RFC 6120 3.2.1, through the
+node's resolver), else the domain itself on 5269; STARTTLS always (the remote certificate checked, and the
+link kept, with dialback, when it is not valid for the domain, as Prosody and ejabberd do by default);
+then dialback: our key, which the remote server checks by asking our domain's server (any worker or node
+of ours answers, the key being an HMAC under a secret they share). A link that cannot be made bounces what
+waited with `remote-server-not-found` or `remote-server-timeout` and, for a while that doubles with each
+failure (RETRY_FIRST up to RETRY_MAX), bounces at once what comes for that domain. A link unused for
+IDLE_CLOSE seconds is closed.
+
+Streams from other servers arrive on the `xmpp-s2s` listener (xmpp/s2s.py); their dialback keys are
+checked here (`verify`), on a connection of its own to the domain's server.
+
+Whether a domain is this server's: the directory's domains and their aliases, and the chat and upload
+services under them; learnt as asked, and kept until the directory changes (a domain met in a synchronous
+path before it was ever asked about is sent to its link, which asks first and hands it back if it is ours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import ssl
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+from xml.etree import ElementTree as ET
+
+from polyport import log, metrics
+from polyport.directory.errors import DirectoryError
+from polyport.net.framing import FrameError, FrameTooLarge
+from polyport.net.framing.xmlstream import STREAMS_NS, Stanza, StreamOpen, XmlFrame, XmlStreamFramer
+from polyport.net.resolver import DnsError, DnsNotFound, DnsTemporary
+from polyport.runtime import Runtime
+from polyport.xmpp import dialback, wire
+from polyport.xmpp.jid import Jid, JidError
+
+if TYPE_CHECKING:
+    from polyport.xmpp.router import Router
+
+SERVICE = "xmpp-s2s"
+DEFAULT_PORT = 5269
+CONNECT_TIMEOUT = 10.0  # one address
+NEGOTIATE_TIMEOUT = 30.0  # the whole of connecting, TLS and dialback
+VERIFY_TIMEOUT = 30.0
+IDLE_CLOSE = 600.0
+RETRY_FIRST = 5.0
+RETRY_MAX = 900.0
+MAX_QUEUED = 1000  # stanzas waiting for one link
+MAX_UNSENT = 1024 * 1024  # bytes written to a link the remote has not read yet, at most
+MAX_VERIFYING = 64  # dialback checks under way at once, in a worker
+MAX_DOMAINS_KNOWN = 10_000
+SECRET_KEY = "xmpp:dialback-secret"  # noqa: S105 (the key-value store's key, not a secret)
+STREAM = "{" + STREAMS_NS + "}"
+TLS = "{" + wire.TLS_NS + "}"
+C = "{" + wire.CLIENT_NS + "}"
+
+
+class S2sFailure(Exception):
+    """A link could not be made: the stanza error what waited for it is bounced with."""
+
+    def __init__(self, condition: str, text: str) -> None:
+        super().__init__(text)
+        self.condition = condition
+        self.text = text
+
+
+def enabled(runtime: Runtime) -> bool:
+    return runtime.config.service(SERVICE).enabled
+
+
+async def targets(runtime: Runtime, domain: str) -> list[tuple[str, int]]:
+    """Where a domain's XMPP server is (RFC 6120 3.2): its SRV records by priority, and by weight within one
+    (RFC 2782, randomly as the weights say); the domain itself on 5269 when it has none."""
+    try:
+        answer = await runtime.resolver.query(f"_xmpp-server._tcp.{domain}", "SRV")
+    except DnsNotFound:
+        return [(domain, DEFAULT_PORT)]
+    except DnsTemporary as err:
+        raise S2sFailure("remote-server-timeout", f"DNS: {err}") from None
+    records = list(answer.records)
+    if len(records) == 1 and str(records[0].target) == ".":
+        raise S2sFailure("remote-server-not-found", f"{domain} has no XMPP service (its SRV record is '.')")
+    ordered: list[tuple[str, int]] = []
+    for priority in sorted({r.priority for r in records}):
+        group = [r for r in records if r.priority == priority]
+        while group:
+            weights = [r.weight + 1 for r in group]  # +1: weight 0 may still be picked (RFC 2782)
+            chosen = random.choices(group, weights)[0]
+            group.remove(chosen)
+            ordered.append((str(chosen.target).rstrip("."), int(chosen.port)))
+    return ordered
+
+
+def client_context(*, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class OutgoingStream:
+    """A stream this server opened to another (reading with the same framer as the listeners)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, local: str, remote: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.local = local
+        self.remote = remote
+        self.framer = XmlStreamFramer()
+        self.stream_id = ""
+        self.dialback_declared = False
+        self.verified = False  # the remote certificate is valid for the remote domain
+
+    async def frame(self) -> XmlFrame:
+        while True:
+            try:
+                frame = self.framer.next_frame()
+            except (FrameError, FrameTooLarge) as err:
+                raise S2sFailure("remote-server-not-found", f"the remote server's XML: {err}") from None
+            if frame is not None:
+                return frame
+            data = await self.reader.read(65536)
+            if not data:
+                self.framer.eof()
+                raise S2sFailure("remote-server-not-found", "the remote server closed the connection")
+            self.framer.feed(data)
+
+    async def element(self) -> ET.Element[str]:
+        frame = await self.frame()
+        if not isinstance(frame, Stanza):
+            raise S2sFailure("remote-server-not-found", "the remote server ended the stream")
+        if frame.element.tag == STREAM + "error":
+            condition = next((c.tag.rpartition("}")[2] for c in frame.element
+                              if c.tag.startswith("{" + wire.STREAM_ERRORS_NS) and not c.tag.endswith("}text")),
+                             "undefined-condition")
+            raise S2sFailure("remote-server-not-found", f"the remote server's stream error: {condition}")
+        return frame.element
+
+    async def open(self) -> ET.Element[str]:
+        """Our stream header, then the remote's and its features."""
+        self.writer.write(wire.stream_header(domain=self.local, stream_id="", to=self.remote,
+                                             content_ns=wire.SERVER_NS))
+        frame = await self.frame()
+        if not isinstance(frame, StreamOpen) or frame.namespaces.get("") != wire.SERVER_NS:
+            raise S2sFailure("remote-server-not-found", "the remote server did not open a server stream")
+        self.stream_id = frame.attributes.get("id", "")
+        self.dialback_declared = frame.namespaces.get("db") == dialback.NS
+        features = await self.element()
+        if features.tag != STREAM + "features":
+            raise S2sFailure("remote-server-not-found", "the remote server sent no stream features")
+        return features
+
+    async def starttls(self, features: ET.Element[str], *, verify: bool) -> ET.Element[str]:
+        """STARTTLS (always: a server that offers none is refused), then the new stream's features.
+        ssl.SSLCertVerificationError when `verify` and the certificate is not valid for the domain."""
+        if features.find(TLS + "starttls") is None:
+            raise S2sFailure("remote-server-not-found", "the remote server offers no TLS")
+        self.writer.write(b"<starttls xmlns='" + wire.TLS_NS.encode() + b"'/>")
+        if (await self.element()).tag != TLS + "proceed":
+            raise S2sFailure("remote-server-not-found", "the remote server refused STARTTLS")
+        self.framer.reset()
+        await self.writer.start_tls(client_context(verify=verify), server_hostname=self.remote)
+        self.verified = verify
+        return await self.open()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.write(wire.STREAM_END)
+            self.writer.close()
+
+
+async def connect(runtime: Runtime, local: str, remote: str, *, verify: bool = True) -> OutgoingStream:
+    """A TCP connection to the remote domain's server (each address of each target in turn)."""
+    last = S2sFailure("remote-server-not-found", f"no server of {remote} could be reached")
+    for host, port in await targets(runtime, remote):
+        try:
+            addresses = await runtime.resolver.addresses(host)
+        except DnsTemporary as err:
+            last = S2sFailure("remote-server-timeout", f"DNS: {err}")
+            continue
+        except DnsError as err:
+            last = S2sFailure("remote-server-not-found", f"DNS: {err}")
+            continue
+        for address in addresses:
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT)
+            except TimeoutError:
+                last = S2sFailure("remote-server-timeout", f"{address} port {port} did not answer")
+                continue
+            except OSError as err:
+                last = S2sFailure("remote-server-not-found", f"{address} port {port}: {err.strerror or err}")
+                continue
+            return OutgoingStream(reader, writer, local, remote)
+    raise last
+
+
+async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) -> OutgoingStream:
+    """A stream from `local` to `remote` that the remote server accepts stanzas on: TLS, then dialback."""
+    stream = await connect(runtime, local, remote)
+    try:
+        try:
+            features = await stream.starttls(await stream.open(), verify=True)
+        except ssl.SSLCertVerificationError:  # not valid for the domain: again, without checking, and dialback
+            stream.writer.close()
+            stream = await connect(runtime, local, remote)
+            features = await stream.starttls(await stream.open(), verify=False)
+        if features.find("{" + dialback.FEATURE_NS + "}dialback") is None and not stream.dialback_declared:
+            raise S2sFailure("remote-server-not-found", "the remote server offers no way to authenticate (dialback)")
+        stream.writer.write(dialback.element("result", local, remote,
+                                             key=dialback.key(secret, remote, local, stream.stream_id)))
+        while (answer := await stream.element()).tag != dialback.DB + "result":
+            continue
+        if answer.get("type") != "valid":
+            raise S2sFailure("remote-server-not-found", f"{remote} did not accept this server for {local}")
+    except BaseException:
+        stream.writer.close()
+        raise
+    return stream
+
+
+class Link:
+    """The stream from one of our domains to one remote domain, and what waits for it."""
+
+    def __init__(self, federation: Federation, local: str, remote: str) -> None:
+        self.federation = federation
+        self.local = local
+        self.remote = remote
+        self.queue: deque[ET.Element[str]] = deque()
+        self.stream: OutgoingStream | None = None  # once the remote accepts stanzas on it
+        self.task: asyncio.Task[None] | None = None
+        self.failures = 0
+        self.retry_at = 0.0  # bounce at once until then (monotonic)
+        self.last_failure: S2sFailure | None = None
+        self.used = time.monotonic()
+        self.sent = 0
+
+    @property
+    def state(self) -> str:
+        if self.stream is not None:
+            return "ready"
+        if self.task is not None:
+            return "connecting"
+        return "waiting" if self.retry_at > time.monotonic() else "idle"
+
+    def send(self, stanza: ET.Element[str]) -> None:
+        self.used = time.monotonic()
+        if self.stream is not None:
+            if self.stream.writer.transport.get_write_buffer_size() > MAX_UNSENT:
+                self.federation.bounce(stanza, S2sFailure("resource-constraint", f"{self.remote} is not reading"))
+                return
+            self.stream.writer.write(wire.serialize(stanza))
+            self.sent += 1
+            metrics.xmpp_s2s_stanzas.labels("out").inc()
+            return
+        if self.task is None and self.retry_at > self.used and self.last_failure is not None:
+            self.federation.bounce(stanza, self.last_failure)
+            return
+        if len(self.queue) >= MAX_QUEUED:
+            self.federation.bounce(stanza, S2sFailure("resource-constraint", f"too much waits for {self.remote}"))
+            return
+        self.queue.append(stanza)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
+        log_ = self.federation.log.bind(local=self.local, remote=self.remote)
+        try:
+            if await self.federation.is_local(self.remote):  # ours after all: back to the router
+                queued, self.queue = self.queue, deque()
+                for stanza in queued:
+                    self.federation.router.deliver_local(stanza)
+                return
+            secret = await self.federation.secret()
+            try:
+                stream = await asyncio.wait_for(negotiate(self.federation.runtime, self.local, self.remote, secret),
+                                                NEGOTIATE_TIMEOUT)
+            except TimeoutError:
+                raise S2sFailure("remote-server-timeout", f"{self.remote} took too long to accept a stream") from None
+            except (OSError, ssl.SSLError) as err:
+                raise S2sFailure("remote-server-not-found", f"{self.remote}: {err}") from None
+            log_.info("xmpp.s2s_out_ready", verified=stream.verified)
+            self.failures, self.last_failure, self.retry_at = 0, None, 0.0
+            self.stream = stream
+            metrics.xmpp_s2s_links.labels("out").inc()
+            try:
+                queued, self.queue = self.queue, deque()
+                for stanza in queued:
+                    self.send(stanza)
+                await self.hold(stream)
+            finally:
+                self.stream = None
+                metrics.xmpp_s2s_links.labels("out").dec()
+                stream.close()
+                log_.info("xmpp.s2s_out_closed")
+        except S2sFailure as err:
+            self.failures += 1
+            self.last_failure = err
+            self.retry_at = time.monotonic() + min(RETRY_FIRST * 2 ** (self.failures - 1), RETRY_MAX)
+            log_.info("xmpp.s2s_out_failed", condition=err.condition, reason=err.text, failures=self.failures)
+            queued, self.queue = self.queue, deque()
+            for stanza in queued:
+                self.federation.bounce(stanza, err)
+        except Exception:
+            log_.exception("xmpp.s2s_out_crashed")
+            queued, self.queue = self.queue, deque()
+            for stanza in queued:
+                self.federation.bounce(stanza, S2sFailure("internal-server-error", "the link failed"))
+        finally:
+            self.task = None
+            if self.queue:  # came while it closed: a new stream for it
+                self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def hold(self, stream: OutgoingStream) -> None:
+        """Keep the stream until the remote ends it or it is unused for IDLE_CLOSE seconds. Servers' streams
+        go one way (RFC 6120 4.1): what the remote sends here is dropped."""
+        while True:
+            try:
+                await asyncio.wait_for(stream.element(), timeout=max(1.0, self.used + IDLE_CLOSE - time.monotonic()))
+            except TimeoutError:
+                if time.monotonic() - self.used >= IDLE_CLOSE:
+                    return
+            except S2sFailure:
+                return
+
+
+class Federation:
+    """A worker's outgoing links, its dialback checks, and what it knows of which domains are its own."""
+
+    def __init__(self, router: Router, runtime: Runtime) -> None:
+        self.router = router
+        self.runtime = runtime
+        self.links: dict[tuple[str, str], Link] = {}
+        self._local: dict[str, bool] = {}
+        self._secret: bytes | None = None
+        self._verifying = asyncio.Semaphore(MAX_VERIFYING)
+        self.log = log.get(service=SERVICE)
+
+    # -- which domains are ours --
+
+    async def is_local(self, domain: str) -> bool:
+        known = self._local.get(domain)
+        if known is not None:
+            return known
+        local = await self._served(domain)
+        if len(self._local) >= MAX_DOMAINS_KNOWN:
+            self._local.clear()
+        self._local[domain] = local
+        return local
+
+    async def _served(self, domain: str) -> bool:
+        label, _, parent = domain.partition(".")
+        for name in (domain, parent if label in self.subdomain_labels() else ""):
+            if name:
+                with contextlib.suppress(DirectoryError):
+                    await self.runtime.directory.domain(name)
+                    return True
+        return False
+
+    def subdomain_labels(self) -> set[str]:
+        from polyport.xmpp import upload
+
+        labels = {upload.LABEL} if self.runtime.config.xmpp.upload_max_size > 0 else set()
+        if self.runtime.config.xmpp.rooms:
+            labels.add(self.runtime.config.xmpp.rooms)
+        return labels
+
+    def maybe_remote(self, domain: str) -> bool:
+        """Without waiting: False for a domain known to be ours (one never asked about may be)."""
+        return not self._local.get(domain, False)
+
+    def forget_domains(self) -> None:
+        self._local.clear()
+
+    # -- dialback --
+
+    async def secret(self) -> bytes:
+        """The secret every worker and node of ours signs dialback keys with (kept in the shared store)."""
+        if self._secret is None:
+            kv = self.runtime.kv
+            await kv.set_if_absent(SECRET_KEY, secrets.token_hex(32))
+            value = await kv.get(SECRET_KEY)
+            if value is None:
+                raise S2sFailure("internal-server-error", "no dialback secret")
+            self._secret = value.encode()
+        return self._secret
+
+    async def verify(self, originating: str, receiving: str, stream_id: str, key: str) -> str:
+        """Ask `originating`'s server whether `key`, sent on our stream `stream_id` to `receiving`, is its
+        own (XEP-0220 2.3): "valid", "invalid", or "error" when it could not be asked."""
+        if self._verifying.locked():
+            return "error"
+        async with self._verifying:
+            try:
+                return await asyncio.wait_for(self._verify(originating, receiving, stream_id, key), VERIFY_TIMEOUT)
+            except (TimeoutError, S2sFailure, OSError, ssl.SSLError) as err:
+                self.log.info("xmpp.dialback_unverified", originating=originating, reason=str(err) or "timeout")
+                return "error"
+
+    async def _verify(self, originating: str, receiving: str, stream_id: str, key: str) -> str:
+        stream = await connect(self.runtime, receiving, originating)
+        try:
+            features = await stream.open()
+            if features.find(TLS + "starttls") is not None:  # the question is no secret, but servers want TLS
+                await stream.starttls(features, verify=False)
+            stream.writer.write(dialback.element("verify", receiving, originating, key=key, stream_id=stream_id))
+            while True:
+                answer = await stream.element()
+                if answer.tag == dialback.DB + "verify" and answer.get("id") == stream_id:
+                    return "valid" if answer.get("type") == "valid" else "invalid"
+        finally:
+            stream.close()
+
+    # -- sending --
+
+    def send(self, stanza: ET.Element[str]) -> None:
+        """A stanza from one of our domains' entities to another server's (its `from` and `to` set)."""
+        try:
+            sender, to = Jid.parse(stanza.get("from", "")), Jid.parse(stanza.get("to", ""))
+        except JidError:
+            return
+        key = (sender.domain, to.domain)
+        link = self.links.get(key)
+        if link is None:
+            link = self.links[key] = Link(self, sender.domain, to.domain)
+        link.send(stanza)
+
+    def bounce(self, stanza: ET.Element[str], failure: S2sFailure) -> None:
+        """The error answer to a stanza that could not go (RFC 6120 8.3.1: never to an error)."""
+        if stanza.get("type") in ("error", "result") or (stanza.tag == C + "presence" and stanza.get("type") not in (
+                None, "subscribe")):
+            return
+        condition = failure.condition if failure.condition in wire.STANZA_ERRORS else "remote-server-not-found"
+        self.router.deliver_local(wire.stanza_error(stanza, condition, failure.text))
+
+    def expire(self, now: float) -> None:
+        """Links neither in use nor waiting out a failure are forgotten."""
+        for key, link in list(self.links.items()):
+            if link.task is None and link.stream is None and not link.queue and link.retry_at <= now:
+                del self.links[key]
+
+    def summary(self) -> list[dict[str, object]]:
+        return [{"local": link.local, "remote": link.remote, "state": link.state, "queued": len(link.queue),
+                 "sent": link.sent, "failures": link.failures} for link in self.links.values()]
+
+    async def close(self) -> None:
+        for link in list(self.links.values()):
+            if link.task is not None:
+                link.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await link.task
+
+
+def on_router(router: Router, runtime: Runtime) -> Federation | None:
+    return Federation(router, runtime) if enabled(runtime) else None
+

@@ -1,0 +1,305 @@
+"""Federation (RFC 6120 on 5269, dialback XEP-0220) between two nodes of ours, each serving its own domain
+and finding the other through the DNS (a fixture answering SRV and address records): messages, iq and
+subscriptions both ways, probes, bounces where no server answers, and what a stream from another server
+may and may not do (TLS first, keys checked with the domain's server, stanzas only for accepted domains)."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from polyport.xmpp import dialback
+from tests.dnsfixture import DnsFixture
+from tests.node_thread import ThreadedNode, node_config
+from tests.xmpp.conftest import PASSWORD, SASL, Stream, plain_login
+
+C = "{jabber:client}"
+S2S_OPEN = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
+            "xmlns:stream='http://etherx.jabber.org/streams' from='{sender}' to='{to}' version='1.0'>")
+STREAM_ERRORS = "{urn:ietf:params:xml:ns:xmpp-streams}"
+ROSTER = "{jabber:iq:roster}"
+
+pytestmark = pytest.mark.one_process  # the nodes' federation tasks are the local worker's (the test reads them)
+
+
+@dataclass
+class Server:
+    domain: str
+    running: ThreadedNode
+    port: int  # client
+    s2s_port: int
+    counter: int = 0
+
+    def account(self) -> str:
+        self.counter += 1
+        address = f"user{self.counter}@{self.domain}"
+        self.running.call(self.running.runtime.directory.create_account(address, password=PASSWORD))
+        return address
+
+
+def start(tmp_path_factory: pytest.TempPathFactory, dns: DnsFixture, domain: str) -> Server:
+    config = node_config(tmp_path_factory.mktemp(domain), "xmpp-s2s", 0, "enabled = true\n[xmpp]\nrooms = \"\"\n",
+                         dns=dns.server, domain=domain)
+    running = ThreadedNode(config).start()
+    ports = {b.service: b.port for b in running.node.bound_listeners()}
+    host = f"xmpp.{domain}"
+    dns.add(f"_xmpp-server._tcp.{domain}", "SRV", f"0 5 {ports['xmpp-s2s']} {host}.")
+    dns.add(host, "A", "127.0.0.1")
+    return Server(domain, running, ports["xmpp"], ports["xmpp-s2s"])
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    dns = DnsFixture()
+    one, two = start(tmp_path_factory, dns, "one.test"), start(tmp_path_factory, dns, "two.test")
+    yield one, two
+    for server in (one, two):
+        server.running.stop()
+    dns.close()
+
+
+def login(server: Server, address: str, resource: str = "desk", *, available: bool = True) -> Stream:
+    stream = Stream(server.port)
+    stream.open(server.domain)
+    plain_login(stream, address)
+    assert stream.stanza().element.tag == SASL + "success"
+    stream.restart()
+    stream.open(server.domain)
+    stream.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}"
+                f"</resource></bind></iq>")
+    assert stream.stanza().element.get("type") == "result"
+    if available:
+        stream.send("<presence/>")
+    return stream
+
+
+def next_of(stream: Stream, tag: str, **attributes: str) -> object:
+    """The next stanza of that kind with those attributes, skipping others (presence, roster pushes)."""
+    for _ in range(50):
+        element = stream.stanza().element
+        if element.tag == C + tag and all(element.get(k) == v for k, v in attributes.items()):
+            return element
+    raise AssertionError(f"no {tag} {attributes}")
+
+
+def presence_from(stream: Stream, sender: str, kind: str | None = None) -> None:
+    """Skip to the presence of that type (None: available) from `sender`."""
+    for _ in range(50):
+        element = stream.stanza().element
+        if element.tag == C + "presence" and element.get("from") == sender and element.get("type") == kind:
+            return
+    raise AssertionError(f"no presence {kind} from {sender}")
+
+
+def test_messages_go_both_ways(servers: tuple[Server, Server]) -> None:
+    one, two = servers
+    alice, bob = one.account(), two.account()
+    a, b = login(one, alice), login(two, bob)
+    a.send(f"<message to='{bob}' type='chat' id='m1'><body>Hello from one</body></message>")
+    got = next_of(b, "message", id="m1")
+    assert got.get("from") == f"{alice}/desk" and got.findtext(C + "body") == "Hello from one"  # type: ignore[attr-defined]
+    b.send(f"<message to='{alice}/desk' type='chat' id='m2'><body>And back</body></message>")
+    got = next_of(a, "message", id="m2")
+    assert got.get("from") == f"{bob}/desk" and got.findtext(C + "body") == "And back"  # type: ignore[attr-defined]
+    # Each side archived what it saw (XEP-0313), and the links are up both ways.
+    links = {(link["local"], link["remote"]): link["state"]
+             for link in one.running.call(_links(one))}
+    assert links.get(("one.test", "two.test")) == "ready"
+    a.close()
+    b.close()
+
+
+async def _links(server: Server) -> list[dict[str, object]]:
+    from polyport.xmpp.router import router_for
+
+    federation = router_for(server.running.runtime).federation
+    assert federation is not None
+    return federation.summary()
+
+
+def test_a_message_for_someone_offline_waits_on_their_server(servers: tuple[Server, Server]) -> None:
+    one, two = servers
+    alice, bob = one.account(), two.account()
+    a = login(one, alice)
+    a.send(f"<message to='{bob}' type='chat' id='later'><body>When you are back</body></message>")
+    # The other server handles a stream's stanzas in order: once its answer to a ping is back, the message
+    # is stored.
+    a.send("<iq type='get' to='two.test' id='after'><ping xmlns='urn:xmpp:ping'/></iq>")
+    next_of(a, "iq", id="after")
+    b = login(two, bob)
+    got = next_of(b, "message", id="later")
+    assert got.find("{urn:xmpp:delay}delay") is not None  # type: ignore[attr-defined]
+    a.close()
+    b.close()
+
+
+def test_subscriptions_and_presence_across_servers(servers: tuple[Server, Server]) -> None:
+    one, two = servers
+    alice, bob = one.account(), two.account()
+    a, b = login(one, alice), login(two, bob)
+    a.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+    next_of(a, "iq", id="r1")
+    a.send(f"<presence to='{bob}' type='subscribe'/>")
+    request = next_of(b, "presence", type="subscribe")
+    assert request.get("from") == alice  # type: ignore[attr-defined]
+    b.send(f"<presence to='{alice}' type='subscribed'/>")
+    # Alice's roster now has Bob with a subscription "to"; Bob's presence comes to her.
+    for _ in range(20):
+        element = a.stanza().element
+        item = element.find(f"{ROSTER}query/{ROSTER}item")
+        if element.tag == C + "iq" and item is not None and item.get("subscription") == "to":
+            break
+    else:
+        raise AssertionError("no roster push with subscription 'to'")
+    presence_from(a, f"{bob}/desk")
+    # Bob goes away and comes back: Alice hears both; a new client of Alice's probes and learns he is there.
+    b.close()
+    presence_from(a, f"{bob}/desk", "unavailable")
+    b = login(two, bob, "phone")
+    presence_from(a, f"{bob}/phone")
+    a2 = login(one, alice, "laptop")
+    presence_from(a2, f"{bob}/phone")
+    for stream in (a, a2, b):
+        stream.close()
+
+
+def test_iq_to_the_other_server_and_account(servers: tuple[Server, Server]) -> None:
+    one, two = servers
+    alice, bob = one.account(), two.account()
+    a = login(one, alice)
+    a.send("<iq type='get' to='two.test' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    reply = next_of(a, "iq", id="p1")
+    assert reply.get("type") == "result" and reply.get("from") == "two.test"  # type: ignore[attr-defined]
+    a.send(f"<iq type='get' to='{bob}' id='v1'><vCard xmlns='vcard-temp'/></iq>")
+    assert next_of(a, "iq", id="v1").get("type") == "result"  # type: ignore[attr-defined]
+    a.send(f"<iq type='get' to='{bob}/nowhere' id='x1'><query xmlns='jabber:iq:version'/></iq>")
+    error = next_of(a, "iq", id="x1")
+    assert error.get("type") == "error"  # type: ignore[attr-defined]
+    assert error.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}service-unavailable") is not None  # type: ignore[attr-defined]
+    a.close()
+
+
+def test_a_domain_without_a_server_bounces(servers: tuple[Server, Server]) -> None:
+    one, _ = servers
+    a = login(one, one.account())
+    a.send("<message to='someone@nowhere.test' type='chat' id='lost'><body>?</body></message>")
+    error = next_of(a, "message", id="lost")
+    assert error.get("type") == "error"  # type: ignore[attr-defined]
+    assert error.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}remote-server-not-found") is not None  # type: ignore[attr-defined]
+    a.close()
+
+
+# -- a stream from another server, by hand --
+
+
+def s2s_stream(server: Server, sender: str, *, tls: bool = True) -> tuple[Stream, str]:
+    stream = Stream(server.s2s_port)
+    stream.send(S2S_OPEN.format(sender=sender, to=server.domain))
+    header, features = stream.frame(), stream.frame()
+    assert features.element.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls/"  # type: ignore[union-attr]
+                                 "{urn:ietf:params:xml:ns:xmpp-tls}required") is not None
+    if not tls:
+        return stream, header.attributes["id"]  # type: ignore[union-attr]
+    stream.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    assert stream.stanza().element.tag == "{urn:ietf:params:xml:ns:xmpp-tls}proceed"
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    stream.sock = context.wrap_socket(stream.sock)
+    stream.restart()
+    stream.send(S2S_OPEN.format(sender=sender, to=server.domain))
+    header, features = stream.frame(), stream.frame()
+    assert features.element.find("{urn:xmpp:features:dialback}dialback") is not None  # type: ignore[union-attr]
+    return stream, header.attributes["id"]  # type: ignore[union-attr]
+
+
+def stream_error(stream: Stream) -> str:
+    element = stream.stanza().element
+    assert element.tag == "{http://etherx.jabber.org/streams}error", element.tag
+    return next(c.tag[len(STREAM_ERRORS):] for c in element if not c.tag.endswith("}text"))
+
+
+def test_a_forged_key_is_refused_and_stanzas_need_acceptance(servers: tuple[Server, Server]) -> None:
+    one, two = servers
+    victim = one.account()
+    stream, _ = s2s_stream(one, "two.test")
+    stream.send(f"<db:result from='two.test' to='one.test'>{'0' * 64}</db:result>")
+    answer = stream.stanza().element
+    assert answer.tag == dialback.DB + "result" and answer.get("type") == "invalid"
+    # Nothing was accepted: a stanza from two.test ends the stream.
+    stream.send(f"<message from='mallory@two.test' to='{victim}'><body>hi</body></message>")
+    assert stream_error(stream) == "invalid-from"
+    stream.close()
+
+
+def test_a_key_is_checked_with_its_domains_server(servers: tuple[Server, Server]) -> None:
+    one, two = servers
+    # Two's own key for a stream of ours: two's server says it is valid when one asks it.
+    secret = one.running.call(_secret(two))
+    stream, stream_id = s2s_stream(one, "two.test")
+    stream.send(f"<db:result from='two.test' to='one.test'>"
+                f"{dialback.key(secret, 'one.test', 'two.test', stream_id)}</db:result>")
+    answer = stream.stanza().element
+    assert answer.get("type") == "valid"
+    alice = one.account()
+    a = login(one, alice)
+    stream.send(f"<message from='carol@two.test/x' to='{alice}' type='chat' id='direct'><body>hi</body></message>")
+    assert next_of(a, "message", id="direct").get("from") == "carol@two.test/x"  # type: ignore[attr-defined]
+    # The stream is for two.test only: a stanza from another domain ends it.
+    stream.send(f"<message from='eve@three.test' to='{alice}'><body>hi</body></message>")
+    assert stream_error(stream) == "invalid-from"
+    stream.close()
+    a.close()
+
+
+async def _secret(server: Server) -> bytes:
+    from polyport.xmpp.router import router_for
+
+    federation = router_for(server.running.runtime).federation
+    assert federation is not None
+    return await federation.secret()
+
+
+def test_verify_answers_for_our_keys_only(servers: tuple[Server, Server]) -> None:
+    one, _ = servers
+    secret = one.running.call(_secret(one))
+    stream, _ = s2s_stream(one, "elsewhere.test")
+    good = dialback.key(secret, "elsewhere.test", "one.test", "abc")
+    stream.send(f"<db:verify from='elsewhere.test' to='one.test' id='abc'>{good}</db:verify>")
+    assert stream.stanza().element.get("type") == "valid"
+    stream.send(f"<db:verify from='elsewhere.test' to='one.test' id='abd'>{good}</db:verify>")
+    assert stream.stanza().element.get("type") == "invalid"
+    stream.close()
+
+
+def test_tls_first_and_our_domains_only(servers: tuple[Server, Server]) -> None:
+    one, _ = servers
+    stream, _ = s2s_stream(one, "two.test", tls=False)
+    stream.send(f"<db:result from='two.test' to='one.test'>{secrets.token_hex(32)}</db:result>")
+    assert stream_error(stream) == "policy-violation"
+    stream.close()
+    stream = Stream(one.s2s_port)
+    stream.send(S2S_OPEN.format(sender="two.test", to="not-ours.test"))
+    stream.frame()
+    assert stream_error(stream) == "host-unknown"
+    stream.close()
+    stream = Stream(one.s2s_port)  # a client's stream on the servers' port
+    stream.send(S2S_OPEN.format(sender="two.test", to="one.test").replace("jabber:server'", "jabber:client'"))
+    stream.frame()
+    assert stream_error(stream) == "invalid-namespace"
+    stream.close()
+
+
+def test_bad_xml_ends_only_that_stream(servers: tuple[Server, Server]) -> None:
+    one, _ = servers
+    stream, _ = s2s_stream(one, "two.test")
+    stream.send("<!DOCTYPE x [<!ENTITY a 'b'>]>")
+    assert stream_error(stream) in ("restricted-xml", "not-well-formed")
+    stream.close()
+    with socket.create_connection(("127.0.0.1", one.s2s_port), timeout=5):
+        pass  # the listener still answers
