@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -78,7 +79,7 @@ def login(server: Server, address: str, resource: str = "desk", *, available: bo
     return stream
 
 
-def next_of(stream: Stream, tag: str, **attributes: str) -> object:
+def next_of(stream: Stream, tag: str, **attributes: str) -> ET.Element[str]:
     """The next stanza of that kind with those attributes, skipping others (presence, roster pushes)."""
     for _ in range(50):
         element = stream.stanza().element
@@ -102,10 +103,10 @@ def test_messages_go_both_ways(servers: tuple[Server, Server]) -> None:
     a, b = login(one, alice), login(two, bob)
     a.send(f"<message to='{bob}' type='chat' id='m1'><body>Hello from one</body></message>")
     got = next_of(b, "message", id="m1")
-    assert got.get("from") == f"{alice}/desk" and got.findtext(C + "body") == "Hello from one"  # type: ignore[attr-defined]
+    assert got.get("from") == f"{alice}/desk" and got.findtext(C + "body") == "Hello from one"
     b.send(f"<message to='{alice}/desk' type='chat' id='m2'><body>And back</body></message>")
     got = next_of(a, "message", id="m2")
-    assert got.get("from") == f"{bob}/desk" and got.findtext(C + "body") == "And back"  # type: ignore[attr-defined]
+    assert got.get("from") == f"{bob}/desk" and got.findtext(C + "body") == "And back"
     # Each side archived what it saw (XEP-0313), and the links are up both ways.
     links = {(link["local"], link["remote"]): link["state"]
              for link in one.running.call(_links(one))}
@@ -133,7 +134,7 @@ def test_a_message_for_someone_offline_waits_on_their_server(servers: tuple[Serv
     next_of(a, "iq", id="after")
     b = login(two, bob)
     got = next_of(b, "message", id="later")
-    assert got.find("{urn:xmpp:delay}delay") is not None  # type: ignore[attr-defined]
+    assert got.find("{urn:xmpp:delay}delay") is not None
     a.close()
     b.close()
 
@@ -146,7 +147,7 @@ def test_subscriptions_and_presence_across_servers(servers: tuple[Server, Server
     next_of(a, "iq", id="r1")
     a.send(f"<presence to='{bob}' type='subscribe'/>")
     request = next_of(b, "presence", type="subscribe")
-    assert request.get("from") == alice  # type: ignore[attr-defined]
+    assert request.get("from") == alice
     b.send(f"<presence to='{alice}' type='subscribed'/>")
     # Alice's roster now has Bob with a subscription "to"; Bob's presence comes to her.
     for _ in range(20):
@@ -174,13 +175,13 @@ def test_iq_to_the_other_server_and_account(servers: tuple[Server, Server]) -> N
     a = login(one, alice)
     a.send("<iq type='get' to='two.test' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
     reply = next_of(a, "iq", id="p1")
-    assert reply.get("type") == "result" and reply.get("from") == "two.test"  # type: ignore[attr-defined]
+    assert reply.get("type") == "result" and reply.get("from") == "two.test"
     a.send(f"<iq type='get' to='{bob}' id='v1'><vCard xmlns='vcard-temp'/></iq>")
-    assert next_of(a, "iq", id="v1").get("type") == "result"  # type: ignore[attr-defined]
+    assert next_of(a, "iq", id="v1").get("type") == "result"
     a.send(f"<iq type='get' to='{bob}/nowhere' id='x1'><query xmlns='jabber:iq:version'/></iq>")
     error = next_of(a, "iq", id="x1")
-    assert error.get("type") == "error"  # type: ignore[attr-defined]
-    assert error.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}service-unavailable") is not None  # type: ignore[attr-defined]
+    assert error.get("type") == "error"
+    assert error.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}service-unavailable") is not None
     a.close()
 
 
@@ -189,8 +190,8 @@ def test_a_domain_without_a_server_bounces(servers: tuple[Server, Server]) -> No
     a = login(one, one.account())
     a.send("<message to='someone@nowhere.test' type='chat' id='lost'><body>?</body></message>")
     error = next_of(a, "message", id="lost")
-    assert error.get("type") == "error"  # type: ignore[attr-defined]
-    assert error.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}remote-server-not-found") is not None  # type: ignore[attr-defined]
+    assert error.get("type") == "error"
+    assert error.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}remote-server-not-found") is not None
     a.close()
 
 
@@ -225,7 +226,7 @@ def stream_error(stream: Stream) -> str:
 
 
 def test_a_forged_key_is_refused_and_stanzas_need_acceptance(servers: tuple[Server, Server]) -> None:
-    one, two = servers
+    one, _ = servers
     victim = one.account()
     stream, _ = s2s_stream(one, "two.test")
     stream.send(f"<db:result from='two.test' to='one.test'>{'0' * 64}</db:result>")
@@ -249,7 +250,7 @@ def test_a_key_is_checked_with_its_domains_server(servers: tuple[Server, Server]
     alice = one.account()
     a = login(one, alice)
     stream.send(f"<message from='carol@two.test/x' to='{alice}' type='chat' id='direct'><body>hi</body></message>")
-    assert next_of(a, "message", id="direct").get("from") == "carol@two.test/x"  # type: ignore[attr-defined]
+    assert next_of(a, "message", id="direct").get("from") == "carol@two.test/x"
     # The stream is for two.test only: a stanza from another domain ends it.
     stream.send(f"<message from='eve@three.test' to='{alice}'><body>hi</body></message>")
     assert stream_error(stream) == "invalid-from"
