@@ -56,7 +56,7 @@ authentication = "internal_plain"
 unbound = {{ resolvconf = false; hoststxt = false; forward = "127.0.0.1@{dns_port}";
             options = {{ ["do-not-query-localhost"] = "no" }} }}
 VirtualHost "{domain}"
-    ssl = {{ certificate = "{home}/cert.pem"; key = "{home}/key.pem" }}
+    ssl = {{ certificate = "{home}/cert.pem"; key = "{home}/key.pem"; cafile = "{our_cert}" }}
 """
 
 
@@ -75,7 +75,10 @@ class Peers:
         return "\n".join(line for line in lines if "Processing queries" not in line)[-12000:]
 
 
-def start_prosody(home: Path, dns: DnsFixture, users: list[str]) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_prosody(home: Path, dns: DnsFixture, users: list[str], our_cert: Path) -> tuple[subprocess.Popen[bytes], int,
+                                                                                          int]:
+    """Prosody for THEIRS, trusting our node's self-signed certificate (so it takes it as proof of our
+    domain: XEP-0178); ours cannot check its, so Prosody proves its domain to us with dialback."""
     prosody = need_binary("prosody")
     c2s, s2s = free_port(), free_port()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
@@ -86,7 +89,8 @@ def start_prosody(home: Path, dns: DnsFixture, users: list[str]) -> tuple[subpro
     for user in users:  # internal_plain's account files, as prosodyctl register writes them
         (accounts / f"{user}.dat").write_text(f'return {{\n\t["password"] = "{PASSWORD}";\n}};\n')
     config = home / "prosody.cfg.lua"
-    config.write_text(CONFIG.format(home=home, c2s=c2s, s2s=s2s, dns_port=dns.port, domain=THEIRS))
+    config.write_text(CONFIG.format(home=home, c2s=c2s, s2s=s2s, dns_port=dns.port, domain=THEIRS,
+                                     our_cert=our_cert))
     process = subprocess.Popen([prosody, "-F", "--config", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(home)})
     deadline = time.monotonic() + 20
@@ -110,10 +114,13 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
     need_binary("prosody")
     dns = DnsFixture()
     home = Path(tempfile.mkdtemp(prefix="prosody-"))
-    process, prosody_c2s, prosody_s2s = start_prosody(home, dns, ["bob", "carol"])
-    config = node_config(tmp_path_factory.mktemp("federation"), "xmpp-s2s", 0, "enabled = true\n",
-                         dns=dns.server, domain=OURS)
-    ours = ThreadedNode(config).start()
+    data = tmp_path_factory.mktemp("federation")
+    ours = ThreadedNode(node_config(data, "xmpp-s2s", 0, "enabled = true\n", dns=dns.server, domain=OURS)).start()
+    try:
+        process, prosody_c2s, prosody_s2s = start_prosody(home, dns, ["bob", "carol"], data / "tls" / "cert.pem")
+    except BaseException:
+        ours.stop()
+        raise
     ports = {b.service: b.port for b in ours.node.bound_listeners()}
     for domain, port in ((OURS, ports["xmpp-s2s"]), (THEIRS, prosody_s2s)):
         dns.add(f"_xmpp-server._tcp.{domain}", "SRV", f"0 5 {port} xmpp.{domain}.")
@@ -175,11 +182,22 @@ def test_messages_both_ways_with_prosody(peers: Peers) -> None:
     got = wait_for(alice, lambda e: e.tag == C + "message" and e.get("id") == "p2", "message at Polyport", peers)
     assert got.get("from") == f"bob@{THEIRS}/laptop"
     assert got.findtext(C + "body") == "Hello Polyport"
+    # Prosody took our certificate for our domain (XEP-0178): no dialback was needed on our link.
+    links = peers.ours.call(_links(peers.ours))
+    assert [(link["remote"], link["authenticated_by"]) for link in links] == [(THEIRS, "certificate")], links
     # An iq to Prosody's server itself comes back answered.
     alice.send(f"<iq type='get' to='{THEIRS}' id='ping'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert wait_for(alice, lambda e: e.get("id") == "ping", "ping answer", peers).get("type") == "result"
     alice.close()
     bob.close()
+
+
+async def _links(node: ThreadedNode) -> list[dict[str, object]]:
+    from polyport.xmpp.router import router_for
+
+    federation = router_for(node.runtime).federation
+    assert federation is not None
+    return federation.summary()
 
 
 def test_subscriptions_and_presence_with_prosody(peers: Peers) -> None:

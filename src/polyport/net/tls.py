@@ -69,7 +69,9 @@ def make_self_signed(domain: str, folder: Path, *, days: int = 3650) -> tuple[Pa
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        # Client use too: XMPP servers present theirs when they connect to another (XEP-0178).
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / SELF_SIGNED_CERT, folder / SELF_SIGNED_KEY
@@ -93,11 +95,28 @@ class TlsManager:
         self.min_version = min_version
         self.context = _new_context(min_version)
         _load(self.context, cert_file, key_file)
+        self._clients: dict[bool, ssl.SSLContext] = {}
 
     def reload(self) -> None:
         """Re-read the files; raises TlsError (and keeps the current certificate) if they are bad."""
         _load(_new_context(self.min_version), self.cert_file, self.key_file)
         _load(self.context, self.cert_file, self.key_file)
+        self._clients.clear()
+
+    def client_context(self, *, verify: bool) -> ssl.SSLContext:
+        """A context for connecting to another server (XMPP federation): our certificate offered as the
+        client's, so the other server may take it as proof of our domain (XEP-0178); the other's checked
+        against the system's authorities and its name, unless `verify` is False."""
+        context = self._clients.get(verify)
+        if context is None:
+            context = ssl.create_default_context()
+            context.minimum_version = ssl.TLSVersion.TLSv1_3 if self.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+            if not verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            _load(context, self.cert_file, self.key_file)
+            self._clients[verify] = context
+        return context
 
     def expiry(self) -> datetime.datetime:
         certificate = x509.load_pem_x509_certificate(self.cert_file.read_bytes())

@@ -23,6 +23,7 @@ path before it was ever asked about is sent to its link, which asks first and ha
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import random
 import secrets
@@ -59,6 +60,7 @@ MAX_DOMAINS_KNOWN = 10_000
 SECRET_KEY = "xmpp:dialback-secret"  # noqa: S105 (the key-value store's key, not a secret)
 STREAM = "{" + STREAMS_NS + "}"
 TLS = "{" + wire.TLS_NS + "}"
+SASL = "{" + wire.SASL_NS + "}"
 C = "{" + wire.CLIENT_NS + "}"
 
 
@@ -98,19 +100,12 @@ async def targets(runtime: Runtime, domain: str) -> list[tuple[str, int]]:
     return ordered
 
 
-def client_context(*, verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class OutgoingStream:
     """A stream this server opened to another (reading with the same framer as the listeners)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, local: str, remote: str) -> None:
+    def __init__(self, runtime: Runtime, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, local: str,
+                 remote: str) -> None:
+        self.runtime = runtime
         self.reader = reader
         self.writer = writer
         self.local = local
@@ -119,6 +114,7 @@ class OutgoingStream:
         self.stream_id = ""
         self.dialback_declared = False
         self.verified = False  # the remote certificate is valid for the remote domain
+        self.authenticated_by = ""  # how the remote accepted us: "certificate" (XEP-0178) or "dialback"
 
     async def frame(self) -> XmlFrame:
         while True:
@@ -168,7 +164,7 @@ class OutgoingStream:
         if (await self.element()).tag != TLS + "proceed":
             raise S2sFailure("remote-server-not-found", "the remote server refused STARTTLS")
         self.framer.reset()
-        await self.writer.start_tls(client_context(verify=verify), server_hostname=self.remote)
+        await self.writer.start_tls(self.runtime.tls.client_context(verify=verify), server_hostname=self.remote)
         self.verified = verify
         return await self.open()
 
@@ -199,7 +195,7 @@ async def connect(runtime: Runtime, local: str, remote: str, *, verify: bool = T
             except OSError as err:
                 last = S2sFailure("remote-server-not-found", f"{address} port {port}: {err.strerror or err}")
                 continue
-            return OutgoingStream(reader, writer, local, remote)
+            return OutgoingStream(runtime, reader, writer, local, remote)
     raise last
 
 
@@ -213,6 +209,15 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
             stream.writer.close()
             stream = await connect(runtime, local, remote)
             features = await stream.starttls(await stream.open(), verify=False)
+        mechanisms = [m.text for m in features.iterfind(f"{SASL}mechanisms/{SASL}mechanism")]
+        if "EXTERNAL" in mechanisms:  # the remote takes our certificate for our domain (XEP-0178)
+            stream.writer.write(f"<auth xmlns='{wire.SASL_NS}' mechanism='EXTERNAL'>"
+                                f"{base64.b64encode(local.encode()).decode()}</auth>".encode())
+            if (await stream.element()).tag == SASL + "success":
+                stream.framer.reset()
+                await stream.open()
+                stream.authenticated_by = "certificate"
+                return stream
         if features.find("{" + dialback.FEATURE_NS + "}dialback") is None and not stream.dialback_declared:
             raise S2sFailure("remote-server-not-found", "the remote server offers no way to authenticate (dialback)")
         stream.writer.write(dialback.element("result", local, remote,
@@ -221,6 +226,7 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
             continue
         if answer.get("type") != "valid":
             raise S2sFailure("remote-server-not-found", f"{remote} did not accept this server for {local}")
+        stream.authenticated_by = "dialback"
     except BaseException:
         stream.writer.close()
         raise
@@ -287,7 +293,7 @@ class Link:
                 raise S2sFailure("remote-server-timeout", f"{self.remote} took too long to accept a stream") from None
             except (OSError, ssl.SSLError) as err:
                 raise S2sFailure("remote-server-not-found", f"{self.remote}: {err}") from None
-            log_.info("xmpp.s2s_out_ready", verified=stream.verified)
+            log_.info("xmpp.s2s_out_ready", verified=stream.verified, authenticated_by=stream.authenticated_by)
             self.failures, self.last_failure, self.retry_at = 0, None, 0.0
             self.stream = stream
             metrics.xmpp_s2s_links.labels("out").inc()
@@ -449,7 +455,10 @@ class Federation:
 
     def summary(self) -> list[dict[str, object]]:
         return [{"local": link.local, "remote": link.remote, "state": link.state, "queued": len(link.queue),
-                 "sent": link.sent, "failures": link.failures} for link in self.links.values()]
+                 "sent": link.sent, "failures": link.failures,
+                 "verified": link.stream.verified if link.stream is not None else False,
+                 "authenticated_by": link.stream.authenticated_by if link.stream is not None else ""}
+                for link in self.links.values()]
 
     async def close(self) -> None:
         for link in list(self.links.values()):
