@@ -306,6 +306,13 @@ class XmppSettings(_Section):
     upload_quota: Annotated[int, _doc(
         "Bytes of uploaded files one account keeps at most (the oldest expire first).", ge=0)] = 1024 * 1024 * 1024
     upload_days: Annotated[int, _doc("Days an uploaded file is kept.", ge=1, le=36500)] = 30
+    s2s_secure: Annotated[bool, _doc(
+        "Federate only with servers whose certificates are valid for their domains, both ways (XEP-0178: SASL "
+        "EXTERNAL on a checked certificate; no dialback). Off: a server whose certificate cannot be checked "
+        "proves its domain with dialback (XEP-0220), as most servers allow by default.")] = False
+    s2s_ca_file: Annotated[str, _doc(
+        "A PEM file of certificate authorities trusted for other XMPP servers' certificates, beside the "
+        "system's (a private federation).")] = ""
     upload_url: Annotated[str, _doc(
         "Where clients reach the uploaded files, scheme, host and port (\"https://files.example.com\"; behind a "
         "proxy, its address). Default: https on the public host name and the https port, else the webmail's.",

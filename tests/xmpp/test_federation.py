@@ -10,10 +10,12 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
+from polyport.net.tls import make_self_signed
 from polyport.xmpp import dialback
 from tests.dnsfixture import DnsFixture
 from tests.node_thread import ThreadedNode, node_config
@@ -43,9 +45,11 @@ class Server:
         return address
 
 
-def start(tmp_path_factory: pytest.TempPathFactory, dns: DnsFixture, domain: str) -> Server:
-    config = node_config(tmp_path_factory.mktemp(domain), "xmpp-s2s", 0, "enabled = true\n[xmpp]\nrooms = \"\"\n",
-                         dns=dns.server, domain=domain)
+def start(tmp_path_factory: pytest.TempPathFactory, dns: DnsFixture, domain: str, xmpp: str = "",
+          data: Path | None = None) -> Server:
+    data = data or tmp_path_factory.mktemp(domain)
+    config = node_config(data, "xmpp-s2s", 0, f"enabled = true\n[xmpp]\nrooms = \"\"\n{xmpp}", dns=dns.server,
+                         domain=domain)
     running = ThreadedNode(config).start()
     ports = {b.service: b.port for b in running.node.bound_listeners()}
     host = f"xmpp.{domain}"
@@ -198,7 +202,7 @@ def test_a_domain_without_a_server_bounces(servers: tuple[Server, Server]) -> No
 # -- a stream from another server, by hand --
 
 
-def s2s_stream(server: Server, sender: str, *, tls: bool = True) -> tuple[Stream, str]:
+def s2s_stream(server: Server, sender: str, *, tls: bool = True, dialback_offered: bool = True) -> tuple[Stream, str]:
     stream = Stream(server.s2s_port)
     stream.send(S2S_OPEN.format(sender=sender, to=server.domain))
     header, features = stream.frame(), stream.frame()
@@ -215,7 +219,8 @@ def s2s_stream(server: Server, sender: str, *, tls: bool = True) -> tuple[Stream
     stream.restart()
     stream.send(S2S_OPEN.format(sender=sender, to=server.domain))
     header, features = stream.frame(), stream.frame()
-    assert features.element.find("{urn:xmpp:features:dialback}dialback") is not None  # type: ignore[union-attr]
+    offered = features.element.find("{urn:xmpp:features:dialback}dialback") is not None  # type: ignore[union-attr]
+    assert offered == dialback_offered
     return stream, header.attributes["id"]  # type: ignore[union-attr]
 
 
@@ -304,3 +309,49 @@ def test_bad_xml_ends_only_that_stream(servers: tuple[Server, Server]) -> None:
     stream.close()
     with socket.create_connection(("127.0.0.1", one.s2s_port), timeout=5):
         pass  # the listener still answers
+
+
+# -- [xmpp] s2s_secure: certificates only (XEP-0178 both ways) --
+
+
+@pytest.fixture(scope="module")
+def secure_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    """Two nodes that federate on certificates only, each trusting the other's (self-signed) one."""
+    dns = DnsFixture()
+    folders = {domain: tmp_path_factory.mktemp(domain) for domain in ("three.test", "four.test")}
+    certs = {domain: make_self_signed(domain, folder / "tls")[0] for domain, folder in folders.items()}
+    three = start(tmp_path_factory, dns, "three.test", f"s2s_secure = true\ns2s_ca_file = \"{certs['four.test']}\"\n",
+                  folders["three.test"])
+    four = start(tmp_path_factory, dns, "four.test", f"s2s_secure = true\ns2s_ca_file = \"{certs['three.test']}\"\n",
+                 folders["four.test"])
+    yield three, four
+    for server in (three, four):
+        server.running.stop()
+    dns.close()
+
+
+def test_certificates_prove_domains_both_ways(secure_servers: tuple[Server, Server]) -> None:
+    three, four = secure_servers
+    carol, dan = three.account(), four.account()
+    c, d = login(three, carol), login(four, dan)
+    c.send(f"<message to='{dan}' type='chat' id='s1'><body>signed</body></message>")
+    assert next_of(d, "message", id="s1").findtext(C + "body") == "signed"
+    d.send(f"<message to='{carol}' type='chat' id='s2'><body>sealed</body></message>")
+    assert next_of(c, "message", id="s2").findtext(C + "body") == "sealed"
+    for server, other in ((three, "four.test"), (four, "three.test")):
+        links = server.running.call(_links(server))
+        assert [(link["remote"], link["verified"], link["authenticated_by"]) for link in links] == \
+            [(other, True, "certificate")]
+    c.close()
+    d.close()
+
+
+def test_without_a_certificate_there_is_no_way_in(secure_servers: tuple[Server, Server]) -> None:
+    three, _ = secure_servers
+    stream, _ = s2s_stream(three, "four.test", dialback_offered=False)
+    stream.send(f"<db:result from='four.test' to='three.test'>{secrets.token_hex(32)}</db:result>")
+    answer = stream.stanza().element
+    assert answer.tag == dialback.DB + "result" and answer.get("type") == "error"
+    stream.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    assert stream.stanza().element.tag == SASL + "failure"
+    stream.close()

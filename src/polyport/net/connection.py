@@ -488,6 +488,13 @@ class Connection(asyncio.Protocol):
         cipher = self._transport.get_extra_info("cipher")
         return str(cipher[0]) if cipher else None
 
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The client's certificate as ssl checked it (a context that asks for one), else None."""
+        if self._transport is None or self.tls_version is None:
+            return None
+        certificate = self._transport.get_extra_info("peercert")
+        return certificate if isinstance(certificate, dict) and certificate else None
+
     async def start_tls(self, context: ssl.SSLContext, *, server_side: bool = True,
                         server_hostname: str | None = None) -> int:
         """Upgrade to TLS (as the server, or as the client of an outbound connection with the name its

@@ -95,27 +95,46 @@ class TlsManager:
         self.min_version = min_version
         self.context = _new_context(min_version)
         _load(self.context, cert_file, key_file)
-        self._clients: dict[bool, ssl.SSLContext] = {}
+        self._others: dict[tuple[str, bool, str], ssl.SSLContext] = {}  # federation's (see below)
 
     def reload(self) -> None:
         """Re-read the files; raises TlsError (and keeps the current certificate) if they are bad."""
         _load(_new_context(self.min_version), self.cert_file, self.key_file)
         _load(self.context, self.cert_file, self.key_file)
-        self._clients.clear()
+        self._others.clear()
 
-    def client_context(self, *, verify: bool) -> ssl.SSLContext:
+    def client_context(self, *, verify: bool, cafile: str = "") -> ssl.SSLContext:
         """A context for connecting to another server (XMPP federation): our certificate offered as the
         client's, so the other server may take it as proof of our domain (XEP-0178); the other's checked
-        against the system's authorities and its name, unless `verify` is False."""
-        context = self._clients.get(verify)
+        against the system's authorities (and `cafile`'s) and its name, unless `verify` is False."""
+        key = ("client", verify, cafile)
+        context = self._others.get(key)
         if context is None:
-            context = ssl.create_default_context()
+            context = ssl.create_default_context(cafile=cafile or None)
+            if cafile:
+                context.load_default_certs()
             context.minimum_version = ssl.TLSVersion.TLSv1_3 if self.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
             if not verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             _load(context, self.cert_file, self.key_file)
-            self._clients[verify] = context
+            self._others[key] = context
+        return context
+
+    def peer_checking_context(self, cafile: str = "") -> ssl.SSLContext:
+        """The server context that also asks the client for its certificate and checks it against the
+        system's authorities (and `cafile`'s): a client whose certificate does not check fails the
+        handshake (Python's ssl cannot ask for one and take any), one without any goes on."""
+        key = ("server", True, cafile)
+        context = self._others.get(key)
+        if context is None:
+            context = _new_context(self.min_version)
+            _load(context, self.cert_file, self.key_file)
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+            if cafile:
+                context.load_verify_locations(cafile=cafile)
+            self._others[key] = context
         return context
 
     def expiry(self) -> datetime.datetime:

@@ -30,7 +30,7 @@ import secrets
 import ssl
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from polyport import log, metrics
@@ -100,6 +100,25 @@ async def targets(runtime: Runtime, domain: str) -> list[tuple[str, int]]:
     return ordered
 
 
+def certificate_names(certificate: dict[str, Any] | None) -> list[str]:
+    """The DNS names a checked certificate is for (its subjectAltName; RFC 6125 ignores the common name
+    when there is one)."""
+    if not certificate:
+        return []
+    return [str(value).lower() for kind, value in certificate.get("subjectAltName", ()) if kind == "DNS"]
+
+
+def certificate_matches(domain: str, names: list[str]) -> bool:
+    """RFC 6125 6.4: a name equal to the domain, or a wildcard standing for its leftmost label only."""
+    domain = domain.lower().rstrip(".")
+    for name in names:
+        if name == domain:
+            return True
+        if name.startswith("*.") and "." in domain and domain.partition(".")[2] == name[2:]:
+            return True
+    return False
+
+
 class OutgoingStream:
     """A stream this server opened to another (reading with the same framer as the listeners)."""
 
@@ -164,7 +183,8 @@ class OutgoingStream:
         if (await self.element()).tag != TLS + "proceed":
             raise S2sFailure("remote-server-not-found", "the remote server refused STARTTLS")
         self.framer.reset()
-        await self.writer.start_tls(self.runtime.tls.client_context(verify=verify), server_hostname=self.remote)
+        context = self.runtime.tls.client_context(verify=verify, cafile=self.runtime.config.xmpp.s2s_ca_file)
+        await self.writer.start_tls(context, server_hostname=self.remote)
         self.verified = verify
         return await self.open()
 
@@ -201,12 +221,15 @@ async def connect(runtime: Runtime, local: str, remote: str, *, verify: bool = T
 
 async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) -> OutgoingStream:
     """A stream from `local` to `remote` that the remote server accepts stanzas on: TLS, then dialback."""
+    secure = runtime.config.xmpp.s2s_secure
     stream = await connect(runtime, local, remote)
     try:
         try:
             features = await stream.starttls(await stream.open(), verify=True)
-        except ssl.SSLCertVerificationError:  # not valid for the domain: again, without checking, and dialback
+        except ssl.SSLCertVerificationError as err:  # not valid for the domain: again, unchecked, and dialback
             stream.writer.close()
+            if secure:
+                raise S2sFailure("remote-server-not-found", f"{remote}'s certificate: {err.verify_message}") from None
             stream = await connect(runtime, local, remote)
             features = await stream.starttls(await stream.open(), verify=False)
         mechanisms = [m.text for m in features.iterfind(f"{SASL}mechanisms/{SASL}mechanism")]
@@ -218,6 +241,8 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
                 await stream.open()
                 stream.authenticated_by = "certificate"
                 return stream
+        if secure:
+            raise S2sFailure("remote-server-not-found", f"{remote} did not take our certificate (XEP-0178)")
         if features.find("{" + dialback.FEATURE_NS + "}dialback") is None and not stream.dialback_declared:
             raise S2sFailure("remote-server-not-found", "the remote server offers no way to authenticate (dialback)")
         stream.writer.write(dialback.element("result", local, remote,

@@ -19,6 +19,7 @@ other servers yet (their requests are answered `service-unavailable`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import secrets
 from xml.etree import ElementTree as ET
@@ -49,13 +50,14 @@ from polyport.net.framing.xmlstream import (
 )
 from polyport.runtime import Runtime
 from polyport.xmpp import dialback, mam, presence, wire
-from polyport.xmpp.federation import Federation
+from polyport.xmpp.federation import Federation, certificate_matches, certificate_names
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import Router, router_for
 
 S = "{" + wire.SERVER_NS + "}"
 C = "{" + wire.CLIENT_NS + "}"
 TLS = "{" + wire.TLS_NS + "}"
+SASL = "{" + wire.SASL_NS + "}"
 STANZA_TAGS = frozenset({S + "message", S + "presence", S + "iq"})
 MAX_PENDING = 10  # dialback checks one stream may have under way (each is a connection of ours elsewhere)
 MAX_ACCEPTED = 1000  # domain pairs one stream may carry
@@ -105,9 +107,11 @@ class ServerSession(CommandSession[State, XmlFrame]):
         self.header_sent = False
         self.stream_id = ""
         self.domain = ""  # the stream's `to`, one of ours
+        self.remote = ""  # the stream's `from`, the domain the peer says it is
         self.router: Router = router_for(runtime)
         self.accepted: set[tuple[str, str]] = set()  # (remote domain, our domain) pairs dialback proved
         self.pending: set[asyncio.Task[None]] = set()
+        self.done: set[str] = set()  # negotiation steps taken ("{sasl}success")
         metrics.xmpp_s2s_links.labels("in").inc()
 
     @property
@@ -197,14 +201,31 @@ class ServerSession(CommandSession[State, XmlFrame]):
         self.log.info("xmpp.s2s_stream_error", condition=condition)
         self.finished = True
 
-    def features(self) -> ET.Element[str]:
+    @property
+    def secure(self) -> bool:
+        return self.runtime.config.xmpp.s2s_secure
+
+    def certified(self, domain: str) -> bool:
+        """Whether the peer's certificate, checked in the handshake, is for `domain` (XEP-0178)."""
+        return certificate_matches(domain, certificate_names(self.conn.peer_certificate()))
+
+    def features(self) -> list[ET.Element[str]]:
         if not self.conn.tls:
             starttls = ET.Element(TLS + "starttls")
             ET.SubElement(starttls, TLS + "required")
-            return starttls
-        offer = ET.Element("{" + dialback.FEATURE_NS + "}dialback")
-        ET.SubElement(offer, "{" + dialback.FEATURE_NS + "}errors")  # XEP-0220 2.6: errors answered in kind
-        return offer
+            return [starttls]
+        if (SASL + "success") in self.done:
+            return []  # authenticated: nothing more to negotiate
+        offered = []
+        if self.remote and self.certified(self.remote):
+            mechanisms = ET.Element(SASL + "mechanisms")
+            ET.SubElement(mechanisms, SASL + "mechanism").text = "EXTERNAL"
+            offered.append(mechanisms)
+        if not self.secure:
+            offer = ET.Element("{" + dialback.FEATURE_NS + "}dialback")
+            ET.SubElement(offer, "{" + dialback.FEATURE_NS + "}errors")  # XEP-0220 2.6: errors answered in kind
+            offered.append(offer)
+        return offered
 
     async def answer_result(self, request: dialback.Request) -> None:
         """Check a key the remote sent for its domain (XEP-0220 2.3) and tell it the outcome (2.4)."""
@@ -255,7 +276,11 @@ async def _open(s: ServerSession, frame: StreamOpen) -> None:
     s.conn.write(wire.stream_header(domain=domain, stream_id=s.stream_id, to=frame.attributes.get("from") or None,
                                     content_ns=wire.SERVER_NS))
     s.header_sent = True
-    s.conn.write(wire.features(s.features()))
+    try:
+        s.remote = Jid.parse(frame.attributes.get("from", "")).domain
+    except JidError:
+        s.remote = ""
+    s.conn.write(wire.features(*s.features()))
     s.state = State.OPEN
 
 
@@ -275,7 +300,31 @@ async def _starttls(s: ServerSession, frame: Stanza) -> None:
         s.log.info("xmpp.s2s_input_dropped", bytes=dropped)
     s.state = State.OPENING
     s.header_sent = False
-    await s.conn.start_tls(s.runtime.tls.context)
+    tls = s.runtime.tls
+    await s.conn.start_tls(tls.peer_checking_context(s.runtime.config.xmpp.s2s_ca_file) if s.secure else tls.context)
+
+
+@COMMANDS.handles(SASL + "auth", OPEN)
+async def _auth(s: ServerSession, frame: Stanza) -> None:
+    """SASL EXTERNAL on the peer's certificate (XEP-0178): the domain it names (or the stream's `from`)."""
+    element = frame.element
+    text = (element.text or "").strip()
+    try:
+        authzid = base64.b64decode(text, validate=True).decode() if text and text != "=" else ""
+    except (ValueError, UnicodeDecodeError):
+        authzid = "?"
+    domain = authzid or s.remote
+    if (element.get("mechanism") != "EXTERNAL" or not s.conn.tls or (SASL + "success") in s.done or not domain
+            or not s.certified(domain) or await s.federation.is_local(domain)):
+        s.conn.write(f"<failure xmlns='{wire.SASL_NS}'><not-authorized/></failure>".encode())
+        return
+    s.conn.write(f"<success xmlns='{wire.SASL_NS}'/>".encode())
+    s.done.add(SASL + "success")
+    s.accepted.add((domain, s.domain))
+    s.log.info("xmpp.s2s_in_accepted", remote=domain, local=s.domain, by="certificate")
+    s.framer.reset()  # RFC 6120 6.4.6: a new stream after SASL success
+    s.state = State.OPENING
+    s.header_sent = False
 
 
 @COMMANDS.handles(dialback.DB + "result", OPEN)
@@ -285,6 +334,10 @@ async def _db_result(s: ServerSession, frame: Stanza) -> None:
     request = dialback.parse(frame.element)
     if request.type is not None:
         raise StreamError("unsupported-stanza-type", "a dialback answer on a stream that asked nothing")
+    if s.secure:  # [xmpp] s2s_secure: certificates only
+        s.conn.write(_dialback_error("result", request.to, request.sender, "policy-violation",
+                                     "this server federates only on valid certificates (XEP-0178)"))
+        return
     if request.to != s.domain and not await s.federation.is_local(request.to):
         s.conn.write(_dialback_error("result", request.to, request.sender, "item-not-found", "not served here"))
         return
@@ -451,4 +504,4 @@ def _server_answer(iq: ET.Element[str], server: Jid) -> ET.Element[str]:
     return wire.stanza_error(iq, "service-unavailable")
 
 
-_NAMES = frozenset({"open", "close", "starttls", "result", "verify", "message", "presence", "iq"})
+_NAMES = frozenset({"open", "close", "starttls", "auth", "result", "verify", "message", "presence", "iq"})
