@@ -435,6 +435,12 @@ class Connection(asyncio.Protocol):
         self._transport.write(data)
         self._unanswered = False  # what we send carries the ACK
 
+    def unsent(self) -> int:
+        """Bytes written and not yet taken by the peer's socket (queued here and in the transport)."""
+        transport = self._transport
+        waiting = transport.get_write_buffer_size() if isinstance(transport, asyncio.WriteTransport) else 0
+        return self._pending_size + waiting
+
     @property
     def writing_paused(self) -> bool:
         """The peer is not reading: the transport holds more than its high-water mark of our output."""
@@ -512,7 +518,8 @@ class Connection(asyncio.Protocol):
                                              ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as err:
             self.abort()
-            raise ConnectionClosed(f"TLS handshake failed: {err}") from None
+            # The cause stays: a client may try again differently when the certificate did not check.
+            raise ConnectionClosed(f"TLS handshake failed: {err}") from err
         if transport is None:
             raise ConnectionClosed("TLS handshake failed")
         self._transport = transport

@@ -35,6 +35,8 @@ from xml.etree import ElementTree as ET
 
 from polyport import log, metrics
 from polyport.directory.errors import DirectoryError
+from polyport.net.connection import Connection, ConnectionClosed, IdleTimeout
+from polyport.net.connection import connect as dial
 from polyport.net.framing import FrameError, FrameTooLarge
 from polyport.net.framing.xmlstream import STREAMS_NS, Stanza, StreamOpen, XmlFrame, XmlStreamFramer
 from polyport.net.resolver import DnsError, DnsNotFound, DnsTemporary
@@ -120,13 +122,12 @@ def certificate_matches(domain: str, names: list[str]) -> bool:
 
 
 class OutgoingStream:
-    """A stream this server opened to another (reading with the same framer as the listeners)."""
+    """A stream this server opened to another, on the node's Connection (the same framer, limits and idle
+    timer as the listeners' streams)."""
 
-    def __init__(self, runtime: Runtime, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, local: str,
-                 remote: str) -> None:
+    def __init__(self, runtime: Runtime, conn: Connection, local: str, remote: str) -> None:
         self.runtime = runtime
-        self.reader = reader
-        self.writer = writer
+        self.conn = conn
         self.local = local
         self.remote = remote
         self.framer = XmlStreamFramer()
@@ -136,18 +137,13 @@ class OutgoingStream:
         self.authenticated_by = ""  # how the remote accepted us: "certificate" (XEP-0178) or "dialback"
 
     async def frame(self) -> XmlFrame:
-        while True:
-            try:
-                frame = self.framer.next_frame()
-            except (FrameError, FrameTooLarge) as err:
-                raise S2sFailure("remote-server-not-found", f"the remote server's XML: {err}") from None
-            if frame is not None:
-                return frame
-            data = await self.reader.read(65536)
-            if not data:
-                self.framer.eof()
-                raise S2sFailure("remote-server-not-found", "the remote server closed the connection")
-            self.framer.feed(data)
+        """The next frame; IdleTimeout passes (the caller decides whether silence ends the stream)."""
+        try:
+            return await self.conn.read_frame(self.framer)
+        except (FrameError, FrameTooLarge) as err:
+            raise S2sFailure("remote-server-not-found", f"the remote server's XML: {err}") from None
+        except ConnectionClosed:
+            raise S2sFailure("remote-server-not-found", "the remote server closed the connection") from None
 
     async def element(self) -> ET.Element[str]:
         frame = await self.frame()
@@ -162,8 +158,7 @@ class OutgoingStream:
 
     async def open(self) -> ET.Element[str]:
         """Our stream header, then the remote's and its features."""
-        self.writer.write(wire.stream_header(domain=self.local, stream_id="", to=self.remote,
-                                             content_ns=wire.SERVER_NS))
+        self.conn.write(wire.stream_header(domain=self.local, stream_id="", to=self.remote, content_ns=wire.SERVER_NS))
         frame = await self.frame()
         if not isinstance(frame, StreamOpen) or frame.namespaces.get("") != wire.SERVER_NS:
             raise S2sFailure("remote-server-not-found", "the remote server did not open a server stream")
@@ -179,22 +174,29 @@ class OutgoingStream:
         ssl.SSLCertVerificationError when `verify` and the certificate is not valid for the domain."""
         if features.find(TLS + "starttls") is None:
             raise S2sFailure("remote-server-not-found", "the remote server offers no TLS")
-        self.writer.write(b"<starttls xmlns='" + wire.TLS_NS.encode() + b"'/>")
+        self.conn.write(b"<starttls xmlns='" + wire.TLS_NS.encode() + b"'/>")
         if (await self.element()).tag != TLS + "proceed":
             raise S2sFailure("remote-server-not-found", "the remote server refused STARTTLS")
         self.framer.reset()
         context = self.runtime.tls.client_context(verify=verify, cafile=self.runtime.config.xmpp.s2s_ca_file)
-        await self.writer.start_tls(context, server_hostname=self.remote)
+        try:
+            await self.conn.start_tls(context, server_side=False, server_hostname=self.remote)
+        except ConnectionClosed as err:
+            if isinstance(err.__cause__, ssl.SSLCertVerificationError):
+                raise err.__cause__ from None
+            raise S2sFailure("remote-server-not-found", f"{self.remote}: {err}") from None
         self.verified = verify
         return await self.open()
 
+    def write(self, stanza: ET.Element[str]) -> None:
+        self.conn.write(wire.serialize(stanza))
+
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.write(wire.STREAM_END)
-            self.writer.close()
+        self.conn.write(wire.STREAM_END)
+        self.conn.close()
 
 
-async def connect(runtime: Runtime, local: str, remote: str, *, verify: bool = True) -> OutgoingStream:
+async def connect(runtime: Runtime, local: str, remote: str) -> OutgoingStream:
     """A TCP connection to the remote domain's server (each address of each target in turn)."""
     last = S2sFailure("remote-server-not-found", f"no server of {remote} could be reached")
     for host, port in await targets(runtime, remote):
@@ -208,14 +210,14 @@ async def connect(runtime: Runtime, local: str, remote: str, *, verify: bool = T
             continue
         for address in addresses:
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT)
+                conn = await dial(address, port, connect_timeout=CONNECT_TIMEOUT, idle_timeout=IDLE_CLOSE)
             except TimeoutError:
                 last = S2sFailure("remote-server-timeout", f"{address} port {port} did not answer")
                 continue
             except OSError as err:
                 last = S2sFailure("remote-server-not-found", f"{address} port {port}: {err.strerror or err}")
                 continue
-            return OutgoingStream(runtime, reader, writer, local, remote)
+            return OutgoingStream(runtime, conn, local, remote)
     raise last
 
 
@@ -227,14 +229,14 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
         try:
             features = await stream.starttls(await stream.open(), verify=True)
         except ssl.SSLCertVerificationError as err:  # not valid for the domain: again, unchecked, and dialback
-            stream.writer.close()
+            stream.conn.abort()
             if secure:
                 raise S2sFailure("remote-server-not-found", f"{remote}'s certificate: {err.verify_message}") from None
             stream = await connect(runtime, local, remote)
             features = await stream.starttls(await stream.open(), verify=False)
         mechanisms = [m.text for m in features.iterfind(f"{SASL}mechanisms/{SASL}mechanism")]
         if "EXTERNAL" in mechanisms:  # the remote takes our certificate for our domain (XEP-0178)
-            stream.writer.write(f"<auth xmlns='{wire.SASL_NS}' mechanism='EXTERNAL'>"
+            stream.conn.write(f"<auth xmlns='{wire.SASL_NS}' mechanism='EXTERNAL'>"
                                 f"{base64.b64encode(local.encode()).decode()}</auth>".encode())
             if (await stream.element()).tag == SASL + "success":
                 stream.framer.reset()
@@ -245,7 +247,7 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
             raise S2sFailure("remote-server-not-found", f"{remote} did not take our certificate (XEP-0178)")
         if features.find("{" + dialback.FEATURE_NS + "}dialback") is None and not stream.dialback_declared:
             raise S2sFailure("remote-server-not-found", "the remote server offers no way to authenticate (dialback)")
-        stream.writer.write(dialback.element("result", local, remote,
+        stream.conn.write(dialback.element("result", local, remote,
                                              key=dialback.key(secret, remote, local, stream.stream_id)))
         while (answer := await stream.element()).tag != dialback.DB + "result":
             continue
@@ -253,7 +255,7 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
             raise S2sFailure("remote-server-not-found", f"{remote} did not accept this server for {local}")
         stream.authenticated_by = "dialback"
     except BaseException:
-        stream.writer.close()
+        stream.conn.abort()
         raise
     return stream
 
@@ -285,10 +287,10 @@ class Link:
     def send(self, stanza: ET.Element[str]) -> None:
         self.used = time.monotonic()
         if self.stream is not None:
-            if self.stream.writer.transport.get_write_buffer_size() > MAX_UNSENT:
+            if self.stream.conn.unsent() > MAX_UNSENT:
                 self.federation.bounce(stanza, S2sFailure("resource-constraint", f"{self.remote} is not reading"))
                 return
-            self.stream.writer.write(wire.serialize(stanza))
+            self.stream.write(stanza)
             self.sent += 1
             metrics.xmpp_s2s_stanzas.labels("out").inc()
             return
@@ -355,8 +357,8 @@ class Link:
         go one way (RFC 6120 4.1): what the remote sends here is dropped."""
         while True:
             try:
-                await asyncio.wait_for(stream.element(), timeout=max(1.0, self.used + IDLE_CLOSE - time.monotonic()))
-            except TimeoutError:
+                await stream.element()
+            except IdleTimeout:  # the remote is quiet (it sends nothing on our stream): are we?
                 if time.monotonic() - self.used >= IDLE_CLOSE:
                     return
             except S2sFailure:
@@ -442,7 +444,7 @@ class Federation:
             features = await stream.open()
             if features.find(TLS + "starttls") is not None:  # the question is no secret, but servers want TLS
                 await stream.starttls(features, verify=False)
-            stream.writer.write(dialback.element("verify", receiving, originating, key=key, stream_id=stream_id))
+            stream.conn.write(dialback.element("verify", receiving, originating, key=key, stream_id=stream_id))
             while True:
                 answer = await stream.element()
                 if answer.tag == dialback.DB + "verify" and answer.get("id") == stream_id:
