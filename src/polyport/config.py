@@ -313,6 +313,9 @@ class XmppSettings(_Section):
     s2s_ca_file: Annotated[str, _doc(
         "A PEM file of certificate authorities trusted for other XMPP servers' certificates, beside the "
         "system's (a private federation).")] = ""
+    s2s_private_addresses: Annotated[bool, _doc(
+        "Connect to other XMPP servers at loopback, private and link-local addresses (a federation inside one "
+        "network). Off: a domain's DNS records cannot aim this server's connections at local services.")] = False
     upload_url: Annotated[str, _doc(
         "Where clients reach the uploaded files, scheme, host and port (\"https://files.example.com\"; behind a "
         "proxy, its address). Default: https on the public host name and the https port, else the webmail's.",

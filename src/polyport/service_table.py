@@ -113,7 +113,7 @@ SERVICES: tuple[Service, ...] = (
     Service("xmpps", "XMPP over TLS", (5223,), TCP, TlsMode.IMPLICIT, False, True, "polyport.xmpp",
             "direct TLS (XEP-0368)"),
     Service("xmpp-s2s", "XMPP server-to-server", (5269,), TCP, TlsMode.STARTTLS, False, False, "polyport.xmpp",
-            "federation with other XMPP servers (off until enabled)"),
+            "federation with other XMPP servers"),
     Service("sip", "SIP", (5060,), UDP_TCP, TlsMode.NONE, False, True, None, "registrar, proxy"),
     Service("sips", "SIPS", (5061,), TCP, TlsMode.IMPLICIT, False, True, None),
     Service("rtp", "RTP media", (), UDP, TlsMode.NONE, False, True, None, "media relay for calls",

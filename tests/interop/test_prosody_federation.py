@@ -115,7 +115,8 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
     dns = DnsFixture()
     home = Path(tempfile.mkdtemp(prefix="prosody-"))
     data = tmp_path_factory.mktemp("federation")
-    ours = ThreadedNode(node_config(data, "xmpp-s2s", 0, "enabled = true\n", dns=dns.server, domain=OURS)).start()
+    ours = ThreadedNode(node_config(data, "xmpp-s2s", 0, "enabled = true\n[xmpp]\ns2s_private_addresses = true\n",
+                                         dns=dns.server, domain=OURS)).start()
     try:
         process, prosody_c2s, prosody_s2s = start_prosody(home, dns, ["bob", "carol"], data / "tls" / "cert.pem")
     except BaseException:

@@ -15,10 +15,12 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from polyport.net.framing.xmlstream import StreamClose
 from polyport.net.tls import make_self_signed
 from polyport.xmpp import dialback
+from polyport.xmpp.jid import Jid
 from tests.dnsfixture import DnsFixture
-from tests.node_thread import ThreadedNode, node_config
+from tests.node_thread import ThreadedNode, eventually, node_config
 from tests.xmpp.conftest import PASSWORD, SASL, Stream, plain_login
 
 C = "{jabber:client}"
@@ -48,8 +50,9 @@ class Server:
 def start(tmp_path_factory: pytest.TempPathFactory, dns: DnsFixture, domain: str, xmpp: str = "",
           data: Path | None = None) -> Server:
     data = data or tmp_path_factory.mktemp(domain)
-    config = node_config(data, "xmpp-s2s", 0, f"enabled = true\n[xmpp]\nrooms = \"\"\n{xmpp}", dns=dns.server,
-                         domain=domain)
+    # Loopback is where the other node is: s2s_private_addresses lets links go there.
+    settings = f"enabled = true\n[xmpp]\nrooms = \"\"\ns2s_private_addresses = true\n{xmpp}"
+    config = node_config(data, "xmpp-s2s", 0, settings, dns=dns.server, domain=domain)
     running = ThreadedNode(config).start()
     ports = {b.service: b.port for b in running.node.bound_listeners()}
     host = f"xmpp.{domain}"
@@ -169,8 +172,22 @@ def test_subscriptions_and_presence_across_servers(servers: tuple[Server, Server
     presence_from(a, f"{bob}/phone")
     a2 = login(one, alice, "laptop")
     presence_from(a2, f"{bob}/phone")
+    # Alice removes Bob: his server learns her subscription is gone (RFC 6121 2.5.2).
+    assert two.running.call(_subscription(two, bob, alice)) == "from"
+    a.send(f"<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='{bob}' subscription='remove'/>"
+           f"</query></iq>")
+    next_of(a, "iq", id="rm")
+    eventually(lambda: two.running.call(_subscription(two, bob, alice)) == "none", timeout=10)
     for stream in (a, a2, b):
         stream.close()
+
+
+async def _subscription(server: Server, account: str, contact: str) -> str | None:
+    runtime = server.running.runtime
+    record = await runtime.directory.login_record(account)
+    assert record is not None
+    item = await runtime.rosters.item(record.account_id, contact)
+    return item.subscription if item is not None else None
 
 
 def test_iq_to_the_other_server_and_account(servers: tuple[Server, Server]) -> None:
@@ -237,7 +254,10 @@ def test_a_forged_key_is_refused_and_stanzas_need_acceptance(servers: tuple[Serv
     stream.send(f"<db:result from='two.test' to='one.test'>{'0' * 64}</db:result>")
     answer = stream.stanza().element
     assert answer.tag == dialback.DB + "result" and answer.get("type") == "invalid"
-    # Nothing was accepted: a stanza from two.test ends the stream.
+    assert isinstance(stream.frame(), StreamClose)  # XEP-0220 2.4: and the stream ends
+    stream.close()
+    # Nothing accepted: a stanza from two.test ends the stream.
+    stream, _ = s2s_stream(one, "two.test")
     stream.send(f"<message from='mallory@two.test' to='{victim}'><body>hi</body></message>")
     assert stream_error(stream) == "invalid-from"
     stream.close()
@@ -355,3 +375,50 @@ def test_without_a_certificate_there_is_no_way_in(secure_servers: tuple[Server, 
     stream.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
     assert stream.stanza().element.tag == SASL + "failure"
     stream.close()
+
+
+def test_presence_to_our_own_domain_leaves_no_link(servers: tuple[Server, Server]) -> None:
+    """A domain not yet known to be ours goes to a link first, which finds it ours and hands it back."""
+    one, _ = servers
+    assert one.running.call(_detour(one)) == []
+
+
+async def _detour(server: Server) -> list[dict[str, object]]:
+    import asyncio
+
+    from polyport.xmpp.router import router_for
+
+    router = router_for(server.running.runtime)
+    federation = router.federation
+    assert federation is not None
+    federation.forget_domains()
+    presence = ET.Element(C + "presence", {"from": "user1@one.test/desk", "to": "nobody@one.test"})
+    router.deliver_presence(presence, Jid.parse("nobody@one.test"))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if not any(link["remote"] == "one.test" for link in federation.summary()):
+            break
+    return [link for link in federation.summary() if link["remote"] == "one.test"]
+
+
+def test_links_go_only_to_public_addresses_unless_allowed() -> None:
+    """The DNS is anyone's: an SRV record aiming at this host or its network is refused."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from polyport.xmpp import federation
+    from polyport.xmpp.federation import S2sFailure
+
+    class Resolver:
+        async def query(self, name: str, rdtype: str) -> object:
+            target = SimpleNamespace(priority=0, weight=0, port=6379, target="redis.evil.test.")
+            return SimpleNamespace(records=(target,))
+
+        async def addresses(self, host: str) -> list[str]:
+            return ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1"]
+
+    runtime = SimpleNamespace(resolver=Resolver(),
+                              config=SimpleNamespace(xmpp=SimpleNamespace(s2s_private_addresses=False)))
+    with pytest.raises(S2sFailure) as caught:
+        asyncio.run(federation.connect(runtime, "one.test", "evil.test"))  # type: ignore[arg-type]
+    assert "not a public address" in caught.value.text

@@ -203,7 +203,8 @@ async def domains(request: web.Request) -> web.StreamResponse:
 
 
 async def _dns_records(request: web.Request, domain: str) -> list[dict[str, str]]:
-    """What to publish for a domain: MX, SPF, DKIM, DMARC, MTA-STS and autoconfig (the check compares)."""
+    """What to publish for a domain: MX, SPF, DKIM, DMARC, MTA-STS, autoconfig and XMPP's SRV records (the
+    check compares)."""
     from polyport.web.wellknown import public_hostname
 
     runtime = runtime_of(request)
@@ -218,6 +219,12 @@ async def _dns_records(request: web.Request, domain: str) -> list[dict[str, str]
         {"name": f"_imaps._tcp.{domain}", "type": "SRV", "value": f"0 1 993 {host}."},
         {"name": f"_submissions._tcp.{domain}", "type": "SRV", "value": f"0 1 465 {host}."},
     ]
+    # XMPP's (RFC 6120 3.2, XEP-0368): clients find the server, and other servers too where federation is on.
+    for service, label in (("xmpp", "_xmpp-client"), ("xmpps", "_xmpps-client"), ("xmpp-s2s", "_xmpp-server")):
+        resolved = runtime.config.service(service)
+        if resolved.enabled and resolved.ports and resolved.ports[0]:
+            records.append({"name": f"{label}._tcp.{domain}", "type": "SRV",
+                            "value": f"0 5 {resolved.ports[0]} {host}."})
     for key in await admin.dkim_keys(runtime, actor_of(request), domain):
         records.insert(2, {"name": f"{key.selector}._domainkey.{domain}", "type": "TXT", "value": key.txt_record()})
     return records

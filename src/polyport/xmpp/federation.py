@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import random
 import secrets
 import ssl
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
@@ -59,6 +60,7 @@ MAX_QUEUED = 1000  # stanzas waiting for one link
 MAX_UNSENT = 1024 * 1024  # bytes written to a link the remote has not read yet, at most
 MAX_VERIFYING = 64  # dialback checks under way at once, in a worker
 MAX_DOMAINS_KNOWN = 10_000
+MAX_LINKS = 2_000  # links to other servers a worker keeps at once (each a connection, or its back-off)
 SECRET_KEY = "xmpp:dialback-secret"  # noqa: S105 (the key-value store's key, not a secret)
 STREAM = "{" + STREAMS_NS + "}"
 TLS = "{" + wire.TLS_NS + "}"
@@ -209,6 +211,11 @@ async def connect(runtime: Runtime, local: str, remote: str) -> OutgoingStream:
             last = S2sFailure("remote-server-not-found", f"DNS: {err}")
             continue
         for address in addresses:
+            if not runtime.config.xmpp.s2s_private_addresses and not ipaddress.ip_address(address).is_global:
+                # The DNS is anyone's: a domain's records must not aim our connections at this host's or
+                # this network's own services.
+                last = S2sFailure("remote-server-not-found", f"{host} is at {address}, not a public address")
+                continue
             try:
                 conn = await dial(address, port, connect_timeout=CONNECT_TIMEOUT, idle_timeout=IDLE_CLOSE)
             except TimeoutError:
@@ -286,11 +293,13 @@ class Link:
 
     def send(self, stanza: ET.Element[str]) -> None:
         self.used = time.monotonic()
-        if self.stream is not None:
-            if self.stream.conn.unsent() > MAX_UNSENT:
-                self.federation.bounce(stanza, S2sFailure("resource-constraint", f"{self.remote} is not reading"))
+        stream = self.stream
+        if stream is not None:
+            if stream.conn.unsent() > MAX_UNSENT:  # it stopped reading: the link goes, the next one starts anew
+                self.federation.bounce(stanza, S2sFailure("remote-server-timeout", f"{self.remote} is not reading"))
+                stream.conn.abort()
                 return
-            self.stream.write(stanza)
+            stream.write(stanza)
             self.sent += 1
             metrics.xmpp_s2s_stanzas.labels("out").inc()
             return
@@ -304,21 +313,30 @@ class Link:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.run())
 
+    def _bounce_queue(self, failure: S2sFailure) -> None:
+        queued, self.queue = self.queue, deque()
+        for stanza in queued:
+            self.federation.bounce(stanza, failure)
+
     async def run(self) -> None:
-        log_ = self.federation.log.bind(local=self.local, remote=self.remote)
+        federation = self.federation
+        log_ = federation.log.bind(local=self.local, remote=self.remote)
         try:
-            if await self.federation.is_local(self.remote):  # ours after all: back to the router
+            if await federation.is_local(self.remote):  # ours after all: back to the router
                 queued, self.queue = self.queue, deque()
                 for stanza in queued:
-                    self.federation.router.deliver_local(stanza)
+                    federation.router.deliver_local(stanza)
                 return
-            secret = await self.federation.secret()
+            if not await federation.is_local(self.local):  # never as another server's domain
+                self.queue.clear()
+                return
+            secret = await federation.secret()
             try:
-                stream = await asyncio.wait_for(negotiate(self.federation.runtime, self.local, self.remote, secret),
+                stream = await asyncio.wait_for(negotiate(federation.runtime, self.local, self.remote, secret),
                                                 NEGOTIATE_TIMEOUT)
             except TimeoutError:
                 raise S2sFailure("remote-server-timeout", f"{self.remote} took too long to accept a stream") from None
-            except (OSError, ssl.SSLError) as err:
+            except (OSError, ssl.SSLError, UnicodeError) as err:
                 raise S2sFailure("remote-server-not-found", f"{self.remote}: {err}") from None
             log_.info("xmpp.s2s_out_ready", verified=stream.verified, authenticated_by=stream.authenticated_by)
             self.failures, self.last_failure, self.retry_at = 0, None, 0.0
@@ -334,23 +352,24 @@ class Link:
                 metrics.xmpp_s2s_links.labels("out").dec()
                 stream.close()
                 log_.info("xmpp.s2s_out_closed")
+        except asyncio.CancelledError:  # the node is stopping: nothing more goes out, nothing starts again
+            self.queue.clear()
+            raise
         except S2sFailure as err:
             self.failures += 1
             self.last_failure = err
             self.retry_at = time.monotonic() + min(RETRY_FIRST * 2 ** (self.failures - 1), RETRY_MAX)
             log_.info("xmpp.s2s_out_failed", condition=err.condition, reason=err.text, failures=self.failures)
-            queued, self.queue = self.queue, deque()
-            for stanza in queued:
-                self.federation.bounce(stanza, err)
+            self._bounce_queue(err)
         except Exception:
             log_.exception("xmpp.s2s_out_crashed")
-            queued, self.queue = self.queue, deque()
-            for stanza in queued:
-                self.federation.bounce(stanza, S2sFailure("internal-server-error", "the link failed"))
+            self._bounce_queue(S2sFailure("internal-server-error", "the link failed"))
         finally:
             self.task = None
-            if self.queue:  # came while it closed: a new stream for it
+            if self.queue and not federation.closing:  # came while it closed: a new stream for it
                 self.task = asyncio.get_running_loop().create_task(self.run())
+            elif self.retry_at <= time.monotonic():
+                federation.forget(self)  # nothing to remember: no failure to wait out
 
     async def hold(self, stream: OutgoingStream) -> None:
         """Keep the stream until the remote ends it or it is unused for IDLE_CLOSE seconds. Servers' streams
@@ -361,7 +380,7 @@ class Link:
             except IdleTimeout:  # the remote is quiet (it sends nothing on our stream): are we?
                 if time.monotonic() - self.used >= IDLE_CLOSE:
                     return
-            except S2sFailure:
+            except (S2sFailure, OSError, ssl.SSLError):
                 return
 
 
@@ -372,7 +391,11 @@ class Federation:
         self.router = router
         self.runtime = runtime
         self.links: dict[tuple[str, str], Link] = {}
-        self._local: dict[str, bool] = {}
+        # Which domains are ours: those found ours are kept (until the directory changes); others, the most
+        # recent MAX_DOMAINS_KNOWN (names come from anyone: stream headers, what users write to).
+        self._ours: set[str] = set()
+        self._others: OrderedDict[str, None] = OrderedDict()
+        self.closing = False
         self._secret: bytes | None = None
         self._verifying = asyncio.Semaphore(MAX_VERIFYING)
         self.log = log.get(service=SERVICE)
@@ -380,14 +403,18 @@ class Federation:
     # -- which domains are ours --
 
     async def is_local(self, domain: str) -> bool:
-        known = self._local.get(domain)
-        if known is not None:
-            return known
-        local = await self._served(domain)
-        if len(self._local) >= MAX_DOMAINS_KNOWN:
-            self._local.clear()
-        self._local[domain] = local
-        return local
+        if domain in self._ours:
+            return True
+        if domain in self._others:
+            self._others.move_to_end(domain)
+            return False
+        if await self._served(domain):
+            self._ours.add(domain)
+            return True
+        self._others[domain] = None
+        if len(self._others) > MAX_DOMAINS_KNOWN:
+            self._others.popitem(last=False)
+        return False
 
     async def _served(self, domain: str) -> bool:
         label, _, parent = domain.partition(".")
@@ -408,10 +435,11 @@ class Federation:
 
     def maybe_remote(self, domain: str) -> bool:
         """Without waiting: False for a domain known to be ours (one never asked about may be)."""
-        return not self._local.get(domain, False)
+        return domain not in self._ours
 
     def forget_domains(self) -> None:
-        self._local.clear()
+        self._ours.clear()
+        self._others.clear()
 
     # -- dialback --
 
@@ -447,8 +475,10 @@ class Federation:
             stream.conn.write(dialback.element("verify", receiving, originating, key=key, stream_id=stream_id))
             while True:
                 answer = await stream.element()
-                if answer.tag == dialback.DB + "verify" and answer.get("id") == stream_id:
-                    return "valid" if answer.get("type") == "valid" else "invalid"
+                if (answer.tag == dialback.DB + "verify" and answer.get("id") == stream_id
+                        and answer.get("from") == originating and answer.get("to") == receiving):
+                    kind = answer.get("type")
+                    return kind if kind in ("valid", "invalid") else "error"
         finally:
             stream.close()
 
@@ -463,8 +493,17 @@ class Federation:
         key = (sender.domain, to.domain)
         link = self.links.get(key)
         if link is None:
+            if self.closing:
+                return
+            if len(self.links) >= MAX_LINKS:
+                self.bounce(stanza, S2sFailure("resource-constraint", "too many servers at once"))
+                return
             link = self.links[key] = Link(self, sender.domain, to.domain)
         link.send(stanza)
+
+    def forget(self, link: Link) -> None:
+        if self.links.get((link.local, link.remote)) is link:
+            del self.links[(link.local, link.remote)]
 
     def bounce(self, stanza: ET.Element[str], failure: S2sFailure) -> None:
         """The error answer to a stanza that could not go (RFC 6120 8.3.1: never to an error)."""
@@ -475,9 +514,10 @@ class Federation:
         self.router.deliver_local(wire.stanza_error(stanza, condition, failure.text))
 
     def expire(self, now: float) -> None:
-        """Links neither in use nor waiting out a failure are forgotten."""
+        """Links neither in use nor waiting out a failure are forgotten (RouterTask, now and then)."""
         for key, link in list(self.links.items()):
-            if link.task is None and link.stream is None and not link.queue and link.retry_at <= now:
+            # A failed one is kept a while after its back-off, so failing again doubles it.
+            if link.task is None and link.stream is None and not link.queue and link.retry_at + RETRY_MAX <= now:
                 del self.links[key]
 
     def summary(self) -> list[dict[str, object]]:
@@ -488,6 +528,7 @@ class Federation:
                 for link in self.links.values()]
 
     async def close(self) -> None:
+        self.closing = True
         for link in list(self.links.values()):
             if link.task is not None:
                 link.task.cancel()

@@ -561,6 +561,8 @@ class Router:
                 if now >= next_announce:
                     self.announce_all()
                     self.forget_silent(now)
+                    if self.federation is not None:
+                        self.federation.expire(now)
                     next_announce = now + ANNOUNCE_EVERY
         finally:
             self._running = False

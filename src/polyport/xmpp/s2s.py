@@ -110,6 +110,7 @@ class ServerSession(CommandSession[State, XmlFrame]):
         self.remote = ""  # the stream's `from`, the domain the peer says it is
         self.router: Router = router_for(runtime)
         self.accepted: set[tuple[str, str]] = set()  # (remote domain, our domain) pairs dialback proved
+        self.checking: set[tuple[str, str]] = set()  # pairs whose key is being checked
         self.pending: set[asyncio.Task[None]] = set()
         self.done: set[str] = set()  # negotiation steps taken ("{sasl}success")
         metrics.xmpp_s2s_links.labels("in").inc()
@@ -229,32 +230,42 @@ class ServerSession(CommandSession[State, XmlFrame]):
 
     async def answer_result(self, request: dialback.Request) -> None:
         """Check a key the remote sent for its domain (XEP-0220 2.3) and tell it the outcome (2.4)."""
-        outcome = await self.federation.verify(request.sender, request.to, self.stream_id, request.key)
+        pair = (request.sender, request.to)
+        try:
+            outcome = await self.federation.verify(request.sender, request.to, self.stream_id, request.key)
+        except Exception:
+            self.log.exception("xmpp.dialback_check_failed", remote=request.sender)
+            outcome = "error"
+        finally:
+            self.checking.discard(pair)
         if self.finished:
             return
         if outcome == "valid":
-            if len(self.accepted) < MAX_ACCEPTED:
-                self.accepted.add((request.sender, request.to))
-            self.log.info("xmpp.s2s_in_accepted", remote=request.sender, local=request.to)
+            self.accepted.add(pair)
+            self.log.info("xmpp.s2s_in_accepted", remote=request.sender, local=request.to, by="dialback")
             self.conn.write(dialback.element("result", request.to, request.sender, answer="valid"))
-        elif outcome == "invalid":
+        elif outcome == "invalid":  # XEP-0220 2.4: told, and the stream ends
             self.log.info("xmpp.s2s_in_refused", remote=request.sender, local=request.to)
             self.conn.write(dialback.element("result", request.to, request.sender, answer="invalid"))
+            self.conn.write(wire.STREAM_END)
+            self.finished = True
+            self.conn.close()
         else:
             self.conn.write(_dialback_error("result", request.to, request.sender,
-                                            "remote-server-not-found", "its server could not be asked"))
+                                            "remote-server-timeout", "its server could not be asked"))
 
     def reply(self, error_or_result: ET.Element[str]) -> None:
         """An answer to what arrived: back to the sender's server."""
         self.federation.send(error_or_result)
 
 
-def _dialback_error(kind: str, sender: str, to: str, condition: str, text: str) -> bytes:
-    """XEP-0220 2.6's error answer (`type='error'` and a stanza error inside)."""
-    inner = f"<error type='cancel'><{condition} xmlns='{wire.STANZA_ERRORS_NS}'/>" \
+def _dialback_error(kind: str, sender: str, to: str, condition: str, text: str, stream_id: str = "") -> bytes:
+    """XEP-0220 2.6's error answer (`type='error'` and a stanza error inside; a verify's with its id)."""
+    inner = f"<error type='{wire.STANZA_ERRORS[condition]}'><{condition} xmlns='{wire.STANZA_ERRORS_NS}'/>" \
             f"<text xmlns='{wire.STANZA_ERRORS_NS}'>{wire.escape_text(text)}</text></error>"
-    return (f"<db:{kind} from='{wire.escape_attribute(sender)}' to='{wire.escape_attribute(to)}' type='error'>"
-            f"{inner}</db:{kind}>").encode()
+    id_attribute = f" id='{wire.escape_attribute(stream_id)}'" if stream_id else ""
+    return (f"<db:{kind} from='{wire.escape_attribute(sender)}' to='{wire.escape_attribute(to)}'{id_attribute} "
+            f"type='error'>{inner}</db:{kind}>").encode()
 
 
 @COMMANDS.handles("open", OPENING)
@@ -343,8 +354,19 @@ async def _db_result(s: ServerSession, frame: Stanza) -> None:
         return
     if await s.federation.is_local(request.sender):
         raise StreamError("invalid-from", "that domain is ours")
+    pair = (request.sender, request.to)
+    if pair in s.accepted:
+        s.conn.write(dialback.element("result", request.to, request.sender, answer="valid"))
+        return
+    if pair in s.checking:
+        return  # its answer comes when the check of the same pair ends
     if len(s.pending) >= MAX_PENDING:
         raise StreamError("policy-violation", "too many dialback requests at once")
+    if len(s.accepted) >= MAX_ACCEPTED:
+        s.conn.write(_dialback_error("result", request.to, request.sender, "resource-constraint",
+                                     "too many domains on one stream"))
+        return
+    s.checking.add(pair)
     task = asyncio.get_running_loop().create_task(s.answer_result(request))
     s.pending.add(task)
     task.add_done_callback(s.pending.discard)
@@ -356,7 +378,8 @@ async def _db_verify(s: ServerSession, frame: Stanza) -> None:
     if request.type is not None:
         raise StreamError("unsupported-stanza-type", "we asked this stream nothing")
     if not await s.federation.is_local(request.to):
-        s.conn.write(_dialback_error("verify", request.to, request.sender, "item-not-found", "not served here"))
+        s.conn.write(_dialback_error("verify", request.to, request.sender, "item-not-found", "not served here",
+                                     request.stream_id))
         return
     secret = await s.federation.secret()
     outcome = "valid" if dialback.valid(secret, request.sender, request.to, request.stream_id, request.key) \
@@ -382,9 +405,11 @@ async def _stanza(s: ServerSession, frame: Stanza) -> None:
         if not any(remote == sender.domain for remote, _ in s.accepted):
             raise StreamError("invalid-from", f"{sender.domain} is not accepted on this stream")
         if element.get("type") not in ("error", "result"):
-            s.reply(wire.stanza_error(wire.as_client(element), "jid-malformed"))
+            reply = wire.stanza_error(wire.as_client(element), "jid-malformed")
+            reply.set("from", s.domain)  # not the malformed address: our link is from one of our domains
+            s.reply(reply)
         return
-    if (sender.domain, to.domain) not in s.accepted:
+    if (sender.domain, to.domain) not in s.accepted or await s.federation.is_local(sender.domain):
         if not await s.federation.is_local(to.domain):
             raise StreamError("host-unknown", f"{to.domain} is not served here")
         raise StreamError("invalid-from", f"{sender.domain} is not accepted on this stream for {to.domain}")
@@ -408,8 +433,10 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
             federation.send(_server_answer(stanza, to))
         return  # presence and messages to the server, and answers to it, have nobody to go to
     found = await router.addressee(runtime, to.bare)
-    if found is None:
-        raise StanzaError("service-unavailable")  # RFC 6121 8.5.1: no such user (or a room: not yet)
+    if found is None:  # RFC 6121 8.5.1: no such user (or a room: not for other servers' users yet)
+        if stanza.tag == C + "presence":
+            return  # presence is dropped silently
+        raise StanzaError("service-unavailable")
     local = Jid(found.jid.local, found.jid.domain, to.resource)
     stanza.set("to", str(local))
     blocked = await router.blocks(runtime, local.bare, found.account_id, sender)

@@ -1556,11 +1556,11 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
         s.result(frame.element)
         presence.push_roster(s.router, s.jid, version, presence.roster_item(old, removed=True))
         # RFC 6121 2.5.2: removing a contact cancels the subscriptions both ways.
-        if local is not None:  # a local account (no federation yet)
+        if local is not None or await s.remote(contact):  # a local account, or another server's (federation)
             if old.state.to or old.ask:
-                await presence.inbound(s.runtime, s.router, contact, s.jid.bare, "unsubscribe")
+                await presence.subscription_to(s.runtime, s.router, s.jid.bare, contact, "unsubscribe")
             if old.state.from_ or old.pending_in:
-                await presence.inbound(s.runtime, s.router, contact, s.jid.bare, "unsubscribed")
+                await presence.subscription_to(s.runtime, s.router, s.jid.bare, contact, "unsubscribed")
                 presence.unavailable_from(s.router, s.jid, contact)
         return
     groups = tuple((group.text or "") for group in item.findall(ROSTER + "group"))
