@@ -28,8 +28,9 @@ REDIS_URL = os.environ.get("POLYPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 REQUIRE_REDIS = os.environ.get("POLYPORT_REQUIRE_REDIS", "0") == "1"
 
 # Tables in an order that TRUNCATE ... CASCADE accepts.
-TABLES = ("xmpp_uploads", "xmpp_pep_items", "xmpp_pep_nodes", "xmpp_room_archive", "xmpp_rooms", "xmpp_private",
-          "xmpp_archive", "xmpp_vcards", "xmpp_blocks", "xmpp_offline", "xmpp_roster", "xmpp_roster_versions",
+TABLES = ("xmpp_push", "xmpp_uploads", "xmpp_pep_items", "xmpp_pep_nodes", "xmpp_room_archive", "xmpp_rooms",
+          "xmpp_private", "xmpp_archive", "xmpp_vcards", "xmpp_blocks", "xmpp_offline", "xmpp_roster",
+          "xmpp_roster_versions",
           "mailbox_access_keys", "mailbox_metadata", "web_sessions", "queue_recipients", "queue_messages",
           "domain_keys", "vacation_replies", "mailbox_acl", "subscriptions", "expunged", "messages", "bodies",
           "mailboxes", "group_members", "groups", "accounts", "objects", "domain_names", "domains", "server_dicts")

@@ -34,7 +34,15 @@ from polyport.delivery import Delivery
 from polyport.directory import Directory, DirectoryError
 from polyport.directory.errors import UnknownObject
 from polyport.directory.records import SERVER_NETWORK, SERVER_SERVICES
-from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
+from polyport.im import (
+    Blocklists,
+    MessageArchive,
+    OfflineMessages,
+    PrivateStorage,
+    PushRegistrations,
+    Rosters,
+    Vcards,
+)
 from polyport.im.archive import ROOMS as ROOM_ARCHIVES
 from polyport.im.pep import PepNodes
 from polyport.im.rooms import RoomStore
@@ -264,6 +272,7 @@ class Node:
             vcards=Vcards(records),
             archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis"),
             private=PrivateStorage(records),
+            push=PushRegistrations(records),
             rooms=RoomStore(records),
             room_archive=MessageArchive(records, other_writers=self._workers > 1 or config.cluster.bus == "redis",
                                         kind=ROOM_ARCHIVES),

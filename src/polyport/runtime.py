@@ -15,7 +15,15 @@ from polyport.bus import Bus
 from polyport.config import Config
 from polyport.delivery import Delivery
 from polyport.directory import Directory
-from polyport.im import Blocklists, MessageArchive, OfflineMessages, PrivateStorage, Rosters, Vcards
+from polyport.im import (
+    Blocklists,
+    MessageArchive,
+    OfflineMessages,
+    PrivateStorage,
+    PushRegistrations,
+    Rosters,
+    Vcards,
+)
 from polyport.im.pep import PepNodes
 from polyport.im.rooms import RoomStore
 from polyport.im.uploads import Uploads
@@ -56,6 +64,7 @@ class Runtime:
     vcards: Vcards  # each account's vCard (XMPP)
     archive: MessageArchive  # each account's chat messages, for its clients to read again (XMPP)
     private: PrivateStorage  # each account's private XML fragments (XMPP)
+    push: PushRegistrations  # where each account's clients asked to be woken (XMPP)
     rooms: RoomStore  # persistent multi-user chat rooms (XMPP)
     room_archive: MessageArchive  # persistent rooms' messages (XMPP)
     pep: PepNodes  # each account's personal eventing nodes (XMPP)

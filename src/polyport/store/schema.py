@@ -282,6 +282,17 @@ xmpp_private = Table(
     Column("xml", Text, nullable=False),
 )
 
+# XMPP push notifications (XEP-0357; im/push.py): where an account's clients asked to be woken, and the
+# publish options (the app server's secret) each notification carries.
+xmpp_push = Table(
+    "xmpp_push", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("service", String(1023), primary_key=True),
+    Column("node", String(1023), primary_key=True),
+    Column("options", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
 # XMPP's message archive (XEP-0313; im/archive.py): an account's one-to-one messages both ways, ordered by id
 # (ids sort by time), with the id its clients see (XEP-0359), the other party, and when each expires. No
 # index by contact: it would cost several times the inserts (migration 0015 says why).

@@ -52,7 +52,7 @@ from polyport.im import OfflineFull
 from polyport.im.archive import new_id as new_archive_id
 from polyport.im.blocking import blocks
 from polyport.runtime import Runtime
-from polyport.xmpp import federation, mam, wire
+from polyport.xmpp import federation, mam, push, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.pep import PepService
 from polyport.xmpp.rooms import RoomService
@@ -344,6 +344,8 @@ class Router:
             await runtime.offline.store(found.account_id, wire.serialize(stanza).decode())
         except OfflineFull:
             self._log.info("xmpp.undelivered_dropped", account=str(account), reason="offline store full")
+            return
+        push.waiting(runtime, self, account, found.account_id, "")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""

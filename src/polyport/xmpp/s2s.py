@@ -49,7 +49,7 @@ from polyport.net.framing.xmlstream import (
     XmlStreamFramer,
 )
 from polyport.runtime import Runtime
-from polyport.xmpp import dialback, mam, presence, wire
+from polyport.xmpp import dialback, mam, presence, push, wire
 from polyport.xmpp.federation import Federation, certificate_matches, certificate_names
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import Router, router_for
@@ -457,6 +457,7 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
             await runtime.offline.store(found.account_id, wire.serialize(stanza).decode())
         except OfflineFull as err:
             raise StanzaError("service-unavailable", str(err)) from None
+        push.waiting(runtime, router, local.bare, found.account_id, str(sender.bare))
         return
     if stanza.tag == C + "presence":
         if blocked:

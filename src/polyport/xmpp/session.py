@@ -75,7 +75,7 @@ from polyport.net.framing.xmlstream import (
 )
 from polyport.runtime import Runtime
 from polyport.store import StoreError
-from polyport.xmpp import caps, mam, presence, pubsub, sm, upload, wire
+from polyport.xmpp import caps, mam, presence, pubsub, push, sm, upload, wire
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.rooms import SERVICE_NAME as ROOMS_NAME
 from polyport.xmpp.router import CARBONS_NS, Router, carbon_eligible, router_for, send
@@ -111,7 +111,7 @@ MAX_ROOMS_ENTERED = 1000  # rooms whose occupant a session is remembered to be, 
 BLOCKING = "{" + BLOCKING_NS + "}"
 SERVER_IDENTITY = ("server", "im", "Polyport")
 # What service discovery says an account (its bare JID) offers.
-ACCOUNT_FEATURES = (DISCO_INFO_NS, mam.NS, mam.EXTENDED_NS, mam.SID_NS)
+ACCOUNT_FEATURES = (DISCO_INFO_NS, mam.NS, mam.EXTENDED_NS, mam.SID_NS, push.NS)
 SERVER_FEATURES = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VERSION_NS, TIME_NS, "msgoffline", CARBONS_NS,
                    BLOCKING_NS, VCARD_NS, LAST_NS, PRIVATE_NS)
 # Entity capabilities (XEP-0115): the server's disco#info as a hash, in its stream features, so a client
@@ -197,6 +197,7 @@ class Extensions:
     caps_pending: dict[str, tuple[str, str]] = field(default_factory=dict)  # the server's caps queries
     over_websocket: bool = False  # RFC 7395 (xmpp/websocket.py): TLS is the web listener's, never STARTTLS
     on_restart: Callable[[], None] | None = None  # told when the stream restarts (the WebSocket's)
+    pushed_at: float = float("-inf")  # when a push notification last went for it while detached (XEP-0357)
 
 
 class XmppSession(CommandSession[State, XmlFrame]):
@@ -286,6 +287,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
             if self.sm.overflowing:
                 return False
             self.sm.sending(data)
+            push.detached_delivery(self, data)  # its phone may be asleep: woken (XEP-0357)
             return True
         if self.finished or self.conn.writing_paused:
             return False
@@ -1174,6 +1176,8 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
         await s.runtime.offline.store(account_id, wire.serialize(stanza).decode())
     except OfflineFull as err:
         raise StanzaError("service-unavailable", str(err)) from None
+    if s.jid is not None:
+        push.waiting(s.runtime, s.router, to.bare, account_id, str(s.jid.bare))
 
 
 @COMMANDS.handles(C + "presence", BOUND)
@@ -1472,6 +1476,18 @@ async def _routed_iq(s: XmppSession, frame: Stanza) -> None:
         return
     if request:  # RFC 6121 8.5.3.2.3 (no such resource), 8.5.2.1.3 (the server answers for a bare JID)
         raise StanzaError("service-unavailable")
+
+
+@COMMANDS.handles(("iq", "set", push.NS), BOUND)
+async def _push(s: XmppSession, frame: Stanza) -> None:
+    """Push notifications (XEP-0357): enable or disable an app server for the account."""
+    s.check_from(frame.element)
+    if frame.element.get("to") and not s.to_own_account(frame.element):
+        raise StanzaError("service-unavailable")
+    try:
+        await push.configure(s, frame.element)
+    except push.PushRefused as err:
+        raise StanzaError(err.condition, err.text) from None
 
 
 @COMMANDS.handles(("iq", "get", pubsub.NS), BOUND)
