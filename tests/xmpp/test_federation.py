@@ -422,3 +422,24 @@ def test_links_go_only_to_public_addresses_unless_allowed() -> None:
     with pytest.raises(S2sFailure) as caught:
         asyncio.run(federation.connect(runtime, "one.test", "evil.test"))  # type: ignore[arg-type]
     assert "not a public address" in caught.value.text
+
+
+def test_push_notifications_reach_an_app_server_on_another_server(servers: tuple[Server, Server]) -> None:
+    """XEP-0357 as phones use it: the app server is another server's entity, reached through federation."""
+    one, two = servers
+    alice, app = one.account(), two.account()
+    service = login(two, app, "push")
+    phone = login(one, alice, "phone")
+    phone.send(f"<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='{app}/push' node='n1'/></iq>")
+    assert next_of(phone, "iq", id="en").get("type") == "result"
+    phone.send("</stream:stream>")
+    phone.close()
+    friend = login(one, one.account())
+    friend.send(f"<message to='{alice}' type='chat' id='wake'><body>wake up</body></message>")
+    iq = next_of(service, "iq", type="set")
+    assert iq.get("from") == alice
+    assert iq.find("{http://jabber.org/protocol/pubsub}pubsub/{http://jabber.org/protocol/pubsub}publish") \
+        .get("node") == "n1"  # type: ignore[union-attr]
+    service.send(f"<iq type='result' id='{iq.get('id')}' to='{alice}'/>")
+    for stream in (service, friend):
+        stream.close()
