@@ -440,6 +440,16 @@ def test_push_notifications_reach_an_app_server_on_another_server(servers: tuple
     assert iq.get("from") == alice
     assert iq.find("{http://jabber.org/protocol/pubsub}pubsub/{http://jabber.org/protocol/pubsub}publish") \
         .get("node") == "n1"  # type: ignore[union-attr]
-    service.send(f"<iq type='result' id='{iq.get('id')}' to='{alice}'/>")
+    # The app server forgot the device: its error ends the registration, and the next message wakes nobody.
+    service.send(f"<iq type='error' id='{iq.get('id')}' to='{alice}'><error type='cancel'>"
+                 f"<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    eventually(lambda: one.running.call(_registrations(one, alice)) == [], timeout=10)
     for stream in (service, friend):
         stream.close()
+
+
+async def _registrations(server: Server, address: str) -> list[str]:
+    runtime = server.running.runtime
+    record = await runtime.directory.login_record(address)
+    assert record is not None
+    return [r.node for r in await runtime.push.registrations(record.account_id)]

@@ -30,6 +30,7 @@ PUSH = "{" + NS + "}"
 PUBSUB = "{http://jabber.org/protocol/pubsub}"
 DATA = "{jabber:x:data}"
 C = "{" + wire.CLIENT_NS + "}"
+ID_PREFIX = "push-"  # our notifications' ids: an error answering one is the app server's
 DETACHED_EVERY = 30.0  # seconds between notifications for one detached stream (one wakes the phone)
 
 
@@ -68,7 +69,7 @@ async def configure(s: XmppSession, iq: ET.Element[str]) -> None:
 def notification(account: Jid, service: str, node: str, options: str, sender: str) -> ET.Element[str]:
     """The publish to the app server (XEP-0357 7, Example 9)."""
     iq = ET.Element(C + "iq", {"type": "set", "from": str(account.bare), "to": service,
-                               "id": f"push-{secrets.token_hex(6)}"})
+                               "id": f"{ID_PREFIX}{secrets.token_hex(6)}"})
     pubsub = ET.SubElement(iq, PUBSUB + "pubsub")
     publish = ET.SubElement(pubsub, PUBSUB + "publish", {"node": node})
     item = ET.SubElement(ET.SubElement(publish, PUBSUB + "item"), PUSH + "notification")
@@ -115,6 +116,16 @@ async def _ours(runtime: Runtime, domain: str) -> bool:
     except DirectoryError:
         return False
     return True
+
+
+async def refused(runtime: Runtime, account_id: int, service: Jid, error: ET.Element[str]) -> None:
+    """The app server answered a notification with an error: a lasting one (not `wait`) ends its
+    registrations (XEP-0357 8: the app server forgot the device, or the secret is no longer good)."""
+    condition = error.find(C + "error")
+    if condition is None or condition.get("type") == "wait":
+        return
+    await runtime.push.disable(account_id, str(service))
+    log.get(service="xmpp").info("xmpp.push_disabled", service=str(service), reason=condition.get("type"))
 
 
 def waiting(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str) -> None:

@@ -476,6 +476,9 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
             router.deliver_presence(stanza, local)
         return
     # an iq
+    if kind == "error" and not local.resource and stanza.get("id", "").startswith(push.ID_PREFIX):
+        await push.refused(runtime, found.account_id, sender, stanza)  # the app server no longer wants it
+        return
     if blocked:
         if kind in ("get", "set"):
             raise StanzaError("service-unavailable")
