@@ -24,6 +24,7 @@ from polyport.auth.passwords import PasswordHasher
 from polyport.auth.sasl import Challenge, Mechanism, Success, exchange
 from polyport.auth.throttle import Throttle
 from polyport.directory import Directory
+from polyport.store import RecordStore, Statement, unit_of
 
 TLS = LoginContext(service="imap", remote="203.0.113.5", secure=True, trusted=False, access_mode="IMAP")
 CLEAR = LoginContext(service="imap", remote="203.0.113.6", secure=False, trusted=False, access_mode="IMAP")
@@ -125,8 +126,8 @@ async def test_a_password_change_invalidates_the_cache(auth: Authenticator, dire
 
 
 def test_mechanisms_offered_depend_on_the_connection(auth: Authenticator) -> None:
-    assert auth.mechanisms(TLS) == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
-    assert auth.mechanisms(CLEAR) == ["SCRAM-SHA-256"]
+    assert auth.mechanisms(TLS) == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"]
+    assert auth.mechanisms(CLEAR) == ["SCRAM-SHA-256", "SCRAM-SHA-1"]
 
 
 async def run_exchange(mech: Mechanism, initial: bytes | None,
@@ -189,9 +190,10 @@ async def test_an_unknown_mechanism_is_named(auth: Authenticator) -> None:
         await exchange("CRAM-MD5", auth, TLS)
 
 
-async def scram_login(auth: Authenticator, ctx: LoginContext, user: str, password: str) -> Success:
-    client = scramp.ScramClient(["SCRAM-SHA-256"], user, password)
-    mech = await exchange("SCRAM-SHA-256", auth, ctx)
+async def scram_login(auth: Authenticator, ctx: LoginContext, user: str, password: str,
+                      mechanism: str = "SCRAM-SHA-256") -> Success:
+    client = scramp.ScramClient([mechanism], user, password)
+    mech = await exchange(mechanism, auth, ctx)
     step = await mech.start(client.get_client_first().encode())
     assert isinstance(step, Challenge)
     client.set_server_first(step.data.decode())
@@ -205,6 +207,34 @@ async def test_scram_with_a_third_party_client(auth: Authenticator) -> None:
     assert (await scram_login(auth, TLS, "alice", "wonderland")).identity.address == "alice@example.com"
     # SCRAM sends no password, so it is fine without TLS.
     assert (await scram_login(auth, CLEAR, "ally@example.com", "wonderland")).identity.login == "ally@example.com"
+
+
+async def test_scram_sha1_and_its_keys_for_older_accounts(auth: Authenticator, records: RecordStore) -> None:
+    """SCRAM-SHA-1 (XMPP's mandatory mechanism): keys made with the password; an account older than them
+    gets them at its first login that shows the password."""
+    assert (await scram_login(auth, TLS, "alice", "wonderland", "SCRAM-SHA-1")).identity.address == \
+        "alice@example.com"
+    with pytest.raises(BadCredentials):
+        await scram_login(auth, TLS, "alice", "wrong", "SCRAM-SHA-1")
+    await records.write(unit_of(Statement("UPDATE accounts SET scram_sha1 = ''").run()))  # as migration 0021 left it
+    with pytest.raises(BadCredentials):
+        await scram_login(auth, TLS, "alice", "wonderland", "SCRAM-SHA-1")
+    await auth.login_plain(TLS, "alice", "wonderland")
+    for _ in range(100):
+        record = await auth.directory.login_record("alice")
+        if record is not None and record.scram_sha1:
+            break
+        await asyncio.sleep(0.02)
+    assert (await scram_login(auth, TLS, "alice", "wonderland", "SCRAM-SHA-1")).identity.address == \
+        "alice@example.com"
+    # An unknown name's salts differ by mechanism, as a real account's do.
+    salts = set()
+    for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-1"):
+        mech = await exchange(mechanism, auth, TLS)
+        step = await mech.start(b"n,,n=nobody,r=abcdefgh")
+        assert isinstance(step, Challenge)
+        salts.add(dict(part.split("=", 1) for part in step.data.decode().split(","))["s"])
+    assert len(salts) == 2
 
 
 async def test_scram_wrong_password_and_unknown_user(auth: Authenticator) -> None:

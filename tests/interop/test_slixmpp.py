@@ -72,6 +72,29 @@ async def test_slixmpp_logs_in_and_asks_the_server(node: XmppNode) -> None:
         await asyncio.wait_for(client.disconnected, 10)
 
 
+async def test_slixmpp_logs_in_with_scram_sha1(node: XmppNode) -> None:
+    """SCRAM-SHA-1, XMPP's mandatory mechanism (RFC 6120 13.8.3), as a client that asks for it uses it."""
+    import slixmpp
+
+    address = node.account()
+    client = slixmpp.ClientXMPP(f"{address}/sha1", PASSWORD, sasl_mech="SCRAM-SHA-1")
+    context = ssl.create_default_context(cafile=node.cert)
+    context.check_hostname = False
+    client.ssl_context = context
+    used: list[str] = []
+    client.add_event_handler("auth_success",
+                             lambda _: used.append(getattr(client.plugin["feature_mechanisms"].mech, "name", "?")))
+    started = asyncio.Event()
+    client.add_event_handler("session_start", lambda _: started.set())
+    client.connect(host="127.0.0.1", port=node.port)
+    try:
+        await asyncio.wait_for(started.wait(), 15)
+        assert used == ["SCRAM-SHA-1"] and str(client.boundjid) == f"{address}/sha1"
+    finally:
+        client.disconnect()
+        await asyncio.wait_for(client.disconnected, 10)
+
+
 # A stream resumes only in the worker that holds its detached session (docs/rfc-status.md, XEP-0198): with the
 # node as two workers the new connection may reach the other one, which answers item-not-found.
 @pytest.mark.one_process

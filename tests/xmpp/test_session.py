@@ -28,7 +28,7 @@ def test_the_header_and_features_from_a_trusted_network(xmpp_node: XmppNode) -> 
     assert header.attributes["id"] and header.namespaces[""] == "jabber:client"
     starttls, mechanisms = features.element
     assert starttls.tag == "{urn:ietf:params:xml:ns:xmpp-tls}starttls" and len(starttls) == 0  # not required
-    assert [m.text for m in mechanisms] == ["SCRAM-SHA-256", "PLAIN"]
+    assert [m.text for m in mechanisms] == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
     stream.close()
 
 
@@ -39,7 +39,7 @@ def test_an_untrusted_network_gets_starttls_alone_and_then_sasl(untrusted_node: 
     assert features.element[0][0].tag == "{urn:ietf:params:xml:ns:xmpp-tls}required"
     stream.starttls(untrusted_node.cert)
     _, features = stream.open()
-    assert [m.text for m in features.element[0]] == ["SCRAM-SHA-256", "PLAIN"]  # PLAIN now, over TLS
+    assert [m.text for m in features.element[0]] == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]  # PLAIN now, over TLS
     stream.close()
     # Authenticating before TLS from there is refused, and the stream ends.
     stream = Stream(untrusted_node.port)

@@ -208,7 +208,17 @@ class Authenticator:
         if not await self.passwords.verify(record.password_hash, password):
             return False
         self.cache.remember(record.account_id, record.password_hash, password)
+        if not record.scram_sha1:  # an account older than SCRAM-SHA-1's keys: made now that the password shows
+            task = asyncio.get_running_loop().create_task(self._add_scram_sha1(record, password))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return True
+
+    async def _add_scram_sha1(self, record: LoginRecord, password: str) -> None:
+        try:
+            await self.directory.add_scram_sha1(record.account_id, record.password_hash, password)
+        except Exception:  # the login succeeded; the keys come at a later one
+            self._log.warning("auth.scram_sha1_not_stored", account=record.address)
 
     async def verify_password(self, ctx: LoginContext, login: str, password: str) -> bool:
         """Whether `password` is the account's (an admin's VERIFYACCOUNTPASSWORD): throttled and counted
@@ -235,8 +245,12 @@ class Authenticator:
             raise await self.fail(ctx, key, BadCredentials("wrong name or password"))
         return await self.succeed(ctx, record, login, "APOP")
 
-    async def scram_lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, ScramKeys | None, str]:
-        """The account, its SCRAM keys, and the key its failures count against."""
+    async def scram_lookup(self, ctx: LoginContext, login: str,
+                           digest: str = "sha256") -> tuple[LoginRecord | None, ScramKeys | None, str]:
+        """The account, its SCRAM keys for the digest (sha256 or sha1), and the key its failures count
+        against."""
         record, key = await self.lookup(ctx, login)
-        keys = decode_scram(record.scram_sha256) if record is not None else None
+        keys = None
+        if record is not None:
+            keys = decode_scram(record.scram_sha256 if digest == "sha256" else record.scram_sha1, digest)
         return record, keys, key

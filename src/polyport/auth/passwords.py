@@ -1,4 +1,5 @@
-"""Password hashes: argon2id for logins, SCRAM-SHA-256 keys for SASL, both made when a password is set.
+"""Password hashes: argon2id for logins, SCRAM-SHA-256 and SCRAM-SHA-1 keys for SASL, all made when a
+password is set (SCRAM-SHA-1's also at the next login that shows the password, for accounts older than it).
 
 Hashing and verifying cost tens of milliseconds of CPU by design, so they run in a bounded pool of
 worker threads (argon2-cffi releases the GIL), never on the event loop.
@@ -23,6 +24,7 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 SCRAM_PREFIX = "SCRAM-SHA-256$"
+SCRAM_PREFIXES = {"sha256": SCRAM_PREFIX, "sha1": "SCRAM-SHA-1$"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class StoredPassword:
     password_hash: str  # argon2id PHC string
     scram_sha256: str  # SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, base64 parts
     secret: str = ""  # the password sealed by the PasswordVault, for accounts that keep it recoverable
+    scram_sha1: str = ""  # SCRAM-SHA-1$... likewise: XMPP's mandatory mechanism (RFC 6120 13.8.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,29 +75,30 @@ def saslprep(text: str) -> str:
     return normal
 
 
-def scram_keys(password: str, salt: bytes, iterations: int) -> ScramKeys:
-    """RFC 5802 section 3: the keys a server stores (never the password)."""
+def scram_keys(password: str, salt: bytes, iterations: int, digest: str = "sha256") -> ScramKeys:
+    """RFC 5802 section 3: the keys a server stores (never the password), with SHA-256 or SHA-1."""
     try:
         prepared = saslprep(password)
     except ValueError:
         prepared = password  # still usable with PLAIN; SCRAM clients will fail as they would anyway
-    salted = hashlib.pbkdf2_hmac("sha256", prepared.encode(), salt, iterations)
-    client_key = hmac.digest(salted, b"Client Key", "sha256")
-    return ScramKeys(iterations, salt, hashlib.sha256(client_key).digest(),
-                     hmac.digest(salted, b"Server Key", "sha256"))
+    salted = hashlib.pbkdf2_hmac(digest, prepared.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", digest)
+    return ScramKeys(iterations, salt, hashlib.new(digest, client_key).digest(),
+                     hmac.digest(salted, b"Server Key", digest))
 
 
-def encode_scram(keys: ScramKeys) -> str:
+def encode_scram(keys: ScramKeys, digest: str = "sha256") -> str:
     b64 = base64.b64encode
-    return (f"{SCRAM_PREFIX}{keys.iterations}:{b64(keys.salt).decode()}"
+    return (f"{SCRAM_PREFIXES[digest]}{keys.iterations}:{b64(keys.salt).decode()}"
             f"${b64(keys.stored_key).decode()}:{b64(keys.server_key).decode()}")
 
 
-def decode_scram(text: str) -> ScramKeys | None:
-    if not text.startswith(SCRAM_PREFIX):
+def decode_scram(text: str, digest: str = "sha256") -> ScramKeys | None:
+    prefix = SCRAM_PREFIXES[digest]
+    if not text.startswith(prefix):
         return None
     try:
-        head, keys = text[len(SCRAM_PREFIX):].split("$")
+        head, keys = text[len(prefix):].split("$")
         iterations, salt = head.split(":")
         stored, server = keys.split(":")
         return ScramKeys(int(iterations), base64.b64decode(salt, validate=True),
@@ -118,7 +122,15 @@ class PasswordHasher:
 
     def make_sync(self, password: str) -> StoredPassword:
         keys = scram_keys(password, secrets.token_bytes(16), self.scram_iterations)
-        return StoredPassword(self._argon2.hash(password), encode_scram(keys))
+        return StoredPassword(self._argon2.hash(password), encode_scram(keys),
+                              scram_sha1=self.scram_sha1_sync(password))
+
+    def scram_sha1_sync(self, password: str) -> str:
+        return encode_scram(scram_keys(password, secrets.token_bytes(16), self.scram_iterations, "sha1"), "sha1")
+
+    async def scram_sha1(self, password: str) -> str:
+        """SCRAM-SHA-1's stored keys for a password (an account made before they were kept)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.scram_sha1_sync, password)
 
     def verify_sync(self, password_hash: str, password: str) -> bool:
         if not password_hash:

@@ -1,4 +1,5 @@
-"""SASL, server side, for every protocol: PLAIN (RFC 4616), LOGIN, SCRAM-SHA-256 (RFC 5802, RFC 7677).
+"""SASL, server side, for every protocol: PLAIN (RFC 4616), LOGIN, SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-1
+(RFC 5802).
 
 A protocol session creates one `SaslExchange` per AUTHENTICATE/AUTH command and feeds it the client's
 responses as raw bytes (the protocol does its own base64 and its own "*" cancel). Each step returns a
@@ -157,6 +158,7 @@ def _attributes(message: str) -> list[tuple[str, str]]:
 class ScramSha256(Mechanism):
     name = "SCRAM-SHA-256"
     plaintext = False
+    digest = "sha256"
 
     # Per-process key for the salts of unknown users (stable within the process, so asking twice for
     # the same unknown name gives the same salt, as it would for a real one).
@@ -221,7 +223,7 @@ class ScramSha256(Mechanism):
         if not client_nonce.isprintable() or "," in client_nonce:
             raise Malformed("SCRAM: bad nonce")
         self._first_bare = bare
-        self._record, self._keys, self._key = await self.auth.scram_lookup(self.ctx, self._login)
+        self._record, self._keys, self._key = await self.auth.scram_lookup(self.ctx, self._login, self.digest)
         keys = self._keys or self._fake_keys(self._login)
         self._nonce = client_nonce + base64.b64encode(secrets.token_bytes(18)).decode()
         self._server_first = (f"r={self._nonce},s={base64.b64encode(keys.salt).decode()},"
@@ -230,9 +232,11 @@ class ScramSha256(Mechanism):
         return Challenge(self._server_first.encode())
 
     def _fake_keys(self, login: str) -> ScramKeys:
-        salt = hmac.digest(self._fake_key, login.lower().encode(), "sha256")[:16]
-        return ScramKeys(self.auth.passwords.scram_iterations, salt, secrets.token_bytes(32),
-                         secrets.token_bytes(32))
+        # Per digest too: an unknown name's two salts differ, as a real account's do.
+        salt = hmac.digest(self._fake_key, f"{self.digest}:{login.lower()}".encode(), "sha256")[:16]
+        size = hashlib.new(self.digest).digest_size
+        return ScramKeys(self.auth.passwords.scram_iterations, salt, secrets.token_bytes(size),
+                         secrets.token_bytes(size))
 
     async def _client_final(self, message: str) -> Step:
         self._state = "done"
@@ -254,19 +258,27 @@ class ScramSha256(Mechanism):
         if keys is None or record is None or len(proof) != len(keys.stored_key):
             raise await self.auth.fail(self.ctx, self._key or self._login,
                                        BadCredentials("wrong name or password"))
-        signature = hmac.digest(keys.stored_key, auth_message, "sha256")
+        signature = hmac.digest(keys.stored_key, auth_message, self.digest)
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
-        if not hmac.compare_digest(hashlib.sha256(client_key).digest(), keys.stored_key):
+        if not hmac.compare_digest(hashlib.new(self.digest, client_key).digest(), keys.stored_key):
             raise await self.auth.fail(self.ctx, self._key or self._login,
                                        BadCredentials("wrong name or password"))
         await self.auth.check_authzid(self.ctx, self._login, record, self._authzid)
         identity = await self.auth.succeed(self.ctx, record, self._login, self.name)
-        server_signature = hmac.digest(keys.server_key, auth_message, "sha256")
+        server_signature = hmac.digest(keys.server_key, auth_message, self.digest)
         return Success(identity, b"v=" + base64.b64encode(server_signature))
 
 
+class ScramSha1(ScramSha256):
+    """RFC 5802's original: XMPP's mandatory mechanism (RFC 6120 13.8.3), for clients without SHA-256. An
+    account gets its keys when its password is set, or at its first login that shows the password."""
+
+    name = "SCRAM-SHA-1"
+    digest = "sha1"
+
+
 MECHANISMS: dict[str, type[Mechanism]] = {
-    mech.name: mech for mech in (ScramSha256, Plain, Login)
+    mech.name: mech for mech in (ScramSha256, ScramSha1, Plain, Login)
 }
 
 

@@ -112,9 +112,9 @@ ACCOUNT_ALIASES = Statement(
 DELETE_ACCOUNT_ALIASES = Statement("DELETE FROM objects WHERE target_id = :id AND kind = 'alias'")
 
 INSERT_ACCOUNT = Statement("""
-    INSERT INTO accounts (id, storage, settings, prefs, rights, password_hash, scram_sha256, password_secret,
-                          password_changed)
-    VALUES (:id, :storage, :settings, '{}', :rights, :password_hash, :scram_sha256, :password_secret,
+    INSERT INTO accounts (id, storage, settings, prefs, rights, password_hash, scram_sha256, scram_sha1,
+                          password_secret, password_changed)
+    VALUES (:id, :storage, :settings, '{}', :rights, :password_hash, :scram_sha256, :scram_sha1, :password_secret,
             :password_changed)""")
 ACCOUNT_ROW = Statement("""
     SELECT storage, settings, prefs, rights, password_hash, scram_sha256 FROM accounts WHERE id = :id""")
@@ -126,9 +126,12 @@ SET_ACCOUNT_COLUMN = {
     for column in ("settings", "prefs", "rights")
 }
 SET_PASSWORD = Statement("""
-    UPDATE accounts SET password_hash = :password_hash, scram_sha256 = :scram_sha256,
+    UPDATE accounts SET password_hash = :password_hash, scram_sha256 = :scram_sha256, scram_sha1 = :scram_sha1,
                         password_secret = :password_secret, password_changed = :changed
     WHERE id = :id""")
+# SCRAM-SHA-1's keys for an account made before they were kept, unless its password changed meanwhile.
+SET_SCRAM_SHA1 = Statement("""
+    UPDATE accounts SET scram_sha1 = :scram_sha1 WHERE id = :id AND password_hash = :password_hash""")
 # The account of a name or alias, locked for a read-modify-write of its dictionaries.
 ACCOUNT_FOR_UPDATE = Statement("""
     SELECT a.id AS id, a.settings AS settings, a.prefs AS prefs, a.rights AS rights
@@ -367,6 +370,7 @@ def create_account(new: NewAccount, created: int, max_accounts: Any) -> Unit[tup
     yield INSERT_ACCOUNT.run(id=account_id, storage=new.storage, settings=dumps(settings),
                              rights=dumps(new.rights), password_hash=stored.password_hash if stored else "",
                              scram_sha256=stored.scram_sha256 if stored else "",
+                             scram_sha1=stored.scram_sha1 if stored else "",
                              password_secret=stored.secret if stored else "",
                              password_changed=created if stored else None)
     return account_id, primary
@@ -398,7 +402,8 @@ def account_record(name: str, domain: str) -> Unit[AccountRecord]:
 # SERVER_ACCOUNT_DEFAULTS and SERVER_DOMAIN_DEFAULTS above.)
 _ACCOUNT_VIEW_COLUMNS = """
     p.name AS domain, d.id AS domain_id, a.storage AS storage, a.settings AS settings, a.rights AS rights,
-    a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256, a.password_secret AS password_secret,
+    a.password_hash AS password_hash, a.scram_sha256 AS scram_sha256, a.scram_sha1 AS scram_sha1,
+    a.password_secret AS password_secret,
     d.account_defaults AS account_defaults, d.settings AS domain_settings,
     (SELECT data FROM server_dicts WHERE name = 'account_defaults') AS server_account_defaults,
     (SELECT data FROM server_dicts WHERE name = 'domain_defaults') AS server_domain_defaults"""
@@ -434,6 +439,7 @@ class AccountView:
     password_secret: str
     account_layers: list[dict[str, Any]]  # server defaults, domain's account defaults, the account's own
     domain_layers: list[dict[str, Any]]  # server domain defaults, the domain's own settings
+    scram_sha1: str = ""
 
     @property
     def address(self) -> str:
@@ -453,7 +459,7 @@ def to_account_view(row: Row | None) -> AccountView | None:
         int(row["id"]), str(row["name"]), str(row["domain"]), int(row["domain_id"]), str(row["storage"]),
         loads(row["rights"]), str(row["password_hash"]), str(row["scram_sha256"]), str(row["password_secret"]),
         [loads(row["server_account_defaults"] or "{}"), loads(row["account_defaults"]), loads(row["settings"])],
-        [loads(row["server_domain_defaults"] or "{}"), loads(row["domain_settings"])])
+        [loads(row["server_domain_defaults"] or "{}"), loads(row["domain_settings"])], str(row["scram_sha1"]))
 
 
 def account_layers(name: str, domain: str) -> Unit[AccountView]:
@@ -478,7 +484,8 @@ def update_account_column(name: str, domain: str, column: str, change: Any) -> U
 
 def set_password(account_id: int, stored: StoredPassword, changed: int) -> Unit[None]:
     yield SET_PASSWORD.run(password_hash=stored.password_hash, scram_sha256=stored.scram_sha256,
-                           password_secret=stored.secret, changed=changed, id=account_id)
+                           scram_sha1=stored.scram_sha1, password_secret=stored.secret, changed=changed,
+                           id=account_id)
 
 
 def delete_object(name: str, domain: str, kind: str, protected: tuple[str, str] | None) -> Unit[str]:

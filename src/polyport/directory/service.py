@@ -95,6 +95,7 @@ class LoginRecord:
     rights: list[str] = field(default_factory=list)
     password_secret: str = ""  # sealed password (RecoverablePassword accounts), for APOP
     chat_history_days: int = 365  # ChatHistoryDays: how long its chat messages are archived (0: not at all)
+    scram_sha1: str = ""  # SCRAM-SHA-1's keys, once made (passwords.py)
 
     def may_use(self, mode: str) -> bool:
         return schema.access_allowed(self.access_modes, mode) and schema.access_allowed(
@@ -377,7 +378,8 @@ class Directory:
         stored = await self.passwords.make(password)
         recoverable = schema.is_yes(schema.layered(schema.ACCOUNT_SETTINGS, layers)["RecoverablePassword"])
         if recoverable and self.vault is not None:
-            stored = StoredPassword(stored.password_hash, stored.scram_sha256, self.vault.seal(password))
+            stored = StoredPassword(stored.password_hash, stored.scram_sha256, self.vault.seal(password),
+                                    scram_sha1=stored.scram_sha1)
         return stored
 
     async def accounts(self, domain: str) -> dict[str, str]:
@@ -510,6 +512,13 @@ class Directory:
         await self.store.write(rec.set_password(view.id, stored, self._clock()))
         await self._event(AccountChanged(view.address, "password"))
 
+    async def add_scram_sha1(self, account_id: int, password_hash: str, password: str) -> None:
+        """SCRAM-SHA-1's keys for an account made before they were kept, from its password as a login just
+        showed it (nothing changes if the password changed meanwhile)."""
+        keys = await self.passwords.scram_sha1(password)
+        await self.store.write(unit_of(rec.SET_SCRAM_SHA1.run(scram_sha1=keys, id=account_id,
+                                                             password_hash=password_hash)))
+
     async def set_account_type(self, address: str, storage: str) -> None:
         name, domain = await self.split(address, "account name")
         canonical = _check_storage(storage)
@@ -582,7 +591,7 @@ class Directory:
         days = account["ChatHistoryDays"]
         return LoginRecord(view.id, view.address, view.password_hash, view.scram_sha256,
                            account["AccessModes"], domain_settings["DomainAccessModes"], view.rights,
-                           view.password_secret, 36_500 if days == schema.UNLIMITED else int(days))
+                           view.password_secret, 36_500 if days == schema.UNLIMITED else int(days), view.scram_sha1)
 
     # -- aliases --
 

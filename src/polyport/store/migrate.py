@@ -18,7 +18,7 @@ from polyport.store.sql import RecordStore, SchemaMismatch, Statement, Unit
 # Every revision under migrations/versions, oldest first; the last is the one this code writes.
 # (tests/store/test_migrations.py checks this list against Alembic's own.)
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011",
-                              "0012", "0013", "0014", "0015", "0016", "0017", "0018", "0019", "0020")
+                              "0012", "0013", "0014", "0015", "0016", "0017", "0018", "0019", "0020", "0021")
 HEAD = REVISIONS[-1]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -81,6 +81,7 @@ accounts = Table(
     Column("rights", Text, nullable=False),
     Column("password_hash", Text, nullable=False),
     Column("scram_sha256", Text, nullable=False),
+    Column("scram_sha1", Text, nullable=False, server_default=""),  # migration 0021
     # The password encrypted with the server's key, kept only when RecoverablePassword is YES (for
     # challenge-response logins such as APOP); empty otherwise.
     Column("password_secret", Text, nullable=False, server_default=""),
