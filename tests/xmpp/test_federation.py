@@ -19,6 +19,7 @@ from polyport.net.framing.xmlstream import StreamClose
 from polyport.net.tls import make_self_signed
 from polyport.xmpp import dialback
 from polyport.xmpp.jid import Jid
+from tests.cliapi.conftest import Cli
 from tests.dnsfixture import DnsFixture
 from tests.node_thread import ThreadedNode, eventually, node_config
 from tests.xmpp.conftest import PASSWORD, SASL, Stream, plain_login
@@ -118,6 +119,14 @@ def test_messages_go_both_ways(servers: tuple[Server, Server]) -> None:
     links = {(link["local"], link["remote"]): link["state"]
              for link in one.running.call(_links(one))}
     assert links.get(("one.test", "two.test")) == "ready"
+    # Administrators see both ways: LISTXMPPLINKS on the CLI/API.
+    cli_port = next(b.port for b in one.running.node.bound_listeners() if b.service == "cliapi")
+    admin = Cli(cli_port).login()
+    listed = admin.data("LISTXMPPLINKS")
+    assert isinstance(listed, list)
+    ways = {(e["Direction"], e["Remote"], e["State"], e["AuthenticatedBy"]) for e in listed}
+    assert ("out", "two.test", "ready", "dialback") in ways and ("in", "two.test", "accepted", "dialback") in ways
+    admin.close()
     a.close()
     b.close()
 

@@ -44,6 +44,39 @@ class XmppRoomInfo:
     owners: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class XmppLinkInfo:
+    """A stream with another server (federation): ours to it ("out") or its to us ("in")."""
+
+    direction: str
+    local: str  # our domain
+    remote: str  # the other server's domain
+    state: str  # out: ready, connecting, waiting (a back-off after a failure), idle; in: accepted, negotiating
+    authenticated_by: str  # certificate (XEP-0178), dialback (XEP-0220) or ""
+    stanzas: int  # sent (out) or received (in) on it
+    queued: int  # waiting for it (out)
+    failures: int  # attempts failed in a row (out)
+    remote_ip: str  # in: the peer's address
+
+
+async def xmpp_links(runtime: Runtime, actor: Actor) -> list[XmppLinkInfo]:
+    """The streams with other servers of the worker that answers (each worker has its own)."""
+    require_master(actor)
+    federation = router_for(runtime).federation
+    if federation is None:
+        return []
+    found = [XmppLinkInfo("out", str(link["local"]), str(link["remote"]), str(link["state"]),
+                          str(link["authenticated_by"]), int(str(link["sent"])), int(str(link["queued"])),
+                          int(str(link["failures"])), "")
+             for link in federation.summary()]
+    for session in list(federation.incoming):
+        pairs = sorted(session.accepted_by.items()) or [((session.remote or "?", session.domain or "?"), "")]
+        for (remote, local), how in pairs:
+            found.append(XmppLinkInfo("in", local, remote, "accepted" if how else "negotiating", how,
+                                      session.stanzas, 0, 0, session.conn.remote_ip))
+    return sorted(found, key=lambda info: (info.remote, info.direction, info.local))
+
+
 def _show_and_status(resource: object) -> tuple[str, str]:
     last = getattr(resource, "last", None)
     if not getattr(resource, "available", False) or last is None:

@@ -98,6 +98,20 @@ async def destroy_room_command(call: Any, jid: str, reason: str) -> None:
     click.echo(f"destroyed {jid}")
 
 
+@xmpp.command("links")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per stream.")
+@node_admin
+async def links_command(call: Any, as_json: bool) -> None:
+    """The streams with other XMPP servers (federation), both ways, and how each proved its domain."""
+    entries = await call("LISTXMPPLINKS")
+    if shown_plainly(entries, as_json, "no streams with other servers"):
+        return
+    click.echo(f"{'remote':<32} {'dir':<4} {'local':<24} {'state':<12} {'proved by':<12} {'stanzas':>8}")
+    for e in entries:
+        click.echo(f"{e['Remote']:<32} {e['Direction']:<4} {e['Local']:<24} {e['State']:<12} "
+                   f"{e['AuthenticatedBy'] or '-':<12} {e['Stanzas']:>8}")
+
+
 @xmpp.command("presence")
 @click.argument("account")
 @node_admin

@@ -163,8 +163,9 @@ async def im_sessions(request: web.Request) -> web.StreamResponse:
     async def show(error: str | None = None) -> web.StreamResponse:
         sessions = await xmpp_admin.xmpp_sessions(runtime, actor, domain)
         rooms = await xmpp_admin.xmpp_rooms(runtime, actor, domain)
+        links = await xmpp_admin.xmpp_links(runtime, actor) if actor.is_master else []
         return page(request, "admin/im.html", status=400 if error else 200, title="IM sessions",
-                    sessions=sessions, rooms=rooms, error=error, master=actor.is_master)
+                    sessions=sessions, rooms=rooms, links=links, error=error, master=actor.is_master)
 
     if request.method == "POST":
         form = await form_with_csrf(request)

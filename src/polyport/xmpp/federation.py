@@ -30,6 +30,7 @@ import random
 import secrets
 import ssl
 import time
+import weakref
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
@@ -398,6 +399,7 @@ class Federation:
         self.closing = False
         self._secret: bytes | None = None
         self._verifying = asyncio.Semaphore(MAX_VERIFYING)
+        self.incoming: weakref.WeakSet[Any] = weakref.WeakSet()  # streams from other servers (s2s.py's sessions)
         self.log = log.get(service=SERVICE)
 
     # -- which domains are ours --

@@ -113,7 +113,11 @@ class ServerSession(CommandSession[State, XmlFrame]):
         self.checking: set[tuple[str, str]] = set()  # pairs whose key is being checked
         self.pending: set[asyncio.Task[None]] = set()
         self.done: set[str] = set()  # negotiation steps taken ("{sasl}success")
+        self.accepted_by: dict[tuple[str, str], str] = {}  # how each pair was proved: dialback, certificate
+        self.stanzas = 0
         metrics.xmpp_s2s_links.labels("in").inc()
+        if self.router.federation is not None:
+            self.router.federation.incoming.add(self)
 
     @property
     def federation(self) -> Federation:
@@ -242,6 +246,7 @@ class ServerSession(CommandSession[State, XmlFrame]):
             return
         if outcome == "valid":
             self.accepted.add(pair)
+            self.accepted_by[pair] = "dialback"
             self.log.info("xmpp.s2s_in_accepted", remote=request.sender, local=request.to, by="dialback")
             self.conn.write(dialback.element("result", request.to, request.sender, answer="valid"))
         elif outcome == "invalid":  # XEP-0220 2.4: told, and the stream ends
@@ -332,6 +337,7 @@ async def _auth(s: ServerSession, frame: Stanza) -> None:
     s.conn.write(f"<success xmlns='{wire.SASL_NS}'/>".encode())
     s.done.add(SASL + "success")
     s.accepted.add((domain, s.domain))
+    s.accepted_by[(domain, s.domain)] = "certificate"
     s.log.info("xmpp.s2s_in_accepted", remote=domain, local=s.domain, by="certificate")
     s.framer.reset()  # RFC 6120 6.4.6: a new stream after SASL success
     s.state = State.OPENING
@@ -414,6 +420,7 @@ async def _stanza(s: ServerSession, frame: Stanza) -> None:
             raise StreamError("host-unknown", f"{to.domain} is not served here")
         raise StreamError("invalid-from", f"{sender.domain} is not accepted on this stream for {to.domain}")
     metrics.xmpp_s2s_stanzas.labels("in").inc()
+    s.stanzas += 1
     stanza = wire.as_client(element)
     try:
         await inbound(s.runtime, s.router, stanza, sender, to)

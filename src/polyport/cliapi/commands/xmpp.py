@@ -1,5 +1,6 @@
 """Instant messaging: CommuniGate's GETACCOUNTPRESENCE, and Polyport's own LISTXMPPSESSIONS,
-KICKXMPPSESSION and LISTXMPPROOMS (CommuniGate shows its IM sessions and chat rooms in WebAdmin only)."""
+KICKXMPPSESSION, LISTXMPPROOMS, DESTROYXMPPROOM and LISTXMPPLINKS (CommuniGate shows its IM sessions and
+chat rooms in WebAdmin only)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,14 @@ async def list_xmpp_rooms(cx: Context, args: Parser) -> Value:
             entry["Occupants"] = str(info.occupants)
         listed.append(entry)
     return listed
+
+
+@command("LISTXMPPLINKS")
+async def list_xmpp_links(cx: Context, args: Parser) -> Value:
+    """The streams with other XMPP servers (federation) of the worker that answers (Polyport's own): ours to
+    them (Direction out) and theirs to us (in), with how each side proved its domain."""
+    args.end()
+    return [{"Direction": info.direction, "Local": info.local, "Remote": info.remote, "State": info.state,
+             "AuthenticatedBy": info.authenticated_by, "Stanzas": str(info.stanzas), "Queued": str(info.queued),
+             "Failures": str(info.failures), "RemoteIP": info.remote_ip}
+            for info in await xmpp_admin.xmpp_links(cx.runtime, cx.actor)]
