@@ -1,8 +1,9 @@
 """Federation with Prosody (Debian's 0.12) on loopback: a node of ours serving polyport.example and a private
 Prosody serving prosody.example find each other through a DNS fixture (SRV records; Prosody resolves through
-libunbound forwarding to it), connect with STARTTLS (self-signed certificates on both sides, so each side
-proves its domain with dialback, XEP-0220), and their users exchange messages, subscriptions and presence
-both ways. Prosody's own log is shown when a step fails."""
+libunbound forwarding to it) and connect with STARTTLS. Prosody trusts our self-signed certificate, so ours
+to it is proved by certificate (XEP-0178); we cannot check Prosody's, so it proves its domain with dialback
+(XEP-0220). Their users exchange messages, subscriptions and presence both ways, and Prosody's user talks in
+a chat room of ours. Prosody's own log is shown when a step fails."""
 
 from __future__ import annotations
 
@@ -118,12 +119,13 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
     ours = ThreadedNode(node_config(data, "xmpp-s2s", 0, "enabled = true\n[xmpp]\ns2s_private_addresses = true\n",
                                          dns=dns.server, domain=OURS)).start()
     try:
-        process, prosody_c2s, prosody_s2s = start_prosody(home, dns, ["bob", "carol"], data / "tls" / "cert.pem")
+        process, prosody_c2s, prosody_s2s = start_prosody(home, dns, ["bob", "carol", "erin"],
+                                                          data / "tls" / "cert.pem")
     except BaseException:
         ours.stop()
         raise
     ports = {b.service: b.port for b in ours.node.bound_listeners()}
-    for domain, port in ((OURS, ports["xmpp-s2s"]), (THEIRS, prosody_s2s)):
+    for domain, port in ((OURS, ports["xmpp-s2s"]), (f"conference.{OURS}", ports["xmpp-s2s"]), (THEIRS, prosody_s2s)):
         dns.add(f"_xmpp-server._tcp.{domain}", "SRV", f"0 5 {port} xmpp.{domain}.")
         dns.add(f"xmpp.{domain}", "A", "127.0.0.1")
     for name in ("alice", "dave"):
@@ -226,3 +228,26 @@ def test_subscriptions_and_presence_with_prosody(peers: Peers) -> None:
              and e.get("type") == "unavailable", "unavailable at Prosody", peers)
     dave.close()
     carol.close()
+
+
+def test_a_prosody_user_in_our_chat_room(peers: Peers) -> None:
+    """XEP-0045 across servers: Prosody's user enters a room of ours, and both sides talk."""
+    from tests.xmpp.test_muc import create
+
+    frank = login(peers.our_port, OURS, "alice", "room")
+    erin = login(peers.prosody_port, THEIRS, "erin", "desk")
+    room = f"garden@conference.{OURS}"
+    create(frank, room, "frank")
+    erin.send(f"<presence to='{room}/erin'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    wait_for(erin, lambda e: e.tag == C + "message" and e.find(C + "subject") is not None, "the room's subject",
+             peers)
+    wait_for(frank, lambda e: e.tag == C + "presence" and e.get("from") == f"{room}/erin", "Erin entering", peers)
+    erin.send(f"<message to='{room}' type='groupchat' id='e1'><body>hi from Prosody</body></message>")
+    got = wait_for(frank, lambda e: e.tag == C + "message" and e.get("type") == "groupchat", "groupchat", peers)
+    assert got.get("from") == f"{room}/erin" and got.findtext(C + "body") == "hi from Prosody"
+    frank.send(f"<message to='{room}' type='groupchat' id='f1'><body>welcome, Erin</body></message>")
+    got = wait_for(erin, lambda e: e.tag == C + "message" and e.findtext(C + "body") == "welcome, Erin",
+                   "groupchat at Prosody", peers)
+    assert got.get("from") == f"{room}/frank"
+    frank.close()
+    erin.close()

@@ -52,12 +52,13 @@ def start(tmp_path_factory: pytest.TempPathFactory, dns: DnsFixture, domain: str
           data: Path | None = None) -> Server:
     data = data or tmp_path_factory.mktemp(domain)
     # Loopback is where the other node is: s2s_private_addresses lets links go there.
-    settings = f"enabled = true\n[xmpp]\nrooms = \"\"\ns2s_private_addresses = true\n{xmpp}"
+    settings = f"enabled = true\n[xmpp]\ns2s_private_addresses = true\n{xmpp}"
     config = node_config(data, "xmpp-s2s", 0, settings, dns=dns.server, domain=domain)
     running = ThreadedNode(config).start()
     ports = {b.service: b.port for b in running.node.bound_listeners()}
     host = f"xmpp.{domain}"
-    dns.add(f"_xmpp-server._tcp.{domain}", "SRV", f"0 5 {ports['xmpp-s2s']} {host}.")
+    for name in (domain, f"conference.{domain}"):  # the chat service is a domain of its own to other servers
+        dns.add(f"_xmpp-server._tcp.{name}", "SRV", f"0 5 {ports['xmpp-s2s']} {host}.")
     dns.add(host, "A", "127.0.0.1")
     return Server(domain, running, ports["xmpp"], ports["xmpp-s2s"])
 
@@ -462,3 +463,28 @@ async def _registrations(server: Server, address: str) -> list[str]:
     record = await runtime.directory.login_record(address)
     assert record is not None
     return [r.node for r in await runtime.push.registrations(record.account_id)]
+
+
+def test_another_servers_user_in_our_chat_room(servers: tuple[Server, Server]) -> None:
+    """XEP-0045 across servers: the room speaks to a remote occupant through a link of its own domain."""
+    from tests.xmpp.test_muc import create, until
+
+    one, two = servers
+    alice, bob = one.account(), two.account()
+    a, b = login(one, alice), login(two, bob)
+    room = "lounge@conference.one.test"
+    create(a, room, "alice")
+    b.send(f"<presence to='{room}/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    until(b, lambda e: e.tag == C + "presence" and e.get("from") == f"{room}/alice")
+    until(b, lambda e: e.tag == C + "message" and e.find(C + "subject") is not None)
+    until(a, lambda e: e.tag == C + "presence" and e.get("from") == f"{room}/bob")
+    b.send(f"<message to='{room}' type='groupchat' id='g1'><body>hello from two</body></message>")
+    got = until(a, lambda e: e.tag == C + "message" and e.get("type") == "groupchat")
+    assert got.get("from") == f"{room}/bob" and got.findtext(C + "body") == "hello from two"
+    a.send(f"<message to='{room}' type='groupchat' id='g2'><body>welcome</body></message>")
+    got = until(b, lambda e: e.tag == C + "message" and e.findtext(C + "body") == "welcome")
+    assert got.get("from") == f"{room}/alice"
+    b.send(f"<presence to='{room}/bob' type='unavailable'/>")
+    until(a, lambda e: e.tag == C + "presence" and e.get("from") == f"{room}/bob" and e.get("type") == "unavailable")
+    a.close()
+    b.close()

@@ -52,10 +52,12 @@ def _load(context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
 
 
 def make_self_signed(domain: str, folder: Path, *, days: int = 3650) -> tuple[Path, Path]:
-    """Write a self-signed certificate for `domain` (and its mail/imap/smtp/xmpp names) to `folder`."""
+    """Write a self-signed certificate for `domain` (and its mail/imap/smtp/xmpp names, and the chat and upload
+    services XMPP federation names) to `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    names = [domain] + [f"{prefix}.{domain}" for prefix in ("mail", "imap", "smtp", "xmpp", "sip")]
+    names = [domain] + [f"{prefix}.{domain}" for prefix in ("mail", "imap", "smtp", "xmpp", "sip", "conference",
+                                                            "upload")]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain[:64]),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Polyport self-signed")])
     now = datetime.datetime.now(datetime.UTC)

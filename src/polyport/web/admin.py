@@ -226,6 +226,9 @@ async def _dns_records(request: web.Request, domain: str) -> list[dict[str, str]
         if resolved.enabled and resolved.ports and resolved.ports[0]:
             records.append({"name": f"{label}._tcp.{domain}", "type": "SRV",
                             "value": f"0 5 {resolved.ports[0]} {host}."})
+            if service == "xmpp-s2s" and runtime.config.xmpp.rooms:  # other servers' users in our rooms
+                records.append({"name": f"{label}._tcp.{runtime.config.xmpp.rooms}.{domain}", "type": "SRV",
+                                "value": f"0 5 {resolved.ports[0]} {host}."})
     for key in await admin.dkim_keys(runtime, actor_of(request), domain):
         records.insert(2, {"name": f"{key.selector}._domainkey.{domain}", "type": "TXT", "value": key.txt_record()})
     return records

@@ -439,6 +439,10 @@ class Federation:
         """Without waiting: False for a domain known to be ours (one never asked about may be)."""
         return domain not in self._ours
 
+    def known_remote(self, domain: str) -> bool:
+        """Without waiting: True for a domain found to be another server's (whose stanzas came to us)."""
+        return domain in self._others
+
     def forget_domains(self) -> None:
         self._ours.clear()
         self._others.clear()

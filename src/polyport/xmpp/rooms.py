@@ -407,6 +407,10 @@ class RoomService:
             to = Jid.parse(stanza.get("to", ""))
         except JidError:
             return None
+        federation = self.router.federation
+        if federation is not None and federation.known_remote(to.domain):  # an occupant of another server
+            federation.send(stanza)
+            return None
         if not to.resource:
             self.router.spawn(self._to_account(stanza, to))
             return None

@@ -435,6 +435,9 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
     kind = stanza.get("type")
     federation = router.federation
     assert federation is not None
+    if router.rooms is not None and await router.rooms.serves(to):  # our chat rooms take other servers' users
+        await router.rooms.submit(stanza, sender)
+        return
     if not to.local:
         if stanza.tag == C + "iq" and kind in ("get", "set"):
             federation.send(_server_answer(stanza, to))
