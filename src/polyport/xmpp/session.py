@@ -594,7 +594,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
         """The addressee, where the stanza is for another server's entity (federation on): then it may go
         there unless this account blocks it (XEP-0191 3.5)."""
         to = stanza.get("to")
-        if not to:
+        if not to or self.router.federation is None:
             return None
         try:
             jid = Jid.parse(to)
