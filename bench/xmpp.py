@@ -7,8 +7,9 @@ Starts a Polyport node (bench/mailnode.py: users u0001..u2000 on bench.test, pas
   delivered messages/s, p99 and the ratios;
 - `conns`: ../shared/bench/conn_probe.py holding K clients logged in (SASL, bound, initial presence) on a
   freshly started Prosody and on a freshly started node, server memory per connection (PSS);
-- `logins`: logins per second over a fresh stream each (SASL PLAIN and SCRAM-SHA-256, with bind and presence),
-  20 at a time, ours only (Prosody offers SCRAM-SHA-1, not SHA-256: not the same work).
+- `logins`: logins per second over a fresh stream each (SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-1, with bind and
+  presence), 20 at a time; then SCRAM-SHA-1 against Prosody, ABBA (the one mechanism both offer that is the
+  same work on both sides: HMACs, no password hashing), server CPU per login beside each rate.
 Targets (issue 16): >= 1.5x Prosody's messages/s; <= 30 KB per logged-in idle client with 10,000 held.
 
     .venv/bin/python bench/xmpp.py [--data DIR] [--parts msgs,conns,logins] [--reps 3] [--seconds 15]
@@ -24,6 +25,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import os
 import resource
 import secrets
 import statistics
@@ -80,9 +82,9 @@ def between(text: bytes, start: bytes, end: bytes) -> bytes:
 
 
 @functools.cache
-def salted_password(salt: str, iterations: int) -> bytes:
+def salted_password(salt: str, iterations: int, digest: str) -> bytes:
     """Kept, as clients keep it (RFC 5802 5.1): the bench measures the server's work, not PBKDF2 here."""
-    return hashlib.pbkdf2_hmac("sha256", mailnode.PASSWORD.encode(), base64.b64decode(salt), iterations)
+    return hashlib.pbkdf2_hmac(digest, mailnode.PASSWORD.encode(), base64.b64decode(salt), iterations)
 
 
 async def login(port: int, user: str, mechanism: str) -> None:
@@ -94,18 +96,19 @@ async def login(port: int, user: str, mechanism: str) -> None:
     if mechanism == "PLAIN":
         token = base64.b64encode(f"\0{user}\0{mailnode.PASSWORD}".encode()).decode()
         writer.write(f"<auth xmlns='{SASL}' mechanism='PLAIN'>{token}</auth>".encode())
-    else:  # SCRAM-SHA-256 (RFC 7677), the client's side
+    else:  # SCRAM-SHA-256 (RFC 7677) or SCRAM-SHA-1 (RFC 5802), the client's side
+        digest = "sha1" if mechanism == "SCRAM-SHA-1" else "sha256"
         nonce = secrets.token_urlsafe(18)
         first_bare = f"n={user},r={nonce}"
         token = base64.b64encode(f"n,,{first_bare}".encode()).decode()
-        writer.write(f"<auth xmlns='{SASL}' mechanism='SCRAM-SHA-256'>{token}</auth>".encode())
+        writer.write(f"<auth xmlns='{SASL}' mechanism='{mechanism}'>{token}</auth>".encode())
         challenge = base64.b64decode(between(await read_until(reader, b"</challenge>", buffer), b">", b"<"))
         fields = dict(item.split("=", 1) for item in challenge.decode().split(","))
-        salted = salted_password(fields["s"], int(fields["i"]))
-        client_key = hmac.digest(salted, b"Client Key", "sha256")
+        salted = salted_password(fields["s"], int(fields["i"]), digest)
+        client_key = hmac.digest(salted, b"Client Key", digest)
         final_bare = f"c=biws,r={fields['r']}"
         message = f"{first_bare},{challenge.decode()},{final_bare}".encode()
-        signature = hmac.digest(hashlib.sha256(client_key).digest(), message, "sha256")
+        signature = hmac.digest(hashlib.new(digest, client_key).digest(), message, digest)
         proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature, strict=True))).decode()
         answer = base64.b64encode(f"{final_bare},p={proof}".encode()).decode()
         writer.write(f"<response xmlns='{SASL}'>{answer}</response>".encode())
@@ -153,13 +156,44 @@ async def warm(port: int) -> None:
     print(f"# every user logged in once (argon2id checks) in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def logins(node: mailnode.MailNode, args: argparse.Namespace) -> None:
     # Every user logs in once first: the first login of an account checks its argon2id hash (the same work
     # as any server's first), later ones use the credential cache, as a client's reconnects do.
     asyncio.run(warm(node.xmpp_port))
-    for mechanism in ("PLAIN", "SCRAM-SHA-256", "PLAIN", "SCRAM-SHA-256"):
+    for mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1"):
         rate, median = asyncio.run(login_rate(node.xmpp_port, mechanism, args.seconds))
         print(f"logins ours {mechanism}: {rate:.0f}/s, median {median:.1f} ms (20 at a time)", flush=True)
+    if args.ours_only:
+        return
+    ctl = ["bash", str(mailnode.SHARED_BENCH / "peers" / "ctl.sh")]
+    subprocess.call([*ctl, "restart", "prosody"])
+    time.sleep(1)
+    ours_pid = int(Path(node.pidfile).read_text().split()[0])
+    prosody_pid = int(Path(PROSODY_PIDFILE).read_text().split()[0])
+    results: dict[str, list[tuple[float, float, float]]] = {"prosody": [], "ours": []}
+    try:
+        for label in ("prosody", "ours", "ours", "prosody") * max(1, args.reps // 2):
+            port, pid = (15222, prosody_pid) if label == "prosody" else (node.xmpp_port, ours_pid)
+            before = cpu_seconds(pid)
+            rate, median = asyncio.run(login_rate(port, "SCRAM-SHA-1", args.seconds))
+            cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(1.0, rate * args.seconds)
+            results[label].append((rate, median, cpu_ms))
+            print(f"logins {label} SCRAM-SHA-1: {rate:.0f}/s, median {median:.1f} ms, server cpu {cpu_ms:.2f} ms/login",
+                  flush=True)
+    finally:
+        subprocess.call([*ctl, "stop", "prosody"])
+    ours = statistics.median(r for r, _, _ in results["ours"])
+    theirs = statistics.median(r for r, _, _ in results["prosody"])
+    ours_cpu = statistics.median(c for _, _, c in results["ours"])
+    theirs_cpu = statistics.median(c for _, _, c in results["prosody"])
+    print(f"logins SCRAM-SHA-1 ours/prosody: {ours:.0f}/{theirs:.0f} = {ours / theirs:.2f}x, "
+          f"server cpu per login {ours_cpu:.2f}/{theirs_cpu:.2f} ms = {ours_cpu / theirs_cpu:.2f}x", flush=True)
 
 
 async def set_history_days(data: Path, days: str) -> None:

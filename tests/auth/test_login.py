@@ -23,11 +23,13 @@ from polyport.auth.login import (
 from polyport.auth.passwords import PasswordHasher
 from polyport.auth.sasl import Challenge, Mechanism, Success, exchange
 from polyport.auth.throttle import Throttle
+from polyport.bus import LocalBus
 from polyport.directory import Directory
 from polyport.store import RecordStore, Statement, unit_of
 
 TLS = LoginContext(service="imap", remote="203.0.113.5", secure=True, trusted=False, access_mode="IMAP")
 CLEAR = LoginContext(service="imap", remote="203.0.113.6", secure=False, trusted=False, access_mode="IMAP")
+XMPP = LoginContext(service="xmpp", remote="203.0.113.7", secure=True, trusted=False, access_mode="XMPP")
 LAN = LoginContext(service="imap", remote="127.0.0.1", secure=False, trusted=True, access_mode="IMAP")
 
 
@@ -126,8 +128,9 @@ async def test_a_password_change_invalidates_the_cache(auth: Authenticator, dire
 
 
 def test_mechanisms_offered_depend_on_the_connection(auth: Authenticator) -> None:
-    assert auth.mechanisms(TLS) == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"]
-    assert auth.mechanisms(CLEAR) == ["SCRAM-SHA-256", "SCRAM-SHA-1"]
+    assert auth.mechanisms(TLS) == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
+    assert auth.mechanisms(CLEAR) == ["SCRAM-SHA-256"]
+    assert auth.mechanisms(XMPP) == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"]  # XMPP's mandatory one
 
 
 async def run_exchange(mech: Mechanism, initial: bytes | None,
@@ -212,25 +215,27 @@ async def test_scram_with_a_third_party_client(auth: Authenticator) -> None:
 async def test_scram_sha1_and_its_keys_for_older_accounts(auth: Authenticator, records: RecordStore) -> None:
     """SCRAM-SHA-1 (XMPP's mandatory mechanism): keys made with the password; an account older than them
     gets them at its first login that shows the password."""
-    assert (await scram_login(auth, TLS, "alice", "wonderland", "SCRAM-SHA-1")).identity.address == \
+    assert (await scram_login(auth, XMPP, "alice", "wonderland", "SCRAM-SHA-1")).identity.address == \
         "alice@example.com"
     with pytest.raises(BadCredentials):
-        await scram_login(auth, TLS, "alice", "wrong", "SCRAM-SHA-1")
+        await scram_login(auth, XMPP, "alice", "wrong", "SCRAM-SHA-1")
+    with pytest.raises(Malformed):  # XMPP's only
+        await exchange("SCRAM-SHA-1", auth, TLS)
     await records.write(unit_of(Statement("UPDATE accounts SET scram_sha1 = ''").run()))  # as migration 0021 left it
     with pytest.raises(BadCredentials):
-        await scram_login(auth, TLS, "alice", "wonderland", "SCRAM-SHA-1")
-    await auth.login_plain(TLS, "alice", "wonderland")
+        await scram_login(auth, XMPP, "alice", "wonderland", "SCRAM-SHA-1")
+    await auth.login_plain(XMPP, "alice", "wonderland")
     for _ in range(100):
         record = await auth.directory.login_record("alice")
         if record is not None and record.scram_sha1:
             break
         await asyncio.sleep(0.02)
-    assert (await scram_login(auth, TLS, "alice", "wonderland", "SCRAM-SHA-1")).identity.address == \
+    assert (await scram_login(auth, XMPP, "alice", "wonderland", "SCRAM-SHA-1")).identity.address == \
         "alice@example.com"
     # An unknown name's salts differ by mechanism, as a real account's do.
     salts = set()
     for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-1"):
-        mech = await exchange(mechanism, auth, TLS)
+        mech = await exchange(mechanism, auth, XMPP)
         step = await mech.start(b"n,,n=nobody,r=abcdefgh")
         assert isinstance(step, Challenge)
         salts.add(dict(part.split("=", 1) for part in step.data.decode().split(","))["s"])
@@ -295,3 +300,21 @@ async def test_logins_are_recorded_at_most_once_a_minute_per_address(auth: Authe
     await auth.login_plain(LAN, "alice", "wonderland")
     await asyncio.sleep(0)
     assert [remote for _, remote in recorded] == ["203.0.113.5", "127.0.0.1"]
+
+
+async def test_scram_sha1_keys_come_at_once_from_a_recoverable_password(records: RecordStore, hasher: PasswordHasher,
+                                                                        bus: LocalBus) -> None:
+    """An account older than SCRAM-SHA-1's keys whose password is recoverable needs no PLAIN login first."""
+    import secrets
+
+    from polyport.auth.passwords import PasswordVault
+
+    directory = Directory(records, hasher, bus, vault=PasswordVault(secrets.token_bytes(32)))
+    await directory.initialize("example.com")
+    await directory.create_account("carol", password="keys", settings={"RecoverablePassword": "YES"})
+    await records.write(unit_of(Statement("UPDATE accounts SET scram_sha1 = ''").run()))  # as migration 0021 left it
+    auth = Authenticator(directory, hasher, CredentialCache(600, 1000),
+                         Throttle(window=60, max_per_address=5, max_per_account=8, lockout=60))
+    assert (await scram_login(auth, XMPP, "carol", "keys", "SCRAM-SHA-1")).identity.address == "carol@example.com"
+    record = await directory.login_record("carol")
+    assert record is not None and record.scram_sha1.startswith("SCRAM-SHA-1$")

@@ -100,6 +100,7 @@ class Authenticator:
         self.throttle = throttle
         self._log = log.get()
         self._background: set[asyncio.Task[None]] = set()
+        self._upgrading: set[int] = set()  # accounts whose SCRAM-SHA-1 keys are being made
         # (account, address) recorded in this minute and in the one before
         self._recorded: set[tuple[int, str]] = set()
         self._recorded_before: set[tuple[int, str]] = set()
@@ -133,7 +134,7 @@ class Authenticator:
         """SASL mechanisms to offer on this connection (PLAIN and LOGIN only where plaintext is allowed)."""
         from polyport.auth.sasl import MECHANISMS
 
-        return [name for name, mech in MECHANISMS.items() if ctx.plaintext_allowed or not mech.plaintext]
+        return [name for name, mech in MECHANISMS.items() if mech.offered(ctx)]
 
     async def lookup(self, ctx: LoginContext, login: str) -> tuple[LoginRecord | None, str]:
         """The account a login names, and the key its failures count against: the account's own address
@@ -208,7 +209,9 @@ class Authenticator:
         if not await self.passwords.verify(record.password_hash, password):
             return False
         self.cache.remember(record.account_id, record.password_hash, password)
-        if not record.scram_sha1:  # an account older than SCRAM-SHA-1's keys: made now that the password shows
+        if not record.scram_sha1 and record.account_id not in self._upgrading:
+            # An account older than SCRAM-SHA-1's keys: made now that the password shows (once at a time).
+            self._upgrading.add(record.account_id)
             task = asyncio.get_running_loop().create_task(self._add_scram_sha1(record, password))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -219,6 +222,8 @@ class Authenticator:
             await self.directory.add_scram_sha1(record.account_id, record.password_hash, password)
         except Exception:  # the login succeeded; the keys come at a later one
             self._log.warning("auth.scram_sha1_not_stored", account=record.address)
+        finally:
+            self._upgrading.discard(record.account_id)
 
     async def verify_password(self, ctx: LoginContext, login: str, password: str) -> bool:
         """Whether `password` is the account's (an admin's VERIFYACCOUNTPASSWORD): throttled and counted
@@ -253,4 +258,18 @@ class Authenticator:
         keys = None
         if record is not None:
             keys = decode_scram(record.scram_sha256 if digest == "sha256" else record.scram_sha1, digest)
+            if keys is None and digest == "sha1":
+                keys = await self._scram_sha1_from_vault(record)
         return record, keys, key
+
+    async def _scram_sha1_from_vault(self, record: LoginRecord) -> ScramKeys | None:
+        """SCRAM-SHA-1's keys of an account older than them, made now from its recoverable password (and
+        kept); None when its password is not recoverable (they come at its next login that shows it)."""
+        vault = self.directory.vault
+        password = vault.open(record.password_secret) if vault is not None and record.password_secret else None
+        if password is None:
+            self._log.info("auth.scram_sha1_no_keys", account=record.address)
+            return None
+        await self.directory.add_scram_sha1(record.account_id, record.password_hash, password)
+        fresh = await self.directory.login_record_by_id(record.account_id)
+        return decode_scram(fresh.scram_sha1, "sha1") if fresh is not None else None

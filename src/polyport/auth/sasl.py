@@ -60,6 +60,12 @@ def _text(data: bytes, what: str) -> str:
 class Mechanism:
     name: ClassVar[str]
     plaintext: ClassVar[bool]  # carries the password itself: TLS or a trusted network only
+    access_modes: ClassVar[frozenset[str] | None] = None  # offered only to these services' access modes
+
+    @classmethod
+    def offered(cls, ctx: LoginContext) -> bool:
+        return (ctx.plaintext_allowed or not cls.plaintext) and (
+            cls.access_modes is None or ctx.access_mode in cls.access_modes)
 
     def __init__(self, auth: Authenticator, ctx: LoginContext) -> None:
         self.auth = auth
@@ -270,11 +276,14 @@ class ScramSha256(Mechanism):
 
 
 class ScramSha1(ScramSha256):
-    """RFC 5802's original: XMPP's mandatory mechanism (RFC 6120 13.8.3), for clients without SHA-256. An
-    account gets its keys when its password is set, or at its first login that shows the password."""
+    """RFC 5802's original: XMPP's mandatory mechanism (RFC 6120 13.8.3), for XMPP clients without SHA-256
+    (offered to XMPP only: other protocols' clients that rank it first, cyrus-sasl's say, would meet accounts
+    without its keys). An account gets its keys when its password is set, at its first login that shows
+    the password, or at once from a recoverable password."""
 
     name = "SCRAM-SHA-1"
     digest = "sha1"
+    access_modes = frozenset({"XMPP"})
 
 
 MECHANISMS: dict[str, type[Mechanism]] = {
@@ -286,7 +295,7 @@ async def exchange(name: str, auth: Authenticator, ctx: LoginContext) -> Mechani
     """A new exchange for mechanism `name` (case-insensitive); Malformed if unknown, PlaintextRefused if
     it would carry a password in the clear where that is not allowed."""
     mech = MECHANISMS.get(name.upper())
-    if mech is None:
+    if mech is None or (mech.access_modes is not None and ctx.access_mode not in mech.access_modes):
         raise Malformed(f"unknown SASL mechanism {name[:40]!r} (offered: {', '.join(MECHANISMS)})")
     if mech.plaintext and not ctx.plaintext_allowed:
         raise await auth.fail(ctx, None, PlaintextRefused(
