@@ -306,6 +306,9 @@ class XmppSettings(_Section):
     upload_quota: Annotated[int, _doc(
         "Bytes of uploaded files one account keeps at most (the oldest expire first).", ge=0)] = 1024 * 1024 * 1024
     upload_days: Annotated[int, _doc("Days an uploaded file is kept.", ge=1, le=36500)] = 30
+    push_with_sender: Annotated[bool, _doc(
+        "Name the sender in push notifications (XEP-0357) to clients' app servers. Off: they learn only that "
+        "a message waits (the app server, and Apple's or Google's service behind it, are third parties).")] = False
     s2s_secure: Annotated[bool, _doc(
         "Federate only with servers whose certificates are valid for their domains, both ways (XEP-0178: SASL "
         "EXTERNAL on a checked certificate; no dialback). Off: a server whose certificate cannot be checked "

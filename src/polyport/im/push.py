@@ -14,7 +14,8 @@ from polyport.store import RecordStore, Statement, Unit, unit_of
 MAX_REGISTRATIONS = 10
 MAX_OPTIONS = 4096  # bytes of the publish options form
 
-LIST = Statement("SELECT service, node, options FROM xmpp_push WHERE account_id = :account_id ORDER BY created")
+LIST = Statement("""
+    SELECT service, node, options FROM xmpp_push WHERE account_id = :account_id ORDER BY created, service, node""")
 PUT = Statement("""
     INSERT INTO xmpp_push (account_id, service, node, options, created)
     VALUES (:account_id, :service, :node, :options, :created)

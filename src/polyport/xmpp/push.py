@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from polyport import log
+from polyport.directory.errors import DirectoryError
 from polyport.im import PushOptionsTooLarge
 from polyport.runtime import Runtime
 from polyport.store import StoreError
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from polyport.xmpp.router import Router
     from polyport.xmpp.session import XmppSession
 
+DETACHED_EVERY = 30.0  # seconds between notifications for one detached stream (one wakes the phone)
 NS = "urn:xmpp:push:0"
 SUMMARY = "urn:xmpp:push:summary"
 PUSH = "{" + NS + "}"
@@ -31,7 +35,18 @@ PUBSUB = "{http://jabber.org/protocol/pubsub}"
 DATA = "{jabber:x:data}"
 C = "{" + wire.CLIENT_NS + "}"
 ID_PREFIX = "push-"  # our notifications' ids: an error answering one is the app server's
-DETACHED_EVERY = 30.0  # seconds between notifications for one detached stream (one wakes the phone)
+COALESCE_SECONDS = 10.0  # one notification an account in this time wakes the phone; the next ones add to its count
+SENT_KEPT_SECONDS = 600.0  # how long an answer to a notification is waited for
+MAX_TRACKED = 10_000  # notifications awaiting answers, and accounts whose count is kept, in a worker
+MAX_ERRORS = 16  # lasting errors in a row (as Prosody's push_max_errors) before a registration goes
+# Errors that say the app server does not know the device (any more): the registration goes at once.
+GONE = frozenset({"item-not-found", "not-authorized", "forbidden", "registration-required", "not-acceptable"})
+MAX_NODE = 255
+MAX_SERVICE = 1023
+# What wakes a phone: a message with a body, an encrypted one (OMEMO, legacy OMEMO, OpenPGP), a call invitation.
+WAKING = frozenset({C + "body", "{eu.siacs.conversations.axolotl}encrypted", "{urn:xmpp:omemo:2}encrypted",
+                    "{urn:xmpp:openpgp:0}openpgp", "{urn:xmpp:jingle-message:0}propose"})
+WAKING_BYTES = (b"<body", b"<encrypted", b"<openpgp", b"<propose")
 
 
 class PushRefused(Exception):
@@ -39,6 +54,50 @@ class PushRefused(Exception):
         super().__init__(text)
         self.condition = condition
         self.text = text
+
+
+@dataclass(slots=True)
+class Tracker:
+    """A worker's push state: when each account last had a notification sent and how many messages came
+    since (until one of its clients binds), and the notifications whose answers are awaited."""
+
+    counts: OrderedDict[int, tuple[float, int]] = field(default_factory=OrderedDict)
+    sent: OrderedDict[str, tuple[float, int, str, str]] = field(default_factory=OrderedDict)  # id -> when, who
+    errors: dict[tuple[int, str, str], int] = field(default_factory=dict)
+
+    def due(self, account_id: int, now: float) -> int:
+        """The messages this notification counts, or 0 when one went within COALESCE_SECONDS."""
+        last, count = self.counts.pop(account_id, (float("-inf"), 0))
+        count += 1
+        self.counts[account_id] = (last, count)
+        if now - last < COALESCE_SECONDS:
+            return 0
+        self.counts[account_id] = (now, count)
+        while len(self.counts) > MAX_TRACKED:
+            self.counts.popitem(last=False)
+        return count
+
+    def connected(self, account_id: int) -> None:
+        """A client of the account bound: it reads what waited, and the count starts again."""
+        self.counts.pop(account_id, None)
+
+    def sending(self, iq_id: str, account_id: int, service: str, node: str, now: float) -> None:
+        self.sent[iq_id] = (now, account_id, service, node)
+        while self.sent and (len(self.sent) > MAX_TRACKED
+                             or next(iter(self.sent.values()))[0] < now - SENT_KEPT_SECONDS):
+            self.sent.popitem(last=False)
+
+    def answered(self, iq_id: str, sender: str) -> tuple[int, str, str] | None:
+        """The registration a notification went to, where this is its app server's answer."""
+        found = self.sent.get(iq_id)
+        if found is None or found[2] != sender:
+            return None
+        del self.sent[iq_id]
+        return found[1], found[2], found[3]
+
+
+def worth_waking(stanza: ET.Element[str]) -> bool:
+    return stanza.tag == C + "message" and any(child.tag in WAKING for child in stanza)
 
 
 async def configure(s: XmppSession, iq: ET.Element[str]) -> None:
@@ -50,6 +109,8 @@ async def configure(s: XmppSession, iq: ET.Element[str]) -> None:
     except JidError:
         raise PushRefused("jid-malformed", "the app server's jid") from None
     node = payload.get("node")
+    if len(str(service).encode()) > MAX_SERVICE or (node is not None and len(node) > MAX_NODE):
+        raise PushRefused("not-acceptable", f"an app server's JID up to {MAX_SERVICE} bytes, a node up to {MAX_NODE}")
     if payload.tag == PUSH + "enable":
         if not node:
             raise PushRefused("bad-request", "enabling names the app server's node")
@@ -59,14 +120,16 @@ async def configure(s: XmppSession, iq: ET.Element[str]) -> None:
             await s.runtime.push.enable(s.identity.account_id, str(service), node, options)
         except PushOptionsTooLarge as err:
             raise PushRefused("not-acceptable", str(err)) from None
+        s.ext.push_enabled.add((str(service), node))
     elif payload.tag == PUSH + "disable":
         await s.runtime.push.disable(s.identity.account_id, str(service), node)
+        s.ext.push_enabled = {(svc, n) for svc, n in s.ext.push_enabled if svc != str(service) or node not in (None, n)}
     else:
         raise PushRefused("bad-request", "enable or disable")
     s.result(iq)
 
 
-def notification(account: Jid, service: str, node: str, options: str, sender: str) -> ET.Element[str]:
+def notification(account: Jid, service: str, node: str, options: str, sender: str, count: int) -> ET.Element[str]:
     """The publish to the app server (XEP-0357 7, Example 9)."""
     iq = ET.Element(C + "iq", {"type": "set", "from": str(account.bare), "to": service,
                                "id": f"{ID_PREFIX}{secrets.token_hex(6)}"})
@@ -74,7 +137,7 @@ def notification(account: Jid, service: str, node: str, options: str, sender: st
     publish = ET.SubElement(pubsub, PUBSUB + "publish", {"node": node})
     item = ET.SubElement(ET.SubElement(publish, PUBSUB + "item"), PUSH + "notification")
     form = ET.SubElement(item, DATA + "x", {"type": "submit"})
-    fields = [("FORM_TYPE", SUMMARY), ("message-count", "1")]
+    fields = [("FORM_TYPE", SUMMARY), ("message-count", str(count))]
     if sender:
         fields.append(("last-message-sender", sender))
     for var, value in fields:
@@ -86,59 +149,100 @@ def notification(account: Jid, service: str, node: str, options: str, sender: st
     return iq
 
 
-async def notify(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str) -> None:
-    """A message waits for the account: each registered app server hears it."""
+async def notify(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str,
+                 only: set[tuple[str, str]] | None = None) -> None:
+    """A message waits for the account: each registered app server (or those in `only`) hears it, unless
+    one did within COALESCE_SECONDS."""
+    tracker = router.push_tracker
+    count = tracker.due(account_id, time.monotonic())
+    if not count:
+        return
     try:
         registrations = await runtime.push.registrations(account_id)
     except StoreError:
         log.get(service="xmpp").warning("xmpp.push_unread", account=str(account))
         return
     federation = router.federation
+    shown = sender if runtime.config.xmpp.push_with_sender else ""
     for registration in registrations:
+        if only is not None and (registration.service, registration.node) not in only:
+            continue
         try:
             service = Jid.parse(registration.service)
-        except JidError:
+            iq = notification(account, registration.service, registration.node, registration.options, shown, count)
+            tracker.sending(iq.get("id", ""), account_id, registration.service, registration.node, time.monotonic())
+            if federation is not None and not await federation.is_local(service.domain):
+                federation.send(iq)
+            elif await _local_may_take(runtime, router, service, account):
+                router.deliver_local(iq)
+        except (JidError, StoreError, DirectoryError):
             continue
-        iq = notification(account, registration.service, registration.node, registration.options, sender)
-        if federation is not None and not await federation.is_local(service.domain):
-            federation.send(iq)
-        elif federation is None and not await _ours(runtime, service.domain):
-            continue  # another server's app server, with federation off: nothing can reach it
-        else:
-            router.deliver_local(iq)
 
 
-async def _ours(runtime: Runtime, domain: str) -> bool:
-    from polyport.directory.errors import DirectoryError
-
-    try:
-        await runtime.directory.domain(domain)
-    except DirectoryError:
+async def _local_may_take(runtime: Runtime, router: Router, service: Jid, account: Jid) -> bool:
+    """An app server of ours (a client of one of our accounts): one that the account does not reach by
+    blocking, nor another server's with federation off."""
+    found = await router.addressee(runtime, service.bare) if service.local else None
+    if found is None:
         return False
-    return True
+    return not await router.blocks(runtime, service.bare, found.account_id, account)
 
 
-async def refused(runtime: Runtime, account_id: int, service: Jid, error: ET.Element[str]) -> None:
-    """The app server answered a notification with an error: a lasting one (not `wait`) ends its
-    registrations (XEP-0357 8: the app server forgot the device, or the secret is no longer good)."""
-    condition = error.find(C + "error")
-    if condition is None or condition.get("type") == "wait":
+async def refused(runtime: Runtime, router: Router, account_id: int, sender: Jid, error: ET.Element[str]) -> None:
+    """An answer to one of our notifications, with an error: one saying the app server no longer knows the
+    device ends that registration at once, MAX_ERRORS other lasting ones in a row too (XEP-0357 8); `wait`
+    ones count for nothing."""
+    found = router.push_tracker.answered(error.get("id", ""), str(sender))
+    if found is None or found[0] != account_id:
         return
-    await runtime.push.disable(account_id, str(service))
-    log.get(service="xmpp").info("xmpp.push_disabled", service=str(service), reason=condition.get("type"))
+    key = found
+    element = error.find(C + "error")
+    kind = element.get("type") if element is not None else None
+    condition = next((c.tag.rpartition("}")[2] for c in element if c.tag.startswith("{" + wire.STANZA_ERRORS_NS)
+                      and not c.tag.endswith("}text")), "") if element is not None else ""
+    if kind == "wait":
+        return
+    errors = router.push_tracker.errors
+    errors[key] = errors.get(key, 0) + 1
+    if condition in GONE or errors[key] >= MAX_ERRORS:
+        errors.pop(key, None)
+        try:
+            await runtime.push.disable(account_id, key[1], key[2])
+        except StoreError:
+            return
+        log.get(service="xmpp").info("xmpp.push_disabled", service=key[1], condition=condition or kind)
+    elif len(errors) > MAX_TRACKED:
+        errors.clear()
 
 
-def waiting(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str) -> None:
-    """A message was kept offline for the account: notify, in the background."""
+def acknowledged(router: Router, account_id: int, sender: Jid, result: ET.Element[str]) -> None:
+    """The app server took a notification: its errors in a row start again."""
+    found = router.push_tracker.answered(result.get("id", ""), str(sender))
+    if found is not None and found[0] == account_id:
+        router.push_tracker.errors.pop(found, None)
+
+
+def waiting(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str,
+            stanza: ET.Element[str] | None = None) -> None:
+    """A message was kept offline for the account: notify, in the background, if it is worth waking for."""
+    if stanza is not None and not worth_waking(stanza):
+        return
     router.spawn(notify(runtime, router, account, account_id, sender))
 
 
 def detached_delivery(session: XmppSession, data: bytes) -> None:
-    """A message went into a detached stream's queue: notify, at most every DETACHED_EVERY seconds."""
-    if session.identity is None or session.jid is None or not data.startswith(b"<message") or b"<body" not in data:
+    """A message went into a detached stream's queue: its own registrations hear it (those it enabled), at
+    most every DETACHED_EVERY seconds."""
+    if (session.identity is None or session.jid is None or not data.startswith(b"<message")
+            or not any(marker in data for marker in WAKING_BYTES) or b"urn:xmpp:carbons:2" in data):
+        return
+    ext = session._ext
+    if ext is None or not ext.push_enabled:
         return
     now = time.monotonic()
-    if now - session.ext.pushed_at < DETACHED_EVERY:
+    if now - ext.pushed_at < DETACHED_EVERY:
         return
-    session.ext.pushed_at = now
-    waiting(session.runtime, session.router, session.jid, session.identity.account_id, "")
+    ext.pushed_at = now
+    session.router.push_tracker.counts.pop(session.identity.account_id, None)  # its own clock, below
+    session.router.spawn(notify(session.runtime, session.router, session.jid, session.identity.account_id, "",
+                                only=set(ext.push_enabled)))

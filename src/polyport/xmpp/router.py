@@ -130,6 +130,7 @@ class Router:
         self.pep = PepService(self, runtime) if runtime is not None else None
         # Stanzas to other servers (xmpp/federation.py), when the xmpp-s2s service is on.
         self.federation = federation.on_router(self, runtime) if runtime is not None else None
+        self.push_tracker = push.Tracker()  # push notifications (XEP-0357): coalescing, answers awaited
 
     # -- this worker's resources --
 
@@ -144,6 +145,8 @@ class Router:
             metrics.xmpp_resources.inc()
         self._publish(XmppKick(self.origin, str(jid), resource.bound_at))
         self._announce(resource)
+        if session.identity is not None:  # a client reads what waited: push notifications count anew
+            self.push_tracker.connected(session.identity.account_id)
         return old.session if old is not None and old.session is not session else None
 
     def rebind(self, old: XmppSession, new: XmppSession, jid: Jid) -> bool:
@@ -345,7 +348,7 @@ class Router:
         except OfflineFull:
             self._log.info("xmpp.undelivered_dropped", account=str(account), reason="offline store full")
             return
-        push.waiting(runtime, self, account, found.account_id, "")
+        push.waiting(runtime, self, account, found.account_id, "", stanza)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Work a session leaves behind when it ends (its contacts told it is gone), kept until done."""

@@ -467,7 +467,7 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
             await runtime.offline.store(found.account_id, wire.serialize(stanza).decode())
         except OfflineFull as err:
             raise StanzaError("service-unavailable", str(err)) from None
-        push.waiting(runtime, router, local.bare, found.account_id, str(sender.bare))
+        push.waiting(runtime, router, local.bare, found.account_id, str(sender.bare), stanza)
         return
     if stanza.tag == C + "presence":
         if blocked:
@@ -486,8 +486,11 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
             router.deliver_presence(stanza, local)
         return
     # an iq
-    if kind == "error" and not local.resource and stanza.get("id", "").startswith(push.ID_PREFIX):
-        await push.refused(runtime, found.account_id, sender, stanza)  # the app server no longer wants it
+    if kind in ("error", "result") and not local.resource and stanza.get("id", "").startswith(push.ID_PREFIX):
+        if kind == "error":  # the app server may no longer want it
+            await push.refused(runtime, router, found.account_id, sender, stanza)
+        else:
+            push.acknowledged(router, found.account_id, sender, stanza)
         return
     if blocked:
         if kind in ("get", "set"):

@@ -198,6 +198,7 @@ class Extensions:
     over_websocket: bool = False  # RFC 7395 (xmpp/websocket.py): TLS is the web listener's, never STARTTLS
     on_restart: Callable[[], None] | None = None  # told when the stream restarts (the WebSocket's)
     pushed_at: float = float("-inf")  # when a push notification last went for it while detached (XEP-0357)
+    push_enabled: set[tuple[str, str]] = field(default_factory=set)  # the (app server, node)s it enabled
 
 
 class XmppSession(CommandSession[State, XmlFrame]):
@@ -994,6 +995,8 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
     s.jid, s.sm, old.sm, old.successor = old.jid, old.sm, None, s
     s.available, s.watchers, s.directed = old.available, old.watchers, old.directed
     s.inactive, s.held = old.inactive, old.held
+    if old._ext is not None:  # the rooms it is in, the push registrations it made
+        s.ext.in_rooms, s.ext.push_enabled = old._ext.in_rooms, old._ext.push_enabled
     old.jid, old.held = None, {}
     s.router.resumable[s.sm.id] = s
     s.state = State.BOUND
@@ -1177,7 +1180,7 @@ async def _message(s: XmppSession, frame: Stanza) -> None:
     except OfflineFull as err:
         raise StanzaError("service-unavailable", str(err)) from None
     if s.jid is not None:
-        push.waiting(s.runtime, s.router, to.bare, account_id, str(s.jid.bare))
+        push.waiting(s.runtime, s.router, to.bare, account_id, str(s.jid.bare), stanza)
 
 
 @COMMANDS.handles(C + "presence", BOUND)
