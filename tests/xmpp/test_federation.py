@@ -39,6 +39,7 @@ class Server:
     running: ThreadedNode
     port: int  # client
     s2s_port: int
+    data: Path
     counter: int = 0
 
     def account(self) -> str:
@@ -60,7 +61,7 @@ def start(tmp_path_factory: pytest.TempPathFactory, dns: DnsFixture, domain: str
     for name in (domain, f"conference.{domain}"):  # the chat service is a domain of its own to other servers
         dns.add(f"_xmpp-server._tcp.{name}", "SRV", f"0 5 {ports['xmpp-s2s']} {host}.")
     dns.add(host, "A", "127.0.0.1")
-    return Server(domain, running, ports["xmpp"], ports["xmpp-s2s"])
+    return Server(domain, running, ports["xmpp"], ports["xmpp-s2s"], data)
 
 
 @pytest.fixture(scope="module")
@@ -488,3 +489,50 @@ def test_another_servers_user_in_our_chat_room(servers: tuple[Server, Server]) -
     until(a, lambda e: e.tag == C + "presence" and e.get("from") == f"{room}/bob" and e.get("type") == "unavailable")
     a.close()
     b.close()
+
+
+def certified_stream(server: Server, sender: str, chain: Path) -> tuple[Stream, ET.Element[str]]:
+    """A server's stream over TLS that presents the certificate of the node whose data folder is `chain`."""
+    stream = Stream(server.s2s_port)
+    stream.send(S2S_OPEN.format(sender=sender, to=server.domain))
+    stream.frame()
+    stream.frame()
+    stream.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    assert stream.stanza().element.tag == "{urn:ietf:params:xml:ns:xmpp-tls}proceed"
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(chain / "tls" / "cert.pem", chain / "tls" / "key.pem")
+    stream.sock = context.wrap_socket(stream.sock)
+    stream.restart()
+    stream.send(S2S_OPEN.format(sender=sender, to=server.domain))
+    stream.frame()
+    return stream, stream.stanza().element
+
+
+def test_a_certificate_proves_only_the_domain_it_names(secure_servers: tuple[Server, Server]) -> None:
+    """XEP-0178 on streams to us: four.test's certificate is no proof of five.test."""
+    import base64
+
+    three, four = secure_servers
+    carol = three.account()
+    c = login(three, carol)
+    stream, features = certified_stream(three, "five.test", four.data)
+    assert features.find(f"{SASL}mechanisms") is None  # nothing to offer a server its certificate does not name
+    stream.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
+                f"{base64.b64encode(b'five.test').decode()}</auth>")
+    assert stream.stanza().element.tag == SASL + "failure"
+    stream.close()
+    stream, features = certified_stream(three, "four.test", four.data)
+    assert [m.text for m in features.iter(f"{SASL}mechanism")] == ["EXTERNAL"]
+    stream.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+    assert stream.stanza().element.tag == SASL + "success"
+    stream.restart()
+    stream.send(S2S_OPEN.format(sender="four.test", to="three.test"))
+    stream.frame()
+    stream.frame()  # features, empty: nothing more to negotiate
+    stream.send(f"<message from='dan@four.test/x' to='{carol}' type='chat' id='ext'><body>by certificate</body>"
+                f"</message>")
+    assert next_of(c, "message", id="ext").findtext(C + "body") == "by certificate"
+    stream.close()
+    c.close()
