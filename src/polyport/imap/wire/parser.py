@@ -1055,7 +1055,9 @@ class _Parser:
         rest = self.data[self.pos:]
         if len(rest) <= 512 and b"{" not in rest:
             try:
-                items, changed_since, vanished = _cached_fetch_tail(rest, self.utf8)
+                # The cache needs a hashable key: a command parsed in place is a bytearray.
+                key = rest if isinstance(rest, bytes) else bytes(rest)
+                items, changed_since, vanished = _cached_fetch_tail(key, self.utf8)
             except ParseError as err:
                 raise self.error(err.message) from None
         else:
