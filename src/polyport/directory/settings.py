@@ -116,6 +116,8 @@ GROUP_SETTINGS = _specs(
     Spec("RemoveToAndCc", Kind.BOOL, "NO", "Send one copy to members already in To or Cc."),
     Spec("SetReplyTo", Kind.BOOL, "NO", "Set Reply-To to the group's address."),
     Spec("Expand", Kind.BOOL, "YES", "Deliver to the members (NO: hold nothing, refuse mail)."),
+    Spec("SharedRoster", Kind.BOOL, "NO", "Members see each other in their XMPP rosters, under the group's "
+         "RealName (or its name), with each other's presence, without asking."),
 )
 
 _SIZE = re.compile(r"([0-9]+)([KMGT]?)", re.IGNORECASE)

@@ -11,7 +11,9 @@ available resources, now or when it next becomes available.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from dataclasses import replace
 from xml.etree import ElementTree as ET
 
 from polyport.im import RosterItem, RosterRefused
@@ -37,6 +39,29 @@ def roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
     for group in item.groups:
         ET.SubElement(element, ROSTER + "group").text = group
     return element
+
+
+async def roster(runtime: Runtime, router: Router, account_id: int, account: Jid) -> tuple[str, list[RosterItem]]:
+    """The account's roster as its clients see it: its own items, and the members of its shared roster groups
+    (subscribed both ways, under the group's name) that it has no item of its own for; with the version to
+    show (the roster's, and a digest of the shared part when there is one: XEP-0237 needs it to change with
+    either)."""
+    version, items = await runtime.rosters.roster(account_id)
+    shared = await router.shared_contacts(runtime, account)
+    if not shared:
+        return str(version), items
+    by_contact = {str(contact): group for contact, group in shared.items()}
+    merged = []
+    for item in items:  # an item of its own for a member: subscribed both ways still, in the group too
+        group = by_contact.pop(item.contact, None)
+        if group is not None:
+            item = replace(item, subscription="both", groups=item.groups if group in item.groups
+                           else (*item.groups, group))
+        merged.append(item)
+    merged.extend(RosterItem(contact, "", "both", groups=(group,)) for contact, group in sorted(by_contact.items()))
+    digest = hashlib.sha256("\n".join(f"{contact} {group}" for contact, group in sorted(
+        (str(c), g) for c, g in shared.items())).encode()).hexdigest()[:12]
+    return f"{version}-{digest}", merged
 
 
 def push_roster(router: Router, account: Jid, version: int, item: ET.Element[str]) -> None:

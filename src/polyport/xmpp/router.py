@@ -69,6 +69,8 @@ DELAY_NS = "urn:xmpp:delay"
 ANNOUNCE_EVERY = 60.0
 EXPIRE_ARCHIVE_EVERY = 3600.0
 MAX_ADDRESSEES = 10_000
+MAX_SHARED_GROUPS = 1000  # groups of a domain read for shared rosters
+MAX_SHARED_MEMBERS = 1000  # members of one shared group that see each other
 FORGET_AFTER = 150.0
 
 
@@ -123,6 +125,8 @@ class Router:
         self._addressees: dict[Jid, Addressee | None] = {}
         self._directory_changes = 0
         self._directory: Subscription | None = None  # the directory's changes, while followed
+        # Shared roster groups (groups with SharedRoster) by domain: member's bare JID -> the group's name.
+        self._shared: dict[str, dict[Jid, dict[Jid, str]]] = {}
         self._log = log.get(service="xmpp")
         # The chat rooms this router holds, and the way to the others' (xmpp/rooms.py).
         self.rooms = RoomService(self, runtime) if runtime is not None else None
@@ -377,6 +381,7 @@ class Router:
     def directory_changed(self) -> None:
         self._directory_changes += 1
         self._addressees.clear()
+        self._shared.clear()
         if self.federation is not None:
             self.federation.forget_domains()
 
@@ -390,6 +395,52 @@ class Router:
         if changed:
             subscription.overflowed = False
             self.directory_changed()
+
+    async def shared_contacts(self, runtime: Runtime, account: Jid) -> dict[Jid, str]:
+        """The accounts that share a roster group with `account` (CommuniGate groups with SharedRoster: each
+        member sees the others), each with the group's display name; kept per domain until the directory
+        changes (only while this router follows it)."""
+        self._heard_directory()
+        by_member = self._shared.get(account.domain)
+        if by_member is None:
+            changes = self._directory_changes
+            by_member = await self._read_shared(runtime, account.domain)
+            self._heard_directory()
+            if self._directory is not None and changes == self._directory_changes:
+                if len(self._shared) >= 1000:
+                    self._shared.clear()
+                self._shared[account.domain] = by_member
+        return by_member.get(account.bare, {})
+
+    async def _read_shared(self, runtime: Runtime, domain: str) -> dict[Jid, dict[Jid, str]]:
+        from polyport.directory.errors import DirectoryError
+
+        directory = runtime.directory
+        by_member: dict[Jid, dict[Jid, str]] = {}
+        try:
+            names = await directory.groups(domain)
+        except DirectoryError:
+            return by_member
+        for name in names[:MAX_SHARED_GROUPS]:
+            try:
+                group = await directory.group(f"{name}@{domain}")
+            except DirectoryError:
+                continue
+            if str(group.settings.get("SharedRoster", "NO")).upper() != "YES":
+                continue
+            label = str(group.settings.get("RealName") or group.name)
+            members: list[Jid] = []
+            for member in group.members[:MAX_SHARED_MEMBERS]:
+                with contextlib.suppress(JidError):
+                    found = await self.addressee(runtime, Jid.parse(member).bare)
+                    if found is not None and found.jid not in members:
+                        members.append(found.jid)
+            for jid in members:
+                shared = by_member.setdefault(jid, {})
+                for other in members:
+                    if other != jid:
+                        shared.setdefault(other, label)
+        return by_member
 
     async def follow_directory(self) -> None:
         """Hear the directory's changes (any worker's) until cancelled: addressees are resolved again."""

@@ -493,8 +493,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
                                       ttl=LAST_ACTIVITY_KEPT)
 
     async def tell_contacts_gone(self, gone: ET.Element[str], account_id: int) -> None:
-        _, items = await self.runtime.rosters.roster(account_id)
         sender = Jid.parse(gone.get("from", ""))
+        _, items = await presence.roster(self.runtime, self.router, account_id, sender.bare)
         for item in items:
             contact = Jid.parse(item.contact)
             if item.state.from_ and not await self.router.blocks(self.runtime, sender.bare, account_id, contact):
@@ -1267,8 +1267,9 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
             backlog, s.backlog = s.backlog, None
             for data, sender_of_presence in backlog:
                 s._deliver(data, presence_from=sender_of_presence)
-    # The contacts subscribed to the account's presence hear it (RFC 6121 4.2.2, 4.4.2, 4.5.2).
-    _, items = await s.runtime.rosters.roster(s.identity.account_id)
+    # The contacts subscribed to the account's presence hear it (RFC 6121 4.2.2, 4.4.2, 4.5.2), and those of
+    # its shared roster groups.
+    _, items = await presence.roster(s.runtime, s.router, s.identity.account_id, s.jid.bare)
     states = {Jid.parse(item.contact): item.state for item in items if item.state.from_ or item.state.to}
     contacts = await s.unblocked(list(states))
     s.watchers = [contact for contact in contacts if states[contact].from_]
@@ -1542,11 +1543,11 @@ async def _roster_get(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
     assert s.identity is not None and s.jid is not None
     s.router.interested(s.jid)
-    version, items = await s.runtime.rosters.roster(s.identity.account_id)
-    if frame.element[0].get("ver") == str(version):
+    version, items = await presence.roster(s.runtime, s.router, s.identity.account_id, s.jid.bare)
+    if frame.element[0].get("ver") == version:
         s.result(frame.element)  # XEP-0237: the client's copy is current; changes come as pushes
         return
-    query = ET.Element(ROSTER + "query", {"ver": str(version)})
+    query = ET.Element(ROSTER + "query", {"ver": version})
     query.extend(presence.roster_item(item) for item in items)
     s.result(frame.element, query)
 
