@@ -62,3 +62,24 @@ def test_an_own_item_for_a_member_is_kept_and_completed(xmpp_node: XmppNode) -> 
     assert answers == {"result", "set"}
     assert items(roster(c)) == [(dan, "Danny", "both", ["Friends", "pair"])]
     c.close()
+
+
+def test_members_read_each_others_personal_events(xmpp_node: XmppNode) -> None:
+    """Personal eventing's default access (presence) counts a shared group's members as subscribed."""
+    from tests.xmpp.test_pep import PUBSUB, publish
+
+    directory = xmpp_node.running.runtime.directory
+    fay, gus, hal = xmpp_node.account(), xmpp_node.account(), xmpp_node.account()
+    xmpp_node.running.call(directory.create_group("pep@example.com", settings={"SharedRoster": "YES"},
+                                                  members=[fay, gus]))
+    f, _ = bound(xmpp_node, "desk", fay)
+    assert publish(f, "urn:xmpp:avatar:metadata", "a1", "<metadata xmlns='urn:xmpp:avatar:metadata'/>") \
+        .get("type") == "result"
+    for reader, allowed in ((gus, True), (hal, False)):
+        r, _ = bound(xmpp_node, "desk", reader)
+        r.send(f"<iq type='get' id='items' to='{fay}'><pubsub xmlns='{PUBSUB}'>"
+               f"<items node='urn:xmpp:avatar:metadata'/></pubsub></iq>")
+        reply = r.stanza().element
+        assert (reply.get("type") == "result") is allowed, reader
+        r.close()
+    f.close()

@@ -118,13 +118,19 @@ class PepService:
         await nodes.configure(owner_id, request.node, pubsub.configured(config, request.form).to_dict())
         return None
 
+    async def _roster(self, account_id: int, account: Jid) -> tuple[str, list[Any]]:
+        from polyport.xmpp import presence  # presence imports the router, which imports this module
+
+        return await presence.roster(self.runtime, self.router, account_id, account)
+
     async def _may_read(self, requester: Jid, owner: Jid, owner_id: int, config: pubsub.NodeConfig) -> None:
         if requester.bare == owner or config.access_model == "open":
             return
         if config.access_model == "whitelist":
             raise pubsub.PubsubError("not-allowed", "the node is the account's own", "closed-node")
         item = await self.runtime.rosters.item(owner_id, str(requester.bare))
-        if item is None or not item.state.from_:
+        if (item is None or not item.state.from_) and requester.bare not in await self.router.shared_contacts(
+                self.runtime, owner):  # a member of a shared roster group counts as subscribed
             raise pubsub.PubsubError("not-authorized", "subscribe to the account's presence first",
                                      "presence-subscription-required")
 
@@ -135,7 +141,7 @@ class PepService:
         """The notification to every client that may read the node and asked for it (`+notify`)."""
         accounts = [owner]
         if config.access_model != "whitelist":
-            _, items = await self.runtime.rosters.roster(owner_id)
+            _, items = await self._roster(owner_id, owner)
             for item in items:
                 if item.state.from_:
                     with contextlib.suppress(JidError):
@@ -210,7 +216,7 @@ class PepService:
             return
         own = session.jid.bare
         owners = {session.identity.account_id: own}
-        _, items = await self.runtime.rosters.roster(session.identity.account_id)
+        _, items = await self._roster(session.identity.account_id, own)
         for item in items:
             if item.state.to:
                 with contextlib.suppress(JidError):
