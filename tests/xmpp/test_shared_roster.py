@@ -4,7 +4,6 @@ an item of the member's own is kept and completed; the roster version changes wi
 
 from __future__ import annotations
 
-from tests.node_thread import eventually
 from tests.xmpp.conftest import XmppNode, bound
 from tests.xmpp.test_roster import R, items, roster
 from tests.xmpp.test_routing import available
@@ -42,9 +41,29 @@ def test_members_see_each_other_and_their_presence(xmpp_node: XmppNode) -> None:
         raise AssertionError("Bob did not see Ann")
     e, _ = bound(xmpp_node, "desk", eve)
     assert items(roster(e)) == []  # a member of a group that shares nothing
-    # Eve joins the shared group: the directory's change is heard, and the rosters show her.
+    # Eve joins the shared group: the clients that asked for their rosters hear it as roster pushes, with
+    # the version the next roster get reports.
     xmpp_node.running.call(directory.update_group("team@example.com", members=[ann, bob, eve]))
-    eventually(lambda: [i[0] for i in items(roster(e))] == sorted([ann, bob]), timeout=5)
+    pushed: dict[str, str] = {}
+    version = ""
+    while len(pushed) < 2:
+        element = e.stanza().element
+        query = element.find(R + "query")
+        if element.get("type") == "set" and query is not None:
+            pushed.update({i.get("jid", ""): i.get("subscription", "") for i in query.iter(R + "item")})
+            version = query.get("ver", "")
+    assert pushed == {ann: "both", bob: "both"}
+    assert items(roster(e, version)) == []  # the pushes made the client's copy current
+    # Eve leaves it: Ann's client hears her go from the roster.
+    xmpp_node.running.call(directory.update_group("team@example.com", members=[ann, bob]))
+    for _ in range(30):
+        element = a.stanza().element
+        item = element.find(f"{R}query/{R}item")
+        if (element.get("type") == "set" and item is not None and item.get("jid") == eve
+                and item.get("subscription") == "remove"):  # (after the push of her joining)
+            break
+    else:
+        raise AssertionError("no push of Eve's leaving")
     for stream in (a, b, e):
         stream.close()
 

@@ -11,7 +11,6 @@ available resources, now or when it next becomes available.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import replace
 from xml.etree import ElementTree as ET
@@ -43,34 +42,44 @@ def roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
 
 async def roster(runtime: Runtime, router: Router, account_id: int, account: Jid) -> tuple[str, list[RosterItem]]:
     """The account's roster as its clients see it: its own items, and the members of its shared roster groups
-    (subscribed both ways, under the group's name) that it has no item of its own for; with the version to
-    show (the roster's, and a digest of the shared part when there is one: XEP-0237 needs it to change with
-    either)."""
+    (subscribed both ways, under the group's name; an own item for one completed so), with the version to
+    show (router.roster_version: the stored roster's, and a digest of the shared part when there is one)."""
     version, items = await runtime.rosters.roster(account_id)
     shared = await router.shared_contacts(runtime, account)
     if not shared:
-        return str(version), items
+        return router.roster_version(account, version), items
     by_contact = {str(contact): group for contact, group in shared.items()}
-    merged = []
-    for item in items:  # an item of its own for a member: subscribed both ways still, in the group too
-        group = by_contact.pop(item.contact, None)
-        if group is not None:
-            item = replace(item, subscription="both", groups=item.groups if group in item.groups
-                           else (*item.groups, group))
-        merged.append(item)
+    merged = [shared_item(item, by_contact.pop(item.contact, None)) for item in items]
     merged.extend(RosterItem(contact, "", "both", groups=(group,)) for contact, group in sorted(by_contact.items()))
-    digest = hashlib.sha256("\n".join(f"{contact} {group}" for contact, group in sorted(
-        (str(c), g) for c, g in shared.items())).encode()).hexdigest()[:12]
-    return f"{version}-{digest}", merged
+    return router.roster_version(account, version), merged
 
 
-def push_roster(router: Router, account: Jid, version: int, item: ET.Element[str]) -> None:
+def shared_item(item: RosterItem, group: str | None) -> RosterItem:
+    """An own item for a member of a shared roster group (`group`): subscribed both ways, in that group too."""
+    if group is None:
+        return item
+    return replace(item, subscription="both", groups=item.groups if group in item.groups else (*item.groups, group))
+
+
+def push_roster(router: Router, account: Jid, version: int, item: RosterItem, *, removed: bool = False) -> None:
+    """A roster push of a change to the account's own item (RFC 6121 2.1.6), as its clients see the roster:
+    a member of a shared roster group stays there (subscribed both ways) whatever its own item says."""
+    group = router.shared_now(account.bare).get(Jid.parse(item.contact))
+    if group is not None:
+        element = roster_item(shared_item(item, group) if not removed
+                              else RosterItem(item.contact, "", "both", groups=(group,)))
+    else:
+        element = roster_item(item, removed=removed)
+    push_roster_element(router, account, router.roster_version(account.bare, version), element)
+
+
+def push_roster_element(router: Router, account: Jid, version: str, item: ET.Element[str]) -> None:
     """A roster push to every resource of the account that asked for the roster (RFC 6121 2.1.6)."""
     for _, resource in router.resources(account.bare):
         if resource.interested:
             push = ET.Element(C + "iq", {"type": "set", "id": f"push-{secrets.token_hex(6)}",
                                         "to": str(resource.jid)})
-            ET.SubElement(push, ROSTER + "query", {"ver": str(version)}).append(item)
+            ET.SubElement(push, ROSTER + "query", {"ver": version}).append(item)
             router.send(resource, push)
 
 
@@ -94,7 +103,7 @@ async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid,
     """The user's subscription stanza `kind` to `contact` (a bare JID, of this server or another)."""
     version, item, outcome = await runtime.rosters.subscription(account_id, str(contact), kind, outbound=True)
     if version is not None:
-        push_roster(router, user, version, roster_item(item))
+        push_roster(router, user, version, item)
     if not outcome.goes_on:
         return
     await subscription_to(runtime, router, user.bare, contact, kind)
@@ -117,7 +126,7 @@ async def inbound(runtime: Runtime, router: Router, user: Jid, contact: Jid, kin
     except RosterRefused:
         return  # the user's roster is full: the contact's request is not kept (it may ask again)
     if version is not None:
-        push_roster(router, user, version, roster_item(item))
+        push_roster(router, user, version, item)
     if outcome.goes_on:
         presence = ET.Element(C + "presence", {"type": kind, "from": str(contact), "to": str(user)})
         router.deliver_presence(presence, user)

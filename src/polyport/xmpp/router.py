@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import time
 import weakref
@@ -48,6 +49,7 @@ from polyport.bus.events import (
     XmppStanzas,
     XmppSync,
 )
+from polyport.directory.errors import UnknownObject
 from polyport.im import OfflineFull
 from polyport.im.archive import new_id as new_archive_id
 from polyport.im.blocking import blocks
@@ -71,6 +73,8 @@ EXPIRE_ARCHIVE_EVERY = 3600.0
 MAX_ADDRESSEES = 10_000
 MAX_SHARED_GROUPS = 1000  # groups of a domain read for shared rosters
 MAX_SHARED_MEMBERS = 1000  # members of one shared group that see each other
+SharedMap = dict[Jid, dict[Jid, str]]  # member -> the members it shares a roster group with -> the group's name
+MAX_LABEL = 256  # characters of a shared group's name in rosters (a roster group's longest, im/roster.py)
 FORGET_AFTER = 150.0
 
 
@@ -125,8 +129,10 @@ class Router:
         self._addressees: dict[Jid, Addressee | None] = {}
         self._directory_changes = 0
         self._directory: Subscription | None = None  # the directory's changes, while followed
-        # Shared roster groups (groups with SharedRoster) by domain: member's bare JID -> the group's name.
-        self._shared: dict[str, dict[Jid, dict[Jid, str]]] = {}
+        # Shared roster groups (groups with SharedRoster): member's bare JID -> the others -> the group's name.
+        self._shared: dict[Jid, dict[Jid, str]] | None = None
+        self._shared_stale = False
+        self._shared_reading: asyncio.Task[dict[Jid, dict[Jid, str]]] | None = None
         self._log = log.get(service="xmpp")
         # The chat rooms this router holds, and the way to the others' (xmpp/rooms.py).
         self.rooms = RoomService(self, runtime) if runtime is not None else None
@@ -381,7 +387,12 @@ class Router:
     def directory_changed(self) -> None:
         self._directory_changes += 1
         self._addressees.clear()
-        self._shared.clear()
+        if self._shared is not None and not self._shared_stale:
+            self._shared_stale = True
+            runtime = self._runtime() if self._runtime is not None else None
+            if runtime is not None:
+                with contextlib.suppress(RuntimeError):  # no loop: nothing to tell anyone
+                    self.spawn(self.refresh_shared(runtime))
         if self.federation is not None:
             self.federation.forget_domains()
 
@@ -396,51 +407,118 @@ class Router:
             subscription.overflowed = False
             self.directory_changed()
 
+    # -- shared roster groups --
+
     async def shared_contacts(self, runtime: Runtime, account: Jid) -> dict[Jid, str]:
         """The accounts that share a roster group with `account` (CommuniGate groups with SharedRoster: each
-        member sees the others), each with the group's display name; kept per domain until the directory
-        changes (only while this router follows it)."""
+        member sees the others, whatever their domains), each with the group's display name. Read for the
+        whole directory at once, kept while this router follows the directory, read again (and the changes
+        told to this worker's clients: `refresh_shared`) when a group, account, alias or domain changes."""
         self._heard_directory()
-        by_member = self._shared.get(account.domain)
-        if by_member is None:
-            changes = self._directory_changes
-            by_member = await self._read_shared(runtime, account.domain)
-            self._heard_directory()
-            if self._directory is not None and changes == self._directory_changes:
-                if len(self._shared) >= 1000:
-                    self._shared.clear()
-                self._shared[account.domain] = by_member
-        return by_member.get(account.bare, {})
+        if self._shared is None or (self._shared_stale and self._directory is None):
+            await self._load_shared(runtime)
+        return (self._shared or {}).get(account.bare, {})
 
-    async def _read_shared(self, runtime: Runtime, domain: str) -> dict[Jid, dict[Jid, str]]:
-        from polyport.directory.errors import DirectoryError
+    def shared_now(self, account: Jid) -> dict[Jid, str]:
+        """`shared_contacts` as last read, without waiting (roster pushes)."""
+        return (self._shared or {}).get(account.bare, {})
 
+    def roster_version(self, account: Jid, version: int) -> str:
+        """The roster version clients see (XEP-0237): the stored roster's, and a digest of the account's shared
+        part when it has one, so the version changes with either."""
+        shared = self.shared_now(account)
+        if not shared:
+            return str(version)
+        text = "\n".join(sorted(f"{contact} {label}" for contact, label in shared.items()))
+        return f"{version}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+    async def _load_shared(self, runtime: Runtime) -> tuple[SharedMap, SharedMap] | None:
+        """Read the shared groups (a read under way is joined): what was known and what is now; None when the
+        read failed (what was known is kept)."""
+        if self._shared_reading is None:
+            self._shared_reading = asyncio.get_running_loop().create_task(self._read_shared(runtime))
+        reading = self._shared_reading
+        try:
+            fresh = await asyncio.shield(reading)
+        except Exception:
+            self._log.warning("xmpp.shared_roster_unread")
+            return None
+        finally:
+            if self._shared_reading is reading and reading.done():
+                self._shared_reading = None
+        old, self._shared, self._shared_stale = self._shared or {}, fresh, False
+        return old, fresh
+
+    async def _read_shared(self, runtime: Runtime) -> dict[Jid, dict[Jid, str]]:
         directory = runtime.directory
         by_member: dict[Jid, dict[Jid, str]] = {}
-        try:
-            names = await directory.groups(domain)
-        except DirectoryError:
-            return by_member
-        for name in names[:MAX_SHARED_GROUPS]:
-            try:
-                group = await directory.group(f"{name}@{domain}")
-            except DirectoryError:
-                continue
-            if str(group.settings.get("SharedRoster", "NO")).upper() != "YES":
-                continue
-            label = str(group.settings.get("RealName") or group.name)
-            members: list[Jid] = []
-            for member in group.members[:MAX_SHARED_MEMBERS]:
-                with contextlib.suppress(JidError):
-                    found = await self.addressee(runtime, Jid.parse(member).bare)
-                    if found is not None and found.jid not in members:
-                        members.append(found.jid)
-            for jid in members:
-                shared = by_member.setdefault(jid, {})
-                for other in members:
-                    if other != jid:
-                        shared.setdefault(other, label)
+        read = 0
+        for domain in await directory.domains():
+            for name in await directory.groups(domain):
+                read += 1
+                if read > MAX_SHARED_GROUPS:
+                    return by_member
+                try:
+                    group = await directory.group(f"{name}@{domain}")
+                except UnknownObject:
+                    continue  # gone meanwhile
+                if str(group.settings.get("SharedRoster", "NO")).upper() != "YES":
+                    continue
+                label = str(group.settings.get("RealName") or group.name)[:MAX_LABEL]
+                members: list[Jid] = []
+                for member in group.members[:MAX_SHARED_MEMBERS]:
+                    with contextlib.suppress(JidError):
+                        found = await self.addressee(runtime, Jid.parse(member).bare)
+                        if found is not None and found.jid not in members:
+                            members.append(found.jid)
+                for jid in members:
+                    shared = by_member.setdefault(jid, {})
+                    for other in members:
+                        if other != jid:
+                            shared.setdefault(other, label)
         return by_member
+
+    async def refresh_shared(self, runtime: Runtime) -> None:
+        """The directory changed: the shared groups are read again, and this worker's clients whose shared
+        contacts changed get roster pushes and presence (a new contact's both ways, a gone one's
+        unavailable), as a subscription's change would give them."""
+        from polyport.xmpp import presence
+
+        if self._shared is None:
+            return  # never read: nobody can have seen any
+        loaded = await self._load_shared(runtime)
+        if loaded is None:
+            return
+        old, new = loaded
+        for bare, resources in list(self.accounts.items()):
+            before, after = old.get(bare, {}), new.get(bare, {})
+            if before == after:
+                continue
+            session = next((r.session for r in resources.values() if r.session is not None
+                            and r.session.identity is not None), None)
+            if session is None or session.identity is None:
+                continue
+            account_id = session.identity.account_id
+            version, items = await presence.roster(runtime, self, account_id, bare)
+            merged = {item.contact: item for item in items}
+            for contact in {*before, *after}:
+                if before.get(contact) == after.get(contact):
+                    continue
+                item = merged.get(str(contact))
+                element = (presence.roster_item(item) if item is not None
+                           else ET.Element(presence.ROSTER + "item", {"jid": str(contact), "subscription": "remove"}))
+                presence.push_roster_element(self, bare, version, element)
+                if contact in after and contact not in before:
+                    # Each side tells the other of its own accounts (the contact's router does the same for it).
+                    presence.presence_of(self, bare, contact)
+                elif item is None or not item.state.from_:
+                    presence.unavailable_from(self, bare, contact)
+            gone = {contact for contact in before if contact not in after
+                    and not (str(contact) in merged and merged[str(contact)].state.from_)}
+            for resource in resources.values():  # whom the account's presence goes to from now on
+                if resource.session is not None:
+                    kept = [w for w in resource.session.watchers if w not in gone]
+                    resource.session.watchers = kept + [c for c in after if c not in kept]
 
     async def follow_directory(self) -> None:
         """Hear the directory's changes (any worker's) until cancelled: addressees are resolved again."""

@@ -474,7 +474,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         0 while it is available, else the seconds since its last client went, with that client's status."""
         assert self.jid is not None
         item = await self.runtime.rosters.item(contact_account, str(self.jid.bare))
-        if item is None or not item.state.from_:
+        if (item is None or not item.state.from_) and self.jid.bare not in await self.router.shared_contacts(
+                self.runtime, contact):
             raise StanzaError("forbidden", "only those subscribed to its presence see its last activity")
         query = ET.Element(LAST + "query", {"seconds": "0"})
         if not self.router.available(contact):
@@ -1203,6 +1204,8 @@ async def _presence(s: XmppSession, frame: Stanza) -> None:
                 raise StanzaError("bad-request", "an account is always subscribed to itself")
             if not await s.check_blocking(contact, contact_account):
                 return  # to an account that blocks this one: dropped (XEP-0191 3.4)
+            if contact in await s.router.shared_contacts(s.runtime, s.jid.bare):
+                return  # members of a shared roster group are subscribed both ways, whatever they send
         try:
             await presence.outbound(s.runtime, s.router, s.identity.account_id, s.jid, contact, kind)
         except RosterRefused as err:
@@ -1350,7 +1353,7 @@ async def _block(s: XmppSession, frame: Stanza) -> None:
             s.router.send(resource, push)
     # Contacts that saw the account's presence stop seeing it (3.3), or see it again (3.4).
     covered = [(jid.local, jid.domain, jid.resource) for jid in map(Jid.parse, changed)]
-    _, items = await s.runtime.rosters.roster(s.identity.account_id)
+    _, items = await presence.roster(s.runtime, s.router, s.identity.account_id, s.jid.bare)
     for item in items:
         contact = Jid.parse(item.contact)
         if not item.state.from_ or not blocks(covered, (contact.local, contact.domain, contact.resource)):
@@ -1574,14 +1577,15 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
             raise StanzaError("item-not-found")
         version, old = removed
         s.result(frame.element)
-        presence.push_roster(s.router, s.jid, version, presence.roster_item(old, removed=True))
+        presence.push_roster(s.router, s.jid, version, old, removed=True)
         # RFC 6121 2.5.2: removing a contact cancels the subscriptions both ways.
         if local is not None or await s.remote(contact):  # a local account, or another server's (federation)
             if old.state.to or old.ask:
                 await presence.subscription_to(s.runtime, s.router, s.jid.bare, contact, "unsubscribe")
             if old.state.from_ or old.pending_in:
                 await presence.subscription_to(s.runtime, s.router, s.jid.bare, contact, "unsubscribed")
-                presence.unavailable_from(s.router, s.jid, contact)
+                if contact not in await s.router.shared_contacts(s.runtime, s.jid.bare):  # they still see it
+                    presence.unavailable_from(s.router, s.jid, contact)
         return
     groups = tuple((group.text or "") for group in item.findall(ROSTER + "group"))
     try:
@@ -1589,7 +1593,7 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
     except RosterRefused as err:
         raise StanzaError(err.condition, str(err)) from None
     s.result(frame.element)
-    presence.push_roster(s.router, s.jid, version, presence.roster_item(stored))
+    presence.push_roster(s.router, s.jid, version, stored)
 
 
 @COMMANDS.handles(("iq", "get", ""), BOUND)
