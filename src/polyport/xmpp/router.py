@@ -40,7 +40,11 @@ from xml.etree import ElementTree as ET
 from polyport import log, metrics
 from polyport.bus import Bus, Subscription, topics
 from polyport.bus.events import (
+    AccountChanged,
+    AliasChanged,
+    DomainChanged,
     Event,
+    GroupChanged,
     XmppBlocklistChanged,
     XmppKick,
     XmppResource,
@@ -384,10 +388,10 @@ class Router:
             self._addressees[bare] = found
         return found
 
-    def directory_changed(self) -> None:
+    def directory_changed(self, *, shared: bool = True) -> None:
         self._directory_changes += 1
         self._addressees.clear()
-        if self._shared is not None and not self._shared_stale:
+        if shared and self._shared is not None and not self._shared_stale:
             self._shared_stale = True
             runtime = self._runtime() if self._runtime is not None else None
             if runtime is not None:
@@ -400,12 +404,13 @@ class Router:
         subscription = self._directory
         if subscription is None:
             return
-        changed = subscription.overflowed
-        while subscription.get_nowait() is not None:
+        changed = shared = subscription.overflowed
+        while (event := subscription.get_nowait()) is not None:
             changed = True
+            shared = shared or _changes_shared_groups(event)
         if changed:
             subscription.overflowed = False
-            self.directory_changed()
+            self.directory_changed(shared=shared)
 
     # -- shared roster groups --
 
@@ -701,6 +706,13 @@ class Router:
         finally:
             self._running = False
             subscription.close()
+
+
+def _changes_shared_groups(event: Event) -> bool:
+    """Whether a directory event may change who shares a roster group with whom (not a password or prefs)."""
+    if isinstance(event, GroupChanged | DomainChanged | AliasChanged):
+        return True
+    return isinstance(event, AccountChanged) and event.change in ("created", "deleted", "renamed")
 
 
 def carbon_eligible(stanza: ET.Element[str]) -> bool:
