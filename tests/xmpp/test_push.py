@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from xml.etree import ElementTree as ET
 
+import pytest
+
 from tests.xmpp.conftest import Stream, XmppNode, bound
 from tests.xmpp.test_routing import available, quiet
 from tests.xmpp.test_stream_management import enabled
@@ -63,6 +65,7 @@ def test_a_message_kept_offline_wakes_the_registered_app_server(xmpp_node: XmppN
     # A chat state alone (no body) is not worth waking a phone for.
     friend.send(f"<message to='{address}' type='chat' id='m0'><composing xmlns='http://jabber.org/protocol/chatstates'/>"
                 f"</message>")
+    assert quiet(service, 0.3)
     friend.send(f"<message to='{address}' type='chat' id='m1'><body>Are you there?</body></message>")
     iq = publish_of(service)
     assert iq.get("type") == "set" and iq.get("from") == address
@@ -121,3 +124,30 @@ def test_requests_that_make_no_sense_are_refused(xmpp_node: XmppNode) -> None:
         assert reply.get("type") == "error"
         assert reply.find(f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}{condition}") is not None, condition
     phone.close()
+
+
+@pytest.mark.one_process  # patches the push module of the node's own worker
+def test_messages_within_the_window_are_notified_when_it_ends(xmpp_node: XmppNode,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """One notification wakes the phone; what comes soon after is counted, and notified when the window
+    ends unless a client of the account came back (never left without one)."""
+    from polyport.xmpp import push
+
+    monkeypatch.setattr(push, "COALESCE_SECONDS", 1.0)
+    service, service_jid = app_server(xmpp_node)
+    phone, address = bound(xmpp_node, "phone")
+    register(phone, service_jid, "n3", options="")
+    phone.send("</stream:stream>")
+    phone.close()
+    time.sleep(0.2)
+    friend, _ = bound(xmpp_node, "desk")
+    friend.send(f"<message to='{address}' type='chat' id='w1'><body>one</body></message>")
+    first = publish_of(service)
+    friend.send(f"<message to='{address}' type='chat' id='w2'><body>two</body></message>")
+    friend.send(f"<message to='{address}' type='chat' id='w3'><body>three</body></message>")
+    assert quiet(service, 0.3)
+    second = publish_of(service)  # when the window ends
+    where = f"{PUBSUB}pubsub/{PUBSUB}publish/{PUBSUB}item/{{urn:xmpp:push:0}}notification/{DATA}x"
+    assert fields(first, where)["message-count"] == "1" and fields(second, where)["message-count"] == "3"
+    for stream in (service, friend):
+        stream.close()

@@ -8,15 +8,16 @@ message's text (it goes through third parties). Registrations are in im/push.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import json
 import secrets
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from polyport import log
-from polyport.directory.errors import DirectoryError
 from polyport.im import PushOptionsTooLarge
 from polyport.runtime import Runtime
 from polyport.store import StoreError
@@ -37,7 +38,8 @@ C = "{" + wire.CLIENT_NS + "}"
 ID_PREFIX = "push-"  # our notifications' ids: an error answering one is the app server's
 COALESCE_SECONDS = 10.0  # one notification an account in this time wakes the phone; the next ones add to its count
 SENT_KEPT_SECONDS = 600.0  # how long an answer to a notification is waited for
-MAX_TRACKED = 10_000  # notifications awaiting answers, and accounts whose count is kept, in a worker
+COUNT_KEPT_SECONDS = 7 * 86_400.0  # a count of messages waiting, without any client binding
+ERRORS_KEPT_SECONDS = 7 * 86_400.0  # lasting errors in a row, counted this long
 MAX_ERRORS = 16  # lasting errors in a row (as Prosody's push_max_errors) before a registration goes
 # Errors that say the app server does not know the device (any more): the registration goes at once.
 GONE = frozenset({"item-not-found", "not-authorized", "forbidden", "registration-required", "not-acceptable"})
@@ -56,44 +58,40 @@ class PushRefused(Exception):
         self.text = text
 
 
-@dataclass(slots=True)
-class Tracker:
-    """A worker's push state: when each account last had a notification sent and how many messages came
-    since (until one of its clients binds), and the notifications whose answers are awaited."""
+def _keys(account_id: int) -> tuple[str, str]:
+    return f"xmpp:push:window:{account_id}", f"xmpp:push:count:{account_id}"
 
-    counts: OrderedDict[int, tuple[float, int]] = field(default_factory=OrderedDict)
-    sent: OrderedDict[str, tuple[float, int, str, str]] = field(default_factory=OrderedDict)  # id -> when, who
-    errors: dict[tuple[int, str, str], int] = field(default_factory=dict)
 
-    def due(self, account_id: int, now: float) -> int:
-        """The messages this notification counts, or 0 when one went within COALESCE_SECONDS."""
-        last, count = self.counts.pop(account_id, (float("-inf"), 0))
-        count += 1
-        self.counts[account_id] = (last, count)
-        if now - last < COALESCE_SECONDS:
-            return 0
-        self.counts[account_id] = (now, count)
-        while len(self.counts) > MAX_TRACKED:
-            self.counts.popitem(last=False)
-        return count
+async def connected(runtime: Runtime, account_id: int) -> None:
+    """A client of the account bound (or resumed): it reads what waited, and the count starts again (in the
+    shared key-value store: every worker's notifications for the account count together)."""
+    for key in _keys(account_id):
+        await runtime.kv.delete(key)
 
-    def connected(self, account_id: int) -> None:
-        """A client of the account bound: it reads what waited, and the count starts again."""
-        self.counts.pop(account_id, None)
 
-    def sending(self, iq_id: str, account_id: int, service: str, node: str, now: float) -> None:
-        self.sent[iq_id] = (now, account_id, service, node)
-        while self.sent and (len(self.sent) > MAX_TRACKED
-                             or next(iter(self.sent.values()))[0] < now - SENT_KEPT_SECONDS):
-            self.sent.popitem(last=False)
+async def _sent(runtime: Runtime, iq_id: str, account_id: int, service: str, node: str) -> None:
+    await runtime.kv.set(f"xmpp:push:sent:{iq_id}", json.dumps([account_id, service, node]), ttl=SENT_KEPT_SECONDS)
 
-    def answered(self, iq_id: str, sender: str) -> tuple[int, str, str] | None:
-        """The registration a notification went to, where this is its app server's answer."""
-        found = self.sent.get(iq_id)
-        if found is None or found[2] != sender:
-            return None
-        del self.sent[iq_id]
-        return found[1], found[2], found[3]
+
+async def _answered(runtime: Runtime, iq_id: str, sender: str, account_id: int) -> tuple[int, str, str] | None:
+    """The registration a notification went to, where this is its app server's answer (any worker sent it)."""
+    key = f"xmpp:push:sent:{iq_id}"
+    found = await runtime.kv.get(key)
+    if found is None:
+        return None
+    try:
+        owner, service, node = json.loads(found)
+    except ValueError:
+        return None
+    if service != sender or owner != account_id:
+        return None
+    await runtime.kv.delete(key)
+    return int(owner), str(service), str(node)
+
+
+def _errors_key(registration: tuple[int, str, str]) -> str:
+    digest = hashlib.sha256(f"{registration[1]}\n{registration[2]}".encode()).hexdigest()[:16]
+    return f"xmpp:push:errors:{registration[0]}:{digest}"
 
 
 def worth_waking(stanza: ET.Element[str]) -> bool:
@@ -149,14 +147,41 @@ def notification(account: Jid, service: str, node: str, options: str, sender: st
     return iq
 
 
-async def notify(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str,
-                 only: set[tuple[str, str]] | None = None) -> None:
-    """A message waits for the account: each registered app server (or those in `only`) hears it, unless
-    one did within COALESCE_SECONDS."""
-    tracker = router.push_tracker
-    count = tracker.due(account_id, time.monotonic())
-    if not count:
-        return
+async def notify(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str) -> None:
+    """A message waits for the account: each registered app server hears it, unless one did within
+    COALESCE_SECONDS; then a notification follows when that time is up (with what came meanwhile counted),
+    unless a client of the account has bound by then."""
+    window, counter = _keys(account_id)
+    kv = runtime.kv
+    try:
+        count = await kv.incr(counter, ttl=COUNT_KEPT_SECONDS)
+        if not await kv.set_if_absent(window, "1", ttl=COALESCE_SECONDS):
+            if account_id not in router.push_follow_ups:
+                router.push_follow_ups.add(account_id)
+                router.spawn(_follow_up(runtime, router, account, account_id, sender))
+            return
+    except Exception:  # the key-value store failed: better a notification too many than none
+        log.get(service="xmpp").warning("xmpp.push_uncounted", account=str(account))
+        count = 1
+    await publish(runtime, router, account, account_id, sender, count)
+
+
+async def _follow_up(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str) -> None:
+    window, counter = _keys(account_id)
+    try:
+        left = await runtime.kv.ttl(window)
+        await asyncio.sleep(max(0.1, left if left is not None else COALESCE_SECONDS))
+        count = await runtime.kv.get(counter)
+        if count is None or not await runtime.kv.set_if_absent(window, "1", ttl=COALESCE_SECONDS):
+            return  # a client bound (what waited is read), or another worker's notification covers it
+    finally:
+        router.push_follow_ups.discard(account_id)
+    await publish(runtime, router, account, account_id, sender, int(count))
+
+
+async def publish(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str, count: int,
+                  only: set[tuple[str, str]] | None = None) -> None:
+    """The notification to each registration of the account (or those in `only`)."""
     try:
         registrations = await runtime.push.registrations(account_id)
     except StoreError:
@@ -170,13 +195,13 @@ async def notify(runtime: Runtime, router: Router, account: Jid, account_id: int
         try:
             service = Jid.parse(registration.service)
             iq = notification(account, registration.service, registration.node, registration.options, shown, count)
-            tracker.sending(iq.get("id", ""), account_id, registration.service, registration.node, time.monotonic())
+            await _sent(runtime, iq.get("id", ""), account_id, registration.service, registration.node)
             if federation is not None and not await federation.is_local(service.domain):
                 federation.send(iq)
             elif await _local_may_take(runtime, router, service, account):
                 router.deliver_local(iq)
-        except (JidError, StoreError, DirectoryError):
-            continue
+        except Exception:  # one registration's trouble (a malformed JID, the stores) is not the others'
+            log.get(service="xmpp").warning("xmpp.push_failed", account=str(account), service=registration.service)
 
 
 async def _local_may_take(runtime: Runtime, router: Router, service: Jid, account: Jid) -> bool:
@@ -188,38 +213,35 @@ async def _local_may_take(runtime: Runtime, router: Router, service: Jid, accoun
     return not await router.blocks(runtime, service.bare, found.account_id, account)
 
 
-async def refused(runtime: Runtime, router: Router, account_id: int, sender: Jid, error: ET.Element[str]) -> None:
+async def refused(runtime: Runtime, account_id: int, sender: Jid, error: ET.Element[str]) -> None:
     """An answer to one of our notifications, with an error: one saying the app server no longer knows the
     device ends that registration at once, MAX_ERRORS other lasting ones in a row too (XEP-0357 8); `wait`
     ones count for nothing."""
-    found = router.push_tracker.answered(error.get("id", ""), str(sender))
-    if found is None or found[0] != account_id:
-        return
-    key = found
-    element = error.find(C + "error")
-    kind = element.get("type") if element is not None else None
-    condition = next((c.tag.rpartition("}")[2] for c in element if c.tag.startswith("{" + wire.STANZA_ERRORS_NS)
-                      and not c.tag.endswith("}text")), "") if element is not None else ""
-    if kind == "wait":
-        return
-    errors = router.push_tracker.errors
-    errors[key] = errors.get(key, 0) + 1
-    if condition in GONE or errors[key] >= MAX_ERRORS:
-        errors.pop(key, None)
-        try:
-            await runtime.push.disable(account_id, key[1], key[2])
-        except StoreError:
+    try:
+        found = await _answered(runtime, error.get("id", ""), str(sender), account_id)
+        if found is None:
             return
-        log.get(service="xmpp").info("xmpp.push_disabled", service=key[1], condition=condition or kind)
-    elif len(errors) > MAX_TRACKED:
-        errors.clear()
+        element = error.find(C + "error")
+        kind = element.get("type") if element is not None else None
+        condition = next((c.tag.rpartition("}")[2] for c in element if c.tag.startswith("{" + wire.STANZA_ERRORS_NS)
+                          and not c.tag.endswith("}text")), "") if element is not None else ""
+        if kind == "wait":
+            return
+        errors = await runtime.kv.incr(_errors_key(found), ttl=ERRORS_KEPT_SECONDS)
+        if condition in GONE or errors >= MAX_ERRORS:
+            await runtime.kv.delete(_errors_key(found))
+            await runtime.push.disable(account_id, found[1], found[2])
+            log.get(service="xmpp").info("xmpp.push_disabled", service=found[1], condition=condition or kind)
+    except Exception:  # the stores failed: the registration stays; the next error counts again
+        log.get(service="xmpp").warning("xmpp.push_error_uncounted", service=str(sender))
 
 
-def acknowledged(router: Router, account_id: int, sender: Jid, result: ET.Element[str]) -> None:
+async def acknowledged(runtime: Runtime, account_id: int, sender: Jid, result: ET.Element[str]) -> None:
     """The app server took a notification: its errors in a row start again."""
-    found = router.push_tracker.answered(result.get("id", ""), str(sender))
-    if found is not None and found[0] == account_id:
-        router.push_tracker.errors.pop(found, None)
+    with contextlib.suppress(Exception):
+        found = await _answered(runtime, result.get("id", ""), str(sender), account_id)
+        if found is not None:
+            await runtime.kv.delete(_errors_key(found))
 
 
 def waiting(runtime: Runtime, router: Router, account: Jid, account_id: int, sender: str,
@@ -243,6 +265,5 @@ def detached_delivery(session: XmppSession, data: bytes) -> None:
     if now - ext.pushed_at < DETACHED_EVERY:
         return
     ext.pushed_at = now
-    session.router.push_tracker.counts.pop(session.identity.account_id, None)  # its own clock, below
-    session.router.spawn(notify(session.runtime, session.router, session.jid, session.identity.account_id, "",
-                                only=set(ext.push_enabled)))
+    session.router.spawn(publish(session.runtime, session.router, session.jid, session.identity.account_id, "", 1,
+                                 only=set(ext.push_enabled)))

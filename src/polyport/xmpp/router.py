@@ -144,7 +144,7 @@ class Router:
         self.pep = PepService(self, runtime) if runtime is not None else None
         # Stanzas to other servers (xmpp/federation.py), when the xmpp-s2s service is on.
         self.federation = federation.on_router(self, runtime) if runtime is not None else None
-        self.push_tracker = push.Tracker()  # push notifications (XEP-0357): coalescing, answers awaited
+        self.push_follow_ups: set[int] = set()  # accounts with a push notification due when its window ends
 
     # -- this worker's resources --
 
@@ -159,8 +159,9 @@ class Router:
             metrics.xmpp_resources.inc()
         self._publish(XmppKick(self.origin, str(jid), resource.bound_at))
         self._announce(resource)
-        if session.identity is not None:  # a client reads what waited: push notifications count anew
-            self.push_tracker.connected(session.identity.account_id)
+        runtime = self._runtime() if self._runtime is not None else None
+        if session.identity is not None and runtime is not None:  # it reads what waited: notifications count anew
+            self.spawn(push.connected(runtime, session.identity.account_id))
         return old.session if old is not None and old.session is not session else None
 
     def rebind(self, old: XmppSession, new: XmppSession, jid: Jid) -> bool:

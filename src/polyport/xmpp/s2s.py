@@ -488,9 +488,9 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
     # an iq
     if kind in ("error", "result") and not local.resource and stanza.get("id", "").startswith(push.ID_PREFIX):
         if kind == "error":  # the app server may no longer want it
-            await push.refused(runtime, router, found.account_id, sender, stanza)
+            await push.refused(runtime, found.account_id, sender, stanza)
         else:
-            push.acknowledged(router, found.account_id, sender, stanza)
+            await push.acknowledged(runtime, found.account_id, sender, stanza)
         return
     if blocked:
         if kind in ("get", "set"):

@@ -998,6 +998,7 @@ async def _sm_resume(s: XmppSession, frame: Stanza) -> None:
     s.inactive, s.held = old.inactive, old.held
     if old._ext is not None:  # the rooms it is in, the push registrations it made
         s.ext.in_rooms, s.ext.push_enabled = old._ext.in_rooms, old._ext.push_enabled
+    s.router.spawn(push.connected(s.runtime, s.identity.account_id))  # it reads what waited
     old.jid, old.held = None, {}
     s.router.resumable[s.sm.id] = s
     s.state = State.BOUND
