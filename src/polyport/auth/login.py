@@ -268,8 +268,12 @@ class Authenticator:
         vault = self.directory.vault
         password = vault.open(record.password_secret) if vault is not None and record.password_secret else None
         if password is None:
-            self._log.info("auth.scram_sha1_no_keys", account=record.address)
+            self._log.debug("auth.scram_sha1_no_keys", account=record.address)
             return None
-        await self.directory.add_scram_sha1(record.account_id, record.password_hash, password)
-        fresh = await self.directory.login_record_by_id(record.account_id)
-        return decode_scram(fresh.scram_sha1, "sha1") if fresh is not None else None
+        keys = decode_scram(await self.passwords.scram_sha1(password), "sha1")
+        if keys is not None and record.account_id not in self._upgrading:  # kept, in the background
+            self._upgrading.add(record.account_id)
+            task = asyncio.get_running_loop().create_task(self._add_scram_sha1(record, password))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return keys

@@ -296,7 +296,8 @@ async def exchange(name: str, auth: Authenticator, ctx: LoginContext) -> Mechani
     it would carry a password in the clear where that is not allowed."""
     mech = MECHANISMS.get(name.upper())
     if mech is None or (mech.access_modes is not None and ctx.access_mode not in mech.access_modes):
-        raise Malformed(f"unknown SASL mechanism {name[:40]!r} (offered: {', '.join(MECHANISMS)})")
+        offered = ", ".join(known for known, kind in MECHANISMS.items() if kind.offered(ctx))
+        raise Malformed(f"unknown SASL mechanism {name[:40]!r} (offered: {offered})")
     if mech.plaintext and not ctx.plaintext_allowed:
         raise await auth.fail(ctx, None, PlaintextRefused(
             f"{mech.name} sends the password in the clear; use STARTTLS first, or SCRAM-SHA-256"))
