@@ -38,10 +38,8 @@ from polyport.kernel.session import (
     WrongState,
 )
 from polyport.net.connection import Connection, LineTooLong
-from polyport.net.framing import FrameError, FrameTooLarge
 from polyport.net.framing.xmlstream import (
     STREAM_TAG,
-    RestrictedXml,
     Stanza,
     StreamClose,
     StreamOpen,
@@ -53,6 +51,7 @@ from polyport.xmpp import dialback, mam, presence, push, wire
 from polyport.xmpp.federation import Federation, certificate_matches, certificate_names
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import Router, router_for
+from polyport.xmpp.session import StanzaError, StreamError, read_stream_frame
 
 S = "{" + wire.SERVER_NS + "}"
 C = "{" + wire.CLIENT_NS + "}"
@@ -72,20 +71,6 @@ S2S_FEATURES = (DISCO_INFO_NS, PING_NS, VERSION_NS)
 class State(enum.Enum):
     OPENING = "opening"  # waiting for the peer's stream header (again after STARTTLS)
     OPEN = "open"
-
-
-class StreamError(Exception):
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(text or condition)
-        self.condition = condition
-        self.text = text
-
-
-class StanzaError(Exception):
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(text or condition)
-        self.condition = condition
-        self.text = text
 
 
 COMMANDS = CommandTable()
@@ -135,16 +120,8 @@ class ServerSession(CommandSession[State, XmlFrame]):
         self.close_with_error("connection-timeout" if why is Ending.IDLE else "system-shutdown")
 
     async def read_command(self) -> CommandBytes | None:
-        try:
-            self.frame = await self.conn.read_frame(self.framer)
-        except FrameTooLarge as err:
-            self.close_with_error("policy-violation", str(err))
-            return None
-        except RestrictedXml as err:
-            self.close_with_error("restricted-xml", str(err))
-            return None
-        except FrameError as err:
-            self.close_with_error("not-well-formed", str(err))
+        self.frame = await read_stream_frame(self.conn, self.framer, self.close_with_error)
+        if self.frame is None:
             return None
         return self.frame.raw if isinstance(self.frame, Stanza) else b""
 

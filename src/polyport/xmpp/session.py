@@ -172,6 +172,22 @@ BOUND = frozenset({State.BOUND})
 AFTER_SASL = AUTHENTICATED | BOUND
 
 
+async def read_stream_frame(conn: Connection, framer: XmlStreamFramer,
+                            close_with_error: Callable[[str, str], None]) -> XmlFrame | None:
+    """The stream's next frame; None once XML the framer refuses has ended the stream with its error (RFC 6120
+    4.9.3: `policy-violation` for a stanza over the limit, `restricted-xml`, `not-well-formed`). A client's
+    stream and a server's read alike."""
+    try:
+        return await conn.read_frame(framer)
+    except FrameTooLarge as err:
+        close_with_error("policy-violation", str(err))
+    except RestrictedXml as err:
+        close_with_error("restricted-xml", str(err))
+    except FrameError as err:
+        close_with_error("not-well-formed", str(err))
+    return None
+
+
 def _key(frame: XmlFrame) -> object:
     if isinstance(frame, StreamOpen):
         return "open"
@@ -322,16 +338,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
             self.close_with_error("system-shutdown")
 
     async def read_command(self) -> CommandBytes | None:
-        try:
-            self.frame = await self.conn.read_frame(self.framer)
-        except FrameTooLarge as err:
-            self.close_with_error("policy-violation", str(err))
-            return None
-        except RestrictedXml as err:
-            self.close_with_error("restricted-xml", str(err))
-            return None
-        except FrameError as err:
-            self.close_with_error("not-well-formed", str(err))
+        self.frame = await read_stream_frame(self.conn, self.framer, self.close_with_error)
+        if self.frame is None:
             return None
         if self.sm is not None and isinstance(self.frame, Stanza) and self.frame.element.tag in STANZAS:
             self.sm.received()  # handled in order, before any <r/> after it is answered
