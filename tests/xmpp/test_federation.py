@@ -536,3 +536,28 @@ def test_a_certificate_proves_only_the_domain_it_names(secure_servers: tuple[Ser
     assert next_of(c, "message", id="ext").findtext(C + "body") == "by certificate"
     stream.close()
     c.close()
+
+
+def accepted_stream(one: Server, two: Server) -> Stream:
+    """A stream to `one` on which two.test is accepted (its own key, which its server confirms)."""
+    secret = one.running.call(_secret(two))
+    stream, stream_id = s2s_stream(one, "two.test")
+    stream.send(f"<db:result from='two.test' to='one.test'>"
+                f"{dialback.key(secret, 'one.test', 'two.test', stream_id)}</db:result>")
+    assert stream.stanza().element.get("type") == "valid"
+    return stream
+
+
+def test_bad_stanzas_on_an_accepted_stream(servers: tuple[Server, Server]) -> None:
+    """A stanza without its addresses is improper-addressing; one over the size limit is refused before it is
+    buffered whole (policy-violation); each ends only its stream."""
+    one, two = servers
+    stream = accepted_stream(one, two)
+    stream.send("<message to='someone@one.test'><body>from whom?</body></message>")
+    assert stream_error(stream) == "improper-addressing"
+    stream.close()
+    stream = accepted_stream(one, two)
+    stream.send("<message from='a@two.test' to='b@one.test'><body>" + "x" * (300 * 1024))
+    assert stream_error(stream) == "policy-violation"
+    stream.close()
+    accepted_stream(one, two).close()  # the listener goes on

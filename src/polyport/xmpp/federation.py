@@ -153,9 +153,7 @@ class OutgoingStream:
         if not isinstance(frame, Stanza):
             raise S2sFailure("remote-server-not-found", "the remote server ended the stream")
         if frame.element.tag == STREAM + "error":
-            condition = next((c.tag.rpartition("}")[2] for c in frame.element
-                              if c.tag.startswith("{" + wire.STREAM_ERRORS_NS) and not c.tag.endswith("}text")),
-                             "undefined-condition")
+            condition = wire.error_condition(frame.element, wire.STREAM_ERRORS_NS) or "undefined-condition"
             raise S2sFailure("remote-server-not-found", f"the remote server's stream error: {condition}")
         return frame.element
 
@@ -245,7 +243,7 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
         mechanisms = [m.text for m in features.iterfind(f"{SASL}mechanisms/{SASL}mechanism")]
         if "EXTERNAL" in mechanisms:  # the remote takes our certificate for our domain (XEP-0178)
             stream.conn.write(f"<auth xmlns='{wire.SASL_NS}' mechanism='EXTERNAL'>"
-                                f"{base64.b64encode(local.encode()).decode()}</auth>".encode())
+                              f"{base64.b64encode(local.encode()).decode()}</auth>".encode())
             if (await stream.element()).tag == SASL + "success":
                 stream.framer.reset()
                 await stream.open()
@@ -256,7 +254,7 @@ async def negotiate(runtime: Runtime, local: str, remote: str, secret: bytes) ->
         if features.find("{" + dialback.FEATURE_NS + "}dialback") is None and not stream.dialback_declared:
             raise S2sFailure("remote-server-not-found", "the remote server offers no way to authenticate (dialback)")
         stream.conn.write(dialback.element("result", local, remote,
-                                             key=dialback.key(secret, remote, local, stream.stream_id)))
+                                           key=dialback.key(secret, remote, local, stream.stream_id)))
         while (answer := await stream.element()).tag != dialback.DB + "result":
             continue
         if answer.get("type") != "valid":

@@ -591,7 +591,7 @@ class Room:
         return Outcome(sends=[forwarded])
 
     def _reply(self, iq: ET.Element[str], payload: ET.Element[str] | None) -> Outcome:
-        return Outcome(sends=[result(iq, payload, self.jid)])
+        return Outcome(sends=[wire.result(iq, payload, self.jid)])
 
     def _disco_info(self) -> ET.Element[str]:
         query = ET.Element("{" + DISCO_INFO_NS + "}query")
@@ -972,16 +972,6 @@ def _plain(presence: ET.Element[str]) -> ET.Element[str]:
     kept = ET.Element(C + "presence")
     kept.extend(child for child in presence if child.tag not in (MUC + "x", USER + "x"))
     return kept
-
-
-def result(iq: ET.Element[str], payload: ET.Element[str] | None, entity: Jid) -> ET.Element[str]:
-    """The result of an iq a room or service (`entity`) answers, to its sender."""
-    reply = ET.Element(C + "iq", {"type": "result", "from": iq.get("to", str(entity)), "to": iq.get("from", "")})
-    if iq.get("id") is not None:
-        reply.set("id", iq.attrib["id"])
-    if payload is not None:
-        reply.append(payload)
-    return reply
 
 
 def _names(text: str, jid: Jid) -> bool:

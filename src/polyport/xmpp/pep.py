@@ -118,7 +118,7 @@ class PepService:
         await nodes.configure(owner_id, request.node, pubsub.configured(config, request.form).to_dict())
         return None
 
-    async def _roster(self, account_id: int, account: Jid) -> tuple[str, list[Any]]:
+    async def _roster(self, account_id: int, account: Jid) -> tuple[int, list[Any]]:
         from polyport.xmpp import presence  # presence imports the router, which imports this module
 
         return await presence.roster(self.runtime, self.router, account_id, account)

@@ -40,18 +40,18 @@ def roster_item(item: RosterItem, *, removed: bool = False) -> ET.Element[str]:
     return element
 
 
-async def roster(runtime: Runtime, router: Router, account_id: int, account: Jid) -> tuple[str, list[RosterItem]]:
+async def roster(runtime: Runtime, router: Router, account_id: int, account: Jid) -> tuple[int, list[RosterItem]]:
     """The account's roster as its clients see it: its own items, and the members of its shared roster groups
-    (subscribed both ways, under the group's name; an own item for one completed so), with the version to
-    show (router.roster_version: the stored roster's, and a digest of the shared part when there is one)."""
+    (subscribed both ways, under the group's name; an own item for one completed so), with the stored
+    roster's version (what clients are shown is router.roster_version's)."""
     version, items = await runtime.rosters.roster(account_id)
     shared = await router.shared_contacts(runtime, account)
     if not shared:
-        return router.roster_version(account, version), items
+        return version, items
     by_contact = {str(contact): group for contact, group in shared.items()}
     merged = [shared_item(item, by_contact.pop(item.contact, None)) for item in items]
     merged.extend(RosterItem(contact, "", "both", groups=(group,)) for contact, group in sorted(by_contact.items()))
-    return router.roster_version(account, version), merged
+    return version, merged
 
 
 def shared_item(item: RosterItem, group: str | None) -> RosterItem:

@@ -223,8 +223,7 @@ async def refused(runtime: Runtime, account_id: int, sender: Jid, error: ET.Elem
             return
         element = error.find(C + "error")
         kind = element.get("type") if element is not None else None
-        condition = next((c.tag.rpartition("}")[2] for c in element if c.tag.startswith("{" + wire.STANZA_ERRORS_NS)
-                          and not c.tag.endswith("}text")), "") if element is not None else ""
+        condition = wire.error_condition(element, wire.STANZA_ERRORS_NS)
         if kind == "wait":
             return
         errors = await runtime.kv.incr(_errors_key(found), ttl=ERRORS_KEPT_SECONDS)

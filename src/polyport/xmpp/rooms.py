@@ -349,7 +349,7 @@ class RoomService:
         self._result(iq, mam.fin(items, complete))
 
     def _result(self, iq: ET.Element[str], payload: ET.Element[str] | None) -> None:
-        self.send(muc.result(iq, payload, Jid.parse(iq.get("to", ""))))
+        self.send(wire.result(iq, payload, Jid.parse(iq.get("to", ""))))
 
     async def exists(self, room: Jid) -> bool:
         """Whether the room is held by a worker (this one's, or another's lease) or kept in the store."""

@@ -505,7 +505,8 @@ class Router:
             if session is None or session.identity is None:
                 continue
             account_id = session.identity.account_id
-            version, items = await presence.roster(runtime, self, account_id, bare)
+            stored, items = await presence.roster(runtime, self, account_id, bare)
+            version = self.roster_version(bare, stored)
             merged = {item.contact: item for item in items}
             for contact in {*before, *after}:
                 if before.get(contact) == after.get(contact):

@@ -24,7 +24,7 @@ import enum
 import secrets
 from xml.etree import ElementTree as ET
 
-from polyport import __version__, metrics
+from polyport import metrics
 from polyport.config import ResolvedService
 from polyport.im import OfflineFull
 from polyport.im.subscriptions import KINDS
@@ -51,7 +51,14 @@ from polyport.xmpp import dialback, mam, presence, push, wire
 from polyport.xmpp.federation import Federation, certificate_matches, certificate_names
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.router import Router, router_for
-from polyport.xmpp.session import StanzaError, StreamError, read_stream_frame
+from polyport.xmpp.session import (
+    StanzaError,
+    StreamError,
+    account_info,
+    read_stream_frame,
+    server_info,
+    version_query,
+)
 
 S = "{" + wire.SERVER_NS + "}"
 C = "{" + wire.CLIENT_NS + "}"
@@ -478,13 +485,11 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
         if kind == "get" and payload is not None and payload.tag == VCARD + "vCard":
             stored = await runtime.vcards.get(found.account_id)
             vcard = wire.parse_stanza(stored) if stored else None
-            federation.send(_result(stanza, vcard if vcard is not None else ET.Element(VCARD + "vCard")))
+            federation.send(wire.result(stanza, vcard if vcard is not None else ET.Element(VCARD + "vCard"), local))
             return
         if kind == "get" and payload is not None and payload.tag == "{" + DISCO_INFO_NS + "}query" \
                 and not payload.get("node"):
-            from polyport.xmpp.session import account_info
-
-            federation.send(_result(stanza, account_info()))
+            federation.send(wire.result(stanza, account_info(), local))
             return
         raise StanzaError("service-unavailable")
     resource = router.full(local) if local.resource else None
@@ -494,34 +499,16 @@ async def inbound(runtime: Runtime, router: Router, stanza: ET.Element[str], sen
         raise StanzaError("service-unavailable")
 
 
-def _result(iq: ET.Element[str], payload: ET.Element[str] | None = None) -> ET.Element[str]:
-    reply = ET.Element(C + "iq", {"type": "result", "from": iq.get("to", ""), "to": iq.get("from", "")})
-    if "id" in iq.attrib:
-        reply.set("id", iq.attrib["id"])
-    if payload is not None:
-        reply.append(payload)
-    return reply
-
-
 def _server_answer(iq: ET.Element[str], server: Jid) -> ET.Element[str]:
     """An iq to one of our domains from another server's entity: ping, discovery, version."""
     payload = iq[0] if len(iq) else None
-    tag = payload.tag if payload is not None else ""
-    if iq.get("type") == "get" and tag == "{" + PING_NS + "}ping":
-        return _result(iq)
-    if iq.get("type") == "get" and tag == "{" + DISCO_INFO_NS + "}query" and payload is not None \
-            and not payload.get("node"):
-        query = ET.Element("{" + DISCO_INFO_NS + "}query")
-        ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", {"category": "server", "type": "im",
-                                                                 "name": "Polyport"})
-        for feature in S2S_FEATURES:
-            ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
-        return _result(iq, query)
-    if iq.get("type") == "get" and tag == "{" + VERSION_NS + "}query":
-        query = ET.Element("{" + VERSION_NS + "}query")
-        ET.SubElement(query, "{" + VERSION_NS + "}name").text = "Polyport"
-        ET.SubElement(query, "{" + VERSION_NS + "}version").text = __version__
-        return _result(iq, query)
+    tag = payload.tag if payload is not None and iq.get("type") == "get" else ""
+    if tag == "{" + PING_NS + "}ping":
+        return wire.result(iq, None, server)
+    if tag == "{" + DISCO_INFO_NS + "}query" and payload is not None and not payload.get("node"):
+        return wire.result(iq, server_info(S2S_FEATURES), server)
+    if tag == "{" + VERSION_NS + "}query":
+        return wire.result(iq, version_query(), server)
     return wire.stanza_error(iq, "service-unavailable")
 
 

@@ -172,6 +172,18 @@ BOUND = frozenset({State.BOUND})
 AFTER_SASL = AUTHENTICATED | BOUND
 
 
+def addressee_of(stanza: ET.Element[str]) -> Jid | None:
+    """The stanza's `to`; None where it has none, or a malformed one (the usual handling answers that with
+    jid-malformed)."""
+    to = stanza.get("to")
+    if not to:
+        return None
+    try:
+        return Jid.parse(to)
+    except JidError:
+        return None
+
+
 async def read_stream_frame(conn: Connection, framer: XmlStreamFramer,
                             close_with_error: Callable[[str, str], None]) -> XmlFrame | None:
     """The stream's next frame; None once XML the framer refuses has ended the stream with its error (RFC 6120
@@ -603,14 +615,7 @@ class XmppSession(CommandSession[State, XmlFrame]):
     async def to_remote(self, stanza: ET.Element[str]) -> Jid | None:
         """The addressee, where the stanza is for another server's entity (federation on): then it may go
         there unless this account blocks it (XEP-0191 3.5)."""
-        to = stanza.get("to")
-        if not to or self.router.federation is None:
-            return None
-        try:
-            jid = Jid.parse(to)
-        except JidError:
-            return None  # the usual handling answers jid-malformed
-        if not await self.remote(jid):
+        if self.router.federation is None or (jid := addressee_of(stanza)) is None or not await self.remote(jid):
             return None
         assert self.jid is not None and self.identity is not None
         if await self.router.blocks(self.runtime, self.jid.bare, self.identity.account_id, jid):
@@ -622,15 +627,8 @@ class XmppSession(CommandSession[State, XmlFrame]):
         """Whether the stanza is for a chat service, room or occupant (XEP-0045): handed to the rooms
         (xmpp/rooms.py), and presence to a room remembered as directed (the room hears when this client
         goes, RFC 6121 4.6.3)."""
-        to = stanza.get("to")
         rooms = self.router.rooms
-        if not to or rooms is None:
-            return False
-        try:
-            jid = Jid.parse(to)
-        except JidError:
-            return False  # the usual handling answers jid-malformed
-        if not await rooms.serves(jid):
+        if rooms is None or (jid := addressee_of(stanza)) is None or not await rooms.serves(jid):
             return False
         assert self.jid is not None
         if stanza.tag == C + "presence" and jid.local:
@@ -1102,12 +1100,7 @@ async def _disco_info(s: XmppSession, frame: Stanza) -> None:
     caps_node = query_in.get("node")
     if not s.to_server(frame.element) or (caps_node and caps_node != f"{CAPS_NODE}#{SERVER_CAPS_VER}"):
         raise StanzaError("service-unavailable" if not s.to_server(frame.element) else "item-not-found")
-    query = ET.Element("{" + DISCO_INFO_NS + "}query", {"node": caps_node} if caps_node else {})
-    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", dict(zip(("category", "type", "name"), SERVER_IDENTITY,
-                                                                      strict=True)))
-    for feature in SERVER_FEATURES:
-        ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
-    s.result(frame.element, query)
+    s.result(frame.element, server_info(SERVER_FEATURES, caps_node))
 
 
 @COMMANDS.handles(("iq", "get", DISCO_ITEMS_NS), BOUND)
@@ -1146,10 +1139,7 @@ async def _last(s: XmppSession, frame: Stanza) -> None:
 @COMMANDS.handles(("iq", "get", VERSION_NS), BOUND)
 async def _version(s: XmppSession, frame: Stanza) -> None:
     s.asks_the_server(frame.element)
-    query = ET.Element("{" + VERSION_NS + "}query")
-    ET.SubElement(query, "{" + VERSION_NS + "}name").text = "Polyport"
-    ET.SubElement(query, "{" + VERSION_NS + "}version").text = __version__
-    s.result(frame.element, query)
+    s.result(frame.element, version_query())
 
 
 @COMMANDS.handles(C + "message", BOUND)
@@ -1555,7 +1545,8 @@ async def _roster_get(s: XmppSession, frame: Stanza) -> None:
     s.check_from(frame.element)
     assert s.identity is not None and s.jid is not None
     s.router.interested(s.jid)
-    version, items = await presence.roster(s.runtime, s.router, s.identity.account_id, s.jid.bare)
+    stored, items = await presence.roster(s.runtime, s.router, s.identity.account_id, s.jid.bare)
+    version = s.router.roster_version(s.jid.bare, stored)
     if frame.element[0].get("ver") == version:
         s.result(frame.element)  # XEP-0237: the client's copy is current; changes come as pushes
         return
@@ -1614,6 +1605,25 @@ async def _empty_iq(s: XmppSession, frame: Stanza) -> None:
 _HANDLED = frozenset(key[2] for key in COMMANDS.keys() if isinstance(key, tuple))  # noqa: SIM118 (a CommandTable)
 _NAMES = frozenset({"open", "close", "starttls", "auth", "abort", "message", "presence", "iq", ROUTED_IQ,
                     "active", "inactive"})
+
+
+def server_info(features: tuple[str, ...], node: str | None = None) -> ET.Element[str]:
+    """What service discovery says the server is and does (to clients all of SERVER_FEATURES; to other
+    servers what they may ask of it)."""
+    query = ET.Element("{" + DISCO_INFO_NS + "}query", {"node": node} if node else {})
+    ET.SubElement(query, "{" + DISCO_INFO_NS + "}identity", dict(zip(("category", "type", "name"), SERVER_IDENTITY,
+                                                                      strict=True)))
+    for feature in features:
+        ET.SubElement(query, "{" + DISCO_INFO_NS + "}feature", {"var": feature})
+    return query
+
+
+def version_query() -> ET.Element[str]:
+    """The server's software version (XEP-0092)."""
+    query = ET.Element("{" + VERSION_NS + "}query")
+    ET.SubElement(query, "{" + VERSION_NS + "}name").text = "Polyport"
+    ET.SubElement(query, "{" + VERSION_NS + "}version").text = __version__
+    return query
 
 
 def account_info() -> ET.Element[str]:

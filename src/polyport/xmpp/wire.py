@@ -217,3 +217,24 @@ def as_client(element: ET.Element[str]) -> ET.Element[str]:
         if node.tag.startswith(prefix):
             node.tag = replacement + node.tag[len(prefix):]
     return element
+
+
+def result(iq: ET.Element[str], payload: ET.Element[str] | None, entity: Jid) -> ET.Element[str]:
+    """The result of an iq an entity of ours (`entity`: a room, a service, the server) answers, to its sender."""
+    reply = ET.Element("{" + CLIENT_NS + "}iq", {"type": "result", "from": iq.get("to", str(entity)),
+                                                 "to": iq.get("from", "")})
+    if iq.get("id") is not None:
+        reply.set("id", iq.attrib["id"])
+    if payload is not None:
+        reply.append(payload)
+    return reply
+
+
+def error_condition(error: ET.Element[str] | None, namespace: str) -> str:
+    """The defined condition of a stream error (`namespace` STREAM_ERRORS_NS) or a stanza's `<error/>`
+    (STANZA_ERRORS_NS): the name of its child in that namespace that is not `<text/>`; "" if none."""
+    if error is None:
+        return ""
+    prefix = "{" + namespace + "}"
+    return next((child.tag[len(prefix):] for child in error
+                 if child.tag.startswith(prefix) and child.tag != prefix + "text"), "")
