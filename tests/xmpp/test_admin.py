@@ -190,3 +190,64 @@ async def test_an_administrator_destroys_rooms(xmpp_node: XmppNode, monkeypatch:
             assert response.status == 303
     await asyncio.to_thread(until, owner, lambda e: e.get("type") == "unavailable")
     owner.close()
+
+
+def test_roster_read_and_changed_by_an_administrator(xmpp_node: XmppNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CommuniGate's ROSTER: List shows the roster as the clients see it; Update adds or renames a contact
+    and remove ends the subscriptions both ways, each pushed to the account's clients at once."""
+    from tests.xmpp.test_blocking import subscribed_both_ways
+    from tests.xmpp.test_presence import heard, online, presences, pushes
+
+    juliet, juliet_address = online(xmpp_node, "balcony")
+    romeo, romeo_address = online(xmpp_node, "orchard")
+    heard(juliet), heard(romeo)
+    subscribed_both_ways(juliet, juliet_address, romeo, romeo_address)
+    heard(juliet), heard(romeo)
+    admin = Cli(cli_port(xmpp_node)).login()
+    try:
+        assert admin.data(f"ROSTER {juliet_address} {{what=List;}}") == {romeo_address: {"Subscription": "both"}}
+        # Update: a new contact (no subscription), then a name and groups for Romeo; Juliet's client is told.
+        nurse = xmpp_node.account()
+        assert admin.data(f'ROSTER {juliet_address} {{what=Update; peer="{nurse}"; RealName=Nurse;}}') == {
+            "Subscription": "none", "RealName": "Nurse"}
+        assert pushes(heard(juliet)) == [(nurse, "none", None)]
+        admin.data(f'ROSTER {juliet_address} {{what=Update; peer="{romeo_address}/orchard"; RealName="R. M.";'
+                   f' Groups=(Verona, Friends);}}')
+        push = heard(juliet)
+        item = next(push[0].iter("{jabber:iq:roster}item"))
+        assert item.get("name") == "R. M." and item.get("subscription") == "both"  # the subscription stays
+        assert [g.text for g in item.iter("{jabber:iq:roster}group")] == ["Verona", "Friends"]
+        listed = admin.data(f"ROSTER {juliet_address} {{what=List;}}")
+        assert listed[romeo_address] == {"Subscription": "both", "RealName": "R. M.", "Groups": ["Verona", "Friends"]}
+        # remove: gone from her roster, and she from his (both subscriptions cancelled, his client told).
+        assert admin.ask(f'ROSTER {juliet_address} {{what=remove; peer="{romeo_address}";}}') == "200 OK"
+        assert pushes(heard(juliet)) == [(romeo_address, "remove", None)]
+        romeo_got = heard(romeo)
+        assert pushes(romeo_got)[-1] == (juliet_address, "none", None)
+        assert ("unavailable", f"{juliet_address}/balcony") in presences(romeo_got)
+        admin.fails(f'ROSTER {juliet_address} {{what=remove; peer="{romeo_address}";}}', 501, "not in the roster")
+        admin.fails(f'ROSTER {juliet_address} {{what=Update; peer="@@";}}', 501, "not a JID")
+        admin.fails(f"ROSTER {juliet_address} {{what=Presence;}}", 501, "List, Update or remove")
+        admin.fails("ROSTER nobody@example.com {what=List;}", 513)
+    finally:
+        admin.close()
+    # The account reads its own roster; not another's.
+    user = Cli(cli_port(xmpp_node)).login(juliet_address, PASSWORD)
+    try:
+        assert list(user.data(f"ROSTER {juliet_address} {{what=List;}}")) == [nurse]
+        user.fails(f"ROSTER {romeo_address} {{what=List;}}", 510)
+    finally:
+        user.close()
+    # `polyport xmpp roster` on the node's CLI/API.
+    monkeypatch.setenv("POLYPORT_PASSWORD", POSTMASTER_PASSWORD)
+    server = f"127.0.0.1:{cli_port(xmpp_node)}"
+    changed = CliRunner().invoke(cli, ["xmpp", "roster", juliet_address, "--set", romeo_address, "--name", "Romeo",
+                                       "--group", "Verona", "--server", server])
+    assert changed.exit_code == 0, changed.output
+    shown = CliRunner().invoke(cli, ["xmpp", "roster", juliet_address, "--server", server])
+    assert shown.exit_code == 0 and romeo_address in shown.output and "Romeo" in shown.output, shown.output
+    removed = CliRunner().invoke(cli, ["xmpp", "roster", juliet_address, "--remove", nurse, "--server", server])
+    assert removed.exit_code == 0, removed.output
+    as_json = CliRunner().invoke(cli, ["xmpp", "roster", juliet_address, "--json", "--server", server])
+    assert [json.loads(line)["JID"] for line in as_json.output.splitlines()] == [romeo_address]
+    juliet.close(), romeo.close()

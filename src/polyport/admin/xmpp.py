@@ -1,6 +1,7 @@
 """Instant messaging's live state: the XMPP sessions of the node (every worker's, as this worker's router
 sees them), an account's presence as CommuniGate's GETACCOUNTPRESENCE gives it, ending a session, and the
-chat rooms (XEP-0045). Server administrators see every domain; a domain administrator its own."""
+chat rooms (XEP-0045), an account's roster (read and changed as its clients would). Server administrators
+see every domain; a domain administrator its own."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from xml.etree import ElementTree as ET
 from polyport.admin.errors import InvalidRequest, NotFound
 from polyport.admin.rights import Actor, require_domain, require_master, require_object
 from polyport.directory.errors import UnknownObject
+from polyport.im.roster import RosterItem, RosterRefused
 from polyport.runtime import Runtime
-from polyport.xmpp import muc
+from polyport.xmpp import muc, presence
 from polyport.xmpp.jid import Jid, JidError
 from polyport.xmpp.rooms import summary as room_summary
 from polyport.xmpp.router import C, router_for
@@ -114,6 +116,56 @@ async def account_presence(runtime: Runtime, actor: Actor, address: str) -> tupl
     if not available:
         return OFFLINE, ""
     return _show_and_status(max(available, key=lambda resource: resource.priority))
+
+
+async def _roster_owner(runtime: Runtime, actor: Actor, address: str) -> tuple[int, Jid]:
+    """The account whose roster is asked for (an administrator of its domain, or the account itself)."""
+    address = await require_object(runtime.directory, actor, address, own=True)
+    record = await runtime.directory.login_record(address)
+    if record is None:
+        raise UnknownObject(f"no account {address}", "account")
+    return record.account_id, Jid.parse(record.address)
+
+
+def _contact(jid: str) -> Jid:
+    try:
+        contact = Jid.parse(jid).bare
+    except JidError:
+        raise InvalidRequest(f"{jid!r} is not a JID") from None
+    return contact
+
+
+async def account_roster(runtime: Runtime, actor: Actor, address: str) -> list[RosterItem]:
+    """The account's roster as its clients see it (its shared roster groups' members included), by contact."""
+    account_id, owner = await _roster_owner(runtime, actor, address)
+    _, items = await presence.roster(runtime, router_for(runtime), account_id, owner)
+    return sorted(items, key=lambda item: item.contact)
+
+
+async def set_roster_item(runtime: Runtime, actor: Actor, address: str, contact: str, name: str,
+                          groups: tuple[str, ...]) -> RosterItem:
+    """Add a contact to the account's roster, or rename or regroup one, as a client's roster set does (the
+    subscription stays the server's; the account's clients get the push)."""
+    account_id, owner = await _roster_owner(runtime, actor, address)
+    router = router_for(runtime)
+    jid, _ = await presence.contact_of(runtime, router, _contact(contact))
+    try:
+        version, stored = await runtime.rosters.set_item(account_id, str(jid), name, groups)
+    except RosterRefused as err:
+        raise InvalidRequest(str(err)) from None
+    presence.push_roster(router, owner, version, stored)
+    return stored
+
+
+async def remove_roster_item(runtime: Runtime, actor: Actor, address: str, contact: str) -> None:
+    """Remove a contact from the account's roster as its client would: the subscriptions both ways end."""
+    account_id, owner = await _roster_owner(runtime, actor, address)
+    router = router_for(runtime)
+    jid, reachable = await presence.contact_of(runtime, router, _contact(contact))
+    removed = await runtime.rosters.remove(account_id, str(jid))
+    if removed is None:
+        raise NotFound(f"{jid} is not in the roster of {owner}")
+    await presence.contact_removed(runtime, router, owner, jid, *removed, reachable)
 
 
 async def kick_xmpp_session(runtime: Runtime, actor: Actor, jid: str) -> int:

@@ -121,5 +121,36 @@ async def presence_command(call: Any, account: str) -> None:
     click.echo(" ".join(found) if isinstance(found, list) else found)
 
 
+@xmpp.command("roster")
+@click.argument("account")
+@click.option("--set", "contact", metavar="JID", help="Add this contact, or change its name and groups.")
+@click.option("--name", default="", help="With --set: the contact's name in the roster.")
+@click.option("--group", "groups", multiple=True, help="With --set: a group to put it in (repeat for several).")
+@click.option("--remove", metavar="JID", help="Remove this contact (the subscriptions both ways end).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per contact.")
+@node_admin
+async def roster_command(call: Any, account: str, contact: str | None, name: str, groups: tuple[str, ...],
+                         remove: str | None, as_json: bool) -> None:
+    """An account's roster; with --set or --remove, a change to it (its clients are told at once)."""
+    if contact and remove:
+        fail("give --set or --remove, not both")
+    if remove:
+        await call("ROSTER", account, {"what": "remove", "peer": remove})
+        click.echo(f"removed {remove}")
+        return
+    if contact:
+        await call("ROSTER", account, {"what": "Update", "peer": contact, "RealName": name, "Groups": list(groups)})
+        click.echo(f"set {contact}")
+        return
+    found = await call("ROSTER", account, {"what": "List"})
+    entries = [{"JID": jid, **entry} for jid, entry in found.items()]
+    if shown_plainly(entries, as_json, "the roster is empty"):
+        return
+    click.echo(f"{'contact':<40} {'subscription':<12} {'name':<20} groups")
+    for e in entries:
+        click.echo(f"{e['JID']:<40} {e['Subscription'] + (' +ask' if e.get('Ask') else ''):<12} "
+                   f"{e.get('RealName', ''):<20} {', '.join(e.get('Groups', []))}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(xmpp)

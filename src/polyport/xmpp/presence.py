@@ -99,6 +99,31 @@ def unavailable_from(router: Router, account: Jid, to: Jid) -> None:
             router.deliver_presence(wire.addressed(presence, to), to)
 
 
+async def contact_of(runtime: Runtime, router: Router, contact: Jid) -> tuple[Jid, bool]:
+    """A roster item's contact as stored (a local account under its address, by any of its names) and
+    whether subscription stanzas reach it (a local account; another server's while federation is on)."""
+    local = await router.addressee(runtime, contact)
+    if local is not None:
+        return local.jid, True
+    federation = router.federation
+    return contact, federation is not None and not await federation.is_local(contact.domain)
+
+
+async def contact_removed(runtime: Runtime, router: Router, user: Jid, contact: Jid, version: int,
+                          old: RosterItem, reachable: bool) -> None:
+    """What follows the removal of `contact` from the user's roster: the push to its clients, and (RFC
+    6121 2.5.2) the subscriptions both ways cancelled where the contact can be told."""
+    push_roster(router, user, version, old, removed=True)
+    if not reachable:
+        return
+    if old.state.to or old.ask:
+        await subscription_to(runtime, router, user.bare, contact, "unsubscribe")
+    if old.state.from_ or old.pending_in:
+        await subscription_to(runtime, router, user.bare, contact, "unsubscribed")
+        if contact not in await router.shared_contacts(runtime, user.bare):  # they still see it
+            unavailable_from(router, user, contact)
+
+
 async def outbound(runtime: Runtime, router: Router, account_id: int, user: Jid, contact: Jid, kind: str) -> None:
     """The user's subscription stanza `kind` to `contact` (a bare JID, of this server or another)."""
     version, item, outcome = await runtime.rosters.subscription(account_id, str(contact), kind, outbound=True)

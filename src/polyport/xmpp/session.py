@@ -1567,25 +1567,14 @@ async def _roster_set(s: XmppSession, frame: Stanza) -> None:
         contact = Jid.parse(item.get("jid", "")).bare
     except JidError:
         raise StanzaError("jid-malformed", "the item's jid") from None
-    local = await s.router.addressee(s.runtime, contact)
-    if local is not None:  # an account of this server, by any of its names: one item, under its address
-        contact = local.jid
+    contact, reachable = await presence.contact_of(s.runtime, s.router, contact)
     rosters = s.runtime.rosters
     if item.get("subscription") == "remove":
         removed = await rosters.remove(s.identity.account_id, str(contact))
         if removed is None:
             raise StanzaError("item-not-found")
-        version, old = removed
         s.result(frame.element)
-        presence.push_roster(s.router, s.jid, version, old, removed=True)
-        # RFC 6121 2.5.2: removing a contact cancels the subscriptions both ways.
-        if local is not None or await s.remote(contact):  # a local account, or another server's (federation)
-            if old.state.to or old.ask:
-                await presence.subscription_to(s.runtime, s.router, s.jid.bare, contact, "unsubscribe")
-            if old.state.from_ or old.pending_in:
-                await presence.subscription_to(s.runtime, s.router, s.jid.bare, contact, "unsubscribed")
-                if contact not in await s.router.shared_contacts(s.runtime, s.jid.bare):  # they still see it
-                    presence.unavailable_from(s.router, s.jid, contact)
+        await presence.contact_removed(s.runtime, s.router, s.jid, contact, *removed, reachable)
         return
     groups = tuple((group.text or "") for group in item.findall(ROSTER + "group"))
     try:

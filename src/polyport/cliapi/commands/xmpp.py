@@ -1,12 +1,14 @@
-"""Instant messaging: CommuniGate's GETACCOUNTPRESENCE, and Polyport's own LISTXMPPSESSIONS,
+"""Instant messaging: CommuniGate's GETACCOUNTPRESENCE and ROSTER, and Polyport's own LISTXMPPSESSIONS,
 KICKXMPPSESSION, LISTXMPPROOMS, DESTROYXMPPROOM and LISTXMPPLINKS (CommuniGate shows its IM sessions and
 chat rooms in WebAdmin only)."""
 
 from __future__ import annotations
 
 from polyport.admin import xmpp as xmpp_admin
-from polyport.cliapi.commands import Context, command
+from polyport.admin.errors import InvalidRequest
+from polyport.cliapi.commands import Context, command, dictionary
 from polyport.cliapi.wire import Parser, Value
+from polyport.im.roster import RosterItem
 
 
 @command("GETACCOUNTPRESENCE")
@@ -17,6 +19,53 @@ async def get_account_presence(cx: Context, args: Parser) -> Value:
     args.end()
     show, status = await xmpp_admin.account_presence(cx.runtime, cx.actor, address)
     return [show, status] if status else show
+
+
+def _roster_entry(item: RosterItem) -> dict[str, Value]:
+    entry: dict[str, Value] = {"Subscription": item.subscription}
+    if item.name:
+        entry["RealName"] = item.name
+    if item.groups:
+        entry["Groups"] = list[Value](item.groups)
+    if item.ask:
+        entry["Ask"] = "subscribe"
+    if item.pending_in:
+        entry["Pending"] = "YES"
+    return entry
+
+
+@command("ROSTER")
+async def roster(cx: Context, args: Parser) -> Value:
+    """name {what=List|Update|remove; peer=jid; ...}: the account's roster. List: a dictionary of its
+    contacts by JID, each {Subscription (both, to, from or none); RealName; Groups; Ask; Pending}. Update:
+    add the peer or change its RealName and Groups (as a client's roster set: the subscription stays).
+    remove: remove the peer, ending the subscriptions both ways. The account's clients get the pushes."""
+    address = cx.address(args.string())
+    params = dictionary(args)
+    args.end()
+    what = str(params.get("what", "")).lower()
+    if what == "list":
+        items = await xmpp_admin.account_roster(cx.runtime, cx.actor, address)
+        return {item.contact: _roster_entry(item) for item in items}
+    if what not in ("update", "remove"):
+        raise InvalidRequest("what is List, Update or remove")
+    peer = params.get("peer")
+    if not isinstance(peer, str) or not peer:
+        raise InvalidRequest("name the contact as peer")
+    if what == "update":
+        groups = params.get("Groups", [])
+        if isinstance(groups, str):
+            groups = [groups]
+        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+            raise InvalidRequest("Groups is an array of group names")
+        name = params.get("RealName", "")
+        if not isinstance(name, str):
+            raise InvalidRequest("RealName is a string")
+        item = await xmpp_admin.set_roster_item(cx.runtime, cx.actor, address, peer, name,
+                                                tuple(str(group) for group in groups))
+        return _roster_entry(item)
+    await xmpp_admin.remove_roster_item(cx.runtime, cx.actor, address, peer)
+    return None
 
 
 @command("LISTXMPPSESSIONS")
