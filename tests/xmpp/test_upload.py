@@ -95,3 +95,25 @@ async def test_upload_then_fetch(node: XmppNode) -> None:
              f"content-type='text/plain'/></iq>")
     assert error_condition(bad) == "bad-request"
     stream.close()
+
+
+def test_the_accounts_files_quota_bounds_its_uploads(node: XmppNode) -> None:
+    """An account whose MaxWebSize is below the server's upload quota gets no slot past it."""
+    from tests.cliapi.conftest import Cli
+    from tests.xmpp.test_admin import cli_port
+
+    stream, address = bound(node)
+    admin = Cli(cli_port(node)).login()
+    try:
+        admin.ok(f"UPDATEACCOUNTSETTINGS {address} {{MaxWebSize=500;}}")
+    finally:
+        admin.close()
+
+    def slot(size: int) -> object:
+        stream.send(f"<iq type='get' id='q{size}' to='upload.example.com'><request xmlns='{UPLOAD}' "
+                    f"filename='f.bin' size='{size}' content-type='application/octet-stream'/></iq>")
+        return stream.stanza()
+
+    assert error_condition(slot(600)) == "resource-constraint"  # within 1,000 a file, over the account's 500
+    assert slot(400).element.get("type") == "result"  # type: ignore[attr-defined]
+    stream.close()

@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
+from polyport.directory import settings as schema
 from polyport.im.uploads import CHUNK, UploadRefused
 from polyport.runtime import Runtime
 from polyport.xmpp import wire
@@ -91,9 +92,16 @@ async def answer(s: XmppSession, iq: ET.Element[str]) -> None:
         return
     size = int(size_text[:15])
     assert s.identity is not None
+    quota = runtime.config.xmpp.upload_quota
+    # The account's files quota (MaxWebSize), where it is smaller, bounds its uploads too: a file shared
+    # in a chat is one of the account's files, as CommuniGate keeps it in the account's file storage.
+    settings = await runtime.directory.effective_account_settings_by_id(s.identity.account_id)
+    files_quota = schema.size_limit(settings["MaxWebSize"])
+    if files_quota is not None:
+        quota = min(quota, files_quota)
     try:
         token = await runtime.uploads.slot(s.identity.account_id, filename, size, content_type, max_size=limit,
-                                           quota=runtime.config.xmpp.upload_quota)
+                                           quota=quota)
     except UploadRefused as err:
         if err.why == "size":
             reply = wire.stanza_error(iq, "not-acceptable", f"files up to {limit} bytes")
