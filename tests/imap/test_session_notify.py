@@ -273,3 +273,22 @@ def test_idle_under_compression(imap_node: ImapNode) -> None:
     assert stop_idle(a) == [b"* 1 RECENT"]
     assert a.ok("FETCH 1 (UID)") == [b"* 1 FETCH (UID 1)"]
     a.close()
+
+
+def test_noop_finds_changes_the_bus_never_carried(imap_node: ImapNode) -> None:
+    """A writer the node's bus does not carry (another process on the data folder) is found at NOOP: the
+    session asks the store whether the mailbox's HIGHESTMODSEQ moved, and catches up when it did."""
+    from polyport.mailstore import Mailstore
+    from tests.imap.support import account_id
+
+    a, _, address = two_sessions(imap_node)
+    node_store = imap_node.mailstore
+    quiet = Mailstore(node_store.store, node_store.blobs, node_store.directory, bus=None)  # publishes nothing
+    owner = account_id(imap_node, address)
+    imap_node.running.call(quiet.append(owner, "INBOX", message("unheard"), []))
+    assert a.command("NOOP") == ([b"* 4 EXISTS", b"* 4 RECENT"], b"OK NOOP completed")
+    mailbox = imap_node.running.call(quiet.mailbox(owner, "INBOX"))
+    imap_node.running.call(quiet.store_flags(mailbox.id, [1], "add", ["\\Flagged"]))
+    assert a.command("NOOP") == ([b"* 1 FETCH (FLAGS (\\Flagged \\Recent))"], b"OK NOOP completed")
+    assert a.command("NOOP") == ([], b"OK NOOP completed")
+    a.close()

@@ -363,7 +363,14 @@ class ImapSession(CommandSession[State, wire.Command]):
             pending = True
         expunges_allowed = not hold_expunges and not (
             isinstance(command, NO_EXPUNGE_ANSWERS) and not getattr(command, "uid", False))
-        if not (pending or force or subscription.overflowed or (expunges_allowed and selected.pending_expunges)):
+        heard = pending or subscription.overflowed or (expunges_allowed and selected.pending_expunges)
+        if not (heard or force):
+            return
+        if not heard and not selected.contexts.dirty \
+                and await self.mailstore.highest_modseq(selected.id) == selected.highestmodseq:
+            # Forced (NOOP, IDLE, EXPUNGE...) with nothing heard on the bus: a writer the bus does not carry
+            # (another process on the data folder) may have changed the mailbox, and one statement says
+            # whether it did; the full catch-up reads three.
             return
         subscription.overflowed = False
 
