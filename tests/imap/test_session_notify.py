@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.imap.conftest import ImapNode, Wire
 from tests.imap.support import append, compress, deliver, logged_in, message, nothing_pending, wait_for
 from tests.node_thread import eventually
@@ -292,3 +294,50 @@ def test_noop_finds_changes_the_bus_never_carried(imap_node: ImapNode) -> None:
     assert a.command("NOOP") == ([b"* 1 FETCH (FLAGS (\\Flagged \\Recent))"], b"OK NOOP completed")
     assert a.command("NOOP") == ([], b"OK NOOP completed")
     a.close()
+
+
+def test_own_store_still_finds_a_change_no_bus_carried(imap_node: ImapNode) -> None:
+    """After its own STORE a session moves its view on without reading the store only when its change took
+    the mod-sequence right after its view's: a change between (here one no bus carried) is read and shown."""
+    from polyport.mailstore import Mailstore
+    from tests.imap.support import account_id
+
+    a, _, address = two_sessions(imap_node)
+    node_store = imap_node.mailstore
+    quiet = Mailstore(node_store.store, node_store.blobs, node_store.directory, bus=None)
+    owner = account_id(imap_node, address)
+    mailbox = imap_node.running.call(quiet.mailbox(owner, "INBOX"))
+    imap_node.running.call(quiet.store_flags(mailbox.id, [1], "add", ["\\Flagged"]))
+    untagged, tagged = a.command("STORE 2 +FLAGS (\\Seen)")
+    assert tagged == b"OK STORE completed"
+    assert sorted(untagged) == [b"* 1 FETCH (FLAGS (\\Flagged \\Recent))", b"* 2 FETCH (FLAGS (\\Seen \\Recent))"]
+    assert a.command("STORE 3 +FLAGS (\\Seen)") == ([b"* 3 FETCH (FLAGS (\\Seen \\Recent))"], b"OK STORE completed")
+    assert a.command("NOOP") == ([], b"OK NOOP completed")
+    a.close()
+
+
+@pytest.mark.one_process
+def test_own_store_and_a_quiet_noop_read_no_changes(imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reads these paths save: after the session's own STORE (nothing else heard) and at a NOOP when
+    the mailbox's HIGHESTMODSEQ has not moved, no catch-up reads the changes; another session's STORE is."""
+    from polyport.imap import session as imap_session
+
+    a, b, _ = two_sessions(imap_node)
+    catch_ups: list[int] = []
+    real = imap_session.catch_up
+
+    async def counted(*args: object, **kwargs: object) -> list[bytes]:
+        catch_ups.append(1)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imap_session, "catch_up", counted)
+    assert a.command("STORE 1 +FLAGS (\\Seen)")[1] == b"OK STORE completed"
+    assert a.command("NOOP") == ([], b"OK NOOP completed")
+    assert catch_ups == []
+    assert b.command("NOOP") == ([b"* 1 FETCH (FLAGS (\\Seen))"], b"OK NOOP completed")  # a's change: read
+    b.ok("STORE 2 +FLAGS (\\Flagged)")  # b's own, right after its view: not read
+    assert catch_ups == [1]
+    assert a.command("NOOP") == ([b"* 2 FETCH (FLAGS (\\Flagged \\Recent))"], b"OK NOOP completed")
+    assert catch_ups == [1, 1]
+    a.close()
+    b.close()

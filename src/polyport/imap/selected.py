@@ -164,6 +164,15 @@ class Selected:
                          b"] flags the client may change\r\n")
         return lines
 
+    def only_own(self, heard: set[int]) -> int | None:
+        """The mod-sequence the view may move to without reading the store, when the flag changes heard
+        are this session's own (STORE answered them already) and its own changes took every mod-sequence
+        after the view's, so that no other change lies between; else None (catch up as usual)."""
+        own = set(self.own_changes.values())
+        if not heard or not heard <= own or not _contiguous(own, self.highestmodseq):
+            return None
+        return max(own)
+
     def add(self, uids: Iterable[int]) -> None:
         for uid in sorted(uids):
             if not self.uids or uid > self.uids[-1]:
@@ -205,6 +214,10 @@ def flags_response(number: int, uid: int, bits: int, keywords: str, modseq: int 
     if modseq is not None:
         parts.append(b"MODSEQ (%d)" % modseq)
     return b"* %d FETCH (%s)\r\n" % (number, b" ".join(parts))
+
+
+def _contiguous(modseqs: set[int], after: int) -> bool:
+    return sorted(modseqs) == list(range(after + 1, after + 1 + len(modseqs)))
 
 
 async def catch_up(selected: Selected, mailstore: Mailstore, *, expunges_allowed: bool, qresync: bool,

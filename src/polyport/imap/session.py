@@ -32,6 +32,7 @@ from typing import TypeVar
 from polyport import __version__, log, metrics
 from polyport.auth.login import Identity
 from polyport.bus import Subscription, topics
+from polyport.bus.events import MailboxChanged
 from polyport.config import ResolvedService
 from polyport.imap import fetch as rendering
 from polyport.imap import wire
@@ -358,12 +359,21 @@ class ImapSession(CommandSession[State, wire.Command]):
         selected, subscription = self.selected, self.subscription
         if selected is None or subscription is None:
             return
-        pending = False
-        while subscription.get_nowait() is not None:
+        pending, own_only, flag_modseqs = False, True, set()
+        while (event := subscription.get_nowait()) is not None:
             pending = True
+            if own_only and isinstance(event, MailboxChanged) and event.change == "flags" and event.modseq:
+                flag_modseqs.add(event.modseq)
+            else:
+                own_only = False
         expunges_allowed = not hold_expunges and not (
             isinstance(command, NO_EXPUNGE_ANSWERS) and not getattr(command, "uid", False))
         heard = pending or subscription.overflowed or (expunges_allowed and selected.pending_expunges)
+        # This session's own flag changes and nothing else (no events lost, no look asked for, no expunges
+        # due): the view moves on without reading the store.
+        only_own = pending and own_only and not (subscription.overflowed or force or (
+            expunges_allowed and selected.pending_expunges))
+        own_news = selected.only_own(flag_modseqs) if only_own else None
         if not (heard or force):
             return
         if not heard and not selected.contexts.dirty \
@@ -378,9 +388,15 @@ class ImapSession(CommandSession[State, wire.Command]):
             self.search_unreadable(selected.id, uid, err)
 
         try:
-            lines = await catch_up(selected, self.mailstore, expunges_allowed=expunges_allowed,
-                                   qresync=self.qresync, condstore=self.condstore,
-                                   uid_command=bool(getattr(command, "uid", False)))
+            if own_news is not None:
+                selected.contexts.touched(selected.own_changes)  # own changes may change a context's result
+                selected.own_changes.clear()
+                selected.highestmodseq = own_news
+                lines = []
+            else:
+                lines = await catch_up(selected, self.mailstore, expunges_allowed=expunges_allowed,
+                                       qresync=self.qresync, condstore=self.condstore,
+                                       uid_command=bool(getattr(command, "uid", False)))
             if selected.contexts.dirty:  # RFC 5267 4.3.2: ADDTO and REMOVEFROM after the EXISTS and FETCH
                 lines += await selected.contexts.refresh(selected, self.mailstore, unreadable, self.read_message)
         except NoSuchMailbox:
