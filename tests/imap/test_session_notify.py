@@ -324,7 +324,7 @@ def test_own_store_and_a_quiet_noop_read_no_changes(imap_node: ImapNode, monkeyp
 
     a, b, _ = two_sessions(imap_node)
     catch_ups: list[int] = []
-    real = imap_session.catch_up
+    real = imap_session.catch_up  # type: ignore[attr-defined]
 
     async def counted(*args: object, **kwargs: object) -> list[bytes]:
         catch_ups.append(1)
