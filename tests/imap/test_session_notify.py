@@ -320,11 +320,12 @@ def test_own_store_still_finds_a_change_no_bus_carried(imap_node: ImapNode) -> N
 def test_own_store_and_a_quiet_noop_read_no_changes(imap_node: ImapNode, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reads these paths save: after the session's own STORE (nothing else heard) and at a NOOP when
     the mailbox's HIGHESTMODSEQ has not moved, no catch-up reads the changes; another session's STORE is."""
+    from polyport.imap import selected as imap_selected
     from polyport.imap import session as imap_session
 
     a, b, _ = two_sessions(imap_node)
     catch_ups: list[int] = []
-    real = imap_session.catch_up  # type: ignore[attr-defined]
+    real = imap_selected.catch_up
 
     async def counted(*args: object, **kwargs: object) -> list[bytes]:
         catch_ups.append(1)
