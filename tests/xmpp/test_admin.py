@@ -219,6 +219,10 @@ def test_roster_read_and_changed_by_an_administrator(xmpp_node: XmppNode, monkey
         assert [g.text for g in item.iter("{jabber:iq:roster}group")] == ["Verona", "Friends"]
         listed = admin.data(f"ROSTER {juliet_address} {{what=List;}}")
         assert listed[romeo_address] == {"Subscription": "both", "RealName": "R. M.", "Groups": ["Verona", "Friends"]}
+        # An Update without RealName keeps the name (and without Groups the groups).
+        assert admin.data(f'ROSTER {juliet_address} {{what=Update; peer="{romeo_address}"; Groups=(Verona);}}') == {
+            "Subscription": "both", "RealName": "R. M.", "Groups": ["Verona"]}
+        heard(juliet)
         # remove: gone from her roster, and she from his (both subscriptions cancelled, his client told).
         assert admin.ask(f'ROSTER {juliet_address} {{what=remove; peer="{romeo_address}";}}') == "200 OK"
         assert pushes(heard(juliet)) == [(romeo_address, "remove", None)]
@@ -228,6 +232,7 @@ def test_roster_read_and_changed_by_an_administrator(xmpp_node: XmppNode, monkey
         admin.fails(f'ROSTER {juliet_address} {{what=remove; peer="{romeo_address}";}}', 501, "not in the roster")
         admin.fails(f'ROSTER {juliet_address} {{what=Update; peer="@@";}}', 501, "not a JID")
         admin.fails(f"ROSTER {juliet_address} {{what=Presence;}}", 501, "List, Update or remove")
+        admin.fails(f'ROSTER {juliet_address} {{what=Update; peer="{juliet_address}";}}', 501, "its own")
         admin.fails("ROSTER nobody@example.com {what=List;}", 513)
     finally:
         admin.close()
@@ -250,4 +255,31 @@ def test_roster_read_and_changed_by_an_administrator(xmpp_node: XmppNode, monkey
     assert removed.exit_code == 0, removed.output
     as_json = CliRunner().invoke(cli, ["xmpp", "roster", juliet_address, "--json", "--server", server])
     assert [json.loads(line)["JID"] for line in as_json.output.splitlines()] == [romeo_address]
-    juliet.close(), romeo.close()
+    juliet.close()
+    romeo.close()
+
+
+def test_roster_changes_of_a_shared_group_member(xmpp_node: XmppNode) -> None:
+    """A member of a shared roster group stays in the roster as the clients see it whatever an administrator
+    does to the account's own item: an Update answers and pushes it subscribed both ways in the group, a
+    remove pushes it back as the group shows it."""
+    from tests.xmpp.test_presence import heard, online, pushes
+
+    directory = xmpp_node.running.runtime.directory
+    ann, bob = xmpp_node.account(), xmpp_node.account()
+    xmpp_node.running.call(directory.create_group("crew@example.com", settings={"SharedRoster": "YES",
+                                                                                "RealName": "Crew"},
+                                                  members=[ann, bob]))
+    a, _ = online(xmpp_node, "desk", ann)
+    heard(a)
+    admin = Cli(cli_port(xmpp_node)).login()
+    try:
+        assert admin.data(f'ROSTER {ann} {{what=Update; peer="{bob}"; RealName=Bobby;}}') == {
+            "Subscription": "both", "RealName": "Bobby", "Groups": ["Crew"]}
+        assert pushes(heard(a)) == [(bob, "both", None)]
+        admin.ask(f'ROSTER {ann} {{what=remove; peer="{bob}";}}')
+        assert pushes(heard(a)) == [(bob, "both", None)]  # still there: the group shows him
+        assert admin.data(f"ROSTER {ann} {{what=List;}}") == {bob: {"Subscription": "both", "Groups": ["Crew"]}}
+    finally:
+        admin.close()
+    a.close()

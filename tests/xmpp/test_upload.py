@@ -114,6 +114,9 @@ def test_the_accounts_files_quota_bounds_its_uploads(node: XmppNode) -> None:
                     f"filename='f.bin' size='{size}' content-type='application/octet-stream'/></iq>")
         return stream.stanza()
 
-    assert error_condition(slot(600)) == "resource-constraint"  # within 1,000 a file, over the account's 500
+    too_large = slot(600)  # within the server's 1,000 a file, over the account's 500
+    assert error_condition(too_large) == "not-acceptable"
+    assert too_large.element.findtext(f".//{{{UPLOAD}}}max-file-size") == "500"  # type: ignore[attr-defined]
     assert slot(400).element.get("type") == "result"  # type: ignore[attr-defined]
+    assert error_condition(slot(200)) == "resource-constraint"  # 400 + 200 > the account's 500
     stream.close()

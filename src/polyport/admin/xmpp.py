@@ -142,19 +142,28 @@ async def account_roster(runtime: Runtime, actor: Actor, address: str) -> list[R
     return sorted(items, key=lambda item: item.contact)
 
 
-async def set_roster_item(runtime: Runtime, actor: Actor, address: str, contact: str, name: str,
-                          groups: tuple[str, ...]) -> RosterItem:
-    """Add a contact to the account's roster, or rename or regroup one, as a client's roster set does (the
-    subscription stays the server's; the account's clients get the push)."""
+async def set_roster_item(runtime: Runtime, actor: Actor, address: str, contact: str, name: str | None,
+                          groups: tuple[str, ...] | None) -> RosterItem:
+    """Add a contact to the account's roster, or change its name or groups (None keeps what it has), as a
+    client's roster set does (the subscription stays the server's; the account's clients get the push).
+    The item as the clients see it."""
     account_id, owner = await _roster_owner(runtime, actor, address)
     router = router_for(runtime)
     jid, _ = await presence.contact_of(runtime, router, _contact(contact))
+    if jid == owner.bare:
+        raise InvalidRequest("an account is not a contact of its own")
+    if name is None or groups is None:
+        current = await runtime.rosters.item(account_id, str(jid))
+        listed = current is not None and current.listed
+        name = name if name is not None else current.name if current is not None and listed else ""
+        groups = groups if groups is not None else current.groups if current is not None and listed else ()
     try:
         version, stored = await runtime.rosters.set_item(account_id, str(jid), name, groups)
     except RosterRefused as err:
         raise InvalidRequest(str(err)) from None
+    group = (await router.shared_contacts(runtime, owner)).get(jid)  # the push shows the shared groups too
     presence.push_roster(router, owner, version, stored)
-    return stored
+    return stored if group is None else presence.shared_item(stored, group)
 
 
 async def remove_roster_item(runtime: Runtime, actor: Actor, address: str, contact: str) -> None:

@@ -124,31 +124,40 @@ async def presence_command(call: Any, account: str) -> None:
 @xmpp.command("roster")
 @click.argument("account")
 @click.option("--set", "contact", metavar="JID", help="Add this contact, or change its name and groups.")
-@click.option("--name", default="", help="With --set: the contact's name in the roster.")
-@click.option("--group", "groups", multiple=True, help="With --set: a group to put it in (repeat for several).")
+@click.option("--name", help="With --set: the contact's name in the roster (kept when not given).")
+@click.option("--group", "groups", multiple=True,
+              help="With --set: a group to put it in (repeat for several; its groups are kept when none is given).")
 @click.option("--remove", metavar="JID", help="Remove this contact (the subscriptions both ways end).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per contact.")
 @node_admin
-async def roster_command(call: Any, account: str, contact: str | None, name: str, groups: tuple[str, ...],
+async def roster_command(call: Any, account: str, contact: str | None, name: str | None, groups: tuple[str, ...],
                          remove: str | None, as_json: bool) -> None:
     """An account's roster; with --set or --remove, a change to it (its clients are told at once)."""
     if contact and remove:
         fail("give --set or --remove, not both")
+    if (name or groups) and not contact:
+        fail("--name and --group go with --set")
     if remove:
         await call("ROSTER", account, {"what": "remove", "peer": remove})
         click.echo(f"removed {remove}")
         return
     if contact:
-        await call("ROSTER", account, {"what": "Update", "peer": contact, "RealName": name, "Groups": list(groups)})
+        change: dict[str, Any] = {"what": "Update", "peer": contact}
+        if name is not None:
+            change["RealName"] = name
+        if groups:
+            change["Groups"] = list(groups)
+        await call("ROSTER", account, change)
         click.echo(f"set {contact}")
         return
     found = await call("ROSTER", account, {"what": "List"})
     entries = [{"JID": jid, **entry} for jid, entry in found.items()]
     if shown_plainly(entries, as_json, "the roster is empty"):
         return
-    click.echo(f"{'contact':<40} {'subscription':<12} {'name':<20} groups")
+    click.echo(f"{'contact':<40} {'subscription':<16} {'name':<20} groups")
     for e in entries:
-        click.echo(f"{e['JID']:<40} {e['Subscription'] + (' +ask' if e.get('Ask') else ''):<12} "
+        state = e["Subscription"] + (" +ask" if e.get("Ask") else "") + (" +pending" if e.get("Pending") else "")
+        click.echo(f"{e['JID']:<40} {state:<16} "
                    f"{e.get('RealName', ''):<20} {', '.join(e.get('Groups', []))}")
 
 

@@ -68,8 +68,8 @@ ACCOUNT_SETTINGS = _specs(
     Spec("MaxAccountSize", Kind.SIZE, UNLIMITED, "Storage quota for all mailboxes."),
     Spec("MaxMailboxes", Kind.COUNT, UNLIMITED, "Most mailboxes the account may have."),
     Spec("MaxMessages", Kind.COUNT, UNLIMITED, "Most messages the account may store, in all mailboxes."),
-    Spec("MaxWebSize", Kind.SIZE, UNLIMITED, "Storage quota for the account's files (files it shares in "
-         "chats, XEP-0363, count toward it too)."),
+    Spec("MaxWebSize", Kind.SIZE, UNLIMITED, "Storage quota for the account's files; also the most its files "
+         "shared in chats (XEP-0363) may take together."),
     Spec("MaxWebFiles", Kind.COUNT, UNLIMITED, "Most files the account may store."),
     Spec("MaxMailOutSize", Kind.SIZE, UNLIMITED, "Largest message the account may send."),
     Spec("RulesAllowed", Kind.CHOICE, "Any", "Which mail rules the user may set.",

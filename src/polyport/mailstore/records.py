@@ -36,7 +36,6 @@ INSERT_MAILBOX = Statement("""
 SET_UIDVALIDITY = Statement("UPDATE mailboxes SET uidvalidity = id WHERE id = :id")
 MAILBOX_BY_NAME = Statement(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = :account_id AND name = :name")  # noqa: S608
 MAILBOX_BY_ID = Statement(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = :id")  # noqa: S608
-MAILBOX_MODSEQ = Statement("SELECT highestmodseq FROM mailboxes WHERE id = :id")
 LIST_MAILBOXES = Statement(
     f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = :account_id ORDER BY name")  # noqa: S608
 COUNT_MAILBOXES = Statement("SELECT count(*) FROM mailboxes WHERE account_id = :account_id")

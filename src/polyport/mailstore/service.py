@@ -797,8 +797,8 @@ class Mailstore:
     async def highest_modseq(self, mailbox_id: int) -> int | None:
         """The mailbox's HIGHESTMODSEQ, None once it is gone: every change to its messages (arrival, flags,
         expunge) raises it, so one statement tells whether changes_since would find anything."""
-        row = await self.store.fetch(rec.MAILBOX_MODSEQ.one(id=mailbox_id))
-        return None if row is None else int(row["highestmodseq"])
+        modseq = await self.store.fetch(MAILBOX_MODSEQ.value(id=mailbox_id))
+        return None if modseq is None else int(modseq)
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """What changed in a mailbox after `modseq`: flags and arrivals, and expunged UIDs (RFC 7162)."""

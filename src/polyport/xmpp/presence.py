@@ -113,6 +113,7 @@ async def contact_removed(runtime: Runtime, router: Router, user: Jid, contact: 
                           old: RosterItem, reachable: bool) -> None:
     """What follows the removal of `contact` from the user's roster: the push to its clients, and (RFC
     6121 2.5.2) the subscriptions both ways cancelled where the contact can be told."""
+    shared = await router.shared_contacts(runtime, user.bare)  # what the push shows needs the shared groups
     push_roster(router, user, version, old, removed=True)
     if not reachable:
         return
@@ -120,7 +121,7 @@ async def contact_removed(runtime: Runtime, router: Router, user: Jid, contact: 
         await subscription_to(runtime, router, user.bare, contact, "unsubscribe")
     if old.state.from_ or old.pending_in:
         await subscription_to(runtime, router, user.bare, contact, "unsubscribed")
-        if contact not in await router.shared_contacts(runtime, user.bare):  # they still see it
+        if contact not in shared:  # they still see it
             unavailable_from(router, user, contact)
 
 

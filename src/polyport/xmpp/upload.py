@@ -98,7 +98,7 @@ async def answer(s: XmppSession, iq: ET.Element[str]) -> None:
     settings = await runtime.directory.effective_account_settings_by_id(s.identity.account_id)
     files_quota = schema.size_limit(settings["MaxWebSize"])
     if files_quota is not None:
-        quota = min(quota, files_quota)
+        quota, limit = min(quota, files_quota), min(limit, files_quota)
     try:
         token = await runtime.uploads.slot(s.identity.account_id, filename, size, content_type, max_size=limit,
                                            quota=quota)

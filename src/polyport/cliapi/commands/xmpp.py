@@ -39,7 +39,8 @@ async def roster(cx: Context, args: Parser) -> Value:
     """name {what=List|Update|remove; peer=jid; ...}: the account's roster. List: a dictionary of its
     contacts by JID, each {Subscription (both, to, from or none); RealName; Groups; Ask; Pending}. Update:
     add the peer or change its RealName and Groups (as a client's roster set: the subscription stays).
-    remove: remove the peer, ending the subscriptions both ways. The account's clients get the pushes."""
+    remove: remove the peer, ending the subscriptions both ways. The account's clients get the pushes; an
+    Update without RealName or Groups keeps what the contact has."""
     address = cx.address(args.string())
     params = dictionary(args)
     args.end()
@@ -53,16 +54,16 @@ async def roster(cx: Context, args: Parser) -> Value:
     if not isinstance(peer, str) or not peer:
         raise InvalidRequest("name the contact as peer")
     if what == "update":
-        groups = params.get("Groups", [])
+        groups = params.get("Groups")
         if isinstance(groups, str):
             groups = [groups]
-        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        if groups is not None and (not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)):
             raise InvalidRequest("Groups is an array of group names")
-        name = params.get("RealName", "")
-        if not isinstance(name, str):
+        name = params.get("RealName")
+        if name is not None and not isinstance(name, str):
             raise InvalidRequest("RealName is a string")
         item = await xmpp_admin.set_roster_item(cx.runtime, cx.actor, address, peer, name,
-                                                tuple(str(group) for group in groups))
+                                                None if groups is None else tuple(str(g) for g in groups))
         return _roster_entry(item)
     await xmpp_admin.remove_roster_item(cx.runtime, cx.actor, address, peer)
     return None
