@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import time
 
 from polyport.cliapi.wire import IPAddress
@@ -172,7 +173,9 @@ def test_list_domain_objects_pages_with_a_cookie(admin: Cli) -> None:
 
 
 def test_server_commands(admin: Cli, node: ThreadedNode) -> None:
-    assert admin.data("GETVERSION").startswith("Polyport ")
+    version = admin.data("GETVERSION")
+    assert re.match(r"6\.3\.\d+ Polyport ", version), version  # CommuniGate's shape first, our name after
+    assert admin.data("ECHO #NULL#") is None  # echoed as data (#NULL#), not "200 OK" without any
     now = admin.data("GETCURRENTTIME")
     assert isinstance(now, datetime.datetime)
     assert abs((now - datetime.datetime.now(datetime.UTC)).total_seconds()) < 5
@@ -200,6 +203,8 @@ def test_lan_ips_are_the_trusted_networks(admin: Cli, node: ThreadedNode) -> Non
     before = admin.data("GETLANIPS")
     admin.ok('SETLANIPS "127.0.0.0/8\\e10.1.0.0-10.1.255.255\\e::1"')
     assert admin.data("GETLANIPS") == "127.0.0.0/8\r\n10.1.0.0/16\r\n::1/128"
+    # On the wire as CommuniGate writes it: integrations split the list on \e.
+    assert admin.ask("GETLANIPS") == '201 "127.0.0.0/8\\e10.1.0.0/16\\e::1/128"'
     eventually(lambda: "10.1.2.3" in node.runtime.trusted)  # the worker of this process: at once, or by the bus
     admin.fails('SETLANIPS "10.0.0.0/8\\enonsense"', 501, "nonsense")
     admin.ok(f"SETLANIPS {admin_quote(str(before))}")

@@ -36,7 +36,35 @@ values = st.recursive(scalars, lambda inner: st.one_of(
 def test_every_value_round_trips(value: object) -> None:
     text = serialize(value)
     assert "\n" not in text and "\r" not in text  # one line, always
-    assert parse(text) == value
+    assert parse(text) == with_crlf(value)  # a line end is written \e, read back as CRLF
+
+
+def with_crlf(value: object) -> object:
+    """The value as it reads back: every line end (LF alone too) a CRLF."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\n", "\r\n")
+    if isinstance(value, list):
+        return [with_crlf(item) for item in value]
+    if isinstance(value, dict):
+        return {with_crlf(key): with_crlf(item) for key, item in value.items()}
+    return value
+
+
+def test_line_ends_are_written_as_communigate_writes_them() -> None:
+    """CommuniGate's \\e for a line end (integrations split LAN IP lists and rules' texts on it), whether
+    the text held CRLF or LF; \\r\\n and \\n are still read."""
+    assert serialize("a\r\nb\nc\rd") == '"a\\eb\\ec\\rd"'
+    assert parse('"a\\eb"') == "a\r\nb"
+    assert parse('"a\\r\\nb\\nc"') == "a\r\nb\nc"
+
+
+def test_a_run_of_byte_escapes_is_utf8() -> None:
+    """CommuniGate's Perl library escapes each byte of a UTF-8 character as \\nnn."""
+    assert parse('"caf\\195\\169 \\226\\130\\172"') == "café €"
+    assert parse('"\\001x"') == "\x01x"
+    assert parse('"\\128\\065"') == "\x80A"  # not UTF-8: each byte its own character, as before
+    with pytest.raises(DataError, match="three decimal digits"):
+        parse('"\\195\\9"')
 
 
 @settings(max_examples=400)
@@ -103,7 +131,7 @@ def test_writing_quotes_what_needs_it() -> None:
     assert serialize("two words") == '"two words"'
     assert serialize("#hash") == '"#hash"'
     assert serialize('q"b\\') == '"q\\"b\\\\"'
-    assert serialize("line\r\nbreak\x01") == '"line\\r\\nbreak\\001"'
+    assert serialize("line\r\nbreak\x01") == '"line\\ebreak\\001"'
     assert serialize(["a", "b c"]) == '(a,"b c")'
     assert serialize({"K": ["x"], "N": 3}) == "{K=(x);N=#3;}"
     with pytest.raises(TypeError):

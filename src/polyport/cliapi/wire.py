@@ -16,7 +16,8 @@ Values and their Python types:
     (a, b, ...)                   list
     {Key=Value; ...}              dict      (every pair ends with ";")
 
-Strings escape `\\"` `\\\\` `\\r` `\\n` `\\t` `\\e` (end of line) `\\nnn` (three decimal digits) and `\\u'HHHH'`.
+Strings escape `\\"` `\\\\` `\\r` `\\n` `\\t` `\\e` (end of line: read as CRLF, written for CRLF and LF), `\\nnn`
+(three decimal digits: a byte; a run of them is read as UTF-8 where it is) and `\\u'HHHH'`.
 Every failure is a `DataError` naming the position and what was expected; nesting is bounded.
 """
 
@@ -245,11 +246,21 @@ class Parser:
             out.append(_ESCAPES[code])
             return at + 2
         if code in _DIGITS:
-            digits = text[at + 1:at + 4]
-            if len(digits) != 3 or not all(c in _DIGITS for c in digits) or int(digits) > 255:
-                raise DataError("\\nnn needs three decimal digits up to 255", at)
-            out.append(chr(int(digits)))
-            return at + 4
+            # A run of \\nnn is bytes (CommuniGate's Perl library escapes each byte of a UTF-8 character):
+            # read as UTF-8 where they are, else each as the character of that code.
+            run = bytearray()
+            pos = at
+            while text[pos:pos + 1] == "\\" and text[pos + 1:pos + 2] in _DIGITS:
+                digits = text[pos + 1:pos + 4]
+                if len(digits) != 3 or not all(c in _DIGITS for c in digits) or int(digits) > 255:
+                    raise DataError("\\nnn needs three decimal digits up to 255", pos)
+                run.append(int(digits))
+                pos += 4
+            try:
+                out.append(run.decode())
+            except UnicodeDecodeError:
+                out.append(run.decode("latin-1"))
+            return pos
         if code == "u" and text[at + 2:at + 3] == "'":
             end = text.find("'", at + 3)
             hex_digits = text[at + 3:end] if end > 0 else ""
@@ -436,6 +447,10 @@ def parse(text: str) -> Value:
 # -- writing ------------------------------------------------------------------------------------------
 
 def quote(text: str) -> str:
+    """A quoted string. A line end (CRLF, or LF alone) is written `\\e`, as CommuniGate writes it: clients
+    split multi-line values (rules' texts, address lists, scripts) on it."""
+    if "\n" in text:
+        text = text.replace("\r\n", "\n")
     out = ['"']
     for ch in text:
         if ch == '"' or ch == "\\":
@@ -443,7 +458,7 @@ def quote(text: str) -> str:
         elif ch == "\r":
             out.append("\\r")
         elif ch == "\n":
-            out.append("\\n")
+            out.append("\\e")
         elif ch == "\t":
             out.append("\\t")
         elif ord(ch) < 32 or ord(ch) == 127:

@@ -8,8 +8,11 @@ import datetime
 from polyport import __version__, admin
 from polyport.cliapi.codes import bad
 from polyport.cliapi.commands import COMMANDS, Context, command, dictionary, is_set
-from polyport.cliapi.wire import Parser, Value
+from polyport.cliapi.wire import NULL, Parser, Value
 
+# The CommuniGate release whose CLI/API Polyport answers as (GETVERSION's first word): scripts compare it
+# before using a command.
+CGP_VERSION = "6.3.0"
 # WRITELOG levels (CommuniGate: 1 failures ... 5 everything).
 _LOG_LEVELS = {0: "error", 1: "error", 2: "warning", 3: "info", 4: "info", 5: "debug"}
 
@@ -17,7 +20,8 @@ _LOG_LEVELS = {0: "error", 1: "error", 2: "warning", 3: "info", 4: "info", 5: "d
 @command("GETVERSION")
 async def get_version(cx: Context, args: Parser) -> Value:
     args.end()
-    return f"Polyport {__version__}"
+    # CommuniGate's shape first: clients read a version number (major.minor.patch) at the start.
+    return f"{CGP_VERSION} Polyport {__version__}"
 
 
 @command("GETCURRENTTIME")
@@ -30,7 +34,7 @@ async def get_current_time(cx: Context, args: Parser) -> Value:
 async def echo(cx: Context, args: Parser) -> Value:
     value = args.value()
     args.end()
-    return value
+    return NULL if value is None else value  # #NULL# is data to echo, not "no data"
 
 
 @command("LISTCLICOMMANDS")
