@@ -73,3 +73,29 @@ def test_remote_with_starttls(running: ThreadedNode) -> None:
     assert "example.com" in result.output.split()
     result = remote(running, "domain", "list", extra=("--starttls",))  # the self-signed one is not trusted
     assert result.exit_code == 1 and "TLS" in result.output
+
+
+def test_a_recoverable_password_lets_the_vendor_librarys_apop_login_work(running: ThreadedNode) -> None:
+    """CommuniGate's Perl library logs in with APOP by default: `account passwd --recoverable` keeps that
+    administrator's password sealed so it works, while other accounts keep only their hashes."""
+    import hashlib
+    import re
+    import socket
+
+    assert remote(running, "account", "add", "apadmin", "--password", "first").exit_code == 0
+    port = running.config.service("cliapi").ports[0]
+
+    def apop(password: str) -> str:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            reader = sock.makefile("rb")
+            found = re.search(rb"<[^<>]+>", reader.readline())
+            assert found is not None
+            digest = hashlib.md5(found.group() + password.encode()).hexdigest()
+            sock.sendall(f"APOP apadmin {digest}\r\n".encode())
+            return reader.readline().decode().strip()
+
+    assert apop("first").startswith("515 ")  # hashes only: APOP cannot be checked
+    result = remote(running, "account", "passwd", "apadmin", "--password", "second", "--recoverable")
+    assert result.exit_code == 0 and "recoverable" in result.output, result.output
+    assert apop("second") == "200 login OK, proceed"
+    assert remote(running, "account", "remove", "apadmin").exit_code == 0

@@ -232,12 +232,19 @@ async def account_set(directory: Directory, address: str, assignments: tuple[str
 @account.command("passwd")
 @click.argument("address")
 @with_password_options
+@click.option("--recoverable", is_flag=True,
+              help="Also keep the password sealed with the server's key (RecoverablePassword), so challenge-"
+                   "response logins work: APOP in POP3 and on the CLI/API, which CommuniGate's Perl library "
+                   "uses by default. Other accounts keep only their argon2id hashes.")
 @admin
 async def account_passwd(directory: Directory, address: str, password: str | None,
-                         password_stdin: bool) -> None:
+                         password_stdin: bool, recoverable: bool) -> None:
     """Set an account's password."""
-    await directory.set_password(address, read_password(password, password_stdin, "New password"))
-    click.echo(f"password of {address} changed")
+    new = read_password(password, password_stdin, "New password")
+    if recoverable:  # before the password: the setting decides whether the new one is sealed
+        await directory.update_account_settings(address, {"RecoverablePassword": "YES"})
+    await directory.set_password(address, new)
+    click.echo(f"password of {address} changed" + (" (recoverable: APOP works)" if recoverable else ""))
 
 
 @account.command("rename")
