@@ -47,6 +47,10 @@ def test_accounts(run: Run) -> None:
     assert effective["PWDAllowed"] == "YES"
     assert run("account", "set", "alice", "MaxAccountSize=default", "RealName=Al").exit_code == 0
     assert json.loads(run("account", "show", "alice", "--json").output)["settings"] == {"RealName": "Al"}
+    # A CommuniGate setting Polyport does not use is kept, and `show` says it is not used.
+    assert run("account", "set", "alice", "MailOutFlow=10").exit_code == 0
+    assert "setting MailOutFlow (not used by Polyport)" in run("account", "show", "alice").output
+    assert run("account", "set", "alice", "MailOutFlow=default").exit_code == 0
     assert run("account", "passwd", "bob", "--password", "new-one").exit_code == 0
     assert run("account", "rename", "bob", "robert").output.strip() == "renamed to robert@example.com"
     assert run("account", "remove", "robert").exit_code == 0
@@ -83,7 +87,7 @@ def test_errors_are_one_clear_line(run: Run) -> None:
         (("account", "add", "x" * 129, "--password", "pw"), "longer than 128"),
         (("account", "show", "nobody"), "unknown account"),
         (("account", "add", "z@nowhere.org", "--password", "pw"), "unknown domain nowhere.org"),
-        (("account", "set", "erin", "Colour=blue"), "Colour: unknown setting"),
+        (("account", "set", "erin", "Bad Key=blue"), "not a setting name"),
         (("account", "set", "erin", "MaxAccountSize=huge"), "is not a size"),
         (("domain", "add", "example.com"), "already exists"),
         (("domain", "remove", "example.com"), "main domain"),

@@ -23,10 +23,26 @@ def test_values_are_stored_in_canonical_form(key: str, raw: object, stored: obje
     assert s.normalize(A, key, raw) == stored
 
 
+def test_settings_polyport_does_not_use_are_kept() -> None:
+    """CommuniGate has well over a hundred settings; one Polyport does not use is kept as given (strings,
+    arrays, dictionaries), so an integration's defaults apply whole; a case variant of a known name is the
+    known setting; `default` removes either; only server administrators may set an unused one."""
+    assert s.normalize(A, "MailOutFlow", ["10", "60"]) == ["10", "60"]
+    assert s.normalize(A, "PasswordEncryption", "A-crpt") == "A-crpt"
+    assert s.normalize(A, "X", {"a": ["b", 3], "c": True}) == {"a": ["b", "3"], "c": "YES"}
+    assert s.canonical_key(A, "maxaccountsize") == "MaxAccountSize"
+    merged = s.merge(A, {"MailOutFlow": "x", "RealName": "R"}, {"MailOutFlow": "default", "MailInpFlow": "5"})
+    assert merged == {"RealName": "R", "MailInpFlow": "5"}
+    assert s.unused(A, merged) == ["MailInpFlow"]
+    assert s.layered(A, [{"MailInpFlow": "5"}, {}])["MailInpFlow"] == "5"  # inherited like any other
+    assert s.server_only(s.DOMAIN_SETTINGS, ["MailToUnknown", "MailToAll"]) == ["MailToAll"]
+
+
 @pytest.mark.parametrize(("key", "raw", "why"), [
     ("MaxAccountSize", "lots", "size"), ("MaxMailboxes", "1K", "number"), ("PWDAllowed", "maybe", "YES or NO"),
     ("RulesAllowed", "some", "one of"), ("AccessModes", "Mail, Telepathy", "not an access mode"),
-    ("NoSuchSetting", "1", "unknown setting"), ("RealName", 3.5, "expected"),
+    ("No Such Setting", "1", "not a setting name"), ("RealName", 3.5, "expected"),
+    ("PSTNGatewayDomain", 3.5, "does not use"), ("Deep", [[[[["x"]]]]], "4 deep"),
 ])
 def test_bad_values_are_refused_with_the_reason(key: str, raw: object, why: str) -> None:
     with pytest.raises(InvalidSetting, match=why):

@@ -280,3 +280,20 @@ def test_acme_tokens_never_leave_their_folder(tmp_path: Path) -> None:
     assert datadir.acme_challenge(tmp_path, "ok-token_1") == b"thumb"
     for token in ("", "..", "../secret", "a/b", "x.y", "missing", "a" * 300):
         assert datadir.acme_challenge(tmp_path, token) is None
+
+
+async def test_settings_polyport_does_not_use_are_listed_on_the_account_page(web_node: WebNode) -> None:
+    """A CommuniGate setting Polyport keeps but does not use shows on WebAdmin's account page as such, and
+    saving the page's form leaves it as it is."""
+    user = web_node.account("unused")
+    web_node.call(web_node.runtime.directory.update_account_settings(user, {"MailInpFlow": ["5", "60"]}))
+    admin = await web_node.login("postmaster@example.com", POSTMASTER_PASSWORD, base=web_node.admin)
+    async with admin:
+        async with admin.get("/account?" + query(a=user)) as response:
+            page = await response.text()
+        assert "MailInpFlow" in page and "Not used by Polyport" in page and "(5,60)" in page
+        async with admin.post("/account?" + query(a=user), data={"csrf": csrf_of(page), "do": "settings",
+                                                                 "set.MaxAccountSize": "10M"}) as response:
+            assert response.status in (200, 303)
+    settings = web_node.call(web_node.runtime.directory.account_settings(user))
+    assert settings["MailInpFlow"] == ["5", "60"] and settings["MaxAccountSize"] == "10M"

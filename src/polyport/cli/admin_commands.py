@@ -9,6 +9,14 @@ import click
 
 from polyport.cli.common import admin, fail, parse_assignments, show
 from polyport.directory import Directory
+from polyport.directory import settings as schema
+
+
+def setting_lines(specs: dict[str, schema.Spec], settings: dict[str, Any]) -> dict[str, Any]:
+    """A show's setting lines; one Polyport does not use (kept for CommuniGate's integrations) says so."""
+    unused = set(schema.unused(specs, settings))
+    return {f"setting {k}" + (" (not used by Polyport)" if k in unused else ""): v for k, v in settings.items()}
+
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -79,7 +87,7 @@ async def domain_show(directory: Directory, name: str, effective: bool, as_json:
     data: dict[str, Any] = {
         "name": info.name, "main": "yes" if info.name == main else "no", "aliases": info.aliases,
         "accounts": str(len(accounts)),
-        **{f"setting {k}": v for k, v in settings.items()},
+        **setting_lines(schema.DOMAIN_SETTINGS, settings),
     }
     if as_json:
         data = {"name": info.name, "main": info.name == main, "aliases": info.aliases,
@@ -217,7 +225,7 @@ async def account_show(directory: Directory, address: str, effective: bool, as_j
         return
     show({"address": info.address, "type": info.storage, "aliases": info.aliases,
           "rights": info.rights, "password": "set" if info.has_password else "none",
-          **{f"setting {k}": v for k, v in settings.items()}}, False)
+          **setting_lines(schema.ACCOUNT_SETTINGS, settings)}, False)
 
 
 @account.command("set")
@@ -387,7 +395,7 @@ async def group_show(directory: Directory, address: str, as_json: bool) -> None:
         show({"address": info.address, "members": info.members, "settings": info.settings}, True)
         return
     show({"address": info.address, "members": info.members,
-          **{f"setting {k}": v for k, v in info.settings.items()}}, False)
+          **setting_lines(schema.GROUP_SETTINGS, info.settings)}, False)
 
 
 @group.command("set")

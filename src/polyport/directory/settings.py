@@ -21,7 +21,8 @@ from typing import Any
 
 from polyport.directory.errors import InvalidSetting
 
-Value = str | list[Any]  # a string, a list of names (MODES), or the nested arrays of RULES
+Value = str | list[Any] | dict[str, Any]  # a string, a list of names (MODES), the arrays of RULES; any of
+# them nested for a setting Polyport does not use
 Dictionary = dict[str, Any]
 
 UNLIMITED = "unlimited"
@@ -257,6 +258,13 @@ def _normalize_modes(spec: Spec, raw: Any) -> Value:
     return result
 
 
+# A setting Polyport does not use (CommuniGate has well over a hundred, and integrations send them in
+# their defaults): kept as given, stored, returned, inherited, used by nothing; never an error when it is
+# well formed: a CommuniGate-style name, and strings, arrays and dictionaries of them.
+_UNUSED_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_UNUSED_DEPTH = 4
+
+
 def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
     """The canonical stored form of `raw` for setting `key`, or InvalidSetting saying why."""
     spec = schema.get(key)
@@ -264,27 +272,51 @@ def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
         # Accept the key in any case, as CommuniGate does, but store its canonical spelling.
         spec = next((s for s in schema.values() if s.name.lower() == key.lower()), None)
     if spec is None:
-        raise InvalidSetting(f"{key}: unknown setting (known: {', '.join(schema)})")
+        kept: Value = _unused_value(canonical_key(schema, key), raw, 0)
+        return kept
     return _normalize_value(spec, raw)
 
 
+def _unused_value(key: str, raw: Any, depth: int) -> Any:
+    if isinstance(raw, bool):
+        return "YES" if raw else "NO"
+    if isinstance(raw, int | str):
+        return str(raw)
+    if depth < _UNUSED_DEPTH and isinstance(raw, list):
+        return [_unused_value(key, item, depth + 1) for item in raw]
+    if depth < _UNUSED_DEPTH and isinstance(raw, dict):
+        return {str(k): _unused_value(key, item, depth + 1) for k, item in raw.items()}
+    raise InvalidSetting(f"{key}: a setting Polyport does not use holds strings, and arrays and dictionaries "
+                         f"of them, {_UNUSED_DEPTH} deep at most")
+
+
+def unused(schema: Mapping[str, Spec], settings: Iterable[str]) -> list[str]:
+    """Those of the settings' names that Polyport does not use (kept for CommuniGate's integrations)."""
+    return [key for key in settings if key not in schema]
+
+
 def server_only(schema: Mapping[str, Spec], keys: Iterable[str]) -> list[str]:
-    """Those of `keys` that only server administrators may change."""
+    """Those of `keys` that only server administrators may change (a setting Polyport does not use too:
+    should a later version use it, no domain administrator's value may be waiting for it)."""
     result = []
     for key in keys:
-        spec = schema.get(canonical_key(schema, key))
-        if spec is not None and spec.server:
-            result.append(spec.name)
+        name = canonical_key(schema, key)
+        spec = schema.get(name)
+        if spec is None or spec.server:
+            result.append(name)
     return result
 
 
 def canonical_key(schema: Mapping[str, Spec], key: str) -> str:
+    """A known setting's spelling whatever the case; an unused one's as given, if it is a setting name."""
     if key in schema:
         return key
     for name in schema:
         if name.lower() == key.lower():
             return name
-    raise InvalidSetting(f"{key}: unknown setting (known: {', '.join(schema)})")
+    if _UNUSED_KEY.fullmatch(key):
+        return key
+    raise InvalidSetting(f"{key!r} is not a setting name (a letter, then letters, digits, '_', '-' or '.')")
 
 
 def validate(schema: Mapping[str, Spec], values: Mapping[str, Any]) -> Dictionary:

@@ -324,7 +324,13 @@ def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, A
         # A text input drops line breaks: a Sieve script (or any text on several lines) gets a text area.
         rows.append({"name": spec.name, "help": spec.doc, "own": shown,
                      "effective": _shown(effective.get(spec.name, spec.default)),
-                     "multiline": spec.kind is schema.Kind.SIEVE or "\n" in shown})
+                     "multiline": spec.kind is schema.Kind.SIEVE or "\n" in shown, "unused": False})
+    # Settings Polyport does not use (kept for CommuniGate's integrations): shown, changed through the CLI/API.
+    known = {spec.name for spec in specs}
+    rows.extend({"name": name, "help": "Not used by Polyport: kept for CommuniGate's integrations (change it "
+                 "through the CLI/API).", "own": _shown(own[name]), "effective": _shown(effective.get(name)),
+                 "multiline": False, "unused": True}
+                for name in sorted(set(own) - known - {"Password"}))
     return rows
 
 
