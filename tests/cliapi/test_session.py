@@ -66,6 +66,24 @@ def test_apop_with_the_greetings_challenge(node: ThreadedNode, cli: Cli) -> None
     assert cli.ask("APOP apopper x").startswith("501 Already logged in")
 
 
+def test_plain_password_of_a_recoverable_account(node: ThreadedNode, cli: Cli, port: int) -> None:
+    """GETACCOUNTPLAINPASSWORD: a recoverable account's password for a server administrator; an account
+    with hashes alone has none to give; nobody else may ask."""
+    directory = node.runtime.directory
+    node.call(directory.create_account("plainer", settings={"RecoverablePassword": "YES"}, password="sealed-pw"))
+    node.call(directory.create_account("hashed", password="hashed-pw"))
+    cli.login()
+    assert cli.data("GETACCOUNTPLAINPASSWORD plainer") == "sealed-pw"
+    assert cli.ask("GETACCOUNTPLAINPASSWORD hashed").startswith("5")
+    assert "hashes" in cli.ask("GETACCOUNTPLAINPASSWORD hashed")
+    cli.fails("GETACCOUNTPLAINPASSWORD nobody", 513)
+    user = Cli(port).login("plainer@example.com", "sealed-pw")
+    try:
+        user.fails("GETACCOUNTPLAINPASSWORD plainer", 510)
+    finally:
+        user.close()
+
+
 def test_auth_webuser_and_newpass(node: ThreadedNode, port: int) -> None:
     node.call(node.runtime.directory.create_account("walter", password="old-pass"))
     client = Cli(port)

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from polyport.admin.errors import Forbidden, InUse, InvalidRequest
+from polyport import log
+from polyport.admin.errors import Forbidden, InUse, InvalidRequest, NotFound
 from polyport.admin.rights import (
     CAN_CREATE_ACCOUNTS,
     CAN_CREATE_ALIASES,
@@ -28,6 +29,7 @@ from polyport.admin.rights import (
 from polyport.auth.login import LoginContext
 from polyport.directory import Directory
 from polyport.directory import settings as schema
+from polyport.directory.errors import UnknownObject
 from polyport.filters import autoreply
 
 RULES = "Rules"
@@ -170,6 +172,23 @@ async def verify_account_password(s: Services, actor: Actor, address: str, passw
     cannot be used to guess."""
     await require_object(s.directory, actor, address, own=True)
     return await s.auth.verify_password(context, address, password)
+
+
+async def account_plain_password(s: Services, actor: Actor, address: str) -> str:
+    """CommuniGate's GETACCOUNTPLAINPASSWORD: the password of an account that keeps it recoverable
+    (RecoverablePassword, sealed with the server's key), for server administrators only; each reading is
+    logged (without the password). Other accounts have only hashes: NotFound."""
+    require_master(actor)
+    record = await s.directory.login_record(address)
+    if record is None:
+        raise UnknownObject(f"no account {address}", "account")
+    vault = s.directory.vault
+    password = vault.open(record.password_secret) if vault is not None and record.password_secret else None
+    if password is None:
+        raise NotFound("the account keeps only password hashes (RecoverablePassword is off, or was when the "
+                       "password was set)")
+    log.get().warning("admin.plain_password_read", account=record.address, by=actor.address)
+    return password
 
 
 # -- aliases --

@@ -129,6 +129,14 @@ async def verify_account_password(cx: Context, args: Parser) -> None:
         raise CliError(Code.WRONG_PASSWORD, "Incorrect password")
 
 
+@command("GETACCOUNTPLAINPASSWORD")
+async def get_account_plain_password(cx: Context, args: Parser) -> Value:
+    """name: the password of an account that keeps it recoverable (server administrators; logged)."""
+    address = cx.address(args.string())
+    args.end()
+    return await admin.account_plain_password(cx.runtime, cx.actor, address)
+
+
 # -- aliases --
 
 @command("GETACCOUNTALIASES")
