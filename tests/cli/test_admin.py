@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Run, polyport
 
 
@@ -51,6 +53,7 @@ def test_accounts(run: Run) -> None:
     assert run("account", "set", "alice", "MailOutFlow=10").exit_code == 0
     assert "setting MailOutFlow (not used by Polyport)" in run("account", "show", "alice").output
     assert run("account", "set", "alice", "MailOutFlow=default").exit_code == 0
+    assert run("account", "set", "alice", "Password=plain").exit_code == 1  # never stored as a setting
     assert run("account", "passwd", "bob", "--password", "new-one").exit_code == 0
     assert run("account", "rename", "bob", "robert").output.strip() == "renamed to robert@example.com"
     assert run("account", "remove", "robert").exit_code == 0
@@ -115,3 +118,15 @@ def test_the_real_command_prints_no_traceback(data: Path) -> None:
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     result = polyport("account", "list", "--data", str(data), "--config", str(data / "missing.toml"))
     assert result.returncode == 1 and "cannot read the config file" in result.stderr
+
+
+def test_show_writes_nested_values_in_the_data_syntax(capsys: pytest.CaptureFixture[str]) -> None:
+    """Mail rules or an unused setting's arrays (set through the CLI/API) show as the CLI/API writes them,
+    not as a crash or a Python repr; a flat list of names stays joined."""
+    from polyport.cli.common import show
+
+    show({"setting Rules": [["1", "keep", [], [["Mark", "Flagged"]]]], "aliases": ["a", "b"],
+          "setting X": {"k": ["v"]}}, False)
+    printed = capsys.readouterr().out
+    assert "((1,keep,(),((Mark,Flagged))))" in printed
+    assert "a, b" in printed and "{k=(v);}" in printed

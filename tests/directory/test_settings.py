@@ -36,6 +36,16 @@ def test_settings_polyport_does_not_use_are_kept() -> None:
     assert s.unused(A, merged) == ["MailInpFlow"]
     assert s.layered(A, [{"MailInpFlow": "5"}, {}])["MailInpFlow"] == "5"  # inherited like any other
     assert s.server_only(s.DOMAIN_SETTINGS, ["MailToUnknown", "MailToAll"]) == ["MailToAll"]
+    # CommuniGate's names are case-insensitive: one key, whatever the spelling of the change or the layer.
+    assert s.merge(A, {"MailOutFlow": "1"}, {"mailoutflow": "2"}) == {"mailoutflow": "2"}
+    assert s.merge(A, {"MailOutFlow": "1"}, {"MAILOUTFLOW": "default"}) == {}
+    assert s.validate(A, {"X": "1", "x": "2"}) == {"x": "2"}
+    effective = s.layered(A, [{"MailOutFlow": "server"}, {"mailoutflow": "account"}])
+    assert [v for k, v in effective.items() if k.lower() == "mailoutflow"] == ["account"]
+    # Names that travel with settings but are not settings are never stored as one.
+    for reserved in ("Password", "password", "Members"):
+        with pytest.raises(InvalidSetting, match="not a setting"):
+            s.merge(A, {}, {reserved: "secret"})
 
 
 @pytest.mark.parametrize(("key", "raw", "why"), [

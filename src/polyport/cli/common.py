@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from polyport import config as config_module
+from polyport.cliapi import wire
 from polyport.config import Config, ConfigError
 
 T = TypeVar("T")
@@ -205,7 +206,14 @@ def show(data: Any, as_json: bool) -> None:
     if isinstance(data, dict):
         width = max((len(k) for k in data), default=0)
         for key, value in data.items():
-            shown = ", ".join(value) if isinstance(value, list) else value
+            # A flat list of names reads best joined; anything nested (rules, a setting Polyport does not
+            # use) in the CLI/API's data syntax.
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                shown = ", ".join(value)
+            elif isinstance(value, list | dict):
+                shown = wire.serialize(value)
+            else:
+                shown = value
             click.echo(f"{key:<{width}}  {shown}")
     elif isinstance(data, list):
         for item in data:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime
 import decimal
 import functools
@@ -87,6 +88,18 @@ _SAFE_ATOM = re.compile(r"[A-Za-z0-9_.@-]+")  # what we write unquoted (every cl
 _ATOM = re.compile(r"[A-Za-z0-9\-_.@!#%:/+*\x80-\U0010FFFF]+")  # what we read as one: see _is_atom_char
 _SPACE = " \t\r\n"
 _DIGITS = "0123456789"  # ASCII only: str.isdigit() also takes "²", which int() refuses
+# A byte of a \\nnn run that is not part of UTF-8 reads as the character of its code (as before runs were
+# read as UTF-8), without spoiling the valid characters around it.
+_BYTE_AS_CHARACTER = "polyport-byte-as-character"
+
+
+def _byte_as_character(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return chr(err.object[err.start]), err.start + 1
+
+
+codecs.register_error(_BYTE_AS_CHARACTER, _byte_as_character)
 _ESCAPES = {'"': '"', "\\": "\\", "r": "\r", "n": "\n", "t": "\t", "e": "\r\n"}
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _DATETIME = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})(?:_([0-9]{2}):([0-9]{2}):([0-9]{2}))?")
@@ -256,10 +269,7 @@ class Parser:
                     raise DataError("\\nnn needs three decimal digits up to 255", pos)
                 run.append(int(digits))
                 pos += 4
-            try:
-                out.append(run.decode())
-            except UnicodeDecodeError:
-                out.append(run.decode("latin-1"))
+            out.append(run.decode("utf-8", errors=_BYTE_AS_CHARACTER))
             return pos
         if code == "u" and text[at + 2:at + 3] == "'":
             end = text.find("'", at + 3)
@@ -467,6 +477,18 @@ def quote(text: str) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def as_read_back(value: Value) -> Value:
+    """`value` as it reads back once written: every line end in its strings (LF alone too) a CRLF, since
+    both are written `\\e`."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\n", "\r\n") if "\n" in value else value
+    if isinstance(value, list):
+        return [as_read_back(item) for item in value]
+    if isinstance(value, dict):
+        return {str(as_read_back(key)): as_read_back(item) for key, item in value.items()}
+    return value
 
 
 @functools.lru_cache(maxsize=8192)

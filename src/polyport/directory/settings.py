@@ -263,6 +263,9 @@ def _normalize_modes(spec: Spec, raw: Any) -> Value:
 # well formed: a CommuniGate-style name, and strings, arrays and dictionaries of them.
 _UNUSED_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _UNUSED_DEPTH = 4
+# Names that are not settings though they travel with them in CommuniGate's dictionaries (the password,
+# a group's members): each has its own command, and must never be stored as a setting's plain text.
+RESERVED = frozenset({"password", "members"})
 
 
 def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
@@ -314,9 +317,22 @@ def canonical_key(schema: Mapping[str, Spec], key: str) -> str:
     for name in schema:
         if name.lower() == key.lower():
             return name
+    if key.lower() in RESERVED:
+        raise InvalidSetting(f"{key} is not a setting: set it with its own command (a password with "
+                             f"passwd or SETACCOUNTPASSWORD, members with the group's)")
     if _UNUSED_KEY.fullmatch(key):
         return key
     raise InvalidSetting(f"{key!r} is not a setting name (a letter, then letters, digits, '_', '-' or '.')")
+
+
+def _forget(schema: Mapping[str, Spec], result: Dictionary, name: str) -> None:
+    """Drop `name` from `result`, in any case for a setting Polyport does not use (a known one has one
+    spelling already): CommuniGate's names are case-insensitive."""
+    result.pop(name, None)
+    if name not in schema:
+        folded = name.lower()
+        for other in [key for key in result if key.lower() == folded]:
+            del result[other]
 
 
 def validate(schema: Mapping[str, Spec], values: Mapping[str, Any]) -> Dictionary:
@@ -324,10 +340,9 @@ def validate(schema: Mapping[str, Spec], values: Mapping[str, Any]) -> Dictionar
     result: Dictionary = {}
     for key, raw in values.items():
         name = canonical_key(schema, key)
-        if isinstance(raw, str) and raw.lower() == DEFAULT:
-            result.pop(name, None)
-            continue
-        result[name] = normalize(schema, name, raw)
+        _forget(schema, result, name)
+        if not (isinstance(raw, str) and raw.lower() == DEFAULT):
+            result[name] = normalize(schema, name, raw)
     return result
 
 
@@ -336,9 +351,8 @@ def merge(schema: Mapping[str, Spec], current: Mapping[str, Any], changes: Mappi
     result = dict(current)
     for key, raw in changes.items():
         name = canonical_key(schema, key)
-        if isinstance(raw, str) and raw.lower() == DEFAULT:
-            result.pop(name, None)
-        else:
+        _forget(schema, result, name)
+        if not (isinstance(raw, str) and raw.lower() == DEFAULT):
             result[name] = normalize(schema, name, raw)
     return result
 
@@ -358,7 +372,10 @@ def layered(schema: Mapping[str, Spec], layers: Iterable[Mapping[str, Any]]) -> 
     """Effective settings: schema defaults, then each layer in turn (most general first)."""
     result = schema_defaults(schema)
     for layer in layers:
-        result.update(layer)
+        for key, value in layer.items():
+            if key not in result and key not in schema:
+                _forget(schema, result, key)  # an unused setting overrides a more general one in any case
+            result[key] = value
     return result
 
 
