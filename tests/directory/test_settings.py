@@ -42,6 +42,12 @@ def test_settings_polyport_does_not_use_are_kept() -> None:
     assert s.validate(A, {"X": "1", "x": "2"}) == {"x": "2"}
     effective = s.layered(A, [{"MailOutFlow": "server"}, {"mailoutflow": "account"}])
     assert [v for k, v in effective.items() if k.lower() == "mailoutflow"] == ["account"]
+    # Bounded: no control characters but line ends and tabs, 64 KiB together.
+    assert s.normalize(A, "Note", "two\r\nlines\tand a tab") == "two\r\nlines\tand a tab"
+    with pytest.raises(InvalidSetting, match="control characters"):
+        s.normalize(A, "Note", "bell\x07")
+    with pytest.raises(InvalidSetting, match="64 KiB"):
+        s.merge(A, {"A1": "x" * 40_000}, {"A2": "y" * 40_000})
     # Names that travel with settings but are not settings are never stored as one.
     for reserved in ("Password", "password", "Members"):
         with pytest.raises(InvalidSetting, match="not a setting"):

@@ -14,6 +14,7 @@ Protocols and services read typed values through `size_limit`, `count_limit`, `i
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -266,6 +267,10 @@ _UNUSED_DEPTH = 4
 # Names that are not settings though they travel with them in CommuniGate's dictionaries (the password,
 # a group's members): each has its own command, and must never be stored as a setting's plain text.
 RESERVED = frozenset({"password", "members"})
+# What an object's unused settings may take together (as JSON): they are read with every effective setting.
+UNUSED_MAX = 64 * 1024
+# In an unused setting's text: line ends and tabs (multi-line values exist), no other control character.
+_UNUSED_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
@@ -284,6 +289,8 @@ def _unused_value(key: str, raw: Any, depth: int) -> Any:
     if isinstance(raw, bool):
         return "YES" if raw else "NO"
     if isinstance(raw, int | str):
+        if isinstance(raw, str) and _UNUSED_CONTROL.search(raw):
+            raise InvalidSetting(f"{key}: control characters other than line ends and tabs are not allowed")
         return str(raw)
     if depth < _UNUSED_DEPTH and isinstance(raw, list):
         return [_unused_value(key, item, depth + 1) for item in raw]
@@ -335,6 +342,13 @@ def _forget(schema: Mapping[str, Spec], result: Dictionary, name: str) -> None:
             del result[other]
 
 
+def _bounded(schema: Mapping[str, Spec], result: Dictionary) -> Dictionary:
+    unused_keys = unused(schema, result)
+    if unused_keys and len(json.dumps({key: result[key] for key in unused_keys})) > UNUSED_MAX:
+        raise InvalidSetting(f"the settings Polyport does not use take more than {UNUSED_MAX // 1024} KiB together")
+    return result
+
+
 def validate(schema: Mapping[str, Spec], values: Mapping[str, Any]) -> Dictionary:
     """A whole dictionary, normalized (for SET..., which replaces); `default` values are dropped."""
     result: Dictionary = {}
@@ -343,7 +357,7 @@ def validate(schema: Mapping[str, Spec], values: Mapping[str, Any]) -> Dictionar
         _forget(schema, result, name)
         if not (isinstance(raw, str) and raw.lower() == DEFAULT):
             result[name] = normalize(schema, name, raw)
-    return result
+    return _bounded(schema, result)
 
 
 def merge(schema: Mapping[str, Spec], current: Mapping[str, Any], changes: Mapping[str, Any]) -> Dictionary:
@@ -354,7 +368,7 @@ def merge(schema: Mapping[str, Spec], current: Mapping[str, Any], changes: Mappi
         _forget(schema, result, name)
         if not (isinstance(raw, str) and raw.lower() == DEFAULT):
             result[name] = normalize(schema, name, raw)
-    return result
+    return _bounded(schema, result)
 
 
 _DEFAULTS: dict[int, Dictionary] = {}
