@@ -232,6 +232,10 @@ def test_roster_read_and_changed_by_an_administrator(xmpp_node: XmppNode, monkey
         admin.fails(f'ROSTER {juliet_address} {{what=remove; peer="{romeo_address}";}}', 501, "not in the roster")
         admin.fails(f'ROSTER {juliet_address} {{what=Update; peer="@@";}}', 501, "not a JID")
         admin.fails(f"ROSTER {juliet_address} {{what=Presence;}}", 501, "List, Update or remove")
+        admin.fails(f"ROSTER {juliet_address} List", 501, "dictionary")  # malformed: no dictionary
+        admin.fails(f'ROSTER {juliet_address} {{what=Update; peer="{romeo_address}"; Groups={{a=b;}};}}', 501,
+                    "array of group names")
+        admin.fails(f"ROSTER {juliet_address} {{what=remove;}}", 501, "peer")
         admin.fails(f'ROSTER {juliet_address} {{what=Update; peer="{juliet_address}";}}', 501, "its own")
         admin.fails("ROSTER nobody@example.com {what=List;}", 513)
     finally:

@@ -154,9 +154,9 @@ async def set_roster_item(runtime: Runtime, actor: Actor, address: str, contact:
         raise InvalidRequest("an account is not a contact of its own")
     if name is None or groups is None:
         current = await runtime.rosters.item(account_id, str(jid))
-        listed = current is not None and current.listed
-        name = name if name is not None else current.name if current is not None and listed else ""
-        groups = groups if groups is not None else current.groups if current is not None and listed else ()
+        kept = current if current is not None and current.listed else RosterItem(str(jid))
+        name = kept.name if name is None else name
+        groups = kept.groups if groups is None else groups
     try:
         version, stored = await runtime.rosters.set_item(account_id, str(jid), name, groups)
     except RosterRefused as err:

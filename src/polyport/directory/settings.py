@@ -275,17 +275,14 @@ _UNUSED_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def normalize(schema: Mapping[str, Spec], key: str, raw: Any) -> Value:
     """The canonical stored form of `raw` for setting `key`, or InvalidSetting saying why."""
-    spec = schema.get(key)
+    name = canonical_key(schema, key)  # any case, as CommuniGate accepts; stored in the canonical spelling
+    spec = schema.get(name)
     if spec is None:
-        # Accept the key in any case, as CommuniGate does, but store its canonical spelling.
-        spec = next((s for s in schema.values() if s.name.lower() == key.lower()), None)
-    if spec is None:
-        kept: Value = _unused_value(canonical_key(schema, key), raw, 0)
-        return kept
+        return _unused_value(name, raw, 0)
     return _normalize_value(spec, raw)
 
 
-def _unused_value(key: str, raw: Any, depth: int) -> Any:
+def _unused_value(key: str, raw: Any, depth: int) -> Value:
     if isinstance(raw, bool):
         return "YES" if raw else "NO"
     if isinstance(raw, int | str):

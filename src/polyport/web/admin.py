@@ -330,7 +330,7 @@ def setting_rows(specs: list[Any], own: Any, effective: Any) -> list[dict[str, A
     rows.extend({"name": name, "help": "Not used by Polyport: kept for CommuniGate's integrations (change it "
                  "through the CLI/API).", "own": _shown(own[name]), "effective": _shown(effective.get(name)),
                  "multiline": False, "unused": True}
-                for name in sorted(set(own) - known - {"Password"}))
+                for name in sorted(set(own) - known) if name.lower() not in schema.RESERVED)
     return rows
 
 
